@@ -1,0 +1,16 @@
+from . import presets as presets
+from .params import DimensionalParams as DimensionalParams
+from .params import ParameterError as ParameterError
+from .params import Params as Params
+from .heterogeneity import Quantiles as Quantiles
+from .heterogeneity import RandomDraws as RandomDraws
+from .network import EulerReset as EulerReset
+from .network import ExactPassage as ExactPassage
+from .network import NetworkResult as NetworkResult
+from .network import NetworkState as NetworkState
+from .network import SimulationError as SimulationError
+from .network import SimulationInterrupted as SimulationInterrupted
+from .network import simulate_network as simulate_network
+from .network import stack_params as stack_params
+
+__version__ = "0.1.0"

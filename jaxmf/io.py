@@ -1,0 +1,271 @@
+"""Saving and loading results with provenance.
+
+A network run is stored as two files with a common stem: `<stem>.npz` (every array: records,
+spike raster, Lorentzian samples and the final state, so the run can be resumed) and `<stem>.json`
+(what produced it: versions, device, command line, parameters, run settings and summary numbers).
+Both are written atomically (a temporary file in the same folder, then `os.replace`), so an
+interrupted save never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .network import Network, NetworkResult, NetworkState, stack_params
+from .params import Params
+
+__all__ = [
+    "provenance", "params_to_dict", "params_from_dict", "summarize", "save_network_result",
+    "load_network_result", "restore_network_result", "SavedRun",
+]
+
+FORMAT_VERSION = 1
+
+
+def provenance(**extra) -> dict[str, Any]:
+    """Where and with what a result was computed: package versions, Python, platform, JAX backend
+    and devices, UTC time and command line. `extra` entries are added (and win on clashes)."""
+    import jaxlib
+
+    from . import __version__
+
+    devices = jax.devices()
+    info = {
+        "jaxmf": __version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": platform.node(),
+        "backend": jax.default_backend(),
+        "devices": [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in devices],
+        "x64": bool(jax.config.jax_enable_x64),
+        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(sys.argv),
+    }
+    info.update(extra)
+    return info
+
+
+def params_to_dict(params: Params) -> dict[str, Any]:
+    """JSON-safe form of `Params`: each field as a (nested) list of floats, plus their dtype.
+    Floats print with enough digits to read back bit for bit (`params_from_dict`)."""
+    fields = {f.name: np.asarray(getattr(params, f.name)) for f in dataclasses.fields(params)}
+    dtypes = {str(x.dtype) for x in fields.values()}
+    out: dict[str, Any] = {name: x.tolist() for name, x in fields.items()}
+    out["dtype"] = dtypes.pop() if len(dtypes) == 1 else "float64"
+    return out
+
+
+def params_from_dict(d: dict[str, Any]) -> Params:
+    """Inverse of `params_to_dict` (also takes batched parameter sets, restacked).
+
+    float64 values need `jax_enable_x64`; without it they are rounded to float32."""
+    d = dict(d)
+    dtype = d.pop("dtype", None)
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        dtype = "float32"
+    values = {name: np.asarray(x, dtype=dtype or float) for name, x in d.items()}
+    if values["eta_bar"].ndim == 2:
+        return stack_params([Params(**{k: v[i] for k, v in values.items()})
+                             for i in range(values["eta_bar"].shape[0])])
+    return Params(**{k: jnp.asarray(v) for k, v in values.items()})
+
+
+def _first(params: Params) -> Params:
+    return jax.tree.map(lambda x: x[0], params) if jnp.ndim(params.eta_bar) == 2 else params
+
+
+def summarize(res: NetworkResult, transient: float = 0.2) -> dict[str, Any]:
+    """Summary numbers of a run: time-averaged rates (per population and over the network,
+    dimensionless and in Hz at the paper's scales) over t > transient * t_end, status, counts.
+    Batched results give one value per batch element."""
+    t = np.asarray(res.t)
+    r = np.asarray(res.r, dtype=float)
+    sizes = np.asarray(res.network.sizes, dtype=float)
+    t_end = float(t[-1]) if t.size else 0.0
+    keep = t > transient * t_end
+    out: dict[str, Any] = {
+        "status": np.asarray(res.status).tolist(), "message": res.message,
+        "t_end": t_end, "n_records": int(t.size), "rate_from_t": transient * t_end,
+        "max_nonfinite": int(np.max(res.n_nonfinite, initial=0)),
+        "raster_spikes": int(np.sum(res.spike_count)),
+    }
+    if keep.any():
+        rate = r[..., keep, :].mean(axis=-2)
+        network_rate = rate @ sizes / sizes.sum()
+        hz = _first(res.params).to_dimensional().rate_to_hz
+        out.update(rate=rate.tolist(), rate_hz=np.asarray(hz(rate)).tolist(),
+                   network_rate=network_rate.tolist(),
+                   network_rate_hz=np.asarray(hz(network_rate)).tolist())
+    return out
+
+
+def _stem(path) -> Path:
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".npz", ".json") else path
+
+
+def _atomic_write(target: Path, write) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_safe(x):
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (np.generic, np.ndarray)):
+        return _json_safe(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)  # "inf", "nan": strict JSON has no literal for them
+    return x
+
+
+def _describe(obj) -> dict[str, Any] | None:
+    if obj is None:
+        return None
+    fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)} \
+        if dataclasses.is_dataclass(obj) else {}
+    return {"name": type(obj).__name__, **fields}
+
+
+def save_network_result(path, res: NetworkResult, *, scheme=None, sampler=None, seed=None,
+                        **provenance_extra) -> tuple[Path, Path]:
+    """Write `<path>.npz` and `<path>.json` (a `.npz`/`.json` suffix on `path` is dropped).
+
+    scheme, sampler, seed: what the run used (not stored in `res`), recorded in the sidecar.
+    provenance_extra: added to the sidecar's provenance (e.g. `command=...`).
+    Returns the two paths.
+    """
+    stem = _stem(path)
+    state = res.state
+    arrays = {name: np.asarray(getattr(res, name)) for name in
+              ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "spike_first", "spike_count",
+               "status")}
+    if arrays["spike_first"].ndim == 2:
+        arrays["spike_times"], arrays["spike_ids"] = res.spike_raster()
+    for m in range(len(res.network.sizes)):
+        arrays[f"raster_index_{m}"] = np.asarray(res.raster_index[m])
+        arrays[f"z_{m}"] = np.asarray(res.network.z[m])
+        arrays[f"state_v_{m}"] = np.asarray(state.v[m])
+        arrays[f"state_w_{m}"] = np.asarray(state.w[m])
+    arrays["state_s"] = np.asarray(state.s)
+    arrays["state_step"] = np.asarray(state.step)
+    arrays["state_key"] = np.asarray(jax.random.key_data(state.key))
+
+    meta = {
+        "format": "jaxmf.network_result", "format_version": FORMAT_VERSION,
+        "provenance": provenance(**provenance_extra),
+        "params": params_to_dict(res.params),
+        "n": res.network.n, "sizes": list(res.network.sizes),
+        "dt": res.dt, "record_every": res.record_every,
+        "dtype": str(np.asarray(state.s).dtype),
+        "scheme": _describe(scheme), "sampler": _describe(sampler), "seed": seed,
+        "key_impl": str(jax.random.key_impl(state.key)),
+        "n_raster": int(sum(np.size(ix) for ix in res.raster_index)),
+        "summary": summarize(res),
+    }
+    npz, sidecar = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
+    _atomic_write(npz, lambda f: np.savez(f, **arrays))
+    text = json.dumps(_json_safe(meta), indent=1, allow_nan=False) + "\n"
+    _atomic_write(sidecar, lambda f: f.write(text.encode()))
+    return npz, sidecar
+
+
+class SavedRun(NamedTuple):
+    """A saved network run as plain arrays (see `NetworkResult` for their meaning), its parameters
+    and the sidecar's metadata. `state` holds the final state arrays: v, w (per-population
+    tuples), s, step, key (raw key data); `z` the standard Lorentzian samples per population."""
+
+    t: np.ndarray
+    r: np.ndarray
+    v_mean: np.ndarray
+    w_mean: np.ndarray
+    s: np.ndarray
+    n_nonfinite: np.ndarray
+    spike_first: np.ndarray
+    spike_count: np.ndarray
+    spike_times: np.ndarray | None
+    spike_ids: np.ndarray | None
+    raster_index: tuple[np.ndarray, ...]
+    z: tuple[np.ndarray, ...]
+    state: dict[str, Any]
+    status: np.ndarray
+    params: Params
+    meta: dict[str, Any]
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(self.meta["sizes"])
+
+    def spike_raster(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.spike_times is None:
+            raise ValueError("spike_raster: not stored for batched results")
+        return self.spike_times, self.spike_ids
+
+
+def load_network_result(path) -> SavedRun:
+    """Read a run written by `save_network_result` (`path` with or without suffix)."""
+    stem = _stem(path)
+    meta = json.loads(stem.with_name(stem.name + ".json").read_text())
+    with np.load(stem.with_name(stem.name + ".npz")) as f:
+        a = {k: f[k] for k in f.files}
+    n_pop = len(meta["sizes"])
+    per_pop = lambda name: tuple(a[f"{name}_{m}"] for m in range(n_pop))
+    state = {"v": per_pop("state_v"), "w": per_pop("state_w"), "s": a["state_s"],
+             "step": a["state_step"], "key": a["state_key"]}
+    return SavedRun(
+        t=a["t"], r=a["r"], v_mean=a["v_mean"], w_mean=a["w_mean"], s=a["s"],
+        n_nonfinite=a["n_nonfinite"], spike_first=a["spike_first"], spike_count=a["spike_count"],
+        spike_times=a.get("spike_times"), spike_ids=a.get("spike_ids"),
+        raster_index=per_pop("raster_index"), z=per_pop("z"), state=state, status=a["status"],
+        params=params_from_dict(meta["params"]), meta=meta)
+
+
+def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult:
+    """A `NetworkResult` to continue from (`simulate_network(..., resume=...)`), rebuilt from a
+    saved run; the run continues exactly as if it had not stopped. A float64 run needs
+    `jax_enable_x64` switched on first."""
+    if not isinstance(saved, SavedRun):
+        saved = load_network_result(saved)
+    if saved.meta["dtype"] == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype: this run was computed in float64; call "
+                         "jax.config.update('jax_enable_x64', True) before restoring it")
+    st = saved.state
+    state = NetworkState(
+        v=tuple(jnp.asarray(x) for x in st["v"]), w=tuple(jnp.asarray(x) for x in st["w"]),
+        s=jnp.asarray(st["s"]), step=jnp.asarray(st["step"]),
+        key=jax.random.wrap_key_data(st["key"], impl=saved.meta.get("key_impl", "threefry2x32")))
+    network = Network(sizes=saved.sizes, z=tuple(jnp.asarray(z) for z in saved.z))
+    return NetworkResult(
+        t=saved.t, r=saved.r, v_mean=saved.v_mean, w_mean=saved.w_mean, s=saved.s,
+        n_nonfinite=saved.n_nonfinite, spike_first=saved.spike_first,
+        spike_count=saved.spike_count, raster_index=saved.raster_index, state=state,
+        network=network, params=saved.params, status=saved.status, dt=saved.meta["dt"],
+        record_every=saved.meta["record_every"])

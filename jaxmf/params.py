@@ -1,0 +1,295 @@
+"""Parameter sets of the Izhikevich network with adaptation and its mean field.
+
+`Params` holds the dimensionless model that jaxmf simulates and analyses; `DimensionalParams`
+holds the same model in physical units (pF, nS/mV, mV, ms, pA, nS). The conversion is exact in both
+directions (Chen & Campbell 2022, section 2):
+
+    v = 1 + V/|V_R|,  w = W/(k V_R^2),  t = (k |V_R| / C) T.
+
+Both carry P populations. Per-population fields have shape (P,); the conductance matrix `g` has
+shape (P, P) with `g[m, k]` the conductance from population k onto population m; `fractions[k]` is
+the share of neurons in population k (kappa, 1 - kappa in the paper). A neuron of population m feels
+`sum_k g[m, k] * fractions[k] * s[k]`, with synaptic reversal `e_r[k]` of the presynaptic population.
+Scalars given for per-population fields are broadcast to all populations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "ParameterError",
+    "Params",
+    "DimensionalParams",
+    "PER_POPULATION_FIELDS",
+]
+
+
+class ParameterError(ValueError):
+    """A parameter is outside its allowed range; `.name` is the parameter's name."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+PER_POPULATION_FIELDS = (
+    "alpha", "eta_bar", "delta_eta", "i_ext", "a", "b", "w_jump", "tau_s", "s_jump", "e_r",
+    "fractions",
+)
+_DIMENSIONAL_PER_POPULATION = (
+    "v_t", "beta", "eta_bar", "delta_eta", "i_ext", "tau_w", "w_jump", "tau_syn", "s_jump", "e_rev",
+    "fractions",
+)
+
+
+def _float_array(x: Any) -> jax.Array:
+    if isinstance(x, jax.core.Tracer):
+        return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
+    arr = jnp.asarray(x)
+    if jnp.issubdtype(arr.dtype, jnp.floating) and not arr.weak_type:
+        return arr
+    # Python numbers become the default float (float64 under jax_enable_x64), not weakly typed.
+    return jnp.asarray(arr, dtype=jax.dtypes.canonicalize_dtype(float))
+
+
+def _population_count(values: dict[str, Any], per_pop: tuple[str, ...], matrix: str) -> int:
+    sizes = {name: np.shape(values[name]) for name in per_pop}
+    counts = {s[-1] for s in sizes.values() if len(s) >= 1}
+    mshape = np.shape(values[matrix])
+    if len(mshape) == 2:
+        counts.add(mshape[0])
+    if len(counts) > 1:
+        counts.discard(1)  # size-1 fields broadcast, as in numpy
+    if len(counts) > 1:
+        detail = ", ".join(f"{k}{list(v)}" for k, v in sizes.items() if v)
+        raise ParameterError("populations", f"per-population fields disagree on the number of "
+                             f"populations: {detail}, {matrix}{list(mshape)}")
+    return counts.pop() if counts else 1
+
+
+def _broadcast(values: dict[str, Any], per_pop: tuple[str, ...], matrix: str,
+               scalars: tuple[str, ...]) -> dict[str, jax.Array]:
+    n_pop = _population_count(values, per_pop, matrix)
+    out = {}
+    for name in per_pop:
+        x = _float_array(values[name])
+        if x.ndim > 1:
+            raise ParameterError(name, f"expected a scalar or shape ({n_pop},), got {x.shape}")
+        out[name] = jnp.broadcast_to(x, (n_pop,))
+    gm = _float_array(values[matrix])
+    if gm.ndim > 2 or (gm.ndim == 2 and gm.shape not in ((n_pop, n_pop), (1, 1))) or gm.ndim == 1:
+        raise ParameterError(matrix, f"expected a scalar or shape ({n_pop}, {n_pop}), got {gm.shape}")
+    out[matrix] = jnp.broadcast_to(gm, (n_pop, n_pop))
+    for name in scalars:
+        x = _float_array(values[name])
+        if x.ndim != 0:
+            raise ParameterError(name, f"expected a scalar, got shape {x.shape}")
+        out[name] = x
+    return out
+
+
+def _concrete(x) -> np.ndarray | None:
+    if isinstance(x, jax.core.Tracer):
+        return None
+    return np.asarray(x, dtype=float)
+
+
+def _check(name: str, x, ok, allowed: str) -> None:
+    v = _concrete(x)
+    if v is None:
+        return
+    if not np.all(np.isfinite(v)):
+        raise ParameterError(name, f"must be finite; got {v.tolist()}")
+    if ok is not None and not np.all(ok(v)):
+        raise ParameterError(name, f"must be {allowed}; got {v.tolist()}")
+
+
+def _check_fractions(fractions) -> None:
+    _check("fractions", fractions, lambda f: (f > 0) & (f <= 1), "in (0, 1]")
+    f = _concrete(fractions)
+    if f is not None and abs(f.sum() - 1.0) > 1e-6:
+        raise ParameterError("fractions", f"must sum to 1; got {f.tolist()} (sum {f.sum()})")
+
+
+class Params(eqx.Module):
+    """Dimensionless parameters (the model that is simulated and analysed).
+
+    Per-population fields (shape (P,)): `alpha` (threshold-like curvature term), `eta_bar` and
+    `delta_eta` (centre and half-width of the Lorentzian excitability), `i_ext` (external input),
+    `a`, `b` (adaptation rate and coupling), `w_jump` (spike-triggered adaptation increment),
+    `tau_s`, `s_jump`, `e_r` (synaptic time constant, jump and reversal of the presynaptic
+    population), `fractions` (share of neurons). `g` is the (P, P) conductance matrix.
+    `v_peak`, `v_reset` are the spike cut-off and reset (the paper uses +-200 standing for +-inf).
+    """
+
+    alpha: jax.Array
+    eta_bar: jax.Array
+    delta_eta: jax.Array
+    i_ext: jax.Array
+    a: jax.Array
+    b: jax.Array
+    w_jump: jax.Array
+    tau_s: jax.Array
+    s_jump: jax.Array
+    e_r: jax.Array
+    fractions: jax.Array
+    g: jax.Array
+    v_peak: jax.Array
+    v_reset: jax.Array
+
+    def __init__(self, *, alpha=1 - 24.6 / 65, eta_bar=0.12, delta_eta=0.02, i_ext=0.0,
+                 a=250 / (200 * 2.5 * 65), b=-1 / (2.5 * 65), w_jump=200 / (2.5 * 65**2),
+                 tau_s=4 * 2.5 * 65 / 250, s_jump=0.8 * 250 / (2.5 * 65), e_r=1.0,
+                 fractions=1.0, g=200 / (2.5 * 65), v_peak=200.0, v_reset=-200.0):
+        # Defaults are the exact conversion of the paper's dimensional set; see presets.py.
+        values = _broadcast(dict(locals()), PER_POPULATION_FIELDS, "g", ("v_peak", "v_reset"))
+        for name, x in values.items():
+            setattr(self, name, x)
+
+    def __check_init__(self):
+        _check("alpha", self.alpha, None, "")
+        _check("eta_bar", self.eta_bar, None, "")
+        _check("delta_eta", self.delta_eta, lambda x: x >= 0, ">= 0 (Lorentzian half-width)")
+        _check("i_ext", self.i_ext, None, "")
+        _check("a", self.a, lambda x: x > 0, "> 0 (adaptation rate)")
+        _check("b", self.b, None, "")
+        _check("w_jump", self.w_jump, lambda x: x >= 0, ">= 0 (adaptation increment per spike)")
+        _check("tau_s", self.tau_s, lambda x: x > 0, "> 0 (synaptic time constant)")
+        _check("s_jump", self.s_jump, lambda x: x >= 0, ">= 0 (synaptic jump per spike)")
+        _check("e_r", self.e_r, None, "")
+        _check("g", self.g, lambda x: x >= 0, ">= 0 (conductance)")
+        _check_fractions(self.fractions)
+        _check("v_peak", self.v_peak, lambda x: x > 0, "> 0 (spike cut-off)")
+        _check("v_reset", self.v_reset, None, "")
+        vp, vr = _concrete(self.v_peak), _concrete(self.v_reset)
+        if vp is not None and vr is not None and not vr < vp:
+            raise ParameterError("v_reset", f"must be < v_peak={float(vp)}; got {float(vr)}")
+
+    @property
+    def n_populations(self) -> int:
+        return self.eta_bar.shape[-1]
+
+    def replace(self, **changes) -> "Params":
+        """A copy with some fields changed (scalars broadcast to every population)."""
+        return _replace(self, changes)
+
+    def to_dimensional(self, C: float = 250.0, k: float = 2.5, v_r: float = -65.0
+                       ) -> "DimensionalParams":
+        """Physical units, given the three scales the dimensionless form drops (C in pF,
+        k in nS/mV, V_R in mV; the paper's values by default)."""
+        vr = abs(v_r)
+        cur = k * vr**2  # pA per unit of dimensionless current
+        return DimensionalParams(
+            C=C, k=k, v_r=v_r, v_t=(self.alpha - 1) * vr, beta=self.b * k * vr,
+            eta_bar=self.eta_bar * cur, delta_eta=self.delta_eta * cur, i_ext=self.i_ext * cur,
+            tau_w=C / (self.a * k * vr), w_jump=self.w_jump * cur, g_syn=self.g * k * vr,
+            e_rev=(self.e_r - 1) * vr, tau_syn=self.tau_s * C / (k * vr),
+            s_jump=self.s_jump * k * vr / C, fractions=self.fractions,
+            v_peak=(self.v_peak - 1) * vr, v_reset=(self.v_reset - 1) * vr)
+
+
+class DimensionalParams(eqx.Module):
+    """Physical parameters: C (pF), k (nS/mV), v_r, v_t, v_peak, v_reset, e_rev (mV), beta (nS),
+    tau_w, tau_syn (ms), w_jump, eta_bar, delta_eta, i_ext (pA), g_syn (nS), s_jump (1).
+
+    Defaults are the paper's one-population set with eta_bar = 0.12 (dimensionless) in pA and
+    V_T = V_R + 40 - beta/k. Per-population fields have shape (P,), `g_syn` shape (P, P).
+    """
+
+    C: jax.Array
+    k: jax.Array
+    v_r: jax.Array
+    v_t: jax.Array
+    beta: jax.Array
+    eta_bar: jax.Array
+    delta_eta: jax.Array
+    i_ext: jax.Array
+    tau_w: jax.Array
+    w_jump: jax.Array
+    tau_syn: jax.Array
+    s_jump: jax.Array
+    e_rev: jax.Array
+    fractions: jax.Array
+    g_syn: jax.Array
+    v_peak: jax.Array
+    v_reset: jax.Array
+
+    def __init__(self, *, C=250.0, k=2.5, v_r=-65.0, v_t=-24.6, beta=-1.0,
+                 eta_bar=0.12 * 2.5 * 65**2, delta_eta=0.02 * 2.5 * 65**2, i_ext=0.0,
+                 tau_w=200.0, w_jump=200.0, tau_syn=4.0, s_jump=0.8, e_rev=0.0, fractions=1.0,
+                 g_syn=200.0, v_peak=199 * 65.0, v_reset=-201 * 65.0):
+        values = _broadcast(dict(locals()), _DIMENSIONAL_PER_POPULATION, "g_syn",
+                            ("C", "k", "v_r", "v_peak", "v_reset"))
+        for name, x in values.items():
+            setattr(self, name, x)
+
+    def __check_init__(self):
+        _check("C", self.C, lambda x: x > 0, "> 0 pF")
+        _check("k", self.k, lambda x: x > 0, "> 0 nS/mV")
+        _check("v_r", self.v_r, lambda x: x < 0, "< 0 mV (resting potential)")
+        _check("tau_w", self.tau_w, lambda x: x > 0, "> 0 ms")
+        _check("tau_syn", self.tau_syn, lambda x: x > 0, "> 0 ms")
+        _check("delta_eta", self.delta_eta, lambda x: x >= 0, ">= 0 pA")
+        _check("w_jump", self.w_jump, lambda x: x >= 0, ">= 0 pA")
+        _check("s_jump", self.s_jump, lambda x: x >= 0, ">= 0")
+        _check("g_syn", self.g_syn, lambda x: x >= 0, ">= 0 nS")
+        for name in ("v_t", "beta", "eta_bar", "i_ext", "e_rev", "v_peak", "v_reset"):
+            _check(name, getattr(self, name), None, "")
+        _check_fractions(self.fractions)
+        vp, vr = _concrete(self.v_peak), _concrete(self.v_reset)
+        if vp is not None and vr is not None and not vr < vp:
+            raise ParameterError("v_reset", f"must be < v_peak={float(vp)} mV; got {float(vr)}")
+
+    @property
+    def n_populations(self) -> int:
+        return self.eta_bar.shape[-1]
+
+    @property
+    def time_unit_ms(self) -> jax.Array:
+        """Milliseconds per dimensionless time unit, C / (k |V_R|)."""
+        return self.C / (self.k * jnp.abs(self.v_r))
+
+    def time_to_ms(self, t):
+        return t * self.time_unit_ms
+
+    def ms_to_time(self, t_ms):
+        return t_ms / self.time_unit_ms
+
+    def rate_to_hz(self, r):
+        """Dimensionless population rate (spikes per neuron per time unit) to Hz."""
+        return 1000.0 * r / self.time_unit_ms
+
+    def hz_to_rate(self, hz):
+        return hz * self.time_unit_ms / 1000.0
+
+    def replace(self, **changes) -> "DimensionalParams":
+        return _replace(self, changes)
+
+    def to_dimensionless(self) -> Params:
+        vr = jnp.abs(self.v_r)
+        cur = self.k * vr**2
+        return Params(
+            alpha=1 + self.v_t / vr, eta_bar=self.eta_bar / cur, delta_eta=self.delta_eta / cur,
+            i_ext=self.i_ext / cur, a=self.C / (self.tau_w * self.k * vr),
+            b=self.beta / (self.k * vr), w_jump=self.w_jump / cur,
+            tau_s=self.tau_syn * self.k * vr / self.C, s_jump=self.s_jump * self.C / (self.k * vr),
+            e_r=1 + self.e_rev / vr, fractions=self.fractions, g=self.g_syn / (self.k * vr),
+            v_peak=1 + self.v_peak / vr, v_reset=1 + self.v_reset / vr)
+
+
+def _replace(module, changes: dict[str, Any]):
+    names = {f.name for f in dataclasses.fields(module)}
+    unknown = set(changes) - names
+    if unknown:
+        raise ParameterError(sorted(unknown)[0], f"unknown parameter; known: {', '.join(sorted(names))}")
+    current = {name: getattr(module, name) for name in names}
+    current.update(changes)
+    return type(module)(**current)
+

@@ -1,0 +1,74 @@
+"""Named parameter sets from the paper (Chen & Campbell 2022), with overrides.
+
+`chen_campbell_2022()` is the one-population set converted exactly from the dimensional values;
+`rounded=True` gives the 4-digit values the paper's bifurcation diagrams were computed with.
+Every preset accepts overrides of any `Params` field, e.g. `chen_campbell_2022(eta_bar=0.25)`.
+"""
+
+from __future__ import annotations
+
+from .params import DimensionalParams, ParameterError, Params
+
+__all__ = ["chen_campbell_2022", "two_population", "bursting", "tonic", "PRESETS", "get"]
+
+_ROUNDED = dict(alpha=0.6215, g=1.2308, e_r=1.0, a=0.0077, b=-0.0062, w_jump=0.0189,
+                s_jump=1.2308, tau_s=2.6)
+# Weakly adapting population q of section 2 (tau_W = 20 ms, W_jump = 100 pA): a_q = 10 a_p.
+_ROUNDED_Q = dict(a=0.077, w_jump=0.0095)
+
+
+def chen_campbell_2022(rounded: bool = False, **overrides) -> Params:
+    """One population, Delta_eta = 0.02, I_ext = 0, eta_bar = 0.12 (bursting) unless overridden."""
+    base = DimensionalParams().to_dimensionless()
+    if rounded:
+        base = base.replace(**_ROUNDED)
+    return base.replace(**overrides) if overrides else base
+
+
+def two_population(kappa: float = 0.8, rounded: bool = False, **overrides) -> Params:
+    """Strongly (p, fraction kappa) and weakly (q, 1 - kappa) adapting populations, equal
+    conductances; each population has its own synaptic variable and Lorentzian excitability."""
+    if not 0 < kappa <= 1:
+        raise ParameterError("kappa", f"must be in (0, 1]; got {kappa}")
+    if kappa == 1:
+        # With kappa = 1 population q is empty: it is the one-population model.
+        return chen_campbell_2022(rounded=rounded, **overrides)
+    d = DimensionalParams(tau_w=[200.0, 20.0], w_jump=[200.0, 100.0], fractions=[kappa, 1 - kappa])
+    base = d.to_dimensionless()
+    if rounded:
+        base = base.replace(**_ROUNDED).replace(a=[_ROUNDED["a"], _ROUNDED_Q["a"]],
+                                                w_jump=[_ROUNDED["w_jump"], _ROUNDED_Q["w_jump"]])
+    return base.replace(**overrides) if overrides else base
+
+
+def bursting(**overrides) -> Params:
+    """eta_bar = 0.12: collective bursting (slow adaptation oscillation), the paper's Figure 1b."""
+    return chen_campbell_2022(**{"eta_bar": 0.12, **overrides})
+
+
+def tonic(**overrides) -> Params:
+    """eta_bar = 0.25: tonic, asynchronous firing at a stable equilibrium (Figure 1a)."""
+    return chen_campbell_2022(**{"eta_bar": 0.25, **overrides})
+
+
+def _rounded(**overrides) -> Params:
+    return chen_campbell_2022(rounded=True, **overrides)
+
+
+PRESETS = {
+    "chen_campbell_2022": chen_campbell_2022,
+    "chen_campbell_2022_rounded": _rounded,
+    "bursting": bursting,
+    "tonic": tonic,
+    "two_population": two_population,
+}
+
+
+def get(name: str, **overrides) -> Params:
+    """Preset by name (the command line's `--preset`)."""
+    try:
+        factory = PRESETS[name]
+    except KeyError:
+        raise ParameterError("preset", f"unknown preset {name!r}; choose one of "
+                             f"{', '.join(PRESETS)}") from None
+    return factory(**overrides)

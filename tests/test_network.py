@@ -1,0 +1,245 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+
+import jaxmf
+from jaxmf import network as nw
+from jaxmf.params import ParameterError
+
+from .conftest import tree_allclose
+
+BASE = jaxmf.presets.chen_campbell_2022()
+
+
+def _uncoupled(eta_bar):
+    """Non-adapting, uncoupled, homogeneous neurons: v' = v (v - alpha) + eta_bar."""
+    return BASE.replace(g=0.0, w_jump=0.0, b=0.0, delta_eta=0.0, eta_bar=eta_bar)
+
+
+def _isi_rate(res):
+    t, _ = res.spike_raster()
+    return (len(t) - 1) / (t[-1] - t[0])
+
+
+ETAS = (0.25, 0.5, 1.0)
+
+
+def _qif_rates(dt, scheme):
+    batch = jaxmf.stack_params([_uncoupled(e) for e in ETAS])
+    res = jaxmf.simulate_network(batch, n=1, t1=120.0, dt=dt, record_every=int(round(0.1 / dt)),
+                                 scheme=scheme, raster=1, progress=False)
+    return np.array([_isi_rate(res.select(i)) for i in range(len(ETAS))])
+
+
+def test_qif_rate_exact_passage_matches_analytic():
+    # sqrt(I - alpha^2/4)/pi for the QIF with peak and reset at infinity; the frozen-coefficient
+    # solution is exact when nothing but v moves, so a large step gives it to ISI resolution.
+    alpha = float(BASE.alpha[0])
+    analytic = np.sqrt(np.array(ETAS) - alpha**2 / 4) / np.pi
+    np.testing.assert_allclose(_qif_rates(1e-2, jaxmf.ExactPassage()), analytic, rtol=2e-4)
+
+
+def test_qif_rate_euler_converges_with_dt():
+    alpha = float(BASE.alpha[0])
+    J = np.array(ETAS) - alpha**2 / 4
+    analytic = np.sqrt(J) / np.pi
+    # With the cut-off at +-200 the period lacks the passage beyond |u| = 200 (about 2/200):
+    sq = np.sqrt(J)
+    finite_peak = sq / (np.arctan((200 - alpha / 2) / sq) - np.arctan((-200 - alpha / 2) / sq))
+    errs = [np.max(np.abs(_qif_rates(dt, jaxmf.EulerReset()) / finite_peak - 1))
+            for dt in (2e-3, 1e-3, 5e-4)]
+    assert errs[0] > errs[1] > errs[2]
+    assert errs[1] < 2 * errs[2] * 1.3 and errs[1] > 2 * errs[2] / 1.3  # first order in dt
+    assert np.max(np.abs(_qif_rates(1e-3, jaxmf.EulerReset()) / analytic - 1)) < 5e-3
+
+
+def _mpr_fixed_point(p):
+    """Closed-form equilibrium rate (model.md section 3) with w* = 0 (b = 0, w_jump = 0)."""
+    P = {k: float(np.ravel(getattr(p, k))[0]) for k in
+         ("alpha", "eta_bar", "delta_eta", "i_ext", "tau_s", "s_jump", "e_r", "g")}
+
+    def F(r):
+        s = P["tau_s"] * P["s_jump"] * r
+        c = -P["g"] * P["e_r"] * s + (P["alpha"] + P["g"] * s) ** 2 / 4 - P["i_ext"]
+        return r - np.sqrt(complex(P["eta_bar"] - c, P["delta_eta"])).real / np.pi
+
+    return scipy.optimize.brentq(F, 1e-9, 10.0, xtol=1e-14)
+
+
+def test_mpr_limit_network_matches_fixed_point_as_n_grows():
+    p = BASE.replace(w_jump=0.0, b=0.0, eta_bar=0.05, delta_eta=0.05)
+    r_star = _mpr_fixed_point(p)
+    errors = []
+    for n in (500, 16_000):
+        res = jaxmf.simulate_network(p, n=n, t1=60.0, dt=1e-3, record_every=1000, progress=False,
+                                     scheme=jaxmf.ExactPassage())
+        errors.append(abs(np.mean(res.r[res.t > 30, 0]) / r_star - 1))
+    assert errors[1] < 0.01
+    assert errors[1] < errors[0]
+
+
+def _tonic_trace(dt, scheme, n=1000, t1=10.0):
+    """s(t) and <w>(t) every 0.5 time units: smooth population observables (<v> over
+    |v| <= v_peak jumps by ~v_peak/n whenever one neuron crosses the cut-off)."""
+    res = jaxmf.simulate_network(jaxmf.presets.tonic(), n=n, t1=t1, dt=dt,
+                                 record_every=int(round(0.5 / dt)), scheme=scheme, progress=False)
+    return np.concatenate([res.s[:, 0], res.w_mean[:, 0]]), res
+
+
+def test_population_observables_converge_in_dt():
+    # Same neurons (deterministic quantiles) at every dt: differences are discretisation error.
+    euler = [_tonic_trace(dt, jaxmf.EulerReset())[0] for dt in (2e-3, 1e-3, 5e-4, 6.25e-5)]
+    errs = [np.abs(x - euler[-1]).max() for x in euler[:-1]]
+    assert errs[0] > errs[1] > errs[2]
+    assert 1.5 < errs[0] / errs[1] < 2.7  # first order
+    exact = [_tonic_trace(dt, jaxmf.ExactPassage())[0] for dt in (4e-3, 1e-3, 1.25e-4)]
+    errs_exact = [np.abs(x - exact[-1]).max() for x in exact[:-1]]
+    assert errs_exact[0] > errs_exact[1]
+    # The exact passage at 4x the step is more accurate than the authors' scheme.
+    assert errs_exact[0] < errs[1]
+
+
+def test_schemes_agree_at_small_dt():
+    # Two independent discretisations of the same network meet as dt -> 0, up to the Euler
+    # scheme's finite cut-off v_peak = 200.
+    euler = _tonic_trace(1.25e-4, jaxmf.EulerReset(), t1=20.0)[1]
+    exact = _tonic_trace(1.25e-4, jaxmf.ExactPassage(), t1=20.0)[1]
+    np.testing.assert_allclose(euler.r[20:].mean(), exact.r[20:].mean(), rtol=0.01)
+    np.testing.assert_allclose(euler.s[:, 0], exact.s[:, 0], atol=0.01)
+
+
+def test_dt_bound_is_enforced_and_real():
+    with pytest.raises(ParameterError, match="dt=0.005 is too large") as err:
+        jaxmf.simulate_network(BASE, n=100, t1=1.0, dt=5e-3, record_every=10, progress=False)
+    assert err.value.name == "dt"
+    bound = jaxmf.EulerReset().max_dt(BASE, eta_max=1.0)
+    # Analytic limit for v_peak = 200 without drive terms: dt v_peak (1 + dt v_peak) < 1.
+    assert 0.9 * (np.sqrt(5) - 1) / 2 / 200 < bound < (np.sqrt(5) - 1) / 2 / 200
+    # Just above the bound, a neuron reset from the overshoot -u lands at v > 0 in one step: it
+    # skips the passage from -inf to 0. Just below, it stays negative.
+    p = _uncoupled(0.25)
+    net = nw.make_network(p, 1)
+    for dt, skips in ((1.02 * bound, True), (0.98 * bound, False)):
+        st = nw.init(net, v0=199.9)
+        st, counts = nw.step(p, net, st, dt)  # overshoots past v_peak
+        st, counts = nw.step(p, net, st, dt)  # spikes, v -> -u
+        assert int(counts[0]) == 1 and float(st.v[0][0]) < -200
+        st, counts = nw.step(p, net, st, dt)
+        assert (float(st.v[0][0]) > 0) == skips
+
+
+def test_jit_equals_eager_and_vmap_equals_loop():
+    p = jaxmf.presets.bursting()
+    net = nw.make_network(p, 300)
+    st = nw.init(net)
+    kw = dict(dt=1e-3, n_records=5, record_every=40)
+    eager = nw.run(p, net, st, **kw)
+    jitted = jax.jit(lambda q, s: nw.run(q, net, s, **kw))(p, st)
+    assert tree_allclose(eager, jitted, rtol=1e-12, atol=1e-12)
+    plist = [p.replace(eta_bar=e) for e in (0.1, 0.2, 0.3)]
+    batch = jaxmf.simulate_network(jaxmf.stack_params(plist), n=300, t1=2.0, record_every=40,
+                                   progress=False)
+    for i, q in enumerate(plist):
+        single = jaxmf.simulate_network(q, n=300, t1=2.0, record_every=40, progress=False)
+        assert tree_allclose((single.r, single.v_mean, single.w_mean, single.s, single.state.v),
+                             (batch.r[i], batch.v_mean[i], batch.w_mean[i], batch.s[i],
+                              tuple(v[i] for v in batch.state.v)), rtol=1e-12, atol=1e-12)
+
+
+def test_simulate_network_under_jit_and_grad():
+    p = jaxmf.presets.chen_campbell_2022(eta_bar=0.05)
+
+    def loss(eta_bar):
+        res = jaxmf.simulate_network(p.replace(eta_bar=eta_bar), n=100, t1=0.5, record_every=50)
+        return jnp.mean(res.v_mean)
+
+    # Before the first spike (no neuron reaches v_peak by t = 0.5) the loss is smooth in eta_bar.
+    g = jax.grad(loss)(0.05)
+    fd = (loss(0.05 + 1e-5) - loss(0.05 - 1e-5)) / 2e-5
+    np.testing.assert_allclose(g, fd, rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(loss)(0.05), loss(0.05), rtol=1e-12)
+
+
+def test_two_identical_populations_equal_one():
+    # (gs)_m = g (s_1/2 + s_2/2) = g s when both halves are copies of a one-population network.
+    one = jaxmf.simulate_network(BASE, n=400, t1=5.0, record_every=100, progress=False)
+    two_p = BASE.replace(eta_bar=[0.12, 0.12], fractions=[0.5, 0.5], g=np.full((2, 2), float(BASE.g[0, 0])))
+    two = jaxmf.simulate_network(two_p, n=(400, 400), t1=5.0, record_every=100, progress=False)
+    for name in ("r", "v_mean", "w_mean", "s"):
+        np.testing.assert_allclose(getattr(two, name)[:, 0], getattr(one, name)[:, 0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(getattr(two, name)[:, 1], getattr(one, name)[:, 0], rtol=1e-9, atol=1e-12)
+
+
+def test_two_population_preset_runs_and_splits_neurons():
+    res = jaxmf.simulate_network(jaxmf.presets.two_population(), n=1000, t1=2.0, record_every=100,
+                                 progress=False, raster=10)
+    assert res.network.sizes == (800, 200)
+    assert res.r.shape == (20, 2)
+    t, ids = res.spike_raster()
+    assert np.all(ids < 1000)
+
+
+def test_float32_path_agrees_with_float64():
+    kw = dict(n=1000, t1=20.0, record_every=500, progress=False)
+    r64 = jaxmf.simulate_network(jaxmf.presets.tonic(), dtype=jnp.float64, **kw)
+    r32 = jaxmf.simulate_network(jaxmf.presets.tonic(), dtype=jnp.float32, **kw)
+    assert r32.r.dtype == np.float32
+    np.testing.assert_allclose(r32.r[10:].mean(), r64.r[10:].mean(), rtol=0.01)
+
+
+def test_resume_equals_uninterrupted_run():
+    kw = dict(n=300, dt=1e-3, record_every=100, progress=False, raster=5)
+    full = jaxmf.simulate_network(BASE, t1=4.0, **kw)
+    half = jaxmf.simulate_network(BASE, t1=2.0, **kw)
+    rest = jaxmf.simulate_network(BASE, t1=4.0, resume=half, **kw)
+    assert tree_allclose((full.t, full.r, full.v_mean, full.spike_first, full.state.v, full.state.s),
+                         (rest.t, rest.r, rest.v_mean, rest.spike_first, rest.state.v, rest.state.s),
+                         rtol=0, atol=0)
+
+
+def test_interrupt_keeps_finished_chunks(monkeypatch):
+    kw = dict(n=300, dt=1e-3, record_every=100, progress=False)
+    full = jaxmf.simulate_network(BASE, t1=4.0, **kw)
+    real, calls = nw._run_jit, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nw, "_run_jit", flaky)
+    # chunk_steps makes each chunk 10 records (1 time unit): two finish before Ctrl-C.
+    with pytest.raises(jaxmf.SimulationInterrupted) as err:
+        jaxmf.simulate_network(BASE, t1=4.0, chunk_steps=300 * 100 * 10, **kw)
+    part = err.value.result
+    assert part.status == nw.STATUS_INTERRUPTED and part.t[-1] == pytest.approx(2.0)
+    monkeypatch.setattr(nw, "_run_jit", real)
+    rest = jaxmf.simulate_network(BASE, t1=4.0, resume=part, **kw)
+    np.testing.assert_array_equal(rest.r, full.r)
+
+
+def test_nonfinite_state_is_reported():
+    kw = dict(n=300, dt=1e-3, record_every=100, progress=False)
+    start = jaxmf.simulate_network(BASE, t1=1.0, **kw)
+    poisoned = jax.tree_util.tree_map(lambda x: x, start)
+    import equinox as eqx
+    poisoned = eqx.tree_at(lambda r: r.state.w, poisoned,
+                           (start.state.w[0].at[7].set(jnp.nan),))
+    with pytest.raises(jaxmf.SimulationError, match="non-finite") as err:
+        jaxmf.simulate_network(BASE, t1=3.0, resume=poisoned, **kw)
+    assert err.value.result.status == nw.STATUS_NONFINITE
+    assert err.value.result.t[-1] == pytest.approx(1.1)
+    quiet = jaxmf.simulate_network(BASE, t1=3.0, resume=poisoned, throw=False, **kw)
+    assert quiet.status == nw.STATUS_NONFINITE
+
+
+def test_bad_arguments_name_the_parameter():
+    for kwargs, name in [(dict(n=0), "n"), (dict(n=2.5), "n"), (dict(record_every=0), "record_every"),
+                         (dict(dt=-1.0), "dt"), (dict(t1=-5.0), "t1"), (dict(t1=1.05), "t1")]:
+        args = dict(n=100, t1=1.0, record_every=100, progress=False) | kwargs
+        with pytest.raises(ParameterError) as err:
+            jaxmf.simulate_network(BASE, **args)
+        assert err.value.name == name

@@ -1,0 +1,96 @@
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmf
+from jaxmf.params import ParameterError
+
+from .conftest import tree_allclose
+
+
+def test_paper_dimensionless_values():
+    # model.md section 1: the paper's 4-digit dimensionless values, from its dimensional set.
+    p = jaxmf.presets.chen_campbell_2022()
+    expected = dict(alpha=0.6215, g=1.2308, e_r=1.0, a=0.0077, b=-0.0062, w_jump=0.0189,
+                    s_jump=1.2308, tau_s=2.6)
+    for name, value in expected.items():
+        assert float(np.ravel(getattr(p, name))[0]) == pytest.approx(value, abs=6e-5), name
+    assert float(p.v_peak) == 200.0 and float(p.v_reset) == -200.0
+    assert float(p.delta_eta[0]) == pytest.approx(0.02, rel=1e-12)
+
+
+def test_rounded_preset_and_overrides():
+    q = jaxmf.presets.chen_campbell_2022(rounded=True, w_jump=0.03)
+    assert float(q.alpha[0]) == 0.6215 and float(q.a[0]) == 0.0077
+    assert float(q.w_jump[0]) == 0.03
+    assert float(jaxmf.presets.tonic().eta_bar[0]) == 0.25
+    assert float(jaxmf.presets.bursting().eta_bar[0]) == 0.12
+
+
+def test_round_trip_conversion():
+    d = jaxmf.DimensionalParams()
+    back = d.to_dimensionless().to_dimensional()
+    assert tree_allclose(d, back, rtol=1e-12, atol=1e-12)
+    p = jaxmf.presets.two_population(kappa=0.7, eta_bar=[0.1, 0.2])
+    assert tree_allclose(p, p.to_dimensional(C=100.0, k=0.7, v_r=-60.0).to_dimensionless(),
+                         rtol=1e-12, atol=1e-12)
+
+
+def test_dimensional_defaults_follow_paper():
+    d = jaxmf.DimensionalParams()
+    # V_T = V_R + 40 - beta/k
+    assert float(d.v_t[0]) == pytest.approx(-65 + 40 - (-1) / 2.5)
+    # One time unit is C/(k|V_R|) ms; a rate r is 1000 r k|V_R|/C Hz.
+    assert float(d.time_unit_ms) == pytest.approx(250 / (2.5 * 65))
+    assert float(d.rate_to_hz(0.1)) == pytest.approx(1000 * 0.1 * 2.5 * 65 / 250)
+    assert float(d.hz_to_rate(d.rate_to_hz(0.1234))) == pytest.approx(0.1234, rel=1e-14)
+    assert float(d.ms_to_time(d.time_to_ms(3.5))) == pytest.approx(3.5, rel=1e-14)
+
+
+def test_two_population_preset():
+    p = jaxmf.presets.two_population()
+    assert p.n_populations == 2
+    np.testing.assert_allclose(p.fractions, [0.8, 0.2])
+    np.testing.assert_allclose(p.a[1], 10 * p.a[0], rtol=1e-12)  # tau_W 20 ms vs 200 ms
+    np.testing.assert_allclose(p.w_jump, [0.0189, 0.0095], atol=6e-5)
+    assert p.g.shape == (2, 2)
+    one = jaxmf.presets.two_population(kappa=1.0)
+    assert one.n_populations == 1
+
+
+@pytest.mark.parametrize("field,value,fragment", [
+    ("delta_eta", -0.1, ">= 0"),
+    ("tau_s", 0.0, "> 0"),
+    ("a", -1.0, "> 0"),
+    ("eta_bar", math.nan, "finite"),
+    ("v_reset", 300.0, "< v_peak"),
+    ("g", -1.0, ">= 0"),
+])
+def test_invariants_name_the_parameter(field, value, fragment):
+    with pytest.raises(ParameterError, match=fragment) as err:
+        jaxmf.presets.chen_campbell_2022(**{field: value})
+    assert err.value.name == field
+    assert str(err.value).startswith(field)
+
+
+def test_bad_shapes_and_unknown_names():
+    with pytest.raises(ParameterError, match="fractions"):
+        jaxmf.Params(fractions=[0.5, 0.6], eta_bar=[0.1, 0.1])
+    with pytest.raises(ParameterError, match="unknown parameter"):
+        jaxmf.presets.chen_campbell_2022(etabar=0.1)
+    with pytest.raises(ParameterError, match="kappa"):
+        jaxmf.presets.two_population(kappa=1.5)
+    with pytest.raises(ParameterError, match="preset"):
+        jaxmf.presets.get("nope")
+
+
+def test_params_are_pytrees_under_jit_and_vmap():
+    p = jaxmf.presets.chen_campbell_2022()
+    f = jax.jit(lambda q: q.replace(eta_bar=q.eta_bar * 2).to_dimensional().eta_bar)
+    np.testing.assert_allclose(f(p), 2 * p.to_dimensional().eta_bar, rtol=1e-14)
+    batch = jaxmf.stack_params([p, p.replace(eta_bar=0.3)])
+    out = jax.vmap(lambda q: q.to_dimensional().to_dimensionless().eta_bar)(batch)
+    np.testing.assert_allclose(out[:, 0], [0.12, 0.3], rtol=1e-12)
