@@ -17,7 +17,7 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -123,15 +123,17 @@ def _stem(path) -> Path:
 
 def _atomic_write(target: Path, write) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    # A unique name in the same folder (os.replace must not cross file systems); opened with
+    # open() rather than mkstemp so the file gets the usual umask permissions, not 0600.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -233,9 +235,9 @@ class SavedRun(NamedTuple):
 def load_network_result(path) -> SavedRun:
     """Read a run written by `save_network_result` (`path` with or without suffix)."""
     stem = _stem(path)
-    meta = json.loads(stem.with_name(stem.name + ".json").read_text())
     with np.load(stem.with_name(stem.name + ".npz")) as f:
         a = {k: f[k] for k in f.files}
+    meta = json.loads(stem.with_name(stem.name + ".json").read_text())
     n_pop = len(meta["sizes"])
     per_pop = lambda name: tuple(a[f"{name}_{m}"] for m in range(n_pop))
     state = {"v": per_pop("state_v"), "w": per_pop("state_w"), "s": a["state_s"],
