@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     try:
         return _simulate(args, command=shlex.join(["jaxmf", *argv]))
+    except OSError as e:  # reading --resume is handled where it happens: this is writing
+        return _fail(f"cannot write results: {e}", EXIT_FAILED)
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
 
@@ -164,9 +166,14 @@ def _simulate(args, command: str) -> int:
     scheme = {"euler": EulerReset(), "exact": ExactPassage()}[args.scheme]
     sampler = {"quantiles": Quantiles(), "random": RandomDraws()}[args.sampler]
     stem = args.out / args.name
-    preset = saved_meta.get("provenance", {}).get("preset", "resumed") if prior else args.preset
+    extra = {"command": command, "preset": args.preset}
+    if prior is not None:
+        # The earlier segment's record (it may have had other parameters), chained per resume.
+        extra.update(preset=saved_meta["provenance"].get("preset") or "resumed", resumed_from={
+            **saved_meta["provenance"], "t_end": saved_meta["summary"]["t_end"],
+            "params": saved_meta["params"], "scheme": saved_meta["scheme"]})
     save = lambda res: io.save_network_result(stem, res, scheme=scheme, sampler=sampler,
-                                              seed=args.seed, command=command, preset=preset)
+                                              seed=args.seed, **extra)
     try:
         if prior is None:
             params = get_preset(args.preset, **overrides)
@@ -191,19 +198,15 @@ def _simulate(args, command: str) -> int:
               f"--t1 {args.t1:g}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
-    try:
-        npz, sidecar = save(res)
-        png = None
-        if not args.no_plot:
-            from .plot import plot_network
+    npz, sidecar = save(res)
+    png = None
+    if not args.no_plot:
+        import matplotlib.pyplot as plt
 
-            png = stem.with_name(stem.name + ".png")
-            fig = plot_network(res, png, title=_title(preset, overrides, res))
-            import matplotlib.pyplot as plt
+        from .plot import plot_network
 
-            plt.close(fig)
-    except OSError as e:
-        return _fail(f"cannot write results: {e}", EXIT_FAILED)
+        png = stem.with_name(stem.name + ".png")
+        plt.close(plot_network(res, png, title=_title(extra["preset"], overrides, res)))
     _print_summary(io.summarize(res), [npz, sidecar, png])
     return EXIT_OK
 

@@ -43,7 +43,6 @@ def provenance(**extra) -> dict[str, Any]:
 
     from . import __version__
 
-    devices = jax.devices()
     info = {
         "jaxmf": __version__,
         "jax": jax.__version__,
@@ -53,7 +52,8 @@ def provenance(**extra) -> dict[str, Any]:
         "platform": platform.platform(),
         "host": platform.node(),
         "backend": jax.default_backend(),
-        "devices": [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in devices],
+        "devices": [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip()
+                    for d in jax.devices()],
         "x64": bool(jax.config.jax_enable_x64),
         "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(sys.argv),
@@ -109,10 +109,9 @@ def summarize(res: NetworkResult, transient: float = 0.2) -> dict[str, Any]:
     if keep.any():
         rate = r[..., keep, :].mean(axis=-2)
         network_rate = rate @ sizes / sizes.sum()
-        hz = _first(res.params).to_dimensional().rate_to_hz
-        out.update(rate=rate.tolist(), rate_hz=np.asarray(hz(rate)).tolist(),
-                   network_rate=network_rate.tolist(),
-                   network_rate_hz=np.asarray(hz(network_rate)).tolist())
+        hz = float(_first(res.params).to_dimensional().rate_to_hz(1.0))
+        out.update(rate=rate.tolist(), rate_hz=(hz * rate).tolist(),
+                   network_rate=network_rate.tolist(), network_rate_hz=(hz * network_rate).tolist())
     return out
 
 

@@ -114,6 +114,10 @@ def _check(name: str, x, ok, allowed: str) -> None:
 def _check_fractions(fractions) -> None:
     _check("fractions", fractions, lambda f: (f > 0) & (f <= 1), "in (0, 1]")
     f = _concrete(fractions)
+    if f is not None and f.size > 1 and np.all(f == 1.0):
+        raise ParameterError("fractions", f"per-population values made {f.size} populations; give "
+                             f"their shares of the neurons (summing to 1), e.g. fractions="
+                             f"{[round(1 / f.size, 3)] * f.size}")
     if f is not None and abs(f.sum() - 1.0) > 1e-6:
         raise ParameterError("fractions", f"must sum to 1; got {f.tolist()} (sum {f.sum()})")
 
@@ -257,17 +261,17 @@ class DimensionalParams(eqx.Module):
         return self.C / (self.k * jnp.abs(self.v_r))
 
     def time_to_ms(self, t):
-        return t * self.time_unit_ms
+        return _scaled(t, self.time_unit_ms)
 
     def ms_to_time(self, t_ms):
-        return t_ms / self.time_unit_ms
+        return _scaled(t_ms, 1.0 / self.time_unit_ms)
 
     def rate_to_hz(self, r):
         """Dimensionless population rate (spikes per neuron per time unit) to Hz."""
-        return 1000.0 * r / self.time_unit_ms
+        return _scaled(r, 1000.0 / self.time_unit_ms)
 
     def hz_to_rate(self, hz):
-        return hz * self.time_unit_ms / 1000.0
+        return _scaled(hz, self.time_unit_ms / 1000.0)
 
     def replace(self, **changes) -> "DimensionalParams":
         return _replace(self, changes)
@@ -282,6 +286,13 @@ class DimensionalParams(eqx.Module):
             tau_s=self.tau_syn * self.k * vr / self.C, s_jump=self.s_jump * self.C / (self.k * vr),
             e_r=1 + self.e_rev / vr, fractions=self.fractions, g=self.g_syn / (self.k * vr),
             v_peak=1 + self.v_peak / vr, v_reset=1 + self.v_reset / vr)
+
+
+def _scaled(x, scale):
+    """x * scale in x's precision (float32 traces stay float32)."""
+    x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
+    dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else scale.dtype
+    return x.astype(dtype) * scale.astype(dtype)
 
 
 def _replace(module, changes: dict[str, Any]):

@@ -61,14 +61,15 @@ def plot_network(res, path=None, title: str | None = None):
     spike_t, spike_id = res.spike_raster()
     offsets = np.cumsum([0, *sizes])
     pop_of = np.searchsorted(offsets, spike_id, side="right") - 1
+    size = 1.5 if spike_t.size > 5000 else 8.0  # sparse rasters need visible marks
     for m in range(n_pop):
         sel = pop_of == m
-        ax_raster.scatter(spike_t[sel], spike_id[sel], s=1.5, c=colors[m], marker="|",
+        ax_raster.scatter(spike_t[sel], spike_id[sel], s=size, c=colors[m], marker="|",
                           linewidths=0.6, rasterized=True, label=labels[m])
     ax_raster.set_ylim(-0.5, offsets[-1] - 0.5)
     ax_raster.set_ylabel("neuron")
     if n_pop > 1:
-        ax_raster.legend(loc="upper right", markerscale=6, fontsize="small")
+        ax_raster.legend(loc="upper right", markerscale=8 / size, fontsize="small")
     top = ax_raster.secondary_xaxis("top", functions=(lambda x: x * unit_ms, lambda x: x / unit_ms))
     top.set_xlabel("time (ms)")
 

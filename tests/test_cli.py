@@ -91,26 +91,29 @@ def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, capsys, monkey
     assert io.load_network_result(tmp_path / "part").t[-1] == pytest.approx(1.0)
     monkeypatch.undo()
 
-    resume = ["simulate", "--resume", str(tmp_path / "part.npz"), "--t1", "2", "--quiet", "--no-plot"]
+    resume = ["simulate", "--resume", str(tmp_path / "part.npz"), "--t1", "2", "--quiet",
+              "--no-plot"]
     assert main([*resume, "--n", "400"]) == 2  # the network is the saved one
     assert "--n" in capsys.readouterr().err
     assert main(resume) == 0
 
-    full, part = io.load_network_result(tmp_path / "full"), io.load_network_result(tmp_path / "part")
+    full = io.load_network_result(tmp_path / "full")
+    part = io.load_network_result(tmp_path / "part")
     np.testing.assert_allclose(part.t, full.t, rtol=1e-12)
     for name in ("r", "v_mean", "w_mean", "s", "spike_first", "spike_count", "spike_times",
                  "spike_ids"):
         np.testing.assert_array_equal(getattr(part, name), getattr(full, name), err_msg=name)
     assert tree_allclose(part.state, full.state, rtol=0, atol=0)
     assert part.meta["summary"] == full.meta["summary"]
+    assert part.meta["provenance"]["resumed_from"]["t_end"] == pytest.approx(1.0)
 
 
 def test_simulation_error_saves_partial_result(tmp_path, capsys, monkeypatch):
     real = nw.simulate_network
 
     def blows_up(params, **kwargs):
-        raise nw.SimulationError("simulate_network: non-finite v or w at t=2; `.result` holds the run.",
-                                 real(params, **kwargs))
+        message = "simulate_network: non-finite v or w at t=2; `.result` holds the run."
+        raise nw.SimulationError(message, real(params, **kwargs))
 
     monkeypatch.setattr(nw, "simulate_network", blows_up)
     assert _simulate(tmp_path, "--no-plot") == 1
