@@ -1,0 +1,157 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.optimize
+
+import jaxmf
+from jaxmf.meanfield import (MeanFieldState, StepInput, chen_campbell, meanfield_equilibria,
+                             solve_meanfield)
+
+from .conftest import tree_allclose
+
+
+def _scalars(p):
+    return {k: float(np.ravel(getattr(p, k))[0]) for k in
+            ("alpha", "eta_bar", "delta_eta", "i_ext", "a", "b", "w_jump", "tau_s", "s_jump", "e_r", "g")}
+
+
+def _rhs_numpy(P):
+    """model.md section 3, written out again in NumPy for scipy (independent of jaxmf)."""
+    def f(t, y):
+        r, v, w, s = y
+        gs = P["g"] * s
+        return [P["delta_eta"] / np.pi + 2 * r * v - r * (P["alpha"] + gs),
+                v * v - P["alpha"] * v - np.pi**2 * r * r + gs * (P["e_r"] - v) - w + P["eta_bar"] + P["i_ext"],
+                P["a"] * (P["b"] * v - w) + P["w_jump"] * r,
+                -s / P["tau_s"] + P["s_jump"] * r]
+    return f
+
+
+@pytest.mark.parametrize("eta_bar", [0.25, 0.12])
+def test_solve_matches_scipy(eta_bar):
+    p = jaxmf.presets.chen_campbell_2022(eta_bar=eta_bar)
+    ts = np.linspace(0, 300, 601)
+    mf = solve_meanfield(p, t1=300.0, ts=ts, rtol=1e-11, atol=1e-13)
+    ref = scipy.integrate.solve_ivp(_rhs_numpy(_scalars(p)), (0, 300), [0, 0, 0, 0], t_eval=ts,
+                                    method="DOP853", rtol=1e-12, atol=1e-14)
+    ours = np.stack([mf.r[:, 0], mf.v[:, 0], mf.w[:, 0], mf.s[:, 0]])
+    scale = np.max(np.abs(ref.y), axis=1, keepdims=True)
+    assert np.max(np.abs(ours - ref.y) / scale) < 1e-6
+
+
+def test_equilibria_closed_form_and_vector_field():
+    for eta_bar in (0.01, 0.12, 0.25):
+        p = jaxmf.presets.chen_campbell_2022(eta_bar=eta_bar)
+        P = _scalars(p)
+        eq = meanfield_equilibria(p)
+        assert eq.count >= 1
+        for k in range(eq.count):
+            r, v, w, s = (float(x[k, 0]) for x in (eq.r, eq.v, eq.w, eq.s))
+            # model.md: s* = tau_s s_jump r*, v* = (alpha + g s*)/2 - Delta/(2 pi r*), w* = b v* + w_jump r*/a
+            np.testing.assert_allclose(s, P["tau_s"] * P["s_jump"] * r, rtol=1e-10)
+            np.testing.assert_allclose(v, (P["alpha"] + P["g"] * s) / 2 - P["delta_eta"] / (2 * np.pi * r), rtol=1e-10)
+            np.testing.assert_allclose(w, P["b"] * v + P["w_jump"] * r / P["a"], rtol=1e-10, atol=1e-14)
+            c = w - P["g"] * P["e_r"] * s + (P["alpha"] + P["g"] * s) ** 2 / 4 - P["i_ext"]
+            np.testing.assert_allclose(r, np.sqrt(complex(P["eta_bar"] - c, P["delta_eta"])).real / np.pi, rtol=1e-10)
+            assert np.max(np.abs(_rhs_numpy(P)(0, [r, v, w, s]))) < 1e-12
+
+
+def test_equilibria_stability_matches_paper():
+    # model.md section 4: stable equilibrium below ~0.075 and above ~0.19, unstable in between.
+    stable = {e: bool(meanfield_equilibria(jaxmf.presets.chen_campbell_2022(eta_bar=e)).stable[0])
+              for e in (0.05, 0.1, 0.12, 0.17, 0.25)}
+    assert stable == {0.05: True, 0.1: False, 0.12: False, 0.17: False, 0.25: True}
+
+
+def test_equilibria_find_every_root():
+    # Three equilibria (a fold pair) appear where adaptation is weak and the drive low: compare the
+    # count with a dense independent scan of the scalar equation.
+    p = jaxmf.presets.chen_campbell_2022(eta_bar=0.0, w_jump=0.0, b=0.0, delta_eta=0.01)
+    P = _scalars(p)
+
+    def F(r):
+        s = P["tau_s"] * P["s_jump"] * r
+        v = (P["alpha"] + P["g"] * s) / 2 - P["delta_eta"] / (2 * np.pi * r)
+        c = -P["g"] * P["e_r"] * s + (P["alpha"] + P["g"] * s) ** 2 / 4
+        return np.pi * r - np.sqrt(complex(P["eta_bar"] - c, P["delta_eta"])).real
+
+    grid = np.logspace(-8, 1, 200_000)
+    vals = np.array([F(r) for r in grid])
+    brackets = np.nonzero(np.sign(vals[:-1]) != np.sign(vals[1:]))[0]
+    roots = sorted(scipy.optimize.brentq(F, grid[i], grid[i + 1], xtol=1e-15) for i in brackets)
+    eq = meanfield_equilibria(p)
+    assert eq.count == len(roots) == 3
+    np.testing.assert_allclose(np.sort(eq.r[: eq.count, 0]), roots, rtol=1e-9)
+
+
+def test_mpr_limit_fixed_point():
+    # Closed-form MPR equilibrium (brentq) vs equilibria and the long-time solution of 'mpr'.
+    p = jaxmf.presets.chen_campbell_2022(w_jump=0.0, b=0.0, eta_bar=0.05, delta_eta=0.05)
+    P = _scalars(p)
+
+    def F(r):
+        s = P["tau_s"] * P["s_jump"] * r
+        c = -P["g"] * P["e_r"] * s + (P["alpha"] + P["g"] * s) ** 2 / 4
+        return r - np.sqrt(complex(P["eta_bar"] - c, P["delta_eta"])).real / np.pi
+
+    r_star = scipy.optimize.brentq(F, 1e-9, 10, xtol=1e-15)
+    np.testing.assert_allclose(meanfield_equilibria(p).r[0, 0], r_star, rtol=1e-10)
+    mf = solve_meanfield(jaxmf.presets.chen_campbell_2022(eta_bar=0.05, delta_eta=0.05), t1=400.0,
+                         model="mpr")
+    np.testing.assert_allclose(mf.r[-1, 0], r_star, rtol=1e-6)
+
+
+def test_nicola_campbell_shares_the_equilibrium():
+    p = jaxmf.presets.tonic()
+    eq = meanfield_equilibria(p)
+    nc = solve_meanfield(p, t1=3000.0, model="nicola_campbell")
+    np.testing.assert_allclose(nc.r[-1, 0], eq.r[0, 0], rtol=1e-5)
+    np.testing.assert_allclose(nc.w[-1, 0], eq.w[0, 0], rtol=1e-5)
+
+
+def test_bursting_amplitude_and_switching_input():
+    p = jaxmf.presets.bursting()
+    mf = solve_meanfield(p, t1=1600.0, i_ext=StepInput([800.0], [0.0, 0.1]))
+    before = np.asarray(mf.r[(mf.t > 300) & (mf.t < 800), 0])
+    after = np.asarray(mf.r[mf.t > 1300, 0])
+    # model.md section 4: r alternates between ~0.01 and ~0.15; I_ext = 0.1 makes it tonic.
+    assert 0.005 < before.min() < 0.02 and 0.12 < before.max() < 0.18
+    assert after.max() - after.min() < 1e-3
+    eq = meanfield_equilibria(p.replace(i_ext=0.1))
+    np.testing.assert_allclose(after[-1], eq.r[0, 0], rtol=1e-4)
+
+
+def test_two_identical_populations_equal_one():
+    one = solve_meanfield(jaxmf.presets.bursting(), t1=200.0)
+    p2 = jaxmf.presets.bursting().replace(eta_bar=[0.12, 0.12], fractions=[0.5, 0.5],
+                                          g=np.full((2, 2), float(jaxmf.presets.bursting().g[0, 0])))
+    two = solve_meanfield(p2, t1=200.0)
+    for k in range(2):
+        np.testing.assert_allclose(two.r[:, k], one.r[:, 0], rtol=1e-7, atol=1e-10)
+
+
+def test_jit_vmap_and_grad():
+    p = jaxmf.presets.bursting()
+    ts = jnp.linspace(0, 100, 201)
+    loss = lambda e: jnp.mean(solve_meanfield(p.replace(eta_bar=e), t1=100.0, ts=ts).r ** 2)
+    eager = loss(0.12)
+    np.testing.assert_allclose(jax.jit(loss)(0.12), eager, rtol=1e-12)
+    etas = jnp.array([0.1, 0.12, 0.2])
+    batch = jax.vmap(loss)(etas)
+    np.testing.assert_allclose(batch, [loss(e) for e in etas], rtol=1e-10)
+    g = jax.grad(loss)(0.12)
+    fd = (loss(0.12 + 1e-6) - loss(0.12 - 1e-6)) / 2e-6
+    np.testing.assert_allclose(g, fd, rtol=1e-5)
+    eq = jax.vmap(lambda e: meanfield_equilibria(p.replace(eta_bar=e)).r[0, 0])(etas)
+    np.testing.assert_allclose(eq, [meanfield_equilibria(p.replace(eta_bar=e)).r[0, 0] for e in etas], rtol=1e-12)
+
+
+def test_bad_arguments():
+    with pytest.raises(jaxmf.ParameterError, match="model"):
+        solve_meanfield(jaxmf.presets.bursting(), model="nope")
+    with pytest.raises(jaxmf.ParameterError, match="t1"):
+        solve_meanfield(jaxmf.presets.bursting(), t1=-1.0)
+    with pytest.raises(jaxmf.ParameterError, match="values"):
+        StepInput([1.0, 2.0], [0.0, 0.1])
