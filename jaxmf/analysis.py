@@ -1,0 +1,121 @@
+"""Trace analysis: smoothing, burst detection and statistics, regime labels.
+
+Works on any population trace (network or mean field): a time grid `t` (T,) and a signal `x` (T,)
+such as r(t) or <w>(t). Everything is jnp with fixed-size outputs, so it runs under jit and vmap
+(sweeps classify thousands of traces at once).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["QUIESCENT", "TONIC", "BURSTING", "REGIME_NAMES", "BurstStats", "smooth",
+           "bin_counts_to_rate", "detect_bursts", "classify_regime", "regime_name"]
+
+QUIESCENT, TONIC, BURSTING = 0, 1, 2
+REGIME_NAMES = ("quiescent", "tonic", "bursting")
+
+
+class BurstStats(NamedTuple):
+    """Bursts of a trace: `onsets`/`offsets` (max_bursts,) times (NaN-padded), `n_bursts`,
+    inter-burst `period` (mean onset-to-onset interval; NaN with < 2 onsets), `duty_cycle`
+    (fraction of whole cycles spent above threshold), `peak` (mean of per-burst maxima; the trace
+    maximum when no burst completes), `low` (trace minimum), `mean`, `threshold`."""
+
+    onsets: jax.Array
+    offsets: jax.Array
+    n_bursts: jax.Array
+    period: jax.Array
+    duty_cycle: jax.Array
+    peak: jax.Array
+    low: jax.Array
+    mean: jax.Array
+    threshold: jax.Array
+
+
+def smooth(x: jax.Array, window: int) -> jax.Array:
+    """Centred moving average over `window` samples (edges use the available samples)."""
+    if window <= 1:
+        return x
+    kernel = jnp.ones((window,), x.dtype)
+    num = jnp.convolve(x, kernel, mode="same")
+    den = jnp.convolve(jnp.ones_like(x), kernel, mode="same")
+    return num / den
+
+
+def bin_counts_to_rate(counts: jax.Array, n: int, bin_time: float, window: int = 1) -> jax.Array:
+    """Population rate (spikes per neuron per time unit) from spike counts per bin, smoothed over
+    `window` bins."""
+    return smooth(counts / (n * bin_time), window)
+
+
+def detect_bursts(t: jax.Array, x: jax.Array, *, threshold=None, hysteresis: float = 0.1,
+                  min_relative_swing: float = 0.05, max_bursts: int = 256) -> BurstStats:
+    """Bursts as excursions of x above a threshold, with hysteresis.
+
+    threshold: default halfway between the 5th and 95th percentiles. A burst starts when x rises
+    above threshold + h and ends when it falls below threshold - h, h = hysteresis * (p95 - p5) / 2,
+    so noise around the threshold does not split bursts. A trace whose p95 - p5 spread is below
+    `min_relative_swing` times its mean has no bursts (a flat trace's round-off is not a burst).
+    """
+    lo_q, hi_q = jnp.percentile(x, 5.0), jnp.percentile(x, 95.0)
+    theta = (lo_q + hi_q) / 2 if threshold is None else jnp.asarray(threshold, x.dtype)
+    h = hysteresis * (hi_q - lo_q) / 2
+
+    def step(active, xi):
+        now = jnp.where(active, xi > theta - h, xi > theta + h)
+        return now, now
+
+    _, above = jax.lax.scan(step, x[0] > theta + h, x)
+    above = above & (hi_q - lo_q > min_relative_swing * jnp.abs(jnp.mean(x)))
+    rise = above[1:] & ~above[:-1]
+    fall = ~above[1:] & above[:-1]
+    t_mid = t[1:]
+    (on_idx,) = jnp.nonzero(rise, size=max_bursts, fill_value=-1)
+    n_on = jnp.minimum(jnp.sum(rise), max_bursts)
+    slot = jnp.arange(max_bursts)
+    onsets = jnp.where(slot < n_on, t_mid[on_idx], jnp.nan)
+    # First fall after each onset closes that burst.
+    fall_times = jnp.where(fall, t_mid, jnp.inf)
+    next_fall = jax.vmap(lambda t_on: jnp.min(jnp.where(t_mid > t_on, fall_times, jnp.inf)))(onsets)
+    complete = (slot < n_on) & jnp.isfinite(next_fall)
+    offsets = jnp.where(complete, next_fall, jnp.nan)
+    first, last = onsets[0], jnp.where(n_on > 0, onsets[jnp.maximum(n_on - 1, 0)], jnp.nan)
+    period = jnp.where(n_on >= 2, (last - first) / jnp.maximum(n_on - 1, 1), jnp.nan)
+    # Duty cycle over whole cycles [first onset, last onset).
+    dt_samples = jnp.diff(t)
+    in_cycles = (t_mid >= first) & (t_mid < last)
+    duty = jnp.sum(jnp.where(in_cycles & above[1:], dt_samples, 0.0)) / \
+        jnp.maximum(jnp.sum(jnp.where(in_cycles, dt_samples, 0.0)), jnp.finfo(x.dtype).tiny)
+    duty = jnp.where(n_on >= 2, duty, jnp.nan)
+    # Peak of each complete burst.
+    peaks = jax.vmap(lambda a, b: jnp.max(jnp.where((t >= a) & (t <= b), x, -jnp.inf)))(onsets, offsets)
+    n_complete = jnp.sum(complete)
+    peak = jnp.where(n_complete > 0, jnp.sum(jnp.where(complete, peaks, 0.0)) / jnp.maximum(n_complete, 1),
+                     jnp.max(x))
+    return BurstStats(onsets=onsets, offsets=offsets, n_bursts=n_on, period=period,
+                      duty_cycle=duty, peak=peak, low=jnp.min(x), mean=jnp.mean(x), threshold=theta)
+
+
+def classify_regime(t: jax.Array, r: jax.Array, *, quiescent_rate: float = 1e-3,
+                    min_relative_amplitude: float = 1.0, min_bursts: int = 2,
+                    smooth_window: int = 1) -> jax.Array:
+    """QUIESCENT (mean rate below `quiescent_rate`), BURSTING (at least `min_bursts` onsets and a
+    peak-to-trough swing above `min_relative_amplitude` times the mean) or TONIC.
+
+    Pass a trace after its transient. For a network trace, smooth over a few time units
+    (`smooth_window` samples) so finite-size fluctuations are not taken for bursts.
+    """
+    r = smooth(r, smooth_window)
+    stats = detect_bursts(t, r)
+    mean = jnp.mean(r)
+    swing = (jnp.percentile(r, 99.0) - jnp.percentile(r, 1.0)) / jnp.maximum(mean, jnp.finfo(r.dtype).tiny)
+    bursting = (stats.n_bursts >= min_bursts) & (swing > min_relative_amplitude)
+    return jnp.where(mean < quiescent_rate, QUIESCENT, jnp.where(bursting, BURSTING, TONIC))
+
+
+def regime_name(code) -> str:
+    return REGIME_NAMES[int(code)]
