@@ -12,5 +12,13 @@ from .network import SimulationError as SimulationError
 from .network import SimulationInterrupted as SimulationInterrupted
 from .network import simulate_network as simulate_network
 from .network import stack_params as stack_params
+from . import analysis as analysis
+from .compare import Comparison as Comparison
+from .compare import compare as compare
+from .meanfield import MeanFieldResult as MeanFieldResult
+from .meanfield import MeanFieldState as MeanFieldState
+from .meanfield import StepInput as StepInput
+from .meanfield import meanfield_equilibria as meanfield_equilibria
+from .meanfield import solve_meanfield as solve_meanfield
 
 __version__ = "0.1.0"

@@ -84,7 +84,7 @@ def detect_bursts(t: jax.Array, x: jax.Array, *, threshold=None, hysteresis: flo
     complete = (slot < n_on) & jnp.isfinite(next_fall)
     offsets = jnp.where(complete, next_fall, jnp.nan)
     first, last = onsets[0], jnp.where(n_on > 0, onsets[jnp.maximum(n_on - 1, 0)], jnp.nan)
-    period = jnp.where(n_on >= 2, (last - first) / jnp.maximum(n_on - 1, 1), jnp.nan)
+    period = jnp.where(n_on >= 2, (last - first) / jnp.maximum(n_on - 1, 1).astype(t.dtype), jnp.nan)
     # Duty cycle over whole cycles [first onset, last onset).
     dt_samples = jnp.diff(t)
     in_cycles = (t_mid >= first) & (t_mid < last)
@@ -94,7 +94,8 @@ def detect_bursts(t: jax.Array, x: jax.Array, *, threshold=None, hysteresis: flo
     # Peak of each complete burst.
     peaks = jax.vmap(lambda a, b: jnp.max(jnp.where((t >= a) & (t <= b), x, -jnp.inf)))(onsets, offsets)
     n_complete = jnp.sum(complete)
-    peak = jnp.where(n_complete > 0, jnp.sum(jnp.where(complete, peaks, 0.0)) / jnp.maximum(n_complete, 1),
+    peak = jnp.where(n_complete > 0, jnp.sum(jnp.where(complete, peaks, 0.0))
+                     / jnp.maximum(n_complete, 1).astype(x.dtype),
                      jnp.max(x))
     return BurstStats(onsets=onsets, offsets=offsets, n_bursts=n_on, period=period,
                       duty_cycle=duty, peak=peak, low=jnp.min(x), mean=jnp.mean(x), threshold=theta)

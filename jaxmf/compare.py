@@ -33,16 +33,16 @@ def _rel(a, b):
 def compare_traces(network: NetworkResult, mf: MeanFieldResult, transient: float,
                    smooth_time: float = 2.0, population: int = 0, prefix: str = "") -> dict:
     """Metrics between a network result and a mean-field result on overlapping times."""
-    t_net = np.asarray(network.t)
+    t_net = np.asarray(network.t, float)
     keep = t_net > transient
     if keep.sum() < 3:
         raise ParameterError("transient", f"leaves fewer than 3 network samples (t1={t_net[-1]:g})")
     bin_time = network.dt * network.record_every
     window = max(1, int(round(smooth_time / bin_time)))
-    r_net = np.asarray(smooth(jnp.asarray(network.r[:, population]), window))[keep]
-    t_mf = np.asarray(mf.t)
+    r_net = np.asarray(smooth(jnp.asarray(network.r[:, population]), window), float)[keep]
+    t_mf = np.asarray(mf.t, float)
     mkeep = t_mf > transient
-    r_mf = np.asarray(mf.r[:, population])[mkeep]
+    r_mf = np.asarray(mf.r[:, population], float)[mkeep]
     net_b = detect_bursts(jnp.asarray(t_net[keep]), jnp.asarray(r_net))
     mf_b = detect_bursts(jnp.asarray(t_mf[mkeep]), jnp.asarray(r_mf))
     net_regime = int(classify_regime(jnp.asarray(t_net[keep]), jnp.asarray(r_net)))
