@@ -1,0 +1,341 @@
+"""Mean-field throughput: jaxmf's solve_meanfield beside SciPy and PyRates, measured in the same run.
+
+    python benchmarks/meanfield_throughput.py [--t1 1000] [--repeats 5] [--batches 1e2 1e3 1e4]
+        [--max-batch 1e4] [--chunks 256] [--loop-sample 40] [--no-pyrates] [--json out.json]
+
+(a) One solve of the one-population exact mean field (Chen & Campbell 2022) from zeros over
+[0, t1] in the tonic (eta_bar = 0.25) and bursting (eta_bar = 0.12) regimes, rtol = 1e-8,
+atol = 1e-10, float64 throughout: `jaxmf.solve_meanfield` under `jax.jit` with diffrax Tsit5 (the
+default) and Dopri5 (like-for-like with RK45), against `scipy.integrate.solve_ivp` (LSODA, RK45,
+DOP853) on the identical right-hand side written in NumPy, and PyRates' own template for this model
+(`ik_nodim`, default backend, solver='scipy'; own venv, benchmarks/peers/setup_pyrates_env.sh).
+Everything saves r on the same grid (every `--dts` over [0, t1)). "err" is the sup-norm error
+max_t |r - r_ref| / max_t |r_ref| against solve_ivp DOP853 at rtol = 1e-12, atol = 1e-14, so speed
+is compared at stated accuracy. jaxmf's compile time is measured separately (`.lower().compile()`);
+for PyRates "compile" is its first run (template load, code generation and one solve). Times are
+medians of `--repeats`; "x LSODA" is solves/s over scipy LSODA's in the same regime.
+
+(b) Parameter sweeps: N points on an eta_bar x w_jump grid (eta_bar in [0, 0.3], w_jump in
+[0.005, 0.05]), each solved over [0, t1] and reduced to mean and max of r over [t1/2, t1] (saved
+every 1 time unit) so memory stays O(N). jaxmf: `jax.vmap` of the solve over the whole batch, the
+batch in chunks (a Python loop over one compiled vmapped chunk, and `lax.map(batch_size=...)`), and a
+Python loop of single jitted solves; SciPy: an LSODA loop. The two loops run on a deterministic
+subsample of `--loop-sample` points and their per-point cost is extrapolated (marked "extrap.").
+A vmapped diffrax solve runs its while loop until the slowest point in the batch finishes (finished
+points keep paying for masked steps), so the batch costs ~ N x max(steps), a loop ~ sum(steps);
+chunking bounds the waste to each chunk's slowest point. The "steps" column gives the mean and max
+accepted steps over the points (over the subsample for the loops; for LSODA, function evaluations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+import diffrax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.integrate import solve_ivp  # noqa: E402
+
+import jaxmf  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PYRATES_PY = HERE / ".venv-pyrates" / "bin" / "python"
+REGIMES = {"tonic": 0.25, "bursting": 0.12}
+FIELDS = ("alpha", "delta_eta", "g", "e_r", "a", "b", "w_jump", "tau_s", "s_jump")
+
+
+def _median_time(fn, repeats):
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+# ------------------------------------------------------------------------------------------------
+# The NumPy right-hand side (one population), parameter values read from jaxmf's Params
+
+
+def constants(p) -> dict:
+    c = {k: float(np.asarray(getattr(p, k)).ravel()[0]) for k in FIELDS + ("eta_bar", "i_ext")}
+    c["g"] = float(np.asarray(p.g).ravel()[0]) * float(np.asarray(p.fractions).ravel()[0])
+    return c
+
+
+def numpy_rhs(c: dict):
+    alpha, delta, g, e_r = c["alpha"], c["delta_eta"], c["g"], c["e_r"]
+    a, b, w_jump, tau_s, s_jump = c["a"], c["b"], c["w_jump"], c["tau_s"], c["s_jump"]
+    drive = c["eta_bar"] + c["i_ext"]
+    pi, pi2 = math.pi, math.pi ** 2
+
+    def f(t, y):
+        r, v, w, s = y
+        gs = g * s
+        return np.array([delta / pi + 2 * r * v - r * (alpha + gs),
+                         v * v - alpha * v - pi2 * r * r + gs * (e_r - v) - w + drive,
+                         a * (b * v - w) + w_jump * r,
+                         -s / tau_s + s_jump * r])
+
+    return f
+
+
+def scipy_solve(c, t1, ts, method, rtol, atol):
+    return solve_ivp(numpy_rhs(c), (0.0, t1), np.zeros(4), method=method, t_eval=ts, rtol=rtol, atol=atol)
+
+
+def sup_err(r, ref):
+    return float(np.max(np.abs(np.asarray(r) - ref)) / np.max(np.abs(ref)))
+
+
+# ------------------------------------------------------------------------------------------------
+# (a) one solve
+
+
+def bench_single(eta_bar, args, grid):
+    p = jaxmf.presets.chen_campbell_2022(eta_bar=eta_bar)
+    c = constants(p)
+    ref = scipy_solve(c, args.t1, grid, "DOP853", 1e-12, 1e-14)
+    assert ref.status == 0, ref.message
+    r_ref = ref.y[0]
+    rows = []
+    for name, solver in (("Tsit5", diffrax.Tsit5()), ("Dopri5", diffrax.Dopri5())):
+        def f(p, solver=solver):
+            res = jaxmf.solve_meanfield(p, args.t1, ts=grid, rtol=args.rtol, atol=args.atol,
+                                        solver=solver, throw=False)
+            return res.r[:, 0], res.n_steps, res.status
+        t0 = time.perf_counter()
+        compiled = jax.jit(f).lower(p).compile()
+        compile_s = time.perf_counter() - t0
+        jax.block_until_ready(compiled(p))  # warm-up
+        run_s, (r, steps, status) = _median_time(lambda: jax.block_until_ready(compiled(p)), args.repeats)
+        rows.append(dict(impl=f"jaxmf jit {name}", run_s=run_s, compile_s=compile_s,
+                         err=sup_err(r, r_ref), work=f"{int(steps)} steps", ok=int(status) == 0))
+    for method in ("LSODA", "RK45", "DOP853"):
+        run_s, sol = _median_time(lambda: scipy_solve(c, args.t1, grid, method, args.rtol, args.atol),
+                                  args.repeats)
+        rows.append(dict(impl=f"scipy solve_ivp {method}", run_s=run_s, compile_s=None,
+                         err=sup_err(sol.y[0], r_ref), work=f"{sol.nfev} nfev", ok=sol.status == 0))
+    if args.pyrates:
+        rows += bench_pyrates(c, args, r_ref)
+    ref_row = next(r for r in rows if r["impl"].endswith("LSODA"))
+    for r in rows:
+        r["per_s"] = 1.0 / r["run_s"]
+        r["ratio"] = ref_row["run_s"] / r["run_s"]
+    return rows
+
+
+def bench_pyrates(c, args, r_ref):
+    if not PYRATES_PY.exists():
+        print("  (PyRates skipped: run `bash benchmarks/peers/setup_pyrates_env.sh` first; it lives in "
+              "its own venv, benchmarks/.venv-pyrates)", flush=True)
+        args.pyrates = False
+        return []
+    rows = []
+    for method in args.pyrates_methods:
+        out = Path(f"/tmp/jaxmf_pyrates_r_{os.getpid()}.npy")
+        cmd = [str(PYRATES_PY), str(HERE / "peers" / "pyrates_meanfield.py"), "--method", method,
+               "--t1", str(args.t1), "--dts", str(args.dts), "--rtol", str(args.rtol), "--atol",
+               str(args.atol), "--repeats", str(args.repeats), "--out", str(out)]
+        for k in FIELDS + ("eta_bar",):
+            cmd += ["--" + k.replace("_", "-"), repr(c[k])]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1]
+            row = json.loads(line)
+            r = np.load(out)
+        except Exception as e:  # noqa: BLE001 - a peer failing must not sink the benchmark
+            tail = (proc.stderr.strip()[-300:] if "proc" in locals() else "") or repr(e)
+            print(f"  (PyRates {method} failed: {tail})", flush=True)
+            continue
+        finally:
+            out.unlink(missing_ok=True)
+        rows.append(dict(impl=f"PyRates ik_nodim scipy {method}", run_s=statistics.median(row["run_s"]),
+                         compile_s=row["setup_s"], err=sup_err(r, r_ref[: r.size]),
+                         work=f"{row['nfev']} nfev, solve_ivp {statistics.median(row['solve_s']):.3f}s",
+                         ok=row["status"] == 0))
+    return rows
+
+
+def print_single(regime, eta_bar, rows):
+    print(f"## (a) one solve, {regime} (eta_bar = {eta_bar})")
+    print(f"{'implementation':34s} {'wall s':>9s} {'solves/s':>9s} {'compile s':>9s} {'x LSODA':>8s} "
+          f"{'err vs ref':>10s}  work")
+    for r in rows:
+        comp = f"{r['compile_s']:9.2f}" if r["compile_s"] is not None else f"{'-':>9s}"
+        flag = "" if r["ok"] else "  FAILED"
+        print(f"{r['impl']:34s} {r['run_s']:9.4f} {r['per_s']:9.1f} {comp} {r['ratio']:8.2f} "
+              f"{r['err']:10.1e}  {r['work']}{flag}", flush=True)
+    print()
+
+
+# ------------------------------------------------------------------------------------------------
+# (b) parameter sweeps
+
+
+def sweep_points(n):
+    n_eta = max(1, int(round(math.sqrt(n))))
+    n_w = max(1, int(round(n / n_eta)))
+    eta, wj = np.meshgrid(np.linspace(0.0, 0.3, n_eta), np.linspace(0.005, 0.05, n_w), indexing="ij")
+    return eta.ravel(), wj.ravel()
+
+
+def make_summary(args):
+    base = jaxmf.presets.chen_campbell_2022()
+    ts = jnp.linspace(args.t1 / 2, args.t1, int(round(args.t1 / 2)) + 1)
+
+    def summary(eta, wj):
+        p = base.replace(eta_bar=eta, w_jump=wj)
+        res = jaxmf.solve_meanfield(p, args.t1, ts=ts, rtol=args.rtol, atol=args.atol, throw=False)
+        r = res.r[:, 0]
+        return jnp.stack([jnp.mean(r), jnp.max(r)]), res.n_steps, res.status
+
+    return base, np.asarray(ts), summary
+
+
+def _compile(fn, *xs):
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(*xs).compile()
+    return compiled, time.perf_counter() - t0
+
+
+def bench_sweep(n, args, summary, base, ts_np):
+    eta, wj = sweep_points(n)
+    n = eta.size
+    e, w = jnp.asarray(eta), jnp.asarray(wj)
+    rows = []
+    reps = args.batch_repeats if n <= 2000 else 1
+
+    vm, comp_s = _compile(jax.vmap(summary), e, w)
+    run_s, (stats_full, steps, status) = _median_time(lambda: jax.block_until_ready(vm(e, w)), reps)
+    steps = np.asarray(steps)
+    steps_note = f"{steps.mean():.0f}/{steps.max():d}"
+    rows.append(dict(impl="jaxmf vmap (whole batch)", n=n, per_s=n / run_s, compile_s=comp_s,
+                     steps=steps_note, note=f"{int(np.sum(np.asarray(status) != 0))} failed"))
+    stats_full = np.asarray(stats_full)
+
+    for chunk in args.chunks:
+        if chunk >= n:
+            continue
+        n_pad = -(-n // chunk) * chunk
+        ep = jnp.pad(e, (0, n_pad - n), mode="edge").reshape(-1, chunk)
+        wp = jnp.pad(w, (0, n_pad - n), mode="edge").reshape(-1, chunk)
+        vc, comp_s = _compile(jax.vmap(summary), ep[0], wp[0])
+
+        def loop():
+            outs = [vc(ep[i], wp[i]) for i in range(ep.shape[0])]
+            return jax.block_until_ready(jnp.concatenate([o[0] for o in outs])[:n])
+
+        run_s, out = _median_time(loop, reps)
+        rows.append(dict(impl=f"jaxmf vmap chunks of {chunk} (py loop)", n=n, per_s=n / run_s,
+                         compile_s=comp_s, steps=steps_note,
+                         note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}"))
+
+        lm, comp_s = _compile(lambda e, w: jax.lax.map(lambda x: summary(*x), (e, w), batch_size=chunk)[0],
+                              e, w)
+        run_s, out = _median_time(lambda: jax.block_until_ready(lm(e, w)), reps)
+        rows.append(dict(impl=f"jaxmf lax.map(batch_size={chunk})", n=n, per_s=n / run_s,
+                         compile_s=comp_s, steps=steps_note,
+                         note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}"))
+
+    # Loops over a deterministic subsample, per-point cost extrapolated.
+    k = min(n, args.loop_sample)
+    idx = np.unique(np.linspace(0, n - 1, k).round().astype(int))
+    single, comp_s = _compile(summary, eta[0], wj[0])
+    jax.block_until_ready(single(eta[0], wj[0]))
+    sub_steps = []
+    t0 = time.perf_counter()
+    for i in idx:
+        sub_steps.append(int(jax.block_until_ready(single(eta[i], wj[i]))[1]))
+    rows.append(dict(impl="jaxmf loop of single jit solves", n=n, per_s=idx.size / (time.perf_counter() - t0),
+                     compile_s=comp_s, steps=f"{np.mean(sub_steps):.0f}/{max(sub_steps)}",
+                     note=f"extrap. from {idx.size} pts"))
+
+    c0 = constants(base)
+    diffs, nfev = [], []
+    t0 = time.perf_counter()
+    for i in idx:
+        sol = scipy_solve({**c0, "eta_bar": float(eta[i]), "w_jump": float(wj[i])}, args.t1, ts_np,
+                          "LSODA", args.rtol, args.atol)
+        r = sol.y[0]
+        nfev.append(sol.nfev)
+        diffs.append(np.max(np.abs(np.array([r.mean(), r.max()]) - stats_full[i]) / np.abs(stats_full[i])))
+    lsoda_s = (time.perf_counter() - t0) / idx.size
+    rows.append(dict(impl="scipy LSODA loop", n=n, per_s=1.0 / lsoda_s, compile_s=None,
+                     steps=f"{np.mean(nfev):.0f}/{max(nfev)} nfev",
+                     note=f"extrap. from {idx.size} pts; rel diff {max(diffs):.0e}"))
+    for r in rows:
+        r["ratio"] = r["per_s"] * lsoda_s
+    return rows
+
+
+def _comp(x):
+    if x is None:
+        return f"{'-':>9s}"
+    return f"{'cached':>9s}" if x < 0.05 else f"{x:9.2f}"  # jax reuses an identical earlier compile
+
+
+def print_sweep(rows):
+    n = rows[0]["n"]
+    print(f"## (b) sweep, N = {n} (eta_bar x w_jump grid), mean & max r over [t1/2, t1]")
+    print(f"{'implementation':36s} {'points/s':>10s} {'compile s':>9s} {'x LSODA':>8s} "
+          f"{'steps mean/max':>19s}  note")
+    for r in rows:
+        comp = _comp(r["compile_s"])
+        print(f"{r['impl']:36s} {r['per_s']:10.1f} {comp} {r['ratio']:8.2f} {r['steps']:>19s}  {r['note']}",
+              flush=True)
+    print()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--t1", type=float, default=1000.0)
+    ap.add_argument("--dts", type=float, default=0.5, help="save grid of case (a)")
+    ap.add_argument("--rtol", type=float, default=1e-8)
+    ap.add_argument("--atol", type=float, default=1e-10)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
+    ap.add_argument("--batches", type=float, nargs="*", default=[1e2, 1e3, 1e4])
+    ap.add_argument("--max-batch", type=float, default=1e4, help="skip sweeps larger than this")
+    ap.add_argument("--batch-repeats", type=int, default=3, help="(N > 2000: one run)")
+    ap.add_argument("--chunks", type=int, nargs="*", default=[256])
+    ap.add_argument("--loop-sample", type=int, default=40, help="points timed in the two loops")
+    ap.add_argument("--no-pyrates", dest="pyrates", action="store_false")
+    ap.add_argument("--pyrates-methods", nargs="+", default=["LSODA", "RK45", "DOP853"])
+    ap.add_argument("--json", type=Path, help="also write the rows here")
+    args = ap.parse_args(argv)
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} "
+          f"on {jax.devices()[0].platform}, diffrax {diffrax.__version__}, float64; t1 = {args.t1}, "
+          f"rtol = {args.rtol}, atol = {args.atol}", flush=True)
+    grid = np.linspace(0.0, args.t1, int(round(args.t1 / args.dts)), endpoint=False)
+    out = {}
+    for regime in args.regimes:
+        rows = bench_single(REGIMES[regime], args, grid)
+        print_single(regime, REGIMES[regime], rows)
+        out[regime] = rows
+    base, ts_np, summary = make_summary(args)
+    for n in (int(x) for x in args.batches):
+        if n > args.max_batch:
+            print(f"(sweep N = {n} skipped: > --max-batch {int(args.max_batch)})\n")
+            continue
+        rows = bench_sweep(n, args, summary, base, ts_np)
+        print_sweep(rows)
+        out[f"sweep_{n}"] = rows
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
