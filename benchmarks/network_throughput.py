@@ -59,7 +59,7 @@ def bench_jaxmf(n, dtype, scheme, repeats, batch=None):
                                      record_every=record_every, batched=bool(batch))
 
     t0 = time.perf_counter()
-    compiled = jax.jit(f).lower(p, state).compile()
+    compiled = jax.jit(f, compiler_options=nw._compiler_options()).lower(p, state).compile()
     compile_s = time.perf_counter() - t0
     times = []
     for _ in range(repeats):  # every repeat from the same initial state, as the peers do

@@ -75,10 +75,14 @@ class EulerReset(eqx.Module):
     reflect: bool = eqx.field(default=True, static=True)
     s_max: float = eqx.field(default=1.0, static=True)
 
-    def population_step(self, v, w, eta, drive: _Drive, a, b, w_jump, v_peak, v_reset, dt):
+    def prepare_eta(self, eta, dt):
+        return dt * eta  # the step below takes dt * eta: one multiply less per neuron and step
+
+    def population_step(self, v, w, dt_eta, drive: _Drive, a, b, w_jump, v_peak, v_reset, dt):
         spiked = v >= v_peak
-        v_euler = v + dt * (v * (v - drive.A) + (eta + drive.c) - w)
-        w_euler = w + (dt * a) * (b * v - w)
+        # v + dt (v (v - A) + eta + c - w), regrouped into two fused multiply-adds.
+        v_euler = v * (dt * v + (1 - dt * drive.A)) + ((dt_eta + dt * drive.c) - dt * w)
+        w_euler = w * (1 - dt * a) + (dt * a * b) * v
         v_spk = (v_reset - (v - v_peak)) if self.reflect else jnp.broadcast_to(v_reset, v.shape)
         v_new = jnp.where(spiked, v_spk, v_euler)
         w_new = jnp.where(spiked, w + w_jump, w_euler)
@@ -145,6 +149,9 @@ class ExactPassage(eqx.Module):
     """
 
     s_max: float = eqx.field(default=math.inf, static=True)
+
+    def prepare_eta(self, eta, dt):
+        return eta
 
     def population_step(self, v, w, eta, drive: _Drive, a, b, w_jump, v_peak, v_reset, dt):
         del v_reset
@@ -301,7 +308,11 @@ def _step(params, etas, sizes, state_vws, dt, scheme):
         new_v.append(vm)
         new_w.append(wm)
         masks.append(spk)
-        counts.append(jnp.sum(spk, dtype=jnp.int32))
+        # A float sum fuses into the update pass (an int sum materialises an int32 mask and a
+        # chain of reduce-windows); it is exact while the population is below 2^mantissa.
+        exact_float = sizes[m] < 2 ** jnp.finfo(vm.dtype).nmant
+        counts.append(jnp.sum(spk.astype(vm.dtype)).astype(jnp.int32) if exact_float
+                      else jnp.sum(spk, dtype=jnp.int32))
     counts = jnp.stack(counts)
     sizes_arr = jnp.asarray(sizes, s.dtype)
     s_new = scheme.synapse_step(s, params.tau_s, params.s_jump * counts.astype(s.dtype) / sizes_arr, dt)
@@ -313,7 +324,8 @@ def step(params: Params, network: Network, state: NetworkState, dt: float,
     """One time step; returns the new state and the spike count of each population."""
     dtype = state.s.dtype
     p = _cast(params, dtype)
-    (v, w, s), counts, _ = _step(p, _etas(p, network, dtype), network.sizes,
+    etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
+    (v, w, s), counts, _ = _step(p, etas, network.sizes,
                                  (state.v, state.w, state.s), dt, scheme)
     return NetworkState(v=v, w=w, s=s, step=state.step + 1, key=state.key), counts
 
@@ -340,9 +352,9 @@ def run(params: Params, network: Network, state: NetworkState, *, dt: float, n_r
     """
     dtype = state.s.dtype
     p = _cast(params, dtype)
-    etas = _etas(p, network, dtype)
     sizes = network.sizes
     dt = jnp.asarray(dt, dtype)
+    etas = tuple(scheme.prepare_eta(e, dt) for e in _etas(p, network, dtype))
     bin_time = dt * record_every
     sizes_arr = jnp.asarray(sizes, dtype)
     raster = tuple(jnp.asarray(ix, jnp.int32) for ix in raster) or tuple(
@@ -361,7 +373,9 @@ def run(params: Params, network: Network, state: NetworkState, *, dt: float, n_r
     def one_bin(vws):
         zero_counts = jnp.zeros((len(sizes),), jnp.int32)
         init_c = (vws, zero_counts, jnp.full((n_ras,), -1, jnp.int32), jnp.zeros((n_ras,), jnp.int32))
-        vws, count, first, nspk = jax.lax.fori_loop(0, record_every, one_step, init_c)
+        # Unrolling 3 steps lets XLA fuse consecutive steps' passes (measured best on CPU).
+        vws, count, first, nspk = jax.lax.fori_loop(0, record_every, one_step, init_c,
+                                                     unroll=min(3, record_every))
         v_mean, w_mean, bad = _observe(p, vws[0], vws[1])
         rec = Records(r=count.astype(dtype) / (sizes_arr * bin_time), v_mean=v_mean, w_mean=w_mean,
                       s=vws[2], n_nonfinite=bad, spike_first=first, spike_count=nspk)
@@ -624,7 +638,26 @@ def _run_maybe_batched(params, network, state, dt, n_active, raster, scheme, *, 
 
 
 # One compilation per (shapes, scheme, chunk length, record_every): repeated runs reuse it.
-_run_jit = jax.jit(_run_maybe_batched, static_argnames=("n_records", "record_every", "batched"))
+def _compiler_options() -> dict:
+    """512-bit vectors on CPUs with AVX-512 (XLA defaults to 256): 1.2-1.3x on the network step."""
+    try:
+        if jax.default_backend() != "cpu":
+            return {}
+        with open("/proc/cpuinfo") as f:
+            return {"xla_cpu_prefer_vector_width": "512"} if "avx512f" in f.read() else {}
+    except OSError:
+        return {}
+
+
+_run_jit_cache: dict = {}
+
+
+def _run_jit(*args, **kwargs):
+    # Built on first use: the backend must be initialised to choose compiler options.
+    if "f" not in _run_jit_cache:
+        _run_jit_cache["f"] = jax.jit(_run_maybe_batched, compiler_options=_compiler_options(),
+                                      static_argnames=("n_records", "record_every", "batched"))
+    return _run_jit_cache["f"](*args, **kwargs)
 
 
 def _first(params: Params) -> Params:
