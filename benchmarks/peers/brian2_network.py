@@ -55,25 +55,9 @@ import time
 
 import numpy as np
 
-# ---- model constants (dimensionless) -- keep identical to numpy_network.py --
-ALPHA = 1.0 - 24.6 / 65.0
-G_SYN = 200.0 / (2.5 * 65.0)
-E_R = 1.0
-A = 250.0 / (200.0 * 2.5 * 65.0)
-B = -1.0 / (2.5 * 65.0)
-W_JUMP = 200.0 / (2.5 * 65.0**2)
-S_JUMP = 0.8 * 250.0 / (2.5 * 65.0)
-TAU_S = 4.0 * 2.5 * 65.0 / 250.0  # = 2.6
-I_EXT = 0.0
-V_PEAK = 200.0
-ETA_BAR = 0.12
-DELTA_ETA = 0.02
-DT = 1e-3
-
-
-def lorentzian_quantiles(n: int) -> np.ndarray:
-    j = np.arange(1, n + 1, dtype=np.float64)
-    return ETA_BAR + DELTA_ETA * np.tan((np.pi / 2.0) * (2.0 * j - n - 1.0) / (n + 1.0))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from network_model import (A, ALPHA, B, DELTA_ETA, DT, E_R, ETA_BAR, G_SYN, I_EXT, S_JUMP,  # noqa: E402
+                           TAU_S, V_PEAK, W_JUMP, lorentzian_quantiles)
 
 
 def build_network(b2, n: int, dtype):
