@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed
 
-# The main job: a bursting network (eta_bar = 0.12, N = 10^4) -> results/network.{png,json,npz}
+# The main job: a bursting network (eta_bar = 0.12, N = 10^4) against its exact mean field
+# -> results/compare.{png,json,npz} and a metrics summary
 demo: venv
-	$(BIN)/jaxmf simulate --preset bursting --n 10000 --t1 800 --out results --name network
+	$(BIN)/jaxmf compare --preset bursting --n 10000 --t1 800 --out results --name compare
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -7,11 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .analysis import classify_regime, detect_bursts, regime_name, smooth
-from .meanfield import MeanFieldResult, solve_meanfield
+from .meanfield import MeanFieldResult, StepInput, solve_meanfield
 from .network import EulerReset, NetworkResult, simulate_network
 from .params import ParameterError, Params
 
-__all__ = ["Comparison", "compare", "compare_traces", "finite_size_study"]
+__all__ = ["Comparison", "compare", "compare_traces", "finite_size_study", "MODEL_PREFIX"]
+
+# Metric-name prefix of each mean-field model in `Comparison.metrics`.
+MODEL_PREFIX = {"chen_campbell": "", "nicola_campbell": "nc_", "mpr": "mpr_"}
 
 
 class Comparison(eqx.Module):
@@ -19,7 +22,9 @@ class Comparison(eqx.Module):
     for each mean-field model m (prefix '' for the exact model, 'nc_' for Nicola-Campbell):
     rel_err_r_mean, rel_err_v_mean, rel_err_w_mean (time averages after the transient),
     network_period, mf_period, rel_err_period, network_peak_rate, mf_peak_rate, rel_err_peak,
-    network_regime, mf_regime, regime_agree."""
+    network_regime, mf_regime, regime_agree, network_r_mean, mf_r_mean, network_duty_cycle,
+    mf_duty_cycle; and n, t1, dt, transient. With P > 1 populations every metric is per population
+    ('pop0_', 'pop1_', ... after the model prefix)."""
 
     network: NetworkResult
     meanfield: dict
@@ -71,24 +76,37 @@ def compare_traces(network: NetworkResult, mf: MeanFieldResult, transient: float
 def compare(params: Params, n: int = 10_000, t1: float = 800.0, *, dt: float = 1e-3,
             record_every: int = 100, transient: float | None = None, dtype=None,
             scheme=EulerReset(), models=("chen_campbell",), sampler=None, key=None, raster=200,
-            progress: bool = True, rtol: float = 1e-8, atol: float = 1e-10) -> Comparison:
+            progress: bool = True, rtol: float = 1e-8, atol: float = 1e-10,
+            i_ext: StepInput | None = None) -> Comparison:
     """Simulate the network and the mean field(s) from the same Params and initial state (all
     zeros) and compute discrepancy metrics after `transient` (default t1/4).
 
     models: mean-field models to compare ('chen_campbell', 'nicola_campbell'); the network runs
-    once for all. Mean-field traces are saved at the network's recording times.
+    once for all. Mean-field traces are saved at the network's recording times. i_ext: an input
+    step applied to both (the network is run piecewise with `resume=` at each switch).
     """
+    unknown = [m for m in models if m not in MODEL_PREFIX]
+    if unknown:
+        raise ParameterError("models", f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_PREFIX)}")
     transient = t1 / 4 if transient is None else transient
     kw = {} if sampler is None else {"sampler": sampler}
-    net = simulate_network(params, n=n, t1=t1, dt=dt, record_every=record_every, dtype=dtype,
-                           scheme=scheme, key=key, raster=raster, progress=progress, **kw)
+    times = [] if i_ext is None else [float(x) for x in np.asarray(i_ext.times)]
+    levels = [0.0] if i_ext is None else list(np.asarray(i_ext.values))
+    net, start = None, 0.0
+    for end, level in zip([*times, t1], levels):
+        end = min(end, t1)
+        if end <= start:
+            continue
+        net = simulate_network(params.replace(i_ext=params.i_ext + level), n=n, t1=end, dt=dt,
+                               record_every=record_every, dtype=dtype, scheme=scheme, key=key,
+                               raster=raster, progress=progress, resume=net, **kw)
+        start = end
     ts = jnp.asarray(np.concatenate([[0.0], np.asarray(net.t)]), params.eta_bar.dtype)
     metrics, mfs = {}, {}
     for model in models:
-        mf = solve_meanfield(params, t1=t1, ts=ts, model=model,
-                             rtol=rtol, atol=atol)
+        mf = solve_meanfield(params, t1=t1, ts=ts, model=model, rtol=rtol, atol=atol, i_ext=i_ext)
         mfs[model] = mf
-        prefix = "" if model == "chen_campbell" else {"nicola_campbell": "nc_"}.get(model, model + "_")
+        prefix = MODEL_PREFIX[model]
         for pop in range(params.n_populations):
             pre = prefix if params.n_populations == 1 else f"{prefix}pop{pop}_"
             metrics.update(compare_traces(net, mf, transient, population=pop, prefix=pre))

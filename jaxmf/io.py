@@ -3,7 +3,10 @@
 A network run is stored as two files with a common stem: `<stem>.npz` (every array: records,
 spike raster, Lorentzian samples and the final state, so the run can be resumed) and `<stem>.json`
 (what produced it: versions, device, command line, parameters, run settings and summary numbers).
-Both are written atomically (a temporary file in the same folder, then `os.replace`), so an
+Mean-field solutions (`save_meanfield_result`) and network-versus-mean-field comparisons
+(`save_comparison`) are stored the same way. In the JSON, NaN is written as null and infinities
+as the strings "inf" / "-inf" (strict JSON has no literal for either).
+Files are written atomically (a temporary file in the same folder, then `os.replace`), so an
 interrupted save never leaves a half-written file under the final name.
 """
 
@@ -30,7 +33,8 @@ from .params import Params
 
 __all__ = [
     "provenance", "params_to_dict", "params_from_dict", "summarize", "save_network_result",
-    "load_network_result", "restore_network_result", "SavedRun",
+    "load_network_result", "restore_network_result", "SavedRun", "summarize_meanfield",
+    "equilibria_to_dicts", "save_meanfield_result", "save_comparison",
 ]
 
 FORMAT_VERSION = 1
@@ -143,8 +147,10 @@ def _json_safe(x):
         return [_json_safe(v) for v in x]
     if isinstance(x, (np.generic, np.ndarray)):
         return _json_safe(x.tolist())
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)  # "inf", "nan": strict JSON has no literal for them
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, float) and math.isinf(x):
+        return str(x)  # "inf", "-inf": null would lose the sign
     return x
 
 
@@ -192,9 +198,13 @@ def save_network_result(path, res: NetworkResult, *, scheme=None, sampler=None, 
         "n_raster": int(sum(np.size(ix) for ix in res.raster_index)),
         "summary": summarize(res),
     }
+    return _write_pair(stem, arrays, meta)
+
+
+def _write_pair(stem: Path, arrays: dict, meta: dict) -> tuple[Path, Path]:
     npz, sidecar = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
+    text = json.dumps(_json_safe(meta), indent=1, allow_nan=False) + "\n"  # fails before writing
     _atomic_write(npz, lambda f: np.savez(f, **arrays))
-    text = json.dumps(_json_safe(meta), indent=1, allow_nan=False) + "\n"
     _atomic_write(sidecar, lambda f: f.write(text.encode()))
     return npz, sidecar
 
@@ -270,3 +280,133 @@ def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult
         spike_count=saved.spike_count, raster_index=saved.raster_index, state=state,
         network=network, params=saved.params, status=saved.status, dt=saved.meta["dt"],
         record_every=saved.meta["record_every"])
+
+
+def _trace_stats(t: np.ndarray, x: np.ndarray) -> dict[str, Any]:
+    from .analysis import classify_regime, detect_bursts, regime_name
+
+    b = detect_bursts(jnp.asarray(t), jnp.asarray(x))
+    return {"mean": float(np.mean(x)), "period": float(b.period), "peak": float(b.peak),
+            "low": float(b.low), "regime": regime_name(classify_regime(jnp.asarray(t),
+                                                                       jnp.asarray(x)))}
+
+
+def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict[str, Any]:
+    """Summary numbers of a mean-field solution: status, steps and, for each time window
+    (t_from, t_to) (default the last three quarters of the run), per population the mean of
+    r, <v>, <w>, s, the burst period, peak and lowest rate and the regime. With `params`, mean
+    rates are also given in Hz at the paper's scales."""
+    t = np.asarray(res.t, float)
+    t_end = float(t[-1]) if t.size else 0.0
+    t_start = float(t[0]) if t.size else 0.0
+    if windows is None:
+        windows = [(t_start + 0.25 * (t_end - t_start), t_end)]
+    hz = None if params is None else float(_first(params).to_dimensional().rate_to_hz(1.0))
+    out: dict[str, Any] = {"model": res.model, "status": int(np.max(np.asarray(res.status))),
+                           "message": res.message, "n_steps": int(np.asarray(res.n_steps)),
+                           "t_end": t_end, "windows": []}
+    traces = {k: np.asarray(getattr(res, k), float) for k in ("r", "v", "w", "s")}
+    for t_from, t_to in windows:
+        keep = (t > t_from) & (t <= t_to) & np.all(np.isfinite(traces["r"]), axis=-1)
+        row: dict[str, Any] = {"t_from": float(t_from), "t_to": float(t_to)}
+        if keep.sum() >= 3:
+            stats = [_trace_stats(t[keep], traces["r"][keep, m])
+                     for m in range(traces["r"].shape[-1])]
+            row.update(r_mean=[st["mean"] for st in stats],
+                       v_mean=traces["v"][keep].mean(0).tolist(),
+                       w_mean=traces["w"][keep].mean(0).tolist(),
+                       s_mean=traces["s"][keep].mean(0).tolist(),
+                       period=[st["period"] for st in stats], peak=[st["peak"] for st in stats],
+                       low=[st["low"] for st in stats], regime=[st["regime"] for st in stats])
+            if hz is not None:
+                row["r_mean_hz"] = [hz * st["mean"] for st in stats]
+        out["windows"].append(row)
+    return out
+
+
+def equilibria_to_dicts(eq, **fields) -> list[dict[str, Any]]:
+    """The valid rows of an `Equilibria` (from `meanfield_equilibria`) as JSON-ready dicts: r, v,
+    w, s (per population), stable, max_real_eigenvalue, eigenvalues as [re, im] pairs,
+    residual. `fields` are added to each (e.g. the input current they belong to)."""
+    out = []
+    valid = np.asarray(eq.valid)
+    for k in np.nonzero(valid)[0]:
+        eig = np.asarray(eq.eigenvalues)[k]
+        out.append({**fields,
+                    **{name: np.asarray(getattr(eq, name))[k].tolist() for name in "rvws"},
+                    "stable": bool(np.asarray(eq.stable)[k]),
+                    "max_real_eigenvalue": float(np.max(eig.real)),
+                    "eigenvalues": np.stack([eig.real, eig.imag], -1).tolist(),
+                    "residual": float(np.asarray(eq.residual)[k])})
+    return out
+
+
+def _meanfield_arrays(res, prefix: str = "") -> dict[str, np.ndarray]:
+    return {prefix + name: np.asarray(getattr(res, name))
+            for name in ("t", "r", "v", "w", "s", "status", "n_steps")}
+
+
+def save_meanfield_result(path, res, *, params: Params | None = None, i_ext=None, windows=None,
+                          equilibria: list[dict] | None = None,
+                          **provenance_extra) -> tuple[Path, Path]:
+    """Write a `MeanFieldResult` to `<path>.npz` (t, r, v, w, s, status, n_steps and, with i_ext,
+    its switch times and values) and `<path>.json` (provenance, model, parameters, input,
+    `summarize_meanfield` numbers over `windows`, equilibria).
+
+    params: the `Params` solved (not stored in `res`). i_ext: the `StepInput` used, if any.
+    equilibria: JSON-ready dicts (`equilibria_to_dicts`). provenance_extra: added to the
+    sidecar's provenance (e.g. `command=...`). Returns the two paths.
+    """
+    stem = _stem(path)
+    arrays = _meanfield_arrays(res)
+    step = None
+    if i_ext is not None:
+        step = {"times": np.asarray(i_ext.times).tolist(),
+                "values": np.asarray(i_ext.values).tolist()}
+        arrays.update(i_ext_times=np.asarray(i_ext.times), i_ext_values=np.asarray(i_ext.values))
+    meta = {
+        "format": "jaxmf.meanfield_result", "format_version": FORMAT_VERSION,
+        "provenance": provenance(**provenance_extra),
+        "model": res.model,
+        "params": None if params is None else params_to_dict(params),
+        "dtype": str(np.asarray(res.r).dtype),
+        "i_ext_step": step,
+        "summary": summarize_meanfield(res, params, windows),
+        "equilibria": equilibria,
+    }
+    return _write_pair(stem, arrays, meta)
+
+
+def save_comparison(path, cmp, *, scheme=None, sampler=None, seed=None,
+                    **provenance_extra) -> tuple[Path, Path]:
+    """Write a `Comparison` to `<path>.npz` (the network's records and spike raster as
+    `network_*`, each mean-field model's traces as `mf_<model>_*`) and `<path>.json` (provenance,
+    parameters, network settings, per-model solver status, the metrics and the network summary).
+
+    scheme, sampler, seed: what the network run used (not stored in the result).
+    provenance_extra: added to the sidecar's provenance. Returns the two paths.
+    """
+    stem = _stem(path)
+    net = cmp.network
+    arrays = {f"network_{name}": np.asarray(getattr(net, name))
+              for name in ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "status")}
+    if np.ndim(net.spike_first) == 2:
+        arrays["network_spike_times"], arrays["network_spike_ids"] = net.spike_raster()
+    for model, mf in cmp.meanfield.items():
+        arrays.update(_meanfield_arrays(mf, prefix=f"mf_{model}_"))
+    meta = {
+        "format": "jaxmf.comparison", "format_version": FORMAT_VERSION,
+        "provenance": provenance(**provenance_extra),
+        "params": params_to_dict(net.params),
+        "n": net.network.n, "sizes": list(net.network.sizes),
+        "dt": net.dt, "record_every": net.record_every,
+        "dtype": str(np.asarray(net.state.s).dtype),
+        "scheme": _describe(scheme), "sampler": _describe(sampler), "seed": seed,
+        "models": {model: {"status": int(np.max(np.asarray(mf.status))), "message": mf.message,
+                           "n_steps": int(np.asarray(mf.n_steps)),
+                           "dtype": str(np.asarray(mf.r).dtype)}
+                   for model, mf in cmp.meanfield.items()},
+        "metrics": dict(cmp.metrics),
+        "network_summary": summarize(net),
+    }
+    return _write_pair(stem, arrays, meta)

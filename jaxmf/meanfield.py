@@ -61,8 +61,8 @@ class StepInput(eqx.Module):
         return self.values[jnp.searchsorted(self.times, t, side="right")]
 
 
-def _input(inp, t):
-    return 0.0 if inp is None else inp(t)
+def _input(inp, t, dtype):
+    return jnp.zeros((), dtype) if inp is None else jnp.asarray(inp(t), dtype)
 
 
 def _synaptic(params: Params, s):
@@ -75,7 +75,7 @@ def chen_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     params, inp = args
     r, v, w, s = y
     gs, gse = _synaptic(params, s)
-    i_total = params.i_ext + _input(inp, t)
+    i_total = params.i_ext + _input(inp, t, params.i_ext.dtype)
     dr = params.delta_eta / jnp.pi + 2 * r * v - r * (params.alpha + gs)
     dv = v * v - params.alpha * v - (jnp.pi * r) ** 2 + gse - gs * v - w + params.eta_bar + i_total
     dw = params.a * (params.b * v - w) + params.w_jump * r
@@ -103,7 +103,7 @@ def nicola_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     """Nicola & Campbell 2013: (s, w) driven by the quasi-steady rate R(s, w); r and v are slaved
     (their derivatives are zero; `solve_meanfield` fills them from R and <v>_qss)."""
     params, inp = args
-    rate, v_qss = _qss(params, y.w, y.s, params.i_ext + _input(inp, t))
+    rate, v_qss = _qss(params, y.w, y.s, params.i_ext + _input(inp, t, params.i_ext.dtype))
     dw = params.a * (params.b * v_qss - y.w) + params.w_jump * rate
     ds = -y.s / params.tau_s + params.s_jump * rate
     zero = jnp.zeros_like(y.r)
@@ -156,22 +156,24 @@ def solve_meanfield(params: Params, t1: float = 800.0, ts=None, *, t0: float = 0
         raise ParameterError("model", f"must be one of {', '.join(MODELS)}; got {model!r}")
     if not isinstance(t1, jax.core.Tracer) and not float(t1) > float(t0):
         raise ParameterError("t1", f"must be > t0={t0}; got {t1}")
-    ts = _default_ts(t0, t1) if ts is None else jnp.asarray(ts)
     dtype = params.eta_bar.dtype
+    ts = _default_ts(t0, t1) if ts is None else ts
+    ts = jnp.asarray(ts, dtype)  # diffrax promotes the state to the time dtype
     p = params.n_populations
     if y0 is None:
         y0 = MeanFieldState(*(jnp.zeros((p,), dtype) for _ in range(4)))
     y0 = MeanFieldState(*(jnp.broadcast_to(jnp.asarray(x, dtype), (p,)) for x in y0))
     controller = diffrax.PIDController(rtol=rtol, atol=atol)
     if isinstance(i_ext, StepInput):
-        controller = diffrax.ClipStepSizeController(controller, jump_ts=i_ext.times)
+        controller = diffrax.ClipStepSizeController(controller, jump_ts=i_ext.times.astype(dtype))
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(MODELS[model]), solver or diffrax.Tsit5(), t0, t1, dt0, y0,
+        diffrax.ODETerm(MODELS[model]), solver or diffrax.Tsit5(), jnp.asarray(t0, dtype),
+        jnp.asarray(t1, dtype), dt0, y0,
         args=(params, i_ext), saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller,
         adjoint=adjoint or diffrax.RecursiveCheckpointAdjoint(), max_steps=max_steps, throw=throw)
     ys = sol.ys
     if model == "nicola_campbell":
-        i_t = jax.vmap(lambda t: params.i_ext + _input(i_ext, t))(ts)
+        i_t = jax.vmap(lambda t: params.i_ext + _input(i_ext, t, params.i_ext.dtype))(ts)
         rate, v_qss = jax.vmap(lambda w, s, i: _qss(params, w, s, i))(ys.w, ys.s, i_t)
         ys = ys._replace(r=rate, v=v_qss)
     return MeanFieldResult(t=sol.ts, r=ys.r, v=ys.v, w=ys.w, s=ys.s,

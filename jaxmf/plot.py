@@ -2,6 +2,12 @@
 
 Without a display (a server, CI) the non-interactive Agg backend is selected, unless the user or
 the environment (MPLBACKEND, an already imported pyplot) has chosen one.
+
+    plot_network(res)         raster, r(t), <w>(t) of a network run
+    plot_meanfield(res)       r, <v>, <w>, s of a mean-field solution and its (<w>, r) phase plot
+    plot_comparison(cmp)      network versus mean field (Chen & Campbell 2022, Figure 1)
+    plot_phase(res)           one trajectory (or several) in a plane of two variables
+    plot_error_vs_n(study)    a discrepancy metric against N from `compare.finite_size_study`
 """
 
 from __future__ import annotations
@@ -11,7 +17,12 @@ import sys
 
 import numpy as np
 
-__all__ = ["plot_network"]
+__all__ = ["plot_network", "plot_meanfield", "plot_comparison", "plot_phase", "plot_error_vs_n"]
+
+_MODEL_LABELS = {"chen_campbell": "Chen–Campbell (exact)",
+                 "nicola_campbell": "Nicola–Campbell 2013", "mpr": "MPR (no adaptation)"}
+_AXIS_LABELS = {"r": "rate r", "v": r"$\langle v \rangle$", "w": r"$\langle w \rangle$", "s": "s"}
+_LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _pyplot():
@@ -30,6 +41,47 @@ def _population_sizes(res) -> tuple[int, ...]:
     return tuple(res.network.sizes) if hasattr(res, "network") else tuple(res.sizes)
 
 
+def _bin_width(res) -> float:
+    meta = getattr(res, "meta", None)
+    return meta["dt"] * meta["record_every"] if meta else res.dt * res.record_every
+
+
+def _scales(params):
+    """(ms per time unit, Hz per unit rate) at the paper's dimensional scales, or None."""
+    if params is None:
+        return None
+    dim = params.to_dimensional()
+    first = lambda x: float(np.ravel(np.asarray(x))[0])  # the scales are shared by populations
+    return first(dim.time_unit_ms), first(dim.rate_to_hz(1.0))
+
+
+def _ms_axis(ax, unit_ms):
+    top = ax.secondary_xaxis("top", functions=(lambda x: x * unit_ms, lambda x: x / unit_ms))
+    top.set_xlabel("time (ms)")
+
+
+def _hz_axis(ax, hz_per_rate):
+    hz = ax.secondary_yaxis("right", functions=(lambda x: x * hz_per_rate,
+                                                lambda x: x / hz_per_rate))
+    hz.set_ylabel("Hz")
+
+
+def _draw_raster(ax, res, colors, labels):
+    sizes = _population_sizes(res)
+    spike_t, spike_id = res.spike_raster()
+    offsets = np.cumsum([0, *sizes])
+    pop_of = np.searchsorted(offsets, spike_id, side="right") - 1
+    size = 1.5 if spike_t.size > 5000 else 8.0  # sparse rasters need visible marks
+    for m in range(len(sizes)):
+        sel = pop_of == m
+        ax.scatter(spike_t[sel], spike_id[sel], s=size, c=colors[m], marker="|", linewidths=0.6,
+                   rasterized=True, label=labels[m])
+    ax.set_ylim(-0.5, offsets[-1] - 0.5)
+    ax.set_ylabel("neuron")
+    if len(sizes) > 1:
+        ax.legend(loc="upper right", markerscale=8 / size, fontsize="small")
+
+
 def plot_network(res, path=None, title: str | None = None):
     """Raster of the recorded neurons, population rate r(t) and mean adaptation <w>(t), stacked on
     one (dimensionless) time axis, with milliseconds at the paper's scales along the top.
@@ -44,44 +96,24 @@ def plot_network(res, path=None, title: str | None = None):
     t = np.asarray(res.t)
     r = np.asarray(res.r, dtype=float)
     w = np.asarray(res.w_mean, dtype=float)
-    sizes = _population_sizes(res)
-    n_pop = len(sizes)
-    dim = res.params.to_dimensional()
-    unit_ms = float(dim.time_unit_ms)
-    hz_per_rate = float(dim.rate_to_hz(1.0))
-    meta = getattr(res, "meta", None)
-    bin_width = meta["dt"] * meta["record_every"] if meta else res.dt * res.record_every
+    n_pop = len(_population_sizes(res))
+    unit_ms, hz_per_rate = _scales(res.params)
+    bin_width = _bin_width(res)
     t_edges = (float(t[0]) - bin_width if t.size else 0.0, float(t[-1]) if t.size else 1.0)
     colors = [f"C{m}" for m in range(n_pop)]
     labels = [f"population {m}" for m in range(n_pop)] if n_pop > 1 else [None]
 
     fig, (ax_raster, ax_rate, ax_w) = plt.subplots(
         3, 1, sharex=True, figsize=(9, 7), height_ratios=(2, 1.2, 1), layout="constrained")
-
-    spike_t, spike_id = res.spike_raster()
-    offsets = np.cumsum([0, *sizes])
-    pop_of = np.searchsorted(offsets, spike_id, side="right") - 1
-    size = 1.5 if spike_t.size > 5000 else 8.0  # sparse rasters need visible marks
-    for m in range(n_pop):
-        sel = pop_of == m
-        ax_raster.scatter(spike_t[sel], spike_id[sel], s=size, c=colors[m], marker="|",
-                          linewidths=0.6, rasterized=True, label=labels[m])
-    ax_raster.set_ylim(-0.5, offsets[-1] - 0.5)
-    ax_raster.set_ylabel("neuron")
-    if n_pop > 1:
-        ax_raster.legend(loc="upper right", markerscale=8 / size, fontsize="small")
-    top = ax_raster.secondary_xaxis("top", functions=(lambda x: x * unit_ms, lambda x: x / unit_ms))
-    top.set_xlabel("time (ms)")
-
+    _draw_raster(ax_raster, res, colors, labels)
+    _ms_axis(ax_raster, unit_ms)
     for m in range(n_pop):
         # r is a bin average: draw it as a step over each bin.
         ax_rate.step(t, r[:, m], where="pre", color=colors[m], lw=1, label=labels[m])
         ax_w.plot(t, w[:, m], color=colors[m], lw=1, label=labels[m])
     ax_rate.set_ylabel("rate r")
-    hz = ax_rate.secondary_yaxis("right", functions=(lambda x: x * hz_per_rate,
-                                                     lambda x: x / hz_per_rate))
-    hz.set_ylabel("Hz")
-    ax_w.set_ylabel(r"$\langle w \rangle$")
+    _hz_axis(ax_rate, hz_per_rate)
+    ax_w.set_ylabel(_AXIS_LABELS["w"])
     ax_w.set_xlabel("time (dimensionless)")
     ax_w.set_xlim(*t_edges)
     if title:
@@ -90,3 +122,228 @@ def plot_network(res, path=None, title: str | None = None):
         fig.savefig(path, dpi=150)
     return fig
 
+
+def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average along axis 0 (edges use the available samples), like
+    `analysis.smooth` but in numpy for plotting."""
+    if window <= 1:
+        return x
+    kernel = np.ones(window)
+    num = np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, x)
+    den = np.convolve(np.ones(x.shape[0]), kernel, mode="same")
+    return num / den.reshape((-1,) + (1,) * (x.ndim - 1))
+
+
+def _traces(res, smooth_time: float = 1.0) -> dict[str, np.ndarray]:
+    """t, r, v, w, s (T, P) of a mean-field or network result; a network's rate is smoothed over
+    `smooth_time` time units (its raw bin averages are dominated by finite-size noise)."""
+    if hasattr(res, "v_mean"):
+        window = max(1, int(round(smooth_time / _bin_width(res))))
+        return {"t": np.asarray(res.t, float),
+                "r": _moving_average(np.asarray(res.r, float), window),
+                "v": np.asarray(res.v_mean, float), "w": np.asarray(res.w_mean, float),
+                "s": np.asarray(res.s, float)}
+    return {k: np.asarray(getattr(res, k), float) for k in ("t", "r", "v", "w", "s")}
+
+
+def _as_named(res_or_results) -> dict:
+    if isinstance(res_or_results, dict):
+        return dict(res_or_results)
+    if isinstance(res_or_results, (list, tuple)):
+        return {_label(res, i): res for i, res in enumerate(res_or_results)}
+    return {_label(res_or_results, 0): res_or_results}
+
+
+def _label(res, i) -> str:
+    if hasattr(res, "v_mean"):
+        return f"network (N={res.network.n})" if hasattr(res, "network") else "network"
+    model = getattr(res, "model", None)
+    return _MODEL_LABELS.get(model, model) if model else f"result {i}"
+
+
+def plot_phase(res_or_results, x: str = "w", y: str = "r", ax=None, *, t_from: float = 0.0,
+               populations=None):
+    """Trajectory in the (x, y) plane, x and y each one of 'r', 'v', 'w', 's'.
+
+    res_or_results: a `MeanFieldResult` or `NetworkResult` (its rate smoothed over one time unit),
+    a list of them, or a dict label -> result (one colour each). t_from: drop earlier times (the
+    approach from the initial state) to show only the attractor. populations: which to draw
+    (default all; one line style each). A circle marks the first drawn point, a square the last.
+    ax: draw into these axes (default a new figure). Returns the axes.
+    """
+    for name, value in (("x", x), ("y", y)):
+        if value not in _AXIS_LABELS:
+            raise ValueError(f"plot_phase: {name}={value!r} must be one of r, v, w, s")
+    if ax is None:
+        plt = _pyplot()
+        _, ax = plt.subplots(figsize=(5, 4.5), layout="constrained")
+    named = _as_named(res_or_results)
+    n_lines = 0
+    for j, (label, res) in enumerate(named.items()):
+        tr = _traces(res)
+        if tr["r"].ndim != 2:
+            raise ValueError("plot_phase: take one element of a batched result first")
+        keep = tr["t"] >= t_from
+        pops = range(tr["r"].shape[1]) if populations is None else populations
+        color = f"C{j}"
+        for m in pops:
+            xs, ys = tr[x][keep, m], tr[y][keep, m]
+            if xs.size == 0:
+                continue
+            pop_label = label if len(pops) == 1 else f"{label}, population {m}"
+            ax.plot(xs, ys, color=color, ls=_LINESTYLES[m % 4], lw=1.2, label=pop_label)
+            n_lines += 1
+            ax.plot(xs[0], ys[0], "o", color=color, ms=4)
+            ax.plot(xs[-1], ys[-1], "s", color=color, ms=4)
+    ax.set_xlabel(_AXIS_LABELS[x])
+    ax.set_ylabel(_AXIS_LABELS[y])
+    if n_lines > 1:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_ext=None):
+    """r(t), <v>(t), <w>(t) and s(t) stacked on one time axis, with the (<w>, r) phase plot beside
+    them.
+
+    res: a `MeanFieldResult`, or a dict label -> result to overlay several (e.g. models).
+    params: the `Params` solved, to add milliseconds and Hz axes at the paper's scales.
+    i_ext: the `StepInput` used, to mark its switch times. path: also save the figure there.
+    Returns the matplotlib Figure (five axes: r, v, w, s, phase).
+    """
+    plt = _pyplot()
+    named = _as_named(res)
+    fig, axes = plt.subplot_mosaic([["r", "phase"], ["v", "phase"], ["w", "phase"], ["s", "phase"]],
+                                   figsize=(12, 7.5), width_ratios=(2.2, 1), layout="constrained")
+    for name in ("v", "w", "s"):
+        axes[name].sharex(axes["r"])
+    for j, (label, one) in enumerate(named.items()):
+        tr = _traces(one)
+        if tr["r"].ndim != 2:
+            raise ValueError("plot_meanfield: take one element of a batched result first")
+        n_pop = tr["r"].shape[1]
+        for name in ("r", "v", "w", "s"):
+            for m in range(n_pop):
+                line_label = label if n_pop == 1 else f"{label}, population {m}"
+                axes[name].plot(tr["t"], tr[name][:, m], color=f"C{j}", ls=_LINESTYLES[m % 4],
+                                lw=1.3, label=line_label)
+    for name in ("r", "v", "w", "s"):
+        axes[name].set_ylabel(_AXIS_LABELS[name])
+        if name != "s":
+            axes[name].tick_params(labelbottom=False)
+        if i_ext is not None:
+            for t_switch in np.atleast_1d(np.asarray(i_ext.times, float)):
+                axes[name].axvline(t_switch, color="0.5", ls="--", lw=0.8)
+    first = _traces(next(iter(named.values())))
+    axes["s"].set_xlim(float(first["t"][0]), float(first["t"][-1]))
+    axes["s"].set_xlabel("time (dimensionless)")
+    if len(named) > 1 or first["r"].shape[1] > 1:
+        axes["r"].legend(fontsize="small", loc="upper right")
+    scales = _scales(params)
+    if scales is not None:
+        _ms_axis(axes["r"], scales[0])
+        _hz_axis(axes["r"], scales[1])
+    plot_phase(named, "w", "r", ax=axes["phase"])
+    axes["phase"].set_title("phase plane (circle: start, square: end)", fontsize="medium")
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+def plot_comparison(cmp, path=None, title: str | None = None, *, smooth_time: float = 1.0):
+    """The paper's figure (Chen & Campbell 2022, Fig. 1): network raster, then r(t), <v>(t), <w>(t)
+    and s(t), each with the network (thin, its rate smoothed over `smooth_time` time units) against
+    every mean-field model (thick), on one time axis with milliseconds along the top.
+
+    cmp: a `Comparison` from `jaxmf.compare`. path: also save the figure there.
+    Returns the matplotlib Figure (five axes).
+    """
+    net = cmp.network
+    if np.ndim(net.r) != 2:
+        raise ValueError("plot_comparison: take one element of a batched result first")
+    plt = _pyplot()
+    sizes = _population_sizes(net)
+    n_pop = len(sizes)
+    unit_ms, hz_per_rate = _scales(net.params)
+    fig, axes = plt.subplots(5, 1, sharex=True, figsize=(9, 10),
+                             height_ratios=(1.6, 1.3, 1, 1, 1), layout="constrained")
+    ax_raster, panels = axes[0], dict(zip(("r", "v", "w", "s"), axes[1:]))
+    _draw_raster(ax_raster, net, ["k"] * n_pop if n_pop == 1 else [f"C{m}" for m in range(n_pop)],
+                 [f"population {m}" for m in range(n_pop)] if n_pop > 1 else [None])
+    _ms_axis(ax_raster, unit_ms)
+
+    net_tr = _traces(net, smooth_time)
+    suffix = (lambda m: "") if n_pop == 1 else (lambda m: f", population {m}")
+    for name, ax in panels.items():
+        for m in range(n_pop):
+            ax.plot(net_tr["t"], net_tr[name][:, m], color="k", ls=_LINESTYLES[m % 4], lw=0.7,
+                    label=f"network (N={net.network.n}){suffix(m)}")
+            for j, (model, mf) in enumerate(cmp.meanfield.items()):
+                ax.plot(np.asarray(mf.t), np.asarray(getattr(mf, name))[:, m], color=f"C{j}",
+                        ls=_LINESTYLES[m % 4], lw=2.2, alpha=0.75,
+                        label=f"{_MODEL_LABELS.get(model, model)}{suffix(m)}")
+        ax.set_ylabel(_AXIS_LABELS[name])
+    panels["r"].legend(fontsize="small", loc="upper right")
+    _hz_axis(panels["r"], hz_per_rate)
+    transient = cmp.metrics.get("transient")
+    if transient:
+        for ax in axes:
+            ax.axvspan(0, transient, color="0.93", zorder=-10, lw=0)
+    t_net = net_tr["t"]
+    panels["s"].set_xlim(0.0, float(t_net[-1]) if t_net.size else 1.0)
+    panels["s"].set_xlabel("time (dimensionless; shaded: transient left out of the metrics)"
+                           if transient else "time (dimensionless)")
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+def plot_error_vs_n(study: dict, metric="rel_err_r_mean", path=None, title: str | None = None):
+    """A discrepancy metric against network size N from `compare.finite_size_study`, log-log: the
+    mean over seeds (markers) with the seeds' spread (min to max, bars), and a c/sqrt(N) guide
+    (the finite-size fluctuation scale) fitted through the means.
+
+    metric: a key of `study` (or a list of keys, one colour each). Non-positive or NaN values are
+    left out (a log axis cannot show them). Returns the matplotlib Figure.
+    """
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    for name in metrics:
+        if name not in study:
+            choices = ", ".join(k for k in study if k not in ("n", "seeds"))
+            raise ValueError(f"plot_error_vs_n: metric {name!r} not in the study; one of {choices}")
+    plt = _pyplot()
+    ns = np.asarray(study["n"], float)
+    fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
+    anchors = []
+    for j, name in enumerate(metrics):
+        values = np.asarray(study[name], float).reshape(len(ns), -1)
+        values = np.where(values > 0, values, np.nan)
+        ok = np.any(np.isfinite(values), axis=1)
+        if not ok.any():
+            continue
+        mean = np.nanmean(values[ok], axis=1)
+        lo, hi = np.nanmin(values[ok], axis=1), np.nanmax(values[ok], axis=1)
+        ax.errorbar(ns[ok], mean, yerr=(mean - lo, hi - mean), fmt="o-", color=f"C{j}", capsize=3,
+                    label=f"{name} ({values.shape[1]} seed{'s' * (values.shape[1] > 1)})")
+        anchors.append((ns[ok], mean))
+    if anchors:
+        # Least squares in log space for c in c / sqrt(N), over every plotted mean.
+        n_all = np.concatenate([a for a, _ in anchors])
+        m_all = np.concatenate([b for _, b in anchors])
+        c = np.exp(np.mean(np.log(m_all) + 0.5 * np.log(n_all)))
+        grid = np.geomspace(ns.min(), ns.max(), 50)
+        ax.plot(grid, c / np.sqrt(grid), color="0.5", ls="--", lw=1, label=r"$\propto 1/\sqrt{N}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("network size N")
+    ax.set_ylabel(metrics[0] if len(metrics) == 1 else "metric")
+    ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig

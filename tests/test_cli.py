@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -132,3 +133,124 @@ def test_python_dash_m_runs_the_cli():
     done = subprocess.run([sys.executable, "-m", "jaxmf", "simulate", "--help"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--resume" in done.stdout
+
+
+# `meanfield` and `compare` share the network size and bin above, so compiled code is reused.
+MEANFIELD = ["meanfield", "--t1", "4", "--switch", "2:0.1"]
+COMPARE = ["compare", "--n", "200", "--t1", "2", "--quiet"]
+
+
+def _strict_json(path):
+    def reject(constant):
+        raise AssertionError(f"{path} holds {constant}: not strict JSON")
+
+    return json.loads(path.read_text(), parse_constant=reject)
+
+
+def test_meanfield_with_switch_and_equilibria(tmp_path, capsys):
+    assert main([*MEANFIELD, "--equilibria", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "chen_campbell: ok" in out and "I_ext = 0.1:" in out and "unstable" in out
+    for suffix in ("npz", "json", "png"):
+        assert (tmp_path / f"meanfield.{suffix}").stat().st_size > 0
+
+    meta = _strict_json(tmp_path / "meanfield.json")
+    assert meta["format"] == "jaxmf.meanfield_result" and meta["model"] == "chen_campbell"
+    assert meta["provenance"]["preset"] == "bursting"
+    assert "--switch 2:0.1" in meta["provenance"]["command"]
+    assert meta["i_ext_step"] == {"times": [2.0], "values": [0.0, 0.1]}
+    first, second = meta["summary"]["windows"]
+    assert [first["t_from"], first["t_to"], second["t_from"], second["t_to"]] == [0.5, 2, 2.5, 4]
+    assert first["period"] == [None]  # too short to burst: NaN is written as null
+    # One equilibrium per input level at eta_bar = 0.12: unstable (bursting), then stable (tonic).
+    stability = [(e["i_ext"], e["stable"]) for e in meta["equilibria"]]
+    assert stability == [([0.0], False), ([0.1], True)]
+    assert max(e["residual"] for e in meta["equilibria"]) < 1e-10
+
+    with np.load(tmp_path / "meanfield.npz") as f:
+        assert f["r"].shape == f["w"].shape == (41, 1) and f["r"].dtype == np.float64
+        np.testing.assert_allclose(f["t"], np.linspace(0, 4, 41))
+        np.testing.assert_array_equal(f["i_ext_times"], [2.0])
+        assert int(f["status"]) == 0
+        keep = (f["t"] > 0.5) & (f["t"] <= 2.0)
+        np.testing.assert_allclose(first["r_mean"][0], f["r"][keep, 0].mean(), rtol=1e-12)
+
+
+def test_meanfield_failure_saves_result_and_exits_1(tmp_path, capsys, monkeypatch):
+    from jaxmf import meanfield
+
+    real = meanfield.solve_meanfield
+
+    def fails(*args, **kwargs):
+        return dataclasses.replace(real(*args, **kwargs), status=np.int32(4))
+
+    monkeypatch.setattr(meanfield, "solve_meanfield", fails)
+    assert main([*MEANFIELD, "--no-plot", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "diffrax failure (code 4)" in err[0] and "meanfield.npz" in err[0]
+    assert _strict_json(tmp_path / "meanfield.json")["summary"]["status"] == 4
+
+
+def test_compare_writes_metrics_and_figure(tmp_path, capsys):
+    assert main([*COMPARE, "--models", "chen_campbell,nicola_campbell", "--out", str(tmp_path),
+                 "--name", "cmp"]) == 0
+    out = capsys.readouterr().out
+    assert "mean rate r" in out and "burst period" in out and "nicola_campbell" in out
+    assert (tmp_path / "cmp.png").read_bytes().startswith(b"\x89PNG")
+
+    meta = _strict_json(tmp_path / "cmp.json")
+    assert meta["format"] == "jaxmf.comparison" and meta["n"] == 200 and meta["dtype"] == "float32"
+    assert set(meta["models"]) == {"chen_campbell", "nicola_campbell"}
+    assert all(m["status"] == 0 and m["dtype"] == "float64" for m in meta["models"].values())
+    metrics = meta["metrics"]
+    assert metrics["transient"] == 0.5 and metrics["t1"] == 2.0
+    assert metrics["network_regime"] in ("quiescent", "tonic", "bursting")
+    assert isinstance(metrics["regime_agree"], bool) and metrics["rel_err_r_mean"] >= 0
+    assert "nc_rel_err_r_mean" in metrics and metrics["mf_period"] is None  # NaN -> null
+    assert meta["scheme"]["name"] == "EulerReset" and meta["seed"] == 0
+
+    with np.load(tmp_path / "cmp.npz") as f:
+        assert f["network_r"].shape == (20, 1) and f["network_r"].dtype == np.float32
+        assert f["mf_chen_campbell_r"].shape == f["mf_nicola_campbell_w"].shape == (21, 1)
+        assert f["network_spike_times"].shape == f["network_spike_ids"].shape
+        keep = f["network_t"] > 0.5
+        mf_keep = f["mf_chen_campbell_t"] > 0.5
+        net, mf = f["network_r"][keep, 0].mean(), f["mf_chen_campbell_r"][mf_keep, 0].mean()
+    expected = abs(net - mf) / mf
+    np.testing.assert_allclose(metrics["rel_err_r_mean"], expected, rtol=1e-5)
+
+
+def test_compare_network_blow_up_exits_1(tmp_path, capsys, monkeypatch):
+    compare_module = sys.modules["jaxmf.compare"]  # `jaxmf.compare` is the function
+
+    def blows_up(*args, **kwargs):
+        raise nw.SimulationError("simulate_network: non-finite v or w at t=1; "
+                                 "`.result` holds the run.")
+
+    monkeypatch.setattr(compare_module, "simulate_network", blows_up)
+    assert main([*COMPARE, "--no-plot", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0] == "jaxmf: error: simulate_network: non-finite v or w at t=1."
+
+
+@pytest.mark.parametrize("command, args, name", [
+    (MEANFIELD, ["--model", "nope"], "--model"),
+    (MEANFIELD, ["--switch", "bad"], "--switch"),
+    (MEANFIELD, ["--switch", "5:0.1"], "--switch"),
+    (MEANFIELD, ["--switch", "1:0.1,0.2"], "--switch"),
+    (MEANFIELD, ["--t1", "-1"], "--t1"),
+    (MEANFIELD, ["--rtol", "0"], "--rtol"),
+    (MEANFIELD, ["--set", "tau_s=-1"], "tau_s"),
+    (MEANFIELD, ["--preset", "two_population", "--equilibria"], "--equilibria"),
+    (COMPARE, ["--models", "chen_campbell,nope"], "--models"),
+    (COMPARE, ["--t1", "-1"], "--t1"),
+    (COMPARE, ["--transient", "2"], "--transient"),
+    (COMPARE, ["--n", "0"], "n"),
+    (COMPARE, ["--dt", "0.01"], "dt"),
+])
+def test_meanfield_and_compare_bad_input_is_one_line_and_exit_2(tmp_path, capsys, command, args,
+                                                                name):
+    assert main([*command, "--no-plot", "--out", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jaxmf: error: ") and name in err[0]
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+import jaxmf
+from jaxmf import plot
+from jaxmf.compare import Comparison
+from jaxmf.meanfield import MeanFieldResult, StepInput
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _meanfield(model="chen_campbell", n_pop=1, t1=2.0):
+    """A synthetic mean-field result (plots need no solve), on the network's recording grid."""
+    t = np.linspace(0.0, t1, int(round(t1 / 0.1)) + 1)
+    wave = 0.08 + 0.07 * np.sin(2 * np.pi * t / 1.0)[:, None] * np.ones((1, n_pop))
+    return MeanFieldResult(t=t, r=wave, v=0.3 + wave, w=0.1 + 0.2 * wave, s=3 * wave,
+                           status=np.int32(0), n_steps=np.int32(50), model=model)
+
+
+@pytest.fixture(scope="module")
+def network():
+    # The CLI tests' size and bin, so the compiled network is reused.
+    params = jaxmf.presets.get("bursting")
+    return jaxmf.simulate_network(params, n=200, t1=2.0, dtype=np.float32, raster=200,
+                                  progress=False)
+
+
+def _png(path):
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 5_000
+    return data
+
+
+def test_plot_comparison_has_five_panels(tmp_path, network):
+    cmp = Comparison(network=network, meanfield={"chen_campbell": _meanfield(),
+                                                 "nicola_campbell": _meanfield("nicola_campbell")},
+                     metrics={"transient": 0.5})
+    fig = plot.plot_comparison(cmp, tmp_path / "cmp.png", title="tiny")
+    assert len(fig.axes) == 5
+    raster, rate = fig.axes[0], fig.axes[1]
+    assert len(raster.collections) >= 1
+    labels = [line.get_label() for line in rate.get_lines()]
+    assert labels == ["network (N=200)", "Chen–Campbell (exact)", "Nicola–Campbell 2013"]
+    # The network rate is smoothed over one time unit (10 bins): flatter than the raw bins.
+    assert np.std(rate.get_lines()[0].get_ydata()) <= np.std(np.asarray(network.r)) + 1e-12
+    _png(tmp_path / "cmp.png")
+    plt.close(fig)
+
+
+def test_plot_meanfield_has_four_traces_and_a_phase_plane(tmp_path):
+    res = _meanfield(n_pop=2)
+    params = jaxmf.presets.get("two_population")
+    fig = plot.plot_meanfield(res, tmp_path / "mf.png", params=params,
+                              i_ext=StepInput(times=[1.0], values=[0.0, 0.1]))
+    assert len(fig.axes) == 5
+    ylabels = sorted(ax.get_ylabel() for ax in fig.axes)
+    v, w = r"$\langle v \rangle$", r"$\langle w \rangle$"
+    assert ylabels == sorted([v, w, "rate r", "rate r", "s"])
+    (phase,) = [ax for ax in fig.axes if ax.get_xlabel() == w]
+    curves = [line for line in phase.get_lines() if len(line.get_xdata()) > 1]
+    assert len(curves) == 2  # one per population
+    assert len(fig.axes[0].get_lines()) == 2 + 1  # two populations and the switch time
+    _png(tmp_path / "mf.png")
+    plt.close(fig)
+
+
+def test_plot_phase_draws_each_result_into_given_axes():
+    fig, ax = plt.subplots()
+    out = plot.plot_phase({"a": _meanfield(), "b": _meanfield("mpr")}, x="v", y="s", ax=ax,
+                          t_from=1.0)
+    assert out is ax
+    curves = [line for line in ax.get_lines() if len(line.get_xdata()) > 1]
+    assert len(curves) == 2
+    np.testing.assert_allclose(curves[0].get_xdata(), _meanfield().v[10:, 0])
+    with pytest.raises(ValueError, match="x='q'"):
+        plot.plot_phase(_meanfield(), x="q", ax=ax)
+    plt.close(fig)
+
+
+def test_plot_error_vs_n_log_log_with_guide(tmp_path):
+    ns = [1000, 3000, 10_000]
+    err = np.array([[0.03, 0.05], [0.02, 0.025], [0.01, 0.012]])
+    study = {"n": ns, "seeds": [0, 1], "rel_err_r_mean": err}
+    fig = plot.plot_error_vs_n(study, path=tmp_path / "err.png")
+    (ax,) = fig.axes
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    guide = [line for line in ax.get_lines() if "sqrt" in line.get_label()]
+    assert len(guide) == 1
+    x, y = guide[0].get_xdata(), guide[0].get_ydata()
+    np.testing.assert_allclose(y * np.sqrt(x), y[0] * np.sqrt(x[0]))  # c / sqrt(N)
+    _png(tmp_path / "err.png")
+    with pytest.raises(ValueError, match="nope"):
+        plot.plot_error_vs_n(study, metric="nope")
+    plt.close(fig)
