@@ -237,10 +237,15 @@ def meanfield_equilibria(params: Params, *, max_equilibria: int = 8, r_range=(1e
     sign changes, each bracket is bisected, and the full 4-D system is polished with optimistix'
     Newton. Jacobian eigenvalues come from jax.jacfwd; `stable` means all real parts < 0.
     Pure: works under jit and vmap (over params); output rows beyond the roots found are NaN.
+    Compiled once per (shapes, options) and reused.
     """
     if params.n_populations != 1:
         raise ParameterError("params", "meanfield_equilibria handles one population; for P > 1 "
                              "use continuation from a one-population point (bifurcation module)")
+    return _equilibria_jit(params, max_equilibria=max_equilibria, r_range=tuple(r_range), grid=grid)
+
+
+def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> Equilibria:
     p1 = params
     rs = jnp.logspace(np.log10(r_range[0]), np.log10(r_range[1]), grid, dtype=params.eta_bar.dtype)
     f = jax.vmap(lambda r: _scalar_residual(p1, r[None])[0])(rs)
@@ -279,3 +284,6 @@ def meanfield_equilibria(params: Params, *, max_equilibria: int = 8, r_range=(1e
     stable = found & jnp.all(jnp.real(eig) < 0, axis=-1)
     return Equilibria(r=y.r, v=y.v, w=y.w, s=y.s, eigenvalues=eig, stable=stable, valid=found,
                       residual=jnp.where(found, res, nan))
+
+
+_equilibria_jit = jax.jit(_equilibria, static_argnames=("max_equilibria", "r_range", "grid"))
