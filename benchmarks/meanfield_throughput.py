@@ -1,7 +1,7 @@
 """Mean-field throughput: jaxmf's solve_meanfield beside SciPy and PyRates, measured in the same run.
 
     python benchmarks/meanfield_throughput.py [--t1 1000] [--repeats 5] [--batches 1e2 1e3 1e4]
-        [--max-batch 1e4] [--chunks 256] [--loop-sample 40] [--no-pyrates] [--json out.json]
+        [--max-batch 1e4] [--chunks 512] [--save-every 10] [--loop-sample 40] [--no-pyrates] [--json out.json]
 
 (a) One solve of the one-population exact mean field (Chen & Campbell 2022) from zeros over
 [0, t1] in the tonic (eta_bar = 0.25) and bursting (eta_bar = 0.12) regimes, rtol = 1e-8,
@@ -17,13 +17,16 @@ medians of `--repeats`; "x LSODA" is solves/s over scipy LSODA's in the same reg
 
 (b) Parameter sweeps: N points on an eta_bar x w_jump grid (eta_bar in [0, 0.3], w_jump in
 [0.005, 0.05]), each solved over [0, t1] and reduced to mean and max of r over [t1/2, t1] (saved
-every 1 time unit) so memory stays O(N). jaxmf: `jax.vmap` of the solve over the whole batch, the
+every `--save-every` time units) so memory stays O(N): saving less per point matters (every 1 time
+unit cost ~1.7x at N = 10^4). jaxmf: `jax.vmap` of the solve over the whole batch, the
 batch in chunks (a Python loop over one compiled vmapped chunk, and `lax.map(batch_size=...)`), and a
 Python loop of single jitted solves; SciPy: an LSODA loop. The two loops run on a deterministic
 subsample of `--loop-sample` points and their per-point cost is extrapolated (marked "extrap.").
 A vmapped diffrax solve runs its while loop until the slowest point in the batch finishes (finished
 points keep paying for masked steps), so the batch costs ~ N x max(steps), a loop ~ sum(steps);
-chunking bounds the waste to each chunk's slowest point. The "steps" column gives the mean and max
+chunking bounds the waste to each chunk's slowest point. On a grid in its natural order a chunk
+holds neighbouring parameters with similar step counts; ordering by a cost proxy (the leading
+eigenvalue of each point's equilibrium) was tried and lost: the proxy costs more than it saves. The "steps" column gives the mean and max
 accepted steps over the points (over the subsample for the loops; for LSODA, function evaluations).
 """
 
@@ -194,7 +197,7 @@ def sweep_points(n):
 
 def make_summary(args):
     base = jaxmf.presets.chen_campbell_2022()
-    ts = jnp.linspace(args.t1 / 2, args.t1, int(round(args.t1 / 2)) + 1)
+    ts = jnp.linspace(args.t1 / 2, args.t1, int(round(args.t1 / 2 / args.save_every)) + 1)
 
     def summary(eta, wj):
         p = base.replace(eta_bar=eta, w_jump=wj)
@@ -310,7 +313,9 @@ def main(argv=None):
     ap.add_argument("--batches", type=float, nargs="*", default=[1e2, 1e3, 1e4])
     ap.add_argument("--max-batch", type=float, default=1e4, help="skip sweeps larger than this")
     ap.add_argument("--batch-repeats", type=int, default=3, help="(N > 2000: one run)")
-    ap.add_argument("--chunks", type=int, nargs="*", default=[256])
+    ap.add_argument("--chunks", type=int, nargs="*", default=[512])
+    ap.add_argument("--save-every", type=float, default=10.0,
+                    help="sweep summaries use r saved every this many time units over [t1/2, t1]")
     ap.add_argument("--loop-sample", type=int, default=40, help="points timed in the two loops")
     ap.add_argument("--no-pyrates", dest="pyrates", action="store_false")
     ap.add_argument("--pyrates-methods", nargs="+", default=["LSODA", "RK45", "DOP853"])
