@@ -38,6 +38,7 @@ class BurstStats(NamedTuple):
 
 def smooth(x: jax.Array, window: int) -> jax.Array:
     """Centred moving average over `window` samples (edges use the available samples)."""
+    window = min(int(window), x.shape[-1])  # "same" convolution keeps the longer length
     if window <= 1:
         return x
     kernel = jnp.ones((window,), x.dtype)

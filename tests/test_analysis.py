@@ -46,5 +46,6 @@ def test_smoothing_and_rates():
     x = jnp.arange(100.0)
     np.testing.assert_allclose(smooth(x, 5)[2:-2], x[2:-2], rtol=1e-12)  # linear is preserved
     np.testing.assert_allclose(smooth(jnp.ones(50), 7), 1.0, rtol=1e-12)
+    assert smooth(jnp.ones(5), 100).shape == (5,)  # a window longer than the trace
     counts = jnp.full((20,), 30.0)
     np.testing.assert_allclose(bin_counts_to_rate(counts, n=1000, bin_time=0.1), 0.3, rtol=1e-12)
