@@ -104,7 +104,7 @@ class EulerReset(eqx.Module):
         """
         p = jax.tree.map(np.asarray, params)
         vp = float(np.max(np.abs(p.v_peak if self.reflect else np.maximum(p.v_peak, -p.v_reset))))
-        gs_max = float(np.max(np.sum(p.g * p.fractions * self.s_max, axis=-1)))
+        gs_max = float(np.max(np.sum(p.g * p.fractions[..., None, :] * self.s_max, axis=-1)))
         A = float(np.max(np.abs(p.alpha))) + gs_max
         c = float(np.max(p.i_ext)) + gs_max * float(np.max(np.abs(p.e_r))) + max(eta_max, 0.0)
 
@@ -185,7 +185,7 @@ class ExactPassage(eqx.Module):
         fastest neuron, w ~ w_jump * rate / a with rate = sqrt(eta_max)/pi.
         """
         p = jax.tree.map(np.asarray, params)
-        gs_max = float(np.max(np.sum(p.g * p.fractions, axis=-1)))
+        gs_max = float(np.max(np.sum(p.g * p.fractions[..., None, :], axis=-1)))
         A = float(np.max(np.abs(p.alpha))) + gs_max
         w_max = float(np.max(p.w_jump / p.a)) * math.sqrt(max(eta_max, 0.0)) / math.pi
         j_max = (abs(eta_max) + float(np.max(np.abs(p.i_ext))) + gs_max * float(np.max(np.abs(p.e_r)))

@@ -244,3 +244,13 @@ def test_bad_arguments_name_the_parameter():
         with pytest.raises(ParameterError) as err:
             jaxmf.simulate_network(BASE, **args)
         assert err.value.name == name
+
+
+def test_batched_two_populations_match_single_runs():
+    # Batch size 3 differs from P = 2: shape handling of the (B, P, P) conductances.
+    p = jaxmf.presets.two_population()
+    plist = [p.replace(eta_bar=[e, e]) for e in (0.1, 0.2, 0.3)]
+    batch = jaxmf.simulate_network(jaxmf.stack_params(plist), n=300, t1=1.0, record_every=100,
+                                   progress=False)
+    single = jaxmf.simulate_network(plist[1], n=300, t1=1.0, record_every=100, progress=False)
+    np.testing.assert_allclose(batch.r[1], single.r, rtol=1e-12)
