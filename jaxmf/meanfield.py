@@ -225,7 +225,7 @@ def _flat(y: MeanFieldState):
     return jnp.concatenate(y)
 
 
-def _unflat(x, p):
+def _unflat(x):
     return MeanFieldState(*jnp.split(x, 4))
 
 
@@ -268,7 +268,7 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
     def polish(r):
         v, w, s = _equilibrium_from_rate(p1, r[None])
         x0 = _flat(MeanFieldState(r[None], v, w, s))
-        fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x, 1), (p1, None)))
+        fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x), (p1, None)))
         sol = optx.root_find(fn, optx.Newton(rtol=1e-13, atol=1e-14), x0, max_steps=50,
                              throw=False)
         x = jnp.where(sol.result == optx.RESULTS.successful, sol.value, x0)
@@ -280,7 +280,7 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
     nan = jnp.nan
     x = jnp.where(found[:, None], x, nan)
     eig = jnp.where(found[:, None], eig, nan)
-    y = jax.vmap(lambda xi: _unflat(xi, 1))(x)
+    y = jax.vmap(lambda xi: _unflat(xi))(x)
     stable = found & jnp.all(jnp.real(eig) < 0, axis=-1)
     return Equilibria(r=y.r, v=y.v, w=y.w, s=y.s, eigenvalues=eig, stable=stable, valid=found,
                       residual=jnp.where(found, res, nan))
