@@ -238,10 +238,15 @@ def meanfield_equilibria(params: Params, *, max_equilibria: int = 8, r_range=(1e
     Newton. Jacobian eigenvalues come from jax.jacfwd; `stable` means all real parts < 0.
     Pure: works under jit and vmap (over params); output rows beyond the roots found are NaN.
     Compiled once per (shapes, options) and reused.
+
+    With P > 1 populations there is no scalar reduction: Newton on the 4P-dimensional system runs
+    from a log grid of rates per population (16^P starts for P <= 3, a diagonal of 64 beyond), and
+    the distinct converged points are kept. This finds the equilibria in practice but, unlike the
+    one-population bracketing, cannot prove that none was missed.
     """
-    if params.n_populations != 1:
-        raise ParameterError("params", "meanfield_equilibria handles one population; for P > 1 "
-                             "use continuation from a one-population point (bifurcation module)")
+    if params.n_populations > 1:
+        return _equilibria_multi_jit(params, max_equilibria=max_equilibria, r_range=tuple(r_range),
+                                     per_population=16 if params.n_populations <= 3 else 64)
     return _equilibria_jit(params, max_equilibria=max_equilibria, r_range=tuple(r_range), grid=grid)
 
 
@@ -287,3 +292,47 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
 
 
 _equilibria_jit = jax.jit(_equilibria, static_argnames=("max_equilibria", "r_range", "grid"))
+
+
+def _equilibria_multi(params: Params, *, max_equilibria: int, r_range, per_population: int
+                      ) -> Equilibria:
+    n_pop = params.n_populations
+    dtype = params.eta_bar.dtype
+    axis = jnp.logspace(np.log10(max(r_range[0], 1e-6)), np.log10(r_range[1]), per_population,
+                        dtype=dtype)
+    if n_pop <= 3:
+        starts = jnp.stack(jnp.meshgrid(*([axis] * n_pop), indexing="ij"), -1).reshape(-1, n_pop)
+    else:
+        starts = jnp.repeat(axis[:, None], n_pop, axis=1)
+    fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x), (params, None)))
+
+    def newton(r):
+        v, w, s = _equilibrium_from_rate(params, r)
+        sol = optx.root_find(fn, optx.Newton(rtol=1e-13, atol=1e-14), _flat(MeanFieldState(r, v, w, s)),
+                             max_steps=100, throw=False)
+        res = jnp.max(jnp.abs(fn(sol.value, None)))
+        ok = (sol.result == optx.RESULTS.successful) & (res < 1e-9) & jnp.all(sol.value[:n_pop] > 0)
+        return sol.value, ok, res
+
+    x, ok, res = jax.vmap(newton)(starts)
+    scale = 1e-7 * (1 + jnp.abs(x))
+    close = jnp.all(jnp.abs(x[:, None, :] - x[None, :, :]) < scale[:, None, :], axis=-1)
+    earlier = jnp.tril(jnp.ones(close.shape, bool), k=-1)
+    duplicate = jnp.any(close & earlier & ok[None, :], axis=1)
+    keep = ok & ~duplicate
+    order = jnp.argsort(jnp.where(keep, x[:, 0], jnp.inf))
+    idx = order[:max_equilibria]
+    found = keep[idx]
+    x, res = x[idx], res[idx]
+    eig = jax.vmap(lambda xi: jnp.linalg.eigvals(jax.jacfwd(lambda z: fn(z, None))(xi)))(x)
+    nan = jnp.nan
+    x = jnp.where(found[:, None], x, nan)
+    eig = jnp.where(found[:, None], eig, nan)
+    y = jax.vmap(_unflat)(x)
+    stable = found & jnp.all(jnp.real(eig) < 0, axis=-1)
+    return Equilibria(r=y.r, v=y.v, w=y.w, s=y.s, eigenvalues=eig, stable=stable, valid=found,
+                      residual=jnp.where(found, res, nan))
+
+
+_equilibria_multi_jit = jax.jit(_equilibria_multi,
+                                static_argnames=("max_equilibria", "r_range", "per_population"))

@@ -155,3 +155,28 @@ def test_bad_arguments():
         solve_meanfield(jaxmf.presets.bursting(), t1=-1.0)
     with pytest.raises(jaxmf.ParameterError, match="values"):
         StepInput([1.0, 2.0], [0.0, 0.1])
+
+
+def test_two_population_equilibria():
+    p = jaxmf.presets.two_population(eta_bar=0.25)
+    eq = meanfield_equilibria(p)
+    assert eq.count == 1 and bool(eq.stable[0])
+    # The vector field vanishes there (written out again in NumPy for P populations) ...
+    P = {k: np.asarray(getattr(p, k), float) for k in
+         ("alpha", "eta_bar", "delta_eta", "i_ext", "a", "b", "w_jump", "tau_s", "s_jump", "e_r", "g", "fractions")}
+    r, v, w, s = (np.asarray(x[0], float) for x in (eq.r, eq.v, eq.w, eq.s))
+    gs = P["g"] @ (P["fractions"] * s)
+    gse = P["g"] @ (P["fractions"] * s * P["e_r"])
+    rhs = [P["delta_eta"] / np.pi + 2 * r * v - r * (P["alpha"] + gs),
+           v * v - P["alpha"] * v - np.pi**2 * r * r + gse - gs * v - w + P["eta_bar"] + P["i_ext"],
+           P["a"] * (P["b"] * v - w) + P["w_jump"] * r, -s / P["tau_s"] + P["s_jump"] * r]
+    assert np.max(np.abs(rhs)) < 1e-12
+    # ... and the stable equilibrium is where the dynamics settle.
+    mf = solve_meanfield(p, t1=3000.0)
+    np.testing.assert_allclose(mf.r[-1], eq.r[0], rtol=1e-5)
+    # Two identical halves have the one-population equilibrium.
+    b = jaxmf.presets.bursting()
+    halves = b.replace(eta_bar=[0.12, 0.12], fractions=[0.5, 0.5], g=np.full((2, 2), float(b.g[0, 0])))
+    e2 = meanfield_equilibria(halves)
+    assert e2.count == 1
+    np.testing.assert_allclose(e2.r[0], meanfield_equilibria(b).r[0, 0], rtol=1e-10)
