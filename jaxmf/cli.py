@@ -412,8 +412,6 @@ def _meanfield(args, command: str) -> int:
     try:
         params = _cast_params(get_preset(args.preset, **overrides), args.dtype)
         step = _step_input(args.switch, args.t1, params)
-        if args.equilibria and params.n_populations != 1:
-            raise ParameterError("--equilibria", "is for one-population parameter sets")
         # Save times in the solve's dtype: diffrax promotes the state to the time dtype.
         ts = jnp.linspace(0.0, args.t1, int(round(args.t1 / 0.1)) + 1, dtype=params.eta_bar.dtype)
         res = solve_meanfield(params, t1=args.t1, ts=ts, model=args.model, i_ext=step,
@@ -471,8 +469,8 @@ def _meanfield(args, command: str) -> int:
             count = {0: "none found", 1: "1 equilibrium"}.get(len(rows), f"{len(rows)} equilibria")
             print(f"I_ext = {_numbers(level)}: {count}")
             for e in rows:
-                print(f"  r = {e['r'][0]:.5g}  v = {e['v'][0]:.5g}  w = {e['w'][0]:.5g}  "
-                      f"s = {e['s'][0]:.5g}  {'stable' if e['stable'] else 'unstable'} "
+                values = "  ".join(f"{k} = {_numbers(np.asarray(e[k]))}" for k in "rvws")
+                print(f"  {values}  {'stable' if e['stable'] else 'unstable'} "
                       f"(max Re eigenvalue {e['max_real_eigenvalue']:.3g})")
     for path in (npz, sidecar, png):
         if path is not None:

@@ -241,7 +241,6 @@ def test_compare_network_blow_up_exits_1(tmp_path, capsys, monkeypatch):
     (MEANFIELD, ["--t1", "-1"], "--t1"),
     (MEANFIELD, ["--rtol", "0"], "--rtol"),
     (MEANFIELD, ["--set", "tau_s=-1"], "tau_s"),
-    (MEANFIELD, ["--preset", "two_population", "--equilibria"], "--equilibria"),
     (COMPARE, ["--models", "chen_campbell,nope"], "--models"),
     (COMPARE, ["--t1", "-1"], "--t1"),
     (COMPARE, ["--transient", "2"], "--transient"),
