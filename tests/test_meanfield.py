@@ -180,3 +180,13 @@ def test_two_population_equilibria():
     e2 = meanfield_equilibria(halves)
     assert e2.count == 1
     np.testing.assert_allclose(e2.r[0], meanfield_equilibria(b).r[0, 0], rtol=1e-10)
+
+
+def test_float32_solve_tracks_float64():
+    p64 = jaxmf.presets.bursting()
+    p32 = jax.tree.map(lambda x: x.astype(jnp.float32), p64)
+    ts = np.linspace(0, 300, 61)
+    r64 = solve_meanfield(p64, t1=300.0, ts=ts).r
+    r32 = solve_meanfield(p32, t1=300.0, ts=ts, rtol=1e-5, atol=1e-7).r
+    assert r32.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(r32, float), np.asarray(r64), atol=2e-3 * float(np.max(r64)))
