@@ -20,5 +20,8 @@ from .meanfield import MeanFieldState as MeanFieldState
 from .meanfield import StepInput as StepInput
 from .meanfield import meanfield_equilibria as meanfield_equilibria
 from .meanfield import solve_meanfield as solve_meanfield
+from .fit import BurstTarget as BurstTarget
+from .fit import FitResult as FitResult
+from .fit import fit as fit
 
 __version__ = "0.1.0"

@@ -1,0 +1,577 @@
+"""Gradient-based fitting of mean-field parameters to burst patterns (optax, multi-start under vmap).
+
+A target is a `BurstTarget`: a recorded population rate r(t) (`from_trace`) or burst features
+(`from_features`: period, duty cycle, peak and mean rate, any subset). Losses compare a simulated
+`MeanFieldResult` with a target and are pure and differentiable:
+
+- `trace_mse`: mean-squared error on the target's time grid, optionally minimised over time shifts;
+- `spectral_loss`: distance between normalised autocorrelations (or power spectra), phase free;
+- `feature_loss`: relative errors of differentiable burst features (`burst_features`).
+
+Any callable `(sim: MeanFieldResult, target) -> scalar` can be used instead. `fit` optimises the
+free parameters with any optax optimiser from several starts at once (vmap), each through a small
+bijector so positivity and bounds hold, with per-start early stopping and a per-start status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .analysis import BurstStats, detect_bursts
+from .meanfield import MeanFieldResult, solve_meanfield
+from .params import PER_POPULATION_FIELDS, ParameterError, Params
+
+__all__ = [
+    "BurstTarget", "BurstFeatures", "burst_features", "trace_mse", "spectral_loss",
+    "feature_loss", "Identity", "Log", "Sigmoid", "FitResult", "fit", "POSITIVE_FIELDS",
+    "OK", "DIVERGED", "MAX_STEPS",
+]
+
+OK, DIVERGED, MAX_STEPS = 0, 1, 2
+POSITIVE_FIELDS = ("delta_eta", "a", "tau_s", "w_jump", "s_jump", "g")
+FEATURES = ("period", "duty", "peak", "mean")
+
+
+# ------------------------------------------------------------------------------------------------
+# Differentiable burst features
+
+
+class BurstFeatures(NamedTuple):
+    """Smooth burst features of a trace: `period` (time units), `duty` (fraction of time above
+    the mid level), `peak` and `trough` (soft maximum / minimum rate), `mean` rate."""
+
+    period: jax.Array
+    duty: jax.Array
+    peak: jax.Array
+    trough: jax.Array
+    mean: jax.Array
+
+
+def _window(t, transient):
+    return (t >= transient).astype(t.dtype)
+
+
+def _autocorrelation(x, mask):
+    """Normalised autocorrelation of the masked, mean-removed signal at lags 0..T-1 (each lag
+    averaged over the pairs available, via zero-padded FFTs) and the pair counts."""
+    n = x.shape[0]
+    size = 2 * n
+    mean = jnp.sum(x * mask) / jnp.sum(mask)
+    xc = (x - mean) * mask
+    spec = jnp.fft.rfft(xc, size)
+    raw = jnp.fft.irfft(spec * jnp.conj(spec), size)[:n]
+    mspec = jnp.fft.rfft(mask, size)
+    counts = jnp.round(jnp.fft.irfft(mspec * jnp.conj(mspec), size)[:n])
+    ac = raw / jnp.maximum(counts, 1.0)
+    tiny = jnp.asarray(1e-30, x.dtype)
+    return ac / (ac[0] + tiny), counts
+
+
+def burst_features(t: jax.Array, r: jax.Array, *, transient=0.0, sharpness: float = 0.02,
+                   min_overlap: float = 0.25) -> BurstFeatures:
+    """Burst features of r(t) (uniform grid t) after `transient`, differentiable in r.
+
+    How each is made differentiable:
+    - period: the largest autocorrelation peak after its first zero crossing (lags with at least
+      `min_overlap` of the window's pairs) is located by argmax (a discrete choice, no gradient)
+      and refined by the vertex of the parabola through it and its two neighbours, which is a
+      smooth function of the trace; the gradient is exact except where the argmax jumps.
+    - peak / trough: softmax-weighted means of r, r * softmax(+-r / tau), with temperature
+      tau = sharpness * (max r - min r): the mean height of the burst tops (bottoms).
+    - duty: mean of sigmoid((r - theta) / tau) with theta = (peak + trough) / 2.
+    - mean: the plain time average.
+    Smaller `sharpness` approaches the hard definitions of `jaxmf.analysis.detect_bursts`.
+    """
+    t = jnp.asarray(t)
+    r = jnp.asarray(r, t.dtype)
+    mask = _window(t, transient)
+    n_win = jnp.sum(mask)
+    dt = t[1] - t[0]
+    ac, counts = _autocorrelation(r, mask)
+    lags = jnp.arange(r.shape[0])
+    first_neg = jnp.argmax(ac < 0)
+    searchable = (lags > first_neg) & (counts >= min_overlap * n_win) & (lags >= 1) & \
+        (lags < r.shape[0] - 1) & (first_neg > 0)
+    k = jnp.argmax(jnp.where(searchable, jax.lax.stop_gradient(ac), -jnp.inf))
+    k = jnp.clip(k, 1, r.shape[0] - 2)
+    a_m, a_0, a_p = ac[k - 1], ac[k], ac[k + 1]
+    curv = a_m - 2 * a_0 + a_p
+    safe = jnp.where(curv < 0, curv, -1.0)
+    shift = jnp.where(curv < 0, 0.5 * (a_m - a_p) / safe, 0.0)
+    period = (k.astype(t.dtype) + jnp.clip(shift, -0.5, 0.5)) * dt
+
+    big = jnp.max(jnp.where(mask > 0, r, -jnp.inf))
+    small = jnp.min(jnp.where(mask > 0, r, jnp.inf))
+    tau = sharpness * (big - small) + jnp.asarray(1e-12, t.dtype)
+    logm = jnp.log(jnp.where(mask > 0, 1.0, 1e-300))
+
+    def soft_extreme(sign):
+        wts = jax.nn.softmax(sign * r / tau + logm)
+        return jnp.sum(wts * r)
+
+    peak, trough = soft_extreme(1.0), soft_extreme(-1.0)
+    theta = (peak + trough) / 2
+    duty = jnp.sum(mask * jax.nn.sigmoid((r - theta) / tau)) / n_win
+    mean = jnp.sum(mask * r) / n_win
+    return BurstFeatures(period=period, duty=duty, peak=peak, trough=trough, mean=mean)
+
+
+# ------------------------------------------------------------------------------------------------
+# Targets
+
+
+def _nan(dtype=None):
+    return jnp.asarray(jnp.nan, dtype or jax.dtypes.canonicalize_dtype(float))
+
+
+class BurstTarget(eqx.Module):
+    """What to fit: a rate trace `t`, `r` (T,) (None when only features are known) and burst
+    features `period`, `duty`, `peak`, `mean` (NaN where not given). Samples before `transient`
+    are ignored by every loss. `stats` holds `jaxmf.analysis.detect_bursts` of the trace, for
+    reference (the losses use the smooth `burst_features`). `population` is the column of the
+    simulated r that is compared."""
+
+    t: jax.Array | None
+    r: jax.Array | None
+    period: jax.Array
+    duty: jax.Array
+    peak: jax.Array
+    mean: jax.Array
+    stats: BurstStats | None
+    transient: float = eqx.field(static=True, default=0.0)
+    population: int = eqx.field(static=True, default=0)
+    dt: float | None = eqx.field(static=True, default=None)
+    start: int = eqx.field(static=True, default=0)
+
+    @classmethod
+    def from_trace(cls, t, r, *, transient: float = 0.0, population: int = 0,
+                   sharpness: float = 0.02) -> "BurstTarget":
+        """Target from a recorded rate r(t) on a uniform grid (a (T, P) array uses column
+        `population`). Features are computed with `burst_features` (same definitions as the
+        feature loss) after `transient`."""
+        t = jnp.asarray(t)
+        if not jnp.issubdtype(t.dtype, jnp.floating):
+            t = t.astype(float)
+        r = jnp.asarray(r)
+        r = (r[:, population] if r.ndim == 2 else r).astype(t.dtype)
+        if t.ndim != 1 or r.shape != t.shape or t.shape[0] < 4:
+            raise ParameterError("target", f"t and r must be 1-D of equal length >= 4; got "
+                                 f"{t.shape} and {r.shape}")
+        dt = np.diff(np.asarray(t))
+        if not np.allclose(dt, dt[0], rtol=1e-6, atol=0):
+            raise ParameterError("t", "must be a uniform time grid (resample the trace first)")
+        if not float(t[0]) <= transient < float(t[-1]):
+            raise ParameterError("transient", f"must lie in [{float(t[0])}, {float(t[-1])}); "
+                                 f"got {transient}")
+        f = burst_features(t, r, transient=transient, sharpness=sharpness)
+        keep = t >= transient
+        stats = detect_bursts(t[keep], r[keep])
+        return cls(t=t, r=r, period=f.period, duty=f.duty, peak=f.peak, mean=f.mean, stats=stats,
+                   transient=float(transient), population=population, dt=float(dt[0]),
+                   start=int(np.argmax(np.asarray(keep))))
+
+    def with_transient(self, transient: float) -> "BurstTarget":
+        """The same target with another transient (features are kept as they are)."""
+        start = 0 if self.t is None else int(np.argmax(np.asarray(self.t) >= transient))
+        return dataclasses.replace(self, transient=float(transient), start=start)
+
+    @classmethod
+    def from_features(cls, *, period=None, duty=None, peak=None, mean=None,
+                      transient: float = 0.0, population: int = 0) -> "BurstTarget":
+        """Target from burst features only (any subset; only `feature_loss` applies). `period`
+        in time units, `duty` in (0, 1), `peak` and `mean` rates."""
+        given = dict(period=period, duty=duty, peak=peak, mean=mean)
+        if all(v is None for v in given.values()):
+            raise ParameterError("features", f"give at least one of {', '.join(FEATURES)}")
+        vals = {k: _nan() if v is None else jnp.asarray(v, jax.dtypes.canonicalize_dtype(float))
+                for k, v in given.items()}
+        return cls(t=None, r=None, stats=None, transient=float(transient), population=population,
+                   **vals)
+
+    @property
+    def has_trace(self) -> bool:
+        return self.r is not None
+
+
+# ------------------------------------------------------------------------------------------------
+# Losses
+
+
+def _sim_rate(sim, target: BurstTarget):
+    r = sim.r if isinstance(sim, MeanFieldResult) else jnp.asarray(sim)
+    return r[:, target.population] if r.ndim == 2 else r
+
+
+def _need_trace(target, name):
+    if not target.has_trace:
+        raise ParameterError("target", f"{name} needs a target trace (BurstTarget.from_trace); "
+                             "use feature_loss for feature targets")
+
+
+def trace_mse(sim: MeanFieldResult, target: BurstTarget, *, align: float | None = None,
+              temperature: float | None = None) -> jax.Array:
+    """Mean-squared error between the simulated and target rate after the transient, with the
+    simulation saved on the target's time grid.
+
+    align: largest time shift (time units) to search; the error is the minimum over integer
+    sample shifts s in [-align, align] of mean (r_sim[i + s] - r_target[i])^2 over the samples
+    valid for every shift (the window shrunk by `align` at both ends). The hard minimum is
+    differentiable except where the best shift changes; `temperature` replaces it with a softmin,
+    -T log mean exp(-mse_s / T), smooth everywhere (T in squared-rate units).
+    """
+    _need_trace(target, "trace_mse")
+    r = _sim_rate(sim, target).astype(target.r.dtype)
+    mask = _window(target.t, target.transient)
+    if not align:
+        return jnp.sum(mask * (r - target.r) ** 2) / jnp.sum(mask)
+    k = int(round(align / target.dt))
+    n = r.shape[0]
+    if n - 2 * k - target.start < 2:
+        raise ParameterError("align", f"{align} leaves no samples after the transient")
+    idx = jnp.arange(n)
+    # Shifted samples must stay after the transient and inside the trace.
+    valid = ((idx >= target.start + k) & (idx < n - k)).astype(r.dtype)
+
+    def mse(s):
+        shifted = r[jnp.clip(idx + s, 0, n - 1)]
+        return jnp.sum(valid * (shifted - target.r) ** 2) / jnp.maximum(jnp.sum(valid), 1.0)
+
+    errs = jax.vmap(mse)(jnp.arange(-k, k + 1))
+    if temperature is None:
+        return jnp.min(errs)
+    temp = jnp.asarray(temperature, errs.dtype)
+    return -temp * (jax.nn.logsumexp(-errs / temp) - jnp.log(jnp.asarray(errs.shape[0], errs.dtype)))
+
+
+def spectral_loss(sim: MeanFieldResult, target: BurstTarget, *, kind: str = "autocorrelation",
+                  max_lag: float | None = None) -> jax.Array:
+    """Phase-independent distance between simulated and target rate after the transient.
+
+    kind='autocorrelation': mean squared difference of the normalised autocorrelations at lags up
+    to `max_lag` (default: half the window), smooth in the burst period and shape.
+    kind='power': squared L2 distance between power spectra (Hann window) normalised to unit sum.
+    Both ignore the phase (and the mean rate; add `feature_loss` for it)."""
+    _need_trace(target, "spectral_loss")
+    r = _sim_rate(sim, target).astype(target.r.dtype)
+    mask = _window(target.t, target.transient)
+    if kind == "autocorrelation":
+        n_win = r.shape[0] - target.start
+        n_lag = n_win // 2 if max_lag is None else min(int(round(max_lag / target.dt)) + 1, n_win)
+        ac_sim, _ = _autocorrelation(r, mask)
+        ac_tgt, _ = _autocorrelation(target.r, mask)
+        return jnp.mean((ac_sim[:n_lag] - ac_tgt[:n_lag]) ** 2)
+    if kind == "power":
+        start = target.start
+        n_win = r.shape[0] - start
+        hann = jnp.asarray(np.hanning(n_win), r.dtype)
+
+        def spectrum(x):
+            seg = jax.lax.dynamic_slice_in_dim(x, start, n_win)
+            seg = (seg - jnp.mean(seg)) * hann
+            p = jnp.abs(jnp.fft.rfft(seg)) ** 2
+            return p / (jnp.sum(p) + jnp.asarray(1e-30, r.dtype))
+
+        return jnp.sum((spectrum(r) - spectrum(target.r)) ** 2)
+    raise ParameterError("kind", f"must be 'autocorrelation' or 'power'; got {kind!r}")
+
+
+def feature_loss(sim: MeanFieldResult, target: BurstTarget, *, weights=None,
+                 sharpness: float = 0.02) -> jax.Array:
+    """Sum over the target's given features of weight * ((sim - target) / target)^2, with the
+    simulated features from `burst_features` (differentiable; see there) after the transient.
+
+    weights: dict feature -> weight (default 1 for each of period, duty, peak, mean)."""
+    t = sim.t
+    f = burst_features(t, _sim_rate(sim, target).astype(t.dtype), transient=target.transient,
+                       sharpness=sharpness)
+    weights = {} if weights is None else dict(weights)
+    unknown = set(weights) - set(FEATURES)
+    if unknown:
+        raise ParameterError("weights", f"unknown features {sorted(unknown)}; known: {FEATURES}")
+    total = jnp.zeros((), t.dtype)
+    for name in FEATURES:
+        goal = jnp.asarray(getattr(target, name), t.dtype)
+        given = jnp.isfinite(goal)
+        safe_goal = jnp.where(given, goal, 1.0)
+        rel = (getattr(f, name) - safe_goal) / safe_goal
+        total = total + jnp.where(given, weights.get(name, 1.0) * rel * rel, 0.0)
+    return total
+
+
+# ------------------------------------------------------------------------------------------------
+# Bijectors: unconstrained u <-> parameter x
+
+
+class Identity(eqx.Module):
+    """x = scale * u: unconstrained, optimised in units of `scale` (the initial magnitude), so one
+    learning rate suits parameters of different sizes."""
+
+    scale: jax.Array
+
+    def forward(self, u):
+        return self.scale * u
+
+    def inverse(self, x):
+        return x / self.scale
+
+
+class Log(eqx.Module):
+    """x = exp(u): positive, optimised in relative (log) units."""
+
+    def forward(self, u):
+        return jnp.exp(u)
+
+    def inverse(self, x):
+        return jnp.log(x)
+
+
+class Sigmoid(eqx.Module):
+    """x = lo + (hi - lo) sigmoid(u): bounded to (lo, hi)."""
+
+    lo: jax.Array
+    hi: jax.Array
+
+    def forward(self, u):
+        return self.lo + (self.hi - self.lo) * jax.nn.sigmoid(u)
+
+    def inverse(self, x):
+        q = (x - self.lo) / (self.hi - self.lo)
+        return jnp.log(q) - jnp.log1p(-q)
+
+
+def _bijector(name, value, bounds):
+    if name in bounds:
+        lo, hi = (float(b) for b in bounds[name])
+        if not lo < hi:
+            raise ParameterError("bounds", f"{name}: need lo < hi; got ({lo}, {hi})")
+        v = np.asarray(value)
+        if np.any(v <= lo) or np.any(v >= hi):
+            raise ParameterError(name, f"initial value {v.tolist()} is outside bounds ({lo}, {hi})")
+        return Sigmoid(jnp.asarray(lo, value.dtype), jnp.asarray(hi, value.dtype))
+    if name in POSITIVE_FIELDS:
+        if np.any(np.asarray(value) <= 0):
+            raise ParameterError(name, f"must be > 0 to be fitted (log transform); got "
+                                 f"{np.asarray(value).tolist()}")
+        return Log()
+    scale = jnp.where(jnp.abs(value) > 0, jnp.abs(value), 1.0)
+    return Identity(scale)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fitting
+
+
+class FitResult(eqx.Module):
+    """Outcome of `fit`, one entry per start.
+
+    params: `Params` batched over starts (fields (n_starts, P)): each start's best parameters.
+    best_params: the start with the lowest loss. loss_history (steps, n_starts): loss at each
+    iteration, NaN after a start stopped. final_loss (n_starts,): lowest loss reached (NaN if a
+    start diverged before any finite loss). status (n_starts,): OK (0, converged by the tolerance),
+    DIVERGED (1, loss, gradient or solve failed; frozen at its last finite point), MAX_STEPS (2).
+    converged = status == OK. n_iterations (n_starts,): gradient steps taken. best_index: argmin of
+    final_loss. initial (dict name -> (n_starts, P)): the starting values."""
+
+    params: Params
+    best_params: Params
+    loss_history: jax.Array
+    final_loss: jax.Array
+    converged: jax.Array
+    status: jax.Array
+    n_iterations: jax.Array
+    best_index: jax.Array
+    initial: dict
+    free: tuple = eqx.field(static=True)
+
+    def values(self, name: str) -> jax.Array:
+        """Fitted values of a free parameter, (n_starts, P)."""
+        return getattr(self.params, name)
+
+
+class _Config(NamedTuple):
+    free: tuple
+    t1: float
+    steps: int
+    tol: float
+    patience: int
+    rtol: float
+    atol: float
+    max_steps: int
+    mf_model: str
+
+
+def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
+    def value(u):
+        x = {n: bijectors[n].forward(u[n]) for n in cfg.free}
+        sim = solve_meanfield(params.replace(**x), cfg.t1, ts=ts, model=cfg.mf_model,
+                              rtol=cfg.rtol, atol=cfg.atol, max_steps=cfg.max_steps,
+                              adjoint=adjoint, throw=False)
+        return jnp.asarray(loss(sim, target), ts.dtype), sim.status
+    return value
+
+
+@eqx.filter_jit
+def _run(params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg: _Config):
+    value = _make_loss(params, target, ts, bijectors, loss, adjoint, cfg)
+    value_and_grad = jax.value_and_grad(value, has_aux=True)
+    optimizer = optax.with_extra_args_support(optimizer)
+
+    def value_fn(u):  # for optimisers with line searches (optax.lbfgs): failed solves count as inf
+        val, status = value(u)
+        return jnp.where((status == 0) & jnp.isfinite(val), val, jnp.inf)
+    dtype = ts.dtype
+    inf = jnp.asarray(jnp.inf, dtype)
+
+    def one_start(u_init):
+        class Carry(NamedTuple):
+            k: jax.Array
+            u: dict
+            opt: object
+            best: jax.Array
+            best_u: dict
+            stalled: jax.Array
+            status: jax.Array  # -1 while running
+            history: jax.Array
+
+        def body(c: Carry):
+            running = c.status < 0
+            # A diverged start is evaluated at the reference point (known to solve) and ignored,
+            # so a failing solve does not slow every later batched iteration.
+            u_eval = jax.tree.map(lambda a, b: jnp.where(c.status == DIVERGED, b, a), c.u, u_ref)
+            (val, solve_status), grad = value_and_grad(u_eval)
+            bad = ~jnp.isfinite(val) | (solve_status != 0) | ~jnp.all(
+                jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grad)]))
+            improved = val < c.best - cfg.tol * jnp.abs(c.best)
+            improved = improved | (~jnp.isfinite(c.best) & jnp.isfinite(val))
+            better = running & ~bad & (val < c.best)
+            best = jnp.where(better, val, c.best)
+            best_u = jax.tree.map(lambda a, b: jnp.where(better, a, b), c.u, c.best_u)
+            stalled = jnp.where(improved, 0, c.stalled + 1)
+            grad = jax.tree.map(lambda g: jnp.where(bad, jnp.zeros_like(g), g), grad)
+            with jax.numpy_dtype_promotion("standard"):  # optax mixes int counts and floats
+                updates, opt = optimizer.update(grad, c.opt, c.u, value=val, grad=grad,
+                                                value_fn=value_fn)
+            u_new = optax.apply_updates(c.u, updates)
+            move = running & ~bad
+            u = jax.tree.map(lambda a, b: jnp.where(move, a, b), u_new, c.u)
+            opt = jax.tree.map(lambda a, b: jnp.where(move, a, b), opt, c.opt)
+            status = jnp.where(running & bad, DIVERGED,
+                               jnp.where(running & (stalled >= cfg.patience), OK, c.status))
+            history = c.history.at[c.k].set(jnp.where(running, val, jnp.nan))
+            return Carry(c.k + 1, u, opt, best, best_u, stalled, status, history)
+
+        def cond(c: Carry):
+            return (c.k < cfg.steps) & (c.status < 0)
+
+        with jax.numpy_dtype_promotion("standard"):
+            opt0 = optimizer.init(u_init)
+        c0 = Carry(jnp.asarray(0), u_init, opt0, inf, u_init, jnp.asarray(0),
+                   jnp.asarray(-1), jnp.full((cfg.steps,), jnp.nan, dtype))
+        c = jax.lax.while_loop(cond, body, c0)
+        status = jnp.where(c.status < 0, MAX_STEPS, c.status)
+        n_iter = jnp.sum(jnp.isfinite(c.history))
+        return c.best_u, c.best, status, n_iter, c.history
+
+    best_u, best, status, n_iter, history = jax.vmap(one_start)(u0)
+    x = {n: bijectors[n].forward(best_u[n]) for n in cfg.free}
+    batched = jax.vmap(lambda xi: params.replace(**xi))(x)
+    final = jnp.where(jnp.isfinite(best), best, jnp.nan)
+    best_index = jnp.argmin(jnp.where(jnp.isfinite(final), final, jnp.inf))
+    best_params = params.replace(**{n: x[n][best_index] for n in cfg.free})
+    return batched, best_params, history.T, final, status, n_iter, best_index
+
+
+def fit(params: Params, target, free=("eta_bar", "w_jump"), *, model: str = "meanfield",
+        optimizer: optax.GradientTransformation | None = None, n_starts: int = 32, key=None,
+        loss: Callable | None = None, t1: float | None = None, transient: float | None = None,
+        steps: int = 300, bounds: dict | None = None, spread: float = 0.3, tol: float = 1e-4,
+        patience: int = 20, starts: dict | None = None, dt_save: float = 0.5,
+        rtol: float = 1e-6, atol: float = 1e-9, max_steps: int = 50_000, adjoint=None,
+        meanfield_model: str = "chen_campbell") -> FitResult:
+    """Fit the `free` parameters of `params` so the simulated rate matches `target`.
+
+    target: a `BurstTarget`. loss: `(sim: MeanFieldResult, target) -> scalar`; default
+    `trace_mse` for a trace target, `feature_loss` for a feature target. The simulation runs
+    from the all-zero state to t1 (default: the end of the target trace), saved on the target's
+    grid (or every `dt_save` for feature targets); `transient` overrides the target's.
+    optimizer: any optax transformation (default adam(1e-2)); it acts on unconstrained values:
+    log for positive fields (POSITIVE_FIELDS), sigmoid into (lo, hi) for `bounds={name: (lo,
+    hi)}`, else the value in units of its initial magnitude. Start 0 is `params`; the other
+    `n_starts - 1` multiply each free value by 1 + spread * U(-1, 1) (drawn with `key`), or give
+    `starts={name: (n_starts,) or (n_starts, P)}` explicitly. All starts run at once under vmap
+    in one compiled loop of at most `steps` gradient steps; a start stops (status OK) once its
+    best loss has not improved by a relative `tol` for `patience` steps, and is frozen with status
+    DIVERGED when its loss, gradient or solve (`max_steps`, rtol, atol) fails, while the others go
+    on. adjoint: diffrax adjoint (default RecursiveCheckpointAdjoint: memory-bounded in t1).
+    """
+    if model != "meanfield":
+        raise ParameterError("model", f"only 'meanfield' fitting is available; got {model!r}")
+    if not isinstance(target, BurstTarget):
+        raise ParameterError("target", "must be a BurstTarget (from_trace or from_features)")
+    free = (free,) if isinstance(free, str) else tuple(free)
+    for name in free:
+        if name not in PER_POPULATION_FIELDS or name == "fractions":
+            raise ParameterError("free", f"cannot fit {name!r}; choose from "
+                                 f"{', '.join(f for f in PER_POPULATION_FIELDS if f != 'fractions')}")
+    if n_starts < 1 or steps < 1 or patience < 1:
+        raise ParameterError("n_starts", "n_starts, steps and patience must be >= 1")
+    bounds = {} if bounds is None else dict(bounds)
+    if set(bounds) - set(free):
+        raise ParameterError("bounds", f"bounds given for parameters that are not free: "
+                             f"{sorted(set(bounds) - set(free))}")
+    if transient is not None:
+        target = target.with_transient(transient)
+    dtype = params.eta_bar.dtype
+    if target.has_trace:
+        ts = jnp.asarray(target.t, dtype)
+        t1 = float(ts[-1]) if t1 is None else float(t1)
+        if not np.isclose(t1, float(ts[-1])):
+            raise ParameterError("t1", f"a trace target fixes t1 to its last time {float(ts[-1])}")
+        if float(ts[0]) != 0.0:
+            raise ParameterError("target", "the target trace must start at t = 0 (the simulation "
+                                 "starts from the all-zero state there); shift its times")
+    else:
+        if t1 is None:
+            raise ParameterError("t1", "give t1 for a feature target")
+        t1 = float(t1)
+        ts = jnp.linspace(0.0, t1, int(round(t1 / dt_save)) + 1, dtype=dtype)
+    if loss is None:
+        loss = trace_mse if target.has_trace else feature_loss
+    optimizer = optax.adam(1e-2) if optimizer is None else optimizer
+
+    p = params.n_populations
+    init = {n: getattr(params, n) for n in free}
+    bijectors = {n: _bijector(n, init[n], bounds) for n in free}
+    if starts is not None:
+        if set(starts) != set(free):
+            raise ParameterError("starts", f"give starting values for exactly {free}")
+        x0 = {n: jnp.broadcast_to(jnp.asarray(starts[n], dtype).reshape(n_starts, -1), (n_starts, p))
+              for n in free}
+    else:
+        key = jax.random.key(0) if key is None else key
+        x0 = {}
+        for n, k in zip(free, jax.random.split(key, len(free))):
+            factor = 1 + spread * jax.random.uniform(k, (n_starts, p), dtype, -1.0, 1.0)
+            factor = factor.at[0].set(1.0)
+            x = init[n][None, :] * factor
+            if n in bounds:
+                lo, hi = bounds[n]
+                margin = 1e-6 * (hi - lo)
+                x = jnp.clip(x, lo + margin, hi - margin)
+            x0[n] = x
+    u0 = {n: bijectors[n].inverse(x0[n]) for n in free}
+    u_ref = {n: bijectors[n].inverse(init[n]) for n in free}
+    cfg = _Config(free, t1, int(steps), float(tol), int(patience), float(rtol), float(atol),
+                  int(max_steps), meanfield_model)
+    batched, best_params, history, final, status, n_iter, best_index = _run(
+        params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg)
+    return FitResult(params=batched, best_params=best_params, loss_history=history,
+                     final_loss=final, converged=status == OK, status=status,
+                     n_iterations=n_iter, best_index=best_index, initial=x0, free=free)

@@ -1,0 +1,163 @@
+import functools
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxmf
+from jaxmf.params import ParameterError
+
+from .conftest import tree_allclose
+
+# The module, not the function `jaxmf.fit` that shadows it on the package.
+F = importlib.import_module("jaxmf.fit")
+
+ETA, W_JUMP = 0.12, 0.0189
+T1, TRANSIENT = 600.0, 150.0
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return jaxmf.presets.bursting(w_jump=W_JUMP)
+
+
+@pytest.fixture(scope="module")
+def target(truth):
+    ts = jnp.linspace(0.0, T1, int(T1 / 0.5) + 1)
+    sim = jaxmf.solve_meanfield(truth, T1, ts=ts, rtol=1e-10, atol=1e-12)
+    return F.BurstTarget.from_trace(sim.t, sim.r, transient=TRANSIENT)
+
+
+def test_target_features_agree_with_analysis(target):
+    # Smooth features vs the hard threshold definitions of jaxmf.analysis (tolerances: the
+    # smooth duty/peak differ by construction, a few percent).
+    assert target.stats.n_bursts >= 2
+    assert float(target.period) == pytest.approx(float(target.stats.period), rel=0.01)
+    assert float(target.peak) == pytest.approx(float(target.stats.peak), rel=0.03)
+    assert float(target.duty) == pytest.approx(float(target.stats.duty_cycle), rel=0.05)
+    assert float(target.mean) == pytest.approx(float(target.stats.mean), rel=1e-12)
+
+
+def test_from_features_subset_and_errors(target):
+    tg = F.BurstTarget.from_features(period=float(target.period), mean=float(target.mean),
+                                     transient=TRANSIENT)
+    assert np.isnan(tg.duty) and np.isnan(tg.peak) and not tg.has_trace
+    with pytest.raises(ParameterError):
+        F.BurstTarget.from_features()
+    with pytest.raises(ParameterError, match="trace"):
+        F.trace_mse(None, tg)
+
+
+def test_recovery_from_starts_30_percent_away(truth, target):
+    starts = dict(eta_bar=[1.3 * ETA, 1.3 * ETA, 0.7 * ETA], w_jump=[1.3 * W_JUMP, W_JUMP, W_JUMP])
+    opt = optax.adam(optax.exponential_decay(3e-2, 100, 0.3))
+    res = F.fit(truth.replace(eta_bar=1.3 * ETA, w_jump=1.3 * W_JUMP), target, loss=F.trace_mse,
+                n_starts=3, starts=starts, steps=400, optimizer=opt, tol=1e-6, patience=30)
+    eta, wj = np.asarray(res.params.eta_bar[:, 0]), np.asarray(res.params.w_jump[:, 0])
+    np.testing.assert_allclose(eta, ETA, rtol=0.01)
+    np.testing.assert_allclose(wj, W_JUMP, rtol=0.01)
+    assert np.all(np.asarray(res.status) == F.OK) and np.all(res.converged)
+    best = res.best_params
+    assert float(best.eta_bar[0]) == pytest.approx(ETA, rel=1e-3)
+    assert float(best.w_jump[0]) == pytest.approx(W_JUMP, rel=1e-3)
+    assert res.loss_history.shape == (400, 3)
+
+
+def test_feature_loss_minimum_at_truth(truth, target):
+    grid = jnp.linspace(0.10, 0.14, 9)  # spacing 0.005; truth 0.12 is a grid point
+
+    @jax.jit
+    @jax.vmap
+    def loss(eta):
+        sim = jaxmf.solve_meanfield(truth.replace(eta_bar=eta), T1, ts=target.t, rtol=1e-8,
+                                    atol=1e-10, throw=False)
+        return F.feature_loss(sim, target)
+
+    values = np.asarray(loss(grid))
+    assert np.all(np.isfinite(values))
+    assert int(np.argmin(values)) == int(np.argmin(np.abs(np.asarray(grid) - ETA)))
+
+
+LOSSES = {
+    "trace": F.trace_mse,
+    "trace_aligned": functools.partial(F.trace_mse, align=20.0),
+    "trace_softmin": functools.partial(F.trace_mse, align=20.0, temperature=1e-4),
+    "autocorrelation": F.spectral_loss,
+    "power": functools.partial(F.spectral_loss, kind="power"),
+    "feature": F.feature_loss,
+}
+
+
+def test_loss_gradients_match_finite_differences(truth, target):
+    def losses(eta):
+        sim = jaxmf.solve_meanfield(truth.replace(eta_bar=eta), T1, ts=target.t, rtol=1e-11,
+                                    atol=1e-13, max_steps=200_000)
+        return jnp.stack([fn(sim, target) for fn in LOSSES.values()])
+
+    eta0, h = 0.125, 1e-6
+    grads = np.asarray(jax.jit(jax.jacrev(losses))(jnp.asarray(eta0)))
+    f = jax.jit(losses)
+    fd = (np.asarray(f(jnp.asarray(eta0 + h))) - np.asarray(f(jnp.asarray(eta0 - h)))) / (2 * h)
+    for name, g, d in zip(LOSSES, grads, fd):
+        assert np.isfinite(g) and abs(g) > 0, name
+        assert g == pytest.approx(d, rel=1e-4), name
+
+
+def test_vmap_over_starts_equals_loop(truth, target):
+    opt = optax.adam(1e-2)
+    starts = dict(eta_bar=[0.125, 0.11], w_jump=[0.02, 0.018])
+    kw = dict(loss=F.trace_mse, optimizer=opt, steps=15, patience=100)
+    both = F.fit(truth, target, n_starts=2, starts=starts, **kw)
+    for i in range(2):
+        one = F.fit(truth, target, n_starts=1,
+                    starts={k: [v[i]] for k, v in starts.items()}, **kw)
+        # Same arithmetic per start; batched XLA kernels may reorder sums (tolerance 1e-9).
+        assert tree_allclose(one.loss_history[:, 0], both.loss_history[:, i], rtol=1e-9, atol=0)
+        assert tree_allclose(one.params.eta_bar[0], both.params.eta_bar[i], rtol=1e-9, atol=0)
+        assert tree_allclose(one.params.w_jump[0], both.params.w_jump[i], rtol=1e-9, atol=0)
+    assert np.all(np.asarray(both.status) == F.MAX_STEPS)
+
+
+def test_diverging_start_is_reported(truth, target):
+    # eta_bar = 1e4 drives rates so high that the solve runs out of steps: that start is frozen
+    # with status DIVERGED while the other one converges.
+    starts = dict(eta_bar=[0.125, 1e4], w_jump=[W_JUMP, W_JUMP])
+    res = F.fit(truth, target, n_starts=2, starts=starts, loss=F.trace_mse, steps=150,
+                optimizer=optax.adam(1e-2), patience=10, tol=1e-3, max_steps=4000)
+    status = np.asarray(res.status)
+    assert status[1] == F.DIVERGED and not bool(res.converged[1])
+    assert status[0] == F.OK and bool(res.converged[0])
+    assert np.isnan(res.final_loss[1]) and np.isfinite(res.final_loss[0])
+    assert int(res.best_index) == 0
+    assert np.all(np.isnan(np.asarray(res.loss_history[:, 1])))
+
+
+def test_bijectors_keep_constraints(truth, target):
+    lo, hi = 0.10, 0.14
+    res = F.fit(truth.replace(eta_bar=0.13), target, free=("eta_bar", "delta_eta"), n_starts=3,
+                key=jax.random.key(0), bounds={"eta_bar": (lo, hi)}, spread=0.5, steps=5,
+                optimizer=optax.sgd(10.0), loss=F.trace_mse)
+    eta = np.asarray(res.params.eta_bar)
+    assert np.all((eta > lo) & (eta < hi))
+    assert np.all(np.asarray(res.params.delta_eta) > 0)
+    for bij, x in [(F.Log(), 0.3), (F.Sigmoid(jnp.asarray(lo), jnp.asarray(hi)), 0.13),
+                   (F.Identity(jnp.asarray(0.2)), -0.7)]:
+        assert float(bij.forward(bij.inverse(jnp.asarray(x)))) == pytest.approx(x, rel=1e-12)
+    with pytest.raises(ParameterError, match="bounds"):
+        F.fit(truth, target, bounds={"eta_bar": (0.2, 0.3)}, steps=1, n_starts=1)
+    with pytest.raises(ParameterError, match="model"):
+        F.fit(truth, target, model="network")
+
+
+def test_feature_target_fit_and_custom_loss(truth, target):
+    tg = F.BurstTarget.from_features(period=float(target.period), mean=float(target.mean),
+                                     transient=TRANSIENT)
+    mean_only = lambda sim, t: (jnp.mean(sim.r[300:, 0]) / t.mean - 1.0) ** 2
+    for loss in (F.feature_loss, mean_only):
+        res = F.fit(truth.replace(eta_bar=0.123), tg, free="eta_bar", t1=T1, n_starts=1,
+                    steps=40, loss=loss, optimizer=optax.adam(1e-3))
+        first = float(res.loss_history[0, 0])
+        assert float(res.final_loss[0]) < first
