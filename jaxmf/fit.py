@@ -501,7 +501,10 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *, model: str = "mea
     `trace_mse` for a trace target, `feature_loss` for a feature target. The simulation runs
     from the all-zero state to t1 (default: the end of the target trace), saved on the target's
     grid (or every `dt_save` for feature targets); `transient` overrides the target's.
-    optimizer: any optax transformation (default adam(1e-2)); it acts on unconstrained values:
+    optimizer: any optax transformation (default adam(1e-2)); line-search optimisers such as
+    optax.lbfgs() get the loss as `value_fn` (failed solves count as inf) and usually need far
+    fewer steps on trace losses. Reuse one optimizer object across calls to reuse the compiled
+    loop (a new object recompiles). It acts on unconstrained values:
     log for positive fields (POSITIVE_FIELDS), sigmoid into (lo, hi) for `bounds={name: (lo,
     hi)}`, else the value in units of its initial magnitude. Start 0 is `params`; the other
     `n_starts - 1` multiply each free value by 1 + spread * U(-1, 1) (drawn with `key`), or give

@@ -66,6 +66,16 @@ def test_recovery_from_starts_30_percent_away(truth, target):
     assert res.loss_history.shape == (400, 3)
 
 
+@pytest.mark.slow  # ~17 s, mostly compiling the line search
+def test_line_search_optimizer_recovers(truth, target):
+    # optax.lbfgs needs the loss itself (value_fn) for its zoom line search.
+    res = F.fit(truth.replace(eta_bar=1.3 * ETA, w_jump=1.3 * W_JUMP), target, loss=F.trace_mse,
+                n_starts=1, steps=100, optimizer=optax.lbfgs(), tol=1e-6, patience=5)
+    assert int(res.status[0]) == F.OK
+    assert float(res.best_params.eta_bar[0]) == pytest.approx(ETA, rel=1e-4)
+    assert float(res.best_params.w_jump[0]) == pytest.approx(W_JUMP, rel=1e-4)
+
+
 def test_feature_loss_minimum_at_truth(truth, target):
     grid = jnp.linspace(0.10, 0.14, 9)  # spacing 0.005; truth 0.12 is a grid point
 
