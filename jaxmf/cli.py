@@ -13,6 +13,7 @@ input, 130 interrupted with Ctrl-C (`simulate` saves the partial result; continu
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import shlex
 import sys
@@ -25,6 +26,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Defaults of the options a resumed run takes from the saved file instead.
 _RUN_DEFAULTS = dict(preset="bursting", n=10_000, dt=1e-3, record_every=100, dtype="float32",
                      scheme="euler", sampler="quantiles", seed=0, raster=200)
+
+
+# Modules jaxmf.NAME that add a subcommand: `add_parser(sub)` adds the subparser and sets
+# `run=fn` with set_defaults, `fn(args, command: str) -> int` runs it (exit codes as above).
+_MORE_COMMANDS: tuple[str, ...] = ()
 
 
 class _UsageError(Exception):
@@ -209,6 +215,8 @@ def _build_parser() -> _Parser:
     cmp.add_argument("--name", default="compare", help="file stem (default compare)")
     cmp.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     cmp.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name in _MORE_COMMANDS:
+        importlib.import_module(f"jaxmf.{name}").add_parser(sub)
     return parser
 
 
@@ -221,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(e), EXIT_USAGE)
     except SystemExit as e:  # --help
         return int(e.code or 0)
-    run = {"simulate": _simulate, "meanfield": _meanfield, "compare": _compare}[args.command]
+    run = {"simulate": _simulate, "meanfield": _meanfield, "compare": _compare}.get(args.command)
+    run = run or args.run  # subcommands from _MORE_COMMANDS set `run` with set_defaults
     try:
         return run(args, command=shlex.join(["jaxmf", *argv]))
     except OSError as e:  # reading --resume is handled where it happens: this is writing
