@@ -118,7 +118,7 @@ def _model_list(text: str) -> tuple[str, ...]:
 def _add_parameter_options(parser, default_preset: str) -> None:
     parser.add_argument("--preset", default=default_preset,
                         help=f"parameter set (default {default_preset}): chen_campbell_2022, "
-                        "chen_campbell_2022_rounded, bursting, tonic, two_population")
+                        "chen_campbell_2022_rounded (or rounded), bursting, tonic, two_population")
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=_assignment,
                         action="append", default=[],
                         help="override a parameter, e.g. eta_bar=0.13; a,b for per-population "
@@ -134,7 +134,7 @@ def _build_parser() -> _Parser:
                          "and .png. Times are dimensionless (one unit is C/(k|V_R|) = 1.54 ms at "
                          "the paper's scales).")
     sim.add_argument("--preset", help=f"parameter set (default {_RUN_DEFAULTS['preset']}): "
-                     "chen_campbell_2022, chen_campbell_2022_rounded, bursting, tonic, "
+                     "chen_campbell_2022, chen_campbell_2022_rounded (rounded), bursting, tonic, "
                      "two_population")
     sim.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=_assignment,
                      action="append", default=[],

@@ -58,6 +58,7 @@ def _rounded(**overrides) -> Params:
 PRESETS = {
     "chen_campbell_2022": chen_campbell_2022,
     "chen_campbell_2022_rounded": _rounded,
+    "rounded": _rounded,
     "bursting": bursting,
     "tonic": tonic,
     "two_population": two_population,
