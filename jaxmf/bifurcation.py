@@ -275,16 +275,17 @@ class Branch(eqx.Module):
         if self.profiles is not None:
             doc["profiles"] = np.asarray(self.profiles).tolist()
             doc["mesh"] = np.asarray(self.mesh).tolist()
-        path.write_text(json.dumps(doc, indent=1, allow_nan=True))
+        path.write_text(json.dumps(_finite_or_null(doc), indent=1, allow_nan=False))
         return path
 
     @classmethod
     def from_json(cls, path) -> "Branch":
         doc = json.loads(Path(path).read_text())
-        cols = {k: np.asarray(v) for k, v in doc["columns"].items()}
+        # NaN was written as null: dtype=float turns it back.
+        cols = {k: np.asarray(v, dtype=float) for k, v in doc["columns"].items()}
         p = doc["n_populations"]
         names = [f"{v}{i}" for v in _VARIABLES for i in range(p)]
-        base = Params(**{k: np.asarray(v) for k, v in doc["base"].items()})
+        base = Params(**{k: np.asarray(v, dtype=float) for k, v in doc["base"].items()})
         n_ev = sum(1 for k in cols if k.startswith("ev") and k.endswith("_re"))
         ev = np.stack([cols[f"ev{j}_re"] + 1j * cols[f"ev{j}_im"] for j in range(n_ev)], axis=1)
         table = (lambda suffix: np.stack([cols[f"{n}{suffix}"] for n in names], axis=1)
@@ -321,7 +322,18 @@ class Branch(eqx.Module):
 
 
 def _maybe(x):
-    return None if x is None else jnp.asarray(x)
+    return None if x is None else jnp.asarray(np.asarray(x, dtype=float))
+
+
+def _finite_or_null(x):
+    """JSON has no NaN: write null (read back as NaN by dtype=float)."""
+    if isinstance(x, dict):
+        return {k: _finite_or_null(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_or_null(v) for v in x]
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
 
 
 def _fields(module):

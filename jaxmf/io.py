@@ -34,7 +34,7 @@ from .params import Params
 __all__ = [
     "provenance", "params_to_dict", "params_from_dict", "summarize", "save_network_result",
     "load_network_result", "restore_network_result", "SavedRun", "summarize_meanfield",
-    "equilibria_to_dicts", "save_meanfield_result", "save_comparison",
+    "equilibria_to_dicts", "save_meanfield_result", "save_comparison", "write_json",
 ]
 
 FORMAT_VERSION = 1
@@ -152,6 +152,14 @@ def _json_safe(x):
     if isinstance(x, float) and math.isinf(x):
         return str(x)  # "inf", "-inf": null would lose the sign
     return x
+
+
+def write_json(path, meta: dict) -> Path:
+    """Write `meta` as strict JSON (NaN -> null, inf -> "inf"), atomically; returns the path."""
+    path = Path(path)
+    text = json.dumps(_json_safe(meta), indent=1, allow_nan=False) + "\n"
+    _atomic_write(path, lambda f: f.write(text.encode()))
+    return path
 
 
 def _describe(obj) -> dict[str, Any] | None:
