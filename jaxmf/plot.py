@@ -8,6 +8,7 @@ the environment (MPLBACKEND, an already imported pyplot) has chosen one.
     plot_comparison(cmp)      network versus mean field (Chen & Campbell 2022, Figure 1)
     plot_phase(res)           one trajectory (or several) in a plane of two variables
     plot_error_vs_n(study)    a discrepancy metric against N from `compare.finite_size_study`
+    plot_branch(branch)       a continuation branch or two-parameter curve with its special points
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["plot_network", "plot_meanfield", "plot_comparison", "plot_phase", "plot_error_vs_n"]
+__all__ = ["plot_network", "plot_meanfield", "plot_comparison", "plot_phase", "plot_error_vs_n",
+           "plot_branch"]
 
 _MODEL_LABELS = {"chen_campbell": "Chen–Campbell (exact)",
                  "nicola_campbell": "Nicola–Campbell 2013", "mpr": "MPR (no adaptation)"}
@@ -347,3 +349,137 @@ def plot_error_vs_n(study: dict, metric="rel_err_r_mean", path=None, title: str 
     if path is not None:
         fig.savefig(path, dpi=150)
     return fig
+
+
+def plot_regime_map(ds, path=None, title: str | None = None, *, x: str | None = None,
+                    y: str | None = None, population: int = 0, period: bool = True):
+    """A regime map from a sweep dataset (`jaxmf.sweep` / `regime_map`, or one read back with
+    `jaxmf.sweep.load_sweep`): quiescent / tonic / bursting per grid point, points whose status is
+    not 'ok' in black, and, with `period`, the burst period (where the dataset has it) as contours.
+
+    x, y: the two grid dimensions to draw (default the dataset's first two); any other grid
+    dimension must have length 1. population: which population of a multi-population sweep.
+    Returns the matplotlib Figure.
+    """
+    plt = _pyplot()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    if "regime" not in ds:
+        raise ValueError("plot_regime_map: the dataset has no 'regime' (sweep with "
+                         "observables=('regime', ...))")
+    grid_dims = [d for d in ds["status"].dims]
+    if len(grid_dims) < 2:
+        raise ValueError(f"plot_regime_map: needs a 2-D product grid; the dataset's grid "
+                         f"dimensions are {grid_dims}")
+    x = x or grid_dims[0]
+    y = y or grid_dims[1]
+    for name in (x, y):
+        if name not in grid_dims:
+            raise ValueError(f"plot_regime_map: {name!r} is not a grid dimension ({grid_dims})")
+    sel = {d: 0 for d in grid_dims if d not in (x, y) and ds.sizes[d] == 1}
+    rest = [d for d in grid_dims if d not in (x, y, *sel)]
+    if rest:
+        raise ValueError(f"plot_regime_map: dimensions {rest} have more than one value; pick "
+                         "one with ds.isel(...) first")
+    ds2 = ds.isel(sel)
+    if "population" in ds2["regime"].dims:
+        ds2 = ds2.isel(population=population)
+    labels = ("quiescent", "tonic", "bursting")
+    regime = np.asarray(ds2["regime"].transpose(y, x).values).astype(str)
+    status = np.asarray(ds2["status"].transpose(y, x).values).astype(str)
+    code = np.full(regime.shape, 3, float)
+    for k, label in enumerate(labels):
+        code[regime == label] = k
+    code[status != "ok"] = 3
+    xs, ys = np.asarray(ds2[x].values, float), np.asarray(ds2[y].values, float)
+    colors = ("#d9d9d9", "#4c72b0", "#dd8452", "#000000")
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
+    ax.pcolormesh(xs, ys, code, cmap=ListedColormap(colors), vmin=-0.5, vmax=3.5,
+                  shading="nearest")
+    if period and "burst_period" in ds2 and xs.size > 1 and ys.size > 1:
+        per = np.asarray(ds2["burst_period"].transpose(y, x).values, float)
+        per = np.where(code == 2, per, np.nan)
+        if np.isfinite(per).sum() >= 4 and np.nanmax(per) > np.nanmin(per):
+            cs = ax.contour(xs, ys, per, levels=6, colors="white", linewidths=0.7)
+            ax.clabel(cs, fontsize="x-small", fmt="%.0f")
+    present = [k for k in range(4) if np.any(code == k)]
+    names = (*labels, "failed (see status)")
+    counts = {k: int(np.sum(code == k)) for k in present}
+    ax.legend(handles=[Patch(color=colors[k], label=f"{names[k]} ({counts[k]})") for k in present],
+              fontsize="small", loc="upper right", framealpha=0.85)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    if title is None:
+        title = f"regime map, {ds2.sizes[x]} x {ds2.sizes[y]} points"
+        if period and "burst_period" in ds2:
+            title += " (contours: burst period)"
+    ax.set_title(title)
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+_SPECIAL_LABELS = {"fold": "LP", "hopf": "H", "bp": "BP", "lpc": "LPC", "pd": "PD", "ns": "NS",
+                   "homoclinic": "Hom", "bt": "BT", "cusp": "CP", "gh": "GH", "zh": "ZH",
+                   "hh": "HH", "endpoint": "EP", "neutral_saddle": "NSad"}
+
+
+def plot_branch(branch, var: str = "r", population: int = 0, ax=None, *, color=None,
+                label: str | None = None, annotate: bool = True, path=None):
+    """Draw a continuation `Branch` (jaxmf.bifurcation) into `ax` (a new figure if None).
+
+    One-parameter branches ('equilibrium', 'cycle'): `var` ('r', 'v', 'w', 's') of `population`
+    against the parameter, stable parts solid and unstable parts dashed (cycles: their maximum
+    and minimum). Two-parameter curves ('hopf', 'fold', 'lpc'): the curve in the parameter
+    plane, dashed where the non-critical eigenvalues are not all stable and, on a Hopf curve,
+    dotted on its neutral-saddle part (omega undefined). Special points are marked and labelled
+    (H, LP, BP, BT, CP, GH, ZH, ...; unconverged ones with a trailing '?'). Returns the Axes.
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
+    values = np.asarray(branch.values)
+    stable = np.asarray(branch.stable, bool)
+    color = color or f"C{len(ax.lines) % 10}"
+    two = len(branch.param) == 2
+    if two:
+        x, ys = values[:, 0], [values[:, 1]]
+        neutral = (~np.isfinite(np.asarray(branch.data["omega"])) if "omega" in branch.data
+                   else np.zeros(len(x), bool))
+    else:
+        x = values[:, 0]
+        ys = ([branch.variable(var, population, "max"), branch.variable(var, population, "min")]
+              if branch.kind == "cycle" else [branch.variable(var, population)])
+        neutral = np.zeros(len(x), bool)
+    style = np.where(neutral, 2, np.where(stable, 0, 1))
+    first = True
+    for y in ys:
+        start = 0
+        for i in range(1, len(x) + 1):
+            if i == len(x) or style[i] != style[start]:
+                stop = min(i + 1, len(x))  # overlap one point so the pieces join
+                ls = ("-", "--", ":")[style[start]]
+                ax.plot(x[start:stop], y[start:stop], ls=ls, color=color,
+                        label=(label or f"{branch.kind} branch") if first else None)
+                first = False
+                start = i
+    for sp in branch.special_points:
+        value = np.atleast_1d(np.asarray(sp.value))
+        if two:
+            px, py = value[0], value[1]
+        else:
+            px = value[0]
+            state = np.asarray(sp.state)
+            py = state[["r", "v", "w", "s"].index(var) * branch.n_populations + population]
+        text = _SPECIAL_LABELS.get(sp.kind, sp.kind) + ("" if sp.converged else "?")
+        ax.plot([px], [py], "o", ms=5, color="k", mfc="w" if not sp.converged else "k")
+        if annotate:
+            ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4),
+                        fontsize="small")
+    ax.set_xlabel(branch.param[0])
+    ax.set_ylabel(branch.param[1] if two else _AXIS_LABELS.get(var, var)
+                  + (f" (population {population})" if branch.n_populations > 1 else ""))
+    if path is not None:
+        ax.figure.savefig(path, dpi=150)
+    return ax
