@@ -29,6 +29,9 @@ from .bifurcation import first_lyapunov_coefficient as first_lyapunov_coefficien
 from .bifurcation import locate_fold as locate_fold
 from .bifurcation import locate_hopf as locate_hopf
 from .bifurcation import sensitivity as sensitivity
+from .cycles import Cycle as Cycle
+from .cycles import continue_cycles as continue_cycles
+from .cycles import cycle_at as cycle_at
 from .sweep import Grid as Grid
 from .sweep import MeanFieldModel as MeanFieldModel
 from .sweep import NetworkModel as NetworkModel

@@ -9,6 +9,8 @@ the environment (MPLBACKEND, an already imported pyplot) has chosen one.
     plot_phase(res)           one trajectory (or several) in a plane of two variables
     plot_error_vs_n(study)    a discrepancy metric against N from `compare.finite_size_study`
     plot_branch(branch)       a continuation branch or two-parameter curve with its special points
+    plot_bifurcation(brs)     the diagram of `jaxmf bifurcation`: branches against the parameter
+    plot_regime_map(ds)       quiescent / tonic / bursting over two swept parameters
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 import numpy as np
 
 __all__ = ["plot_network", "plot_meanfield", "plot_comparison", "plot_phase", "plot_error_vs_n",
-           "plot_branch"]
+           "plot_branch", "plot_bifurcation", "plot_regime_map"]
 
 _MODEL_LABELS = {"chen_campbell": "Chen–Campbell (exact)",
                  "nicola_campbell": "Nicola–Campbell 2013", "mpr": "MPR (no adaptation)"}
@@ -468,6 +470,9 @@ def plot_branch(branch, var: str = "r", population: int = 0, ax=None, *, color=N
         value = np.atleast_1d(np.asarray(sp.value))
         if two:
             px, py = value[0], value[1]
+        elif branch.kind == "cycle" and branch.maxima is not None and 0 <= sp.index < len(x):
+            # A cycle's state is its phase origin, an arbitrary point: mark its maximum instead.
+            px, py = value[0], branch.variable(var, population, "max")[sp.index]
         else:
             px = value[0]
             state = np.asarray(sp.state)
@@ -483,3 +488,37 @@ def plot_branch(branch, var: str = "r", population: int = 0, ax=None, *, color=N
     if path is not None:
         ax.figure.savefig(path, dpi=150)
     return ax
+
+
+def plot_bifurcation(branches, path=None, title: str | None = None, *, variables=("r", "w"),
+                     population: int = 0):
+    """The bifurcation diagram of `jaxmf bifurcation`: one panel per variable with every
+    one-parameter branch (equilibria black; each cycle family's max/min in colour), and, when
+    `branches` holds two-parameter curves, a panel of the parameter plane. `branches` maps names
+    to `Branch`es (or is a sequence of them). Returns the Figure."""
+    plt = _pyplot()
+    items = list(branches.values()) if isinstance(branches, dict) else list(branches)
+    one = [b for b in items if len(b.param) == 1]
+    two = [b for b in items if len(b.param) == 2]
+    n_panels = len(variables) * bool(one) + bool(two)
+    fig, axes = plt.subplots(1, max(n_panels, 1), figsize=(5.2 * max(n_panels, 1), 4.2),
+                             layout="constrained", squeeze=False)
+    axes = list(axes[0])
+    for k, var in enumerate(variables if one else ()):
+        cycle = 0
+        for b in one:
+            color = "k" if b.kind == "equilibrium" else f"C{cycle % 10}"
+            cycle += b.kind == "cycle"
+            plot_branch(b, var, population, axes[k], color=color,
+                        label="equilibria" if b.kind == "equilibrium" else f"cycles {cycle}")
+        axes[k].legend(fontsize="small", loc="best")
+    if two:
+        ax = axes[-1]
+        for j, b in enumerate(two):
+            plot_branch(b, ax=ax, color=f"C{j % 10}", label=f"{b.kind} curve")
+        ax.legend(fontsize="small", loc="best")
+    if title:
+        fig.suptitle(title + " (solid: stable, dashed: unstable)")
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig

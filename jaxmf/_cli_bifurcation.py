@@ -1,0 +1,162 @@
+"""`jaxmf bifurcation`: the one- (and optionally two-) parameter diagram of the exact mean field.
+
+    jaxmf bifurcation --preset rounded --param eta_bar
+    jaxmf bifurcation --preset rounded --param eta_bar --bounds 0,0.3 --second w_jump --bounds2 0.005,0.05
+
+Writes OUT/NAME.json (provenance, every special point, the branch files), one CSV and one JSON
+per branch (OUT/NAME_equilibria.csv, OUT/NAME_cycles_0.csv, OUT/NAME_hopf_0.csv, ...) and
+OUT/NAME.png (r and <w> against the parameter: equilibria and the cycles' min/max envelope,
+solid where stable, dashed where unstable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+_DEFAULT_BOUNDS = {"eta_bar": (0.0, 0.3), "i_ext": (-0.1, 0.3), "kappa": (0.05, 1.0)}
+
+
+def _interval(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {text!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise argparse.ArgumentTypeError(f"need finite LO < HI; got {text!r}")
+    return lo, hi
+
+
+def add_parser(sub) -> None:
+    from .cli import _add_parameter_options, _whole
+
+    bif = sub.add_parser(
+        "bifurcation", help="bifurcation diagram of the exact mean field",
+        description="Continue the mean field's equilibria in one parameter (pseudo-arclength), "
+        "locate and refine folds and Hopf points (with the first Lyapunov coefficient), continue "
+        "the periodic orbits born at each Hopf point (collocation, Floquet multipliers, folds of "
+        "cycles, period doubling, torus and homoclinic points) and, with --second, the Hopf and "
+        "fold curves in two parameters. Writes OUT/NAME.json, one CSV and JSON per branch, and "
+        "OUT/NAME.png.")
+    _add_parameter_options(bif, "rounded")
+    bif.add_argument("--param", default="eta_bar",
+                     help="continuation parameter: a Params field, optionally indexed "
+                     "('eta_bar[1]', 'g[0,1]'), or kappa for two populations (default eta_bar)")
+    bif.add_argument("--bounds", type=_interval,
+                     help="LO,HI range of the parameter (default 0,0.3 for eta_bar; else the "
+                     "current value x (0.5, 1.5))")
+    bif.add_argument("--no-cycles", action="store_true",
+                     help="skip the periodic orbits (equilibria and their special points only)")
+    bif.add_argument("--max-points", type=_whole, default=400,
+                     help="most points per branch (default 400)")
+    bif.add_argument("--second", metavar="PARAM2",
+                     help="also continue each Hopf and fold point in (PARAM, PARAM2)")
+    bif.add_argument("--bounds2", type=_interval,
+                     help="LO,HI range of PARAM2 (default its value x (0, 3))")
+    bif.add_argument("--out", type=Path, default=Path("results"),
+                     help="output folder (default results/)")
+    bif.add_argument("--name", default="bifurcation", help="file stem (default bifurcation)")
+    bif.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    bif.set_defaults(run=run)
+
+
+def _default_bounds(name: str, value: float, scale=(0.5, 1.5)) -> tuple[float, float]:
+    field = name.split("[")[0]
+    if field in _DEFAULT_BOUNDS:
+        return _DEFAULT_BOUNDS[field]
+    lo, hi = sorted((value * scale[0], value * scale[1]))
+    return (lo, hi) if lo < hi else (value - 1.0, value + 1.0)
+
+
+def run(args, command: str) -> int:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    from . import io
+    from .bifurcation import continue_equilibria, continue_fold, continue_hopf, get_parameter
+    from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _fail, _preset_title
+    from .cycles import continue_cycles
+    from .params import ParameterError
+    from .presets import get as get_preset
+
+    overrides = dict(args.overrides)
+    try:
+        params = get_preset(args.preset, **overrides)
+        value = float(get_parameter(params, args.param))
+        bounds = args.bounds or _default_bounds(args.param, value)
+        if args.second is not None:
+            value2 = float(get_parameter(params, args.second))
+            bounds2 = args.bounds2 or _default_bounds(args.second, value2, (0.0, 3.0))
+        eqb = continue_equilibria(params, args.param, bounds, max_points=args.max_points)
+    except ParameterError as e:
+        return _fail(str(e), EXIT_USAGE)
+
+    stem = args.out / args.name
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    branches = {"equilibria": eqb}
+    failures = []
+    hopfs = [sp for sp in eqb.special_points if sp.kind == "hopf" and sp.converged]
+    folds = [sp for sp in eqb.special_points if sp.kind == "fold" and sp.converged]
+    if not args.no_cycles:
+        reached = []  # Hopf points where an earlier cycle branch ended: the same family
+        for k, sp in enumerate(hopfs):
+            value = float(sp.value)
+            if any(abs(value - v) <= 1e-8 * max(1.0, abs(value)) for v in reached):
+                continue
+            try:
+                cyc = continue_cycles(params, sp, args.param, bounds, max_points=args.max_points)
+            except (ArithmeticError, RuntimeError, ValueError) as e:
+                failures.append(f"cycles from the Hopf point at {args.param} = {value:.10g}: {e}")
+                continue
+            branches[f"cycles_{k}"] = cyc
+            reached += [float(q.value) for q in cyc.special_points if q.kind == "hopf"]
+    if args.second is not None:
+        both = (args.param, args.second)
+        for kind, points, cont in (("hopf", hopfs, continue_hopf), ("fold", folds, continue_fold)):
+            for k, sp in enumerate(points):
+                try:
+                    branches[f"{kind}_{k}"] = cont(params, sp, both, bounds=(bounds, bounds2),
+                                                   max_points=args.max_points)
+                except (ArithmeticError, RuntimeError, ValueError) as e:
+                    failures.append(f"{kind} curve from {args.param} = {float(sp.value):.10g}: {e}")
+
+    files = {}
+    for name, branch in branches.items():
+        files[name] = [str(branch.to_csv(stem.with_name(f"{stem.name}_{name}.csv"))),
+                       str(branch.to_json(stem.with_name(f"{stem.name}_{name}.json")))]
+    special = [{"branch": name, **sp.summary()} for name, branch in branches.items()
+               for sp in branch.special_points]
+    meta = io.provenance(command=command, preset=args.preset, param=args.param,
+                         bounds=list(bounds), second=args.second,
+                         bounds2=list(bounds2) if args.second is not None else None)
+    meta.update(params=io.params_to_dict(params), special_points=special, files=files,
+                messages={name: b.message for name, b in branches.items()}, failures=failures)
+    sidecar = stem.with_name(stem.name + ".json")
+    io.write_json(sidecar, meta)
+    png = None
+    if not args.no_plot:
+        import matplotlib.pyplot as plt
+
+        from .plot import plot_bifurcation
+
+        png = stem.with_name(stem.name + ".png")
+        plt.close(plot_bifurcation(branches, png, title=_preset_title(args.preset, overrides)))
+
+    print(f"{args.param} in [{bounds[0]:g}, {bounds[1]:g}]: {len(eqb)} equilibria"
+          + "".join(f", {len(b)} points on {n}" for n, b in branches.items() if n != "equilibria"))
+    for row in special:
+        value = ", ".join(f"{v:.10g}" for v in np.atleast_1d(row["value"]))
+        text = f"  {row['branch']}: {row['kind']} at {', '.join(row['param'])} = {value}"
+        for key in ("first_lyapunov", "period", "criticality"):
+            if key in row:
+                text += f", {key} {row[key]:.6g}" if key != "criticality" else f" ({row[key]})"
+        print(text)
+    for f in failures:
+        print(f"  failed: {f}")
+    print("wrote " + ", ".join(str(p) for p in (sidecar, png) if p) + " and the branch files")
+    return EXIT_FAILED if failures else EXIT_OK

@@ -1,0 +1,905 @@
+"""Limit cycles of the mean field: continuation from a Hopf point by orthogonal collocation.
+
+The cycle x(t) of period T is written on the unit interval, u(s) = x(sT), u' = T f(u, p),
+and discretised as in AUTO (Doedel, Keller & Kernevez 1991): a mesh 0 = t_0 < ... < t_N = 1 of
+`ntst` intervals, on each a polynomial of degree `ncol` through ncol + 1 equally spaced values,
+collocated at the ncol Gauss-Legendre points. Unknowns are the profile values, T and the
+parameter p; the equations are the collocation equations, periodicity (built into the
+representation), the integral phase condition int u . u_prev' ds = 0 and pseudo-arclength.
+
+Newton steps eliminate the interior values of every interval (condensation of parameters, one QR
+per interval under `vmap`); the remaining system in the mesh values, T and p is block-cyclic with
+two border rows and is solved densely. The condensed blocks are the per-interval transfer
+matrices whose product is the monodromy matrix, so the Floquet multipliers come for free.
+
+The mesh is adapted after every step by equidistributing the (ncol+1)-th root of the estimated
+(ncol+1)-th derivative (Russell & Christiansen 1978, as in AUTO), which resolves the slow-fast
+bursting cycles of the mean field, whose fast transitions take a small share of the period.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .bifurcation import (Branch, SpecialPoint, flat_state, get_parameter, set_parameter,
+                          unflat_state)
+from .meanfield import chen_campbell
+from .params import ParameterError, Params
+
+__all__ = ["continue_cycles", "cycle_at", "Cycle", "CycleStats", "meanfield_vector_field",
+           "refine_hopf"]
+
+
+def meanfield_vector_field(x: jax.Array, params: Params) -> jax.Array:
+    """The exact mean field (Chen & Campbell 2022) on flat states (r, v, w, s), no extra input."""
+    return flat_state(chen_campbell(0.0, unflat_state(x), (params, None)))
+
+
+def _get(params, name: str):
+    if isinstance(params, Params):
+        return get_parameter(params, name)
+    return jnp.asarray(params[name])
+
+
+def _set(params, name: str, value):
+    if isinstance(params, Params):
+        return set_parameter(params, name, value)
+    return {**params, name: jnp.asarray(value, jnp.asarray(params[name]).dtype)}
+
+
+# -- collocation basis -----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _basis(m: int, n_fine: int = 8):
+    """Lagrange basis through m + 1 equally spaced points of [0, 1]: values L and derivatives D at
+    the m Gauss points, Gauss weights w, values at `n_fine` fine points, and the weights of the
+    m-th difference (d^m/ds^m of the local polynomial)."""
+    z = np.arange(m + 1) / m
+    gauss, weights = np.polynomial.legendre.leggauss(m)
+    gauss, weights = (gauss + 1) / 2, weights / 2
+    fine = np.arange(n_fine) / n_fine
+    polys = []
+    for k in range(m + 1):
+        others = np.delete(z, k)
+        polys.append(np.poly(others) / np.prod(z[k] - others))
+    L = np.array([[np.polyval(c, s) for c in polys] for s in gauss])
+    D = np.array([[np.polyval(np.polyder(c), s) for c in polys] for s in gauss])
+    F = np.array([[np.polyval(c, s) for c in polys] for s in fine])
+    top = np.array([c[0] for c in polys]) * np.prod(np.arange(1, m + 1))  # m! x leading coeff
+    return L, D, weights, F, top
+
+
+def _lagrange_at(m: int, s: np.ndarray) -> np.ndarray:
+    """The m + 1 Lagrange basis polynomials at local coordinates s: shape (len(s), m + 1)."""
+    z = np.arange(m + 1) / m
+    out = np.ones((len(s), m + 1))
+    for k in range(m + 1):
+        for i in range(m + 1):
+            if i != k:
+                out[:, k] *= (s - z[i]) / (z[k] - z[i])
+    return out
+
+
+def _local(U: jax.Array) -> jax.Array:
+    """(N, m, n) mesh-and-interior values -> (N, m + 1, n) values of each interval (periodic)."""
+    return jnp.concatenate([U, jnp.roll(U, -1, axis=0)[:, :1]], axis=1)
+
+
+# -- the collocation system and its condensed Newton solve --------------------------------------
+
+
+class _Problem(eqx.Module):
+    f: Callable = eqx.field(static=True)
+    name: str = eqx.field(static=True)
+    m: int = eqx.field(static=True)
+    n: int = eqx.field(static=True)
+    theta_period: float = eqx.field(static=True)
+
+    def split(self, z, N):
+        return z[:-2].reshape(N, self.m, self.n), z[-2], z[-1]
+
+    def rhs(self, x, params, p):
+        return self.f(x, _set(params, self.name, p))
+
+    def interval_residual(self, uloc, h, T, p, params):
+        L, D, *_ = _basis(self.m)
+        xc = jnp.asarray(L) @ uloc
+        fc = jax.vmap(lambda x: self.rhs(x, params, p))(xc)
+        return ((jnp.asarray(D) @ uloc) / h - T * fc).reshape(-1)
+
+    def inner(self, za, zb, t):
+        """Arclength inner product: int u_a . u_b ds + theta_T T_a T_b + p_a p_b."""
+        L, _, w, *_ = _basis(self.m)
+        N = t.shape[0] - 1
+        Ua, Ta, pa = self.split(za, N)
+        Ub, Tb, pb = self.split(zb, N)
+        ua = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), _local(Ua))
+        ub = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), _local(Ub))
+        prof = jnp.einsum("j,c,jcn,jcn->", jnp.diff(t), jnp.asarray(w), ua, ub)
+        return prof + self.theta_period * Ta * Tb + pa * pb
+
+    def phase(self, z, uref, t):
+        """int u . uref' ds (zero at the solution: the phase is fixed relative to uref)."""
+        L, D, w, *_ = _basis(self.m)
+        U, _, _ = self.split(z, t.shape[0] - 1)
+        u = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), _local(U))
+        du = jnp.einsum("ck,jkn->jcn", jnp.asarray(D), _local(uref))
+        return jnp.einsum("c,jcn,jcn->", jnp.asarray(w), u, du)
+
+
+def _linearise(prob: _Problem, z, t, params):
+    """Residuals and condensed blocks of the collocation equations at z."""
+    m, n = prob.m, prob.n
+    N = t.shape[0] - 1
+    U, T, p = prob.split(z, N)
+    h = jnp.diff(t)
+    uloc = _local(U)
+    res = jax.vmap(prob.interval_residual, (0, 0, None, None, None))(uloc, h, T, p, params)
+    jac = jax.vmap(jax.jacfwd(prob.interval_residual, argnums=(0, 2, 3)),
+                   (0, 0, None, None, None))(uloc, h, T, p, params)
+    E = jac[0].reshape(N, m * n, (m + 1) * n)
+    Etp = jnp.stack([jac[1], jac[2]], axis=-1)  # (N, mn, 2)
+    left, inner, right = E[:, :, :n], E[:, :, n:m * n], E[:, :, m * n:]
+    Q, R = jnp.linalg.qr(inner, mode="complete")
+    k = (m - 1) * n
+    Q1, Q2 = Q[:, :, :k], Q[:, :, k:]
+    S = jax.vmap(lambda r, q: jax.scipy.linalg.solve_triangular(r[:k], q.T, lower=False))(R, Q1)
+    q2t = lambda X: jnp.einsum("jab,jac->jbc", Q2, X)
+    blocks = dict(left=left, right=right, Etp=Etp, S=S, A=q2t(left), B=q2t(right), C=q2t(Etp),
+                  Q2=Q2)
+    return res, blocks
+
+
+def _border(prob, grad_U, grad_q, blocks):
+    """A border row (gradient over the full unknowns) condensed onto mesh values and (T, p)."""
+    v = jnp.einsum("jab,ja->jb", blocks["S"], grad_U[:, 1:].reshape(grad_U.shape[0], -1))
+    cx = (grad_U[:, 0] - jnp.einsum("jab,ja->jb", blocks["left"], v)
+          - jnp.roll(jnp.einsum("jab,ja->jb", blocks["right"], v), 1, axis=0))
+    cq = grad_q - jnp.einsum("jab,ja->b", blocks["Etp"], v)
+    return cx, cq, v
+
+
+def _reduce(prob, blocks, rows, rhs_x, rhs_b):
+    """Solve the condensed block-cyclic system A_j x_j + B_j x_{j+1} + C_j q = rhs_x[j]
+    (x_N = x_0) with two border rows, by eliminating x_1 .. x_{N-1} in a `lax.scan` with one
+    2n x n QR per step (stable, O(N n^3), no dense factorisation), then back-substitution."""
+    n = prob.n
+    A, B, C = blocks["A"], blocks["B"], blocks["C"]
+    N = A.shape[0]
+    cx = jnp.stack([r[0] for r in rows])  # (2, N, n)
+    cq = jnp.stack([r[1] for r in rows])  # (2, 2)
+    zero = jnp.zeros((n, n), A.dtype)
+    cx_next = jnp.concatenate([cx[:, 2:], jnp.zeros_like(cx[:, :1])], axis=1)  # x_{j+1}, j >= 1
+
+    def forward(carry, inp):
+        At, Bt, Ct, rt, b0, bcur, bq, rho = carry
+        Aj, Bj, Cj, rj, bnext = inp
+        K = jnp.concatenate([Bt, Aj])
+        Q, R = jnp.linalg.qr(K, mode="complete")
+        rest = Q.T @ jnp.concatenate([
+            jnp.concatenate([At, zero, Ct, rt[:, None]], axis=1),
+            jnp.concatenate([zero, Bj, Cj, rj[:, None]], axis=1)])
+        top, bottom = rest[:n], rest[n:]
+        X = jax.scipy.linalg.solve_triangular(R[:n], top, lower=False)  # x_j = g' - X . (x0, x+, q)
+        F0, F1, Fq, g = X[:, :n], X[:, n:2 * n], X[:, 2 * n:2 * n + 2], X[:, -1]
+        carry = (bottom[:, :n], bottom[:, n:2 * n], bottom[:, 2 * n:2 * n + 2], bottom[:, -1],
+                 b0 - bcur @ F0, bnext - bcur @ F1, bq - bcur @ Fq, rho - bcur @ g)
+        return carry, (F0, F1, Fq, g)
+
+    init = (A[0], B[0], C[0], rhs_x[0], cx[:, 0], cx[:, 1], cq, rhs_b)
+    inputs = (A[1:], B[1:], C[1:], rhs_x[1:], jnp.moveaxis(cx_next, 1, 0))
+    (At, Bt, Ct, rt, b0, bcur, bq, rho), saved = jax.lax.scan(forward, init, inputs)
+    top = jnp.concatenate([At + Bt, Ct], axis=1)
+    bot = jnp.concatenate([b0 + bcur, bq], axis=1)
+    sol = jnp.linalg.solve(jnp.concatenate([top, bot]), jnp.concatenate([rt, rho]))
+    x0, q = sol[:n], sol[n:]
+
+    def backward(x_next, s):
+        F0, F1, Fq, g = s
+        xj = g - F0 @ x0 - F1 @ x_next - Fq @ q
+        return xj, xj
+
+    _, xs = jax.lax.scan(backward, x0, saved, reverse=True)
+    return jnp.concatenate([x0[None], xs]), q
+
+
+def _solve(prob, blocks, rows, b_coll, b_border):
+    """Solve J dz = (b_coll, b_border): condensed system, then the interior values."""
+    n, m = prob.n, prob.m
+    N = b_coll.shape[0]
+    rhs_x = jnp.einsum("jab,ja->jb", blocks["Q2"], b_coll)
+    rhs_b = jnp.stack([b_border[i] - jnp.sum(rows[i][2] * b_coll) for i in range(2)])
+    dx, dq = _reduce(prob, blocks, rows, rhs_x, rhs_b)
+    dx_next = jnp.roll(dx, -1, axis=0)
+    rest = (b_coll - jnp.einsum("jab,jb->ja", blocks["left"], dx)
+            - jnp.einsum("jab,jb->ja", blocks["right"], dx_next)
+            - jnp.einsum("jab,b->ja", blocks["Etp"], dq))
+    dy = jnp.einsum("jab,jb->ja", blocks["S"], rest).reshape(N, m - 1, n)
+    dU = jnp.concatenate([dx[:, None], dy], axis=1)
+    return jnp.concatenate([dU.reshape(-1), dq])
+
+
+def _system(prob, z, z_prev, tau_prev, ds, uref, t, params):
+    N = t.shape[0] - 1
+    res, blocks = _linearise(prob, z, t, params)
+    g_phase = jax.grad(lambda zz: prob.phase(zz, uref, t))(z)
+    g_arc = jax.grad(lambda zz: prob.inner(zz, tau_prev, t))(z)
+    rows = []
+    for g in (g_phase, g_arc):
+        gU, _, _ = prob.split(g, N)
+        rows.append(_border(prob, gU, g[-2:], blocks))
+    border = jnp.stack([prob.phase(z, uref, t), prob.inner(z - z_prev, tau_prev, t) - ds])
+    return res, border, blocks, rows
+
+
+def _multipliers(blocks, sweeps: int = 3):
+    """Floquet multipliers of the monodromy matrix, the product of the per-interval transfer
+    matrices P_j = -B_j^-1 A_j. Returns (multipliers, log-moduli), by decreasing modulus.
+
+    The explicit product (kept scaled, with its log-scale summed, so long cycles neither overflow
+    nor underflow) gives eigenvalues accurate only to ~eps times its norm, which is poor for the
+    small multipliers and, on canard-like cycles with large transient growth, even for the trivial
+    one. So the real multipliers are recomputed by a periodic QR (orthogonal) iteration along the
+    orbit, P_j Z_j = Z_{j+1} R_j, started from the explicit eigenvectors: each converged column
+    gives mu = prod_j R_j[k, k], summed as logs, with every factor handled in its own scale
+    (the idea of the periodic Schur decomposition, Fairgrieve & Jepson 1991). Complex pairs keep
+    the explicit values."""
+    P = -jnp.linalg.solve(blocks["B"], blocks["A"])
+    n = P.shape[-1]
+    dtype = P.dtype
+
+    def product(carry, Pj):
+        M, logscale = carry
+        M = Pj @ M
+        s = jnp.max(jnp.abs(M))
+        return (M / s, logscale + jnp.log(s)), None
+
+    (M, logscale), _ = jax.lax.scan(product, (jnp.eye(n, dtype=dtype), jnp.zeros((), dtype)), P)
+    ev, vec = jnp.linalg.eig(M)
+    order = jnp.argsort(-jnp.abs(ev))
+    ev, vec = ev[order], vec[:, order]
+    logmod = jnp.log(jnp.abs(ev)) + logscale
+    mult = ev * jnp.exp(logscale).astype(ev.dtype)
+
+    complex_ = jnp.abs(ev.imag) > 1e-10 * jnp.abs(ev)
+    W = jnp.where((ev.imag < 0)[None, :] & complex_[None, :], vec.imag, vec.real)
+    Z0, _ = jnp.linalg.qr(W)
+    eye2 = jnp.broadcast_to(jnp.eye(2, dtype=dtype), (n - 1, 2, 2))
+
+    def sweep(Z, _):
+        def step(carry, Pj):
+            Z, logd, sign, blocks2, log2 = carry
+            Q, R = jnp.linalg.qr(Pj @ Z)
+            d = jnp.diagonal(R)
+            # Adjacent 2x2 diagonal blocks of the product of the R_j, each in its own scale
+            # (a complex pair's block does not become triangular).
+            Rb = jnp.stack([R[k:k + 2, k:k + 2] for k in range(n - 1)])
+            blocks2 = Rb @ blocks2
+            s = jnp.max(jnp.abs(blocks2), axis=(1, 2))
+            return (Q, logd + jnp.log(jnp.abs(d)), sign * jnp.sign(d), blocks2 / s[:, None, None],
+                    log2 + jnp.log(s)), None
+
+        init = (Z, jnp.zeros((n,), dtype), jnp.ones((n,), dtype), eye2, jnp.zeros((n - 1,), dtype))
+        (ZN, logd, sign, blocks2, log2), _ = jax.lax.scan(step, init, P)
+        return ZN, (logd, sign, blocks2, log2, Z.T @ ZN)
+
+    _, (logd, sign, blocks2, log2, G) = jax.lax.scan(sweep, Z0, None, length=sweeps)
+    logd, sign, blocks2, log2, G = logd[-1], sign[-1], blocks2[-1], log2[-1], G[-1]
+    # Z0^T M Z0 = G R with G = Z0^T Z_N: block diagonal (+-1 or 2x2 rotations) at convergence.
+    real_ok = (jnp.abs(jnp.diagonal(G)) > 1 - 1e-8) & jnp.isfinite(logd)
+    real_mu = (sign * jnp.sign(jnp.diagonal(G)) * jnp.exp(logd)).astype(mult.dtype)
+    Gb = jnp.stack([G[k:k + 2, k:k + 2] for k in range(n - 1)])
+    pair_ok = jnp.abs(jnp.linalg.det(Gb)) > 1 - 1e-8
+    pair_ev = jnp.linalg.eigvals(Gb @ blocks2)  # (n-1, 2), times exp(log2)
+    pair_log = jnp.log(jnp.abs(pair_ev)) + log2[:, None]
+    pair_mu = pair_ev * jnp.exp(log2)[:, None].astype(pair_ev.dtype)
+    out_mu, out_log = [], []
+    second = jnp.asarray(False)
+    for k in range(n):
+        first = (~real_ok[k]) & (~second) & pair_ok[k] if k < n - 1 else jnp.asarray(False)
+        mu_k = jnp.where(real_ok[k] & ~second, real_mu[k], mult[k])
+        lg_k = jnp.where(real_ok[k] & ~second, logd[k], logmod[k])
+        if k < n - 1:
+            mu_k = jnp.where(first, pair_mu[k, 0], mu_k)
+            lg_k = jnp.where(first, pair_log[k, 0], lg_k)
+        if k > 0:
+            mu_k = jnp.where(second, pair_mu[k - 1, 1], mu_k)
+            lg_k = jnp.where(second, pair_log[k - 1, 1], lg_k)
+        out_mu.append(mu_k)
+        out_log.append(lg_k)
+        second = first
+    mult, logmod = jnp.stack(out_mu), jnp.stack(out_log)
+    order = jnp.argsort(-logmod)
+    return mult[order], logmod[order]
+
+
+@functools.partial(jax.jit, static_argnames=("prob",))
+def _correct(prob, z0, z_prev, tau_prev, ds, uref, t, params, tol, max_iter):
+    """Newton on (collocation, phase, arclength) from the predictor z0; then the new tangent and
+    the Floquet multipliers at the solution."""
+    def body(state):
+        z, it, _, _ = state
+        res, border, blocks, rows = _system(prob, z, z_prev, tau_prev, ds, uref, t, params)
+        dz = _solve(prob, blocks, rows, -res, -border)
+        size = jnp.max(jnp.abs(dz)) / (1 + jnp.max(jnp.abs(z)))
+        return z + dz, it + 1, size, jnp.isfinite(size)
+
+    def cond(state):
+        _, it, size, finite = state
+        return (it < max_iter) & (size > tol) & finite
+
+    z, it, size, finite = jax.lax.while_loop(
+        cond, body, (z0, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, z0.dtype),
+                     jnp.asarray(True)))
+    res, border, blocks, rows = _system(prob, z, z_prev, tau_prev, ds, uref, t, params)
+    tau = _solve(prob, blocks, rows, jnp.zeros_like(res), jnp.array([0.0, 1.0], z.dtype))
+    tau = tau / jnp.sqrt(prob.inner(tau, tau, t))
+    resid = jnp.maximum(jnp.max(jnp.abs(res)), jnp.max(jnp.abs(border)))
+    ok = finite & (size <= tol) & (resid < 1e3 * tol)
+    mult, logmod = _multipliers(blocks)
+    return z, ok, it, tau, mult, logmod, resid
+
+
+# -- mesh adaptation and interpolation --------------------------------------------------------
+
+
+def _evaluate(U: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """The collocation polynomial (mesh t, values U (N, m, n)) at times s in [0, 1]."""
+    N, m, _ = U.shape
+    s = np.mod(s, 1.0)
+    j = np.clip(np.searchsorted(t, s, side="right") - 1, 0, N - 1)
+    loc = (s - t[j]) / (t[j + 1] - t[j])
+    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
+    Lv = _lagrange_at(m, loc)
+    return np.einsum("ik,ikn->in", Lv, uloc[j])
+
+
+def _points(t: np.ndarray, m: int) -> np.ndarray:
+    """Times of the representation values (N, m): mesh points and equally spaced interior."""
+    h = np.diff(t)
+    return t[:-1, None] + h[:, None] * (np.arange(m) / m)[None, :]
+
+
+def _equidistribute(U: np.ndarray, t: np.ndarray, N_new: int, uniform: float = 0.05
+                    ) -> tuple[np.ndarray, float]:
+    """New mesh equidistributing |u^(m+1)|^(1/(m+1)) (AUTO's estimate from jumps of the m-th
+    derivative of the piecewise polynomial), and the estimated max error h^(m+1)|u^(m+1)|."""
+    N, m, _ = U.shape
+    top = _basis(m)[4]
+    h = np.diff(t)
+    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
+    dm = np.einsum("k,jkn->jn", top, uloc) / h[:, None] ** m
+    jump = (np.roll(dm, -1, axis=0) - dm) / (0.5 * (h + np.roll(h, -1)))[:, None]
+    d1 = 0.5 * (jump + np.roll(jump, 1, axis=0))
+    mag = np.max(np.abs(d1), axis=1)
+    phi = mag ** (1.0 / (m + 1))
+    phi = phi + uniform * np.mean(phi) + 1e-300
+    cum = np.concatenate([[0.0], np.cumsum(phi * h)])
+    levels = np.linspace(0.0, cum[-1], N_new + 1)
+    t_new = np.interp(levels, cum, t)
+    t_new[0], t_new[-1] = 0.0, 1.0
+    err = float(np.max(h ** (m + 1) * mag))
+    return t_new, err
+
+
+def _inner_np(prob, za: np.ndarray, zb: np.ndarray, t: np.ndarray) -> float:
+    """`_Problem.inner` in numpy, for the driver."""
+    L, _, w, *_ = _basis(prob.m)
+    N = t.shape[0] - 1
+    loc = lambda z: np.concatenate([z[:-2].reshape(N, prob.m, prob.n),
+                                    np.roll(z[:-2].reshape(N, prob.m, prob.n), -1, axis=0)[:, :1]],
+                                   axis=1)
+    ua = np.einsum("ck,jkn->jcn", L, loc(za))
+    ub = np.einsum("ck,jkn->jcn", L, loc(zb))
+    prof = np.einsum("j,c,jcn,jcn->", np.diff(t), w, ua, ub)
+    return float(prof + prob.theta_period * za[-2] * zb[-2] + za[-1] * zb[-1])
+
+
+def _remesh(z: np.ndarray, t: np.ndarray, t_new: np.ndarray, m: int, n: int) -> np.ndarray:
+    N = t.shape[0] - 1
+    U = z[:-2].reshape(N, m, n)
+    U_new = _evaluate(U, t, _points(t_new, m).reshape(-1)).reshape(t_new.shape[0] - 1, m, n)
+    return np.concatenate([U_new.reshape(-1), z[-2:]])
+
+
+# -- Hopf points ------------------------------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnames=("f", "name"))
+def _hopf_system(u, params, c_re, c_im, *, f, name):
+    """Residual and Jacobian of F(x, p) = 0, J q_r = -omega q_i, J q_i = omega q_r, c.q = 1."""
+    n = c_re.shape[0]
+
+    def F(u):
+        x, p, qr, qi, om = u[:n], u[n], u[n + 1:2 * n + 1], u[2 * n + 1:3 * n + 1], u[-1]
+        pp = _set(params, name, p)
+        Jx = jax.jacfwd(lambda y: f(y, pp))(x)
+        # c.q with complex c, q = qr + i qi: real part 1, imaginary part 0.
+        return jnp.concatenate([f(x, pp), Jx @ qr + om * qi, Jx @ qi - om * qr,
+                                jnp.stack([c_re @ qr - c_im @ qi - 1, c_re @ qi + c_im @ qr])])
+
+    return F(u), jax.jacfwd(F)(u)
+
+
+def refine_hopf(params, param: str, state, *, vector_field: Callable | None = None,
+                frequency: float | None = None, tol: float = 1e-13, max_iter: int = 30
+                ) -> SpecialPoint:
+    """Newton on F(x, p) = 0, (J - i omega) q = 0, c.q = 1 from a nearby equilibrium `state` at
+    `params`: a Hopf `SpecialPoint` (first_lyapunov not computed: NaN). Used to start
+    `continue_cycles` when no Hopf point from `continue_equilibria` is at hand."""
+    f = vector_field or meanfield_vector_field
+    x0 = jnp.asarray(state, float)
+    n = x0.shape[0]
+    p0 = _get(params, param)
+    J = jax.jacfwd(lambda x: f(x, params))(x0)
+    ev, vecs = np.linalg.eig(np.asarray(J))
+    if frequency is None:
+        cand = np.where(ev.imag > 0, np.abs(ev.real), np.inf)
+        k = int(np.argmin(cand))
+    else:
+        k = int(np.argmin(np.abs(ev - 1j * frequency)))
+    q = vecs[:, k]
+    c = np.conj(q) / np.vdot(q, q).real  # c.q = 1 (conjugate-linear normalisation)
+    u = jnp.concatenate([x0, jnp.atleast_1d(p0), jnp.asarray(q.real), jnp.asarray(q.imag),
+                         jnp.atleast_1d(jnp.asarray(abs(ev[k].imag)))])
+    c_re, c_im = jnp.asarray(c.real), jnp.asarray(c.imag)
+    jF = lambda u: _hopf_system(u, params, c_re, c_im, f=f, name=param)
+    for _ in range(max_iter):
+        r, Jr = jF(u)
+        du = jnp.linalg.solve(Jr, -r)
+        u = u + du
+        if float(jnp.max(jnp.abs(du))) < tol * (1 + float(jnp.max(jnp.abs(u)))):
+            break
+    r, _ = jF(u)
+    converged = bool(float(jnp.max(jnp.abs(r))) < 1e-9)
+    x, p, om = u[:n], u[n], u[-1]
+    return SpecialPoint(kind="hopf", param=(param,), value=p, state=x,
+                        params=_set(params, param, p), converged=converged, frequency=om,
+                        data={"eigenvector": np.asarray(u[n + 1:2 * n + 1])
+                              + 1j * np.asarray(u[2 * n + 1:3 * n + 1])})
+
+
+# -- the continuation driver -------------------------------------------------------------------
+
+
+class CycleStats(eqx.Module):
+    """Work done by `continue_cycles`: wall time of the first (compiling) step and the rest,
+    accepted points, rejected steps, Newton iterations."""
+
+    compile_s: float = eqx.field(static=True)
+    run_s: float = eqx.field(static=True)
+    points: int = eqx.field(static=True)
+    rejected: int = eqx.field(static=True)
+    newton_iterations: int = eqx.field(static=True)
+
+
+def continue_cycles(params, hopf_point: SpecialPoint, param: str | None = None, bounds=None, *,
+                    ntst: int = 80, ncol: int = 4, ds: float = 0.01, ds_min: float = 1e-7,
+                    ds_max: float = 0.05, max_points: int = 300, amplitude0: float = 1e-3,
+                    adapt_mesh: bool = True, period_max: float | None = None,
+                    theta_period: float = 0.0, tol: float = 1e-10, max_iter: int = 8,
+                    detect: bool = True, vector_field: Callable | None = None,
+                    return_stats: bool = False, verbose: bool = False):
+    """Continue the family of periodic orbits born at a Hopf point in one parameter.
+
+    params: the base parameters (`Params`, or any dict of scalars with `vector_field`).
+    hopf_point: a Hopf `SpecialPoint` (state = flat equilibrium, value, frequency); its
+    eigenvector is recomputed from the Jacobian. param: continuation parameter name (default:
+    the Hopf point's). bounds: (lo, hi) in the parameter; continuation stops outside.
+    ntst, ncol: mesh intervals and Gauss points per interval (the error is O(h^(2 ncol)) at mesh
+    points; ncol = 4 as in AUTO). ds, ds_min, ds_max: pseudo-arclength step in the norm
+    sqrt(int |u|^2 ds + theta_period T^2 + p^2), adapted to the Newton iteration count.
+    amplitude0: the first step, i.e. the L2 size of the first cycle's deviation from the
+    equilibrium. adapt_mesh: re-equidistribute the mesh after every step (needed for the
+    slow-fast bursting cycles). period_max: stop with a 'homoclinic' point when the period exceeds
+    it (default 25 x the Hopf period). tol: Newton tolerance (relative step). vector_field:
+    f(x, params) on flat states (default `meanfield_vector_field`).
+
+    Returns a `Branch(kind='cycle')`: values, states (u at phase 0), eigenvalues (Floquet
+    multipliers, by decreasing modulus), stable, period, minima/maxima (on the collocation
+    polynomial at 8 points per interval), profiles and mesh (the representation values and their
+    times), special points 'lpc', 'pd', 'ns' (refined by regula falsi in the arclength with the
+    corrector), 'homoclinic' (period above period_max; the last point, not refined) and 'hopf'
+    where the family shrinks onto an equilibrium again (refined by `refine_hopf`; the branch
+    stops there). `message` says why it stopped. With `return_stats=True` returns
+    (branch, CycleStats). One compilation per (vector field, ntst, ncol, state size); later
+    branches with the same shapes reuse it.
+    """
+    f = vector_field or meanfield_vector_field
+    name = param or hopf_point.param[0]
+    if ntst < 4 or ncol < 2:
+        raise ParameterError("ntst", f"need ntst >= 4 and ncol >= 2; got {ntst}, {ncol}")
+    if not amplitude0 > 0 or not ds > 0:
+        raise ParameterError("ds", f"ds and amplitude0 must be > 0; got {ds}, {amplitude0}")
+    p0 = float(np.asarray(hopf_point.value).reshape(-1)[0])
+    base = _set(params, name, p0)
+    x_eq = np.asarray(hopf_point.state, float)
+    n = x_eq.shape[0]
+    m, N = ncol, ntst
+    J = np.asarray(jax.jacfwd(lambda x: f(x, base))(jnp.asarray(x_eq)))
+    ev, vecs = np.linalg.eig(J)
+    om = float(np.asarray(hopf_point.frequency))
+    k = int(np.argmin(np.abs(ev - 1j * om))) if np.isfinite(om) else int(
+        np.argmin(np.where(ev.imag > 0, np.abs(ev.real), np.inf)))
+    om, q = abs(float(ev[k].imag)), vecs[:, k]
+    if ev[k].imag < 0:
+        q = np.conj(q)
+    T0 = 2 * np.pi / om
+    period_max = 25 * T0 if period_max is None else period_max
+    prob = _Problem(f=f, name=name, m=m, n=n, theta_period=float(theta_period))
+
+    t = np.linspace(0.0, 1.0, N + 1)
+    s = _points(t, m)
+    z0 = np.concatenate([np.broadcast_to(x_eq, (N, m, n)).reshape(-1), [T0, p0]])
+    prof = np.real(q[None, None, :] * np.exp(2j * np.pi * s)[:, :, None])
+    tau = np.concatenate([prof.reshape(-1), [0.0, 0.0]])
+    tau = tau / np.sqrt(_inner_np(prob, tau, tau, t))
+    uref = tau[:-2].reshape(N, m, n)
+
+    lo, hi = (-np.inf, np.inf) if bounds is None else (float(min(bounds)), float(max(bounds)))
+    dtype = jnp.asarray(z0).dtype
+
+    def correct(z_prev, tau_prev, step, uref, t):
+        zp = z_prev + step * tau_prev
+        out = _correct(prob, jnp.asarray(zp), jnp.asarray(z_prev), jnp.asarray(tau_prev),
+                       jnp.asarray(step, dtype), jnp.asarray(uref), jnp.asarray(t), base,
+                       jnp.asarray(tol, dtype), jnp.asarray(max_iter, jnp.int32))
+        z, ok, it, tau_new, mult, logmod, resid = out
+        return (np.asarray(z), bool(ok), int(it), np.asarray(tau_new), np.asarray(mult),
+                np.asarray(logmod))
+
+    rows: list[dict[str, Any]] = []
+    special: list[SpecialPoint] = []
+    rejected = iterations = 0
+    message = f"max_points={max_points} reached"
+    t_start = time.perf_counter()
+    compile_s = None
+    step = amplitude0
+    z_prev, tau_prev = z0, tau
+    fine = _basis(m)[3]
+
+    def record(z, tau_, t_, mult, logmod, step_used):
+        U = z[:-2].reshape(N, m, n)
+        uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
+        vals = np.einsum("fk,jkn->jfn", fine, uloc).reshape(-1, n)
+        i_triv = int(np.argmin(np.abs(mult - 1)))
+        others = np.delete(np.arange(len(mult)), i_triv)
+        return dict(z=z, tau=tau_, t=t_.copy(), mult=mult, logmod=logmod, T=z[-2], p=z[-1],
+                    min=vals.min(0), max=vals.max(0), state=U[0, 0].copy(),
+                    stable=bool(np.all(logmod[others] < 0)), trivial=mult[i_triv],
+                    unstable=int(np.sum(logmod[others] > 0)), ds=step_used,
+                    nontrivial=mult[others])
+
+    while len(rows) < max_points:
+        z, ok, it, tau_new, mult, logmod = correct(z_prev, tau_prev, step, uref, t)
+        if compile_s is None:
+            compile_s = time.perf_counter() - t_start
+            t_run = time.perf_counter()
+        iterations += it
+        if ok and rows:
+            # Reject steps that turn the tangent by more than ~60 degrees (branch jumping).
+            cos = _inner_np(prob, tau_new, tau_prev, t)
+            ok = cos > 0.5
+        if not ok:
+            rejected += 1
+            step *= 0.5
+            if step < ds_min:
+                message = f"step size below ds_min={ds_min} (Newton failed)"
+                break
+            continue
+        row = record(z, tau_new, t, mult, logmod, step)
+        rows.append(row)
+        if verbose:
+            print(f"{len(rows):4d} {name}={row['p']:.10f} T={row['T']:.6f} newton={it} "
+                  f"ds={step:.3g} stable={row['stable']}")
+        if len(rows) >= 2 and _correlation(prob, z_prev, z, t) < 0:
+            # The profile's deviation from its mean flipped sign: the family shrank onto an
+            # equilibrium (a Hopf point) between the last two points and is now retracing itself
+            # half a period shifted. Drop the point and locate the Hopf point.
+            prev = rows[-2]
+            rows.pop()
+            special.append(_arrival(prev, row, base, name, f, N, m, n, len(rows) - 1))
+            message = f"reached a Hopf point at {name}={float(special[-1].value):.10g}"
+            break
+        if detect and len(rows) >= 2:
+            found = _detect(prob, rows, base, name, correct, tol, m, n, N)
+            special.extend(found)
+            if any(sp.kind == "hopf" for sp in found):
+                # The branch passed through an equilibrium (zero amplitude) and is now retracing
+                # itself, half a period shifted: drop that point and stop.
+                rows.pop()
+                message = f"reached a Hopf point at {name}={float(found[-1].value):.10g}"
+                break
+        if not lo <= row["p"] <= hi:
+            message = f"left bounds {bounds}"
+            break
+        if row["T"] > period_max:
+            special.append(SpecialPoint(kind="homoclinic", param=(name,),
+                                        value=jnp.asarray(row["p"]),
+                                        state=jnp.asarray(row["state"]),
+                                        params=_set(base, name, row["p"]), index=len(rows) - 1,
+                                        converged=False, period=jnp.asarray(row["T"]),
+                                        data={"period_max": period_max}))
+            message = f"period {row['T']:.4g} > period_max={period_max:.4g} (homoclinic approach)"
+            break
+        if len(rows) > 3 and np.max(row["max"] - row["min"]) < 0.5 * amplitude0:
+            message = "amplitude shrank to zero (reached a Hopf point)"
+            break
+        if len(rows) == 1:
+            step = ds
+        else:
+            step = min(ds_max, step * 1.3) if it <= 4 else (step * 0.7 if it >= 6 else step)
+        z_prev, tau_prev = z, tau_new
+        uref = z[:-2].reshape(N, m, n)
+        if adapt_mesh:
+            t_new, _ = _equidistribute(uref, t, N)
+            z_prev = _remesh(z_prev, t, t_new, m, n)
+            tau_prev = _remesh(tau_prev, t, t_new, m, n)
+            tau_prev = tau_prev / np.sqrt(_inner_np(prob, tau_prev, tau_prev, t_new))
+            t = t_new
+            uref = z_prev[:-2].reshape(N, m, n)
+    run_s = time.perf_counter() - (t_run if compile_s is not None else t_start)
+    branch = _to_branch(rows, base, name, special, message, m, n, N)
+    if return_stats:
+        return branch, CycleStats(compile_s=float(compile_s or 0.0), run_s=float(run_s),
+                                  points=len(rows), rejected=rejected,
+                                  newton_iterations=iterations)
+    return branch
+
+
+def _to_branch(rows, base, name, special, message, m, n, N):
+    if not rows:
+        raise RuntimeError(f"no cycle converged: {message}")
+    times = np.stack([np.concatenate([_points(r["t"], m).reshape(-1), [1.0]]) for r in rows])
+    profiles = np.stack([np.concatenate([r["z"][:-2].reshape(N * m, n), r["z"][:1 * n][None]])
+                         for r in rows])
+    mults = np.stack([r["mult"] for r in rows]).astype(complex)
+    return Branch(kind="cycle", param=(name,), values=jnp.asarray([[r["p"]] for r in rows]),
+                  states=jnp.asarray(np.stack([r["state"] for r in rows])),
+                  eigenvalues=jnp.asarray(mults), stable=jnp.asarray([r["stable"] for r in rows]),
+                  base=base, special_points=tuple(special),
+                  period=jnp.asarray([r["T"] for r in rows]),
+                  minima=jnp.asarray(np.stack([r["min"] for r in rows])),
+                  maxima=jnp.asarray(np.stack([r["max"] for r in rows])),
+                  profiles=jnp.asarray(profiles), mesh=jnp.asarray(times), message=message)
+
+
+class Cycle(eqx.Module):
+    """One periodic orbit at a fixed parameter value: period, state at phase 0, minima/maxima per
+    variable (on the collocation polynomial), Floquet multipliers (decreasing modulus), stable,
+    profile (M, n) at times mesh (M,) in [0, 1], and whether Newton converged."""
+
+    value: jax.Array
+    period: jax.Array
+    state: jax.Array
+    minima: jax.Array
+    maxima: jax.Array
+    multipliers: jax.Array
+    stable: jax.Array
+    profile: jax.Array
+    mesh: jax.Array
+    converged: bool = eqx.field(static=True)
+
+
+def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, ncol: int = 4,
+             mesh_iterations: int = 3, tol: float = 1e-11, vector_field: Callable | None = None
+             ) -> Cycle:
+    """The cycle of `branch` (from `continue_cycles`, same `ncol`) at parameter `value`: Newton at
+    fixed parameter from the nearest branch point, on `ntst` intervals (default: the branch's),
+    re-equidistributing the mesh `mesh_iterations` times. Use it to read off a cycle at a given
+    parameter, or, with a larger ntst, to check the discretisation error."""
+    f = vector_field or meanfield_vector_field
+    name = branch.param[0]
+    n = np.shape(branch.states)[-1]
+    m = ncol
+    values = np.asarray(branch.values)[:, 0]
+    i = int(np.argmin(np.abs(values - value)))
+    times = np.asarray(branch.mesh[i])
+    N0 = (times.shape[0] - 1) // m
+    t = np.concatenate([times[:-1:m], [1.0]])
+    z = np.concatenate([np.asarray(branch.profiles[i])[:-1].reshape(-1),
+                        [float(branch.period[i]), values[i]]])
+    N = ntst or N0
+    prob = _Problem(f=f, name=name, m=m, n=n, theta_period=0.0)
+    base = _set(params, name, value)
+    e_p = np.zeros(N * m * n + 2)
+    e_p[-1] = 1.0
+    if N != N0:
+        t_new, _ = _equidistribute(z[:-2].reshape(N0, m, n), t, N)
+        z, t = _remesh(z, t, t_new, m, n), t_new
+    ok = False
+    for k in range(mesh_iterations + 1):
+        uref = z[:-2].reshape(N, m, n)
+        out = _correct(prob, jnp.asarray(z), jnp.asarray(z), jnp.asarray(e_p),
+                       jnp.asarray(value - z[-1]), jnp.asarray(uref), jnp.asarray(t), base,
+                       jnp.asarray(tol), jnp.asarray(20, jnp.int32))
+        z, ok = np.asarray(out[0]), bool(out[1])
+        mult, logmod = np.asarray(out[4]), np.asarray(out[5])
+        if k < mesh_iterations:
+            t_new, _ = _equidistribute(z[:-2].reshape(N, m, n), t, N)
+            z, t = _remesh(z, t, t_new, m, n), t_new
+    U = z[:-2].reshape(N, m, n)
+    fine = _basis(m)[3]
+    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
+    vals = np.einsum("fk,jkn->jfn", fine, uloc).reshape(-1, n)
+    others = _nontrivial_index(mult)
+    return Cycle(value=jnp.asarray(z[-1]), period=jnp.asarray(z[-2]), state=jnp.asarray(U[0, 0]),
+                 minima=jnp.asarray(vals.min(0)), maxima=jnp.asarray(vals.max(0)),
+                 multipliers=jnp.asarray(mult),
+                 stable=jnp.asarray(bool(np.all(logmod[others] < 0))),
+                 profile=jnp.asarray(np.concatenate([U.reshape(-1, n), U[:1, 0]])),
+                 mesh=jnp.asarray(np.concatenate([_points(t, m).reshape(-1), [1.0]])), converged=ok)
+
+
+def _nontrivial_index(mult):
+    return np.delete(np.arange(len(mult)), int(np.argmin(np.abs(mult - 1))))
+
+
+# -- detection and refinement of bifurcations of cycles -----------------------------------------
+
+
+def _critical(row, kind):
+    """Test function of a crossing: log|mu| of the non-trivial multiplier of the given type
+    nearest the unit circle."""
+    mu = row["nontrivial"]
+    lm = np.log(np.abs(mu) + 1e-300)
+    if kind == "pd":
+        sel = (np.abs(mu.imag) <= 1e-8 * np.abs(mu)) & (mu.real < 0)
+    else:
+        sel = np.abs(mu.imag) > 1e-8 * np.abs(mu)
+    if not np.any(sel):
+        return np.nan, np.nan + 0j
+    i = np.flatnonzero(sel)[np.argmin(np.abs(lm[sel]))]
+    return float(lm[i]), complex(mu[i])
+
+
+def _secant(g0, g1, s1, evaluate, tol_s, max_iter=30):
+    """Illinois (regula falsi) on the arclength s in [0, s1] for a sign change of g."""
+    a, b, ga, gb = 0.0, s1, g0, g1
+    best = None
+    side = 0
+    for _ in range(max_iter):
+        s = b - gb * (b - a) / (gb - ga) if gb != ga else 0.5 * (a + b)
+        if not (min(a, b) < s < max(a, b)):
+            s = 0.5 * (a + b)
+        gs, out = evaluate(s)
+        if out is None:
+            s = 0.5 * (a + b)
+            gs, out = evaluate(s)
+            if out is None:
+                return best
+        best = out
+        if gs * gb < 0:
+            a, ga = b, gb
+            b, gb = s, gs
+            side = 0
+        else:
+            b, gb = s, gs
+            ga = ga * 0.5 if side == 1 else ga
+            side = 1
+        if abs(b - a) < tol_s or gs == 0:
+            return best
+    return best
+
+
+def _detect(prob, rows, base, name, correct, tol, m, n, N):
+    prev, cur = rows[-2], rows[-1]
+    found = []
+    index = len(rows) - 1
+
+    def make(kind, out, mult=np.nan + 0j, data=None):
+        z, tau_, mu, logmod = out
+        U = z[:-2].reshape(N, m, n)
+        return SpecialPoint(kind=kind, param=(name,), value=jnp.asarray(z[-1]),
+                            state=jnp.asarray(U[0, 0]), params=_set(base, name, z[-1]),
+                            index=index, converged=True, period=jnp.asarray(z[-2]),
+                            multiplier=jnp.asarray(complex(mult)), data=data or {})
+
+    def from_prev(s):
+        uref = prev["z"][:-2].reshape(N, m, n)
+        z, ok, it, tau_, mult, logmod = correct(prev["z"], prev["tau"], s, uref, prev["t"])
+        return (z, tau_, mult, logmod) if ok else None
+
+    tp0, tp1 = prev["tau"][-1], cur["tau"][-1]
+    if tp0 * tp1 < 0:
+        def g(s):
+            out = from_prev(s)
+            return (np.nan, None) if out is None else (float(out[1][-1]), out)
+
+        # p is quadratic in s near the fold, so s to 1e-6 gives p to ~1e-10.
+        out = _secant(tp0, tp1, cur["ds"], g, tol_s=1e-7 * max(cur["ds"], 1e-12))
+        amp_max = max(_amplitude(r["z"], N, m, n) for r in rows)
+        if out is not None and _amplitude(out[0], N, m, n) < 1e-3 * amp_max:
+            # A turning point at zero amplitude is not a fold of cycles: the family shrank
+            # onto an equilibrium at a Hopf point.
+            z = out[0]
+            x = z[:-2].reshape(N, m, n)[:, 0].mean(0)
+            found.append(SpecialPoint(kind="hopf", param=(name,), value=jnp.asarray(z[-1]),
+                                      state=jnp.asarray(x), params=_set(base, name, z[-1]),
+                                      index=index - 1, converged=True, period=jnp.asarray(z[-2]),
+                                      frequency=jnp.asarray(2 * np.pi / z[-2]),
+                                      data={"arrival": True}))
+            return found
+        if out is not None:
+            found.append(make("lpc", out, 1.0 + 0j, {"tangent_p": float(out[1][-1])}))
+        else:
+            found.append(SpecialPoint(kind="lpc", param=(name,), value=jnp.asarray(cur["p"]),
+                                      state=jnp.asarray(cur["state"]),
+                                      params=_set(base, name, cur["p"]),
+                                      index=index, converged=False, period=jnp.asarray(cur["T"])))
+    if prev["unstable"] != cur["unstable"]:
+        for kind in ("pd", "ns"):
+            g0, _ = _critical(prev, kind)
+            g1, _ = _critical(cur, kind)
+            if not (np.isfinite(g0) and np.isfinite(g1) and g0 * g1 < 0):
+                continue
+
+            def g(s, kind=kind):
+                out = from_prev(s)
+                if out is None:
+                    return np.nan, None
+                row = dict(nontrivial=_nontrivial(out[2]))
+                return _critical(row, kind)[0], out
+
+            out = _secant(g0, g1, cur["ds"], g, tol_s=1e-6 * cur["ds"])
+            if out is None:
+                continue
+            mu = _critical(dict(nontrivial=_nontrivial(out[2])), kind)[1]
+            found.append(make(kind, out, mu))
+    return found
+
+
+def _correlation(prob, za, zb, t):
+    """Correlation of the two profiles' deviations from their means (same mesh t)."""
+    N = t.shape[0] - 1
+
+    def dev(z):
+        U = z[:-2].reshape(N, prob.m, prob.n)
+        mean = np.einsum("j,jkn->n", np.diff(t), U) / prob.m
+        return np.concatenate([(U - mean).reshape(-1), [0.0, 0.0]])
+
+    a, b = dev(za), dev(zb)
+    return _inner_np(prob, a, b, t) / np.sqrt(_inner_np(prob, a, a, t) * _inner_np(prob, b, b, t))
+
+
+def _arrival(prev, cur, base, name, f, N, m, n, index):
+    """Hopf point between two cycles on either side of zero amplitude: p = p_H + c A^2 through both,
+    then Newton (`refine_hopf`) from there."""
+    a0, a1 = _amplitude(prev["z"], N, m, n), _amplitude(cur["z"], N, m, n)
+    c = (prev["p"] - cur["p"]) / (a0 ** 2 - a1 ** 2) if a0 != a1 else 0.0
+    p_h = prev["p"] - c * a0 ** 2
+    c_t = (prev["T"] - cur["T"]) / (a0 ** 2 - a1 ** 2) if a0 != a1 else 0.0
+    t_h = prev["T"] - c_t * a0 ** 2
+    x = prev["z"][:-2].reshape(N, m, n)[:, 0].mean(0)
+    try:
+        hp = refine_hopf(_set(base, name, p_h), name, x, vector_field=f, frequency=2 * np.pi / t_h)
+        ok = hp.converged and abs(float(hp.value) - p_h) < 10 * abs(cur["p"] - prev["p"]) + 1e-8
+    except Exception:  # a failed Newton leaves the estimate
+        ok = False
+    if ok:
+        return SpecialPoint(kind="hopf", param=(name,), value=hp.value, state=hp.state,
+                            params=hp.params, index=index, converged=True,
+                            frequency=hp.frequency, period=2 * np.pi / hp.frequency,
+                            data={"arrival": True})
+    return SpecialPoint(kind="hopf", param=(name,), value=jnp.asarray(p_h), state=jnp.asarray(x),
+                        params=_set(base, name, p_h), index=index, converged=False,
+                        frequency=jnp.asarray(2 * np.pi / t_h), period=jnp.asarray(t_h),
+                        data={"arrival": True})
+
+
+def _amplitude(z, N, m, n):
+    U = z[:-2].reshape(N, m, n)
+    return float(np.max(U.max((0, 1)) - U.min((0, 1))))
+
+
+def _nontrivial(mult):
+    i = int(np.argmin(np.abs(mult - 1)))
+    return np.delete(mult, i)

@@ -1,0 +1,241 @@
+"""Limit-cycle continuation (jaxmf.cycles) against closed forms and direct simulation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmf import presets
+from jaxmf.bifurcation import Branch
+from jaxmf.cycles import continue_cycles, cycle_at, meanfield_vector_field, refine_hopf
+from jaxmf.meanfield import MeanFieldState, meanfield_equilibria, solve_meanfield
+
+
+def stuart_landau(x, p):
+    """Hopf normal form, supercritical: radius sqrt(mu), period 2 pi / omega."""
+    r2 = x[0] ** 2 + x[1] ** 2
+    return jnp.stack([p["mu"] * x[0] - p["omega"] * x[1] - x[0] * r2,
+                      p["omega"] * x[0] + p["mu"] * x[1] - x[1] * r2])
+
+
+def bautin(x, p):
+    """r' = (mu + r^2 - r^4) r, theta' = omega: subcritical Hopf at mu = 0, fold of cycles at
+    mu = -1/4 (r^2 = 1/2); cycles r^2 = (1 +- sqrt(1 + 4 mu)) / 2."""
+    r2 = x[0] ** 2 + x[1] ** 2
+    g = p["mu"] + r2 - r2 * r2
+    return jnp.stack([g * x[0] - p["omega"] * x[1], p["omega"] * x[0] + g * x[1]])
+
+
+def stuart_landau_stiff(x, p):
+    """Stuart-Landau plus decoupled stable directions: one real (rate 20) and a complex pair
+    (rate 40, frequency 1.3). Over the period pi their multipliers are e^-20pi ~ 1e-27 and
+    e^((-40 +- 1.3i) pi) ~ 1e-55: a test of multipliers over many decades."""
+    return jnp.concatenate([stuart_landau(x[:2], p), jnp.stack([
+        -20.0 * x[2], -40.0 * x[3] - 1.3 * x[4], 1.3 * x[3] - 40.0 * x[4]])])
+
+
+def _trivial(mult):
+    mult = np.asarray(mult)
+    return mult[np.arange(len(mult)), np.argmin(np.abs(mult - 1), axis=1)]
+
+
+def test_stuart_landau_radius_period_multipliers():
+    params = {"mu": jnp.asarray(0.0), "omega": jnp.asarray(2.0)}
+    hopf = refine_hopf(params, "mu", jnp.zeros(5), vector_field=stuart_landau_stiff)
+    assert hopf.converged and abs(float(hopf.value)) < 1e-12
+    branch = continue_cycles(params, hopf, bounds=(-1.0, 0.3), vector_field=stuart_landau_stiff,
+                             ntst=80, ds=0.05)
+    assert isinstance(branch, Branch) and branch.kind == "cycle" and len(branch) > 5
+    mu = np.asarray(branch.values)[:, 0]
+    assert np.all(mu > 0)  # supercritical: cycles exist for mu > 0
+    # Collocation at Gauss points is superconvergent: the radius and period are exact to ~1e-10.
+    np.testing.assert_allclose(np.asarray(branch.maxima)[:, 0], np.sqrt(mu), atol=1e-9)
+    np.testing.assert_allclose(np.asarray(branch.minima)[:, 1], -np.sqrt(mu), atol=1e-9)
+    np.testing.assert_allclose(np.asarray(branch.period), np.pi, rtol=1e-9)
+    assert np.all(np.asarray(branch.stable))
+    # Multipliers over ~55 decades: 1, e^(-2 mu pi), e^(-20 pi), e^((-40 +- 1.3i) pi).
+    mult = np.asarray(branch.eigenvalues)
+    np.testing.assert_allclose(mult[:, 0], 1.0, atol=1e-9)
+    np.testing.assert_allclose(mult[:, 1].real, np.exp(-2 * mu * np.pi), rtol=1e-6)
+    np.testing.assert_allclose(mult[:, 2].real, np.exp(-20 * np.pi), rtol=1e-5)
+    pair = mult[:, 3:][np.arange(len(mu))[:, None], np.argsort(mult[:, 3:].imag, axis=1)]
+    want = np.exp((-40 + 1.3j) * np.pi)
+    # (rtol: collocation error of the fast rate-40 mode, h * 40 ~ 0.3 per interval.)
+    np.testing.assert_allclose(pair, np.broadcast_to([want, np.conj(want)], pair.shape), rtol=1e-3)
+
+
+def test_bautin_fold_of_cycles():
+    params = {"mu": jnp.asarray(0.0), "omega": jnp.asarray(1.0)}
+    hopf = refine_hopf(params, "mu", jnp.zeros(2), vector_field=bautin)
+    branch = continue_cycles(params, hopf, bounds=(-1.0, 0.5), vector_field=bautin, ntst=20,
+                             ds=0.05)
+    lpc = [sp for sp in branch.special_points if sp.kind == "lpc"]
+    assert len(lpc) == 1
+    assert abs(float(lpc[0].value) + 0.25) < 1e-8
+    np.testing.assert_allclose(float(lpc[0].period), 2 * np.pi, rtol=1e-9)
+    mu = np.asarray(branch.values)[:, 0]
+    r = np.asarray(branch.maxima)[:, 0]
+    stable = np.asarray(branch.stable)
+    # Small cycles (r^2 < 1/2) are unstable, large ones stable; radius from the closed form.
+    assert np.all(stable == (r ** 2 > 0.5))
+    root = np.sqrt(1 + 4 * mu)
+    np.testing.assert_allclose(r ** 2, np.where(stable, (1 + root) / 2, (1 - root) / 2), atol=1e-8)
+
+
+def bogdanov_takens(x, p):
+    """x' = y, y' = b1 + b2 x + x^2 - x y (Kuznetsov, section 8.4): Hopf at b1 = 0 (b2 < 0),
+    homoclinic orbit at b1 = -(6/25) b2^2 + o(b2^2)."""
+    return jnp.stack([x[1], p["b1"] + p["b2"] * x[0] + x[0] ** 2 - x[0] * x[1]])
+
+
+def test_period_blow_up_at_homoclinic():
+    params = {"b1": jnp.asarray(0.0), "b2": jnp.asarray(-0.1)}
+    hopf = refine_hopf(params, "b1", jnp.zeros(2), vector_field=bogdanov_takens)
+    t_hopf = 2 * np.pi / float(hopf.frequency)
+    np.testing.assert_allclose(t_hopf, 2 * np.pi / np.sqrt(0.1), rtol=1e-12)
+    branch = continue_cycles(params, hopf, vector_field=bogdanov_takens, ntst=40, ds=0.01)
+    assert [sp.kind for sp in branch.special_points] == ["homoclinic"]
+    hom = branch.special_points[0]
+    assert float(hom.period) > 25 * t_hopf
+    # Leading-order asymptotics; the o(b2^2) correction is ~1% at b2 = -0.1.
+    np.testing.assert_allclose(float(hom.value), -6 / 25 * 0.01, rtol=0.03)
+    np.testing.assert_allclose(float(branch.period[0]), t_hopf, rtol=1e-3)
+
+
+def rossler(x, p):
+    """Rossler system, a = b = 0.2: Hopf at c = 0.4, first period doubling at c = 2.8324."""
+    return jnp.stack([-x[1] - x[2], x[0] + 0.2 * x[1], 0.2 + x[2] * (x[0] - p["c"])])
+
+
+@pytest.mark.slow
+def test_period_doubling_rossler():
+    z = 1.0  # equilibrium at c = 0.4: x = 0.2 z, y = -z, 0.2 + z (0.2 z - 0.4) = 0
+    hopf = refine_hopf({"c": jnp.asarray(0.4)}, "c", jnp.asarray([0.2 * z, -z, z]),
+                       vector_field=rossler)
+    assert hopf.converged and abs(float(hopf.value) - 0.4) < 1e-12
+    branch = continue_cycles({"c": jnp.asarray(0.4)}, hopf, bounds=(0.3, 3.0),
+                             vector_field=rossler, ntst=40, ds=0.05)
+    pd = [sp for sp in branch.special_points if sp.kind == "pd"]
+    assert len(pd) == 1
+    np.testing.assert_allclose(float(pd[0].value), 2.8324, atol=2e-4)
+    assert abs(complex(pd[0].multiplier) + 1) < 1e-8
+    c = np.asarray(branch.values)[:, 0]
+    stable = np.asarray(branch.stable)
+    c_pd = float(pd[0].value)
+    assert np.all(stable[c < c_pd - 1e-3]) and not np.any(stable[c > c_pd + 1e-3])
+
+
+@pytest.fixture(scope="module")
+def rounded():
+    return presets.chen_campbell_2022(rounded=True)
+
+
+@pytest.fixture(scope="module")
+def hopf_low(rounded):
+    p = rounded.replace(eta_bar=0.075)
+    eq = meanfield_equilibria(p)
+    x = jnp.asarray([eq.r[0, 0], eq.v[0, 0], eq.w[0, 0], eq.s[0, 0]])
+    return refine_hopf(p, "eta_bar", x)
+
+
+@pytest.fixture(scope="module")
+def branch_low(rounded, hopf_low):
+    return continue_cycles(rounded, hopf_low, bounds=(0.0, 0.4))
+
+
+def test_refine_hopf_meanfield(hopf_low):
+    assert hopf_low.converged
+    p = hopf_low.params
+    x = hopf_low.state
+    assert float(jnp.max(jnp.abs(meanfield_vector_field(x, p)))) < 1e-12
+    ev = np.linalg.eigvals(np.asarray(jax.jacfwd(lambda y: meanfield_vector_field(y, p))(x)))
+    k = np.argmin(np.abs(ev - 1j * float(hopf_low.frequency)))
+    assert abs(ev[k] - 1j * float(hopf_low.frequency)) < 1e-10
+    assert 0.07 < float(hopf_low.value) < 0.08
+
+
+def test_meanfield_branch_structure(branch_low, hopf_low, rounded):
+    kinds = [sp.kind for sp in branch_low.special_points]
+    assert kinds == ["lpc", "lpc", "hopf"], branch_low.special_points
+    lpc1, lpc2, end = branch_low.special_points
+    # Subcritical Hopf points: the unstable cycles fold back (LPC) beyond each Hopf point.
+    assert float(lpc1.value) < float(hopf_low.value)
+    assert 0.074 < float(lpc1.value) < 0.075 and 0.19 < float(lpc2.value) < 0.2
+    # The branch ends on the upper Hopf point, found independently by Newton.
+    eq = meanfield_equilibria(rounded.replace(eta_bar=0.19))
+    x = jnp.asarray([eq.r[0, 0], eq.v[0, 0], eq.w[0, 0], eq.s[0, 0]])
+    hopf_high = refine_hopf(rounded.replace(eta_bar=0.19), "eta_bar", x)
+    assert end.converged and abs(float(end.value) - float(hopf_high.value)) < 1e-9
+    # Period -> 2 pi / omega at both ends.
+    period = np.asarray(branch_low.period)
+    np.testing.assert_allclose(period[0], 2 * np.pi / float(hopf_low.frequency), rtol=1e-3)
+    np.testing.assert_allclose(period[-1], 2 * np.pi / float(hopf_high.frequency), rtol=1e-3)
+    # Stable exactly between the folds.
+    eta = np.asarray(branch_low.values)[:, 0]
+    stable = np.asarray(branch_low.stable)
+    i1, i2 = lpc1.index, lpc2.index
+    assert not np.any(stable[:i1]) and np.all(stable[i1 + 1:i2]) and not np.any(stable[i2 + 1:])
+    assert np.all((eta > 0.0747) & (eta < 0.1936))
+    # Bursting: r between ~0.01 and ~0.15, periods of hundreds of time units.
+    mid = np.argmin(np.abs(eta - 0.12))
+    assert 0.005 < float(branch_low.minima[mid, 0]) < 0.02
+    assert 0.12 < float(branch_low.maxima[mid, 0]) < 0.2
+    assert 150 < period[mid] < 300
+
+
+def test_meanfield_trivial_multiplier(branch_low):
+    eta = np.asarray(branch_low.values)[:, 0]
+    lpc1, lpc2 = [sp for sp in branch_low.special_points if sp.kind == "lpc"]
+    # Away from the canard explosion at the lower fold (where the monodromy product is
+    # ill-conditioned) the trivial multiplier is 1 to 1e-6.
+    inner = (eta > float(lpc1.value) + 1e-4)
+    assert np.sum(inner) > 10
+    assert np.max(np.abs(_trivial(np.asarray(branch_low.eigenvalues)[inner]) - 1)) < 1e-6
+
+
+def _period_from_simulation(params, t1=3000.0, transient=1500.0):
+    sol = solve_meanfield(params, t1=t1, ts=jnp.arange(0.0, t1, 0.1), rtol=1e-11, atol=1e-13,
+                          y0=MeanFieldState(*(jnp.asarray([x]) for x in (0.05, -0.5, 0.1, 0.1))))
+    t, w, r = np.asarray(sol.t), np.asarray(sol.w[:, 0]), np.asarray(sol.r[:, 0])
+    keep = t > transient
+    t, w, r = t[keep], w[keep], r[keep]
+    level = 0.5 * (w.min() + w.max())
+    up = np.flatnonzero((w[:-1] < level) & (w[1:] >= level))
+    crossings = t[up] + (level - w[up]) / (w[up + 1] - w[up]) * (t[up + 1] - t[up])
+    return np.mean(np.diff(crossings)), r.min(), r.max(), w.min(), w.max()
+
+
+def test_cycle_matches_simulation(rounded, branch_low):
+    cyc = cycle_at(rounded, branch_low, 0.12)
+    assert cyc.converged and abs(float(cyc.value) - 0.12) < 1e-14
+    period, rmin, rmax, wmin, wmax = _period_from_simulation(rounded.replace(eta_bar=0.12))
+    # A stable cycle: simulation from elsewhere converges to it, with the same period and range.
+    assert bool(cyc.stable)
+    np.testing.assert_allclose(float(cyc.period), period, rtol=1e-5)
+    np.testing.assert_allclose([float(cyc.minima[0]), float(cyc.maxima[0])], [rmin, rmax],
+                               rtol=1e-3)
+    np.testing.assert_allclose([float(cyc.minima[2]), float(cyc.maxima[2])], [wmin, wmax],
+                               rtol=1e-5)
+    assert 220 < float(cyc.period) < 235
+    mult = np.asarray(cyc.multipliers)
+    assert abs(_trivial(mult[None])[0] - 1) < 1e-6
+
+
+@pytest.mark.slow
+def test_mesh_refinement(rounded, branch_low):
+    coarse = cycle_at(rounded, branch_low, 0.12)
+    fine = cycle_at(rounded, branch_low, 0.12, ntst=2 * (np.shape(branch_low.mesh)[1] - 1) // 4)
+    assert coarse.converged and fine.converged
+    assert abs(float(fine.period) / float(coarse.period) - 1) < 1e-6
+    np.testing.assert_allclose(np.asarray(fine.maxima), np.asarray(coarse.maxima), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_both_hopf_points_give_the_same_branch(rounded, branch_low):
+    end = branch_low.special_points[-1]
+    other = continue_cycles(rounded, end, bounds=(0.0, 0.4))
+    kinds = [sp.kind for sp in other.special_points]
+    assert kinds == ["lpc", "lpc", "hopf"]
+    a = sorted(float(sp.value) for sp in branch_low.special_points if sp.kind == "lpc")
+    b = sorted(float(sp.value) for sp in other.special_points if sp.kind == "lpc")
+    np.testing.assert_allclose(a, b, atol=1e-8)
