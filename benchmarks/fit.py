@@ -17,6 +17,14 @@ transient of t1/4, identical for every method, with the fitted solves at rtol 1e
   (each free parameter over its true value), each evaluation a jitted jaxmf solve + loss (compiled once,
   so the comparison is of optimisers, not of solvers); for N starts a loop over the same starts.
 
+Network loss gradient (--parts network): the loss is `trace_mse` of the differentiable spiking
+network (`jaxmf.netfit.ThetaNetwork`: N = --network-n neurons, deterministic Lorentzian quantiles,
+dt = --network-dt, float32, rate in bins of 0.5) against the mean-field trace, as `jaxmf.fit(...,
+model="network")` evaluates it, over --network-t1 time units. Reported: one forward simulation + loss,
+one reverse-mode gradient in (eta_bar, w_jump) through the checkpointed scan (and its compiled
+working memory), and the finite-difference gradient it replaces (central differences: 2 forward
+runs per parameter, measured). Medians of --repeats runs after a compiling run.
+
 "ok" counts starts within 1% relative of every true value. Times are medians of --repeats runs
 after one compiling run (compile reported separately). "iters" is optimiser steps (jaxmf; mean over
 starts; an L-BFGS step also evaluates the loss in its line search) or loss evaluations
@@ -70,7 +78,16 @@ def main():
     ap.add_argument("--nm-starts", type=int, default=32, help="Nelder-Mead starts (a loop)")
     ap.add_argument("--free", default="eta_bar,w_jump")
     ap.add_argument("--optimizers", default="adam,lbfgs")
+    ap.add_argument("--parts", default="meanfield,network")
+    ap.add_argument("--network-n", type=int, default=10_000)
+    ap.add_argument("--network-t1", type=float, default=20.0)
+    ap.add_argument("--network-dt", type=float, default=1e-3)
     args = ap.parse_args()
+    parts = args.parts.split(",")
+    if "network" in parts:
+        network_gradient(args)
+    if "meanfield" not in parts:
+        return
     free = tuple(args.free.split(","))
 
     truth = jaxmf.presets.bursting(w_jump=W_JUMP)
@@ -147,6 +164,57 @@ def main():
             r[1] == n and r[0].startswith("scipy") for r in rows) else float("nan")
         print(f"{name:38s} {n:6d} {run:8.2f} {comp:9.2f} {iters:7.1f} {ok:3d}/{n:<2d}"
               f" {err:16.2e} {ratio:6.2f}")
+
+
+def network_gradient(args):
+    from jaxmf.fit import simulate_on_grid
+    from jaxmf.netfit import ThetaNetwork
+
+    f32 = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
+    truth = f32(jaxmf.presets.bursting(w_jump=W_JUMP))
+    t1, dt = args.network_t1, args.network_dt
+    ts64 = jnp.linspace(0.0, t1, int(round(t1 / 0.5)) + 1)
+    mf = jaxmf.solve_meanfield(jaxmf.presets.bursting(w_jump=W_JUMP), t1, ts=ts64, rtol=1e-10,
+                               atol=1e-12)
+    target = BurstTarget.from_trace(ts64.astype(jnp.float32), mf.r.astype(jnp.float32))
+    model = ThetaNetwork(n=args.network_n, dt=dt)
+    every = int(round(0.5 / dt))
+
+    def loss(x):
+        p = truth.replace(eta_bar=x[0], w_jump=x[1])
+        return trace_mse(simulate_on_grid(p, target.t, model, every), target)
+
+    x = jnp.asarray([ETA * 1.05, W_JUMP * 0.95], jnp.float32)
+    value, grad = jax.jit(loss), jax.jit(jax.grad(loss))
+    rows = []
+    for name, fn in (("forward (simulate + loss)", lambda: value(x).block_until_ready()),
+                     ("gradient (reverse mode, checkpointed)", lambda: grad(x).block_until_ready())):
+        _, run, compile_s = timed(fn, args.repeats)
+        rows.append((name, run, compile_s))
+
+    def finite_difference():
+        out = []
+        for i in range(2):
+            h = jnp.zeros(2, jnp.float32).at[i].set(1e-3 * x[i])
+            out.append((value(x + h) - value(x - h)) / (2 * h[i]))
+        return jnp.stack(out).block_until_ready()
+    fd, run, _ = timed(finite_difference, args.repeats)
+    rows.append(("finite differences (central, 2 params)", run, 0.0))
+    memory = grad.lower(x).compile().memory_analysis().temp_size_in_bytes
+    steps = int(round(t1 / dt))
+    print(f"jax {jax.__version__}, {jax.devices()[0].platform}; network loss gradient: "
+          f"N = {args.network_n}, dt = {dt:g}, t1 = {t1:g} ({steps} steps), float32; "
+          f"gradient working memory {memory / 1e6:.1f} MB (storing every step would need "
+          f">= {steps * args.network_n * 4 * 3 / 1e9:.1f} GB)")
+    head = f"{'evaluation':42s} {'wall s':>8s} {'compile s':>9s} {'x forward':>9s} " \
+           f"{'s per time unit':>15s}"
+    print(head)
+    print("-" * len(head))
+    for name, run, comp in rows:
+        print(f"{name:42s} {run:8.3f} {comp:9.2f} {run / rows[0][1]:9.2f} {run / t1:15.4f}")
+    g = np.asarray(grad(x))
+    print(f"gradient {g.tolist()} vs finite differences {np.asarray(fd).tolist()} (float32, "
+          f"h = 1e-3 relative)\n")
 
 
 if __name__ == "__main__":

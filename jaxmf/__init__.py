@@ -42,5 +42,14 @@ from .sweep import sweep as sweep
 from .fit import BurstTarget as BurstTarget
 from .fit import FitResult as FitResult
 from .fit import fit as fit
+from .fit import BurstFeatures as BurstFeatures
+from .fit import NetworkTrace as NetworkTrace
+from .fit import burst_features as burst_features
+from .fit import feature_loss as feature_loss
+from .fit import spectral_loss as spectral_loss
+from .fit import trace_mse as trace_mse
+from .netfit import ThetaNetwork as ThetaNetwork
+from .netfit import ThetaResult as ThetaResult
+from .netfit import simulate_theta as simulate_theta
 
 __version__ = "0.1.0"

@@ -30,7 +30,7 @@ _RUN_DEFAULTS = dict(preset="bursting", n=10_000, dt=1e-3, record_every=100, dty
 
 # Modules jaxmf.NAME that add a subcommand: `add_parser(sub)` adds the subparser and sets
 # `run=fn` with set_defaults, `fn(args, command: str) -> int` runs it (exit codes as above).
-_MORE_COMMANDS: tuple[str, ...] = ("_cli_sweep", "_cli_bifurcation")
+_MORE_COMMANDS: tuple[str, ...] = ("_cli_fit", "_cli_sweep", "_cli_bifurcation")
 
 
 class _UsageError(Exception):

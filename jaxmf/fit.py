@@ -1,14 +1,17 @@
-"""Gradient-based fitting of mean-field parameters to burst patterns (optax, multi-start under vmap).
+"""Gradient-based fitting to burst patterns (optax, multi-start under vmap), of the mean field or
+of the differentiable spiking network (`jaxmf.netfit.ThetaNetwork`).
 
-A target is a `BurstTarget`: a recorded population rate r(t) (`from_trace`) or burst features
-(`from_features`: period, duty cycle, peak and mean rate, any subset). Losses compare a simulated
-`MeanFieldResult` with a target and are pure and differentiable:
+A target is a `BurstTarget`: a recorded population rate r(t) (`from_trace`), a network run
+(`from_network`: smoothed and resampled binned rate, e.g. to fit a mean field to a network) or
+burst features (`from_features`: period, duty cycle, peak and mean rate, any subset). Losses
+compare a simulated `MeanFieldResult` (or `NetworkTrace`) with a target and are pure and
+differentiable:
 
 - `trace_mse`: mean-squared error on the target's time grid, optionally minimised over time shifts;
 - `spectral_loss`: distance between normalised autocorrelations (or power spectra), phase free;
 - `feature_loss`: relative errors of differentiable burst features (`burst_features`).
 
-Any callable `(sim: MeanFieldResult, target) -> scalar` can be used instead. `fit` optimises the
+Any callable `(sim, target) -> scalar` can be used instead. `fit` optimises the
 free parameters with any optax optimiser from several starts at once (vmap), each through a small
 bijector so positivity and bounds hold, with per-start early stopping and a per-start status.
 """
@@ -26,12 +29,13 @@ import optax
 
 from .analysis import BurstStats, detect_bursts
 from .meanfield import MeanFieldResult, solve_meanfield
+from .netfit import ThetaNetwork, simulate_theta
 from .params import PER_POPULATION_FIELDS, ParameterError, Params
 
 __all__ = [
     "BurstTarget", "BurstFeatures", "burst_features", "trace_mse", "spectral_loss",
     "feature_loss", "Identity", "Log", "Sigmoid", "FitResult", "fit", "POSITIVE_FIELDS",
-    "OK", "DIVERGED", "MAX_STEPS",
+    "OK", "DIVERGED", "MAX_STEPS", "NetworkTrace", "simulate_on_grid",
 ]
 
 OK, DIVERGED, MAX_STEPS = 0, 1, 2
@@ -177,6 +181,47 @@ class BurstTarget(eqx.Module):
                    transient=float(transient), population=population, dt=float(dt[0]),
                    start=int(np.argmax(np.asarray(keep))))
 
+    @classmethod
+    def from_network(cls, result, *, transient: float = 0.0, population: int = 0,
+                     smooth_time: float = 1.0, dt: float | None = 0.5,
+                     sharpness: float = 0.02) -> "BurstTarget":
+        """Target from a network run (`NetworkResult` of `simulate_network`, a saved run from
+        `jaxmf.io.load_network_result`, or anything with `t` (bin end times) and `r` (T, P)),
+        e.g. to fit a mean field to it.
+
+        The binned rate is smoothed by a centred moving average over `smooth_time` (finite-size
+        spike noise), resampled every `dt` (a multiple of the bin width; None keeps every bin, a
+        coarser grid makes every loss evaluation cheaper) and starts at t = 0 with r = 0 (the
+        all-zero initial state, where `fit` starts its simulations). Each sample is the rate
+        averaged over the bin ending there (half a bin of lag; negligible against burst
+        periods)."""
+        from .analysis import smooth
+
+        t = np.asarray(result.t, float)
+        r = np.asarray(result.r, float)
+        if r.ndim == 3:
+            raise ParameterError("result", "take one element of a batched result first "
+                                 "(result.select(i))")
+        r = r[:, population] if r.ndim == 2 else r
+        if t.ndim != 1 or t.shape != r.shape or t.size < 4:
+            raise ParameterError("result", f"needs t and r of equal length >= 4; got {t.shape} "
+                                 f"and {r.shape}")
+        width = float(t[1] - t[0])
+        if not np.isclose(t[0], width, rtol=1e-6):
+            raise ParameterError("result", "must start at t = 0 (its first bin ends at one bin "
+                                 f"width); got first time {t[0]:g} with bin {width:g}")
+        window = max(1, int(round(smooth_time / width)))
+        r = np.asarray(smooth(jnp.asarray(r), window))
+        stride = 1 if dt is None else int(round(dt / width))
+        if stride < 1 or not np.isclose(stride * width, dt or width, rtol=1e-6):
+            raise ParameterError("dt", f"must be a whole multiple of the bin width {width:g}; "
+                                 f"got {dt}")
+        r = np.concatenate([[0.0], r[stride - 1::stride]])
+        t_new = stride * width * np.arange(r.size)
+        dtype = jax.dtypes.canonicalize_dtype(float)
+        return cls.from_trace(jnp.asarray(t_new, dtype), jnp.asarray(r, dtype),
+                              transient=transient, sharpness=sharpness)
+
     def with_transient(self, transient: float) -> "BurstTarget":
         """The same target with another transient (features are kept as they are)."""
         start = 0 if self.t is None else int(np.argmax(np.asarray(self.t) >= transient))
@@ -205,7 +250,8 @@ class BurstTarget(eqx.Module):
 
 
 def _sim_rate(sim, target: BurstTarget):
-    r = sim.r if isinstance(sim, MeanFieldResult) else jnp.asarray(sim)
+    # A MeanFieldResult, a network result on the target's grid (see `fit`) or a plain array.
+    r = jnp.asarray(sim.r if hasattr(sim, "r") else sim)
     return r[:, target.population] if r.ndim == 2 else r
 
 
@@ -405,14 +451,43 @@ class _Config(NamedTuple):
     atol: float
     max_steps: int
     mf_model: str
+    network: ThetaNetwork | None = None  # None: fit the mean field
+    record_every: int = 0
+
+
+class NetworkTrace(NamedTuple):
+    """A `ThetaNetwork` simulation on the target's grid, as the losses see it: `t` (T,), `r`,
+    `v`, `w`, `s` (T, P) with the all-zero initial state at t = 0 followed by the bin averages
+    (rate) and end-of-bin values of each later grid interval, and `status` (0 ok, 1 non-finite)."""
+
+    t: jax.Array
+    r: jax.Array
+    v: jax.Array
+    w: jax.Array
+    s: jax.Array
+    status: jax.Array
+
+
+def simulate_on_grid(params: Params, ts, network: ThetaNetwork, record_every: int) -> NetworkTrace:
+    """Simulate the differentiable network (`jaxmf.netfit.simulate_theta`) to ts[-1] and give it
+    on the uniform grid `ts` (ts[0] = 0, spacing `record_every * network.dt`)."""
+    t1 = (ts.shape[0] - 1) * record_every * network.dt  # static, also when ts is traced
+    res = simulate_theta(params, t1, record_every, model=network, dtype=ts.dtype)
+    pad = lambda x: jnp.concatenate([jnp.zeros((1, x.shape[1]), x.dtype), x])
+    return NetworkTrace(t=ts, r=pad(res.r), v=pad(res.v_mean), w=pad(res.w_mean), s=pad(res.s),
+                        status=res.status)
 
 
 def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
     def value(u):
         x = {n: bijectors[n].forward(u[n]) for n in cfg.free}
-        sim = solve_meanfield(params.replace(**x), cfg.t1, ts=ts, model=cfg.mf_model,
-                              rtol=cfg.rtol, atol=cfg.atol, max_steps=cfg.max_steps,
-                              adjoint=adjoint, throw=False)
+        p = params.replace(**x)
+        if cfg.network is None:
+            sim = solve_meanfield(p, cfg.t1, ts=ts, model=cfg.mf_model, rtol=cfg.rtol,
+                                  atol=cfg.atol, max_steps=cfg.max_steps, adjoint=adjoint,
+                                  throw=False)
+        else:
+            sim = simulate_on_grid(p, ts, cfg.network, cfg.record_every)
         return jnp.asarray(loss(sim, target), ts.dtype), sim.status
     return value
 
@@ -488,7 +563,8 @@ def _run(params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg
     return batched, best_params, history.T, final, status, n_iter, best_index
 
 
-def fit(params: Params, target, free=("eta_bar", "w_jump"), *, model: str = "meanfield",
+def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
+        model: str | ThetaNetwork = "meanfield",
         optimizer: optax.GradientTransformation | None = None, n_starts: int = 32, key=None,
         loss: Callable | None = None, t1: float | None = None, transient: float | None = None,
         steps: int = 300, bounds: dict | None = None, spread: float = 0.3, tol: float = 1e-4,
@@ -497,7 +573,12 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *, model: str = "mea
         meanfield_model: str = "chen_campbell") -> FitResult:
     """Fit the `free` parameters of `params` so the simulated rate matches `target`.
 
-    target: a `BurstTarget`. loss: `(sim: MeanFieldResult, target) -> scalar`; default
+    model: 'meanfield' (the mean field `meanfield_model`, solved by diffrax), 'network' (the
+    differentiable spiking network `ThetaNetwork()`: 10^4 neurons, deterministic Lorentzian
+    quantiles, dt = 1e-3) or a `ThetaNetwork` with other settings (n, dt, pulse_order). The
+    network's rate is recorded in bins of the target's sample spacing (a multiple of its dt) and
+    compared at the bin ends; gradients run through a checkpointed scan (memory-bounded in t1).
+    target: a `BurstTarget`. loss: `(sim: MeanFieldResult or NetworkTrace, target) -> scalar`; default
     `trace_mse` for a trace target, `feature_loss` for a feature target. The simulation runs
     from the all-zero state to t1 (default: the end of the target trace), saved on the target's
     grid (or every `dt_save` for feature targets); `transient` overrides the target's.
@@ -514,8 +595,12 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *, model: str = "mea
     DIVERGED when its loss, gradient or solve (`max_steps`, rtol, atol) fails, while the others go
     on. adjoint: diffrax adjoint (default RecursiveCheckpointAdjoint: memory-bounded in t1).
     """
-    if model != "meanfield":
-        raise ParameterError("model", f"only 'meanfield' fitting is available; got {model!r}")
+    if isinstance(model, str) and model == "network":
+        model = ThetaNetwork()
+    if not (isinstance(model, ThetaNetwork) or (isinstance(model, str) and model == "meanfield")):
+        raise ParameterError("model", f"must be 'meanfield', 'network' or a ThetaNetwork; got "
+                             f"{model!r}")
+    network = model if isinstance(model, ThetaNetwork) else None
     if not isinstance(target, BurstTarget):
         raise ParameterError("target", "must be a BurstTarget (from_trace or from_features)")
     free = (free,) if isinstance(free, str) else tuple(free)
@@ -545,6 +630,14 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *, model: str = "mea
             raise ParameterError("t1", "give t1 for a feature target")
         t1 = float(t1)
         ts = jnp.linspace(0.0, t1, int(round(t1 / dt_save)) + 1, dtype=dtype)
+    record_every = 0
+    if network is not None:
+        spacing = float(ts[1] - ts[0])
+        record_every = int(round(spacing / network.dt))
+        if record_every < 1 or not np.isclose(record_every * network.dt, spacing, rtol=1e-6):
+            raise ParameterError("target", f"its sample spacing {spacing:g} must be a whole "
+                                 f"multiple of the network's dt={network.dt:g} (resample the "
+                                 "target or change dt / dt_save)")
     if loss is None:
         loss = trace_mse if target.has_trace else feature_loss
     optimizer = optax.adam(1e-2) if optimizer is None else optimizer
@@ -572,7 +665,7 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *, model: str = "mea
     u0 = {n: bijectors[n].inverse(x0[n]) for n in free}
     u_ref = {n: bijectors[n].inverse(init[n]) for n in free}
     cfg = _Config(free, t1, int(steps), float(tol), int(patience), float(rtol), float(atol),
-                  int(max_steps), meanfield_model)
+                  int(max_steps), meanfield_model, network, record_every)
     batched, best_params, history, final, status, n_iter, best_index = _run(
         params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg)
     return FitResult(params=batched, best_params=best_params, loss_history=history,

@@ -1,0 +1,358 @@
+"""`jaxmf fit`: fit mean-field (or network) parameters to a recorded rate trace.
+
+    jaxmf fit --target rates.csv --free eta_bar,w_jump --model meanfield
+    jaxmf fit --target results/meanfield.npz --set eta_bar=0.15 --out results/ --name fit
+
+The target is a CSV file with columns t,r (a header line naming them; t uniform from 0), an
+.npz written by `jaxmf meanfield`, or an .npz written by `jaxmf simulate` (its binned rate,
+smoothed and resampled with `BurstTarget.from_network`). The starting point is --preset with --set
+overrides. Writes OUT/NAME.json (fitted parameters, every start's outcome, provenance),
+OUT/NAME.npz (loss history, target and fitted traces), OUT/NAME_loss.csv (loss history) and
+OUT/NAME.png (target vs fit).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+LOSSES = ("trace", "aligned", "autocorrelation", "power", "feature")
+OPTIMIZERS = ("lbfgs", "adam", "sgd")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    from .params import PER_POPULATION_FIELDS
+
+    names = tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
+    allowed = [f for f in PER_POPULATION_FIELDS if f != "fractions"]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"cannot fit {bad[0] if bad else text!r}; choose from "
+                                         f"{', '.join(allowed)} (comma-separated)")
+    return names
+
+
+def add_parser(sub) -> None:
+    from .cli import _add_parameter_options, _nonnegative, _positive, _whole
+
+    p = sub.add_parser("fit", help="fit parameters to a rate trace (gradient-based, optax)",
+                       description="Fit the --free parameters of a mean field (or of the "
+                       "differentiable spiking network) so its rate reproduces --target; "
+                       "starts from --preset/--set. Writes OUT/NAME.json (fitted parameters, "
+                       "provenance), .npz (loss history, traces), _loss.csv and .png.")
+    p.add_argument("--target", type=Path, required=True, metavar="PATH",
+                   help="rate trace: CSV with columns t,r (header line; uniform t from 0), or "
+                   "an .npz from `jaxmf meanfield` or `jaxmf simulate`")
+    p.add_argument("--free", type=_names, default=("eta_bar", "w_jump"),
+                   help="parameters to fit, comma-separated (default eta_bar,w_jump)")
+    p.add_argument("--model", choices=("meanfield", "network"), default="meanfield",
+                   help="meanfield: the exact mean field (default); network: the differentiable "
+                   "theta-neuron network (slow: use small --n or a short trace)")
+    _add_parameter_options(p, "bursting")
+    p.add_argument("--population", type=_whole, default=0,
+                   help="column of the target's rate to fit (default 0)")
+    p.add_argument("--transient", type=_nonnegative,
+                   help="ignore t < TRANSIENT in the loss (default a quarter of the trace)")
+    p.add_argument("--resample", type=_positive, metavar="DT",
+                   help="use every DT time units of the target (a multiple of its spacing; "
+                   "default 0.5 where the spacing is finer, else the spacing)")
+    p.add_argument("--loss", choices=LOSSES, default="trace",
+                   help="trace: mean-squared error (default); aligned: the same minimised over "
+                   "time shifts up to a tenth of the trace; autocorrelation, power: phase-free "
+                   "spectral distances; feature: burst period, duty, peak and mean")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs",
+                   help="lbfgs (default; line search), adam or sgd (optax)")
+    p.add_argument("--learning-rate", type=_positive, default=3e-2,
+                   help="adam/sgd learning rate in unconstrained units (default 3e-2)")
+    p.add_argument("--steps", type=_whole, default=200, help="most gradient steps (default 200)")
+    p.add_argument("--n-starts", type=_whole, default=4,
+                   help="starts (the given point and others spread around it; default 4)")
+    p.add_argument("--spread", type=_positive, default=0.3,
+                   help="relative spread of the extra starts (default 0.3)")
+    p.add_argument("--seed", type=_whole, default=0, help="PRNG seed of the starts (default 0)")
+    p.add_argument("--tol", type=_positive, default=1e-7,
+                   help="stop when the relative improvement stays below TOL (default 1e-7)")
+    p.add_argument("--n", type=_whole, default=10_000,
+                   help="--model network: neurons (default 10000)")
+    p.add_argument("--dt", type=_positive, default=1e-3,
+                   help="--model network: time step (default 1e-3)")
+    p.add_argument("--out", type=Path, default=Path("results"),
+                   help="output folder (default results/)")
+    p.add_argument("--name", default="fit", help="file stem (default fit)")
+    p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    p.set_defaults(run=run)
+
+
+class _BadInput(Exception):
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option}: {message}")
+
+
+def _read_target(path: Path, population: int):
+    """(t, r, kind, meta) from a CSV or a jaxmf .npz; raises _BadInput naming --target."""
+    import json
+
+    import numpy as np
+
+    if not path.exists():
+        raise _BadInput("--target", f"{path} does not exist")
+    suffix = path.suffix.lower()
+    meta = None
+    if suffix == ".npz":
+        try:
+            with np.load(path) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as e:
+            raise _BadInput("--target", f"cannot read {path}: {e}") from None
+        sidecar = path.with_suffix(".json")
+        if sidecar.exists():
+            try:
+                meta = json.loads(sidecar.read_text())
+            except ValueError:
+                meta = None
+        if "t" not in arrays or "r" not in arrays:
+            raise _BadInput("--target", f"{path} has no arrays 't' and 'r' (expected an .npz "
+                            "written by `jaxmf meanfield` or `jaxmf simulate`)")
+        t, r = arrays["t"], arrays["r"]
+        kind = "network" if "state_step" in arrays else "meanfield"
+    else:
+        try:
+            table = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
+        except (OSError, ValueError) as e:
+            raise _BadInput("--target", f"cannot read {path} as CSV: {e}") from None
+        names = table.dtype.names or ()
+        if "t" not in names or "r" not in names:
+            raise _BadInput("--target", f"{path} needs a header line with columns t,r; found "
+                            f"{', '.join(names) or 'none'}")
+        t, r = np.atleast_1d(table["t"]), np.atleast_1d(table["r"])
+        kind = "csv"
+    t = np.asarray(t, float)
+    r = np.asarray(r, float)
+    if r.ndim == 2:
+        if not 0 <= population < r.shape[1]:
+            raise _BadInput("--population", f"must be in [0, {r.shape[1] - 1}]; got {population}")
+        r = r[:, population]
+    elif r.ndim != 1 or population != 0:
+        if r.ndim != 1:
+            raise _BadInput("--target", f"r must be 1-D or (time, population); got {r.shape}")
+        raise _BadInput("--population", f"the target has one population; got {population}")
+    if t.ndim != 1 or t.shape != r.shape or t.size < 8:
+        raise _BadInput("--target", f"needs t and r of equal length >= 8; got {t.shape} and "
+                        f"{r.shape}")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(r))):
+        raise _BadInput("--target", "t and r must be finite (no NaN or inf)")
+    return t, r, kind, meta
+
+
+def _target(t, r, kind, args):
+    import types
+
+    import jax.numpy as jnp
+    import numpy as np
+
+    from .fit import BurstTarget
+
+    spacing = float(t[1] - t[0])
+    if not np.all(np.diff(t) > 0) or not np.allclose(np.diff(t), spacing, rtol=1e-6, atol=0):
+        raise _BadInput("--target", "t must be increasing and uniformly spaced")
+    resample = args.resample if args.resample is not None else max(spacing, 0.5)
+    stride = int(round(resample / spacing))
+    if stride < 1 or not np.isclose(stride * spacing, resample, rtol=1e-6):
+        raise _BadInput("--resample", f"must be a whole multiple of the target's spacing "
+                        f"{spacing:g}; got {args.resample:g}")
+    if kind == "network":
+        if not np.isclose(t[0], spacing, rtol=1e-6):
+            raise _BadInput("--target", "a network run must start at t = 0")
+        end = t[-1]
+    else:
+        if abs(t[0]) > 1e-9 * max(1.0, abs(t[-1])):
+            raise _BadInput("--target", f"the trace must start at t = 0 (fits start from the "
+                            f"all-zero state there); its first time is {t[0]:g}")
+        end = t[-1]
+    transient = args.transient if args.transient is not None else 0.25 * float(end)
+    if not 0 <= transient < 0.9 * float(end):
+        raise _BadInput("--transient", f"must be in [0, {0.9 * float(end):g}) for a trace "
+                        f"ending at {float(end):g}; got {transient:g}")
+    if kind == "network":
+        run = types.SimpleNamespace(t=t, r=r[:, None])
+        return BurstTarget.from_network(run, transient=transient, dt=resample)
+    keep = slice(None, None, stride)
+    return BurstTarget.from_trace(jnp.asarray(t[keep]), jnp.asarray(r[keep]), transient=transient)
+
+
+# One object per setting: `fit` compiles once per optimizer and loss object, so repeated fits in
+# one process (tests, notebooks calling `main`) reuse the compiled loop.
+_CACHE: dict = {}
+
+
+def _optimizer(name: str, learning_rate: float):
+    import optax
+
+    make = {"lbfgs": lambda: optax.lbfgs(), "adam": lambda: optax.adam(learning_rate),
+            "sgd": lambda: optax.sgd(learning_rate)}[name]
+    key = (name, None if name == "lbfgs" else learning_rate)
+    return _CACHE.setdefault(key, make())
+
+
+def _loss(name: str, t1: float):
+    import functools
+    import importlib
+
+    F = importlib.import_module("jaxmf.fit")  # the package's `fit` attribute is the function
+
+    make = {"trace": lambda: F.trace_mse,
+            "aligned": lambda: functools.partial(F.trace_mse, align=t1 / 10),
+            "autocorrelation": lambda: F.spectral_loss,
+            "power": lambda: functools.partial(F.spectral_loss, kind="power"),
+            "feature": lambda: F.feature_loss}[name]
+    return _CACHE.setdefault(("loss", name, t1), make())
+
+
+def run(args, command: str) -> int:
+    from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _fail
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # rates near 1e-3 and slow adaptation
+    import jax.numpy as jnp
+    import numpy as np
+
+    from . import io
+    from .fit import DIVERGED, OK, fit, simulate_on_grid
+    from .meanfield import solve_meanfield
+    from .netfit import ThetaNetwork
+    from .params import ParameterError
+    from .presets import get as get_preset
+
+    overrides = dict(args.overrides)
+    try:
+        t_raw, r_raw, kind, target_meta = _read_target(args.target, args.population)
+        target = _target(t_raw, r_raw, kind, args)
+        start = get_preset(args.preset, **overrides)
+        if start.n_populations != 1:
+            raise _BadInput("--preset", "fitting from the command line takes one population")
+        if args.n_starts < 1 or args.steps < 1:
+            raise _BadInput("--n-starts" if args.n_starts < 1 else "--steps", "must be >= 1")
+        model = "meanfield" if args.model == "meanfield" else ThetaNetwork(n=args.n, dt=args.dt)
+        spacing = float(target.t[1] - target.t[0])
+        if args.model == "network" and abs(spacing / args.dt - round(spacing / args.dt)) > 1e-6 \
+                * spacing / args.dt:
+            raise _BadInput("--dt", f"the target's spacing {spacing:g} (see --resample) must be "
+                            f"a whole multiple of the network's step; got {args.dt:g}")
+        optimizer = _optimizer(args.optimizer, args.learning_rate)
+        t1 = float(target.t[-1])
+        res = fit(start, target, free=args.free, model=model, optimizer=optimizer,
+                  n_starts=args.n_starts, key=jax.random.key(args.seed), loss=_loss(args.loss, t1),
+                  steps=args.steps, spread=args.spread, tol=args.tol,
+                  patience=5 if args.optimizer == "lbfgs" else 30)
+    except _BadInput as e:
+        return _fail(str(e), EXIT_USAGE)
+    except ParameterError as e:
+        option = {"free": "--free", "target": "--target", "transient": "--transient",
+                  "t1": "--target", "dt": "--dt", "n": "--n"}.get(e.name, e.name)
+        message = str(e)
+        if not message.startswith("--"):
+            message = f"{option}: {message.partition(': ')[2] or message}"
+        return _fail(message, EXIT_USAGE)
+
+    status = np.asarray(res.status)
+    best = res.best_params
+    ts = jnp.asarray(target.t)
+    if args.model == "meanfield":
+        sim = solve_meanfield(best, t1, ts=ts, rtol=1e-10, atol=1e-12, throw=False)
+    else:
+        sim = simulate_on_grid(best, ts, model, int(round(float(ts[1] - ts[0]) / args.dt)))
+    r_fit = np.asarray(sim.r)[:, 0]
+
+    fitted = {n: float(np.asarray(getattr(best, n))[0]) for n in args.free}
+    initial = {n: float(np.asarray(getattr(start, n))[0]) for n in args.free}
+    history = np.asarray(res.loss_history)
+    starts = [{"initial": {n: float(np.asarray(res.initial[n])[i, 0]) for n in args.free},
+               "fitted": {n: float(np.asarray(res.values(n))[i, 0]) for n in args.free},
+               "final_loss": float(np.asarray(res.final_loss)[i]),
+               "status": {OK: "converged", DIVERGED: "diverged"}.get(int(status[i]), "max_steps"),
+               "iterations": int(np.asarray(res.n_iterations)[i])}
+              for i in range(args.n_starts)]
+    best_i = int(res.best_index)
+    meta = {
+        "format": "jaxmf.fit_result", "format_version": io.FORMAT_VERSION,
+        "provenance": io.provenance(command=command, preset=args.preset),
+        "target": {"path": str(args.target), "kind": kind, "population": args.population,
+                   "n_samples": int(ts.shape[0]), "spacing": float(ts[1] - ts[0]),
+                   "transient": target.transient,
+                   "params": (target_meta or {}).get("params"),
+                   "features": {k: float(getattr(target, k)) for k in ("period", "duty", "peak",
+                                                                       "mean")}},
+        "model": args.model, "network": {"n": args.n, "dt": args.dt} if args.model == "network"
+        else None,
+        "free": list(args.free), "loss": args.loss, "optimizer": args.optimizer,
+        "learning_rate": args.learning_rate if args.optimizer != "lbfgs" else None,
+        "steps": args.steps, "tol": args.tol, "seed": args.seed, "spread": args.spread,
+        "initial": initial, "fitted": fitted, "best_start": best_i,
+        "final_loss": float(np.asarray(res.final_loss)[best_i]),
+        "converged": bool(status[best_i] == OK), "starts": starts,
+        "params": io.params_to_dict(best),
+    }
+    stem = args.out / args.name
+    arrays = {"loss_history": history, "status": status,
+              "final_loss": np.asarray(res.final_loss), "n_iterations": np.asarray(res.n_iterations),
+              "t": np.asarray(ts), "r_target": np.asarray(target.r), "r_fit": r_fit,
+              **{f"fitted_{n}": np.asarray(res.values(n))[:, 0] for n in args.free},
+              **{f"initial_{n}": np.asarray(res.initial[n])[:, 0] for n in args.free}}
+    npz, sidecar = io._write_pair(stem, arrays, meta)
+    csv = stem.with_name(stem.name + "_loss.csv")
+    header = "iteration," + ",".join(f"start_{i}" for i in range(history.shape[1]))
+    rows = np.column_stack([np.arange(history.shape[0]), history])
+    keep = np.any(np.isfinite(history), axis=1)
+    np.savetxt(csv, rows[keep], delimiter=",", header=header, comments="", fmt="%.10g")
+    png = None
+    if not args.no_plot:
+        png = stem.with_name(stem.name + ".png")
+        _plot(png, np.asarray(ts), np.asarray(target.r), r_fit, history, target.transient,
+              fitted, initial, args)
+
+    n_ok = int(np.sum(status == OK))
+    n_div = int(np.sum(status == DIVERGED))
+    print(f"fit ({args.model}, {args.loss} loss, {args.optimizer}): best of {args.n_starts} "
+          f"start(s) is #{best_i}, loss {meta['final_loss']:.4g}, "
+          f"{n_ok} converged, {n_div} diverged")
+    for n in args.free:
+        print(f"  {n} = {fitted[n]:.8g} (started at {initial[n]:.6g})")
+    for path in (npz, sidecar, csv, png):
+        if path is not None:
+            print(f"wrote {path}")
+    if not np.isfinite(meta["final_loss"]):
+        return _fail("every start diverged (non-finite loss or failed solve); try starts closer "
+                     "to the target or a smaller --learning-rate", EXIT_FAILED)
+    return EXIT_OK
+
+
+def _plot(path, t, r_target, r_fit, history, transient, fitted, initial, args) -> None:
+    import numpy as np
+
+    from .plot import _pyplot
+
+    plt = _pyplot()
+    fig, (ax, axl) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=(2.4, 1),
+                                  layout="constrained")
+    ax.plot(t, r_target, color="k", lw=1.4, label="target")
+    ax.plot(t, r_fit, color="C3", lw=1.1, ls="--", label=f"fit ({args.model})")
+    ax.axvspan(t[0], transient, color="0.9", label="transient (not fitted)")
+    ax.set_xlabel("time (dimensionless)")
+    ax.set_ylabel("rate r")
+    ax.set_xlim(t[0], t[-1])
+    ax.legend(fontsize="small", loc="upper right")
+    ax.set_title(", ".join(f"{n}: {initial[n]:.4g} -> {fitted[n]:.5g}" for n in fitted),
+                 fontsize="medium")
+    for i in range(history.shape[1]):
+        h = history[:, i]
+        ok = np.isfinite(h) & (h > 0)
+        if ok.any():
+            axl.semilogy(np.nonzero(ok)[0], h[ok], lw=1, label=f"start {i}" if i < 8 else None)
+    axl.set_xlabel("iteration")
+    axl.set_ylabel(f"{args.loss} loss")
+    axl.set_title("loss history", fontsize="medium")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

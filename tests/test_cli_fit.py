@@ -1,0 +1,103 @@
+"""`jaxmf fit` end to end: a target made by `jaxmf meanfield` with hidden parameters is fitted
+from another start and the hidden values come back."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxmf.cli import main
+
+HIDDEN = {"eta_bar": 0.125, "w_jump": 0.02}
+START = ["--set", "eta_bar=0.11", "--set", "w_jump=0.017"]  # 12% and 15% below
+# One trace length, grid, optimizer and start count for every fit here: compiled once.
+FIT = ["fit", "--free", "eta_bar,w_jump", "--model", "meanfield", "--n-starts", "1", *START]
+
+
+@pytest.fixture(scope="module")
+def hidden_target(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hidden")
+    code = main(["meanfield", "--set", f"eta_bar={HIDDEN['eta_bar']}",
+                 "--set", f"w_jump={HIDDEN['w_jump']}", "--t1", "400", "--out", str(out),
+                 "--name", "hidden", "--no-plot"])
+    assert code == 0
+    return out / "hidden.npz"
+
+
+def _fit(target, out, *extra):
+    return main([*FIT, "--target", str(target), "--out", str(out), *extra])
+
+
+def test_fit_recovers_hidden_meanfield_parameters(hidden_target, tmp_path, capsys):
+    assert _fit(hidden_target, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "eta_bar = 0.125" in out and str(tmp_path / "fit.json") in out
+    meta = json.loads((tmp_path / "fit.json").read_text())
+    for name, value in HIDDEN.items():
+        # The issue asks for 1%; the loss is exact up to solver tolerances, so far better holds.
+        assert meta["fitted"][name] == pytest.approx(value, rel=1e-4), name
+        assert meta["params"][name] == pytest.approx([value], rel=1e-4)
+    assert meta["initial"] == {"eta_bar": 0.11, "w_jump": 0.017}
+    assert meta["converged"] and meta["starts"][0]["status"] == "converged"
+    assert meta["target"]["kind"] == "meanfield" and meta["target"]["transient"] == 100.0
+    # The target's own provenance travels along: its parameters are the hidden ones.
+    assert meta["target"]["params"]["eta_bar"] == [HIDDEN["eta_bar"]]
+    for key in ("jaxmf", "jax", "command", "time_utc"):
+        assert key in meta["provenance"]
+    assert "--target" in meta["provenance"]["command"]
+
+    with np.load(tmp_path / "fit.npz") as f:
+        history, r_fit, r_target = f["loss_history"], f["r_fit"], f["r_target"]
+    assert history.shape == (200, 1)
+    finite = history[np.isfinite(history[:, 0]), 0]
+    assert finite.size == meta["starts"][0]["iterations"] and finite[-1] < 1e-3 * finite[0]
+    np.testing.assert_allclose(r_fit, r_target, atol=1e-5)  # rates ~0.01..0.15
+    rows = np.loadtxt(tmp_path / "fit_loss.csv", delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_allclose(rows[:, 1], finite, rtol=1e-9)
+    png = (tmp_path / "fit.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_fit_reads_csv_targets(hidden_target, tmp_path):
+    with np.load(hidden_target) as f:
+        t, r = f["t"], f["r"][:, 0]
+    csv = tmp_path / "rates.csv"
+    np.savetxt(csv, np.column_stack([t, r]), delimiter=",", header="t,r", comments="",
+               fmt="%.17g")
+    assert _fit(csv, tmp_path, "--name", "from_csv", "--no-plot") == 0
+    meta = json.loads((tmp_path / "from_csv.json").read_text())
+    assert meta["target"]["kind"] == "csv" and meta["target"]["params"] is None
+    for name, value in HIDDEN.items():
+        assert meta["fitted"][name] == pytest.approx(value, rel=1e-4), name
+    assert not (tmp_path / "from_csv.png").exists()
+
+
+def _write_csv(path, t, r, header="t,r"):
+    np.savetxt(path, np.column_stack([t, r]), delimiter=",", header=header, comments="")
+    return path
+
+
+@pytest.mark.parametrize("case, option", [
+    ("missing", "--target"), ("no_r_column", "--target"), ("uneven", "--target"),
+    ("late_start", "--target"), ("free", "--free"), ("resample", "--resample"),
+    ("transient", "--transient"), ("population", "--population"), ("nan", "--target"),
+    ("network_dt", "--dt"),
+])
+def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
+    t = np.linspace(0.0, 50.0, 101)
+    r = 0.05 + 0.01 * np.sin(t / 5)
+    target = {
+        "missing": tmp_path / "nothing.csv",
+        "no_r_column": _write_csv(tmp_path / "a.csv", t, r, header="t,rate"),
+        "uneven": _write_csv(tmp_path / "b.csv", t ** 1.1, r),
+        "late_start": _write_csv(tmp_path / "c.csv", t + 1.0, r),
+        "nan": _write_csv(tmp_path / "d.csv", t, np.where(t > 10, np.nan, r)),
+    }.get(case, _write_csv(tmp_path / "ok.csv", t, r))
+    extra = {"free": ["--free", "eta_bar,bogus"], "resample": ["--resample", "0.7"],
+             "transient": ["--transient", "60"], "population": ["--population", "1"],
+             "network_dt": ["--model", "network", "--dt", "0.3"]}.get(case, [])
+    code = main(["fit", "--target", str(target), "--out", str(tmp_path), *extra])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"jaxmf: error: {option}") or f"argument {option}" in err, err
+    assert not (tmp_path / "fit.json").exists()
