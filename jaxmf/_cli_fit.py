@@ -81,6 +81,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("results"),
                    help="output folder (default results/)")
     p.add_argument("--name", default="fit", help="file stem (default fit)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="print every start's loss at each iteration (default: on for "
+                   "--model network, off for the mean field)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     p.set_defaults(run=run)
 
@@ -246,7 +249,8 @@ def run(args, command: str) -> int:
         res = fit(start, target, free=args.free, model=model, optimizer=optimizer,
                   n_starts=args.n_starts, key=jax.random.key(args.seed), loss=_loss(args.loss, t1),
                   steps=args.steps, spread=args.spread, tol=args.tol,
-                  patience=5 if args.optimizer == "lbfgs" else 30)
+                  patience=5 if args.optimizer == "lbfgs" else 30,
+                  progress=args.model == "network" if args.progress is None else args.progress)
     except _BadInput as e:
         return _fail(str(e), EXIT_USAGE)
     except ParameterError as e:

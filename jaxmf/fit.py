@@ -455,6 +455,12 @@ class _Config(NamedTuple):
     mf_model: str
     network: ThetaNetwork | None = None  # None: fit the mean field
     record_every: int = 0
+    progress: bool = False
+
+
+def _report(start, k, val, running):
+    if bool(running):
+        print(f"fit: start {int(start)} iteration {int(k) + 1} loss {float(val):.6g}", flush=True)
 
 
 class NetworkTrace(NamedTuple):
@@ -533,7 +539,7 @@ def _run(params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg
     dtype = ts.dtype
     inf = jnp.asarray(jnp.inf, dtype)
 
-    def one_start(u_init):
+    def one_start(u_init, index):
         class Carry(NamedTuple):
             k: jax.Array
             u: dict
@@ -550,6 +556,8 @@ def _run(params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg
             # so a failing solve does not slow every later batched iteration.
             u_eval = jax.tree.map(lambda a, b: jnp.where(c.status == DIVERGED, b, a), c.u, u_ref)
             (val, solve_status), grad = value_and_grad(u_eval)
+            if cfg.progress:
+                jax.debug.callback(_report, index, c.k, val, running)
             bad = ~jnp.isfinite(val) | (solve_status != 0) | ~jnp.all(
                 jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grad)]))
             improved = val < c.best - cfg.tol * jnp.abs(c.best)
@@ -583,7 +591,8 @@ def _run(params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg
         n_iter = jnp.sum(jnp.isfinite(c.history))
         return c.best_u, c.best, status, n_iter, c.history
 
-    best_u, best, status, n_iter, history = jax.vmap(one_start)(u0)
+    best_u, best, status, n_iter, history = jax.vmap(one_start)(u0, jnp.arange(
+        jax.tree.leaves(u0)[0].shape[0]))
     x = {n: bijectors[n].forward(best_u[n]) for n in cfg.free}
     batched = jax.vmap(lambda xi: params.replace(**xi))(x)
     final = jnp.where(jnp.isfinite(best), best, jnp.nan)
@@ -599,7 +608,7 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         steps: int = 300, bounds: dict | None = None, spread: float = 0.3, tol: float = 1e-4,
         patience: int = 20, starts: dict | None = None, dt_save: float = 0.5,
         rtol: float = 1e-6, atol: float = 1e-9, max_steps: int = 50_000, adjoint=None,
-        meanfield_model: str = "chen_campbell") -> FitResult:
+        meanfield_model: str = "chen_campbell", progress: bool = False) -> FitResult:
     """Fit the `free` parameters of `params` so the simulated rate matches `target`.
 
     model: 'meanfield' (the mean field `meanfield_model`, solved by diffrax), 'network' (the
@@ -625,7 +634,8 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     on. adjoint: diffrax adjoint of the mean-field solves. Default: `diffrax.ForwardMode()`
     (forward-mode gradients, fastest) when there are at most `FORWARD_MODE_MAX` free unknowns
     (values over all populations), else `RecursiveCheckpointAdjoint()` (reverse mode,
-    memory-bounded in t1).
+    memory-bounded in t1). progress: print each start's loss at every iteration as it runs
+    (useful for network fits, where one iteration takes seconds to minutes).
     """
     if isinstance(model, str) and model == "network":
         model = ThetaNetwork()
@@ -701,7 +711,7 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         adjoint = (diffrax.ForwardMode() if unknowns <= FORWARD_MODE_MAX
                    else diffrax.RecursiveCheckpointAdjoint())
     cfg = _Config(free, t1, int(steps), float(tol), int(patience), float(rtol), float(atol),
-                  int(max_steps), meanfield_model, network, record_every)
+                  int(max_steps), meanfield_model, network, record_every, bool(progress))
     batched, best_params, history, final, status, n_iter, best_index = _run(
         params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg)
     return FitResult(params=batched, best_params=best_params, loss_history=history,

@@ -132,12 +132,15 @@ def test_vmap_over_starts_equals_loop(truth, target):
     assert np.all(np.asarray(both.status) == F.MAX_STEPS)
 
 
-def test_forward_and_reverse_mode_fits_agree(truth, target):
+def test_forward_and_reverse_mode_fits_agree(truth, target, capsys):
     # Two free unknowns: the default is forward mode (jacfwd through diffrax.ForwardMode); the
     # reverse-mode checkpointed adjoint must take the same optimiser path.
     kw = dict(loss=F.trace_mse, optimizer=optax.adam(1e-2), steps=8, patience=100, n_starts=1,
               starts=dict(eta_bar=[0.125], w_jump=[0.02]))
-    fwd = F.fit(truth, target, **kw)
+    fwd = F.fit(truth, target, progress=True, **kw)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("fit: start 0 iteration 1 loss") and len(lines) == 8
+    assert float(lines[-1].split()[-1]) == pytest.approx(float(fwd.loss_history[-1, 0]), rel=1e-5)
     rev = F.fit(truth, target, adjoint=diffrax.RecursiveCheckpointAdjoint(), **kw)
     assert tree_allclose(fwd.loss_history, rev.loss_history, rtol=1e-7, atol=0)
     assert tree_allclose(fwd.params.eta_bar, rev.params.eta_bar, rtol=1e-8, atol=0)
