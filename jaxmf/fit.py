@@ -264,9 +264,13 @@ def _need_trace(target, name):
 
 
 def trace_mse(sim: MeanFieldResult, target: BurstTarget, *, align: float | None = None,
-              temperature: float | None = None) -> jax.Array:
+              temperature: float | None = None, smooth: float | None = None) -> jax.Array:
     """Mean-squared error between the simulated and target rate after the transient, with the
     simulation saved on the target's time grid.
+
+    smooth: centred moving average of the simulated rate over `smooth` time units first (give the
+    `smooth_time` the target was made with by `BurstTarget.from_network`, to compare burst shapes
+    without the fast, phase-sensitive oscillations inside a network's bursts).
 
     align: largest time shift (time units) to search; the error is the minimum over integer
     sample shifts s in [-align, align] of mean (r_sim[i + s] - r_target[i])^2 over the samples
@@ -276,6 +280,10 @@ def trace_mse(sim: MeanFieldResult, target: BurstTarget, *, align: float | None 
     """
     _need_trace(target, "trace_mse")
     r = _sim_rate(sim, target).astype(target.r.dtype)
+    if smooth:
+        from .analysis import smooth as moving_average
+
+        r = moving_average(r, max(1, int(round(smooth / target.dt))))
     mask = _window(target.t, target.transient)
     if not align:
         return jnp.sum(mask * (r - target.r) ** 2) / jnp.sum(mask)

@@ -233,3 +233,19 @@ def test_meanfield_fit_to_a_network_recovers_its_parameters():
     assert int(res.status[0]) == F.OK
     assert float(res.best_params.eta_bar[0]) == pytest.approx(ETA, rel=0.03)
     assert float(res.best_params.w_jump[0]) == pytest.approx(W_JUMP, rel=0.05)
+
+
+def test_trace_mse_smooth_compares_moving_averages():
+    # The smoothed loss is the plain MSE of a centred moving average (numpy, edges averaged over
+    # the samples available) of the simulated rate against the target.
+    t = np.linspace(0.0, 100.0, 201)
+    target = F.BurstTarget.from_trace(jnp.asarray(t), jnp.asarray(0.05 + 0.01 * np.sin(t / 7)),
+                                      transient=10.0)
+    sim = 0.05 + 0.01 * np.sin(t / 7) + 0.02 * np.sin(2 * np.pi * t / 2.5)  # fast oscillation
+    k = 5  # 2.5 time units at dt = 0.5: one full fast period
+    avg = np.convolve(sim, np.ones(k), "same") / np.convolve(np.ones_like(sim), np.ones(k), "same")
+    keep = t >= 10.0
+    expected = np.mean((avg - np.asarray(target.r))[keep] ** 2)
+    got = float(F.trace_mse(jnp.asarray(sim), target, smooth=2.5))
+    assert got == pytest.approx(expected, rel=1e-10)
+    assert got < 1e-2 * float(F.trace_mse(jnp.asarray(sim), target))  # fast part averaged out
