@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
 import jaxmf  # noqa: E402
+from _timing import median_runs  # noqa: E402
 from jaxmf.analysis import REGIME_NAMES, classify_regime  # noqa: E402
 from jaxmf.bifurcation import _jacobian, continue_equilibria  # noqa: E402
 from jaxmf.cycles import continue_cycles, meanfield_vector_field  # noqa: E402
@@ -72,20 +73,6 @@ def _parse():
     if args.quick:
         args.repeats, args.map_size, args.lsoda_sample = 1, 24, 6
     return args
-
-
-def _median_runs(fn, repeats):
-    """(median run s, compile s = first call - median, last output)."""
-    t0 = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    run = statistics.median(times)
-    return run, max(first - run, 0.0), out
 
 
 # -- (1) the one-parameter diagram --------------------------------------------------------------
@@ -152,7 +139,7 @@ def bench_diagram(args, params):
         parts.append(out[2])
         return out
 
-    run, compile_s, (eq, cycles, _) = _median_runs(timed_diagram, args.repeats)
+    run, compile_s, (eq, cycles, _) = median_runs(timed_diagram, args.repeats)
     part_s = {k: statistics.median(p[k] for p in parts[1:] or parts) for k in parts[0]}
     peer, why = run_peer(args)
     hopfs = [sp for sp in eq.special_points if sp.kind == "hopf"]

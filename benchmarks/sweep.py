@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
 
 
 def _parse():
@@ -60,6 +58,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxmf  # noqa: E402
+from _timing import median_runs  # noqa: E402
 from jaxmf.analysis import classify_regime, detect_bursts  # noqa: E402
 from jaxmf.sweep import Grid, sweep  # noqa: E402
 
@@ -68,19 +67,6 @@ def _grid(n):
     n_eta = max(1, int(round(np.sqrt(n))))
     n_w = max(1, int(round(n / n_eta)))
     return Grid.product(eta_bar=np.linspace(0.0, 0.3, n_eta), w_jump=np.linspace(0.005, 0.1, n_w))
-
-
-def _timed(fn, repeats):
-    t0 = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    run = statistics.median(times)
-    return run, max(first - run, 0.0), out
 
 
 def bench_meanfield(base, grid):
@@ -92,7 +78,7 @@ def bench_meanfield(base, grid):
         if d > len(jax.local_devices()):
             continue
         for ppd in ARGS.ppd:
-            run, comp, ds = _timed(lambda: sweep(base, grid, points_per_device=ppd, devices=d,
+            run, comp, ds = median_runs(lambda: sweep(base, grid, points_per_device=ppd, devices=d,
                                                  **opts), ARGS.repeats)
             if reference is None:
                 reference = ds
@@ -104,7 +90,7 @@ def bench_meanfield(base, grid):
     d, ppd = ARGS.devices[0], ARGS.ppd[-1]
     with tempfile.TemporaryDirectory() as tmp:
         counter = iter(range(10**6))
-        run, _, _ = _timed(lambda: sweep(base, grid, points_per_device=ppd, devices=d,
+        run, _, _ = median_runs(lambda: sweep(base, grid, points_per_device=ppd, devices=d,
                                          out=os.path.join(tmp, f"s{next(counter)}.nc"), **opts),
                            ARGS.repeats)
     rows.append(dict(impl=f"sweep, {d} device(s) x {ppd}, out=",
@@ -126,12 +112,12 @@ def bench_meanfield(base, grid):
     def plain_loop():
         return [jax.block_until_ready(one(float(values[i, 0]), float(values[i, 1]))) for i in idx]
 
-    run, comp, _ = _timed(plain_loop, 1)
+    run, comp, _ = median_runs(plain_loop, 1)
     loop_per_s = idx.size / run
     rows.append(dict(impl="plain loop: solve_meanfield + analysis", per_s=loop_per_s,
                      compile_s=comp, note=f"extrap. from {idx.size} points"))
     jitted = jax.jit(one)
-    run, comp, _ = _timed(lambda: [jax.block_until_ready(jitted(values[i, 0], values[i, 1]))
+    run, comp, _ = median_runs(lambda: [jax.block_until_ready(jitted(values[i, 0], values[i, 1]))
                                    for i in idx], ARGS.repeats)
     rows.append(dict(impl="loop of one jitted point", per_s=idx.size / run, compile_s=comp,
                      note=f"extrap. from {idx.size} points"))
@@ -154,7 +140,7 @@ def bench_network(base):
         if d > len(jax.local_devices()):
             continue
         for ppd in ARGS.network_ppd:
-            run, comp, _ = _timed(lambda: sweep(base, grid, points_per_device=ppd, devices=d,
+            run, comp, _ = median_runs(lambda: sweep(base, grid, points_per_device=ppd, devices=d,
                                                 **opts), ARGS.repeats)
             rows.append(dict(impl=f"sweep network, {d} device(s) x {ppd}", per_s=work / run,
                              compile_s=comp, note=""))
@@ -167,7 +153,7 @@ def bench_network(base):
                                          progress=False)
             jax.block_until_ready(res.r)
 
-    run, comp, _ = _timed(loop, 1)
+    run, comp, _ = median_runs(loop, 1)
     loop_per_s = k * n * steps / run
     rows.append(dict(impl="loop of simulate_network", per_s=loop_per_s, compile_s=comp,
                      note=f"extrap. from {k} networks"))
