@@ -29,6 +29,7 @@ import numpy as np
 import optax
 
 from .analysis import BurstStats, detect_bursts
+from .analysis import smooth as moving_average
 from .meanfield import MeanFieldResult, solve_meanfield
 from .netfit import ThetaNetwork, simulate_theta
 from .params import PER_POPULATION_FIELDS, ParameterError, Params
@@ -197,8 +198,6 @@ class BurstTarget(eqx.Module):
         all-zero initial state, where `fit` starts its simulations). Each sample is the rate
         averaged over the bin ending there (half a bin of lag; negligible against burst
         periods)."""
-        from .analysis import smooth
-
         t = np.asarray(result.t, float)
         r = np.asarray(result.r, float)
         if r.ndim == 3:
@@ -213,7 +212,7 @@ class BurstTarget(eqx.Module):
             raise ParameterError("result", "must start at t = 0 (its first bin ends at one bin "
                                  f"width); got first time {t[0]:g} with bin {width:g}")
         window = max(1, int(round(smooth_time / width)))
-        r = np.asarray(smooth(jnp.asarray(r), window))
+        r = np.asarray(moving_average(jnp.asarray(r), window))
         stride = 1 if dt is None else int(round(dt / width))
         if stride < 1 or not np.isclose(stride * width, dt or width, rtol=1e-6):
             raise ParameterError("dt", f"must be a whole multiple of the bin width {width:g}; "
@@ -281,8 +280,6 @@ def trace_mse(sim: MeanFieldResult, target: BurstTarget, *, align: float | None 
     _need_trace(target, "trace_mse")
     r = _sim_rate(sim, target).astype(target.r.dtype)
     if smooth:
-        from .analysis import smooth as moving_average
-
         r = moving_average(r, max(1, int(round(smooth / target.dt))))
     mask = _window(target.t, target.transient)
     if not align:
