@@ -34,7 +34,6 @@ starts; an L-BFGS step also evaluates the loss in its line search) or loss evalu
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import jax
@@ -46,22 +45,16 @@ import optax  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
 import jaxmf  # noqa: E402
+from _timing import median_runs  # noqa: E402
 from jaxmf.fit import BurstTarget, fit, trace_mse  # noqa: E402
 
 ETA, W_JUMP = 0.12, 0.0189
 
 
 def timed(fn, repeats):
-    t = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    run = statistics.median(times)
-    return out, run, max(first - run, 0.0)
+    """(last output, median run s, compile s)."""
+    run, compile_s, out = median_runs(fn, repeats)
+    return out, run, compile_s
 
 
 def recovered(ratios):

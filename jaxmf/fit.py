@@ -278,6 +278,9 @@ def trace_mse(sim: MeanFieldResult, target: BurstTarget, *, align: float | None 
     -T log mean exp(-mse_s / T), smooth everywhere (T in squared-rate units).
     """
     _need_trace(target, "trace_mse")
+    if smooth is not None and not (isinstance(smooth, (int, float)) and smooth >= 0):
+        raise ParameterError("smooth", f"must be a number of time units >= 0 (or None); got "
+                             f"{smooth!r}")
     r = _sim_rate(sim, target).astype(target.r.dtype)
     if smooth:
         r = moving_average(r, max(1, int(round(smooth / target.dt))))

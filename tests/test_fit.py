@@ -249,3 +249,5 @@ def test_trace_mse_smooth_compares_moving_averages():
     got = float(F.trace_mse(jnp.asarray(sim), target, smooth=2.5))
     assert got == pytest.approx(expected, rel=1e-10)
     assert got < 1e-2 * float(F.trace_mse(jnp.asarray(sim), target))  # fast part averaged out
+    with pytest.raises(ParameterError, match="smooth"):
+        F.trace_mse(jnp.asarray(sim), target, smooth=-1.0)
