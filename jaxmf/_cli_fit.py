@@ -19,7 +19,7 @@ from pathlib import Path
 __all__ = ["add_parser", "run"]
 
 LOSSES = ("trace", "aligned", "autocorrelation", "power", "feature")
-OPTIMIZERS = ("lbfgs", "adam", "sgd")
+OPTIMIZERS = ("lm", "lbfgs", "adam", "sgd")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -62,8 +62,9 @@ def add_parser(sub) -> None:
                    help="trace: mean-squared error (default); aligned: the same minimised over "
                    "time shifts up to a tenth of the trace; autocorrelation, power: phase-free "
                    "spectral distances; feature: burst period, duty, peak and mean")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs",
-                   help="lbfgs (default; line search), adam or sgd (optax)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lm",
+                   help="lm: Levenberg-Marquardt on the residuals (optimistix; default, needs "
+                   "--loss trace or feature); lbfgs (line search), adam or sgd (optax)")
     p.add_argument("--learning-rate", type=_positive, default=3e-2,
                    help="adam/sgd learning rate in unconstrained units (default 3e-2)")
     p.add_argument("--steps", type=_whole, default=200, help="most gradient steps (default 200)")
@@ -190,21 +191,29 @@ def _target(t, r, kind, args):
 _CACHE: dict = {}
 
 
-def _optimizer(name: str, learning_rate: float):
+def _optimizer(name: str, learning_rate: float, tol: float):
     import optax
+    import optimistix as optx
 
-    make = {"lbfgs": lambda: optax.lbfgs(), "adam": lambda: optax.adam(learning_rate),
+    make = {"lm": lambda: optx.LevenbergMarquardt(rtol=tol, atol=1e-3 * tol),
+            "lbfgs": lambda: optax.lbfgs(), "adam": lambda: optax.adam(learning_rate),
             "sgd": lambda: optax.sgd(learning_rate)}[name]
-    key = (name, None if name == "lbfgs" else learning_rate)
+    key = (name, tol if name == "lm" else None if name == "lbfgs" else learning_rate)
     return _CACHE.setdefault(key, make())
 
 
-def _loss(name: str, t1: float):
+def _loss(name: str, t1: float, residuals: bool = False):
     import functools
     import importlib
 
     F = importlib.import_module("jaxmf.fit")  # the package's `fit` attribute is the function
 
+    if residuals:
+        if name not in ("trace", "feature"):
+            raise _BadInput("--optimizer", f"lm works on residuals: give --loss trace or "
+                            f"feature (or another --optimizer for --loss {name})")
+        make = {"trace": lambda: F.trace_residuals, "feature": lambda: F.feature_residuals}[name]
+        return _CACHE.setdefault(("residuals", name), make())
     make = {"trace": lambda: F.trace_mse,
             "aligned": lambda: functools.partial(F.trace_mse, align=t1 / 10),
             "autocorrelation": lambda: F.spectral_loss,
@@ -244,12 +253,13 @@ def run(args, command: str) -> int:
                 * spacing / args.dt:
             raise _BadInput("--dt", f"the target's spacing {spacing:g} (see --resample) must be "
                             f"a whole multiple of the network's step; got {args.dt:g}")
-        optimizer = _optimizer(args.optimizer, args.learning_rate)
+        optimizer = _optimizer(args.optimizer, args.learning_rate, args.tol)
         t1 = float(target.t[-1])
+        loss = _loss(args.loss, t1, residuals=args.optimizer == "lm")
         res = fit(start, target, free=args.free, model=model, optimizer=optimizer,
-                  n_starts=args.n_starts, key=jax.random.key(args.seed), loss=_loss(args.loss, t1),
+                  n_starts=args.n_starts, key=jax.random.key(args.seed), loss=loss,
                   steps=args.steps, spread=args.spread, tol=args.tol,
-                  patience=5 if args.optimizer == "lbfgs" else 30,
+                  patience=5 if args.optimizer in ("lbfgs", "lm") else 30,
                   progress=args.model == "network" if args.progress is None else args.progress)
     except _BadInput as e:
         return _fail(str(e), EXIT_USAGE)
@@ -292,7 +302,7 @@ def run(args, command: str) -> int:
         "model": args.model, "network": {"n": args.n, "dt": args.dt} if args.model == "network"
         else None,
         "free": list(args.free), "loss": args.loss, "optimizer": args.optimizer,
-        "learning_rate": args.learning_rate if args.optimizer != "lbfgs" else None,
+        "learning_rate": args.learning_rate if args.optimizer in ("adam", "sgd") else None,
         "steps": args.steps, "tol": args.tol, "seed": args.seed, "spread": args.spread,
         "initial": initial, "fitted": fitted, "best_start": best_i,
         "final_loss": float(np.asarray(res.final_loss)[best_i]),

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import optimistix as optx
 import pytest
 
 import jaxmf
@@ -251,3 +252,69 @@ def test_trace_mse_smooth_compares_moving_averages():
     assert got < 1e-2 * float(F.trace_mse(jnp.asarray(sim), target))  # fast part averaged out
     with pytest.raises(ParameterError, match="smooth"):
         F.trace_mse(jnp.asarray(sim), target, smooth=-1.0)
+
+
+def test_residual_losses_square_to_the_scalar_losses(truth, target):
+    # trace_residuals / feature_residuals are what least-squares solvers see; their sums of
+    # squares must be exactly the scalar losses that adam / L-BFGS minimise.
+    ts = jnp.asarray(target.t)
+    sim = jaxmf.solve_meanfield(truth.replace(eta_bar=0.125), T1, ts=ts)
+    for smooth in (None, 10.0):
+        res = F.trace_residuals(sim, target, smooth=smooth)
+        assert res.shape == ts.shape and float(jnp.sum(jnp.abs(res[ts < TRANSIENT]))) == 0.0
+        assert float(jnp.sum(res**2)) == pytest.approx(
+            float(F.trace_mse(sim, target, smooth=smooth)), rel=1e-12)
+    weights = {"period": 2.0, "duty": 0.5}
+    res = F.feature_residuals(sim, target, weights=weights)
+    assert res.shape == (4,)
+    assert float(jnp.sum(res**2)) == pytest.approx(
+        float(F.feature_loss(sim, target, weights=weights)), rel=1e-12)
+    with pytest.raises(ParameterError, match="weights"):
+        F.feature_residuals(sim, target, weights={"period": -1.0})
+
+
+LM = optx.LevenbergMarquardt(rtol=1e-8, atol=1e-10)
+
+
+def test_levenberg_marquardt_recovers_from_starts_30_percent_away(truth, target, capsys):
+    starts = dict(eta_bar=[1.3 * ETA, 1.3 * ETA, 0.7 * ETA], w_jump=[1.3 * W_JUMP, W_JUMP, W_JUMP])
+    res = F.fit(truth, target, n_starts=3, starts=starts, steps=60, optimizer=LM, tol=1e-10,
+                patience=8, progress=True)
+    np.testing.assert_allclose(np.asarray(res.params.eta_bar[:, 0]), ETA, rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(res.params.w_jump[:, 0]), W_JUMP, rtol=1e-3)
+    assert np.all(np.asarray(res.status) == F.OK)
+    # The history holds sums of squared residuals, i.e. trace_mse, never increasing (LM only
+    # accepts improving steps) and stopping well before the step limit.
+    hist = np.asarray(res.loss_history)
+    for i in range(3):
+        h = hist[np.isfinite(hist[:, i]), i]
+        assert np.all(np.diff(h) <= 1e-15) and h[-1] < 1e-6 * h[0]
+        assert 3 <= int(res.n_iterations[i]) < 60
+    start = truth.replace(eta_bar=1.3 * ETA, w_jump=1.3 * W_JUMP)
+    first = F.trace_mse(jaxmf.solve_meanfield(start, T1, ts=jnp.asarray(target.t)), target)
+    assert float(hist[0, 0]) == pytest.approx(float(first), rel=1e-6)
+    out = capsys.readouterr().out
+    assert "fit: start 2 iteration 1 loss" in out
+
+
+def test_levenberg_marquardt_batch_equals_loop_and_reports_divergence(truth, target):
+    # eta_bar = 1e4 makes the solve run out of steps: that start is DIVERGED, the other goes on.
+    starts = dict(eta_bar=[0.125, 1e4], w_jump=[0.02, W_JUMP])
+    kw = dict(optimizer=LM, steps=12, patience=100, tol=0.0, max_steps=4000)
+    both = F.fit(truth, target, n_starts=2, starts=starts, **kw)
+    one = F.fit(truth, target, n_starts=1, starts={k: [v[0]] for k, v in starts.items()}, **kw)
+    # Same arithmetic per start; batched XLA kernels may reorder sums (tolerance 1e-9; NaN
+    # after the start stopped).
+    np.testing.assert_allclose(one.loss_history[:, 0], both.loss_history[:, 0], rtol=1e-9)
+    assert tree_allclose(one.params.eta_bar[0], both.params.eta_bar[0], rtol=1e-9, atol=0)
+    status = np.asarray(both.status)
+    assert status[1] == F.DIVERGED and np.isnan(both.final_loss[1])
+    assert status[0] in (F.OK, F.MAX_STEPS) and np.isfinite(both.final_loss[0])
+    assert int(both.best_index) == 0
+
+
+def test_least_squares_needs_residuals_and_known_optimizers(truth, target):
+    with pytest.raises(ParameterError, match="residuals"):
+        F.fit(truth, target, optimizer=LM, loss=F.trace_mse, n_starts=1, steps=1)
+    with pytest.raises(ParameterError, match="optimizer"):
+        F.fit(truth, target, optimizer="adam", n_starts=1, steps=1)

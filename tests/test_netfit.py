@@ -91,6 +91,32 @@ def test_gradients_match_finite_differences_and_checkpointing_bounds_memory(smal
     assert mem[True] < mem[False] / 100
 
 
+def test_gradient_horizon_truncates_phase_derivatives_only(small):
+    model, loss = small  # 50 neurons, 20 time units in bins of 0.1
+    x = jnp.asarray([0.12, W_JUMP])
+    exact = np.asarray(jax.jit(jax.grad(loss))(x))
+    values, grads = {}, {}
+    for h in (0.1, 5.0, 20.0, 1e3):
+        m = ThetaNetwork(n=50, dt=1e-3, gradient_horizon=h)
+        values[h] = float(jax.jit(lambda z: loss(z, m))(x))
+        grads[h] = np.asarray(jax.jit(jax.grad(lambda z: loss(z, m)))(x))
+    # Values do not change (up to XLA's reordering of float64 sums); a horizon covering the run
+    # (cut only at t = 0, where the phases are all zero) gives the exact gradient; forward mode
+    # truncates the same way; shorter horizons change the gradient.
+    plain = float(jax.jit(loss)(x))
+    assert all(v == pytest.approx(plain, rel=1e-12) for v in values.values())
+    np.testing.assert_allclose(grads[20.0], exact, rtol=1e-12)
+    np.testing.assert_allclose(grads[1e3], exact, rtol=1e-12)
+    m = ThetaNetwork(n=50, dt=1e-3, gradient_horizon=5.0)
+    fwd = np.asarray(jax.jit(jax.jacfwd(lambda z: loss(z, m)))(x))
+    np.testing.assert_allclose(fwd, grads[5.0], rtol=1e-9)
+    assert not np.allclose(grads[5.0], exact, rtol=1e-3)
+    assert not np.allclose(grads[0.1], grads[5.0], rtol=1e-3)
+    for bad in (0.0, -1.0, float("nan"), True, "5"):
+        with pytest.raises(ParameterError, match="gradient_horizon"):
+            ThetaNetwork(gradient_horizon=bad)
+
+
 def test_long_runs_fit_in_memory():
     # 300 time units at dt = 1e-3 (3e5 steps), N = 1000: storing each step's state would take
     # 3e5 * 1000 * 8 B = 2.4 GB per array; the nested checkpoints keep the gradient's working
