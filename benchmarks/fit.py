@@ -1,15 +1,16 @@
 """Mean-field fitting: recovering (eta_bar, w_jump) from a bursting target, jaxmf.fit beside SciPy.
 
     python benchmarks/fit.py [--t1 600] [--steps 400] [--n-starts 32] [--repeats 3] [--nm-starts 32]
-        [--free eta_bar,w_jump] [--optimizers adam,lbfgs]
+        [--free eta_bar,w_jump] [--optimizers adam,lbfgs,lm]
 
 Target: the exact mean field (Chen & Campbell 2022) at eta_bar = 0.12, w_jump = 0.0189 (bursting),
 solved from zeros to t1 at rtol 1e-10 and saved every 0.5; the loss is `jaxmf.fit.trace_mse` after a
 transient of t1/4, identical for every method, with the fitted solves at rtol 1e-6, atol 1e-9.
 
 - jaxmf, 1 start: `jaxmf.fit` (adam, learning rate 3e-2 decaying x0.3 every 100 steps; early
-  stopping tol 1e-6, patience 30), and optax.lbfgs (zoom line search, patience 5), from
-  (1.3 eta_bar, 1.3 w_jump). With `--free` naming more
+  stopping tol 1e-6, patience 30), optax.lbfgs (zoom line search, patience 5) and
+  optimistix.LevenbergMarquardt (rtol 1e-8, atol 1e-10, on `trace_residuals`, whose sum of squares
+  is the same loss; patience 5), from (1.3 eta_bar, 1.3 w_jump). With `--free` naming more
   parameters (e.g. eta_bar,w_jump,delta_eta,a,tau_s) the others start 10% above their true values:
   a gradient step costs the same whatever their number, a simplex needs more evaluations.
 - jaxmf, N starts: the same start plus N - 1 starts drawn +-30% around it, all in one vmapped loop.
@@ -22,7 +23,7 @@ network (`jaxmf.netfit.ThetaNetwork`: N = --network-n neurons, deterministic Lor
 dt = --network-dt, float32, rate in bins of 0.5) against the mean-field trace, as `jaxmf.fit(...,
 model="network")` evaluates it, over --network-t1 time units. Reported: one forward simulation + loss,
 one reverse-mode gradient in (eta_bar, w_jump) through the checkpointed scan (and its compiled
-working memory), and the finite-difference gradient it replaces (central differences: 2 forward
+working memory), the forward-mode gradient `fit` uses for a few parameters (jacfwd), and the finite-difference gradient it replaces (central differences: 2 forward
 runs per parameter, measured). Medians of --repeats runs after a compiling run.
 
 "ok" counts starts within 1% relative of every true value. Times are medians of --repeats runs
@@ -42,11 +43,12 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+import optimistix as optx  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
 import jaxmf  # noqa: E402
 from _timing import median_runs  # noqa: E402
-from jaxmf.fit import BurstTarget, fit, trace_mse  # noqa: E402
+from jaxmf.fit import BurstTarget, fit, trace_mse, trace_residuals  # noqa: E402
 
 ETA, W_JUMP = 0.12, 0.0189
 
@@ -70,7 +72,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--nm-starts", type=int, default=32, help="Nelder-Mead starts (a loop)")
     ap.add_argument("--free", default="eta_bar,w_jump")
-    ap.add_argument("--optimizers", default="adam,lbfgs")
+    ap.add_argument("--optimizers", default="adam,lbfgs,lm")
     ap.add_argument("--parts", default="meanfield,network")
     ap.add_argument("--network-n", type=int, default=10_000)
     ap.add_argument("--network-t1", type=float, default=20.0)
@@ -93,6 +95,7 @@ def main():
     optimizers = {
         "adam": (optax.adam(optax.exponential_decay(3e-2, 100, 0.3)), 30),
         "lbfgs": (optax.lbfgs(), 5),
+        "lm": (optx.LevenbergMarquardt(rtol=1e-8, atol=1e-10), 5),
     }
 
     rows = []
@@ -101,7 +104,8 @@ def main():
         opt, patience = optimizers[name]
 
         def go():
-            res = fit(p0, target, free=free, loss=trace_mse, optimizer=opt, steps=args.steps,
+            res = fit(p0, target, free=free, optimizer=opt, steps=args.steps,
+                      loss=trace_residuals if name == "lm" else trace_mse,
                       tol=1e-6, patience=patience, n_starts=n, key=jax.random.key(0))
             res.final_loss.block_until_ready()
             return res
@@ -178,10 +182,11 @@ def network_gradient(args):
         return trace_mse(simulate_on_grid(p, target.t, model, every), target)
 
     x = jnp.asarray([ETA * 1.05, W_JUMP * 0.95], jnp.float32)
-    value, grad = jax.jit(loss), jax.jit(jax.grad(loss))
+    value, grad, jac = jax.jit(loss), jax.jit(jax.grad(loss)), jax.jit(jax.jacfwd(loss))
     rows = []
     for name, fn in (("forward (simulate + loss)", lambda: value(x).block_until_ready()),
-                     ("gradient (reverse mode, checkpointed)", lambda: grad(x).block_until_ready())):
+                     ("gradient (reverse mode, checkpointed)", lambda: grad(x).block_until_ready()),
+                     ("gradient (forward mode, jacfwd)", lambda: jac(x).block_until_ready())):
         _, run, compile_s = timed(fn, args.repeats)
         rows.append((name, run, compile_s))
 

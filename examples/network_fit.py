@@ -60,6 +60,8 @@ def main() -> None:
                     "iteration, learning rate --learning-rate halved every 15 iterations; lbfgs: "
                     "each iteration with a line search")
     ap.add_argument("--learning-rate", type=float, default=2e-2)
+    ap.add_argument("--start", default="1.1,0.9", metavar="F_ETA,F_W",
+                    help="start at these multiples of the true eta_bar, w_jump (default 1.1,0.9)")
     ap.add_argument("--out", type=Path, default=Path("results"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,8 @@ def main() -> None:
 
     model = jaxmf.ThetaNetwork(n=args.n, dt=args.dt_fit,
                                gradient_horizon=args.gradient_horizon or None)
-    start = {"eta_bar": [1.1 * ETA], "w_jump": [0.9 * W_JUMP]}
+    f_eta, f_w = (float(x) for x in args.start.split(","))
+    start = {"eta_bar": [f_eta * ETA], "w_jump": [f_w * W_JUMP]}
     t0 = time.perf_counter()
     loss = functools.partial(trace_mse, smooth=args.smooth)
     if args.optimizer == "lm":
@@ -104,8 +107,8 @@ def main() -> None:
     (args.out / "network_fit.json").write_text(json.dumps(summary, indent=1))
     print(f"fit: {summary['iterations']} {args.optimizer} iterations in {wall:.0f} s, status "
           f"{summary['status']}, loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g}")
-    print(f"  eta_bar {1.1 * ETA:.5g} -> {eta:.6g} ({100 * (eta / ETA - 1):+.2f}% from {ETA})")
-    print(f"  w_jump  {0.9 * W_JUMP:.5g} -> {wj:.6g} ({100 * (wj / W_JUMP - 1):+.2f}% from {W_JUMP})")
+    print(f"  eta_bar {f_eta * ETA:.5g} -> {eta:.6g} ({100 * (eta / ETA - 1):+.2f}% from {ETA})")
+    print(f"  w_jump  {f_w * W_JUMP:.5g} -> {wj:.6g} ({100 * (wj / W_JUMP - 1):+.2f}% from {W_JUMP})")
 
     ts = jnp.asarray(target.t)
     sim = simulate_on_grid(res.best_params, ts, model, int(round(float(ts[1] - ts[0]) / args.dt_fit)))

@@ -48,6 +48,9 @@ from .fit import burst_features as burst_features
 from .fit import feature_loss as feature_loss
 from .fit import spectral_loss as spectral_loss
 from .fit import trace_mse as trace_mse
+from .fit import trace_residuals as trace_residuals
+from .fit import feature_residuals as feature_residuals
+from .fit import FitInterrupted as FitInterrupted
 from .netfit import ThetaNetwork as ThetaNetwork
 from .netfit import ThetaResult as ThetaResult
 from .netfit import simulate_theta as simulate_theta

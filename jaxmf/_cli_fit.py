@@ -14,6 +14,7 @@ OUT/NAME.png (target vs fit).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 __all__ = ["add_parser", "run"]
@@ -79,12 +80,20 @@ def add_parser(sub) -> None:
                    help="--model network: neurons (default 10000)")
     p.add_argument("--dt", type=_positive, default=1e-3,
                    help="--model network: time step (default 1e-3)")
+    p.add_argument("--gradient-horizon", type=_nonnegative, default=5.0, metavar="H",
+                   help="--model network: neuron phases carry derivatives over H time units "
+                   "(ThetaNetwork.gradient_horizon; default 5; 0 = exact gradients, which "
+                   "explode over long bursting runs)")
     p.add_argument("--out", type=Path, default=Path("results"),
                    help="output folder (default results/)")
     p.add_argument("--name", default="fit", help="file stem (default fit)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="print every start's loss at each iteration (default: on for "
                    "--model network, off for the mean field)")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
+                   help="save the fit's state to OUT/NAME.ckpt every K iterations, so Ctrl-C "
+                   "loses at most K and rerunning the same command resumes (default 5 for "
+                   "--model network, 0 = off for the mean field); removed once the fit ends")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     p.set_defaults(run=run)
 
@@ -223,7 +232,7 @@ def _loss(name: str, t1: float, residuals: bool = False):
 
 
 def run(args, command: str) -> int:
-    from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _fail
+    from .cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _fail
 
     import jax
 
@@ -232,7 +241,7 @@ def run(args, command: str) -> int:
     import numpy as np
 
     from . import io
-    from .fit import DIVERGED, OK, fit, simulate_on_grid
+    from .fit import DIVERGED, OK, FitInterrupted, fit, simulate_on_grid
     from .meanfield import solve_meanfield
     from .netfit import ThetaNetwork
     from .params import ParameterError
@@ -247,7 +256,8 @@ def run(args, command: str) -> int:
             raise _BadInput("--preset", "fitting from the command line takes one population")
         if args.n_starts < 1 or args.steps < 1:
             raise _BadInput("--n-starts" if args.n_starts < 1 else "--steps", "must be >= 1")
-        model = "meanfield" if args.model == "meanfield" else ThetaNetwork(n=args.n, dt=args.dt)
+        model = "meanfield" if args.model == "meanfield" else ThetaNetwork(
+            n=args.n, dt=args.dt, gradient_horizon=args.gradient_horizon or None)
         spacing = float(target.t[1] - target.t[0])
         if args.model == "network" and abs(spacing / args.dt - round(spacing / args.dt)) > 1e-6 \
                 * spacing / args.dt:
@@ -256,11 +266,24 @@ def run(args, command: str) -> int:
         optimizer = _optimizer(args.optimizer, args.learning_rate, args.tol)
         t1 = float(target.t[-1])
         loss = _loss(args.loss, t1, residuals=args.optimizer == "lm")
+        every = (5 if args.model == "network" else 0) if args.checkpoint_every is None \
+            else args.checkpoint_every
+        if every < 0:
+            raise _BadInput("--checkpoint-every", f"must be >= 0 (0: no checkpoint); got {every}")
+        checkpoint = None
+        if every:
+            args.out.mkdir(parents=True, exist_ok=True)
+            checkpoint = args.out / f"{args.name}.ckpt"
         res = fit(start, target, free=args.free, model=model, optimizer=optimizer,
                   n_starts=args.n_starts, key=jax.random.key(args.seed), loss=loss,
                   steps=args.steps, spread=args.spread, tol=args.tol,
                   patience=5 if args.optimizer in ("lbfgs", "lm") else 30,
-                  progress=args.model == "network" if args.progress is None else args.progress)
+                  progress=args.model == "network" if args.progress is None else args.progress,
+                  checkpoint=checkpoint, checkpoint_every=max(every, 1))
+    except FitInterrupted as e:
+        print(f"jaxmf: interrupted; {e.iteration} iterations saved in {e.checkpoint}; resume "
+              f"with: {command}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except _BadInput as e:
         return _fail(str(e), EXIT_USAGE)
     except ParameterError as e:
@@ -299,8 +322,9 @@ def run(args, command: str) -> int:
                    "params": (target_meta or {}).get("params"),
                    "features": {k: float(getattr(target, k)) for k in ("period", "duty", "peak",
                                                                        "mean")}},
-        "model": args.model, "network": {"n": args.n, "dt": args.dt} if args.model == "network"
-        else None,
+        "model": args.model, "network": {"n": args.n, "dt": args.dt,
+                                         "gradient_horizon": args.gradient_horizon or None}
+        if args.model == "network" else None,
         "free": list(args.free), "loss": args.loss, "optimizer": args.optimizer,
         "learning_rate": args.learning_rate if args.optimizer in ("adam", "sgd") else None,
         "steps": args.steps, "tol": args.tol, "seed": args.seed, "spread": args.spread,
@@ -327,6 +351,9 @@ def run(args, command: str) -> int:
         _plot(png, np.asarray(ts), np.asarray(target.r), r_fit, history, target.transient,
               fitted, initial, args)
 
+    if checkpoint is not None:  # everything it held is in the outputs now
+        for path in (checkpoint, checkpoint.with_name(checkpoint.name + ".json")):
+            path.unlink(missing_ok=True)
     n_ok = int(np.sum(status == OK))
     n_div = int(np.sum(status == DIVERGED))
     print(f"fit ({args.model}, {args.loss} loss, {args.optimizer}): best of {args.n_starts} "

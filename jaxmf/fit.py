@@ -19,6 +19,10 @@ bijector so positivity and bounds hold, with per-start early stopping and a per-
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import diffrax
@@ -37,8 +41,9 @@ from .params import PER_POPULATION_FIELDS, ParameterError, Params
 
 __all__ = [
     "BurstTarget", "BurstFeatures", "burst_features", "trace_mse", "trace_residuals",
-    "spectral_loss", "feature_loss", "feature_residuals", "Identity", "Log", "Sigmoid", "FitResult", "fit", "POSITIVE_FIELDS",
-    "OK", "DIVERGED", "MAX_STEPS", "FORWARD_MODE_MAX", "NetworkTrace", "simulate_on_grid",
+    "spectral_loss", "feature_loss", "feature_residuals", "Identity", "Log", "Sigmoid",
+    "FitResult", "fit", "POSITIVE_FIELDS", "OK", "DIVERGED", "MAX_STEPS", "FORWARD_MODE_MAX",
+    "FitInterrupted", "NetworkTrace", "simulate_on_grid",
 ]
 
 OK, DIVERGED, MAX_STEPS = 0, 1, 2
@@ -566,8 +571,46 @@ def _reverse_via_forward(value):
     return f
 
 
-@eqx.filter_jit
-def _run(params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg: _Config):
+class _Carry(NamedTuple):
+    """Per-start loop state (batched over starts); what a fit checkpoint holds."""
+
+    k: jax.Array
+    u: dict
+    opt: object  # optax state, or the array part of the optimistix solver state
+    best: jax.Array
+    best_u: dict
+    stalled: jax.Array
+    status: jax.Array  # -1 while running
+    history: jax.Array
+    last_u: dict  # least squares: the last accepted point, not yet evaluated by a step
+
+
+def _all_finite(tree):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _select(flag, a, b):
+    return jax.tree.map(lambda x, y: jnp.where(flag, x, y), a, b)
+
+
+def _bookkeeping(c: _Carry, val, ok, bad, cfg: _Config, done=False):
+    """Best point, stall count and status after evaluating c.u (loss val)."""
+    running = c.status < 0
+    improved = val < c.best - cfg.tol * jnp.abs(c.best)
+    improved = improved | (~jnp.isfinite(c.best) & jnp.isfinite(val))
+    better = running & ok & (val < c.best)
+    best = jnp.where(better, val, c.best)
+    best_u = _select(better, c.u, c.best_u)
+    stalled = jnp.where(improved, 0, c.stalled + 1)
+    status = jnp.where(running & bad, DIVERGED, jnp.where(
+        running & (done | (stalled >= cfg.patience)), OK, c.status))
+    history = c.history.at[c.k].set(jnp.where(running, val, jnp.nan))
+    return best, best_u, stalled, status, history
+
+
+def _optax_loop(params, target, ts, u_ref, bijectors, optimizer, loss, adjoint, cfg: _Config):
+    """(init(u, index) -> _Carry, body(_Carry) -> _Carry, finish(_Carry) -> _Carry) of one start
+    of an optax optimiser."""
     value = _make_loss(params, target, ts, bijectors, loss, adjoint, cfg)
     if isinstance(adjoint, diffrax.ForwardMode):
         value = _reverse_via_forward(value)
@@ -577,80 +620,42 @@ def _run(params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg
     def value_fn(u):  # for optimisers with line searches (optax.lbfgs): failed solves count as inf
         val, status = value(u)
         return jnp.where((status == 0) & jnp.isfinite(val), val, jnp.inf)
-    dtype = ts.dtype
-    inf = jnp.asarray(jnp.inf, dtype)
 
-    def one_start(u_init, index):
-        class Carry(NamedTuple):
-            k: jax.Array
-            u: dict
-            opt: object
-            best: jax.Array
-            best_u: dict
-            stalled: jax.Array
-            status: jax.Array  # -1 while running
-            history: jax.Array
-
-        def body(c: Carry):
-            running = c.status < 0
-            # A diverged start is evaluated at the reference point (known to solve) and ignored,
-            # so a failing solve does not slow every later batched iteration.
-            u_eval = jax.tree.map(lambda a, b: jnp.where(c.status == DIVERGED, b, a), c.u, u_ref)
-            (val, solve_status), grad = value_and_grad(u_eval)
-            if cfg.progress:
-                jax.debug.callback(_report, index, c.k, val, running)
-            bad = ~jnp.isfinite(val) | (solve_status != 0) | ~jnp.all(
-                jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grad)]))
-            improved = val < c.best - cfg.tol * jnp.abs(c.best)
-            improved = improved | (~jnp.isfinite(c.best) & jnp.isfinite(val))
-            better = running & ~bad & (val < c.best)
-            best = jnp.where(better, val, c.best)
-            best_u = jax.tree.map(lambda a, b: jnp.where(better, a, b), c.u, c.best_u)
-            stalled = jnp.where(improved, 0, c.stalled + 1)
-            grad = jax.tree.map(lambda g: jnp.where(bad, jnp.zeros_like(g), g), grad)
-            with jax.numpy_dtype_promotion("standard"):  # optax mixes int counts and floats
-                updates, opt = optimizer.update(grad, c.opt, c.u, value=val, grad=grad,
-                                                value_fn=value_fn)
-            u_new = optax.apply_updates(c.u, updates)
-            move = running & ~bad
-            u = jax.tree.map(lambda a, b: jnp.where(move, a, b), u_new, c.u)
-            opt = jax.tree.map(lambda a, b: jnp.where(move, a, b), opt, c.opt)
-            status = jnp.where(running & bad, DIVERGED,
-                               jnp.where(running & (stalled >= cfg.patience), OK, c.status))
-            history = c.history.at[c.k].set(jnp.where(running, val, jnp.nan))
-            return Carry(c.k + 1, u, opt, best, best_u, stalled, status, history)
-
-        def cond(c: Carry):
-            return (c.k < cfg.steps) & (c.status < 0)
-
+    def init(u_init, index):
         with jax.numpy_dtype_promotion("standard"):
             opt0 = optimizer.init(u_init)
-        c0 = Carry(jnp.asarray(0), u_init, opt0, inf, u_init, jnp.asarray(0),
-                   jnp.asarray(-1), jnp.full((cfg.steps,), jnp.nan, dtype))
-        c = jax.lax.while_loop(cond, body, c0)
-        status = jnp.where(c.status < 0, MAX_STEPS, c.status)
-        n_iter = jnp.sum(jnp.isfinite(c.history))
-        return c.best_u, c.best, status, n_iter, c.history
+        return _Carry(jnp.asarray(0), u_init, opt0, jnp.asarray(jnp.inf, ts.dtype), u_init,
+                      jnp.asarray(0), jnp.asarray(-1), jnp.full((cfg.steps,), jnp.nan, ts.dtype),
+                      u_init)
 
-    best_u, best, status, n_iter, history = jax.vmap(one_start)(u0, jnp.arange(
-        jax.tree.leaves(u0)[0].shape[0]))
-    x = {n: bijectors[n].forward(best_u[n]) for n in cfg.free}
-    batched = jax.vmap(lambda xi: params.replace(**xi))(x)
-    final = jnp.where(jnp.isfinite(best), best, jnp.nan)
-    best_index = jnp.argmin(jnp.where(jnp.isfinite(final), final, jnp.inf))
-    best_params = params.replace(**{n: x[n][best_index] for n in cfg.free})
-    return batched, best_params, history.T, final, status, n_iter, best_index
+    def body(c: _Carry, index):
+        running = c.status < 0
+        # A diverged start is evaluated at the reference point (known to solve) and ignored,
+        # so a failing solve does not slow every later batched iteration.
+        u_eval = _select(c.status == DIVERGED, u_ref, c.u)
+        (val, solve_status), grad = value_and_grad(u_eval)
+        if cfg.progress:
+            jax.debug.callback(_report, index, c.k, val, running)
+        bad = ~jnp.isfinite(val) | (solve_status != 0) | ~_all_finite(grad)
+        best, best_u, stalled, status, history = _bookkeeping(c, val, ~bad, bad, cfg)
+        grad = jax.tree.map(lambda g: jnp.where(bad, jnp.zeros_like(g), g), grad)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int counts and floats
+            updates, opt = optimizer.update(grad, c.opt, c.u, value=val, grad=grad,
+                                            value_fn=value_fn)
+        u_new = optax.apply_updates(c.u, updates)
+        move = running & ~bad
+        return _Carry(c.k + 1, _select(move, u_new, c.u), _select(move, opt, c.opt), best,
+                      best_u, stalled, status, history, c.last_u)
+
+    return init, body, lambda c: c
 
 
-@eqx.filter_jit
-def _run_least_squares(params, target, ts, u0, u_ref, bijectors, solver, loss, adjoint,
-                       cfg: _Config):
-    """`_run` for an optimistix least-squares solver: the loss gives residuals, each start is
-    iterated with the solver's own init / step / terminate (one Jacobian per step, forward mode
-    unless a reverse-mode adjoint was asked for), with the same bookkeeping as `_run`."""
+def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjoint,
+                        cfg: _Config):
+    """`_optax_loop` for an optimistix least-squares solver: the loss gives residuals and each
+    start is iterated with the solver's own init / step / terminate (one Jacobian per step, in
+    forward mode unless a reverse-mode adjoint was asked for)."""
     value = _make_loss(params, target, ts, bijectors, loss, adjoint, cfg)
-    dtype = ts.dtype
-    inf = jnp.asarray(jnp.inf, dtype)
 
     def fn(u, args):
         res, status = value(u)
@@ -662,75 +667,166 @@ def _run_least_squares(params, target, ts, u0, u_ref, bijectors, solver, loss, a
                else "bwd"}
     tags = frozenset()
     f_struct, aux_struct = jax.eval_shape(fn, u_ref, None)
+    solver_init = lambda u: solver.init(fn, u, None, options, f_struct, aux_struct, tags)
+    static = eqx.partition(solver_init(u_ref), eqx.is_array)[1]
+    dyn_ref = eqx.partition(solver_init(u_ref), eqx.is_array)[0]
 
-    def one_start(u_init, index):
-        state0 = solver.init(fn, u_init, None, options, f_struct, aux_struct, tags)
-        dyn0, static = eqx.partition(state0, eqx.is_array)
-        dyn_ref, _ = eqx.partition(solver.init(fn, u_ref, None, options, f_struct, aux_struct,
-                                               tags), eqx.is_array)
+    def init(u_init, index):
+        dyn0 = eqx.partition(solver_init(u_init), eqx.is_array)[0]
+        return _Carry(jnp.asarray(0), u_init, dyn0, jnp.asarray(jnp.inf, ts.dtype), u_init,
+                      jnp.asarray(0), jnp.asarray(-1), jnp.full((cfg.steps,), jnp.nan, ts.dtype),
+                      u_init)
 
-        class Carry(NamedTuple):
-            k: jax.Array
-            u: dict
-            dyn: object
-            best: jax.Array
-            best_u: dict
-            stalled: jax.Array
-            status: jax.Array  # -1 while running
-            history: jax.Array
-            last_u: dict  # the last accepted point, not yet evaluated by a step
+    def body(c: _Carry, index):
+        running = c.status < 0
+        state = eqx.combine(c.opt, static)
+        # `step` evaluates a trial point and returns the loss at the accepted point c.u.
+        u_new, state_new, (val, solve_status) = solver.step(fn, c.u, None, options, state, tags)
+        done, result = solver.terminate(fn, u_new, None, options, state_new, tags)
+        if cfg.progress:
+            jax.debug.callback(_report, index, c.k, val, running)
+        ok = jnp.isfinite(val) & (solve_status == 0)
+        bad = ~ok | ~_all_finite(u_new) | (result != optx.RESULTS.successful)
+        best, best_u, stalled, status, history = _bookkeeping(c, val, ok, bad, cfg, done)
+        # A start that stopped restarts from the reference point (known to solve), so its
+        # idle iterations in the batch cost no failing solves; its results are frozen.
+        moving = status < 0
+        dyn_new = eqx.partition(state_new, eqx.is_array)[0]
+        last_u = _select(running & ~bad, u_new, c.last_u)
+        return _Carry(c.k + 1, _select(moving, u_new, u_ref), _select(moving, dyn_new, dyn_ref),
+                      best, best_u, stalled, status, history, last_u)
 
-        def body(c: Carry):
-            running = c.status < 0
-            state = eqx.combine(static, c.dyn)
-            # `step` evaluates a trial point and returns the loss at the accepted point c.u.
-            u_new, state_new, (val, solve_status) = solver.step(fn, c.u, None, options, state,
-                                                                tags)
-            done, result = solver.terminate(fn, u_new, None, options, state_new, tags)
-            if cfg.progress:
-                jax.debug.callback(_report, index, c.k, val, running)
-            finite_u = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(u_new)]))
-            bad = ~jnp.isfinite(val) | (solve_status != 0) | ~finite_u | (
-                result != optx.RESULTS.successful)
-            improved = val < c.best - cfg.tol * jnp.abs(c.best)
-            improved = improved | (~jnp.isfinite(c.best) & jnp.isfinite(val))
-            better = running & jnp.isfinite(val) & (solve_status == 0) & (val < c.best)
-            best = jnp.where(better, val, c.best)
-            best_u = jax.tree.map(lambda a, b: jnp.where(better, a, b), c.u, c.best_u)
-            stalled = jnp.where(improved, 0, c.stalled + 1)
-            status = jnp.where(running & bad, DIVERGED, jnp.where(
-                running & (done | (stalled >= cfg.patience)), OK, c.status))
-            # A start that stopped restarts from the reference point (known to solve), so its
-            # idle iterations in the batch cost no failing solves; its results are frozen.
-            dyn_new, _ = eqx.partition(state_new, eqx.is_array)
-            moving = status < 0
-            u = jax.tree.map(lambda a, b: jnp.where(moving, a, b), u_new, u_ref)
-            dyn = jax.tree.map(lambda a, b: jnp.where(moving, a, b), dyn_new, dyn_ref)
-            history = c.history.at[c.k].set(jnp.where(running, val, jnp.nan))
-            last_u = jax.tree.map(lambda a, b: jnp.where(running & ~bad, a, b), u_new, c.last_u)
-            return Carry(c.k + 1, u, dyn, best, best_u, stalled, status, history, last_u)
-
-        def cond(c: Carry):
-            return (c.k < cfg.steps) & (c.status < 0)
-
-        c0 = Carry(jnp.asarray(0), u_init, dyn0, inf, u_init, jnp.asarray(0), jnp.asarray(-1),
-                   jnp.full((cfg.steps,), jnp.nan, dtype), u_init)
-        c = jax.lax.while_loop(cond, body, c0)
+    def finish(c: _Carry):
+        # The last accepted point has not been evaluated by a step: one more solve.
         _, (val, solve_status) = fn(c.last_u, None)
         better = jnp.isfinite(val) & (solve_status == 0) & (val < c.best)
-        best = jnp.where(better, val, c.best)
-        best_u = jax.tree.map(lambda a, b: jnp.where(better, a, b), c.last_u, c.best_u)
-        return best_u, best, jnp.where(c.status < 0, MAX_STEPS, c.status), c.history
+        return c._replace(best=jnp.where(better, val, c.best),
+                          best_u=_select(better, c.last_u, c.best_u))
 
-    best_u, best, status, history = jax.vmap(one_start)(u0, jnp.arange(
-        jax.tree.leaves(u0)[0].shape[0]))
-    n_iter = jnp.sum(jnp.isfinite(history), axis=1)
-    x = {n: bijectors[n].forward(best_u[n]) for n in cfg.free}
+    return init, body, finish
+
+
+def _loop(least_squares, *args):
+    return (_least_squares_loop if least_squares else _optax_loop)(*args)
+
+
+def _indices(u):
+    return jnp.arange(jax.tree.leaves(u)[0].shape[0])
+
+
+@eqx.filter_jit
+def _start(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint,
+           cfg: _Config):
+    init, _, _ = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
+                       adjoint, cfg)
+    return jax.vmap(init)(u0, _indices(u0))
+
+
+def _advance_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer, loss,
+                  adjoint, cfg: _Config, k_stop):
+    _, body, _ = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
+                       adjoint, cfg)
+
+    def one_start(c, index):
+        return jax.lax.while_loop(lambda c: (c.k < k_stop) & (c.status < 0),
+                                  lambda c: body(c, index), c)
+
+    return jax.vmap(one_start)(carry, _indices(carry.u))
+
+
+_advance = eqx.filter_jit(_advance_impl)
+
+
+def _finish_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer, loss,
+                 adjoint, cfg: _Config):
+    _, _, finish = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
+                         adjoint, cfg)
+    c = jax.vmap(finish)(carry)
+    status = jnp.where(c.status < 0, MAX_STEPS, c.status)
+    n_iter = jnp.sum(jnp.isfinite(c.history), axis=1)
+    x = {n: bijectors[n].forward(c.best_u[n]) for n in cfg.free}
     batched = jax.vmap(lambda xi: params.replace(**xi))(x)
-    final = jnp.where(jnp.isfinite(best), best, jnp.nan)
+    final = jnp.where(jnp.isfinite(c.best), c.best, jnp.nan)
     best_index = jnp.argmin(jnp.where(jnp.isfinite(final), final, jnp.inf))
     best_params = params.replace(**{n: x[n][best_index] for n in cfg.free})
-    return batched, best_params, history.T, final, status, n_iter, best_index
+    return batched, best_params, c.history.T, final, status, n_iter, best_index
+
+
+_finish = eqx.filter_jit(_finish_impl)
+
+
+@eqx.filter_jit
+def _run(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint,
+         cfg: _Config):
+    """The whole fit as one compiled loop (no checkpoints)."""
+    init, _, _ = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
+                       adjoint, cfg)
+    carry = jax.vmap(init)(u0, _indices(u0))
+    carry = _advance_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer,
+                          loss, adjoint, cfg, cfg.steps)
+    return _finish_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer,
+                        loss, adjoint, cfg)
+
+
+class FitInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a `fit` with a `checkpoint`: the iterations up to the last checkpoint are
+    saved there; calling `fit` again with the same arguments resumes from them."""
+
+    def __init__(self, message: str, iteration: int, checkpoint: Path):
+        super().__init__(message)
+        self.iteration, self.checkpoint = iteration, checkpoint
+
+
+def _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg: _Config) -> dict:
+    """What must match for a checkpoint to be resumed: the problem, the starts, the settings."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves((params, target.t, target.r if target.has_trace else None)):
+        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    name = lambda obj: getattr(obj, "__name__", None) or type(obj).__name__
+    return {"free": list(cfg.free), "u0": {n: np.asarray(u0[n]).tolist() for n in cfg.free},
+            "steps": cfg.steps, "tol": cfg.tol, "patience": cfg.patience, "t1": cfg.t1,
+            "model": repr(cfg.network) if cfg.network is not None else cfg.mf_model,
+            "optimizer": name(optimizer), "least_squares": bool(least_squares),
+            "loss": name(getattr(loss, "func", loss)), "problem": digest.hexdigest()}
+
+
+def _save_carry(path: Path, carry: _Carry) -> None:
+    # Atomic: an interrupt or crash while writing leaves the previous checkpoint intact.
+    tmp = path.with_name(path.name + ".tmp")
+    eqx.tree_serialise_leaves(tmp, carry)
+    os.replace(tmp, path)
+
+
+def _run_checkpointed(path, every, least_squares, params, target, ts, u0, u_ref, bijectors,
+                      optimizer, loss, adjoint, cfg: _Config):
+    """`_run` in segments of `every` iterations, the loop state saved to `path` after each."""
+    path = Path(path)
+    statics = (least_squares, params, target, ts)
+    rest = (u_ref, bijectors, optimizer, loss, adjoint, cfg)
+    meta = _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg)
+    carry = _start(*statics, u0, *rest)
+    meta_path = path.with_name(path.name + ".json")  # which fit the checkpoint belongs to
+    if path.exists():
+        saved = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        if saved != meta:
+            raise ParameterError("checkpoint", f"{path} holds a different fit (other data, "
+                                 "starts or settings); delete it or give another path")
+        carry = eqx.tree_deserialise_leaves(path, carry)
+    else:
+        meta_path.write_text(json.dumps(meta))
+    k = int(jnp.max(carry.k))
+    try:
+        while k < cfg.steps and bool(jnp.any(carry.status < 0)):
+            k_stop = min(k + every, cfg.steps)
+            carry = jax.block_until_ready(_advance(
+                least_squares, params, target, ts, carry, *rest, jnp.asarray(k_stop)))
+            _save_carry(path, carry)
+            k = k_stop
+    except KeyboardInterrupt:
+        saved = f"iterations up to {k} are saved in {path}" if k else "nothing was saved yet"
+        raise FitInterrupted(f"fit interrupted; {saved}: call fit again with the same arguments "
+                             "to resume", k, path) from None
+    return _finish(*statics, carry, *rest)
 
 
 def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
@@ -740,7 +836,8 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         steps: int = 300, bounds: dict | None = None, spread: float = 0.3, tol: float = 1e-4,
         patience: int = 20, starts: dict | None = None, dt_save: float = 0.5,
         rtol: float = 1e-6, atol: float = 1e-9, max_steps: int = 50_000, adjoint=None,
-        meanfield_model: str = "chen_campbell", progress: bool = False) -> FitResult:
+        meanfield_model: str = "chen_campbell", progress: bool = False,
+        checkpoint: str | Path | None = None, checkpoint_every: int = 10) -> FitResult:
     """Fit the `free` parameters of `params` so the simulated rate matches `target`.
 
     model: 'meanfield' (the mean field `meanfield_model`, solved by diffrax), 'network' (the
@@ -774,7 +871,12 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     when there are at most `FORWARD_MODE_MAX` free unknowns (values over all populations) or
     the optimizer is a least-squares solver, else `RecursiveCheckpointAdjoint()` (reverse mode,
     memory-bounded in t1). For the network any adjoint other than ForwardMode means reverse mode
-    through its checkpointed scan. progress: print each start's loss at every iteration as it runs
+    through its checkpointed scan. checkpoint: a file path: the loop runs in compiled segments
+    of `checkpoint_every` iterations and its whole state (every start's point, optimiser state,
+    best point and loss history) is saved there atomically after each (with PATH.json saying
+    what fit it belongs to); calling `fit` again with the same arguments resumes from it, and
+    Ctrl-C raises `FitInterrupted` losing at most the segment in flight. A finished fit's
+    checkpoint gives its result at once; a checkpoint of another fit is refused. progress: print each start's loss at every iteration as it runs
     (useful for network fits, where one iteration takes seconds to minutes).
     """
     if isinstance(model, str) and model == "network":
@@ -792,6 +894,16 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
                                  f"{', '.join(f for f in PER_POPULATION_FIELDS if f != 'fractions')}")
     if n_starts < 1 or steps < 1 or patience < 1:
         raise ParameterError("n_starts", "n_starts, steps and patience must be >= 1")
+    if checkpoint is not None:
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+                or checkpoint_every < 1:
+            raise ParameterError("checkpoint_every", f"must be an integer >= 1; got "
+                                 f"{checkpoint_every!r}")
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(params)):
+            raise ParameterError("checkpoint", "cannot checkpoint a fit traced under jit / "
+                                 "vmap (it saves files between compiled segments)")
+        if not Path(checkpoint).parent.is_dir():
+            raise ParameterError("checkpoint", f"folder {Path(checkpoint).parent} does not exist")
     bounds = {} if bounds is None else dict(bounds)
     if set(bounds) - set(free):
         raise ParameterError("bounds", f"bounds given for parameters that are not free: "
@@ -869,11 +981,13 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
             raise ParameterError("loss", "a least-squares solver needs a loss that returns "
                                  "residuals (an array), e.g. trace_residuals or "
                                  "feature_residuals, not a scalar loss")
-        run = _run_least_squares
+    args = (least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint,
+            cfg)
+    if checkpoint is None:
+        out = _run(*args)
     else:
-        run = _run
-    batched, best_params, history, final, status, n_iter, best_index = run(
-        params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg)
+        out = _run_checkpointed(checkpoint, checkpoint_every, *args)
+    batched, best_params, history, final, status, n_iter, best_index = out
     return FitResult(params=batched, best_params=best_params, loss_history=history,
                      final_loss=final, converged=status == OK, status=status,
                      n_iterations=n_iter, best_index=best_index, initial=x0, free=free)

@@ -72,6 +72,15 @@ def test_fit_reads_csv_targets(hidden_target, tmp_path):
     assert not (tmp_path / "from_csv.png").exists()
 
 
+def test_checkpointed_fit_gives_the_same_result_and_cleans_up(hidden_target, tmp_path):
+    assert _fit(hidden_target, tmp_path, "--name", "ck", "--no-plot", "--checkpoint-every",
+                "4") == 0
+    meta = json.loads((tmp_path / "ck.json").read_text())
+    for name, value in HIDDEN.items():
+        assert meta["fitted"][name] == pytest.approx(value, rel=1e-4), name
+    assert not (tmp_path / "ck.ckpt").exists() and not (tmp_path / "ck.ckpt.json").exists()
+
+
 def _write_csv(path, t, r, header="t,r"):
     np.savetxt(path, np.column_stack([t, r]), delimiter=",", header=header, comments="")
     return path
@@ -81,7 +90,7 @@ def _write_csv(path, t, r, header="t,r"):
     ("missing", "--target"), ("no_r_column", "--target"), ("uneven", "--target"),
     ("late_start", "--target"), ("free", "--free"), ("resample", "--resample"),
     ("transient", "--transient"), ("population", "--population"), ("nan", "--target"),
-    ("network_dt", "--dt"),
+    ("network_dt", "--dt"), ("checkpoint", "--checkpoint-every"),
 ])
 def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
     t = np.linspace(0.0, 50.0, 101)
@@ -95,7 +104,8 @@ def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
     }.get(case, _write_csv(tmp_path / "ok.csv", t, r))
     extra = {"free": ["--free", "eta_bar,bogus"], "resample": ["--resample", "0.7"],
              "transient": ["--transient", "60"], "population": ["--population", "1"],
-             "network_dt": ["--model", "network", "--dt", "0.3"]}.get(case, [])
+             "network_dt": ["--model", "network", "--dt", "0.3"],
+             "checkpoint": ["--checkpoint-every", "-1"]}.get(case, [])
     code = main(["fit", "--target", str(target), "--out", str(tmp_path), *extra])
     err = capsys.readouterr().err
     assert code == 2, err

@@ -1,5 +1,10 @@
 import functools
 import importlib
+import json
+import signal
+import subprocess
+import sys
+import time
 
 import diffrax
 import jax
@@ -318,3 +323,75 @@ def test_least_squares_needs_residuals_and_known_optimizers(truth, target):
         F.fit(truth, target, optimizer=LM, loss=F.trace_mse, n_starts=1, steps=1)
     with pytest.raises(ParameterError, match="optimizer"):
         F.fit(truth, target, optimizer="adam", n_starts=1, steps=1)
+
+
+def test_checkpointed_fit_resumes_after_an_interrupt(truth, target, tmp_path, monkeypatch):
+    kw = dict(optimizer=LM, n_starts=2, starts=dict(eta_bar=[0.13, 0.11], w_jump=[0.02, 0.017]),
+              steps=12, patience=100, tol=0.0)
+    whole = F.fit(truth, target, **kw)
+    ckpt = tmp_path / "fit.ckpt"
+    calls = []
+    advance = F._advance
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return advance(*args)
+
+    monkeypatch.setattr(F, "_advance", interrupted)
+    with pytest.raises(F.FitInterrupted) as info:
+        F.fit(truth, target, checkpoint=ckpt, checkpoint_every=4, **kw)
+    assert info.value.iteration == 4 and ckpt.exists()
+    assert json.loads((tmp_path / "fit.ckpt.json").read_text())["free"] == ["eta_bar", "w_jump"]
+    monkeypatch.setattr(F, "_advance", advance)
+    resumed = F.fit(truth, target, checkpoint=ckpt, checkpoint_every=4, **kw)
+    assert len(calls) == 2  # the resumed fit started at iteration 4, not 0
+    # Segments run the same loop body: the same path as one compiled loop (tolerance 1e-10 for
+    # XLA compiling the segments separately).
+    np.testing.assert_allclose(resumed.loss_history, whole.loss_history, rtol=1e-10)
+    np.testing.assert_allclose(resumed.params.eta_bar, whole.params.eta_bar, rtol=1e-10)
+    np.testing.assert_array_equal(resumed.status, whole.status)
+    # A finished checkpoint gives the result again; one of another fit is refused.
+    again = F.fit(truth, target, checkpoint=ckpt, checkpoint_every=4, **kw)
+    np.testing.assert_array_equal(again.params.w_jump, resumed.params.w_jump)
+    with pytest.raises(ParameterError, match="different fit"):
+        F.fit(truth, target, checkpoint=ckpt, **{**kw, "steps": 13})
+    with pytest.raises(ParameterError, match="checkpoint_every"):
+        F.fit(truth, target, checkpoint=tmp_path / "b", checkpoint_every=0, **kw)
+    with pytest.raises(ParameterError, match="does not exist"):
+        F.fit(truth, target, checkpoint=tmp_path / "no" / "c", **kw)
+
+
+def test_ctrl_c_during_a_checkpointed_fit_saves_and_says_so(tmp_path):
+    # A real SIGINT to a fit running in another process: it stops with FitInterrupted after
+    # saving, and the checkpoint on disk is a whole segment.
+    script = tmp_path / "run.py"
+    ckpt = tmp_path / "fit.ckpt"
+    script.write_text(f"""
+import importlib, sys, jax, jax.numpy as jnp, optax
+jax.config.update("jax_enable_x64", True)
+import jaxmf
+F = importlib.import_module("jaxmf.fit")
+truth = jaxmf.presets.bursting(w_jump={W_JUMP})
+ts = jnp.linspace(0.0, 200.0, 401)
+target = F.BurstTarget.from_trace(ts, jaxmf.solve_meanfield(truth, 200.0, ts=ts).r, transient=50.0)
+try:
+    F.fit(truth.replace(eta_bar=0.13), target, optimizer=optax.adam(1e-3), n_starts=1,
+          steps=10**6, patience=10**6, tol=0.0, checkpoint={str(ckpt)!r}, checkpoint_every=20)
+except F.FitInterrupted as e:
+    print("interrupted at", e.iteration, e)
+    sys.exit(130)
+""")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    saved = int(out.split("interrupted at ")[1].split()[0])
+    assert saved >= 20 and saved % 20 == 0
+    assert f"up to {saved} are saved in {ckpt}" in out
+    assert "call fit again with the same arguments" in out

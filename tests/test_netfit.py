@@ -203,3 +203,35 @@ def test_network_fit_recovers_eta_bar_and_w_jump():
                 patience=40, optimizer=optax.adam(optax.exponential_decay(2e-2, 40, 0.5)))
     assert float(res.params.eta_bar[0, 0]) == pytest.approx(0.12, rel=0.02)
     assert float(res.params.w_jump[0, 0]) == pytest.approx(W_JUMP, rel=0.04)
+
+
+@pytest.mark.slow  # ~2 min: three 10^4-neuron runs over 300 time units and two jvps
+def test_exact_gradients_explode_in_bursts_and_a_horizon_gives_the_slope():
+    # The paper's network (Euler with reset, N = 10^4, dt = 1e-3) as the target, the theta network
+    # (dt = 1e-2) moved along the line from (1.1 eta_bar, 0.9 w_jump) towards the truth. The
+    # reference is the loss's slope by central differences over 1% of that line, where it is
+    # smooth: the exact derivative of a 300-unit bursting run is dominated by the chaotic
+    # divergence of spike times and is orders of magnitude off (measured +59.6 against
+    # -0.0025); with gradient_horizon = 5 it has the slope's sign and its order of magnitude
+    # (measured -3.4e-4).
+    n, t1, every = 10_000, 300.0, 50
+    net = jaxmf.simulate_network(TRUTH, n=n, t1=t1, dt=1e-3, record_every=100, progress=False)
+    target = F.BurstTarget.from_network(net, transient=20.0, smooth_time=10.0)
+    ts = jnp.asarray(target.t)
+
+    def loss(a, model):
+        p = TRUTH.replace(eta_bar=TRUTH.eta_bar * (1.1 - 0.1 * a),
+                          w_jump=TRUTH.w_jump * (0.9 + 0.1 * a))
+        sim = F.simulate_on_grid(p, ts, model, every)
+        return jnp.sum(F.trace_residuals(sim, target, smooth=10.0) ** 2)
+
+    exact, truncated = ThetaNetwork(n=n, dt=1e-2), ThetaNetwork(n=n, dt=1e-2, gradient_horizon=5.0)
+    value = jax.jit(lambda a: loss(a, exact))
+    h = 1e-2
+    slope = (float(value(jnp.asarray(h))) - float(value(jnp.asarray(-h)))) / (2 * h)
+    assert slope < 0  # the loss falls towards the truth
+    slope_of = lambda m: float(jax.jit(lambda a: jax.jvp(lambda b: loss(b, m), (a,),
+                                                          (jnp.ones_like(a),))[1])(jnp.asarray(0.0)))
+    assert abs(slope_of(exact)) > 100 * abs(slope)
+    d = slope_of(truncated)
+    assert d < 0 and abs(slope) / 30 < abs(d) < 3 * abs(slope)
