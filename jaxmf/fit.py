@@ -534,7 +534,7 @@ def simulate_on_grid(params: Params, ts, network: ThetaNetwork, record_every: in
 
 def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
     def value(u):
-        x = {n: bijectors[n].forward(u[n]) for n in cfg.free}
+        x = {n: bijectors[n].forward(u[n].astype(ts.dtype)) for n in cfg.free}
         p = params.replace(**x)
         if cfg.network is None:
             sim = solve_meanfield(p, cfg.t1, ts=ts, model=cfg.mf_model, rtol=cfg.rtol,
@@ -659,9 +659,11 @@ def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjo
 
     def fn(u, args):
         res, status = value(u)
-        # A failed solve gives NaN residuals, which the solvers' searches reject.
+        # A failed solve gives NaN residuals, which the solvers' searches reject. The solver
+        # works in the unknowns' dtype (float64 under x64, see `fit`) throughout.
         res = jnp.where((status == 0) & jnp.all(jnp.isfinite(res)), res, jnp.nan)
-        return res, (jnp.sum(res * res), status)
+        res = res.astype(jax.tree.leaves(u)[0].dtype)
+        return res, (jnp.sum(res * res).astype(ts.dtype), status)
 
     options = {"jac": "fwd" if adjoint is None or isinstance(adjoint, diffrax.ForwardMode)
                else "bwd"}
@@ -744,7 +746,7 @@ def _finish_impl(least_squares, params, target, ts, carry, u_ref, bijectors, opt
     c = jax.vmap(finish)(carry)
     status = jnp.where(c.status < 0, MAX_STEPS, c.status)
     n_iter = jnp.sum(jnp.isfinite(c.history), axis=1)
-    x = {n: bijectors[n].forward(c.best_u[n]) for n in cfg.free}
+    x = {n: bijectors[n].forward(c.best_u[n].astype(ts.dtype)) for n in cfg.free}
     batched = jax.vmap(lambda xi: params.replace(**xi))(x)
     final = jnp.where(jnp.isfinite(c.best), c.best, jnp.nan)
     best_index = jnp.argmin(jnp.where(jnp.isfinite(final), final, jnp.inf))
@@ -841,10 +843,14 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     """Fit the `free` parameters of `params` so the simulated rate matches `target`.
 
     model: 'meanfield' (the mean field `meanfield_model`, solved by diffrax), 'network' (the
-    differentiable spiking network `ThetaNetwork()`: 10^4 neurons, deterministic Lorentzian
-    quantiles, dt = 1e-3) or a `ThetaNetwork` with other settings (n, dt, pulse_order). The
+    differentiable spiking network `ThetaNetwork(gradient_horizon=5.0)`: 10^4 neurons,
+    deterministic Lorentzian quantiles, dt = 1e-3, neuron-phase derivatives truncated every 5
+    time units because exact ones explode in bursts, see `ThetaNetwork`) or a `ThetaNetwork` with
+    other settings (n, dt, pulse_order, gradient_horizon=None for exact gradients). The
     network's rate is recorded in bins of the target's sample spacing (a multiple of its dt) and
     compared at the bin ends; gradients run through a checkpointed scan (memory-bounded in t1).
+    For a network, a least-squares solver on `trace_residuals` (smoothed like the target) is
+    what converges (examples/network_fit.py).
     target: a `BurstTarget`. loss: `(sim: MeanFieldResult or NetworkTrace, target) -> scalar`; default
     `trace_mse` for a trace target, `feature_loss` for a feature target. The simulation runs
     from the all-zero state to t1 (default: the end of the target trace), saved on the target's
@@ -880,7 +886,7 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     (useful for network fits, where one iteration takes seconds to minutes).
     """
     if isinstance(model, str) and model == "network":
-        model = ThetaNetwork()
+        model = ThetaNetwork(gradient_horizon=5.0)
     if not (isinstance(model, ThetaNetwork) or (isinstance(model, str) and model == "meanfield")):
         raise ParameterError("model", f"must be 'meanfield', 'network' or a ThetaNetwork; got "
                              f"{model!r}")
@@ -972,6 +978,10 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         # Least squares needs the Jacobian of many residuals in few unknowns: forward mode.
         adjoint = (diffrax.ForwardMode() if unknowns <= FORWARD_MODE_MAX or least_squares
                    else diffrax.RecursiveCheckpointAdjoint())
+    if least_squares and jax.config.jax_enable_x64:
+        # optimistix's damping terms are float64 under x64: keep its unknowns float64 too (the
+        # model still runs in the parameters' dtype).
+        u0, u_ref = (jax.tree.map(lambda x: x.astype(jnp.float64), u) for u in (u0, u_ref))
     cfg = _Config(free, t1, int(steps), float(tol), int(patience), float(rtol), float(atol),
                   int(max_steps), meanfield_model, network, record_every, bool(progress))
     if least_squares:

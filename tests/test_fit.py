@@ -395,3 +395,17 @@ except F.FitInterrupted as e:
     assert saved >= 20 and saved % 20 == 0
     assert f"up to {saved} are saved in {ckpt}" in out
     assert "call fit again with the same arguments" in out
+
+
+def test_levenberg_marquardt_float32_parameters(truth, target):
+    # float32 model under x64: the solver's unknowns and residuals are float64 (optimistix's
+    # damping is), the solves float32. Recovery to ~1e-5, float32 round-off in the trace.
+    t32 = jax.tree.map(lambda x: x.astype(jnp.float32), truth)
+    tg = F.BurstTarget.from_trace(jnp.asarray(target.t, jnp.float32),
+                                  jnp.asarray(target.r, jnp.float32), transient=TRANSIENT)
+    res = F.fit(t32, tg, n_starts=2, starts=dict(eta_bar=[0.13, 0.11], w_jump=[0.02, 0.017]),
+                steps=40, optimizer=LM, patience=5, tol=1e-6, rtol=1e-5, atol=1e-8)
+    assert res.params.eta_bar.dtype == jnp.float32 and res.loss_history.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(res.params.eta_bar[:, 0], float), ETA, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(res.params.w_jump[:, 0], float), W_JUMP, rtol=1e-4)
+    assert np.all(np.asarray(res.status) == F.OK)
