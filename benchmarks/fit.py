@@ -117,8 +117,9 @@ def main():
         return res
 
     for name in args.optimizers.split(","):
-        run_fit(1, name)
-        many = run_fit(args.n_starts, name)
+        many = run_fit(1, name)
+        if args.n_starts > 1:
+            many = run_fit(args.n_starts, name)
 
     @jax.jit
     def loss(z):
@@ -138,7 +139,7 @@ def main():
         out = [minimize(f, x0, method="Nelder-Mead", options=opts) for x0 in points]
         return out
 
-    for n in (1, min(args.nm_starts, len(starts))):
+    for n in sorted({1, min(args.nm_starts, len(starts))}):
         res, run, _ = timed(lambda: nm(starts[:n]), max(1, args.repeats - 2) if n > 1 else args.repeats)
         xs = np.array([r.x for r in res])
         ok = recovered(xs)
