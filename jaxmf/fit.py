@@ -445,12 +445,13 @@ def _bijector(name, value, bounds):
         lo, hi = (float(b) for b in bounds[name])
         if not lo < hi:
             raise ParameterError("bounds", f"{name}: need lo < hi; got ({lo}, {hi})")
-        v = np.asarray(value)
-        if np.any(v <= lo) or np.any(v >= hi):
+        # Traced values (fit inside the user's jit / vmap) cannot be checked here.
+        v = None if isinstance(value, jax.core.Tracer) else np.asarray(value)
+        if v is not None and (np.any(v <= lo) or np.any(v >= hi)):
             raise ParameterError(name, f"initial value {v.tolist()} is outside bounds ({lo}, {hi})")
         return Sigmoid(jnp.asarray(lo, value.dtype), jnp.asarray(hi, value.dtype))
     if name in POSITIVE_FIELDS:
-        if np.any(np.asarray(value) <= 0):
+        if not isinstance(value, jax.core.Tracer) and np.any(np.asarray(value) <= 0):
             raise ParameterError(name, f"must be > 0 to be fitted (log transform); got "
                                  f"{np.asarray(value).tolist()}")
         return Log()
@@ -882,7 +883,9 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     best point and loss history) is saved there atomically after each (with PATH.json saying
     what fit it belongs to); calling `fit` again with the same arguments resumes from it, and
     Ctrl-C raises `FitInterrupted` losing at most the segment in flight. A finished fit's
-    checkpoint gives its result at once; a checkpoint of another fit is refused. progress: print each start's loss at every iteration as it runs
+    checkpoint gives its result at once; a checkpoint of another fit is refused (no checkpoints
+    under jit / vmap). `fit` itself works inside jit and vmap, e.g. vmapped over the rates of
+    many recordings; the target's times must stay concrete. progress: print each start's loss at every iteration as it runs
     (useful for network fits, where one iteration takes seconds to minutes).
     """
     if isinstance(model, str) and model == "network":
@@ -918,21 +921,27 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         target = target.with_transient(transient)
     dtype = params.eta_bar.dtype
     if target.has_trace:
-        ts = jnp.asarray(target.t, dtype)
-        t1 = float(ts[-1]) if t1 is None else float(t1)
-        if not np.isclose(t1, float(ts[-1])):
-            raise ParameterError("t1", f"a trace target fixes t1 to its last time {float(ts[-1])}")
-        if float(ts[0]) != 0.0:
+        if isinstance(target.t, jax.core.Tracer):
+            raise ParameterError("target", "its times must be concrete (they fix the simulation's "
+                                 "grid and length); trace or vmap over its rates only")
+        t_host = np.asarray(target.t, dtype)
+        ts = jnp.asarray(t_host)
+        t1 = float(t_host[-1]) if t1 is None else float(t1)
+        if not np.isclose(t1, float(t_host[-1])):
+            raise ParameterError("t1", f"a trace target fixes t1 to its last time "
+                                 f"{float(t_host[-1])}")
+        if float(t_host[0]) != 0.0:
             raise ParameterError("target", "the target trace must start at t = 0 (the simulation "
                                  "starts from the all-zero state there); shift its times")
     else:
         if t1 is None:
             raise ParameterError("t1", "give t1 for a feature target")
         t1 = float(t1)
-        ts = jnp.linspace(0.0, t1, int(round(t1 / dt_save)) + 1, dtype=dtype)
+        t_host = np.linspace(0.0, t1, int(round(t1 / dt_save)) + 1).astype(dtype)
+        ts = jnp.asarray(t_host)
     record_every = 0
     if network is not None:
-        spacing = float(ts[1] - ts[0])
+        spacing = float(t_host[1] - t_host[0])
         record_every = int(round(spacing / network.dt))
         if record_every < 1 or not np.isclose(record_every * network.dt, spacing, rtol=1e-6):
             raise ParameterError("target", f"its sample spacing {spacing:g} must be a whole "

@@ -7,6 +7,7 @@ import sys
 import time
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -409,3 +410,23 @@ def test_levenberg_marquardt_float32_parameters(truth, target):
     np.testing.assert_allclose(np.asarray(res.params.eta_bar[:, 0], float), ETA, rtol=1e-4)
     np.testing.assert_allclose(np.asarray(res.params.w_jump[:, 0], float), W_JUMP, rtol=1e-4)
     assert np.all(np.asarray(res.status) == F.OK)
+
+
+def test_fit_works_under_jit_and_vmap_over_target_rates(truth, target):
+    # Users fitting many recordings: vmap the whole fit over the target's rates (same times).
+    other = jaxmf.solve_meanfield(truth.replace(eta_bar=0.125, w_jump=0.02), T1,
+                                  ts=jnp.asarray(target.t), rtol=1e-10, atol=1e-12).r[:, 0]
+    rates = jnp.stack([target.r, other])
+    start = truth.replace(eta_bar=jnp.asarray([0.122]), w_jump=jnp.asarray([0.0195]))
+    kw = dict(optimizer=LM, n_starts=1, steps=40, patience=5, tol=1e-10)
+
+    def fitted(r):
+        res = F.fit(start, eqx.tree_at(lambda t: t.r, target, r), **kw)
+        return jnp.concatenate([res.best_params.eta_bar, res.best_params.w_jump])
+
+    batched = np.asarray(jax.jit(jax.vmap(fitted))(rates))
+    for i, r in enumerate(rates):
+        np.testing.assert_allclose(batched[i], np.asarray(fitted(r)), rtol=1e-9)
+    np.testing.assert_allclose(batched, [[ETA, W_JUMP], [0.125, 0.02]], rtol=1e-4)
+    with pytest.raises(ParameterError, match="concrete"):
+        jax.jit(lambda t: F.fit(start, eqx.tree_at(lambda x: x.t, target, t), **kw))(target.t)
