@@ -717,12 +717,14 @@ def _indices(u):
     return jnp.arange(jax.tree.leaves(u)[0].shape[0])
 
 
-@eqx.filter_jit
-def _start(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint,
-           cfg: _Config):
+def _start_impl(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss,
+                adjoint, cfg: _Config):
     init, _, _ = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
                        adjoint, cfg)
     return jax.vmap(init)(u0, _indices(u0))
+
+
+_start = eqx.filter_jit(_start_impl)
 
 
 def _advance_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer, loss,
@@ -762,9 +764,8 @@ _finish = eqx.filter_jit(_finish_impl)
 def _run(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint,
          cfg: _Config):
     """The whole fit as one compiled loop (no checkpoints)."""
-    init, _, _ = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
-                       adjoint, cfg)
-    carry = jax.vmap(init)(u0, _indices(u0))
+    carry = _start_impl(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss,
+                        adjoint, cfg)
     carry = _advance_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer,
                           loss, adjoint, cfg, cfg.steps)
     return _finish_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer,
