@@ -791,7 +791,9 @@ def _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg: _Confi
             "steps": cfg.steps, "tol": cfg.tol, "patience": cfg.patience, "t1": cfg.t1,
             "model": repr(cfg.network) if cfg.network is not None else cfg.mf_model,
             "optimizer": name(optimizer), "least_squares": bool(least_squares),
-            "loss": name(getattr(loss, "func", loss)), "problem": digest.hexdigest()}
+            "loss": [name(getattr(loss, "func", loss)), repr(getattr(loss, "args", ())),
+                     repr(sorted(getattr(loss, "keywords", {}).items()))],
+            "problem": digest.hexdigest()}
 
 
 def _save_carry(path: Path, carry: _Carry) -> None:

@@ -358,6 +358,9 @@ def test_checkpointed_fit_resumes_after_an_interrupt(truth, target, tmp_path, mo
     np.testing.assert_array_equal(again.params.w_jump, resumed.params.w_jump)
     with pytest.raises(ParameterError, match="different fit"):
         F.fit(truth, target, checkpoint=ckpt, **{**kw, "steps": 13})
+    with pytest.raises(ParameterError, match="different fit"):  # same loss, other settings
+        F.fit(truth, target, checkpoint=ckpt, loss=functools.partial(F.trace_residuals,
+                                                                     smooth=5.0), **kw)
     with pytest.raises(ParameterError, match="checkpoint_every"):
         F.fit(truth, target, checkpoint=tmp_path / "b", checkpoint_every=0, **kw)
     with pytest.raises(ParameterError, match="does not exist"):
