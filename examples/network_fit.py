@@ -42,7 +42,8 @@ import optax
 import optimistix as optx
 
 import jaxmf
-from jaxmf.fit import BurstTarget, fit, simulate_on_grid, trace_mse, trace_residuals
+from jaxmf.fit import (BurstTarget, fit, remove_checkpoint, simulate_on_grid, trace_mse,
+                       trace_residuals)
 
 ETA, W_JUMP = 0.12, 0.0189
 
@@ -99,8 +100,7 @@ def main() -> None:
               checkpoint=checkpoint, checkpoint_every=5)
     jax.block_until_ready(res.final_loss)
     wall = time.perf_counter() - t0
-    for path in (checkpoint, checkpoint.with_name(checkpoint.name + ".json")):
-        path.unlink(missing_ok=True)  # finished: the outputs below hold everything
+    remove_checkpoint(checkpoint)  # finished: the outputs below hold everything
     eta = float(res.best_params.eta_bar[0])
     wj = float(res.best_params.w_jump[0])
     history = np.asarray(res.loss_history)[:, 0]

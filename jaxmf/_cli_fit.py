@@ -241,7 +241,7 @@ def run(args, command: str) -> int:
     import numpy as np
 
     from . import io
-    from .fit import DIVERGED, OK, FitInterrupted, fit, simulate_on_grid
+    from .fit import DIVERGED, OK, FitInterrupted, fit, remove_checkpoint, simulate_on_grid
     from .meanfield import solve_meanfield
     from .netfit import ThetaNetwork
     from .params import ParameterError
@@ -352,8 +352,7 @@ def run(args, command: str) -> int:
               fitted, initial, args)
 
     if checkpoint is not None:  # everything it held is in the outputs now
-        for path in (checkpoint, checkpoint.with_name(checkpoint.name + ".json")):
-            path.unlink(missing_ok=True)
+        remove_checkpoint(checkpoint)
     n_ok = int(np.sum(status == OK))
     n_div = int(np.sum(status == DIVERGED))
     print(f"fit ({args.model}, {args.loss} loss, {args.optimizer}): best of {args.n_starts} "

@@ -43,7 +43,7 @@ __all__ = [
     "BurstTarget", "BurstFeatures", "burst_features", "trace_mse", "trace_residuals",
     "spectral_loss", "feature_loss", "feature_residuals", "Identity", "Log", "Sigmoid",
     "FitResult", "fit", "POSITIVE_FIELDS", "OK", "DIVERGED", "MAX_STEPS", "FORWARD_MODE_MAX",
-    "FitInterrupted", "NetworkTrace", "simulate_on_grid",
+    "FitInterrupted", "remove_checkpoint", "NetworkTrace", "simulate_on_grid",
 ]
 
 OK, DIVERGED, MAX_STEPS = 0, 1, 2
@@ -796,6 +796,17 @@ def _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg: _Confi
             "problem": digest.hexdigest()}
 
 
+def _meta_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def remove_checkpoint(path) -> None:
+    """Delete a fit checkpoint and its PATH.json (once the result is kept elsewhere)."""
+    path = Path(path)
+    for p in (path, _meta_path(path)):
+        p.unlink(missing_ok=True)
+
+
 def _save_carry(path: Path, carry: _Carry) -> None:
     # Atomic: an interrupt or crash while writing leaves the previous checkpoint intact.
     tmp = path.with_name(path.name + ".tmp")
@@ -811,7 +822,7 @@ def _run_checkpointed(path, every, least_squares, params, target, ts, u0, u_ref,
     rest = (u_ref, bijectors, optimizer, loss, adjoint, cfg)
     meta = _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg)
     carry = _start(*statics, u0, *rest)
-    meta_path = path.with_name(path.name + ".json")  # which fit the checkpoint belongs to
+    meta_path = _meta_path(path)  # which fit the checkpoint belongs to
     if path.exists():
         saved = json.loads(meta_path.read_text()) if meta_path.exists() else None
         if saved != meta:

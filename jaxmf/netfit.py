@@ -90,7 +90,6 @@ class ThetaNetwork(eqx.Module):
                                  f"finite number of time units > 0; got {h!r}")
 
 
-
 class ThetaResult(eqx.Module):
     """Output of `simulate_theta`, per recording bin (time, population): `t` bin end times, `r`
     spikes per neuron per time unit over the bin (smooth count), `v_mean` (regularised

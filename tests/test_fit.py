@@ -361,6 +361,8 @@ def test_checkpointed_fit_resumes_after_an_interrupt(truth, target, tmp_path, mo
     with pytest.raises(ParameterError, match="different fit"):  # same loss, other settings
         F.fit(truth, target, checkpoint=ckpt, loss=functools.partial(F.trace_residuals,
                                                                      smooth=5.0), **kw)
+    F.remove_checkpoint(ckpt)
+    assert not ckpt.exists() and not (tmp_path / "fit.ckpt.json").exists()
     with pytest.raises(ParameterError, match="checkpoint_every"):
         F.fit(truth, target, checkpoint=tmp_path / "b", checkpoint_every=0, **kw)
     with pytest.raises(ParameterError, match="does not exist"):
