@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._progress import Progress
+from ._loop import Progress
 from .heterogeneity import Quantiles
 from .params import ParameterError, Params
 

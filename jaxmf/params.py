@@ -16,7 +16,8 @@ Scalars given for per-population fields are broadcast to all populations.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import re
+from typing import Any, NamedTuple, Sequence
 
 import equinox as eqx
 import jax
@@ -28,6 +29,16 @@ __all__ = [
     "Params",
     "DimensionalParams",
     "PER_POPULATION_FIELDS",
+    "SCALAR_FIELDS",
+    "ParameterAddress",
+    "parse_parameter",
+    "get_parameter",
+    "set_parameter",
+    "set_parameters",
+    "parameter_names",
+    "stack_params",
+    "first_params",
+    "synaptic_drive",
 ]
 
 
@@ -43,6 +54,7 @@ PER_POPULATION_FIELDS = (
     "alpha", "eta_bar", "delta_eta", "i_ext", "a", "b", "w_jump", "tau_s", "s_jump", "e_r",
     "fractions",
 )
+SCALAR_FIELDS = ("v_peak", "v_reset")
 _DIMENSIONAL_PER_POPULATION = (
     "v_t", "beta", "eta_bar", "delta_eta", "i_ext", "tau_w", "w_jump", "tau_syn", "s_jump", "e_rev",
     "fractions",
@@ -304,3 +316,133 @@ def _replace(module, changes: dict[str, Any]):
     current.update(changes)
     return type(module)(**current)
 
+
+
+_ADDRESS = re.compile(r"^([a-z_]+?)(?:\[(\d+)(?:,\s*(\d+))?\]|_(\d+)(?:_(\d+))?)?$")
+
+
+class ParameterAddress(NamedTuple):
+    """Where a named parameter lives in `Params`: `field` (a Params field, or "kappa" for
+    fractions = [kappa, 1 - kappa]) and `index` (a population, (m, k) for one entry of g, or None
+    for every entry)."""
+
+    field: str
+    index: tuple[int, ...] | None
+
+    @property
+    def name(self) -> str:
+        """Canonical form: 'eta_bar', 'eta_bar[1]', 'g[0,1]', 'kappa'."""
+        return self.field if self.index is None else \
+            f"{self.field}[{','.join(str(i) for i in self.index)}]"
+
+    @property
+    def key(self) -> str:
+        """Identifier form for table columns and dataset coordinates: 'eta_bar_1', 'g_0_1'."""
+        return self.field + "".join(f"_{i}" for i in self.index or ())
+
+
+def parse_parameter(name: str, n_populations: int | None = None) -> ParameterAddress:
+    """Parse a parameter address: a Params field ('w_jump': every population), one population
+    ('w_jump[1]' or 'w_jump_1'), one conductance ('g[0,1]' or 'g_0_1') or 'kappa'. With
+    `n_populations`, indices and 'kappa' are checked against it."""
+    m = _ADDRESS.match(name.strip()) if isinstance(name, str) else None
+    known = (*PER_POPULATION_FIELDS, "g", *SCALAR_FIELDS, "kappa")
+    field = m.group(1) if m else None
+    if field not in known:
+        raise ParameterError(str(name), f"unknown parameter; use a Params field ({', '.join(known)})"
+                             ", optionally indexed: 'eta_bar[1]' for population 1, 'g[0,1]' for "
+                             "one conductance")
+    idx = [int(x) for x in (m.group(2), m.group(3)) if x is not None] or \
+        [int(x) for x in (m.group(4), m.group(5)) if x is not None]
+    if field in (*SCALAR_FIELDS, "kappa") and idx:
+        raise ParameterError(str(name), f"{field} has no populations to index")
+    if field == "g" and len(idx) == 1:
+        raise ParameterError(str(name), "g is a (P, P) matrix: give g (every entry) or g[m,k]")
+    if field != "g" and len(idx) > 1:
+        raise ParameterError(str(name), f"{field} takes one population index, e.g. {field}[0]")
+    if n_populations is not None:
+        if field == "kappa" and n_populations != 2:
+            raise ParameterError("kappa", f"needs two populations; these params have "
+                                 f"{n_populations}")
+        if any(i >= n_populations for i in idx):
+            raise ParameterError(str(name), f"index must be in [0, {n_populations - 1}] "
+                                 f"({n_populations} population(s))")
+    return ParameterAddress(field, tuple(idx) or None)
+
+
+def _address(params: Params, name) -> ParameterAddress:
+    if isinstance(name, ParameterAddress):
+        return name
+    return parse_parameter(name, params.n_populations)
+
+
+def get_parameter(params: Params, name: str | ParameterAddress) -> jax.Array:
+    """The scalar value of a named parameter (the first entry for an unindexed per-population
+    field or g; fractions[0] for 'kappa')."""
+    addr = _address(params, name)
+    if addr.field == "kappa":
+        return params.fractions[..., 0]
+    x = getattr(params, addr.field)
+    return x[addr.index] if addr.index is not None else x.reshape(-1)[0]
+
+
+def set_parameters(params: Params, names: Sequence[str | ParameterAddress], values) -> Params:
+    """`params` with each named parameter set to its value (an unindexed field on every entry).
+
+    Traceable (works under jit, vmap and grad): no value checks, so validate values with
+    `Params(...)` or `params.replace(...)` where they are concrete."""
+    new: dict[str, jax.Array] = {}
+    for name, value in zip(names, values):
+        addr = _address(params, name)
+        if addr.field == "kappa":
+            value = jnp.asarray(value, params.fractions.dtype)
+            new["fractions"] = jnp.stack([value, 1 - value])
+            continue
+        cur = new.get(addr.field, getattr(params, addr.field))
+        value = jnp.asarray(value, cur.dtype)
+        new[addr.field] = (jnp.full_like(cur, value) if addr.index is None
+                           else cur.at[addr.index].set(value))
+    fields = list(new)
+    return eqx.tree_at(lambda p: [getattr(p, f) for f in fields], params,
+                       [new[f] for f in fields])
+
+
+def set_parameter(params: Params, name: str | ParameterAddress, value) -> Params:
+    """`params` with one named parameter set to `value` (traceable, see `set_parameters`)."""
+    return set_parameters(params, [name], [value])
+
+
+def parameter_names(params: Params) -> tuple[str, ...]:
+    """Every address of `params`: each field, each population of it, each g[m,k], and 'kappa'
+    for two populations."""
+    p = params.n_populations
+    names: list[str] = []
+    for field in PER_POPULATION_FIELDS:
+        names.append(field)
+        if p > 1:
+            names.extend(f"{field}[{i}]" for i in range(p))
+    names.append("g")
+    if p > 1:
+        names.extend(f"g[{m},{k}]" for m in range(p) for k in range(p))
+    names.extend(SCALAR_FIELDS)
+    if p == 2:
+        names.append("kappa")
+    return tuple(names)
+
+
+def stack_params(params_list) -> Params:
+    """A batch of parameter sets (leading axis) for `simulate_network` or `jax.vmap`."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *params_list)
+
+
+def first_params(params: Params) -> Params:
+    """The first parameter set of a batch (`stack_params`); an unbatched set unchanged."""
+    return jax.tree.map(lambda x: x[0], params) if jnp.ndim(params.eta_bar) == 2 else params
+
+
+def synaptic_drive(params: Params, s: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The conductance terms population m feels for synaptic activations `s` (P,):
+    (gs)_m = sum_k g[m, k] fractions[k] s_k and (gs e_r)_m = sum_k g[m, k] fractions[k] s_k e_r[k].
+    The network, the mean field and the theta network all use this one definition."""
+    fs = params.fractions * s
+    return params.g @ fs, params.g @ (fs * params.e_r)

@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._progress import Progress
+from ._loop import Progress
 from .analysis import REGIME_NAMES, classify_regime, detect_bursts, smooth
 from .heterogeneity import Quantiles
 from .meanfield import MODELS, MeanFieldState, _qss

@@ -1,0 +1,91 @@
+"""One mechanism for long runs: a progress line, work in chunks, and Ctrl-C kept as a result.
+
+`run_chunks` drives every long computation that can be cut into pieces (a network simulation in
+compiled chunks of steps, a sweep in chunks of grid points, a fit in segments of iterations):
+it calls `compute` on each piece, reports progress after each, lets `compute` stop the loop
+early (a blow-up), and turns Ctrl-C into a flag so the caller can raise its `Interrupted` with
+the finished part. `Progress` is the line itself; `report` is its form for use inside compiled
+code (through `jax.debug.callback`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable, Iterable, NamedTuple
+
+__all__ = ["Progress", "ChunkRun", "run_chunks"]
+
+
+class Progress:
+    """Prints `label: 45% [done/total unit] extra elapsed, ETA` on stderr: in place on a terminal,
+    else every `step` (a fraction, default 10%) of the work."""
+
+    def __init__(self, label: str, total: float, enabled: bool = True, unit: str = "",
+                 step: float = 0.1):
+        self.label, self.total, self.enabled, self.unit = label, float(total), enabled, unit
+        self.start = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.step = step
+        self._last = -1
+
+    def update(self, done: float, extra: str = "") -> None:
+        if not self.enabled or self.total <= 0:
+            return
+        frac = min(done / self.total, 1.0)
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        line = f"{self.label}: {100 * frac:5.1f}% [{done:g}/{self.total:g}{self.unit}] {extra} " \
+               f"elapsed {elapsed:.1f}s, ETA {eta:.1f}s"
+        if self.tty:
+            sys.stderr.write("\r" + line)
+            if frac >= 1:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif int(frac / self.step) > self._last:
+            self._last = int(frac / self.step)
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self, message: str = "") -> None:
+        if self.enabled and message:
+            if self.tty:
+                sys.stderr.write("\n")
+            print(f"{self.label}: {message}", file=sys.stderr, flush=True)
+
+    def print(self, message: str) -> None:
+        """A line of its own (e.g. 'resuming ...'), only when progress is enabled."""
+        if self.enabled:
+            print(f"{self.label}: {message}", file=sys.stderr, flush=True)
+
+
+class ChunkRun(NamedTuple):
+    """What `run_chunks` did: the outputs of the finished pieces, whether the loop was stopped by
+    `compute` (`stopped`) or by Ctrl-C (`interrupted`)."""
+
+    outputs: list
+    stopped: bool
+    interrupted: bool
+
+
+def run_chunks(pieces: Iterable[Any], compute: Callable[[Any], tuple[Any, bool]], *,
+               progress: Progress | None = None,
+               position: Callable[[Any, Any], tuple[float, str]] | None = None) -> ChunkRun:
+    """Run `compute(piece) -> (output, stop)` over `pieces` in order.
+
+    After each piece, `position(piece, output) -> (done, extra text)` updates `progress`. A True
+    `stop` ends the loop after keeping that piece's output. Ctrl-C (KeyboardInterrupt) ends it
+    too, keeping every finished piece; the caller decides what to raise.
+    """
+    outputs: list = []
+    try:
+        for piece in pieces:
+            out, stop = compute(piece)
+            outputs.append(out)
+            if progress is not None and position is not None:
+                done, extra = position(piece, out)
+                progress.update(done, extra)
+            if stop:
+                return ChunkRun(outputs, True, False)
+    except KeyboardInterrupt:
+        return ChunkRun(outputs, False, True)
+    return ChunkRun(outputs, False, False)
