@@ -48,7 +48,7 @@ from scipy.optimize import minimize  # noqa: E402
 
 import jaxmf  # noqa: E402
 from _timing import median_runs  # noqa: E402
-from jaxmf.fit import BurstTarget, fit, trace_mse, trace_residuals  # noqa: E402
+from jaxmf import BurstTarget, fit, trace_mse, trace_residuals  # noqa: E402
 
 ETA, W_JUMP = 0.12, 0.0189
 
@@ -165,7 +165,7 @@ def main():
 
 
 def network_gradient(args):
-    from jaxmf.fit import simulate_on_grid
+    from jaxmf._fit import simulate_on_grid
     from jaxmf.netfit import ThetaNetwork
 
     f32 = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)

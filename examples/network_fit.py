@@ -42,7 +42,7 @@ import optax
 import optimistix as optx
 
 import jaxmf
-from jaxmf.fit import (BurstTarget, fit, remove_checkpoint, simulate_on_grid, trace_mse,
+from jaxmf._fit import (BurstTarget, fit, remove_checkpoint, simulate_on_grid, trace_mse,
                        trace_residuals)
 
 ETA, W_JUMP = 0.12, 0.0189

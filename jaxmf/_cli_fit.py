@@ -165,7 +165,7 @@ def _target(t, r, kind, args):
     import jax.numpy as jnp
     import numpy as np
 
-    from .fit import BurstTarget
+    from ._fit import BurstTarget
 
     spacing = float(t[1] - t[0])
     if not np.all(np.diff(t) > 0) or not np.allclose(np.diff(t), spacing, rtol=1e-6, atol=0):
@@ -241,7 +241,7 @@ def run(args, command: str) -> int:
     import numpy as np
 
     from . import io
-    from .fit import DIVERGED, OK, FitInterrupted, fit, remove_checkpoint, simulate_on_grid
+    from ._fit import DIVERGED, OK, FitInterrupted, fit, remove_checkpoint, simulate_on_grid
     from .meanfield import solve_meanfield
     from .netfit import ThetaNetwork
     from .params import ParameterError

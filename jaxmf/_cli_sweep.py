@@ -106,7 +106,7 @@ def load_config(path: Path) -> dict[str, Any]:
 
     from .params import ParameterError
     from .presets import PRESETS, get as get_preset
-    from .sweep import Grid
+    from ._sweep import Grid
 
     try:
         config = tomllib.loads(Path(path).read_text())
@@ -213,7 +213,7 @@ def run_sweep(args, command: str) -> int:
         jax.distributed.initialize()
 
     from .params import ParameterError
-    from .sweep import SweepInterrupted, sweep
+    from ._sweep import SweepInterrupted, sweep
 
     try:
         kwargs = load_config(args.config)

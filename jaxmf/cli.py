@@ -502,7 +502,7 @@ def _compare(args, command: str) -> int:
     import jax.numpy as jnp
 
     from . import io
-    from .compare import compare
+    from ._compare import compare
     from .heterogeneity import Quantiles, RandomDraws
     from .network import EulerReset, ExactPassage, SimulationError
     from .params import ParameterError
@@ -549,7 +549,7 @@ def _compare(args, command: str) -> int:
 
 
 def _metric_prefix(model: str) -> str:
-    from .compare import MODEL_PREFIX
+    from ._compare import MODEL_PREFIX
 
     return MODEL_PREFIX[model]
 

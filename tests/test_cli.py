@@ -221,7 +221,7 @@ def test_compare_writes_metrics_and_figure(tmp_path, capsys):
 
 
 def test_compare_network_blow_up_exits_1(tmp_path, capsys, monkeypatch):
-    compare_module = sys.modules["jaxmf.compare"]  # `jaxmf.compare` is the function
+    compare_module = sys.modules["jaxmf._compare"]  # `jaxmf.compare` is the function
 
     def blows_up(*args, **kwargs):
         raise nw.SimulationError("simulate_network: non-finite v or w at t=1; "

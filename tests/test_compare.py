@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import jaxmf
-from jaxmf.compare import compare
+from jaxmf import compare
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from jaxmf.params import ParameterError
 from .conftest import tree_allclose
 
 # The module, not the function `jaxmf.fit` that shadows it on the package.
-F = importlib.import_module("jaxmf.fit")
+F = importlib.import_module("jaxmf._fit")
 
 ETA, W_JUMP = 0.12, 0.0189
 T1, TRANSIENT = 600.0, 150.0
@@ -378,7 +378,7 @@ def test_ctrl_c_during_a_checkpointed_fit_saves_and_says_so(tmp_path):
 import importlib, sys, jax, jax.numpy as jnp, optax
 jax.config.update("jax_enable_x64", True)
 import jaxmf
-F = importlib.import_module("jaxmf.fit")
+F = importlib.import_module("jaxmf._fit")
 truth = jaxmf.presets.bursting(w_jump={W_JUMP})
 ts = jnp.linspace(0.0, 200.0, 401)
 target = F.BurstTarget.from_trace(ts, jaxmf.solve_meanfield(truth, 200.0, ts=ts).r, transient=50.0)

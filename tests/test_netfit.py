@@ -14,7 +14,7 @@ import jaxmf
 from jaxmf.netfit import ThetaNetwork, simulate_theta, spike_pulse
 from jaxmf.params import ParameterError
 
-F = importlib.import_module("jaxmf.fit")
+F = importlib.import_module("jaxmf._fit")
 
 TRUTH = jaxmf.presets.bursting()
 W_JUMP = float(TRUTH.w_jump[0])

@@ -3,7 +3,7 @@ import pytest
 
 import jaxmf
 from jaxmf import plot
-from jaxmf.compare import Comparison
+from jaxmf import Comparison
 from jaxmf.meanfield import MeanFieldResult, StepInput
 
 matplotlib = pytest.importorskip("matplotlib")

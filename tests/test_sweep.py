@@ -23,10 +23,10 @@ from scipy.optimize import brentq
 import jaxmf
 from jaxmf.analysis import classify_regime, detect_bursts
 from jaxmf.cli import main
-from jaxmf.sweep import Grid, load_sweep, regime_map, sweep
+from jaxmf import Grid, load_sweep, regime_map, sweep
 
 # The module (jaxmf.sweep is also the name of the function exported by the package).
-sweep_module = importlib.import_module("jaxmf.sweep")
+sweep_module = importlib.import_module("jaxmf._sweep")
 
 MF = dict(t1=1500.0, transient=1000.0, save_dt=1.0)
 OBS = ("regime", "r_mean", "burst_period", "w_mean")
@@ -276,7 +276,7 @@ MF, OBS, AXES, CHUNK, PPD = {MF!r}, {OBS!r}, {AXES!r}, {CHUNK}, {PPD}
 """
 _SETUP = _CONSTANTS + """
 import jaxmf
-S = importlib.import_module("jaxmf.sweep")
+S = importlib.import_module("jaxmf._sweep")
 """
 
 
@@ -368,7 +368,7 @@ def test_two_processes_give_the_same_dataset(tmp_path, reference):
 jax.distributed.initialize(coordinator_address="127.0.0.1:{port}", num_processes=2,
                            process_id={pid}, initialization_timeout=120)
 import jaxmf
-S = importlib.import_module("jaxmf.sweep")
+S = importlib.import_module("jaxmf._sweep")
 ds = S.regime_map(jaxmf.presets.chen_campbell_2022(), AXES, observables=OBS, chunk_size=CHUNK,
                   points_per_device=PPD, progress=False, out={out!r}, **MF)
 print("RESULT", jax.process_index(), jax.process_count(), ds.attrs["fingerprint"])
