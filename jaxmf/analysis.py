@@ -13,10 +13,14 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["QUIESCENT", "TONIC", "BURSTING", "REGIME_NAMES", "BurstStats", "smooth",
-           "bin_counts_to_rate", "detect_bursts", "classify_regime", "regime_name"]
+           "bin_counts_to_rate", "detect_bursts", "classify_regime", "regime_name",
+           "TRANSIENT_FRACTION", "transient_time", "TraceSummary", "trace_summary"]
 
 QUIESCENT, TONIC, BURSTING = 0, 1, 2
 REGIME_NAMES = ("quiescent", "tonic", "bursting")
+# The one transient convention: summaries, comparisons, CLI reports and plots leave out the
+# first quarter of a run unless a transient is given.
+TRANSIENT_FRACTION = 0.25
 
 
 class BurstStats(NamedTuple):
@@ -102,6 +106,63 @@ def detect_bursts(t: jax.Array, x: jax.Array, *, threshold=None, hysteresis: flo
                       duty_cycle=duty, peak=peak, low=jnp.min(x), mean=jnp.mean(x), threshold=theta)
 
 
+def transient_time(t_end: float, transient: float | None = None, t_start: float = 0.0) -> float:
+    """The start of the analysed window: `transient` if given, else `t_start` plus a quarter
+    (`TRANSIENT_FRACTION`) of the run."""
+    if transient is not None:
+        return float(transient)
+    return float(t_start) + TRANSIENT_FRACTION * (float(t_end) - float(t_start))
+
+
+class TraceSummary(NamedTuple):
+    """One trace's numbers, computed once by `trace_summary` and reported everywhere (compare,
+    the CLI summaries, sweeps, fits, plots): `regime` (QUIESCENT / TONIC / BURSTING), `mean`
+    (time average of the unsmoothed trace), and the burst statistics of the analysed trace
+    (`period`, `duty_cycle`, `peak`, `low`, `n_bursts`; NaN period/duty with fewer than two
+    onsets)."""
+
+    regime: jax.Array
+    mean: jax.Array
+    period: jax.Array
+    duty_cycle: jax.Array
+    peak: jax.Array
+    low: jax.Array
+    n_bursts: jax.Array
+
+
+def trace_summary(t: jax.Array, r: jax.Array, *, smooth_window: int = 1,
+                  hysteresis: float = 0.1) -> TraceSummary:
+    """Regime, mean and burst statistics of a trace already cut to its analysed window (see
+    `transient_time`). `smooth_window` samples of moving average first (use a few time units for
+    a finite network's rate, 1 for a mean-field solution). Runs under jit and vmap.
+
+    Parameters
+    ----------
+    t, r : (T,) times and values (e.g. a population rate after the transient).
+    smooth_window : samples of centred moving average applied before burst detection.
+    hysteresis : passed to `detect_bursts`.
+
+    Returns
+    -------
+    TraceSummary
+    """
+    x = smooth(r, smooth_window)
+    stats = detect_bursts(t, x, hysteresis=hysteresis)
+    regime = _regime(x, stats)
+    return TraceSummary(regime=regime, mean=jnp.mean(r), period=stats.period,
+                        duty_cycle=stats.duty_cycle, peak=stats.peak, low=stats.low,
+                        n_bursts=stats.n_bursts)
+
+
+def _regime(r, stats: BurstStats, quiescent_rate: float = 1e-3,
+            min_relative_amplitude: float = 1.0, min_bursts: int = 2) -> jax.Array:
+    mean = jnp.mean(r)
+    swing = (jnp.percentile(r, 99.0) - jnp.percentile(r, 1.0)) / \
+        jnp.maximum(mean, jnp.finfo(r.dtype).tiny)
+    bursting = (stats.n_bursts >= min_bursts) & (swing > min_relative_amplitude)
+    return jnp.where(mean < quiescent_rate, QUIESCENT, jnp.where(bursting, BURSTING, TONIC))
+
+
 def classify_regime(t: jax.Array, r: jax.Array, *, quiescent_rate: float = 1e-3,
                     min_relative_amplitude: float = 1.0, min_bursts: int = 2,
                     smooth_window: int = 1) -> jax.Array:
@@ -112,11 +173,7 @@ def classify_regime(t: jax.Array, r: jax.Array, *, quiescent_rate: float = 1e-3,
     (`smooth_window` samples) so finite-size fluctuations are not taken for bursts.
     """
     r = smooth(r, smooth_window)
-    stats = detect_bursts(t, r)
-    mean = jnp.mean(r)
-    swing = (jnp.percentile(r, 99.0) - jnp.percentile(r, 1.0)) / jnp.maximum(mean, jnp.finfo(r.dtype).tiny)
-    bursting = (stats.n_bursts >= min_bursts) & (swing > min_relative_amplitude)
-    return jnp.where(mean < quiescent_rate, QUIESCENT, jnp.where(bursting, BURSTING, TONIC))
+    return _regime(r, detect_bursts(t, r), quiescent_rate, min_relative_amplitude, min_bursts)
 
 
 def regime_name(code) -> str:
