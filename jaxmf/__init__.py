@@ -1,3 +1,8 @@
+"""jaxmf: spiking Izhikevich networks with adaptation and their exact mean field, in JAX.
+
+The public surface is re-exported here; see the README and each function's docstring.
+"""
+
 from . import presets as presets
 from .params import DimensionalParams as DimensionalParams
 from .params import ParameterError as ParameterError
@@ -55,4 +60,9 @@ from .netfit import ThetaNetwork as ThetaNetwork
 from .netfit import ThetaResult as ThetaResult
 from .netfit import simulate_theta as simulate_theta
 
-__version__ = "0.1.0"
+from ._results import RESULTS as RESULTS
+from ._results import Interrupted as Interrupted
+from ._results import NumericalError as NumericalError
+from ._files import package_version as _package_version
+
+__version__ = _package_version()
