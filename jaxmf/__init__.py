@@ -56,6 +56,7 @@ from ._fit import trace_mse as trace_mse
 from ._fit import trace_residuals as trace_residuals
 from ._fit import feature_residuals as feature_residuals
 from ._fit import FitInterrupted as FitInterrupted
+from ._fit import simulate_on_grid as simulate_on_grid
 from .netfit import ThetaNetwork as ThetaNetwork
 from .netfit import ThetaResult as ThetaResult
 from .netfit import simulate_theta as simulate_theta
