@@ -1,17 +1,17 @@
-# Two entry points, each creating (or reusing) .venv: `make demo` and `make test`.
+# Entry points, each creating (or reusing) .venv: `make demo`, `make test`, `make lint`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?= -m "not slow"
+PYTEST_ARGS ?= -m "not slow and not notebooks"
 
-.PHONY: demo test test-all bench venv clean
+.PHONY: demo test test-all test-notebooks lint format bench venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -24,8 +24,21 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Every notebook top to bottom in quick mode (JAXMF_QUICK=1), so none can rot.
+test-notebooks: venv
+	$(BIN)/python -m pytest -m notebooks
+
 test-all: PYTEST_ARGS =
 test-all: test
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy jaxmf
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: venv
 	$(BIN)/python benchmarks/network_throughput.py
