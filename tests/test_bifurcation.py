@@ -95,7 +95,6 @@ def hopfs(branch):
     return [sp for sp in branch.special_points if sp.kind == "hopf"]
 
 
-# -- the equilibrium branch ------------------------------------------------------------------
 
 
 def test_branch_spans_bounds_and_matches_closed_form(rounded, branch):
@@ -271,7 +270,6 @@ def test_l1_with_quadratic_terms():
     assert float(l1) == pytest.approx(l1_planar, rel=1e-5)
 
 
-# -- folds, the MPR limit, codimension two ---------------------------------------------------
 
 
 def _fold_by_closed_form(p, r_lo, r_hi):
@@ -355,7 +353,7 @@ def test_hopf_curve_satisfies_defining_equations(rounded, wjump_curves):
     for i in range(0, len(hopf), 3):
         p = hopf.params_at(i)
         x = np.asarray(hopf.states)[i]
-        assert np.max(np.abs(np.asarray(bf._vector_field(p, jnp.asarray(x))))) < 1e-10
+        assert np.max(np.abs(np.asarray(bf.meanfield_vector_field(jnp.asarray(x), p)))) < 1e-10
         ev = np.linalg.eigvals(jacobian(p, x))
         if np.isfinite(omega[i]):
             assert np.min(np.abs(ev - 1j * omega[i])) < 1e-8
@@ -446,7 +444,6 @@ def test_delta_eta_plane(rounded, hopfs):
         assert abs(float(g.first_lyapunov)) < 1e-8
 
 
-# -- containers, plots, compilation, errors -------------------------------------------------
 
 
 def test_no_recompilation_per_point_or_parameter(rounded, branch):
@@ -477,7 +474,7 @@ def test_plot_branch(tmp_path, branch, wjump_curves):
 
 
 def test_errors(rounded, hopfs):
-    with pytest.raises(ParameterError, match="unknown continuation parameter"):
+    with pytest.raises(ParameterError, match="unknown parameter"):
         continue_equilibria(rounded, "eta", (0, 1))
     with pytest.raises(ParameterError, match="outside"):
         continue_equilibria(rounded, "eta_bar", (0.2, 0.3))
