@@ -487,8 +487,8 @@ def continue_cycles(params, hopf_point: SpecialPoint, param: str | None = None, 
     status, message = tracer.trace(x_eq, p0, T0, q)
     branch = _to_branch(tracer.rows, base, name, tracer.special, message, status, prob, ntst)
     if throw and (status == "not_converged" or not tracer.rows):
-        raise ContinuationError(f"cycles in {name} from the Hopf point at {p0:.10g}: {message}"
-                                "; the branch so far is in .result", branch)
+        raise ContinuationError(f"cycles in {name} from the Hopf point at {p0:.10g}: "
+                                f"{branch.message}; the branch so far is in .result", branch)
     if return_stats:
         return branch, tracer.stats()
     return branch
@@ -755,9 +755,10 @@ def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, n
     ok = False
     for k in range(mesh_iterations + 1):
         uref = z[:-2].reshape(N, m, n)
+        # Typed like continue_cycles' arguments (no weak types), so its compilation is reused.
         out = _correct(prob, jnp.asarray(z), jnp.asarray(z), jnp.asarray(e_p),
-                       jnp.asarray(value - z[-1]), jnp.asarray(uref), jnp.asarray(t), base,
-                       jnp.asarray(tol), jnp.asarray(20, jnp.int32))
+                       jnp.asarray(value - z[-1], z.dtype), jnp.asarray(uref), jnp.asarray(t),
+                       base, jnp.asarray(tol, z.dtype), jnp.asarray(20, jnp.int32))
         z, ok = np.asarray(out[0]), bool(out[1])
         mult, logmod = np.asarray(out[4]), np.asarray(out[5])
         if k < mesh_iterations:
