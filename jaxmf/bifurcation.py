@@ -45,8 +45,8 @@ import numpy as np
 
 from ._files import atomic_write_text, from_json_number, read_json, write_json
 from ._loop import Progress
-from ._newton import (newton, newton_root, outside_domain, parameter_value, regula_falsi,
-                      with_parameter, with_parameters)
+from ._newton import (check_positive, newton, newton_root, outside_domain, parameter_value,
+                      regula_falsi, with_parameter, with_parameters)
 from ._results import RESULTS, NumericalError, from_codes, status_codes, status_names
 from .meanfield import MeanFieldState, chen_campbell, meanfield_equilibria
 from .params import (ParameterError, Params, get_parameter, parse_parameter, set_parameter,
@@ -737,8 +737,18 @@ def sensitivity(point: SpecialPoint, name: str) -> jax.Array:
     """d(point.value)/d(name): how a refined fold or Hopf point moves in its continuation
     parameter when another parameter `name` changes (implicit function theorem on the defining
     system: forward-mode derivative through lax.custom_root around the Newton solve; one compiled
-    kernel for every `name`). E.g. sensitivity(hopf, 'w_jump'). Compare `locate_hopf` at nearby
-    parameter values for a finite-difference check."""
+    kernel for every `name`). Compare `locate_hopf` at nearby parameter values for a
+    finite-difference check.
+
+    Parameters
+    ----------
+    point: a one-parameter 'fold' or 'hopf' SpecialPoint of the mean field. name: another
+    parameter address, e.g. 'w_jump'.
+
+    Returns
+    -------
+    The derivative, a scalar array.
+    """
     if point.kind not in ("fold", "hopf") or len(point.param) != 1:
         raise ParameterError("point", f"needs a one-parameter fold or Hopf point; got {point.kind}"
                              f" in {point.param}")
@@ -1056,9 +1066,9 @@ def _check_bounds(name, bounds, value):
 
 def _check_steps(ds, ds_min, ds_max, max_points):
     for name, x in (("ds", ds), ("ds_min", ds_min), ("ds_max", ds_max)):
-        if not (isinstance(x, (int, float, np.floating, np.integer)) and 0 < x < np.inf):
-            raise ParameterError(name, f"must be a finite number > 0; got {x!r}")
-    if not isinstance(max_points, (int, np.integer)) or max_points < 2:
+        check_positive(name, x)
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or \
+            max_points < 2:
         raise ParameterError("max_points", f"must be an integer >= 2; got {max_points!r}")
 
 

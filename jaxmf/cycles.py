@@ -15,6 +15,13 @@ matrices whose product is the monodromy matrix, so the Floquet multipliers come 
 The mesh is adapted after every step by equidistributing the (ncol+1)-th root of the estimated
 (ncol+1)-th derivative (Russell & Christiansen 1978, as in AUTO), which resolves the slow-fast
 bursting cycles of the mean field, whose fast transitions take a small share of the period.
+
+The Newton loop and the regula falsi that locates folds (LPC), flips (PD) and tori (NS) are
+those of `jaxmf._newton`, shared with `jaxmf.bifurcation`; the Hopf point where a family ends
+is refined by `locate_hopf`. `continue_cycles` is a small driver (`_CycleTracer`): a
+predictor-corrector step with step control, detection, the one test that decides why the branch
+ends (`Branch.status`, `Branch.message`), then the next step size and mesh. Vector fields have
+the signature f(x, params), params being `Params` or a dict of scalars.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._loop import Progress
-from ._newton import newton, outside_domain, regula_falsi, with_parameter
+from ._newton import check_positive, newton, outside_domain, regula_falsi, with_parameter
 from ._results import RESULTS, status_message
 from .bifurcation import (Branch, ContinuationError, SpecialPoint, locate_hopf,
                           meanfield_vector_field)
@@ -458,10 +465,11 @@ def continue_cycles(params, hopf_point: SpecialPoint, param: str | None = None, 
     name = param or hopf_point.param[0]
     if ntst < 4 or ncol < 2:
         raise ParameterError("ntst", f"need ntst >= 4 and ncol >= 2; got {ntst}, {ncol}")
-    if not amplitude0 > 0 or not ds > 0 or not ds_min > 0 or not ds_max > 0:
-        raise ParameterError("ds", f"ds, ds_min, ds_max and amplitude0 must be > 0; got {ds}, "
-                             f"{ds_min}, {ds_max}, {amplitude0}")
-    if not isinstance(max_points, (int, np.integer)) or max_points < 1:
+    for label, x in (("ds", ds), ("ds_min", ds_min), ("ds_max", ds_max),
+                     ("amplitude0", amplitude0), ("tol", tol)):
+        check_positive(label, x)
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or \
+            max_points < 1:
         raise ParameterError("max_points", f"must be an integer >= 1; got {max_points!r}")
     p0 = float(np.asarray(hopf_point.value).reshape(-1)[0])
     base = with_parameter(params, name, p0)
