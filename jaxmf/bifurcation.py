@@ -1,10 +1,12 @@
 """Bifurcation analysis of the exact mean field: branches, special points, continuation.
 
-Continuation parameters are named by strings over `Params` fields:
+Continuation parameters are the addresses of `jaxmf.params` (`parse_parameter`):
 
 - ``"eta_bar"``: every population's entry moves together (one value);
 - ``"eta_bar[1]"``: population 1 only; ``"g[0,1]"``: one entry of the conductance matrix;
 - ``"kappa"``: the share of the first population (fractions = (kappa, 1 - kappa), P = 2).
+
+Every vector field has the signature f(x, params) (`meanfield_vector_field`).
 
 States are flat vectors in the order (r, v, w, s), each block of length P (`flat_state`,
 `unflat_state`). A `Branch` holds a continued family (equilibria, cycles, or a curve of
@@ -17,33 +19,51 @@ and detects folds, Hopf points (refined with `locate_fold` / `locate_hopf`, Kuzn
 points in two parameters and locate Bogdanov-Takens, cusp, generalised-Hopf, zero-Hopf and
 double-Hopf points; `sensitivity` differentiates a refined point with respect to another
 parameter (implicit function theorem). One compiled corrector per defining system serves every
-point, every parameter name and every call.
+point, every parameter name and every call; the Newton loop and the regula falsi are those of
+`jaxmf._newton`, shared with `jaxmf.cycles`.
+
+A branch ends at its bounds, at the edge of the valid parameter domain, after `max_points`, or
+where the corrector fails; `Branch.status` (a `jaxmf.RESULTS` item) and `Branch.message` say
+which. With `throw=True` (the default) a numerical failure raises `ContinuationError`.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
+import io
 import itertools
-import json
-import re
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._files import atomic_write_text, from_json_number, read_json, write_json
+from ._loop import Progress
+from ._newton import (check_positive, newton, newton_root, outside_domain, parameter_value,
+                      regula_falsi, with_parameter, with_parameters)
+from ._results import RESULTS, NumericalError, from_codes, status_codes, status_names
 from .meanfield import MeanFieldState, chen_campbell, meanfield_equilibria
-from .params import PER_POPULATION_FIELDS, ParameterError, Params
+from .params import (ParameterError, Params, get_parameter, parse_parameter, set_parameter,
+                     set_parameters)
 
 __all__ = [
-    "Branch", "SpecialPoint", "get_parameter", "set_parameter", "flat_state", "unflat_state",
-    "SPECIAL_KINDS", "BRANCH_KINDS", "continue_equilibria", "continue_hopf", "continue_fold",
-    "locate_hopf", "locate_fold", "sensitivity", "hopf_sensitivity", "first_lyapunov_coefficient",
+    "Branch", "SpecialPoint", "ContinuationError", "get_parameter", "set_parameter",
+    "flat_state", "unflat_state", "meanfield_vector_field", "SPECIAL_KINDS", "BRANCH_KINDS",
+    "continue_equilibria", "continue_hopf", "continue_fold", "locate_hopf", "locate_fold",
+    "sensitivity", "hopf_sensitivity", "first_lyapunov_coefficient",
 ]
+
+
+class ContinuationError(NumericalError):
+    """A continuation, a refinement (`locate_hopf`, `locate_fold`) or a cycle (`cycle_at`)
+    failed numerically; `.result` holds what was computed (a Branch, SpecialPoint or Cycle with
+    its status), or None when nothing was."""
 
 # Special-point labels: equilibria (fold = limit point LP, hopf = HB, bp = branch point),
 # cycles (lpc = fold of cycles, pd = period doubling, ns = Neimark-Sacker/torus, homoclinic =
@@ -54,48 +74,6 @@ SPECIAL_KINDS = ("fold", "hopf", "bp", "lpc", "pd", "ns", "homoclinic", "bt", "c
                  "hh", "endpoint", "neutral_saddle")
 BRANCH_KINDS = ("equilibrium", "cycle", "hopf", "fold", "lpc")
 _VARIABLES = ("r", "v", "w", "s")
-_NAME = re.compile(r"^([a-z_]+)(?:\[(\d+)(?:,\s*(\d+))?\])?$")
-
-
-def _parse(name: str, params: Params) -> tuple[str, tuple[int, ...] | None]:
-    m = _NAME.match(name.strip()) if isinstance(name, str) else None
-    fields = (*PER_POPULATION_FIELDS, "g", "kappa")
-    if m is None or m.group(1) not in fields:
-        raise ParameterError("parameter", f"unknown continuation parameter {name!r}; use a Params "
-                             f"field ({', '.join(fields)}), optionally indexed: 'eta_bar[1]', "
-                             "'g[0,1]'")
-    field, i, j = m.group(1), m.group(2), m.group(3)
-    p = params.n_populations
-    if field == "kappa":
-        if p != 2 or i is not None:
-            raise ParameterError("kappa", f"needs two populations (got P={p}) and no index")
-        return field, None
-    index = tuple(int(x) for x in (i, j) if x is not None) or None
-    want = 2 if field == "g" else 1
-    if index is not None and (len(index) != want or any(k >= p for k in index)):
-        raise ParameterError(name, f"index must be {want} integer(s) in [0, {p - 1}]")
-    return field, index
-
-
-def get_parameter(params: Params, name: str) -> jax.Array:
-    """The scalar value of a continuation parameter (first entry for an unindexed field)."""
-    field, index = _parse(name, params)
-    if field == "kappa":
-        return params.fractions[0]
-    x = getattr(params, field)
-    return x[index] if index is not None else x.reshape(-1)[0]
-
-
-def set_parameter(params: Params, name: str, value) -> Params:
-    """`params` with the continuation parameter set to `value` (traceable: works under jit/grad)."""
-    field, index = _parse(name, params)
-    if field == "kappa":
-        value = jnp.asarray(value, params.fractions.dtype)
-        return eqx.tree_at(lambda q: q.fractions, params, jnp.stack([value, 1 - value]))
-    x = getattr(params, field)
-    value = jnp.asarray(value, x.dtype)
-    new = x.at[index].set(value) if index is not None else jnp.full_like(x, value)
-    return eqx.tree_at(lambda q: getattr(q, field), params, new)
 
 
 def flat_state(y: MeanFieldState) -> jax.Array:
@@ -185,9 +163,12 @@ class Branch(eqx.Module):
     Floquet multipliers (cycles), sorted by decreasing real part / modulus. stable (n,).
     period, minima, maxima (cycles only: (n,), (n, 4P), (n, 4P)); profiles (n, M, 4P) and
     mesh (n, M) on [0, 1] (cycles, optional). base: the Params of the other (fixed) values.
-    special_points: detected bifurcations. message: why continuation stopped. data: further
-    per-point columns by name, each (n,) (e.g. 'omega', 'l1', 'kappa' on a Hopf curve, 'a' on a
-    fold curve); written to CSV/JSON as extra columns.
+    special_points: detected bifurcations. message: why continuation stopped (per direction).
+    status: how it stopped, a `jaxmf.RESULTS` item: successful (a bound, r reaching 0, a closed
+    curve; cycles: back at a Hopf point or a homoclinic approach), out_of_domain (the edge of the
+    valid parameter domain), max_steps_reached (max_points) or not_converged (the corrector
+    failed). data: further per-point columns by name, each (n,) (e.g. 'omega', 'l1', 'kappa' on
+    a Hopf curve, 'a' on a fold curve); written to CSV/JSON as extra columns.
     """
 
     kind: str = eqx.field(static=True)
@@ -205,6 +186,7 @@ class Branch(eqx.Module):
     mesh: jax.Array | None = None
     message: str = eqx.field(static=True, default="")
     data: dict = eqx.field(default_factory=dict)
+    status: Any = eqx.field(default_factory=lambda: RESULTS.successful)
 
     def __check_init__(self):
         if self.kind not in BRANCH_KINDS:
@@ -244,8 +226,6 @@ class Branch(eqx.Module):
                 out[sp.index] = ",".join(x for x in (out[sp.index], sp.kind) if x)
         return out
 
-    # -- saving and loading -------------------------------------------------------------------
-
     def _columns(self) -> dict[str, np.ndarray]:
         p = self.n_populations
         cols: dict[str, np.ndarray] = {}
@@ -271,39 +251,40 @@ class Branch(eqx.Module):
 
     def to_csv(self, path) -> Path:
         """One row per point: parameter(s), state, period/min/max (cycles), eigenvalues or
-        multipliers (re, im), stable (0/1), label."""
-        path = Path(path)
+        multipliers (re, im), stable (0/1), label. Written atomically."""
         cols = self._columns()
         labels = self.labels()
-        with path.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow([*cols, "label"])
-            for i in range(len(self)):
-                writer.writerow([repr(float(c[i])) for c in cols.values()] + [labels[i]])
-        return path
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow([*cols, "label"])
+        for i in range(len(self)):
+            writer.writerow([repr(float(c[i])) for c in cols.values()] + [labels[i]])
+        return atomic_write_text(path, text.getvalue())
 
     def to_json(self, path) -> Path:
-        """Everything needed by `Branch.from_json`: columns, base parameters, special points."""
-        path = Path(path)
-        base = {f.name: _tolist(getattr(self.base, f.name)) for f in _fields(self.base)}
+        """Everything needed by `Branch.from_json`: columns, base parameters, special points,
+        status. Strict JSON, written atomically (NaN as null, infinities as "inf"/"-inf")."""
+        base = {f.name: getattr(self.base, f.name) for f in _fields(self.base)}
         doc = {"kind": self.kind, "param": list(self.param), "message": self.message,
+               "status": str(_status_name(self.status)),
+               "status_code": int(status_codes(self.status)),
                "base": base, "n_populations": self.n_populations,
-               "columns": {k: v.tolist() for k, v in self._columns().items()},
+               "columns": self._columns(),
                "special_points": [sp.summary() for sp in self.special_points]}
         if self.profiles is not None:
-            doc["profiles"] = np.asarray(self.profiles).tolist()
-            doc["mesh"] = np.asarray(self.mesh).tolist()
-        path.write_text(json.dumps(_finite_or_null(doc), indent=1, allow_nan=False))
-        return path
+            doc["profiles"] = np.asarray(self.profiles)
+            doc["mesh"] = np.asarray(self.mesh)
+        return write_json(path, doc)
 
     @classmethod
     def from_json(cls, path) -> "Branch":
-        doc = json.loads(Path(path).read_text())
-        # NaN was written as null: dtype=float turns it back.
-        cols = {k: np.asarray(v, dtype=float) for k, v in doc["columns"].items()}
+        """Read a branch written by `to_json`; a damaged file raises ValueError naming it."""
+        doc = read_json(path, what="branch file")
+        number = lambda v: np.asarray(from_json_number(v), dtype=float)
+        cols = {k: number(v) for k, v in doc["columns"].items()}
         p = doc["n_populations"]
         names = [f"{v}{i}" for v in _VARIABLES for i in range(p)]
-        base = Params(**{k: np.asarray(v, dtype=float) for k, v in doc["base"].items()})
+        base = Params(**{k: number(v) for k, v in doc["base"].items()})
         n_ev = sum(1 for k in cols if k.startswith("ev") and k.endswith("_re"))
         ev = np.stack([cols[f"ev{j}_re"] + 1j * cols[f"ev{j}_im"] for j in range(n_ev)], axis=1)
         table = (lambda suffix: np.stack([cols[f"{n}{suffix}"] for n in names], axis=1)
@@ -319,23 +300,24 @@ class Branch(eqx.Module):
         data = {k: jnp.asarray(v) for k, v in cols.items() if k not in standard}
         sps = []
         for d in doc["special_points"]:
-            value = np.asarray(d["value"])
+            value = number(d["value"])
             q = base
             for name, x in zip(param if value.ndim else param[:1], np.atleast_1d(value)):
                 q = set_parameter(q, name, x)
-            extra = {k: np.asarray(v) for k, v in d.items()
+            extra = {k: np.asarray(from_json_number(v)) for k, v in d.items()
                      if k not in ("kind", "param", "value", "index", "converged", "state",
                                   "first_lyapunov", "frequency", "period", "multiplier",
                                   "criticality")}
             mult = d.get("multiplier")
             sps.append(SpecialPoint(
                 kind=d["kind"], param=tuple(d["param"]), value=jnp.asarray(value),
-                state=jnp.asarray(d["state"]), params=q, index=d["index"],
+                state=jnp.asarray(number(d["state"])), params=q, index=d["index"],
                 converged=d["converged"],
-                first_lyapunov=jnp.asarray(d.get("first_lyapunov", np.nan)),
-                frequency=jnp.asarray(d.get("frequency", np.nan)),
-                period=jnp.asarray(d.get("period", np.nan)),
-                multiplier=jnp.asarray(complex(*mult) if mult else np.nan + 0j), data=extra))
+                first_lyapunov=jnp.asarray(number(d.get("first_lyapunov", np.nan))),
+                frequency=jnp.asarray(number(d.get("frequency", np.nan))),
+                period=jnp.asarray(number(d.get("period", np.nan))),
+                multiplier=jnp.asarray(complex(*from_json_number(mult)) if mult else np.nan + 0j),
+                data=extra))
         return cls(kind=doc["kind"], param=param,
                    values=jnp.asarray(np.stack([cols[n] for n in param], axis=1)),
                    states=jnp.asarray(table("")), eigenvalues=jnp.asarray(ev),
@@ -344,27 +326,19 @@ class Branch(eqx.Module):
                    period=jnp.asarray(cols["period"]) if "period" in cols else None,
                    minima=_maybe(table("_min")), maxima=_maybe(table("_max")),
                    profiles=_maybe(doc.get("profiles")), mesh=_maybe(doc.get("mesh")),
-                   message=doc["message"], data=data)
+                   message=doc["message"], data=data,
+                   status=from_codes(doc.get("status_code", 0)))
 
 
 def _maybe(x):
-    return None if x is None else jnp.asarray(np.asarray(x, dtype=float))
+    return None if x is None else jnp.asarray(np.asarray(from_json_number(x), dtype=float))
 
 
-def _finite_or_null(x):
-    """JSON has no NaN: write null (read back as NaN by dtype=float)."""
-    if isinstance(x, dict):
-        return {k: _finite_or_null(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite_or_null(v) for v in x]
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x
+def _status_name(status) -> str:
+    return str(np.asarray(status_names(status)).reshape(-1)[0])
 
 
 def _fields(module):
-    import dataclasses
-
     return [f for f in dataclasses.fields(module) if not f.metadata.get("static", False)]
 
 
@@ -386,38 +360,30 @@ def _on_cpu(fn):
     return wrapper
 
 
-# ------------------------------------------------------------------------------------------------
-# Vector field, derivatives, normal-form coefficients
-
-
-def _vector_field(params: Params, x: jax.Array) -> jax.Array:
-    """The Chen-Campbell mean field on a flat state (autonomous: no extra input)."""
+def meanfield_vector_field(x: jax.Array, params: Params) -> jax.Array:
+    """The exact mean field (Chen & Campbell 2022) on a flat state (r, v, w, s), autonomous (no
+    extra input). Every vector field in jaxmf's continuation has this signature, f(x, params)."""
     return flat_state(chen_campbell(0.0, unflat_state(x), (params, None)))
-
-
-def _with(params: Params, names: tuple[str, ...], values) -> Params:
-    for k, name in enumerate(names):
-        params = set_parameter(params, name, values[k])
-    return params
 
 
 class _Family(NamedTuple):
     """Params as an affine function of the free parameters: origin + sum_k lam_k directions[k].
     Every named parameter enters `Params` affinely (kappa too: fractions = (kappa, 1 - kappa)),
-    so compiled kernels take the family as data and never recompile for another name."""
+    so compiled kernels take the family as data and never recompile for another name. The same
+    holds for a dict of scalars (the parameters of a user vector field)."""
 
-    origin: Params
-    directions: tuple[Params, ...]
+    origin: Any
+    directions: tuple[Any, ...]
 
 
-def _family(params: Params, names: tuple[str, ...]) -> _Family:
-    zero = _with(params, names, [0.0] * len(names))
-    dirs = tuple(jax.tree.map(jnp.subtract, set_parameter(zero, name, 1.0), zero)
+def _family(params, names: tuple[str, ...]) -> _Family:
+    zero = with_parameters(params, names, [0.0] * len(names))
+    dirs = tuple(jax.tree.map(jnp.subtract, with_parameter(zero, name, 1.0), zero)
                  for name in names)
     return _Family(zero, dirs)
 
 
-def _at(family: _Family, lam) -> Params:
+def _at(family: _Family, lam):
     return jax.tree.map(lambda c, *ds: c + sum(lam[k] * d for k, d in enumerate(ds)),
                         family.origin, *family.directions)
 
@@ -482,10 +448,14 @@ def _lyapunov(f, x, q, omega):
     return jnp.real(value) / (2 * omega.astype(jnp.real(value).dtype))
 
 
-def _critical_pair(A):
-    """(omega, q) of the eigenvalue with the smallest |Re| among those with Im > 0."""
+def _critical_pair(A, frequency=None):
+    """(omega, q) of the eigenvalue with the smallest |Re| among those with Im > 0, or, for a
+    frequency that is not NaN, of the eigenvalue nearest i * frequency."""
     ev, vecs = jnp.linalg.eig(A)
     score = jnp.where(jnp.imag(ev) > 0, jnp.abs(jnp.real(ev)), jnp.inf)
+    if frequency is not None:
+        near = jnp.abs(ev - jax.lax.complex(jnp.zeros_like(frequency), frequency))
+        score = jnp.where(jnp.isnan(frequency), score, near)
     k = jnp.argmin(score)
     return jnp.imag(ev[k]), vecs[:, k] / jnp.linalg.norm(vecs[:, k]).astype(vecs.dtype)
 
@@ -533,7 +503,6 @@ def _sorted_eigenvalues(A):
     return ev[jnp.argsort(-jnp.real(ev), stable=True)]
 
 
-# ------------------------------------------------------------------------------------------------
 # Defining systems. Unknowns u are flat; `names` (static) are the free parameters.
 #   equilibrium: u = (x, lam)                 G = F(x, lam)
 #   fold curve:  u = (x, lam1, lam2, v)       G = (F, A v, <v, v> - 1)
@@ -553,7 +522,7 @@ def _split(system: str, u, n: int):
 def _system(system: str, n: int, u, args):
     x, lam, v, k = _split(system, u, n)
     p = _at(args[0], lam)
-    f = lambda y: _vector_field(p, y)
+    f = lambda y: meanfield_vector_field(y, p)
     if system == "equilibrium":
         return f(x)
     fx, Av = jax.jvp(f, (x,), (v,))
@@ -571,18 +540,12 @@ def _correct(system, n, u_pred, c, target, t_orient, args, tol, max_iter=12):
     G = lambda u: _system(system, n, u, args)
     m = u_pred.shape[0]
 
-    def cond(state):
-        _, k, err = state
-        return (k < max_iter) & (err > tol) & jnp.isfinite(err)
-
-    def body(state):
-        u, k, _ = state
+    def step(u):
         g = jnp.concatenate([G(u), (c @ u - target)[None]])
         M = jnp.concatenate([jax.jacfwd(G)(u), c[None]], axis=0)
-        du = jnp.linalg.solve(M, g)
-        return u - du, k + 1, jnp.max(jnp.abs(du))
+        return -jnp.linalg.solve(M, g)
 
-    u, k, err = jax.lax.while_loop(cond, body, (u_pred, 0, jnp.asarray(1e300, u_pred.dtype)))
+    u, k, err = newton(step, u_pred, tol=tol, max_iter=max_iter)
     Gu = jax.jacfwd(G)(u)
     e = jnp.zeros(m, u.dtype).at[-1].set(1.0)
     t = jnp.linalg.solve(jnp.concatenate([Gu, t_orient[None]], axis=0), e)
@@ -602,7 +565,7 @@ def _observe(system, n, u, t, args):
     """
     x, lam, v, k = _split(system, u, n)
     p = _at(args[0], lam)
-    f = lambda y: _vector_field(p, y)
+    f = lambda y: meanfield_vector_field(y, p)
     A = jax.jacfwd(f)(x)
     ev = _sorted_eigenvalues(A)
     if system == "equilibrium":
@@ -626,28 +589,27 @@ def _observe(system, n, u, t, args):
     return ev, jnp.all(jnp.real(others) < 0), tests
 
 
-# ------------------------------------------------------------------------------------------------
 # Newton refinement of fold and Hopf points on their standard defining systems (the refined point
-# is differentiable in `params` by the implicit function theorem)
+# is differentiable in `params` by the implicit function theorem):
 #   fold: y = (x, lam, v),             F = 0, A v = 0, <v, v> = 1
 #   hopf: y = (x, lam, Re q, Im q, w), F = 0, (A - i w) q = 0, <q0, q> = 1 (q0 fixed reference)
 
 
-def _fold_residual(y, args, n):
+def _fold_residual(y, args, n, f):
     family, _ = args
     x, v = y[:n], y[n + 1:]
     p = _at(family, y[n:n + 1])
-    fx, Av = jax.jvp(lambda z: _vector_field(p, z), (x,), (v,))
+    fx, Av = jax.jvp(lambda z: f(z, p), (x,), (v,))
     return jnp.concatenate([fx, Av, (v @ v - 1)[None]])
 
 
-def _hopf_residual(y, args, n):
+def _hopf_residual(y, args, n, f):
     family, q0 = args
     x, qr, qi, om = y[:n], y[n + 1:2 * n + 1], y[2 * n + 1:3 * n + 1], y[3 * n + 1]
     p = _at(family, y[n:n + 1])
-    f = lambda z: _vector_field(p, z)
-    fx, Aqr = jax.jvp(f, (x,), (qr,))
-    Aqi = jax.jvp(f, (x,), (qi,))[1]
+    fp = lambda z: f(z, p)
+    fx, Aqr = jax.jvp(fp, (x,), (qr,))
+    Aqi = jax.jvp(fp, (x,), (qi,))[1]
     q0r, q0i = jnp.real(q0), jnp.imag(q0)
     norm = jnp.stack([q0r @ qr + q0i @ qi - 1, q0r @ qi - q0i @ qr])
     return jnp.concatenate([fx, Aqr + om * qi, Aqi - om * qr, norm])
@@ -656,38 +618,16 @@ def _hopf_residual(y, args, n):
 _NEWTON_TOL = 1e-10
 
 
-def _newton(fn, y0, tol=1e-13, max_iter=40):
-    """Plain Newton with an exact (jacfwd) Jacobian; stops when the step is below tol."""
-
-    def cond(state):
-        _, k, err = state
-        return (k < max_iter) & (err > tol) & jnp.isfinite(err)
-
-    def body(state):
-        y, k, _ = state
-        dy = jnp.linalg.solve(jax.jacfwd(fn)(y), fn(y))
-        return y - dy, k + 1, jnp.max(jnp.abs(dy))
-
-    return jax.lax.while_loop(cond, body, (y0, 0, jnp.asarray(1e300, y0.dtype)))[0]
-
-
-def _newton_root(fn, y0):
-    """Root of fn by Newton, differentiable through `fn`'s closure by the implicit function
-    theorem (lax.custom_root: one linear solve with the Jacobian at the root)."""
-    tangent_solve = lambda g, y: jnp.linalg.solve(jax.jacfwd(g)(y), y)
-    return jax.lax.custom_root(fn, y0, lambda g, y: _newton(g, y), tangent_solve)
-
-
-@partial(jax.jit, static_argnames=("kind", "n"))
-def _refine(kind, n, family, y0, ref):
+@partial(jax.jit, static_argnames=("kind", "n", "vector_field"))
+def _refine(kind, n, family, y0, ref, vector_field=meanfield_vector_field):
     """Newton on the defining system; returns (y, converged, residual, coefficient) where the
     coefficient is l1 (Hopf) or the fold normal-form coefficient a."""
-    residual = partial(_fold_residual if kind == "fold" else _hopf_residual, n=n)
-    y = _newton_root(lambda z: residual(z, (family, ref)), y0)
+    residual = partial(_fold_residual if kind == "fold" else _hopf_residual, n=n, f=vector_field)
+    y = newton_root(lambda z: residual(z, (family, ref)), y0)
     res = jnp.max(jnp.abs(residual(y, (family, ref))))
     ok = (res < _NEWTON_TOL) & jnp.all(jnp.isfinite(y))
     x = y[:n]
-    f = lambda z: _vector_field(_at(family, y[n:n + 1]), z)
+    f = lambda z: vector_field(z, _at(family, y[n:n + 1]))
     if kind == "fold":
         coefficient = _fold_coefficient(f, x, y[n + 1:])
     else:
@@ -696,16 +636,18 @@ def _refine(kind, n, family, y0, ref):
     return y, ok, res, coefficient
 
 
-def _refine_guess(kind: str, name: str, params: Params, state, value):
+def _refine_guess(kind: str, name: str, params, state, value, frequency=None,
+                  vector_field=meanfield_vector_field):
     """Initial y and reference vector for `_refine` from an approximate point."""
+    frequency = jnp.asarray(np.nan if frequency is None else frequency, float)
     return _refine_guess_jit(kind, _family(params, (name,)), jnp.asarray(state, float),
-                             jnp.asarray(value, float))
+                             jnp.asarray(value, float), frequency, vector_field)
 
 
-@partial(jax.jit, static_argnames=("kind",))
-def _refine_guess_jit(kind, family, x, value):
+@partial(jax.jit, static_argnames=("kind", "vector_field"))
+def _refine_guess_jit(kind, family, x, value, frequency, vector_field):
     p = _at(family, value.reshape(1))
-    A = jax.jacfwd(lambda z: _vector_field(p, z))(x)
+    A = jax.jacfwd(lambda z: vector_field(z, p))(x)
     lam = value.reshape(1)
     if kind == "fold":
         ev, vecs = jnp.linalg.eig(A)
@@ -713,14 +655,14 @@ def _refine_guess_jit(kind, family, x, value):
         v = jnp.real(vecs[:, k])
         v = v / jnp.linalg.norm(v)
         return jnp.concatenate([x, lam, v]), v
-    omega, q = _critical_pair(A)
+    omega, q = _critical_pair(A, frequency)
     return jnp.concatenate([x, lam, jnp.real(q), jnp.imag(q), omega[None]]), q
 
 
-def _special_from_refined(kind: str, name: str, params: Params, y, ok: bool, coefficient,
+def _special_from_refined(kind: str, name: str, params, y, ok: bool, coefficient,
                           index: int, n: int) -> SpecialPoint:
     x, lam = y[:n], y[n]
-    p = set_parameter(params, name, lam)
+    p = with_parameter(params, name, lam)
     if kind == "fold":
         a = coefficient
         return SpecialPoint(kind="fold", param=(name,), value=lam, state=x, params=p, index=index,
@@ -732,33 +674,62 @@ def _special_from_refined(kind: str, name: str, params: Params, y, ok: bool, coe
                         period=2 * jnp.pi / omega)
 
 
-@_on_cpu
-def locate_fold(params: Params, param: str, state, value=None, *, index: int = -1) -> SpecialPoint:
-    """Refine a fold (limit point) of equilibria in `param` by Newton on F = 0, A v = 0, <v, v> = 1
-    from an approximate equilibrium `state` (flat, 4P) at `value` (default: params' value).
-    `converged` is False when Newton did not reach a residual below 1e-10; data['a'] is the
-    normal-form coefficient a = <p, B(q, q)>/2."""
-    _parse(param, params)
-    value = get_parameter(params, param) if value is None else value
-    y0, ref = _refine_guess("fold", param, params, state, value)
-    n = (y0.shape[0] - 1) // 2
-    y, ok, _, a = _refine("fold", n, _family(params, (param,)), y0, ref)
-    return _special_from_refined("fold", param, params, y, ok, a, index, n)
+def _locate(kind, params, param, state, value, index, frequency, vector_field, throw):
+    f = meanfield_vector_field if vector_field is None else vector_field
+    value = parameter_value(params, param) if value is None else value
+    y0, ref = _refine_guess(kind, param, params, state, value, frequency, f)
+    n = int(np.shape(state)[0])
+    y, ok, res, coefficient = _refine(kind, n, _family(params, (param,)), y0, ref, f)
+    sp = _special_from_refined(kind, param, params, y, ok, coefficient, index, n)
+    if throw and not sp.converged:
+        raise ContinuationError(f"{kind} point in {param}: Newton did not converge (residual "
+                                f"{float(res):.3g}, needs < {_NEWTON_TOL:g}) from {param}="
+                                f"{float(np.asarray(value)):.10g}", sp)
+    return sp
 
 
 @_on_cpu
-def locate_hopf(params: Params, param: str, state, value=None, *, index: int = -1) -> SpecialPoint:
-    """Refine a Hopf point of equilibria in `param` by Newton on F = 0, (A - i omega) q = 0,
-    <q0, q> = 1 from an approximate equilibrium `state` (flat, 4P) at `value` (default: params'
-    value); q0 is the eigenvector of the eigenvalue pair nearest the imaginary axis there. Fills
-    `frequency` (omega), `period` (2 pi / omega) and `first_lyapunov` (Kuznetsov's l1).
-    `converged` is False when Newton did not reach a residual below 1e-10."""
-    _parse(param, params)
-    value = get_parameter(params, param) if value is None else value
-    y0, ref = _refine_guess("hopf", param, params, state, value)
-    n = (y0.shape[0] - 2) // 3
-    y, ok, _, l1 = _refine("hopf", n, _family(params, (param,)), y0, ref)
-    return _special_from_refined("hopf", param, params, y, ok, l1, index, n)
+def locate_fold(params, param: str, state, value=None, *, index: int = -1,
+                vector_field: Callable | None = None, throw: bool = True) -> SpecialPoint:
+    """Refine a fold (limit point) of equilibria by Newton on F = 0, A v = 0, <v, v> = 1.
+
+    Parameters
+    ----------
+    params: `Params` (or a dict of scalars with `vector_field`). param: the parameter name.
+    state: an approximate equilibrium (flat, (r, v, w, s) blocks). value: the parameter value
+    there (default: params'). index: stored in the point (its position on a branch).
+    vector_field: f(x, params) (default `meanfield_vector_field`). throw: raise
+    `ContinuationError` when Newton does not reach a residual below 1e-10.
+
+    Returns
+    -------
+    SpecialPoint(kind='fold') with data['a'], the normal-form coefficient a = <p, B(q, q)>/2, and
+    `converged` (False only with throw=False).
+    """
+    return _locate("fold", params, param, state, value, index, None, vector_field, throw)
+
+
+@_on_cpu
+def locate_hopf(params, param: str, state, value=None, *, index: int = -1,
+                frequency: float | None = None, vector_field: Callable | None = None,
+                throw: bool = True) -> SpecialPoint:
+    """Refine a Hopf point of equilibria by Newton on F = 0, (A - i omega) q = 0, <q0, q> = 1.
+
+    Parameters
+    ----------
+    params: `Params` (or a dict of scalars with `vector_field`). param: the parameter name.
+    state: an approximate equilibrium (flat, (r, v, w, s) blocks). value: the parameter value
+    there (default: params'). index: stored in the point. frequency: start from the eigenvalue
+    nearest i * frequency (default: the pair nearest the imaginary axis); q0 is its eigenvector.
+    vector_field: f(x, params) (default `meanfield_vector_field`). throw: raise
+    `ContinuationError` when Newton does not reach a residual below 1e-10.
+
+    Returns
+    -------
+    SpecialPoint(kind='hopf') with `frequency` (omega), `period` (2 pi / omega),
+    `first_lyapunov` (Kuznetsov's l1) and `converged` (False only with throw=False).
+    """
+    return _locate("hopf", params, param, state, value, index, frequency, vector_field, throw)
 
 
 @_on_cpu
@@ -766,13 +737,23 @@ def sensitivity(point: SpecialPoint, name: str) -> jax.Array:
     """d(point.value)/d(name): how a refined fold or Hopf point moves in its continuation
     parameter when another parameter `name` changes (implicit function theorem on the defining
     system: forward-mode derivative through lax.custom_root around the Newton solve; one compiled
-    kernel for every `name`). E.g. sensitivity(hopf, 'w_jump'). Compare `locate_hopf` at nearby
-    parameter values for a finite-difference check."""
+    kernel for every `name`). Compare `locate_hopf` at nearby parameter values for a
+    finite-difference check.
+
+    Parameters
+    ----------
+    point: a one-parameter 'fold' or 'hopf' SpecialPoint of the mean field. name: another
+    parameter address, e.g. 'w_jump'.
+
+    Returns
+    -------
+    The derivative, a scalar array.
+    """
     if point.kind not in ("fold", "hopf") or len(point.param) != 1:
         raise ParameterError("point", f"needs a one-parameter fold or Hopf point; got {point.kind}"
                              f" in {point.param}")
     kind, param = point.kind, point.param[0]
-    _parse(name, point.params)
+    parse_parameter(name, point.params.n_populations)
     if name == param:
         raise ParameterError("name", f"must differ from the point's own parameter {param!r}")
     y0, ref = _refine_guess(kind, param, point.params, point.state, point.value)
@@ -795,7 +776,6 @@ def _refine_tangent(kind, n, family, y0, ref, direction):
 hopf_sensitivity = sensitivity
 
 
-# ------------------------------------------------------------------------------------------------
 # Pseudo-arclength continuation (Keller): tangent predictor u + ds t, corrector on
 # [G(u); t.(u - u_pred)] = 0, step adapted to the Newton iteration count. One compiled corrector
 # and one compiled observer per (system, parameter names, dimension), reused for every point.
@@ -803,14 +783,19 @@ hopf_sensitivity = sensitivity
 _TESTS = {"equilibrium": ("fold", "hopf", "bp"), "fold": ("bt", "cusp", "zh"),
           "hopf": ("bt", "gh", "zh", "hh")}
 _TOL = 1e-10
+# How a two-way branch reports its ends: the worse of the two directions.
+_SEVERITY = ("successful", "max_steps_reached", "out_of_domain", "not_converged")
 
 
 class _Curve:
     """Host-side handle on one defining system: correct, observe, trace, locate."""
 
-    def __init__(self, system: str, names: tuple[str, ...], n: int, args, n_populations: int):
+    def __init__(self, system: str, names: tuple[str, ...], n: int, args, params: Params):
         self.system, self.names, self.n, self.args = system, names, n, args
-        self.n_populations = n_populations
+        self.params = params
+        self.n_populations = params.n_populations
+        self.progress: Progress | None = None
+        self.done = 0
 
     def correct(self, u_pred, c, target, t_orient, tol=_TOL):
         u, t, k, ok = _correct(self.system, self.n, jnp.asarray(u_pred),
@@ -829,98 +814,122 @@ class _Curve:
     def physical(self, u) -> bool:
         return bool(np.all(u[:self.n_populations] > 0))
 
+    def outside(self, u) -> str:
+        """Why the parameters of u break a range rule of `Params`, or ''."""
+        return outside_domain(self.params, self.names, u[self.n:self.n + len(self.names)])
+
+    def step(self, u, t, h):
+        """One predictor-corrector step of size h: (u, t, Newton iterations), None if rejected."""
+        up = u + h * t
+        un, tn, iters, ok = self.correct(up, t, t @ up, t)
+        # Reject jumps: the tangent may turn by less than ~25 degrees and the corrector must
+        # stay near the prediction.
+        ok = ok and float(t @ tn) > 0.9 and float(np.linalg.norm(un - up)) < max(0.5 * h, 1e-9)
+        return (un, tn, iters) if ok else None
+
     def trace(self, u0, t0, *, ds, ds_min, ds_max, max_points, bounds):
         """Points (list of u) and tangents along one direction from (u0, t0) until a bound
-        (index into u, lo, hi), max_points, or a step below ds_min. Returns (us, ts, message)."""
+        (index into u, lo, hi), the edge of the valid parameter domain, max_points, or a step
+        below ds_min. Returns (us, ts, status name, message)."""
         us, ts = [np.asarray(u0)], [np.asarray(t0)]
         h = ds
-        message = f"max_points={max_points} reached"
         while len(us) < max_points:
-            u, t = us[-1], ts[-1]
-            up = u + h * t
-            un, tn, iters, ok = self.correct(up, t, t @ up, t)
-            # Reject jumps: the tangent may turn by less than ~25 degrees and the corrector must
-            # stay near the prediction.
-            ok = ok and float(t @ tn) > 0.9 and float(np.linalg.norm(un - up)) < max(0.5 * h, 1e-9)
-            if not ok:
+            new = self.step(us[-1], ts[-1], h)
+            if new is None:
                 if h <= ds_min * (1 + 1e-9):
-                    message = f"corrector failed at step size ds_min={ds_min}"
-                    break
+                    return us, ts, "not_converged", f"corrector failed at step size ds_min={ds_min}"
                 h = max(h / 2, ds_min)
                 continue
-            crossed = [(i, lo, hi) for i, lo, hi in bounds if not lo <= un[i] <= hi]
-            if crossed:
-                i, lo, hi = crossed[0]
-                b = lo if un[i] < lo else hi
-                guess = u + (b - u[i]) / (un[i] - u[i]) * (un - u)
-                c = np.zeros_like(u)
-                c[i] = 1.0
-                ue, te, _, ok_e = self.correct(guess, c, b, t)
-                if ok_e:
-                    us.append(ue)
-                    ts.append(te)
-                message = f"reached the bound {b:g} of {self._label(i)}"
-                break
-            if not self.physical(un):
-                # Keep this first point past r = 0 so that a crossing (e.g. the transcritical
-                # branch point with the r = 0 branch at delta_eta = 0) is still detected.
-                us.append(un)
-                ts.append(tn)
-                message = "rate reached zero"
-                break
+            un, tn, iters = new
+            end = self.edge(us, ts, un, tn, bounds)
+            if end is not None:
+                return us, ts, *end
             us.append(un)
             ts.append(tn)
             self.update(un)
-            if len(us) > 8 and float(np.linalg.norm(un - us[0])) < 0.75 * h and t @ ts[0] > 0:
-                message = "closed curve"
-                break
+            self.report(un)
+            if len(us) > 8 and float(np.linalg.norm(un - us[0])) < 0.75 * h and \
+                    ts[-2] @ ts[0] > 0:
+                return us, ts, "successful", "closed curve"
             if iters <= 3:
                 h = min(1.5 * h, ds_max)
             elif iters >= 6:
                 h = max(h / 2, ds_min)
-        return us, ts, message
+        return us, ts, "max_steps_reached", f"max_points={max_points} reached"
+
+    def edge(self, us, ts, un, tn, bounds):
+        """(status, message) when the step to un leaves the bounds, the valid parameter domain
+        or the physical states (r > 0), after appending the end point; None to go on."""
+        u, t = us[-1], ts[-1]
+        crossings = []  # (fraction of the step, index into u, value there, status, message)
+        for i, lo, hi in bounds:
+            if not lo <= un[i] <= hi:
+                b = lo if un[i] < lo else hi
+                crossings.append(((b - u[i]) / (un[i] - u[i]), i, b, "successful",
+                                  f"reached the bound {b:g} of {self._label(i)}"))
+        why = self.outside(un)
+        if why:
+            # The range rules are sign conditions (w_jump >= 0, tau_s > 0, ...): land on 0 when a
+            # parameter crosses it and 0 itself is valid, else stop at the last valid point.
+            k = len(self.names)
+            zero = [i for i in range(self.n, self.n + k) if u[i] * un[i] < 0]
+            land = [i for i in zero if not self.outside(np.where(np.arange(len(u)) == i, 0.0, u))]
+            if land:
+                i = land[0]
+                crossings.append((u[i] / (u[i] - un[i]), i, 0.0, "out_of_domain",
+                                  f"reached the edge of the valid domain, {self._label(i)} = 0 "
+                                  f"(beyond: {why})"))
+            else:
+                crossings.append((0.0, None, None, "out_of_domain",
+                                  f"stopped at the edge of the valid domain ({why})"))
+        if crossings:
+            _, i, b, status, message = min(crossings, key=lambda c: c[0])
+            if i is not None:
+                guess = u + (b - u[i]) / (un[i] - u[i]) * (un - u)
+                c = np.zeros_like(u)
+                c[i] = 1.0
+                ue, te, _, ok = self.correct(guess, c, b, t)
+                if ok:
+                    us.append(ue)
+                    ts.append(te)
+            return status, message
+        if not self.physical(un):
+            # Keep this first point past r = 0 so that a crossing (e.g. the transcritical
+            # branch point with the r = 0 branch at delta_eta = 0) is still detected.
+            us.append(un)
+            ts.append(tn)
+            return "successful", "rate reached zero"
+        return None
+
+    def report(self, u):
+        self.done += 1
+        if self.progress is not None:
+            values = ", ".join(f"{name}={u[self.n + k]:.6g}" for k, name in enumerate(self.names))
+            self.progress.update(self.done, values)
 
     def _label(self, i):
         k = i - self.n
         return self.names[k] if 0 <= k < len(self.names) else f"u[{i}]"
 
     def locate(self, ua, ta, ub, j, fa, fb, max_iter=60):
-        """Zero of test function j between consecutive points a, b (Illinois regula falsi on
-        the chord parameter; every trial point is corrected onto the curve on the hyperplane
-        orthogonal to the chord). Returns (u, t, value, converged)."""
+        """Zero of test function j between consecutive points a, b (regula falsi on the chord
+        parameter; every trial point is corrected onto the curve on the hyperplane orthogonal to
+        the chord). Returns (u, t, value, converged)."""
         d = ub - ua
         c = d / np.linalg.norm(d)
-        sa, sb = 0.0, 1.0
         scale = max(abs(fa), abs(fb))
-        best = (ua, ta, fa) if abs(fa) < abs(fb) else (ub, ta, fb)
-        side = 0
-        for _ in range(max_iter):
-            s = (sa * fb - sb * fa) / (fb - fa)
-            if not np.isfinite(s) or not sa < s < sb:
-                s = 0.5 * (sa + sb)
+
+        def evaluate(s):
             up = ua + s * d
             u, t, _, ok = self.correct(up, c, c @ up, ta)
-            if not ok:
-                break
-            fs = float(self.observe(u, t)[2][j])
-            if not np.isfinite(fs):
-                break
-            best = (u, t, fs)
-            if fs == 0.0 or (sb - sa) < 1e-14:
-                break
-            if np.sign(fs) == np.sign(fa):
-                sa, fa = s, fs
-                if side == -1:
-                    fb *= 0.5
-                side = -1
-            else:
-                sb, fb = s, fs
-                if side == 1:
-                    fa *= 0.5
-                side = 1
-            if (sb - sa) * np.linalg.norm(d) < 1e-13:
-                break
-        u, t, fs = best
+            return (float(self.observe(u, t)[2][j]), (u, t)) if ok else (np.nan, None)
+
+        found, fs = regula_falsi(evaluate, fa, fb, x_tol=1e-13 / np.linalg.norm(d),
+                                 max_iter=max_iter)
+        if found is None:
+            u, t, fs = (ua, ta, fa) if abs(fa) < abs(fb) else (ub, ta, fb)
+        else:
+            u, t = found
         return u, t, fs, bool(abs(fs) <= 1e-9 * scale)
 
 
@@ -934,32 +943,41 @@ def _hopf_border(n, u, family):
     """w0 = A v - (v.A v) v normalised: in the critical 2-plane, orthogonal to the current v."""
     x, lam, v, _ = _split("hopf", u, n)
     p = _at(family, lam)
-    Av = jax.jvp(lambda y: _vector_field(p, y), (x,), (v,))[1]
+    Av = jax.jvp(lambda y: meanfield_vector_field(y, p), (x,), (v,))[1]
     w = Av - (v @ Av) * v
     return w / jnp.linalg.norm(w)
 
 
-def _both_directions(curve: _Curve, u0, t0, direction: str, **kwargs):
-    """Trace forward (+t0) and/or backward; merge into one consistently oriented list."""
+def _both_directions(curve: _Curve, u0, t0, direction: str, progress: bool, **kwargs):
+    """Trace forward (+t0) and/or backward; merge into one consistently oriented list.
+    Returns (us, ts, status, message)."""
     if direction not in ("both", "forward", "backward"):
         raise ParameterError("direction", f"must be 'both', 'forward' or 'backward'; got "
                              f"{direction!r}")
-    us, ts, messages = [np.asarray(u0)], [np.asarray(t0)], []
+    ways = 2 if direction == "both" else 1
+    curve.progress = Progress(f"{curve.system} branch in {', '.join(curve.names)}",
+                              ways * kwargs["max_points"], enabled=progress, unit=" points")
+    us, ts, messages, statuses = [np.asarray(u0)], [np.asarray(t0)], [], []
     args0 = curve.args
     if direction in ("both", "backward"):
-        ub, tb, mb = curve.trace(u0, -t0, **kwargs)
+        ub, tb, sb, mb = curve.trace(u0, -t0, **kwargs)
         us, ts = [u for u in ub[::-1]], [-t for t in tb[::-1]]
         messages.append(f"backward: {mb}")
+        statuses.append(sb)
     if direction in ("both", "forward"):
         curve.args = args0
-        uf, tf, mf = curve.trace(u0, t0, **kwargs)
+        uf, tf, sf, mf = curve.trace(u0, t0, **kwargs)
         us, ts = us + uf[1:], ts + tf[1:]
         messages.append(f"forward: {mf}")
+        statuses.append(sf)
     if direction == "backward":
         # Report the branch in the order it was traced.
         us, ts = us[::-1], [-t for t in ts[::-1]]
     curve.args = args0
-    return np.stack(us), np.stack(ts), "; ".join(messages)
+    message = "; ".join(messages)
+    curve.progress.close(message)
+    status = getattr(RESULTS, max(statuses, key=_SEVERITY.index))
+    return np.stack(us), np.stack(ts), status, message
 
 
 def _scan(curve: _Curve, us, ts):
@@ -1013,13 +1031,13 @@ def _system_jacobian(system, n, u, args):
 
 
 @jax.jit
-def _jacobian(params, x):
-    return jax.jacfwd(lambda z: _vector_field(params, z))(x)
+def _jacobian(x, params):
+    return jax.jacfwd(meanfield_vector_field)(x, params)
 
 
 @jax.jit
-def _critical_pair_jit(params, x):
-    return _critical_pair(_jacobian(params, x))
+def _critical_pair_jit(x, params):
+    return _critical_pair(_jacobian(x, params))
 
 
 def _initial_tangent(curve: _Curve, u, sign_index: int):
@@ -1046,21 +1064,29 @@ def _check_bounds(name, bounds, value):
     return lo, hi
 
 
+def _check_steps(ds, ds_min, ds_max, max_points):
+    for name, x in (("ds", ds), ("ds_min", ds_min), ("ds_max", ds_max)):
+        check_positive(name, x)
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or \
+            max_points < 2:
+        raise ParameterError("max_points", f"must be an integer >= 2; got {max_points!r}")
+
+
+def _finish(branch: Branch, what: str, throw: bool) -> Branch:
+    """The branch, or (throw=True) ContinuationError when its corrector failed."""
+    if throw and branch.status == RESULTS.not_converged:
+        raise ContinuationError(f"{what}: {branch.message}; the branch so far is in .result "
+                                "(throw=False returns it with status not_converged)", branch)
+    return branch
+
+
 @_on_cpu
 def continue_equilibria(params: Params, param: str, bounds=(0.0, 0.3), *, start=None,
                         ds: float = 0.005, ds_min: float = 1e-6, ds_max: float = 0.02,
                         max_points: int = 1000, direction: str = "both",
-                        model: str = "chen_campbell") -> Branch:
+                        model: str = "chen_campbell", progress: bool = False,
+                        throw: bool = True) -> Branch:
     """Continue a branch of equilibria of the exact mean field in one parameter.
-
-    params: the starting parameters (P populations). param: any continuation parameter name
-    ('eta_bar', 'eta_bar[1]', 'delta_eta', 'w_jump', 'i_ext', 'g[0,1]', 'kappa', ...). bounds:
-    the parameter interval; continuation stops on reaching either end (the last point lies on
-    the bound). start: the starting equilibrium: None (the first of `meanfield_equilibria`), an
-    index into that list, or a flat state (r, v, w, s blocks). ds, ds_min, ds_max: initial,
-    smallest and largest pseudo-arclength step in (state, parameter) space; lower ds_max for a
-    finer table. max_points: per direction. direction: 'both', 'forward' (increasing the
-    parameter) or 'backward'.
 
     Stability from the Jacobian's eigenvalues (jax.jacfwd). Special points: folds (the tangent's
     parameter component changes sign) and Hopf points (the bialternate-product determinant
@@ -1070,60 +1096,71 @@ def continue_equilibria(params: Params, param: str, bounds=(0.0, 0.3), *, start=
     'neutral_saddle', not Hopf. Branch points ('bp'): sign change of det [G_u; t^T], located by
     regula falsi along the branch. A point whose refinement failed is kept with
     `converged=False` (its value is then the located zero of the test function).
+
+    Parameters
+    ----------
+    params: the starting parameters (P populations). param: any parameter address
+    ('eta_bar', 'eta_bar[1]', 'delta_eta', 'w_jump', 'i_ext', 'g[0,1]', 'kappa', ...).
+    bounds: the parameter interval; the branch ends on either bound (its last point lies on it)
+    and at the edge of the valid domain of `Params` (e.g. w_jump >= 0). start: the starting
+    equilibrium: None (the first of `meanfield_equilibria`), an index into that list, or a flat
+    state (r, v, w, s blocks). ds, ds_min, ds_max: initial, smallest and largest
+    pseudo-arclength step in (state, parameter) space; lower ds_max for a finer table.
+    max_points: per direction. direction: 'both', 'forward' (increasing the parameter) or
+    'backward'. progress: print a progress line. throw: raise `ContinuationError` when Newton
+    fails at the start or the corrector fails before the branch ends.
+
+    Returns
+    -------
+    Branch(kind='equilibrium'); `status` says how it ended (successful: bounds, r reaching 0 or
+    a closed curve; out_of_domain; max_steps_reached; not_converged) and `message` why.
     """
     _check_model(model)
+    _check_steps(ds, ds_min, ds_max, max_points)
     value = get_parameter(params, param)
     lo, hi = _check_bounds(param, bounds, value)
     x0 = _default_state(params, param, start)
     n = int(x0.shape[0])
     names = (param,)
-    curve = _Curve("equilibrium", names, n, (_family(params, names),), params.n_populations)
+    curve = _Curve("equilibrium", names, n, (_family(params, names),), params)
     u0 = np.concatenate([np.asarray(x0), [float(value)]])
     c = np.zeros(n + 1)
     c[n] = 1.0
     u0, _, _, ok = curve.correct(u0, c, float(value), c)
     if not ok:
-        raise ParameterError("start", f"Newton did not converge to an equilibrium at {param}="
-                             f"{float(value):g} from the given start")
+        raise ContinuationError(f"Newton did not converge to an equilibrium at {param}="
+                                f"{float(value):g} from the given start")
     t0 = _initial_tangent(curve, u0, n)
-    us, ts, message = _both_directions(curve, u0, t0, direction, ds=ds, ds_min=ds_min,
-                                       ds_max=ds_max, max_points=max_points,
-                                       bounds=[(n, lo, hi)])
+    us, ts, status, message = _both_directions(
+        curve, u0, t0, direction, progress, ds=ds, ds_min=ds_min, ds_max=ds_max,
+        max_points=max_points, bounds=[(n, lo, hi)])
     ev, stable, tests = _scan(curve, us, ts)
     points = []
     for j, kind in enumerate(_TESTS["equilibrium"]):
         for i in _sign_changes(tests, j):
             u, t, _, found = curve.locate(us[i], ts[i], us[i + 1], j, tests[i, j], tests[i + 1, j])
             index = _nearest(us, u, i)
+            located = dict(param=names, value=jnp.asarray(u[n]), state=jnp.asarray(u[:n]),
+                           params=set_parameter(params, param, u[n]), index=index)
             if kind == "bp":
-                p = set_parameter(params, param, u[n])
-                points.append(SpecialPoint(kind="bp", param=names, value=jnp.asarray(u[n]),
-                                           state=jnp.asarray(u[:n]), params=p, index=index,
-                                           converged=found))
+                points.append(SpecialPoint(kind="bp", converged=found, **located))
                 continue
-            if kind == "hopf":
-                ev_u = curve.observe(u, t)[0]
-                if _critical_kind(ev_u) == "neutral_saddle":
-                    p = set_parameter(params, param, u[n])
-                    points.append(SpecialPoint(kind="neutral_saddle", param=names,
-                                               value=jnp.asarray(u[n]), state=jnp.asarray(u[:n]),
-                                               params=p, index=index, converged=found))
-                    continue
+            if kind == "hopf" and _critical_kind(curve.observe(u, t)[0]) == "neutral_saddle":
+                points.append(SpecialPoint(kind="neutral_saddle", converged=found, **located))
+                continue
             locate = locate_fold if kind == "fold" else locate_hopf
-            sp = locate(params, param, u[:n], u[n], index=index)
+            sp = locate(params, param, u[:n], u[n], index=index, throw=False)
             if not sp.converged or abs(float(sp.value) - u[n]) > 1e-3 * (1 + abs(u[n])):
                 # Newton failed or wandered off: keep the located zero, flagged.
-                p = set_parameter(params, param, u[n])
-                sp = SpecialPoint(kind=kind, param=names, value=jnp.asarray(u[n]),
-                                  state=jnp.asarray(u[:n]), params=p, index=index,
-                                  converged=False, first_lyapunov=sp.first_lyapunov,
-                                  frequency=sp.frequency, period=sp.period)
+                sp = SpecialPoint(kind=kind, converged=False, first_lyapunov=sp.first_lyapunov,
+                                  frequency=sp.frequency, period=sp.period, **located)
             points.append(sp)
     points.sort(key=lambda sp: (sp.index, float(np.asarray(sp.value))))
-    return Branch(kind="equilibrium", param=names, values=jnp.asarray(us[:, n:]),
-                  states=jnp.asarray(us[:, :n]), eigenvalues=jnp.asarray(ev),
-                  stable=jnp.asarray(stable), base=params, special_points=tuple(points),
-                  message=message)
+    branch = Branch(kind="equilibrium", param=names, values=jnp.asarray(us[:, n:]),
+                    states=jnp.asarray(us[:, :n]), eigenvalues=jnp.asarray(ev),
+                    stable=jnp.asarray(stable), base=params, special_points=tuple(points),
+                    message=message, status=status)
+    return _finish(branch, f"equilibria in {param}", throw)
 
 
 def _check_pair(params: Params, names, bounds):
@@ -1131,7 +1168,7 @@ def _check_pair(params: Params, names, bounds):
     if len(names) != 2 or names[0] == names[1]:
         raise ParameterError("param", f"needs two different parameter names; got {names}")
     for name in names:
-        _parse(name, params)
+        parse_parameter(name, params.n_populations)
     if bounds is None or len(bounds) != 2:
         raise ParameterError("bounds", "needs one (lo, hi) interval per parameter")
     return names, [_check_bounds(name, b, get_parameter(params, name))
@@ -1141,11 +1178,11 @@ def _check_pair(params: Params, names, bounds):
 def _point_params(params: Params, point: SpecialPoint) -> Params:
     """`params` with the point's own parameter values (the refined location)."""
     values = np.atleast_1d(np.asarray(point.value))
-    return _with(params, point.param[:len(values)], values)
+    return set_parameters(params, point.param[:len(values)], values)
 
 
 def _curve_point(kind, names, u, n, base, index, converged, **extra) -> SpecialPoint:
-    p = _with(base, names, u[n:n + 2])
+    p = set_parameters(base, names, u[n:n + 2])
     return SpecialPoint(kind=kind, param=names, value=jnp.asarray(u[n:n + 2]),
                         state=jnp.asarray(u[:n]), params=p, index=index, converged=converged,
                         **extra)
@@ -1154,80 +1191,101 @@ def _curve_point(kind, names, u, n, base, index, converged, **extra) -> SpecialP
 @_on_cpu
 def continue_hopf(params: Params, point: SpecialPoint, param, bounds, *, ds: float = 0.005,
                   ds_min: float = 1e-6, ds_max: float = 0.02, max_points: int = 2000,
-                  direction: str = "both") -> Branch:
-    """Continue a Hopf point in two parameters `param` = (p1, p2) within `bounds` =
-    ((lo1, hi1), (lo2, hi2)) by pseudo-arclength on F = 0, (A^2 + k) v = 0, <v, v> = 1,
-    <v, w0> = 0 (k = omega^2; w0 follows the curve). The system stays regular at Bogdanov-Takens
-    points, beyond which (k < 0) the curve continues as a neutral-saddle curve.
+                  direction: str = "both", progress: bool = False,
+                  throw: bool = True) -> Branch:
+    """Continue a Hopf point in two parameters by pseudo-arclength on F = 0, (A^2 + k) v = 0,
+    <v, v> = 1, <v, w0> = 0 (k = omega^2; w0 follows the curve). The system stays regular at
+    Bogdanov-Takens points, beyond which (k < 0) the curve continues as a neutral-saddle curve.
+    Codimension-two points (refined by regula falsi along the curve): 'bt' (k = 0), 'gh'
+    (generalised Hopf, l1 = 0), 'zh' (zero-Hopf: a real eigenvalue crosses 0), 'hh' (double
+    Hopf: a second pair crosses the imaginary axis).
 
-    point: a 'hopf' SpecialPoint (e.g. from `continue_equilibria`); `params` supplies the other
-    parameter values. Returns Branch(kind='hopf') with values (n, 2), data['omega'] (NaN on the
-    neutral-saddle part), data['l1'], data['kappa'] and `stable` = every non-critical eigenvalue
-    in the left half plane. Codimension-two points (refined by regula falsi along the curve):
-    'bt' (k = 0), 'gh' (generalised Hopf, l1 = 0), 'zh' (zero-Hopf: a real eigenvalue crosses
-    0), 'hh' (double Hopf: a second pair crosses the imaginary axis).
+    Parameters
+    ----------
+    params: supplies the other parameter values. point: a 'hopf' SpecialPoint (e.g. from
+    `continue_equilibria`). param: the two names (p1, p2). bounds: ((lo1, hi1), (lo2, hi2));
+    the curve also ends at the edge of the valid domain of `Params`. ds, ds_min, ds_max,
+    max_points, direction, progress, throw: as in `continue_equilibria`.
+
+    Returns
+    -------
+    Branch(kind='hopf') with values (n, 2), data['omega'] (NaN on the neutral-saddle part),
+    data['l1'], data['kappa'], `stable` = every non-critical eigenvalue in the left half plane,
+    `status` and `message`.
     """
     if point.kind != "hopf":
         raise ParameterError("point", f"needs a 'hopf' point; got {point.kind!r}")
+    _check_steps(ds, ds_min, ds_max, max_points)
     base = _point_params(params, point)
     names, bnds = _check_pair(base, param, bounds)
     x = jnp.asarray(point.state, float)
     n = int(x.shape[0])
     lam = np.array([float(get_parameter(base, k)) for k in names])
-    omega, q = (np.asarray(a) for a in _critical_pair_jit(base, x))
+    omega, q = (np.asarray(a) for a in _critical_pair_jit(x, base))
     v = np.real(q) if np.linalg.norm(np.real(q)) > 0.3 else np.imag(q)
     v = v / np.linalg.norm(v)
     u0 = np.concatenate([np.asarray(x), lam, v, [float(omega) ** 2]])
     family = _family(base, names)
     w0 = _hopf_border(n, jnp.asarray(u0), family)
-    curve = _HopfCurve("hopf", names, n, (family, w0), base.n_populations)
-    return _continue_curve(curve, u0, names, bnds, base, ds=ds, ds_min=ds_min, ds_max=ds_max,
-                           max_points=max_points, direction=direction)
+    curve = _HopfCurve("hopf", names, n, (family, w0), base)
+    branch = _continue_curve(curve, u0, names, bnds, base, ds=ds, ds_min=ds_min, ds_max=ds_max,
+                             max_points=max_points, direction=direction, progress=progress)
+    return _finish(branch, f"Hopf curve in {', '.join(names)}", throw)
 
 
 @_on_cpu
 def continue_fold(params: Params, point: SpecialPoint, param, bounds, *, ds: float = 0.005,
                   ds_min: float = 1e-6, ds_max: float = 0.02, max_points: int = 2000,
-                  direction: str = "both") -> Branch:
-    """Continue a fold (limit point) of equilibria in two parameters `param` = (p1, p2) within
-    `bounds` by pseudo-arclength on F = 0, A v = 0, <v, v> = 1.
+                  direction: str = "both", progress: bool = False,
+                  throw: bool = True) -> Branch:
+    """Continue a fold (limit point) of equilibria in two parameters by pseudo-arclength on
+    F = 0, A v = 0, <v, v> = 1. Codimension-two points (regula falsi along the curve): 'bt'
+    (det [[A, v], [v^T, 0]] = 0: a second zero eigenvalue), 'cusp' (a = 0; a also changes sign
+    through a pole at BT, which is not reported), 'zh' (a complex pair crosses the imaginary
+    axis).
 
-    point: a 'fold' SpecialPoint; `params` supplies the other parameter values. Returns
-    Branch(kind='fold') with data['a'] (the fold's quadratic normal-form coefficient) and
-    `stable` = the n - 1 non-critical eigenvalues in the left half plane. Codimension-two points
-    (regula falsi along the curve): 'bt' (det [[A, v], [v^T, 0]] = 0: a second zero eigenvalue),
-    'cusp' (a = 0; a also changes sign through a pole at BT, which is not reported), 'zh'
-    (a complex pair crosses the imaginary axis).
+    Parameters
+    ----------
+    params: supplies the other parameter values. point: a 'fold' SpecialPoint. param, bounds,
+    ds, ds_min, ds_max, max_points, direction, progress, throw: as in `continue_hopf`.
+
+    Returns
+    -------
+    Branch(kind='fold') with data['a'] (the fold's quadratic normal-form coefficient),
+    `stable` = the n - 1 non-critical eigenvalues in the left half plane, `status`, `message`.
     """
     if point.kind != "fold":
         raise ParameterError("point", f"needs a 'fold' point; got {point.kind!r}")
+    _check_steps(ds, ds_min, ds_max, max_points)
     base = _point_params(params, point)
     names, bnds = _check_pair(base, param, bounds)
     x = jnp.asarray(point.state, float)
     n = int(x.shape[0])
     lam = np.array([float(get_parameter(base, k)) for k in names])
-    ev, vecs = np.linalg.eig(np.asarray(_jacobian(base, x)))
+    ev, vecs = np.linalg.eig(np.asarray(_jacobian(x, base)))
     v = np.real(vecs[:, int(np.argmin(np.abs(ev)))])
     u0 = np.concatenate([np.asarray(x), lam, v / np.linalg.norm(v)])
-    curve = _Curve("fold", names, n, (_family(base, names),), base.n_populations)
-    return _continue_curve(curve, u0, names, bnds, base, ds=ds, ds_min=ds_min, ds_max=ds_max,
-                           max_points=max_points, direction=direction)
+    curve = _Curve("fold", names, n, (_family(base, names),), base)
+    branch = _continue_curve(curve, u0, names, bnds, base, ds=ds, ds_min=ds_min, ds_max=ds_max,
+                             max_points=max_points, direction=direction, progress=progress)
+    return _finish(branch, f"fold curve in {', '.join(names)}", throw)
 
 
 def _continue_curve(curve: _Curve, u0, names, bnds, base, *, ds, ds_min, ds_max, max_points,
-                    direction) -> Branch:
+                    direction, progress) -> Branch:
     n, system = curve.n, curve.system
     c = np.zeros_like(u0)
     c[n + 1] = 1.0
     u0, _, _, ok = curve.correct(u0, c, u0[n + 1], c)
     if not ok:
-        raise ParameterError("point", f"Newton did not converge onto the {system} curve from "
-                             "the given point")
+        raise ContinuationError(f"Newton did not converge onto the {system} curve from the "
+                                "given point")
     curve.update(u0)
     t0 = _initial_tangent(curve, u0, n + 1)
     bounds = [(n, *bnds[0]), (n + 1, *bnds[1])]
-    us, ts, message = _both_directions(curve, u0, t0, direction, ds=ds, ds_min=ds_min,
-                                       ds_max=ds_max, max_points=max_points, bounds=bounds)
+    us, ts, status, message = _both_directions(
+        curve, u0, t0, direction, progress, ds=ds, ds_min=ds_min, ds_max=ds_max,
+        max_points=max_points, bounds=bounds)
     # Re-observe with the border of each point (the Hopf border follows the curve).
     ev, stable, tests = [], [], []
     borders = []
@@ -1285,4 +1343,5 @@ def _continue_curve(curve: _Curve, u0, names, bnds, base, *, ds, ds_min, ds_max,
     return Branch(kind=system, param=names, values=jnp.asarray(us[:, n:n + 2]),
                   states=jnp.asarray(us[:, :n]), eigenvalues=jnp.asarray(ev),
                   stable=jnp.asarray(stable), base=base, special_points=tuple(points),
-                  message=message, data={k: jnp.asarray(v) for k, v in data.items()})
+                  message=message, status=status,
+                  data={k: jnp.asarray(v) for k, v in data.items()})

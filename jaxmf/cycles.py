@@ -15,6 +15,13 @@ matrices whose product is the monodromy matrix, so the Floquet multipliers come 
 The mesh is adapted after every step by equidistributing the (ncol+1)-th root of the estimated
 (ncol+1)-th derivative (Russell & Christiansen 1978, as in AUTO), which resolves the slow-fast
 bursting cycles of the mean field, whose fast transitions take a small share of the period.
+
+The Newton loop and the regula falsi that locates folds (LPC), flips (PD) and tori (NS) are
+those of `jaxmf._newton`, shared with `jaxmf.bifurcation`; the Hopf point where a family ends
+is refined by `locate_hopf`. `continue_cycles` is a small driver (`_CycleTracer`): a
+predictor-corrector step with step control, detection, the one test that decides why the branch
+ends (`Branch.status`, `Branch.message`), then the next step size and mesh. Vector fields have
+the signature f(x, params), params being `Params` or a dict of scalars.
 """
 
 from __future__ import annotations
@@ -28,33 +35,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .bifurcation import (Branch, SpecialPoint, flat_state, get_parameter, set_parameter,
-                          unflat_state)
-from .meanfield import chen_campbell
-from .params import ParameterError, Params
+from ._loop import Progress
+from ._newton import check_positive, newton, outside_domain, regula_falsi, with_parameter
+from ._results import RESULTS, status_message
+from .bifurcation import (Branch, ContinuationError, SpecialPoint, locate_hopf,
+                          meanfield_vector_field)
+from .params import ParameterError
 
 __all__ = ["continue_cycles", "cycle_at", "Cycle", "CycleStats", "meanfield_vector_field",
            "refine_hopf"]
 
-
-def meanfield_vector_field(x: jax.Array, params: Params) -> jax.Array:
-    """The exact mean field (Chen & Campbell 2022) on flat states (r, v, w, s), no extra input."""
-    return flat_state(chen_campbell(0.0, unflat_state(x), (params, None)))
-
-
-def _get(params, name: str):
-    if isinstance(params, Params):
-        return get_parameter(params, name)
-    return jnp.asarray(params[name])
-
-
-def _set(params, name: str, value):
-    if isinstance(params, Params):
-        return set_parameter(params, name, value)
-    return {**params, name: jnp.asarray(value, jnp.asarray(params[name]).dtype)}
-
-
-# -- collocation basis -----------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,9 +83,6 @@ def _local(U: jax.Array) -> jax.Array:
     return jnp.concatenate([U, jnp.roll(U, -1, axis=0)[:, :1]], axis=1)
 
 
-# -- the collocation system and its condensed Newton solve --------------------------------------
-
-
 class _Problem(eqx.Module):
     f: Callable = eqx.field(static=True)
     name: str = eqx.field(static=True)
@@ -107,7 +94,7 @@ class _Problem(eqx.Module):
         return z[:-2].reshape(N, self.m, self.n), z[-2], z[-1]
 
     def rhs(self, x, params, p):
-        return self.f(x, _set(params, self.name, p))
+        return self.f(x, with_parameter(params, self.name, p))
 
     def interval_residual(self, uloc, h, T, p, params):
         L, D, *_ = _basis(self.m)
@@ -173,7 +160,6 @@ def _reduce(prob, blocks, rows, rhs_x, rhs_b):
     2n x n QR per step (stable, O(N n^3), no dense factorisation), then back-substitution."""
     n = prob.n
     A, B, C = blocks["A"], blocks["B"], blocks["C"]
-    N = A.shape[0]
     cx = jnp.stack([r[0] for r in rows])  # (2, N, n)
     cq = jnp.stack([r[1] for r in rows])  # (2, 2)
     zero = jnp.zeros((n, n), A.dtype)
@@ -325,20 +311,16 @@ def _multipliers(blocks, sweeps: int = 3):
 def _correct(prob, z0, z_prev, tau_prev, ds, uref, t, params, tol, max_iter):
     """Newton on (collocation, phase, arclength) from the predictor z0; then the new tangent and
     the Floquet multipliers at the solution."""
-    def body(state):
-        z, it, _, _ = state
+
+    def step(z):
         res, border, blocks, rows = _system(prob, z, z_prev, tau_prev, ds, uref, t, params)
-        dz = _solve(prob, blocks, rows, -res, -border)
-        size = jnp.max(jnp.abs(dz)) / (1 + jnp.max(jnp.abs(z)))
-        return z + dz, it + 1, size, jnp.isfinite(size)
+        return _solve(prob, blocks, rows, -res, -border)
 
-    def cond(state):
-        _, it, size, finite = state
-        return (it < max_iter) & (size > tol) & finite
+    def relative(z, dz):
+        return jnp.max(jnp.abs(dz)) / (1 + jnp.max(jnp.abs(z)))
 
-    z, it, size, finite = jax.lax.while_loop(
-        cond, body, (z0, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, z0.dtype),
-                     jnp.asarray(True)))
+    z, it, size = newton(step, z0, tol=tol, max_iter=max_iter, size=relative)
+    finite = jnp.isfinite(size)
     res, border, blocks, rows = _system(prob, z, z_prev, tau_prev, ds, uref, t, params)
     tau = _solve(prob, blocks, rows, jnp.zeros_like(res), jnp.array([0.0, 1.0], z.dtype))
     tau = tau / jnp.sqrt(prob.inner(tau, tau, t))
@@ -346,9 +328,6 @@ def _correct(prob, z0, z_prev, tau_prev, ds, uref, t, params, tol, max_iter):
     ok = finite & (size <= tol) & (resid < 1e3 * tol)
     mult, logmod = _multipliers(blocks)
     return z, ok, it, tau, mult, logmod, resid
-
-
-# -- mesh adaptation and interpolation --------------------------------------------------------
 
 
 def _evaluate(U: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -410,64 +389,24 @@ def _remesh(z: np.ndarray, t: np.ndarray, t_new: np.ndarray, m: int, n: int) -> 
     return np.concatenate([U_new.reshape(-1), z[-2:]])
 
 
-# -- Hopf points ------------------------------------------------------------------------------
-
-
-@functools.partial(jax.jit, static_argnames=("f", "name"))
-def _hopf_system(u, params, c_re, c_im, *, f, name):
-    """Residual and Jacobian of F(x, p) = 0, J q_r = -omega q_i, J q_i = omega q_r, c.q = 1."""
-    n = c_re.shape[0]
-
-    def F(u):
-        x, p, qr, qi, om = u[:n], u[n], u[n + 1:2 * n + 1], u[2 * n + 1:3 * n + 1], u[-1]
-        pp = _set(params, name, p)
-        Jx = jax.jacfwd(lambda y: f(y, pp))(x)
-        # c.q with complex c, q = qr + i qi: real part 1, imaginary part 0.
-        return jnp.concatenate([f(x, pp), Jx @ qr + om * qi, Jx @ qi - om * qr,
-                                jnp.stack([c_re @ qr - c_im @ qi - 1, c_re @ qi + c_im @ qr])])
-
-    return F(u), jax.jacfwd(F)(u)
-
-
 def refine_hopf(params, param: str, state, *, vector_field: Callable | None = None,
-                frequency: float | None = None, tol: float = 1e-13, max_iter: int = 30
-                ) -> SpecialPoint:
-    """Newton on F(x, p) = 0, (J - i omega) q = 0, c.q = 1 from a nearby equilibrium `state` at
-    `params`: a Hopf `SpecialPoint` (first_lyapunov not computed: NaN). Used to start
-    `continue_cycles` when no Hopf point from `continue_equilibria` is at hand."""
-    f = vector_field or meanfield_vector_field
-    x0 = jnp.asarray(state, float)
-    n = x0.shape[0]
-    p0 = _get(params, param)
-    J = jax.jacfwd(lambda x: f(x, params))(x0)
-    ev, vecs = np.linalg.eig(np.asarray(J))
-    if frequency is None:
-        cand = np.where(ev.imag > 0, np.abs(ev.real), np.inf)
-        k = int(np.argmin(cand))
-    else:
-        k = int(np.argmin(np.abs(ev - 1j * frequency)))
-    q = vecs[:, k]
-    c = np.conj(q) / np.vdot(q, q).real  # c.q = 1 (conjugate-linear normalisation)
-    u = jnp.concatenate([x0, jnp.atleast_1d(p0), jnp.asarray(q.real), jnp.asarray(q.imag),
-                         jnp.atleast_1d(jnp.asarray(abs(ev[k].imag)))])
-    c_re, c_im = jnp.asarray(c.real), jnp.asarray(c.imag)
-    jF = lambda u: _hopf_system(u, params, c_re, c_im, f=f, name=param)
-    for _ in range(max_iter):
-        r, Jr = jF(u)
-        du = jnp.linalg.solve(Jr, -r)
-        u = u + du
-        if float(jnp.max(jnp.abs(du))) < tol * (1 + float(jnp.max(jnp.abs(u)))):
-            break
-    r, _ = jF(u)
-    converged = bool(float(jnp.max(jnp.abs(r))) < 1e-9)
-    x, p, om = u[:n], u[n], u[-1]
-    return SpecialPoint(kind="hopf", param=(param,), value=p, state=x,
-                        params=_set(params, param, p), converged=converged, frequency=om,
-                        data={"eigenvector": np.asarray(u[n + 1:2 * n + 1])
-                              + 1j * np.asarray(u[2 * n + 1:3 * n + 1])})
+                frequency: float | None = None) -> SpecialPoint:
+    """A Hopf point from a nearby equilibrium `state` at `params`, to start `continue_cycles`
+    when no Hopf point from `continue_equilibria` is at hand: `locate_hopf(params, param, state,
+    frequency=frequency, vector_field=vector_field, throw=False)` (check `converged`).
 
+    Parameters
+    ----------
+    params: `Params` or a dict of scalars. param: the parameter name. state: flat equilibrium.
+    vector_field: f(x, params) (default `meanfield_vector_field`). frequency: start from the
+    eigenvalue nearest i * frequency (default: the pair nearest the imaginary axis).
 
-# -- the continuation driver -------------------------------------------------------------------
+    Returns
+    -------
+    SpecialPoint(kind='hopf') with value, state, frequency, period, first_lyapunov, converged.
+    """
+    return locate_hopf(params, param, state, frequency=frequency, vector_field=vector_field,
+                       throw=False)
 
 
 class CycleStats(eqx.Module):
@@ -487,43 +426,55 @@ def continue_cycles(params, hopf_point: SpecialPoint, param: str | None = None, 
                     adapt_mesh: bool = True, period_max: float | None = None,
                     theta_period: float = 0.0, tol: float = 1e-10, max_iter: int = 8,
                     detect: bool = True, vector_field: Callable | None = None,
-                    return_stats: bool = False, verbose: bool = False):
+                    return_stats: bool = False, progress: bool = False, throw: bool = True):
     """Continue the family of periodic orbits born at a Hopf point in one parameter.
 
-    params: the base parameters (`Params`, or any dict of scalars with `vector_field`).
+    Special points: 'lpc', 'pd', 'ns' (refined by regula falsi in the arclength with the
+    corrector), 'homoclinic' (period above period_max; the last point, not refined) and 'hopf'
+    where the family shrinks onto an equilibrium again (refined by `locate_hopf`; the branch
+    stops there). One compilation per (vector field, ntst, ncol, state size); later branches
+    with the same shapes reuse it.
+
+    Parameters
+    ----------
+    params: the base parameters (`Params`, or a dict of scalars with `vector_field`).
     hopf_point: a Hopf `SpecialPoint` (state = flat equilibrium, value, frequency); its
     eigenvector is recomputed from the Jacobian. param: continuation parameter name (default:
-    the Hopf point's). bounds: (lo, hi) in the parameter; continuation stops outside.
-    ntst, ncol: mesh intervals and Gauss points per interval (the error is O(h^(2 ncol)) at mesh
-    points; ncol = 4 as in AUTO). ds, ds_min, ds_max: pseudo-arclength step in the norm
-    sqrt(int |u|^2 ds + theta_period T^2 + p^2), adapted to the Newton iteration count.
-    amplitude0: the first step, i.e. the L2 size of the first cycle's deviation from the
-    equilibrium. adapt_mesh: re-equidistribute the mesh after every step (needed for the
-    slow-fast bursting cycles). period_max: stop with a 'homoclinic' point when the period exceeds
-    it (default 25 x the Hopf period). tol: Newton tolerance (relative step). vector_field:
-    f(x, params) on flat states (default `meanfield_vector_field`).
+    the Hopf point's). bounds: (lo, hi) in the parameter; continuation stops outside, and at
+    the edge of the valid domain of `Params`. ntst, ncol: mesh intervals and Gauss points per
+    interval (the error is O(h^(2 ncol)) at mesh points; ncol = 4 as in AUTO). ds, ds_min,
+    ds_max: pseudo-arclength step in the norm sqrt(int |u|^2 ds + theta_period T^2 + p^2),
+    adapted to the Newton iteration count. max_points: accepted points at most. amplitude0: the
+    first step, i.e. the L2 size of the first cycle's deviation from the equilibrium.
+    adapt_mesh: re-equidistribute the mesh after every step (needed for the slow-fast bursting
+    cycles). period_max: stop with a 'homoclinic' point when the period exceeds it (default
+    25 x the Hopf period). tol, max_iter: Newton tolerance (relative step) and iterations.
+    detect: locate special points. vector_field: f(x, params) on flat states (default
+    `meanfield_vector_field`). return_stats: also return `CycleStats`. progress: print a
+    progress line. throw: raise `ContinuationError` when no cycle converged or the corrector
+    failed before the branch ended (status not_converged); `.result` holds the branch.
 
-    Returns a `Branch(kind='cycle')`: values, states (u at phase 0), eigenvalues (Floquet
-    multipliers, by decreasing modulus), stable, period, minima/maxima (on the collocation
-    polynomial at 8 points per interval), profiles and mesh (the representation values and their
-    times), special points 'lpc', 'pd', 'ns' (refined by regula falsi in the arclength with the
-    corrector), 'homoclinic' (period above period_max; the last point, not refined) and 'hopf'
-    where the family shrinks onto an equilibrium again (refined by `refine_hopf`; the branch
-    stops there). `message` says why it stopped. With `return_stats=True` returns
-    (branch, CycleStats). One compilation per (vector field, ntst, ncol, state size); later
-    branches with the same shapes reuse it.
+    Returns
+    -------
+    Branch(kind='cycle'): values, states (u at phase 0), eigenvalues (Floquet multipliers, by
+    decreasing modulus), stable, period, minima/maxima (on the collocation polynomial at 8 points
+    per interval), profiles and mesh (the representation values and their times), special
+    points, `status` and `message` (why it stopped). With return_stats, (branch, CycleStats).
     """
     f = vector_field or meanfield_vector_field
     name = param or hopf_point.param[0]
     if ntst < 4 or ncol < 2:
         raise ParameterError("ntst", f"need ntst >= 4 and ncol >= 2; got {ntst}, {ncol}")
-    if not amplitude0 > 0 or not ds > 0:
-        raise ParameterError("ds", f"ds and amplitude0 must be > 0; got {ds}, {amplitude0}")
+    for label, x in (("ds", ds), ("ds_min", ds_min), ("ds_max", ds_max),
+                     ("amplitude0", amplitude0), ("tol", tol)):
+        check_positive(label, x)
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or \
+            max_points < 1:
+        raise ParameterError("max_points", f"must be an integer >= 1; got {max_points!r}")
     p0 = float(np.asarray(hopf_point.value).reshape(-1)[0])
-    base = _set(params, name, p0)
+    base = with_parameter(params, name, p0)
     x_eq = np.asarray(hopf_point.state, float)
     n = x_eq.shape[0]
-    m, N = ncol, ntst
     J = np.asarray(jax.jacfwd(lambda x: f(x, base))(jnp.asarray(x_eq)))
     ev, vecs = np.linalg.eig(J)
     om = float(np.asarray(hopf_point.frequency))
@@ -533,131 +484,204 @@ def continue_cycles(params, hopf_point: SpecialPoint, param: str | None = None, 
     if ev[k].imag < 0:
         q = np.conj(q)
     T0 = 2 * np.pi / om
-    period_max = 25 * T0 if period_max is None else period_max
-    prob = _Problem(f=f, name=name, m=m, n=n, theta_period=float(theta_period))
-
-    t = np.linspace(0.0, 1.0, N + 1)
-    s = _points(t, m)
-    z0 = np.concatenate([np.broadcast_to(x_eq, (N, m, n)).reshape(-1), [T0, p0]])
-    prof = np.real(q[None, None, :] * np.exp(2j * np.pi * s)[:, :, None])
-    tau = np.concatenate([prof.reshape(-1), [0.0, 0.0]])
-    tau = tau / np.sqrt(_inner_np(prob, tau, tau, t))
-    uref = tau[:-2].reshape(N, m, n)
-
+    prob = _Problem(f=f, name=name, m=ncol, n=n, theta_period=float(theta_period))
     lo, hi = (-np.inf, np.inf) if bounds is None else (float(min(bounds)), float(max(bounds)))
-    dtype = jnp.asarray(z0).dtype
+    tracer = _CycleTracer(prob, base, ntst, bounds=bounds, lo=lo, hi=hi, ds=ds, ds_min=ds_min,
+                          ds_max=ds_max, max_points=max_points, amplitude0=amplitude0,
+                          adapt_mesh=adapt_mesh, tol=tol, max_iter=max_iter, detect=detect,
+                          period_max=25 * T0 if period_max is None else period_max,
+                          progress=Progress(f"cycles in {name} from {p0:.6g}", max_points,
+                                            enabled=progress, unit=" points"))
+    status, message = tracer.trace(x_eq, p0, T0, q)
+    branch = _to_branch(tracer.rows, base, name, tracer.special, message, status, prob, ntst)
+    if throw and (status == "not_converged" or not tracer.rows):
+        raise ContinuationError(f"cycles in {name} from the Hopf point at {p0:.10g}: "
+                                f"{branch.message}; the branch so far is in .result", branch)
+    if return_stats:
+        return branch, tracer.stats()
+    return branch
 
-    def correct(z_prev, tau_prev, step, uref, t):
+
+class _CycleTracer:
+    """Host-side driver of one cycle branch: predictor-corrector steps with step control
+    (`advance`), detection and every reason to stop (`ended`, the one place that decides why the
+    branch ends), then the step size, phase reference and mesh for the next step (`prepare`)."""
+
+    def __init__(self, prob: _Problem, base, N: int, *, bounds, lo, hi, ds, ds_min, ds_max,
+                 max_points, amplitude0, adapt_mesh, tol, max_iter, detect, period_max,
+                 progress: Progress):
+        self.prob, self.base, self.N = prob, base, N
+        self.bounds, self.lo, self.hi = bounds, lo, hi
+        self.ds, self.ds_min, self.ds_max, self.max_points = ds, ds_min, ds_max, max_points
+        self.amplitude0, self.adapt_mesh, self.detect = amplitude0, adapt_mesh, detect
+        self.tol, self.max_iter, self.period_max = tol, max_iter, period_max
+        self.progress = progress
+        self.rows: list[dict[str, Any]] = []
+        self.special: list[SpecialPoint] = []
+        self.rejected = self.iterations = 0
+        self.compile_s: float | None = None
+        self.fine = _basis(prob.m)[3]
+
+    def correct(self, z_prev, tau_prev, step, uref, t):
+        dtype = jnp.asarray(z_prev).dtype
         zp = z_prev + step * tau_prev
-        out = _correct(prob, jnp.asarray(zp), jnp.asarray(z_prev), jnp.asarray(tau_prev),
-                       jnp.asarray(step, dtype), jnp.asarray(uref), jnp.asarray(t), base,
-                       jnp.asarray(tol, dtype), jnp.asarray(max_iter, jnp.int32))
-        z, ok, it, tau_new, mult, logmod, resid = out
+        out = _correct(self.prob, jnp.asarray(zp), jnp.asarray(z_prev), jnp.asarray(tau_prev),
+                       jnp.asarray(step, dtype), jnp.asarray(uref), jnp.asarray(t), self.base,
+                       jnp.asarray(self.tol, dtype), jnp.asarray(self.max_iter, jnp.int32))
+        z, ok, it, tau_new, mult, logmod, _ = out
         return (np.asarray(z), bool(ok), int(it), np.asarray(tau_new), np.asarray(mult),
                 np.asarray(logmod))
 
-    rows: list[dict[str, Any]] = []
-    special: list[SpecialPoint] = []
-    rejected = iterations = 0
-    message = f"max_points={max_points} reached"
-    t_start = time.perf_counter()
-    compile_s = None
-    step = amplitude0
-    z_prev, tau_prev = z0, tau
-    fine = _basis(m)[3]
+    def trace(self, x_eq, p0, T0, q) -> tuple[str, str]:
+        """Start at the Hopf point (the first step of size amplitude0 along the critical
+        eigenvector) and continue; returns (status name, message)."""
+        N, m, n = self.N, self.prob.m, self.prob.n
+        self.t = np.linspace(0.0, 1.0, N + 1)
+        s = _points(self.t, m)
+        self.z_prev = np.concatenate([np.broadcast_to(x_eq, (N, m, n)).reshape(-1), [T0, p0]])
+        prof = np.real(q[None, None, :] * np.exp(2j * np.pi * s)[:, :, None])
+        tau = np.concatenate([prof.reshape(-1), [0.0, 0.0]])
+        self.tau_prev = tau / np.sqrt(_inner_np(self.prob, tau, tau, self.t))
+        self.uref = self.tau_prev[:-2].reshape(N, m, n)
+        self.step = self.amplitude0
+        self.t_start = time.perf_counter()
+        while len(self.rows) < self.max_points:
+            row = self.advance()
+            if row is None:
+                status, message = "not_converged", \
+                    f"step size below ds_min={self.ds_min} (Newton failed)"
+                break
+            end = self.ended(row)
+            if end is not None:
+                status, message = end
+                break
+            self.prepare(row)
+        else:
+            status, message = "max_steps_reached", f"max_points={self.max_points} reached"
+        self.run_s = time.perf_counter() - (self.t_run if self.compile_s is not None
+                                            else self.t_start)
+        self.progress.close(message)
+        return status, message
 
-    def record(z, tau_, t_, mult, logmod, step_used):
+    def advance(self):
+        """Predictor-corrector from the last point, halving the step after a failure: the new
+        row (appended), or None when the step fell below ds_min."""
+        while True:
+            z, ok, it, tau_new, mult, logmod = self.correct(self.z_prev, self.tau_prev,
+                                                            self.step, self.uref, self.t)
+            if self.compile_s is None:
+                self.compile_s = time.perf_counter() - self.t_start
+                self.t_run = time.perf_counter()
+            self.iterations += it
+            if ok and self.rows:
+                # Reject steps that turn the tangent by more than ~60 degrees (branch jumping).
+                ok = _inner_np(self.prob, tau_new, self.tau_prev, self.t) > 0.5
+            if ok:
+                self.it = it
+                row = self.record(z, tau_new, mult, logmod)
+                self.rows.append(row)
+                self.progress.update(len(self.rows), f"{self.prob.name}={row['p']:.6g} "
+                                     f"T={row['T']:.5g}")
+                return row
+            self.rejected += 1
+            self.step *= 0.5
+            if self.step < self.ds_min:
+                return None
+
+    def record(self, z, tau, mult, logmod):
+        N, m, n = self.N, self.prob.m, self.prob.n
         U = z[:-2].reshape(N, m, n)
         uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
-        vals = np.einsum("fk,jkn->jfn", fine, uloc).reshape(-1, n)
+        vals = np.einsum("fk,jkn->jfn", self.fine, uloc).reshape(-1, n)
         i_triv = int(np.argmin(np.abs(mult - 1)))
         others = np.delete(np.arange(len(mult)), i_triv)
-        return dict(z=z, tau=tau_, t=t_.copy(), mult=mult, logmod=logmod, T=z[-2], p=z[-1],
+        return dict(z=z, tau=tau, t=self.t.copy(), mult=mult, logmod=logmod, T=z[-2], p=z[-1],
                     min=vals.min(0), max=vals.max(0), state=U[0, 0].copy(),
                     stable=bool(np.all(logmod[others] < 0)), trivial=mult[i_triv],
-                    unstable=int(np.sum(logmod[others] > 0)), ds=step_used,
+                    unstable=int(np.sum(logmod[others] > 0)), ds=self.step,
                     nontrivial=mult[others])
 
-    while len(rows) < max_points:
-        z, ok, it, tau_new, mult, logmod = correct(z_prev, tau_prev, step, uref, t)
-        if compile_s is None:
-            compile_s = time.perf_counter() - t_start
-            t_run = time.perf_counter()
-        iterations += it
-        if ok and rows:
-            # Reject steps that turn the tangent by more than ~60 degrees (branch jumping).
-            cos = _inner_np(prob, tau_new, tau_prev, t)
-            ok = cos > 0.5
-        if not ok:
-            rejected += 1
-            step *= 0.5
-            if step < ds_min:
-                message = f"step size below ds_min={ds_min} (Newton failed)"
-                break
-            continue
-        row = record(z, tau_new, t, mult, logmod, step)
-        rows.append(row)
-        if verbose:
-            print(f"{len(rows):4d} {name}={row['p']:.10f} T={row['T']:.6f} newton={it} "
-                  f"ds={step:.3g} stable={row['stable']}")
-        if len(rows) >= 2 and _correlation(prob, z_prev, z, t) < 0:
+    def ended(self, row):
+        """Special points between the last two rows, and why the branch ends here (status
+        name, message), or None to go on."""
+        rows, name, prob = self.rows, self.prob.name, self.prob
+        N, m, n = self.N, prob.m, prob.n
+        why = outside_domain(self.base, (name,), [row["p"]])
+        if why:
+            rows.pop()
+            return "out_of_domain", f"stopped at the edge of the valid domain ({why})"
+        if len(rows) >= 2 and _correlation(prob, self.z_prev, row["z"], self.t) < 0:
             # The profile's deviation from its mean flipped sign: the family shrank onto an
             # equilibrium (a Hopf point) between the last two points and is now retracing itself
             # half a period shifted. Drop the point and locate the Hopf point.
             prev = rows[-2]
             rows.pop()
-            special.append(_arrival(prev, row, base, name, f, N, m, n, len(rows) - 1))
-            message = f"reached a Hopf point at {name}={float(special[-1].value):.10g}"
-            break
-        if detect and len(rows) >= 2:
-            found = _detect(prob, rows, base, name, correct, tol, m, n, N)
-            special.extend(found)
+            self.special.append(_arrival(prev, row, self.base, name, prob.f, N, m, n,
+                                         len(rows) - 1))
+            return "successful", f"reached a Hopf point at {name}=" \
+                f"{float(self.special[-1].value):.10g}"
+        if self.detect and len(rows) >= 2:
+            found = _detect(prob, rows, self.base, name, self.correct, m, n, N)
+            self.special.extend(found)
             if any(sp.kind == "hopf" for sp in found):
                 # The branch passed through an equilibrium (zero amplitude) and is now retracing
                 # itself, half a period shifted: drop that point and stop.
                 rows.pop()
-                message = f"reached a Hopf point at {name}={float(found[-1].value):.10g}"
-                break
-        if not lo <= row["p"] <= hi:
-            message = f"left bounds {bounds}"
-            break
-        if row["T"] > period_max:
-            special.append(SpecialPoint(kind="homoclinic", param=(name,),
-                                        value=jnp.asarray(row["p"]),
-                                        state=jnp.asarray(row["state"]),
-                                        params=_set(base, name, row["p"]), index=len(rows) - 1,
-                                        converged=False, period=jnp.asarray(row["T"]),
-                                        data={"period_max": period_max}))
-            message = f"period {row['T']:.4g} > period_max={period_max:.4g} (homoclinic approach)"
-            break
-        if len(rows) > 3 and np.max(row["max"] - row["min"]) < 0.5 * amplitude0:
-            message = "amplitude shrank to zero (reached a Hopf point)"
-            break
-        if len(rows) == 1:
-            step = ds
+                return "successful", f"reached a Hopf point at {name}={float(found[-1].value):.10g}"
+        if not self.lo <= row["p"] <= self.hi:
+            return "successful", f"left bounds {self.bounds}"
+        if row["T"] > self.period_max:
+            self.special.append(SpecialPoint(
+                kind="homoclinic", param=(name,), value=jnp.asarray(row["p"]),
+                state=jnp.asarray(row["state"]), params=with_parameter(self.base, name, row["p"]),
+                index=len(rows) - 1, converged=False, period=jnp.asarray(row["T"]),
+                data={"period_max": self.period_max}))
+            return "successful", f"period {row['T']:.4g} > period_max={self.period_max:.4g} " \
+                "(homoclinic approach)"
+        if len(rows) > 3 and np.max(row["max"] - row["min"]) < 0.5 * self.amplitude0:
+            return "successful", "amplitude shrank to zero (reached a Hopf point)"
+        return None
+
+    def prepare(self, row):
+        """Step size from the Newton iteration count, new phase reference and (adapt_mesh) a
+        mesh equidistributing the new cycle's error estimate."""
+        N, m, n = self.N, self.prob.m, self.prob.n
+        if len(self.rows) == 1:
+            self.step = self.ds
         else:
-            step = min(ds_max, step * 1.3) if it <= 4 else (step * 0.7 if it >= 6 else step)
-        z_prev, tau_prev = z, tau_new
-        uref = z[:-2].reshape(N, m, n)
-        if adapt_mesh:
-            t_new, _ = _equidistribute(uref, t, N)
-            z_prev = _remesh(z_prev, t, t_new, m, n)
-            tau_prev = _remesh(tau_prev, t, t_new, m, n)
-            tau_prev = tau_prev / np.sqrt(_inner_np(prob, tau_prev, tau_prev, t_new))
-            t = t_new
-            uref = z_prev[:-2].reshape(N, m, n)
-    run_s = time.perf_counter() - (t_run if compile_s is not None else t_start)
-    branch = _to_branch(rows, base, name, special, message, m, n, N)
-    if return_stats:
-        return branch, CycleStats(compile_s=float(compile_s or 0.0), run_s=float(run_s),
-                                  points=len(rows), rejected=rejected,
-                                  newton_iterations=iterations)
-    return branch
+            it = self.it
+            self.step = min(self.ds_max, self.step * 1.3) if it <= 4 else (
+                self.step * 0.7 if it >= 6 else self.step)
+        z = row["z"]
+        self.z_prev, self.tau_prev = z, row["tau"]
+        self.uref = z[:-2].reshape(N, m, n)
+        if self.adapt_mesh:
+            t_new, _ = _equidistribute(self.uref, self.t, N)
+            self.z_prev = _remesh(self.z_prev, self.t, t_new, m, n)
+            tau = _remesh(self.tau_prev, self.t, t_new, m, n)
+            self.tau_prev = tau / np.sqrt(_inner_np(self.prob, tau, tau, t_new))
+            self.t = t_new
+            self.uref = self.z_prev[:-2].reshape(N, m, n)
+
+    def stats(self) -> CycleStats:
+        return CycleStats(compile_s=float(self.compile_s or 0.0), run_s=float(self.run_s),
+                          points=len(self.rows), rejected=self.rejected,
+                          newton_iterations=self.iterations)
 
 
-def _to_branch(rows, base, name, special, message, m, n, N):
+def _to_branch(rows, base, name, special, message, status, prob, N):
+    m, n = prob.m, prob.n
     if not rows:
-        raise RuntimeError(f"no cycle converged: {message}")
+        # Nothing converged: an empty branch saying why (raised with throw=True).
+        empty = np.zeros((0, n))
+        return Branch(kind="cycle", param=(name,), values=jnp.zeros((0, 1)),
+                      states=jnp.asarray(empty), eigenvalues=jnp.asarray(empty.astype(complex)),
+                      stable=jnp.zeros((0,), bool), base=base, special_points=tuple(special),
+                      period=jnp.zeros((0,)), minima=jnp.asarray(empty),
+                      maxima=jnp.asarray(empty), profiles=jnp.zeros((0, N * m + 1, n)),
+                      mesh=jnp.zeros((0, N * m + 1)), message=f"no cycle converged: {message}",
+                      status=getattr(RESULTS, "not_converged" if status == "successful"
+                                     else status))
     times = np.stack([np.concatenate([_points(r["t"], m).reshape(-1), [1.0]]) for r in rows])
     profiles = np.stack([np.concatenate([r["z"][:-2].reshape(N * m, n), r["z"][:1 * n][None]])
                          for r in rows])
@@ -669,13 +693,15 @@ def _to_branch(rows, base, name, special, message, m, n, N):
                   period=jnp.asarray([r["T"] for r in rows]),
                   minima=jnp.asarray(np.stack([r["min"] for r in rows])),
                   maxima=jnp.asarray(np.stack([r["max"] for r in rows])),
-                  profiles=jnp.asarray(profiles), mesh=jnp.asarray(times), message=message)
+                  profiles=jnp.asarray(profiles), mesh=jnp.asarray(times), message=message,
+                  status=getattr(RESULTS, status))
 
 
 class Cycle(eqx.Module):
     """One periodic orbit at a fixed parameter value: period, state at phase 0, minima/maxima per
     variable (on the collocation polynomial), Floquet multipliers (decreasing modulus), stable,
-    profile (M, n) at times mesh (M,) in [0, 1], and whether Newton converged."""
+    profile (M, n) at times mesh (M,) in [0, 1], whether Newton converged, and `status`
+    (RESULTS.successful or RESULTS.not_converged) with its `message`."""
 
     value: jax.Array
     period: jax.Array
@@ -687,20 +713,39 @@ class Cycle(eqx.Module):
     profile: jax.Array
     mesh: jax.Array
     converged: bool = eqx.field(static=True)
+    status: Any = eqx.field(default_factory=lambda: RESULTS.successful)
+
+    @property
+    def message(self) -> str:
+        return status_message(self.status)
 
 
 def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, ncol: int = 4,
-             mesh_iterations: int = 3, tol: float = 1e-11, vector_field: Callable | None = None
-             ) -> Cycle:
-    """The cycle of `branch` (from `continue_cycles`, same `ncol`) at parameter `value`: Newton at
-    fixed parameter from the nearest branch point, on `ntst` intervals (default: the branch's),
-    re-equidistributing the mesh `mesh_iterations` times. Use it to read off a cycle at a given
-    parameter, or, with a larger ntst, to check the discretisation error."""
+             mesh_iterations: int = 3, tol: float = 1e-11, vector_field: Callable | None = None,
+             throw: bool = True) -> Cycle:
+    """The cycle of a branch at a given parameter value: Newton at fixed parameter from the
+    nearest branch point, re-equidistributing the mesh. Use it to read off a cycle at a
+    parameter value, or, with a larger ntst, to check the discretisation error.
+
+    Parameters
+    ----------
+    params: the base parameters (as given to `continue_cycles`). branch: from `continue_cycles`
+    (same `ncol`). value: the parameter value. ntst: mesh intervals (default: the branch's).
+    mesh_iterations: Newton solves after the first, each on a re-equidistributed mesh.
+    tol: Newton tolerance (relative step). vector_field: as in `continue_cycles`.
+    throw: raise `ContinuationError` when Newton does not converge.
+
+    Returns
+    -------
+    Cycle (converged=False and status not_converged only with throw=False).
+    """
     f = vector_field or meanfield_vector_field
     name = branch.param[0]
     n = np.shape(branch.states)[-1]
     m = ncol
     values = np.asarray(branch.values)[:, 0]
+    if values.size == 0:
+        raise ParameterError("branch", "has no cycles")
     i = int(np.argmin(np.abs(values - value)))
     times = np.asarray(branch.mesh[i])
     N0 = (times.shape[0] - 1) // m
@@ -709,7 +754,7 @@ def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, n
                         [float(branch.period[i]), values[i]]])
     N = ntst or N0
     prob = _Problem(f=f, name=name, m=m, n=n, theta_period=0.0)
-    base = _set(params, name, value)
+    base = with_parameter(params, name, value)
     e_p = np.zeros(N * m * n + 2)
     e_p[-1] = 1.0
     if N != N0:
@@ -718,9 +763,10 @@ def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, n
     ok = False
     for k in range(mesh_iterations + 1):
         uref = z[:-2].reshape(N, m, n)
+        # Typed like continue_cycles' arguments (no weak types), so its compilation is reused.
         out = _correct(prob, jnp.asarray(z), jnp.asarray(z), jnp.asarray(e_p),
-                       jnp.asarray(value - z[-1]), jnp.asarray(uref), jnp.asarray(t), base,
-                       jnp.asarray(tol), jnp.asarray(20, jnp.int32))
+                       jnp.asarray(value - z[-1], z.dtype), jnp.asarray(uref), jnp.asarray(t),
+                       base, jnp.asarray(tol, z.dtype), jnp.asarray(20, jnp.int32))
         z, ok = np.asarray(out[0]), bool(out[1])
         mult, logmod = np.asarray(out[4]), np.asarray(out[5])
         if k < mesh_iterations:
@@ -731,19 +777,21 @@ def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, n
     uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
     vals = np.einsum("fk,jkn->jfn", fine, uloc).reshape(-1, n)
     others = _nontrivial_index(mult)
-    return Cycle(value=jnp.asarray(z[-1]), period=jnp.asarray(z[-2]), state=jnp.asarray(U[0, 0]),
-                 minima=jnp.asarray(vals.min(0)), maxima=jnp.asarray(vals.max(0)),
-                 multipliers=jnp.asarray(mult),
-                 stable=jnp.asarray(bool(np.all(logmod[others] < 0))),
-                 profile=jnp.asarray(np.concatenate([U.reshape(-1, n), U[:1, 0]])),
-                 mesh=jnp.asarray(np.concatenate([_points(t, m).reshape(-1), [1.0]])), converged=ok)
+    cycle = Cycle(value=jnp.asarray(z[-1]), period=jnp.asarray(z[-2]), state=jnp.asarray(U[0, 0]),
+                  minima=jnp.asarray(vals.min(0)), maxima=jnp.asarray(vals.max(0)),
+                  multipliers=jnp.asarray(mult),
+                  stable=jnp.asarray(bool(np.all(logmod[others] < 0))),
+                  profile=jnp.asarray(np.concatenate([U.reshape(-1, n), U[:1, 0]])),
+                  mesh=jnp.asarray(np.concatenate([_points(t, m).reshape(-1), [1.0]])),
+                  converged=ok, status=RESULTS.successful if ok else RESULTS.not_converged)
+    if throw and not ok:
+        raise ContinuationError(f"cycle at {name}={value:.10g}: Newton did not converge "
+                                f"(tol={tol:g})", cycle)
+    return cycle
 
 
 def _nontrivial_index(mult):
     return np.delete(np.arange(len(mult)), int(np.argmin(np.abs(mult - 1))))
-
-
-# -- detection and refinement of bifurcations of cycles -----------------------------------------
 
 
 def _critical(row, kind):
@@ -761,36 +809,10 @@ def _critical(row, kind):
     return float(lm[i]), complex(mu[i])
 
 
-def _secant(g0, g1, s1, evaluate, tol_s, max_iter=30):
-    """Illinois (regula falsi) on the arclength s in [0, s1] for a sign change of g."""
-    a, b, ga, gb = 0.0, s1, g0, g1
-    best = None
-    side = 0
-    for _ in range(max_iter):
-        s = b - gb * (b - a) / (gb - ga) if gb != ga else 0.5 * (a + b)
-        if not (min(a, b) < s < max(a, b)):
-            s = 0.5 * (a + b)
-        gs, out = evaluate(s)
-        if out is None:
-            s = 0.5 * (a + b)
-            gs, out = evaluate(s)
-            if out is None:
-                return best
-        best = out
-        if gs * gb < 0:
-            a, ga = b, gb
-            b, gb = s, gs
-            side = 0
-        else:
-            b, gb = s, gs
-            ga = ga * 0.5 if side == 1 else ga
-            side = 1
-        if abs(b - a) < tol_s or gs == 0:
-            return best
-    return best
-
-
-def _detect(prob, rows, base, name, correct, tol, m, n, N):
+def _detect(prob, rows, base, name, correct, m, n, N):
+    """Folds (LPC), flips (PD) and tori (NS) between the last two rows, each located by regula
+    falsi in the arclength from the previous row (every trial point corrected); a fold at zero
+    amplitude is the Hopf point where the family ends."""
     prev, cur = rows[-2], rows[-1]
     found = []
     index = len(rows) - 1
@@ -799,7 +821,7 @@ def _detect(prob, rows, base, name, correct, tol, m, n, N):
         z, tau_, mu, logmod = out
         U = z[:-2].reshape(N, m, n)
         return SpecialPoint(kind=kind, param=(name,), value=jnp.asarray(z[-1]),
-                            state=jnp.asarray(U[0, 0]), params=_set(base, name, z[-1]),
+                            state=jnp.asarray(U[0, 0]), params=with_parameter(base, name, z[-1]),
                             index=index, converged=True, period=jnp.asarray(z[-2]),
                             multiplier=jnp.asarray(complex(mult)), data=data or {})
 
@@ -815,25 +837,26 @@ def _detect(prob, rows, base, name, correct, tol, m, n, N):
             return (np.nan, None) if out is None else (float(out[1][-1]), out)
 
         # p is quadratic in s near the fold, so s to 1e-6 gives p to ~1e-10.
-        out = _secant(tp0, tp1, cur["ds"], g, tol_s=1e-7 * max(cur["ds"], 1e-12))
+        out, _ = regula_falsi(g, tp0, tp1, b=cur["ds"], x_tol=1e-7 * max(cur["ds"], 1e-12),
+                              max_iter=30)
         amp_max = max(_amplitude(r["z"], N, m, n) for r in rows)
         if out is not None and _amplitude(out[0], N, m, n) < 1e-3 * amp_max:
             # A turning point at zero amplitude is not a fold of cycles: the family shrank
             # onto an equilibrium at a Hopf point.
             z = out[0]
             x = z[:-2].reshape(N, m, n)[:, 0].mean(0)
-            found.append(SpecialPoint(kind="hopf", param=(name,), value=jnp.asarray(z[-1]),
-                                      state=jnp.asarray(x), params=_set(base, name, z[-1]),
-                                      index=index - 1, converged=True, period=jnp.asarray(z[-2]),
-                                      frequency=jnp.asarray(2 * np.pi / z[-2]),
-                                      data={"arrival": True}))
+            found.append(SpecialPoint(
+                kind="hopf", param=(name,), value=jnp.asarray(z[-1]), state=jnp.asarray(x),
+                params=with_parameter(base, name, z[-1]), index=index - 1, converged=True,
+                period=jnp.asarray(z[-2]), frequency=jnp.asarray(2 * np.pi / z[-2]),
+                data={"arrival": True}))
             return found
         if out is not None:
             found.append(make("lpc", out, 1.0 + 0j, {"tangent_p": float(out[1][-1])}))
         else:
             found.append(SpecialPoint(kind="lpc", param=(name,), value=jnp.asarray(cur["p"]),
                                       state=jnp.asarray(cur["state"]),
-                                      params=_set(base, name, cur["p"]),
+                                      params=with_parameter(base, name, cur["p"]),
                                       index=index, converged=False, period=jnp.asarray(cur["T"])))
     if prev["unstable"] != cur["unstable"]:
         for kind in ("pd", "ns"):
@@ -849,7 +872,7 @@ def _detect(prob, rows, base, name, correct, tol, m, n, N):
                 row = dict(nontrivial=_nontrivial(out[2]))
                 return _critical(row, kind)[0], out
 
-            out = _secant(g0, g1, cur["ds"], g, tol_s=1e-6 * cur["ds"])
+            out, _ = regula_falsi(g, g0, g1, b=cur["ds"], x_tol=1e-6 * cur["ds"], max_iter=30)
             if out is None:
                 continue
             mu = _critical(dict(nontrivial=_nontrivial(out[2])), kind)[1]
@@ -872,25 +895,23 @@ def _correlation(prob, za, zb, t):
 
 def _arrival(prev, cur, base, name, f, N, m, n, index):
     """Hopf point between two cycles on either side of zero amplitude: p = p_H + c A^2 through both,
-    then Newton (`refine_hopf`) from there."""
+    then Newton (`locate_hopf`) from there."""
     a0, a1 = _amplitude(prev["z"], N, m, n), _amplitude(cur["z"], N, m, n)
     c = (prev["p"] - cur["p"]) / (a0 ** 2 - a1 ** 2) if a0 != a1 else 0.0
     p_h = prev["p"] - c * a0 ** 2
     c_t = (prev["T"] - cur["T"]) / (a0 ** 2 - a1 ** 2) if a0 != a1 else 0.0
     t_h = prev["T"] - c_t * a0 ** 2
     x = prev["z"][:-2].reshape(N, m, n)[:, 0].mean(0)
-    try:
-        hp = refine_hopf(_set(base, name, p_h), name, x, vector_field=f, frequency=2 * np.pi / t_h)
-        ok = hp.converged and abs(float(hp.value) - p_h) < 10 * abs(cur["p"] - prev["p"]) + 1e-8
-    except Exception:  # a failed Newton leaves the estimate
-        ok = False
-    if ok:
+    hp = locate_hopf(with_parameter(base, name, p_h), name, x, vector_field=f,
+                     frequency=2 * np.pi / t_h, throw=False)
+    if hp.converged and abs(float(hp.value) - p_h) < 10 * abs(cur["p"] - prev["p"]) + 1e-8:
         return SpecialPoint(kind="hopf", param=(name,), value=hp.value, state=hp.state,
                             params=hp.params, index=index, converged=True,
                             frequency=hp.frequency, period=2 * np.pi / hp.frequency,
-                            data={"arrival": True})
+                            first_lyapunov=hp.first_lyapunov, data={"arrival": True})
+    # Newton failed or wandered off: keep the estimate, flagged.
     return SpecialPoint(kind="hopf", param=(name,), value=jnp.asarray(p_h), state=jnp.asarray(x),
-                        params=_set(base, name, p_h), index=index, converged=False,
+                        params=with_parameter(base, name, p_h), index=index, converged=False,
                         frequency=jnp.asarray(2 * np.pi / t_h), period=jnp.asarray(t_h),
                         data={"arrival": True})
 

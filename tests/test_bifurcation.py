@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq, fsolve
 
+import equinox as eqx
+
 from jaxmf import bifurcation as bf
 from jaxmf import meanfield_equilibria, presets, solve_meanfield
-from jaxmf.bifurcation import (Branch, continue_equilibria, continue_fold, continue_hopf,
-                               first_lyapunov_coefficient, locate_hopf, sensitivity)
+from jaxmf._results import RESULTS, NumericalError
+from jaxmf.bifurcation import (Branch, ContinuationError, continue_equilibria, continue_fold,
+                               continue_hopf, first_lyapunov_coefficient, locate_hopf,
+                               sensitivity)
 from jaxmf.meanfield import MeanFieldState
 from jaxmf.params import ParameterError
 
@@ -95,7 +99,6 @@ def hopfs(branch):
     return [sp for sp in branch.special_points if sp.kind == "hopf"]
 
 
-# -- the equilibrium branch ------------------------------------------------------------------
 
 
 def test_branch_spans_bounds_and_matches_closed_form(rounded, branch):
@@ -271,7 +274,6 @@ def test_l1_with_quadratic_terms():
     assert float(l1) == pytest.approx(l1_planar, rel=1e-5)
 
 
-# -- folds, the MPR limit, codimension two ---------------------------------------------------
 
 
 def _fold_by_closed_form(p, r_lo, r_hi):
@@ -355,7 +357,7 @@ def test_hopf_curve_satisfies_defining_equations(rounded, wjump_curves):
     for i in range(0, len(hopf), 3):
         p = hopf.params_at(i)
         x = np.asarray(hopf.states)[i]
-        assert np.max(np.abs(np.asarray(bf._vector_field(p, jnp.asarray(x))))) < 1e-10
+        assert np.max(np.abs(np.asarray(bf.meanfield_vector_field(jnp.asarray(x), p)))) < 1e-10
         ev = np.linalg.eigvals(jacobian(p, x))
         if np.isfinite(omega[i]):
             assert np.min(np.abs(ev - 1j * omega[i])) < 1e-8
@@ -446,7 +448,6 @@ def test_delta_eta_plane(rounded, hopfs):
         assert abs(float(g.first_lyapunov)) < 1e-8
 
 
-# -- containers, plots, compilation, errors -------------------------------------------------
 
 
 def test_no_recompilation_per_point_or_parameter(rounded, branch):
@@ -461,23 +462,109 @@ def test_round_trip(tmp_path, wjump_curves, branch):
     for b in (branch, hopf):
         back = Branch.from_json(b.to_json(tmp_path / "b.json"))
         np.testing.assert_array_equal(np.asarray(back.values), np.asarray(b.values))
+        np.testing.assert_array_equal(np.asarray(back.states), np.asarray(b.states))
         assert [sp.kind for sp in back.special_points] == [sp.kind for sp in b.special_points]
         assert set(back.data) == set(b.data)
+        assert back.status == b.status and back.message == b.message
         b.to_csv(tmp_path / "b.csv")
+        rows = (tmp_path / "b.csv").read_text().splitlines()
+        assert len(rows) == len(b) + 1 and rows[0].startswith(",".join(b.param))
 
 
-def test_plot_branch(tmp_path, branch, wjump_curves):
+def test_json_convention_for_non_finite_numbers(tmp_path, branch):
+    import json
+
+    odd = np.linspace(0.0, 1.0, len(branch))
+    odd[:3] = [np.nan, np.inf, -np.inf]
+    b = eqx.tree_at(lambda b: (b.data, b.status), branch,
+                    ({"odd": jnp.asarray(odd)}, RESULTS.max_steps_reached))
+    path = b.to_json(tmp_path / "odd.json")
+    doc = json.loads(path.read_text())  # strict JSON: no NaN/Infinity tokens
+    assert doc["columns"]["odd"][:3] == [None, "inf", "-inf"]
+    assert doc["status"] == "max_steps"
+    back = Branch.from_json(path)
+    np.testing.assert_array_equal(np.asarray(back.data["odd"]), odd)
+    assert back.status == RESULTS.max_steps_reached
+    (tmp_path / "cut.json").write_text(path.read_text()[:200])
+    with pytest.raises(ValueError, match="cut.json"):
+        Branch.from_json(tmp_path / "cut.json")
+
+
+def test_status_of_a_branch(rounded, branch):
+    assert branch.status == RESULTS.successful and "reached the bound" in branch.message
+    short = continue_equilibria(rounded, "eta_bar", (0.0, 0.3), max_points=5)
+    assert short.status == RESULTS.max_steps_reached and "max_points=5" in short.message
+    assert len(short) == 9  # 5 per direction, sharing the start
+    # A step far too long for the corrector, with no room to shrink it: numerical failure.
+    kw = dict(ds=50.0, ds_min=50.0, ds_max=50.0)
+    with pytest.raises(ContinuationError, match="corrector failed") as err:
+        continue_equilibria(rounded, "eta_bar", (0.0, 0.3), **kw)
+    assert isinstance(err.value, NumericalError) and not isinstance(err.value, ParameterError)
+    assert err.value.result.status == RESULTS.not_converged
+    failed = continue_equilibria(rounded, "eta_bar", (0.0, 0.3), throw=False, **kw)
+    assert failed.status == RESULTS.not_converged and len(failed) == 1
+    with pytest.raises(ContinuationError, match="did not converge"):
+        continue_equilibria(rounded, "eta_bar", (0.0, 0.3), start=np.full(4, np.nan))
+
+
+def test_branch_stops_at_the_edge_of_the_domain(rounded):
+    # Issue 13: w_jump >= 0. Beyond the edge the old code reported a Hopf point at -0.037.
+    b = continue_equilibria(rounded, "w_jump", (-0.05, 0.05))
+    w = np.asarray(b.values)[:, 0]
+    assert b.status == RESULTS.out_of_domain and "w_jump" in b.message
+    assert w.min() == 0.0 and np.all(w >= 0.0)
+    assert all(float(sp.value) >= 0 for sp in b.special_points)
+    # The end point is the equilibrium of the model with w_jump = 0 (closed form).
+    x = np.asarray(b.states)[np.argmin(w)]
+    eta, x_cf = closed_form(rounded.replace(w_jump=0.0), x[0])
+    assert eta == pytest.approx(0.12, abs=1e-10)
+    np.testing.assert_allclose(x, x_cf, rtol=1e-10, atol=1e-12)
+    # An open edge (tau_s > 0): the branch keeps its last valid point.
+    b = continue_equilibria(rounded, "tau_s", (-1.0, 3.0), direction="backward", throw=False)
+    assert b.status == RESULTS.out_of_domain and np.all(np.asarray(b.values) > 0)
+
+
+def test_locate_throw(rounded, hopfs):
+    with pytest.raises(ContinuationError, match="did not converge"):
+        locate_hopf(rounded, "eta_bar", np.full(4, np.nan), 0.08)
+    sp = locate_hopf(rounded, "eta_bar", np.full(4, np.nan), 0.08, throw=False)
+    assert not sp.converged
+
+
+def test_progress(rounded, capsys):
+    continue_equilibria(rounded, "eta_bar", (0.1, 0.15), progress=True)
+    err = capsys.readouterr().err
+    assert "equilibrium branch in eta_bar" in err and "reached the bound 0.15" in err
+
+
+def test_plot_branch(tmp_path, rounded, branch, hopfs, wjump_curves):
     pytest.importorskip("matplotlib")
     from jaxmf.plot import plot_branch
 
     ax = plot_branch(branch, "r")
-    ax = plot_branch(wjump_curves[0], ax=None)
-    plot_branch(wjump_curves[1], ax=ax)
-    ax.figure.savefig(tmp_path / "b.png")
+    # Every drawn point of the equilibrium branch lies on the closed-form curve eta_bar(r), and
+    # the dashed (unstable) pieces lie between the Hopf points found by bisection.
+    h1 = hopf_by_bisection(rounded, 0.015, 0.03)[0]
+    h2 = hopf_by_bisection(rounded, 0.08, 0.12)[0]
+    curves = [line for line in ax.lines if line.get_linestyle() in ("-", "--")]
+    assert sum(len(line.get_xdata()) for line in curves) >= len(branch)
+    for line in curves:
+        x, r = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+        np.testing.assert_allclose([closed_form(rounded, ri)[0] for ri in r], x, atol=1e-10)
+        if line.get_linestyle() == "--":
+            assert np.all((x > h1 - 0.02) & (x < h2 + 0.02))
+            assert np.any((x > h1) & (x < h2))
+    labels = sorted(float(t.xy[0]) for t in ax.texts if t.get_text() == "H")
+    np.testing.assert_allclose(labels, [h1, h2], atol=1e-8)
+    ax2 = plot_branch(wjump_curves[0], ax=None)
+    plot_branch(wjump_curves[1], ax=ax2)
+    assert len(ax2.lines) > 2 and ax2.get_xlabel() == "eta_bar" and ax2.get_ylabel() == "w_jump"
+    ax2.figure.savefig(tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 1000
 
 
 def test_errors(rounded, hopfs):
-    with pytest.raises(ParameterError, match="unknown continuation parameter"):
+    with pytest.raises(ParameterError, match="unknown parameter"):
         continue_equilibria(rounded, "eta", (0, 1))
     with pytest.raises(ParameterError, match="outside"):
         continue_equilibria(rounded, "eta_bar", (0.2, 0.3))

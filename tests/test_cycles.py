@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from jaxmf import presets
-from jaxmf.bifurcation import Branch
+from jaxmf._results import RESULTS
+from jaxmf.bifurcation import Branch, ContinuationError, SpecialPoint
 from jaxmf.cycles import continue_cycles, cycle_at, meanfield_vector_field, refine_hopf
 from jaxmf.meanfield import MeanFieldState, meanfield_equilibria, solve_meanfield
 
@@ -34,6 +35,13 @@ def stuart_landau_stiff(x, p):
         -20.0 * x[2], -40.0 * x[3] - 1.3 * x[4], 1.3 * x[3] - 40.0 * x[4]])])
 
 
+def hopf_at_origin(params, name, n, omega):
+    """The Hopf point of the normal forms below, known exactly: x = 0 at mu = 0 (or the given
+    parameter value), frequency omega. (`refine_hopf` is tested on the Bogdanov-Takens form.)"""
+    return SpecialPoint(kind="hopf", param=(name,), value=jnp.asarray(params[name]),
+                        state=jnp.zeros(n), params=params, frequency=jnp.asarray(omega))
+
+
 def _trivial(mult):
     mult = np.asarray(mult)
     return mult[np.arange(len(mult)), np.argmin(np.abs(mult - 1), axis=1)]
@@ -41,11 +49,11 @@ def _trivial(mult):
 
 def test_stuart_landau_radius_period_multipliers():
     params = {"mu": jnp.asarray(0.0), "omega": jnp.asarray(2.0)}
-    hopf = refine_hopf(params, "mu", jnp.zeros(5), vector_field=stuart_landau_stiff)
-    assert hopf.converged and abs(float(hopf.value)) < 1e-12
+    hopf = hopf_at_origin(params, "mu", 5, 2.0)
     branch = continue_cycles(params, hopf, bounds=(-1.0, 0.3), vector_field=stuart_landau_stiff,
                              ntst=80, ds=0.05)
     assert isinstance(branch, Branch) and branch.kind == "cycle" and len(branch) > 5
+    assert branch.status == RESULTS.successful and "left bounds" in branch.message
     mu = np.asarray(branch.values)[:, 0]
     assert np.all(mu > 0)  # supercritical: cycles exist for mu > 0
     # Collocation at Gauss points is superconvergent: the radius and period are exact to ~1e-10.
@@ -66,7 +74,7 @@ def test_stuart_landau_radius_period_multipliers():
 
 def test_bautin_fold_of_cycles():
     params = {"mu": jnp.asarray(0.0), "omega": jnp.asarray(1.0)}
-    hopf = refine_hopf(params, "mu", jnp.zeros(2), vector_field=bautin)
+    hopf = hopf_at_origin(params, "mu", 2, 1.0)
     branch = continue_cycles(params, hopf, bounds=(-1.0, 0.5), vector_field=bautin, ntst=20,
                              ds=0.05)
     lpc = [sp for sp in branch.special_points if sp.kind == "lpc"]
@@ -90,16 +98,48 @@ def bogdanov_takens(x, p):
 
 def test_period_blow_up_at_homoclinic():
     params = {"b1": jnp.asarray(0.0), "b2": jnp.asarray(-0.1)}
-    hopf = refine_hopf(params, "b1", jnp.zeros(2), vector_field=bogdanov_takens)
+    hopf = refine_hopf(params, "b1", jnp.asarray([0.01, -0.02]), vector_field=bogdanov_takens)
+    assert hopf.converged and abs(float(hopf.value)) < 1e-12
+    np.testing.assert_allclose(np.asarray(hopf.state), 0.0, atol=1e-12)
     t_hopf = 2 * np.pi / float(hopf.frequency)
     np.testing.assert_allclose(t_hopf, 2 * np.pi / np.sqrt(0.1), rtol=1e-12)
     branch = continue_cycles(params, hopf, vector_field=bogdanov_takens, ntst=40, ds=0.01)
     assert [sp.kind for sp in branch.special_points] == ["homoclinic"]
+    assert branch.status == RESULTS.successful and "homoclinic" in branch.message
     hom = branch.special_points[0]
     assert float(hom.period) > 25 * t_hopf
     # Leading-order asymptotics; the o(b2^2) correction is ~1% at b2 = -0.1.
     np.testing.assert_allclose(float(hom.value), -6 / 25 * 0.01, rtol=0.03)
     np.testing.assert_allclose(float(branch.period[0]), t_hopf, rtol=1e-3)
+
+
+def stuart_landau_on_params(x, p):
+    """Stuart-Landau with mu = 0.05 - w_jump: a user vector field over `Params`. Its cycles
+    (radius sqrt(mu), period 2 pi) grow as w_jump falls towards the edge of its valid domain,
+    w_jump = 0."""
+    mu = 0.05 - p.w_jump[0]
+    r2 = x[0] ** 2 + x[1] ** 2
+    return jnp.stack([mu * x[0] - x[1] - x[0] * r2, x[0] + mu * x[1] - x[1] * r2])
+
+
+def test_cycles_stop_at_the_edge_of_the_domain(capsys):
+    params = presets.chen_campbell_2022(rounded=True, w_jump=0.05)
+    hopf = SpecialPoint(kind="hopf", param=("w_jump",), value=jnp.asarray(0.05),
+                        state=jnp.zeros(2), params=params, frequency=jnp.asarray(1.0))
+    kw = dict(vector_field=stuart_landau_on_params, ntst=10, ds=0.02, ds_max=0.02)
+    branch = continue_cycles(params, hopf, bounds=(-1.0, 1.0), progress=True, **kw)
+    w = np.asarray(branch.values)[:, 0]
+    assert branch.status == RESULTS.out_of_domain and "w_jump" in branch.message
+    assert np.all(w >= 0) and w.min() < 0.01
+    np.testing.assert_allclose(np.asarray(branch.maxima)[:, 0], np.sqrt(0.05 - w), atol=1e-6)
+    assert "cycles in w_jump" in capsys.readouterr().err
+    # Newton that cannot converge (one iteration to a tolerance below rounding): no cycle at all.
+    bad = dict(kw, tol=1e-30, max_iter=1)
+    with pytest.raises(ContinuationError, match="no cycle converged") as err:
+        continue_cycles(params, hopf, bounds=(-1.0, 1.0), **bad)
+    assert err.value.result.status == RESULTS.not_converged and len(err.value.result) == 0
+    failed = continue_cycles(params, hopf, bounds=(-1.0, 1.0), throw=False, **bad)
+    assert failed.status == RESULTS.not_converged
 
 
 def rossler(x, p):
@@ -208,6 +248,7 @@ def _period_from_simulation(params, t1=3000.0, transient=1500.0):
 def test_cycle_matches_simulation(rounded, branch_low):
     cyc = cycle_at(rounded, branch_low, 0.12)
     assert cyc.converged and abs(float(cyc.value) - 0.12) < 1e-14
+    assert cyc.status == RESULTS.successful and cyc.message == ""
     period, rmin, rmax, wmin, wmax = _period_from_simulation(rounded.replace(eta_bar=0.12))
     # A stable cycle: simulation from elsewhere converges to it, with the same period and range.
     assert bool(cyc.stable)
@@ -219,6 +260,13 @@ def test_cycle_matches_simulation(rounded, branch_low):
     assert 220 < float(cyc.period) < 235
     mult = np.asarray(cyc.multipliers)
     assert abs(_trivial(mult[None])[0] - 1) < 1e-6
+
+
+def test_cycle_at_throw(rounded, branch_low):
+    with pytest.raises(ContinuationError, match="did not converge"):
+        cycle_at(rounded, branch_low, 0.12, tol=1e-30, mesh_iterations=0)
+    cyc = cycle_at(rounded, branch_low, 0.12, tol=1e-30, mesh_iterations=0, throw=False)
+    assert not cyc.converged and cyc.status == RESULTS.not_converged and cyc.message
 
 
 @pytest.mark.slow
