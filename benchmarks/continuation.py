@@ -46,7 +46,7 @@ from scipy.integrate import solve_ivp  # noqa: E402
 import jaxmf  # noqa: E402
 from _timing import median_runs  # noqa: E402
 from jaxmf.analysis import REGIME_NAMES, classify_regime  # noqa: E402
-from jaxmf.bifurcation import _jacobian, continue_equilibria  # noqa: E402
+from jaxmf.bifurcation import continue_equilibria  # noqa: E402
 from jaxmf.cycles import continue_cycles, meanfield_vector_field  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -103,7 +103,7 @@ def critical_eigenvalues(params, value, near_state) -> str:
     if states.size == 0:
         return "no equilibrium found"
     x = states[np.argmin(np.linalg.norm(states - near_state, axis=1))]
-    ev = np.linalg.eigvals(np.asarray(_jacobian(p, jnp.asarray(x))))
+    ev = np.linalg.eigvals(np.asarray(jax.jacfwd(meanfield_vector_field)(jnp.asarray(x), p)))
     two = ev[np.argsort(np.abs(ev.real))[:2]]
     if abs(two[0].imag) > 1e-12 and abs(two[0] - np.conj(two[1])) < 1e-9:
         return f"{two[0].real:.2e} +- {abs(two[0].imag):.4f}i"

@@ -26,6 +26,7 @@ from .meanfield import StepInput as StepInput
 from .meanfield import meanfield_equilibria as meanfield_equilibria
 from .meanfield import solve_meanfield as solve_meanfield
 from .bifurcation import Branch as Branch
+from .bifurcation import ContinuationError as ContinuationError
 from .bifurcation import SpecialPoint as SpecialPoint
 from .bifurcation import continue_equilibria as continue_equilibria
 from .bifurcation import continue_fold as continue_fold
