@@ -110,7 +110,8 @@ def main() -> None:
         "truth": {"eta_bar": ETA, "w_jump": W_JUMP}, "start": {k: v[0] for k, v in start.items()},
         "fitted": {"eta_bar": eta, "w_jump": wj},
         "relative_error": {"eta_bar": eta / ETA - 1, "w_jump": wj / W_JUMP - 1},
-        "iterations": int(res.n_iterations[0]), "optimizer": args.optimizer, "status": int(res.status[0]),
+        "iterations": int(res.n_iterations[0]), "optimizer": args.optimizer,
+        "status": "converged" if bool(res.converged[0]) else res.message,
         "initial_loss": float(history[0]), "final_loss": float(res.final_loss[0]),
         "wall_s": wall, "loss_history": history.tolist(),
     }
