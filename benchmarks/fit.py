@@ -44,10 +44,10 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import optimistix as optx  # noqa: E402
+from _timing import median_runs  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
 import jaxmf  # noqa: E402
-from _timing import median_runs  # noqa: E402
 from jaxmf import BurstTarget, fit, trace_mse, trace_residuals  # noqa: E402
 
 ETA, W_JUMP = 0.12, 0.0189

@@ -22,8 +22,9 @@ import dataclasses
 import json
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import diffrax
 import equinox as eqx
@@ -33,8 +34,15 @@ import numpy as np
 import optax
 import optimistix as optx
 
-from ._files import (atomic_write, atomic_write_text, checksum, dumps, fingerprint, read_json,
-                     write_json)
+from ._files import (
+    atomic_write,
+    atomic_write_text,
+    checksum,
+    dumps,
+    fingerprint,
+    read_json,
+    write_json,
+)
 from ._loop import Progress, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_message
 from .analysis import TraceSummary, trace_summary
@@ -168,7 +176,7 @@ class BurstTarget(eqx.Module):
 
     @classmethod
     def from_trace(cls, t, r, *, transient: float = 0.0, population: int = 0,
-                   sharpness: float = 0.02) -> "BurstTarget":
+                   sharpness: float = 0.02) -> BurstTarget:
         """Target from a recorded rate r(t) on a uniform grid (a (T, P) array uses column
         `population`). Features are computed with `burst_features` (same definitions as the
         feature loss) after `transient`."""
@@ -201,7 +209,7 @@ class BurstTarget(eqx.Module):
     @classmethod
     def from_network(cls, result, *, transient: float = 0.0, population: int = 0,
                      smooth_time: float = 1.0, dt: float | None = 0.5,
-                     sharpness: float = 0.02) -> "BurstTarget":
+                     sharpness: float = 0.02) -> BurstTarget:
         """Target from a network run (`NetworkResult` of `simulate_network`, a saved run from
         `jaxmf.io.load_network_result`, or anything with `t` (bin end times) and `r` (T, P)),
         e.g. to fit a mean field to it.
@@ -237,14 +245,14 @@ class BurstTarget(eqx.Module):
         return cls.from_trace(jnp.asarray(t_new, dtype), jnp.asarray(r, dtype),
                               transient=transient, sharpness=sharpness)
 
-    def with_transient(self, transient: float) -> "BurstTarget":
+    def with_transient(self, transient: float) -> BurstTarget:
         """The same target with another transient (features are kept as they are)."""
         start = 0 if self.t is None else int(np.argmax(np.asarray(self.t) >= transient))
         return dataclasses.replace(self, transient=float(transient), start=start)
 
     @classmethod
     def from_features(cls, *, period=None, duty=None, peak=None, mean=None,
-                      transient: float = 0.0, population: int = 0) -> "BurstTarget":
+                      transient: float = 0.0, population: int = 0) -> BurstTarget:
         """Target from burst features only (any subset; only `feature_loss` applies). `period`
         in time units, `duty` in (0, 1), `peak` and `mean` rates."""
         given = dict(period=period, duty=duty, peak=peak, mean=mean)
@@ -899,7 +907,6 @@ def _run_checkpointed(path, every, progress, least_squares, params, target, ts, 
     statics = (least_squares, params, target, ts)
     rest = (u_ref, bijectors, optimizer, loss, adjoint, cfg)
     meta = _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg)
-    carry = _start(*statics, u0, *rest)
     meta_path = _meta_path(path)  # which fit the checkpoint belongs to
     resumed = None
     if path.exists():
@@ -915,7 +922,9 @@ def _run_checkpointed(path, every, progress, least_squares, params, target, ts, 
         if saved != _as_json(meta):
             raise ParameterError("checkpoint", f"{path} holds a different fit (other data, "
                                  "starts or settings); delete it or give another path")
-        resumed = _load_carry(path, carry) if path.exists() else None
+    carry = _start(*statics, u0, *rest)
+    if path.exists():
+        resumed = _load_carry(path, carry)
     if resumed is None:
         write_json(meta_path, meta)
     else:

@@ -44,8 +44,9 @@ import sys
 import time
 import warnings
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import diffrax
 import equinox as eqx
@@ -53,11 +54,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._files import (atomic_write, atomic_write_text, checksum, dumps, fingerprint, provenance,
-                     read_json, write_json)
+from ._files import (
+    atomic_write,
+    atomic_write_text,
+    checksum,
+    dumps,
+    fingerprint,
+    provenance,
+    read_json,
+    write_json,
+)
 from ._loop import Progress, run_chunks
-from ._results import (RESULTS, Interrupted, NumericalError, from_codes, status_codes,
-                       status_names)
+from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_codes, status_names
 from .analysis import REGIME_NAMES, TraceSummary, trace_summary
 from .heterogeneity import Quantiles
 from .meanfield import MODELS, MeanFieldState, _qss
@@ -150,7 +158,7 @@ class Grid(eqx.Module):
             raise ParameterError("grid", f"every parameter needs one value per point; got {sizes}")
 
     @classmethod
-    def _make(cls, design, columns: Mapping[str, Any], seed=None) -> "Grid":
+    def _make(cls, design, columns: Mapping[str, Any], seed=None) -> Grid:
         names, cols = [], []
         for raw, values in columns.items():
             name = _address(raw).key
@@ -159,17 +167,17 @@ class Grid(eqx.Module):
         return cls(names=tuple(names), design=design, columns=tuple(cols), seed=seed)
 
     @classmethod
-    def product(cls, **axes) -> "Grid":
+    def product(cls, **axes) -> Grid:
         """Every combination of the given axes, e.g. product(eta_bar=..., w_jump=...)."""
         return cls._make("product", axes)
 
     @classmethod
-    def points(cls, **columns) -> "Grid":
+    def points(cls, **columns) -> Grid:
         """An explicit list of points: one equally long list of values per parameter."""
         return cls._make("points", columns)
 
     @classmethod
-    def random(cls, n: int, *, seed: int = 0, **ranges) -> "Grid":
+    def random(cls, n: int, *, seed: int = 0, **ranges) -> Grid:
         """n points drawn uniformly in the given (low, high) ranges (numpy PCG64 from `seed`)."""
         n = _count(n)
         rng = np.random.Generator(np.random.PCG64(seed))
@@ -180,7 +188,7 @@ class Grid(eqx.Module):
         return cls._make("random", cols, seed=seed)
 
     @classmethod
-    def latin_hypercube(cls, n: int, *, seed: int = 0, **ranges) -> "Grid":
+    def latin_hypercube(cls, n: int, *, seed: int = 0, **ranges) -> Grid:
         """n points in the given (low, high) ranges such that each parameter has exactly one
         point in each of n equal strata (Latin hypercube; jittered within strata)."""
         n = _count(n)
@@ -682,7 +690,8 @@ def _chunk_runner(model, addresses, table, devices):
     key = (model, addresses, tuple((n, id(fn)) for n, fn, _ in table), tuple(d.id for d in devices))
     if key in _COMPILED:
         return _COMPILED[key]
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
 
     batched = jax.vmap(_point_function(model, addresses, table), in_axes=(None, None, 0))
     if len(devices) == 1:

@@ -60,6 +60,7 @@ def test_from_features_subset_and_errors(target):
         F.trace_mse(None, tg)
 
 
+@pytest.mark.slow  # ~15 s; test_levenberg_marquardt_recovers_... is the fast recovery check
 def test_recovery_from_starts_30_percent_away(truth, target):
     starts = dict(eta_bar=[1.3 * ETA, 1.3 * ETA, 0.7 * ETA], w_jump=[1.3 * W_JUMP, W_JUMP, W_JUMP])
     opt = optax.adam(optax.exponential_decay(3e-2, 100, 0.3))
@@ -309,20 +310,33 @@ def test_levenberg_marquardt_recovers_from_starts_30_percent_away(truth, target,
     assert "[1/60 iterations] loss" in err and "(3 of 3 starts running)" in err
 
 
-def test_levenberg_marquardt_batch_equals_loop_and_reports_divergence(truth, target):
-    # eta_bar = 1e4 makes the solve run out of steps: that start is DIVERGED, the other goes on.
-    starts = dict(eta_bar=[0.125, 1e4], w_jump=[0.02, W_JUMP])
-    kw = dict(optimizer=LM, steps=12, patience=100, tol=0.0, max_steps=4000)
-    both = F.fit(truth, target, n_starts=2, starts=starts, **kw)
-    one = F.fit(truth, target, n_starts=1, starts={k: [v[0]] for k, v in starts.items()}, **kw)
+# One least-squares setting for the tests below (and the checkpoint test): one compiled loop.
+LM_KW = dict(optimizer=LM, n_starts=2, steps=12, patience=100, tol=0.0, max_steps=4000)
+LM_DIVERGING = dict(eta_bar=[0.125, 1e4], w_jump=[0.02, W_JUMP])
+
+
+@pytest.fixture(scope="module")
+def lm_diverging(truth, target):
+    """Two LM starts, the second at eta_bar = 1e4, where the solve runs out of steps."""
+    return F.fit(truth, target, starts=LM_DIVERGING, **LM_KW)
+
+
+def test_levenberg_marquardt_reports_divergence(lm_diverging):
+    # The start that cannot be solved is DIVERGED; the other goes on.
+    status = status_names(lm_diverging.status)
+    assert status[1] == "diverged" and np.isnan(lm_diverging.final_loss[1])
+    assert status[0] in ("ok", "max_steps") and np.isfinite(lm_diverging.final_loss[0])
+    assert int(lm_diverging.best_index) == 0
+
+
+@pytest.mark.slow  # compiles a one-start loop; test_vmap_over_starts_equals_loop is the fast one
+def test_levenberg_marquardt_batch_equals_loop(truth, target, lm_diverging):
+    kw = {**LM_KW, "n_starts": 1}
+    one = F.fit(truth, target, starts={k: [v[0]] for k, v in LM_DIVERGING.items()}, **kw)
     # Same arithmetic per start; batched XLA kernels may reorder sums (tolerance 1e-9; NaN
     # after the start stopped).
-    np.testing.assert_allclose(one.loss_history[:, 0], both.loss_history[:, 0], rtol=1e-9)
-    assert tree_allclose(one.params.eta_bar[0], both.params.eta_bar[0], rtol=1e-9, atol=0)
-    status = status_names(both.status)
-    assert status[1] == "diverged" and np.isnan(both.final_loss[1])
-    assert status[0] in ("ok", "max_steps") and np.isfinite(both.final_loss[0])
-    assert int(both.best_index) == 0
+    np.testing.assert_allclose(one.loss_history[:, 0], lm_diverging.loss_history[:, 0], rtol=1e-9)
+    assert tree_allclose(one.params.eta_bar[0], lm_diverging.params.eta_bar[0], rtol=1e-9, atol=0)
 
 
 def test_least_squares_needs_residuals_and_known_optimizers(truth, target):
@@ -333,8 +347,7 @@ def test_least_squares_needs_residuals_and_known_optimizers(truth, target):
 
 
 def test_checkpointed_fit_resumes_after_an_interrupt(truth, target, tmp_path, monkeypatch):
-    kw = dict(optimizer=LM, n_starts=2, starts=dict(eta_bar=[0.13, 0.11], w_jump=[0.02, 0.017]),
-              steps=12, patience=100, tol=0.0)
+    kw = dict(starts=dict(eta_bar=[0.13, 0.11], w_jump=[0.02, 0.017]), **LM_KW)
     whole = F.fit(truth, target, **kw)
     ckpt = tmp_path / "fit.ckpt"
     calls = []
@@ -381,6 +394,7 @@ def test_checkpointed_fit_resumes_after_an_interrupt(truth, target, tmp_path, mo
         F.fit(truth, target, checkpoint=tmp_path / "no" / "c", **kw)
 
 
+@pytest.mark.slow  # ~16 s in a fresh process; the interrupt itself is tested in-process above
 def test_ctrl_c_during_a_checkpointed_fit_saves_and_says_so(tmp_path):
     # A real SIGINT to a fit running in another process: it stops with FitInterrupted after
     # saving, and the checkpoint on disk is a whole segment.
@@ -415,6 +429,7 @@ except F.FitInterrupted as e:
     assert "call fit again with the same arguments" in out
 
 
+@pytest.mark.slow  # ~15 s: compiles the least-squares loop once more, in float32
 def test_levenberg_marquardt_float32_parameters(truth, target):
     # float32 model under x64: the solver's unknowns and residuals are float64 (optimistix's
     # damping is), the solves float32. Recovery to ~1e-5, float32 round-off in the trace.
@@ -429,6 +444,7 @@ def test_levenberg_marquardt_float32_parameters(truth, target):
     assert np.all(res.status == F.OK)
 
 
+@pytest.mark.slow  # ~20 s: compiles the whole fit under jit(vmap) and once more unbatched
 def test_fit_works_under_jit_and_vmap_over_target_rates(truth, target):
     # Users fitting many recordings: vmap the whole fit over the target's rates (same times).
     other = jaxmf.solve_meanfield(truth.replace(eta_bar=0.125, w_jump=0.02), T1,
@@ -445,8 +461,12 @@ def test_fit_works_under_jit_and_vmap_over_target_rates(truth, target):
     for i, r in enumerate(rates):
         np.testing.assert_allclose(batched[i], np.asarray(fitted(r)), rtol=1e-9)
     np.testing.assert_allclose(batched, [[ETA, W_JUMP], [0.125, 0.02]], rtol=1e-4)
+
+
+def test_fit_under_jit_needs_concrete_target_times(truth, target):
     with pytest.raises(ParameterError, match="concrete"):
-        jax.jit(lambda t: F.fit(start, eqx.tree_at(lambda x: x.t, target, t), **kw))(target.t)
+        jax.jit(lambda t: F.fit(truth, eqx.tree_at(lambda x: x.t, target, t), optimizer=LM,
+                                n_starts=1, steps=2))(target.t)
 
 
 @pytest.mark.parametrize("call, name, words", [

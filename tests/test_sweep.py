@@ -21,10 +21,10 @@ import pytest
 from scipy.optimize import brentq
 
 import jaxmf
+from jaxmf import Grid, load_sweep, regime_map, sweep
 from jaxmf._results import Interrupted, NumericalError
 from jaxmf.analysis import classify_regime, detect_bursts
 from jaxmf.cli import main
-from jaxmf import Grid, load_sweep, regime_map, sweep
 
 # The module (jaxmf.sweep is also the name of the function exported by the package).
 sweep_module = importlib.import_module("jaxmf._sweep")
@@ -111,7 +111,7 @@ def _solve_point(eta_bar, w_jump):
                                 throw=False)
     r = res.r[:, 0]
     return (classify_regime(res.t, r), jnp.mean(r), jnp.mean(res.w[:, 0]),
-            detect_bursts(res.t, r).period, res.status)
+            detect_bursts(res.t, r).period, jnp.all(jnp.isfinite(res.r)))
 
 
 def test_sweep_equals_per_point_solves(reference):
@@ -119,9 +119,9 @@ def test_sweep_equals_per_point_solves(reference):
     assert ds["regime"].dims == ("eta_bar", "w_jump") and ds["regime"].shape == (3, 2)
     for i, e in enumerate(AXES["eta_bar"]):
         for j, w in enumerate(AXES["w_jump"]):
-            regime, r_mean, w_mean, period, status = _solve_point(e, w)
+            regime, r_mean, w_mean, period, finite = _solve_point(e, w)
             point = ds.isel(eta_bar=i, w_jump=j)
-            assert int(status) == 0 and str(point["status"].values) == "ok"
+            assert bool(finite) and str(point["status"].values) == "ok"
             assert str(point["regime"].values) == jaxmf.analysis.regime_name(regime)
             # A vmapped chunk against one solve: XLA compiles the two differently, and a
             # round-off difference can flip one accept/reject decision of the step controller,
@@ -453,6 +453,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # ~15 s in two fresh processes; the four-device test is the fast equivalent
 def test_two_processes_give_the_same_dataset(tmp_path, reference):
     out = tmp_path / "dist.nc"
     port = _free_port()
@@ -474,7 +475,7 @@ print("RESULT", jax.process_index(), jax.process_count(), ds.attrs["fingerprint"
     finally:
         for p in procs:
             p.kill()
-    for p, (so, se) in zip(procs, outputs):
+    for p, (_, se) in zip(procs, outputs):
         assert p.returncode == 0, se[-3000:]
     results = sorted(next(x for x in so.splitlines() if x.startswith("RESULT")).split()[1:3]
                      for so, _ in outputs)
