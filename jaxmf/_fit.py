@@ -24,7 +24,7 @@ import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import diffrax
 import equinox as eqx
@@ -273,8 +273,9 @@ class BurstTarget(eqx.Module):
         if not (isinstance(transient, (int, float)) and math.isfinite(transient)
                 and transient >= 0):
             raise ParameterError("transient", f"must be a number >= 0; got {transient!r}")
-        vals = {k: _nan() if v is None else jnp.asarray(v, jax.dtypes.canonicalize_dtype(float))
-                for k, v in given.items()}
+        dtype = jax.dtypes.canonicalize_dtype(float)
+        vals: dict[str, Any] = {k: _nan() if v is None else jnp.asarray(v, dtype)
+                                for k, v in given.items()}
         return cls(t=None, r=None, stats=None, transient=float(transient), population=population,
                    **vals)
 
@@ -540,7 +541,8 @@ class _Reporter:
 
     def __init__(self, progress: Progress, n_starts: int):
         self.progress, self.n_starts = progress, n_starts
-        self.k, self.losses = -1, {}
+        self.k = -1
+        self.losses: dict[int, float] = {}
 
     def add(self, start: int, k: int, value: float) -> None:
         if k > self.k:
@@ -610,7 +612,7 @@ def _failed(status) -> jax.Array:
     """True where a simulation's status (a `RESULTS` item, or an integer code with 0 = ok) says
     it failed."""
     if isinstance(status, type(RESULTS.successful)):
-        return status != RESULTS.successful
+        return jnp.asarray(status != RESULTS.successful)
     return jnp.asarray(status) != 0
 
 
@@ -735,7 +737,7 @@ def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjo
 
     options = {"jac": "fwd" if adjoint is None or isinstance(adjoint, diffrax.ForwardMode)
                else "bwd"}
-    tags = frozenset()
+    tags: frozenset = frozenset()
     f_struct, aux_struct = jax.eval_shape(fn, u_ref, None)
     solver_init = lambda u: solver.init(fn, u, None, options, f_struct, aux_struct, tags)
     static = eqx.partition(solver_init(u_ref), eqx.is_array)[1]
@@ -1134,7 +1136,7 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         # Least squares needs the Jacobian of many residuals in few unknowns: forward mode.
         adjoint = (diffrax.ForwardMode() if unknowns <= FORWARD_MODE_MAX or least_squares
                    else diffrax.RecursiveCheckpointAdjoint())
-    if least_squares and jax.config.jax_enable_x64:
+    if least_squares and jax.config.read("jax_enable_x64"):
         # optimistix's damping terms are float64 under x64: keep its unknowns float64 too (the
         # model still runs in the parameters' dtype).
         u0, u_ref = (jax.tree.map(lambda x: x.astype(jnp.float64), u) for u in (u0, u_ref))

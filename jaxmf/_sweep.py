@@ -580,7 +580,7 @@ def _make_model(model, options: dict):
         if model not in _MODEL_CLASSES:
             raise ParameterError("model", f"must be 'meanfield', 'network', a MeanFieldModel / "
                                  f"NetworkModel, or a function of Params; got {model!r}")
-        cls = _MODEL_CLASSES[model]
+        cls: Any = _MODEL_CLASSES[model]
         allowed = [f.name for f in dataclasses.fields(cls)]
         for name in options:
             if name not in allowed:
@@ -733,7 +733,8 @@ def _sidecar(path: Path) -> Path:
 def _write_chunk(parts: Path, i: int, result: dict[str, np.ndarray], meta: dict) -> None:
     """Chunk i's arrays with what identifies them: the sweep's fingerprint, the chunk's index and
     range, and a checksum of the arrays (inside the file), plus the file's SHA-256 beside it."""
-    arrays = {("status_codes" if k == "status" else k): np.asarray(v) for k, v in result.items()}
+    arrays: dict[str, Any] = {("status_codes" if k == "status" else k): np.asarray(v)
+                              for k, v in result.items()}
     stamp = {"fingerprint": meta["fingerprint"], "chunk": i, "start": meta["start"],
              "stop": meta["stop"], "data": fingerprint(arrays)}
     path = _chunk_path(parts, i)
