@@ -74,13 +74,19 @@ from .params import ParameterAddress, ParameterError, Params, parse_parameter, s
 
 __all__ = [
     "Grid", "MeanFieldModel", "NetworkModel", "Trace", "OBSERVABLES", "SweepInterrupted",
-    "sweep", "regime_map", "load_sweep",
+    "sweep", "regime_map", "load_sweep", "STATUS_OK", "STATUS_DIVERGED", "STATUS_MAX_STEPS",
+    "STATUS_NAMES",
 ]
 
+# A point's status is a `jaxmf.RESULTS` item; these are its usual values and their labels in
+# the dataset's `status` variable.
+STATUS_OK, STATUS_DIVERGED = RESULTS.successful, RESULTS.diverged
+STATUS_MAX_STEPS = RESULTS.max_steps_reached
+STATUS_NAMES = ("ok", "diverged", "max_steps")
 NO_REGIME = "none"  # the regime label of a point whose status is not 'ok'
 DEFAULT_OBSERVABLES = ("regime", "r_mean", "burst_period")
 FORMAT = "jaxmf.sweep"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunk files carry their fingerprint and checksums, status_codes
 # Points per device and chunk when nothing else decides: on CPU ~512 amortises the Python loop
 # and bounds the waste of a vmapped solve (every point pays for the slowest one in its chunk;
 # benchmarks/meanfield_throughput.py); accelerators want far wider batches.
