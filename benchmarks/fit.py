@@ -126,7 +126,7 @@ def main():
         p = truth.replace(**{n: z[i] * true[i] for i, n in enumerate(free)})
         s = jaxmf.solve_meanfield(p, args.t1, ts=target.t, rtol=1e-6, atol=1e-9, throw=False)
         val = trace_mse(s, target)
-        return jnp.where(s.status == 0, val, jnp.inf)
+        return jnp.where(s.status == jaxmf.RESULTS.successful, val, jnp.inf)
 
     f = lambda z: float(loss(jnp.asarray(z)))
     t = time.perf_counter()

@@ -14,8 +14,9 @@ the results are gathered across processes; process 0 writes the file.
 
 Numerical failure is per point: `status` holds the short labels of `jaxmf.RESULTS` ('ok',
 'diverged': the state blew up or became non-finite, 'max_steps': the solver's step budget ran
-out); such points get NaN observables and regime 'none', and the chunk carries on. Only a sweep
-where no point succeeded raises (`NumericalError`, unless throw=False).
+out, 'solver_failed': a step failed); such points get NaN observables and regime 'none', and the
+chunk carries on. Only a sweep where no point succeeded raises (`NumericalError`, unless
+throw=False).
 
 Each device always evaluates `points_per_device` points per call (the last call of a chunk is
 padded), so a point's numbers do not depend on how many devices or processes share the work:
@@ -48,7 +49,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -68,8 +68,8 @@ from ._loop import Progress, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_codes, status_names
 from .analysis import REGIME_NAMES, TraceSummary, trace_summary
 from .heterogeneity import Quantiles
-from .meanfield import MODELS, MeanFieldState, _qss
-from .network import EulerReset, init, make_network, run
+from .meanfield import MODELS, solve_meanfield
+from .network import EulerReset, init, make_network, run, validate_run
 from .params import ParameterAddress, ParameterError, Params, parse_parameter, set_parameters
 
 __all__ = [
@@ -417,33 +417,14 @@ class MeanFieldModel(eqx.Module):
     def prepare(self, params: Params, seed: int, grid: Grid):
         return None
 
-    def trace(self, params: Params, aux) -> tuple[Trace, jax.Array]:
-        # solve_meanfield's solve (same solver, controller and initial state) plus an event
-        # that stops a blow-up: without it a diverging point would spend its whole step budget
-        # on rejected steps and be indistinguishable from one that ran out of steps.
-        dtype = params.eta_bar.dtype
-        ts = jnp.linspace(self.start, float(self.t1), self.n_save, dtype=dtype)
-        p = params.n_populations
-        y0 = MeanFieldState(*(jnp.zeros((p,), dtype) for _ in range(4)))
-        bound = float(self.blowup)
-        event = diffrax.Event(lambda t, y, args, **kw: jnp.max(jnp.abs(jnp.stack(y))) > bound)
-        sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(MODELS[self.model]), diffrax.Tsit5(), jnp.asarray(0.0, dtype),
-            jnp.asarray(float(self.t1), dtype), None, y0, args=(params, None),
-            saveat=diffrax.SaveAt(ts=ts),
-            stepsize_controller=diffrax.PIDController(rtol=self.rtol, atol=self.atol),
-            max_steps=int(self.max_steps), event=event, throw=False)
-        ys = sol.ys
-        if self.model == "nicola_campbell":
-            rate, v_qss = jax.vmap(lambda w, s: _qss(params, w, s, params.i_ext))(ys.w, ys.s)
-            ys = ys._replace(r=rate, v=v_qss)
-        tr = Trace(t=ts, r=ys.r, v=ys.v, w=ys.w, s=ys.s)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in tr[1:]]))
-        # A stopped blow-up, a failed step and non-finite values are all 'diverged' here.
-        ok = (sol.result == diffrax.RESULTS.successful) & finite
-        steps = sol.result == diffrax.RESULTS.max_steps_reached
-        return tr, RESULTS.where(ok, RESULTS.successful, RESULTS.where(
-            steps, RESULTS.max_steps_reached, RESULTS.diverged))
+    def trace(self, params: Params, aux) -> tuple[Trace, Any]:
+        # `blowup` stops a diverging point: without it, it would spend its whole step budget on
+        # rejected steps and be indistinguishable from one that ran out of steps.
+        ts = jnp.linspace(self.start, float(self.t1), self.n_save, dtype=params.eta_bar.dtype)
+        res = solve_meanfield(params, float(self.t1), ts=ts, model=self.model, rtol=self.rtol,
+                              atol=self.atol, max_steps=int(self.max_steps),
+                              blowup=float(self.blowup), throw=False)
+        return Trace(t=ts, r=res.r, v=res.v, w=res.w, s=res.s), res.status
 
     def bytes_per_point(self, params: Params) -> float:
         p = params.n_populations
@@ -515,8 +496,6 @@ class NetworkModel(eqx.Module):
         return max(1, int(round(float(self.smooth_time) / self.bin_time)))
 
     def prepare(self, params: Params, seed: int, grid: Grid):
-        from .network import _validate_run
-
         for addr, name in zip(grid.addresses, grid.names):
             if addr.field in ("fractions", "kappa"):
                 raise ParameterError(name, "a network's population sizes are fixed: sweep "
@@ -530,7 +509,7 @@ class NetworkModel(eqx.Module):
         for addr, col in zip(grid.addresses, grid.columns):
             if addr.field in ("eta_bar", "delta_eta", "i_ext"):
                 worst = set_parameters(worst, [addr], [float(col.max())])
-        _validate_run(jax.tree.map(np.asarray, worst), network, float(self.dt), float(self.t1),
+        validate_run(jax.tree.map(np.asarray, worst), network, float(self.dt), float(self.t1),
                       0.0, int(self.record_every), self.scheme, dtype)
         return network
 
