@@ -44,10 +44,10 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import optimistix as optx  # noqa: E402
+from _timing import median_runs  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
 import jaxmf  # noqa: E402
-from _timing import median_runs  # noqa: E402
 from jaxmf import BurstTarget, fit, trace_mse, trace_residuals  # noqa: E402
 
 ETA, W_JUMP = 0.12, 0.0189
@@ -126,7 +126,7 @@ def main():
         p = truth.replace(**{n: z[i] * true[i] for i, n in enumerate(free)})
         s = jaxmf.solve_meanfield(p, args.t1, ts=target.t, rtol=1e-6, atol=1e-9, throw=False)
         val = trace_mse(s, target)
-        return jnp.where(s.status == 0, val, jnp.inf)
+        return jnp.where(s.status == jaxmf.RESULTS.successful, val, jnp.inf)
 
     f = lambda z: float(loss(jnp.asarray(z)))
     t = time.perf_counter()

@@ -56,11 +56,11 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _timing import median_runs  # noqa: E402
 
 import jaxmf  # noqa: E402
-from _timing import median_runs  # noqa: E402
-from jaxmf.analysis import classify_regime, detect_bursts  # noqa: E402
 from jaxmf import Grid, sweep  # noqa: E402
+from jaxmf.analysis import classify_regime, detect_bursts  # noqa: E402
 
 
 def _grid(n):

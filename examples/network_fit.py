@@ -42,8 +42,14 @@ import optax
 import optimistix as optx
 
 import jaxmf
-from jaxmf._fit import (BurstTarget, fit, remove_checkpoint, simulate_on_grid, trace_mse,
-                       trace_residuals)
+from jaxmf._fit import (
+    BurstTarget,
+    fit,
+    remove_checkpoint,
+    simulate_on_grid,
+    trace_mse,
+    trace_residuals,
+)
 
 ETA, W_JUMP = 0.12, 0.0189
 
@@ -110,7 +116,8 @@ def main() -> None:
         "truth": {"eta_bar": ETA, "w_jump": W_JUMP}, "start": {k: v[0] for k, v in start.items()},
         "fitted": {"eta_bar": eta, "w_jump": wj},
         "relative_error": {"eta_bar": eta / ETA - 1, "w_jump": wj / W_JUMP - 1},
-        "iterations": int(res.n_iterations[0]), "optimizer": args.optimizer, "status": int(res.status[0]),
+        "iterations": int(res.n_iterations[0]), "optimizer": args.optimizer,
+        "status": "converged" if bool(res.converged[0]) else res.message,
         "initial_loss": float(history[0]), "final_loss": float(res.final_loss[0]),
         "wall_s": wall, "loss_history": history.tolist(),
     }
@@ -118,14 +125,17 @@ def main() -> None:
     print(f"fit: {summary['iterations']} {args.optimizer} iterations in {wall:.0f} s, status "
           f"{summary['status']}, loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g}")
     print(f"  eta_bar {f_eta * ETA:.5g} -> {eta:.6g} ({100 * (eta / ETA - 1):+.2f}% from {ETA})")
-    print(f"  w_jump  {f_w * W_JUMP:.5g} -> {wj:.6g} ({100 * (wj / W_JUMP - 1):+.2f}% from {W_JUMP})")
+    print(f"  w_jump  {f_w * W_JUMP:.5g} -> {wj:.6g} ({100 * (wj / W_JUMP - 1):+.2f}% from "
+          f"{W_JUMP})")
 
     ts = jnp.asarray(target.t)
-    sim = simulate_on_grid(res.best_params, ts, model, int(round(float(ts[1] - ts[0]) / args.dt_fit)))
+    record_every = int(round(float(ts[1] - ts[0]) / args.dt_fit))
+    sim = simulate_on_grid(res.best_params, ts, model, record_every)
     from jaxmf.plot import _pyplot
 
     plt = _pyplot()
-    fig, (ax, axl) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=(2.4, 1), layout="constrained")
+    fig, (ax, axl) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=(2.4, 1),
+                                  layout="constrained")
     ax.plot(np.asarray(ts), np.asarray(target.r), "k", lw=1.4, label=f"network N={args.n} (target)")
     from jaxmf.analysis import smooth
 

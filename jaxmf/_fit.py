@@ -19,11 +19,12 @@ bijector so positivity and bounds hold, with per-start early stopping and a per-
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
+import math
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import diffrax
 import equinox as eqx
@@ -33,27 +34,40 @@ import numpy as np
 import optax
 import optimistix as optx
 
-from .analysis import BurstStats, detect_bursts
+from ._files import (
+    atomic_write,
+    atomic_write_text,
+    checksum,
+    dumps,
+    fingerprint,
+    read_json,
+    write_json,
+)
+from ._loop import Progress, run_chunks
+from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_message
+from .analysis import TraceSummary, trace_summary
 from .analysis import smooth as moving_average
 from .meanfield import MeanFieldResult, solve_meanfield
 from .netfit import ThetaNetwork, simulate_theta
-from .params import PER_POPULATION_FIELDS, ParameterError, Params
+from .params import PER_POPULATION_FIELDS, ParameterError, Params, parse_parameter
 
 __all__ = [
     "BurstTarget", "BurstFeatures", "burst_features", "trace_mse", "trace_residuals",
     "spectral_loss", "feature_loss", "feature_residuals", "Identity", "Log", "Sigmoid",
-    "FitResult", "fit", "POSITIVE_FIELDS", "OK", "DIVERGED", "MAX_STEPS", "FORWARD_MODE_MAX",
+    "FitResult", "fit", "POSITIVE_FIELDS", "FITTABLE_FIELDS", "OK", "DIVERGED", "MAX_STEPS",
+    "FORWARD_MODE_MAX",
     "FitInterrupted", "remove_checkpoint", "NetworkTrace", "simulate_on_grid",
 ]
 
-OK, DIVERGED, MAX_STEPS = 0, 1, 2
+# Each start's outcome (`FitResult.status`).
+OK, DIVERGED, MAX_STEPS = RESULTS.successful, RESULTS.diverged, RESULTS.max_steps_reached
+# The loop keeps them as the integer codes of `jaxmf._results.status_codes` (also what a
+# checkpoint stores), -1 while a start runs; `from_codes` turns them into RESULTS items.
+_RUNNING, _OK, _DIVERGED, _MAX_STEPS = -1, 0, 1, 2
+FITTABLE_FIELDS = tuple(f for f in PER_POPULATION_FIELDS if f != "fractions")
 FORWARD_MODE_MAX = 6  # free unknowns up to which `fit` uses forward-mode gradients by default
 POSITIVE_FIELDS = ("delta_eta", "a", "tau_s", "w_jump", "s_jump", "g")
 FEATURES = ("period", "duty", "peak", "mean")
-
-
-# ------------------------------------------------------------------------------------------------
-# Differentiable burst features
 
 
 class BurstFeatures(NamedTuple):
@@ -136,10 +150,6 @@ def burst_features(t: jax.Array, r: jax.Array, *, transient=0.0, sharpness: floa
     return BurstFeatures(period=period, duty=duty, peak=peak, trough=trough, mean=mean)
 
 
-# ------------------------------------------------------------------------------------------------
-# Targets
-
-
 def _nan(dtype=None):
     return jnp.asarray(jnp.nan, dtype or jax.dtypes.canonicalize_dtype(float))
 
@@ -147,8 +157,9 @@ def _nan(dtype=None):
 class BurstTarget(eqx.Module):
     """What to fit: a rate trace `t`, `r` (T,) (None when only features are known) and burst
     features `period`, `duty`, `peak`, `mean` (NaN where not given). Samples before `transient`
-    are ignored by every loss. `stats` holds `jaxmf.analysis.detect_bursts` of the trace, for
-    reference (the losses use the smooth `burst_features`). `population` is the column of the
+    are ignored by every loss. `stats` holds `jaxmf.analysis.trace_summary` of the trace after
+    the transient (regime, period, ...: the numbers jaxmf reports everywhere), for reference
+    (the losses use the smooth `burst_features`). `population` is the column of the
     simulated r that is compared."""
 
     t: jax.Array | None
@@ -157,7 +168,7 @@ class BurstTarget(eqx.Module):
     duty: jax.Array
     peak: jax.Array
     mean: jax.Array
-    stats: BurstStats | None
+    stats: TraceSummary | None
     transient: float = eqx.field(static=True, default=0.0)
     population: int = eqx.field(static=True, default=0)
     dt: float | None = eqx.field(static=True, default=None)
@@ -165,7 +176,7 @@ class BurstTarget(eqx.Module):
 
     @classmethod
     def from_trace(cls, t, r, *, transient: float = 0.0, population: int = 0,
-                   sharpness: float = 0.02) -> "BurstTarget":
+                   sharpness: float = 0.02) -> BurstTarget:
         """Target from a recorded rate r(t) on a uniform grid (a (T, P) array uses column
         `population`). Features are computed with `burst_features` (same definitions as the
         feature loss) after `transient`."""
@@ -183,9 +194,14 @@ class BurstTarget(eqx.Module):
         if not float(t[0]) <= transient < float(t[-1]):
             raise ParameterError("transient", f"must lie in [{float(t[0])}, {float(t[-1])}); "
                                  f"got {transient}")
+        if not isinstance(r, jax.core.Tracer):
+            values = np.asarray(r)
+            if not np.all(np.isfinite(values)) or np.any(values < 0):
+                bad = values[~(np.isfinite(values) & (values >= 0))][:3].tolist()
+                raise ParameterError("r", f"rates must be finite and >= 0; got {bad}")
         f = burst_features(t, r, transient=transient, sharpness=sharpness)
         keep = t >= transient
-        stats = detect_bursts(t[keep], r[keep])
+        stats = trace_summary(t[keep], r[keep])
         return cls(t=t, r=r, period=f.period, duty=f.duty, peak=f.peak, mean=f.mean, stats=stats,
                    transient=float(transient), population=population, dt=float(dt[0]),
                    start=int(np.argmax(np.asarray(keep))))
@@ -193,7 +209,7 @@ class BurstTarget(eqx.Module):
     @classmethod
     def from_network(cls, result, *, transient: float = 0.0, population: int = 0,
                      smooth_time: float = 1.0, dt: float | None = 0.5,
-                     sharpness: float = 0.02) -> "BurstTarget":
+                     sharpness: float = 0.02) -> BurstTarget:
         """Target from a network run (`NetworkResult` of `simulate_network`, a saved run from
         `jaxmf.io.load_network_result`, or anything with `t` (bin end times) and `r` (T, P)),
         e.g. to fit a mean field to it.
@@ -229,31 +245,43 @@ class BurstTarget(eqx.Module):
         return cls.from_trace(jnp.asarray(t_new, dtype), jnp.asarray(r, dtype),
                               transient=transient, sharpness=sharpness)
 
-    def with_transient(self, transient: float) -> "BurstTarget":
+    def with_transient(self, transient: float) -> BurstTarget:
         """The same target with another transient (features are kept as they are)."""
         start = 0 if self.t is None else int(np.argmax(np.asarray(self.t) >= transient))
         return dataclasses.replace(self, transient=float(transient), start=start)
 
     @classmethod
     def from_features(cls, *, period=None, duty=None, peak=None, mean=None,
-                      transient: float = 0.0, population: int = 0) -> "BurstTarget":
+                      transient: float = 0.0, population: int = 0) -> BurstTarget:
         """Target from burst features only (any subset; only `feature_loss` applies). `period`
         in time units, `duty` in (0, 1), `peak` and `mean` rates."""
         given = dict(period=period, duty=duty, peak=peak, mean=mean)
         if all(v is None for v in given.values()):
             raise ParameterError("features", f"give at least one of {', '.join(FEATURES)}")
-        vals = {k: _nan() if v is None else jnp.asarray(v, jax.dtypes.canonicalize_dtype(float))
-                for k, v in given.items()}
+        allowed = {"period": ("> 0", lambda x: x > 0), "duty": ("in (0, 1)", lambda x: 0 < x < 1),
+                   "peak": (">= 0", lambda x: x >= 0), "mean": (">= 0", lambda x: x >= 0)}
+        for name, value in given.items():
+            if value is None or isinstance(value, jax.core.Tracer):
+                continue
+            what, ok = allowed[name]
+            try:
+                x = float(value)
+            except (TypeError, ValueError):
+                raise ParameterError(name, f"must be a number {what}; got {value!r}") from None
+            if not (math.isfinite(x) and ok(x)):
+                raise ParameterError(name, f"must be a finite number {what}; got {value!r}")
+        if not (isinstance(transient, (int, float)) and math.isfinite(transient)
+                and transient >= 0):
+            raise ParameterError("transient", f"must be a number >= 0; got {transient!r}")
+        dtype = jax.dtypes.canonicalize_dtype(float)
+        vals: dict[str, Any] = {k: _nan() if v is None else jnp.asarray(v, dtype)
+                                for k, v in given.items()}
         return cls(t=None, r=None, stats=None, transient=float(transient), population=population,
                    **vals)
 
     @property
     def has_trace(self) -> bool:
         return self.r is not None
-
-
-# ------------------------------------------------------------------------------------------------
-# Losses
 
 
 def _sim_rate(sim, target: BurstTarget):
@@ -329,7 +357,8 @@ def trace_mse(sim: MeanFieldResult, target: BurstTarget, *, align: float | None 
     if temperature is None:
         return jnp.min(errs)
     temp = jnp.asarray(temperature, errs.dtype)
-    return -temp * (jax.nn.logsumexp(-errs / temp) - jnp.log(jnp.asarray(errs.shape[0], errs.dtype)))
+    n_shifts = jnp.asarray(errs.shape[0], errs.dtype)
+    return -temp * (jax.nn.logsumexp(-errs / temp) - jnp.log(n_shifts))
 
 
 def spectral_loss(sim: MeanFieldResult, target: BurstTarget, *, kind: str = "autocorrelation",
@@ -386,7 +415,8 @@ def feature_residuals(sim: MeanFieldResult, target: BurstTarget, *, weights=None
         given = jnp.isfinite(goal)
         safe_goal = jnp.where(given, goal, 1.0)
         rel = (getattr(f, name) - safe_goal) / safe_goal
-        out.append(jnp.where(given, jnp.sqrt(jnp.asarray(weights.get(name, 1.0), t.dtype)) * rel, 0.0))
+        weight = jnp.asarray(weights.get(name, 1.0), t.dtype)
+        out.append(jnp.where(given, jnp.sqrt(weight) * rel, 0.0))
     return jnp.stack(out)
 
 
@@ -397,10 +427,6 @@ def feature_loss(sim: MeanFieldResult, target: BurstTarget, *, weights=None,
 
     weights: dict feature -> weight >= 0 (default 1 for each of period, duty, peak, mean)."""
     return jnp.sum(feature_residuals(sim, target, weights=weights, sharpness=sharpness) ** 2)
-
-
-# ------------------------------------------------------------------------------------------------
-# Bijectors: unconstrained u <-> parameter x
 
 
 class Identity(eqx.Module):
@@ -459,27 +485,25 @@ def _bijector(name, value, bounds):
     return Identity(scale)
 
 
-# ------------------------------------------------------------------------------------------------
-# Fitting
-
-
 class FitResult(eqx.Module):
     """Outcome of `fit`, one entry per start.
 
     params: `Params` batched over starts (fields (n_starts, P)): each start's best parameters.
     best_params: the start with the lowest loss. loss_history (steps, n_starts): loss at each
     iteration, NaN after a start stopped. final_loss (n_starts,): lowest loss reached (NaN if a
-    start diverged before any finite loss). status (n_starts,): OK (0, converged by the tolerance),
-    DIVERGED (1, loss, gradient or solve failed; frozen at its last finite point), MAX_STEPS (2).
-    converged = status == OK. n_iterations (n_starts,): gradient steps taken. best_index: argmin of
-    final_loss. initial (dict name -> (n_starts, P)): the starting values."""
+    start diverged before any finite loss). status: a `jaxmf.RESULTS` item batched over starts:
+    successful (`OK`, converged by the tolerance), diverged (`DIVERGED`: loss, gradient or solve
+    failed; frozen at its last finite point) or max_steps_reached (`MAX_STEPS`); compare with
+    `res.status == jaxmf.RESULTS.successful`. converged (n_starts,) bool: status is successful.
+    n_iterations (n_starts,): gradient steps taken. best_index: argmin of final_loss. initial
+    (dict name -> (n_starts, P)): the starting values."""
 
     params: Params
     best_params: Params
     loss_history: jax.Array
     final_loss: jax.Array
     converged: jax.Array
-    status: jax.Array
+    status: RESULTS
     n_iterations: jax.Array
     best_index: jax.Array
     initial: dict
@@ -488,6 +512,11 @@ class FitResult(eqx.Module):
     def values(self, name: str) -> jax.Array:
         """Fitted values of a free parameter, (n_starts, P)."""
         return getattr(self.params, name)
+
+    @property
+    def message(self) -> str:
+        """Why starts did not converge ('' when all did)."""
+        return status_message(self.status)
 
 
 class _Config(NamedTuple):
@@ -505,15 +534,47 @@ class _Config(NamedTuple):
     progress: bool = False
 
 
+class _Reporter:
+    """The fit's progress line, fed from inside the compiled loop (`jax.debug.callback`, once per
+    start and iteration, in any order of starts): an iteration is reported with the lowest loss
+    of its running starts once a later iteration begins (or at the end)."""
+
+    def __init__(self, progress: Progress, n_starts: int):
+        self.progress, self.n_starts = progress, n_starts
+        self.k = -1
+        self.losses: dict[int, float] = {}
+
+    def add(self, start: int, k: int, value: float) -> None:
+        if k > self.k:
+            self.flush()
+            self.k, self.losses = k, {}
+        self.losses[start] = value
+
+    def flush(self) -> None:
+        if self.losses:
+            finite = [v for v in self.losses.values() if math.isfinite(v)]
+            best = min(finite) if finite else math.nan
+            self.progress.update(self.k + 1, f"loss {best:.6g} ({len(self.losses)} of "
+                                 f"{self.n_starts} starts running),")
+            self.losses = {}
+
+
+_REPORTERS: list[_Reporter] = []  # the progress of the fit running now (compiled loops are shared)
+
+
 def _report(start, k, val, running):
-    if bool(running):
-        print(f"fit: start {int(start)} iteration {int(k) + 1} loss {float(val):.6g}", flush=True)
+    if not bool(running):
+        return
+    if _REPORTERS:
+        _REPORTERS[-1].add(int(start), int(k), float(val))
+    else:  # a fit under the user's own jit, running after `fit` returned
+        Progress("fit", 1).print(f"start {int(start)} iteration {int(k) + 1} loss {float(val):.6g}")
 
 
 class NetworkTrace(NamedTuple):
     """A `ThetaNetwork` simulation on the target's grid, as the losses see it: `t` (T,), `r`,
     `v`, `w`, `s` (T, P) with the all-zero initial state at t = 0 followed by the bin averages
-    (rate) and end-of-bin values of each later grid interval, and `status` (0 ok, 1 non-finite)."""
+    (rate) and end-of-bin values of each later grid interval, and `status` (`simulate_theta`'s)."""
 
     t: jax.Array
     r: jax.Array
@@ -543,8 +604,16 @@ def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
                                   throw=False)
         else:
             sim = simulate_on_grid(p, ts, cfg.network, cfg.record_every)
-        return jnp.asarray(loss(sim, target), ts.dtype), sim.status
+        return jnp.asarray(loss(sim, target), ts.dtype), _failed(sim.status)
     return value
+
+
+def _failed(status) -> jax.Array:
+    """True where a simulation's status (a `RESULTS` item, or an integer code with 0 = ok) says
+    it failed."""
+    if isinstance(status, type(RESULTS.successful)):
+        return jnp.asarray(status != RESULTS.successful)
+    return jnp.asarray(status) != 0
 
 
 def _reverse_via_forward(value):
@@ -603,8 +672,8 @@ def _bookkeeping(c: _Carry, val, ok, bad, cfg: _Config, done=False):
     best = jnp.where(better, val, c.best)
     best_u = _select(better, c.u, c.best_u)
     stalled = jnp.where(improved, 0, c.stalled + 1)
-    status = jnp.where(running & bad, DIVERGED, jnp.where(
-        running & (done | (stalled >= cfg.patience)), OK, c.status))
+    status = jnp.where(running & bad, _DIVERGED, jnp.where(
+        running & (done | (stalled >= cfg.patience)), _OK, c.status))
     history = c.history.at[c.k].set(jnp.where(running, val, jnp.nan))
     return best, best_u, stalled, status, history
 
@@ -620,7 +689,7 @@ def _optax_loop(params, target, ts, u_ref, bijectors, optimizer, loss, adjoint, 
 
     def value_fn(u):  # for optimisers with line searches (optax.lbfgs): failed solves count as inf
         val, status = value(u)
-        return jnp.where((status == 0) & jnp.isfinite(val), val, jnp.inf)
+        return jnp.where(~status & jnp.isfinite(val), val, jnp.inf)
 
     def init(u_init, index):
         with jax.numpy_dtype_promotion("standard"):
@@ -633,11 +702,11 @@ def _optax_loop(params, target, ts, u_ref, bijectors, optimizer, loss, adjoint, 
         running = c.status < 0
         # A diverged start is evaluated at the reference point (known to solve) and ignored,
         # so a failing solve does not slow every later batched iteration.
-        u_eval = _select(c.status == DIVERGED, u_ref, c.u)
+        u_eval = _select(c.status == _DIVERGED, u_ref, c.u)
         (val, solve_status), grad = value_and_grad(u_eval)
         if cfg.progress:
             jax.debug.callback(_report, index, c.k, val, running)
-        bad = ~jnp.isfinite(val) | (solve_status != 0) | ~_all_finite(grad)
+        bad = ~jnp.isfinite(val) | solve_status | ~_all_finite(grad)
         best, best_u, stalled, status, history = _bookkeeping(c, val, ~bad, bad, cfg)
         grad = jax.tree.map(lambda g: jnp.where(bad, jnp.zeros_like(g), g), grad)
         with jax.numpy_dtype_promotion("standard"):  # optax mixes int counts and floats
@@ -662,13 +731,13 @@ def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjo
         res, status = value(u)
         # A failed solve gives NaN residuals, which the solvers' searches reject. The solver
         # works in the unknowns' dtype (float64 under x64, see `fit`) throughout.
-        res = jnp.where((status == 0) & jnp.all(jnp.isfinite(res)), res, jnp.nan)
+        res = jnp.where(~status & jnp.all(jnp.isfinite(res)), res, jnp.nan)
         res = res.astype(jax.tree.leaves(u)[0].dtype)
         return res, (jnp.sum(res * res).astype(ts.dtype), status)
 
     options = {"jac": "fwd" if adjoint is None or isinstance(adjoint, diffrax.ForwardMode)
                else "bwd"}
-    tags = frozenset()
+    tags: frozenset = frozenset()
     f_struct, aux_struct = jax.eval_shape(fn, u_ref, None)
     solver_init = lambda u: solver.init(fn, u, None, options, f_struct, aux_struct, tags)
     static = eqx.partition(solver_init(u_ref), eqx.is_array)[1]
@@ -688,7 +757,7 @@ def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjo
         done, result = solver.terminate(fn, u_new, None, options, state_new, tags)
         if cfg.progress:
             jax.debug.callback(_report, index, c.k, val, running)
-        ok = jnp.isfinite(val) & (solve_status == 0)
+        ok = jnp.isfinite(val) & ~solve_status
         bad = ~ok | ~_all_finite(u_new) | (result != optx.RESULTS.successful)
         best, best_u, stalled, status, history = _bookkeeping(c, val, ok, bad, cfg, done)
         # A start that stopped restarts from the reference point (known to solve), so its
@@ -702,7 +771,7 @@ def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjo
     def finish(c: _Carry):
         # The last accepted point has not been evaluated by a step: one more solve.
         _, (val, solve_status) = fn(c.last_u, None)
-        better = jnp.isfinite(val) & (solve_status == 0) & (val < c.best)
+        better = jnp.isfinite(val) & ~solve_status & (val < c.best)
         return c._replace(best=jnp.where(better, val, c.best),
                           best_u=_select(better, c.last_u, c.best_u))
 
@@ -747,7 +816,7 @@ def _finish_impl(least_squares, params, target, ts, carry, u_ref, bijectors, opt
     _, _, finish = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
                          adjoint, cfg)
     c = jax.vmap(finish)(carry)
-    status = jnp.where(c.status < 0, MAX_STEPS, c.status)
+    status = jnp.where(c.status < 0, _MAX_STEPS, c.status)
     n_iter = jnp.sum(jnp.isfinite(c.history), axis=1)
     x = {n: bijectors[n].forward(c.best_u[n].astype(ts.dtype)) for n in cfg.free}
     batched = jax.vmap(lambda xi: params.replace(**xi))(x)
@@ -772,20 +841,20 @@ def _run(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, los
                         loss, adjoint, cfg)
 
 
-class FitInterrupted(KeyboardInterrupt):
+class FitInterrupted(Interrupted):
     """Ctrl-C during a `fit` with a `checkpoint`: the iterations up to the last checkpoint are
-    saved there; calling `fit` again with the same arguments resumes from them."""
+    saved there; calling `fit` again with the same arguments resumes from them. `iteration` is
+    the last saved iteration, `checkpoint` the path (also in `.resume`)."""
 
     def __init__(self, message: str, iteration: int, checkpoint: Path):
-        super().__init__(message)
+        super().__init__(message, resume=str(checkpoint))
         self.iteration, self.checkpoint = iteration, checkpoint
 
 
 def _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg: _Config) -> dict:
     """What must match for a checkpoint to be resumed: the problem, the starts, the settings."""
-    digest = hashlib.sha256()
-    for leaf in jax.tree.leaves((params, target.t, target.r if target.has_trace else None)):
-        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    problem = [np.asarray(leaf) for leaf in
+               jax.tree.leaves((params, target.t, target.r if target.has_trace else None))]
     name = lambda obj: getattr(obj, "__name__", None) or type(obj).__name__
     return {"free": list(cfg.free), "u0": {n: np.asarray(u0[n]).tolist() for n in cfg.free},
             "steps": cfg.steps, "tol": cfg.tol, "patience": cfg.patience, "t1": cfg.t1,
@@ -793,57 +862,101 @@ def _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg: _Confi
             "optimizer": name(optimizer), "least_squares": bool(least_squares),
             "loss": [name(getattr(loss, "func", loss)), repr(getattr(loss, "args", ())),
                      repr(sorted(getattr(loss, "keywords", {}).items()))],
-            "problem": digest.hexdigest()}
+            "problem": fingerprint(problem)}
 
 
 def _meta_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
+def _sum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
 def remove_checkpoint(path) -> None:
-    """Delete a fit checkpoint and its PATH.json (once the result is kept elsewhere)."""
+    """Delete a fit checkpoint with its PATH.json and PATH.sha256 (once the result is kept
+    elsewhere)."""
     path = Path(path)
-    for p in (path, _meta_path(path)):
+    for p in (path, _meta_path(path), _sum_path(path)):
         p.unlink(missing_ok=True)
 
 
 def _save_carry(path: Path, carry: _Carry) -> None:
-    # Atomic: an interrupt or crash while writing leaves the previous checkpoint intact.
-    tmp = path.with_name(path.name + ".tmp")
-    eqx.tree_serialise_leaves(tmp, carry)
-    os.replace(tmp, path)
+    # Atomic and fsync'ed: an interrupt or crash while writing leaves the previous checkpoint
+    # intact. The checksum beside it is written after it, so a crash between the two makes
+    # the checkpoint look damaged (recomputed), never trusted when it is not whole.
+    atomic_write(path, lambda f: eqx.tree_serialise_leaves(f, carry))
+    atomic_write_text(_sum_path(path), checksum(path) + "\n")
 
 
-def _run_checkpointed(path, every, least_squares, params, target, ts, u0, u_ref, bijectors,
-                      optimizer, loss, adjoint, cfg: _Config):
+def _load_carry(path: Path, like: _Carry) -> _Carry | None:
+    """The checkpoint's loop state, or None (with a warning) when it is damaged or truncated."""
+    try:
+        side = _sum_path(path)
+        if not side.exists() or side.read_text().strip() != checksum(path):
+            raise ValueError("its checksum does not match")
+        return eqx.tree_deserialise_leaves(path, like)
+    except (OSError, ValueError, EOFError, RuntimeError) as e:
+        warnings.warn(f"fit: checkpoint {path} is damaged or truncated ({e}); starting the fit "
+                      "again from its first iteration", stacklevel=4)
+        return None
+
+
+def _run_checkpointed(path, every, progress, least_squares, params, target, ts, u0, u_ref,
+                      bijectors, optimizer, loss, adjoint, cfg: _Config):
     """`_run` in segments of `every` iterations, the loop state saved to `path` after each."""
     path = Path(path)
     statics = (least_squares, params, target, ts)
     rest = (u_ref, bijectors, optimizer, loss, adjoint, cfg)
     meta = _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg)
-    carry = _start(*statics, u0, *rest)
     meta_path = _meta_path(path)  # which fit the checkpoint belongs to
+    resumed = None
     if path.exists():
-        saved = json.loads(meta_path.read_text()) if meta_path.exists() else None
-        if saved != meta:
+        try:
+            saved = read_json(meta_path, what="fit checkpoint description")
+        except FileNotFoundError:
+            saved = None
+        except ValueError as e:
+            warnings.warn(f"fit: {e}; starting the fit again", stacklevel=3)
+            saved = _as_json(meta)
+            path.unlink(missing_ok=True)
+        # The description went through JSON: compare it in that form.
+        if saved != _as_json(meta):
             raise ParameterError("checkpoint", f"{path} holds a different fit (other data, "
                                  "starts or settings); delete it or give another path")
-        carry = eqx.tree_deserialise_leaves(path, carry)
+    carry = _start(*statics, u0, *rest)
+    if path.exists():
+        resumed = _load_carry(path, carry)
+    if resumed is None:
+        write_json(meta_path, meta)
     else:
-        meta_path.write_text(json.dumps(meta))
-    k = int(jnp.max(carry.k))
-    try:
-        while k < cfg.steps and bool(jnp.any(carry.status < 0)):
-            k_stop = min(k + every, cfg.steps)
-            carry = jax.block_until_ready(_advance(
-                least_squares, params, target, ts, carry, *rest, jnp.asarray(k_stop)))
-            _save_carry(path, carry)
-            k = k_stop
-    except KeyboardInterrupt:
-        saved = f"iterations up to {k} are saved in {path}" if k else "nothing was saved yet"
-        raise FitInterrupted(f"fit interrupted; {saved}: call fit again with the same arguments "
-                             "to resume", k, path) from None
-    return _finish(*statics, carry, *rest)
+        carry = resumed
+    k0 = int(jnp.max(carry.k))
+    if k0 and progress.enabled:
+        progress.print(f"resuming from iteration {k0} saved in {path}")
+    segments = range(k0 + every, cfg.steps + every, every)
+    state = {"carry": carry}
+
+    def compute(k_stop):
+        k_stop = min(k_stop, cfg.steps)
+        state["carry"] = jax.block_until_ready(_advance(
+            least_squares, params, target, ts, state["carry"], *rest, jnp.asarray(k_stop)))
+        _save_carry(path, state["carry"])
+        return k_stop, not bool(jnp.any(state["carry"].status < 0))
+
+    if bool(jnp.any(carry.status < 0)):
+        run = run_chunks(segments, compute)
+        if run.interrupted:
+            k = run.outputs[-1] if run.outputs else k0
+            saved = f"iterations up to {k} are saved in {path}" if k else "nothing was saved yet"
+            raise FitInterrupted(f"fit interrupted; {saved}: call fit again with the same "
+                                 "arguments to resume", k, path) from None
+    return _finish(*statics, state["carry"], *rest)
+
+
+def _as_json(obj):
+    """`obj` as it reads back from `write_json` (tuples as lists, NaN as None, ...)."""
+    return json.loads(dumps(obj, indent=None))
 
 
 def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
@@ -854,53 +967,69 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         patience: int = 20, starts: dict | None = None, dt_save: float = 0.5,
         rtol: float = 1e-6, atol: float = 1e-9, max_steps: int = 50_000, adjoint=None,
         meanfield_model: str = "chen_campbell", progress: bool = False,
-        checkpoint: str | Path | None = None, checkpoint_every: int = 10) -> FitResult:
+        checkpoint: str | Path | None = None, checkpoint_every: int = 10,
+        throw: bool = True) -> FitResult:
     """Fit the `free` parameters of `params` so the simulated rate matches `target`.
 
-    model: 'meanfield' (the mean field `meanfield_model`, solved by diffrax), 'network' (the
-    differentiable spiking network `ThetaNetwork(gradient_horizon=5.0)`: 10^4 neurons,
-    deterministic Lorentzian quantiles, dt = 1e-3, neuron-phase derivatives truncated every 5
-    time units because exact ones explode in bursts, see `ThetaNetwork`) or a `ThetaNetwork` with
-    other settings (n, dt, pulse_order, gradient_horizon=None for exact gradients). The
-    network's rate is recorded in bins of the target's sample spacing (a multiple of its dt) and
-    compared at the bin ends; gradients run through a checkpointed scan (memory-bounded in t1).
-    For a network, a least-squares solver on `trace_residuals` (smoothed like the target) is
-    what converges (examples/network_fit.py).
-    target: a `BurstTarget`. loss: `(sim: MeanFieldResult or NetworkTrace, target) -> scalar`; default
-    `trace_mse` for a trace target, `feature_loss` for a feature target. The simulation runs
-    from the all-zero state to t1 (default: the end of the target trace), saved on the target's
-    grid (or every `dt_save` for feature targets); `transient` overrides the target's.
-    optimizer: any optax transformation (default adam(1e-2)); line-search optimisers such as
-    optax.lbfgs() get the loss as `value_fn` (failed solves count as inf) and usually need far
-    fewer steps on trace losses. Or an optimistix least-squares solver, e.g.
-    `optimistix.LevenbergMarquardt(rtol=1e-6, atol=1e-8)`: the loss must then return residuals
-    (default `trace_residuals` / `feature_residuals`, whose sums of squares are `trace_mse` /
-    `feature_loss`; the loss history holds those sums), one forward-mode Jacobian per iteration;
-    the fastest choice for trace targets with a few free parameters (about 10 iterations where
-    L-BFGS takes 20-40 and adam hundreds), and the one that converges on network fits. A start
-    also stops (OK) when the solver's rtol / atol test is met. Reuse one optimizer object across
-    calls to reuse the compiled loop (a new object recompiles). It acts on unconstrained values:
-    log for positive fields (POSITIVE_FIELDS), sigmoid into (lo, hi) for `bounds={name: (lo,
-    hi)}`, else the value in units of its initial magnitude. Start 0 is `params`; the other
-    `n_starts - 1` multiply each free value by 1 + spread * U(-1, 1) (drawn with `key`), or give
-    `starts={name: (n_starts,) or (n_starts, P)}` explicitly. All starts run at once under vmap
-    in one compiled loop of at most `steps` gradient steps; a start stops (status OK) once its
-    best loss has not improved by a relative `tol` for `patience` steps, and is frozen with status
-    DIVERGED when its loss, gradient or solve (`max_steps`, rtol, atol) fails, while the others go
-    on. adjoint: how gradients are taken. Default: `diffrax.ForwardMode()` (forward mode,
-    fastest: ~2x a plain solve of the mean field against ~7x, ~3x a network run against ~8x)
-    when there are at most `FORWARD_MODE_MAX` free unknowns (values over all populations) or
-    the optimizer is a least-squares solver, else `RecursiveCheckpointAdjoint()` (reverse mode,
-    memory-bounded in t1). For the network any adjoint other than ForwardMode means reverse mode
-    through its checkpointed scan. checkpoint: a file path: the loop runs in compiled segments
-    of `checkpoint_every` iterations and its whole state (every start's point, optimiser state,
-    best point and loss history) is saved there atomically after each (with PATH.json saying
-    what fit it belongs to); calling `fit` again with the same arguments resumes from it, and
-    Ctrl-C raises `FitInterrupted` losing at most the segment in flight. A finished fit's
-    checkpoint gives its result at once; a checkpoint of another fit is refused (no checkpoints
-    under jit / vmap). `fit` itself works inside jit and vmap, e.g. vmapped over the rates of
-    many recordings; the target's times must stay concrete. progress: print each start's loss at every iteration as it runs
-    (useful for network fits, where one iteration takes seconds to minutes).
+    All starts run at once under vmap in one compiled loop of at most `steps` iterations; a
+    start stops (status successful) once its best loss has not improved by a relative `tol` for
+    `patience` steps, and is frozen with status diverged when its loss, gradient or solve
+    (`max_steps`, rtol, atol) fails, while the others go on. `fit` itself works inside jit and
+    vmap (e.g. vmapped over the rates of many recordings; the target's times stay concrete).
+
+    Parameters
+    ----------
+    params : the starting `Params` (start 0) and every value that is not fitted.
+    target : a `BurstTarget`. The simulation runs from the all-zero state to t1 (default: the
+        end of the target trace), saved on the target's grid (or every `dt_save` for feature
+        targets); `transient` (< t1) overrides the target's.
+    free : fields to fit, each on every population (names as in `jaxmf.params.parse_parameter`;
+        any of `FITTABLE_FIELDS`).
+    model : 'meanfield' (the mean field `meanfield_model`, solved by diffrax), 'network' (the
+        differentiable spiking network `ThetaNetwork(gradient_horizon=5.0)`: 10^4 neurons,
+        deterministic Lorentzian quantiles, dt = 1e-3, neuron-phase derivatives truncated every
+        5 time units because exact ones explode in bursts) or a `ThetaNetwork` with other
+        settings. The network's rate is recorded in bins of the target's sample spacing (a
+        multiple of its dt); gradients run through a checkpointed scan. For a network, a
+        least-squares solver on `trace_residuals` (smoothed like the target) is what converges
+        (examples/network_fit.py).
+    optimizer : any optax transformation (default adam(1e-2)); line-search optimisers such as
+        optax.lbfgs() get the loss as `value_fn` (failed solves count as inf). Or an optimistix
+        least-squares solver, e.g. `optimistix.LevenbergMarquardt(rtol=1e-6, atol=1e-8)`: the
+        loss then returns residuals (default `trace_residuals` / `feature_residuals`; the loss
+        history holds their sums of squares) and a start also stops when the solver's test is
+        met; the fastest choice for trace targets with a few free parameters. Reuse one
+        optimizer object across calls to reuse the compiled loop. It acts on unconstrained
+        values: log for `POSITIVE_FIELDS`, sigmoid into (lo, hi) for `bounds={name: (lo, hi)}`,
+        else the value in units of its initial magnitude.
+    n_starts, key, spread, starts : start 0 is `params`; the other `n_starts - 1` multiply each
+        free value by 1 + spread * U(-1, 1) (drawn with `key`), or give `starts={name:
+        (n_starts,) or (n_starts, P)}`.
+    loss : `(sim: MeanFieldResult or NetworkTrace, target) -> scalar` (residuals for a
+        least-squares solver); default `trace_mse` for a trace target, `feature_loss` for a
+        feature target.
+    steps, tol, patience : iteration budget and the stopping rule above.
+    dt_save, rtol, atol, max_steps, meanfield_model : the mean-field solve.
+    adjoint : how gradients are taken. Default `diffrax.ForwardMode()` (fastest) with at most
+        `FORWARD_MODE_MAX` free unknowns or a least-squares solver, else
+        `RecursiveCheckpointAdjoint()` (reverse mode, memory-bounded in t1).
+    progress : a progress line on stderr with the lowest loss of the running starts at each
+        iteration (useful for network fits, where one iteration takes seconds to minutes).
+    checkpoint, checkpoint_every : a file path: the loop runs in compiled segments of
+        `checkpoint_every` iterations and its whole state is saved there atomically after each
+        (PATH.json says which fit it belongs to, PATH.sha256 guards it against damage). Calling
+        `fit` again with the same arguments resumes from it; a finished fit's checkpoint gives
+        its result at once; one of another fit is refused; a damaged or truncated one is
+        recomputed with a warning. Ctrl-C raises `FitInterrupted` losing at most the segment in
+        flight. Not under jit / vmap.
+    throw : raise `NumericalError` (the result in `.result`) when every start diverged before
+        reaching a finite loss; single failed starts are reported in `status`, never raised.
+        throw=False returns the result in every case.
+
+    Returns
+    -------
+    A `FitResult`: each start's best parameters, loss history, status (`jaxmf.RESULTS`) and
+    the best start.
     """
     if isinstance(model, str) and model == "network":
         model = ThetaNetwork(gradient_horizon=5.0)
@@ -910,13 +1039,10 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     network = model if isinstance(model, ThetaNetwork) else None
     if not isinstance(target, BurstTarget):
         raise ParameterError("target", "must be a BurstTarget (from_trace or from_features)")
-    free = (free,) if isinstance(free, str) else tuple(free)
-    for name in free:
-        if name not in PER_POPULATION_FIELDS or name == "fractions":
-            raise ParameterError("free", f"cannot fit {name!r}; choose from "
-                                 f"{', '.join(f for f in PER_POPULATION_FIELDS if f != 'fractions')}")
-    if n_starts < 1 or steps < 1 or patience < 1:
-        raise ParameterError("n_starts", "n_starts, steps and patience must be >= 1")
+    free = _free_names(free, params)
+    n_starts, steps, patience = (_whole(name, value) for name, value in
+                                 (("n_starts", n_starts), ("steps", steps),
+                                  ("patience", patience)))
     if checkpoint is not None:
         if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
                 or checkpoint_every < 1:
@@ -932,6 +1058,9 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         raise ParameterError("bounds", f"bounds given for parameters that are not free: "
                              f"{sorted(set(bounds) - set(free))}")
     if transient is not None:
+        if not (isinstance(transient, (int, float)) and math.isfinite(transient)
+                and transient >= 0):
+            raise ParameterError("transient", f"must be a number >= 0; got {transient!r}")
         target = target.with_transient(transient)
     dtype = params.eta_bar.dtype
     if target.has_trace:
@@ -951,8 +1080,13 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         if t1 is None:
             raise ParameterError("t1", "give t1 for a feature target")
         t1 = float(t1)
+        if not (math.isfinite(t1) and t1 > 0):
+            raise ParameterError("t1", f"must be a finite number > 0; got {t1!r}")
         t_host = np.linspace(0.0, t1, int(round(t1 / dt_save)) + 1).astype(dtype)
         ts = jnp.asarray(t_host)
+    if target.transient >= t1:
+        raise ParameterError("transient", f"the transient {target.transient:g} leaves nothing "
+                             f"to fit before t1={t1:g}; give a transient < t1")
     record_every = 0
     if network is not None:
         spacing = float(t_host[1] - t_host[0])
@@ -980,7 +1114,8 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     if starts is not None:
         if set(starts) != set(free):
             raise ParameterError("starts", f"give starting values for exactly {free}")
-        x0 = {n: jnp.broadcast_to(jnp.asarray(starts[n], dtype).reshape(n_starts, -1), (n_starts, p))
+        x0 = {n: jnp.broadcast_to(jnp.asarray(starts[n], dtype).reshape(n_starts, -1),
+                                  (n_starts, p))
               for n in free}
     else:
         key = jax.random.key(0) if key is None else key
@@ -1001,7 +1136,7 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         # Least squares needs the Jacobian of many residuals in few unknowns: forward mode.
         adjoint = (diffrax.ForwardMode() if unknowns <= FORWARD_MODE_MAX or least_squares
                    else diffrax.RecursiveCheckpointAdjoint())
-    if least_squares and jax.config.jax_enable_x64:
+    if least_squares and jax.config.read("jax_enable_x64"):
         # optimistix's damping terms are float64 under x64: keep its unknowns float64 too (the
         # model still runs in the parameters' dtype).
         u0, u_ref = (jax.tree.map(lambda x: x.astype(jnp.float64), u) for u in (u0, u_ref))
@@ -1016,11 +1151,64 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
                                  "feature_residuals, not a scalar loss")
     args = (least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint,
             cfg)
-    if checkpoint is None:
-        out = _run(*args)
-    else:
-        out = _run_checkpointed(checkpoint, checkpoint_every, *args)
-    batched, best_params, history, final, status, n_iter, best_index = out
-    return FitResult(params=batched, best_params=best_params, loss_history=history,
-                     final_loss=final, converged=status == OK, status=status,
-                     n_iterations=n_iter, best_index=best_index, initial=x0, free=free)
+    bar = Progress("fit", steps, enabled=bool(progress), unit=" iterations",
+                   step=max(1.0 / steps, 0.01))
+    reporter = _Reporter(bar, n_starts)
+    _REPORTERS.append(reporter)
+    try:
+        if checkpoint is None:
+            out = _run(*args)
+        else:
+            out = _run_checkpointed(checkpoint, checkpoint_every, bar, *args)
+        if not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(out)):
+            jax.block_until_ready(out)  # every iteration's report has arrived
+            reporter.flush()
+    finally:
+        _REPORTERS.remove(reporter)
+    batched, best_params, history, final, codes, n_iter, best_index = out
+    status = jax.vmap(from_codes)(codes)
+    result = FitResult(params=batched, best_params=best_params, loss_history=history,
+                       final_loss=final, converged=codes == _OK, status=status,
+                       n_iterations=n_iter, best_index=best_index, initial=x0, free=free)
+    if throw:
+        nothing = ~jnp.any(jnp.isfinite(final))
+        if isinstance(nothing, jax.core.Tracer):
+            result = eqx.error_if(result, nothing, "fit: every start diverged (no finite loss); "
+                                  "pass throw=False to get the result anyway")
+        elif bool(nothing):
+            raise NumericalError(f"fit: every start diverged before reaching a finite loss "
+                                 f"({result.message}); pass throw=False to get the result "
+                                 "anyway", result)
+    return result
+
+
+def _whole(name, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) \
+            or not float(value).is_integer() or value < 1:
+        raise ParameterError(name, f"must be a whole number >= 1; got {value!r}")
+    return int(value)
+
+
+def _free_names(free, params: Params) -> tuple[str, ...]:
+    """The fields to fit, checked through `jaxmf.params.parse_parameter`: each fittable field
+    (every population of it), at least one, none twice."""
+    names = (free,) if isinstance(free, str) else tuple(free)
+    if not names:
+        raise ParameterError("free", f"give at least one parameter to fit, from "
+                             f"{', '.join(FITTABLE_FIELDS)}")
+    out = []
+    for name in names:
+        try:
+            addr = parse_parameter(name, params.n_populations)
+        except ParameterError as e:
+            raise ParameterError("free", str(e)) from None
+        if addr.field not in FITTABLE_FIELDS:
+            raise ParameterError("free", f"cannot fit {name!r}; choose from "
+                                 f"{', '.join(FITTABLE_FIELDS)}")
+        if addr.index is not None:
+            raise ParameterError("free", f"{name!r}: fit fits a field on every population; "
+                                 f"give {addr.field!r}")
+        out.append(addr.field)
+    if len(set(out)) != len(out):
+        raise ParameterError("free", f"a parameter appears twice: {list(names)}")
+    return tuple(out)

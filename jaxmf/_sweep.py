@@ -12,9 +12,11 @@ its own share to completion, so a slow point holds up only its own device). With
 processes (`jax.distributed.initialize`) each process takes every k-th chunk on its own devices and
 the results are gathered across processes; process 0 writes the file.
 
-Numerical failure is per point: `status` is 'ok', 'diverged' (the state blew up or became
-non-finite) or 'max_steps' (the solver's step budget ran out); such points get NaN observables
-and regime 'none', and the chunk carries on.
+Numerical failure is per point: `status` holds the short labels of `jaxmf.RESULTS` ('ok',
+'diverged': the state blew up or became non-finite, 'max_steps': the solver's step budget ran
+out, 'solver_failed': a step failed); such points get NaN observables and regime 'none', and the
+chunk carries on. Only a sweep where no point succeeded raises (`NumericalError`, unless
+throw=False).
 
 Each device always evaluates `points_per_device` points per call (the last call of a chunk is
 padded), so a point's numbers do not depend on how many devices or processes share the work:
@@ -25,49 +27,66 @@ dataset to `<out>` (netCDF, via xarray) when the last chunk is done. Calling `sw
 same arguments skips the finished chunks, so an interrupted sweep (Ctrl-C, kill, a lost node)
 loses at most the chunks in flight; calling it on a complete `out` just loads it. Whether a stored
 chunk belongs to the same sweep is decided by a fingerprint of the parameters, grid, model
-options, observable names and seed (a user function is known by its qualified name only).
+options, observable names and seed (a user function is known by its qualified name only). Each
+chunk file carries that fingerprint, its place in the grid and a checksum of its arrays, with the
+file's SHA-256 beside it (`chunk-000000.npz.sha256`), so a chunk is merged only when it is this
+sweep's, whole and unaltered, with or without `manifest.json`; anything else is computed again
+with a warning. Copying `<out>.parts/` folders between hosts is therefore safe.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
-import re
 import shutil
 import sys
 import time
-import uuid
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._loop import Progress
-from .analysis import REGIME_NAMES, classify_regime, detect_bursts, smooth
+from ._files import (
+    atomic_write,
+    atomic_write_text,
+    checksum,
+    dumps,
+    fingerprint,
+    provenance,
+    read_json,
+    write_json,
+)
+from ._loop import Progress, run_chunks
+from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_codes, status_names
+from .analysis import REGIME_NAMES, TraceSummary, trace_summary
 from .heterogeneity import Quantiles
-from .meanfield import MODELS, MeanFieldState, _qss
-from .network import EulerReset, init, make_network, run
-from .params import PER_POPULATION_FIELDS, ParameterError, Params
+from .meanfield import MODELS, solve_meanfield
+from .network import EulerReset, init, make_network, run, validate_run
+from .params import ParameterAddress, ParameterError, Params, parse_parameter, set_parameters
 
 __all__ = [
-    "Grid", "MeanFieldModel", "NetworkModel", "Trace", "OBSERVABLES", "STATUS_NAMES",
-    "STATUS_OK", "STATUS_DIVERGED", "STATUS_MAX_STEPS", "SweepInterrupted", "sweep",
-    "regime_map", "load_sweep",
+    "Grid", "MeanFieldModel", "NetworkModel", "Trace", "OBSERVABLES", "SweepInterrupted",
+    "sweep", "regime_map", "load_sweep", "STATUS_OK", "STATUS_DIVERGED", "STATUS_MAX_STEPS",
+    "STATUS_NAMES",
 ]
 
-STATUS_OK, STATUS_DIVERGED, STATUS_MAX_STEPS = 0, 1, 2
+# A point's status is a `jaxmf.RESULTS` item; these are its usual values and their labels in
+# the dataset's `status` variable.
+STATUS_OK, STATUS_DIVERGED = RESULTS.successful, RESULTS.diverged
+STATUS_MAX_STEPS = RESULTS.max_steps_reached
 STATUS_NAMES = ("ok", "diverged", "max_steps")
 NO_REGIME = "none"  # the regime label of a point whose status is not 'ok'
 DEFAULT_OBSERVABLES = ("regime", "r_mean", "burst_period")
 FORMAT = "jaxmf.sweep"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunk files carry their fingerprint and checksums, status_codes
 # Points per device and chunk when nothing else decides: on CPU ~512 amortises the Python loop
 # and bounds the waste of a vmapped solve (every point pays for the slowest one in its chunk;
 # benchmarks/meanfield_throughput.py); accelerators want far wider batches.
@@ -77,39 +96,8 @@ _PER_DEVICE = {"meanfield": {"cpu": 512, "other": 8192},
 _DEFAULT_MEMORY_BUDGET = 2**30  # bytes per device
 
 
-# ------------------------------------------------------------------------------------------------
-# Grid designs
-
-
-_SCALAR_FIELDS = ("v_peak", "v_reset")
-_NAME = re.compile(r"^([a-z_]+?)(?:\[(\d+)(?:,\s*(\d+))?\]|_(\d+)(?:_(\d+))?)?$")
-
-
-class _Spec(NamedTuple):
-    field: str                       # a Params field, or "kappa"
-    index: tuple[int, ...] | None    # population (or (m, k) of g); None sets every entry
-
-
-def _parse_name(name: str) -> tuple[str, _Spec]:
-    """'w_jump' (every population), 'w_jump[1]' or 'w_jump_1' (population 1), 'g[0,1]' or 'g_0_1'
-    (one conductance), 'kappa' (fractions = [kappa, 1 - kappa]); returns (canonical name, spec)."""
-    m = _NAME.match(str(name).strip())
-    known = (*PER_POPULATION_FIELDS, "g", *_SCALAR_FIELDS, "kappa")
-    field = m.group(1) if m else None
-    if field not in known:
-        raise ParameterError(str(name), "not a sweepable parameter; use one of "
-                             f"{', '.join(known)}, with [k] (or _k) for population k only and "
-                             "[m,k] for one entry of g")
-    idx = [int(x) for x in (m.group(2), m.group(3)) if x is not None] or \
-        [int(x) for x in (m.group(4), m.group(5)) if x is not None]
-    if field in (*_SCALAR_FIELDS, "kappa") and idx:
-        raise ParameterError(str(name), f"{field} has no populations to index")
-    if field == "g" and len(idx) == 1:
-        raise ParameterError(str(name), "g is a (P, P) matrix: give g (every entry) or g[m,k]")
-    if field != "g" and len(idx) > 1:
-        raise ParameterError(str(name), f"{field} takes one population index, e.g. {field}[0]")
-    canonical = field + "".join(f"_{i}" for i in idx)
-    return canonical, _Spec(field, tuple(idx) or None)
+def _address(name) -> ParameterAddress:
+    return parse_parameter(str(name))
 
 
 def _column(name: str, values) -> np.ndarray:
@@ -144,11 +132,20 @@ def _count(n) -> int:
 class Grid(eqx.Module):
     """Where a sweep evaluates the model: values of some `Params` fields at each point.
 
-    Names are Params fields: `eta_bar` sets every population, `eta_bar[1]` (or `eta_bar_1`)
-    population 1 only, `g[0,1]` one conductance, `kappa` the fractions [kappa, 1 - kappa] of two
-    populations. Build one with `Grid.product` (a full factorial: the dataset has one dimension
-    per name), `Grid.points` (an explicit list), `Grid.random` or `Grid.latin_hypercube`
-    (designs of n points in given ranges; the dataset has one dimension `point`).
+    Build one with `Grid.product` (a full factorial: the dataset has one dimension per name),
+    `Grid.points` (an explicit list), `Grid.random` or `Grid.latin_hypercube` (designs of n
+    points in given ranges; the dataset has one dimension `point`).
+
+    Parameters
+    ----------
+    names : parameter addresses (`jaxmf.params.parse_parameter`), stored in their key form:
+        `eta_bar` sets every population, `eta_bar[1]` (stored as `eta_bar_1`) population 1
+        only, `g[0,1]` (`g_0_1`) one conductance, `kappa` the fractions [kappa, 1 - kappa] of
+        two populations. Two names that set the same entry ('eta_bar' and 'eta_bar_0') are
+        refused.
+    design : 'product', 'points', 'random' or 'latin_hypercube'.
+    columns : the axes of a product, else one value per point for each name.
+    seed : the seed of a random design.
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
@@ -161,31 +158,32 @@ class Grid(eqx.Module):
             raise ParameterError("grid", "needs at least one parameter")
         if len(set(self.names)) != len(self.names):
             raise ParameterError("grid", f"a parameter appears twice: {list(self.names)}")
+        _check_overlap(self.names)
         if self.design != "product" and len({c.size for c in self.columns}) != 1:
             sizes = {n: c.size for n, c in zip(self.names, self.columns)}
             raise ParameterError("grid", f"every parameter needs one value per point; got {sizes}")
 
     @classmethod
-    def _make(cls, design, columns: Mapping[str, Any], seed=None) -> "Grid":
+    def _make(cls, design, columns: Mapping[str, Any], seed=None) -> Grid:
         names, cols = [], []
         for raw, values in columns.items():
-            name, _ = _parse_name(raw)
+            name = _address(raw).key
             names.append(name)
             cols.append(_column(name, values))
         return cls(names=tuple(names), design=design, columns=tuple(cols), seed=seed)
 
     @classmethod
-    def product(cls, **axes) -> "Grid":
+    def product(cls, **axes) -> Grid:
         """Every combination of the given axes, e.g. product(eta_bar=..., w_jump=...)."""
         return cls._make("product", axes)
 
     @classmethod
-    def points(cls, **columns) -> "Grid":
+    def points(cls, **columns) -> Grid:
         """An explicit list of points: one equally long list of values per parameter."""
         return cls._make("points", columns)
 
     @classmethod
-    def random(cls, n: int, *, seed: int = 0, **ranges) -> "Grid":
+    def random(cls, n: int, *, seed: int = 0, **ranges) -> Grid:
         """n points drawn uniformly in the given (low, high) ranges (numpy PCG64 from `seed`)."""
         n = _count(n)
         rng = np.random.Generator(np.random.PCG64(seed))
@@ -196,7 +194,7 @@ class Grid(eqx.Module):
         return cls._make("random", cols, seed=seed)
 
     @classmethod
-    def latin_hypercube(cls, n: int, *, seed: int = 0, **ranges) -> "Grid":
+    def latin_hypercube(cls, n: int, *, seed: int = 0, **ranges) -> Grid:
         """n points in the given (low, high) ranges such that each parameter has exactly one
         point in each of n equal strata (Latin hypercube; jittered within strata)."""
         n = _count(n)
@@ -224,8 +222,9 @@ class Grid(eqx.Module):
         return int(np.prod(self.shape))
 
     @property
-    def specs(self) -> tuple[_Spec, ...]:
-        return tuple(_parse_name(n)[1] for n in self.names)
+    def addresses(self) -> tuple[ParameterAddress, ...]:
+        """Where each grid parameter lives in `Params` (`jaxmf.params.parse_parameter`)."""
+        return tuple(_address(n) for n in self.names)
 
     def values(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """(points, names) values of points start..stop in C order (the last axis fastest)."""
@@ -256,61 +255,44 @@ class Grid(eqx.Module):
         return {n: ("point", c) for n, c in zip(self.names, self.columns)}
 
     def describe(self) -> dict[str, Any]:
-        digest = hashlib.sha256()
-        for c in self.columns:
-            digest.update(np.ascontiguousarray(c, dtype="<f8").tobytes())
-            digest.update(b"|")
+        columns = [np.ascontiguousarray(c, dtype="<f8") for c in self.columns]
         return {"design": self.design, "names": list(self.names), "shape": list(self.shape),
-                "seed": self.seed, "values_sha256": digest.hexdigest()}
+                "seed": self.seed, "values_sha256": fingerprint(columns)}
 
 
-def _apply(params: Params, specs: Sequence[_Spec], x) -> Params:
-    """params with the grid values x (names,) set (traceable: no validation)."""
-    new: dict[str, jax.Array] = {}
-    for spec, xi in zip(specs, x):
-        if spec.field == "kappa":
-            cur = params.fractions
-            xi = jnp.asarray(xi, cur.dtype)
-            new["fractions"] = jnp.stack([xi, 1 - xi])
-            continue
-        cur = new.get(spec.field, getattr(params, spec.field))
-        xi = jnp.asarray(xi, cur.dtype)
-        new[spec.field] = (jnp.full_like(cur, xi) if spec.index is None
-                           else cur.at[spec.index].set(xi))
-    names = list(new)
-    return eqx.tree_at(lambda p: [getattr(p, n) for n in names], params, [new[n] for n in names])
+def _check_overlap(names) -> None:
+    """Refuse a grid where two names set the same entry (e.g. 'eta_bar' and 'eta_bar_0', 'g' and
+    'g_0_1', 'kappa' and 'fractions'): which value wins would depend on their order."""
+    addresses = [_address(n) for n in names]
+    for i, a in enumerate(addresses):
+        for b in addresses[i + 1:]:
+            fields = {a.field, b.field}
+            same = a.field == b.field and (a.index is None or b.index is None)
+            if same or fields == {"kappa", "fractions"}:
+                target = b.field if same else "fractions"
+                raise ParameterError("grid", f"{a.key} and {b.key} both set {target}; give one "
+                                     "of them (an unindexed name sets every population)")
 
 
 def _validate_grid(params: Params, grid: Grid) -> None:
     """Each grid value must give valid Params (checked at each parameter's min and max)."""
     n_pop = params.n_populations
-    for name, spec, col in zip(grid.names, grid.specs, grid.columns):
-        if spec.field == "kappa" and n_pop != 2:
+    for name, addr, col in zip(grid.names, grid.addresses, grid.columns):
+        if addr.field == "kappa" and n_pop != 2:
             raise ParameterError(name, f"kappa needs two populations; these params have {n_pop}")
-        if spec.index is not None and any(i >= n_pop for i in spec.index):
+        if addr.index is not None and any(i >= n_pop for i in addr.index):
             raise ParameterError(name, f"population index out of range: these params have "
                                  f"{n_pop} population(s), indices 0..{n_pop - 1}")
+        field = "fractions" if addr.field == "kappa" else addr.field
         for v in (float(col.min()), float(col.max())):
-            current = np.asarray(getattr(params, "fractions" if spec.field == "kappa"
-                                         else spec.field))
-            if spec.field == "kappa":
-                value = np.array([v, 1 - v])
-            elif spec.index is None:
-                value = np.full_like(current, v)
-            else:
-                value = current.copy()
-                value[spec.index] = v
+            changed = set_parameters(params, [addr], [v])
             try:
-                params.replace(**{"fractions" if spec.field == "kappa" else spec.field: value})
+                params.replace(**{field: np.asarray(getattr(changed, field))})
             except ParameterError as e:
-                if spec.field == "kappa":
+                if addr.field == "kappa":
                     raise ParameterError(name, f"grid value {v:g} is outside the allowed range "
                                          "(0, 1)") from None
                 raise ParameterError(name, f"grid value {v:g} is not allowed: {e}") from None
-
-
-# ------------------------------------------------------------------------------------------------
-# Models and observables
 
 
 class Trace(NamedTuple):
@@ -323,28 +305,42 @@ class Trace(NamedTuple):
     s: jax.Array
 
 
-def _per_population(fn):
-    return lambda tr, window: jax.vmap(lambda x: fn(tr.t, x, window), in_axes=1)(tr.r)
+def _summaries(tr: Trace, window: int) -> TraceSummary:
+    """`analysis.trace_summary` of each population's rate, (P,) per field: the one definition of
+    regime, bursts and period used everywhere in jaxmf."""
+    return jax.vmap(lambda x: trace_summary(tr.t, x, smooth_window=window), in_axes=1)(tr.r)
 
 
-def _bursts(tr, window):
-    return jax.vmap(lambda x: detect_bursts(tr.t, smooth(x, window)), in_axes=1)(tr.r)
+# Observables read from the population summaries; a point computes them once for all of these.
+_FROM_SUMMARY = {"regime": "regime", "burst_period": "period", "burst_peak": "peak",
+                 "duty_cycle": "duty_cycle", "n_bursts": "n_bursts"}
+_CASTS = {"regime": jnp.int8, "n_bursts": jnp.int32}
+
+
+def _summary_observable(name):
+    field, cast = _FROM_SUMMARY[name], _CASTS.get(name)
+
+    def observable(tr, window, summary=None):
+        summary = _summaries(tr, window) if summary is None else summary
+        value = getattr(summary, field)
+        return value if cast is None else value.astype(cast)
+
+    return observable
 
 
 # name -> (function of (Trace, smooth_window) giving one value per population, kind)
 OBSERVABLES: dict[str, tuple[Callable, str]] = {
-    "regime": (_per_population(lambda t, x, k: classify_regime(t, x, smooth_window=k)
-                               .astype(jnp.int8)), "regime"),
+    "regime": (_summary_observable("regime"), "regime"),
     "r_mean": (lambda tr, k: jnp.mean(tr.r, axis=0), "float"),
     "r_max": (lambda tr, k: jnp.max(tr.r, axis=0), "float"),
     "r_min": (lambda tr, k: jnp.min(tr.r, axis=0), "float"),
     "v_mean": (lambda tr, k: jnp.mean(tr.v, axis=0), "float"),
     "w_mean": (lambda tr, k: jnp.mean(tr.w, axis=0), "float"),
     "s_mean": (lambda tr, k: jnp.mean(tr.s, axis=0), "float"),
-    "burst_period": (lambda tr, k: _bursts(tr, k).period, "float"),
-    "burst_peak": (lambda tr, k: _bursts(tr, k).peak, "float"),
-    "duty_cycle": (lambda tr, k: _bursts(tr, k).duty_cycle, "float"),
-    "n_bursts": (lambda tr, k: _bursts(tr, k).n_bursts.astype(jnp.int32), "int"),
+    "burst_period": (_summary_observable("burst_period"), "float"),
+    "burst_peak": (_summary_observable("burst_peak"), "float"),
+    "duty_cycle": (_summary_observable("duty_cycle"), "float"),
+    "n_bursts": (_summary_observable("n_bursts"), "int"),
 }
 _OBSERVABLE_DOCS = {
     "regime": "'quiescent' / 'tonic' / 'bursting' (analysis.classify_regime)",
@@ -421,34 +417,14 @@ class MeanFieldModel(eqx.Module):
     def prepare(self, params: Params, seed: int, grid: Grid):
         return None
 
-    def trace(self, params: Params, aux) -> tuple[Trace, jax.Array]:
-        # solve_meanfield's solve (same solver, controller and initial state) plus an event
-        # that stops a blow-up: without it a diverging point would spend its whole step budget
-        # on rejected steps and be indistinguishable from one that ran out of steps.
-        dtype = params.eta_bar.dtype
-        ts = jnp.linspace(self.start, float(self.t1), self.n_save, dtype=dtype)
-        p = params.n_populations
-        y0 = MeanFieldState(*(jnp.zeros((p,), dtype) for _ in range(4)))
-        bound = float(self.blowup)
-        event = diffrax.Event(lambda t, y, args, **kw: jnp.max(jnp.abs(jnp.stack(y))) > bound)
-        sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(MODELS[self.model]), diffrax.Tsit5(), jnp.asarray(0.0, dtype),
-            jnp.asarray(float(self.t1), dtype), None, y0, args=(params, None),
-            saveat=diffrax.SaveAt(ts=ts),
-            stepsize_controller=diffrax.PIDController(rtol=self.rtol, atol=self.atol),
-            max_steps=int(self.max_steps), event=event, throw=False)
-        ys = sol.ys
-        if self.model == "nicola_campbell":
-            rate, v_qss = jax.vmap(lambda w, s: _qss(params, w, s, params.i_ext))(ys.w, ys.s)
-            ys = ys._replace(r=rate, v=v_qss)
-        tr = Trace(t=ts, r=ys.r, v=ys.v, w=ys.w, s=ys.s)
-        code = sol.result
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in tr[1:]]))
-        ok = code == diffrax.RESULTS.successful
-        status = jnp.where(ok & finite, STATUS_OK,
-                           jnp.where(code == diffrax.RESULTS.max_steps_reached, STATUS_MAX_STEPS,
-                                     STATUS_DIVERGED))
-        return tr, status.astype(jnp.int8)
+    def trace(self, params: Params, aux) -> tuple[Trace, Any]:
+        # `blowup` stops a diverging point: without it, it would spend its whole step budget on
+        # rejected steps and be indistinguishable from one that ran out of steps.
+        ts = jnp.linspace(self.start, float(self.t1), self.n_save, dtype=params.eta_bar.dtype)
+        res = solve_meanfield(params, float(self.t1), ts=ts, model=self.model, rtol=self.rtol,
+                              atol=self.atol, max_steps=int(self.max_steps),
+                              blowup=float(self.blowup), throw=False)
+        return Trace(t=ts, r=res.r, v=res.v, w=res.w, s=res.s), res.status
 
     def bytes_per_point(self, params: Params) -> float:
         p = params.n_populations
@@ -520,10 +496,8 @@ class NetworkModel(eqx.Module):
         return max(1, int(round(float(self.smooth_time) / self.bin_time)))
 
     def prepare(self, params: Params, seed: int, grid: Grid):
-        from .network import _validate_run
-
-        for spec, name in zip(grid.specs, grid.names):
-            if spec.field in ("fractions", "kappa"):
+        for addr, name in zip(grid.addresses, grid.names):
+            if addr.field in ("fractions", "kappa"):
                 raise ParameterError(name, "a network's population sizes are fixed: sweep "
                                      "fractions/kappa with the mean field, or run one sweep per "
                                      "network")
@@ -532,10 +506,10 @@ class NetworkModel(eqx.Module):
                                key=jax.random.key(seed), dtype=dtype)
         # The step must suit the most excitable point of the grid.
         worst = params
-        for spec, name, col in zip(grid.specs, grid.names, grid.columns):
-            if spec.field in ("eta_bar", "delta_eta", "i_ext"):
-                worst = _apply(worst, [spec], [float(col.max())])
-        _validate_run(jax.tree.map(np.asarray, worst), network, float(self.dt), float(self.t1),
+        for addr, col in zip(grid.addresses, grid.columns):
+            if addr.field in ("eta_bar", "delta_eta", "i_ext"):
+                worst = set_parameters(worst, [addr], [float(col.max())])
+        validate_run(jax.tree.map(np.asarray, worst), network, float(self.dt), float(self.t1),
                       0.0, int(self.record_every), self.scheme, dtype)
         return network
 
@@ -548,7 +522,7 @@ class NetworkModel(eqx.Module):
         t = self.bin_time * jnp.arange(k0 + 1, self.n_records + 1, dtype=dtype)
         tr = Trace(t=t, r=rec.r[k0:], v=rec.v_mean[k0:], w=rec.w_mean[k0:], s=rec.s[k0:])
         bad = jnp.any(rec.n_nonfinite > 0) | ~jnp.all(jnp.isfinite(rec.s))
-        return tr, jnp.where(bad, STATUS_DIVERGED, STATUS_OK).astype(jnp.int8)
+        return tr, RESULTS.where(bad, RESULTS.diverged, RESULTS.successful)
 
     def bytes_per_point(self, params: Params) -> float:
         itemsize = np.dtype(self.dtype).itemsize
@@ -563,8 +537,9 @@ class NetworkModel(eqx.Module):
 
 
 class _FunctionModel(eqx.Module):
-    """A user function params -> {name: array}; a 'status' entry (0 ok, 1 diverged, 2 max steps)
-    is used if present, else a point is 'diverged' when any output is not finite."""
+    """A user function params -> {name: array}; a 'status' entry (a `RESULTS` item, or its integer
+    code: 0 ok, 1 diverged, 2 max steps) is used if present, else a point is 'diverged' when any
+    output is not finite."""
 
     fn: Callable = eqx.field(static=True)
     kind = "function"
@@ -590,7 +565,7 @@ def _make_model(model, options: dict):
         if model not in _MODEL_CLASSES:
             raise ParameterError("model", f"must be 'meanfield', 'network', a MeanFieldModel / "
                                  f"NetworkModel, or a function of Params; got {model!r}")
-        cls = _MODEL_CLASSES[model]
+        cls: Any = _MODEL_CLASSES[model]
         allowed = [f.name for f in dataclasses.fields(cls)]
         for name in options:
             if name not in allowed:
@@ -637,11 +612,11 @@ def _observable_table(model, observables) -> tuple[tuple[str, Callable, str], ..
     return tuple(table)
 
 
-def _point_function(model, specs, table):
+def _point_function(model, addresses, table):
     """f(base params, aux, x (names,)) -> ({name: value}, status) for one point."""
 
     def f(base, aux, x):
-        params = _apply(base, specs, x)
+        params = set_parameters(base, addresses, x)
         if isinstance(model, _FunctionModel):
             out = dict(model.fn(params))
             status = out.pop("status", None)
@@ -650,25 +625,29 @@ def _point_function(model, specs, table):
                 finite = [jnp.all(jnp.isfinite(v)) for v in out.values()
                           if jnp.issubdtype(v.dtype, jnp.inexact)]
                 ok = jnp.all(jnp.stack(finite)) if finite else jnp.asarray(True)
-                status = jnp.where(ok, STATUS_OK, STATUS_DIVERGED)
+                status = RESULTS.where(ok, RESULTS.successful, RESULTS.diverged)
+            if isinstance(status, type(RESULTS.successful)):
+                return out, status_codes(status)
             return out, jnp.asarray(status).astype(jnp.int8)
         tr, status = model.trace(params, aux)
-        ok = status == STATUS_OK
+        ok = status == RESULTS.successful
+        builtin = [name for name, fn, _ in table if OBSERVABLES.get(name, (None,))[0] is fn]
+        summary = (_summaries(tr, model.smooth_window)
+                   if any(n in _FROM_SUMMARY for n in builtin) else None)
         out = {}
         for name, fn, kind in table:
-            v = jnp.asarray(fn(tr, model.smooth_window))
+            if name in _FROM_SUMMARY and name in builtin:
+                v = fn(tr, model.smooth_window, summary)
+            else:
+                v = jnp.asarray(fn(tr, model.smooth_window))
             if kind == "regime":
                 v = jnp.where(ok, v, -1).astype(jnp.int8)
             elif jnp.issubdtype(v.dtype, jnp.inexact):
                 v = jnp.where(ok, v, jnp.nan)
             out[name] = v
-        return out, status
+        return out, status_codes(status)
 
     return f
-
-
-# ------------------------------------------------------------------------------------------------
-# Devices and compiled chunk functions
 
 
 def _local_devices(devices) -> list:
@@ -690,15 +669,16 @@ def _local_devices(devices) -> list:
 _COMPILED: dict = {}
 
 
-def _chunk_runner(model, specs, table, devices):
+def _chunk_runner(model, addresses, table, devices):
     """jit(vmap) of the point function, shard_mapped over `devices` (cached: repeated sweeps
     with the same model, grid names, observables and devices compile once per chunk shape)."""
-    key = (model, specs, tuple((n, id(fn)) for n, fn, _ in table), tuple(d.id for d in devices))
+    key = (model, addresses, tuple((n, id(fn)) for n, fn, _ in table), tuple(d.id for d in devices))
     if key in _COMPILED:
         return _COMPILED[key]
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
 
-    batched = jax.vmap(_point_function(model, specs, table), in_axes=(None, None, 0))
+    batched = jax.vmap(_point_function(model, addresses, table), in_axes=(None, None, 0))
     if len(devices) == 1:
         fn = jax.jit(batched)
         replicated = points = jax.sharding.SingleDeviceSharding(devices[0])
@@ -713,16 +693,13 @@ def _chunk_runner(model, specs, table, devices):
     return _COMPILED[key]
 
 
-# ------------------------------------------------------------------------------------------------
-# Chunk files and the dataset
-
-
-class SweepInterrupted(KeyboardInterrupt):
+class SweepInterrupted(Interrupted):
     """Ctrl-C during `sweep`: the finished chunks are kept in `.parts` (when `out` was given);
-    calling `sweep` again with the same arguments finishes the rest."""
+    calling `sweep` again with the same arguments finishes the rest. `done` and `total` count
+    points, `parts` is the folder (None without `out`; also in `.resume`)."""
 
     def __init__(self, message: str, done: int, total: int, parts: Path | None):
-        super().__init__(message)
+        super().__init__(message, resume=None if parts is None else str(parts))
         self.done, self.total, self.parts = done, total, parts
 
 
@@ -734,38 +711,55 @@ def _chunk_path(parts: Path, i: int) -> Path:
     return parts / f"chunk-{i:06d}.npz"
 
 
-def _atomic(target: Path, write) -> None:
-    from .io import _atomic_write
-
-    _atomic_write(target, write)
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
-def _write_chunk(parts: Path, i: int, result: dict[str, np.ndarray]) -> None:
-    _atomic(_chunk_path(parts, i), lambda f: np.savez(f, **result))
-
-
-def _read_chunk(parts: Path, i: int, n: int) -> dict[str, np.ndarray] | None:
+def _write_chunk(parts: Path, i: int, result: dict[str, np.ndarray], meta: dict) -> None:
+    """Chunk i's arrays with what identifies them: the sweep's fingerprint, the chunk's index and
+    range, and a checksum of the arrays (inside the file), plus the file's SHA-256 beside it."""
+    arrays: dict[str, Any] = {("status_codes" if k == "status" else k): np.asarray(v)
+                              for k, v in result.items()}
+    stamp = {"fingerprint": meta["fingerprint"], "chunk": i, "start": meta["start"],
+             "stop": meta["stop"], "data": fingerprint(arrays)}
     path = _chunk_path(parts, i)
+    atomic_write(path, lambda f: np.savez(f, **arrays, _stamp=np.asarray(dumps(stamp))))
+    atomic_write_text(_sidecar(path), checksum(path) + "\n")
+
+
+def _read_chunk(parts: Path, i: int, meta: dict) -> dict[str, np.ndarray] | None:
+    """Chunk i's results if the file is this sweep's chunk i, whole and unaltered; None (with a
+    warning for a file that is there but unusable) means: compute it again."""
+    path = _chunk_path(parts, i)
+    if not path.exists():
+        return None
+    problem = None
+    side = _sidecar(path)
     try:
-        with np.load(path) as f:
+        # The sidecar is written after the chunk: a kill between the two leaves none, and the
+        # checksum inside the file still vouches for the arrays.
+        if side.exists() and side.read_text().strip() != checksum(path):
+            raise ValueError("its checksum does not match (damaged or altered)")
+        with np.load(path, allow_pickle=False) as f:
             out = {k: f[k] for k in f.files}
-    except FileNotFoundError:
+        stamp = json.loads(str(out.pop("_stamp")))
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        problem = f"unreadable ({e})" if not isinstance(e, ValueError) or "checksum" not in str(e) \
+            else str(e)
+        out, stamp = {}, {}
+    if problem is None:
+        if stamp.get("fingerprint") != meta["fingerprint"]:
+            problem = "it belongs to a different sweep"
+        elif (stamp.get("chunk"), stamp.get("start"), stamp.get("stop")) != \
+                (i, meta["start"], meta["stop"]):
+            problem = "it covers other grid points"
+        elif stamp.get("data") != fingerprint(out):
+            problem = "its values do not match its checksum (altered)"
+    if problem is not None:
+        warnings.warn(f"sweep: {path}: {problem}; computing this chunk again", stacklevel=3)
         return None
-    except (OSError, ValueError, EOFError):  # not ours or damaged: compute it again
-        return None
-    if out.get("status", np.zeros(0)).shape[:1] != (n,):
-        return None
+    out["status"] = out.pop("status_codes")
     return out
-
-
-def _json(x) -> str:
-    from .io import _json_safe
-
-    return json.dumps(_json_safe(x), sort_keys=True, allow_nan=False, default=str)
-
-
-def _fingerprint(description: dict) -> str:
-    return hashlib.sha256(_json(description).encode()).hexdigest()
 
 
 def _to_dataset(grid: Grid, table, results: dict[str, np.ndarray], n_pop: int, attrs: dict):
@@ -780,7 +774,7 @@ def _to_dataset(grid: Grid, table, results: dict[str, np.ndarray], n_pop: int, a
         kind = next((k for n, _, k in table if n == name), "float")
         x = np.asarray(values)
         if name == "status":
-            x = np.asarray(STATUS_NAMES, dtype=object)[x.astype(int)]
+            x = status_names(jax.vmap(from_codes)(x.reshape(-1))).reshape(x.shape)
         elif kind == "regime":
             x = np.asarray((*REGIME_NAMES, NO_REGIME), dtype=object)[x.astype(int)]
         extra = x.shape[1:]
@@ -797,7 +791,7 @@ def _to_dataset(grid: Grid, table, results: dict[str, np.ndarray], n_pop: int, a
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     if "regime" in ds:
         ds["regime"].attrs["labels"] = ", ".join((*REGIME_NAMES, NO_REGIME))
-    ds["status"].attrs["labels"] = ", ".join(STATUS_NAMES)
+    ds["status"].attrs["labels"] = ", ".join(status_names(jax.vmap(from_codes)(jnp.arange(3))))
     return ds
 
 
@@ -810,46 +804,53 @@ def load_sweep(path):
 
 
 def _write_dataset(ds, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        ds.to_netcdf(tmp, engine="scipy", format="NETCDF3_64BIT")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-# ------------------------------------------------------------------------------------------------
-# sweep
+    data = bytes(ds.to_netcdf(None, engine="scipy", format="NETCDF3_64BIT"))
+    atomic_write(out, lambda f: f.write(data))
 
 
 def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, out=None,
           chunk_size: int | None = None, points_per_device: int | None = None,
-          memory_budget: float | None = None, devices=None, seed: int = 0,
-          progress: bool = True, overwrite: bool = False, provenance: dict | None = None,
-          **options):
-    """Evaluate `model` at every point of `grid` (values set on top of `params`); an xarray Dataset.
+          memory_budget: float | None = None, max_memory: float | None = None, devices=None,
+          seed: int = 0, progress: bool = True, overwrite: bool = False,
+          provenance: dict | None = None, throw: bool = True, **options):
+    """Evaluate `model` at every point of `grid` (values set on top of `params`).
 
-    model: 'meanfield' (`MeanFieldModel`; options t1, transient, save_dt, rtol, atol, max_steps,
-    model), 'network' (`NetworkModel`; options t1, n, dt, record_every, transient, smooth_time,
-    dtype, scheme, sampler), one of those objects, or a function params -> {name: array} (vmapped;
-    its outputs are the observables). observables: names from `OBSERVABLES` (default regime,
-    r_mean, burst_period) or (name, function of `Trace`) pairs. out: netCDF path; finished chunks
-    go to `<out>.parts/` as they finish and the call resumes from them (see the module docstring);
-    overwrite=True discards a different earlier sweep there. points_per_device: the vmap width
-    of one device (default, mean field: 512 on CPU, 8192 on accelerators; network: 8 / 256;
-    capped by `memory_budget` bytes per device, default 1 GiB). chunk_size: points per saved
-    chunk (default points_per_device x devices); a resumed sweep keeps both. devices: a count or
-    list of local devices (default all). seed: for the network's Lorentzian sample with a random
-    sampler (random grid designs take their own seed), recorded in the provenance. provenance:
-    extra entries for the provenance record (e.g. the command line).
+    Parameters
+    ----------
+    params : the `Params` the grid values are set on (one parameter set, not a batch).
+    grid : a `Grid` (product, points, random or Latin hypercube design).
+    model : 'meanfield' (`MeanFieldModel`; options t1, transient, save_dt, rtol, atol,
+        max_steps, model, blowup), 'network' (`NetworkModel`; options t1, n, dt, record_every,
+        transient, smooth_time, dtype, scheme, sampler), one of those objects, or a function
+        params -> {name: array} (vmapped; its outputs are the observables).
+    observables : names from `OBSERVABLES` (default regime, r_mean, burst_period) or
+        (name, function of (`Trace`, smooth_window)) pairs. Regime and burst observables come
+        from `jaxmf.analysis.trace_summary` of each population's rate.
+    out : netCDF path. Finished chunks go to `<out>.parts/` as they finish, each with its
+        sweep's fingerprint and checksums; a later call with the same arguments resumes from
+        them (a damaged or foreign chunk there is computed again, with a warning), and a call
+        on a complete `out` just loads it. overwrite=True discards a different earlier sweep.
+    chunk_size, points_per_device : points per saved chunk (default points_per_device x
+        devices) and the vmap width of one device (default, mean field: 512 on CPU, 8192 on
+        accelerators; network: 8 / 256; capped by `memory_budget` bytes per device, default
+        1 GiB). A resumed sweep keeps both.
+    max_memory : bytes the gathered results may take (default: the memory available now); a
+        larger grid is refused up front with the estimate. Raise it on a bigger machine.
+    devices : a count or a list of local devices (default all).
+    seed : for the network's Lorentzian sample with a random sampler (random grid designs take
+        their own seed), recorded in the provenance.
+    progress : a progress line on stderr.
+    provenance : extra entries for the provenance record (e.g. the command line).
+    throw : a failed point is data (its `status`, NaN observables), never an error; throw=True
+        raises `NumericalError` (the dataset in `.result`) only when no point at all succeeded,
+        throw=False returns that dataset too.
 
-    The dataset has one dimension per axis of a product grid (else `point`), a `population`
-    dimension for multi-population params, each observable, `status` ('ok' / 'diverged' /
-    'max_steps') and provenance in `attrs` (versions, devices, params, model, grid, seed, time).
+    Returns
+    -------
+    An xarray Dataset with one dimension per axis of a product grid (else `point`), a
+    `population` dimension for multi-population params, each observable, `status` ('ok' /
+    'diverged' / 'max_steps', `jaxmf.RESULTS` labels) and provenance in `attrs` (versions,
+    devices, params, model, grid, seed, time).
     """
     if not isinstance(params, Params):
         raise ParameterError("params", f"must be jaxmf.Params; got {type(params).__name__}")
@@ -863,26 +864,28 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
     _validate_grid(params, grid)
     seed = _whole("seed", seed, minimum=0)
     devices = _local_devices(devices)
+    n_pop = params.n_populations
+    _check_memory(grid, model, table, params, max_memory)
     aux = model.prepare(params, seed, grid)
     nproc, pid = jax.process_count(), jax.process_index()
-    n_pop = params.n_populations
 
     description = {"format": FORMAT, "format_version": FORMAT_VERSION,
                    "model": model.describe(), "grid": grid.describe(),
                    "observables": [n for n, _, _ in table], "seed": seed,
                    "params": _params_dict(params)}
-    fingerprint = _fingerprint(description)
+    stamp = fingerprint(description)
     out = None if out is None else Path(out)
     parts = None if out is None else _parts_dir(out)
 
     if out is not None:
         # 0: no file yet, 1: this very sweep, complete, 2: something else (process 0 decides)
-        found = 0 if not out.exists() else 1 if _stored_fingerprint(out) == fingerprint else 2
+        found = 0 if not out.exists() else 1 if _stored_fingerprint(out) == stamp else 2
         found = _agree(nproc, found)
         if found == 1 and not overwrite:
             if progress and pid == 0:
                 print(f"sweep: {out} is complete; loaded it", file=sys.stderr, flush=True)
-            return load_sweep(out) if out.exists() else _missing(out)
+            ds = load_sweep(out) if out.exists() else _missing(out)
+            return _checked(ds, throw)
         if found == 2 and not overwrite:
             raise ParameterError("out", f"{out} holds a different sweep (other parameters, grid, "
                                  "model or observables); choose another path or overwrite=True")
@@ -897,7 +900,7 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
     if points_per_device is not None:
         points_per_device = _whole("points_per_device", points_per_device)
     if parts is not None:
-        chunk_size, points_per_device = _open_parts(parts, fingerprint, chunk_size,
+        chunk_size, points_per_device = _open_parts(parts, stamp, chunk_size,
                                                     points_per_device, overwrite, pid)
     if points_per_device is None:
         points_per_device = min(_PER_DEVICE[model.kind][backend], by_memory,
@@ -906,12 +909,12 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
         chunk_size = points_per_device * len(devices)
     # Every process must cut the grid the same way.
     chunk_size, points_per_device = _agree(nproc, chunk_size), _agree(nproc, points_per_device)
-    if parts is not None:
-        _write_manifest(parts, fingerprint, description, chunk_size, points_per_device)
+    if parts is not None and pid == 0:
+        _write_manifest(parts, stamp, description, chunk_size, points_per_device)
 
     chunks = grid.chunks(chunk_size)
     mine = [i for i in range(len(chunks)) if i % nproc == pid]
-    fn, replicated, point_sharding = _chunk_runner(model, grid.specs, table, devices)
+    fn, replicated, point_sharding = _chunk_runner(model, grid.addresses, table, devices)
     base = jax.device_put(params, replicated)
     aux = jax.device_put(aux, replicated) if aux is not None else None
     dtype = params.eta_bar.dtype
@@ -930,35 +933,47 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
         res["status"] = np.concatenate([np.asarray(o[1]) for o in outs])[:n]
         return res
 
+    def chunk_meta(i):
+        return {"fingerprint": stamp, "start": chunks[i][0], "stop": chunks[i][1]}
+
     results: dict[int, dict[str, np.ndarray]] = {}
     todo = []
     for i in mine:
-        stored = None if parts is None else _read_chunk(parts, i, chunks[i][1] - chunks[i][0])
+        stored = None if parts is None else _read_chunk(parts, i, chunk_meta(i))
         if stored is not None:
             results[i] = stored
         else:
             todo.append(i)
-    total = sum(b - a for a, b in (chunks[i] for i in mine))
-    done = total - sum(chunks[i][1] - chunks[i][0] for i in todo)
+
+    def size(i):
+        return chunks[i][1] - chunks[i][0]
+
+    total = sum(size(i) for i in mine)
+    already = total - sum(size(i) for i in todo)
     label = "sweep" if nproc == 1 else f"sweep (process {pid}/{nproc})"
     # The bar counts this run's points (its ETA then holds after a resume).
-    bar = Progress(label, total - done, enabled=progress, unit=" points")
-    if done and progress:
-        print(f"{label}: resuming, {done} of {total} points already in {parts}", file=sys.stderr,
-              flush=True)
-    started, computed = time.perf_counter(), 0
-    try:
-        for i in todo:
-            a, b = chunks[i]
-            res = evaluate(grid.values(a, b))
-            if parts is not None:
-                _write_chunk(parts, i, res)
-            results[i] = res
-            done += b - a
-            computed += b - a
-            rate = computed / (time.perf_counter() - started)
-            bar.update(computed, f"{done}/{total} in all, {rate:.3g} points/s,")
-    except KeyboardInterrupt:
+    bar = Progress(label, total - already, enabled=progress, unit=" points")
+    if already:
+        bar.print(f"resuming, {already} of {total} points already in {parts}")
+    started = time.perf_counter()
+    computed = 0
+
+    def compute(i):
+        res = evaluate(grid.values(*chunks[i]))
+        if parts is not None:
+            _write_chunk(parts, i, res, chunk_meta(i))
+        results[i] = res
+        return i, False
+
+    def position(i, _):
+        nonlocal computed
+        computed += size(i)
+        rate = computed / (time.perf_counter() - started)
+        return computed, f"{already + computed}/{total} in all, {rate:.3g} points/s,"
+
+    run = run_chunks(todo, compute, progress=bar, position=position)
+    if run.interrupted:
+        done = already + sum(size(i) for i in run.outputs)
         where = f"finished chunks are in {parts}; call again with the same arguments to " \
             "complete the rest" if parts is not None else "nothing was saved (no `out`)"
         bar.close(f"interrupted at {done} of {total} points; {where}")
@@ -972,7 +987,7 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
         template = {**{k: (v.shape[1:], v.dtype) for k, v in shapes[0].items()},
                     "status": (shapes[1].shape[1:], shapes[1].dtype)}
     merged = _gather(results, chunks, mine, nproc, template)
-    attrs = _attrs(description, fingerprint, chunk_size, points_per_device, len(chunks), devices,
+    attrs = _attrs(description, stamp, chunk_size, points_per_device, len(chunks), devices,
                    nproc, dtype, provenance)
     ds = _to_dataset(grid, table, merged, n_pop, attrs)
     if out is not None:
@@ -987,8 +1002,60 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
         if pid == 0:
             if progress:
                 print(f"sweep: wrote {out}", file=sys.stderr, flush=True)
-            return load_sweep(out)
+            ds = load_sweep(out)
+    return _checked(ds, throw)
+
+
+def _checked(ds, throw: bool):
+    """The dataset, or `NumericalError` (with it) when `throw` and no point succeeded."""
+    labels = ds["status"].values.astype(str)
+    if throw and not np.any(labels == "ok"):
+        names, counts = np.unique(labels, return_counts=True)
+        summary = ", ".join(f"{c} {n}" for n, c in zip(names, counts))
+        raise NumericalError(f"sweep: no point succeeded ({summary}); pass throw=False to get "
+                             "the dataset anyway", ds)
     return ds
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to this process now (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _result_bytes_per_point(model, table, params) -> float:
+    """Bytes one point's results take in memory: observables, status and grid values, twice
+    (chunk results and the gathered arrays both exist while the dataset is built)."""
+    if isinstance(model, _FunctionModel):
+        shapes = jax.eval_shape(model.fn, params)
+        values = sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize
+                     for x in jax.tree.leaves(shapes))
+    else:
+        values = 8 * params.n_populations * len(table)
+    return 2.0 * (values + 1 + 8 * len(table))
+
+
+def _check_memory(grid: Grid, model, table, params, max_memory) -> None:
+    """Refuse up front a grid whose results would not fit in memory."""
+    if max_memory is not None:
+        max_memory = _positive("max_memory", max_memory)
+    need = float(grid.n_points) * _result_bytes_per_point(model, table, params)
+    limit = _available_memory() if max_memory is None else max_memory
+    if limit is not None and need > limit:
+        where = "the memory available" if max_memory is None else "max_memory"
+        raise ParameterError("grid", f"{grid.n_points:.3g} points need about {need / 2**30:.3g} "
+                             f"GiB for their results, more than {where} ({limit / 2**30:.3g} "
+                             "GiB); use a smaller grid, or pass max_memory= (bytes) on a "
+                             "bigger machine")
 
 
 def _missing(out):
@@ -1013,30 +1080,41 @@ def _stored_fingerprint(out: Path) -> str | None:
 
 
 def _params_dict(params: Params) -> dict:
-    from .io import params_to_dict
+    """Each field as a (nested) list of floats, plus the dtype (the form `jaxmf.io` writes)."""
+    fields = {f.name: np.asarray(getattr(params, f.name)) for f in dataclasses.fields(params)}
+    dtypes = {str(x.dtype) for x in fields.values()}
+    out: dict[str, Any] = {name: x.tolist() for name, x in fields.items()}
+    out["dtype"] = dtypes.pop() if len(dtypes) == 1 else "float64"
+    return out
 
-    return params_to_dict(params)
 
-
-def _open_parts(parts: Path, fingerprint, chunk_size, points_per_device, overwrite, pid):
+def _open_parts(parts: Path, stamp, chunk_size, points_per_device, overwrite, pid):
     """(chunk_size, points_per_device) of an unfinished sweep in `parts`, or the given ones when
-    there is none. A different sweep there is an error unless `overwrite`."""
+    there is none. A different sweep there is an error unless `overwrite`; a damaged manifest
+    is reported and replaced (each chunk is checked on its own)."""
     manifest = parts / "manifest.json"
     if not manifest.exists():
         return chunk_size, points_per_device
-    try:
-        old = json.loads(manifest.read_text())
-    except (OSError, ValueError):
-        old = {}
-    if old.get("fingerprint") != fingerprint and not overwrite:
-        raise ParameterError("out", f"{parts} holds chunks of a different, unfinished sweep "
-                             "(other parameters, grid, model or observables); choose another "
-                             "path or pass overwrite=True to discard them")
     if overwrite:
         if pid == 0:
             shutil.rmtree(parts, ignore_errors=True)
         return chunk_size, points_per_device
-    stored = int(old["chunk_size"]), int(old["points_per_device"])
+    try:
+        old = read_json(manifest, what="sweep manifest")
+        stored = int(old["chunk_size"]), int(old["points_per_device"])
+        old_stamp = old["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        detail = str(e) if isinstance(e, ValueError) else f"{manifest}: damaged sweep manifest"
+        warnings.warn(f"sweep: {detail}; replacing it (each chunk is checked on its own: "
+                      "damaged ones and those of another sweep are computed again)",
+                      stacklevel=3)
+        if pid == 0:
+            manifest.unlink(missing_ok=True)
+        return chunk_size, points_per_device
+    if old_stamp != stamp:
+        raise ParameterError("out", f"{parts} holds chunks of a different, unfinished sweep "
+                             "(other parameters, grid, model or observables); choose another "
+                             "path or pass overwrite=True to discard them")
     for name, given, kept in (("chunk_size", chunk_size, stored[0]),
                               ("points_per_device", points_per_device, stored[1])):
         if given is not None and given != kept:
@@ -1046,18 +1124,15 @@ def _open_parts(parts: Path, fingerprint, chunk_size, points_per_device, overwri
     return stored
 
 
-def _write_manifest(parts: Path, fingerprint, description, chunk_size,
-                    points_per_device) -> None:
+def _write_manifest(parts: Path, stamp, description, chunk_size, points_per_device) -> None:
     manifest = parts / "manifest.json"
     try:
-        if json.loads(manifest.read_text()).get("fingerprint") == fingerprint:
+        if read_json(manifest, what="sweep manifest").get("fingerprint") == stamp:
             return
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
-    text = json.dumps({"fingerprint": fingerprint, "chunk_size": chunk_size,
-                       "points_per_device": points_per_device,
-                       "description": json.loads(_json(description))}, indent=1) + "\n"
-    _atomic(manifest, lambda f: f.write(text.encode()))
+    write_json(manifest, {"fingerprint": stamp, "chunk_size": chunk_size,
+                          "points_per_device": points_per_device, "description": description})
 
 
 def _gather(results, chunks, mine, nproc, template) -> dict[str, np.ndarray]:
@@ -1090,16 +1165,14 @@ def _gather(results, chunks, mine, nproc, template) -> dict[str, np.ndarray]:
     return merged
 
 
-def _attrs(description, fingerprint, chunk_size, points_per_device, n_chunks, devices, nproc,
+def _attrs(description, stamp, chunk_size, points_per_device, n_chunks, devices, nproc,
            dtype, extra) -> dict:
-    from .io import provenance
-
     prov = provenance(sweep_devices=[f"{d.platform}:{d.id}" for d in devices],
                       processes=nproc, **(extra or {}))
     return {
         "title": "jaxmf parameter sweep",
         "format": FORMAT, "format_version": FORMAT_VERSION,
-        "fingerprint": fingerprint,
+        "fingerprint": stamp,
         "model": _json(description["model"]),
         "grid": _json(description["grid"]),
         "grid_design": description["grid"]["design"],
@@ -1114,13 +1187,27 @@ def _attrs(description, fingerprint, chunk_size, points_per_device, n_chunks, de
     }
 
 
+def _json(x) -> str:
+    return dumps(x, indent=None)
+
+
 def regime_map(params: Params, axes: Mapping[str, Any], *, t1: float = 2000.0,
                model="meanfield", observables=DEFAULT_OBSERVABLES, **kwargs):
-    """Brute-force regime map: `sweep` over the product of `axes` (e.g. {"eta_bar": ...,
-    "w_jump": ...}) with each point classified 'quiescent' / 'tonic' / 'bursting'.
+    """Brute-force regime map: `sweep` over the product of `axes` with each point classified
+    'quiescent' / 'tonic' / 'bursting' (`jaxmf.analysis.trace_summary`).
 
-    model: 'meanfield' (default) or 'network'; t1 and other keyword arguments go to `sweep`
-    (out=, devices=, rtol=, n=, ...). Plot it with `jaxmf.plot.plot_regime_map(ds)`.
+    Parameters
+    ----------
+    params : the `Params` the axes' values are set on.
+    axes : parameter name -> values, e.g. {"eta_bar": ..., "w_jump": ...}.
+    t1 : the simulated time per point.
+    model : 'meanfield' (default) or 'network'.
+    observables : computed besides 'regime' (always included).
+    **kwargs : further arguments of `sweep` (out=, devices=, rtol=, n=, throw=, ...).
+
+    Returns
+    -------
+    The sweep's xarray Dataset; plot it with `jaxmf.plot.plot_regime_map(ds)`.
     """
     if not isinstance(axes, Mapping) or not axes:
         raise ParameterError("axes", "give a mapping of parameter name to grid values, e.g. "

@@ -21,9 +21,10 @@ import pytest
 from scipy.optimize import brentq
 
 import jaxmf
+from jaxmf import Grid, load_sweep, regime_map, sweep
+from jaxmf._results import Interrupted, NumericalError
 from jaxmf.analysis import classify_regime, detect_bursts
 from jaxmf.cli import main
-from jaxmf import Grid, load_sweep, regime_map, sweep
 
 # The module (jaxmf.sweep is also the name of the function exported by the package).
 sweep_module = importlib.import_module("jaxmf._sweep")
@@ -110,7 +111,7 @@ def _solve_point(eta_bar, w_jump):
                                 throw=False)
     r = res.r[:, 0]
     return (classify_regime(res.t, r), jnp.mean(r), jnp.mean(res.w[:, 0]),
-            detect_bursts(res.t, r).period, res.status)
+            detect_bursts(res.t, r).period, jnp.all(jnp.isfinite(res.r)))
 
 
 def test_sweep_equals_per_point_solves(reference):
@@ -118,9 +119,9 @@ def test_sweep_equals_per_point_solves(reference):
     assert ds["regime"].dims == ("eta_bar", "w_jump") and ds["regime"].shape == (3, 2)
     for i, e in enumerate(AXES["eta_bar"]):
         for j, w in enumerate(AXES["w_jump"]):
-            regime, r_mean, w_mean, period, status = _solve_point(e, w)
+            regime, r_mean, w_mean, period, finite = _solve_point(e, w)
             point = ds.isel(eta_bar=i, w_jump=j)
-            assert int(status) == 0 and str(point["status"].values) == "ok"
+            assert bool(finite) and str(point["status"].values) == "ok"
             assert str(point["regime"].values) == jaxmf.analysis.regime_name(regime)
             # A vmapped chunk against one solve: XLA compiles the two differently, and a
             # round-off difference can flip one accept/reject decision of the step controller,
@@ -182,7 +183,7 @@ def test_diverging_and_max_steps_points_are_flagged(tmp_path):
     assert ds["r_mean"].values[2] == 0.0
 
     few = sweep(_base(), Grid.points(eta_bar=[0.3]), observables=("r_mean",), progress=False,
-                max_steps=20, **MF)
+                max_steps=20, throw=False, **MF)
     assert few["status"].item() == "max_steps" and np.isnan(few["r_mean"].item())
 
 
@@ -228,18 +229,18 @@ def test_resume_after_ctrl_c_completes_identically(tmp_path, reference, monkeypa
     real_write = sweep_module._write_chunk
     writes = []
 
-    def interrupt_second(parts, i, result):
+    def interrupt_second(parts, i, *rest):
         writes.append(i)
         if len(writes) == 2:
             raise KeyboardInterrupt
-        real_write(parts, i, result)
+        real_write(parts, i, *rest)
 
     monkeypatch.setattr(sweep_module, "_write_chunk", interrupt_second)
     with pytest.raises(sweep_module.SweepInterrupted) as err:
         regime_map(_base(), AXES, observables=OBS, chunk_size=CHUNK, points_per_device=PPD,
                    progress=False, out=out, **MF)
     assert err.value.done == CHUNK and not out.exists()
-    assert sorted(p.name for p in (tmp_path / "scan.nc.parts").glob("chunk-*")) == \
+    assert sorted(p.name for p in (tmp_path / "scan.nc.parts").glob("chunk-*.npz")) == \
         ["chunk-000000.npz"]
 
     monkeypatch.setattr(sweep_module, "_write_chunk", lambda *a: (writes.append(a[1]),
@@ -260,6 +261,97 @@ def test_resume_after_ctrl_c_completes_identically(tmp_path, reference, monkeypa
     assert writes == [] and again.attrs["fingerprint"] == ds.attrs["fingerprint"]
     with pytest.raises(jaxmf.ParameterError, match="different sweep"):
         regime_map(_base(), AXES, observables=("regime",), progress=False, out=out, **MF)
+
+
+_WRITE_CHUNK = sweep_module._write_chunk
+
+
+def _square(p):
+    return {"sq": p.eta_bar[0] ** 2}
+
+
+def _square_sweep(out, values, monkeypatch=None, stop_after=None):
+    """A cheap function-model sweep of eta_bar^2 in chunks of 2; with `stop_after`, Ctrl-C
+    after that many chunks are written (the rest stay unfinished in OUT.parts)."""
+    real = _WRITE_CHUNK
+    written = []
+
+    def write(parts, i, *rest):
+        if stop_after is not None and len(written) == stop_after:
+            raise KeyboardInterrupt
+        written.append(i)
+        real(parts, i, *rest)
+
+    if monkeypatch is not None:
+        monkeypatch.setattr(sweep_module, "_write_chunk", write)
+    try:
+        ds = sweep(_base(), Grid.points(eta_bar=values), model=_square, chunk_size=2,
+                   progress=False, out=out)
+    except sweep_module.SweepInterrupted:
+        ds = None
+    return ds, written
+
+
+def test_resume_never_merges_a_foreign_or_damaged_chunk(tmp_path, monkeypatch):
+    values = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    out, parts = tmp_path / "sq.nc", tmp_path / "sq.nc.parts"
+    _square_sweep(out, values, monkeypatch, stop_after=3)
+    chunks = sorted(parts.glob("chunk-*.npz"))
+    assert len(chunks) == 3 and issubclass(sweep_module.SweepInterrupted, Interrupted)
+    # Chunks of another sweep (other grid values), copied in as from another host's OUT.parts.
+    other = tmp_path / "other.nc"
+    _square_sweep(other, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], monkeypatch, stop_after=3)
+    foreign = tmp_path / "other.nc.parts" / "chunk-000001.npz"
+    for suffix in ("", ".sha256"):
+        (parts / (chunks[1].name + suffix)).write_bytes(Path(str(foreign) + suffix).read_bytes())
+    chunks[0].write_bytes(chunks[0].read_bytes()[:50])  # truncated
+    # Values altered and the file rewritten without its checksum beside it.
+    with np.load(chunks[2]) as f:
+        altered = {k: f[k] for k in f.files}
+    altered["sq"] = altered["sq"] + 1.0
+    np.savez(chunks[2], **altered)
+    Path(str(chunks[2]) + ".sha256").unlink()
+    (parts / "manifest.json").write_text("{ not json")  # damaged, not "a different sweep"
+
+    with pytest.warns(UserWarning) as caught:
+        ds, written = _square_sweep(out, values, monkeypatch)
+    text = " ".join(str(w.message) for w in caught)
+    assert "damaged sweep manifest" in text and "different sweep" in text
+    assert "checksum does not match" in text and "altered" in text
+    assert written == [0, 1, 2, 3]  # every chunk recomputed, none merged
+    np.testing.assert_allclose(ds["sq"].values, np.square(values), rtol=1e-15)
+    assert list(ds["status"].values.astype(str)) == ["ok"] * 8
+
+    # Without a manifest, a foreign chunk is still refused by its own fingerprint.
+    _square_sweep(out.with_name("b.nc"), values, monkeypatch, stop_after=1)
+    b_parts = tmp_path / "b.nc.parts"
+    (b_parts / "manifest.json").unlink()
+    for suffix in ("", ".sha256"):
+        (b_parts / ("chunk-000001.npz" + suffix)).write_bytes(
+            Path(str(foreign) + suffix).read_bytes())
+    with pytest.warns(UserWarning, match="different sweep"):
+        ds, written = _square_sweep(out.with_name("b.nc"), values, monkeypatch)
+    assert written == [1, 2, 3]
+    np.testing.assert_allclose(ds["sq"].values, np.square(values), rtol=1e-15)
+
+
+def test_size_guard_and_throw():
+    huge = Grid.product(eta_bar=np.linspace(0, 0.3, 10**4), w_jump=np.linspace(0.01, 0.1, 10**4),
+                        delta_eta=np.linspace(0.01, 0.1, 10**4))
+    with pytest.raises(jaxmf.ParameterError) as err:
+        sweep(_base(), huge, progress=False)
+    assert err.value.name == "grid" and "1e+12 points" in str(err.value)
+    assert "memory available" in str(err.value) and "max_memory" in str(err.value)
+    small = Grid.points(eta_bar=[0.1, 0.2])
+    with pytest.raises(jaxmf.ParameterError, match="more than max_memory"):
+        sweep(_base(), small, model=_square, max_memory=10, progress=False)
+    # Every point failing is the whole sweep failing: raised unless throw=False.
+    failing = lambda p: {"x": jnp.log(p.eta_bar[0] - 1.0)}  # noqa: E731
+    with pytest.raises(NumericalError, match="no point succeeded") as err:
+        sweep(_base(), small, model=failing, progress=False, max_memory=1e9)
+    assert list(err.value.result["status"].values.astype(str)) == ["diverged", "diverged"]
+    ds = sweep(_base(), small, model=failing, progress=False, throw=False)
+    assert np.all(np.isnan(ds["x"].values))
 
 
 def _run_python(code: str, env_extra=None, **kw):
@@ -361,6 +453,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # ~15 s in two fresh processes; the four-device test is the fast equivalent
 def test_two_processes_give_the_same_dataset(tmp_path, reference):
     out = tmp_path / "dist.nc"
     port = _free_port()
@@ -382,7 +475,7 @@ print("RESULT", jax.process_index(), jax.process_count(), ds.attrs["fingerprint"
     finally:
         for p in procs:
             p.kill()
-    for p, (so, se) in zip(procs, outputs):
+    for p, (_, se) in zip(procs, outputs):
         assert p.returncode == 0, se[-3000:]
     results = sorted(next(x for x in so.splitlines() if x.startswith("RESULT")).split()[1:3]
                      for so, _ in outputs)
@@ -397,12 +490,14 @@ print("RESULT", jax.process_index(), jax.process_count(), ds.attrs["fingerprint"
 
 
 @pytest.mark.parametrize("call, name, words", [
-    (lambda: Grid.product(eta=[0.1]), "eta", "not a sweepable parameter"),
+    (lambda: Grid.product(eta=[0.1]), "eta", "unknown parameter"),
     (lambda: Grid.product(eta_bar=[0.1, float("nan")]), "eta_bar", "finite"),
     (lambda: Grid.product(eta_bar=[]), "eta_bar", "empty"),
     (lambda: Grid.random(0, eta_bar=(0, 1)), "n", ">= 1"),
     (lambda: Grid.random(5, eta_bar=(1, 0)), "eta_bar", "low < high"),
     (lambda: Grid.points(eta_bar=[0.1, 0.2], w_jump=[0.01]), "grid", "one value per point"),
+    (lambda: Grid.product(eta_bar=[0.1], eta_bar_0=[0.2]), "grid", "both set eta_bar"),
+    (lambda: Grid.product(g=[0.1], **{"g[0,0]": [0.2]}), "grid", "both set g"),
     (lambda: sweep(_base(), Grid.product(delta_eta=[-0.01, 0.02])), "delta_eta", ">= 0"),
     (lambda: sweep(_base(), Grid.product(**{"w_jump[1]": [0.01]})), "w_jump_1", "out of range"),
     (lambda: sweep(_base(), Grid.product(kappa=[0.5])), "kappa", "two populations"),
