@@ -54,13 +54,20 @@ def status_codes(status) -> jax.Array:
                       jnp.asarray(-1, jnp.int8))
 
 
-def from_codes(codes) -> Any:
-    """Inverse of `status_codes` (traceable)."""
-    codes = jnp.asarray(codes)
-    out = RESULTS.where(codes == 0, RESULTS.successful, RESULTS.successful)
+def _from_code(code) -> Any:
+    out = RESULTS.successful
     for i, item in enumerate(_items()[1:], start=1):
-        out = RESULTS.where(codes == i, item, out)
+        out = RESULTS.where(code == i, item, out)
     return out
+
+
+def from_codes(codes) -> Any:
+    """Inverse of `status_codes` (traceable; any shape)."""
+    codes = jnp.asarray(codes)
+    f = _from_code
+    for _ in range(codes.ndim):
+        f = jax.vmap(f)
+    return f(codes)
 
 
 def status_names(status) -> np.ndarray:
