@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._results import RESULTS, status_names
+
 __all__ = [
     "ParameterError",
     "Params",
@@ -39,6 +41,9 @@ __all__ = [
     "stack_params",
     "first_params",
     "synaptic_drive",
+    "promote_params",
+    "array_summary",
+    "module_repr",
 ]
 
 
@@ -192,6 +197,14 @@ class Params(eqx.Module):
     def n_populations(self) -> int:
         return self.eta_bar.shape[-1]
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The widest floating dtype among the fields (what `promote_params` casts to)."""
+        return _widest_dtype(self)
+
+    def __repr__(self) -> str:
+        return module_repr(self, [f.name for f in dataclasses.fields(self)])
+
     def replace(self, **changes) -> "Params":
         """A copy with some fields changed (scalars broadcast to every population)."""
         return _replace(self, changes)
@@ -267,6 +280,9 @@ class DimensionalParams(eqx.Module):
     def n_populations(self) -> int:
         return self.eta_bar.shape[-1]
 
+    def __repr__(self) -> str:
+        return module_repr(self, [f.name for f in dataclasses.fields(self)])
+
     @property
     def time_unit_ms(self) -> jax.Array:
         """Milliseconds per dimensionless time unit, C / (k |V_R|)."""
@@ -298,6 +314,80 @@ class DimensionalParams(eqx.Module):
             tau_s=self.tau_syn * self.k * vr / self.C, s_jump=self.s_jump * self.C / (self.k * vr),
             e_r=1 + self.e_rev / vr, fractions=self.fractions, g=self.g_syn / (self.k * vr),
             v_peak=1 + self.v_peak / vr, v_reset=1 + self.v_reset / vr)
+
+
+def _widest_dtype(params) -> np.dtype:
+    dtypes = [jnp.result_type(x) for x in jax.tree.leaves(params)
+              if jnp.issubdtype(jnp.result_type(x), jnp.floating)]
+    return np.dtype(max(dtypes, key=lambda d: np.dtype(d).itemsize)) if dtypes else \
+        np.dtype(jax.dtypes.canonicalize_dtype(float))
+
+
+def promote_params(params: Params) -> Params:
+    """`params` with every field in one dtype, the widest among them (a float32 field among
+    float64 ones is widened; an all-float32 set is unchanged). Traceable.
+
+    Parameters
+    ----------
+    params : a `Params` (or any pytree of floating arrays).
+
+    Returns
+    -------
+    The same pytree, cast to its widest floating dtype (the identical object when nothing
+    changes).
+    """
+    dtype = _widest_dtype(params)
+    if all(jnp.result_type(x) == dtype for x in jax.tree.leaves(params)):
+        return params
+    return jax.tree.map(lambda x: jnp.asarray(x, dtype), params)
+
+
+def array_summary(x, max_size: int = 8) -> str:
+    """A short text for an array in a result's repr: the numbers for a scalar or an array of up
+    to `max_size` entries, else shape, dtype and range (NaN entries counted)."""
+    if isinstance(x, jax.core.Tracer):
+        return f"{x.dtype}{list(x.shape)} (traced)"
+    if isinstance(x, (bool, int, float, str)) or x is None:
+        return repr(x)
+    a = np.asarray(x)
+    if a.dtype.kind not in "biufc":
+        return f"{a.dtype}{list(a.shape)}"
+    if a.size <= max_size:
+        fmt = (lambda v: f"{v:.6g}") if a.dtype.kind in "fc" else str
+        if a.ndim == 0:
+            return fmt(a.item())
+        if a.size == 1:
+            return fmt(a.reshape(()).item())
+        return np.array2string(a, separator=", ", formatter={"all": fmt}).replace("\n", "")
+    finite = a[np.isfinite(a)] if a.dtype.kind in "fc" else a
+    rng = f" min={finite.min():.6g} max={finite.max():.6g}" if finite.size else ""
+    bad = a.size - finite.size
+    return f"{a.dtype}{list(a.shape)}{rng}" + (f" ({bad} non-finite)" if bad else "")
+
+
+_STATUS_TYPE = type(RESULTS.successful)
+
+
+def module_repr(obj, fields: Sequence[str], extra: dict[str, Any] | None = None,
+                values: dict[str, Any] | None = None) -> str:
+    """`Name(field=value, ...)` with each array shortened by `array_summary`; a status (a
+    `RESULTS` item) shown by its labels. `values` replaces some fields' values (e.g. without
+    padding rows); `extra` appends other entries."""
+    parts = []
+    for name in fields:
+        value = (values or {}).get(name, getattr(obj, name))
+        if isinstance(value, _STATUS_TYPE):
+            if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value)):
+                parts.append(f"{name}=(traced)")
+            else:
+                labels = np.asarray(status_names(value))
+                parts.append(f"{name}={labels.item() if labels.ndim == 0 else labels.tolist()}")
+        else:
+            parts.append(f"{name}={array_summary(value)}")
+    for name, value in (extra or {}).items():
+        parts.append(f"{name}={value!r}" if not hasattr(value, "shape") else
+                     f"{name}={array_summary(value)}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
 
 
 def _scaled(x, scale):

@@ -187,6 +187,8 @@ def test_float32_solve_tracks_float64():
     p32 = jax.tree.map(lambda x: x.astype(jnp.float32), p64)
     ts = np.linspace(0, 300, 61)
     r64 = solve_meanfield(p64, t1=300.0, ts=ts).r
-    r32 = solve_meanfield(p32, t1=300.0, ts=ts, rtol=1e-5, atol=1e-7).r
-    assert r32.dtype == jnp.float32
+    with pytest.warns(UserWarning, match="float32 although jax_enable_x64 is on"):
+        res32 = solve_meanfield(p32, t1=300.0, ts=ts, rtol=1e-5, atol=1e-7)
+    r32 = res32.r
+    assert r32.dtype == jnp.float32 and res32.dtype == np.float32
     np.testing.assert_allclose(np.asarray(r32, float), np.asarray(r64), atol=2e-3 * float(np.max(r64)))

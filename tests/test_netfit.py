@@ -11,6 +11,7 @@ import optax
 import pytest
 
 import jaxmf
+from jaxmf._results import RESULTS
 from jaxmf.netfit import ThetaNetwork, simulate_theta, spike_pulse
 from jaxmf.params import ParameterError
 
@@ -46,7 +47,7 @@ def test_theta_network_matches_the_spiking_network():
     net = jaxmf.simulate_network(params, n=n, t1=t1, dt=1e-3, record_every=100,
                                  dtype=jnp.float64, progress=False)
     late = np.asarray(theta.t) > 20
-    assert int(theta.status) == 0
+    assert theta.status == RESULTS.successful
     r_theta, r_net = float(np.mean(theta.r[late])), float(np.mean(net.r[late]))
     assert r_theta == pytest.approx(r_net, rel=0.01)
     assert float(np.mean(theta.w_mean[late])) == pytest.approx(float(np.mean(net.w_mean[late])),

@@ -6,6 +6,7 @@ import scipy.optimize
 
 import jaxmf
 from jaxmf import network as nw
+from jaxmf._results import RESULTS, Interrupted, NumericalError
 from jaxmf.params import ParameterError
 
 from .conftest import tree_allclose
@@ -216,7 +217,8 @@ def test_interrupt_keeps_finished_chunks(monkeypatch):
     with pytest.raises(jaxmf.SimulationInterrupted) as err:
         jaxmf.simulate_network(BASE, t1=4.0, chunk_steps=300 * 100 * 10, **kw)
     part = err.value.result
-    assert part.status == nw.STATUS_INTERRUPTED and part.t[-1] == pytest.approx(2.0)
+    assert part.status == RESULTS.interrupted and part.t[-1] == pytest.approx(2.0)
+    assert isinstance(err.value, Interrupted) and err.value.result is part
     monkeypatch.setattr(nw, "_run_jit", real)
     rest = jaxmf.simulate_network(BASE, t1=4.0, resume=part, **kw)
     np.testing.assert_array_equal(rest.r, full.r)
@@ -231,10 +233,11 @@ def test_nonfinite_state_is_reported():
                            (start.state.w[0].at[7].set(jnp.nan),))
     with pytest.raises(jaxmf.SimulationError, match="non-finite") as err:
         jaxmf.simulate_network(BASE, t1=3.0, resume=poisoned, **kw)
-    assert err.value.result.status == nw.STATUS_NONFINITE
+    assert err.value.result.status == RESULTS.diverged
+    assert isinstance(err.value, NumericalError)
     assert err.value.result.t[-1] == pytest.approx(1.1)
     quiet = jaxmf.simulate_network(BASE, t1=3.0, resume=poisoned, throw=False, **kw)
-    assert quiet.status == nw.STATUS_NONFINITE
+    assert quiet.status == RESULTS.diverged
 
 
 def test_bad_arguments_name_the_parameter():
