@@ -79,6 +79,23 @@ class EulerReset(eqx.Module):
         return jnp.minimum(s - dt * s / tau_s + jump, self.s_max)
 
     def max_dt(self, params: Params, eta_max: float) -> float:
+        """Largest stable dt: the smallest of `bounds` (the reset bound, tau_s and 1/a)."""
+        return min(self.bounds(params, eta_max).values())
+
+    def bounds(self, params: Params, eta_max: float) -> dict[str, float]:
+        """Every step-size bound of the explicit updates, by what it protects.
+
+        'synapse (tau_s)': s <- s (1 - dt / tau_s) + jump stays positive and non-oscillating
+        only for dt < tau_s (at tau_s = 1e-6 and dt = 1e-3 s swings to -99 and the population
+        falls silent). 'adaptation (1/a)': likewise w <- w (1 - dt a) + ... needs dt < 1/a.
+        'reset (v_peak)': the bound of `reset_dt`. Each population's smallest value counts.
+        """
+        p = jax.tree.map(np.asarray, params)
+        return {"reset (v_peak)": self.reset_dt(params, eta_max),
+                "synapse (tau_s)": float(np.min(p.tau_s)),
+                "adaptation (1/a)": float(1.0 / np.max(p.a))}
+
+    def reset_dt(self, params: Params, eta_max: float) -> float:
         """Largest dt at which a reset neuron cannot skip the passage through infinity.
 
         A neuron just below v_peak overshoots in one step to u = v_peak + dt F(v_peak), with
@@ -528,9 +545,14 @@ def validate_run(params, network, dt, t1, t0, record_every, scheme, dtype) -> in
                       for m, z in enumerate(network.z))
         limit = scheme.max_dt(params, eta_max)
         if dt > limit:
+            bounds = scheme.bounds(params, eta_max) if hasattr(scheme, "bounds") else {}
+            which = min(bounds, key=bounds.get) if bounds else "reset (v_peak)"
+            why = (f"v_peak={float(np.max(params.v_peak)):g}, largest sampled "
+                   f"eta={eta_max:.4g}" if which.startswith("reset") else
+                   f"the explicit {which} update is unstable above it")
             raise ParameterError("dt", f"dt={dt:g} is too large for {type(scheme).__name__}: it must "
-                                 f"be < {limit:.4g} here (v_peak={float(np.max(params.v_peak)):g}, "
-                                 f"largest eta={eta_max:.4g}); see {type(scheme).__name__}.max_dt")
+                                 f"be < {limit:.4g} here ({which} bound; {why}); see "
+                                 f"{type(scheme).__name__}.max_dt")
     bin_time = dt * record_every
     n_records = (t1 - t0) / bin_time
     if abs(n_records - round(n_records)) > 1e-6 * max(1.0, n_records):

@@ -128,6 +128,29 @@ def _check(name: str, x, ok, allowed: str) -> None:
         raise ParameterError(name, f"must be {allowed}; got {v.tolist()}")
 
 
+def _checked_at_run_time(name: str, x, rule):
+    """A traced value passed through `equinox.error_if` with its range rule: the check the
+    concrete path makes at construction runs when the computation does (NaN passes, so that a
+    diverging fit stays a flagged result)."""
+    if rule is None or not isinstance(x, jax.core.Tracer):
+        return x
+    ok, allowed = rule
+    return eqx.error_if(x, jnp.any(~ok(x) & ~jnp.isnan(x)), f"{name}: must be {allowed}")
+
+
+# Range rules of the Params fields (the others only need to be finite).
+_PARAMS_RULES = {
+    "delta_eta": (lambda x: x >= 0, ">= 0 (Lorentzian half-width)"),
+    "a": (lambda x: x > 0, "> 0 (adaptation rate)"),
+    "w_jump": (lambda x: x >= 0, ">= 0 (adaptation increment per spike)"),
+    "tau_s": (lambda x: x > 0, "> 0 (synaptic time constant)"),
+    "s_jump": (lambda x: x >= 0, ">= 0 (synaptic jump per spike)"),
+    "g": (lambda x: x >= 0, ">= 0 (conductance)"),
+    "fractions": (lambda f: (f > 0) & (f <= 1), "in (0, 1]"),
+    "v_peak": (lambda x: x > 0, "> 0 (spike cut-off)"),
+}
+
+
 def _check_fractions(fractions) -> None:
     _check("fractions", fractions, lambda f: (f > 0) & (f <= 1), "in (0, 1]")
     f = _concrete(fractions)
@@ -171,24 +194,23 @@ class Params(eqx.Module):
                  fractions=1.0, g=200 / (2.5 * 65), v_peak=200.0, v_reset=-200.0):
         # Defaults are the exact conversion of the paper's dimensional set; see presets.py.
         values = _broadcast(dict(locals()), PER_POPULATION_FIELDS, "g", ("v_peak", "v_reset"))
+        values = {name: _checked_at_run_time(name, x, _PARAMS_RULES.get(name))
+                  for name, x in values.items()}
+        if isinstance(values["v_reset"], jax.core.Tracer) or \
+                isinstance(values["v_peak"], jax.core.Tracer):
+            values["v_reset"] = eqx.error_if(values["v_reset"],
+                                             values["v_reset"] >= values["v_peak"],
+                                             "v_reset: must be < v_peak")
         for name, x in values.items():
             setattr(self, name, x)
 
     def __check_init__(self):
-        _check("alpha", self.alpha, None, "")
-        _check("eta_bar", self.eta_bar, None, "")
-        _check("delta_eta", self.delta_eta, lambda x: x >= 0, ">= 0 (Lorentzian half-width)")
-        _check("i_ext", self.i_ext, None, "")
-        _check("a", self.a, lambda x: x > 0, "> 0 (adaptation rate)")
-        _check("b", self.b, None, "")
-        _check("w_jump", self.w_jump, lambda x: x >= 0, ">= 0 (adaptation increment per spike)")
-        _check("tau_s", self.tau_s, lambda x: x > 0, "> 0 (synaptic time constant)")
-        _check("s_jump", self.s_jump, lambda x: x >= 0, ">= 0 (synaptic jump per spike)")
-        _check("e_r", self.e_r, None, "")
-        _check("g", self.g, lambda x: x >= 0, ">= 0 (conductance)")
-        _check_fractions(self.fractions)
-        _check("v_peak", self.v_peak, lambda x: x > 0, "> 0 (spike cut-off)")
-        _check("v_reset", self.v_reset, None, "")
+        for name in (*PER_POPULATION_FIELDS, "g", *SCALAR_FIELDS):
+            if name == "fractions":
+                _check_fractions(self.fractions)
+                continue
+            ok, allowed = _PARAMS_RULES.get(name, (None, ""))
+            _check(name, getattr(self, name), ok, allowed)
         vp, vr = _concrete(self.v_peak), _concrete(self.v_reset)
         if vp is not None and vr is not None and not vr < vp:
             raise ParameterError("v_reset", f"must be < v_peak={float(vp)}; got {float(vr)}")

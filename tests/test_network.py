@@ -257,3 +257,46 @@ def test_batched_two_populations_match_single_runs():
                                    progress=False)
     single = jaxmf.simulate_network(plist[1], n=300, t1=1.0, record_every=100, progress=False)
     np.testing.assert_allclose(batch.r[1], single.r, rtol=1e-12)
+
+
+def test_every_explicit_update_bound_is_enforced():
+    # tau_s < dt: the Euler synapse update s (1 - dt / tau_s) flips sign every step (s swings to
+    # -99 and the population falls silent); refused, naming dt and the bound.
+    p = jaxmf.presets.tonic(tau_s=1e-6)
+    with pytest.raises(ParameterError, match=r"tau_s") as err:
+        jaxmf.simulate_network(p, n=100, t1=1.0, progress=False)
+    assert err.value.name == "dt" and "1e-06" in str(err.value)
+    # Independent check of the instability: one Euler synapse step from s = 1 without input.
+    assert 1.0 - 1e-3 / 1e-6 < -1
+    bounds = jaxmf.EulerReset().bounds(jaxmf.presets.tonic(), 1.0)
+    assert bounds["synapse (tau_s)"] == pytest.approx(float(jaxmf.presets.tonic().tau_s[0]))
+    assert bounds["adaptation (1/a)"] == pytest.approx(1 / float(jaxmf.presets.tonic().a[0]))
+    # dt = 1 blames dt (not t1, which is not a whole number of bins of it).
+    with pytest.raises(ParameterError) as err:
+        jaxmf.simulate_network(BASE, n=100, t1=10.5, dt=1.0, record_every=1, progress=False)
+    assert err.value.name == "dt"
+
+
+def test_resume_with_other_sizes_precision_or_populations_is_refused():
+    kw = dict(t1=0.2, dt=1e-3, record_every=100, progress=False)
+    first = jaxmf.simulate_network(BASE, n=100, **kw)
+    for change, name in [(dict(n=200), "n"), (dict(dtype=jnp.float32), "dtype")]:
+        with pytest.raises(ParameterError) as err:
+            jaxmf.simulate_network(BASE, **(kw | dict(t1=0.4, resume=first) | change))
+        assert err.value.name == name
+    with pytest.raises(ParameterError, match="population"):
+        jaxmf.simulate_network(jaxmf.presets.two_population(), resume=first, **(kw | dict(t1=0.4)))
+    same = jaxmf.simulate_network(BASE, n=100, resume=first, **(kw | dict(t1=0.4)))
+    assert same.t.shape == (4,)
+
+
+def test_traced_dt_is_reported_as_static():
+    with pytest.raises(ParameterError, match="static Python float"):
+        jax.jit(lambda dt: jaxmf.simulate_network(BASE, n=50, t1=0.1, dt=dt, progress=False).r)(1e-3)
+
+
+def test_results_print_values_and_statuses():
+    res = jaxmf.simulate_network(BASE, n=50, t1=0.2, progress=False)
+    text = repr(res)
+    assert "status=ok" in text and "t=[0.1, 0.2]" in text and "n=50" in text
+    assert res.dtype == np.float64
