@@ -303,10 +303,7 @@ def solve_meanfield(params: Params, t1: float = 800.0, ts=None, *, t0: float = 0
     controller = diffrax.PIDController(rtol=rtol, atol=atol)
     if isinstance(i_ext, StepInput):
         controller = diffrax.ClipStepSizeController(controller, jump_ts=i_ext.times.astype(dtype))
-    event = None
-    if blowup is not None:
-        bound = blowup
-        event = diffrax.Event(lambda t, y, args, **kw: jnp.max(jnp.abs(jnp.stack(y))) > bound)
+    event = None if blowup is None else diffrax.Event(_Blowup(jnp.asarray(blowup, dtype)))
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(MODELS[model]), solver or diffrax.Tsit5(), jnp.asarray(t0, dtype),
         jnp.asarray(t1, dtype), dt0, y0,
@@ -328,6 +325,16 @@ def solve_meanfield(params: Params, t1: float = 800.0, ts=None, *, t0: float = 0
     return _maybe_throw(res, f"solve_meanfield ({model})",
                         "try looser rtol/atol, a larger max_steps or a stiff solver "
                         "(diffrax.Kvaerno5)") if throw else res
+
+
+class _Blowup(eqx.Module):
+    """Event condition max|y| > bound; the bound is an array, so one compiled solve serves
+    every bound."""
+
+    bound: jax.Array
+
+    def __call__(self, t, y, args, **kwargs):
+        return jnp.max(jnp.abs(jnp.stack(y))) > self.bound
 
 
 def _maybe_throw(res, what: str, advice: str):

@@ -33,7 +33,7 @@ from .params import ParameterError, Params, first_params, module_repr, stack_par
 __all__ = [
     "EulerReset", "ExactPassage", "Network", "NetworkState", "Records", "NetworkResult",
     "SimulationError", "SimulationInterrupted", "make_network", "init", "step", "run",
-    "simulate_network", "stack_params", "validate_run",
+    "simulate_network", "stack_params", "validate_run", "traced_max_dt",
 ]
 
 
@@ -470,6 +470,40 @@ class NetworkResult(eqx.Module):
         return t_start + (first[k, j] + 1) * self.dt, ids[j]
 
 
+def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
+    """`scheme.max_dt` for parameters that may be traced (jnp, closed form): the bound that
+    `simulate_network` checks at run time when the parameters are only known then.
+
+    Parameters
+    ----------
+    scheme : `EulerReset` or `ExactPassage`.
+    params : `Params` (any batch shape; the bound covers every element).
+    network : the `Network` whose Lorentzian samples give the largest excitability.
+
+    Returns
+    -------
+    A scalar array: the largest stable dt.
+    """
+    z_max = jnp.max(jnp.stack([jnp.max(jnp.abs(z)) for z in network.z]))
+    eta_max = jnp.max(jnp.abs(params.eta_bar + params.delta_eta * z_max))
+    gs_unit = jnp.max(jnp.sum(params.g * params.fractions[..., None, :], axis=-1))
+    if isinstance(scheme, EulerReset):
+        vp = jnp.max(jnp.abs(params.v_peak if scheme.reflect
+                             else jnp.maximum(params.v_peak, -params.v_reset)))
+        gs_max = gs_unit * scheme.s_max
+        A = jnp.max(jnp.abs(params.alpha)) + gs_max
+        c = jnp.max(params.i_ext) + gs_max * jnp.max(jnp.abs(params.e_r)) + eta_max
+        # dt (u + A) = 1 with u = vp + dt K is K dt^2 + (vp + A) dt - 1 = 0 (see reset_dt).
+        K = vp * vp + A * vp + c
+        reset = 2.0 / ((vp + A) + jnp.sqrt((vp + A) ** 2 + 4.0 * K))
+        return jnp.minimum(reset, jnp.minimum(jnp.min(params.tau_s), 1.0 / jnp.max(params.a)))
+    A = jnp.max(jnp.abs(params.alpha)) + gs_unit
+    w_max = jnp.max(params.w_jump / params.a) * jnp.sqrt(eta_max) / jnp.pi
+    j_max = eta_max + jnp.max(jnp.abs(params.i_ext)) + gs_unit * jnp.max(jnp.abs(params.e_r)) \
+        + A * A / 4 + w_max
+    return 1.0 / jnp.sqrt(j_max)
+
+
 def _is_traced(tree) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
 
@@ -642,10 +676,18 @@ def simulate_network(params: Params, n: int | tuple[int, ...] | None = None, t1:
                                         n_records=n_records, record_every=record_every,
                                         batched=batched)
         bad = jnp.any(rec.n_nonfinite > 0, axis=(-2, -1))
+        # The step-size bound of traced parameters is known only when the run runs.
+        too_big = jnp.asarray(False) if not _is_traced(params) else \
+            dt > traced_max_dt(scheme, params, network)
         if throw:
+            rec = rec._replace(r=eqx.error_if(
+                rec.r, too_big, f"simulate_network: dt={dt:g} is above {type(scheme).__name__}'s "
+                "stability bound for these parameters (see max_dt); reduce dt"))
             rec = rec._replace(r=eqx.error_if(rec.r, bad, "simulate_network: non-finite state "
                                               "(blow-up); reduce dt"))
         status = _status_where(bad, RESULTS.diverged, RESULTS.successful)
+        status = _status_where(jnp.broadcast_to(too_big, jnp.shape(bad)), RESULTS.out_of_domain,
+                               status)
         t = dt * record_every * (k0 + np.arange(1, n_records + 1))
         return _result(t, rec, raster_index, state, network, params, status, dt, record_every,
                        resume)

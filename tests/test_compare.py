@@ -14,7 +14,7 @@ from jaxmf.analysis import transient_time
 
 @pytest.fixture(scope="module")
 def tonic():
-    return compare(jaxmf.presets.tonic(), n=10_000, t1=500.0, transient=200.0,
+    return compare(jaxmf.presets.tonic(), n=5000, t1=300.0, transient=200.0,
                    dtype=jnp.float32, progress=False)
 
 
