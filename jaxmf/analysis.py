@@ -3,6 +3,21 @@
 Works on any population trace (network or mean field): a time grid `t` (T,) and a signal `x` (T,)
 such as r(t) or <w>(t). Everything is jnp with fixed-size outputs, so it runs under jit and vmap
 (sweeps classify thousands of traces at once).
+
+Conventions, shared by compare, the CLI summaries, sweeps, fits and plots:
+- the analysed window starts after a transient, a quarter of the run unless given
+  (`transient_time`, `TRANSIENT_FRACTION`);
+- a burst is an excursion above the midpoint of the 5th and 95th percentiles, with hysteresis
+  (`detect_bursts`); the period is the mean onset-to-onset interval, NaN with fewer than two
+  onsets in the window;
+- the regime is QUIESCENT when the mean rate is below `quiescent_rate`, BURSTING when the
+  trace's 1st-99th percentile swing exceeds `min_relative_amplitude` times its mean and it has
+  at least `min_bursts` onsets, and TONIC otherwise. When the window holds fewer than two onsets
+  the period cannot be measured, but a trace with a large swing and one onset is still
+  oscillating, only more slowly than the window resolves: it is labelled BURSTING with a NaN
+  period, never a confident TONIC (e.g. eta_bar = 0.125, w_jump = 0.02 over t1 = 400: one
+  onset in (100, 400], period about 220 over a longer run). Lengthen the run to measure its
+  period.
 """
 
 from __future__ import annotations
@@ -159,15 +174,19 @@ def _regime(r, stats: BurstStats, quiescent_rate: float = 1e-3,
     mean = jnp.mean(r)
     swing = (jnp.percentile(r, 99.0) - jnp.percentile(r, 1.0)) / \
         jnp.maximum(mean, jnp.finfo(r.dtype).tiny)
-    bursting = (stats.n_bursts >= min_bursts) & (swing > min_relative_amplitude)
+    # One onset with a large swing is an oscillation slower than the window (its period is NaN),
+    # not a tonic state: see the module docstring.
+    onsets = (stats.n_bursts >= min_bursts) | (stats.n_bursts == 1)
+    bursting = onsets & (swing > min_relative_amplitude)
     return jnp.where(mean < quiescent_rate, QUIESCENT, jnp.where(bursting, BURSTING, TONIC))
 
 
 def classify_regime(t: jax.Array, r: jax.Array, *, quiescent_rate: float = 1e-3,
                     min_relative_amplitude: float = 1.0, min_bursts: int = 2,
                     smooth_window: int = 1) -> jax.Array:
-    """QUIESCENT (mean rate below `quiescent_rate`), BURSTING (at least `min_bursts` onsets and a
-    peak-to-trough swing above `min_relative_amplitude` times the mean) or TONIC.
+    """QUIESCENT (mean rate below `quiescent_rate`), BURSTING (at least `min_bursts` onsets, or
+    one onset when the window is too short for more, and a peak-to-trough swing above
+    `min_relative_amplitude` times the mean) or TONIC (module docstring).
 
     Pass a trace after its transient. For a network trace, smooth over a few time units
     (`smooth_window` samples) so finite-size fluctuations are not taken for bursts.

@@ -16,6 +16,8 @@ to their own `diffrax.diffeqsolve`.
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Callable, NamedTuple
 
 import diffrax
@@ -25,11 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from .params import ParameterError, Params
+from ._results import RESULTS, NumericalError, from_diffrax, status_message
+from .params import ParameterError, Params, module_repr, promote_params, synaptic_drive
 
 __all__ = [
     "MeanFieldState", "MeanFieldResult", "Equilibria", "StepInput", "chen_campbell", "nicola_campbell",
-    "mpr", "solve_meanfield", "meanfield_equilibria", "MODELS",
+    "mpr", "quasi_steady_state", "solve_meanfield", "meanfield_equilibria", "MODELS",
 ]
 
 
@@ -56,6 +59,11 @@ class StepInput(eqx.Module):
         if self.values.shape[0] != self.times.shape[0] + 1:
             raise ParameterError("values", f"needs len(times) + 1 = {self.times.shape[0] + 1} "
                                  f"entries; got {self.values.shape[0]}")
+        if not isinstance(self.times, jax.core.Tracer):
+            times = np.asarray(self.times)
+            if not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
+                raise ParameterError("times", f"switch times must be finite and increasing; got "
+                                     f"{times.tolist()}")
 
     def __call__(self, t):
         return self.values[jnp.searchsorted(self.times, t, side="right")]
@@ -65,16 +73,11 @@ def _input(inp, t, dtype):
     return jnp.zeros((), dtype) if inp is None else jnp.asarray(inp(t), dtype)
 
 
-def _synaptic(params: Params, s):
-    fs = params.fractions * s
-    return params.g @ fs, params.g @ (fs * params.e_r)
-
-
 def chen_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     """The exact mean field (Chen & Campbell 2022, eq. for r, <v>, <w>, s)."""
     params, inp = args
     r, v, w, s = y
-    gs, gse = _synaptic(params, s)
+    gs, gse = synaptic_drive(params, s)
     i_total = params.i_ext + _input(inp, t, params.i_ext.dtype)
     dr = params.delta_eta / jnp.pi + 2 * r * v - r * (params.alpha + gs)
     dv = v * v - params.alpha * v - (jnp.pi * r) ** 2 + gse - gs * v - w + params.eta_bar + i_total
@@ -90,20 +93,35 @@ def mpr(t, y: MeanFieldState, args) -> MeanFieldState:
     return d._replace(w=jnp.zeros_like(y.w))
 
 
-def _qss(params: Params, w, s, i_total):
-    """Quasi-steady QIF rate and mean voltage for frozen (w, s): z = sqrt(eta + i Delta - c)."""
-    gs, gse = _synaptic(params, s)
+def quasi_steady_state(params: Params, w, s, i_total):
+    """Quasi-steady QIF rate and mean voltage for frozen (w, s) (the Nicola-Campbell reduction).
+
+    Parameters
+    ----------
+    params : `Params`.
+    w, s : (P,) adaptation and synaptic variables, held fixed.
+    i_total : (P,) or scalar total input current (params.i_ext plus any extra input).
+
+    Returns
+    -------
+    (rate, v): the rate Re z / pi and mean voltage A/2 - Im z, z = sqrt(eta_bar + i Delta - c).
+    """
+    gs, gse = synaptic_drive(params, s)
     A = params.alpha + gs
     c = w - gse + A * A / 4 - i_total
     z = jnp.sqrt(jax.lax.complex(params.eta_bar - c, params.delta_eta))
     return jnp.real(z) / jnp.pi, A / 2 - jnp.imag(z)
 
 
+# The sweep's old import; the lead drops this line when the sweep uses quasi_steady_state.
+_qss = quasi_steady_state
+
+
 def nicola_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     """Nicola & Campbell 2013: (s, w) driven by the quasi-steady rate R(s, w); r and v are slaved
     (their derivatives are zero; `solve_meanfield` fills them from R and <v>_qss)."""
     params, inp = args
-    rate, v_qss = _qss(params, y.w, y.s, params.i_ext + _input(inp, t, params.i_ext.dtype))
+    rate, v_qss = quasi_steady_state(params, y.w, y.s, params.i_ext + _input(inp, t, params.i_ext.dtype))
     dw = params.a * (params.b * v_qss - y.w) + params.w_jump * rate
     ds = -y.s / params.tau_s + params.s_jump * rate
     zero = jnp.zeros_like(y.r)
@@ -115,49 +133,168 @@ MODELS: dict[str, Callable] = {"chen_campbell": chen_campbell, "nicola_campbell"
 
 
 class MeanFieldResult(eqx.Module):
-    """Solution at the saved times: t (T,), r, v, w, s (T, P). `status` is 0 on success (else
-    diffrax's RESULTS code: max_steps reached, non-finite state, ...); `n_steps` the accepted
-    steps."""
+    """Solution at the saved times: t (T,), r, v, w, s (T, P). `status` is a `RESULTS` item:
+    successful, max_steps_reached, solver_failed (diffrax's failures), or diverged (non-finite
+    values, or the `blowup` bound crossed); `n_steps` the accepted steps; `dtype` the precision
+    the solve ran in."""
 
     t: jax.Array
     r: jax.Array
     v: jax.Array
     w: jax.Array
     s: jax.Array
-    status: jax.Array
+    status: RESULTS
     n_steps: jax.Array
     model: str = eqx.field(static=True)
 
     @property
     def message(self) -> str:
-        code = int(np.max(np.asarray(self.status)))
-        return "ok" if code == 0 else f"diffrax failure (code {code})"
+        return status_message(self.status)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.r.dtype)
+
+    def __repr__(self) -> str:
+        return module_repr(self, ("t", "r", "v", "w", "s", "status", "n_steps"),
+                           extra={"model": self.model, "dtype": str(self.dtype)})
+
+
+def working_precision(params: Params, dtype, caller: str) -> Params:
+    """`params` in the precision a mean-field computation runs in: `dtype` if given, else the
+    params' own (their widest field; a float32 field among float64 ones is widened). Warns
+    (`UserWarning`) when that is float32 although float64 was asked for or x64 is enabled.
+
+    Parameters
+    ----------
+    params : `Params`.
+    dtype : None (follow the params) or float32/float64.
+    caller : the function's name, for the warning.
+
+    Returns
+    -------
+    `params` with every field in the working dtype.
+    """
+    params = promote_params(params)
+    have = jnp.dtype(params.dtype)
+    x64 = bool(jax.config.jax_enable_x64)
+    if dtype is not None:
+        want = jnp.dtype(dtype)
+        if want not in (jnp.float32, jnp.float64):
+            raise ParameterError("dtype", f"must be float32 or float64; got {dtype}")
+        if want == jnp.float64 and not x64:
+            warnings.warn(f"{caller}: float64 was asked for but jax_enable_x64 is off; computing "
+                          "in float32 (call jax.config.update('jax_enable_x64', True) before "
+                          "creating any arrays)", UserWarning, stacklevel=3)
+            want = jnp.dtype(jnp.float32)
+        if want != have:
+            params = jax.tree.map(lambda x: jnp.asarray(x, want), params)
+    elif x64 and have == jnp.float32:
+        warnings.warn(f"{caller}: the parameters are float32 although jax_enable_x64 is on; "
+                      "computing in float32 (create the Params after enabling x64, or pass "
+                      "dtype=jnp.float64)", UserWarning, stacklevel=3)
+    return params
 
 
 def _default_ts(t0, t1):
     return jnp.linspace(t0, t1, int(max(2, round((t1 - t0) / 0.1) + 1)))
 
 
+def _concrete_float(name: str, x) -> float | None:
+    if isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        raise ParameterError(name, f"must be a real number; got {x!r}") from None
+
+
+def _check_solve(t0, t1, ts, y0, rtol, atol, max_steps, blowup) -> None:
+    """Refuse settings that cannot give a right answer, before any computation."""
+    t0_, t1_ = _concrete_float("t0", t0), _concrete_float("t1", t1)
+    if t0_ is not None and not math.isfinite(t0_):
+        raise ParameterError("t0", f"must be finite; got {t0_}")
+    if t1_ is not None and not math.isfinite(t1_):
+        raise ParameterError("t1", f"must be a finite end time; got {t1_}")
+    if t0_ is not None and t1_ is not None and not t1_ > t0_:
+        raise ParameterError("t1", f"must be > t0={t0_:g}; got {t1_:g}")
+    if ts is not None and not isinstance(ts, jax.core.Tracer):
+        arr = np.asarray(ts, dtype=float)
+        if arr.ndim != 1 or arr.size == 0:
+            raise ParameterError("ts", f"must be a 1-D array of save times; got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ParameterError("ts", "save times must be finite")
+        if np.any(np.diff(arr) < 0):
+            raise ParameterError("ts", "save times must be non-decreasing")
+        lo, hi = (t0_ if t0_ is not None else -np.inf), (t1_ if t1_ is not None else np.inf)
+        slack = 1e-9 * max(1.0, abs(lo) if np.isfinite(lo) else 1.0, abs(hi) if np.isfinite(hi)
+                           else 1.0)  # times built as k * bin_time may overshoot by round-off
+        if arr[0] < lo - slack or arr[-1] > hi + slack:
+            raise ParameterError("ts", f"save times must lie in [t0, t1] = [{lo:g}, {hi:g}]; got "
+                                 f"[{arr[0]:g}, {arr[-1]:g}]")
+    for name, x in (("rtol", rtol), ("atol", atol)):
+        v = _concrete_float(name, x)
+        if v is not None and not (math.isfinite(v) and 0 <= v < 1):
+            raise ParameterError(name, f"must be a tolerance in [0, 1); got {v:g}")
+    if _concrete_float("rtol", rtol) == 0 and _concrete_float("atol", atol) == 0:
+        raise ParameterError("rtol", "rtol and atol cannot both be 0")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ParameterError("max_steps", f"must be an integer >= 1; got {max_steps!r}")
+    if blowup is not None:
+        v = _concrete_float("blowup", blowup)
+        if v is not None and not v > 0:
+            raise ParameterError("blowup", f"must be a bound > 0 on max|y|; got {v:g}")
+    if y0 is not None:
+        leaves = [x for x in jax.tree.leaves(y0) if not isinstance(x, jax.core.Tracer)]
+        if any(not np.all(np.isfinite(np.asarray(x, dtype=float))) for x in leaves):
+            raise ParameterError("y0", "the initial state must be finite")
+
+
 def solve_meanfield(params: Params, t1: float = 800.0, ts=None, *, t0: float = 0.0, y0=None,
                     model: str = "chen_campbell", i_ext=None, solver=None, rtol: float = 1e-8,
                     atol: float = 1e-10, dt0: float | None = None, max_steps: int = 1_000_000,
-                    adjoint=None, throw: bool = True) -> MeanFieldResult:
+                    adjoint=None, blowup: float | None = None, dtype=None,
+                    throw: bool = True) -> MeanFieldResult:
     """Integrate a mean-field model with diffrax from t0 to t1, saving at `ts`.
 
-    ts: save times (default every 0.1 time unit). y0: `MeanFieldState` (default all zeros, the
-    network's initial state). model: 'chen_campbell' (exact), 'nicola_campbell' or 'mpr'.
-    i_ext: extra input, a `StepInput` or any callable t -> scalar/(P,) (jump times of a StepInput
-    are stepped to exactly). solver: any diffrax solver (default Tsit5; use diffrax.Kvaerno5 for
-    very fast adaptation). rtol/atol: PID controller tolerances. adjoint: diffrax adjoint for
-    gradients (default RecursiveCheckpointAdjoint: memory-bounded). throw: raise on failure
-    (else report it in `status`). Works under jit, vmap (over params) and grad.
+    Works under jit, vmap (over params) and grad. Forward-mode differentiation (`jax.jacfwd`,
+    `jax.jvp`, optimistix' Jacobians with `options={"jac": "fwd"}`) needs
+    `adjoint=diffrax.ForwardMode()`: the default reverse-mode adjoint is a custom VJP.
+
+    Parameters
+    ----------
+    params : `Params`; the solve runs in their dtype (see `dtype`).
+    t1, t0 : end and start times. ts : save times in [t0, t1] (default every 0.1 time unit).
+    y0 : `MeanFieldState` (default all zeros, the network's initial state).
+    model : 'chen_campbell' (exact), 'nicola_campbell' or 'mpr'.
+    i_ext : extra input, a `StepInput` or any callable t -> scalar/(P,) (jump times of a
+        StepInput are stepped to exactly).
+    solver : any diffrax solver (default Tsit5; diffrax.Kvaerno5 for very fast adaptation).
+    rtol, atol : PID controller tolerances. dt0 : first step (default: chosen by diffrax).
+    max_steps : step budget.
+    adjoint : diffrax adjoint for gradients (default RecursiveCheckpointAdjoint: memory-bounded,
+        reverse mode only; diffrax.ForwardMode() for forward mode).
+    blowup : if given, the solve stops once max|y| exceeds it and the status is diverged (a
+        diverging point then costs a few steps instead of the whole step budget).
+    dtype : None (the params' precision) or float32/float64; a `UserWarning` says when the solve
+        runs in float32 although x64 is enabled or float64 was asked for.
+    throw : raise `NumericalError` (under jit: an `equinox.error_if` error) on any status other
+        than successful; with False the result comes back flagged.
+
+    Returns
+    -------
+    `MeanFieldResult`.
     """
     if model not in MODELS:
         raise ParameterError("model", f"must be one of {', '.join(MODELS)}; got {model!r}")
-    if not isinstance(t1, jax.core.Tracer) and not float(t1) > float(t0):
-        raise ParameterError("t1", f"must be > t0={t0}; got {t1}")
+    _check_solve(t0, t1, ts, y0, rtol, atol, max_steps, blowup)
+    params = working_precision(params, dtype, "solve_meanfield")
     dtype = params.eta_bar.dtype
-    ts = _default_ts(t0, t1) if ts is None else ts
+    if ts is None:
+        if isinstance(t1, jax.core.Tracer) or isinstance(t0, jax.core.Tracer):
+            raise ParameterError("ts", "give the save times ts when t0 or t1 is traced (the "
+                                 "default grid's length depends on their values)")
+        ts = _default_ts(t0, t1)
     ts = jnp.asarray(ts, dtype)  # diffrax promotes the state to the time dtype
     p = params.n_populations
     if y0 is None:
@@ -166,29 +303,59 @@ def solve_meanfield(params: Params, t1: float = 800.0, ts=None, *, t0: float = 0
     controller = diffrax.PIDController(rtol=rtol, atol=atol)
     if isinstance(i_ext, StepInput):
         controller = diffrax.ClipStepSizeController(controller, jump_ts=i_ext.times.astype(dtype))
+    event = None if blowup is None else diffrax.Event(_Blowup(jnp.asarray(blowup, dtype)))
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(MODELS[model]), solver or diffrax.Tsit5(), jnp.asarray(t0, dtype),
         jnp.asarray(t1, dtype), dt0, y0,
         args=(params, i_ext), saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller,
-        adjoint=adjoint or diffrax.RecursiveCheckpointAdjoint(), max_steps=max_steps, throw=throw)
+        adjoint=adjoint or diffrax.RecursiveCheckpointAdjoint(), max_steps=max_steps,
+        event=event, throw=False)
     ys = sol.ys
     if model == "nicola_campbell":
         i_t = jax.vmap(lambda t: params.i_ext + _input(i_ext, t, params.i_ext.dtype))(ts)
-        rate, v_qss = jax.vmap(lambda w, s, i: _qss(params, w, s, i))(ys.w, ys.s, i_t)
+        rate, v_qss = jax.vmap(lambda w, s, i: quasi_steady_state(params, w, s, i))(ys.w, ys.s, i_t)
         ys = ys._replace(r=rate, v=v_qss)
-    return MeanFieldResult(t=sol.ts, r=ys.r, v=ys.v, w=ys.w, s=ys.s,
-                           status=jnp.asarray(sol.result._value, jnp.int32),
-                           n_steps=sol.stats["num_accepted_steps"], model=model)
+    status = from_diffrax(sol.result)
+    if event is not None:
+        status = RESULTS.where(jnp.any(sol.event_mask), RESULTS.diverged, status)
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in ys]))
+    status = RESULTS.where((status == RESULTS.successful) & ~finite, RESULTS.diverged, status)
+    res = MeanFieldResult(t=sol.ts, r=ys.r, v=ys.v, w=ys.w, s=ys.s, status=status,
+                          n_steps=sol.stats["num_accepted_steps"], model=model)
+    return _maybe_throw(res, f"solve_meanfield ({model})",
+                        "try looser rtol/atol, a larger max_steps or a stiff solver "
+                        "(diffrax.Kvaerno5)") if throw else res
 
 
-# ------------------------------------------------------------------------------------------------
-# Equilibria
+class _Blowup(eqx.Module):
+    """Event condition max|y| > bound; the bound is an array, so one compiled solve serves
+    every bound."""
+
+    bound: jax.Array
+
+    def __call__(self, t, y, args, **kwargs):
+        return jnp.max(jnp.abs(jnp.stack(y))) > self.bound
+
+
+def _maybe_throw(res, what: str, advice: str):
+    """Raise `NumericalError` on a failed concrete status; under tracing, fail at run time."""
+    bad = res.status != RESULTS.successful
+    if isinstance(bad, jax.core.Tracer):
+        return eqx.tree_at(lambda x: x.r, res, eqx.error_if(res.r, bad, f"{what} failed; "
+                                                             f"{advice}"))
+    if np.any(np.asarray(bad)):
+        raise NumericalError(f"{what}: {status_message(res.status)}; {advice}. Pass throw=False "
+                             "to get the flagged result.", res)
+    return res
 
 
 class Equilibria(eqx.Module):
     """Equilibria of the exact mean field, padded to a fixed count: r, v, w, s (K, P);
     `eigenvalues` (K, 4P) of the Jacobian; `stable` (K,); `valid` (K,) marks real entries
-    (padding rows are NaN); `residual` (K,) the max-norm of the vector field there."""
+    (padding rows are NaN); `residual` (K,) the max-norm of the vector field there. `status` is
+    a `RESULTS` item: successful; not_converged when a root's residual is above sqrt(eps) (scaled
+    by the state's size); out_of_domain when a root lies above the searched rate range (one
+    population: the residual is still negative at r_range[1])."""
 
     r: jax.Array
     v: jax.Array
@@ -198,16 +365,39 @@ class Equilibria(eqx.Module):
     stable: jax.Array
     valid: jax.Array
     residual: jax.Array
+    status: RESULTS
 
     @property
-    def count(self) -> int:
-        return int(np.sum(np.asarray(self.valid)))
+    def count(self):
+        """Number of equilibria (an int; an array for a batch or a traced result)."""
+        valid = self.valid
+        if isinstance(valid, jax.core.Tracer):
+            return jnp.sum(valid, axis=-1)
+        total = np.sum(np.asarray(valid), axis=-1)
+        return int(total) if np.ndim(total) == 0 else total
+
+    @property
+    def message(self) -> str:
+        return status_message(self.status)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.r.dtype)
+
+    def __repr__(self) -> str:
+        fields = ("r", "v", "w", "s", "stable", "residual", "status")
+        if isinstance(self.valid, jax.core.Tracer) or np.ndim(self.valid) != 1:
+            return module_repr(self, fields)
+        keep = np.asarray(self.valid)  # the padding rows are NaN: show the equilibria only
+        values = {name: np.asarray(getattr(self, name))[keep] for name in fields[:-1]}
+        return module_repr(self, fields, values=values,
+                           extra={"count": int(keep.sum()), "dtype": str(self.dtype)})
 
 
 def _equilibrium_from_rate(params: Params, r):
     """(v*, w*, s*) of one population from its rate (model.md section 3)."""
     s = params.tau_s * params.s_jump * r
-    gs, _ = _synaptic(params, s)
+    gs, _ = synaptic_drive(params, s)
     v = (params.alpha + gs) / 2 - params.delta_eta / (2 * jnp.pi * r)
     w = params.b * v + params.w_jump / params.a * r
     return v, w, s
@@ -216,7 +406,7 @@ def _equilibrium_from_rate(params: Params, r):
 def _scalar_residual(params: Params, r):
     """pi r - Re sqrt(eta_bar + i Delta - c(r)) for one population (zero at an equilibrium)."""
     v, w, s = _equilibrium_from_rate(params, r)
-    gs, gse = _synaptic(params, s)
+    gs, gse = synaptic_drive(params, s)
     c = w - gse + (params.alpha + gs) ** 2 / 4 - params.i_ext
     return jnp.pi * r - jnp.real(jnp.sqrt(jax.lax.complex(params.eta_bar - c, params.delta_eta)))
 
@@ -230,29 +420,74 @@ def _unflat(x):
 
 
 def meanfield_equilibria(params: Params, *, max_equilibria: int = 8, r_range=(1e-10, 10.0),
-                         grid: int = 4000) -> Equilibria:
-    """All equilibria of the exact mean field (one population), refined by Newton.
+                         grid: int = 4000, dtype=None, throw: bool = True) -> Equilibria:
+    """All equilibria of the exact mean field, refined by Newton.
 
-    The scalar root problem in r (model.md section 3) is scanned on a log grid over `r_range` for
-    sign changes, each bracket is bisected, and the full 4-D system is polished with optimistix'
-    Newton. Jacobian eigenvalues come from jax.jacfwd; `stable` means all real parts < 0.
-    Pure: works under jit and vmap (over params); output rows beyond the roots found are NaN.
-    Compiled once per (shapes, options) and reused.
+    One population: the scalar root problem in r (model.md section 3) is scanned on a log grid
+    over `r_range` for sign changes, each bracket is bisected, and the full 4-D system is
+    polished with optimistix' Newton. With P > 1 populations there is no scalar reduction:
+    Newton on the 4P-dimensional system runs from a log grid of rates per population (16^P
+    starts for P <= 3, a diagonal of 64 beyond), and the distinct converged points are kept.
+    This finds the equilibria in practice but, unlike the one-population bracketing, cannot prove
+    that none was missed. Jacobian eigenvalues come from jax.jacfwd; `stable` means all real
+    parts < 0. Pure: works under jit, vmap (over params), grad and jacfwd; compiled once per
+    (shapes, options) and reused.
 
-    With P > 1 populations there is no scalar reduction: Newton on the 4P-dimensional system runs
-    from a log grid of rates per population (16^P starts for P <= 3, a diagonal of 64 beyond), and
-    the distinct converged points are kept. This finds the equilibria in practice but, unlike the
-    one-population bracketing, cannot prove that none was missed.
+    Parameters
+    ----------
+    params : `Params`; computed in their dtype (see `dtype`).
+    max_equilibria : rows of the output (rows beyond the roots found are NaN).
+    r_range : (low, high) rates searched, 0 < low < high (a log grid needs low > 0).
+    grid : grid points of the one-population scan.
+    dtype : None (the params' precision) or float32/float64; warns as `solve_meanfield` does.
+    throw : raise `NumericalError` (under jit: an `equinox.error_if` error) when the status is
+        not successful (a root not converged, or one above r_range); with False the result comes
+        back flagged.
+
+    Returns
+    -------
+    `Equilibria`.
     """
+    if isinstance(max_equilibria, bool) or not isinstance(max_equilibria, (int, np.integer)) \
+            or max_equilibria < 1:
+        raise ParameterError("max_equilibria", f"must be an integer >= 1; got {max_equilibria!r}")
+    if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
+        raise ParameterError("grid", f"must be an integer >= 2; got {grid!r}")
+    try:
+        lo, hi = (float(x) for x in r_range)
+    except (TypeError, ValueError):
+        raise ParameterError("r_range", f"must be two rates (low, high); got {r_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise ParameterError("r_range", f"must satisfy 0 < low < high (finite; the scan is on a log "
+                             f"grid and an equilibrium has r > 0); got ({lo:g}, {hi:g})")
+    params = working_precision(params, dtype, "meanfield_equilibria")
     if params.n_populations > 1:
-        return _equilibria_multi_jit(params, max_equilibria=max_equilibria, r_range=tuple(r_range),
-                                     per_population=16 if params.n_populations <= 3 else 64)
-    return _equilibria_jit(params, max_equilibria=max_equilibria, r_range=tuple(r_range), grid=grid)
+        res = _equilibria_multi_jit(params, max_equilibria=int(max_equilibria), r_range=(lo, hi),
+                                    per_population=16 if params.n_populations <= 3 else 64)
+    else:
+        res = _equilibria_jit(params, max_equilibria=int(max_equilibria), r_range=(lo, hi),
+                              grid=int(grid))
+    if not throw:
+        return res
+    return _maybe_throw(res, "meanfield_equilibria", "widen r_range, or inspect the equilibria "
+                        "found")
+
+
+def _broadcast_params(params: Params, n: int) -> Params:
+    """`params` repeated along a new leading axis of length n: vmapped root finds then see
+    batched parameters like their batched starts (optimistix' implicit derivative needs the
+    parameters batched wherever the solution is)."""
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), params)
+
+
+def _residual_ok(x, res, dtype):
+    return res <= math.sqrt(float(jnp.finfo(dtype).eps)) * (1 + jnp.max(jnp.abs(x), axis=-1))
 
 
 def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> Equilibria:
     p1 = params
-    rs = jnp.logspace(np.log10(r_range[0]), np.log10(r_range[1]), grid, dtype=params.eta_bar.dtype)
+    dtype = params.eta_bar.dtype
+    rs = jnp.logspace(np.log10(r_range[0]), np.log10(r_range[1]), grid, dtype=dtype)
     f = jax.vmap(lambda r: _scalar_residual(p1, r[None])[0])(rs)
     change = jnp.sign(f[:-1]) * jnp.sign(f[1:]) <= 0
     (idx,) = jnp.nonzero(change, size=max_equilibria, fill_value=grid - 2)
@@ -270,10 +505,10 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
     lo, hi = jax.lax.fori_loop(0, 80, bisect, (lo, hi))
     r0 = jnp.sqrt(lo * hi)
 
-    def polish(r):
-        v, w, s = _equilibrium_from_rate(p1, r[None])
+    def polish(r, p):
+        v, w, s = _equilibrium_from_rate(p, r[None])
         x0 = _flat(MeanFieldState(r[None], v, w, s))
-        fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x), (p1, None)))
+        fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x), (p, None)))
         sol = optx.root_find(fn, optx.Newton(rtol=1e-13, atol=1e-14), x0, max_steps=50,
                              throw=False)
         x = jnp.where(sol.result == optx.RESULTS.successful, sol.value, x0)
@@ -281,14 +516,20 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
         eig = jnp.linalg.eigvals(jac)
         return x, eig, jnp.max(jnp.abs(fn(x, None)))
 
-    x, eig, res = jax.vmap(polish)(r0)
+    x, eig, res = jax.vmap(polish)(r0, _broadcast_params(p1, max_equilibria))
+    converged = _residual_ok(x, res, dtype)
     nan = jnp.nan
     x = jnp.where(found[:, None], x, nan)
     eig = jnp.where(found[:, None], eig, nan)
     y = jax.vmap(lambda xi: _unflat(xi))(x)
     stable = found & jnp.all(jnp.real(eig) < 0, axis=-1)
+    # The residual pi r - Re sqrt(.) grows like pi r at large r; still negative at the top of the
+    # range, it crosses zero above it: a root the scan cannot see.
+    above = f[-1] < 0
+    status = RESULTS.where(jnp.any(found & ~converged), RESULTS.not_converged,
+                           RESULTS.where(above, RESULTS.out_of_domain, RESULTS.successful))
     return Equilibria(r=y.r, v=y.v, w=y.w, s=y.s, eigenvalues=eig, stable=stable, valid=found,
-                      residual=jnp.where(found, res, nan))
+                      residual=jnp.where(found, res, nan), status=status)
 
 
 _equilibria_jit = jax.jit(_equilibria, static_argnames=("max_equilibria", "r_range", "grid"))
@@ -304,17 +545,18 @@ def _equilibria_multi(params: Params, *, max_equilibria: int, r_range, per_popul
         starts = jnp.stack(jnp.meshgrid(*([axis] * n_pop), indexing="ij"), -1).reshape(-1, n_pop)
     else:
         starts = jnp.repeat(axis[:, None], n_pop, axis=1)
-    fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x), (params, None)))
+    field = lambda x, p: _flat(chen_campbell(0.0, _unflat(x), (p, None)))
 
-    def newton(r):
-        v, w, s = _equilibrium_from_rate(params, r)
-        sol = optx.root_find(fn, optx.Newton(rtol=1e-13, atol=1e-14), _flat(MeanFieldState(r, v, w, s)),
-                             max_steps=100, throw=False)
-        res = jnp.max(jnp.abs(fn(sol.value, None)))
+    def newton(r, p):
+        v, w, s = _equilibrium_from_rate(p, r)
+        sol = optx.root_find(field, optx.Newton(rtol=1e-13, atol=1e-14),
+                             _flat(MeanFieldState(r, v, w, s)), args=p, max_steps=100,
+                             throw=False)
+        res = jnp.max(jnp.abs(field(sol.value, p)))
         ok = (sol.result == optx.RESULTS.successful) & (res < 1e-9) & jnp.all(sol.value[:n_pop] > 0)
         return sol.value, ok, res
 
-    x, ok, res = jax.vmap(newton)(starts)
+    x, ok, res = jax.vmap(newton)(starts, _broadcast_params(params, starts.shape[0]))
     scale = 1e-7 * (1 + jnp.abs(x))
     close = jnp.all(jnp.abs(x[:, None, :] - x[None, :, :]) < scale[:, None, :], axis=-1)
     earlier = jnp.tril(jnp.ones(close.shape, bool), k=-1)
@@ -324,14 +566,15 @@ def _equilibria_multi(params: Params, *, max_equilibria: int, r_range, per_popul
     idx = order[:max_equilibria]
     found = keep[idx]
     x, res = x[idx], res[idx]
-    eig = jax.vmap(lambda xi: jnp.linalg.eigvals(jax.jacfwd(lambda z: fn(z, None))(xi)))(x)
+    eig = jax.vmap(lambda xi, p: jnp.linalg.eigvals(jax.jacfwd(lambda z: field(z, p))(xi)))(
+        x, _broadcast_params(params, x.shape[0]))
     nan = jnp.nan
     x = jnp.where(found[:, None], x, nan)
     eig = jnp.where(found[:, None], eig, nan)
     y = jax.vmap(_unflat)(x)
     stable = found & jnp.all(jnp.real(eig) < 0, axis=-1)
     return Equilibria(r=y.r, v=y.v, w=y.w, s=y.s, eigenvalues=eig, stable=stable, valid=found,
-                      residual=jnp.where(found, res, nan))
+                      residual=jnp.where(found, res, nan), status=RESULTS.successful)
 
 
 _equilibria_multi_jit = jax.jit(_equilibria_multi,

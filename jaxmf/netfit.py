@@ -39,9 +39,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._results import RESULTS, status_message
 from .heterogeneity import Quantiles
-from .network import make_network
-from .params import ParameterError, Params
+from .network import SimulationError, make_network
+from .params import ParameterError, Params, first_params, module_repr, synaptic_drive
 
 __all__ = ["ThetaNetwork", "ThetaResult", "simulate_theta", "spike_pulse"]
 
@@ -93,14 +94,22 @@ class ThetaNetwork(eqx.Module):
 class ThetaResult(eqx.Module):
     """Output of `simulate_theta`, per recording bin (time, population): `t` bin end times, `r`
     spikes per neuron per time unit over the bin (smooth count), `v_mean` (regularised
-    tan(theta/2)), `w_mean`, `s` at the bin end; `status` 0, or 1 if the state became non-finite."""
+    tan(theta/2)), `w_mean`, `s` at the bin end; `status` a `RESULTS` item: successful, or
+    diverged if the state became non-finite."""
 
     t: jax.Array
     r: jax.Array
     v_mean: jax.Array
     w_mean: jax.Array
     s: jax.Array
-    status: jax.Array
+    status: RESULTS
+
+    @property
+    def message(self) -> str:
+        return status_message(self.status)
+
+    def __repr__(self) -> str:
+        return module_repr(self, ("t", "r", "v_mean", "w_mean", "s", "status"))
 
 
 def _pulse_coefficients(order: int) -> np.ndarray:
@@ -149,17 +158,27 @@ def _block_size(n: int) -> int:
     return b
 
 
-def _first(params: Params) -> Params:
-    return jax.tree.map(lambda x: x[0], params) if jnp.ndim(params.eta_bar) == 2 else params
-
-
 def simulate_theta(params: Params, t1: float, record_every: int, *, model: ThetaNetwork = ThetaNetwork(),
-                   dtype=None) -> ThetaResult:
+                   dtype=None, throw: bool = True) -> ThetaResult:
     """Simulate the differentiable theta-neuron network from the all-zero state (theta = v = 0,
     w = 0, s = 0) to t1, recording every `record_every` steps of `model.dt`.
 
-    Pure and differentiable in `params` (jit, grad, vmap over parameter sets). t1 must be a whole
-    number of bins (dt * record_every). Gradient memory is bounded by checkpointing (module doc).
+    Pure and differentiable in `params` (jit, grad, vmap over parameter sets). Gradient memory
+    is bounded by checkpointing (module doc).
+
+    Parameters
+    ----------
+    params : `Params` (one set; vmap for a batch).
+    t1 : end time, a whole number of bins (dt * record_every).
+    record_every : Euler steps per recording bin.
+    model : the `ThetaNetwork` settings (n, dt, pulse order, checkpointing).
+    dtype : float32/float64 (default: the params' dtype).
+    throw : raise `SimulationError` (under jit: an `equinox.error_if` error) when the state
+        becomes non-finite; with False the result comes back with status RESULTS.diverged.
+
+    Returns
+    -------
+    `ThetaResult`.
     """
     dtype = jnp.dtype(dtype or params.eta_bar.dtype)
     dt = model.dt
@@ -171,7 +190,7 @@ def simulate_theta(params: Params, t1: float, record_every: int, *, model: Theta
         raise ParameterError("t1", f"must be a whole number > 0 of bins dt * record_every = "
                              f"{dt * record_every:g}; got {t1!r}")
     n_records = int(round(n_records))
-    network = make_network(_first(params), model.n, sampler=model.sampler, key=model.key,
+    network = make_network(first_params(params), model.n, sampler=model.sampler, key=model.key,
                            dtype=dtype)
     p = jax.tree.map(lambda x: jnp.asarray(x, dtype), params)
     sizes = network.sizes
@@ -185,8 +204,7 @@ def simulate_theta(params: Params, t1: float, record_every: int, *, model: Theta
         # Carry: theta, cos, sin, S(theta) per population (the trigonometric values are
         # recomputed from theta at each checkpoint, not stored), w per population, s.
         theta, cos, sin, q, w, s = carry
-        fs = p.fractions * s
-        gs, gse = p.g @ fs, p.g @ (fs * p.e_r)
+        gs, gse = synaptic_drive(p, s)
         A, c = p.alpha + gs, p.i_ext + gse
         new = ([], [], [], [], [])
         counts = []
@@ -264,5 +282,12 @@ def simulate_theta(params: Params, t1: float, record_every: int, *, model: Theta
     r, v_mean, w_mean, s = recs
     finite = jnp.all(jnp.isfinite(r)) & jnp.all(jnp.isfinite(w_mean)) & jnp.all(jnp.isfinite(s))
     t = jnp.asarray(dt * record_every * np.arange(1, n_records + 1), dtype)
+    message = "simulate_theta: non-finite state (blow-up); reduce model.dt"
+    if throw:
+        if any(isinstance(x, jax.core.Tracer) for x in (r, w_mean, s)):
+            r = eqx.error_if(r, ~finite, message)
+        elif not bool(finite):
+            raise SimulationError(message, ThetaResult(
+                t=t, r=r, v_mean=v_mean, w_mean=w_mean, s=s, status=RESULTS.diverged))
     return ThetaResult(t=t, r=r, v_mean=v_mean, w_mean=w_mean, s=s,
-                       status=jnp.where(finite, 0, 1).astype(jnp.int32))
+                       status=RESULTS.where(finite, RESULTS.successful, RESULTS.diverged))

@@ -25,33 +25,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._loop import Progress
+from ._loop import Progress, run_chunks
+from ._results import RESULTS, Interrupted, NumericalError, status_message
 from .heterogeneity import Quantiles
-from .params import ParameterError, Params
+from .params import ParameterError, Params, first_params, module_repr, stack_params, synaptic_drive
 
 __all__ = [
     "EulerReset", "ExactPassage", "Network", "NetworkState", "Records", "NetworkResult",
-    "SimulationError", "SimulationInterrupted", "make_network", "init", "step", "run", "simulate_network", "stack_params",
-    "STATUS_OK", "STATUS_NONFINITE", "STATUS_INTERRUPTED",
+    "SimulationError", "SimulationInterrupted", "make_network", "init", "step", "run",
+    "simulate_network", "stack_params", "validate_run", "traced_max_dt",
 ]
 
-STATUS_OK = 0
-STATUS_NONFINITE = 1
-STATUS_INTERRUPTED = 2
-_STATUS_TEXT = {STATUS_OK: "ok", STATUS_NONFINITE: "non-finite state (blow-up)",
-                STATUS_INTERRUPTED: "interrupted"}
 
-
-class SimulationError(RuntimeError):
+class SimulationError(NumericalError):
     """Numerical failure during a simulation; `.result` holds everything computed before it."""
-
-    def __init__(self, message: str, result: "NetworkResult | None" = None):
-        super().__init__(message)
-        self.result = result
-
-
-# --------------------------------------------------------------------------------------------
-# Spike schemes
 
 
 class _Drive(NamedTuple):
@@ -92,6 +79,23 @@ class EulerReset(eqx.Module):
         return jnp.minimum(s - dt * s / tau_s + jump, self.s_max)
 
     def max_dt(self, params: Params, eta_max: float) -> float:
+        """Largest stable dt: the smallest of `bounds` (the reset bound, tau_s and 1/a)."""
+        return min(self.bounds(params, eta_max).values())
+
+    def bounds(self, params: Params, eta_max: float) -> dict[str, float]:
+        """Every step-size bound of the explicit updates, by what it protects.
+
+        'synapse (tau_s)': s <- s (1 - dt / tau_s) + jump stays positive and non-oscillating
+        only for dt < tau_s (at tau_s = 1e-6 and dt = 1e-3 s swings to -99 and the population
+        falls silent). 'adaptation (1/a)': likewise w <- w (1 - dt a) + ... needs dt < 1/a.
+        'reset (v_peak)': the bound of `reset_dt`. Each population's smallest value counts.
+        """
+        p = jax.tree.map(np.asarray, params)
+        return {"reset (v_peak)": self.reset_dt(params, eta_max),
+                "synapse (tau_s)": float(np.min(p.tau_s)),
+                "adaptation (1/a)": float(1.0 / np.max(p.a))}
+
+    def reset_dt(self, params: Params, eta_max: float) -> float:
         """Largest dt at which a reset neuron cannot skip the passage through infinity.
 
         A neuron just below v_peak overshoots in one step to u = v_peak + dt F(v_peak), with
@@ -193,10 +197,6 @@ class ExactPassage(eqx.Module):
         return 1.0 / math.sqrt(j_max)
 
 
-# --------------------------------------------------------------------------------------------
-# State and pure kernels
-
-
 class Network(eqx.Module):
     """The network's fixed structure: population sizes and standard Lorentzian samples z_i
     (eta_i = eta_bar + delta_eta * z_i), one array per population."""
@@ -282,9 +282,7 @@ def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> N
 
 
 def _drives(params: Params, s: jax.Array) -> _Drive:
-    fs = params.fractions * s
-    gs = params.g @ fs
-    gse = params.g @ (fs * params.e_r)
+    gs, gse = synaptic_drive(params, s)
     return _Drive(A=params.alpha + gs, c=params.i_ext + gse)
 
 
@@ -400,24 +398,21 @@ def run(params: Params, network: Network, state: NetworkState, *, dt: float, n_r
     return new_state, records
 
 
-# --------------------------------------------------------------------------------------------
-# Convenience runner
-
-
-class SimulationInterrupted(KeyboardInterrupt):
+class SimulationInterrupted(Interrupted):
     """Ctrl-C during `simulate_network`; `.result` holds every finished chunk and the state to
     resume from (`simulate_network(..., resume=err.result)`)."""
 
     def __init__(self, result: "NetworkResult"):
         super().__init__(f"interrupted at t={float(result.t[-1]) if len(result.t) else 0.0:g}; "
-                         "resume with simulate_network(..., resume=<this>.result)")
-        self.result = result
+                         "resume with simulate_network(..., resume=<this>.result)", result,
+                         "simulate_network(..., resume=<this>.result)")
 
 
 class NetworkResult(eqx.Module):
     """Output of `simulate_network`. Observables are (time, population), with a leading batch axis
     for batched parameters. `t` is the end time of each recording bin. `state` continues the run
-    (`resume=`); `status` is STATUS_OK, STATUS_NONFINITE or STATUS_INTERRUPTED."""
+    (`resume=`); `status` is a `RESULTS` item (batched like the parameters): successful,
+    diverged (a non-finite state) or interrupted."""
 
     t: jax.Array
     r: jax.Array
@@ -431,13 +426,23 @@ class NetworkResult(eqx.Module):
     state: NetworkState
     network: Network
     params: Params
-    status: jax.Array
+    status: RESULTS
     dt: float = eqx.field(static=True)
     record_every: int = eqx.field(static=True)
 
     @property
     def message(self) -> str:
-        return _STATUS_TEXT.get(int(np.max(np.asarray(self.status))), "unknown")
+        return status_message(self.status)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The precision the network was simulated in."""
+        return np.dtype(self.state.s.dtype)
+
+    def __repr__(self) -> str:
+        return module_repr(self, ("t", "r", "v_mean", "w_mean", "s", "status"),
+                           extra={"n": self.network.n, "dt": self.dt,
+                                  "record_every": self.record_every})
 
     def select(self, i: int) -> "NetworkResult":
         """Element i of a batched result (from stacked params)."""
@@ -447,8 +452,8 @@ class NetworkResult(eqx.Module):
             s=pick(self.s), n_nonfinite=pick(self.n_nonfinite), spike_first=pick(self.spike_first),
             spike_count=pick(self.spike_count), raster_index=self.raster_index,
             state=jax.tree.map(pick, self.state), network=self.network,
-            params=jax.tree.map(pick, self.params), status=pick(self.status), dt=self.dt,
-            record_every=self.record_every)
+            params=jax.tree.map(pick, self.params), status=jax.tree.map(pick, self.status),
+            dt=self.dt, record_every=self.record_every)
 
     def spike_raster(self) -> tuple[np.ndarray, np.ndarray]:
         """(spike times, neuron indices) of the recorded neurons, for a raster plot.
@@ -465,13 +470,51 @@ class NetworkResult(eqx.Module):
         return t_start + (first[k, j] + 1) * self.dt, ids[j]
 
 
-def stack_params(params_list) -> Params:
-    """A batch of parameter sets (leading axis) for `simulate_network` or `jax.vmap`."""
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *params_list)
+def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
+    """`scheme.max_dt` for parameters that may be traced (jnp, closed form): the bound that
+    `simulate_network` checks at run time when the parameters are only known then.
+
+    Parameters
+    ----------
+    scheme : `EulerReset` or `ExactPassage`.
+    params : `Params` (any batch shape; the bound covers every element).
+    network : the `Network` whose Lorentzian samples give the largest excitability.
+
+    Returns
+    -------
+    A scalar array: the largest stable dt.
+    """
+    z_max = jnp.max(jnp.stack([jnp.max(jnp.abs(z)) for z in network.z]))
+    eta_max = jnp.max(jnp.abs(params.eta_bar + params.delta_eta * z_max))
+    gs_unit = jnp.max(jnp.sum(params.g * params.fractions[..., None, :], axis=-1))
+    if isinstance(scheme, EulerReset):
+        vp = jnp.max(jnp.abs(params.v_peak if scheme.reflect
+                             else jnp.maximum(params.v_peak, -params.v_reset)))
+        gs_max = gs_unit * scheme.s_max
+        A = jnp.max(jnp.abs(params.alpha)) + gs_max
+        c = jnp.max(params.i_ext) + gs_max * jnp.max(jnp.abs(params.e_r)) + eta_max
+        # dt (u + A) = 1 with u = vp + dt K is K dt^2 + (vp + A) dt - 1 = 0 (see reset_dt).
+        K = vp * vp + A * vp + c
+        reset = 2.0 / ((vp + A) + jnp.sqrt((vp + A) ** 2 + 4.0 * K))
+        return jnp.minimum(reset, jnp.minimum(jnp.min(params.tau_s), 1.0 / jnp.max(params.a)))
+    A = jnp.max(jnp.abs(params.alpha)) + gs_unit
+    w_max = jnp.max(params.w_jump / params.a) * jnp.sqrt(eta_max) / jnp.pi
+    j_max = eta_max + jnp.max(jnp.abs(params.i_ext)) + gs_unit * jnp.max(jnp.abs(params.e_r)) \
+        + A * A / 4 + w_max
+    return 1.0 / jnp.sqrt(j_max)
 
 
 def _is_traced(tree) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+
+def _status_where(pred, a, b):
+    """`RESULTS.where` for a batch of predicates (the enumeration's own takes a scalar)."""
+    pred = jnp.asarray(pred)
+    if pred.ndim == 0:
+        return RESULTS.where(pred, a, b)
+    flat = jax.vmap(lambda q: RESULTS.where(q, a, b))(pred.reshape(-1))
+    return jax.tree.map(lambda x: x.reshape(pred.shape), flat)
 
 
 def _raster_indices(sizes, raster, fractions) -> tuple[np.ndarray, ...]:
@@ -494,20 +537,36 @@ def _raster_indices(sizes, raster, fractions) -> tuple[np.ndarray, ...]:
     return raster
 
 
-def _validate_run(params, network, dt, t1, t0, record_every, scheme, dtype):
+def validate_run(params, network, dt, t1, t0, record_every, scheme, dtype) -> int:
+    """Check a run's settings before any computation and return its number of recording bins.
+
+    Parameters
+    ----------
+    params : the run's `Params` (concrete or traced; the step-size bound needs concrete values).
+    network : the `Network` (sizes and Lorentzian samples) the run uses.
+    dt, t1, t0 : step and the end and start times; dt must be a static Python float.
+    record_every : steps per recording bin.
+    scheme : the spike scheme (`EulerReset` or `ExactPassage`); its `max_dt` bounds dt.
+    dtype : float32 or float64.
+
+    Returns
+    -------
+    The number of recording bins in (t0, t1]. Raises `ParameterError` naming the bad setting.
+    """
     if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) \
             or record_every < 1:
         raise ParameterError("record_every", f"must be an integer >= 1 (steps per recording bin); "
                              f"got {record_every!r}")
+    if isinstance(dt, jax.core.Tracer) or (isinstance(dt, jax.Array) and dt.ndim == 0):
+        raise ParameterError("dt", "dt must be a static Python float (it fixes the compiled step "
+                             "and the recording grid); got a JAX array or tracer")
     if not (isinstance(dt, (int, float, np.floating)) and math.isfinite(dt) and dt > 0):
         raise ParameterError("dt", f"must be a finite number > 0; got {dt!r}")
+    if isinstance(t1, jax.core.Tracer):
+        raise ParameterError("t1", "t1 must be a static Python float (it fixes the number of "
+                             "steps); got a tracer")
     if not (math.isfinite(t1) and t1 > t0):
         raise ParameterError("t1", f"must be a finite end time > {t0:g}; got {t1!r}")
-    bin_time = dt * record_every
-    n_records = (t1 - t0) / bin_time
-    if abs(n_records - round(n_records)) > 1e-6 * max(1.0, n_records):
-        raise ParameterError("t1", f"t1 - t0 = {t1 - t0:g} is not a whole number of recording "
-                             f"bins of dt * record_every = {bin_time:g}")
     if dtype not in (jnp.float32, jnp.float64):
         raise ParameterError("dtype", f"must be float32 or float64; got {dtype}")
     if jnp.dtype(dtype) == jnp.float64 and not jax.config.jax_enable_x64:
@@ -520,42 +579,89 @@ def _validate_run(params, network, dt, t1, t0, record_every, scheme, dtype):
                       for m, z in enumerate(network.z))
         limit = scheme.max_dt(params, eta_max)
         if dt > limit:
+            bounds = scheme.bounds(params, eta_max) if hasattr(scheme, "bounds") else {}
+            which = min(bounds, key=bounds.get) if bounds else "reset (v_peak)"
+            why = (f"v_peak={float(np.max(params.v_peak)):g}, largest sampled "
+                   f"eta={eta_max:.4g}" if which.startswith("reset") else
+                   f"the explicit {which} update is unstable above it")
             raise ParameterError("dt", f"dt={dt:g} is too large for {type(scheme).__name__}: it must "
-                                 f"be < {limit:.4g} here (v_peak={float(np.max(params.v_peak)):g}, "
-                                 f"largest eta={eta_max:.4g}); see {type(scheme).__name__}.max_dt")
+                                 f"be < {limit:.4g} here ({which} bound; {why}); see "
+                                 f"{type(scheme).__name__}.max_dt")
+    bin_time = dt * record_every
+    n_records = (t1 - t0) / bin_time
+    if abs(n_records - round(n_records)) > 1e-6 * max(1.0, n_records):
+        raise ParameterError("t1", f"t1 - t0 = {t1 - t0:g} is not a whole number of recording "
+                             f"bins of dt * record_every = {bin_time:g}")
     return int(round(n_records))
 
 
-def simulate_network(params: Params, n: int | tuple[int, ...] = 10_000, t1: float = 800.0,
+# The sweep's old import; the lead drops this line when the sweep uses validate_run.
+_validate_run = validate_run
+
+
+def _check_resume(resume: "NetworkResult", params: Params, n, dt, record_every, dtype) -> None:
+    if resume.dt != dt or resume.record_every != record_every:
+        raise ParameterError("resume", f"continue with the same dt={resume.dt:g} and "
+                             f"record_every={resume.record_every}")
+    sizes = resume.network.sizes
+    if params.n_populations != len(sizes):
+        raise ParameterError("resume", f"the run to resume has {len(sizes)} population(s); these "
+                             f"params have {params.n_populations}")
+    if n is not None and population_sizes(first_params(params), n) != sizes:
+        raise ParameterError("n", f"the run to resume has population sizes {list(sizes)}; got "
+                             f"n={n!r} (leave n out to continue it)")
+    if dtype is not None and jnp.dtype(dtype) != resume.state.s.dtype:
+        raise ParameterError("dtype", f"the run to resume is in {resume.state.s.dtype}; got "
+                             f"{jnp.dtype(dtype)} (leave dtype out to continue it)")
+    if jnp.ndim(params.eta_bar) != jnp.ndim(resume.state.s) or \
+            jnp.shape(params.eta_bar)[:-1] != jnp.shape(resume.state.s)[:-1]:
+        raise ParameterError("resume", f"the run to resume has batch shape "
+                             f"{tuple(jnp.shape(resume.state.s)[:-1])}; these params have "
+                             f"{tuple(jnp.shape(params.eta_bar)[:-1])}")
+
+
+def simulate_network(params: Params, n: int | tuple[int, ...] | None = None, t1: float = 800.0,
                      dt: float = 1e-3, record_every: int = 100, *, dtype=None,
                      scheme=EulerReset(), sampler=Quantiles(), key=None, raster=0,
                      resume: NetworkResult | None = None, chunk_steps: float = 5e8,
                      progress: bool = True, throw: bool = True) -> NetworkResult:
     """Simulate the spiking network from t = 0 (or from `resume`'s end) to t1.
 
-    params: `Params`; with a leading batch axis (see `stack_params`) the batch runs under vmap.
-    n: total neurons (split by `fractions`) or per-population sizes. dt: time step (dimensionless;
-    the default 1e-3 is the paper's). record_every: steps per recording bin. dtype: float32/float64.
-    scheme: `EulerReset()` (the paper's) or `ExactPassage()`. sampler: `Quantiles()` or
-    `RandomDraws()` (needs `key`). raster: number of neurons (or per-population index arrays)
-    whose spikes are kept. resume: a previous result to continue to the new t1 (params may change,
-    e.g. to switch an input on); records are concatenated. chunk_steps: neuron-steps per compiled
-    chunk (progress granularity; Ctrl-C loses at most one chunk). throw: raise `SimulationError` on
-    a non-finite state (else return with `status`).
+    Parameters
+    ----------
+    params : `Params`; with a leading batch axis (see `stack_params`) the batch runs under vmap.
+    n : total neurons (split by `fractions`) or per-population sizes (default 10_000; a resumed
+        run keeps its own, and a different n is refused).
+    t1 : end time (dimensionless). dt : time step (a static float; the default 1e-3 is the
+        paper's). record_every : steps per recording bin.
+    dtype : float32/float64 (default: the enabled precision; a resumed run keeps its own).
+    scheme : `EulerReset()` (the paper's) or `ExactPassage()`.
+    sampler : `Quantiles()` or `RandomDraws()` (needs `key`).
+    raster : number of neurons (or per-population index arrays) whose spikes are kept.
+    resume : a previous result to continue to the new t1 (params may change, e.g. to switch an
+        input on); records are concatenated.
+    chunk_steps : neuron-steps per compiled chunk (progress granularity; Ctrl-C loses at most one
+        chunk).
+    throw : raise `SimulationError` (a `NumericalError`) on a non-finite state; with False the
+        result comes back with `status` RESULTS.diverged.
+
+    Returns
+    -------
+    `NetworkResult`. Ctrl-C raises `SimulationInterrupted` (an `Interrupted`) holding the part
+    computed so far.
     """
-    dtype = jnp.dtype(dtype or jax.dtypes.canonicalize_dtype(float))
     if resume is not None:
-        if resume.dt != dt or resume.record_every != record_every:
-            raise ParameterError("resume", f"continue with the same dt={resume.dt:g} and "
-                                 f"record_every={resume.record_every}")
+        _check_resume(resume, params, n, dt, record_every, dtype)
         network, state = resume.network, resume.state
         dtype = state.s.dtype
         t0 = float(np.max(np.asarray(state.step))) * dt
     else:
-        network = make_network(_first(params), n, sampler=sampler, key=key, dtype=dtype)
+        dtype = jnp.dtype(dtype or jax.dtypes.canonicalize_dtype(float))
+        network = make_network(first_params(params), 10_000 if n is None else n, sampler=sampler,
+                               key=key, dtype=dtype)
         state = init(network, dtype=dtype, key=key)
         t0 = 0.0
-    n_records = _validate_run(params, network, dt, t1, t0, record_every, scheme, dtype)
+    n_records = validate_run(params, network, dt, t1, t0, record_every, scheme, dtype)
     k0 = int(round(t0 / (dt * record_every)))  # records already taken
     raster_index = resume.raster_index if resume is not None else \
         _raster_indices(network.sizes, raster, params.fractions)
@@ -569,10 +675,19 @@ def simulate_network(params: Params, n: int | tuple[int, ...] = 10_000, t1: floa
         state, rec = _run_maybe_batched(params, network, state, dt, None, raster_j, scheme,
                                         n_records=n_records, record_every=record_every,
                                         batched=batched)
-        status = jnp.where(jnp.any(rec.n_nonfinite > 0, axis=(-2, -1)), STATUS_NONFINITE, STATUS_OK)
+        bad = jnp.any(rec.n_nonfinite > 0, axis=(-2, -1))
+        # The step-size bound of traced parameters is known only when the run runs.
+        too_big = jnp.asarray(False) if not _is_traced(params) else \
+            dt > traced_max_dt(scheme, params, network)
         if throw:
-            status = eqx.error_if(status, status != STATUS_OK,
-                                  "simulate_network: non-finite state (blow-up); reduce dt")
+            rec = rec._replace(r=eqx.error_if(
+                rec.r, too_big, f"simulate_network: dt={dt:g} is above {type(scheme).__name__}'s "
+                "stability bound for these parameters (see max_dt); reduce dt"))
+            rec = rec._replace(r=eqx.error_if(rec.r, bad, "simulate_network: non-finite state "
+                                              "(blow-up); reduce dt"))
+        status = _status_where(bad, RESULTS.diverged, RESULTS.successful)
+        status = _status_where(jnp.broadcast_to(too_big, jnp.shape(bad)), RESULTS.out_of_domain,
+                               status)
         t = dt * record_every * (k0 + np.arange(1, n_records + 1))
         return _result(t, rec, raster_index, state, network, params, status, dt, record_every,
                        resume)
@@ -580,46 +695,53 @@ def simulate_network(params: Params, n: int | tuple[int, ...] = 10_000, t1: floa
     steps_per_record = record_every * network.n * (params.eta_bar.shape[0] if batched else 1)
     chunk = int(max(1, min(n_records, chunk_steps // max(steps_per_record, 1))))
     bar = Progress("simulate_network", t1, enabled=progress)
-    pieces, done, status = [], 0, STATUS_OK
     batch_failed = np.zeros(params.eta_bar.shape[0] if batched else (), bool)
     started = time.perf_counter()
-    try:
-        while done < n_records:
-            n_now = min(chunk, n_records - done)
-            new_state, rec = _run_jit(params, network, state, dt, jnp.asarray(n_now, jnp.int32),
-                                      raster_j, scheme, n_records=chunk,
-                                      record_every=record_every, batched=batched)
-            rec = jax.tree.map(lambda x: np.asarray(x)[..., :n_now, :], rec)
-            state = new_state
-            failed = (rec.n_nonfinite > 0).any(-1) | ~np.isfinite(rec.s).all(-1)
-            if batched:
-                # Per-element status: a diverging parameter set must not stop the others.
-                batch_failed = batch_failed | failed.any(-1)
-                failed = failed.all(0)
-            bad = np.nonzero(failed)[0]
-            if bad.size:
-                rec = jax.tree.map(lambda x: x[..., : bad[0] + 1, :], rec)
-                pieces.append(rec)
-                done += bad[0] + 1
-                status = STATUS_NONFINITE
-                break
-            pieces.append(rec)
-            done += n_now
-            rate = done * steps_per_record / (time.perf_counter() - started)
-            bar.update(t0 + done * dt * record_every, f"{rate:.2e} neuron-steps/s,")
-    except KeyboardInterrupt:
-        status = STATUS_INTERRUPTED
-    if batched and status != STATUS_INTERRUPTED:
-        status = np.where(batch_failed, STATUS_NONFINITE, STATUS_OK)
+    done = 0
+
+    def compute(n_now):
+        nonlocal batch_failed, done
+        new_state, rec = _run_jit(params, network, last[0], dt,
+                                  jnp.asarray(n_now, jnp.int32), raster_j, scheme,
+                                  n_records=chunk, record_every=record_every, batched=batched)
+        rec = jax.tree.map(lambda x: np.asarray(x)[..., :n_now, :], rec)
+        failed = (rec.n_nonfinite > 0).any(-1) | ~np.isfinite(rec.s).all(-1)
+        if batched:
+            # Per-element status: a diverging parameter set must not stop the others.
+            batch_failed = batch_failed | failed.any(-1)
+            failed = failed.all(0)
+        bad = np.nonzero(failed)[0]
+        if bad.size:
+            rec = jax.tree.map(lambda x: x[..., : bad[0] + 1, :], rec)
+        done += rec.r.shape[-2]
+        last[0] = new_state
+        return (new_state, rec), bool(bad.size)
+
+    def position(_, out):
+        rate = done * steps_per_record / (time.perf_counter() - started)
+        return t0 + done * dt * record_every, f"{rate:.2e} neuron-steps/s,"
+
+    last = [state]
+    pieces = [min(chunk, n_records - k) for k in range(0, n_records, chunk)]
+    ran = run_chunks(pieces, compute, progress=bar, position=position)
+    if ran.outputs:
+        state = ran.outputs[-1][0]
+    shape = np.shape(batch_failed)
+    if ran.interrupted:
+        status = _status_where(np.ones(shape, bool), RESULTS.interrupted, RESULTS.successful)
+    elif batched:
+        status = _status_where(batch_failed, RESULTS.diverged, RESULTS.successful)
+    else:
+        status = RESULTS.diverged if ran.stopped else RESULTS.successful
     result = _result(dt * record_every * (k0 + np.arange(1, done + 1)),
-                     _concat_records(pieces, network, raster_index, dtype),
-                     raster_index, state, network, params, np.asarray(status), dt, record_every,
-                     resume)
-    if np.any(status == STATUS_INTERRUPTED):
+                     _concat_records([rec for _, rec in ran.outputs], network, raster_index, dtype),
+                     raster_index, state, network, params, status, dt, record_every, resume)
+    if ran.interrupted:
         bar.close(f"interrupted at t={t0 + done * dt * record_every:g}; partial result kept")
         raise SimulationInterrupted(result)
-    if np.any(status == STATUS_NONFINITE):
-        where = f"in batch elements {np.nonzero(status)[0].tolist()} " if batched else \
+    failed = np.asarray(status != RESULTS.successful)
+    if np.any(failed):
+        where = f"in batch elements {np.nonzero(failed)[0].tolist()} " if batched else \
             f"at t={float(result.t[-1]):g} ({int(np.max(result.n_nonfinite[..., -1, :]))} neurons); " \
             "the run stopped there"
         msg = (f"simulate_network: non-finite v or w {where}. "
@@ -658,12 +780,6 @@ def _run_jit(*args, **kwargs):
         _run_jit_cache["f"] = jax.jit(_run_maybe_batched, compiler_options=_compiler_options(),
                                       static_argnames=("n_records", "record_every", "batched"))
     return _run_jit_cache["f"](*args, **kwargs)
-
-
-def _first(params: Params) -> Params:
-    if jnp.ndim(params.eta_bar) == 2:
-        return jax.tree.map(lambda x: x[0], params)
-    return params
 
 
 def _concat_records(pieces, network, raster_index, dtype) -> Records:

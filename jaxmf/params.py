@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._results import RESULTS, status_names
+
 __all__ = [
     "ParameterError",
     "Params",
@@ -39,6 +41,9 @@ __all__ = [
     "stack_params",
     "first_params",
     "synaptic_drive",
+    "promote_params",
+    "array_summary",
+    "module_repr",
 ]
 
 
@@ -123,6 +128,29 @@ def _check(name: str, x, ok, allowed: str) -> None:
         raise ParameterError(name, f"must be {allowed}; got {v.tolist()}")
 
 
+def _checked_at_run_time(name: str, x, rule):
+    """A traced value passed through `equinox.error_if` with its range rule: the check the
+    concrete path makes at construction runs when the computation does (NaN passes, so that a
+    diverging fit stays a flagged result)."""
+    if rule is None or not isinstance(x, jax.core.Tracer):
+        return x
+    ok, allowed = rule
+    return eqx.error_if(x, jnp.any(~ok(x) & ~jnp.isnan(x)), f"{name}: must be {allowed}")
+
+
+# Range rules of the Params fields (the others only need to be finite).
+_PARAMS_RULES = {
+    "delta_eta": (lambda x: x >= 0, ">= 0 (Lorentzian half-width)"),
+    "a": (lambda x: x > 0, "> 0 (adaptation rate)"),
+    "w_jump": (lambda x: x >= 0, ">= 0 (adaptation increment per spike)"),
+    "tau_s": (lambda x: x > 0, "> 0 (synaptic time constant)"),
+    "s_jump": (lambda x: x >= 0, ">= 0 (synaptic jump per spike)"),
+    "g": (lambda x: x >= 0, ">= 0 (conductance)"),
+    "fractions": (lambda f: (f > 0) & (f <= 1), "in (0, 1]"),
+    "v_peak": (lambda x: x > 0, "> 0 (spike cut-off)"),
+}
+
+
 def _check_fractions(fractions) -> None:
     _check("fractions", fractions, lambda f: (f > 0) & (f <= 1), "in (0, 1]")
     f = _concrete(fractions)
@@ -166,24 +194,23 @@ class Params(eqx.Module):
                  fractions=1.0, g=200 / (2.5 * 65), v_peak=200.0, v_reset=-200.0):
         # Defaults are the exact conversion of the paper's dimensional set; see presets.py.
         values = _broadcast(dict(locals()), PER_POPULATION_FIELDS, "g", ("v_peak", "v_reset"))
+        values = {name: _checked_at_run_time(name, x, _PARAMS_RULES.get(name))
+                  for name, x in values.items()}
+        if isinstance(values["v_reset"], jax.core.Tracer) or \
+                isinstance(values["v_peak"], jax.core.Tracer):
+            values["v_reset"] = eqx.error_if(values["v_reset"],
+                                             values["v_reset"] >= values["v_peak"],
+                                             "v_reset: must be < v_peak")
         for name, x in values.items():
             setattr(self, name, x)
 
     def __check_init__(self):
-        _check("alpha", self.alpha, None, "")
-        _check("eta_bar", self.eta_bar, None, "")
-        _check("delta_eta", self.delta_eta, lambda x: x >= 0, ">= 0 (Lorentzian half-width)")
-        _check("i_ext", self.i_ext, None, "")
-        _check("a", self.a, lambda x: x > 0, "> 0 (adaptation rate)")
-        _check("b", self.b, None, "")
-        _check("w_jump", self.w_jump, lambda x: x >= 0, ">= 0 (adaptation increment per spike)")
-        _check("tau_s", self.tau_s, lambda x: x > 0, "> 0 (synaptic time constant)")
-        _check("s_jump", self.s_jump, lambda x: x >= 0, ">= 0 (synaptic jump per spike)")
-        _check("e_r", self.e_r, None, "")
-        _check("g", self.g, lambda x: x >= 0, ">= 0 (conductance)")
-        _check_fractions(self.fractions)
-        _check("v_peak", self.v_peak, lambda x: x > 0, "> 0 (spike cut-off)")
-        _check("v_reset", self.v_reset, None, "")
+        for name in (*PER_POPULATION_FIELDS, "g", *SCALAR_FIELDS):
+            if name == "fractions":
+                _check_fractions(self.fractions)
+                continue
+            ok, allowed = _PARAMS_RULES.get(name, (None, ""))
+            _check(name, getattr(self, name), ok, allowed)
         vp, vr = _concrete(self.v_peak), _concrete(self.v_reset)
         if vp is not None and vr is not None and not vr < vp:
             raise ParameterError("v_reset", f"must be < v_peak={float(vp)}; got {float(vr)}")
@@ -191,6 +218,14 @@ class Params(eqx.Module):
     @property
     def n_populations(self) -> int:
         return self.eta_bar.shape[-1]
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The widest floating dtype among the fields (what `promote_params` casts to)."""
+        return _widest_dtype(self)
+
+    def __repr__(self) -> str:
+        return module_repr(self, [f.name for f in dataclasses.fields(self)])
 
     def replace(self, **changes) -> "Params":
         """A copy with some fields changed (scalars broadcast to every population)."""
@@ -267,6 +302,9 @@ class DimensionalParams(eqx.Module):
     def n_populations(self) -> int:
         return self.eta_bar.shape[-1]
 
+    def __repr__(self) -> str:
+        return module_repr(self, [f.name for f in dataclasses.fields(self)])
+
     @property
     def time_unit_ms(self) -> jax.Array:
         """Milliseconds per dimensionless time unit, C / (k |V_R|)."""
@@ -298,6 +336,80 @@ class DimensionalParams(eqx.Module):
             tau_s=self.tau_syn * self.k * vr / self.C, s_jump=self.s_jump * self.C / (self.k * vr),
             e_r=1 + self.e_rev / vr, fractions=self.fractions, g=self.g_syn / (self.k * vr),
             v_peak=1 + self.v_peak / vr, v_reset=1 + self.v_reset / vr)
+
+
+def _widest_dtype(params) -> np.dtype:
+    dtypes = [jnp.result_type(x) for x in jax.tree.leaves(params)
+              if jnp.issubdtype(jnp.result_type(x), jnp.floating)]
+    return np.dtype(max(dtypes, key=lambda d: np.dtype(d).itemsize)) if dtypes else \
+        np.dtype(jax.dtypes.canonicalize_dtype(float))
+
+
+def promote_params(params: Params) -> Params:
+    """`params` with every field in one dtype, the widest among them (a float32 field among
+    float64 ones is widened; an all-float32 set is unchanged). Traceable.
+
+    Parameters
+    ----------
+    params : a `Params` (or any pytree of floating arrays).
+
+    Returns
+    -------
+    The same pytree, cast to its widest floating dtype (the identical object when nothing
+    changes).
+    """
+    dtype = _widest_dtype(params)
+    if all(jnp.result_type(x) == dtype for x in jax.tree.leaves(params)):
+        return params
+    return jax.tree.map(lambda x: jnp.asarray(x, dtype), params)
+
+
+def array_summary(x, max_size: int = 8) -> str:
+    """A short text for an array in a result's repr: the numbers for a scalar or an array of up
+    to `max_size` entries, else shape, dtype and range (NaN entries counted)."""
+    if isinstance(x, jax.core.Tracer):
+        return f"{x.dtype}{list(x.shape)} (traced)"
+    if isinstance(x, (bool, int, float, str)) or x is None:
+        return repr(x)
+    a = np.asarray(x)
+    if a.dtype.kind not in "biufc":
+        return f"{a.dtype}{list(a.shape)}"
+    if a.size <= max_size:
+        fmt = (lambda v: f"{v:.6g}") if a.dtype.kind in "fc" else str
+        if a.ndim == 0:
+            return fmt(a.item())
+        if a.size == 1:
+            return fmt(a.reshape(()).item())
+        return np.array2string(a, separator=", ", formatter={"all": fmt}).replace("\n", "")
+    finite = a[np.isfinite(a)] if a.dtype.kind in "fc" else a
+    rng = f" min={finite.min():.6g} max={finite.max():.6g}" if finite.size else ""
+    bad = a.size - finite.size
+    return f"{a.dtype}{list(a.shape)}{rng}" + (f" ({bad} non-finite)" if bad else "")
+
+
+_STATUS_TYPE = type(RESULTS.successful)
+
+
+def module_repr(obj, fields: Sequence[str], extra: dict[str, Any] | None = None,
+                values: dict[str, Any] | None = None) -> str:
+    """`Name(field=value, ...)` with each array shortened by `array_summary`; a status (a
+    `RESULTS` item) shown by its labels. `values` replaces some fields' values (e.g. without
+    padding rows); `extra` appends other entries."""
+    parts = []
+    for name in fields:
+        value = (values or {}).get(name, getattr(obj, name))
+        if isinstance(value, _STATUS_TYPE):
+            if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value)):
+                parts.append(f"{name}=(traced)")
+            else:
+                labels = np.asarray(status_names(value))
+                parts.append(f"{name}={labels.item() if labels.ndim == 0 else labels.tolist()}")
+        else:
+            parts.append(f"{name}={array_summary(value)}")
+    for name, value in (extra or {}).items():
+        parts.append(f"{name}={value!r}" if not hasattr(value, "shape") else
+                     f"{name}={array_summary(value)}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
 
 
 def _scaled(x, scale):

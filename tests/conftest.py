@@ -11,14 +11,45 @@ def key():
     return jax.random.key(1234)
 
 
-def tree_allclose(a, b, *, rtol, atol):
-    """True when every leaf of two pytrees agrees within rtol/atol (state tolerances at each use)."""
-    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    if len(la) != len(lb):
-        return False
-    def arr(x):
-        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x = jax.random.key_data(x)
-        return np.asarray(x, float)
+def _as_array(x) -> np.ndarray:
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        x = jax.random.key_data(x)
+    x = np.asarray(x)
+    return x if x.dtype.kind in "fc" else x.astype(float)
 
-    return all(np.allclose(arr(x), arr(y), rtol=rtol, atol=atol) for x, y in zip(la, lb))
+
+def assert_tree_allclose(a, b, *, rtol, atol):
+    """Assert that two pytrees have the same structure and every leaf agrees within
+    |a - b| <= atol + rtol |b| (NaN equal to NaN); state the tolerances next to each use.
+
+    The AssertionError names the first failing leaf's path and its largest absolute and relative
+    differences (and where they are)."""
+    la, ta = jax.tree_util.tree_flatten_with_path(a)
+    lb, tb = jax.tree_util.tree_flatten_with_path(b)
+    if ta != tb:
+        raise AssertionError(f"tree structures differ:\n  {ta}\n  {tb}")
+    for (path, x), (_, y) in zip(la, lb):
+        name = jax.tree_util.keystr(path) or "<root>"
+        x, y = _as_array(x), _as_array(y)
+        if x.shape != y.shape:
+            raise AssertionError(f"{name}: shapes differ, {x.shape} vs {y.shape}")
+        if np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=True):
+            continue
+        both_nan = np.isnan(x) & np.isnan(y)
+        diff = np.where(both_nan, 0.0, np.abs(x - y))
+        diff = np.where(np.isnan(diff), np.inf, diff)  # NaN against a number
+        rel = diff / np.maximum(np.abs(y), np.finfo(float).tiny)
+        i, j = np.unravel_index(np.argmax(diff), diff.shape), np.unravel_index(np.argmax(rel), rel.shape)
+        raise AssertionError(
+            f"{name}: not close (rtol={rtol:g}, atol={atol:g}): largest absolute difference "
+            f"{diff[i]:.3e} at {tuple(map(int, i))} ({x[i]!r} vs {y[i]!r}), largest relative "
+            f"difference {rel[j]:.3e} at {tuple(map(int, j))}; "
+            f"{int(np.sum(~np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=True)))} of {x.size} "
+            "entries differ")
+
+
+def tree_allclose(a, b, *, rtol, atol):
+    """`assert_tree_allclose` for `assert tree_allclose(...)`: True, or the AssertionError
+    naming the largest difference."""
+    assert_tree_allclose(a, b, rtol=rtol, atol=atol)
+    return True

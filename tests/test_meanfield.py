@@ -1,3 +1,7 @@
+import warnings
+
+import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +13,9 @@ import jaxmf
 from jaxmf.meanfield import (MeanFieldState, StepInput, chen_campbell, meanfield_equilibria,
                              solve_meanfield)
 
-from .conftest import tree_allclose
+from jaxmf._results import RESULTS, NumericalError
+
+
 
 
 def _scalars(p):
@@ -134,8 +140,8 @@ def test_two_identical_populations_equal_one():
 
 def test_jit_vmap_and_grad():
     p = jaxmf.presets.bursting()
-    ts = jnp.linspace(0, 100, 201)
-    loss = lambda e: jnp.mean(solve_meanfield(p.replace(eta_bar=e), t1=100.0, ts=ts).r ** 2)
+    ts = jnp.linspace(0, 40, 81)
+    loss = lambda e: jnp.mean(solve_meanfield(p.replace(eta_bar=e), t1=40.0, ts=ts).r ** 2)
     eager = loss(0.12)
     np.testing.assert_allclose(jax.jit(loss)(0.12), eager, rtol=1e-12)
     etas = jnp.array([0.1, 0.12, 0.2])
@@ -187,6 +193,133 @@ def test_float32_solve_tracks_float64():
     p32 = jax.tree.map(lambda x: x.astype(jnp.float32), p64)
     ts = np.linspace(0, 300, 61)
     r64 = solve_meanfield(p64, t1=300.0, ts=ts).r
-    r32 = solve_meanfield(p32, t1=300.0, ts=ts, rtol=1e-5, atol=1e-7).r
-    assert r32.dtype == jnp.float32
+    with pytest.warns(UserWarning, match="float32 although jax_enable_x64 is on"):
+        res32 = solve_meanfield(p32, t1=300.0, ts=ts, rtol=1e-5, atol=1e-7)
+    r32 = res32.r
+    assert r32.dtype == jnp.float32 and res32.dtype == np.float32
     np.testing.assert_allclose(np.asarray(r32, float), np.asarray(r64), atol=2e-3 * float(np.max(r64)))
+
+
+def test_status_items_and_throw():
+    p = jaxmf.presets.bursting()
+    ok = solve_meanfield(p, t1=20.0)
+    assert ok.status == RESULTS.successful and ok.message == ""
+    # Too few steps: flagged with throw=False, a NumericalError carrying the result otherwise.
+    short = solve_meanfield(p, t1=20.0, max_steps=3, throw=False)
+    assert short.status == RESULTS.max_steps_reached
+    with pytest.raises(NumericalError, match="maximum number of steps") as err:
+        solve_meanfield(p, t1=20.0, max_steps=3)
+    assert err.value.result.status == RESULTS.max_steps_reached
+    # Under jit the check runs at run time.
+    with pytest.raises(Exception, match="solve_meanfield"):
+        jax.block_until_ready(jax.jit(lambda e: solve_meanfield(
+            p.replace(eta_bar=e), t1=20.0, ts=jnp.linspace(0, 20, 5), max_steps=3).r)(0.12))
+
+
+def test_blowup_event_stops_and_default_path_is_unchanged():
+    p = jaxmf.presets.bursting()
+    ts = jnp.linspace(0, 50, 101)
+    plain = solve_meanfield(p, t1=50.0, ts=ts)
+    # A bound never reached: the same steps and values, bit for bit.
+    loose = solve_meanfield(p, t1=50.0, ts=ts, blowup=1e6)
+    np.testing.assert_array_equal(loose.r, plain.r)
+    assert int(loose.n_steps) == int(plain.n_steps)
+    # A bound the rate's first rise crosses (max r ~ 0.22 over this run): stopped early.
+    stopped = solve_meanfield(p, t1=50.0, ts=ts, blowup=0.1, throw=False)
+    assert stopped.status == RESULTS.diverged
+    assert int(stopped.n_steps) < int(plain.n_steps)
+    crossed = np.nonzero(np.max(np.abs(np.stack([plain.r, plain.v, plain.w, plain.s])), axis=(0, 2))
+                         > 0.1)[0][0]
+    assert np.all(np.isfinite(stopped.r[:crossed - 1])) and not np.all(np.isfinite(stopped.r))
+    with pytest.raises(NumericalError, match="non-finite"):
+        solve_meanfield(p, t1=50.0, ts=ts, blowup=0.1)
+
+
+def test_precision_follows_the_params_and_mixed_fields_are_widened():
+    p = jaxmf.presets.bursting()
+    ts = jnp.linspace(0, 20, 5)
+    # A float32 eta_bar among float64 fields: widened to float64, no crash, no warning.
+    mixed = eqx.tree_at(lambda q: q.eta_bar, p, p.eta_bar.astype(jnp.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = solve_meanfield(mixed, t1=20.0, ts=ts)
+        eq = meanfield_equilibria(mixed)
+    assert res.dtype == np.float64 and eq.dtype == np.float64
+    rounded = p.replace(eta_bar=float(np.float32(p.eta_bar[0])))
+    np.testing.assert_allclose(res.r, solve_meanfield(rounded, t1=20.0, ts=ts).r, rtol=1e-12)
+    # All float32 under x64: computed in float32 and said so; dtype= asks for float64.
+    p32 = jax.tree.map(lambda x: x.astype(jnp.float32), p)
+    with pytest.warns(UserWarning, match="float32"):
+        eq32 = meanfield_equilibria(p32)
+    assert eq32.dtype == np.float32 and eq32.status == RESULTS.successful
+    np.testing.assert_allclose(eq32.r[0, 0], meanfield_equilibria(p).r[0, 0], rtol=1e-4)
+    assert solve_meanfield(p32, t1=20.0, ts=ts, dtype=jnp.float64).dtype == np.float64
+
+
+def test_equilibria_range_is_checked_and_roots_outside_are_reported():
+    p = jaxmf.presets.bursting()
+    for bad in [(0.0, 10.0), (-1.0, 10.0), (5.0, 1.0), (1e-10, np.inf)]:
+        with pytest.raises(jaxmf.ParameterError, match="r_range"):
+            meanfield_equilibria(p, r_range=bad)
+    # eta_bar = 1e6: the rate (of order sqrt(eta_bar)/pi) lies far above the default range.
+    far = p.replace(eta_bar=1e6)
+    eq = meanfield_equilibria(far, throw=False)
+    assert eq.status == RESULTS.out_of_domain and eq.count == 0
+    with pytest.raises(NumericalError, match="parameter domain"):
+        meanfield_equilibria(far)
+    wide = meanfield_equilibria(far, r_range=(1e-10, 1e4))
+    assert wide.status == RESULTS.successful and wide.count == 1
+    y = [float(x[0, 0]) for x in (wide.r, wide.v, wide.w, wide.s)]
+    rhs = _rhs_numpy(_scalars(far))(0.0, y)  # the vector field, written out in NumPy, vanishes
+    assert np.max(np.abs(rhs)) < 1e-9 * (1 + max(abs(x) for x in y)) ** 2
+    assert y[0] > 10.0
+
+
+@pytest.mark.parametrize("two", [False, True])
+def test_grad_through_equilibria_matches_finite_differences(two):
+    p = jaxmf.presets.two_population(eta_bar=0.25) if two else jaxmf.presets.tonic()
+
+    def rate(e):
+        q = p.replace(eta_bar=jnp.full((p.n_populations,), e))
+        return meanfield_equilibria(q).r[0, 0]
+
+    e0, h = float(p.eta_bar[0]), 1e-6
+    fd = (rate(e0 + h) - rate(e0 - h)) / (2 * h)
+    np.testing.assert_allclose(jax.grad(rate)(e0), fd, rtol=1e-6)
+    if not two:  # forward mode once (the two-population root find differentiates alike)
+        np.testing.assert_allclose(jax.jacfwd(rate)(e0), fd, rtol=1e-6)
+
+
+def test_forward_mode_through_solve_with_forward_adjoint():
+    p = jaxmf.presets.bursting()
+    ts = jnp.linspace(0, 20, 11)
+    f = lambda e: solve_meanfield(p.replace(eta_bar=e), t1=20.0, ts=ts,
+                                  adjoint=diffrax.ForwardMode()).r[:, 0]
+    fwd = jax.jacfwd(f)(0.12)
+    fd = (f(0.12 + 1e-6) - f(0.12 - 1e-6)) / 2e-6
+    np.testing.assert_allclose(fwd, fd, rtol=1e-5, atol=1e-9)
+
+
+def test_bad_inputs_are_refused_up_front():
+    p = jaxmf.presets.bursting()
+    cases = [(dict(ts=[np.nan]), "ts"), (dict(ts=[5.0, 1.0]), "ts"), (dict(ts=[-1.0, 5.0]), "ts"),
+             (dict(ts=[1.0, 200.0]), "ts"), (dict(t1=np.inf), "t1"), (dict(rtol=-1e-6), "rtol"),
+             (dict(rtol=10.0), "rtol"), (dict(max_steps=0), "max_steps"),
+             (dict(y0=MeanFieldState(np.nan, 0.0, 0.0, 0.0)), "y0"), (dict(blowup=-1.0), "blowup")]
+    for kwargs, name in cases:
+        with pytest.raises(jaxmf.ParameterError) as err:
+            solve_meanfield(p, **({"t1": 100.0} | kwargs))
+        assert err.value.name == name, kwargs
+    with pytest.raises(jaxmf.ParameterError, match="times"):
+        StepInput([50.0, 10.0], [0.0, 0.1, 0.2])
+
+
+def test_results_print_their_values():
+    p = jaxmf.presets.tonic()
+    text = repr(p)
+    assert f"eta_bar={float(p.eta_bar[0]):.6g}" in text and "Array(" not in text
+    eq = meanfield_equilibria(p)
+    assert f"r={float(eq.r[0, 0]):.6g}" in repr(eq) and "status=ok" in repr(eq)
+    res = solve_meanfield(p, t1=10.0)
+    assert "status=ok" in repr(res) and "float64[101, 1]" in repr(res)
+    assert "v_t=-24.6" in repr(p.to_dimensional())

@@ -6,6 +6,7 @@ import scipy.optimize
 
 import jaxmf
 from jaxmf import network as nw
+from jaxmf._results import RESULTS, Interrupted, NumericalError
 from jaxmf.params import ParameterError
 
 from .conftest import tree_allclose
@@ -68,6 +69,7 @@ def _mpr_fixed_point(p):
     return scipy.optimize.brentq(F, 1e-9, 10.0, xtol=1e-14)
 
 
+@pytest.mark.slow  # ~10 CPU-s; the default run has the smaller version below
 def test_mpr_limit_network_matches_fixed_point_as_n_grows():
     p = BASE.replace(w_jump=0.0, b=0.0, eta_bar=0.05, delta_eta=0.05)
     r_star = _mpr_fixed_point(p)
@@ -81,6 +83,20 @@ def test_mpr_limit_network_matches_fixed_point_as_n_grows():
     assert errors[2] < 0.01
 
 
+def test_mpr_limit_network_approaches_fixed_point():
+    # The fast version: the error falls with N (over a shorter average than the slow test's, so
+    # the finite-time part of the error weighs more: 6.6%, 3.7% at N = 250, 4000).
+    p = BASE.replace(w_jump=0.0, b=0.0, eta_bar=0.05, delta_eta=0.05)
+    r_star = _mpr_fixed_point(p)
+    errors = []
+    for n in (250, 1000, 4000):
+        res = jaxmf.simulate_network(p, n=n, t1=40.0, dt=5e-3, record_every=200, progress=False,
+                                     scheme=jaxmf.ExactPassage())
+        errors.append(abs(np.mean(res.r[res.t > 20, 0]) / r_star - 1))
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.05
+
+
 def _tonic_trace(dt, scheme, n=1000, t1=10.0):
     """s(t) and <w>(t) every 0.5 time units: smooth population observables (<v> over
     |v| <= v_peak jumps by ~v_peak/n whenever one neuron crosses the cut-off)."""
@@ -89,6 +105,7 @@ def _tonic_trace(dt, scheme, n=1000, t1=10.0):
     return np.concatenate([res.s[:, 0], res.w_mean[:, 0]]), res
 
 
+@pytest.mark.slow  # ~15 CPU-s; the default run has the smaller version below
 def test_population_observables_converge_in_dt():
     # Same neurons (deterministic quantiles) at every dt: differences are discretisation error.
     euler = [_tonic_trace(dt, jaxmf.EulerReset())[0] for dt in (2e-3, 1e-3, 5e-4, 6.25e-5)]
@@ -102,6 +119,21 @@ def test_population_observables_converge_in_dt():
     assert errs_exact[0] < errs[1]
 
 
+def test_population_observables_converge_in_dt_small():
+    # 200 neurons over 5 time units, references at 8x smaller steps (within 15% of the limit).
+    trace = lambda dt, scheme: _tonic_trace(dt, scheme, n=200, t1=5.0)[0]
+    euler = [trace(dt, jaxmf.EulerReset()) for dt in (2e-3, 1e-3, 2.5e-4)]
+    errs = [np.abs(x - euler[-1]).max() for x in euler[:-1]]
+    assert errs[0] > errs[1]
+    assert 1.5 < errs[0] / errs[1] < 3.0  # first order: (2 - 1/4) / (1 - 1/4) = 2.3
+    exact = [trace(dt, jaxmf.ExactPassage()) for dt in (4e-3, 5e-4)]
+    assert np.abs(exact[0] - exact[1]).max() < errs[1]
+    # The two discretisations meet at small steps (s(t), up to the Euler cut-off v_peak = 200).
+    n_s = euler[-1].size // 2
+    np.testing.assert_allclose(euler[-1][:n_s], exact[-1][:n_s], atol=0.01)
+
+
+@pytest.mark.slow  # ~10 CPU-s: two 1.6e5-step runs
 def test_schemes_agree_at_small_dt():
     # Two independent discretisations of the same network meet as dt -> 0, up to the Euler
     # scheme's finite cut-off v_peak = 200.
@@ -216,7 +248,8 @@ def test_interrupt_keeps_finished_chunks(monkeypatch):
     with pytest.raises(jaxmf.SimulationInterrupted) as err:
         jaxmf.simulate_network(BASE, t1=4.0, chunk_steps=300 * 100 * 10, **kw)
     part = err.value.result
-    assert part.status == nw.STATUS_INTERRUPTED and part.t[-1] == pytest.approx(2.0)
+    assert part.status == RESULTS.interrupted and part.t[-1] == pytest.approx(2.0)
+    assert isinstance(err.value, Interrupted) and err.value.result is part
     monkeypatch.setattr(nw, "_run_jit", real)
     rest = jaxmf.simulate_network(BASE, t1=4.0, resume=part, **kw)
     np.testing.assert_array_equal(rest.r, full.r)
@@ -231,10 +264,11 @@ def test_nonfinite_state_is_reported():
                            (start.state.w[0].at[7].set(jnp.nan),))
     with pytest.raises(jaxmf.SimulationError, match="non-finite") as err:
         jaxmf.simulate_network(BASE, t1=3.0, resume=poisoned, **kw)
-    assert err.value.result.status == nw.STATUS_NONFINITE
+    assert err.value.result.status == RESULTS.diverged
+    assert isinstance(err.value, NumericalError)
     assert err.value.result.t[-1] == pytest.approx(1.1)
     quiet = jaxmf.simulate_network(BASE, t1=3.0, resume=poisoned, throw=False, **kw)
-    assert quiet.status == nw.STATUS_NONFINITE
+    assert quiet.status == RESULTS.diverged
 
 
 def test_bad_arguments_name_the_parameter():
@@ -254,3 +288,63 @@ def test_batched_two_populations_match_single_runs():
                                    progress=False)
     single = jaxmf.simulate_network(plist[1], n=300, t1=1.0, record_every=100, progress=False)
     np.testing.assert_allclose(batch.r[1], single.r, rtol=1e-12)
+
+
+def test_every_explicit_update_bound_is_enforced():
+    # tau_s < dt: the Euler synapse update s (1 - dt / tau_s) flips sign every step (s swings to
+    # -99 and the population falls silent); refused, naming dt and the bound.
+    p = jaxmf.presets.tonic(tau_s=1e-6)
+    with pytest.raises(ParameterError, match=r"tau_s") as err:
+        jaxmf.simulate_network(p, n=100, t1=1.0, progress=False)
+    assert err.value.name == "dt" and "1e-06" in str(err.value)
+    # Independent check of the instability: one Euler synapse step from s = 1 without input.
+    assert 1.0 - 1e-3 / 1e-6 < -1
+    bounds = jaxmf.EulerReset().bounds(jaxmf.presets.tonic(), 1.0)
+    assert bounds["synapse (tau_s)"] == pytest.approx(float(jaxmf.presets.tonic().tau_s[0]))
+    assert bounds["adaptation (1/a)"] == pytest.approx(1 / float(jaxmf.presets.tonic().a[0]))
+    # dt = 1 blames dt (not t1, which is not a whole number of bins of it).
+    with pytest.raises(ParameterError) as err:
+        jaxmf.simulate_network(BASE, n=100, t1=10.5, dt=1.0, record_every=1, progress=False)
+    assert err.value.name == "dt"
+
+
+def test_resume_with_other_sizes_precision_or_populations_is_refused():
+    kw = dict(t1=0.2, dt=1e-3, record_every=100, progress=False)
+    first = jaxmf.simulate_network(BASE, n=100, **kw)
+    for change, name in [(dict(n=200), "n"), (dict(dtype=jnp.float32), "dtype")]:
+        with pytest.raises(ParameterError) as err:
+            jaxmf.simulate_network(BASE, **(kw | dict(t1=0.4, resume=first) | change))
+        assert err.value.name == name
+    with pytest.raises(ParameterError, match="population"):
+        jaxmf.simulate_network(jaxmf.presets.two_population(), resume=first, **(kw | dict(t1=0.4)))
+    same = jaxmf.simulate_network(BASE, n=100, resume=first, **(kw | dict(t1=0.4)))
+    assert same.t.shape == (4,)
+
+
+def test_traced_dt_is_reported_as_static():
+    with pytest.raises(ParameterError, match="static Python float"):
+        jax.jit(lambda dt: jaxmf.simulate_network(BASE, n=50, t1=0.1, dt=dt, progress=False).r)(1e-3)
+
+
+def test_results_print_values_and_statuses():
+    res = jaxmf.simulate_network(BASE, n=50, t1=0.2, progress=False)
+    text = repr(res)
+    assert "status=ok" in text and "t=[0.1, 0.2]" in text and "n=50" in text
+    assert res.dtype == np.float64
+
+
+def test_step_bound_is_checked_at_run_time_for_traced_parameters():
+    # The closed form of the traced bound equals the eager bisection.
+    net = nw.make_network(BASE, 300)
+    z_max = float(np.max(np.abs(np.asarray(net.z[0]))))
+    eta_max = abs(float(BASE.eta_bar[0]) + float(BASE.delta_eta[0]) * z_max)
+    for scheme in (jaxmf.EulerReset(), jaxmf.ExactPassage()):
+        assert float(nw.traced_max_dt(scheme, BASE, net)) == pytest.approx(
+            scheme.max_dt(BASE, eta_max), rel=1e-12)
+    # dt = 5e-3 is refused eagerly; under jit it is flagged (throw=False) or fails at run time.
+    run = lambda e, throw: jaxmf.simulate_network(BASE.replace(eta_bar=e), n=300, t1=0.1, dt=5e-3,
+                                                  record_every=10, throw=throw)
+    status = jax.jit(lambda e: run(e, False).status)(0.12)
+    assert status == RESULTS.out_of_domain
+    with pytest.raises(Exception, match="stability bound"):
+        jax.block_until_ready(jax.jit(lambda e: run(e, True).r)(0.12))

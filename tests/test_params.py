@@ -1,12 +1,13 @@
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxmf
-from jaxmf.params import ParameterError
+from jaxmf.params import ParameterError, array_summary, promote_params
 
 from .conftest import tree_allclose
 
@@ -94,3 +95,28 @@ def test_params_are_pytrees_under_jit_and_vmap():
     batch = jaxmf.stack_params([p, p.replace(eta_bar=0.3)])
     out = jax.vmap(lambda q: q.to_dimensional().to_dimensionless().eta_bar)(batch)
     np.testing.assert_allclose(out[:, 0], [0.12, 0.3], rtol=1e-12)
+
+
+def test_range_checks_run_at_run_time_on_tracers():
+    p = jaxmf.presets.tonic()
+    widths = jax.jit(lambda d: p.replace(delta_eta=d).delta_eta)
+    np.testing.assert_array_equal(widths(0.02), [0.02])
+    with pytest.raises(Exception, match="delta_eta: must be >= 0"):
+        jax.block_until_ready(widths(-0.02))
+    # NaN passes the range check (a diverging fit stays a flagged result, not a crash).
+    assert np.isnan(float(widths(float("nan"))[0]))
+    with pytest.raises(Exception, match="v_reset: must be < v_peak"):
+        jax.block_until_ready(jax.jit(lambda v: p.replace(v_reset=v).v_reset)(300.0))
+
+
+def test_mixed_precision_is_widened_and_values_print():
+    p = jaxmf.presets.tonic()
+    mixed = eqx.tree_at(lambda q: q.eta_bar, p, p.eta_bar.astype(jnp.float32))
+    assert mixed.dtype == np.float64
+    wide = promote_params(mixed)
+    assert all(x.dtype == jnp.float64 for x in jax.tree.leaves(wide))
+    assert float(wide.eta_bar[0]) == float(np.float32(p.eta_bar[0]))
+    assert promote_params(p) is p
+    assert array_summary(np.arange(20.0)) == "float64[20] min=0 max=19"
+    assert array_summary(np.array([1.5, np.nan] * 5)) == "float64[10] min=1.5 max=1.5 (5 non-finite)"
+    assert array_summary(np.array([0.25, 2.0])) == "[0.25, 2]"
