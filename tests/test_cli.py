@@ -273,3 +273,89 @@ def test_meanfield_and_compare_bad_input_is_one_line_and_exit_2(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxmf: error: ") and name in err[0]
     assert not list(tmp_path.iterdir())
+
+
+def test_version_comes_from_package_metadata(capsys):
+    from importlib import metadata
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"jaxmf {metadata.version('jaxmf')}"
+
+
+def test_every_command_shares_the_common_options(capsys):
+    from jaxmf.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for module in COMMANDS:
+        name = module.__name__.rsplit(".", 1)[1]
+        options = {o for a in sub.choices[name]._actions for o in a.option_strings}
+        assert {"--out", "--name", "--quiet"} <= options, name
+        if name != "sweep":  # a sweep takes its parameters from its config
+            assert {"--preset", "--set"} <= options, name
+            text = sub.choices[name].format_help()
+            default = "rounded" if name == "bifurcation" else "bursting"
+            assert f"(default {default}" in " ".join(text.split()), name
+
+
+@pytest.mark.parametrize("command", [
+    ["simulate", "--n", "200", "--t1", "2"], MEANFIELD, COMPARE,
+    ["bifurcation", "--no-cycles"], ["fit", "--target", "TARGET"],
+])
+def test_unwritable_out_exits_2_before_any_computation(tmp_path, capsys, monkeypatch, command):
+    import jaxmf._compare
+    import jaxmf._fit
+    import jaxmf.bifurcation
+    import jaxmf.meanfield
+
+    def never(*args, **kwargs):
+        raise AssertionError("computed before checking --out")
+
+    for module, name in ((nw, "simulate_network"), (jaxmf.meanfield, "solve_meanfield"),
+                         (jaxmf._compare, "compare"), (jaxmf.bifurcation, "continue_equilibria"),
+                         (jaxmf._fit, "fit")):
+        monkeypatch.setattr(module, name, never)
+    target = tmp_path / "rates.csv"
+    t = np.linspace(0.0, 50.0, 101)
+    np.savetxt(target, np.column_stack([t, 0.05 + 0.01 * np.sin(t)]), delimiter=",",
+               header="t,r", comments="")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = [str(target) if a == "TARGET" else a for a in command]
+    assert main([*args, "--out", str(blocker / "results")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jaxmf: error: --out: cannot write")
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--n", "1e20"], "--n"),
+    (["--n", "1e9", "--max-memory", "1e9"], "--n"),
+    (["--dt", "1.0"], "--dt"),
+])
+def test_absurd_sizes_and_steps_are_refused_up_front(tmp_path, capsys, args, option):
+    assert _simulate(tmp_path, "--no-plot", *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"jaxmf: error: {option}:")
+    if option == "--n":
+        assert "need about" in err[0]
+    assert not list(tmp_path.iterdir())
+
+
+def test_meanfield_tolerance_of_one_or_more_is_refused(tmp_path, capsys):
+    assert main([*MEANFIELD, "--rtol", "10", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--rtol" in err and "(0, 1)" in err and not list(tmp_path.iterdir())
+
+
+def test_damaged_resume_file_is_one_line_naming_it(tmp_path, capsys):
+    damaged = tmp_path / "run.npz"
+    damaged.write_bytes(b"PK\x03\x04 truncated")
+    (tmp_path / "run.json").write_text("{}")
+    resume = ["simulate", "--resume", str(damaged), "--t1", "4", "--quiet", "--no-plot"]
+    assert main(resume) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jaxmf: error: --resume:") and "damaged" in err[0]
+    assert str(damaged) in err[0]
+    damaged.write_bytes(b"")
+    assert main(resume) == 2
+    assert "empty" in capsys.readouterr().err

@@ -150,12 +150,14 @@ def _read_target(path: Path, population: int):
 
 
 def _target(t, r, kind, args):
+    """The `BurstTarget` of the trace, every option checked before the (slower) analysis."""
     import types
 
     import jax.numpy as jnp
     import numpy as np
 
     from .._fit import BurstTarget
+    from ..analysis import transient_time
 
     spacing = float(t[1] - t[0])
     if not np.all(np.diff(t) > 0) or not np.allclose(np.diff(t), spacing, rtol=1e-6, atol=0):
@@ -164,20 +166,22 @@ def _target(t, r, kind, args):
     stride = int(round(resample / spacing))
     if stride < 1 or not np.isclose(stride * spacing, resample, rtol=1e-6):
         raise UsageError("--resample", f"must be a whole multiple of the target's spacing "
-                        f"{spacing:g}; got {args.resample:g}")
+                         f"{spacing:g}; got {args.resample:g}")
     if kind == "network":
         if not np.isclose(t[0], spacing, rtol=1e-6):
             raise UsageError("--target", "a network run must start at t = 0")
-        end = t[-1]
-    else:
-        if abs(t[0]) > 1e-9 * max(1.0, abs(t[-1])):
-            raise UsageError("--target", f"the trace must start at t = 0 (fits start from the "
-                            f"all-zero state there); its first time is {t[0]:g}")
-        end = t[-1]
-    transient = args.transient if args.transient is not None else 0.25 * float(end)
-    if not 0 <= transient < 0.9 * float(end):
-        raise UsageError("--transient", f"must be in [0, {0.9 * float(end):g}) for a trace "
-                        f"ending at {float(end):g}; got {transient:g}")
+    elif abs(t[0]) > 1e-9 * max(1.0, abs(t[-1])):
+        raise UsageError("--target", f"the trace must start at t = 0 (fits start from the "
+                         f"all-zero state there); its first time is {t[0]:g}")
+    end = float(t[-1])
+    transient = transient_time(end, args.transient)
+    if not 0 <= transient < 0.9 * end:
+        raise UsageError("--transient", f"must be in [0, {0.9 * end:g}) for a trace ending at "
+                         f"{end:g}; got {transient:g}")
+    steps = resample / args.dt
+    if args.model == "network" and abs(steps - round(steps)) > 1e-6 * steps:
+        raise UsageError("--dt", f"the target's spacing {resample:g} (see --resample) must be "
+                         f"a whole multiple of the network's step; got {args.dt:g}")
     if kind == "network":
         run = types.SimpleNamespace(t=t, r=r[:, None])
         return BurstTarget.from_network(run, transient=transient, dt=resample)
@@ -234,29 +238,24 @@ def run(args, command: str) -> int:
     from ..presets import get as get_preset
 
     overrides = dict(args.overrides)
+    if args.n_starts < 1 or args.steps < 1:
+        raise UsageError("--n-starts" if args.n_starts < 1 else "--steps", "must be >= 1")
+    every = (5 if args.model == "network" else 0) if args.checkpoint_every is None \
+        else args.checkpoint_every
+    if every < 0:
+        raise UsageError("--checkpoint-every", f"must be >= 0 (0: no checkpoint); got {every}")
+    out = prepare_out(args.out)
     try:
         t_raw, r_raw, kind, target_meta = _read_target(args.target, args.population)
-        target = _target(t_raw, r_raw, kind, args)
         start = get_preset(args.preset, **overrides)
         if start.n_populations != 1:
             raise UsageError("--preset", "fitting from the command line takes one population")
-        if args.n_starts < 1 or args.steps < 1:
-            raise UsageError("--n-starts" if args.n_starts < 1 else "--steps", "must be >= 1")
+        target = _target(t_raw, r_raw, kind, args)
         model = "meanfield" if args.model == "meanfield" else ThetaNetwork(
             n=args.n, dt=args.dt, gradient_horizon=args.gradient_horizon or None)
-        spacing = float(target.t[1] - target.t[0])
-        if args.model == "network" and abs(spacing / args.dt - round(spacing / args.dt)) > 1e-6 \
-                * spacing / args.dt:
-            raise UsageError("--dt", f"the target's spacing {spacing:g} (see --resample) must be "
-                             f"a whole multiple of the network's step; got {args.dt:g}")
         optimizer = _optimizer(args.optimizer, args.learning_rate, args.tol)
         t1 = float(target.t[-1])
         loss = _loss(args.loss, t1, residuals=args.optimizer == "lm")
-        every = (5 if args.model == "network" else 0) if args.checkpoint_every is None \
-            else args.checkpoint_every
-        if every < 0:
-            raise UsageError("--checkpoint-every", f"must be >= 0 (0: no checkpoint); got {every}")
-        out = prepare_out(args.out)
         checkpoint = out / f"{args.name}.ckpt" if every else None
         res = fit(start, target, free=args.free, model=model, optimizer=optimizer,
                   n_starts=args.n_starts, key=jax.random.key(args.seed), loss=loss,
