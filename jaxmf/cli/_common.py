@@ -203,14 +203,25 @@ def _bytes(n: float) -> str:
 _NETWORK_WORDS_PER_NEURON = 12
 
 
-def check_network_memory(n: int, itemsize: int, max_memory: float | None = None) -> None:
-    """Refuse a network of `n` neurons whose state would not fit in memory, before JAX allocates
-    it (XLA aborts the process instead of raising). `max_memory` (bytes, --max-memory) replaces
-    the available memory as the limit, e.g. for an accelerator with more memory than the host."""
-    need = float(n) * itemsize * _NETWORK_WORDS_PER_NEURON
+def check_network_memory(n: int, itemsize: int, max_memory: float | None = None, *,
+                         n_records: float = 0, record_bytes: float = 0) -> None:
+    """Refuse a network run whose state and records would not fit in memory, before JAX
+    allocates them (XLA aborts the process instead of raising).
+
+    Parameters
+    ----------
+    n : neurons; itemsize : bytes per float (4 or 8).
+    max_memory : bytes (--max-memory) replacing the available memory as the limit, e.g. for an
+        accelerator with more memory than the host.
+    n_records, record_bytes : recording bins and the bytes each holds (rates, means, raster).
+    """
+    state = float(n) * itemsize * _NETWORK_WORDS_PER_NEURON
+    records = float(n_records) * record_bytes
+    need = state + records
     limit = max_memory if max_memory is not None else available_memory()
     if limit is not None and need > limit:
         where = "--max-memory" if max_memory is not None else "available memory"
-        raise UsageError("--n", f"{n:.3g} neurons need about {_bytes(need)}; {where} is "
-                         f"{_bytes(limit)} (raise the limit with --max-memory BYTES on a bigger "
-                         "machine)")
+        what = f"{n:.3g} neurons" + (f" and {n_records:.3g} records" if n_records else "")
+        raise UsageError("--n" if state >= records else "--t1",
+                         f"{what} need about {_bytes(need)}; {where} is {_bytes(limit)} (raise "
+                         "the limit with --max-memory BYTES on a bigger machine)")

@@ -81,7 +81,10 @@ def run(args, command: str) -> int:
     if args.transient is not None and args.transient >= args.t1:
         raise UsageError("--transient", f"must be < t1={args.t1:g}; got {args.transient:g}")
     params = get_preset(args.preset, **overrides)
-    check_network_memory(args.n, jnp.dtype(args.dtype).itemsize, args.max_memory)
+    itemsize = jnp.dtype(args.dtype).itemsize
+    # compare records every 100 steps; per bin r, <v>, <w>, s, a non-finite count, the raster.
+    check_network_memory(args.n, itemsize, args.max_memory, n_records=args.t1 / (100 * args.dt),
+                         record_bytes=5 * itemsize * params.n_populations + 4 * min(200, args.n))
     out = prepare_out(args.out)
     try:
         cmp = compare(params, n=args.n, t1=args.t1, dt=args.dt, transient=args.transient,

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, add_output_options,
-                      add_parameter_options, add_quiet, fail, nonnegative, positive, prepare_out,
-                      short, whole)
+                      add_parameter_options, add_quiet, check_network_memory, fail, nonnegative,
+                      positive, prepare_out, short, whole)
 
 __all__ = ["add_parser", "run"]
 
@@ -83,6 +83,9 @@ def add_parser(sub) -> None:
                    help="--model network: neurons (default 10000)")
     p.add_argument("--dt", type=positive, default=1e-3,
                    help="--model network: time step (default 1e-3)")
+    p.add_argument("--max-memory", type=positive, metavar="BYTES",
+                   help="--model network: memory the network may use (default: the host's "
+                   "available memory)")
     p.add_argument("--gradient-horizon", type=nonnegative, default=5.0, metavar="H",
                    help="--model network: neuron phases carry derivatives over H time units "
                    "(ThetaNetwork.gradient_horizon; default 5; 0 = exact gradients, which "
@@ -244,6 +247,8 @@ def run(args, command: str) -> int:
         else args.checkpoint_every
     if every < 0:
         raise UsageError("--checkpoint-every", f"must be >= 0 (0: no checkpoint); got {every}")
+    if args.model == "network":
+        check_network_memory(args.n, 8, args.max_memory)
     out = prepare_out(args.out)
     try:
         t_raw, r_raw, kind, target_meta = _read_target(args.target, args.population)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -101,13 +102,20 @@ def run(args, command: str) -> int:
         if getattr(args, name) is None:
             setattr(args, name, default)
     if prior is None:
-        check_network_memory(args.n, 8 if args.dtype == "float64" else 4, args.max_memory)
-    if args.dt > 0 and args.dt * args.record_every > args.t1 - (saved_meta.get("summary") or
-                                                                 {}).get("t_end", 0.0):
+        params = get_preset(args.preset, **overrides)
+    else:
+        params = prior.params.replace(**overrides) if overrides else prior.params
+    bin_time = args.dt * args.record_every
+    if prior is None and 0 < args.t1 < bin_time:
         # Else the library's first complaint is that t1 is not a whole number of bins.
-        raise UsageError("--dt", f"one recording bin (dt * record_every = "
-                         f"{args.dt * args.record_every:g}) is longer than the run to "
-                         f"t1={args.t1:g}; lower --dt or --record-every")
+        raise UsageError("--dt", f"one recording bin (dt * record_every = {bin_time:g}) is "
+                         f"longer than the run to t1={args.t1:g}; lower --dt or --record-every")
+    if prior is None and bin_time > 0 and math.isfinite(args.t1):
+        itemsize = 8 if args.dtype == "float64" else 4
+        # Per bin: r, <v>, <w>, s and a non-finite count per population, and the raster.
+        per_record = 5 * itemsize * params.n_populations + 4 * min(args.raster, args.n)
+        check_network_memory(args.n, itemsize, args.max_memory,
+                             n_records=args.t1 / bin_time, record_bytes=per_record)
     out = prepare_out(args.out or Path("results"))
     stem = out / (args.name or "network")
     if args.dtype == "float64":
@@ -126,10 +134,6 @@ def run(args, command: str) -> int:
         return io.save_network_result(stem, res, scheme=scheme, sampler=sampler, seed=args.seed,
                                       **extra)
 
-    if prior is None:
-        params = get_preset(args.preset, **overrides)
-    else:
-        params = prior.params.replace(**overrides) if overrides else prior.params
     try:
         res = simulate_network(
             params, n=args.n, t1=args.t1, dt=args.dt, record_every=args.record_every,
