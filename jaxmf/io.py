@@ -164,11 +164,19 @@ def _describe(obj) -> dict[str, Any] | None:
 
 def save_network_result(path, res: NetworkResult, *, scheme=None, sampler=None, seed=None,
                         **provenance_extra) -> tuple[Path, Path]:
-    """Write `<path>.npz` and `<path>.json` (a `.npz`/`.json` suffix on `path` is dropped).
+    """Write a network run to `<path>.npz` (records, raster, samples, final state: resumable)
+    and `<path>.json` (provenance, parameters, settings, `summarize` numbers).
 
-    scheme, sampler, seed: what the run used (not stored in `res`), recorded in the sidecar.
-    provenance_extra: added to the sidecar's provenance (e.g. `command=...`).
-    Returns the two paths.
+    Parameters
+    ----------
+    path : the common stem (a `.npz`/`.json` suffix is dropped).
+    res : the `NetworkResult`.
+    scheme, sampler, seed : what the run used (not stored in `res`), recorded in the sidecar.
+    **provenance_extra : added to the sidecar's provenance (e.g. `command=...`).
+
+    Returns
+    -------
+    (npz path, json path)
     """
     state = res.state
     arrays = {name: np.asarray(getattr(res, name)) for name in
@@ -435,9 +443,19 @@ def save_meanfield_result(path, res, *, params: Params | None = None, i_ext=None
     its switch times and values) and `<path>.json` (provenance, model, parameters, input,
     `summarize_meanfield` numbers over `windows`, equilibria).
 
-    params: the `Params` solved (not stored in `res`). i_ext: the `StepInput` used, if any.
-    equilibria: JSON-ready dicts (`equilibria_to_dicts`). provenance_extra: added to the
-    sidecar's provenance (e.g. `command=...`). Returns the two paths.
+    Parameters
+    ----------
+    path : the common stem (a `.npz`/`.json` suffix is dropped).
+    res : the `MeanFieldResult`.
+    params : the `Params` solved (not stored in `res`).
+    i_ext : the `StepInput` used, if any.
+    windows : (t_from, t_to) pairs for `summarize_meanfield`.
+    equilibria : JSON-ready dicts (`equilibria_to_dicts`).
+    **provenance_extra : added to the sidecar's provenance (e.g. `command=...`).
+
+    Returns
+    -------
+    (npz path, json path)
     """
     arrays = _meanfield_arrays(res)
     step = None
@@ -462,10 +480,19 @@ def save_comparison(path, cmp, *, scheme=None, sampler=None, seed=None,
                     **provenance_extra) -> tuple[Path, Path]:
     """Write a `Comparison` to `<path>.npz` (the network's records and spike raster as
     `network_*`, each mean-field model's traces as `mf_<model>_*`) and `<path>.json` (provenance,
-    parameters, network settings, per-model solver status, the metrics and the network summary).
+    parameters, network settings, per-model solver status, the metrics and the network summary
+    over the comparison's own transient).
 
-    scheme, sampler, seed: what the network run used (not stored in the result).
-    provenance_extra: added to the sidecar's provenance. Returns the two paths.
+    Parameters
+    ----------
+    path : the common stem (a `.npz`/`.json` suffix is dropped).
+    cmp : the `Comparison` from `jaxmf.compare`.
+    scheme, sampler, seed : what the network run used (not stored in the result).
+    **provenance_extra : added to the sidecar's provenance.
+
+    Returns
+    -------
+    (npz path, json path)
     """
     net = cmp.network
     arrays = {f"network_{name}": np.asarray(getattr(net, name))

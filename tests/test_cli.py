@@ -330,13 +330,14 @@ def test_unwritable_out_exits_2_before_any_computation(tmp_path, capsys, monkeyp
 @pytest.mark.parametrize("args, option", [
     (["--n", "1e20"], "--n"),
     (["--n", "1e9", "--max-memory", "1e9"], "--n"),
+    (["--t1", "1e12"], "--t1"),  # the records of a very long run
     (["--dt", "1.0"], "--dt"),
 ])
 def test_absurd_sizes_and_steps_are_refused_up_front(tmp_path, capsys, args, option):
     assert _simulate(tmp_path, "--no-plot", *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"jaxmf: error: {option}:")
-    if option == "--n":
+    if option in ("--n", "--t1"):
         assert "need about" in err[0]
     assert not list(tmp_path.iterdir())
 
