@@ -360,3 +360,21 @@ def test_damaged_resume_file_is_one_line_naming_it(tmp_path, capsys):
     damaged.write_bytes(b"")
     assert main(resume) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_compare_solver_failure_is_one_line_with_the_reason(tmp_path, capsys, monkeypatch):
+    compare_module = sys.modules["jaxmf._compare"]
+
+    class EquinoxRuntimeError(RuntimeError):  # what diffrax raises with throw=True
+        pass
+
+    def fails(*args, **kwargs):
+        raise EquinoxRuntimeError("Above is the stack outside of JIT. Below is the stack inside "
+                                  "of JIT:\n  File ...\n\nequinox.EquinoxRuntimeError: The "
+                                  "maximum number of solver steps was reached.\n\n----\n")
+
+    monkeypatch.setattr(compare_module, "compare", fails)
+    assert main([*COMPARE, "--no-plot", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "maximum number of solver steps" in err[0]
+    assert "stack" not in err[0]

@@ -62,6 +62,15 @@ def _solver_failure(e: Exception) -> bool:
     return type(e).__name__ in ("EquinoxRuntimeError", "XlaRuntimeError", "JaxRuntimeError")
 
 
+def _solver_message(e: Exception) -> str:
+    """The reason in a diffrax/equinox runtime error (its text opens with stack traces)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("equinox.EquinoxRuntimeError:", "EquinoxRuntimeError:")):
+            return line.partition(":")[2].strip().rstrip(".")
+    return lines[0] if lines else type(e).__name__
+
+
 def run(args, command: str) -> int:
     import jax
 
@@ -95,8 +104,9 @@ def run(args, command: str) -> int:
     except RuntimeError as e:
         if not _solver_failure(e):
             raise
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return fail(f"solve_meanfield failed: {first}", EXIT_FAILED)
+        return fail(f"solve_meanfield failed: {_solver_message(e)}; for stiff parameters (e.g. "
+                    "a tiny tau_s) try `jaxmf meanfield` with looser --rtol/--atol",
+                    EXIT_FAILED)
 
     stem = out / args.name
     npz, sidecar = io.save_comparison(stem, cmp, scheme=scheme, sampler=sampler, seed=args.seed,
