@@ -77,7 +77,8 @@ def _load_resumed(args):
     stem = io.stem(args.resume)
     args.out = args.out or stem.parent
     args.name = args.name or stem.name
-    args.dt, args.record_every, args.dtype = meta["dt"], meta["record_every"], meta["dtype"]
+    args.n, args.dt, args.record_every = meta["n"], meta["dt"], meta["record_every"]
+    args.dtype, args.raster = meta["dtype"], meta["n_raster"]
     args.sampler = {"RandomDraws": "random"}.get((meta["sampler"] or {}).get("name"), "quantiles")
     args.seed = meta["seed"]
     args.scheme = args.scheme or {"ExactPassage": "exact"}.get(
