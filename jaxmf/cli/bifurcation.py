@@ -15,7 +15,7 @@ import argparse
 import math
 
 from ._common import (EXIT_FAILED, EXIT_OK, UsageError, add_output_options, add_parameter_options,
-                      add_quiet, prepare_out, preset_title, short, whole)
+                      add_quiet, fail, prepare_out, preset_title, short, whole)
 
 __all__ = ["add_parser", "run"]
 
@@ -90,6 +90,7 @@ def run(args, command: str) -> int:
 
     from .. import io
     from .._loop import Progress
+    from .._results import NumericalError
     from ..bifurcation import continue_equilibria, continue_fold, continue_hopf
     from ..cycles import continue_cycles
     from ..presets import get as get_preset
@@ -104,7 +105,10 @@ def run(args, command: str) -> int:
     stem = prepare_out(args.out) / args.name
     bar = Progress("bifurcation", 1, enabled=not args.quiet, unit=" branches")
     bar.print(f"equilibria in {args.param} over [{bounds[0]:g}, {bounds[1]:g}]")
-    eqb = continue_equilibria(params, args.param, bounds, max_points=args.max_points)
+    try:
+        eqb = continue_equilibria(params, args.param, bounds, max_points=args.max_points)
+    except NumericalError as e:
+        return fail(f"continuation of the equilibria in {args.param} failed: {e}", EXIT_FAILED)
 
     branches = {"equilibria": eqb}
     failures = []
@@ -173,6 +177,9 @@ def run(args, command: str) -> int:
             if key in row:
                 text += f", {key} {row[key]:.6g}" if key != "criticality" else f" ({row[key]})"
         print(text)
+    for name, branch in branches.items():
+        if branch.message:
+            print(f"  {name} stopped: {branch.message}")
     for f in failures:
         print(f"  failed: {f}")
     print("wrote " + ", ".join(str(p) for p in (sidecar, png) if p) + " and the branch files")
