@@ -106,7 +106,8 @@ def run(args, command: str) -> int:
     bar = Progress("bifurcation", 1, enabled=not args.quiet, unit=" branches")
     bar.print(f"equilibria in {args.param} over [{bounds[0]:g}, {bounds[1]:g}]")
     try:
-        eqb = continue_equilibria(params, args.param, bounds, max_points=args.max_points)
+        eqb = continue_equilibria(params, args.param, bounds, max_points=args.max_points,
+                                  progress=not args.quiet)
     except NumericalError as e:
         return fail(f"continuation of the equilibria in {args.param} failed: {e}", EXIT_FAILED)
 
@@ -128,7 +129,8 @@ def run(args, command: str) -> int:
                 bar.update(done, f"cycles from {args.param} = {value:.6g} already found,")
                 continue
             try:
-                cyc = continue_cycles(params, sp, args.param, bounds, max_points=args.max_points)
+                cyc = continue_cycles(params, sp, args.param, bounds, max_points=args.max_points,
+                                      progress=not args.quiet)
             except (ArithmeticError, RuntimeError, ValueError) as e:
                 failures.append(f"cycles from the Hopf point at {args.param} = {value:.10g}: {e}")
                 bar.update(done, f"cycles from {args.param} = {value:.6g} failed,")
@@ -143,7 +145,8 @@ def run(args, command: str) -> int:
                 done += 1
                 try:
                     branches[f"{kind}_{k}"] = cont(params, sp, both, bounds=(bounds, bounds2),
-                                                   max_points=args.max_points)
+                                                   max_points=args.max_points,
+                                                   progress=not args.quiet)
                 except (ArithmeticError, RuntimeError, ValueError) as e:
                     failures.append(f"{kind} curve from {args.param} = {float(sp.value):.10g}: {e}")
                 bar.update(done, f"{kind} curve {k},")
