@@ -257,6 +257,18 @@ def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_e
     first = _traces(next(iter(named.values())))
     axes["s"].set_xlim(float(first["t"][0]), float(first["t"][-1]))
     axes["s"].set_xlabel("time (dimensionless)")
+    levels = {tuple(np.ravel(eq.get("i_ext", 0.0))) for eq in equilibria or ()}
+    for eq in equilibria or ():
+        stable = bool(eq["stable"])
+        label = "stable equilibrium" if stable else "unstable equilibrium"
+        if len(levels) > 1:
+            label += " (I_ext = " + ",".join(f"{x:g}" for x in np.ravel(eq["i_ext"])) + ")"
+        seen = {line.get_label() for line in axes["r"].get_lines()}
+        for m, (r, w) in enumerate(zip(np.ravel(eq["r"]), np.ravel(eq["w"]))):
+            axes["r"].axhline(r, color="0.35", lw=0.9, ls="-" if stable else ":",
+                              label=None if label in seen or m else label)
+            axes["phase"].plot([w], [r], "D", ms=6, color="0.2", mfc="0.2" if stable else "w",
+                               zorder=5)
     if len(named) > 1 or first["r"].shape[1] > 1 or equilibria:
         axes["r"].legend(fontsize="small", loc="upper right")
     scales = _scales(params)
@@ -265,15 +277,6 @@ def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_e
         _hz_axis(axes["r"], scales[1])
     plot_phase(named, "w", "r", ax=axes["phase"])
     axes["phase"].set_title("phase plane (circle: start, square: end)", fontsize="medium")
-    for k, eq in enumerate(equilibria or ()):
-        stable = bool(eq["stable"])
-        label = "stable equilibrium" if stable else "unstable equilibrium"
-        seen = {line.get_label() for line in axes["r"].get_lines()}
-        for m, (r, w) in enumerate(zip(np.ravel(eq["r"]), np.ravel(eq["w"]))):
-            axes["r"].axhline(r, color="0.35", lw=0.9, ls="-" if stable else ":",
-                              label=None if label in seen or m else label)
-            axes["phase"].plot([w], [r], "D", ms=6, color="0.2", mfc="0.2" if stable else "w",
-                               zorder=5)
     if title:
         fig.suptitle(title)
     if path is not None:

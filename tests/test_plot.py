@@ -106,6 +106,8 @@ def test_plot_meanfield_draws_equilibria():
             and len(line.get_ydata()) == 2]
     assert sorted(float(line.get_ydata()[0]) for line in flat) == [0.05, 0.11]
     assert {line.get_linestyle() for line in flat} == {"-", ":"}  # stable solid, unstable dotted
+    legend = [text.get_text() for text in rate.get_legend().get_texts()]
+    assert "stable equilibrium" in legend and "unstable equilibrium" in legend
     (phase,) = [ax for ax in fig.axes if ax.get_xlabel() == r"$\langle w \rangle$"]
     marks = [(float(line.get_xdata()[0]), float(line.get_ydata()[0]))
              for line in phase.get_lines() if line.get_marker() == "D"]
