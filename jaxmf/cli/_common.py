@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from ..params import ParameterError
+from ..presets import PRESETS
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_PRESET",
            "UsageError", "Parser", "whole", "positive", "nonnegative", "tolerance", "assignment",
@@ -22,8 +23,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # The parameter set of every command unless it says otherwise in its --help.
 DEFAULT_PRESET = "bursting"
-PRESET_NAMES = ("chen_campbell_2022, chen_campbell_2022_rounded (or rounded), bursting, tonic, "
-                "two_population")
 # Longest message `fail` prints: a value echoed from a file must not flood the terminal.
 _MAX_MESSAGE = 1000
 
@@ -116,22 +115,19 @@ def add_parameter_options(parser, default_preset: str | None = DEFAULT_PRESET,
     e.g. from a resumed run); `why` explains a default other than DEFAULT_PRESET."""
     shown = default_preset or DEFAULT_PRESET
     parser.add_argument("--preset", default=default_preset,
-                        help=f"parameter set (default {shown}{why}): {PRESET_NAMES}")
+                        help=f"parameter set (default {shown}{why}): {', '.join(PRESETS)}")
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=assignment,
                         action="append", default=[],
                         help="override a parameter, e.g. eta_bar=0.13; a,b for per-population "
                         "values; rows separated by ';' for the matrix g (repeatable)")
 
 
-def add_output_options(parser, name: str, *, plot: bool = True, out_default: str = "results",
-                       out_help: str = "") -> None:
-    """--out FOLDER, --name STEM and (with `plot`) --no-plot."""
-    parser.add_argument("--out", type=Path, default=None if out_help else Path(out_default),
-                        help=out_help or f"output folder (default {out_default}/)")
-    parser.add_argument("--name", default=None if out_help else name,
-                        help=f"file stem (default {name})")
-    if plot:
-        parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+def add_output_options(parser, name: str) -> None:
+    """--out FOLDER (default results/), --name STEM (default `name`) and --no-plot."""
+    parser.add_argument("--out", type=Path, default=Path("results"),
+                        help="output folder (default results/)")
+    parser.add_argument("--name", default=name, help=f"file stem (default {name})")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
 
 
 def add_quiet(parser) -> None:

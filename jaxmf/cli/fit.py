@@ -90,13 +90,12 @@ def add_parser(sub) -> None:
                    help="--model network: neuron phases carry derivatives over H time units "
                    "(ThetaNetwork.gradient_horizon; default 5; 0 = exact gradients, which "
                    "explode over long bursting runs)")
-    add_output_options(p, "fit", plot=False)
+    add_output_options(p, "fit")
     add_quiet(p)
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
                    help="save the fit's state to OUT/NAME.ckpt every K iterations, so Ctrl-C "
                    "loses at most K and rerunning the same command resumes (default 5 for "
                    "--model network, 0 = off for the mean field); removed once the fit ends")
-    p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     p.set_defaults(run=run)
 
 
