@@ -16,8 +16,9 @@ from ..presets import PRESETS
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_PRESET",
            "UsageError", "Parser", "whole", "positive", "nonnegative", "tolerance", "assignment",
-           "add_parameter_options", "add_output_options", "add_quiet", "prepare_out", "fail",
-           "preset_title", "numbers", "check_network_memory", "available_memory", "short"]
+           "add_parameter_options", "add_output_options", "add_quiet", "add_max_memory",
+           "prepare_out", "fail", "preset_title", "numbers", "check_memory",
+           "check_network_memory", "available_memory", "short"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -135,6 +136,12 @@ def add_quiet(parser) -> None:
                         help="no progress lines on stderr (progress is on by default)")
 
 
+def add_max_memory(parser, what: str = "the run") -> None:
+    parser.add_argument("--max-memory", type=positive, metavar="BYTES",
+                        help=f"memory {what} may use (default: the host's available memory); "
+                        "bigger runs are refused before anything is allocated")
+
+
 def prepare_out(folder) -> Path:
     """Create the output folder and check it can take files, before any computation: a long
     run must never be lost to an unwritable path. Raises `UsageError` naming --out."""
@@ -199,10 +206,21 @@ def _bytes(n: float) -> str:
 _NETWORK_WORDS_PER_NEURON = 12
 
 
+def check_memory(need: float, option: str, what: str, max_memory: float | None = None) -> None:
+    """Refuse (UsageError naming `option`) a computation needing `need` bytes for `what` when
+    that exceeds `max_memory` (--max-memory) or else the available memory: JAX/XLA would abort
+    the process or exhaust the machine instead of raising."""
+    limit = max_memory if max_memory is not None else available_memory()
+    if limit is not None and need > limit:
+        where = "--max-memory" if max_memory is not None else "available memory"
+        raise UsageError(option, f"{what} need about {_bytes(need)}; {where} is {_bytes(limit)} "
+                         "(raise the limit with --max-memory BYTES on a bigger machine)")
+
+
 def check_network_memory(n: int, itemsize: int, max_memory: float | None = None, *,
                          n_records: float = 0, record_bytes: float = 0) -> None:
     """Refuse a network run whose state and records would not fit in memory, before JAX
-    allocates them (XLA aborts the process instead of raising).
+    allocates them.
 
     Parameters
     ----------
@@ -213,11 +231,5 @@ def check_network_memory(n: int, itemsize: int, max_memory: float | None = None,
     """
     state = float(n) * itemsize * _NETWORK_WORDS_PER_NEURON
     records = float(n_records) * record_bytes
-    need = state + records
-    limit = max_memory if max_memory is not None else available_memory()
-    if limit is not None and need > limit:
-        where = "--max-memory" if max_memory is not None else "available memory"
-        what = f"{n:.3g} neurons" + (f" and {n_records:.3g} records" if n_records else "")
-        raise UsageError("--n" if state >= records else "--t1",
-                         f"{what} need about {_bytes(need)}; {where} is {_bytes(limit)} (raise "
-                         "the limit with --max-memory BYTES on a bigger machine)")
+    what = f"{n:.3g} neurons" + (f" and {n_records:.3g} records" if n_records else "")
+    check_memory(state + records, "--n" if state >= records else "--t1", what, max_memory)

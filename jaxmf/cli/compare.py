@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import (EXIT_FAILED, EXIT_OK, UsageError, add_output_options,
-                      add_parameter_options, add_quiet, check_network_memory, fail,
-                      nonnegative, positive, prepare_out, preset_title, short, whole)
+from ._common import (EXIT_FAILED, EXIT_OK, UsageError, add_max_memory, add_output_options,
+                      add_parameter_options, add_quiet, check_network_memory, fail, nonnegative,
+                      positive, prepare_out, preset_title, short, whole)
 
 __all__ = ["add_parser", "run"]
 
@@ -50,8 +50,7 @@ def add_parser(sub) -> None:
     cmp.add_argument("--models", type=_model_list, default=("chen_campbell",),
                      help="mean-field models, comma-separated (default chen_campbell; also "
                      "nicola_campbell, mpr)")
-    cmp.add_argument("--max-memory", type=positive, metavar="BYTES",
-                     help="memory the network may use (default: the host's available memory)")
+    add_max_memory(cmp, "the network")
     add_output_options(cmp, "compare")
     add_quiet(cmp)
     cmp.set_defaults(run=run)

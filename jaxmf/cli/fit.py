@@ -17,9 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, add_output_options,
-                      add_parameter_options, add_quiet, check_network_memory, fail, nonnegative,
-                      positive, prepare_out, short, whole)
+from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, add_max_memory,
+                      add_output_options, add_parameter_options, add_quiet, check_network_memory,
+                      fail, nonnegative, positive, prepare_out, short, whole)
 
 __all__ = ["add_parser", "run"]
 
@@ -83,9 +83,7 @@ def add_parser(sub) -> None:
                    help="--model network: neurons (default 10000)")
     p.add_argument("--dt", type=positive, default=1e-3,
                    help="--model network: time step (default 1e-3)")
-    p.add_argument("--max-memory", type=positive, metavar="BYTES",
-                   help="--model network: memory the network may use (default: the host's "
-                   "available memory)")
+    add_max_memory(p, "--model network's network")
     p.add_argument("--gradient-horizon", type=nonnegative, default=5.0, metavar="H",
                    help="--model network: neuron phases carry derivatives over H time units "
                    "(ThetaNetwork.gradient_horizon; default 5; 0 = exact gradients, which "

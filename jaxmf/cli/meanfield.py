@@ -9,9 +9,9 @@ import argparse
 import math
 import time
 
-from ._common import (EXIT_FAILED, EXIT_OK, UsageError, add_output_options,
-                      add_parameter_options, add_quiet, fail, numbers, positive, prepare_out,
-                      preset_title, short, tolerance)
+from ._common import (EXIT_FAILED, EXIT_OK, UsageError, add_max_memory, add_output_options,
+                      add_parameter_options, add_quiet, check_memory, fail, numbers, positive,
+                      prepare_out, preset_title, short, tolerance)
 
 __all__ = ["add_parser", "run", "step_input"]
 
@@ -53,6 +53,7 @@ def add_parser(sub) -> None:
                     "and draw them on the figure")
     mf.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                     help="floating-point type (default float64)")
+    add_max_memory(mf, "the saved solution")
     add_output_options(mf, "meanfield")
     add_quiet(mf)
     mf.set_defaults(run=run)
@@ -106,6 +107,10 @@ def run(args, command: str) -> int:
     params = jax.tree.map(lambda x: jnp.asarray(x, args.dtype),
                           get_preset(args.preset, **overrides))
     step = step_input(args.switch, args.t1, params)
+    # The solution is saved every 0.1 time units: t and r, v, w, s per population (and copies).
+    n_saves = args.t1 / 0.1 + 1
+    check_memory(n_saves * (1 + 4 * params.n_populations) * 8 * 3, "--t1",
+                 f"{n_saves:.3g} saved times", args.max_memory)
     out = prepare_out(args.out)
     edges = [0.0, *(np.asarray(step.times).tolist() if step is not None else []), args.t1]
     # Each input level is analysed after its own transient (the first quarter of its window).

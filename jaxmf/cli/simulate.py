@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from ._common import (DEFAULT_PRESET, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError,
-                      add_parameter_options, add_quiet, check_network_memory, fail,
-                      positive, prepare_out, preset_title, whole)
+                      add_max_memory, add_parameter_options, add_quiet, check_network_memory, fail,
+                      prepare_out, preset_title, whole)
 
 __all__ = ["add_parser", "run"]
 
@@ -41,9 +41,7 @@ def add_parser(sub) -> None:
                      help="Lorentzian excitabilities: deterministic quantiles (default) or random")
     sim.add_argument("--seed", type=whole, help="PRNG seed (default 0)")
     sim.add_argument("--raster", type=whole, help="neurons whose spikes are kept (default 200)")
-    sim.add_argument("--max-memory", type=positive, metavar="BYTES",
-                     help="memory the network may use (default: the host's available memory); "
-                     "larger networks are refused before anything is allocated")
+    add_max_memory(sim, "the network")
     sim.add_argument("--out", type=Path, help="output folder (default results/; with --resume "
                      "the resumed file's folder)")
     sim.add_argument("--name", help="file stem (default network; with --resume the resumed "
