@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 
 import jaxmf
-from jaxmf import plot
-from jaxmf import Comparison
+from jaxmf import Comparison, plot
 from jaxmf.meanfield import MeanFieldResult, StepInput
 
 matplotlib = pytest.importorskip("matplotlib")

@@ -14,8 +14,19 @@ from __future__ import annotations
 import argparse
 import math
 
-from ._common import (EXIT_FAILED, EXIT_OK, UsageError, add_output_options, add_parameter_options,
-                      add_quiet, fail, prepare_out, preset_title, short, whole)
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_output_options,
+    add_parameter_options,
+    add_quiet,
+    fail,
+    prepare_out,
+    preset_title,
+    short,
+    whole,
+)
 
 __all__ = ["add_parser", "run"]
 

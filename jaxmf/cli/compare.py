@@ -7,9 +7,23 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import (EXIT_FAILED, EXIT_OK, UsageError, add_max_memory, add_output_options,
-                      add_parameter_options, add_quiet, check_network_memory, fail, nonnegative,
-                      positive, prepare_out, preset_title, short, whole)
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_max_memory,
+    add_output_options,
+    add_parameter_options,
+    add_quiet,
+    check_network_memory,
+    fail,
+    nonnegative,
+    positive,
+    prepare_out,
+    preset_title,
+    short,
+    whole,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -153,8 +167,8 @@ def print_comparison(cmp, params, args) -> None:
         print((f"{'':<18}{'network':<{width}}" + "".join(f"{name:<{width}}" for name in models))
               .rstrip())
 
-        def net(k):
-            return m[keys[0] + k]
+        def net(k, first=keys[0]):
+            return m[first + k]
 
         rows = [
             ("mean rate r", fmt(net("network_r_mean")),

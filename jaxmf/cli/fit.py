@@ -17,9 +17,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, add_max_memory,
-                      add_output_options, add_parameter_options, add_quiet, check_network_memory,
-                      fail, nonnegative, positive, prepare_out, short, whole)
+from ._common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    add_max_memory,
+    add_output_options,
+    add_parameter_options,
+    add_quiet,
+    check_network_memory,
+    fail,
+    nonnegative,
+    positive,
+    prepare_out,
+    short,
+    whole,
+)
 
 __all__ = ["add_parser", "run"]
 

@@ -9,9 +9,23 @@ import argparse
 import math
 import time
 
-from ._common import (EXIT_FAILED, EXIT_OK, UsageError, add_max_memory, add_output_options,
-                      add_parameter_options, add_quiet, check_memory, fail, numbers, positive,
-                      prepare_out, preset_title, short, tolerance)
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_max_memory,
+    add_output_options,
+    add_parameter_options,
+    add_quiet,
+    check_memory,
+    fail,
+    numbers,
+    positive,
+    prepare_out,
+    preset_title,
+    short,
+    tolerance,
+)
 
 __all__ = ["add_parser", "run", "step_input"]
 

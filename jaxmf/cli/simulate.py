@@ -11,9 +11,21 @@ import shlex
 import sys
 from pathlib import Path
 
-from ._common import (DEFAULT_PRESET, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError,
-                      add_max_memory, add_parameter_options, add_quiet, check_network_memory, fail,
-                      prepare_out, preset_title, whole)
+from ._common import (
+    DEFAULT_PRESET,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    add_max_memory,
+    add_parameter_options,
+    add_quiet,
+    check_network_memory,
+    fail,
+    prepare_out,
+    preset_title,
+    whole,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -89,8 +101,13 @@ def run(args, command: str) -> int:
 
     from .. import io
     from ..heterogeneity import Quantiles, RandomDraws
-    from ..network import EulerReset, ExactPassage, SimulationError, SimulationInterrupted, \
-        simulate_network
+    from ..network import (
+        EulerReset,
+        ExactPassage,
+        SimulationError,
+        SimulationInterrupted,
+        simulate_network,
+    )
     from ..presets import get as get_preset
 
     overrides = dict(args.overrides)

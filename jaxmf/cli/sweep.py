@@ -22,8 +22,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import (DEFAULT_PRESET, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError,
-                      add_quiet, fail, prepare_out, short)
+from ._common import (
+    DEFAULT_PRESET,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    add_quiet,
+    fail,
+    prepare_out,
+    short,
+)
 
 __all__ = ["add_parser", "run", "load_config", "output_path"]
 
@@ -151,9 +160,10 @@ def load_config(path: Path) -> dict[str, Any]:
         Keyword arguments for `jaxmf.sweep` plus 'plot' (bool) and 'out' (a Path or None).
         Raises ParameterError naming the offending key.
     """
-    from ..params import ParameterError
-    from ..presets import PRESETS, get as get_preset
     from .._sweep import Grid
+    from ..params import ParameterError
+    from ..presets import PRESETS
+    from ..presets import get as get_preset
 
     config = _read_toml(path)
     unknown = [k for k in config if k not in _TOP_KEYS]
