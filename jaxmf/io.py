@@ -92,7 +92,7 @@ def params_from_dict(d: dict[str, Any]) -> Params:
     float64 values need `jax_enable_x64`; without it they are rounded to float32."""
     d = dict(d)
     dtype = d.pop("dtype", None)
-    if dtype == "float64" and not jax.config.jax_enable_x64:
+    if dtype == "float64" and not jax.config.read("jax_enable_x64"):
         dtype = "float32"
     values = {name: np.asarray(x, dtype=dtype or float) for name, x in d.items()}
     if values["eta_bar"].ndim == 2:
@@ -208,13 +208,13 @@ def save_network_result(path, res: NetworkResult, *, scheme=None, sampler=None, 
     return write_pair(path, arrays, meta)
 
 
-def write_pair(path, arrays: dict[str, np.ndarray], meta: dict) -> tuple[Path, Path]:
+def write_pair(path, arrays: dict[str, Any], meta: dict) -> tuple[Path, Path]:
     """Write `<stem>.npz` (the arrays) and `<stem>.json` (strict JSON of `meta`), each atomically;
     `path` may carry either suffix. Returns the two paths."""
     base = stem(path)
     npz, sidecar = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
     text = dumps(meta) + "\n"  # fails (unserialisable meta) before anything is written
-    atomic_write(npz, lambda f: np.savez(f, **arrays))
+    atomic_write(npz, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
     atomic_write(sidecar, lambda f: f.write(text.encode()))
     return npz, sidecar
 
@@ -294,7 +294,7 @@ class SavedRun(NamedTuple):
     raster_index: tuple[np.ndarray, ...]
     z: tuple[np.ndarray, ...]
     state: dict[str, Any]
-    status: np.ndarray
+    status: Any  # a jaxmf.RESULTS item
     params: Params
     meta: dict[str, Any]
 
@@ -347,7 +347,7 @@ def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult
     `jax_enable_x64` switched on first."""
     if not isinstance(saved, SavedRun):
         saved = load_network_result(saved)
-    if saved.meta["dtype"] == "float64" and not jax.config.jax_enable_x64:
+    if saved.meta["dtype"] == "float64" and not jax.config.read("jax_enable_x64"):
         raise ValueError("dtype: this run was computed in float64; call "
                          "jax.config.update('jax_enable_x64', True) before restoring it")
     st = saved.state
@@ -356,11 +356,12 @@ def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult
         s=jnp.asarray(st["s"]), step=jnp.asarray(st["step"]),
         key=jax.random.wrap_key_data(st["key"], impl=saved.meta.get("key_impl", "threefry2x32")))
     network = Network(sizes=saved.sizes, z=tuple(jnp.asarray(z) for z in saved.z))
+    # The records stay numpy arrays (as a finished run hands them back); only the state is jax.
+    records: dict[str, Any] = {name: getattr(saved, name) for name in (
+        "t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "spike_first", "spike_count",
+        "raster_index", "params", "status")}
     return NetworkResult(
-        t=saved.t, r=saved.r, v_mean=saved.v_mean, w_mean=saved.w_mean, s=saved.s,
-        n_nonfinite=saved.n_nonfinite, spike_first=saved.spike_first,
-        spike_count=saved.spike_count, raster_index=saved.raster_index, state=state,
-        network=network, params=saved.params, status=saved.status, dt=saved.meta["dt"],
+        **records, state=state, network=network, dt=saved.meta["dt"],
         record_every=saved.meta["record_every"])
 
 

@@ -132,7 +132,8 @@ def run(args, command: str) -> int:
     done = 1
     bar.update(done, f"{len(eqb)} equilibria, {len(hopfs)} Hopf, {len(folds)} fold,")
     if not args.no_cycles:
-        reached = []  # Hopf points where an earlier cycle branch ended: the same family
+        # Hopf points where an earlier cycle branch ended: the same family, not continued again.
+        reached: list[float] = []
         for k, sp in enumerate(hopfs):
             value = float(sp.value)
             done += 1
@@ -185,8 +186,8 @@ def run(args, command: str) -> int:
     print(f"{args.param} in [{bounds[0]:g}, {bounds[1]:g}]: {len(eqb)} equilibria"
           + "".join(f", {len(b)} points on {n}" for n, b in branches.items() if n != "equilibria"))
     for row in special:
-        value = ", ".join(f"{v:.10g}" for v in np.atleast_1d(row["value"]))
-        text = f"  {row['branch']}: {row['kind']} at {', '.join(row['param'])} = {value}"
+        at = ", ".join(f"{v:.10g}" for v in np.atleast_1d(row["value"]))
+        text = f"  {row['branch']}: {row['kind']} at {', '.join(row['param'])} = {at}"
         for key in ("first_lyapunov", "period", "criticality"):
             if key in row:
                 text += f", {key} {row[key]:.6g}" if key != "criticality" else f" ({row[key]})"

@@ -267,13 +267,14 @@ def run(args, command: str) -> int:
         if start.n_populations != 1:
             raise UsageError("--preset", "fitting from the command line takes one population")
         target = _target(t_raw, r_raw, kind, args)
-        model = "meanfield" if args.model == "meanfield" else ThetaNetwork(
+        network = None if args.model == "meanfield" else ThetaNetwork(
             n=args.n, dt=args.dt, gradient_horizon=args.gradient_horizon or None)
         optimizer = _optimizer(args.optimizer, args.learning_rate, args.tol)
         t1 = float(target.t[-1])
         loss = _loss(args.loss, t1, residuals=args.optimizer == "lm")
         checkpoint = out / f"{args.name}.ckpt" if every else None
-        res = fit(start, target, free=args.free, model=model, optimizer=optimizer,
+        res = fit(start, target, free=args.free, optimizer=optimizer,
+                  model="meanfield" if network is None else network,
                   n_starts=args.n_starts, key=jax.random.key(args.seed), loss=loss,
                   steps=args.steps, spread=args.spread, tol=args.tol,
                   patience=5 if args.optimizer in ("lbfgs", "lm") else 30,
@@ -297,11 +298,11 @@ def run(args, command: str) -> int:
     labels = {0: "converged", 1: "diverged"}  # status codes (jaxmf.RESULTS order)
     best = res.best_params
     ts = jnp.asarray(target.t)
-    if args.model == "meanfield":
-        sim = solve_meanfield(best, t1, ts=ts, rtol=1e-10, atol=1e-12, throw=False)
+    if network is None:
+        rates = solve_meanfield(best, t1, ts=ts, rtol=1e-10, atol=1e-12, throw=False).r
     else:
-        sim = simulate_on_grid(best, ts, model, int(round(float(ts[1] - ts[0]) / args.dt)))
-    r_fit = np.asarray(sim.r)[:, 0]
+        rates = simulate_on_grid(best, ts, network, int(round(float(ts[1] - ts[0]) / args.dt))).r
+    r_fit = np.asarray(rates)[:, 0]
 
     fitted = {n: float(np.asarray(getattr(best, n))[0]) for n in args.free}
     initial = {n: float(np.asarray(getattr(start, n))[0]) for n in args.free}
