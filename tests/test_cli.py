@@ -227,6 +227,10 @@ def test_compare_writes_metrics_and_figure(tmp_path, capsys):
     assert metrics["network_regime"] in ("quiescent", "tonic", "bursting")
     assert isinstance(metrics["regime_agree"], bool) and metrics["rel_err_r_mean"] >= 0
     assert "nc_rel_err_r_mean" in metrics and metrics["mf_period"] is None  # NaN -> null
+    # One network mean rate per run: the summary uses the metrics' transient.
+    summary = meta["network_summary"]
+    assert summary["rate_from_t"] == metrics["transient"]
+    np.testing.assert_allclose(summary["rate"][0], metrics["network_r_mean"], rtol=1e-6)
     assert meta["scheme"]["name"] == "EulerReset" and meta["seed"] == 0
 
     with np.load(tmp_path / "cmp.npz") as f:
