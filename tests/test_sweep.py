@@ -520,3 +520,17 @@ def test_example_config_parses():
     kwargs = load_config(ROOT / "examples" / "sweep.toml")
     assert kwargs["grid"].shape == (400, 400) and kwargs["t1"] == 2000.0
     assert kwargs["model"] == "meanfield" and kwargs["plot"] is True
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[grid]\neta_bar = [0.1]\n[set]\neta_bar = 'abc'\n", "set.eta_bar: must be a number"),
+    ("[grid]\neta_bar = [0.1]\n[set]\neta_bar = {a = 1}\n", "set.eta_bar: must be a number"),
+    ("model = 'network'\n[grid]\neta_bar = [0.1]\n[options]\nscheme = [1]\n",
+     "options.scheme: must be one of"),
+])
+def test_cli_config_values_of_the_wrong_type_exit_2(tmp_path, capsys, text, words):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    assert main(["sweep", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]

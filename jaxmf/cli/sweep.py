@@ -147,6 +147,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
             from None
 
 
+def _key(key: str) -> str:
+    """A key of the config for a message: as written, cut when huge."""
+    return key if len(key) <= 40 else short(key, 40)
+
+
+def _numbers_only(value) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(_numbers_only(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def load_config(path: Path) -> dict[str, Any]:
     """Read and check a sweep config.
 
@@ -168,7 +179,7 @@ def load_config(path: Path) -> dict[str, Any]:
     config = _read_toml(path)
     unknown = [k for k in config if k not in _TOP_KEYS]
     if unknown:
-        raise ParameterError(short(unknown[0], 40).strip("'"), "unknown key in the config; "
+        raise ParameterError(_key(unknown[0]), "unknown key in the config; "
                              "allowed: "
                              + ", ".join(f"{k} ({v})" for k, v in _TOP_KEYS.items()))
     preset = config.get("preset", DEFAULT_PRESET)
@@ -178,6 +189,10 @@ def load_config(path: Path) -> dict[str, Any]:
     overrides = config.get("set", {})
     if not isinstance(overrides, dict):
         raise ParameterError("set", "must be a table of parameter = value")
+    for key, value in overrides.items():
+        if not _numbers_only(value):
+            raise ParameterError(f"set.{_key(key)}", "must be a number or a list of numbers "
+                                 f"(one per population); got {short(value)}")
     params = get_preset(preset, **overrides)
 
     grid_cfg = dict(config.get("grid", {}))
@@ -239,7 +254,7 @@ def _network_options(options: dict) -> dict:
     samplers = {"quantiles": Quantiles(), "random": RandomDraws()}
     for key, table in (("scheme", schemes), ("sampler", samplers)):
         if key in options:
-            if options[key] not in table:
+            if not isinstance(options[key], str) or options[key] not in table:
                 raise ParameterError(f"options.{key}", f"must be one of {', '.join(table)}; got "
                                      f"{short(options[key])}")
             options[key] = table[options[key]]
