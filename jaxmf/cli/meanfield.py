@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import time
 
@@ -144,11 +145,14 @@ def run(args, command: str) -> int:
     stages.update(1, f"solved ({time.perf_counter() - started:.1f}s),")
     equilibria = None
     if args.equilibria:
-        find = jax.jit(meanfield_equilibria)
-        equilibria = []
+        # A search that cannot finish is reported with the level, not raised from inside jit.
+        find = jax.jit(functools.partial(meanfield_equilibria, throw=False))
+        equilibria, search_failed = [], {}
         for k, level in enumerate(distinct_levels):
             eq = find(params.replace(i_ext=level.astype(params.eta_bar.dtype)))
             equilibria += io.equilibria_to_dicts(eq, i_ext=level.tolist())
+            if eq.message:
+                search_failed[tuple(np.ravel(level))] = eq.message
             stages.update(2 + k, f"equilibria at I_ext = {numbers(level)},")
     stem = out / args.name
     npz, sidecar = io.save_meanfield_result(stem, res, params=params, i_ext=step, windows=windows,
@@ -186,7 +190,8 @@ def run(args, command: str) -> int:
         for level in distinct_levels:
             rows = [e for e in equilibria if e["i_ext"] == level.tolist()]
             count = {0: "none found", 1: "1 equilibrium"}.get(len(rows), f"{len(rows)} equilibria")
-            print(f"I_ext = {numbers(level)}: {count}")
+            why = search_failed.get(tuple(np.ravel(level)))
+            print(f"I_ext = {numbers(level)}: {count}" + (f" ({why})" if why else ""))
             for e in rows:
                 values = "  ".join(f"{k} = {numbers(np.asarray(e[k]))}" for k in "rvws")
                 print(f"  {values}  {'stable' if e['stable'] else 'unstable'} "
