@@ -5,22 +5,18 @@ spike raster, Lorentzian samples and the final state, so the run can be resumed)
 (what produced it: versions, device, command line, parameters, run settings and summary numbers).
 Mean-field solutions (`save_meanfield_result`) and network-versus-mean-field comparisons
 (`save_comparison`) are stored the same way. In the JSON, NaN is written as null and infinities
-as the strings "inf" / "-inf" (strict JSON has no literal for either).
-Files are written atomically (a temporary file in the same folder, then `os.replace`), so an
-interrupted save never leaves a half-written file under the final name.
+as the strings "inf" / "-inf" (strict JSON has no literal for either). Statuses are stored as
+`jaxmf.RESULTS` codes and read back as RESULTS items.
+Files are written through the file layer (`jaxmf._files`: atomic, fsync'ed), so an interrupted
+save never leaves a half-written file under the final name. Reading a damaged, empty or
+truncated file raises `ValueError` naming it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import json
-import math
 import os
-import platform
-import shlex
-import sys
-import uuid
+import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,42 +24,56 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import Network, NetworkResult, NetworkState, stack_params
-from .params import Params
+from ._files import atomic_write, dumps, provenance, read_json, write_json
+from ._results import RESULTS, from_codes
+from ._results import status_codes as _result_codes
+from .analysis import regime_name, trace_summary, transient_time
+from .network import Network, NetworkResult, NetworkState
+from .params import Params, first_params, stack_params
 
 __all__ = [
     "provenance", "params_to_dict", "params_from_dict", "summarize", "save_network_result",
     "load_network_result", "restore_network_result", "SavedRun", "summarize_meanfield",
-    "equilibria_to_dicts", "save_meanfield_result", "save_comparison", "write_json",
+    "equilibria_to_dicts", "save_meanfield_result", "save_comparison", "write_json", "read_json",
+    "stem", "write_pair", "write_csv", "read_npz", "read_csv", "status_codes", "status_labels",
+    "FORMAT_VERSION",
 ]
 
-FORMAT_VERSION = 1
+# 2: statuses are `jaxmf.RESULTS` codes (`_results.status_codes`); 1: each result's own codes.
+FORMAT_VERSION = 2
+# A network rate is analysed smoothed over this many time units with this burst-detection
+# hysteresis: finite-size fluctuations are otherwise taken for bursts (as in `compare`).
+NETWORK_SMOOTH_TIME = 10.0
+NETWORK_HYSTERESIS = 0.3
+# Network status codes of format 1 files (ok, non-finite, interrupted) in RESULTS codes.
+_NETWORK_CODES_V1 = np.array([0, 1, 3], np.int8)
+_ITEM = type(RESULTS.successful)
 
 
-def provenance(**extra) -> dict[str, Any]:
-    """Where and with what a result was computed: package versions, Python, platform, JAX backend
-    and devices, UTC time and command line. `extra` entries are added (and win on clashes)."""
-    import jaxlib
+def status_codes(status) -> np.ndarray:
+    """Integer codes (0 = successful; the order of `jaxmf.RESULTS`) of a result's status, as
+    stored in files. A plain integer status is taken as such a code already."""
+    if isinstance(status, _ITEM):
+        return np.asarray(_result_codes(status))
+    return np.asarray(status).astype(np.int8)
 
-    from . import __version__
 
-    info = {
-        "jaxmf": __version__,
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "numpy": np.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "host": platform.node(),
-        "backend": jax.default_backend(),
-        "devices": [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip()
-                    for d in jax.devices()],
-        "x64": bool(jax.config.jax_enable_x64),
-        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(sys.argv),
-    }
-    info.update(extra)
-    return info
+def _status_from_codes(codes) -> Any:
+    """`jaxmf.RESULTS` item of the codes' shape (`from_codes` is vmapped over batch axes)."""
+    codes = jnp.asarray(codes, jnp.int8)
+    convert = from_codes
+    for _ in range(codes.ndim):
+        convert = jax.vmap(convert)
+    return convert(codes)
+
+
+def status_labels(status) -> Any:
+    """Short label(s) of a status: 'ok', 'diverged', 'max_steps', ... (a string, or a nested list
+    for a batch), for JSON sidecars and summaries."""
+    from ._results import status_names
+
+    names = status_names(_status_from_codes(status_codes(status)))
+    return np.asarray(names).tolist()
 
 
 def params_to_dict(params: Params) -> dict[str, Any]:
@@ -82,7 +92,7 @@ def params_from_dict(d: dict[str, Any]) -> Params:
     float64 values need `jax_enable_x64`; without it they are rounded to float32."""
     d = dict(d)
     dtype = d.pop("dtype", None)
-    if dtype == "float64" and not jax.config.jax_enable_x64:
+    if dtype == "float64" and not jax.config.read("jax_enable_x64"):
         dtype = "float32"
     values = {name: np.asarray(x, dtype=dtype or float) for name, x in d.items()}
     if values["eta_bar"].ndim == 2:
@@ -91,75 +101,57 @@ def params_from_dict(d: dict[str, Any]) -> Params:
     return Params(**{k: jnp.asarray(v) for k, v in values.items()})
 
 
-def _first(params: Params) -> Params:
-    return jax.tree.map(lambda x: x[0], params) if jnp.ndim(params.eta_bar) == 2 else params
+def summarize(res: NetworkResult, transient: float | None = None) -> dict[str, Any]:
+    """Summary numbers of a network run.
 
+    Parameters
+    ----------
+    res : a `NetworkResult` (batched results give one value per batch element).
+    transient : the analysed window is t > transient (default: the first quarter of the run is
+        left out, `analysis.transient_time`, as in `compare`).
 
-def summarize(res: NetworkResult, transient: float = 0.2) -> dict[str, Any]:
-    """Summary numbers of a run: time-averaged rates (per population and over the network,
-    dimensionless and in Hz at the paper's scales) over t > transient * t_end, status, counts.
-    Batched results give one value per batch element."""
+    Returns
+    -------
+    dict
+        status (labels), message, t_end, n_records, rate_from_t, max_nonfinite, raster_spikes
+        and, when the window holds records, the time-averaged rate per population and over the
+        network (dimensionless and in Hz at the paper's scales); for one run also each
+        population's regime and burst period (`analysis.trace_summary` of its rate smoothed over
+        NETWORK_SMOOTH_TIME).
+    """
     t = np.asarray(res.t)
     r = np.asarray(res.r, dtype=float)
     sizes = np.asarray(res.network.sizes, dtype=float)
     t_end = float(t[-1]) if t.size else 0.0
-    keep = t > transient * t_end
+    t_from = transient_time(t_end, transient)
+    keep = t > t_from
     out: dict[str, Any] = {
-        "status": np.asarray(res.status).tolist(), "message": res.message,
-        "t_end": t_end, "n_records": int(t.size), "rate_from_t": transient * t_end,
+        "status": status_labels(res.status), "message": res.message,
+        "t_end": t_end, "n_records": int(t.size), "rate_from_t": t_from,
         "max_nonfinite": int(np.max(res.n_nonfinite, initial=0)),
         "raster_spikes": int(np.sum(res.spike_count)),
     }
-    if keep.any():
-        rate = r[..., keep, :].mean(axis=-2)
-        network_rate = rate @ sizes / sizes.sum()
-        hz = float(_first(res.params).to_dimensional().rate_to_hz(1.0))
-        out.update(rate=rate.tolist(), rate_hz=(hz * rate).tolist(),
-                   network_rate=network_rate.tolist(), network_rate_hz=(hz * network_rate).tolist())
+    if not keep.any():
+        return out
+    rate = r[..., keep, :].mean(axis=-2)
+    network_rate = rate @ sizes / sizes.sum()
+    hz = float(first_params(res.params).to_dimensional().rate_to_hz(1.0))
+    out.update(rate=rate.tolist(), rate_hz=(hz * rate).tolist(),
+               network_rate=network_rate.tolist(), network_rate_hz=(hz * network_rate).tolist())
+    if r.ndim == 2 and keep.sum() >= 3:
+        window = max(1, int(round(NETWORK_SMOOTH_TIME / (res.dt * res.record_every))))
+        stats = [trace_summary(jnp.asarray(t[keep]), jnp.asarray(r[keep, m]),
+                               smooth_window=window, hysteresis=NETWORK_HYSTERESIS)
+                 for m in range(r.shape[1])]
+        out.update(regime=[regime_name(s.regime) for s in stats],
+                   period=[float(s.period) for s in stats])
     return out
 
 
-def _stem(path) -> Path:
+def stem(path) -> Path:
+    """`path` without a `.npz` / `.json` suffix: the common stem of a result's two files."""
     path = Path(path)
     return path.with_suffix("") if path.suffix in (".npz", ".json") else path
-
-
-def _atomic_write(target: Path, write) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name in the same folder (os.replace must not cross file systems); opened with
-    # open() rather than mkstemp so the file gets the usual umask permissions, not 0600.
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _json_safe(x):
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, (np.generic, np.ndarray)):
-        return _json_safe(x.tolist())
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, float) and math.isinf(x):
-        return str(x)  # "inf", "-inf": null would lose the sign
-    return x
-
-
-def write_json(path, meta: dict) -> Path:
-    """Write `meta` as strict JSON (NaN -> null, inf -> "inf"), atomically; returns the path."""
-    path = Path(path)
-    text = json.dumps(_json_safe(meta), indent=1, allow_nan=False) + "\n"
-    _atomic_write(path, lambda f: f.write(text.encode()))
-    return path
 
 
 def _describe(obj) -> dict[str, Any] | None:
@@ -172,17 +164,24 @@ def _describe(obj) -> dict[str, Any] | None:
 
 def save_network_result(path, res: NetworkResult, *, scheme=None, sampler=None, seed=None,
                         **provenance_extra) -> tuple[Path, Path]:
-    """Write `<path>.npz` and `<path>.json` (a `.npz`/`.json` suffix on `path` is dropped).
+    """Write a network run to `<path>.npz` (records, raster, samples, final state: resumable)
+    and `<path>.json` (provenance, parameters, settings, `summarize` numbers).
 
-    scheme, sampler, seed: what the run used (not stored in `res`), recorded in the sidecar.
-    provenance_extra: added to the sidecar's provenance (e.g. `command=...`).
-    Returns the two paths.
+    Parameters
+    ----------
+    path : the common stem (a `.npz`/`.json` suffix is dropped).
+    res : the `NetworkResult`.
+    scheme, sampler, seed : what the run used (not stored in `res`), recorded in the sidecar.
+    **provenance_extra : added to the sidecar's provenance (e.g. `command=...`).
+
+    Returns
+    -------
+    (npz path, json path)
     """
-    stem = _stem(path)
     state = res.state
     arrays = {name: np.asarray(getattr(res, name)) for name in
-              ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "spike_first", "spike_count",
-               "status")}
+              ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "spike_first", "spike_count")}
+    arrays["status"] = status_codes(res.status)
     if arrays["spike_first"].ndim == 2:
         arrays["spike_times"], arrays["spike_ids"] = res.spike_raster()
     for m in range(len(res.network.sizes)):
@@ -206,15 +205,75 @@ def save_network_result(path, res: NetworkResult, *, scheme=None, sampler=None, 
         "n_raster": int(sum(np.size(ix) for ix in res.raster_index)),
         "summary": summarize(res),
     }
-    return _write_pair(stem, arrays, meta)
+    return write_pair(path, arrays, meta)
 
 
-def _write_pair(stem: Path, arrays: dict, meta: dict) -> tuple[Path, Path]:
-    npz, sidecar = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
-    text = json.dumps(_json_safe(meta), indent=1, allow_nan=False) + "\n"  # fails before writing
-    _atomic_write(npz, lambda f: np.savez(f, **arrays))
-    _atomic_write(sidecar, lambda f: f.write(text.encode()))
+def write_pair(path, arrays: dict[str, Any], meta: dict) -> tuple[Path, Path]:
+    """Write `<stem>.npz` (the arrays) and `<stem>.json` (strict JSON of `meta`), each atomically;
+    `path` may carry either suffix. Returns the two paths."""
+    base = stem(path)
+    npz, sidecar = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
+    text = dumps(meta) + "\n"  # fails (unserialisable meta) before anything is written
+    atomic_write(npz, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
+    atomic_write(sidecar, lambda f: f.write(text.encode()))
     return npz, sidecar
+
+
+def write_csv(path, rows: np.ndarray, header: str) -> Path:
+    """Write a table of numbers as CSV with a header line (`header`: comma-separated names),
+    atomically. Returns the path."""
+    rows = np.asarray(rows, float)
+
+    def write(f):
+        np.savetxt(f, rows, delimiter=",", header=header, comments="", fmt="%.10g")
+
+    return atomic_write(path, write)
+
+
+def read_npz(path, *, what: str = "file") -> dict[str, np.ndarray]:
+    """Every array of an .npz file; a missing, empty, truncated or otherwise damaged file raises
+    `ValueError` naming it (OSError for a missing one)."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty {what}")
+    if path.exists() and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: damaged {what} (not an .npz archive; truncated or another "
+                         "kind of file)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError, zipfile.LargeZipFile) as e:
+        raise ValueError(f"{path}: damaged {what} ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
+    except OSError as e:
+        if not path.exists():
+            raise
+        raise ValueError(f"{path}: damaged {what} ({e.strerror or e})") from None
+
+
+def read_csv(path, *, what: str = "file") -> dict[str, np.ndarray]:
+    """Columns of a CSV file with a header line, as float arrays by name; an empty, binary or
+    non-numeric file raises `ValueError` naming it."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a CSV {what} (binary content)") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ValueError(f"{path}: empty {what}")
+    names = [name.strip() for name in lines[0].split(",")]
+    try:
+        rows = [[float(x) for x in line.split(",")] for line in lines[1:]]
+    except ValueError:
+        raise ValueError(f"{path}: {what} has a value that is not a number (expected a header "
+                         "line, then numbers)") from None
+    if not rows:
+        raise ValueError(f"{path}: {what} has a header but no rows")
+    if any(len(row) != len(names) for row in rows):
+        raise ValueError(f"{path}: {what} rows must have {len(names)} values, like the header")
+    table = np.asarray(rows, float)
+    return {name: table[:, k] for k, name in enumerate(names)}
 
 
 class SavedRun(NamedTuple):
@@ -235,7 +294,7 @@ class SavedRun(NamedTuple):
     raster_index: tuple[np.ndarray, ...]
     z: tuple[np.ndarray, ...]
     state: dict[str, Any]
-    status: np.ndarray
+    status: Any  # a jaxmf.RESULTS item
     params: Params
     meta: dict[str, Any]
 
@@ -250,21 +309,36 @@ class SavedRun(NamedTuple):
 
 
 def load_network_result(path) -> SavedRun:
-    """Read a run written by `save_network_result` (`path` with or without suffix)."""
-    stem = _stem(path)
-    with np.load(stem.with_name(stem.name + ".npz")) as f:
-        a = {k: f[k] for k in f.files}
-    meta = json.loads(stem.with_name(stem.name + ".json").read_text())
-    n_pop = len(meta["sizes"])
-    per_pop = lambda name: tuple(a[f"{name}_{m}"] for m in range(n_pop))
-    state = {"v": per_pop("state_v"), "w": per_pop("state_w"), "s": a["state_s"],
-             "step": a["state_step"], "key": a["state_key"]}
-    return SavedRun(
-        t=a["t"], r=a["r"], v_mean=a["v_mean"], w_mean=a["w_mean"], s=a["s"],
-        n_nonfinite=a["n_nonfinite"], spike_first=a["spike_first"], spike_count=a["spike_count"],
-        spike_times=a.get("spike_times"), spike_ids=a.get("spike_ids"),
-        raster_index=per_pop("raster_index"), z=per_pop("z"), state=state, status=a["status"],
-        params=params_from_dict(meta["params"]), meta=meta)
+    """Read a run written by `save_network_result` (`path` with or without suffix).
+
+    A missing file raises OSError; an empty, truncated or damaged one, or files that are not a
+    jaxmf network run, raise `ValueError` naming the file."""
+    base = stem(path)
+    npz = base.with_name(base.name + ".npz")
+    a = read_npz(npz, what="network run")
+    meta = read_json(base.with_name(base.name + ".json"), what="network run sidecar")
+    try:
+        if meta.get("format") != "jaxmf.network_result":
+            raise KeyError("format")
+        n_pop = len(meta["sizes"])
+
+        def per_pop(name):
+            return tuple(a[f"{name}_{m}"] for m in range(n_pop))
+
+        state = {"v": per_pop("state_v"), "w": per_pop("state_w"), "s": a["state_s"],
+                 "step": a["state_step"], "key": a["state_key"]}
+        codes = a["status"]
+        if meta.get("format_version", 1) < 2:
+            codes = _NETWORK_CODES_V1[np.clip(codes, 0, 2)]
+        return SavedRun(
+            t=a["t"], r=a["r"], v_mean=a["v_mean"], w_mean=a["w_mean"], s=a["s"],
+            n_nonfinite=a["n_nonfinite"], spike_first=a["spike_first"],
+            spike_count=a["spike_count"], spike_times=a.get("spike_times"),
+            spike_ids=a.get("spike_ids"), raster_index=per_pop("raster_index"),
+            z=per_pop("z"), state=state, status=_status_from_codes(codes),
+            params=params_from_dict(meta["params"]), meta=meta)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{npz}: not a jaxmf network run (missing {e})") from None
 
 
 def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult:
@@ -273,7 +347,7 @@ def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult
     `jax_enable_x64` switched on first."""
     if not isinstance(saved, SavedRun):
         saved = load_network_result(saved)
-    if saved.meta["dtype"] == "float64" and not jax.config.jax_enable_x64:
+    if saved.meta["dtype"] == "float64" and not jax.config.read("jax_enable_x64"):
         raise ValueError("dtype: this run was computed in float64; call "
                          "jax.config.update('jax_enable_x64', True) before restoring it")
     st = saved.state
@@ -282,35 +356,40 @@ def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult
         s=jnp.asarray(st["s"]), step=jnp.asarray(st["step"]),
         key=jax.random.wrap_key_data(st["key"], impl=saved.meta.get("key_impl", "threefry2x32")))
     network = Network(sizes=saved.sizes, z=tuple(jnp.asarray(z) for z in saved.z))
+    # The records stay numpy arrays (as a finished run hands them back); only the state is jax.
+    records: dict[str, Any] = {name: getattr(saved, name) for name in (
+        "t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "spike_first", "spike_count",
+        "raster_index", "params", "status")}
     return NetworkResult(
-        t=saved.t, r=saved.r, v_mean=saved.v_mean, w_mean=saved.w_mean, s=saved.s,
-        n_nonfinite=saved.n_nonfinite, spike_first=saved.spike_first,
-        spike_count=saved.spike_count, raster_index=saved.raster_index, state=state,
-        network=network, params=saved.params, status=saved.status, dt=saved.meta["dt"],
+        **records, state=state, network=network, dt=saved.meta["dt"],
         record_every=saved.meta["record_every"])
 
 
-def _trace_stats(t: np.ndarray, x: np.ndarray) -> dict[str, Any]:
-    from .analysis import classify_regime, detect_bursts, regime_name
-
-    b = detect_bursts(jnp.asarray(t), jnp.asarray(x))
-    return {"mean": float(np.mean(x)), "period": float(b.period), "peak": float(b.peak),
-            "low": float(b.low), "regime": regime_name(classify_regime(jnp.asarray(t),
-                                                                       jnp.asarray(x)))}
-
-
 def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict[str, Any]:
-    """Summary numbers of a mean-field solution: status, steps and, for each time window
-    (t_from, t_to) (default the last three quarters of the run), per population the mean of
-    r, <v>, <w>, s, the burst period, peak and lowest rate and the regime. With `params`, mean
-    rates are also given in Hz at the paper's scales."""
+    """Summary numbers of a mean-field solution.
+
+    Parameters
+    ----------
+    res : a `MeanFieldResult`.
+    params : the `Params` solved; with it, mean rates are also given in Hz at the paper's scales.
+    windows : (t_from, t_to) pairs analysed separately (default one window leaving out the first
+        quarter of the run, `analysis.transient_time`).
+
+    Returns
+    -------
+    dict
+        model, status (label), message, n_steps, t_end and, per window, per population: the means
+        of r, <v>, <w>, s and the regime, burst period, peak and lowest rate of r from
+        `analysis.trace_summary` (the convention of compare, fit and sweep).
+    """
     t = np.asarray(res.t, float)
     t_end = float(t[-1]) if t.size else 0.0
     t_start = float(t[0]) if t.size else 0.0
     if windows is None:
-        windows = [(t_start + 0.25 * (t_end - t_start), t_end)]
-    hz = None if params is None else float(_first(params).to_dimensional().rate_to_hz(1.0))
-    out: dict[str, Any] = {"model": res.model, "status": int(np.max(np.asarray(res.status))),
+        windows = [(transient_time(t_end, t_start=t_start), t_end)]
+    hz = None if params is None else float(first_params(params).to_dimensional().rate_to_hz(1.0))
+    codes = status_codes(res.status)
+    out: dict[str, Any] = {"model": res.model, "status": status_labels(np.max(codes)),
                            "message": res.message, "n_steps": int(np.asarray(res.n_steps)),
                            "t_end": t_end, "windows": []}
     traces = {k: np.asarray(getattr(res, k), float) for k in ("r", "v", "w", "s")}
@@ -318,16 +397,18 @@ def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict
         keep = (t > t_from) & (t <= t_to) & np.all(np.isfinite(traces["r"]), axis=-1)
         row: dict[str, Any] = {"t_from": float(t_from), "t_to": float(t_to)}
         if keep.sum() >= 3:
-            stats = [_trace_stats(t[keep], traces["r"][keep, m])
+            stats = [trace_summary(jnp.asarray(t[keep]), jnp.asarray(traces["r"][keep, m]))
                      for m in range(traces["r"].shape[-1])]
-            row.update(r_mean=[st["mean"] for st in stats],
+            row.update(r_mean=[float(st.mean) for st in stats],
                        v_mean=traces["v"][keep].mean(0).tolist(),
                        w_mean=traces["w"][keep].mean(0).tolist(),
                        s_mean=traces["s"][keep].mean(0).tolist(),
-                       period=[st["period"] for st in stats], peak=[st["peak"] for st in stats],
-                       low=[st["low"] for st in stats], regime=[st["regime"] for st in stats])
+                       period=[float(st.period) for st in stats],
+                       peak=[float(st.peak) for st in stats],
+                       low=[float(st.low) for st in stats],
+                       regime=[regime_name(st.regime) for st in stats])
             if hz is not None:
-                row["r_mean_hz"] = [hz * st["mean"] for st in stats]
+                row["r_mean_hz"] = [hz * m for m in row["r_mean"]]
         out["windows"].append(row)
     return out
 
@@ -350,8 +431,10 @@ def equilibria_to_dicts(eq, **fields) -> list[dict[str, Any]]:
 
 
 def _meanfield_arrays(res, prefix: str = "") -> dict[str, np.ndarray]:
-    return {prefix + name: np.asarray(getattr(res, name))
-            for name in ("t", "r", "v", "w", "s", "status", "n_steps")}
+    arrays = {prefix + name: np.asarray(getattr(res, name))
+              for name in ("t", "r", "v", "w", "s", "n_steps")}
+    arrays[prefix + "status"] = status_codes(res.status)
+    return arrays
 
 
 def save_meanfield_result(path, res, *, params: Params | None = None, i_ext=None, windows=None,
@@ -361,11 +444,20 @@ def save_meanfield_result(path, res, *, params: Params | None = None, i_ext=None
     its switch times and values) and `<path>.json` (provenance, model, parameters, input,
     `summarize_meanfield` numbers over `windows`, equilibria).
 
-    params: the `Params` solved (not stored in `res`). i_ext: the `StepInput` used, if any.
-    equilibria: JSON-ready dicts (`equilibria_to_dicts`). provenance_extra: added to the
-    sidecar's provenance (e.g. `command=...`). Returns the two paths.
+    Parameters
+    ----------
+    path : the common stem (a `.npz`/`.json` suffix is dropped).
+    res : the `MeanFieldResult`.
+    params : the `Params` solved (not stored in `res`).
+    i_ext : the `StepInput` used, if any.
+    windows : (t_from, t_to) pairs for `summarize_meanfield`.
+    equilibria : JSON-ready dicts (`equilibria_to_dicts`).
+    **provenance_extra : added to the sidecar's provenance (e.g. `command=...`).
+
+    Returns
+    -------
+    (npz path, json path)
     """
-    stem = _stem(path)
     arrays = _meanfield_arrays(res)
     step = None
     if i_ext is not None:
@@ -382,22 +474,31 @@ def save_meanfield_result(path, res, *, params: Params | None = None, i_ext=None
         "summary": summarize_meanfield(res, params, windows),
         "equilibria": equilibria,
     }
-    return _write_pair(stem, arrays, meta)
+    return write_pair(path, arrays, meta)
 
 
 def save_comparison(path, cmp, *, scheme=None, sampler=None, seed=None,
                     **provenance_extra) -> tuple[Path, Path]:
     """Write a `Comparison` to `<path>.npz` (the network's records and spike raster as
     `network_*`, each mean-field model's traces as `mf_<model>_*`) and `<path>.json` (provenance,
-    parameters, network settings, per-model solver status, the metrics and the network summary).
+    parameters, network settings, per-model solver status, the metrics and the network summary
+    over the comparison's own transient).
 
-    scheme, sampler, seed: what the network run used (not stored in the result).
-    provenance_extra: added to the sidecar's provenance. Returns the two paths.
+    Parameters
+    ----------
+    path : the common stem (a `.npz`/`.json` suffix is dropped).
+    cmp : the `Comparison` from `jaxmf.compare`.
+    scheme, sampler, seed : what the network run used (not stored in the result).
+    **provenance_extra : added to the sidecar's provenance.
+
+    Returns
+    -------
+    (npz path, json path)
     """
-    stem = _stem(path)
     net = cmp.network
     arrays = {f"network_{name}": np.asarray(getattr(net, name))
-              for name in ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "status")}
+              for name in ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite")}
+    arrays["network_status"] = status_codes(net.status)
     if np.ndim(net.spike_first) == 2:
         arrays["network_spike_times"], arrays["network_spike_ids"] = net.spike_raster()
     for model, mf in cmp.meanfield.items():
@@ -410,11 +511,12 @@ def save_comparison(path, cmp, *, scheme=None, sampler=None, seed=None,
         "dt": net.dt, "record_every": net.record_every,
         "dtype": str(np.asarray(net.state.s).dtype),
         "scheme": _describe(scheme), "sampler": _describe(sampler), "seed": seed,
-        "models": {model: {"status": int(np.max(np.asarray(mf.status))), "message": mf.message,
+        "models": {model: {"status": status_labels(np.max(status_codes(mf.status))),
+                           "message": mf.message,
                            "n_steps": int(np.asarray(mf.n_steps)),
                            "dtype": str(np.asarray(mf.r).dtype)}
                    for model, mf in cmp.meanfield.items()},
         "metrics": dict(cmp.metrics),
-        "network_summary": summarize(net),
+        "network_summary": summarize(net, cmp.metrics.get("transient")),
     }
-    return _write_pair(stem, arrays, meta)
+    return write_pair(path, arrays, meta)

@@ -11,6 +11,7 @@ the environment (MPLBACKEND, an already imported pyplot) has chosen one.
     plot_branch(branch)       a continuation branch or two-parameter curve with its special points
     plot_bifurcation(brs)     the diagram of `jaxmf bifurcation`: branches against the parameter
     plot_regime_map(ds)       quiescent / tonic / bursting over two swept parameters
+    plot_fit(t, target, fit)  a fitted rate against its target, with the loss history
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import numpy as np
 
 __all__ = ["plot_network", "plot_meanfield", "plot_comparison", "plot_phase", "plot_error_vs_n",
-           "plot_branch", "plot_bifurcation", "plot_regime_map"]
+           "plot_branch", "plot_bifurcation", "plot_regime_map", "plot_fit", "pyplot"]
 
 _MODEL_LABELS = {"chen_campbell": "Chen–Campbell (exact)",
                  "nicola_campbell": "Nicola–Campbell 2013", "mpr": "MPR (no adaptation)"}
@@ -29,7 +30,9 @@ _AXIS_LABELS = {"r": "rate r", "v": r"$\langle v \rangle$", "w": r"$\langle w \r
 _LINESTYLES = ("-", "--", ":", "-.")
 
 
-def _pyplot():
+def pyplot():
+    """`matplotlib.pyplot`, with the Agg backend selected first on a headless machine (unless the
+    user or MPLBACKEND chose one). Close figures with `pyplot().close(fig)`."""
     import matplotlib
 
     headless = sys.platform.startswith("linux") and not (
@@ -55,7 +58,9 @@ def _scales(params):
     if params is None:
         return None
     dim = params.to_dimensional()
-    first = lambda x: float(np.ravel(np.asarray(x))[0])  # the scales are shared by populations
+    def first(x):  # the scales are shared by populations
+        return float(np.ravel(np.asarray(x))[0])
+
     return first(dim.time_unit_ms), first(dim.rate_to_hz(1.0))
 
 
@@ -96,7 +101,7 @@ def plot_network(res, path=None, title: str | None = None):
     """
     if np.ndim(res.r) != 2:
         raise ValueError("plot_network: take one element of a batched result first (res.select(i))")
-    plt = _pyplot()
+    plt = pyplot()
     t = np.asarray(res.t)
     r = np.asarray(res.r, dtype=float)
     w = np.asarray(res.w_mean, dtype=float)
@@ -179,7 +184,7 @@ def plot_phase(res_or_results, x: str = "w", y: str = "r", ax=None, *, t_from: f
         if value not in _AXIS_LABELS:
             raise ValueError(f"plot_phase: {name}={value!r} must be one of r, v, w, s")
     if ax is None:
-        plt = _pyplot()
+        plt = pyplot()
         _, ax = plt.subplots(figsize=(5, 4.5), layout="constrained")
     named = _as_named(res_or_results)
     n_lines = 0
@@ -206,16 +211,27 @@ def plot_phase(res_or_results, x: str = "w", y: str = "r", ax=None, *, t_from: f
     return ax
 
 
-def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_ext=None):
+def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_ext=None,
+                   equilibria=None):
     """r(t), <v>(t), <w>(t) and s(t) stacked on one time axis, with the (<w>, r) phase plot beside
     them.
 
-    res: a `MeanFieldResult`, or a dict label -> result to overlay several (e.g. models).
-    params: the `Params` solved, to add milliseconds and Hz axes at the paper's scales.
-    i_ext: the `StepInput` used, to mark its switch times. path: also save the figure there.
-    Returns the matplotlib Figure (five axes: r, v, w, s, phase).
+    Parameters
+    ----------
+    res : a `MeanFieldResult`, or a dict label -> result to overlay several (e.g. models).
+    path : also save the figure there.
+    title : the figure's title.
+    params : the `Params` solved, to add milliseconds and Hz axes at the paper's scales.
+    i_ext : the `StepInput` used, to mark its switch times.
+    equilibria : equilibria to draw (dicts with r, w, stable, e.g. from
+        `io.equilibria_to_dicts`): their rate as a horizontal line on the r panel and their
+        (<w>, r) point in the phase plane; filled/solid where stable, open/dotted where not.
+
+    Returns
+    -------
+    matplotlib Figure with five axes: r, v, w, s, phase.
     """
-    plt = _pyplot()
+    plt = pyplot()
     named = _as_named(res)
     fig, axes = plt.subplot_mosaic([["r", "phase"], ["v", "phase"], ["w", "phase"], ["s", "phase"]],
                                    figsize=(12, 7.5), width_ratios=(2.2, 1), layout="constrained")
@@ -241,7 +257,19 @@ def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_e
     first = _traces(next(iter(named.values())))
     axes["s"].set_xlim(float(first["t"][0]), float(first["t"][-1]))
     axes["s"].set_xlabel("time (dimensionless)")
-    if len(named) > 1 or first["r"].shape[1] > 1:
+    levels = {tuple(np.ravel(eq.get("i_ext", 0.0))) for eq in equilibria or ()}
+    for eq in equilibria or ():
+        stable = bool(eq["stable"])
+        label = "stable equilibrium" if stable else "unstable equilibrium"
+        if len(levels) > 1:
+            label += " (I_ext = " + ",".join(f"{x:g}" for x in np.ravel(eq["i_ext"])) + ")"
+        seen = {line.get_label() for line in axes["r"].get_lines()}
+        for m, (r, w) in enumerate(zip(np.ravel(eq["r"]), np.ravel(eq["w"]))):
+            axes["r"].axhline(r, color="0.35", lw=0.9, ls="-" if stable else ":",
+                              label=None if label in seen or m else label)
+            axes["phase"].plot([w], [r], "D", ms=6, color="0.2", mfc="0.2" if stable else "w",
+                               zorder=5)
+    if len(named) > 1 or first["r"].shape[1] > 1 or equilibria:
         axes["r"].legend(fontsize="small", loc="upper right")
     scales = _scales(params)
     if scales is not None:
@@ -267,7 +295,7 @@ def plot_comparison(cmp, path=None, title: str | None = None, *, smooth_time: fl
     net = cmp.network
     if np.ndim(net.r) != 2:
         raise ValueError("plot_comparison: take one element of a batched result first")
-    plt = _pyplot()
+    plt = pyplot()
     sizes = _population_sizes(net)
     n_pop = len(sizes)
     unit_ms, hz_per_rate = _scales(net.params)
@@ -319,7 +347,7 @@ def plot_error_vs_n(study: dict, metric="rel_err_r_mean", path=None, title: str 
         if name not in study:
             choices = ", ".join(k for k in study if k not in ("n", "seeds"))
             raise ValueError(f"plot_error_vs_n: metric {name!r} not in the study; one of {choices}")
-    plt = _pyplot()
+    plt = pyplot()
     ns = np.asarray(study["n"], float)
     fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
     anchors = []
@@ -363,7 +391,7 @@ def plot_regime_map(ds, path=None, title: str | None = None, *, x: str | None = 
     dimension must have length 1. population: which population of a multi-population sweep.
     Returns the matplotlib Figure.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
@@ -438,7 +466,7 @@ def plot_branch(branch, var: str = "r", population: int = 0, ax=None, *, color=N
     dotted on its neutral-saddle part (omega undefined). Special points are marked and labelled
     (H, LP, BP, BT, CP, GH, ZH, ...; unconverged ones with a trailing '?'). Returns the Axes.
     """
-    plt = _pyplot()
+    plt = pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
     values = np.asarray(branch.values)
@@ -496,7 +524,7 @@ def plot_bifurcation(branches, path=None, title: str | None = None, *, variables
     one-parameter branch (equilibria black; each cycle family's max/min in colour), and, when
     `branches` holds two-parameter curves, a panel of the parameter plane. `branches` maps names
     to `Branch`es (or is a sequence of them). Returns the Figure."""
-    plt = _pyplot()
+    plt = pyplot()
     items = list(branches.values()) if isinstance(branches, dict) else list(branches)
     one = [b for b in items if len(b.param) == 1]
     two = [b for b in items if len(b.param) == 2]
@@ -521,4 +549,51 @@ def plot_bifurcation(branches, path=None, title: str | None = None, *, variables
         fig.suptitle(title + " (solid: stable, dashed: unstable)")
     if path is not None:
         fig.savefig(path, dpi=150)
+    return fig
+
+
+def plot_fit(t, r_target, r_fit, loss_history, path=None, *, transient: float | None = None,
+             fitted: dict | None = None, initial: dict | None = None, model: str = "meanfield",
+             loss: str = "loss"):
+    """A fitted rate against its target, with every start's loss history beside it.
+
+    Parameters
+    ----------
+    t, r_target, r_fit : (T,) times, the target rate and the fitted model's rate.
+    loss_history : (iterations, starts) loss per iteration (NaN after a start stopped).
+    path : also save the figure there.
+    transient : times before it were not fitted (shaded).
+    fitted, initial : parameter name -> value, shown in the title ("eta_bar: 0.11 -> 0.125").
+    model, loss : names for the legend and the loss axis.
+
+    Returns
+    -------
+    matplotlib Figure with two axes: the traces, the loss histories.
+    """
+    plt = pyplot()
+    t = np.asarray(t, float)
+    history = np.asarray(loss_history, float).reshape(len(loss_history), -1)
+    fig, (ax, axl) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=(2.4, 1),
+                                  layout="constrained")
+    ax.plot(t, r_target, color="k", lw=1.4, label="target")
+    ax.plot(t, r_fit, color="C3", lw=1.1, ls="--", label=f"fit ({model})")
+    if transient:
+        ax.axvspan(t[0], transient, color="0.9", label="transient (not fitted)")
+    ax.set_xlabel("time (dimensionless)")
+    ax.set_ylabel("rate r")
+    ax.set_xlim(t[0], t[-1])
+    ax.legend(fontsize="small", loc="upper right")
+    if fitted:
+        ax.set_title(", ".join(f"{n}: {(initial or {}).get(n, float('nan')):.4g} -> "
+                               f"{fitted[n]:.5g}" for n in fitted), fontsize="medium")
+    for i in range(history.shape[1]):
+        h = history[:, i]
+        ok = np.isfinite(h) & (h > 0)
+        if ok.any():
+            axl.semilogy(np.nonzero(ok)[0], h[ok], lw=1, label=f"start {i}" if i < 8 else None)
+    axl.set_xlabel("iteration")
+    axl.set_ylabel(f"{loss} loss")
+    axl.set_title("loss history", fontsize="medium")
+    if path is not None:
+        fig.savefig(path, dpi=120)
     return fig

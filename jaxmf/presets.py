@@ -3,6 +3,7 @@
 `chen_campbell_2022()` is the one-population set converted exactly from the dimensional values;
 `rounded=True` gives the 4-digit values the paper's bifurcation diagrams were computed with.
 Every preset accepts overrides of any `Params` field, e.g. `chen_campbell_2022(eta_bar=0.25)`.
+Arguments are keyword-only: `chen_campbell_2022(0.3)` would otherwise read 0.3 as `rounded`.
 """
 
 from __future__ import annotations
@@ -17,17 +18,39 @@ _ROUNDED = dict(alpha=0.6215, g=1.2308, e_r=1.0, a=0.0077, b=-0.0062, w_jump=0.0
 _ROUNDED_Q = dict(a=0.077, w_jump=0.0095)
 
 
-def chen_campbell_2022(rounded: bool = False, **overrides) -> Params:
-    """One population, Delta_eta = 0.02, I_ext = 0, eta_bar = 0.12 (bursting) unless overridden."""
+def chen_campbell_2022(*, rounded: bool = False, **overrides) -> Params:
+    """One population, Delta_eta = 0.02, I_ext = 0, eta_bar = 0.12 (bursting) unless overridden.
+
+    Parameters
+    ----------
+    rounded : the paper's 4-digit rounded dimensionless values (its bifurcation diagrams).
+    **overrides : `Params` fields to replace, e.g. eta_bar=0.25.
+
+    Returns
+    -------
+    Params
+    """
     base = DimensionalParams().to_dimensionless()
     if rounded:
         base = base.replace(**_ROUNDED)
     return base.replace(**overrides) if overrides else base
 
 
-def two_population(kappa: float = 0.8, rounded: bool = False, **overrides) -> Params:
+def two_population(*, kappa: float = 0.8, rounded: bool = False, **overrides) -> Params:
     """Strongly (p, fraction kappa) and weakly (q, 1 - kappa) adapting populations, equal
-    conductances; each population has its own synaptic variable and Lorentzian excitability."""
+    conductances; each population has its own synaptic variable and Lorentzian excitability.
+
+    Parameters
+    ----------
+    kappa : fraction of the strongly adapting population, in (0, 1]; 1 is the one-population
+        model.
+    rounded : the paper's 4-digit rounded values for both populations.
+    **overrides : `Params` fields to replace (per-population values as lists).
+
+    Returns
+    -------
+    Params
+    """
     if not 0 < kappa <= 1:
         raise ParameterError("kappa", f"must be in (0, 1]; got {kappa}")
     if kappa == 1:
@@ -66,7 +89,9 @@ PRESETS = {
 
 
 def get(name: str, **overrides) -> Params:
-    """Preset by name (the command line's `--preset`)."""
+    """Preset by name (the command line's `--preset`), with `overrides` of its fields.
+
+    Raises ParameterError('preset') for an unknown name."""
     try:
         factory = PRESETS[name]
     except KeyError:

@@ -1,17 +1,31 @@
-import dataclasses
+"""`jaxmf simulate`, `meanfield` and `compare` end to end, and what every command shares."""
+
 import json
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
 import jaxmf
 from jaxmf import io
 from jaxmf import network as nw
-from jaxmf.cli import _assignment, main
+from jaxmf._results import RESULTS
+from jaxmf.cli import main
+from jaxmf.cli._common import assignment
 
-from .conftest import tree_allclose
+
+def _assert_trees_equal(a, b):
+    def arr(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        return np.asarray(x)
+
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb):
+        np.testing.assert_array_equal(arr(x), arr(y))
 
 # One network size, step and bin for every run here, so the compiled chunk is reused.
 RUN = ["simulate", "--n", "200", "--t1", "2", "--record-every", "100", "--quiet"]
@@ -37,15 +51,18 @@ def test_simulate_writes_results_with_provenance(tmp_path, capsys):
     assert meta["seed"] == 0 and meta["dtype"] == "float32"
     expected = jaxmf.presets.get("bursting", eta_bar=0.13)
     params = io.params_from_dict(meta["params"])
-    assert tree_allclose(params, expected, rtol=0, atol=0)  # exact round trip
+    _assert_trees_equal(params, expected)  # exact round trip
     assert params.eta_bar.dtype == expected.eta_bar.dtype
 
     saved = io.load_network_result(tmp_path / "network.npz")
     assert saved.r.shape == saved.w_mean.shape == (20, 1)
     np.testing.assert_allclose(saved.t, 0.1 * np.arange(1, 21), rtol=1e-12)
     assert saved.state["v"][0].shape == (200,) and int(saved.state["step"]) == 2000
-    rate = saved.r[saved.t > 0.4].mean(axis=0)
+    # One transient convention (analysis.transient_time): the first quarter of the run.
+    rate = saved.r[saved.t > 0.5].mean(axis=0)
+    assert meta["summary"]["rate_from_t"] == 0.5
     np.testing.assert_allclose(meta["summary"]["rate"], rate, rtol=1e-6)
+    assert meta["summary"]["status"] == "ok" and saved.status == RESULTS.successful
     times, ids = saved.spike_raster()
     assert times.shape == ids.shape and np.all((times > 0) & (times <= 2))
 
@@ -104,7 +121,7 @@ def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, capsys, monkey
     for name in ("r", "v_mean", "w_mean", "s", "spike_first", "spike_count", "spike_times",
                  "spike_ids"):
         np.testing.assert_array_equal(getattr(part, name), getattr(full, name), err_msg=name)
-    assert tree_allclose(part.state, full.state, rtol=0, atol=0)
+    _assert_trees_equal(part.state, full.state)
     assert part.meta["summary"] == full.meta["summary"]
     assert part.meta["provenance"]["resumed_from"]["t_end"] == pytest.approx(1.0)
 
@@ -124,9 +141,9 @@ def test_simulation_error_saves_partial_result(tmp_path, capsys, monkeypatch):
 
 
 def test_set_values_parse_as_numbers_lists_and_matrices():
-    assert _assignment("eta_bar=0.13") == ("eta_bar", 0.13)
-    assert _assignment("eta_bar=0.1,0.2") == ("eta_bar", [0.1, 0.2])
-    assert _assignment("g=1,2;3,4") == ("g", [[1.0, 2.0], [3.0, 4.0]])
+    assert assignment("eta_bar=0.13") == ("eta_bar", 0.13)
+    assert assignment("eta_bar=0.1,0.2") == ("eta_bar", [0.1, 0.2])
+    assert assignment("g=1,2;3,4") == ("g", [[1.0, 2.0], [3.0, 4.0]])
 
 
 def test_python_dash_m_runs_the_cli():
@@ -136,7 +153,7 @@ def test_python_dash_m_runs_the_cli():
 
 
 # `meanfield` and `compare` share the network size and bin above, so compiled code is reused.
-MEANFIELD = ["meanfield", "--t1", "4", "--switch", "2:0.1"]
+MEANFIELD = ["meanfield", "--t1", "4", "--switch", "2:0.1", "--quiet"]
 COMPARE = ["compare", "--n", "200", "--t1", "2", "--quiet"]
 
 
@@ -181,14 +198,17 @@ def test_meanfield_failure_saves_result_and_exits_1(tmp_path, capsys, monkeypatc
 
     real = meanfield.solve_meanfield
 
-    def fails(*args, **kwargs):
-        return dataclasses.replace(real(*args, **kwargs), status=np.int32(4))
+    def fails(*args, **kwargs):  # too few steps for the run: the solver stops early
+        return real(*args, **{**kwargs, "max_steps": 20})
 
     monkeypatch.setattr(meanfield, "solve_meanfield", fails)
-    assert main([*MEANFIELD, "--no-plot", "--out", str(tmp_path)]) == 1
+    assert main([*MEANFIELD, "--no-plot", "--quiet", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "diffrax failure (code 4)" in err[0] and "meanfield.npz" in err[0]
-    assert _strict_json(tmp_path / "meanfield.json")["summary"]["status"] == 4
+    assert len(err) == 1 and "solve_meanfield (chen_campbell)" in err[0]
+    assert "meanfield.npz" in err[0]
+    assert _strict_json(tmp_path / "meanfield.json")["summary"]["status"] != "ok"
+    with np.load(tmp_path / "meanfield.npz") as f:
+        assert int(f["status"]) != 0
 
 
 def test_compare_writes_metrics_and_figure(tmp_path, capsys):
@@ -201,12 +221,16 @@ def test_compare_writes_metrics_and_figure(tmp_path, capsys):
     meta = _strict_json(tmp_path / "cmp.json")
     assert meta["format"] == "jaxmf.comparison" and meta["n"] == 200 and meta["dtype"] == "float32"
     assert set(meta["models"]) == {"chen_campbell", "nicola_campbell"}
-    assert all(m["status"] == 0 and m["dtype"] == "float64" for m in meta["models"].values())
+    assert all(m["status"] == "ok" and m["dtype"] == "float64" for m in meta["models"].values())
     metrics = meta["metrics"]
     assert metrics["transient"] == 0.5 and metrics["t1"] == 2.0
     assert metrics["network_regime"] in ("quiescent", "tonic", "bursting")
     assert isinstance(metrics["regime_agree"], bool) and metrics["rel_err_r_mean"] >= 0
     assert "nc_rel_err_r_mean" in metrics and metrics["mf_period"] is None  # NaN -> null
+    # One network mean rate per run: the summary uses the metrics' transient.
+    summary = meta["network_summary"]
+    assert summary["rate_from_t"] == metrics["transient"]
+    np.testing.assert_allclose(summary["rate"][0], metrics["network_r_mean"], rtol=1e-6)
     assert meta["scheme"]["name"] == "EulerReset" and meta["seed"] == 0
 
     with np.load(tmp_path / "cmp.npz") as f:
@@ -253,3 +277,108 @@ def test_meanfield_and_compare_bad_input_is_one_line_and_exit_2(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxmf: error: ") and name in err[0]
     assert not list(tmp_path.iterdir())
+
+
+def test_version_comes_from_package_metadata(capsys):
+    from importlib import metadata
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"jaxmf {metadata.version('jaxmf')}"
+
+
+def test_every_command_shares_the_common_options(capsys):
+    from jaxmf.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for module in COMMANDS:
+        name = module.__name__.rsplit(".", 1)[1]
+        options = {o for a in sub.choices[name]._actions for o in a.option_strings}
+        assert {"--out", "--name", "--quiet"} <= options, name
+        if name != "sweep":  # a sweep takes its parameters from its config
+            assert {"--preset", "--set"} <= options, name
+            text = sub.choices[name].format_help()
+            default = "rounded" if name == "bifurcation" else "bursting"
+            assert f"(default {default}" in " ".join(text.split()), name
+
+
+@pytest.mark.parametrize("command", [
+    ["simulate", "--n", "200", "--t1", "2"], MEANFIELD, COMPARE,
+    ["bifurcation", "--no-cycles"], ["fit", "--target", "TARGET"],
+])
+def test_unwritable_out_exits_2_before_any_computation(tmp_path, capsys, monkeypatch, command):
+    import jaxmf._compare
+    import jaxmf._fit
+    import jaxmf.bifurcation
+    import jaxmf.meanfield
+
+    def never(*args, **kwargs):
+        raise AssertionError("computed before checking --out")
+
+    for module, name in ((nw, "simulate_network"), (jaxmf.meanfield, "solve_meanfield"),
+                         (jaxmf._compare, "compare"), (jaxmf.bifurcation, "continue_equilibria"),
+                         (jaxmf._fit, "fit")):
+        monkeypatch.setattr(module, name, never)
+    target = tmp_path / "rates.csv"
+    t = np.linspace(0.0, 50.0, 101)
+    np.savetxt(target, np.column_stack([t, 0.05 + 0.01 * np.sin(t)]), delimiter=",",
+               header="t,r", comments="")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = [str(target) if a == "TARGET" else a for a in command]
+    assert main([*args, "--out", str(blocker / "results")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jaxmf: error: --out: cannot write")
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--n", "1e20"], "--n"),
+    (["--n", "1e9", "--max-memory", "1e9"], "--n"),
+    (["--t1", "1e12"], "--t1"),  # the records of a very long run
+    (["--dt", "1.0"], "--dt"),
+])
+def test_absurd_sizes_and_steps_are_refused_up_front(tmp_path, capsys, args, option):
+    assert _simulate(tmp_path, "--no-plot", *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"jaxmf: error: {option}:")
+    if option in ("--n", "--t1"):
+        assert "need about" in err[0]
+    assert not list(tmp_path.iterdir())
+
+
+def test_meanfield_tolerance_of_one_or_more_is_refused(tmp_path, capsys):
+    assert main([*MEANFIELD, "--rtol", "10", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--rtol" in err and "(0, 1)" in err and not list(tmp_path.iterdir())
+
+
+def test_damaged_resume_file_is_one_line_naming_it(tmp_path, capsys):
+    damaged = tmp_path / "run.npz"
+    damaged.write_bytes(b"PK\x03\x04 truncated")
+    (tmp_path / "run.json").write_text("{}")
+    resume = ["simulate", "--resume", str(damaged), "--t1", "4", "--quiet", "--no-plot"]
+    assert main(resume) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jaxmf: error: --resume:") and "damaged" in err[0]
+    assert str(damaged) in err[0]
+    damaged.write_bytes(b"")
+    assert main(resume) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_compare_solver_failure_is_one_line_with_the_reason(tmp_path, capsys, monkeypatch):
+    compare_module = sys.modules["jaxmf._compare"]
+
+    class EquinoxRuntimeError(RuntimeError):  # what diffrax raises with throw=True
+        pass
+
+    def fails(*args, **kwargs):
+        raise EquinoxRuntimeError("Above is the stack outside of JIT. Below is the stack inside "
+                                  "of JIT:\n  File ...\n\nequinox.EquinoxRuntimeError: The "
+                                  "maximum number of solver steps was reached.\n\n----\n")
+
+    monkeypatch.setattr(compare_module, "compare", fails)
+    assert main([*COMPARE, "--no-plot", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "maximum number of solver steps" in err[0]
+    assert "stack" not in err[0]

@@ -2,7 +2,6 @@
 
 import json
 
-import jax
 import numpy as np
 import pytest
 
@@ -17,33 +16,54 @@ def _max_real_eigenvalue(params, eta):
     return float(np.max(np.asarray(eq.eigenvalues)[0].real))
 
 
-def test_one_parameter_diagram(tmp_path, capsys):
-    assert main(["bifurcation", "--preset", "rounded", "--param", "eta_bar",
-                 "--out", str(tmp_path), "--name", "bif"]) == 0
-    out = capsys.readouterr().out
-    meta = json.loads((tmp_path / "bif.json").read_text())
-    assert (tmp_path / "bif.png").stat().st_size > 10_000
-    special = meta["special_points"]
-    hopf = sorted(sp["value"] for sp in special if sp["kind"] == "hopf"
-                  and sp["branch"] == "equilibria")
+def _hopf_values(meta):
+    return sorted(sp["value"] for sp in meta["special_points"]
+                  if sp["kind"] == "hopf" and sp["branch"] == "equilibria")
+
+
+@pytest.fixture(scope="module")
+def equilibria_only(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bif")
+    code = main(["bifurcation", "--param", "eta_bar", "--no-cycles", "--quiet", "--out",
+                 str(out), "--name", "bif"])
+    assert code == 0
+    return out
+
+
+def test_equilibria_and_hopf_points(equilibria_only, capsys):
+    meta = json.loads((equilibria_only / "bif.json").read_text())
+    assert meta["preset"] == "rounded"  # the default of this command: the paper's diagrams
+    assert (equilibria_only / "bif.png").stat().st_size > 10_000
+    hopf = _hopf_values(meta)
     # model.md section 4: Hopf points near 0.075 and 0.19, both subcritical.
     assert len(hopf) == 2 and abs(hopf[0] - 0.075) < 0.005 and abs(hopf[1] - 0.19) < 0.005
-    assert all(sp.get("criticality") == "subcritical" for sp in special
-               if sp["kind"] == "hopf" and sp["branch"] == "equilibria")
+    assert all(sp.get("criticality") == "subcritical" for sp in meta["special_points"]
+               if sp["kind"] == "hopf")
     # Independent check with the closed-form equilibria: the leading eigenvalue's real part
     # changes sign across each reported value.
     params = jaxmf.presets.chen_campbell_2022(rounded=True)
     for h in hopf:
         assert _max_real_eigenvalue(params, h - 1e-6) * _max_real_eigenvalue(params, h + 1e-6) < 0
-    # One cycle family joins the two Hopf points through two folds of cycles, each just outside
-    # the Hopf interval (subcritical Hopf points: thin bistable windows).
-    lpc = sorted(sp["value"] for sp in special if sp["kind"] == "lpc")
-    assert len(lpc) == 2 and lpc[0] < hopf[0] and lpc[1] > hopf[1]
-    assert lpc[0] > hopf[0] - 0.01 and lpc[1] < hopf[1] + 0.01
-    eq = Branch.from_json(tmp_path / "bif_equilibria.json")
-    cyc = Branch.from_json(tmp_path / "bif_cycles_0.json")
+    eq = Branch.from_json(equilibria_only / "bif_equilibria.json")
     assert np.asarray(eq.values)[:, 0].min() == pytest.approx(0.0, abs=1e-12)
     assert np.asarray(eq.values)[:, 0].max() == pytest.approx(0.3, abs=1e-12)
+    assert set(meta["files"]) == {"equilibria"} and not meta["failures"]
+
+
+@pytest.mark.slow
+def test_one_parameter_diagram_with_cycles(tmp_path, capsys):
+    assert main(["bifurcation", "--preset", "rounded", "--param", "eta_bar",
+                 "--out", str(tmp_path), "--name", "bif"]) == 0
+    out = capsys.readouterr().out
+    meta = json.loads((tmp_path / "bif.json").read_text())
+    hopf = _hopf_values(meta)
+    assert len(hopf) == 2
+    # One cycle family joins the two Hopf points through two folds of cycles, each just outside
+    # the Hopf interval (subcritical Hopf points: thin bistable windows).
+    lpc = sorted(sp["value"] for sp in meta["special_points"] if sp["kind"] == "lpc")
+    assert len(lpc) == 2 and lpc[0] < hopf[0] and lpc[1] > hopf[1]
+    assert lpc[0] > hopf[0] - 0.01 and lpc[1] < hopf[1] + 0.01
+    cyc = Branch.from_json(tmp_path / "bif_cycles_0.json")
     period = np.asarray(cyc.period)
     assert 100 < period.min() and period.max() > 400  # model.md: hundreds of time units
     header = (tmp_path / "bif_cycles_0.csv").read_text().splitlines()[0].split(",")
@@ -53,8 +73,10 @@ def test_one_parameter_diagram(tmp_path, capsys):
 
 def test_bad_input_exits_2(tmp_path, capsys):
     assert main(["bifurcation", "--param", "nope", "--out", str(tmp_path)]) == 2
-    assert "unknown continuation parameter 'nope'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("jaxmf: error: --param: nope") and "unknown" in err
     assert main(["bifurcation", "--bounds", "0.3,0.1", "--out", str(tmp_path)]) == 2
     assert "--bounds" in capsys.readouterr().err
     assert main(["bifurcation", "--param", "kappa", "--out", str(tmp_path)]) == 2
     assert "kappa" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

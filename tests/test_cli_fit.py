@@ -72,6 +72,7 @@ def test_fit_reads_csv_targets(hidden_target, tmp_path):
     assert not (tmp_path / "from_csv.png").exists()
 
 
+@pytest.mark.slow
 def test_checkpointed_fit_gives_the_same_result_and_cleans_up(hidden_target, tmp_path):
     assert _fit(hidden_target, tmp_path, "--name", "ck", "--no-plot", "--checkpoint-every",
                 "4") == 0
@@ -86,8 +87,16 @@ def _write_csv(path, t, r, header="t,r"):
     return path
 
 
+def _truncated_npz(path):
+    np.savez(path, t=np.linspace(0.0, 50.0, 101), r=np.ones(101))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
 @pytest.mark.parametrize("case, option", [
     ("missing", "--target"), ("no_r_column", "--target"), ("uneven", "--target"),
+    ("empty", "--target"), ("truncated", "--target"), ("binary", "--target"),
     ("late_start", "--target"), ("free", "--free"), ("resample", "--resample"),
     ("transient", "--transient"), ("population", "--population"), ("nan", "--target"),
     ("network_dt", "--dt"), ("checkpoint", "--checkpoint-every"),
@@ -101,7 +110,16 @@ def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
         "uneven": _write_csv(tmp_path / "b.csv", t ** 1.1, r),
         "late_start": _write_csv(tmp_path / "c.csv", t + 1.0, r),
         "nan": _write_csv(tmp_path / "d.csv", t, np.where(t > 10, np.nan, r)),
+        "empty": tmp_path / "empty.csv",
+        "truncated": tmp_path / "cut.npz",
+        "binary": tmp_path / "binary.csv",
     }.get(case, _write_csv(tmp_path / "ok.csv", t, r))
+    if case == "empty":
+        target.touch()
+    elif case == "truncated":
+        _truncated_npz(target)
+    elif case == "binary":
+        target.write_bytes(bytes(range(256)))
     extra = {"free": ["--free", "eta_bar,bogus"], "resample": ["--resample", "0.7"],
              "transient": ["--transient", "60"], "population": ["--population", "1"],
              "network_dt": ["--model", "network", "--dt", "0.3"],
@@ -109,5 +127,8 @@ def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
     code = main(["fit", "--target", str(target), "--out", str(tmp_path), *extra])
     err = capsys.readouterr().err
     assert code == 2, err
+    assert len(err.strip().splitlines()) == 1
     assert err.startswith(f"jaxmf: error: {option}") or f"argument {option}" in err, err
+    if case in ("empty", "truncated", "binary", "no_r_column"):
+        assert str(target) in err  # the damaged file is named
     assert not (tmp_path / "fit.json").exists()

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 
 import jaxmf
-from jaxmf import plot
-from jaxmf import Comparison
+from jaxmf import Comparison, plot
 from jaxmf.meanfield import MeanFieldResult, StepInput
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -93,4 +92,40 @@ def test_plot_error_vs_n_log_log_with_guide(tmp_path):
     _png(tmp_path / "err.png")
     with pytest.raises(ValueError, match="nope"):
         plot.plot_error_vs_n(study, metric="nope")
+    plt.close(fig)
+
+
+def test_plot_meanfield_draws_equilibria():
+    res = _meanfield()
+    equilibria = [{"r": [0.05], "w": [0.12], "stable": False},
+                  {"r": [0.11], "w": [0.13], "stable": True}]
+    fig = plot.plot_meanfield(res, equilibria=equilibria)
+    rate = fig.axes[0]
+    flat = [line for line in rate.get_lines() if np.ptp(line.get_ydata()) == 0
+            and len(line.get_ydata()) == 2]
+    assert sorted(float(line.get_ydata()[0]) for line in flat) == [0.05, 0.11]
+    assert {line.get_linestyle() for line in flat} == {"-", ":"}  # stable solid, unstable dotted
+    legend = [text.get_text() for text in rate.get_legend().get_texts()]
+    assert "stable equilibrium" in legend and "unstable equilibrium" in legend
+    (phase,) = [ax for ax in fig.axes if ax.get_xlabel() == r"$\langle w \rangle$"]
+    marks = [(float(line.get_xdata()[0]), float(line.get_ydata()[0]))
+             for line in phase.get_lines() if line.get_marker() == "D"]
+    assert sorted(marks) == [(0.12, 0.05), (0.13, 0.11)]
+    plt.close(fig)
+
+
+def test_plot_fit_traces_and_loss_history(tmp_path):
+    t = np.linspace(0.0, 10.0, 101)
+    target = 0.1 + 0.05 * np.sin(t)
+    history = np.array([[1.0, 2.0], [0.1, 0.5], [0.01, np.nan]])
+    fig = plot.plot_fit(t, target, target * 1.01, history, tmp_path / "fit.png", transient=2.5,
+                        fitted={"eta_bar": 0.125}, initial={"eta_bar": 0.11}, loss="trace")
+    ax, axl = fig.axes
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), target)
+    assert "0.11 -> 0.125" in ax.get_title()
+    assert axl.get_yscale() == "log" and axl.get_ylabel() == "trace loss"
+    # One curve per start; the NaN after start 1 stopped is left out.
+    lengths = sorted(len(line.get_xdata()) for line in axl.get_lines())
+    assert lengths == [2, 3]
+    _png(tmp_path / "fit.png")
     plt.close(fig)

@@ -536,20 +536,59 @@ save_dt = {save_dt}
 
 
 def test_cli_sweep_writes_dataset_and_plot(tmp_path, capsys, reference):
-    out = tmp_path / "map.nc"
+    # --out is a folder, as for every command: the config's file name goes into it.
+    folder = tmp_path / "maps"
+    out = folder / "map.nc"
     config = tmp_path / "map.toml"
-    config.write_text(_CONFIG.format(obs=json.dumps(list(OBS)), out=out, chunk=CHUNK, ppd=PPD,
-                                      **MF))
-    assert main(["sweep", str(config), "--quiet"]) == 0
+    config.write_text(_CONFIG.format(obs=json.dumps(list(OBS)), out=tmp_path / "elsewhere" /
+                                      "map.nc", chunk=CHUNK, ppd=PPD, **MF))
+    assert main(["sweep", str(config), "--quiet", "--out", str(folder)]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed and f"wrote {out.with_suffix('.png')}" in printed
     assert "bursting: 1" in printed and "ok: 6" in printed
     assert out.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+    assert not (tmp_path / "elsewhere").exists()
     ds = load_sweep(out)
     assert_same_data(ds, reference)
     assert "jaxmf sweep" in json.loads(ds.attrs["provenance"])["command"]
-    assert main(["sweep", str(config), "--no-plot"]) == 0  # complete: only reads
+    assert main(["sweep", str(config), "--no-plot", "--out", str(folder)]) == 0  # only reads
     assert "is complete" in capsys.readouterr().err
+
+
+def test_cli_sweep_output_path():
+    from jaxmf.cli.sweep import output_path
+
+    config = Path("cfg/map.toml")
+    assert output_path(config, None, None, None) == Path("results/map.nc")
+    assert output_path(config, Path("a/b.nc"), None, None) == Path("a/b.nc")
+    assert output_path(config, Path("a/b.nc"), Path("f"), None) == Path("f/b.nc")
+    assert output_path(config, Path("a/b.nc"), Path("f"), "c") == Path("f/c.nc")
+    assert output_path(config, None, None, "c") == Path("results/c.nc")
+
+
+def test_cli_sweep_unwritable_out_exits_2_before_computing(tmp_path, capsys):
+    config = tmp_path / "map.toml"
+    config.write_text("[grid]\neta_bar = [0.1]\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["sweep", str(config), "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jaxmf: error: --out: cannot write")
+
+
+@pytest.mark.parametrize("content, words", [
+    (bytes(range(256)) * 4, "not a text file"),
+    (b"a = " + b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'preset = "' + b"x" * (2 << 20) + b'"', "a sweep config is a few lines"),
+    (b'preset = "' + b"x" * 100_000 + b'"\n[grid]\neta_bar = [0.1]', "unknown preset"),
+])
+def test_cli_damaged_or_huge_config_is_one_short_line(tmp_path, capsys, content, words):
+    config = tmp_path / "bad.toml"
+    config.write_bytes(content)
+    assert main(["sweep", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and words in err and str(config) in err
+    assert len(err) < 1200  # the file's content is not echoed
 
 
 @pytest.mark.parametrize("text, words", [
@@ -571,8 +610,22 @@ def test_cli_bad_config_exits_2(tmp_path, capsys, text, words):
 
 
 def test_example_config_parses():
-    from jaxmf._cli_sweep import load_config
+    from jaxmf.cli.sweep import load_config
 
     kwargs = load_config(ROOT / "examples" / "sweep.toml")
     assert kwargs["grid"].shape == (400, 400) and kwargs["t1"] == 2000.0
     assert kwargs["model"] == "meanfield" and kwargs["plot"] is True
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[grid]\neta_bar = [0.1]\n[set]\neta_bar = 'abc'\n", "set.eta_bar: must be a number"),
+    ("[grid]\neta_bar = [0.1]\n[set]\neta_bar = {a = 1}\n", "set.eta_bar: must be a number"),
+    ("model = 'network'\n[grid]\neta_bar = [0.1]\n[options]\nscheme = [1]\n",
+     "options.scheme: must be one of"),
+])
+def test_cli_config_values_of_the_wrong_type_exit_2(tmp_path, capsys, text, words):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    assert main(["sweep", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]

@@ -1,9 +1,9 @@
 """`jaxmf sweep CONFIG.toml`: a parameter sweep described by a TOML file (examples/sweep.toml).
 
-    preset = "chen_campbell_2022"      # a jaxmf preset; [set] overrides its values
+    preset = "bursting"                # a jaxmf preset (default bursting); [set] overrides it
     model = "meanfield"                # or "network"
     observables = ["regime", "r_mean", "burst_period"]
-    out = "results/regime_map.nc"
+    out = "results/regime_map.nc"      # --out FOLDER puts this file's name in FOLDER
     [grid]                             # design = product | points | random | latin_hypercube
     eta_bar = { start = 0.0, stop = 0.3, num = 400 }
     w_jump = { start = 0.005, stop = 0.1, num = 400 }
@@ -18,8 +18,23 @@ hosts: start the same command on each with --coordinator HOST:PORT --num-process
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
+
+from ._common import (
+    DEFAULT_PRESET,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    add_quiet,
+    fail,
+    prepare_out,
+    short,
+)
+
+__all__ = ["add_parser", "run", "load_config", "output_path"]
 
 _TOP_KEYS = {
     "preset": "a jaxmf preset name",
@@ -37,6 +52,8 @@ _TOP_KEYS = {
     "options": "a table of model options",
 }
 _DESIGNS = ("product", "points", "random", "latin_hypercube")
+# A sweep config is a few lines; anything bigger is not one (and is not echoed back).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def add_parser(sub) -> None:
@@ -47,13 +64,15 @@ def add_parser(sub) -> None:
         "every observable, per-point status and provenance, and a PNG regime map for 2-D grids. "
         "Finished chunks are saved as they complete: run the same command again to resume.")
     p.add_argument("config", type=Path, metavar="CONFIG.toml")
-    p.add_argument("--out", type=Path, help="output file (default: `out` in the config, else "
-                   "results/<config name>.nc)")
+    p.add_argument("--out", type=Path, help="output folder (default: the folder of `out` in the "
+                   "config, else results/)")
+    p.add_argument("--name", help="file stem of the dataset (default: the name of `out` in the "
+                   "config, else the config's name)")
     p.add_argument("--devices", type=int, help="use this many local devices (default all)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard an earlier, different sweep at the output path")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.add_argument("--coordinator", metavar="HOST:PORT",
                    help="multi-host: address of process 0 (with --num-processes, --process-id)")
     p.add_argument("--num-processes", type=int, help="multi-host: number of processes")
@@ -61,7 +80,7 @@ def add_parser(sub) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: jax.distributed.initialize() with the cluster's own "
                    "settings (SLURM, Open MPI, ...)")
-    p.set_defaults(run=run_sweep)
+    p.set_defaults(run=run)
 
 
 def _axis(name: str, spec: Any, design: str):
@@ -69,15 +88,16 @@ def _axis(name: str, spec: Any, design: str):
     designs, [low, high]."""
     import numpy as np
 
-    from .params import ParameterError
+    from ..params import ParameterError
 
     if design in ("random", "latin_hypercube"):
         if not (isinstance(spec, list) and len(spec) == 2):
-            raise ParameterError(name, f"a {design} design takes a range [low, high]; got {spec!r}")
+            raise ParameterError(name, f"a {design} design takes a range [low, high]; got "
+                                 f"{short(spec)}")
         return spec
     if isinstance(spec, list):
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec):
-            raise ParameterError(name, f"grid values must be numbers; got {spec!r}")
+            raise ParameterError(name, f"grid values must be numbers; got {short(spec)}")
         return spec
     if isinstance(spec, dict):
         unknown = set(spec) - {"start", "stop", "num", "log"}
@@ -86,45 +106,93 @@ def _axis(name: str, spec: Any, design: str):
                                  f"(optionally log = true); got keys {sorted(spec)}")
         num = spec["num"]
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise ParameterError(f"{name}.num", f"must be a whole number >= 1; got {num!r}")
+            raise ParameterError(f"{name}.num", f"must be a whole number >= 1; got {short(num)}")
         start, stop = spec["start"], spec["stop"]
         for key, v in (("start", start), ("stop", stop)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ParameterError(f"{name}.{key}", f"must be a finite number; got {v!r}")
+                raise ParameterError(f"{name}.{key}", f"must be a finite number; got {short(v)}")
         if spec.get("log", False):
             if start <= 0 or stop <= 0:
                 raise ParameterError(name, f"a log axis needs start, stop > 0; got {start}, {stop}")
             return np.geomspace(start, stop, num)
         return np.linspace(start, stop, num)
-    raise ParameterError(name, f"an axis is a list of values or {{start, stop, num}}; got {spec!r}")
+    raise ParameterError(name, "an axis is a list of values or {start, stop, num}; got "
+                         f"{short(spec)}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file's table; a missing, huge, binary, damaged or absurdly nested file raises
+    ParameterError('config') with one line that does not repeat the file's content."""
+    import tomllib
+
+    from ..params import ParameterError
+
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ParameterError("config", f"{path} is {size} bytes; a sweep config is a few "
+                                 f"lines (at most {MAX_CONFIG_BYTES} bytes)")
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as e:
+        raise ParameterError("config", f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ParameterError("config", f"{path} is not a text file (not UTF-8)") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ParameterError("config", f"{path} is not valid TOML: {short(str(e), 120)}") \
+            from None
+    except RecursionError:
+        raise ParameterError("config", f"{path} is nested too deeply to be a sweep config") \
+            from None
+
+
+def _key(key: str) -> str:
+    """A key of the config for a message: as written, cut when huge."""
+    return key if len(key) <= 40 else short(key, 40)
+
+
+def _numbers_only(value) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(_numbers_only(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    """Read and check a sweep config; returns keyword arguments for `jaxmf.sweep.sweep` plus
-    'plot'. Raises ParameterError naming the offending key."""
-    import tomllib
+    """Read and check a sweep config.
 
-    from .params import ParameterError
-    from .presets import PRESETS, get as get_preset
-    from ._sweep import Grid
+    Parameters
+    ----------
+    path : the TOML file (see examples/sweep.toml).
 
-    try:
-        config = tomllib.loads(Path(path).read_text())
-    except OSError as e:
-        raise ParameterError("config", f"cannot read {path}: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ParameterError("config", f"{path} is not valid TOML: {e}") from None
+    Returns
+    -------
+    dict
+        Keyword arguments for `jaxmf.sweep` plus 'plot' (bool) and 'out' (a Path or None).
+        Raises ParameterError naming the offending key.
+    """
+    from .._sweep import Grid
+    from ..params import ParameterError
+    from ..presets import PRESETS
+    from ..presets import get as get_preset
+
+    config = _read_toml(path)
     unknown = [k for k in config if k not in _TOP_KEYS]
     if unknown:
-        raise ParameterError(unknown[0], "unknown key in the config; allowed: "
+        raise ParameterError(_key(unknown[0]), "unknown key in the config; "
+                             "allowed: "
                              + ", ".join(f"{k} ({v})" for k, v in _TOP_KEYS.items()))
-    preset = config.get("preset", "chen_campbell_2022")
-    if preset not in PRESETS:
-        raise ParameterError("preset", f"unknown preset {preset!r}; choose one of "
+    preset = config.get("preset", DEFAULT_PRESET)
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ParameterError("preset", f"unknown preset {short(preset)}; choose one of "
                              f"{', '.join(PRESETS)}")
     overrides = config.get("set", {})
     if not isinstance(overrides, dict):
         raise ParameterError("set", "must be a table of parameter = value")
+    for key, value in overrides.items():
+        if not _numbers_only(value):
+            raise ParameterError(f"set.{_key(key)}", "must be a number or a list of numbers "
+                                 f"(one per population); got {short(value)}")
     params = get_preset(preset, **overrides)
 
     grid_cfg = dict(config.get("grid", {}))
@@ -133,11 +201,12 @@ def load_config(path: Path) -> dict[str, Any]:
                              "parameter, e.g. eta_bar = { start = 0.0, stop = 0.3, num = 100 }")
     design = grid_cfg.pop("design", "product")
     if design not in _DESIGNS:
-        raise ParameterError("grid.design", f"must be one of {', '.join(_DESIGNS)}; got {design!r}")
+        raise ParameterError("grid.design", f"must be one of {', '.join(_DESIGNS)}; got "
+                             f"{short(design)}")
     n = grid_cfg.pop("n", None)
     seed = config.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError("seed", f"must be a whole number >= 0; got {seed!r}")
+        raise ParameterError("seed", f"must be a whole number >= 0; got {short(seed)}")
     axes = {name: _axis(name, spec, design) for name, spec in grid_cfg.items()}
     if design in ("random", "latin_hypercube"):
         if n is None:
@@ -151,7 +220,7 @@ def load_config(path: Path) -> dict[str, Any]:
 
     model = config.get("model", "meanfield")
     if model not in ("meanfield", "network"):
-        raise ParameterError("model", f"must be 'meanfield' or 'network'; got {model!r}")
+        raise ParameterError("model", f"must be 'meanfield' or 'network'; got {short(model)}")
     options = config.get("options", {})
     if not isinstance(options, dict):
         raise ParameterError("options", "must be a table of model options")
@@ -161,13 +230,13 @@ def load_config(path: Path) -> dict[str, Any]:
     observables = config.get("observables")
     if observables is not None and not (isinstance(observables, list)
                                         and all(isinstance(o, str) for o in observables)):
-        raise ParameterError("observables", f"must be a list of names; got {observables!r}")
+        raise ParameterError("observables", f"must be a list of names; got {short(observables)}")
     plot = config.get("plot", True)
     if not isinstance(plot, bool):
-        raise ParameterError("plot", f"must be true or false; got {plot!r}")
+        raise ParameterError("plot", f"must be true or false; got {short(plot)}")
     out = config.get("out")
     if out is not None and not isinstance(out, str):
-        raise ParameterError("out", f"must be a file path; got {out!r}")
+        raise ParameterError("out", f"must be a file path; got {short(out)}")
     kwargs = dict(params=params, grid=grid, model=model, observables=observables, seed=seed,
                   out=Path(out) if out else None, plot=plot, **options)
     for key in ("chunk_size", "points_per_device", "memory_budget", "devices"):
@@ -177,31 +246,36 @@ def load_config(path: Path) -> dict[str, Any]:
 
 
 def _network_options(options: dict) -> dict:
-    from .heterogeneity import Quantiles, RandomDraws
-    from .network import EulerReset, ExactPassage
-    from .params import ParameterError
+    from ..heterogeneity import Quantiles, RandomDraws
+    from ..network import EulerReset, ExactPassage
+    from ..params import ParameterError
 
     schemes = {"euler": EulerReset(), "exact": ExactPassage()}
     samplers = {"quantiles": Quantiles(), "random": RandomDraws()}
     for key, table in (("scheme", schemes), ("sampler", samplers)):
         if key in options:
-            if options[key] not in table:
+            if not isinstance(options[key], str) or options[key] not in table:
                 raise ParameterError(f"options.{key}", f"must be one of {', '.join(table)}; got "
-                                     f"{options[key]!r}")
+                                     f"{short(options[key])}")
             options[key] = table[options[key]]
     return options
 
 
-def run_sweep(args, command: str) -> int:
-    import sys
+def output_path(config_path: Path, config_out: Path | None, folder: Path | None,
+                name: str | None) -> Path:
+    """Where the dataset goes: the config's `out` (default results/<config name>.nc), moved into
+    --out FOLDER and renamed to --name NAME.nc when they are given."""
+    default = config_out or Path("results") / (Path(config_path).stem + ".nc")
+    suffix = default.suffix or ".nc"
+    return (folder or default.parent) / ((name + suffix) if name else default.name)
 
-    from .cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _fail
 
+def run(args, command: str) -> int:
     if args.coordinator or args.num_processes is not None or args.process_id is not None:
         if not (args.coordinator and args.num_processes is not None
                 and args.process_id is not None):
-            return _fail("--coordinator, --num-processes and --process-id go together",
-                         EXIT_USAGE)
+            raise UsageError("--coordinator", "--coordinator, --num-processes and --process-id "
+                             "go together")
     import jax
 
     # The mean field resolves rates near 1e-3 and slow adaptation: float64 (as `jaxmf meanfield`).
@@ -212,40 +286,50 @@ def run_sweep(args, command: str) -> int:
     elif args.distributed:
         jax.distributed.initialize()
 
-    from .params import ParameterError
-    from ._sweep import SweepInterrupted, sweep
+    from .._sweep import SweepInterrupted, sweep
+    from ..params import ParameterError
 
     try:
         kwargs = load_config(args.config)
-        plot = kwargs.pop("plot") and not args.no_plot
-        out = args.out or kwargs.pop("out") or Path("results") / (args.config.stem + ".nc")
-        kwargs.pop("out", None)
-        if args.devices is not None:
-            kwargs["devices"] = args.devices
+    except ParameterError as e:
+        raise UsageError(None, f"{args.config}: {e}") from None
+    plot = kwargs.pop("plot") and not args.no_plot
+    out = output_path(args.config, kwargs.pop("out"), args.out, args.name)
+    if args.devices is not None:
+        kwargs["devices"] = args.devices
+    prepare_out(out.parent)
+    try:
         ds = sweep(out=out, progress=not args.quiet, overwrite=args.overwrite,
                    provenance={"command": command, "config": args.config.read_text()}, **kwargs)
     except ParameterError as e:
-        return _fail(f"{args.config}: {e}", EXIT_USAGE)
+        raise UsageError(None, f"{args.config}: {e}") from None
     except SweepInterrupted as e:
         print(f"jaxmf: interrupted with {e.done} of {e.total} points saved; resume with: "
               f"{command}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if jax.process_index() != 0:
         return EXIT_OK
-    _print_summary(ds)
+    print_summary(ds)
     print(f"wrote {out}")
-    if plot:
-        png = _plot(ds, out)
-        if png is not None:
-            print(f"wrote {png}")
+    if plot and "regime" in ds and len(ds["status"].dims) == 2 \
+            and ds.attrs.get("grid_design") == "product":
+        from .. import plot as plots
+
+        png = out.with_suffix(".png")
+        plots.pyplot().close(plots.plot_regime_map(ds, png))
+        print(f"wrote {png}")
     failed = int((ds["status"] != "ok").sum())
+    if failed == ds["status"].size:
+        return fail(f"none of the {failed} points finished cleanly (see the `status` variable "
+                    f"in {out})", EXIT_FAILED)
     if failed:
         print(f"jaxmf: {failed} point(s) did not finish cleanly (see the `status` variable)",
               file=sys.stderr)
-    return EXIT_OK if failed < ds["status"].size else EXIT_FAILED
+    return EXIT_OK
 
 
-def _print_summary(ds) -> None:
+def print_summary(ds) -> None:
+    """Point count per status and per regime."""
     import numpy as np
 
     status = np.asarray(ds["status"].values).astype(str)
@@ -255,16 +339,3 @@ def _print_summary(ds) -> None:
     if "regime" in ds:
         reg = np.asarray(ds["regime"].values).astype(str)
         print("regimes: " + ", ".join(f"{k}: {int(np.sum(reg == k))}" for k in np.unique(reg)))
-
-
-def _plot(ds, out: Path):
-    two_d = len(ds["status"].dims) == 2 and ds.attrs.get("grid_design") == "product"
-    if "regime" not in ds or not two_d:
-        return None
-    import matplotlib.pyplot as plt
-
-    from .plot import plot_regime_map
-
-    png = out.with_suffix(".png")
-    plt.close(plot_regime_map(ds, png))
-    return png

@@ -17,6 +17,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    add_max_memory,
+    add_output_options,
+    add_parameter_options,
+    add_quiet,
+    check_network_memory,
+    fail,
+    nonnegative,
+    positive,
+    prepare_out,
+    short,
+    whole,
+)
+
 __all__ = ["add_parser", "run"]
 
 LOSSES = ("trace", "aligned", "autocorrelation", "power", "feature")
@@ -24,20 +42,19 @@ OPTIMIZERS = ("lm", "lbfgs", "adam", "sgd")
 
 
 def _names(text: str) -> tuple[str, ...]:
-    from .params import PER_POPULATION_FIELDS
+    from ..params import PER_POPULATION_FIELDS
 
     names = tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
     allowed = [f for f in PER_POPULATION_FIELDS if f != "fractions"]
     bad = [n for n in names if n not in allowed]
     if bad or not names:
-        raise argparse.ArgumentTypeError(f"cannot fit {bad[0] if bad else text!r}; choose from "
+        raise argparse.ArgumentTypeError(f"cannot fit {short(bad[0] if bad else text)}; "
+                                         "choose from "
                                          f"{', '.join(allowed)} (comma-separated)")
     return names
 
 
 def add_parser(sub) -> None:
-    from .cli import _add_parameter_options, _nonnegative, _positive, _whole
-
     p = sub.add_parser("fit", help="fit parameters to a rate trace (gradient-based, optax)",
                        description="Fit the --free parameters of a mean field (or of the "
                        "differentiable spiking network) so its rate reproduces --target; "
@@ -51,12 +68,12 @@ def add_parser(sub) -> None:
     p.add_argument("--model", choices=("meanfield", "network"), default="meanfield",
                    help="meanfield: the exact mean field (default); network: the differentiable "
                    "theta-neuron network (slow: use small --n or a short trace)")
-    _add_parameter_options(p, "bursting")
-    p.add_argument("--population", type=_whole, default=0,
+    add_parameter_options(p)
+    p.add_argument("--population", type=whole, default=0,
                    help="column of the target's rate to fit (default 0)")
-    p.add_argument("--transient", type=_nonnegative,
+    p.add_argument("--transient", type=nonnegative,
                    help="ignore t < TRANSIENT in the loss (default a quarter of the trace)")
-    p.add_argument("--resample", type=_positive, metavar="DT",
+    p.add_argument("--resample", type=positive, metavar="DT",
                    help="use every DT time units of the target (a multiple of its spacing; "
                    "default 0.5 where the spacing is finer, else the spacing)")
     p.add_argument("--loss", choices=LOSSES, default="trace",
@@ -66,128 +83,119 @@ def add_parser(sub) -> None:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lm",
                    help="lm: Levenberg-Marquardt on the residuals (optimistix; default, needs "
                    "--loss trace or feature); lbfgs (line search), adam or sgd (optax)")
-    p.add_argument("--learning-rate", type=_positive, default=3e-2,
+    p.add_argument("--learning-rate", type=positive, default=3e-2,
                    help="adam/sgd learning rate in unconstrained units (default 3e-2)")
-    p.add_argument("--steps", type=_whole, default=200, help="most gradient steps (default 200)")
-    p.add_argument("--n-starts", type=_whole, default=4,
+    p.add_argument("--steps", type=whole, default=200, help="most gradient steps (default 200)")
+    p.add_argument("--n-starts", type=whole, default=4,
                    help="starts (the given point and others spread around it; default 4)")
-    p.add_argument("--spread", type=_positive, default=0.3,
+    p.add_argument("--spread", type=positive, default=0.3,
                    help="relative spread of the extra starts (default 0.3)")
-    p.add_argument("--seed", type=_whole, default=0, help="PRNG seed of the starts (default 0)")
-    p.add_argument("--tol", type=_positive, default=1e-7,
+    p.add_argument("--seed", type=whole, default=0, help="PRNG seed of the starts (default 0)")
+    p.add_argument("--tol", type=positive, default=1e-7,
                    help="stop when the relative improvement stays below TOL (default 1e-7)")
-    p.add_argument("--n", type=_whole, default=10_000,
+    p.add_argument("--n", type=whole, default=10_000,
                    help="--model network: neurons (default 10000)")
-    p.add_argument("--dt", type=_positive, default=1e-3,
+    p.add_argument("--dt", type=positive, default=1e-3,
                    help="--model network: time step (default 1e-3)")
-    p.add_argument("--gradient-horizon", type=_nonnegative, default=5.0, metavar="H",
+    add_max_memory(p, "--model network's network")
+    p.add_argument("--gradient-horizon", type=nonnegative, default=5.0, metavar="H",
                    help="--model network: neuron phases carry derivatives over H time units "
                    "(ThetaNetwork.gradient_horizon; default 5; 0 = exact gradients, which "
                    "explode over long bursting runs)")
-    p.add_argument("--out", type=Path, default=Path("results"),
-                   help="output folder (default results/)")
-    p.add_argument("--name", default="fit", help="file stem (default fit)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="print every start's loss at each iteration (default: on for "
-                   "--model network, off for the mean field)")
+    add_output_options(p, "fit")
+    add_quiet(p)
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
                    help="save the fit's state to OUT/NAME.ckpt every K iterations, so Ctrl-C "
                    "loses at most K and rerunning the same command resumes (default 5 for "
                    "--model network, 0 = off for the mean field); removed once the fit ends")
-    p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     p.set_defaults(run=run)
 
 
-class _BadInput(Exception):
-    def __init__(self, option: str, message: str):
-        super().__init__(f"{option}: {message}")
-
-
 def _read_target(path: Path, population: int):
-    """(t, r, kind, meta) from a CSV or a jaxmf .npz; raises _BadInput naming --target."""
-    import json
-
+    """(t, r, kind, meta) from a CSV or a jaxmf .npz; raises UsageError naming --target."""
     import numpy as np
 
+    from .. import io
+
     if not path.exists():
-        raise _BadInput("--target", f"{path} does not exist")
-    suffix = path.suffix.lower()
+        raise UsageError("--target", f"{path} does not exist")
     meta = None
-    if suffix == ".npz":
-        try:
-            with np.load(path) as f:
-                arrays = {k: f[k] for k in f.files}
-        except (OSError, ValueError) as e:
-            raise _BadInput("--target", f"cannot read {path}: {e}") from None
-        sidecar = path.with_suffix(".json")
-        if sidecar.exists():
-            try:
-                meta = json.loads(sidecar.read_text())
-            except ValueError:
-                meta = None
-        if "t" not in arrays or "r" not in arrays:
-            raise _BadInput("--target", f"{path} has no arrays 't' and 'r' (expected an .npz "
-                            "written by `jaxmf meanfield` or `jaxmf simulate`)")
-        t, r = arrays["t"], arrays["r"]
-        kind = "network" if "state_step" in arrays else "meanfield"
-    else:
-        try:
-            table = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
-        except (OSError, ValueError) as e:
-            raise _BadInput("--target", f"cannot read {path} as CSV: {e}") from None
-        names = table.dtype.names or ()
-        if "t" not in names or "r" not in names:
-            raise _BadInput("--target", f"{path} needs a header line with columns t,r; found "
-                            f"{', '.join(names) or 'none'}")
-        t, r = np.atleast_1d(table["t"]), np.atleast_1d(table["r"])
-        kind = "csv"
+    try:
+        if path.suffix.lower() == ".npz":
+            arrays = io.read_npz(path, what="rate trace")
+            sidecar = path.with_suffix(".json")
+            if sidecar.exists():
+                try:
+                    meta = io.read_json(sidecar, what="sidecar")
+                except ValueError:
+                    meta = None  # the target's provenance is a courtesy; its arrays are read
+            if "t" not in arrays or "r" not in arrays:
+                raise UsageError("--target", f"{path} has no arrays 't' and 'r' (expected an "
+                                 ".npz written by `jaxmf meanfield` or `jaxmf simulate`)")
+            t, r = arrays["t"], arrays["r"]
+            kind = "network" if "state_step" in arrays else "meanfield"
+        else:
+            table = io.read_csv(path, what="rate trace")
+            if "t" not in table or "r" not in table:
+                raise UsageError("--target", f"{path} needs a header line with columns t,r; "
+                                 f"found {', '.join(table) or 'none'}")
+            t, r = table["t"], table["r"]
+            kind = "csv"
+    except (OSError, ValueError) as e:
+        if isinstance(e, UsageError):
+            raise
+        raise UsageError("--target", str(e)) from None
     t = np.asarray(t, float)
     r = np.asarray(r, float)
     if r.ndim == 2:
         if not 0 <= population < r.shape[1]:
-            raise _BadInput("--population", f"must be in [0, {r.shape[1] - 1}]; got {population}")
+            raise UsageError("--population", f"must be in [0, {r.shape[1] - 1}]; got {population}")
         r = r[:, population]
     elif r.ndim != 1 or population != 0:
         if r.ndim != 1:
-            raise _BadInput("--target", f"r must be 1-D or (time, population); got {r.shape}")
-        raise _BadInput("--population", f"the target has one population; got {population}")
+            raise UsageError("--target", f"r must be 1-D or (time, population); got {r.shape}")
+        raise UsageError("--population", f"the target has one population; got {population}")
     if t.ndim != 1 or t.shape != r.shape or t.size < 8:
-        raise _BadInput("--target", f"needs t and r of equal length >= 8; got {t.shape} and "
-                        f"{r.shape}")
+        raise UsageError("--target", f"needs t and r of equal length >= 8; got {t.shape} and "
+                         f"{r.shape}")
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(r))):
-        raise _BadInput("--target", "t and r must be finite (no NaN or inf)")
+        raise UsageError("--target", "t and r must be finite (no NaN or inf)")
     return t, r, kind, meta
 
 
 def _target(t, r, kind, args):
+    """The `BurstTarget` of the trace, every option checked before the (slower) analysis."""
     import types
 
     import jax.numpy as jnp
     import numpy as np
 
-    from ._fit import BurstTarget
+    from .._fit import BurstTarget
+    from ..analysis import transient_time
 
     spacing = float(t[1] - t[0])
     if not np.all(np.diff(t) > 0) or not np.allclose(np.diff(t), spacing, rtol=1e-6, atol=0):
-        raise _BadInput("--target", "t must be increasing and uniformly spaced")
+        raise UsageError("--target", "t must be increasing and uniformly spaced")
     resample = args.resample if args.resample is not None else max(spacing, 0.5)
     stride = int(round(resample / spacing))
     if stride < 1 or not np.isclose(stride * spacing, resample, rtol=1e-6):
-        raise _BadInput("--resample", f"must be a whole multiple of the target's spacing "
-                        f"{spacing:g}; got {args.resample:g}")
+        raise UsageError("--resample", f"must be a whole multiple of the target's spacing "
+                         f"{spacing:g}; got {args.resample:g}")
     if kind == "network":
         if not np.isclose(t[0], spacing, rtol=1e-6):
-            raise _BadInput("--target", "a network run must start at t = 0")
-        end = t[-1]
-    else:
-        if abs(t[0]) > 1e-9 * max(1.0, abs(t[-1])):
-            raise _BadInput("--target", f"the trace must start at t = 0 (fits start from the "
-                            f"all-zero state there); its first time is {t[0]:g}")
-        end = t[-1]
-    transient = args.transient if args.transient is not None else 0.25 * float(end)
-    if not 0 <= transient < 0.9 * float(end):
-        raise _BadInput("--transient", f"must be in [0, {0.9 * float(end):g}) for a trace "
-                        f"ending at {float(end):g}; got {transient:g}")
+            raise UsageError("--target", "a network run must start at t = 0")
+    elif abs(t[0]) > 1e-9 * max(1.0, abs(t[-1])):
+        raise UsageError("--target", f"the trace must start at t = 0 (fits start from the "
+                         f"all-zero state there); its first time is {t[0]:g}")
+    end = float(t[-1])
+    transient = transient_time(end, args.transient)
+    if not 0 <= transient < 0.9 * end:
+        raise UsageError("--transient", f"must be in [0, {0.9 * end:g}) for a trace ending at "
+                         f"{end:g}; got {transient:g}")
+    steps = resample / args.dt
+    if args.model == "network" and abs(steps - round(steps)) > 1e-6 * steps:
+        raise UsageError("--dt", f"the target's spacing {resample:g} (see --resample) must be "
+                         f"a whole multiple of the network's step; got {args.dt:g}")
     if kind == "network":
         run = types.SimpleNamespace(t=t, r=r[:, None])
         return BurstTarget.from_network(run, transient=transient, dt=resample)
@@ -213,95 +221,88 @@ def _optimizer(name: str, learning_rate: float, tol: float):
 
 def _loss(name: str, t1: float, residuals: bool = False):
     import functools
-    import importlib
 
-    F = importlib.import_module("jaxmf.fit")  # the package's `fit` attribute is the function
+    from .._fit import feature_loss, feature_residuals, spectral_loss, trace_mse, trace_residuals
 
     if residuals:
         if name not in ("trace", "feature"):
-            raise _BadInput("--optimizer", f"lm works on residuals: give --loss trace or "
-                            f"feature (or another --optimizer for --loss {name})")
-        make = {"trace": lambda: F.trace_residuals, "feature": lambda: F.feature_residuals}[name]
-        return _CACHE.setdefault(("residuals", name), make())
-    make = {"trace": lambda: F.trace_mse,
-            "aligned": lambda: functools.partial(F.trace_mse, align=t1 / 10),
-            "autocorrelation": lambda: F.spectral_loss,
-            "power": lambda: functools.partial(F.spectral_loss, kind="power"),
-            "feature": lambda: F.feature_loss}[name]
+            raise UsageError("--optimizer", f"lm works on residuals: give --loss trace or "
+                             f"feature (or another --optimizer for --loss {name})")
+        return {"trace": trace_residuals, "feature": feature_residuals}[name]
+    make = {"trace": lambda: trace_mse,
+            "aligned": lambda: functools.partial(trace_mse, align=t1 / 10),
+            "autocorrelation": lambda: spectral_loss,
+            "power": lambda: functools.partial(spectral_loss, kind="power"),
+            "feature": lambda: feature_loss}[name]
     return _CACHE.setdefault(("loss", name, t1), make())
 
 
 def run(args, command: str) -> int:
-    from .cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _fail
-
     import jax
 
     jax.config.update("jax_enable_x64", True)  # rates near 1e-3 and slow adaptation
     import jax.numpy as jnp
     import numpy as np
 
-    from . import io
-    from ._fit import DIVERGED, OK, FitInterrupted, fit, remove_checkpoint, simulate_on_grid
-    from .meanfield import solve_meanfield
-    from .netfit import ThetaNetwork
-    from .params import ParameterError
-    from .presets import get as get_preset
+    from .. import io
+    from .._fit import FitInterrupted, fit, remove_checkpoint, simulate_on_grid
+    from ..meanfield import solve_meanfield
+    from ..netfit import ThetaNetwork
+    from ..params import ParameterError
+    from ..presets import get as get_preset
 
     overrides = dict(args.overrides)
+    if args.n_starts < 1 or args.steps < 1:
+        raise UsageError("--n-starts" if args.n_starts < 1 else "--steps", "must be >= 1")
+    every = (5 if args.model == "network" else 0) if args.checkpoint_every is None \
+        else args.checkpoint_every
+    if every < 0:
+        raise UsageError("--checkpoint-every", f"must be >= 0 (0: no checkpoint); got {every}")
+    if args.model == "network":
+        check_network_memory(args.n, 8, args.max_memory)
+    out = prepare_out(args.out)
     try:
         t_raw, r_raw, kind, target_meta = _read_target(args.target, args.population)
-        target = _target(t_raw, r_raw, kind, args)
         start = get_preset(args.preset, **overrides)
         if start.n_populations != 1:
-            raise _BadInput("--preset", "fitting from the command line takes one population")
-        if args.n_starts < 1 or args.steps < 1:
-            raise _BadInput("--n-starts" if args.n_starts < 1 else "--steps", "must be >= 1")
-        model = "meanfield" if args.model == "meanfield" else ThetaNetwork(
+            raise UsageError("--preset", "fitting from the command line takes one population")
+        target = _target(t_raw, r_raw, kind, args)
+        network = None if args.model == "meanfield" else ThetaNetwork(
             n=args.n, dt=args.dt, gradient_horizon=args.gradient_horizon or None)
-        spacing = float(target.t[1] - target.t[0])
-        if args.model == "network" and abs(spacing / args.dt - round(spacing / args.dt)) > 1e-6 \
-                * spacing / args.dt:
-            raise _BadInput("--dt", f"the target's spacing {spacing:g} (see --resample) must be "
-                            f"a whole multiple of the network's step; got {args.dt:g}")
         optimizer = _optimizer(args.optimizer, args.learning_rate, args.tol)
         t1 = float(target.t[-1])
         loss = _loss(args.loss, t1, residuals=args.optimizer == "lm")
-        every = (5 if args.model == "network" else 0) if args.checkpoint_every is None \
-            else args.checkpoint_every
-        if every < 0:
-            raise _BadInput("--checkpoint-every", f"must be >= 0 (0: no checkpoint); got {every}")
-        checkpoint = None
-        if every:
-            args.out.mkdir(parents=True, exist_ok=True)
-            checkpoint = args.out / f"{args.name}.ckpt"
-        res = fit(start, target, free=args.free, model=model, optimizer=optimizer,
+        checkpoint = out / f"{args.name}.ckpt" if every else None
+        res = fit(start, target, free=args.free, optimizer=optimizer,
+                  model="meanfield" if network is None else network,
                   n_starts=args.n_starts, key=jax.random.key(args.seed), loss=loss,
                   steps=args.steps, spread=args.spread, tol=args.tol,
                   patience=5 if args.optimizer in ("lbfgs", "lm") else 30,
-                  progress=args.model == "network" if args.progress is None else args.progress,
-                  checkpoint=checkpoint, checkpoint_every=max(every, 1))
+                  progress=not args.quiet, checkpoint=checkpoint,
+                  checkpoint_every=max(every, 1))
     except FitInterrupted as e:
         print(f"jaxmf: interrupted; {e.iteration} iterations saved in {e.checkpoint}; resume "
               f"with: {command}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except _BadInput as e:
-        return _fail(str(e), EXIT_USAGE)
     except ParameterError as e:
+        if isinstance(e, UsageError):
+            raise
         option = {"free": "--free", "target": "--target", "transient": "--transient",
                   "t1": "--target", "dt": "--dt", "n": "--n"}.get(e.name, e.name)
         message = str(e)
         if not message.startswith("--"):
             message = f"{option}: {message.partition(': ')[2] or message}"
-        return _fail(message, EXIT_USAGE)
+        raise UsageError(None, message) from None
 
-    status = np.asarray(res.status)
+    status = io.status_codes(res.status)
+    labels = {0: "converged", 1: "diverged"}  # status codes (jaxmf.RESULTS order)
     best = res.best_params
     ts = jnp.asarray(target.t)
-    if args.model == "meanfield":
-        sim = solve_meanfield(best, t1, ts=ts, rtol=1e-10, atol=1e-12, throw=False)
+    if network is None:
+        rates = solve_meanfield(best, t1, ts=ts, rtol=1e-10, atol=1e-12, throw=False).r
     else:
-        sim = simulate_on_grid(best, ts, model, int(round(float(ts[1] - ts[0]) / args.dt)))
-    r_fit = np.asarray(sim.r)[:, 0]
+        rates = simulate_on_grid(best, ts, network, int(round(float(ts[1] - ts[0]) / args.dt))).r
+    r_fit = np.asarray(rates)[:, 0]
 
     fitted = {n: float(np.asarray(getattr(best, n))[0]) for n in args.free}
     initial = {n: float(np.asarray(getattr(start, n))[0]) for n in args.free}
@@ -309,7 +310,7 @@ def run(args, command: str) -> int:
     starts = [{"initial": {n: float(np.asarray(res.initial[n])[i, 0]) for n in args.free},
                "fitted": {n: float(np.asarray(res.values(n))[i, 0]) for n in args.free},
                "final_loss": float(np.asarray(res.final_loss)[i]),
-               "status": {OK: "converged", DIVERGED: "diverged"}.get(int(status[i]), "max_steps"),
+               "status": labels.get(int(status[i]), "max_steps"),
                "iterations": int(np.asarray(res.n_iterations)[i])}
               for i in range(args.n_starts)]
     best_i = int(res.best_index)
@@ -330,31 +331,36 @@ def run(args, command: str) -> int:
         "steps": args.steps, "tol": args.tol, "seed": args.seed, "spread": args.spread,
         "initial": initial, "fitted": fitted, "best_start": best_i,
         "final_loss": float(np.asarray(res.final_loss)[best_i]),
-        "converged": bool(status[best_i] == OK), "starts": starts,
+        "converged": bool(status[best_i] == 0), "starts": starts,
         "params": io.params_to_dict(best),
     }
-    stem = args.out / args.name
+    stem = out / args.name
     arrays = {"loss_history": history, "status": status,
-              "final_loss": np.asarray(res.final_loss), "n_iterations": np.asarray(res.n_iterations),
+              "final_loss": np.asarray(res.final_loss),
+              "n_iterations": np.asarray(res.n_iterations),
               "t": np.asarray(ts), "r_target": np.asarray(target.r), "r_fit": r_fit,
               **{f"fitted_{n}": np.asarray(res.values(n))[:, 0] for n in args.free},
               **{f"initial_{n}": np.asarray(res.initial[n])[:, 0] for n in args.free}}
-    npz, sidecar = io._write_pair(stem, arrays, meta)
+    npz, sidecar = io.write_pair(stem, arrays, meta)
     csv = stem.with_name(stem.name + "_loss.csv")
     header = "iteration," + ",".join(f"start_{i}" for i in range(history.shape[1]))
     rows = np.column_stack([np.arange(history.shape[0]), history])
     keep = np.any(np.isfinite(history), axis=1)
-    np.savetxt(csv, rows[keep], delimiter=",", header=header, comments="", fmt="%.10g")
+    io.write_csv(csv, rows[keep], header)
     png = None
     if not args.no_plot:
+        from .. import plot
+
         png = stem.with_name(stem.name + ".png")
-        _plot(png, np.asarray(ts), np.asarray(target.r), r_fit, history, target.transient,
-              fitted, initial, args)
+        plot.pyplot().close(plot.plot_fit(
+            np.asarray(ts), np.asarray(target.r), r_fit, history, png,
+            transient=target.transient, fitted=fitted, initial=initial, model=args.model,
+            loss=args.loss))
 
     if checkpoint is not None:  # everything it held is in the outputs now
         remove_checkpoint(checkpoint)
-    n_ok = int(np.sum(status == OK))
-    n_div = int(np.sum(status == DIVERGED))
+    n_ok = int(np.sum(status == 0))
+    n_div = int(np.sum(status == 1))
     print(f"fit ({args.model}, {args.loss} loss, {args.optimizer}): best of {args.n_starts} "
           f"start(s) is #{best_i}, loss {meta['final_loss']:.4g}, "
           f"{n_ok} converged, {n_div} diverged")
@@ -364,35 +370,7 @@ def run(args, command: str) -> int:
         if path is not None:
             print(f"wrote {path}")
     if not np.isfinite(meta["final_loss"]):
-        return _fail("every start diverged (non-finite loss or failed solve); try starts closer "
+        return fail("every start diverged (non-finite loss or failed solve); try starts closer "
                      "to the target or a smaller --learning-rate", EXIT_FAILED)
     return EXIT_OK
 
-
-def _plot(path, t, r_target, r_fit, history, transient, fitted, initial, args) -> None:
-    import numpy as np
-
-    from .plot import _pyplot
-
-    plt = _pyplot()
-    fig, (ax, axl) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=(2.4, 1),
-                                  layout="constrained")
-    ax.plot(t, r_target, color="k", lw=1.4, label="target")
-    ax.plot(t, r_fit, color="C3", lw=1.1, ls="--", label=f"fit ({args.model})")
-    ax.axvspan(t[0], transient, color="0.9", label="transient (not fitted)")
-    ax.set_xlabel("time (dimensionless)")
-    ax.set_ylabel("rate r")
-    ax.set_xlim(t[0], t[-1])
-    ax.legend(fontsize="small", loc="upper right")
-    ax.set_title(", ".join(f"{n}: {initial[n]:.4g} -> {fitted[n]:.5g}" for n in fitted),
-                 fontsize="medium")
-    for i in range(history.shape[1]):
-        h = history[:, i]
-        ok = np.isfinite(h) & (h > 0)
-        if ok.any():
-            axl.semilogy(np.nonzero(ok)[0], h[ok], lw=1, label=f"start {i}" if i < 8 else None)
-    axl.set_xlabel("iteration")
-    axl.set_ylabel(f"{args.loss} loss")
-    axl.set_title("loss history", fontsize="medium")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

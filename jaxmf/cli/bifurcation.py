@@ -1,7 +1,7 @@
 """`jaxmf bifurcation`: the one- (and optionally two-) parameter diagram of the exact mean field.
 
     jaxmf bifurcation --preset rounded --param eta_bar
-    jaxmf bifurcation --preset rounded --param eta_bar --bounds 0,0.3 --second w_jump --bounds2 0.005,0.05
+    jaxmf bifurcation --param eta_bar --bounds 0,0.3 --second w_jump --bounds2 0.005,0.05
 
 Writes OUT/NAME.json (provenance, every special point, the branch files), one CSV and one JSON
 per branch (OUT/NAME_equilibria.csv, OUT/NAME_cycles_0.csv, OUT/NAME_hopf_0.csv, ...) and
@@ -13,26 +13,40 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
+
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_output_options,
+    add_parameter_options,
+    add_quiet,
+    fail,
+    prepare_out,
+    preset_title,
+    short,
+    whole,
+)
 
 __all__ = ["add_parser", "run"]
 
 _DEFAULT_BOUNDS = {"eta_bar": (0.0, 0.3), "i_ext": (-0.1, 0.3), "kappa": (0.05, 1.0)}
+# The paper's bifurcation diagrams were computed with its 4-digit rounded values.
+DEFAULT_PRESET = "rounded"
 
 
 def _interval(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {short(text)}") \
+            from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise argparse.ArgumentTypeError(f"need finite LO < HI; got {text!r}")
+        raise argparse.ArgumentTypeError(f"need finite LO < HI; got {short(text)}")
     return lo, hi
 
 
 def add_parser(sub) -> None:
-    from .cli import _add_parameter_options, _whole
-
     bif = sub.add_parser(
         "bifurcation", help="bifurcation diagram of the exact mean field",
         description="Continue the mean field's equilibria in one parameter (pseudo-arclength), "
@@ -41,7 +55,8 @@ def add_parser(sub) -> None:
         "cycles, period doubling, torus and homoclinic points) and, with --second, the Hopf and "
         "fold curves in two parameters. Writes OUT/NAME.json, one CSV and JSON per branch, and "
         "OUT/NAME.png.")
-    _add_parameter_options(bif, "rounded")
+    add_parameter_options(bif, DEFAULT_PRESET, why=": the 4-digit values the paper's "
+                          "bifurcation diagrams were computed with")
     bif.add_argument("--param", default="eta_bar",
                      help="continuation parameter: a Params field, optionally indexed "
                      "('eta_bar[1]', 'g[0,1]'), or kappa for two populations (default eta_bar)")
@@ -50,16 +65,14 @@ def add_parser(sub) -> None:
                      "current value x (0.5, 1.5))")
     bif.add_argument("--no-cycles", action="store_true",
                      help="skip the periodic orbits (equilibria and their special points only)")
-    bif.add_argument("--max-points", type=_whole, default=400,
+    bif.add_argument("--max-points", type=whole, default=400,
                      help="most points per branch (default 400)")
     bif.add_argument("--second", metavar="PARAM2",
                      help="also continue each Hopf and fold point in (PARAM, PARAM2)")
     bif.add_argument("--bounds2", type=_interval,
                      help="LO,HI range of PARAM2 (default its value x (0, 3))")
-    bif.add_argument("--out", type=Path, default=Path("results"),
-                     help="output folder (default results/)")
-    bif.add_argument("--name", default="bifurcation", help="file stem (default bifurcation)")
-    bif.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    add_output_options(bif, "bifurcation")
+    add_quiet(bif)
     bif.set_defaults(run=run)
 
 
@@ -71,59 +84,84 @@ def _default_bounds(name: str, value: float, scale=(0.5, 1.5)) -> tuple[float, f
     return (lo, hi) if lo < hi else (value - 1.0, value + 1.0)
 
 
+def _value(params, name: str, option: str) -> float:
+    from ..params import ParameterError, get_parameter
+
+    try:
+        return float(get_parameter(params, name))
+    except ParameterError as e:
+        raise UsageError(option, str(e)) from None
+
+
 def run(args, command: str) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
     import numpy as np
 
-    from . import io
-    from .bifurcation import continue_equilibria, continue_fold, continue_hopf, get_parameter
-    from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _fail, _preset_title
-    from .cycles import continue_cycles
-    from .params import ParameterError
-    from .presets import get as get_preset
+    from .. import io
+    from .._loop import Progress
+    from .._results import NumericalError
+    from ..bifurcation import continue_equilibria, continue_fold, continue_hopf
+    from ..cycles import continue_cycles
+    from ..presets import get as get_preset
 
     overrides = dict(args.overrides)
+    params = get_preset(args.preset, **overrides)
+    value = _value(params, args.param, "--param")
+    bounds = args.bounds or _default_bounds(args.param, value)
+    if args.second is not None:
+        value2 = _value(params, args.second, "--second")
+        bounds2 = args.bounds2 or _default_bounds(args.second, value2, (0.0, 3.0))
+    stem = prepare_out(args.out) / args.name
+    bar = Progress("bifurcation", 1, enabled=not args.quiet, unit=" branches")
+    bar.print(f"equilibria in {args.param} over [{bounds[0]:g}, {bounds[1]:g}]")
     try:
-        params = get_preset(args.preset, **overrides)
-        value = float(get_parameter(params, args.param))
-        bounds = args.bounds or _default_bounds(args.param, value)
-        if args.second is not None:
-            value2 = float(get_parameter(params, args.second))
-            bounds2 = args.bounds2 or _default_bounds(args.second, value2, (0.0, 3.0))
-        eqb = continue_equilibria(params, args.param, bounds, max_points=args.max_points)
-    except ParameterError as e:
-        return _fail(str(e), EXIT_USAGE)
+        eqb = continue_equilibria(params, args.param, bounds, max_points=args.max_points,
+                                  progress=not args.quiet)
+    except NumericalError as e:
+        return fail(f"continuation of the equilibria in {args.param} failed: {e}", EXIT_FAILED)
 
-    stem = args.out / args.name
-    stem.parent.mkdir(parents=True, exist_ok=True)
     branches = {"equilibria": eqb}
     failures = []
     hopfs = [sp for sp in eqb.special_points if sp.kind == "hopf" and sp.converged]
     folds = [sp for sp in eqb.special_points if sp.kind == "fold" and sp.converged]
+    # The rest of the work, one unit per branch still to continue.
+    bar.total = 1 + len(hopfs) * (not args.no_cycles) + (len(hopfs) + len(folds)) * (
+        args.second is not None)
+    done = 1
+    bar.update(done, f"{len(eqb)} equilibria, {len(hopfs)} Hopf, {len(folds)} fold,")
     if not args.no_cycles:
-        reached = []  # Hopf points where an earlier cycle branch ended: the same family
+        # Hopf points where an earlier cycle branch ended: the same family, not continued again.
+        reached: list[float] = []
         for k, sp in enumerate(hopfs):
             value = float(sp.value)
+            done += 1
             if any(abs(value - v) <= 1e-8 * max(1.0, abs(value)) for v in reached):
+                bar.update(done, f"cycles from {args.param} = {value:.6g} already found,")
                 continue
             try:
-                cyc = continue_cycles(params, sp, args.param, bounds, max_points=args.max_points)
+                cyc = continue_cycles(params, sp, args.param, bounds, max_points=args.max_points,
+                                      progress=not args.quiet)
             except (ArithmeticError, RuntimeError, ValueError) as e:
                 failures.append(f"cycles from the Hopf point at {args.param} = {value:.10g}: {e}")
+                bar.update(done, f"cycles from {args.param} = {value:.6g} failed,")
                 continue
             branches[f"cycles_{k}"] = cyc
             reached += [float(q.value) for q in cyc.special_points if q.kind == "hopf"]
+            bar.update(done, f"cycles from {args.param} = {value:.6g}: {len(cyc)} points,")
     if args.second is not None:
         both = (args.param, args.second)
         for kind, points, cont in (("hopf", hopfs, continue_hopf), ("fold", folds, continue_fold)):
             for k, sp in enumerate(points):
+                done += 1
                 try:
                     branches[f"{kind}_{k}"] = cont(params, sp, both, bounds=(bounds, bounds2),
-                                                   max_points=args.max_points)
+                                                   max_points=args.max_points,
+                                                   progress=not args.quiet)
                 except (ArithmeticError, RuntimeError, ValueError) as e:
                     failures.append(f"{kind} curve from {args.param} = {float(sp.value):.10g}: {e}")
+                bar.update(done, f"{kind} curve {k},")
 
     files = {}
     for name, branch in branches.items():
@@ -136,26 +174,27 @@ def run(args, command: str) -> int:
                          bounds2=list(bounds2) if args.second is not None else None)
     meta.update(params=io.params_to_dict(params), special_points=special, files=files,
                 messages={name: b.message for name, b in branches.items()}, failures=failures)
-    sidecar = stem.with_name(stem.name + ".json")
-    io.write_json(sidecar, meta)
+    sidecar = io.write_json(stem.with_name(stem.name + ".json"), meta)
     png = None
     if not args.no_plot:
-        import matplotlib.pyplot as plt
-
-        from .plot import plot_bifurcation
+        from .. import plot
 
         png = stem.with_name(stem.name + ".png")
-        plt.close(plot_bifurcation(branches, png, title=_preset_title(args.preset, overrides)))
+        plot.pyplot().close(plot.plot_bifurcation(branches, png,
+                                                  title=preset_title(args.preset, overrides)))
 
     print(f"{args.param} in [{bounds[0]:g}, {bounds[1]:g}]: {len(eqb)} equilibria"
           + "".join(f", {len(b)} points on {n}" for n, b in branches.items() if n != "equilibria"))
     for row in special:
-        value = ", ".join(f"{v:.10g}" for v in np.atleast_1d(row["value"]))
-        text = f"  {row['branch']}: {row['kind']} at {', '.join(row['param'])} = {value}"
+        at = ", ".join(f"{v:.10g}" for v in np.atleast_1d(row["value"]))
+        text = f"  {row['branch']}: {row['kind']} at {', '.join(row['param'])} = {at}"
         for key in ("first_lyapunov", "period", "criticality"):
             if key in row:
                 text += f", {key} {row[key]:.6g}" if key != "criticality" else f" ({row[key]})"
         print(text)
+    for name, branch in branches.items():
+        if branch.message:
+            print(f"  {name} stopped: {branch.message}")
     for f in failures:
         print(f"  failed: {f}")
     print("wrote " + ", ".join(str(p) for p in (sidecar, png) if p) + " and the branch files")

@@ -1,0 +1,235 @@
+"""What every `jaxmf` subcommand shares: exit codes, the usage error, argument types, the
+parameter and output options, the up-front checks of output folders and sizes, and `fail`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from ..params import ParameterError
+from ..presets import PRESETS
+
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_PRESET",
+           "UsageError", "Parser", "whole", "positive", "nonnegative", "tolerance", "assignment",
+           "add_parameter_options", "add_output_options", "add_quiet", "add_max_memory",
+           "prepare_out", "fail", "preset_title", "numbers", "check_memory",
+           "check_network_memory", "available_memory", "short"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# The parameter set of every command unless it says otherwise in its --help.
+DEFAULT_PRESET = "bursting"
+# Longest message `fail` prints: a value echoed from a file must not flood the terminal.
+_MAX_MESSAGE = 1000
+
+
+class UsageError(ParameterError):
+    """Bad input on the command line or in a file it names: exit 2 with one line. `option` is
+    the flag or key to blame ('--out', 'grid.n'); None for argparse's own messages."""
+
+    def __init__(self, option: str | None, message: str):
+        super().__init__(option or "", message)
+        if not option:
+            self.args = (message,)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises `UsageError` instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UsageError(None, message)
+
+
+def short(value, limit: int = 60) -> str:
+    """`repr(value)`, cut to `limit` characters (values read from files may be huge)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {short(text)}") from None
+
+
+def whole(text: str) -> int:
+    """A whole number; '1e4' is accepted (10000), '2.5' is not."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {short(text)}") from None
+    if not x.is_integer():
+        raise argparse.ArgumentTypeError(f"invalid integer {short(text)}")
+    return int(x)
+
+
+def positive(text: str) -> float:
+    """A finite number > 0."""
+    x = _number(text)
+    if not (math.isfinite(x) and x > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0; got {text}")
+    return x
+
+
+def nonnegative(text: str) -> float:
+    """A finite number >= 0."""
+    x = _number(text)
+    if not (math.isfinite(x) and x >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0; got {text}")
+    return x
+
+
+def tolerance(text: str) -> float:
+    """A solver tolerance: 0 < x < 1 (a relative tolerance of 1 or more accepts any step)."""
+    x = _number(text)
+    if not (math.isfinite(x) and 0 < x < 1):
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1); got {text}")
+    return x
+
+
+def assignment(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE a number, a comma-separated list (one per population) or
+    semicolon-separated rows of such lists (a matrix, e.g. g)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {short(text)}")
+    try:
+        rows = [[float(x) for x in row.split(",")] for row in value.split(";")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key}: {short(value)} is not a number or a "
+                                         "comma-separated list of numbers") from None
+    if ";" in value:
+        return key, rows
+    return key, rows[0][0] if len(rows[0]) == 1 and "," not in value else rows[0]
+
+
+def add_parameter_options(parser, default_preset: str | None = DEFAULT_PRESET,
+                          why: str = "") -> None:
+    """--preset and --set. `default_preset` None leaves --preset None (the command fills it in,
+    e.g. from a resumed run); `why` explains a default other than DEFAULT_PRESET."""
+    shown = default_preset or DEFAULT_PRESET
+    parser.add_argument("--preset", default=default_preset,
+                        help=f"parameter set (default {shown}{why}): {', '.join(PRESETS)}")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=assignment,
+                        action="append", default=[],
+                        help="override a parameter, e.g. eta_bar=0.13; a,b for per-population "
+                        "values; rows separated by ';' for the matrix g (repeatable)")
+
+
+def add_output_options(parser, name: str) -> None:
+    """--out FOLDER (default results/), --name STEM (default `name`) and --no-plot."""
+    parser.add_argument("--out", type=Path, default=Path("results"),
+                        help="output folder (default results/)")
+    parser.add_argument("--name", default=name, help=f"file stem (default {name})")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+
+
+def add_quiet(parser) -> None:
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on stderr (progress is on by default)")
+
+
+def add_max_memory(parser, what: str = "the run") -> None:
+    parser.add_argument("--max-memory", type=positive, metavar="BYTES",
+                        help=f"memory {what} may use (default: the host's available memory); "
+                        "bigger runs are refused before anything is allocated")
+
+
+def prepare_out(folder) -> Path:
+    """Create the output folder and check it can take files, before any computation: a long
+    run must never be lost to an unwritable path. Raises `UsageError` naming --out."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".jaxmf-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise UsageError("--out", f"cannot write to {folder}: {e.strerror or e}") from None
+    return folder
+
+
+def fail(message: str, code: int) -> int:
+    """Print `jaxmf: error: MESSAGE` as one line on stderr; returns `code`."""
+    text = " ".join(str(message).split())
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + f"... ({len(text)} characters)"
+    print(f"jaxmf: error: {text}", file=sys.stderr)
+    return code
+
+
+def preset_title(preset: str, overrides: dict) -> str:
+    """'bursting eta_bar=0.13': the preset and the --set overrides, for figure titles."""
+    return preset + "".join(f" {k}={v}" for k, v in overrides.items())
+
+
+def numbers(x) -> str:
+    """A number or a comma-separated list of numbers, in short form."""
+    import numpy as np
+
+    values = np.ravel(np.asarray(x, float))
+    return ",".join(f"{v:g}" for v in values) if values.size > 1 else f"{values[0]:g}"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (MemAvailable on Linux), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"
+
+
+# Per neuron: v, w and the Lorentzian sample, each held about twice (the scan's carry and its
+# update), plus the threshold mask and margin for XLA's temporaries.
+_NETWORK_WORDS_PER_NEURON = 12
+
+
+def check_memory(need: float, option: str, what: str, max_memory: float | None = None) -> None:
+    """Refuse (UsageError naming `option`) a computation needing `need` bytes for `what` when
+    that exceeds `max_memory` (--max-memory) or else the available memory: JAX/XLA would abort
+    the process or exhaust the machine instead of raising."""
+    limit = max_memory if max_memory is not None else available_memory()
+    if limit is not None and need > limit:
+        where = "--max-memory" if max_memory is not None else "available memory"
+        raise UsageError(option, f"{what} need about {_bytes(need)}; {where} is {_bytes(limit)} "
+                         "(raise the limit with --max-memory BYTES on a bigger machine)")
+
+
+def check_network_memory(n: int, itemsize: int, max_memory: float | None = None, *,
+                         n_records: float = 0, record_bytes: float = 0) -> None:
+    """Refuse a network run whose state and records would not fit in memory, before JAX
+    allocates them.
+
+    Parameters
+    ----------
+    n : neurons; itemsize : bytes per float (4 or 8).
+    max_memory : bytes (--max-memory) replacing the available memory as the limit, e.g. for an
+        accelerator with more memory than the host.
+    n_records, record_bytes : recording bins and the bytes each holds (rates, means, raster).
+    """
+    state = float(n) * itemsize * _NETWORK_WORDS_PER_NEURON
+    records = float(n_records) * record_bytes
+    what = f"{n:.3g} neurons" + (f" and {n_records:.3g} records" if n_records else "")
+    check_memory(state + records, "--n" if state >= records else "--t1", what, max_memory)
