@@ -111,7 +111,7 @@ def bench_single(eta_bar, args, grid):
     p = jaxmf.presets.chen_campbell_2022(eta_bar=eta_bar)
     c = constants(p)
     ref = scipy_solve(c, args.t1, grid, "DOP853", 1e-12, 1e-14)
-    assert ref.status == 0, ref.message
+    assert ref.status == jaxmf.RESULTS.successful, ref.message
     r_ref = ref.y[0]
     rows = []
     for name, solver in (("Tsit5", diffrax.Tsit5()), ("Dopri5", diffrax.Dopri5())):
@@ -125,7 +125,7 @@ def bench_single(eta_bar, args, grid):
         jax.block_until_ready(compiled(p))  # warm-up
         run_s, (r, steps, status) = _median_time(lambda: jax.block_until_ready(compiled(p)), args.repeats)
         rows.append(dict(impl=f"jaxmf jit {name}", run_s=run_s, compile_s=compile_s,
-                         err=sup_err(r, r_ref), work=f"{int(steps)} steps", ok=int(status) == 0))
+                         err=sup_err(r, r_ref), work=f"{int(steps)} steps", ok=bool(status == jaxmf.RESULTS.successful)))
     for method in ("LSODA", "RK45", "DOP853"):
         run_s, sol = _median_time(lambda: scipy_solve(c, args.t1, grid, method, args.rtol, args.atol),
                                   args.repeats)

@@ -47,7 +47,7 @@ def bench_jaxmf(n, dtype, scheme, repeats, batch=None):
     p = jaxmf.presets.bursting()
     if batch:
         p = jaxmf.stack_params([p.replace(eta_bar=0.10 + 0.01 * i) for i in range(batch)])
-    net = nw.make_network(jaxmf.network._first(p), n, dtype=dtype)
+    net = nw.make_network(jaxmf.params.first_params(p), n, dtype=dtype)
     state = nw.init(net, dtype=dtype)
     if batch:
         state = jax.tree.map(lambda x: jnp.broadcast_to(x, (batch, *x.shape)), state)

@@ -131,9 +131,9 @@ def main() -> None:
     ts = jnp.asarray(target.t)
     record_every = int(round(float(ts[1] - ts[0]) / args.dt_fit))
     sim = simulate_on_grid(res.best_params, ts, model, record_every)
-    from jaxmf.plot import _pyplot
+    from jaxmf.plot import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax, axl) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=(2.4, 1),
                                   layout="constrained")
     ax.plot(np.asarray(ts), np.asarray(target.r), "k", lw=1.4, label=f"network N={args.n} (target)")

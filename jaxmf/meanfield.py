@@ -113,9 +113,6 @@ def quasi_steady_state(params: Params, w, s, i_total):
     return jnp.real(z) / jnp.pi, A / 2 - jnp.imag(z)
 
 
-# The sweep's old import; the lead drops this line when the sweep uses quasi_steady_state.
-_qss = quasi_steady_state
-
 
 def nicola_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     """Nicola & Campbell 2013: (s, w) driven by the quasi-steady rate R(s, w); r and v are slaved

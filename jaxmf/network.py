@@ -595,9 +595,6 @@ def validate_run(params, network, dt, t1, t0, record_every, scheme, dtype) -> in
     return int(round(n_records))
 
 
-# The sweep's old import; the lead drops this line when the sweep uses validate_run.
-_validate_run = validate_run
-
 
 def _check_resume(resume: "NetworkResult", params: Params, n, dt, record_every, dtype) -> None:
     if resume.dt != dt or resume.record_every != record_every:

@@ -21,6 +21,7 @@ import shlex
 import sys
 
 from .._files import package_version
+from .._results import NumericalError
 from ..params import ParameterError
 from . import bifurcation, compare, fit, meanfield, simulate, sweep
 from ._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Parser, fail
@@ -67,5 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e), EXIT_USAGE)
     except OSError as e:  # reading inputs is handled where it happens: this is writing
         return fail(f"cannot write results: {e}", EXIT_FAILED)
+    except NumericalError as e:  # a failure a command did not handle itself: one line, exit 1
+        return fail(str(e), EXIT_FAILED)
     except KeyboardInterrupt:
         return fail("interrupted", EXIT_INTERRUPTED)

@@ -101,7 +101,7 @@ def run(args, command: str) -> int:
 
     from .. import io
     from .._loop import Progress
-    from .._results import NumericalError
+    from .._results import NumericalError, status_names
     from ..bifurcation import continue_equilibria, continue_fold, continue_hopf
     from ..cycles import continue_cycles
     from ..presets import get as get_preset
@@ -141,8 +141,9 @@ def run(args, command: str) -> int:
                 bar.update(done, f"cycles from {args.param} = {value:.6g} already found,")
                 continue
             try:
+                # throw=False: a branch whose corrector fails part-way is kept, flagged.
                 cyc = continue_cycles(params, sp, args.param, bounds, max_points=args.max_points,
-                                      progress=not args.quiet)
+                                      progress=not args.quiet, throw=False)
             except (ArithmeticError, RuntimeError, ValueError) as e:
                 failures.append(f"cycles from the Hopf point at {args.param} = {value:.10g}: {e}")
                 bar.update(done, f"cycles from {args.param} = {value:.6g} failed,")
@@ -158,7 +159,7 @@ def run(args, command: str) -> int:
                 try:
                     branches[f"{kind}_{k}"] = cont(params, sp, both, bounds=(bounds, bounds2),
                                                    max_points=args.max_points,
-                                                   progress=not args.quiet)
+                                                   progress=not args.quiet, throw=False)
                 except (ArithmeticError, RuntimeError, ValueError) as e:
                     failures.append(f"{kind} curve from {args.param} = {float(sp.value):.10g}: {e}")
                 bar.update(done, f"{kind} curve {k},")
@@ -173,7 +174,9 @@ def run(args, command: str) -> int:
                          bounds=list(bounds), second=args.second,
                          bounds2=list(bounds2) if args.second is not None else None)
     meta.update(params=io.params_to_dict(params), special_points=special, files=files,
-                messages={name: b.message for name, b in branches.items()}, failures=failures)
+                messages={name: b.message for name, b in branches.items()},
+                status={name: str(status_names(b.status)) for name, b in branches.items()},
+                failures=failures)
     sidecar = io.write_json(stem.with_name(stem.name + ".json"), meta)
     png = None
     if not args.no_plot:

@@ -279,7 +279,7 @@ def run(args, command: str) -> int:
                   steps=args.steps, spread=args.spread, tol=args.tol,
                   patience=5 if args.optimizer in ("lbfgs", "lm") else 30,
                   progress=not args.quiet, checkpoint=checkpoint,
-                  checkpoint_every=max(every, 1))
+                  checkpoint_every=max(every, 1), throw=False)
     except FitInterrupted as e:
         print(f"jaxmf: interrupted; {e.iteration} iterations saved in {e.checkpoint}; resume "
               f"with: {command}", file=sys.stderr)

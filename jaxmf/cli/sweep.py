@@ -299,7 +299,7 @@ def run(args, command: str) -> int:
         kwargs["devices"] = args.devices
     prepare_out(out.parent)
     try:
-        ds = sweep(out=out, progress=not args.quiet, overwrite=args.overwrite,
+        ds = sweep(out=out, progress=not args.quiet, overwrite=args.overwrite, throw=False,
                    provenance={"command": command, "config": args.config.read_text()}, **kwargs)
     except ParameterError as e:
         raise UsageError(None, f"{args.config}: {e}") from None
