@@ -104,16 +104,36 @@ def main():
         opt, patience = optimizers[name]
 
         def go():
-            res = fit(p0, target, free=free, optimizer=opt, steps=args.steps,
-                      loss=trace_residuals if name == "lm" else trace_mse,
-                      tol=1e-6, patience=patience, n_starts=n, key=jax.random.key(0))
+            res = fit(
+                p0,
+                target,
+                free=free,
+                optimizer=opt,
+                steps=args.steps,
+                loss=trace_residuals if name == "lm" else trace_mse,
+                tol=1e-6,
+                patience=patience,
+                n_starts=n,
+                key=jax.random.key(0),
+            )
             res.final_loss.block_until_ready()
             return res
+
         res, run, compile_s = timed(go, args.repeats)
-        ok = recovered(np.stack([np.asarray(getattr(res.params, m)[:, 0]) for m in free], -1) / true)
-        rows.append((f"jaxmf.fit {name}, {n} start{'s' * (n > 1)}{' (vmap)' * (n > 1)}", n, run,
-                     compile_s, float(np.mean(np.asarray(res.n_iterations))), int(ok.sum()),
-                     float(np.max(np.abs(np.asarray(res.best_params.eta_bar) / ETA - 1)))))
+        ok = recovered(
+            np.stack([np.asarray(getattr(res.params, m)[:, 0]) for m in free], -1) / true
+        )
+        rows.append(
+            (
+                f"jaxmf.fit {name}, {n} start{'s' * (n > 1)}{' (vmap)' * (n > 1)}",
+                n,
+                run,
+                compile_s,
+                float(np.mean(np.asarray(res.n_iterations))),
+                int(ok.sum()),
+                float(np.max(np.abs(np.asarray(res.best_params.eta_bar) / ETA - 1))),
+            )
+        )
         return res
 
     for name in args.optimizers.split(","):
@@ -140,28 +160,48 @@ def main():
         return out
 
     for n in sorted({1, min(args.nm_starts, len(starts))}):
-        res, run, _ = timed(lambda: nm(starts[:n]), max(1, args.repeats - 2) if n > 1 else args.repeats)
+        res, run, _ = timed(
+            lambda: nm(starts[:n]), max(1, args.repeats - 2) if n > 1 else args.repeats
+        )
         xs = np.array([r.x for r in res])
         ok = recovered(xs)
         best = xs[int(np.argmin([r.fun for r in res]))]
-        rows.append((f"scipy Nelder-Mead, {n} start{'s' * (n > 1)}{' (loop)' * (n > 1)}", n, run,
-                     nm_compile, float(np.mean([r.nfev for r in res])), int(ok.sum()),
-                     float(abs(best[0] - 1))))
+        rows.append(
+            (
+                f"scipy Nelder-Mead, {n} start{'s' * (n > 1)}{' (loop)' * (n > 1)}",
+                n,
+                run,
+                nm_compile,
+                float(np.mean([r.nfev for r in res])),
+                int(ok.sum()),
+                float(abs(best[0] - 1)),
+            )
+        )
 
     def time_of(n):
         return next(r[2] for r in rows if r[1] == n and r[0].startswith("scipy"))
 
-    print(f"jax {jax.__version__}, {jax.devices()[0].platform}; t1 = {args.t1}, "
-          f"{ts.shape[0]} samples, target eta_bar = {ETA}, w_jump = {W_JUMP}; free: {', '.join(free)}")
-    head = f"{'method':38s} {'starts':>6s} {'wall s':>8s} {'compile s':>9s} {'iters':>7s} " \
-           f"{'ok':>5s} {'best |d eta|/eta':>16s} {'x NM':>6s}"
+    print(
+        f"jax {jax.__version__}, {jax.devices()[0].platform}; t1 = {args.t1}, "
+        f"{ts.shape[0]} samples, target eta_bar = {ETA}, w_jump = {W_JUMP}; free: {', '.join(free)}"
+    )
+    head = (
+        f"{'method':38s} {'starts':>6s} {'wall s':>8s} {'compile s':>9s} {'iters':>7s} "
+        f"{'ok':>5s} {'best |d eta|/eta':>16s} {'x NM':>6s}"
+    )
     print(head)
     print("-" * len(head))
     for name, n, run, comp, iters, ok, err in rows:
-        ratio = time_of(n) / run if not name.startswith("scipy") and any(
-            r[1] == n and r[0].startswith("scipy") for r in rows) else float("nan")
-        print(f"{name:38s} {n:6d} {run:8.2f} {comp:9.2f} {iters:7.1f} {ok:3d}/{n:<2d}"
-              f" {err:16.2e} {ratio:6.2f}")
+        ratio = (
+            time_of(n) / run
+            if not name.startswith("scipy")
+            and any(r[1] == n and r[0].startswith("scipy") for r in rows)
+            else float("nan")
+        )
+        print(
+            f"{name:38s} {n:6d} {run:8.2f} {comp:9.2f} {iters:7.1f} {ok:3d}/{n:<2d}"
+            f" {err:16.2e} {ratio:6.2f}"
+        )
 
 
 def network_gradient(args):
@@ -172,8 +212,9 @@ def network_gradient(args):
     truth = f32(jaxmf.presets.bursting(w_jump=W_JUMP))
     t1, dt = args.network_t1, args.network_dt
     ts64 = jnp.linspace(0.0, t1, int(round(t1 / 0.5)) + 1)
-    mf = jaxmf.solve_meanfield(jaxmf.presets.bursting(w_jump=W_JUMP), t1, ts=ts64, rtol=1e-10,
-                               atol=1e-12)
+    mf = jaxmf.solve_meanfield(
+        jaxmf.presets.bursting(w_jump=W_JUMP), t1, ts=ts64, rtol=1e-10, atol=1e-12
+    )
     target = BurstTarget.from_trace(ts64.astype(jnp.float32), mf.r.astype(jnp.float32))
     model = ThetaNetwork(n=args.network_n, dt=dt)
     every = int(round(0.5 / dt))
@@ -185,9 +226,11 @@ def network_gradient(args):
     x = jnp.asarray([ETA * 1.05, W_JUMP * 0.95], jnp.float32)
     value, grad, jac = jax.jit(loss), jax.jit(jax.grad(loss)), jax.jit(jax.jacfwd(loss))
     rows = []
-    for name, fn in (("forward (simulate + loss)", lambda: value(x).block_until_ready()),
-                     ("gradient (reverse mode, checkpointed)", lambda: grad(x).block_until_ready()),
-                     ("gradient (forward mode, jacfwd)", lambda: jac(x).block_until_ready())):
+    for name, fn in (
+        ("forward (simulate + loss)", lambda: value(x).block_until_ready()),
+        ("gradient (reverse mode, checkpointed)", lambda: grad(x).block_until_ready()),
+        ("gradient (forward mode, jacfwd)", lambda: jac(x).block_until_ready()),
+    ):
         _, run, compile_s = timed(fn, args.repeats)
         rows.append((name, run, compile_s))
 
@@ -197,23 +240,30 @@ def network_gradient(args):
             h = jnp.zeros(2, jnp.float32).at[i].set(1e-3 * x[i])
             out.append((value(x + h) - value(x - h)) / (2 * h[i]))
         return jnp.stack(out).block_until_ready()
+
     fd, run, _ = timed(finite_difference, args.repeats)
     rows.append(("finite differences (central, 2 params)", run, 0.0))
     memory = grad.lower(x).compile().memory_analysis().temp_size_in_bytes
     steps = int(round(t1 / dt))
-    print(f"jax {jax.__version__}, {jax.devices()[0].platform}; network loss gradient: "
-          f"N = {args.network_n}, dt = {dt:g}, t1 = {t1:g} ({steps} steps), float32; "
-          f"gradient working memory {memory / 1e6:.1f} MB (storing every step would need "
-          f">= {steps * args.network_n * 4 * 3 / 1e9:.1f} GB)")
-    head = f"{'evaluation':42s} {'wall s':>8s} {'compile s':>9s} {'x forward':>9s} " \
-           f"{'s per time unit':>15s}"
+    print(
+        f"jax {jax.__version__}, {jax.devices()[0].platform}; network loss gradient: "
+        f"N = {args.network_n}, dt = {dt:g}, t1 = {t1:g} ({steps} steps), float32; "
+        f"gradient working memory {memory / 1e6:.1f} MB (storing every step would need "
+        f">= {steps * args.network_n * 4 * 3 / 1e9:.1f} GB)"
+    )
+    head = (
+        f"{'evaluation':42s} {'wall s':>8s} {'compile s':>9s} {'x forward':>9s} "
+        f"{'s per time unit':>15s}"
+    )
     print(head)
     print("-" * len(head))
     for name, run, comp in rows:
         print(f"{name:42s} {run:8.3f} {comp:9.2f} {run / rows[0][1]:9.2f} {run / t1:15.4f}")
     g = np.asarray(grad(x))
-    print(f"gradient {g.tolist()} vs finite differences {np.asarray(fd).tolist()} (float32, "
-          f"h = 1e-3 relative)\n")
+    print(
+        f"gradient {g.tolist()} vs finite differences {np.asarray(fd).tolist()} (float32, "
+        f"h = 1e-3 relative)\n"
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -82,21 +81,27 @@ def numpy_rhs(c: dict):
     alpha, delta, g, e_r = c["alpha"], c["delta_eta"], c["g"], c["e_r"]
     a, b, w_jump, tau_s, s_jump = c["a"], c["b"], c["w_jump"], c["tau_s"], c["s_jump"]
     drive = c["eta_bar"] + c["i_ext"]
-    pi, pi2 = math.pi, math.pi ** 2
+    pi, pi2 = math.pi, math.pi**2
 
     def f(t, y):
         r, v, w, s = y
         gs = g * s
-        return np.array([delta / pi + 2 * r * v - r * (alpha + gs),
-                         v * v - alpha * v - pi2 * r * r + gs * (e_r - v) - w + drive,
-                         a * (b * v - w) + w_jump * r,
-                         -s / tau_s + s_jump * r])
+        return np.array(
+            [
+                delta / pi + 2 * r * v - r * (alpha + gs),
+                v * v - alpha * v - pi2 * r * r + gs * (e_r - v) - w + drive,
+                a * (b * v - w) + w_jump * r,
+                -s / tau_s + s_jump * r,
+            ]
+        )
 
     return f
 
 
 def scipy_solve(c, t1, ts, method, rtol, atol):
-    return solve_ivp(numpy_rhs(c), (0.0, t1), np.zeros(4), method=method, t_eval=ts, rtol=rtol, atol=atol)
+    return solve_ivp(
+        numpy_rhs(c), (0.0, t1), np.zeros(4), method=method, t_eval=ts, rtol=rtol, atol=atol
+    )
 
 
 def sup_err(r, ref):
@@ -115,22 +120,44 @@ def bench_single(eta_bar, args, grid):
     r_ref = ref.y[0]
     rows = []
     for name, solver in (("Tsit5", diffrax.Tsit5()), ("Dopri5", diffrax.Dopri5())):
+
         def f(p, solver=solver):
-            res = jaxmf.solve_meanfield(p, args.t1, ts=grid, rtol=args.rtol, atol=args.atol,
-                                        solver=solver, throw=False)
+            res = jaxmf.solve_meanfield(
+                p, args.t1, ts=grid, rtol=args.rtol, atol=args.atol, solver=solver, throw=False
+            )
             return res.r[:, 0], res.n_steps, res.status
+
         t0 = time.perf_counter()
         compiled = jax.jit(f).lower(p).compile()
         compile_s = time.perf_counter() - t0
         jax.block_until_ready(compiled(p))  # warm-up
-        run_s, (r, steps, status) = _median_time(lambda: jax.block_until_ready(compiled(p)), args.repeats)
-        rows.append(dict(impl=f"jaxmf jit {name}", run_s=run_s, compile_s=compile_s,
-                         err=sup_err(r, r_ref), work=f"{int(steps)} steps", ok=bool(status == jaxmf.RESULTS.successful)))
+        run_s, (r, steps, status) = _median_time(
+            lambda: jax.block_until_ready(compiled(p)), args.repeats
+        )
+        rows.append(
+            dict(
+                impl=f"jaxmf jit {name}",
+                run_s=run_s,
+                compile_s=compile_s,
+                err=sup_err(r, r_ref),
+                work=f"{int(steps)} steps",
+                ok=bool(status == jaxmf.RESULTS.successful),
+            )
+        )
     for method in ("LSODA", "RK45", "DOP853"):
-        run_s, sol = _median_time(lambda: scipy_solve(c, args.t1, grid, method, args.rtol, args.atol),
-                                  args.repeats)
-        rows.append(dict(impl=f"scipy solve_ivp {method}", run_s=run_s, compile_s=None,
-                         err=sup_err(sol.y[0], r_ref), work=f"{sol.nfev} nfev", ok=sol.status == 0))
+        run_s, sol = _median_time(
+            lambda: scipy_solve(c, args.t1, grid, method, args.rtol, args.atol), args.repeats
+        )
+        rows.append(
+            dict(
+                impl=f"scipy solve_ivp {method}",
+                run_s=run_s,
+                compile_s=None,
+                err=sup_err(sol.y[0], r_ref),
+                work=f"{sol.nfev} nfev",
+                ok=sol.status == 0,
+            )
+        )
     if args.pyrates:
         rows += bench_pyrates(c, args, r_ref)
     ref_row = next(r for r in rows if r["impl"].endswith("LSODA"))
@@ -142,16 +169,34 @@ def bench_single(eta_bar, args, grid):
 
 def bench_pyrates(c, args, r_ref):
     if not PYRATES_PY.exists():
-        print("  (PyRates skipped: run `bash benchmarks/peers/setup_pyrates_env.sh` first; it lives in "
-              "its own venv, benchmarks/.venv-pyrates)", flush=True)
+        print(
+            "  (PyRates skipped: run `bash benchmarks/peers/setup_pyrates_env.sh` first; it lives in "
+            "its own venv, benchmarks/.venv-pyrates)",
+            flush=True,
+        )
         args.pyrates = False
         return []
     rows = []
     for method in args.pyrates_methods:
         out = Path(f"/tmp/jaxmf_pyrates_r_{os.getpid()}.npy")
-        cmd = [str(PYRATES_PY), str(HERE / "peers" / "pyrates_meanfield.py"), "--method", method,
-               "--t1", str(args.t1), "--dts", str(args.dts), "--rtol", str(args.rtol), "--atol",
-               str(args.atol), "--repeats", str(args.repeats), "--out", str(out)]
+        cmd = [
+            str(PYRATES_PY),
+            str(HERE / "peers" / "pyrates_meanfield.py"),
+            "--method",
+            method,
+            "--t1",
+            str(args.t1),
+            "--dts",
+            str(args.dts),
+            "--rtol",
+            str(args.rtol),
+            "--atol",
+            str(args.atol),
+            "--repeats",
+            str(args.repeats),
+            "--out",
+            str(out),
+        ]
         for k in FIELDS + ("eta_bar",):
             cmd += ["--" + k.replace("_", "-"), repr(c[k])]
         try:
@@ -165,22 +210,33 @@ def bench_pyrates(c, args, r_ref):
             continue
         finally:
             out.unlink(missing_ok=True)
-        rows.append(dict(impl=f"PyRates ik_nodim scipy {method}", run_s=statistics.median(row["run_s"]),
-                         compile_s=row["setup_s"], err=sup_err(r, r_ref[: r.size]),
-                         work=f"{row['nfev']} nfev, solve_ivp {statistics.median(row['solve_s']):.3f}s",
-                         ok=row["status"] == 0))
+        rows.append(
+            dict(
+                impl=f"PyRates ik_nodim scipy {method}",
+                run_s=statistics.median(row["run_s"]),
+                compile_s=row["setup_s"],
+                err=sup_err(r, r_ref[: r.size]),
+                work=f"{row['nfev']} nfev, solve_ivp {statistics.median(row['solve_s']):.3f}s",
+                ok=row["status"] == 0,
+            )
+        )
     return rows
 
 
 def print_single(regime, eta_bar, rows):
     print(f"## (a) one solve, {regime} (eta_bar = {eta_bar})")
-    print(f"{'implementation':34s} {'wall s':>9s} {'solves/s':>9s} {'compile s':>9s} {'x LSODA':>8s} "
-          f"{'err vs ref':>10s}  work")
+    print(
+        f"{'implementation':34s} {'wall s':>9s} {'solves/s':>9s} {'compile s':>9s} {'x LSODA':>8s} "
+        f"{'err vs ref':>10s}  work"
+    )
     for r in rows:
         comp = f"{r['compile_s']:9.2f}" if r["compile_s"] is not None else f"{'-':>9s}"
         flag = "" if r["ok"] else "  FAILED"
-        print(f"{r['impl']:34s} {r['run_s']:9.4f} {r['per_s']:9.1f} {comp} {r['ratio']:8.2f} "
-              f"{r['err']:10.1e}  {r['work']}{flag}", flush=True)
+        print(
+            f"{r['impl']:34s} {r['run_s']:9.4f} {r['per_s']:9.1f} {comp} {r['ratio']:8.2f} "
+            f"{r['err']:10.1e}  {r['work']}{flag}",
+            flush=True,
+        )
     print()
 
 
@@ -191,7 +247,9 @@ def print_single(regime, eta_bar, rows):
 def sweep_points(n):
     n_eta = max(1, int(round(math.sqrt(n))))
     n_w = max(1, int(round(n / n_eta)))
-    eta, wj = np.meshgrid(np.linspace(0.0, 0.3, n_eta), np.linspace(0.005, 0.05, n_w), indexing="ij")
+    eta, wj = np.meshgrid(
+        np.linspace(0.0, 0.3, n_eta), np.linspace(0.005, 0.05, n_w), indexing="ij"
+    )
     return eta.ravel(), wj.ravel()
 
 
@@ -225,8 +283,16 @@ def bench_sweep(n, args, summary, base, ts_np):
     run_s, (stats_full, steps, status) = _median_time(lambda: jax.block_until_ready(vm(e, w)), reps)
     steps = np.asarray(steps)
     steps_note = f"{steps.mean():.0f}/{steps.max():d}"
-    rows.append(dict(impl="jaxmf vmap (whole batch)", n=n, per_s=n / run_s, compile_s=comp_s,
-                     steps=steps_note, note=f"{int(np.sum(np.asarray(status) != 0))} failed"))
+    rows.append(
+        dict(
+            impl="jaxmf vmap (whole batch)",
+            n=n,
+            per_s=n / run_s,
+            compile_s=comp_s,
+            steps=steps_note,
+            note=f"{int(np.sum(np.asarray(status) != 0))} failed",
+        )
+    )
     stats_full = np.asarray(stats_full)
 
     for chunk in args.chunks:
@@ -242,16 +308,31 @@ def bench_sweep(n, args, summary, base, ts_np):
             return jax.block_until_ready(jnp.concatenate([o[0] for o in outs])[:n])
 
         run_s, out = _median_time(loop, reps)
-        rows.append(dict(impl=f"jaxmf vmap chunks of {chunk} (py loop)", n=n, per_s=n / run_s,
-                         compile_s=comp_s, steps=steps_note,
-                         note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}"))
+        rows.append(
+            dict(
+                impl=f"jaxmf vmap chunks of {chunk} (py loop)",
+                n=n,
+                per_s=n / run_s,
+                compile_s=comp_s,
+                steps=steps_note,
+                note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}",
+            )
+        )
 
-        lm, comp_s = _compile(lambda e, w: jax.lax.map(lambda x: summary(*x), (e, w), batch_size=chunk)[0],
-                              e, w)
+        lm, comp_s = _compile(
+            lambda e, w: jax.lax.map(lambda x: summary(*x), (e, w), batch_size=chunk)[0], e, w
+        )
         run_s, out = _median_time(lambda: jax.block_until_ready(lm(e, w)), reps)
-        rows.append(dict(impl=f"jaxmf lax.map(batch_size={chunk})", n=n, per_s=n / run_s,
-                         compile_s=comp_s, steps=steps_note,
-                         note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}"))
+        rows.append(
+            dict(
+                impl=f"jaxmf lax.map(batch_size={chunk})",
+                n=n,
+                per_s=n / run_s,
+                compile_s=comp_s,
+                steps=steps_note,
+                note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}",
+            )
+        )
 
     # Loops over a deterministic subsample, per-point cost extrapolated.
     k = min(n, args.loop_sample)
@@ -262,23 +343,45 @@ def bench_sweep(n, args, summary, base, ts_np):
     t0 = time.perf_counter()
     for i in idx:
         sub_steps.append(int(jax.block_until_ready(single(eta[i], wj[i]))[1]))
-    rows.append(dict(impl="jaxmf loop of single jit solves", n=n, per_s=idx.size / (time.perf_counter() - t0),
-                     compile_s=comp_s, steps=f"{np.mean(sub_steps):.0f}/{max(sub_steps)}",
-                     note=f"extrap. from {idx.size} pts"))
+    rows.append(
+        dict(
+            impl="jaxmf loop of single jit solves",
+            n=n,
+            per_s=idx.size / (time.perf_counter() - t0),
+            compile_s=comp_s,
+            steps=f"{np.mean(sub_steps):.0f}/{max(sub_steps)}",
+            note=f"extrap. from {idx.size} pts",
+        )
+    )
 
     c0 = constants(base)
     diffs, nfev = [], []
     t0 = time.perf_counter()
     for i in idx:
-        sol = scipy_solve({**c0, "eta_bar": float(eta[i]), "w_jump": float(wj[i])}, args.t1, ts_np,
-                          "LSODA", args.rtol, args.atol)
+        sol = scipy_solve(
+            {**c0, "eta_bar": float(eta[i]), "w_jump": float(wj[i])},
+            args.t1,
+            ts_np,
+            "LSODA",
+            args.rtol,
+            args.atol,
+        )
         r = sol.y[0]
         nfev.append(sol.nfev)
-        diffs.append(np.max(np.abs(np.array([r.mean(), r.max()]) - stats_full[i]) / np.abs(stats_full[i])))
+        diffs.append(
+            np.max(np.abs(np.array([r.mean(), r.max()]) - stats_full[i]) / np.abs(stats_full[i]))
+        )
     lsoda_s = (time.perf_counter() - t0) / idx.size
-    rows.append(dict(impl="scipy LSODA loop", n=n, per_s=1.0 / lsoda_s, compile_s=None,
-                     steps=f"{np.mean(nfev):.0f}/{max(nfev)} nfev",
-                     note=f"extrap. from {idx.size} pts; rel diff {max(diffs):.0e}"))
+    rows.append(
+        dict(
+            impl="scipy LSODA loop",
+            n=n,
+            per_s=1.0 / lsoda_s,
+            compile_s=None,
+            steps=f"{np.mean(nfev):.0f}/{max(nfev)} nfev",
+            note=f"extrap. from {idx.size} pts; rel diff {max(diffs):.0e}",
+        )
+    )
     for r in rows:
         r["ratio"] = r["per_s"] * lsoda_s
     return rows
@@ -293,12 +396,16 @@ def _comp(x):
 def print_sweep(rows):
     n = rows[0]["n"]
     print(f"## (b) sweep, N = {n} (eta_bar x w_jump grid), mean & max r over [t1/2, t1]")
-    print(f"{'implementation':36s} {'points/s':>10s} {'compile s':>9s} {'x LSODA':>8s} "
-          f"{'steps mean/max':>19s}  note")
+    print(
+        f"{'implementation':36s} {'points/s':>10s} {'compile s':>9s} {'x LSODA':>8s} "
+        f"{'steps mean/max':>19s}  note"
+    )
     for r in rows:
         comp = _comp(r["compile_s"])
-        print(f"{r['impl']:36s} {r['per_s']:10.1f} {comp} {r['ratio']:8.2f} {r['steps']:>19s}  {r['note']}",
-              flush=True)
+        print(
+            f"{r['impl']:36s} {r['per_s']:10.1f} {comp} {r['ratio']:8.2f} {r['steps']:>19s}  {r['note']}",
+            flush=True,
+        )
     print()
 
 
@@ -314,16 +421,23 @@ def main(argv=None):
     ap.add_argument("--max-batch", type=float, default=1e4, help="skip sweeps larger than this")
     ap.add_argument("--batch-repeats", type=int, default=3, help="(N > 2000: one run)")
     ap.add_argument("--chunks", type=int, nargs="*", default=[512])
-    ap.add_argument("--save-every", type=float, default=10.0,
-                    help="sweep summaries use r saved every this many time units over [t1/2, t1]")
+    ap.add_argument(
+        "--save-every",
+        type=float,
+        default=10.0,
+        help="sweep summaries use r saved every this many time units over [t1/2, t1]",
+    )
     ap.add_argument("--loop-sample", type=int, default=40, help="points timed in the two loops")
     ap.add_argument("--no-pyrates", dest="pyrates", action="store_false")
     ap.add_argument("--pyrates-methods", nargs="+", default=["LSODA", "RK45", "DOP853"])
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args(argv)
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} "
-          f"on {jax.devices()[0].platform}, diffrax {diffrax.__version__}, float64; t1 = {args.t1}, "
-          f"rtol = {args.rtol}, atol = {args.atol}", flush=True)
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} "
+        f"on {jax.devices()[0].platform}, diffrax {diffrax.__version__}, float64; t1 = {args.t1}, "
+        f"rtol = {args.rtol}, atol = {args.atol}",
+        flush=True,
+    )
     grid = np.linspace(0.0, args.t1, int(round(args.t1 / args.dts)), endpoint=False)
     out = {}
     for regime in args.regimes:

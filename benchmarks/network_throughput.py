@@ -55,8 +55,18 @@ def bench_jaxmf(n, dtype, scheme, repeats, batch=None):
     record_every = 100
 
     def f(p, st):
-        return nw._run_maybe_batched(p, net, st, 1e-3, None, (), scheme, n_records=steps // record_every,
-                                     record_every=record_every, batched=bool(batch))
+        return nw._run_maybe_batched(
+            p,
+            net,
+            st,
+            1e-3,
+            None,
+            (),
+            scheme,
+            n_records=steps // record_every,
+            record_every=record_every,
+            batched=bool(batch),
+        )
 
     t0 = time.perf_counter()
     compiled = jax.jit(f, compiler_options=nw._compiler_options()).lower(p, state).compile()
@@ -68,10 +78,15 @@ def bench_jaxmf(n, dtype, scheme, repeats, batch=None):
         jax.block_until_ready(rec)
         times.append(time.perf_counter() - t0)
     rate = float(jnp.mean(rec.r))
-    return dict(peer=f"jaxmf {type(scheme).__name__}" + (f" vmap x{batch}" if batch else ""),
-                n=n * (batch or 1), steps=steps, dtype=jnp.dtype(dtype).name, compile_s=compile_s,
-                neuron_steps_per_s=n * (batch or 1) * steps / statistics.median(times),
-                mean_rate=rate)
+    return dict(
+        peer=f"jaxmf {type(scheme).__name__}" + (f" vmap x{batch}" if batch else ""),
+        n=n * (batch or 1),
+        steps=steps,
+        dtype=jnp.dtype(dtype).name,
+        compile_s=compile_s,
+        neuron_steps_per_s=n * (batch or 1) * steps / statistics.median(times),
+        mean_rate=rate,
+    )
 
 
 def run_peer(python, script, args):
@@ -101,20 +116,33 @@ def main(argv=None):
     ap.add_argument("--brian-modes", nargs="+", default=["cpp_standalone", "cython", "numpy"])
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args(argv)
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"jax {jax.__version__} on {jax.devices()[0].platform}", flush=True)
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"jax {jax.__version__} on {jax.devices()[0].platform}",
+        flush=True,
+    )
     rows = []
     for n in (int(x) for x in args.sizes):
         for dtype in args.dtypes:
             dt = jnp.float32 if dtype == "float32" else jnp.float64
-            group = [bench_jaxmf(n, dt, jaxmf.EulerReset(), args.repeats),
-                     bench_jaxmf(n, dt, jaxmf.ExactPassage(), args.repeats)]
+            group = [
+                bench_jaxmf(n, dt, jaxmf.EulerReset(), args.repeats),
+                bench_jaxmf(n, dt, jaxmf.ExactPassage(), args.repeats),
+            ]
             if n <= 1e5:
                 group.append(bench_jaxmf(n, dt, jaxmf.EulerReset(), args.repeats, batch=8))
             steps = str(group[0]["steps"])
             if not args.no_peers:
-                peer_args = ["--n", str(n), "--steps", steps, "--dtype", dtype,
-                             "--repeats", str(min(args.repeats, 3))]
+                peer_args = [
+                    "--n",
+                    str(n),
+                    "--steps",
+                    steps,
+                    "--dtype",
+                    dtype,
+                    "--repeats",
+                    str(min(args.repeats, 3)),
+                ]
                 row = run_peer(sys.executable, "numpy_network.py", peer_args)
                 group += [row] if row else []
                 if BRIAN_PY.exists():
@@ -124,12 +152,16 @@ def main(argv=None):
                         row = run_peer(BRIAN_PY, "brian2_network.py", [*peer_args, "--mode", mode])
                         group += [row] if row else []
                 else:
-                    print("  (Brian2 skipped: run benchmarks/peers/setup_brian2_env.sh first)",
-                          file=sys.stderr)
+                    print(
+                        "  (Brian2 skipped: run benchmarks/peers/setup_brian2_env.sh first)",
+                        file=sys.stderr,
+                    )
             ref = next((r for r in group if "cpp_standalone" in str(r.get("mode", ""))), None)
             for r in group:
                 r.setdefault("dtype", dtype)
-                r["vs_brian2_cpp"] = (r["neuron_steps_per_s"] / ref["neuron_steps_per_s"]) if ref else None
+                r["vs_brian2_cpp"] = (
+                    (r["neuron_steps_per_s"] / ref["neuron_steps_per_s"]) if ref else None
+                )
             rows += group
             print_table(group)
     if args.json:
@@ -137,14 +169,18 @@ def main(argv=None):
 
 
 def print_table(rows):
-    print(f"{'implementation':38s} {'N':>9s} {'dtype':>7s} {'steps':>7s} {'neuron-steps/s':>15s} "
-          f"{'compile s':>9s} {'mean rate':>9s} {'x Brian2 cpp':>12s}")
+    print(
+        f"{'implementation':38s} {'N':>9s} {'dtype':>7s} {'steps':>7s} {'neuron-steps/s':>15s} "
+        f"{'compile s':>9s} {'mean rate':>9s} {'x Brian2 cpp':>12s}"
+    )
     for r in rows:
         name = r["peer"] + (f" {r['mode']}" if r.get("mode") else "")
         ratio = f"{r['vs_brian2_cpp']:.2f}" if r.get("vs_brian2_cpp") else "-"
-        print(f"{name:38s} {r['n']:9d} {r['dtype']:>7s} {r['steps']:7d} {r['neuron_steps_per_s']:15.3e} "
-              f"{r.get('compile_s', float('nan')):9.2f} {r.get('mean_rate', float('nan')):9.4f} {ratio:>12s}",
-              flush=True)
+        print(
+            f"{name:38s} {r['n']:9d} {r['dtype']:>7s} {r['steps']:7d} {r['neuron_steps_per_s']:15.3e} "
+            f"{r.get('compile_s', float('nan')):9.2f} {r.get('mean_rate', float('nan')):9.4f} {ratio:>12s}",
+            flush=True,
+        )
     print()
 
 

@@ -59,36 +59,57 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--t1", type=float, default=300.0)
     ap.add_argument("--transient", type=float, default=20.0)
-    ap.add_argument("--smooth", type=float, default=10.0,
-                    help="moving average (time units) over target and fit before comparing: "
-                    "removes the fast oscillations inside bursts (default 10)")
+    ap.add_argument(
+        "--smooth",
+        type=float,
+        default=10.0,
+        help="moving average (time units) over target and fit before comparing: "
+        "removes the fast oscillations inside bursts (default 10)",
+    )
     ap.add_argument("--dt-fit", type=float, default=1e-2)
-    ap.add_argument("--gradient-horizon", type=float, default=5.0,
-                    help="time units over which neuron phases carry derivatives "
-                    "(ThetaNetwork.gradient_horizon; 0 = exact, useless over long bursting runs)")
+    ap.add_argument(
+        "--gradient-horizon",
+        type=float,
+        default=5.0,
+        help="time units over which neuron phases carry derivatives "
+        "(ThetaNetwork.gradient_horizon; 0 = exact, useless over long bursting runs)",
+    )
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--optimizer", choices=("lm", "adam", "lbfgs"), default="lm",
-                    help="lm: Levenberg-Marquardt (optimistix) on the trace residuals, one "
-                    "forward-mode Jacobian per iteration (default); adam: one gradient per "
-                    "iteration, learning rate --learning-rate halved every 15 iterations; lbfgs: "
-                    "each iteration with a line search")
+    ap.add_argument(
+        "--optimizer",
+        choices=("lm", "adam", "lbfgs"),
+        default="lm",
+        help="lm: Levenberg-Marquardt (optimistix) on the trace residuals, one "
+        "forward-mode Jacobian per iteration (default); adam: one gradient per "
+        "iteration, learning rate --learning-rate halved every 15 iterations; lbfgs: "
+        "each iteration with a line search",
+    )
     ap.add_argument("--learning-rate", type=float, default=2e-2)
-    ap.add_argument("--start", default="1.1,0.9", metavar="F_ETA,F_W",
-                    help="start at these multiples of the true eta_bar, w_jump (default 1.1,0.9)")
+    ap.add_argument(
+        "--start",
+        default="1.1,0.9",
+        metavar="F_ETA,F_W",
+        help="start at these multiples of the true eta_bar, w_jump (default 1.1,0.9)",
+    )
     ap.add_argument("--out", type=Path, default=Path("results"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
     truth = jax.tree.map(lambda x: x.astype(jnp.float32), jaxmf.presets.bursting(w_jump=W_JUMP))
     t0 = time.perf_counter()
-    net = jaxmf.simulate_network(truth, n=args.n, t1=args.t1, dt=1e-3, record_every=100,
-                                 dtype=jnp.float32, progress=False)
+    net = jaxmf.simulate_network(
+        truth, n=args.n, t1=args.t1, dt=1e-3, record_every=100, dtype=jnp.float32, progress=False
+    )
     target = BurstTarget.from_network(net, transient=args.transient, smooth_time=args.smooth)
-    print(f"target: network N={args.n} over t1={args.t1:g} in {time.perf_counter() - t0:.1f} s; "
-          f"{target.t.shape[0]} samples, mean rate {float(target.mean):.4g}", flush=True)
+    print(
+        f"target: network N={args.n} over t1={args.t1:g} in {time.perf_counter() - t0:.1f} s; "
+        f"{target.t.shape[0]} samples, mean rate {float(target.mean):.4g}",
+        flush=True,
+    )
 
-    model = jaxmf.ThetaNetwork(n=args.n, dt=args.dt_fit,
-                               gradient_horizon=args.gradient_horizon or None)
+    model = jaxmf.ThetaNetwork(
+        n=args.n, dt=args.dt_fit, gradient_horizon=args.gradient_horizon or None
+    )
     f_eta, f_w = (float(x) for x in args.start.split(","))
     start = {"eta_bar": [f_eta * ETA], "w_jump": [f_w * W_JUMP]}
     t0 = time.perf_counter()
@@ -101,9 +122,21 @@ def main() -> None:
     else:
         optimizer, patience = optax.lbfgs(), 5
     checkpoint = args.out / "network_fit.ckpt"
-    res = fit(truth, target, model=model, n_starts=1, starts=start, steps=args.steps,
-              optimizer=optimizer, tol=1e-7, patience=patience, loss=loss, progress=True,
-              checkpoint=checkpoint, checkpoint_every=5)
+    res = fit(
+        truth,
+        target,
+        model=model,
+        n_starts=1,
+        starts=start,
+        steps=args.steps,
+        optimizer=optimizer,
+        tol=1e-7,
+        patience=patience,
+        loss=loss,
+        progress=True,
+        checkpoint=checkpoint,
+        checkpoint_every=5,
+    )
     jax.block_until_ready(res.final_loss)
     wall = time.perf_counter() - t0
     remove_checkpoint(checkpoint)  # finished: the outputs below hold everything
@@ -112,21 +145,31 @@ def main() -> None:
     history = np.asarray(res.loss_history)[:, 0]
     history = history[np.isfinite(history)]
     summary = {
-        "n": args.n, "t1": args.t1, "dt_fit": args.dt_fit, "transient": args.transient,
-        "truth": {"eta_bar": ETA, "w_jump": W_JUMP}, "start": {k: v[0] for k, v in start.items()},
+        "n": args.n,
+        "t1": args.t1,
+        "dt_fit": args.dt_fit,
+        "transient": args.transient,
+        "truth": {"eta_bar": ETA, "w_jump": W_JUMP},
+        "start": {k: v[0] for k, v in start.items()},
         "fitted": {"eta_bar": eta, "w_jump": wj},
         "relative_error": {"eta_bar": eta / ETA - 1, "w_jump": wj / W_JUMP - 1},
-        "iterations": int(res.n_iterations[0]), "optimizer": args.optimizer,
+        "iterations": int(res.n_iterations[0]),
+        "optimizer": args.optimizer,
         "status": "converged" if bool(res.converged[0]) else res.message,
-        "initial_loss": float(history[0]), "final_loss": float(res.final_loss[0]),
-        "wall_s": wall, "loss_history": history.tolist(),
+        "initial_loss": float(history[0]),
+        "final_loss": float(res.final_loss[0]),
+        "wall_s": wall,
+        "loss_history": history.tolist(),
     }
     (args.out / "network_fit.json").write_text(json.dumps(summary, indent=1))
-    print(f"fit: {summary['iterations']} {args.optimizer} iterations in {wall:.0f} s, status "
-          f"{summary['status']}, loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g}")
+    print(
+        f"fit: {summary['iterations']} {args.optimizer} iterations in {wall:.0f} s, status "
+        f"{summary['status']}, loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g}"
+    )
     print(f"  eta_bar {f_eta * ETA:.5g} -> {eta:.6g} ({100 * (eta / ETA - 1):+.2f}% from {ETA})")
-    print(f"  w_jump  {f_w * W_JUMP:.5g} -> {wj:.6g} ({100 * (wj / W_JUMP - 1):+.2f}% from "
-          f"{W_JUMP})")
+    print(
+        f"  w_jump  {f_w * W_JUMP:.5g} -> {wj:.6g} ({100 * (wj / W_JUMP - 1):+.2f}% from {W_JUMP})"
+    )
 
     ts = jnp.asarray(target.t)
     record_every = int(round(float(ts[1] - ts[0]) / args.dt_fit))
@@ -134,8 +177,9 @@ def main() -> None:
     from jaxmf.plot import pyplot
 
     plt = pyplot()
-    fig, (ax, axl) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=(2.4, 1),
-                                  layout="constrained")
+    fig, (ax, axl) = plt.subplots(
+        1, 2, figsize=(12, 4), width_ratios=(2.4, 1), layout="constrained"
+    )
     ax.plot(np.asarray(ts), np.asarray(target.r), "k", lw=1.4, label=f"network N={args.n} (target)")
     from jaxmf.analysis import smooth
 
@@ -144,8 +188,11 @@ def main() -> None:
     ax.set_xlabel("time")
     ax.set_ylabel(f"rate r (smoothed over {args.smooth:g})")
     ax.legend(fontsize="small")
-    ax.set_title(f"eta_bar {eta:.5g} ({100 * (eta / ETA - 1):+.1f}%), "
-                 f"w_jump {wj:.5g} ({100 * (wj / W_JUMP - 1):+.1f}%)", fontsize="medium")
+    ax.set_title(
+        f"eta_bar {eta:.5g} ({100 * (eta / ETA - 1):+.1f}%), "
+        f"w_jump {wj:.5g} ({100 * (wj / W_JUMP - 1):+.1f}%)",
+        fontsize="medium",
+    )
     axl.semilogy(history)
     axl.set_xlabel("iteration")
     axl.set_ylabel("trace MSE")

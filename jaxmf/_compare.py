@@ -47,16 +47,25 @@ class Comparison(eqx.Module):
 
 
 def _rel(a, b):
-    return float(abs(a - b) / abs(b)) if b != 0 and np.isfinite(a) and np.isfinite(b) else float("nan")
+    return (
+        float(abs(a - b) / abs(b)) if b != 0 and np.isfinite(a) and np.isfinite(b) else float("nan")
+    )
 
 
 def _window(time: float, spacing: float) -> int:
     return max(1, int(round(time / spacing)))
 
 
-def compare_traces(network: NetworkResult, mf: MeanFieldResult, transient: float,
-                   smooth_time: float = 10.0, peak_smooth_time: float = 1.0,
-                   hysteresis: float = 0.3, population: int = 0, prefix: str = "") -> dict:
+def compare_traces(
+    network: NetworkResult,
+    mf: MeanFieldResult,
+    transient: float,
+    smooth_time: float = 10.0,
+    peak_smooth_time: float = 1.0,
+    hysteresis: float = 0.3,
+    population: int = 0,
+    prefix: str = "",
+) -> dict:
     """Metrics between a network result and a mean-field result on overlapping times.
 
     Both traces are analysed after `transient` with `analysis.trace_summary`: the network's rate
@@ -88,30 +97,42 @@ def compare_traces(network: NetworkResult, mf: MeanFieldResult, transient: float
     t_mf = np.asarray(mf.t, float)
     mkeep = t_mf > transient
     if mkeep.sum() < 3:
-        raise ParameterError("transient", f"leaves fewer than 3 mean-field samples "
-                             f"(t1={t_mf[-1]:g})")
+        raise ParameterError(
+            "transient", f"leaves fewer than 3 mean-field samples (t1={t_mf[-1]:g})"
+        )
     bin_time = network.dt * network.record_every
     mf_spacing = float(np.median(np.diff(t_mf))) if t_mf.size > 1 else bin_time
     r_net = jnp.asarray(np.asarray(network.r[:, population], float))
     r_mf_all = jnp.asarray(np.asarray(mf.r[:, population], float))
     tn, tm = jnp.asarray(t_net[keep]), jnp.asarray(t_mf[mkeep])
-    net = trace_summary(tn, r_net[keep], smooth_window=_window(smooth_time, bin_time),
-                        hysteresis=hysteresis)
+    net = trace_summary(
+        tn, r_net[keep], smooth_window=_window(smooth_time, bin_time), hysteresis=hysteresis
+    )
     mfs = trace_summary(tm, r_mf_all[mkeep])
     # The threshold of the network's burst detection (on its smoothed rate) bounds its bursts
     # for the peaks too: a lightly smoothed finite-size rate would otherwise split them.
-    net_b = detect_bursts(tn, smooth(r_net[keep], _window(smooth_time, bin_time)),
-                          hysteresis=hysteresis)
-    net_peak = detect_bursts(tn, smooth(r_net, _window(peak_smooth_time, bin_time))[keep],
-                             threshold=net_b.threshold, hysteresis=hysteresis).peak
-    mf_peak = detect_bursts(tm, smooth(r_mf_all, _window(peak_smooth_time, mf_spacing))[mkeep],
-                            hysteresis=hysteresis).peak
+    net_b = detect_bursts(
+        tn, smooth(r_net[keep], _window(smooth_time, bin_time)), hysteresis=hysteresis
+    )
+    net_peak = detect_bursts(
+        tn,
+        smooth(r_net, _window(peak_smooth_time, bin_time))[keep],
+        threshold=net_b.threshold,
+        hysteresis=hysteresis,
+    ).peak
+    mf_peak = detect_bursts(
+        tm, smooth(r_mf_all, _window(peak_smooth_time, mf_spacing))[mkeep], hysteresis=hysteresis
+    ).peak
     net_regime, mf_regime = int(net.regime), int(mfs.regime)
     net_mean = float(net.mean)
     m = {
         "rel_err_r_mean": _rel(net_mean, float(mfs.mean)),
-        "rel_err_v_mean": _rel(np.mean(network.v_mean[keep, population]), np.mean(np.asarray(mf.v)[mkeep, population])),
-        "rel_err_w_mean": _rel(np.mean(network.w_mean[keep, population]), np.mean(np.asarray(mf.w)[mkeep, population])),
+        "rel_err_v_mean": _rel(
+            np.mean(network.v_mean[keep, population]), np.mean(np.asarray(mf.v)[mkeep, population])
+        ),
+        "rel_err_w_mean": _rel(
+            np.mean(network.w_mean[keep, population]), np.mean(np.asarray(mf.w)[mkeep, population])
+        ),
         "network_r_mean": net_mean,
         "mf_r_mean": float(mfs.mean),
         "network_period": float(net.period),
@@ -129,11 +150,26 @@ def compare_traces(network: NetworkResult, mf: MeanFieldResult, transient: float
     return {prefix + k: v for k, v in m.items()}
 
 
-def compare(params: Params, n: int = 10_000, t1: float = 800.0, *, dt: float = 1e-3,
-            record_every: int = 100, transient: float | None = None, dtype=None,
-            scheme=EulerReset(), models=("chen_campbell",), sampler=None, key=None, raster=200,
-            progress: bool = True, rtol: float = 1e-8, atol: float = 1e-10,
-            i_ext: StepInput | None = None, throw: bool = True) -> Comparison:
+def compare(
+    params: Params,
+    n: int = 10_000,
+    t1: float = 800.0,
+    *,
+    dt: float = 1e-3,
+    record_every: int = 100,
+    transient: float | None = None,
+    dtype=None,
+    scheme=EulerReset(),
+    models=("chen_campbell",),
+    sampler=None,
+    key=None,
+    raster=200,
+    progress: bool = True,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    i_ext: StepInput | None = None,
+    throw: bool = True,
+) -> Comparison:
     """Simulate the network and the mean field(s) from the same Params and initial state (all
     zeros) and compute discrepancy metrics after the transient.
 
@@ -157,7 +193,9 @@ def compare(params: Params, n: int = 10_000, t1: float = 800.0, *, dt: float = 1
     """
     unknown = [m for m in models if m not in MODEL_PREFIX]
     if unknown:
-        raise ParameterError("models", f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_PREFIX)}")
+        raise ParameterError(
+            "models", f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_PREFIX)}"
+        )
     transient = transient_time(t1, transient)
     kw = {} if sampler is None else {"sampler": sampler}
     times = [] if i_ext is None else [float(x) for x in np.asarray(i_ext.times)]
@@ -167,17 +205,30 @@ def compare(params: Params, n: int = 10_000, t1: float = 800.0, *, dt: float = 1
         end = min(end, t1)
         if end <= start:
             continue
-        net = simulate_network(params.replace(i_ext=params.i_ext + level), n=n, t1=end, dt=dt,
-                               record_every=record_every, dtype=dtype, scheme=scheme, key=key,
-                               raster=raster, progress=progress, resume=net, throw=throw, **kw)
+        net = simulate_network(
+            params.replace(i_ext=params.i_ext + level),
+            n=n,
+            t1=end,
+            dt=dt,
+            record_every=record_every,
+            dtype=dtype,
+            scheme=scheme,
+            key=key,
+            raster=raster,
+            progress=progress,
+            resume=net,
+            throw=throw,
+            **kw,
+        )
         start = end
         if net.status != RESULTS.successful:
             break
     ts = jnp.asarray(np.concatenate([[0.0], np.asarray(net.t)]), params.eta_bar.dtype)
     metrics, mfs = {}, {}
     for model in models:
-        mf = solve_meanfield(params, t1=t1, ts=ts, model=model, rtol=rtol, atol=atol,
-                             i_ext=i_ext, throw=throw)
+        mf = solve_meanfield(
+            params, t1=t1, ts=ts, model=model, rtol=rtol, atol=atol, i_ext=i_ext, throw=throw
+        )
         mfs[model] = mf
         prefix = MODEL_PREFIX[model]
         for pop in range(params.n_populations):
@@ -187,8 +238,16 @@ def compare(params: Params, n: int = 10_000, t1: float = 800.0, *, dt: float = 1
     return Comparison(network=net, meanfield=mfs, metrics=metrics)
 
 
-def finite_size_study(params: Params, ns=(1000, 3000, 10_000), seeds=(0,), t1: float = 400.0, *,
-                      sampler=None, progress: bool = False, **kwargs) -> dict:
+def finite_size_study(
+    params: Params,
+    ns=(1000, 3000, 10_000),
+    seeds=(0,),
+    t1: float = 400.0,
+    *,
+    sampler=None,
+    progress: bool = False,
+    **kwargs,
+) -> dict:
     """Metrics against N (and seeds, for random sampling): {'n': [...], metric: (len(ns), len(seeds))}.
     The mean field is solved once per call of `compare`; the network dominates the cost."""
     import jax
@@ -196,11 +255,21 @@ def finite_size_study(params: Params, ns=(1000, 3000, 10_000), seeds=(0,), t1: f
     rows = {}
     for n in ns:
         for seed in seeds:
-            cmp = compare(params, n=n, t1=t1, sampler=sampler, key=jax.random.key(seed),
-                          progress=progress, **kwargs)
+            cmp = compare(
+                params,
+                n=n,
+                t1=t1,
+                sampler=sampler,
+                key=jax.random.key(seed),
+                progress=progress,
+                **kwargs,
+            )
             for k, v in cmp.metrics.items():
                 if isinstance(v, float):
                     rows.setdefault(k, []).append(v)
-    shaped = {k: np.asarray(v).reshape(len(ns), len(seeds)) for k, v in rows.items()
-              if len(v) == len(ns) * len(seeds)}
+    shaped = {
+        k: np.asarray(v).reshape(len(ns), len(seeds))
+        for k, v in rows.items()
+        if len(v) == len(ns) * len(seeds)
+    }
     return {"n": list(ns), "seeds": list(seeds), **shaped}

@@ -22,14 +22,26 @@ import platform
 import shlex
 import sys
 import uuid
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "atomic_write_text", "json_safe", "dumps", "write_json", "read_json",
-           "from_json_number", "fingerprint", "checksum", "provenance", "package_version"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_text",
+    "json_safe",
+    "dumps",
+    "write_json",
+    "read_json",
+    "from_json_number",
+    "fingerprint",
+    "checksum",
+    "provenance",
+    "package_version",
+]
 
 
 def package_version() -> str:
@@ -144,8 +156,11 @@ def _canonical(obj: Any) -> Any:
         arr = np.asarray(obj)
         if arr.dtype.kind in "biufc":
             data = np.ascontiguousarray(arr).tobytes()
-            return {"dtype": str(arr.dtype), "shape": list(arr.shape),
-                    "sha256": hashlib.sha256(data).hexdigest()}
+            return {
+                "dtype": str(arr.dtype),
+                "shape": list(arr.shape),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
         return json_safe(arr.tolist())
     return json_safe(obj)
 
@@ -179,8 +194,9 @@ def provenance(**extra) -> dict[str, Any]:
         "platform": platform.platform(),
         "host": platform.node(),
         "backend": jax.default_backend(),
-        "devices": [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip()
-                    for d in jax.devices()],
+        "devices": [
+            f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in jax.devices()
+        ],
         "x64": bool(jax.config.jax_enable_x64),
         "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(sys.argv),

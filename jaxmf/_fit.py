@@ -52,11 +52,29 @@ from .netfit import ThetaNetwork, simulate_theta
 from .params import PER_POPULATION_FIELDS, ParameterError, Params, parse_parameter
 
 __all__ = [
-    "BurstTarget", "BurstFeatures", "burst_features", "trace_mse", "trace_residuals",
-    "spectral_loss", "feature_loss", "feature_residuals", "Identity", "Log", "Sigmoid",
-    "FitResult", "fit", "POSITIVE_FIELDS", "FITTABLE_FIELDS", "OK", "DIVERGED", "MAX_STEPS",
+    "BurstTarget",
+    "BurstFeatures",
+    "burst_features",
+    "trace_mse",
+    "trace_residuals",
+    "spectral_loss",
+    "feature_loss",
+    "feature_residuals",
+    "Identity",
+    "Log",
+    "Sigmoid",
+    "FitResult",
+    "fit",
+    "POSITIVE_FIELDS",
+    "FITTABLE_FIELDS",
+    "OK",
+    "DIVERGED",
+    "MAX_STEPS",
     "FORWARD_MODE_MAX",
-    "FitInterrupted", "remove_checkpoint", "NetworkTrace", "simulate_on_grid",
+    "FitInterrupted",
+    "remove_checkpoint",
+    "NetworkTrace",
+    "simulate_on_grid",
 ]
 
 # Each start's outcome (`FitResult.status`).
@@ -101,8 +119,9 @@ def _autocorrelation(x, mask):
     return ac / (ac[0] + tiny), counts
 
 
-def burst_features(t: jax.Array, r: jax.Array, *, transient=0.0, sharpness: float = 0.02,
-                   min_overlap: float = 0.25) -> BurstFeatures:
+def burst_features(
+    t: jax.Array, r: jax.Array, *, transient=0.0, sharpness: float = 0.02, min_overlap: float = 0.25
+) -> BurstFeatures:
     """Burst features of r(t) (uniform grid t) after `transient`, differentiable in r.
 
     How each is made differentiable:
@@ -124,8 +143,13 @@ def burst_features(t: jax.Array, r: jax.Array, *, transient=0.0, sharpness: floa
     ac, counts = _autocorrelation(r, mask)
     lags = jnp.arange(r.shape[0])
     first_neg = jnp.argmax(ac < 0)
-    searchable = (lags > first_neg) & (counts >= min_overlap * n_win) & (lags >= 1) & \
-        (lags < r.shape[0] - 1) & (first_neg > 0)
+    searchable = (
+        (lags > first_neg)
+        & (counts >= min_overlap * n_win)
+        & (lags >= 1)
+        & (lags < r.shape[0] - 1)
+        & (first_neg > 0)
+    )
     k = jnp.argmax(jnp.where(searchable, jax.lax.stop_gradient(ac), -jnp.inf))
     k = jnp.clip(k, 1, r.shape[0] - 2)
     a_m, a_0, a_p = ac[k - 1], ac[k], ac[k + 1]
@@ -175,8 +199,9 @@ class BurstTarget(eqx.Module):
     start: int = eqx.field(static=True, default=0)
 
     @classmethod
-    def from_trace(cls, t, r, *, transient: float = 0.0, population: int = 0,
-                   sharpness: float = 0.02) -> BurstTarget:
+    def from_trace(
+        cls, t, r, *, transient: float = 0.0, population: int = 0, sharpness: float = 0.02
+    ) -> BurstTarget:
         """Target from a recorded rate r(t) on a uniform grid (a (T, P) array uses column
         `population`). Features are computed with `burst_features` (same definitions as the
         feature loss) after `transient`."""
@@ -186,14 +211,16 @@ class BurstTarget(eqx.Module):
         r = jnp.asarray(r)
         r = (r[:, population] if r.ndim == 2 else r).astype(t.dtype)
         if t.ndim != 1 or r.shape != t.shape or t.shape[0] < 4:
-            raise ParameterError("target", f"t and r must be 1-D of equal length >= 4; got "
-                                 f"{t.shape} and {r.shape}")
+            raise ParameterError(
+                "target", f"t and r must be 1-D of equal length >= 4; got {t.shape} and {r.shape}"
+            )
         dt = np.diff(np.asarray(t))
         if not np.allclose(dt, dt[0], rtol=1e-6, atol=0):
             raise ParameterError("t", "must be a uniform time grid (resample the trace first)")
         if not float(t[0]) <= transient < float(t[-1]):
-            raise ParameterError("transient", f"must lie in [{float(t[0])}, {float(t[-1])}); "
-                                 f"got {transient}")
+            raise ParameterError(
+                "transient", f"must lie in [{float(t[0])}, {float(t[-1])}); got {transient}"
+            )
         if not isinstance(r, jax.core.Tracer):
             values = np.asarray(r)
             if not np.all(np.isfinite(values)) or np.any(values < 0):
@@ -202,14 +229,31 @@ class BurstTarget(eqx.Module):
         f = burst_features(t, r, transient=transient, sharpness=sharpness)
         keep = t >= transient
         stats = trace_summary(t[keep], r[keep])
-        return cls(t=t, r=r, period=f.period, duty=f.duty, peak=f.peak, mean=f.mean, stats=stats,
-                   transient=float(transient), population=population, dt=float(dt[0]),
-                   start=int(np.argmax(np.asarray(keep))))
+        return cls(
+            t=t,
+            r=r,
+            period=f.period,
+            duty=f.duty,
+            peak=f.peak,
+            mean=f.mean,
+            stats=stats,
+            transient=float(transient),
+            population=population,
+            dt=float(dt[0]),
+            start=int(np.argmax(np.asarray(keep))),
+        )
 
     @classmethod
-    def from_network(cls, result, *, transient: float = 0.0, population: int = 0,
-                     smooth_time: float = 1.0, dt: float | None = 0.5,
-                     sharpness: float = 0.02) -> BurstTarget:
+    def from_network(
+        cls,
+        result,
+        *,
+        transient: float = 0.0,
+        population: int = 0,
+        smooth_time: float = 1.0,
+        dt: float | None = 0.5,
+        sharpness: float = 0.02,
+    ) -> BurstTarget:
         """Target from a network run (`NetworkResult` of `simulate_network`, a saved run from
         `jaxmf.io.load_network_result`, or anything with `t` (bin end times) and `r` (T, P)),
         e.g. to fit a mean field to it.
@@ -223,27 +267,37 @@ class BurstTarget(eqx.Module):
         t = np.asarray(result.t, float)
         r = np.asarray(result.r, float)
         if r.ndim == 3:
-            raise ParameterError("result", "take one element of a batched result first "
-                                 "(result.select(i))")
+            raise ParameterError(
+                "result", "take one element of a batched result first (result.select(i))"
+            )
         r = r[:, population] if r.ndim == 2 else r
         if t.ndim != 1 or t.shape != r.shape or t.size < 4:
-            raise ParameterError("result", f"needs t and r of equal length >= 4; got {t.shape} "
-                                 f"and {r.shape}")
+            raise ParameterError(
+                "result", f"needs t and r of equal length >= 4; got {t.shape} and {r.shape}"
+            )
         width = float(t[1] - t[0])
         if not np.isclose(t[0], width, rtol=1e-6):
-            raise ParameterError("result", "must start at t = 0 (its first bin ends at one bin "
-                                 f"width); got first time {t[0]:g} with bin {width:g}")
+            raise ParameterError(
+                "result",
+                "must start at t = 0 (its first bin ends at one bin "
+                f"width); got first time {t[0]:g} with bin {width:g}",
+            )
         window = max(1, int(round(smooth_time / width)))
         r = np.asarray(moving_average(jnp.asarray(r), window))
         stride = 1 if dt is None else int(round(dt / width))
         if stride < 1 or not np.isclose(stride * width, dt or width, rtol=1e-6):
-            raise ParameterError("dt", f"must be a whole multiple of the bin width {width:g}; "
-                                 f"got {dt}")
-        r = np.concatenate([[0.0], r[stride - 1::stride]])
+            raise ParameterError(
+                "dt", f"must be a whole multiple of the bin width {width:g}; got {dt}"
+            )
+        r = np.concatenate([[0.0], r[stride - 1 :: stride]])
         t_new = stride * width * np.arange(r.size)
         dtype = jax.dtypes.canonicalize_dtype(float)
-        return cls.from_trace(jnp.asarray(t_new, dtype), jnp.asarray(r, dtype),
-                              transient=transient, sharpness=sharpness)
+        return cls.from_trace(
+            jnp.asarray(t_new, dtype),
+            jnp.asarray(r, dtype),
+            transient=transient,
+            sharpness=sharpness,
+        )
 
     def with_transient(self, transient: float) -> BurstTarget:
         """The same target with another transient (features are kept as they are)."""
@@ -251,15 +305,27 @@ class BurstTarget(eqx.Module):
         return dataclasses.replace(self, transient=float(transient), start=start)
 
     @classmethod
-    def from_features(cls, *, period=None, duty=None, peak=None, mean=None,
-                      transient: float = 0.0, population: int = 0) -> BurstTarget:
+    def from_features(
+        cls,
+        *,
+        period=None,
+        duty=None,
+        peak=None,
+        mean=None,
+        transient: float = 0.0,
+        population: int = 0,
+    ) -> BurstTarget:
         """Target from burst features only (any subset; only `feature_loss` applies). `period`
         in time units, `duty` in (0, 1), `peak` and `mean` rates."""
         given = dict(period=period, duty=duty, peak=peak, mean=mean)
         if all(v is None for v in given.values()):
             raise ParameterError("features", f"give at least one of {', '.join(FEATURES)}")
-        allowed = {"period": ("> 0", lambda x: x > 0), "duty": ("in (0, 1)", lambda x: 0 < x < 1),
-                   "peak": (">= 0", lambda x: x >= 0), "mean": (">= 0", lambda x: x >= 0)}
+        allowed = {
+            "period": ("> 0", lambda x: x > 0),
+            "duty": ("in (0, 1)", lambda x: 0 < x < 1),
+            "peak": (">= 0", lambda x: x >= 0),
+            "mean": (">= 0", lambda x: x >= 0),
+        }
         for name, value in given.items():
             if value is None or isinstance(value, jax.core.Tracer):
                 continue
@@ -270,14 +336,17 @@ class BurstTarget(eqx.Module):
                 raise ParameterError(name, f"must be a number {what}; got {value!r}") from None
             if not (math.isfinite(x) and ok(x)):
                 raise ParameterError(name, f"must be a finite number {what}; got {value!r}")
-        if not (isinstance(transient, (int, float)) and math.isfinite(transient)
-                and transient >= 0):
+        if not (
+            isinstance(transient, (int, float)) and math.isfinite(transient) and transient >= 0
+        ):
             raise ParameterError("transient", f"must be a number >= 0; got {transient!r}")
         dtype = jax.dtypes.canonicalize_dtype(float)
-        vals: dict[str, Any] = {k: _nan() if v is None else jnp.asarray(v, dtype)
-                                for k, v in given.items()}
-        return cls(t=None, r=None, stats=None, transient=float(transient), population=population,
-                   **vals)
+        vals: dict[str, Any] = {
+            k: _nan() if v is None else jnp.asarray(v, dtype) for k, v in given.items()
+        }
+        return cls(
+            t=None, r=None, stats=None, transient=float(transient), population=population, **vals
+        )
 
     @property
     def has_trace(self) -> bool:
@@ -292,14 +361,18 @@ def _sim_rate(sim, target: BurstTarget):
 
 def _need_trace(target, name):
     if not target.has_trace:
-        raise ParameterError("target", f"{name} needs a target trace (BurstTarget.from_trace); "
-                             "use feature_loss for feature targets")
+        raise ParameterError(
+            "target",
+            f"{name} needs a target trace (BurstTarget.from_trace); "
+            "use feature_loss for feature targets",
+        )
 
 
 def _check_smooth(smooth):
     if smooth is not None and not (isinstance(smooth, (int, float)) and smooth >= 0):
-        raise ParameterError("smooth", f"must be a number of time units >= 0 (or None); got "
-                             f"{smooth!r}")
+        raise ParameterError(
+            "smooth", f"must be a number of time units >= 0 (or None); got {smooth!r}"
+        )
 
 
 def _smoothed_rate(sim, target, smooth):
@@ -309,8 +382,9 @@ def _smoothed_rate(sim, target, smooth):
     return r
 
 
-def trace_residuals(sim: MeanFieldResult, target: BurstTarget, *,
-                    smooth: float | None = None) -> jax.Array:
+def trace_residuals(
+    sim: MeanFieldResult, target: BurstTarget, *, smooth: float | None = None
+) -> jax.Array:
     """Residuals of `trace_mse` (without alignment) for least-squares solvers such as
     `optimistix.LevenbergMarquardt`: (r_sim - r_target) / sqrt(n) at each of the n samples after
     the transient, 0 before it, so their sum of squares is `trace_mse(sim, target, smooth=smooth)`.
@@ -322,8 +396,14 @@ def trace_residuals(sim: MeanFieldResult, target: BurstTarget, *,
     return mask * (r - target.r) / jnp.sqrt(jnp.sum(mask))
 
 
-def trace_mse(sim: MeanFieldResult, target: BurstTarget, *, align: float | None = None,
-              temperature: float | None = None, smooth: float | None = None) -> jax.Array:
+def trace_mse(
+    sim: MeanFieldResult,
+    target: BurstTarget,
+    *,
+    align: float | None = None,
+    temperature: float | None = None,
+    smooth: float | None = None,
+) -> jax.Array:
     """Mean-squared error between the simulated and target rate after the transient, with the
     simulation saved on the target's time grid.
 
@@ -361,8 +441,13 @@ def trace_mse(sim: MeanFieldResult, target: BurstTarget, *, align: float | None 
     return -temp * (jax.nn.logsumexp(-errs / temp) - jnp.log(n_shifts))
 
 
-def spectral_loss(sim: MeanFieldResult, target: BurstTarget, *, kind: str = "autocorrelation",
-                  max_lag: float | None = None) -> jax.Array:
+def spectral_loss(
+    sim: MeanFieldResult,
+    target: BurstTarget,
+    *,
+    kind: str = "autocorrelation",
+    max_lag: float | None = None,
+) -> jax.Array:
     """Phase-independent distance between simulated and target rate after the transient.
 
     kind='autocorrelation': mean squared difference of the normalised autocorrelations at lags up
@@ -393,20 +478,25 @@ def spectral_loss(sim: MeanFieldResult, target: BurstTarget, *, kind: str = "aut
     raise ParameterError("kind", f"must be 'autocorrelation' or 'power'; got {kind!r}")
 
 
-def feature_residuals(sim: MeanFieldResult, target: BurstTarget, *, weights=None,
-                      sharpness: float = 0.02) -> jax.Array:
+def feature_residuals(
+    sim: MeanFieldResult, target: BurstTarget, *, weights=None, sharpness: float = 0.02
+) -> jax.Array:
     """Residuals of `feature_loss` for least-squares solvers: sqrt(weight) * (sim - target) /
     target for period, duty, peak and mean in that order (0 for features the target does not
     give), so their sum of squares is `feature_loss`."""
     t = sim.t
-    f = burst_features(t, _sim_rate(sim, target).astype(t.dtype), transient=target.transient,
-                       sharpness=sharpness)
+    f = burst_features(
+        t, _sim_rate(sim, target).astype(t.dtype), transient=target.transient, sharpness=sharpness
+    )
     weights = {} if weights is None else dict(weights)
     unknown = set(weights) - set(FEATURES)
     if unknown:
         raise ParameterError("weights", f"unknown features {sorted(unknown)}; known: {FEATURES}")
-    bad = {k: w for k, w in weights.items()
-           if np.ndim(w) != 0 or (not isinstance(w, jax.core.Tracer) and not float(w) >= 0)}
+    bad = {
+        k: w
+        for k, w in weights.items()
+        if np.ndim(w) != 0 or (not isinstance(w, jax.core.Tracer) and not float(w) >= 0)
+    }
     if bad:
         raise ParameterError("weights", f"must be numbers >= 0; got {bad}")
     out = []
@@ -420,8 +510,9 @@ def feature_residuals(sim: MeanFieldResult, target: BurstTarget, *, weights=None
     return jnp.stack(out)
 
 
-def feature_loss(sim: MeanFieldResult, target: BurstTarget, *, weights=None,
-                 sharpness: float = 0.02) -> jax.Array:
+def feature_loss(
+    sim: MeanFieldResult, target: BurstTarget, *, weights=None, sharpness: float = 0.02
+) -> jax.Array:
     """Sum over the target's given features of weight * ((sim - target) / target)^2, with the
     simulated features from `burst_features` (differentiable; see there) after the transient.
 
@@ -478,8 +569,9 @@ def _bijector(name, value, bounds):
         return Sigmoid(jnp.asarray(lo, value.dtype), jnp.asarray(hi, value.dtype))
     if name in POSITIVE_FIELDS:
         if not isinstance(value, jax.core.Tracer) and np.any(np.asarray(value) <= 0):
-            raise ParameterError(name, f"must be > 0 to be fitted (log transform); got "
-                                 f"{np.asarray(value).tolist()}")
+            raise ParameterError(
+                name, f"must be > 0 to be fitted (log transform); got {np.asarray(value).tolist()}"
+            )
         return Log()
     scale = jnp.where(jnp.abs(value) > 0, jnp.abs(value), 1.0)
     return Identity(scale)
@@ -554,8 +646,10 @@ class _Reporter:
         if self.losses:
             finite = [v for v in self.losses.values() if math.isfinite(v)]
             best = min(finite) if finite else math.nan
-            self.progress.update(self.k + 1, f"loss {best:.6g} ({len(self.losses)} of "
-                                 f"{self.n_starts} starts running),")
+            self.progress.update(
+                self.k + 1,
+                f"loss {best:.6g} ({len(self.losses)} of {self.n_starts} starts running),",
+            )
             self.losses = {}
 
 
@@ -590,8 +684,9 @@ def simulate_on_grid(params: Params, ts, network: ThetaNetwork, record_every: in
     t1 = (ts.shape[0] - 1) * record_every * network.dt  # static, also when ts is traced
     res = simulate_theta(params, t1, record_every, model=network, dtype=ts.dtype)
     pad = lambda x: jnp.concatenate([jnp.zeros((1, x.shape[1]), x.dtype), x])
-    return NetworkTrace(t=ts, r=pad(res.r), v=pad(res.v_mean), w=pad(res.w_mean), s=pad(res.s),
-                        status=res.status)
+    return NetworkTrace(
+        t=ts, r=pad(res.r), v=pad(res.v_mean), w=pad(res.w_mean), s=pad(res.s), status=res.status
+    )
 
 
 def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
@@ -599,12 +694,21 @@ def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
         x = {n: bijectors[n].forward(u[n].astype(ts.dtype)) for n in cfg.free}
         p = params.replace(**x)
         if cfg.network is None:
-            sim = solve_meanfield(p, cfg.t1, ts=ts, model=cfg.mf_model, rtol=cfg.rtol,
-                                  atol=cfg.atol, max_steps=cfg.max_steps, adjoint=adjoint,
-                                  throw=False)
+            sim = solve_meanfield(
+                p,
+                cfg.t1,
+                ts=ts,
+                model=cfg.mf_model,
+                rtol=cfg.rtol,
+                atol=cfg.atol,
+                max_steps=cfg.max_steps,
+                adjoint=adjoint,
+                throw=False,
+            )
         else:
             sim = simulate_on_grid(p, ts, cfg.network, cfg.record_every)
         return jnp.asarray(loss(sim, target), ts.dtype), _failed(sim.status)
+
     return value
 
 
@@ -621,6 +725,7 @@ def _reverse_via_forward(value):
     one solve carrying a tangent per free unknown (jacfwd through `diffrax.ForwardMode`), ~2x a
     plain solve for a few unknowns where reverse mode through checkpoints costs ~7x. Any
     reverse-mode consumer (our loop, optax line searches) can then differentiate it."""
+
     def with_value(u):
         val, status = value(u)
         return val, (val, status)
@@ -672,8 +777,11 @@ def _bookkeeping(c: _Carry, val, ok, bad, cfg: _Config, done=False):
     best = jnp.where(better, val, c.best)
     best_u = _select(better, c.u, c.best_u)
     stalled = jnp.where(improved, 0, c.stalled + 1)
-    status = jnp.where(running & bad, _DIVERGED, jnp.where(
-        running & (done | (stalled >= cfg.patience)), _OK, c.status))
+    status = jnp.where(
+        running & bad,
+        _DIVERGED,
+        jnp.where(running & (done | (stalled >= cfg.patience)), _OK, c.status),
+    )
     history = c.history.at[c.k].set(jnp.where(running, val, jnp.nan))
     return best, best_u, stalled, status, history
 
@@ -694,9 +802,17 @@ def _optax_loop(params, target, ts, u_ref, bijectors, optimizer, loss, adjoint, 
     def init(u_init, index):
         with jax.numpy_dtype_promotion("standard"):
             opt0 = optimizer.init(u_init)
-        return _Carry(jnp.asarray(0), u_init, opt0, jnp.asarray(jnp.inf, ts.dtype), u_init,
-                      jnp.asarray(0), jnp.asarray(-1), jnp.full((cfg.steps,), jnp.nan, ts.dtype),
-                      u_init)
+        return _Carry(
+            jnp.asarray(0),
+            u_init,
+            opt0,
+            jnp.asarray(jnp.inf, ts.dtype),
+            u_init,
+            jnp.asarray(0),
+            jnp.asarray(-1),
+            jnp.full((cfg.steps,), jnp.nan, ts.dtype),
+            u_init,
+        )
 
     def body(c: _Carry, index):
         running = c.status < 0
@@ -710,18 +826,27 @@ def _optax_loop(params, target, ts, u_ref, bijectors, optimizer, loss, adjoint, 
         best, best_u, stalled, status, history = _bookkeeping(c, val, ~bad, bad, cfg)
         grad = jax.tree.map(lambda g: jnp.where(bad, jnp.zeros_like(g), g), grad)
         with jax.numpy_dtype_promotion("standard"):  # optax mixes int counts and floats
-            updates, opt = optimizer.update(grad, c.opt, c.u, value=val, grad=grad,
-                                            value_fn=value_fn)
+            updates, opt = optimizer.update(
+                grad, c.opt, c.u, value=val, grad=grad, value_fn=value_fn
+            )
         u_new = optax.apply_updates(c.u, updates)
         move = running & ~bad
-        return _Carry(c.k + 1, _select(move, u_new, c.u), _select(move, opt, c.opt), best,
-                      best_u, stalled, status, history, c.last_u)
+        return _Carry(
+            c.k + 1,
+            _select(move, u_new, c.u),
+            _select(move, opt, c.opt),
+            best,
+            best_u,
+            stalled,
+            status,
+            history,
+            c.last_u,
+        )
 
     return init, body, lambda c: c
 
 
-def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjoint,
-                        cfg: _Config):
+def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjoint, cfg: _Config):
     """`_optax_loop` for an optimistix least-squares solver: the loss gives residuals and each
     start is iterated with the solver's own init / step / terminate (one Jacobian per step, in
     forward mode unless a reverse-mode adjoint was asked for)."""
@@ -735,8 +860,9 @@ def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjo
         res = res.astype(jax.tree.leaves(u)[0].dtype)
         return res, (jnp.sum(res * res).astype(ts.dtype), status)
 
-    options = {"jac": "fwd" if adjoint is None or isinstance(adjoint, diffrax.ForwardMode)
-               else "bwd"}
+    options = {
+        "jac": "fwd" if adjoint is None or isinstance(adjoint, diffrax.ForwardMode) else "bwd"
+    }
     tags: frozenset = frozenset()
     f_struct, aux_struct = jax.eval_shape(fn, u_ref, None)
     solver_init = lambda u: solver.init(fn, u, None, options, f_struct, aux_struct, tags)
@@ -745,9 +871,17 @@ def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjo
 
     def init(u_init, index):
         dyn0 = eqx.partition(solver_init(u_init), eqx.is_array)[0]
-        return _Carry(jnp.asarray(0), u_init, dyn0, jnp.asarray(jnp.inf, ts.dtype), u_init,
-                      jnp.asarray(0), jnp.asarray(-1), jnp.full((cfg.steps,), jnp.nan, ts.dtype),
-                      u_init)
+        return _Carry(
+            jnp.asarray(0),
+            u_init,
+            dyn0,
+            jnp.asarray(jnp.inf, ts.dtype),
+            u_init,
+            jnp.asarray(0),
+            jnp.asarray(-1),
+            jnp.full((cfg.steps,), jnp.nan, ts.dtype),
+            u_init,
+        )
 
     def body(c: _Carry, index):
         running = c.status < 0
@@ -765,15 +899,25 @@ def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjo
         moving = status < 0
         dyn_new = eqx.partition(state_new, eqx.is_array)[0]
         last_u = _select(running & ~bad, u_new, c.last_u)
-        return _Carry(c.k + 1, _select(moving, u_new, u_ref), _select(moving, dyn_new, dyn_ref),
-                      best, best_u, stalled, status, history, last_u)
+        return _Carry(
+            c.k + 1,
+            _select(moving, u_new, u_ref),
+            _select(moving, dyn_new, dyn_ref),
+            best,
+            best_u,
+            stalled,
+            status,
+            history,
+            last_u,
+        )
 
     def finish(c: _Carry):
         # The last accepted point has not been evaluated by a step: one more solve.
         _, (val, solve_status) = fn(c.last_u, None)
         better = jnp.isfinite(val) & ~solve_status & (val < c.best)
-        return c._replace(best=jnp.where(better, val, c.best),
-                          best_u=_select(better, c.last_u, c.best_u))
+        return c._replace(
+            best=jnp.where(better, val, c.best), best_u=_select(better, c.last_u, c.best_u)
+        )
 
     return init, body, finish
 
@@ -786,24 +930,40 @@ def _indices(u):
     return jnp.arange(jax.tree.leaves(u)[0].shape[0])
 
 
-def _start_impl(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss,
-                adjoint, cfg: _Config):
-    init, _, _ = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
-                       adjoint, cfg)
+def _start_impl(
+    least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg: _Config
+):
+    init, _, _ = _loop(
+        least_squares, params, target, ts, u_ref, bijectors, optimizer, loss, adjoint, cfg
+    )
     return jax.vmap(init)(u0, _indices(u0))
 
 
 _start = eqx.filter_jit(_start_impl)
 
 
-def _advance_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer, loss,
-                  adjoint, cfg: _Config, k_stop):
-    _, body, _ = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
-                       adjoint, cfg)
+def _advance_impl(
+    least_squares,
+    params,
+    target,
+    ts,
+    carry,
+    u_ref,
+    bijectors,
+    optimizer,
+    loss,
+    adjoint,
+    cfg: _Config,
+    k_stop,
+):
+    _, body, _ = _loop(
+        least_squares, params, target, ts, u_ref, bijectors, optimizer, loss, adjoint, cfg
+    )
 
     def one_start(c, index):
-        return jax.lax.while_loop(lambda c: (c.k < k_stop) & (c.status < 0),
-                                  lambda c: body(c, index), c)
+        return jax.lax.while_loop(
+            lambda c: (c.k < k_stop) & (c.status < 0), lambda c: body(c, index), c
+        )
 
     return jax.vmap(one_start)(carry, _indices(carry.u))
 
@@ -811,10 +971,22 @@ def _advance_impl(least_squares, params, target, ts, carry, u_ref, bijectors, op
 _advance = eqx.filter_jit(_advance_impl)
 
 
-def _finish_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer, loss,
-                 adjoint, cfg: _Config):
-    _, _, finish = _loop(least_squares, params, target, ts, u_ref, bijectors, optimizer, loss,
-                         adjoint, cfg)
+def _finish_impl(
+    least_squares,
+    params,
+    target,
+    ts,
+    carry,
+    u_ref,
+    bijectors,
+    optimizer,
+    loss,
+    adjoint,
+    cfg: _Config,
+):
+    _, _, finish = _loop(
+        least_squares, params, target, ts, u_ref, bijectors, optimizer, loss, adjoint, cfg
+    )
     c = jax.vmap(finish)(carry)
     status = jnp.where(c.status < 0, _MAX_STEPS, c.status)
     n_iter = jnp.sum(jnp.isfinite(c.history), axis=1)
@@ -830,15 +1002,30 @@ _finish = eqx.filter_jit(_finish_impl)
 
 
 @eqx.filter_jit
-def _run(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint,
-         cfg: _Config):
+def _run(
+    least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg: _Config
+):
     """The whole fit as one compiled loop (no checkpoints)."""
-    carry = _start_impl(least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss,
-                        adjoint, cfg)
-    carry = _advance_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer,
-                          loss, adjoint, cfg, cfg.steps)
-    return _finish_impl(least_squares, params, target, ts, carry, u_ref, bijectors, optimizer,
-                        loss, adjoint, cfg)
+    carry = _start_impl(
+        least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg
+    )
+    carry = _advance_impl(
+        least_squares,
+        params,
+        target,
+        ts,
+        carry,
+        u_ref,
+        bijectors,
+        optimizer,
+        loss,
+        adjoint,
+        cfg,
+        cfg.steps,
+    )
+    return _finish_impl(
+        least_squares, params, target, ts, carry, u_ref, bijectors, optimizer, loss, adjoint, cfg
+    )
 
 
 class FitInterrupted(Interrupted):
@@ -853,16 +1040,28 @@ class FitInterrupted(Interrupted):
 
 def _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg: _Config) -> dict:
     """What must match for a checkpoint to be resumed: the problem, the starts, the settings."""
-    problem = [np.asarray(leaf) for leaf in
-               jax.tree.leaves((params, target.t, target.r if target.has_trace else None))]
+    problem = [
+        np.asarray(leaf)
+        for leaf in jax.tree.leaves((params, target.t, target.r if target.has_trace else None))
+    ]
     name = lambda obj: getattr(obj, "__name__", None) or type(obj).__name__
-    return {"free": list(cfg.free), "u0": {n: np.asarray(u0[n]).tolist() for n in cfg.free},
-            "steps": cfg.steps, "tol": cfg.tol, "patience": cfg.patience, "t1": cfg.t1,
-            "model": repr(cfg.network) if cfg.network is not None else cfg.mf_model,
-            "optimizer": name(optimizer), "least_squares": bool(least_squares),
-            "loss": [name(getattr(loss, "func", loss)), repr(getattr(loss, "args", ())),
-                     repr(sorted(getattr(loss, "keywords", {}).items()))],
-            "problem": fingerprint(problem)}
+    return {
+        "free": list(cfg.free),
+        "u0": {n: np.asarray(u0[n]).tolist() for n in cfg.free},
+        "steps": cfg.steps,
+        "tol": cfg.tol,
+        "patience": cfg.patience,
+        "t1": cfg.t1,
+        "model": repr(cfg.network) if cfg.network is not None else cfg.mf_model,
+        "optimizer": name(optimizer),
+        "least_squares": bool(least_squares),
+        "loss": [
+            name(getattr(loss, "func", loss)),
+            repr(getattr(loss, "args", ())),
+            repr(sorted(getattr(loss, "keywords", {}).items())),
+        ],
+        "problem": fingerprint(problem),
+    }
 
 
 def _meta_path(path: Path) -> Path:
@@ -897,13 +1096,30 @@ def _load_carry(path: Path, like: _Carry) -> _Carry | None:
             raise ValueError("its checksum does not match")
         return eqx.tree_deserialise_leaves(path, like)
     except (OSError, ValueError, EOFError, RuntimeError) as e:
-        warnings.warn(f"fit: checkpoint {path} is damaged or truncated ({e}); starting the fit "
-                      "again from its first iteration", stacklevel=4)
+        warnings.warn(
+            f"fit: checkpoint {path} is damaged or truncated ({e}); starting the fit "
+            "again from its first iteration",
+            stacklevel=4,
+        )
         return None
 
 
-def _run_checkpointed(path, every, progress, least_squares, params, target, ts, u0, u_ref,
-                      bijectors, optimizer, loss, adjoint, cfg: _Config):
+def _run_checkpointed(
+    path,
+    every,
+    progress,
+    least_squares,
+    params,
+    target,
+    ts,
+    u0,
+    u_ref,
+    bijectors,
+    optimizer,
+    loss,
+    adjoint,
+    cfg: _Config,
+):
     """`_run` in segments of `every` iterations, the loop state saved to `path` after each."""
     path = Path(path)
     statics = (least_squares, params, target, ts)
@@ -922,8 +1138,11 @@ def _run_checkpointed(path, every, progress, least_squares, params, target, ts, 
             path.unlink(missing_ok=True)
         # The description went through JSON: compare it in that form.
         if saved != _as_json(meta):
-            raise ParameterError("checkpoint", f"{path} holds a different fit (other data, "
-                                 "starts or settings); delete it or give another path")
+            raise ParameterError(
+                "checkpoint",
+                f"{path} holds a different fit (other data, "
+                "starts or settings); delete it or give another path",
+            )
     carry = _start(*statics, u0, *rest)
     if path.exists():
         resumed = _load_carry(path, carry)
@@ -939,8 +1158,9 @@ def _run_checkpointed(path, every, progress, least_squares, params, target, ts, 
 
     def compute(k_stop):
         k_stop = min(k_stop, cfg.steps)
-        state["carry"] = jax.block_until_ready(_advance(
-            least_squares, params, target, ts, state["carry"], *rest, jnp.asarray(k_stop)))
+        state["carry"] = jax.block_until_ready(
+            _advance(least_squares, params, target, ts, state["carry"], *rest, jnp.asarray(k_stop))
+        )
         _save_carry(path, state["carry"])
         return k_stop, not bool(jnp.any(state["carry"].status < 0))
 
@@ -949,8 +1169,11 @@ def _run_checkpointed(path, every, progress, least_squares, params, target, ts, 
         if run.interrupted:
             k = run.outputs[-1] if run.outputs else k0
             saved = f"iterations up to {k} are saved in {path}" if k else "nothing was saved yet"
-            raise FitInterrupted(f"fit interrupted; {saved}: call fit again with the same "
-                                 "arguments to resume", k, path) from None
+            raise FitInterrupted(
+                f"fit interrupted; {saved}: call fit again with the same arguments to resume",
+                k,
+                path,
+            ) from None
     return _finish(*statics, state["carry"], *rest)
 
 
@@ -959,16 +1182,35 @@ def _as_json(obj):
     return json.loads(dumps(obj, indent=None))
 
 
-def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
-        model: str | ThetaNetwork = "meanfield",
-        optimizer: optax.GradientTransformation | None = None, n_starts: int = 32, key=None,
-        loss: Callable | None = None, t1: float | None = None, transient: float | None = None,
-        steps: int = 300, bounds: dict | None = None, spread: float = 0.3, tol: float = 1e-4,
-        patience: int = 20, starts: dict | None = None, dt_save: float = 0.5,
-        rtol: float = 1e-6, atol: float = 1e-9, max_steps: int = 50_000, adjoint=None,
-        meanfield_model: str = "chen_campbell", progress: bool = False,
-        checkpoint: str | Path | None = None, checkpoint_every: int = 10,
-        throw: bool = True) -> FitResult:
+def fit(
+    params: Params,
+    target,
+    free=("eta_bar", "w_jump"),
+    *,
+    model: str | ThetaNetwork = "meanfield",
+    optimizer: optax.GradientTransformation | None = None,
+    n_starts: int = 32,
+    key=None,
+    loss: Callable | None = None,
+    t1: float | None = None,
+    transient: float | None = None,
+    steps: int = 300,
+    bounds: dict | None = None,
+    spread: float = 0.3,
+    tol: float = 1e-4,
+    patience: int = 20,
+    starts: dict | None = None,
+    dt_save: float = 0.5,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    max_steps: int = 50_000,
+    adjoint=None,
+    meanfield_model: str = "chen_campbell",
+    progress: bool = False,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 10,
+    throw: bool = True,
+) -> FitResult:
     """Fit the `free` parameters of `params` so the simulated rate matches `target`.
 
     All starts run at once under vmap in one compiled loop of at most `steps` iterations; a
@@ -1034,48 +1276,67 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     if isinstance(model, str) and model == "network":
         model = ThetaNetwork(gradient_horizon=5.0)
     if not (isinstance(model, ThetaNetwork) or (isinstance(model, str) and model == "meanfield")):
-        raise ParameterError("model", f"must be 'meanfield', 'network' or a ThetaNetwork; got "
-                             f"{model!r}")
+        raise ParameterError(
+            "model", f"must be 'meanfield', 'network' or a ThetaNetwork; got {model!r}"
+        )
     network = model if isinstance(model, ThetaNetwork) else None
     if not isinstance(target, BurstTarget):
         raise ParameterError("target", "must be a BurstTarget (from_trace or from_features)")
     free = _free_names(free, params)
-    n_starts, steps, patience = (_whole(name, value) for name, value in
-                                 (("n_starts", n_starts), ("steps", steps),
-                                  ("patience", patience)))
+    n_starts, steps, patience = (
+        _whole(name, value)
+        for name, value in (("n_starts", n_starts), ("steps", steps), ("patience", patience))
+    )
     if checkpoint is not None:
-        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
-                or checkpoint_every < 1:
-            raise ParameterError("checkpoint_every", f"must be an integer >= 1; got "
-                                 f"{checkpoint_every!r}")
+        if (
+            isinstance(checkpoint_every, bool)
+            or not isinstance(checkpoint_every, int)
+            or checkpoint_every < 1
+        ):
+            raise ParameterError(
+                "checkpoint_every", f"must be an integer >= 1; got {checkpoint_every!r}"
+            )
         if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(params)):
-            raise ParameterError("checkpoint", "cannot checkpoint a fit traced under jit / "
-                                 "vmap (it saves files between compiled segments)")
+            raise ParameterError(
+                "checkpoint",
+                "cannot checkpoint a fit traced under jit / "
+                "vmap (it saves files between compiled segments)",
+            )
         if not Path(checkpoint).parent.is_dir():
             raise ParameterError("checkpoint", f"folder {Path(checkpoint).parent} does not exist")
     bounds = {} if bounds is None else dict(bounds)
     if set(bounds) - set(free):
-        raise ParameterError("bounds", f"bounds given for parameters that are not free: "
-                             f"{sorted(set(bounds) - set(free))}")
+        raise ParameterError(
+            "bounds",
+            f"bounds given for parameters that are not free: {sorted(set(bounds) - set(free))}",
+        )
     if transient is not None:
-        if not (isinstance(transient, (int, float)) and math.isfinite(transient)
-                and transient >= 0):
+        if not (
+            isinstance(transient, (int, float)) and math.isfinite(transient) and transient >= 0
+        ):
             raise ParameterError("transient", f"must be a number >= 0; got {transient!r}")
         target = target.with_transient(transient)
     dtype = params.eta_bar.dtype
     if target.has_trace:
         if isinstance(target.t, jax.core.Tracer):
-            raise ParameterError("target", "its times must be concrete (they fix the simulation's "
-                                 "grid and length); trace or vmap over its rates only")
+            raise ParameterError(
+                "target",
+                "its times must be concrete (they fix the simulation's "
+                "grid and length); trace or vmap over its rates only",
+            )
         t_host = np.asarray(target.t, dtype)
         ts = jnp.asarray(t_host)
         t1 = float(t_host[-1]) if t1 is None else float(t1)
         if not np.isclose(t1, float(t_host[-1])):
-            raise ParameterError("t1", f"a trace target fixes t1 to its last time "
-                                 f"{float(t_host[-1])}")
+            raise ParameterError(
+                "t1", f"a trace target fixes t1 to its last time {float(t_host[-1])}"
+            )
         if float(t_host[0]) != 0.0:
-            raise ParameterError("target", "the target trace must start at t = 0 (the simulation "
-                                 "starts from the all-zero state there); shift its times")
+            raise ParameterError(
+                "target",
+                "the target trace must start at t = 0 (the simulation "
+                "starts from the all-zero state there); shift its times",
+            )
     else:
         if t1 is None:
             raise ParameterError("t1", "give t1 for a feature target")
@@ -1085,23 +1346,32 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         t_host = np.linspace(0.0, t1, int(round(t1 / dt_save)) + 1).astype(dtype)
         ts = jnp.asarray(t_host)
     if target.transient >= t1:
-        raise ParameterError("transient", f"the transient {target.transient:g} leaves nothing "
-                             f"to fit before t1={t1:g}; give a transient < t1")
+        raise ParameterError(
+            "transient",
+            f"the transient {target.transient:g} leaves nothing "
+            f"to fit before t1={t1:g}; give a transient < t1",
+        )
     record_every = 0
     if network is not None:
         spacing = float(t_host[1] - t_host[0])
         record_every = int(round(spacing / network.dt))
         if record_every < 1 or not np.isclose(record_every * network.dt, spacing, rtol=1e-6):
-            raise ParameterError("target", f"its sample spacing {spacing:g} must be a whole "
-                                 f"multiple of the network's dt={network.dt:g} (resample the "
-                                 "target or change dt / dt_save)")
+            raise ParameterError(
+                "target",
+                f"its sample spacing {spacing:g} must be a whole "
+                f"multiple of the network's dt={network.dt:g} (resample the "
+                "target or change dt / dt_save)",
+            )
     optimizer = optax.adam(1e-2) if optimizer is None else optimizer
     least_squares = isinstance(optimizer, optx.AbstractLeastSquaresSolver)
     if not (least_squares or isinstance(optimizer, optax.GradientTransformation)):
-        raise ParameterError("optimizer", f"must be an optax GradientTransformation (e.g. "
-                             f"optax.adam(1e-2), optax.lbfgs()) or an optimistix least-squares "
-                             f"solver (e.g. optimistix.LevenbergMarquardt(rtol=1e-6, atol=1e-8)); "
-                             f"got {type(optimizer).__name__}")
+        raise ParameterError(
+            "optimizer",
+            f"must be an optax GradientTransformation (e.g. "
+            f"optax.adam(1e-2), optax.lbfgs()) or an optimistix least-squares "
+            f"solver (e.g. optimistix.LevenbergMarquardt(rtol=1e-6, atol=1e-8)); "
+            f"got {type(optimizer).__name__}",
+        )
     if loss is None:
         if least_squares:
             loss = trace_residuals if target.has_trace else feature_residuals
@@ -1114,9 +1384,10 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     if starts is not None:
         if set(starts) != set(free):
             raise ParameterError("starts", f"give starting values for exactly {free}")
-        x0 = {n: jnp.broadcast_to(jnp.asarray(starts[n], dtype).reshape(n_starts, -1),
-                                  (n_starts, p))
-              for n in free}
+        x0 = {
+            n: jnp.broadcast_to(jnp.asarray(starts[n], dtype).reshape(n_starts, -1), (n_starts, p))
+            for n in free
+        }
     else:
         key = jax.random.key(0) if key is None else key
         x0 = {}
@@ -1134,25 +1405,44 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
     if adjoint is None:
         unknowns = sum(int(np.prod(x0[n].shape[1:])) for n in free)
         # Least squares needs the Jacobian of many residuals in few unknowns: forward mode.
-        adjoint = (diffrax.ForwardMode() if unknowns <= FORWARD_MODE_MAX or least_squares
-                   else diffrax.RecursiveCheckpointAdjoint())
+        adjoint = (
+            diffrax.ForwardMode()
+            if unknowns <= FORWARD_MODE_MAX or least_squares
+            else diffrax.RecursiveCheckpointAdjoint()
+        )
     if least_squares and jax.config.read("jax_enable_x64"):
         # optimistix's damping terms are float64 under x64: keep its unknowns float64 too (the
         # model still runs in the parameters' dtype).
         u0, u_ref = (jax.tree.map(lambda x: x.astype(jnp.float64), u) for u in (u0, u_ref))
-    cfg = _Config(free, t1, int(steps), float(tol), int(patience), float(rtol), float(atol),
-                  int(max_steps), meanfield_model, network, record_every, bool(progress))
+    cfg = _Config(
+        free,
+        t1,
+        int(steps),
+        float(tol),
+        int(patience),
+        float(rtol),
+        float(atol),
+        int(max_steps),
+        meanfield_model,
+        network,
+        record_every,
+        bool(progress),
+    )
     if least_squares:
         out_shape = jax.eval_shape(
-            lambda: _make_loss(params, target, ts, bijectors, loss, adjoint, cfg)(u_ref)[0])
+            lambda: _make_loss(params, target, ts, bijectors, loss, adjoint, cfg)(u_ref)[0]
+        )
         if out_shape.ndim == 0:
-            raise ParameterError("loss", "a least-squares solver needs a loss that returns "
-                                 "residuals (an array), e.g. trace_residuals or "
-                                 "feature_residuals, not a scalar loss")
-    args = (least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint,
-            cfg)
-    bar = Progress("fit", steps, enabled=bool(progress), unit=" iterations",
-                   step=max(1.0 / steps, 0.01))
+            raise ParameterError(
+                "loss",
+                "a least-squares solver needs a loss that returns "
+                "residuals (an array), e.g. trace_residuals or "
+                "feature_residuals, not a scalar loss",
+            )
+    args = (least_squares, params, target, ts, u0, u_ref, bijectors, optimizer, loss, adjoint, cfg)
+    bar = Progress(
+        "fit", steps, enabled=bool(progress), unit=" iterations", step=max(1.0 / steps, 0.01)
+    )
     reporter = _Reporter(bar, n_starts)
     _REPORTERS.append(reporter)
     try:
@@ -1167,24 +1457,44 @@ def fit(params: Params, target, free=("eta_bar", "w_jump"), *,
         _REPORTERS.remove(reporter)
     batched, best_params, history, final, codes, n_iter, best_index = out
     status = jax.vmap(from_codes)(codes)
-    result = FitResult(params=batched, best_params=best_params, loss_history=history,
-                       final_loss=final, converged=codes == _OK, status=status,
-                       n_iterations=n_iter, best_index=best_index, initial=x0, free=free)
+    result = FitResult(
+        params=batched,
+        best_params=best_params,
+        loss_history=history,
+        final_loss=final,
+        converged=codes == _OK,
+        status=status,
+        n_iterations=n_iter,
+        best_index=best_index,
+        initial=x0,
+        free=free,
+    )
     if throw:
         nothing = ~jnp.any(jnp.isfinite(final))
         if isinstance(nothing, jax.core.Tracer):
-            result = eqx.error_if(result, nothing, "fit: every start diverged (no finite loss); "
-                                  "pass throw=False to get the result anyway")
+            result = eqx.error_if(
+                result,
+                nothing,
+                "fit: every start diverged (no finite loss); "
+                "pass throw=False to get the result anyway",
+            )
         elif bool(nothing):
-            raise NumericalError(f"fit: every start diverged before reaching a finite loss "
-                                 f"({result.message}); pass throw=False to get the result "
-                                 "anyway", result)
+            raise NumericalError(
+                f"fit: every start diverged before reaching a finite loss "
+                f"({result.message}); pass throw=False to get the result "
+                "anyway",
+                result,
+            )
     return result
 
 
 def _whole(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) \
-            or not float(value).is_integer() or value < 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer, float))
+        or not float(value).is_integer()
+        or value < 1
+    ):
         raise ParameterError(name, f"must be a whole number >= 1; got {value!r}")
     return int(value)
 
@@ -1194,8 +1504,9 @@ def _free_names(free, params: Params) -> tuple[str, ...]:
     (every population of it), at least one, none twice."""
     names = (free,) if isinstance(free, str) else tuple(free)
     if not names:
-        raise ParameterError("free", f"give at least one parameter to fit, from "
-                             f"{', '.join(FITTABLE_FIELDS)}")
+        raise ParameterError(
+            "free", f"give at least one parameter to fit, from {', '.join(FITTABLE_FIELDS)}"
+        )
     out = []
     for name in names:
         try:
@@ -1203,11 +1514,13 @@ def _free_names(free, params: Params) -> tuple[str, ...]:
         except ParameterError as e:
             raise ParameterError("free", str(e)) from None
         if addr.field not in FITTABLE_FIELDS:
-            raise ParameterError("free", f"cannot fit {name!r}; choose from "
-                                 f"{', '.join(FITTABLE_FIELDS)}")
+            raise ParameterError(
+                "free", f"cannot fit {name!r}; choose from {', '.join(FITTABLE_FIELDS)}"
+            )
         if addr.index is not None:
-            raise ParameterError("free", f"{name!r}: fit fits a field on every population; "
-                                 f"give {addr.field!r}")
+            raise ParameterError(
+                "free", f"{name!r}: fit fits a field on every population; give {addr.field!r}"
+            )
         out.append(addr.field)
     if len(set(out)) != len(out):
         raise ParameterError("free", f"a parameter appears twice: {list(names)}")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 __all__ = ["Progress", "ChunkRun", "run_chunks"]
 
@@ -21,8 +22,9 @@ class Progress:
     """Prints `label: 45% [done/total unit] extra elapsed, ETA` on stderr: in place on a terminal,
     else every `step` (a fraction, default 10%) of the work."""
 
-    def __init__(self, label: str, total: float, enabled: bool = True, unit: str = "",
-                 step: float = 0.1):
+    def __init__(
+        self, label: str, total: float, enabled: bool = True, unit: str = "", step: float = 0.1
+    ):
         self.label, self.total, self.enabled, self.unit = label, float(total), enabled, unit
         self.start = time.perf_counter()
         self.tty = sys.stderr.isatty()
@@ -35,8 +37,10 @@ class Progress:
         frac = min(done / self.total, 1.0)
         elapsed = time.perf_counter() - self.start
         eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
-        line = f"{self.label}: {100 * frac:5.1f}% [{done:g}/{self.total:g}{self.unit}] {extra} " \
-               f"elapsed {elapsed:.1f}s, ETA {eta:.1f}s"
+        line = (
+            f"{self.label}: {100 * frac:5.1f}% [{done:g}/{self.total:g}{self.unit}] {extra} "
+            f"elapsed {elapsed:.1f}s, ETA {eta:.1f}s"
+        )
         if self.tty:
             sys.stderr.write("\r" + line)
             if frac >= 1:
@@ -67,9 +71,13 @@ class ChunkRun(NamedTuple):
     interrupted: bool
 
 
-def run_chunks(pieces: Iterable[Any], compute: Callable[[Any], tuple[Any, bool]], *,
-               progress: Progress | None = None,
-               position: Callable[[Any, Any], tuple[float, str]] | None = None) -> ChunkRun:
+def run_chunks(
+    pieces: Iterable[Any],
+    compute: Callable[[Any], tuple[Any, bool]],
+    *,
+    progress: Progress | None = None,
+    position: Callable[[Any, Any], tuple[float, str]] | None = None,
+) -> ChunkRun:
     """Run `compute(piece) -> (output, stop)` over `pieces` in order.
 
     After each piece, `position(piece, output) -> (done, extra text)` updates `progress`. A True

@@ -15,7 +15,8 @@ one way to address the continuation parameter.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +24,16 @@ import numpy as np
 
 from .params import ParameterError, Params, get_parameter, set_parameter, set_parameters
 
-__all__ = ["newton", "newton_root", "regula_falsi", "parameter_value", "with_parameter",
-           "with_parameters", "outside_domain", "check_positive"]
+__all__ = [
+    "newton",
+    "newton_root",
+    "regula_falsi",
+    "parameter_value",
+    "with_parameter",
+    "with_parameters",
+    "outside_domain",
+    "check_positive",
+]
 
 
 def max_step(y, dy):
@@ -65,8 +74,16 @@ def newton_root(fn: Callable, y0: jax.Array, *, tol: float = 1e-13, max_iter: in
     return jax.lax.custom_root(fn, y0, solve, tangent_solve)
 
 
-def regula_falsi(evaluate: Callable[[float], tuple[float, Any]], fa: float, fb: float, *,
-                 a: float = 0.0, b: float = 1.0, x_tol: float, max_iter: int = 60):
+def regula_falsi(
+    evaluate: Callable[[float], tuple[float, Any]],
+    fa: float,
+    fb: float,
+    *,
+    a: float = 0.0,
+    b: float = 1.0,
+    x_tol: float,
+    max_iter: int = 60,
+):
     """Zero of a function g on [a, b] with g(a) = fa and g(b) = fb of opposite signs (Illinois
     regula falsi: the retained end's value is halved when the same end is kept twice).
 
@@ -152,7 +169,8 @@ def check_positive(name: str, x) -> float:
 
 def _check_key(params, name):
     if not isinstance(params, dict):
-        raise ParameterError("params", f"must be Params or a dict of scalars; got "
-                             f"{type(params).__name__}")
+        raise ParameterError(
+            "params", f"must be Params or a dict of scalars; got {type(params).__name__}"
+        )
     if name not in params:
         raise ParameterError(str(name), f"not a key of params ({', '.join(map(str, params))})")

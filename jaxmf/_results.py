@@ -19,8 +19,18 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-__all__ = ["RESULTS", "Interrupted", "NumericalError", "status_names", "status_codes",
-           "from_codes", "from_diffrax", "from_optimistix", "is_successful", "status_message"]
+__all__ = [
+    "RESULTS",
+    "Interrupted",
+    "NumericalError",
+    "status_names",
+    "status_codes",
+    "from_codes",
+    "from_diffrax",
+    "from_optimistix",
+    "is_successful",
+    "status_message",
+]
 
 
 class RESULTS(eqx.Enumeration):
@@ -37,9 +47,15 @@ class RESULTS(eqx.Enumeration):
 
 # Short labels for files and tables (a sweep's `status` variable, CLI summaries). The order is the
 # integer code written to files: append new members at the end, never reorder.
-_NAMES = {"successful": "ok", "diverged": "diverged", "max_steps_reached": "max_steps",
-          "interrupted": "interrupted", "not_converged": "not_converged",
-          "solver_failed": "solver_failed", "out_of_domain": "out_of_domain"}
+_NAMES = {
+    "successful": "ok",
+    "diverged": "diverged",
+    "max_steps_reached": "max_steps",
+    "interrupted": "interrupted",
+    "not_converged": "not_converged",
+    "solver_failed": "solver_failed",
+    "out_of_domain": "out_of_domain",
+}
 _MEMBERS = tuple(_NAMES)
 
 
@@ -49,9 +65,11 @@ def _items():
 
 def status_codes(status) -> jax.Array:
     """Integer codes (0 = successful) of a (possibly batched) `RESULTS` item, for files."""
-    return jnp.select([status == item for item in _items()],
-                      [jnp.asarray(i, jnp.int8) for i in range(len(_MEMBERS))],
-                      jnp.asarray(-1, jnp.int8))
+    return jnp.select(
+        [status == item for item in _items()],
+        [jnp.asarray(i, jnp.int8) for i in range(len(_MEMBERS))],
+        jnp.asarray(-1, jnp.int8),
+    )
 
 
 def _from_code(code) -> Any:
@@ -88,16 +106,20 @@ def status_message(status) -> str:
     bad = [n for n in dict.fromkeys(names.tolist()) if n != "ok"]
     if not bad:
         return ""
-    return "; ".join(RESULTS[getattr(RESULTS, _MEMBERS[list(_NAMES.values()).index(n)])]
-                     for n in bad)
+    return "; ".join(
+        RESULTS[getattr(RESULTS, _MEMBERS[list(_NAMES.values()).index(n)])] for n in bad
+    )
 
 
 def from_diffrax(result) -> Any:
     """diffrax's `RESULTS` item (a `Solution.result`) in jaxmf's vocabulary."""
     ok = result == diffrax.RESULTS.successful
     steps = result == diffrax.RESULTS.max_steps_reached
-    return RESULTS.where(ok, RESULTS.successful,
-                         RESULTS.where(steps, RESULTS.max_steps_reached, RESULTS.solver_failed))
+    return RESULTS.where(
+        ok,
+        RESULTS.successful,
+        RESULTS.where(steps, RESULTS.max_steps_reached, RESULTS.solver_failed),
+    )
 
 
 def from_optimistix(result) -> Any:
@@ -105,9 +127,15 @@ def from_optimistix(result) -> Any:
     ok = result == optx.RESULTS.successful
     steps = result == optx.RESULTS.nonlinear_max_steps_reached
     diverged = result == optx.RESULTS.nonlinear_divergence
-    return RESULTS.where(ok, RESULTS.successful, RESULTS.where(
-        steps, RESULTS.not_converged, RESULTS.where(diverged, RESULTS.diverged,
-                                                    RESULTS.solver_failed)))
+    return RESULTS.where(
+        ok,
+        RESULTS.successful,
+        RESULTS.where(
+            steps,
+            RESULTS.not_converged,
+            RESULTS.where(diverged, RESULTS.diverged, RESULTS.solver_failed),
+        ),
+    )
 
 
 class NumericalError(RuntimeError):

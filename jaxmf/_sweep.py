@@ -73,8 +73,18 @@ from .network import EulerReset, init, make_network, run, validate_run
 from .params import ParameterAddress, ParameterError, Params, parse_parameter, set_parameters
 
 __all__ = [
-    "Grid", "MeanFieldModel", "NetworkModel", "Trace", "OBSERVABLES", "SweepInterrupted",
-    "sweep", "regime_map", "load_sweep", "STATUS_OK", "STATUS_DIVERGED", "STATUS_MAX_STEPS",
+    "Grid",
+    "MeanFieldModel",
+    "NetworkModel",
+    "Trace",
+    "OBSERVABLES",
+    "SweepInterrupted",
+    "sweep",
+    "regime_map",
+    "load_sweep",
+    "STATUS_OK",
+    "STATUS_DIVERGED",
+    "STATUS_MAX_STEPS",
     "STATUS_NAMES",
 ]
 
@@ -90,9 +100,11 @@ FORMAT_VERSION = 2  # 2: chunk files carry their fingerprint and checksums, stat
 # Points per device and chunk when nothing else decides: on CPU ~512 amortises the Python loop
 # and bounds the waste of a vmapped solve (every point pays for the slowest one in its chunk;
 # benchmarks/meanfield_throughput.py); accelerators want far wider batches.
-_PER_DEVICE = {"meanfield": {"cpu": 512, "other": 8192},
-               "network": {"cpu": 8, "other": 256},
-               "function": {"cpu": 512, "other": 8192}}
+_PER_DEVICE = {
+    "meanfield": {"cpu": 512, "other": 8192},
+    "network": {"cpu": 8, "other": 256},
+    "function": {"cpu": 512, "other": 8192},
+}
 _DEFAULT_MEMORY_BUDGET = 2**30  # bytes per device
 
 
@@ -103,8 +115,9 @@ def _address(name) -> ParameterAddress:
 def _column(name: str, values) -> np.ndarray:
     x = np.asarray(values, dtype=float).reshape(-1) if np.ndim(values) <= 1 else None
     if x is None:
-        raise ParameterError(name, f"grid values must be a 1-D list of numbers; got shape "
-                             f"{np.shape(values)}")
+        raise ParameterError(
+            name, f"grid values must be a 1-D list of numbers; got shape {np.shape(values)}"
+        )
     if x.size == 0:
         raise ParameterError(name, "grid values are empty")
     if not np.all(np.isfinite(x)):
@@ -235,14 +248,20 @@ class Grid(eqx.Module):
         idx = np.unravel_index(flat, self.shape)
         return np.stack([c[i] for c, i in zip(self.columns, idx)], axis=1)
 
-    def chunks(self, size: int | None = None, *, memory_budget: float | None = None,
-               bytes_per_point: float | None = None) -> list[tuple[int, int]]:
+    def chunks(
+        self,
+        size: int | None = None,
+        *,
+        memory_budget: float | None = None,
+        bytes_per_point: float | None = None,
+    ) -> list[tuple[int, int]]:
         """(start, stop) of consecutive chunks of at most `size` points, or of as many points as
         fit in `memory_budget` bytes at `bytes_per_point` each."""
         if size is None:
             if memory_budget is None or bytes_per_point is None:
-                raise ParameterError("chunk_size", "give a size or a memory_budget and "
-                                     "bytes_per_point")
+                raise ParameterError(
+                    "chunk_size", "give a size or a memory_budget and bytes_per_point"
+                )
             size = max(1, int(memory_budget // max(bytes_per_point, 1)))
         if isinstance(size, bool) or not float(size).is_integer() or size < 1:
             raise ParameterError("chunk_size", f"must be a whole number >= 1; got {size!r}")
@@ -256,8 +275,13 @@ class Grid(eqx.Module):
 
     def describe(self) -> dict[str, Any]:
         columns = [np.ascontiguousarray(c, dtype="<f8") for c in self.columns]
-        return {"design": self.design, "names": list(self.names), "shape": list(self.shape),
-                "seed": self.seed, "values_sha256": fingerprint(columns)}
+        return {
+            "design": self.design,
+            "names": list(self.names),
+            "shape": list(self.shape),
+            "seed": self.seed,
+            "values_sha256": fingerprint(columns),
+        }
 
 
 def _check_overlap(names) -> None:
@@ -265,13 +289,16 @@ def _check_overlap(names) -> None:
     'g_0_1', 'kappa' and 'fractions'): which value wins would depend on their order."""
     addresses = [_address(n) for n in names]
     for i, a in enumerate(addresses):
-        for b in addresses[i + 1:]:
+        for b in addresses[i + 1 :]:
             fields = {a.field, b.field}
             same = a.field == b.field and (a.index is None or b.index is None)
             if same or fields == {"kappa", "fractions"}:
                 target = b.field if same else "fractions"
-                raise ParameterError("grid", f"{a.key} and {b.key} both set {target}; give one "
-                                     "of them (an unindexed name sets every population)")
+                raise ParameterError(
+                    "grid",
+                    f"{a.key} and {b.key} both set {target}; give one "
+                    "of them (an unindexed name sets every population)",
+                )
 
 
 def _validate_grid(params: Params, grid: Grid) -> None:
@@ -281,8 +308,11 @@ def _validate_grid(params: Params, grid: Grid) -> None:
         if addr.field == "kappa" and n_pop != 2:
             raise ParameterError(name, f"kappa needs two populations; these params have {n_pop}")
         if addr.index is not None and any(i >= n_pop for i in addr.index):
-            raise ParameterError(name, f"population index out of range: these params have "
-                                 f"{n_pop} population(s), indices 0..{n_pop - 1}")
+            raise ParameterError(
+                name,
+                f"population index out of range: these params have "
+                f"{n_pop} population(s), indices 0..{n_pop - 1}",
+            )
         field = "fractions" if addr.field == "kappa" else addr.field
         for v in (float(col.min()), float(col.max())):
             changed = set_parameters(params, [addr], [v])
@@ -290,8 +320,9 @@ def _validate_grid(params: Params, grid: Grid) -> None:
                 params.replace(**{field: np.asarray(getattr(changed, field))})
             except ParameterError as e:
                 if addr.field == "kappa":
-                    raise ParameterError(name, f"grid value {v:g} is outside the allowed range "
-                                         "(0, 1)") from None
+                    raise ParameterError(
+                        name, f"grid value {v:g} is outside the allowed range (0, 1)"
+                    ) from None
                 raise ParameterError(name, f"grid value {v:g} is not allowed: {e}") from None
 
 
@@ -312,8 +343,13 @@ def _summaries(tr: Trace, window: int) -> TraceSummary:
 
 
 # Observables read from the population summaries; a point computes them once for all of these.
-_FROM_SUMMARY = {"regime": "regime", "burst_period": "period", "burst_peak": "peak",
-                 "duty_cycle": "duty_cycle", "n_bursts": "n_bursts"}
+_FROM_SUMMARY = {
+    "regime": "regime",
+    "burst_period": "period",
+    "burst_peak": "peak",
+    "duty_cycle": "duty_cycle",
+    "n_bursts": "n_bursts",
+}
 _CASTS = {"regime": jnp.int8, "n_bursts": jnp.int32}
 
 
@@ -354,14 +390,19 @@ def _positive(name, x, *, allow_zero=False) -> float:
     except (TypeError, ValueError):
         raise ParameterError(name, f"must be a number; got {x!r}") from None
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ParameterError(name, f"must be a finite number {'>=' if allow_zero else '>'} 0; "
-                             f"got {x!r}")
+        raise ParameterError(
+            name, f"must be a finite number {'>=' if allow_zero else '>'} 0; got {x!r}"
+        )
     return v
 
 
 def _whole(name, x, minimum=1) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) \
-            or not float(x).is_integer() or x < minimum:
+    if (
+        isinstance(x, bool)
+        or not isinstance(x, (int, float, np.integer, np.floating))
+        or not float(x).is_integer()
+        or x < minimum
+    ):
         raise ParameterError(name, f"must be a whole number >= {minimum}; got {x!r}")
     return int(x)
 
@@ -395,8 +436,11 @@ class MeanFieldModel(eqx.Module):
                 raise ParameterError("transient", f"must be < t1={t1:g}; got {tr:g}")
         _positive("save_dt", self.save_dt)
         if self.n_save < 3:
-            raise ParameterError("save_dt", f"must leave >= 3 samples in (transient, t1] = "
-                                 f"({self.start:g}, {t1:g}]; got save_dt={self.save_dt:g}")
+            raise ParameterError(
+                "save_dt",
+                f"must leave >= 3 samples in (transient, t1] = "
+                f"({self.start:g}, {t1:g}]; got save_dt={self.save_dt:g}",
+            )
         _positive("rtol", self.rtol)
         _positive("atol", self.atol)
         _whole("max_steps", self.max_steps)
@@ -421,9 +465,17 @@ class MeanFieldModel(eqx.Module):
         # `blowup` stops a diverging point: without it, it would spend its whole step budget on
         # rejected steps and be indistinguishable from one that ran out of steps.
         ts = jnp.linspace(self.start, float(self.t1), self.n_save, dtype=params.eta_bar.dtype)
-        res = solve_meanfield(params, float(self.t1), ts=ts, model=self.model, rtol=self.rtol,
-                              atol=self.atol, max_steps=int(self.max_steps),
-                              blowup=float(self.blowup), throw=False)
+        res = solve_meanfield(
+            params,
+            float(self.t1),
+            ts=ts,
+            model=self.model,
+            rtol=self.rtol,
+            atol=self.atol,
+            max_steps=int(self.max_steps),
+            blowup=float(self.blowup),
+            throw=False,
+        )
         return Trace(t=ts, r=res.r, v=res.v, w=res.w, s=res.s), res.status
 
     def bytes_per_point(self, params: Params) -> float:
@@ -433,8 +485,10 @@ class MeanFieldModel(eqx.Module):
         return itemsize * (6 * self.n_save * (4 * p + 1) + 64 * 4 * p) + 4096
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, **{f.name: getattr(self, f.name)
-                                      for f in dataclasses.fields(self)}}
+        return {
+            "kind": self.kind,
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+        }
 
 
 class NetworkModel(eqx.Module):
@@ -473,8 +527,11 @@ class NetworkModel(eqx.Module):
             raise ParameterError("dtype", f"must be 'float32' or 'float64'; got {self.dtype!r}")
         bins = t1 / (self.dt * self.record_every)
         if abs(bins - round(bins)) > 1e-6 * max(1.0, bins):
-            raise ParameterError("t1", f"t1={t1:g} is not a whole number of recording bins of "
-                                 f"dt * record_every = {self.dt * self.record_every:g}")
+            raise ParameterError(
+                "t1",
+                f"t1={t1:g} is not a whole number of recording bins of "
+                f"dt * record_every = {self.dt * self.record_every:g}",
+            )
         if self.n_records - self.first_record < 3:
             raise ParameterError("transient", "leaves fewer than 3 recording bins to analyse")
 
@@ -498,26 +555,45 @@ class NetworkModel(eqx.Module):
     def prepare(self, params: Params, seed: int, grid: Grid):
         for addr, name in zip(grid.addresses, grid.names):
             if addr.field in ("fractions", "kappa"):
-                raise ParameterError(name, "a network's population sizes are fixed: sweep "
-                                     "fractions/kappa with the mean field, or run one sweep per "
-                                     "network")
+                raise ParameterError(
+                    name,
+                    "a network's population sizes are fixed: sweep "
+                    "fractions/kappa with the mean field, or run one sweep per "
+                    "network",
+                )
         dtype = jnp.dtype(self.dtype)
-        network = make_network(params, int(self.n), sampler=self.sampler,
-                               key=jax.random.key(seed), dtype=dtype)
+        network = make_network(
+            params, int(self.n), sampler=self.sampler, key=jax.random.key(seed), dtype=dtype
+        )
         # The step must suit the most excitable point of the grid.
         worst = params
         for addr, col in zip(grid.addresses, grid.columns):
             if addr.field in ("eta_bar", "delta_eta", "i_ext"):
                 worst = set_parameters(worst, [addr], [float(col.max())])
-        validate_run(jax.tree.map(np.asarray, worst), network, float(self.dt), float(self.t1),
-                      0.0, int(self.record_every), self.scheme, dtype)
+        validate_run(
+            jax.tree.map(np.asarray, worst),
+            network,
+            float(self.dt),
+            float(self.t1),
+            0.0,
+            int(self.record_every),
+            self.scheme,
+            dtype,
+        )
         return network
 
     def trace(self, params: Params, network) -> tuple[Trace, jax.Array]:
         dtype = jnp.dtype(self.dtype)
         state = init(network, dtype=dtype)
-        _, rec = run(params, network, state, dt=float(self.dt), n_records=self.n_records,
-                     record_every=int(self.record_every), scheme=self.scheme)
+        _, rec = run(
+            params,
+            network,
+            state,
+            dt=float(self.dt),
+            n_records=self.n_records,
+            record_every=int(self.record_every),
+            scheme=self.scheme,
+        )
         k0 = self.first_record
         t = self.bin_time * jnp.arange(k0 + 1, self.n_records + 1, dtype=dtype)
         tr = Trace(t=t, r=rec.r[k0:], v=rec.v_mean[k0:], w=rec.w_mean[k0:], s=rec.s[k0:])
@@ -563,32 +639,43 @@ _MODEL_CLASSES = {"meanfield": MeanFieldModel, "network": NetworkModel}
 def _make_model(model, options: dict):
     if isinstance(model, str):
         if model not in _MODEL_CLASSES:
-            raise ParameterError("model", f"must be 'meanfield', 'network', a MeanFieldModel / "
-                                 f"NetworkModel, or a function of Params; got {model!r}")
+            raise ParameterError(
+                "model",
+                f"must be 'meanfield', 'network', a MeanFieldModel / "
+                f"NetworkModel, or a function of Params; got {model!r}",
+            )
         cls: Any = _MODEL_CLASSES[model]
         allowed = [f.name for f in dataclasses.fields(cls)]
         for name in options:
             if name not in allowed:
-                raise ParameterError(name, f"unknown option for model={model!r}; allowed: "
-                                     f"{', '.join(allowed)}")
+                raise ParameterError(
+                    name, f"unknown option for model={model!r}; allowed: {', '.join(allowed)}"
+                )
         return cls(**options)
     if options:
         name = next(iter(options))
-        raise ParameterError(name, "options are given to the model object itself when `model` "
-                             "is not a string (e.g. MeanFieldModel(t1=...))")
+        raise ParameterError(
+            name,
+            "options are given to the model object itself when `model` "
+            "is not a string (e.g. MeanFieldModel(t1=...))",
+        )
     if isinstance(model, (MeanFieldModel, NetworkModel)):
         return model
     if callable(model):
         return _FunctionModel(model)
-    raise ParameterError("model", f"must be 'meanfield', 'network', a model object or a "
-                         f"function of Params; got {model!r}")
+    raise ParameterError(
+        "model",
+        f"must be 'meanfield', 'network', a model object or a function of Params; got {model!r}",
+    )
 
 
 def _observable_table(model, observables) -> tuple[tuple[str, Callable, str], ...]:
     if isinstance(model, _FunctionModel):
         if observables is not None:
-            raise ParameterError("observables", "a function model's outputs are the observables; "
-                                 "leave observables out")
+            raise ParameterError(
+                "observables",
+                "a function model's outputs are the observables; leave observables out",
+            )
         return ()
     if observables is None:
         observables = DEFAULT_OBSERVABLES
@@ -598,14 +685,18 @@ def _observable_table(model, observables) -> tuple[tuple[str, Callable, str], ..
     for item in observables:
         if isinstance(item, str):
             if item not in OBSERVABLES:
-                raise ParameterError("observables", f"unknown observable {item!r}; choose from "
-                                     f"{', '.join(OBSERVABLES)} or pass (name, function of Trace)")
+                raise ParameterError(
+                    "observables",
+                    f"unknown observable {item!r}; choose from "
+                    f"{', '.join(OBSERVABLES)} or pass (name, function of Trace)",
+                )
             table.append((item, *OBSERVABLES[item]))
         elif isinstance(item, tuple) and len(item) == 2 and callable(item[1]):
             table.append((str(item[0]), item[1], "float"))
         else:
-            raise ParameterError("observables", f"each entry is a name or (name, function); got "
-                                 f"{item!r}")
+            raise ParameterError(
+                "observables", f"each entry is a name or (name, function); got {item!r}"
+            )
     names = [t[0] for t in table]
     if not names or len(set(names)) != len(names) or "status" in names:
         raise ParameterError("observables", f"need distinct names other than 'status'; got {names}")
@@ -622,8 +713,11 @@ def _point_function(model, addresses, table):
             status = out.pop("status", None)
             out = {k: jnp.asarray(v) for k, v in out.items()}
             if status is None:
-                finite = [jnp.all(jnp.isfinite(v)) for v in out.values()
-                          if jnp.issubdtype(v.dtype, jnp.inexact)]
+                finite = [
+                    jnp.all(jnp.isfinite(v))
+                    for v in out.values()
+                    if jnp.issubdtype(v.dtype, jnp.inexact)
+                ]
                 ok = jnp.all(jnp.stack(finite)) if finite else jnp.asarray(True)
                 status = RESULTS.where(ok, RESULTS.successful, RESULTS.diverged)
             if isinstance(status, type(RESULTS.successful)):
@@ -632,8 +726,11 @@ def _point_function(model, addresses, table):
         tr, status = model.trace(params, aux)
         ok = status == RESULTS.successful
         builtin = [name for name, fn, _ in table if OBSERVABLES.get(name, (None,))[0] is fn]
-        summary = (_summaries(tr, model.smooth_window)
-                   if any(n in _FROM_SUMMARY for n in builtin) else None)
+        summary = (
+            _summaries(tr, model.smooth_window)
+            if any(n in _FROM_SUMMARY for n in builtin)
+            else None
+        )
         out = {}
         for name, fn, kind in table:
             if name in _FROM_SUMMARY and name in builtin:
@@ -656,13 +753,16 @@ def _local_devices(devices) -> list:
         return local
     if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
         if not 1 <= devices <= len(local):
-            raise ParameterError("devices", f"must be between 1 and the {len(local)} local "
-                                 f"device(s); got {devices}")
+            raise ParameterError(
+                "devices", f"must be between 1 and the {len(local)} local device(s); got {devices}"
+            )
         return local[: int(devices)]
     devices = list(devices)
     if not devices or any(d not in local for d in devices):
-        raise ParameterError("devices", f"must be a count or a list of this process's local "
-                             f"devices {local}; got {devices}")
+        raise ParameterError(
+            "devices",
+            f"must be a count or a list of this process's local devices {local}; got {devices}",
+        )
     return devices
 
 
@@ -686,8 +786,15 @@ def _chunk_runner(model, addresses, table, devices):
         mesh = Mesh(np.asarray(devices), ("batch",))
         # check_vma=False: diffrax's while loops carry values the per-device batch does not
         # vary; every device runs its own points independently, no collectives.
-        fn = jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=(P(), P(), P("batch")),
-                                   out_specs=P("batch"), check_vma=False))
+        fn = jax.jit(
+            jax.shard_map(
+                batched,
+                mesh=mesh,
+                in_specs=(P(), P(), P("batch")),
+                out_specs=P("batch"),
+                check_vma=False,
+            )
+        )
         replicated, points = NamedSharding(mesh, P()), NamedSharding(mesh, P("batch"))
     _COMPILED[key] = (fn, replicated, points)
     return _COMPILED[key]
@@ -718,10 +825,16 @@ def _sidecar(path: Path) -> Path:
 def _write_chunk(parts: Path, i: int, result: dict[str, np.ndarray], meta: dict) -> None:
     """Chunk i's arrays with what identifies them: the sweep's fingerprint, the chunk's index and
     range, and a checksum of the arrays (inside the file), plus the file's SHA-256 beside it."""
-    arrays: dict[str, Any] = {("status_codes" if k == "status" else k): np.asarray(v)
-                              for k, v in result.items()}
-    stamp = {"fingerprint": meta["fingerprint"], "chunk": i, "start": meta["start"],
-             "stop": meta["stop"], "data": fingerprint(arrays)}
+    arrays: dict[str, Any] = {
+        ("status_codes" if k == "status" else k): np.asarray(v) for k, v in result.items()
+    }
+    stamp = {
+        "fingerprint": meta["fingerprint"],
+        "chunk": i,
+        "start": meta["start"],
+        "stop": meta["stop"],
+        "data": fingerprint(arrays),
+    }
     path = _chunk_path(parts, i)
     atomic_write(path, lambda f: np.savez(f, **arrays, _stamp=np.asarray(dumps(stamp))))
     atomic_write_text(_sidecar(path), checksum(path) + "\n")
@@ -744,14 +857,20 @@ def _read_chunk(parts: Path, i: int, meta: dict) -> dict[str, np.ndarray] | None
             out = {k: f[k] for k in f.files}
         stamp = json.loads(str(out.pop("_stamp")))
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        problem = f"unreadable ({e})" if not isinstance(e, ValueError) or "checksum" not in str(e) \
+        problem = (
+            f"unreadable ({e})"
+            if not isinstance(e, ValueError) or "checksum" not in str(e)
             else str(e)
+        )
         out, stamp = {}, {}
     if problem is None:
         if stamp.get("fingerprint") != meta["fingerprint"]:
             problem = "it belongs to a different sweep"
-        elif (stamp.get("chunk"), stamp.get("start"), stamp.get("stop")) != \
-                (i, meta["start"], meta["stop"]):
+        elif (stamp.get("chunk"), stamp.get("start"), stamp.get("stop")) != (
+            i,
+            meta["start"],
+            meta["stop"],
+        ):
             problem = "it covers other grid points"
         elif stamp.get("data") != fingerprint(out):
             problem = "its values do not match its checksum (altered)"
@@ -808,11 +927,25 @@ def _write_dataset(ds, out: Path) -> None:
     atomic_write(out, lambda f: f.write(data))
 
 
-def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, out=None,
-          chunk_size: int | None = None, points_per_device: int | None = None,
-          memory_budget: float | None = None, max_memory: float | None = None, devices=None,
-          seed: int = 0, progress: bool = True, overwrite: bool = False,
-          provenance: dict | None = None, throw: bool = True, **options):
+def sweep(
+    params: Params,
+    grid: Grid,
+    model="meanfield",
+    *,
+    observables=None,
+    out=None,
+    chunk_size: int | None = None,
+    points_per_device: int | None = None,
+    memory_budget: float | None = None,
+    max_memory: float | None = None,
+    devices=None,
+    seed: int = 0,
+    progress: bool = True,
+    overwrite: bool = False,
+    provenance: dict | None = None,
+    throw: bool = True,
+    **options,
+):
     """Evaluate `model` at every point of `grid` (values set on top of `params`).
 
     Parameters
@@ -855,8 +988,11 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
     if not isinstance(params, Params):
         raise ParameterError("params", f"must be jaxmf.Params; got {type(params).__name__}")
     if not isinstance(grid, Grid):
-        raise ParameterError("grid", "must be a jaxmf.Grid (Grid.product, points, random, "
-                             f"latin_hypercube); got {type(grid).__name__}")
+        raise ParameterError(
+            "grid",
+            "must be a jaxmf.Grid (Grid.product, points, random, "
+            f"latin_hypercube); got {type(grid).__name__}",
+        )
     if jnp.ndim(params.eta_bar) != 1:
         raise ParameterError("params", "give one parameter set (the grid varies it), not a batch")
     model = _make_model(model, options)
@@ -869,10 +1005,15 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
     aux = model.prepare(params, seed, grid)
     nproc, pid = jax.process_count(), jax.process_index()
 
-    description = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                   "model": model.describe(), "grid": grid.describe(),
-                   "observables": [n for n, _, _ in table], "seed": seed,
-                   "params": _params_dict(params)}
+    description = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model.describe(),
+        "grid": grid.describe(),
+        "observables": [n for n, _, _ in table],
+        "seed": seed,
+        "params": _params_dict(params),
+    }
     stamp = fingerprint(description)
     out = None if out is None else Path(out)
     parts = None if out is None else _parts_dir(out)
@@ -887,24 +1028,30 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
             ds = load_sweep(out) if out.exists() else _missing(out)
             return _checked(ds, throw)
         if found == 2 and not overwrite:
-            raise ParameterError("out", f"{out} holds a different sweep (other parameters, grid, "
-                                 "model or observables); choose another path or overwrite=True")
+            raise ParameterError(
+                "out",
+                f"{out} holds a different sweep (other parameters, grid, "
+                "model or observables); choose another path or overwrite=True",
+            )
 
     backend = "cpu" if devices[0].platform == "cpu" else "other"
     if memory_budget is not None:
         memory_budget = _positive("memory_budget", memory_budget)
-    by_memory = max(1, int((memory_budget or _DEFAULT_MEMORY_BUDGET)
-                           // model.bytes_per_point(params)))
+    by_memory = max(
+        1, int((memory_budget or _DEFAULT_MEMORY_BUDGET) // model.bytes_per_point(params))
+    )
     if chunk_size is not None:
         chunk_size = _whole("chunk_size", chunk_size)
     if points_per_device is not None:
         points_per_device = _whole("points_per_device", points_per_device)
     if parts is not None:
-        chunk_size, points_per_device = _open_parts(parts, stamp, chunk_size,
-                                                    points_per_device, overwrite, pid)
+        chunk_size, points_per_device = _open_parts(
+            parts, stamp, chunk_size, points_per_device, overwrite, pid
+        )
     if points_per_device is None:
-        points_per_device = min(_PER_DEVICE[model.kind][backend], by_memory,
-                                chunk_size or grid.n_points)
+        points_per_device = min(
+            _PER_DEVICE[model.kind][backend], by_memory, chunk_size or grid.n_points
+        )
     if chunk_size is None:
         chunk_size = points_per_device * len(devices)
     # Every process must cut the grid the same way.
@@ -926,9 +1073,16 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
         n = x.shape[0]
         calls = -(-n // per_call)
         x = np.concatenate([x, np.repeat(x[-1:], calls * per_call - n, axis=0)])  # edge padding
-        outs = [fn(base, aux, jax.device_put(jnp.asarray(x[k * per_call:(k + 1) * per_call],
-                                                         dtype), point_sharding))
-                for k in range(calls)]
+        outs = [
+            fn(
+                base,
+                aux,
+                jax.device_put(
+                    jnp.asarray(x[k * per_call : (k + 1) * per_call], dtype), point_sharding
+                ),
+            )
+            for k in range(calls)
+        ]
         res = {k: np.concatenate([np.asarray(o[0][k]) for o in outs])[:n] for k in outs[0][0]}
         res["status"] = np.concatenate([np.asarray(o[1]) for o in outs])[:n]
         return res
@@ -974,21 +1128,41 @@ def sweep(params: Params, grid: Grid, model="meanfield", *, observables=None, ou
     run = run_chunks(todo, compute, progress=bar, position=position)
     if run.interrupted:
         done = already + sum(size(i) for i in run.outputs)
-        where = f"finished chunks are in {parts}; call again with the same arguments to " \
-            "complete the rest" if parts is not None else "nothing was saved (no `out`)"
+        where = (
+            f"finished chunks are in {parts}; call again with the same arguments to "
+            "complete the rest"
+            if parts is not None
+            else "nothing was saved (no `out`)"
+        )
         bar.close(f"interrupted at {done} of {total} points; {where}")
-        raise SweepInterrupted(f"sweep interrupted at {done} of {total} points; {where}",
-                               done, total, parts) from None
+        raise SweepInterrupted(
+            f"sweep interrupted at {done} of {total} points; {where}", done, total, parts
+        ) from None
 
     template = None
     if nproc > 1:
-        shapes = jax.eval_shape(fn, base, aux, jax.ShapeDtypeStruct(
-            (per_call, len(grid.names)), dtype, sharding=point_sharding))
-        template = {**{k: (v.shape[1:], v.dtype) for k, v in shapes[0].items()},
-                    "status": (shapes[1].shape[1:], shapes[1].dtype)}
+        shapes = jax.eval_shape(
+            fn,
+            base,
+            aux,
+            jax.ShapeDtypeStruct((per_call, len(grid.names)), dtype, sharding=point_sharding),
+        )
+        template = {
+            **{k: (v.shape[1:], v.dtype) for k, v in shapes[0].items()},
+            "status": (shapes[1].shape[1:], shapes[1].dtype),
+        }
     merged = _gather(results, chunks, mine, nproc, template)
-    attrs = _attrs(description, stamp, chunk_size, points_per_device, len(chunks), devices,
-                   nproc, dtype, provenance)
+    attrs = _attrs(
+        description,
+        stamp,
+        chunk_size,
+        points_per_device,
+        len(chunks),
+        devices,
+        nproc,
+        dtype,
+        provenance,
+    )
     ds = _to_dataset(grid, table, merged, n_pop, attrs)
     if out is not None:
         if pid == 0:
@@ -1012,8 +1186,9 @@ def _checked(ds, throw: bool):
     if throw and not np.any(labels == "ok"):
         names, counts = np.unique(labels, return_counts=True)
         summary = ", ".join(f"{c} {n}" for n, c in zip(names, counts))
-        raise NumericalError(f"sweep: no point succeeded ({summary}); pass throw=False to get "
-                             "the dataset anyway", ds)
+        raise NumericalError(
+            f"sweep: no point succeeded ({summary}); pass throw=False to get the dataset anyway", ds
+        )
     return ds
 
 
@@ -1037,8 +1212,9 @@ def _result_bytes_per_point(model, table, params) -> float:
     (chunk results and the gathered arrays both exist while the dataset is built)."""
     if isinstance(model, _FunctionModel):
         shapes = jax.eval_shape(model.fn, params)
-        values = sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize
-                     for x in jax.tree.leaves(shapes))
+        values = sum(
+            int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes)
+        )
     else:
         values = 8 * params.n_populations * len(table)
     return 2.0 * (values + 1 + 8 * len(table))
@@ -1052,15 +1228,20 @@ def _check_memory(grid: Grid, model, table, params, max_memory) -> None:
     limit = _available_memory() if max_memory is None else max_memory
     if limit is not None and need > limit:
         where = "the memory available" if max_memory is None else "max_memory"
-        raise ParameterError("grid", f"{grid.n_points:.3g} points need about {need / 2**30:.3g} "
-                             f"GiB for their results, more than {where} ({limit / 2**30:.3g} "
-                             "GiB); use a smaller grid, or pass max_memory= (bytes) on a "
-                             "bigger machine")
+        raise ParameterError(
+            "grid",
+            f"{grid.n_points:.3g} points need about {need / 2**30:.3g} "
+            f"GiB for their results, more than {where} ({limit / 2**30:.3g} "
+            "GiB); use a smaller grid, or pass max_memory= (bytes) on a "
+            "bigger machine",
+        )
 
 
 def _missing(out):
-    raise FileNotFoundError(f"{out}: process 0 has it but this process cannot see it (no shared "
-                            "file system); read it on process 0")
+    raise FileNotFoundError(
+        f"{out}: process 0 has it but this process cannot see it (no shared "
+        "file system); read it on process 0"
+    )
 
 
 def _agree(nproc: int, value: int) -> int:
@@ -1105,22 +1286,32 @@ def _open_parts(parts: Path, stamp, chunk_size, points_per_device, overwrite, pi
         old_stamp = old["fingerprint"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         detail = str(e) if isinstance(e, ValueError) else f"{manifest}: damaged sweep manifest"
-        warnings.warn(f"sweep: {detail}; replacing it (each chunk is checked on its own: "
-                      "damaged ones and those of another sweep are computed again)",
-                      stacklevel=3)
+        warnings.warn(
+            f"sweep: {detail}; replacing it (each chunk is checked on its own: "
+            "damaged ones and those of another sweep are computed again)",
+            stacklevel=3,
+        )
         if pid == 0:
             manifest.unlink(missing_ok=True)
         return chunk_size, points_per_device
     if old_stamp != stamp:
-        raise ParameterError("out", f"{parts} holds chunks of a different, unfinished sweep "
-                             "(other parameters, grid, model or observables); choose another "
-                             "path or pass overwrite=True to discard them")
-    for name, given, kept in (("chunk_size", chunk_size, stored[0]),
-                              ("points_per_device", points_per_device, stored[1])):
+        raise ParameterError(
+            "out",
+            f"{parts} holds chunks of a different, unfinished sweep "
+            "(other parameters, grid, model or observables); choose another "
+            "path or pass overwrite=True to discard them",
+        )
+    for name, given, kept in (
+        ("chunk_size", chunk_size, stored[0]),
+        ("points_per_device", points_per_device, stored[1]),
+    ):
         if given is not None and given != kept:
-            raise ParameterError(name, f"the unfinished sweep in {parts} uses {name}={kept}; "
-                                 "resume with that (or leave it out), or pass overwrite=True to "
-                                 "start again")
+            raise ParameterError(
+                name,
+                f"the unfinished sweep in {parts} uses {name}={kept}; "
+                "resume with that (or leave it out), or pass overwrite=True to "
+                "start again",
+            )
     return stored
 
 
@@ -1131,8 +1322,15 @@ def _write_manifest(parts: Path, stamp, description, chunk_size, points_per_devi
             return
     except (OSError, ValueError, AttributeError):
         pass
-    write_json(manifest, {"fingerprint": stamp, "chunk_size": chunk_size,
-                          "points_per_device": points_per_device, "description": description})
+    write_json(
+        manifest,
+        {
+            "fingerprint": stamp,
+            "chunk_size": chunk_size,
+            "points_per_device": points_per_device,
+            "description": description,
+        },
+    )
 
 
 def _gather(results, chunks, mine, nproc, template) -> dict[str, np.ndarray]:
@@ -1143,8 +1341,10 @@ def _gather(results, chunks, mine, nproc, template) -> dict[str, np.ndarray]:
         return {k: np.concatenate([r[k] for r in order]) for k in order[0]}
     from jax.experimental import multihost_utils
 
-    counts = [sum(b - a for a, b in (chunks[i] for i in range(p, len(chunks), nproc)))
-              for p in range(nproc)]
+    counts = [
+        sum(b - a for a, b in (chunks[i] for i in range(p, len(chunks), nproc)))
+        for p in range(nproc)
+    ]
     width = max(counts)
     local = [results[i] for i in mine]
     padded = {}
@@ -1160,18 +1360,21 @@ def _gather(results, chunks, mine, nproc, template) -> dict[str, np.ndarray]:
         for i in range(p, len(chunks), nproc):
             a, b = chunks[i]
             for k in merged:
-                merged[k][a:b] = np.asarray(everything[k])[p, offset:offset + b - a]
+                merged[k][a:b] = np.asarray(everything[k])[p, offset : offset + b - a]
             offset += b - a
     return merged
 
 
-def _attrs(description, stamp, chunk_size, points_per_device, n_chunks, devices, nproc,
-           dtype, extra) -> dict:
-    prov = provenance(sweep_devices=[f"{d.platform}:{d.id}" for d in devices],
-                      processes=nproc, **(extra or {}))
+def _attrs(
+    description, stamp, chunk_size, points_per_device, n_chunks, devices, nproc, dtype, extra
+) -> dict:
+    prov = provenance(
+        sweep_devices=[f"{d.platform}:{d.id}" for d in devices], processes=nproc, **(extra or {})
+    )
     return {
         "title": "jaxmf parameter sweep",
-        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "fingerprint": stamp,
         "model": _json(description["model"]),
         "grid": _json(description["grid"]),
@@ -1191,8 +1394,15 @@ def _json(x) -> str:
     return dumps(x, indent=None)
 
 
-def regime_map(params: Params, axes: Mapping[str, Any], *, t1: float = 2000.0,
-               model="meanfield", observables=DEFAULT_OBSERVABLES, **kwargs):
+def regime_map(
+    params: Params,
+    axes: Mapping[str, Any],
+    *,
+    t1: float = 2000.0,
+    model="meanfield",
+    observables=DEFAULT_OBSERVABLES,
+    **kwargs,
+):
     """Brute-force regime map: `sweep` over the product of `axes` with each point classified
     'quiescent' / 'tonic' / 'bursting' (`jaxmf.analysis.trace_summary`).
 
@@ -1210,9 +1420,13 @@ def regime_map(params: Params, axes: Mapping[str, Any], *, t1: float = 2000.0,
     The sweep's xarray Dataset; plot it with `jaxmf.plot.plot_regime_map(ds)`.
     """
     if not isinstance(axes, Mapping) or not axes:
-        raise ParameterError("axes", "give a mapping of parameter name to grid values, e.g. "
-                             "{'eta_bar': jnp.linspace(0, 0.3, 100)}")
+        raise ParameterError(
+            "axes",
+            "give a mapping of parameter name to grid values, e.g. "
+            "{'eta_bar': jnp.linspace(0, 0.3, 100)}",
+        )
     if "regime" not in observables:
         observables = ("regime", *observables)
-    return sweep(params, Grid.product(**dict(axes)), model, observables=observables, t1=t1,
-                 **kwargs)
+    return sweep(
+        params, Grid.product(**dict(axes)), model, observables=observables, t1=t1, **kwargs
+    )

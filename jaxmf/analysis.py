@@ -27,9 +27,22 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["QUIESCENT", "TONIC", "BURSTING", "REGIME_NAMES", "BurstStats", "smooth",
-           "bin_counts_to_rate", "detect_bursts", "classify_regime", "regime_name",
-           "TRANSIENT_FRACTION", "transient_time", "TraceSummary", "trace_summary"]
+__all__ = [
+    "QUIESCENT",
+    "TONIC",
+    "BURSTING",
+    "REGIME_NAMES",
+    "BurstStats",
+    "smooth",
+    "bin_counts_to_rate",
+    "detect_bursts",
+    "classify_regime",
+    "regime_name",
+    "TRANSIENT_FRACTION",
+    "transient_time",
+    "TraceSummary",
+    "trace_summary",
+]
 
 QUIESCENT, TONIC, BURSTING = 0, 1, 2
 REGIME_NAMES = ("quiescent", "tonic", "bursting")
@@ -72,8 +85,15 @@ def bin_counts_to_rate(counts: jax.Array, n: int, bin_time: float, window: int =
     return smooth(counts / (n * bin_time), window)
 
 
-def detect_bursts(t: jax.Array, x: jax.Array, *, threshold=None, hysteresis: float = 0.1,
-                  min_relative_swing: float = 0.05, max_bursts: int = 256) -> BurstStats:
+def detect_bursts(
+    t: jax.Array,
+    x: jax.Array,
+    *,
+    threshold=None,
+    hysteresis: float = 0.1,
+    min_relative_swing: float = 0.05,
+    max_bursts: int = 256,
+) -> BurstStats:
     """Bursts as excursions of x above a threshold, with hysteresis.
 
     threshold: default halfway between the 5th and 95th percentiles. A burst starts when x rises
@@ -104,21 +124,37 @@ def detect_bursts(t: jax.Array, x: jax.Array, *, threshold=None, hysteresis: flo
     complete = (slot < n_on) & jnp.isfinite(next_fall)
     offsets = jnp.where(complete, next_fall, jnp.nan)
     first, last = onsets[0], jnp.where(n_on > 0, onsets[jnp.maximum(n_on - 1, 0)], jnp.nan)
-    period = jnp.where(n_on >= 2, (last - first) / jnp.maximum(n_on - 1, 1).astype(t.dtype), jnp.nan)
+    period = jnp.where(
+        n_on >= 2, (last - first) / jnp.maximum(n_on - 1, 1).astype(t.dtype), jnp.nan
+    )
     # Duty cycle over whole cycles [first onset, last onset).
     dt_samples = jnp.diff(t)
     in_cycles = (t_mid >= first) & (t_mid < last)
-    duty = jnp.sum(jnp.where(in_cycles & above[1:], dt_samples, 0.0)) / \
-        jnp.maximum(jnp.sum(jnp.where(in_cycles, dt_samples, 0.0)), jnp.finfo(x.dtype).tiny)
+    duty = jnp.sum(jnp.where(in_cycles & above[1:], dt_samples, 0.0)) / jnp.maximum(
+        jnp.sum(jnp.where(in_cycles, dt_samples, 0.0)), jnp.finfo(x.dtype).tiny
+    )
     duty = jnp.where(n_on >= 2, duty, jnp.nan)
     # Peak of each complete burst.
-    peaks = jax.vmap(lambda a, b: jnp.max(jnp.where((t >= a) & (t <= b), x, -jnp.inf)))(onsets, offsets)
+    peaks = jax.vmap(lambda a, b: jnp.max(jnp.where((t >= a) & (t <= b), x, -jnp.inf)))(
+        onsets, offsets
+    )
     n_complete = jnp.sum(complete)
-    peak = jnp.where(n_complete > 0, jnp.sum(jnp.where(complete, peaks, 0.0))
-                     / jnp.maximum(n_complete, 1).astype(x.dtype),
-                     jnp.max(x))
-    return BurstStats(onsets=onsets, offsets=offsets, n_bursts=n_on, period=period,
-                      duty_cycle=duty, peak=peak, low=jnp.min(x), mean=jnp.mean(x), threshold=theta)
+    peak = jnp.where(
+        n_complete > 0,
+        jnp.sum(jnp.where(complete, peaks, 0.0)) / jnp.maximum(n_complete, 1).astype(x.dtype),
+        jnp.max(x),
+    )
+    return BurstStats(
+        onsets=onsets,
+        offsets=offsets,
+        n_bursts=n_on,
+        period=period,
+        duty_cycle=duty,
+        peak=peak,
+        low=jnp.min(x),
+        mean=jnp.mean(x),
+        threshold=theta,
+    )
 
 
 def transient_time(t_end: float, transient: float | None = None, t_start: float = 0.0) -> float:
@@ -145,8 +181,9 @@ class TraceSummary(NamedTuple):
     n_bursts: jax.Array
 
 
-def trace_summary(t: jax.Array, r: jax.Array, *, smooth_window: int = 1,
-                  hysteresis: float = 0.1) -> TraceSummary:
+def trace_summary(
+    t: jax.Array, r: jax.Array, *, smooth_window: int = 1, hysteresis: float = 0.1
+) -> TraceSummary:
     """Regime, mean and burst statistics of a trace already cut to its analysed window (see
     `transient_time`). `smooth_window` samples of moving average first (use a few time units for
     a finite network's rate, 1 for a mean-field solution). Runs under jit and vmap.
@@ -164,16 +201,28 @@ def trace_summary(t: jax.Array, r: jax.Array, *, smooth_window: int = 1,
     x = smooth(r, smooth_window)
     stats = detect_bursts(t, x, hysteresis=hysteresis)
     regime = _regime(x, stats)
-    return TraceSummary(regime=regime, mean=jnp.mean(r), period=stats.period,
-                        duty_cycle=stats.duty_cycle, peak=stats.peak, low=stats.low,
-                        n_bursts=stats.n_bursts)
+    return TraceSummary(
+        regime=regime,
+        mean=jnp.mean(r),
+        period=stats.period,
+        duty_cycle=stats.duty_cycle,
+        peak=stats.peak,
+        low=stats.low,
+        n_bursts=stats.n_bursts,
+    )
 
 
-def _regime(r, stats: BurstStats, quiescent_rate: float = 1e-3,
-            min_relative_amplitude: float = 1.0, min_bursts: int = 2) -> jax.Array:
+def _regime(
+    r,
+    stats: BurstStats,
+    quiescent_rate: float = 1e-3,
+    min_relative_amplitude: float = 1.0,
+    min_bursts: int = 2,
+) -> jax.Array:
     mean = jnp.mean(r)
-    swing = (jnp.percentile(r, 99.0) - jnp.percentile(r, 1.0)) / \
-        jnp.maximum(mean, jnp.finfo(r.dtype).tiny)
+    swing = (jnp.percentile(r, 99.0) - jnp.percentile(r, 1.0)) / jnp.maximum(
+        mean, jnp.finfo(r.dtype).tiny
+    )
     # One onset with a large swing is an oscillation slower than the window (its period is NaN),
     # not a tonic state: see the module docstring.
     onsets = (stats.n_bursts >= min_bursts) | (stats.n_bursts == 1)
@@ -181,9 +230,15 @@ def _regime(r, stats: BurstStats, quiescent_rate: float = 1e-3,
     return jnp.where(mean < quiescent_rate, QUIESCENT, jnp.where(bursting, BURSTING, TONIC))
 
 
-def classify_regime(t: jax.Array, r: jax.Array, *, quiescent_rate: float = 1e-3,
-                    min_relative_amplitude: float = 1.0, min_bursts: int = 2,
-                    smooth_window: int = 1) -> jax.Array:
+def classify_regime(
+    t: jax.Array,
+    r: jax.Array,
+    *,
+    quiescent_rate: float = 1e-3,
+    min_relative_amplitude: float = 1.0,
+    min_bursts: int = 2,
+    smooth_window: int = 1,
+) -> jax.Array:
     """QUIESCENT (mean rate below `quiescent_rate`), BURSTING (at least `min_bursts` onsets, or
     one onset when the window is too short for more, and a peak-to-trough swing above
     `min_relative_amplitude` times the mean) or TONIC (module docstring).

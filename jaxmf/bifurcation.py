@@ -34,9 +34,10 @@ import dataclasses
 import functools
 import io
 import itertools
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -45,18 +46,46 @@ import numpy as np
 
 from ._files import atomic_write_text, from_json_number, read_json, write_json
 from ._loop import Progress
-from ._newton import (check_positive, newton, newton_root, outside_domain, parameter_value,
-                      regula_falsi, with_parameter, with_parameters)
+from ._newton import (
+    check_positive,
+    newton,
+    newton_root,
+    outside_domain,
+    parameter_value,
+    regula_falsi,
+    with_parameter,
+    with_parameters,
+)
 from ._results import RESULTS, NumericalError, from_codes, status_codes, status_names
 from .meanfield import MeanFieldState, chen_campbell, meanfield_equilibria
-from .params import (ParameterError, Params, get_parameter, parse_parameter, set_parameter,
-                     set_parameters)
+from .params import (
+    ParameterError,
+    Params,
+    get_parameter,
+    parse_parameter,
+    set_parameter,
+    set_parameters,
+)
 
 __all__ = [
-    "Branch", "SpecialPoint", "ContinuationError", "get_parameter", "set_parameter",
-    "flat_state", "unflat_state", "meanfield_vector_field", "SPECIAL_KINDS", "BRANCH_KINDS",
-    "continue_equilibria", "continue_hopf", "continue_fold", "locate_hopf", "locate_fold",
-    "sensitivity", "hopf_sensitivity", "first_lyapunov_coefficient",
+    "Branch",
+    "SpecialPoint",
+    "ContinuationError",
+    "get_parameter",
+    "set_parameter",
+    "flat_state",
+    "unflat_state",
+    "meanfield_vector_field",
+    "SPECIAL_KINDS",
+    "BRANCH_KINDS",
+    "continue_equilibria",
+    "continue_hopf",
+    "continue_fold",
+    "locate_hopf",
+    "locate_fold",
+    "sensitivity",
+    "hopf_sensitivity",
+    "first_lyapunov_coefficient",
 ]
 
 
@@ -65,13 +94,28 @@ class ContinuationError(NumericalError):
     failed numerically; `.result` holds what was computed (a Branch, SpecialPoint or Cycle with
     its status), or None when nothing was."""
 
+
 # Special-point labels: equilibria (fold = limit point LP, hopf = HB, bp = branch point),
 # cycles (lpc = fold of cycles, pd = period doubling, ns = Neimark-Sacker/torus, homoclinic =
 # period blow-up), codimension two (bt = Bogdanov-Takens, cusp, gh = generalised Hopf (Bautin),
 # zh = zero-Hopf, hh = double Hopf), 'endpoint' where continuation stopped, and 'neutral_saddle'
 # (a real eigenvalue pair +-mu: the Hopf test function vanishes there but nothing bifurcates).
-SPECIAL_KINDS = ("fold", "hopf", "bp", "lpc", "pd", "ns", "homoclinic", "bt", "cusp", "gh", "zh",
-                 "hh", "endpoint", "neutral_saddle")
+SPECIAL_KINDS = (
+    "fold",
+    "hopf",
+    "bp",
+    "lpc",
+    "pd",
+    "ns",
+    "homoclinic",
+    "bt",
+    "cusp",
+    "gh",
+    "zh",
+    "hh",
+    "endpoint",
+    "neutral_saddle",
+)
 BRANCH_KINDS = ("equilibrium", "cycle", "hopf", "fold", "lpc")
 _VARIABLES = ("r", "v", "w", "s")
 
@@ -113,8 +157,9 @@ class SpecialPoint(eqx.Module):
 
     def __check_init__(self):
         if self.kind not in SPECIAL_KINDS:
-            raise ParameterError("kind", f"must be one of {', '.join(SPECIAL_KINDS)}; got "
-                                 f"{self.kind!r}")
+            raise ParameterError(
+                "kind", f"must be one of {', '.join(SPECIAL_KINDS)}; got {self.kind!r}"
+            )
 
     @property
     def criticality(self) -> str:
@@ -126,9 +171,14 @@ class SpecialPoint(eqx.Module):
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready dict of the point's scalars."""
-        out = {"kind": self.kind, "param": list(self.param), "value": _tolist(self.value),
-               "index": self.index, "converged": self.converged,
-               "state": _tolist(self.state)}
+        out = {
+            "kind": self.kind,
+            "param": list(self.param),
+            "value": _tolist(self.value),
+            "index": self.index,
+            "converged": self.converged,
+            "state": _tolist(self.state),
+        }
         for name in ("first_lyapunov", "frequency", "period"):
             x = np.asarray(getattr(self, name))
             if np.all(np.isfinite(x)):
@@ -190,8 +240,9 @@ class Branch(eqx.Module):
 
     def __check_init__(self):
         if self.kind not in BRANCH_KINDS:
-            raise ParameterError("kind", f"must be one of {', '.join(BRANCH_KINDS)}; got "
-                                 f"{self.kind!r}")
+            raise ParameterError(
+                "kind", f"must be one of {', '.join(BRANCH_KINDS)}; got {self.kind!r}"
+            )
 
     def __len__(self) -> int:
         return int(np.shape(self.values)[0])
@@ -265,19 +316,24 @@ class Branch(eqx.Module):
         """Everything needed by `Branch.from_json`: columns, base parameters, special points,
         status. Strict JSON, written atomically (NaN as null, infinities as "inf"/"-inf")."""
         base = {f.name: getattr(self.base, f.name) for f in _fields(self.base)}
-        doc = {"kind": self.kind, "param": list(self.param), "message": self.message,
-               "status": str(_status_name(self.status)),
-               "status_code": int(status_codes(self.status)),
-               "base": base, "n_populations": self.n_populations,
-               "columns": self._columns(),
-               "special_points": [sp.summary() for sp in self.special_points]}
+        doc = {
+            "kind": self.kind,
+            "param": list(self.param),
+            "message": self.message,
+            "status": str(_status_name(self.status)),
+            "status_code": int(status_codes(self.status)),
+            "base": base,
+            "n_populations": self.n_populations,
+            "columns": self._columns(),
+            "special_points": [sp.summary() for sp in self.special_points],
+        }
         if self.profiles is not None:
             doc["profiles"] = np.asarray(self.profiles)
             doc["mesh"] = np.asarray(self.mesh)
         return write_json(path, doc)
 
     @classmethod
-    def from_json(cls, path) -> "Branch":
+    def from_json(cls, path) -> Branch:
         """Read a branch written by `to_json`; a damaged file raises ValueError naming it."""
         doc = read_json(path, what="branch file")
         number = lambda v: np.asarray(from_json_number(v), dtype=float)
@@ -287,16 +343,26 @@ class Branch(eqx.Module):
         base = Params(**{k: number(v) for k, v in doc["base"].items()})
         n_ev = sum(1 for k in cols if k.startswith("ev") and k.endswith("_re"))
         ev = np.stack([cols[f"ev{j}_re"] + 1j * cols[f"ev{j}_im"] for j in range(n_ev)], axis=1)
-        table = (lambda suffix: np.stack([cols[f"{n}{suffix}"] for n in names], axis=1)
-                 if f"{names[0]}{suffix}" in cols else None)
+        table = lambda suffix: (
+            np.stack([cols[f"{n}{suffix}"] for n in names], axis=1)
+            if f"{names[0]}{suffix}" in cols
+            else None
+        )
         param = tuple(doc["param"])
-        standard = set(cls(kind=doc["kind"], param=param, values=np.zeros((1, len(param))),
-                           states=np.zeros((1, 4 * p)), eigenvalues=np.zeros((1, n_ev)),
-                           stable=np.zeros(1, bool), base=base,
-                           period=np.zeros(1) if "period" in cols else None,
-                           minima=np.zeros((1, 4 * p)) if table("_min") is not None else None,
-                           maxima=np.zeros((1, 4 * p)) if table("_max") is not None else None
-                           )._columns())
+        standard = set(
+            cls(
+                kind=doc["kind"],
+                param=param,
+                values=np.zeros((1, len(param))),
+                states=np.zeros((1, 4 * p)),
+                eigenvalues=np.zeros((1, n_ev)),
+                stable=np.zeros(1, bool),
+                base=base,
+                period=np.zeros(1) if "period" in cols else None,
+                minima=np.zeros((1, 4 * p)) if table("_min") is not None else None,
+                maxima=np.zeros((1, 4 * p)) if table("_max") is not None else None,
+            )._columns()
+        )
         data = {k: jnp.asarray(v) for k, v in cols.items() if k not in standard}
         sps = []
         for d in doc["special_points"]:
@@ -304,30 +370,61 @@ class Branch(eqx.Module):
             q = base
             for name, x in zip(param if value.ndim else param[:1], np.atleast_1d(value)):
                 q = set_parameter(q, name, x)
-            extra = {k: np.asarray(from_json_number(v)) for k, v in d.items()
-                     if k not in ("kind", "param", "value", "index", "converged", "state",
-                                  "first_lyapunov", "frequency", "period", "multiplier",
-                                  "criticality")}
+            extra = {
+                k: np.asarray(from_json_number(v))
+                for k, v in d.items()
+                if k
+                not in (
+                    "kind",
+                    "param",
+                    "value",
+                    "index",
+                    "converged",
+                    "state",
+                    "first_lyapunov",
+                    "frequency",
+                    "period",
+                    "multiplier",
+                    "criticality",
+                )
+            }
             mult = d.get("multiplier")
-            sps.append(SpecialPoint(
-                kind=d["kind"], param=tuple(d["param"]), value=jnp.asarray(value),
-                state=jnp.asarray(number(d["state"])), params=q, index=d["index"],
-                converged=d["converged"],
-                first_lyapunov=jnp.asarray(number(d.get("first_lyapunov", np.nan))),
-                frequency=jnp.asarray(number(d.get("frequency", np.nan))),
-                period=jnp.asarray(number(d.get("period", np.nan))),
-                multiplier=jnp.asarray(complex(*from_json_number(mult)) if mult else np.nan + 0j),
-                data=extra))
-        return cls(kind=doc["kind"], param=param,
-                   values=jnp.asarray(np.stack([cols[n] for n in param], axis=1)),
-                   states=jnp.asarray(table("")), eigenvalues=jnp.asarray(ev),
-                   stable=jnp.asarray(cols["stable"].astype(bool)), base=base,
-                   special_points=tuple(sps),
-                   period=jnp.asarray(cols["period"]) if "period" in cols else None,
-                   minima=_maybe(table("_min")), maxima=_maybe(table("_max")),
-                   profiles=_maybe(doc.get("profiles")), mesh=_maybe(doc.get("mesh")),
-                   message=doc["message"], data=data,
-                   status=from_codes(doc.get("status_code", 0)))
+            sps.append(
+                SpecialPoint(
+                    kind=d["kind"],
+                    param=tuple(d["param"]),
+                    value=jnp.asarray(value),
+                    state=jnp.asarray(number(d["state"])),
+                    params=q,
+                    index=d["index"],
+                    converged=d["converged"],
+                    first_lyapunov=jnp.asarray(number(d.get("first_lyapunov", np.nan))),
+                    frequency=jnp.asarray(number(d.get("frequency", np.nan))),
+                    period=jnp.asarray(number(d.get("period", np.nan))),
+                    multiplier=jnp.asarray(
+                        complex(*from_json_number(mult)) if mult else np.nan + 0j
+                    ),
+                    data=extra,
+                )
+            )
+        return cls(
+            kind=doc["kind"],
+            param=param,
+            values=jnp.asarray(np.stack([cols[n] for n in param], axis=1)),
+            states=jnp.asarray(table("")),
+            eigenvalues=jnp.asarray(ev),
+            stable=jnp.asarray(cols["stable"].astype(bool)),
+            base=base,
+            special_points=tuple(sps),
+            period=jnp.asarray(cols["period"]) if "period" in cols else None,
+            minima=_maybe(table("_min")),
+            maxima=_maybe(table("_max")),
+            profiles=_maybe(doc.get("profiles")),
+            mesh=_maybe(doc.get("mesh")),
+            message=doc["message"],
+            data=data,
+            status=from_codes(doc.get("status_code", 0)),
+        )
 
 
 def _maybe(x):
@@ -378,14 +475,18 @@ class _Family(NamedTuple):
 
 def _family(params, names: tuple[str, ...]) -> _Family:
     zero = with_parameters(params, names, [0.0] * len(names))
-    dirs = tuple(jax.tree.map(jnp.subtract, with_parameter(zero, name, 1.0), zero)
-                 for name in names)
+    dirs = tuple(
+        jax.tree.map(jnp.subtract, with_parameter(zero, name, 1.0), zero) for name in names
+    )
     return _Family(zero, dirs)
 
 
 def _at(family: _Family, lam):
-    return jax.tree.map(lambda c, *ds: c + sum(lam[k] * d for k, d in enumerate(ds)),
-                        family.origin, *family.directions)
+    return jax.tree.map(
+        lambda c, *ds: c + sum(lam[k] * d for k, d in enumerate(ds)),
+        family.origin,
+        *family.directions,
+    )
 
 
 def _d2(f, x, u, v):
@@ -403,7 +504,8 @@ def _multilinear(real_form, *vectors):
         args = [jnp.imag(z) if k else jnp.real(z) for z, k in zip(vectors, picks)]
         term = real_form(*args)
         out = out + jnp.asarray(1j ** sum(picks), _complex(term.dtype)) * term.astype(
-            _complex(term.dtype))
+            _complex(term.dtype)
+        )
     return out
 
 
@@ -426,8 +528,12 @@ def _adjoint_eigenvector(A, q, omega):
     n = A.shape[0]
     eye = jnp.eye(n, dtype=A.dtype)
     shift = jax.lax.complex(jnp.zeros_like(eye), omega * eye).astype(q.dtype)
-    M = jnp.block([[A.T.astype(q.dtype) + shift, q[:, None]],
-                   [jnp.conj(q)[None, :], jnp.zeros((1, 1), q.dtype)]])
+    M = jnp.block(
+        [
+            [A.T.astype(q.dtype) + shift, q[:, None]],
+            [jnp.conj(q)[None, :], jnp.zeros((1, 1), q.dtype)],
+        ]
+    )
     rhs = jnp.zeros(n + 1, q.dtype).at[n].set(1.0)
     return jnp.linalg.solve(M, rhs)[:n]
 
@@ -441,10 +547,14 @@ def _lyapunov(f, x, q, omega):
     qb = jnp.conj(q)
     h11 = jnp.linalg.solve(A.astype(q.dtype), _bilinear(f, x, q, qb))
     eye = jnp.eye(n, dtype=A.dtype)
-    h20 = jnp.linalg.solve(jax.lax.complex(-A, 2 * omega * eye).astype(q.dtype),
-                           _bilinear(f, x, q, q))
-    value = (jnp.vdot(p, _trilinear(f, x, q, q, qb)) - 2 * jnp.vdot(p, _bilinear(f, x, q, h11))
-             + jnp.vdot(p, _bilinear(f, x, qb, h20)))
+    h20 = jnp.linalg.solve(
+        jax.lax.complex(-A, 2 * omega * eye).astype(q.dtype), _bilinear(f, x, q, q)
+    )
+    value = (
+        jnp.vdot(p, _trilinear(f, x, q, q, qb))
+        - 2 * jnp.vdot(p, _bilinear(f, x, q, h11))
+        + jnp.vdot(p, _bilinear(f, x, qb, h20))
+    )
     return jnp.real(value) / (2 * omega.astype(jnp.real(value).dtype))
 
 
@@ -513,10 +623,10 @@ def _sorted_eigenvalues(A):
 
 def _split(system: str, u, n: int):
     if system == "equilibrium":
-        return u[:n], u[n:n + 1], None, None
+        return u[:n], u[n : n + 1], None, None
     if system == "fold":
-        return u[:n], u[n:n + 2], u[n + 2:2 * n + 2], None
-    return u[:n], u[n:n + 2], u[n + 2:2 * n + 2], u[2 * n + 2]
+        return u[:n], u[n : n + 2], u[n + 2 : 2 * n + 2], None
+    return u[:n], u[n : n + 2], u[n + 2 : 2 * n + 2], u[2 * n + 2]
 
 
 def _system(system: str, n: int, u, args):
@@ -576,8 +686,9 @@ def _observe(system, n, u, t, args):
     if system == "fold":
         others = ev[jnp.argsort(jnp.abs(ev))[1:]]
         bordered = jnp.block([[A, v[:, None]], [v[None, :], jnp.zeros((1, 1), A.dtype)]])
-        tests = jnp.stack([jnp.linalg.det(bordered), _fold_coefficient(f, x, v),
-                           _pair_sum_product(others)])
+        tests = jnp.stack(
+            [jnp.linalg.det(bordered), _fold_coefficient(f, x, v), _pair_sum_product(others)]
+        )
         return ev, jnp.all(jnp.real(others) < 0), tests
     mu = jnp.sqrt((-k).astype(ev.dtype))
     dist = jnp.minimum(jnp.abs(ev - mu), jnp.abs(ev + mu))
@@ -597,16 +708,16 @@ def _observe(system, n, u, t, args):
 
 def _fold_residual(y, args, n, f):
     family, _ = args
-    x, v = y[:n], y[n + 1:]
-    p = _at(family, y[n:n + 1])
+    x, v = y[:n], y[n + 1 :]
+    p = _at(family, y[n : n + 1])
     fx, Av = jax.jvp(lambda z: f(z, p), (x,), (v,))
     return jnp.concatenate([fx, Av, (v @ v - 1)[None]])
 
 
 def _hopf_residual(y, args, n, f):
     family, q0 = args
-    x, qr, qi, om = y[:n], y[n + 1:2 * n + 1], y[2 * n + 1:3 * n + 1], y[3 * n + 1]
-    p = _at(family, y[n:n + 1])
+    x, qr, qi, om = y[:n], y[n + 1 : 2 * n + 1], y[2 * n + 1 : 3 * n + 1], y[3 * n + 1]
+    p = _at(family, y[n : n + 1])
     fp = lambda z: f(z, p)
     fx, Aqr = jax.jvp(fp, (x,), (qr,))
     Aqi = jax.jvp(fp, (x,), (qi,))[1]
@@ -627,21 +738,28 @@ def _refine(kind, n, family, y0, ref, vector_field=meanfield_vector_field):
     res = jnp.max(jnp.abs(residual(y, (family, ref))))
     ok = (res < _NEWTON_TOL) & jnp.all(jnp.isfinite(y))
     x = y[:n]
-    f = lambda z: vector_field(z, _at(family, y[n:n + 1]))
+    f = lambda z: vector_field(z, _at(family, y[n : n + 1]))
     if kind == "fold":
-        coefficient = _fold_coefficient(f, x, y[n + 1:])
+        coefficient = _fold_coefficient(f, x, y[n + 1 :])
     else:
-        q = jax.lax.complex(y[n + 1:2 * n + 1], y[2 * n + 1:3 * n + 1])
+        q = jax.lax.complex(y[n + 1 : 2 * n + 1], y[2 * n + 1 : 3 * n + 1])
         coefficient = _lyapunov(f, x, q, jnp.abs(y[3 * n + 1]))
     return y, ok, res, coefficient
 
 
-def _refine_guess(kind: str, name: str, params, state, value, frequency=None,
-                  vector_field=meanfield_vector_field):
+def _refine_guess(
+    kind: str, name: str, params, state, value, frequency=None, vector_field=meanfield_vector_field
+):
     """Initial y and reference vector for `_refine` from an approximate point."""
     frequency = jnp.asarray(np.nan if frequency is None else frequency, float)
-    return _refine_guess_jit(kind, _family(params, (name,)), jnp.asarray(state, float),
-                             jnp.asarray(value, float), frequency, vector_field)
+    return _refine_guess_jit(
+        kind,
+        _family(params, (name,)),
+        jnp.asarray(state, float),
+        jnp.asarray(value, float),
+        frequency,
+        vector_field,
+    )
 
 
 @partial(jax.jit, static_argnames=("kind", "vector_field"))
@@ -659,19 +777,37 @@ def _refine_guess_jit(kind, family, x, value, frequency, vector_field):
     return jnp.concatenate([x, lam, jnp.real(q), jnp.imag(q), omega[None]]), q
 
 
-def _special_from_refined(kind: str, name: str, params, y, ok: bool, coefficient,
-                          index: int, n: int) -> SpecialPoint:
+def _special_from_refined(
+    kind: str, name: str, params, y, ok: bool, coefficient, index: int, n: int
+) -> SpecialPoint:
     x, lam = y[:n], y[n]
     p = with_parameter(params, name, lam)
     if kind == "fold":
         a = coefficient
-        return SpecialPoint(kind="fold", param=(name,), value=lam, state=x, params=p, index=index,
-                            converged=bool(ok), data={"a": a})
+        return SpecialPoint(
+            kind="fold",
+            param=(name,),
+            value=lam,
+            state=x,
+            params=p,
+            index=index,
+            converged=bool(ok),
+            data={"a": a},
+        )
     omega = jnp.abs(y[3 * n + 1])
     l1 = coefficient
-    return SpecialPoint(kind="hopf", param=(name,), value=lam, state=x, params=p, index=index,
-                        converged=bool(ok), first_lyapunov=l1, frequency=omega,
-                        period=2 * jnp.pi / omega)
+    return SpecialPoint(
+        kind="hopf",
+        param=(name,),
+        value=lam,
+        state=x,
+        params=p,
+        index=index,
+        converged=bool(ok),
+        first_lyapunov=l1,
+        frequency=omega,
+        period=2 * jnp.pi / omega,
+    )
 
 
 def _locate(kind, params, param, state, value, index, frequency, vector_field, throw):
@@ -682,15 +818,26 @@ def _locate(kind, params, param, state, value, index, frequency, vector_field, t
     y, ok, res, coefficient = _refine(kind, n, _family(params, (param,)), y0, ref, f)
     sp = _special_from_refined(kind, param, params, y, ok, coefficient, index, n)
     if throw and not sp.converged:
-        raise ContinuationError(f"{kind} point in {param}: Newton did not converge (residual "
-                                f"{float(res):.3g}, needs < {_NEWTON_TOL:g}) from {param}="
-                                f"{float(np.asarray(value)):.10g}", sp)
+        raise ContinuationError(
+            f"{kind} point in {param}: Newton did not converge (residual "
+            f"{float(res):.3g}, needs < {_NEWTON_TOL:g}) from {param}="
+            f"{float(np.asarray(value)):.10g}",
+            sp,
+        )
     return sp
 
 
 @_on_cpu
-def locate_fold(params, param: str, state, value=None, *, index: int = -1,
-                vector_field: Callable | None = None, throw: bool = True) -> SpecialPoint:
+def locate_fold(
+    params,
+    param: str,
+    state,
+    value=None,
+    *,
+    index: int = -1,
+    vector_field: Callable | None = None,
+    throw: bool = True,
+) -> SpecialPoint:
     """Refine a fold (limit point) of equilibria by Newton on F = 0, A v = 0, <v, v> = 1.
 
     Parameters
@@ -710,9 +857,17 @@ def locate_fold(params, param: str, state, value=None, *, index: int = -1,
 
 
 @_on_cpu
-def locate_hopf(params, param: str, state, value=None, *, index: int = -1,
-                frequency: float | None = None, vector_field: Callable | None = None,
-                throw: bool = True) -> SpecialPoint:
+def locate_hopf(
+    params,
+    param: str,
+    state,
+    value=None,
+    *,
+    index: int = -1,
+    frequency: float | None = None,
+    vector_field: Callable | None = None,
+    throw: bool = True,
+) -> SpecialPoint:
     """Refine a Hopf point of equilibria by Newton on F = 0, (A - i omega) q = 0, <q0, q> = 1.
 
     Parameters
@@ -750,8 +905,9 @@ def sensitivity(point: SpecialPoint, name: str) -> jax.Array:
     The derivative, a scalar array.
     """
     if point.kind not in ("fold", "hopf") or len(point.param) != 1:
-        raise ParameterError("point", f"needs a one-parameter fold or Hopf point; got {point.kind}"
-                             f" in {point.param}")
+        raise ParameterError(
+            "point", f"needs a one-parameter fold or Hopf point; got {point.kind} in {point.param}"
+        )
     kind, param = point.kind, point.param[0]
     parse_parameter(name, point.params.n_populations)
     if name == param:
@@ -780,8 +936,11 @@ hopf_sensitivity = sensitivity
 # [G(u); t.(u - u_pred)] = 0, step adapted to the Newton iteration count. One compiled corrector
 # and one compiled observer per (system, parameter names, dimension), reused for every point.
 
-_TESTS = {"equilibrium": ("fold", "hopf", "bp"), "fold": ("bt", "cusp", "zh"),
-          "hopf": ("bt", "gh", "zh", "hh")}
+_TESTS = {
+    "equilibrium": ("fold", "hopf", "bp"),
+    "fold": ("bt", "cusp", "zh"),
+    "hopf": ("bt", "gh", "zh", "hh"),
+}
 _TOL = 1e-10
 # How a two-way branch reports its ends: the worse of the two directions.
 _SEVERITY = ("successful", "max_steps_reached", "out_of_domain", "not_converged")
@@ -798,25 +957,31 @@ class _Curve:
         self.done = 0
 
     def correct(self, u_pred, c, target, t_orient, tol=_TOL):
-        u, t, k, ok = _correct(self.system, self.n, jnp.asarray(u_pred),
-                               jnp.asarray(c), jnp.asarray(target), jnp.asarray(t_orient),
-                               self.args, tol)
+        u, t, k, ok = _correct(
+            self.system,
+            self.n,
+            jnp.asarray(u_pred),
+            jnp.asarray(c),
+            jnp.asarray(target),
+            jnp.asarray(t_orient),
+            self.args,
+            tol,
+        )
         return np.asarray(u), np.asarray(t), int(k), bool(ok)
 
     def observe(self, u, t):
-        ev, stable, tests = _observe(self.system, self.n, jnp.asarray(u),
-                                     jnp.asarray(t), self.args)
+        ev, stable, tests = _observe(self.system, self.n, jnp.asarray(u), jnp.asarray(t), self.args)
         return np.asarray(ev), bool(stable), np.asarray(tests)
 
     def update(self, u):
         """Hook for systems whose borders follow the curve (the Hopf curve's w0)."""
 
     def physical(self, u) -> bool:
-        return bool(np.all(u[:self.n_populations] > 0))
+        return bool(np.all(u[: self.n_populations] > 0))
 
     def outside(self, u) -> str:
         """Why the parameters of u break a range rule of `Params`, or ''."""
-        return outside_domain(self.params, self.names, u[self.n:self.n + len(self.names)])
+        return outside_domain(self.params, self.names, u[self.n : self.n + len(self.names)])
 
     def step(self, u, t, h):
         """One predictor-corrector step of size h: (u, t, Newton iterations), None if rejected."""
@@ -848,8 +1013,7 @@ class _Curve:
             ts.append(tn)
             self.update(un)
             self.report(un)
-            if len(us) > 8 and float(np.linalg.norm(un - us[0])) < 0.75 * h and \
-                    ts[-2] @ ts[0] > 0:
+            if len(us) > 8 and float(np.linalg.norm(un - us[0])) < 0.75 * h and ts[-2] @ ts[0] > 0:
                 return us, ts, "successful", "closed curve"
             if iters <= 3:
                 h = min(1.5 * h, ds_max)
@@ -865,8 +1029,15 @@ class _Curve:
         for i, lo, hi in bounds:
             if not lo <= un[i] <= hi:
                 b = lo if un[i] < lo else hi
-                crossings.append(((b - u[i]) / (un[i] - u[i]), i, b, "successful",
-                                  f"reached the bound {b:g} of {self._label(i)}"))
+                crossings.append(
+                    (
+                        (b - u[i]) / (un[i] - u[i]),
+                        i,
+                        b,
+                        "successful",
+                        f"reached the bound {b:g} of {self._label(i)}",
+                    )
+                )
         why = self.outside(un)
         if why:
             # The range rules are sign conditions (w_jump >= 0, tau_s > 0, ...): land on 0 when a
@@ -876,12 +1047,26 @@ class _Curve:
             land = [i for i in zero if not self.outside(np.where(np.arange(len(u)) == i, 0.0, u))]
             if land:
                 i = land[0]
-                crossings.append((u[i] / (u[i] - un[i]), i, 0.0, "out_of_domain",
-                                  f"reached the edge of the valid domain, {self._label(i)} = 0 "
-                                  f"(beyond: {why})"))
+                crossings.append(
+                    (
+                        u[i] / (u[i] - un[i]),
+                        i,
+                        0.0,
+                        "out_of_domain",
+                        f"reached the edge of the valid domain, {self._label(i)} = 0 "
+                        f"(beyond: {why})",
+                    )
+                )
             else:
-                crossings.append((0.0, None, None, "out_of_domain",
-                                  f"stopped at the edge of the valid domain ({why})"))
+                crossings.append(
+                    (
+                        0.0,
+                        None,
+                        None,
+                        "out_of_domain",
+                        f"stopped at the edge of the valid domain ({why})",
+                    )
+                )
         if crossings:
             _, i, b, status, message = min(crossings, key=lambda c: c[0])
             if i is not None:
@@ -924,8 +1109,9 @@ class _Curve:
             u, t, _, ok = self.correct(up, c, c @ up, ta)
             return (float(self.observe(u, t)[2][j]), (u, t)) if ok else (np.nan, None)
 
-        found, fs = regula_falsi(evaluate, fa, fb, x_tol=1e-13 / np.linalg.norm(d),
-                                 max_iter=max_iter)
+        found, fs = regula_falsi(
+            evaluate, fa, fb, x_tol=1e-13 / np.linalg.norm(d), max_iter=max_iter
+        )
         if found is None:
             u, t, fs = (ua, ta, fa) if abs(fa) < abs(fb) else (ub, ta, fb)
         else:
@@ -952,11 +1138,16 @@ def _both_directions(curve: _Curve, u0, t0, direction: str, progress: bool, **kw
     """Trace forward (+t0) and/or backward; merge into one consistently oriented list.
     Returns (us, ts, status, message)."""
     if direction not in ("both", "forward", "backward"):
-        raise ParameterError("direction", f"must be 'both', 'forward' or 'backward'; got "
-                             f"{direction!r}")
+        raise ParameterError(
+            "direction", f"must be 'both', 'forward' or 'backward'; got {direction!r}"
+        )
     ways = 2 if direction == "both" else 1
-    curve.progress = Progress(f"{curve.system} branch in {', '.join(curve.names)}",
-                              ways * kwargs["max_points"], enabled=progress, unit=" points")
+    curve.progress = Progress(
+        f"{curve.system} branch in {', '.join(curve.names)}",
+        ways * kwargs["max_points"],
+        enabled=progress,
+        unit=" points",
+    )
     us, ts, messages, statuses = [np.asarray(u0)], [np.asarray(t0)], [], []
     args0 = curve.args
     if direction in ("both", "backward"):
@@ -1016,8 +1207,11 @@ def _default_state(params: Params, param: str, start):
     eq = meanfield_equilibria(params)
     valid = np.nonzero(np.asarray(eq.valid))[0]
     if valid.size == 0:
-        raise ParameterError("start", f"meanfield_equilibria found no equilibrium at {param}="
-                             f"{float(get_parameter(params, param))}; pass a state")
+        raise ParameterError(
+            "start",
+            f"meanfield_equilibria found no equilibrium at {param}="
+            f"{float(get_parameter(params, param))}; pass a state",
+        )
     k = 0 if start is None else int(start)
     if k >= valid.size:
         raise ParameterError("start", f"index {k} but only {valid.size} equilibria were found")
@@ -1051,8 +1245,11 @@ def _initial_tangent(curve: _Curve, u, sign_index: int):
 
 def _check_model(model: str):
     if model != "chen_campbell":
-        raise ParameterError("model", f"continuation is implemented for the exact mean field "
-                             f"'chen_campbell' only; got {model!r}")
+        raise ParameterError(
+            "model",
+            f"continuation is implemented for the exact mean field "
+            f"'chen_campbell' only; got {model!r}",
+        )
 
 
 def _check_bounds(name, bounds, value):
@@ -1067,25 +1264,41 @@ def _check_bounds(name, bounds, value):
 def _check_steps(ds, ds_min, ds_max, max_points):
     for name, x in (("ds", ds), ("ds_min", ds_min), ("ds_max", ds_max)):
         check_positive(name, x)
-    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or \
-            max_points < 2:
+    if (
+        isinstance(max_points, bool)
+        or not isinstance(max_points, (int, np.integer))
+        or max_points < 2
+    ):
         raise ParameterError("max_points", f"must be an integer >= 2; got {max_points!r}")
 
 
 def _finish(branch: Branch, what: str, throw: bool) -> Branch:
     """The branch, or (throw=True) ContinuationError when its corrector failed."""
     if throw and branch.status == RESULTS.not_converged:
-        raise ContinuationError(f"{what}: {branch.message}; the branch so far is in .result "
-                                "(throw=False returns it with status not_converged)", branch)
+        raise ContinuationError(
+            f"{what}: {branch.message}; the branch so far is in .result "
+            "(throw=False returns it with status not_converged)",
+            branch,
+        )
     return branch
 
 
 @_on_cpu
-def continue_equilibria(params: Params, param: str, bounds=(0.0, 0.3), *, start=None,
-                        ds: float = 0.005, ds_min: float = 1e-6, ds_max: float = 0.02,
-                        max_points: int = 1000, direction: str = "both",
-                        model: str = "chen_campbell", progress: bool = False,
-                        throw: bool = True) -> Branch:
+def continue_equilibria(
+    params: Params,
+    param: str,
+    bounds=(0.0, 0.3),
+    *,
+    start=None,
+    ds: float = 0.005,
+    ds_min: float = 1e-6,
+    ds_max: float = 0.02,
+    max_points: int = 1000,
+    direction: str = "both",
+    model: str = "chen_campbell",
+    progress: bool = False,
+    throw: bool = True,
+) -> Branch:
     """Continue a branch of equilibria of the exact mean field in one parameter.
 
     Stability from the Jacobian's eigenvalues (jax.jacfwd). Special points: folds (the tangent's
@@ -1128,20 +1341,36 @@ def continue_equilibria(params: Params, param: str, bounds=(0.0, 0.3), *, start=
     c[n] = 1.0
     u0, _, _, ok = curve.correct(u0, c, float(value), c)
     if not ok:
-        raise ContinuationError(f"Newton did not converge to an equilibrium at {param}="
-                                f"{float(value):g} from the given start")
+        raise ContinuationError(
+            f"Newton did not converge to an equilibrium at {param}="
+            f"{float(value):g} from the given start"
+        )
     t0 = _initial_tangent(curve, u0, n)
     us, ts, status, message = _both_directions(
-        curve, u0, t0, direction, progress, ds=ds, ds_min=ds_min, ds_max=ds_max,
-        max_points=max_points, bounds=[(n, lo, hi)])
+        curve,
+        u0,
+        t0,
+        direction,
+        progress,
+        ds=ds,
+        ds_min=ds_min,
+        ds_max=ds_max,
+        max_points=max_points,
+        bounds=[(n, lo, hi)],
+    )
     ev, stable, tests = _scan(curve, us, ts)
     points = []
     for j, kind in enumerate(_TESTS["equilibrium"]):
         for i in _sign_changes(tests, j):
             u, t, _, found = curve.locate(us[i], ts[i], us[i + 1], j, tests[i, j], tests[i + 1, j])
             index = _nearest(us, u, i)
-            located = dict(param=names, value=jnp.asarray(u[n]), state=jnp.asarray(u[:n]),
-                           params=set_parameter(params, param, u[n]), index=index)
+            located = dict(
+                param=names,
+                value=jnp.asarray(u[n]),
+                state=jnp.asarray(u[:n]),
+                params=set_parameter(params, param, u[n]),
+                index=index,
+            )
             if kind == "bp":
                 points.append(SpecialPoint(kind="bp", converged=found, **located))
                 continue
@@ -1152,14 +1381,28 @@ def continue_equilibria(params: Params, param: str, bounds=(0.0, 0.3), *, start=
             sp = locate(params, param, u[:n], u[n], index=index, throw=False)
             if not sp.converged or abs(float(sp.value) - u[n]) > 1e-3 * (1 + abs(u[n])):
                 # Newton failed or wandered off: keep the located zero, flagged.
-                sp = SpecialPoint(kind=kind, converged=False, first_lyapunov=sp.first_lyapunov,
-                                  frequency=sp.frequency, period=sp.period, **located)
+                sp = SpecialPoint(
+                    kind=kind,
+                    converged=False,
+                    first_lyapunov=sp.first_lyapunov,
+                    frequency=sp.frequency,
+                    period=sp.period,
+                    **located,
+                )
             points.append(sp)
     points.sort(key=lambda sp: (sp.index, float(np.asarray(sp.value))))
-    branch = Branch(kind="equilibrium", param=names, values=jnp.asarray(us[:, n:]),
-                    states=jnp.asarray(us[:, :n]), eigenvalues=jnp.asarray(ev),
-                    stable=jnp.asarray(stable), base=params, special_points=tuple(points),
-                    message=message, status=status)
+    branch = Branch(
+        kind="equilibrium",
+        param=names,
+        values=jnp.asarray(us[:, n:]),
+        states=jnp.asarray(us[:, :n]),
+        eigenvalues=jnp.asarray(ev),
+        stable=jnp.asarray(stable),
+        base=params,
+        special_points=tuple(points),
+        message=message,
+        status=status,
+    )
     return _finish(branch, f"equilibria in {param}", throw)
 
 
@@ -1171,28 +1414,46 @@ def _check_pair(params: Params, names, bounds):
         parse_parameter(name, params.n_populations)
     if bounds is None or len(bounds) != 2:
         raise ParameterError("bounds", "needs one (lo, hi) interval per parameter")
-    return names, [_check_bounds(name, b, get_parameter(params, name))
-                   for name, b in zip(names, bounds)]
+    return names, [
+        _check_bounds(name, b, get_parameter(params, name)) for name, b in zip(names, bounds)
+    ]
 
 
 def _point_params(params: Params, point: SpecialPoint) -> Params:
     """`params` with the point's own parameter values (the refined location)."""
     values = np.atleast_1d(np.asarray(point.value))
-    return set_parameters(params, point.param[:len(values)], values)
+    return set_parameters(params, point.param[: len(values)], values)
 
 
 def _curve_point(kind, names, u, n, base, index, converged, **extra) -> SpecialPoint:
-    p = set_parameters(base, names, u[n:n + 2])
-    return SpecialPoint(kind=kind, param=names, value=jnp.asarray(u[n:n + 2]),
-                        state=jnp.asarray(u[:n]), params=p, index=index, converged=converged,
-                        **extra)
+    p = set_parameters(base, names, u[n : n + 2])
+    return SpecialPoint(
+        kind=kind,
+        param=names,
+        value=jnp.asarray(u[n : n + 2]),
+        state=jnp.asarray(u[:n]),
+        params=p,
+        index=index,
+        converged=converged,
+        **extra,
+    )
 
 
 @_on_cpu
-def continue_hopf(params: Params, point: SpecialPoint, param, bounds, *, ds: float = 0.005,
-                  ds_min: float = 1e-6, ds_max: float = 0.02, max_points: int = 2000,
-                  direction: str = "both", progress: bool = False,
-                  throw: bool = True) -> Branch:
+def continue_hopf(
+    params: Params,
+    point: SpecialPoint,
+    param,
+    bounds,
+    *,
+    ds: float = 0.005,
+    ds_min: float = 1e-6,
+    ds_max: float = 0.02,
+    max_points: int = 2000,
+    direction: str = "both",
+    progress: bool = False,
+    throw: bool = True,
+) -> Branch:
     """Continue a Hopf point in two parameters by pseudo-arclength on F = 0, (A^2 + k) v = 0,
     <v, v> = 1, <v, w0> = 0 (k = omega^2; w0 follows the curve). The system stays regular at
     Bogdanov-Takens points, beyond which (k < 0) the curve continues as a neutral-saddle curve.
@@ -1228,16 +1489,37 @@ def continue_hopf(params: Params, point: SpecialPoint, param, bounds, *, ds: flo
     family = _family(base, names)
     w0 = _hopf_border(n, jnp.asarray(u0), family)
     curve = _HopfCurve("hopf", names, n, (family, w0), base)
-    branch = _continue_curve(curve, u0, names, bnds, base, ds=ds, ds_min=ds_min, ds_max=ds_max,
-                             max_points=max_points, direction=direction, progress=progress)
+    branch = _continue_curve(
+        curve,
+        u0,
+        names,
+        bnds,
+        base,
+        ds=ds,
+        ds_min=ds_min,
+        ds_max=ds_max,
+        max_points=max_points,
+        direction=direction,
+        progress=progress,
+    )
     return _finish(branch, f"Hopf curve in {', '.join(names)}", throw)
 
 
 @_on_cpu
-def continue_fold(params: Params, point: SpecialPoint, param, bounds, *, ds: float = 0.005,
-                  ds_min: float = 1e-6, ds_max: float = 0.02, max_points: int = 2000,
-                  direction: str = "both", progress: bool = False,
-                  throw: bool = True) -> Branch:
+def continue_fold(
+    params: Params,
+    point: SpecialPoint,
+    param,
+    bounds,
+    *,
+    ds: float = 0.005,
+    ds_min: float = 1e-6,
+    ds_max: float = 0.02,
+    max_points: int = 2000,
+    direction: str = "both",
+    progress: bool = False,
+    throw: bool = True,
+) -> Branch:
     """Continue a fold (limit point) of equilibria in two parameters by pseudo-arclength on
     F = 0, A v = 0, <v, v> = 1. Codimension-two points (regula falsi along the curve): 'bt'
     (det [[A, v], [v^T, 0]] = 0: a second zero eigenvalue), 'cusp' (a = 0; a also changes sign
@@ -1266,26 +1548,48 @@ def continue_fold(params: Params, point: SpecialPoint, param, bounds, *, ds: flo
     v = np.real(vecs[:, int(np.argmin(np.abs(ev)))])
     u0 = np.concatenate([np.asarray(x), lam, v / np.linalg.norm(v)])
     curve = _Curve("fold", names, n, (_family(base, names),), base)
-    branch = _continue_curve(curve, u0, names, bnds, base, ds=ds, ds_min=ds_min, ds_max=ds_max,
-                             max_points=max_points, direction=direction, progress=progress)
+    branch = _continue_curve(
+        curve,
+        u0,
+        names,
+        bnds,
+        base,
+        ds=ds,
+        ds_min=ds_min,
+        ds_max=ds_max,
+        max_points=max_points,
+        direction=direction,
+        progress=progress,
+    )
     return _finish(branch, f"fold curve in {', '.join(names)}", throw)
 
 
-def _continue_curve(curve: _Curve, u0, names, bnds, base, *, ds, ds_min, ds_max, max_points,
-                    direction, progress) -> Branch:
+def _continue_curve(
+    curve: _Curve, u0, names, bnds, base, *, ds, ds_min, ds_max, max_points, direction, progress
+) -> Branch:
     n, system = curve.n, curve.system
     c = np.zeros_like(u0)
     c[n + 1] = 1.0
     u0, _, _, ok = curve.correct(u0, c, u0[n + 1], c)
     if not ok:
-        raise ContinuationError(f"Newton did not converge onto the {system} curve from the "
-                                "given point")
+        raise ContinuationError(
+            f"Newton did not converge onto the {system} curve from the given point"
+        )
     curve.update(u0)
     t0 = _initial_tangent(curve, u0, n + 1)
     bounds = [(n, *bnds[0]), (n + 1, *bnds[1])]
     us, ts, status, message = _both_directions(
-        curve, u0, t0, direction, progress, ds=ds, ds_min=ds_min, ds_max=ds_max,
-        max_points=max_points, bounds=bounds)
+        curve,
+        u0,
+        t0,
+        direction,
+        progress,
+        ds=ds,
+        ds_min=ds_min,
+        ds_max=ds_max,
+        max_points=max_points,
+        bounds=bounds,
+    )
     # Re-observe with the border of each point (the Hopf border follows the curve).
     ev, stable, tests = [], [], []
     borders = []
@@ -1302,21 +1606,31 @@ def _continue_curve(curve: _Curve, u0, names, bnds, base, *, ds, ds_min, ds_max,
     points = []
     for j, kind in enumerate(kinds):
         for i in changes[kind]:
-            if system == "hopf" and kind in ("gh", "zh", "hh") and not (
-                    tests[i, 0] > 0 and tests[i + 1, 0] > 0):
+            if (
+                system == "hopf"
+                and kind in ("gh", "zh", "hh")
+                and not (tests[i, 0] > 0 and tests[i + 1, 0] > 0)
+            ):
                 continue  # only on the Hopf part (k > 0), not the neutral-saddle part
             if kind in ("cusp", "zh") and system == "fold" and i in changes["bt"]:
                 continue  # a passes through a pole at BT
             curve.args = borders[i]
-            u, t, f, found = curve.locate(us[i], ts[i], us[i + 1], j, tests[i, j],
-                                          tests[i + 1, j])
+            u, t, f, found = curve.locate(us[i], ts[i], us[i + 1], j, tests[i, j], tests[i + 1, j])
             e, _, obs = curve.observe(u, t)
             if kind == "cusp" and not found:
                 continue  # a sign change through a pole, not a zero
             if kind == "hh" or (kind == "zh" and system == "fold"):
-                critical = e[np.argsort(np.abs(e))[1:]] if system == "fold" else \
-                    e[np.argsort(np.minimum(np.abs(e - np.sqrt(-obs[0] + 0j)),
-                                            np.abs(e + np.sqrt(-obs[0] + 0j))))[2:]]
+                critical = (
+                    e[np.argsort(np.abs(e))[1:]]
+                    if system == "fold"
+                    else e[
+                        np.argsort(
+                            np.minimum(
+                                np.abs(e - np.sqrt(-obs[0] + 0j)), np.abs(e + np.sqrt(-obs[0] + 0j))
+                            )
+                        )[2:]
+                    ]
+                )
                 if _critical_kind(critical) != "hopf":
                     continue  # a real pair +-mu: neutral saddle, not a bifurcation
             extra = {}
@@ -1325,23 +1639,30 @@ def _continue_curve(curve: _Curve, u0, names, bnds, base, *, ds, ds_min, ds_max,
                 omega = np.sqrt(max(k, 0.0)) if kind != "bt" else 0.0
                 extra = dict(frequency=jnp.asarray(omega), data={"kappa": k})
                 if kind != "bt":  # l1 and the period are undefined at omega = 0
-                    extra.update(first_lyapunov=jnp.asarray(obs[1]),
-                                 period=jnp.asarray(2 * np.pi / omega))
+                    extra.update(
+                        first_lyapunov=jnp.asarray(obs[1]), period=jnp.asarray(2 * np.pi / omega)
+                    )
             else:  # a passes through a pole at BT
                 extra = dict(data={} if kind == "bt" else {"a": float(obs[1])})
-            points.append(_curve_point(kind, names, u, n, base, _nearest(us, u, i), found,
-                                       **extra))
+            points.append(_curve_point(kind, names, u, n, base, _nearest(us, u, i), found, **extra))
     curve.args = borders[0]
     points.sort(key=lambda sp: sp.index)
     data = {}
     if system == "hopf":
         k = tests[:, 0]
-        data = {"kappa": k, "omega": np.where(k > 0, np.sqrt(np.abs(k)), np.nan),
-                "l1": tests[:, 1]}
+        data = {"kappa": k, "omega": np.where(k > 0, np.sqrt(np.abs(k)), np.nan), "l1": tests[:, 1]}
     else:
         data = {"a": tests[:, 1]}
-    return Branch(kind=system, param=names, values=jnp.asarray(us[:, n:n + 2]),
-                  states=jnp.asarray(us[:, :n]), eigenvalues=jnp.asarray(ev),
-                  stable=jnp.asarray(stable), base=base, special_points=tuple(points),
-                  message=message, status=status,
-                  data={k: jnp.asarray(v) for k, v in data.items()})
+    return Branch(
+        kind=system,
+        param=names,
+        values=jnp.asarray(us[:, n : n + 2]),
+        states=jnp.asarray(us[:, :n]),
+        eigenvalues=jnp.asarray(ev),
+        stable=jnp.asarray(stable),
+        base=base,
+        special_points=tuple(points),
+        message=message,
+        status=status,
+        data={k: jnp.asarray(v) for k, v in data.items()},
+    )

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -38,16 +39,26 @@ import numpy as np
 from ._loop import Progress
 from ._newton import check_positive, newton, outside_domain, regula_falsi, with_parameter
 from ._results import RESULTS, status_message
-from .bifurcation import (Branch, ContinuationError, SpecialPoint, locate_hopf,
-                          meanfield_vector_field)
+from .bifurcation import (
+    Branch,
+    ContinuationError,
+    SpecialPoint,
+    locate_hopf,
+    meanfield_vector_field,
+)
 from .params import ParameterError
 
-__all__ = ["continue_cycles", "cycle_at", "Cycle", "CycleStats", "meanfield_vector_field",
-           "refine_hopf"]
+__all__ = [
+    "continue_cycles",
+    "cycle_at",
+    "Cycle",
+    "CycleStats",
+    "meanfield_vector_field",
+    "refine_hopf",
+]
 
 
-
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _basis(m: int, n_fine: int = 8):
     """Lagrange basis through m + 1 equally spaced points of [0, 1]: values L and derivatives D at
     the m Gauss points, Gauss weights w, values at `n_fine` fine points, and the weights of the
@@ -130,26 +141,31 @@ def _linearise(prob: _Problem, z, t, params):
     h = jnp.diff(t)
     uloc = _local(U)
     res = jax.vmap(prob.interval_residual, (0, 0, None, None, None))(uloc, h, T, p, params)
-    jac = jax.vmap(jax.jacfwd(prob.interval_residual, argnums=(0, 2, 3)),
-                   (0, 0, None, None, None))(uloc, h, T, p, params)
+    jac = jax.vmap(jax.jacfwd(prob.interval_residual, argnums=(0, 2, 3)), (0, 0, None, None, None))(
+        uloc, h, T, p, params
+    )
     E = jac[0].reshape(N, m * n, (m + 1) * n)
     Etp = jnp.stack([jac[1], jac[2]], axis=-1)  # (N, mn, 2)
-    left, inner, right = E[:, :, :n], E[:, :, n:m * n], E[:, :, m * n:]
+    left, inner, right = E[:, :, :n], E[:, :, n : m * n], E[:, :, m * n :]
     Q, R = jnp.linalg.qr(inner, mode="complete")
     k = (m - 1) * n
     Q1, Q2 = Q[:, :, :k], Q[:, :, k:]
     S = jax.vmap(lambda r, q: jax.scipy.linalg.solve_triangular(r[:k], q.T, lower=False))(R, Q1)
     q2t = lambda X: jnp.einsum("jab,jac->jbc", Q2, X)
-    blocks = dict(left=left, right=right, Etp=Etp, S=S, A=q2t(left), B=q2t(right), C=q2t(Etp),
-                  Q2=Q2)
+    blocks = dict(
+        left=left, right=right, Etp=Etp, S=S, A=q2t(left), B=q2t(right), C=q2t(Etp), Q2=Q2
+    )
     return res, blocks
 
 
 def _border(prob, grad_U, grad_q, blocks):
     """A border row (gradient over the full unknowns) condensed onto mesh values and (T, p)."""
     v = jnp.einsum("jab,ja->jb", blocks["S"], grad_U[:, 1:].reshape(grad_U.shape[0], -1))
-    cx = (grad_U[:, 0] - jnp.einsum("jab,ja->jb", blocks["left"], v)
-          - jnp.roll(jnp.einsum("jab,ja->jb", blocks["right"], v), 1, axis=0))
+    cx = (
+        grad_U[:, 0]
+        - jnp.einsum("jab,ja->jb", blocks["left"], v)
+        - jnp.roll(jnp.einsum("jab,ja->jb", blocks["right"], v), 1, axis=0)
+    )
     cq = grad_q - jnp.einsum("jab,ja->b", blocks["Etp"], v)
     return cx, cq, v
 
@@ -170,14 +186,25 @@ def _reduce(prob, blocks, rows, rhs_x, rhs_b):
         Aj, Bj, Cj, rj, bnext = inp
         K = jnp.concatenate([Bt, Aj])
         Q, R = jnp.linalg.qr(K, mode="complete")
-        rest = Q.T @ jnp.concatenate([
-            jnp.concatenate([At, zero, Ct, rt[:, None]], axis=1),
-            jnp.concatenate([zero, Bj, Cj, rj[:, None]], axis=1)])
+        rest = Q.T @ jnp.concatenate(
+            [
+                jnp.concatenate([At, zero, Ct, rt[:, None]], axis=1),
+                jnp.concatenate([zero, Bj, Cj, rj[:, None]], axis=1),
+            ]
+        )
         top, bottom = rest[:n], rest[n:]
         X = jax.scipy.linalg.solve_triangular(R[:n], top, lower=False)  # x_j = g' - X . (x0, x+, q)
-        F0, F1, Fq, g = X[:, :n], X[:, n:2 * n], X[:, 2 * n:2 * n + 2], X[:, -1]
-        carry = (bottom[:, :n], bottom[:, n:2 * n], bottom[:, 2 * n:2 * n + 2], bottom[:, -1],
-                 b0 - bcur @ F0, bnext - bcur @ F1, bq - bcur @ Fq, rho - bcur @ g)
+        F0, F1, Fq, g = X[:, :n], X[:, n : 2 * n], X[:, 2 * n : 2 * n + 2], X[:, -1]
+        carry = (
+            bottom[:, :n],
+            bottom[:, n : 2 * n],
+            bottom[:, 2 * n : 2 * n + 2],
+            bottom[:, -1],
+            b0 - bcur @ F0,
+            bnext - bcur @ F1,
+            bq - bcur @ Fq,
+            rho - bcur @ g,
+        )
         return carry, (F0, F1, Fq, g)
 
     init = (A[0], B[0], C[0], rhs_x[0], cx[:, 0], cx[:, 1], cq, rhs_b)
@@ -205,9 +232,12 @@ def _solve(prob, blocks, rows, b_coll, b_border):
     rhs_b = jnp.stack([b_border[i] - jnp.sum(rows[i][2] * b_coll) for i in range(2)])
     dx, dq = _reduce(prob, blocks, rows, rhs_x, rhs_b)
     dx_next = jnp.roll(dx, -1, axis=0)
-    rest = (b_coll - jnp.einsum("jab,jb->ja", blocks["left"], dx)
-            - jnp.einsum("jab,jb->ja", blocks["right"], dx_next)
-            - jnp.einsum("jab,b->ja", blocks["Etp"], dq))
+    rest = (
+        b_coll
+        - jnp.einsum("jab,jb->ja", blocks["left"], dx)
+        - jnp.einsum("jab,jb->ja", blocks["right"], dx_next)
+        - jnp.einsum("jab,b->ja", blocks["Etp"], dq)
+    )
     dy = jnp.einsum("jab,jb->ja", blocks["S"], rest).reshape(N, m - 1, n)
     dU = jnp.concatenate([dx[:, None], dy], axis=1)
     return jnp.concatenate([dU.reshape(-1), dq])
@@ -267,11 +297,16 @@ def _multipliers(blocks, sweeps: int = 3):
             d = jnp.diagonal(R)
             # Adjacent 2x2 diagonal blocks of the product of the R_j, each in its own scale
             # (a complex pair's block does not become triangular).
-            Rb = jnp.stack([R[k:k + 2, k:k + 2] for k in range(n - 1)])
+            Rb = jnp.stack([R[k : k + 2, k : k + 2] for k in range(n - 1)])
             blocks2 = Rb @ blocks2
             s = jnp.max(jnp.abs(blocks2), axis=(1, 2))
-            return (Q, logd + jnp.log(jnp.abs(d)), sign * jnp.sign(d), blocks2 / s[:, None, None],
-                    log2 + jnp.log(s)), None
+            return (
+                Q,
+                logd + jnp.log(jnp.abs(d)),
+                sign * jnp.sign(d),
+                blocks2 / s[:, None, None],
+                log2 + jnp.log(s),
+            ), None
 
         init = (Z, jnp.zeros((n,), dtype), jnp.ones((n,), dtype), eye2, jnp.zeros((n - 1,), dtype))
         (ZN, logd, sign, blocks2, log2), _ = jax.lax.scan(step, init, P)
@@ -282,7 +317,7 @@ def _multipliers(blocks, sweeps: int = 3):
     # Z0^T M Z0 = G R with G = Z0^T Z_N: block diagonal (+-1 or 2x2 rotations) at convergence.
     real_ok = (jnp.abs(jnp.diagonal(G)) > 1 - 1e-8) & jnp.isfinite(logd)
     real_mu = (sign * jnp.sign(jnp.diagonal(G)) * jnp.exp(logd)).astype(mult.dtype)
-    Gb = jnp.stack([G[k:k + 2, k:k + 2] for k in range(n - 1)])
+    Gb = jnp.stack([G[k : k + 2, k : k + 2] for k in range(n - 1)])
     pair_ok = jnp.abs(jnp.linalg.det(Gb)) > 1 - 1e-8
     pair_ev = jnp.linalg.eigvals(Gb @ blocks2)  # (n-1, 2), times exp(log2)
     pair_log = jnp.log(jnp.abs(pair_ev)) + log2[:, None]
@@ -347,8 +382,9 @@ def _points(t: np.ndarray, m: int) -> np.ndarray:
     return t[:-1, None] + h[:, None] * (np.arange(m) / m)[None, :]
 
 
-def _equidistribute(U: np.ndarray, t: np.ndarray, N_new: int, uniform: float = 0.05
-                    ) -> tuple[np.ndarray, float]:
+def _equidistribute(
+    U: np.ndarray, t: np.ndarray, N_new: int, uniform: float = 0.05
+) -> tuple[np.ndarray, float]:
     """New mesh equidistributing |u^(m+1)|^(1/(m+1)) (AUTO's estimate from jumps of the m-th
     derivative of the piecewise polynomial), and the estimated max error h^(m+1)|u^(m+1)|."""
     N, m, _ = U.shape
@@ -373,9 +409,13 @@ def _inner_np(prob, za: np.ndarray, zb: np.ndarray, t: np.ndarray) -> float:
     """`_Problem.inner` in numpy, for the driver."""
     L, _, w, *_ = _basis(prob.m)
     N = t.shape[0] - 1
-    loc = lambda z: np.concatenate([z[:-2].reshape(N, prob.m, prob.n),
-                                    np.roll(z[:-2].reshape(N, prob.m, prob.n), -1, axis=0)[:, :1]],
-                                   axis=1)
+    loc = lambda z: np.concatenate(
+        [
+            z[:-2].reshape(N, prob.m, prob.n),
+            np.roll(z[:-2].reshape(N, prob.m, prob.n), -1, axis=0)[:, :1],
+        ],
+        axis=1,
+    )
     ua = np.einsum("ck,jkn->jcn", L, loc(za))
     ub = np.einsum("ck,jkn->jcn", L, loc(zb))
     prof = np.einsum("j,c,jcn,jcn->", np.diff(t), w, ua, ub)
@@ -389,8 +429,14 @@ def _remesh(z: np.ndarray, t: np.ndarray, t_new: np.ndarray, m: int, n: int) -> 
     return np.concatenate([U_new.reshape(-1), z[-2:]])
 
 
-def refine_hopf(params, param: str, state, *, vector_field: Callable | None = None,
-                frequency: float | None = None) -> SpecialPoint:
+def refine_hopf(
+    params,
+    param: str,
+    state,
+    *,
+    vector_field: Callable | None = None,
+    frequency: float | None = None,
+) -> SpecialPoint:
     """A Hopf point from a nearby equilibrium `state` at `params`, to start `continue_cycles`
     when no Hopf point from `continue_equilibria` is at hand: `locate_hopf(params, param, state,
     frequency=frequency, vector_field=vector_field, throw=False)` (check `converged`).
@@ -405,8 +451,9 @@ def refine_hopf(params, param: str, state, *, vector_field: Callable | None = No
     -------
     SpecialPoint(kind='hopf') with value, state, frequency, period, first_lyapunov, converged.
     """
-    return locate_hopf(params, param, state, frequency=frequency, vector_field=vector_field,
-                       throw=False)
+    return locate_hopf(
+        params, param, state, frequency=frequency, vector_field=vector_field, throw=False
+    )
 
 
 class CycleStats(eqx.Module):
@@ -420,13 +467,30 @@ class CycleStats(eqx.Module):
     newton_iterations: int = eqx.field(static=True)
 
 
-def continue_cycles(params, hopf_point: SpecialPoint, param: str | None = None, bounds=None, *,
-                    ntst: int = 80, ncol: int = 4, ds: float = 0.01, ds_min: float = 1e-7,
-                    ds_max: float = 0.05, max_points: int = 300, amplitude0: float = 1e-3,
-                    adapt_mesh: bool = True, period_max: float | None = None,
-                    theta_period: float = 0.0, tol: float = 1e-10, max_iter: int = 8,
-                    detect: bool = True, vector_field: Callable | None = None,
-                    return_stats: bool = False, progress: bool = False, throw: bool = True):
+def continue_cycles(
+    params,
+    hopf_point: SpecialPoint,
+    param: str | None = None,
+    bounds=None,
+    *,
+    ntst: int = 80,
+    ncol: int = 4,
+    ds: float = 0.01,
+    ds_min: float = 1e-7,
+    ds_max: float = 0.05,
+    max_points: int = 300,
+    amplitude0: float = 1e-3,
+    adapt_mesh: bool = True,
+    period_max: float | None = None,
+    theta_period: float = 0.0,
+    tol: float = 1e-10,
+    max_iter: int = 8,
+    detect: bool = True,
+    vector_field: Callable | None = None,
+    return_stats: bool = False,
+    progress: bool = False,
+    throw: bool = True,
+):
     """Continue the family of periodic orbits born at a Hopf point in one parameter.
 
     Special points: 'lpc', 'pd', 'ns' (refined by regula falsi in the arclength with the
@@ -465,11 +529,19 @@ def continue_cycles(params, hopf_point: SpecialPoint, param: str | None = None, 
     name = param or hopf_point.param[0]
     if ntst < 4 or ncol < 2:
         raise ParameterError("ntst", f"need ntst >= 4 and ncol >= 2; got {ntst}, {ncol}")
-    for label, x in (("ds", ds), ("ds_min", ds_min), ("ds_max", ds_max),
-                     ("amplitude0", amplitude0), ("tol", tol)):
+    for label, x in (
+        ("ds", ds),
+        ("ds_min", ds_min),
+        ("ds_max", ds_max),
+        ("amplitude0", amplitude0),
+        ("tol", tol),
+    ):
         check_positive(label, x)
-    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or \
-            max_points < 1:
+    if (
+        isinstance(max_points, bool)
+        or not isinstance(max_points, (int, np.integer))
+        or max_points < 1
+    ):
         raise ParameterError("max_points", f"must be an integer >= 1; got {max_points!r}")
     p0 = float(np.asarray(hopf_point.value).reshape(-1)[0])
     base = with_parameter(params, name, p0)
@@ -478,25 +550,46 @@ def continue_cycles(params, hopf_point: SpecialPoint, param: str | None = None, 
     J = np.asarray(jax.jacfwd(lambda x: f(x, base))(jnp.asarray(x_eq)))
     ev, vecs = np.linalg.eig(J)
     om = float(np.asarray(hopf_point.frequency))
-    k = int(np.argmin(np.abs(ev - 1j * om))) if np.isfinite(om) else int(
-        np.argmin(np.where(ev.imag > 0, np.abs(ev.real), np.inf)))
+    k = (
+        int(np.argmin(np.abs(ev - 1j * om)))
+        if np.isfinite(om)
+        else int(np.argmin(np.where(ev.imag > 0, np.abs(ev.real), np.inf)))
+    )
     om, q = abs(float(ev[k].imag)), vecs[:, k]
     if ev[k].imag < 0:
         q = np.conj(q)
     T0 = 2 * np.pi / om
     prob = _Problem(f=f, name=name, m=ncol, n=n, theta_period=float(theta_period))
     lo, hi = (-np.inf, np.inf) if bounds is None else (float(min(bounds)), float(max(bounds)))
-    tracer = _CycleTracer(prob, base, ntst, bounds=bounds, lo=lo, hi=hi, ds=ds, ds_min=ds_min,
-                          ds_max=ds_max, max_points=max_points, amplitude0=amplitude0,
-                          adapt_mesh=adapt_mesh, tol=tol, max_iter=max_iter, detect=detect,
-                          period_max=25 * T0 if period_max is None else period_max,
-                          progress=Progress(f"cycles in {name} from {p0:.6g}", max_points,
-                                            enabled=progress, unit=" points"))
+    tracer = _CycleTracer(
+        prob,
+        base,
+        ntst,
+        bounds=bounds,
+        lo=lo,
+        hi=hi,
+        ds=ds,
+        ds_min=ds_min,
+        ds_max=ds_max,
+        max_points=max_points,
+        amplitude0=amplitude0,
+        adapt_mesh=adapt_mesh,
+        tol=tol,
+        max_iter=max_iter,
+        detect=detect,
+        period_max=25 * T0 if period_max is None else period_max,
+        progress=Progress(
+            f"cycles in {name} from {p0:.6g}", max_points, enabled=progress, unit=" points"
+        ),
+    )
     status, message = tracer.trace(x_eq, p0, T0, q)
     branch = _to_branch(tracer.rows, base, name, tracer.special, message, status, prob, ntst)
     if throw and (status == "not_converged" or not tracer.rows):
-        raise ContinuationError(f"cycles in {name} from the Hopf point at {p0:.10g}: "
-                                f"{branch.message}; the branch so far is in .result", branch)
+        raise ContinuationError(
+            f"cycles in {name} from the Hopf point at {p0:.10g}: "
+            f"{branch.message}; the branch so far is in .result",
+            branch,
+        )
     if return_stats:
         return branch, tracer.stats()
     return branch
@@ -507,9 +600,27 @@ class _CycleTracer:
     (`advance`), detection and every reason to stop (`ended`, the one place that decides why the
     branch ends), then the step size, phase reference and mesh for the next step (`prepare`)."""
 
-    def __init__(self, prob: _Problem, base, N: int, *, bounds, lo, hi, ds, ds_min, ds_max,
-                 max_points, amplitude0, adapt_mesh, tol, max_iter, detect, period_max,
-                 progress: Progress):
+    def __init__(
+        self,
+        prob: _Problem,
+        base,
+        N: int,
+        *,
+        bounds,
+        lo,
+        hi,
+        ds,
+        ds_min,
+        ds_max,
+        max_points,
+        amplitude0,
+        adapt_mesh,
+        tol,
+        max_iter,
+        detect,
+        period_max,
+        progress: Progress,
+    ):
         self.prob, self.base, self.N = prob, base, N
         self.bounds, self.lo, self.hi = bounds, lo, hi
         self.ds, self.ds_min, self.ds_max, self.max_points = ds, ds_min, ds_max, max_points
@@ -525,12 +636,27 @@ class _CycleTracer:
     def correct(self, z_prev, tau_prev, step, uref, t):
         dtype = jnp.asarray(z_prev).dtype
         zp = z_prev + step * tau_prev
-        out = _correct(self.prob, jnp.asarray(zp), jnp.asarray(z_prev), jnp.asarray(tau_prev),
-                       jnp.asarray(step, dtype), jnp.asarray(uref), jnp.asarray(t), self.base,
-                       jnp.asarray(self.tol, dtype), jnp.asarray(self.max_iter, jnp.int32))
+        out = _correct(
+            self.prob,
+            jnp.asarray(zp),
+            jnp.asarray(z_prev),
+            jnp.asarray(tau_prev),
+            jnp.asarray(step, dtype),
+            jnp.asarray(uref),
+            jnp.asarray(t),
+            self.base,
+            jnp.asarray(self.tol, dtype),
+            jnp.asarray(self.max_iter, jnp.int32),
+        )
         z, ok, it, tau_new, mult, logmod, _ = out
-        return (np.asarray(z), bool(ok), int(it), np.asarray(tau_new), np.asarray(mult),
-                np.asarray(logmod))
+        return (
+            np.asarray(z),
+            bool(ok),
+            int(it),
+            np.asarray(tau_new),
+            np.asarray(mult),
+            np.asarray(logmod),
+        )
 
     def trace(self, x_eq, p0, T0, q) -> tuple[str, str]:
         """Start at the Hopf point (the first step of size amplitude0 along the critical
@@ -548,8 +674,10 @@ class _CycleTracer:
         while len(self.rows) < self.max_points:
             row = self.advance()
             if row is None:
-                status, message = "not_converged", \
-                    f"step size below ds_min={self.ds_min} (Newton failed)"
+                status, message = (
+                    "not_converged",
+                    f"step size below ds_min={self.ds_min} (Newton failed)",
+                )
                 break
             end = self.ended(row)
             if end is not None:
@@ -558,8 +686,9 @@ class _CycleTracer:
             self.prepare(row)
         else:
             status, message = "max_steps_reached", f"max_points={self.max_points} reached"
-        self.run_s = time.perf_counter() - (self.t_run if self.compile_s is not None
-                                            else self.t_start)
+        self.run_s = time.perf_counter() - (
+            self.t_run if self.compile_s is not None else self.t_start
+        )
         self.progress.close(message)
         return status, message
 
@@ -567,8 +696,9 @@ class _CycleTracer:
         """Predictor-corrector from the last point, halving the step after a failure: the new
         row (appended), or None when the step fell below ds_min."""
         while True:
-            z, ok, it, tau_new, mult, logmod = self.correct(self.z_prev, self.tau_prev,
-                                                            self.step, self.uref, self.t)
+            z, ok, it, tau_new, mult, logmod = self.correct(
+                self.z_prev, self.tau_prev, self.step, self.uref, self.t
+            )
             if self.compile_s is None:
                 self.compile_s = time.perf_counter() - self.t_start
                 self.t_run = time.perf_counter()
@@ -580,8 +710,9 @@ class _CycleTracer:
                 self.it = it
                 row = self.record(z, tau_new, mult, logmod)
                 self.rows.append(row)
-                self.progress.update(len(self.rows), f"{self.prob.name}={row['p']:.6g} "
-                                     f"T={row['T']:.5g}")
+                self.progress.update(
+                    len(self.rows), f"{self.prob.name}={row['p']:.6g} T={row['T']:.5g}"
+                )
                 return row
             self.rejected += 1
             self.step *= 0.5
@@ -595,11 +726,23 @@ class _CycleTracer:
         vals = np.einsum("fk,jkn->jfn", self.fine, uloc).reshape(-1, n)
         i_triv = int(np.argmin(np.abs(mult - 1)))
         others = np.delete(np.arange(len(mult)), i_triv)
-        return dict(z=z, tau=tau, t=self.t.copy(), mult=mult, logmod=logmod, T=z[-2], p=z[-1],
-                    min=vals.min(0), max=vals.max(0), state=U[0, 0].copy(),
-                    stable=bool(np.all(logmod[others] < 0)), trivial=mult[i_triv],
-                    unstable=int(np.sum(logmod[others] > 0)), ds=self.step,
-                    nontrivial=mult[others])
+        return dict(
+            z=z,
+            tau=tau,
+            t=self.t.copy(),
+            mult=mult,
+            logmod=logmod,
+            T=z[-2],
+            p=z[-1],
+            min=vals.min(0),
+            max=vals.max(0),
+            state=U[0, 0].copy(),
+            stable=bool(np.all(logmod[others] < 0)),
+            trivial=mult[i_triv],
+            unstable=int(np.sum(logmod[others] > 0)),
+            ds=self.step,
+            nontrivial=mult[others],
+        )
 
     def ended(self, row):
         """Special points between the last two rows, and why the branch ends here (status
@@ -616,10 +759,13 @@ class _CycleTracer:
             # half a period shifted. Drop the point and locate the Hopf point.
             prev = rows[-2]
             rows.pop()
-            self.special.append(_arrival(prev, row, self.base, name, prob.f, N, m, n,
-                                         len(rows) - 1))
-            return "successful", f"reached a Hopf point at {name}=" \
-                f"{float(self.special[-1].value):.10g}"
+            self.special.append(
+                _arrival(prev, row, self.base, name, prob.f, N, m, n, len(rows) - 1)
+            )
+            return (
+                "successful",
+                f"reached a Hopf point at {name}={float(self.special[-1].value):.10g}",
+            )
         if self.detect and len(rows) >= 2:
             found = _detect(prob, rows, self.base, name, self.correct, m, n, N)
             self.special.extend(found)
@@ -631,13 +777,23 @@ class _CycleTracer:
         if not self.lo <= row["p"] <= self.hi:
             return "successful", f"left bounds {self.bounds}"
         if row["T"] > self.period_max:
-            self.special.append(SpecialPoint(
-                kind="homoclinic", param=(name,), value=jnp.asarray(row["p"]),
-                state=jnp.asarray(row["state"]), params=with_parameter(self.base, name, row["p"]),
-                index=len(rows) - 1, converged=False, period=jnp.asarray(row["T"]),
-                data={"period_max": self.period_max}))
-            return "successful", f"period {row['T']:.4g} > period_max={self.period_max:.4g} " \
-                "(homoclinic approach)"
+            self.special.append(
+                SpecialPoint(
+                    kind="homoclinic",
+                    param=(name,),
+                    value=jnp.asarray(row["p"]),
+                    state=jnp.asarray(row["state"]),
+                    params=with_parameter(self.base, name, row["p"]),
+                    index=len(rows) - 1,
+                    converged=False,
+                    period=jnp.asarray(row["T"]),
+                    data={"period_max": self.period_max},
+                )
+            )
+            return (
+                "successful",
+                f"period {row['T']:.4g} > period_max={self.period_max:.4g} (homoclinic approach)",
+            )
         if len(rows) > 3 and np.max(row["max"] - row["min"]) < 0.5 * self.amplitude0:
             return "successful", "amplitude shrank to zero (reached a Hopf point)"
         return None
@@ -650,8 +806,11 @@ class _CycleTracer:
             self.step = self.ds
         else:
             it = self.it
-            self.step = min(self.ds_max, self.step * 1.3) if it <= 4 else (
-                self.step * 0.7 if it >= 6 else self.step)
+            self.step = (
+                min(self.ds_max, self.step * 1.3)
+                if it <= 4
+                else (self.step * 0.7 if it >= 6 else self.step)
+            )
         z = row["z"]
         self.z_prev, self.tau_prev = z, row["tau"]
         self.uref = z[:-2].reshape(N, m, n)
@@ -664,9 +823,13 @@ class _CycleTracer:
             self.uref = self.z_prev[:-2].reshape(N, m, n)
 
     def stats(self) -> CycleStats:
-        return CycleStats(compile_s=float(self.compile_s or 0.0), run_s=float(self.run_s),
-                          points=len(self.rows), rejected=self.rejected,
-                          newton_iterations=self.iterations)
+        return CycleStats(
+            compile_s=float(self.compile_s or 0.0),
+            run_s=float(self.run_s),
+            points=len(self.rows),
+            rejected=self.rejected,
+            newton_iterations=self.iterations,
+        )
 
 
 def _to_branch(rows, base, name, special, message, status, prob, N):
@@ -674,27 +837,45 @@ def _to_branch(rows, base, name, special, message, status, prob, N):
     if not rows:
         # Nothing converged: an empty branch saying why (raised with throw=True).
         empty = np.zeros((0, n))
-        return Branch(kind="cycle", param=(name,), values=jnp.zeros((0, 1)),
-                      states=jnp.asarray(empty), eigenvalues=jnp.asarray(empty.astype(complex)),
-                      stable=jnp.zeros((0,), bool), base=base, special_points=tuple(special),
-                      period=jnp.zeros((0,)), minima=jnp.asarray(empty),
-                      maxima=jnp.asarray(empty), profiles=jnp.zeros((0, N * m + 1, n)),
-                      mesh=jnp.zeros((0, N * m + 1)), message=f"no cycle converged: {message}",
-                      status=getattr(RESULTS, "not_converged" if status == "successful"
-                                     else status))
+        return Branch(
+            kind="cycle",
+            param=(name,),
+            values=jnp.zeros((0, 1)),
+            states=jnp.asarray(empty),
+            eigenvalues=jnp.asarray(empty.astype(complex)),
+            stable=jnp.zeros((0,), bool),
+            base=base,
+            special_points=tuple(special),
+            period=jnp.zeros((0,)),
+            minima=jnp.asarray(empty),
+            maxima=jnp.asarray(empty),
+            profiles=jnp.zeros((0, N * m + 1, n)),
+            mesh=jnp.zeros((0, N * m + 1)),
+            message=f"no cycle converged: {message}",
+            status=getattr(RESULTS, "not_converged" if status == "successful" else status),
+        )
     times = np.stack([np.concatenate([_points(r["t"], m).reshape(-1), [1.0]]) for r in rows])
-    profiles = np.stack([np.concatenate([r["z"][:-2].reshape(N * m, n), r["z"][:1 * n][None]])
-                         for r in rows])
+    profiles = np.stack(
+        [np.concatenate([r["z"][:-2].reshape(N * m, n), r["z"][: 1 * n][None]]) for r in rows]
+    )
     mults = np.stack([r["mult"] for r in rows]).astype(complex)
-    return Branch(kind="cycle", param=(name,), values=jnp.asarray([[r["p"]] for r in rows]),
-                  states=jnp.asarray(np.stack([r["state"] for r in rows])),
-                  eigenvalues=jnp.asarray(mults), stable=jnp.asarray([r["stable"] for r in rows]),
-                  base=base, special_points=tuple(special),
-                  period=jnp.asarray([r["T"] for r in rows]),
-                  minima=jnp.asarray(np.stack([r["min"] for r in rows])),
-                  maxima=jnp.asarray(np.stack([r["max"] for r in rows])),
-                  profiles=jnp.asarray(profiles), mesh=jnp.asarray(times), message=message,
-                  status=getattr(RESULTS, status))
+    return Branch(
+        kind="cycle",
+        param=(name,),
+        values=jnp.asarray([[r["p"]] for r in rows]),
+        states=jnp.asarray(np.stack([r["state"] for r in rows])),
+        eigenvalues=jnp.asarray(mults),
+        stable=jnp.asarray([r["stable"] for r in rows]),
+        base=base,
+        special_points=tuple(special),
+        period=jnp.asarray([r["T"] for r in rows]),
+        minima=jnp.asarray(np.stack([r["min"] for r in rows])),
+        maxima=jnp.asarray(np.stack([r["max"] for r in rows])),
+        profiles=jnp.asarray(profiles),
+        mesh=jnp.asarray(times),
+        message=message,
+        status=getattr(RESULTS, status),
+    )
 
 
 class Cycle(eqx.Module):
@@ -720,9 +901,18 @@ class Cycle(eqx.Module):
         return status_message(self.status)
 
 
-def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, ncol: int = 4,
-             mesh_iterations: int = 3, tol: float = 1e-11, vector_field: Callable | None = None,
-             throw: bool = True) -> Cycle:
+def cycle_at(
+    params,
+    branch: Branch,
+    value: float,
+    *,
+    ntst: int | None = None,
+    ncol: int = 4,
+    mesh_iterations: int = 3,
+    tol: float = 1e-11,
+    vector_field: Callable | None = None,
+    throw: bool = True,
+) -> Cycle:
     """The cycle of a branch at a given parameter value: Newton at fixed parameter from the
     nearest branch point, re-equidistributing the mesh. Use it to read off a cycle at a
     parameter value, or, with a larger ntst, to check the discretisation error.
@@ -750,8 +940,9 @@ def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, n
     times = np.asarray(branch.mesh[i])
     N0 = (times.shape[0] - 1) // m
     t = np.concatenate([times[:-1:m], [1.0]])
-    z = np.concatenate([np.asarray(branch.profiles[i])[:-1].reshape(-1),
-                        [float(branch.period[i]), values[i]]])
+    z = np.concatenate(
+        [np.asarray(branch.profiles[i])[:-1].reshape(-1), [float(branch.period[i]), values[i]]]
+    )
     N = ntst or N0
     prob = _Problem(f=f, name=name, m=m, n=n, theta_period=0.0)
     base = with_parameter(params, name, value)
@@ -764,9 +955,18 @@ def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, n
     for k in range(mesh_iterations + 1):
         uref = z[:-2].reshape(N, m, n)
         # Typed like continue_cycles' arguments (no weak types), so its compilation is reused.
-        out = _correct(prob, jnp.asarray(z), jnp.asarray(z), jnp.asarray(e_p),
-                       jnp.asarray(value - z[-1], z.dtype), jnp.asarray(uref), jnp.asarray(t),
-                       base, jnp.asarray(tol, z.dtype), jnp.asarray(20, jnp.int32))
+        out = _correct(
+            prob,
+            jnp.asarray(z),
+            jnp.asarray(z),
+            jnp.asarray(e_p),
+            jnp.asarray(value - z[-1], z.dtype),
+            jnp.asarray(uref),
+            jnp.asarray(t),
+            base,
+            jnp.asarray(tol, z.dtype),
+            jnp.asarray(20, jnp.int32),
+        )
         z, ok = np.asarray(out[0]), bool(out[1])
         mult, logmod = np.asarray(out[4]), np.asarray(out[5])
         if k < mesh_iterations:
@@ -777,16 +977,23 @@ def cycle_at(params, branch: Branch, value: float, *, ntst: int | None = None, n
     uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
     vals = np.einsum("fk,jkn->jfn", fine, uloc).reshape(-1, n)
     others = _nontrivial_index(mult)
-    cycle = Cycle(value=jnp.asarray(z[-1]), period=jnp.asarray(z[-2]), state=jnp.asarray(U[0, 0]),
-                  minima=jnp.asarray(vals.min(0)), maxima=jnp.asarray(vals.max(0)),
-                  multipliers=jnp.asarray(mult),
-                  stable=jnp.asarray(bool(np.all(logmod[others] < 0))),
-                  profile=jnp.asarray(np.concatenate([U.reshape(-1, n), U[:1, 0]])),
-                  mesh=jnp.asarray(np.concatenate([_points(t, m).reshape(-1), [1.0]])),
-                  converged=ok, status=RESULTS.successful if ok else RESULTS.not_converged)
+    cycle = Cycle(
+        value=jnp.asarray(z[-1]),
+        period=jnp.asarray(z[-2]),
+        state=jnp.asarray(U[0, 0]),
+        minima=jnp.asarray(vals.min(0)),
+        maxima=jnp.asarray(vals.max(0)),
+        multipliers=jnp.asarray(mult),
+        stable=jnp.asarray(bool(np.all(logmod[others] < 0))),
+        profile=jnp.asarray(np.concatenate([U.reshape(-1, n), U[:1, 0]])),
+        mesh=jnp.asarray(np.concatenate([_points(t, m).reshape(-1), [1.0]])),
+        converged=ok,
+        status=RESULTS.successful if ok else RESULTS.not_converged,
+    )
     if throw and not ok:
-        raise ContinuationError(f"cycle at {name}={value:.10g}: Newton did not converge "
-                                f"(tol={tol:g})", cycle)
+        raise ContinuationError(
+            f"cycle at {name}={value:.10g}: Newton did not converge (tol={tol:g})", cycle
+        )
     return cycle
 
 
@@ -820,10 +1027,18 @@ def _detect(prob, rows, base, name, correct, m, n, N):
     def make(kind, out, mult=np.nan + 0j, data=None):
         z, tau_, mu, logmod = out
         U = z[:-2].reshape(N, m, n)
-        return SpecialPoint(kind=kind, param=(name,), value=jnp.asarray(z[-1]),
-                            state=jnp.asarray(U[0, 0]), params=with_parameter(base, name, z[-1]),
-                            index=index, converged=True, period=jnp.asarray(z[-2]),
-                            multiplier=jnp.asarray(complex(mult)), data=data or {})
+        return SpecialPoint(
+            kind=kind,
+            param=(name,),
+            value=jnp.asarray(z[-1]),
+            state=jnp.asarray(U[0, 0]),
+            params=with_parameter(base, name, z[-1]),
+            index=index,
+            converged=True,
+            period=jnp.asarray(z[-2]),
+            multiplier=jnp.asarray(complex(mult)),
+            data=data or {},
+        )
 
     def from_prev(s):
         uref = prev["z"][:-2].reshape(N, m, n)
@@ -832,32 +1047,51 @@ def _detect(prob, rows, base, name, correct, m, n, N):
 
     tp0, tp1 = prev["tau"][-1], cur["tau"][-1]
     if tp0 * tp1 < 0:
+
         def g(s):
             out = from_prev(s)
             return (np.nan, None) if out is None else (float(out[1][-1]), out)
 
         # p is quadratic in s near the fold, so s to 1e-6 gives p to ~1e-10.
-        out, _ = regula_falsi(g, tp0, tp1, b=cur["ds"], x_tol=1e-7 * max(cur["ds"], 1e-12),
-                              max_iter=30)
+        out, _ = regula_falsi(
+            g, tp0, tp1, b=cur["ds"], x_tol=1e-7 * max(cur["ds"], 1e-12), max_iter=30
+        )
         amp_max = max(_amplitude(r["z"], N, m, n) for r in rows)
         if out is not None and _amplitude(out[0], N, m, n) < 1e-3 * amp_max:
             # A turning point at zero amplitude is not a fold of cycles: the family shrank
             # onto an equilibrium at a Hopf point.
             z = out[0]
             x = z[:-2].reshape(N, m, n)[:, 0].mean(0)
-            found.append(SpecialPoint(
-                kind="hopf", param=(name,), value=jnp.asarray(z[-1]), state=jnp.asarray(x),
-                params=with_parameter(base, name, z[-1]), index=index - 1, converged=True,
-                period=jnp.asarray(z[-2]), frequency=jnp.asarray(2 * np.pi / z[-2]),
-                data={"arrival": True}))
+            found.append(
+                SpecialPoint(
+                    kind="hopf",
+                    param=(name,),
+                    value=jnp.asarray(z[-1]),
+                    state=jnp.asarray(x),
+                    params=with_parameter(base, name, z[-1]),
+                    index=index - 1,
+                    converged=True,
+                    period=jnp.asarray(z[-2]),
+                    frequency=jnp.asarray(2 * np.pi / z[-2]),
+                    data={"arrival": True},
+                )
+            )
             return found
         if out is not None:
             found.append(make("lpc", out, 1.0 + 0j, {"tangent_p": float(out[1][-1])}))
         else:
-            found.append(SpecialPoint(kind="lpc", param=(name,), value=jnp.asarray(cur["p"]),
-                                      state=jnp.asarray(cur["state"]),
-                                      params=with_parameter(base, name, cur["p"]),
-                                      index=index, converged=False, period=jnp.asarray(cur["T"])))
+            found.append(
+                SpecialPoint(
+                    kind="lpc",
+                    param=(name,),
+                    value=jnp.asarray(cur["p"]),
+                    state=jnp.asarray(cur["state"]),
+                    params=with_parameter(base, name, cur["p"]),
+                    index=index,
+                    converged=False,
+                    period=jnp.asarray(cur["T"]),
+                )
+            )
     if prev["unstable"] != cur["unstable"]:
         for kind in ("pd", "ns"):
             g0, _ = _critical(prev, kind)
@@ -897,23 +1131,46 @@ def _arrival(prev, cur, base, name, f, N, m, n, index):
     """Hopf point between two cycles on either side of zero amplitude: p = p_H + c A^2 through both,
     then Newton (`locate_hopf`) from there."""
     a0, a1 = _amplitude(prev["z"], N, m, n), _amplitude(cur["z"], N, m, n)
-    c = (prev["p"] - cur["p"]) / (a0 ** 2 - a1 ** 2) if a0 != a1 else 0.0
-    p_h = prev["p"] - c * a0 ** 2
-    c_t = (prev["T"] - cur["T"]) / (a0 ** 2 - a1 ** 2) if a0 != a1 else 0.0
-    t_h = prev["T"] - c_t * a0 ** 2
+    c = (prev["p"] - cur["p"]) / (a0**2 - a1**2) if a0 != a1 else 0.0
+    p_h = prev["p"] - c * a0**2
+    c_t = (prev["T"] - cur["T"]) / (a0**2 - a1**2) if a0 != a1 else 0.0
+    t_h = prev["T"] - c_t * a0**2
     x = prev["z"][:-2].reshape(N, m, n)[:, 0].mean(0)
-    hp = locate_hopf(with_parameter(base, name, p_h), name, x, vector_field=f,
-                     frequency=2 * np.pi / t_h, throw=False)
+    hp = locate_hopf(
+        with_parameter(base, name, p_h),
+        name,
+        x,
+        vector_field=f,
+        frequency=2 * np.pi / t_h,
+        throw=False,
+    )
     if hp.converged and abs(float(hp.value) - p_h) < 10 * abs(cur["p"] - prev["p"]) + 1e-8:
-        return SpecialPoint(kind="hopf", param=(name,), value=hp.value, state=hp.state,
-                            params=hp.params, index=index, converged=True,
-                            frequency=hp.frequency, period=2 * np.pi / hp.frequency,
-                            first_lyapunov=hp.first_lyapunov, data={"arrival": True})
+        return SpecialPoint(
+            kind="hopf",
+            param=(name,),
+            value=hp.value,
+            state=hp.state,
+            params=hp.params,
+            index=index,
+            converged=True,
+            frequency=hp.frequency,
+            period=2 * np.pi / hp.frequency,
+            first_lyapunov=hp.first_lyapunov,
+            data={"arrival": True},
+        )
     # Newton failed or wandered off: keep the estimate, flagged.
-    return SpecialPoint(kind="hopf", param=(name,), value=jnp.asarray(p_h), state=jnp.asarray(x),
-                        params=with_parameter(base, name, p_h), index=index, converged=False,
-                        frequency=jnp.asarray(2 * np.pi / t_h), period=jnp.asarray(t_h),
-                        data={"arrival": True})
+    return SpecialPoint(
+        kind="hopf",
+        param=(name,),
+        value=jnp.asarray(p_h),
+        state=jnp.asarray(x),
+        params=with_parameter(base, name, p_h),
+        index=index,
+        converged=False,
+        frequency=jnp.asarray(2 * np.pi / t_h),
+        period=jnp.asarray(t_h),
+        data={"arrival": True},
+    )
 
 
 def _amplitude(z, N, m, n):

@@ -32,10 +32,27 @@ from .network import Network, NetworkResult, NetworkState
 from .params import Params, first_params, stack_params
 
 __all__ = [
-    "provenance", "params_to_dict", "params_from_dict", "summarize", "save_network_result",
-    "load_network_result", "restore_network_result", "SavedRun", "summarize_meanfield",
-    "equilibria_to_dicts", "save_meanfield_result", "save_comparison", "write_json", "read_json",
-    "stem", "write_pair", "write_csv", "read_npz", "read_csv", "status_codes", "status_labels",
+    "provenance",
+    "params_to_dict",
+    "params_from_dict",
+    "summarize",
+    "save_network_result",
+    "load_network_result",
+    "restore_network_result",
+    "SavedRun",
+    "summarize_meanfield",
+    "equilibria_to_dicts",
+    "save_meanfield_result",
+    "save_comparison",
+    "write_json",
+    "read_json",
+    "stem",
+    "write_pair",
+    "write_csv",
+    "read_npz",
+    "read_csv",
+    "status_codes",
+    "status_labels",
     "FORMAT_VERSION",
 ]
 
@@ -96,8 +113,12 @@ def params_from_dict(d: dict[str, Any]) -> Params:
         dtype = "float32"
     values = {name: np.asarray(x, dtype=dtype or float) for name, x in d.items()}
     if values["eta_bar"].ndim == 2:
-        return stack_params([Params(**{k: v[i] for k, v in values.items()})
-                             for i in range(values["eta_bar"].shape[0])])
+        return stack_params(
+            [
+                Params(**{k: v[i] for k, v in values.items()})
+                for i in range(values["eta_bar"].shape[0])
+            ]
+        )
     return Params(**{k: jnp.asarray(v) for k, v in values.items()})
 
 
@@ -126,8 +147,11 @@ def summarize(res: NetworkResult, transient: float | None = None) -> dict[str, A
     t_from = transient_time(t_end, transient)
     keep = t > t_from
     out: dict[str, Any] = {
-        "status": status_labels(res.status), "message": res.message,
-        "t_end": t_end, "n_records": int(t.size), "rate_from_t": t_from,
+        "status": status_labels(res.status),
+        "message": res.message,
+        "t_end": t_end,
+        "n_records": int(t.size),
+        "rate_from_t": t_from,
         "max_nonfinite": int(np.max(res.n_nonfinite, initial=0)),
         "raster_spikes": int(np.sum(res.spike_count)),
     }
@@ -136,15 +160,26 @@ def summarize(res: NetworkResult, transient: float | None = None) -> dict[str, A
     rate = r[..., keep, :].mean(axis=-2)
     network_rate = rate @ sizes / sizes.sum()
     hz = float(first_params(res.params).to_dimensional().rate_to_hz(1.0))
-    out.update(rate=rate.tolist(), rate_hz=(hz * rate).tolist(),
-               network_rate=network_rate.tolist(), network_rate_hz=(hz * network_rate).tolist())
+    out.update(
+        rate=rate.tolist(),
+        rate_hz=(hz * rate).tolist(),
+        network_rate=network_rate.tolist(),
+        network_rate_hz=(hz * network_rate).tolist(),
+    )
     if r.ndim == 2 and keep.sum() >= 3:
         window = max(1, int(round(NETWORK_SMOOTH_TIME / (res.dt * res.record_every))))
-        stats = [trace_summary(jnp.asarray(t[keep]), jnp.asarray(r[keep, m]),
-                               smooth_window=window, hysteresis=NETWORK_HYSTERESIS)
-                 for m in range(r.shape[1])]
-        out.update(regime=[regime_name(s.regime) for s in stats],
-                   period=[float(s.period) for s in stats])
+        stats = [
+            trace_summary(
+                jnp.asarray(t[keep]),
+                jnp.asarray(r[keep, m]),
+                smooth_window=window,
+                hysteresis=NETWORK_HYSTERESIS,
+            )
+            for m in range(r.shape[1])
+        ]
+        out.update(
+            regime=[regime_name(s.regime) for s in stats], period=[float(s.period) for s in stats]
+        )
     return out
 
 
@@ -157,13 +192,17 @@ def stem(path) -> Path:
 def _describe(obj) -> dict[str, Any] | None:
     if obj is None:
         return None
-    fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)} \
-        if dataclasses.is_dataclass(obj) else {}
+    fields = (
+        {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        if dataclasses.is_dataclass(obj)
+        else {}
+    )
     return {"name": type(obj).__name__, **fields}
 
 
-def save_network_result(path, res: NetworkResult, *, scheme=None, sampler=None, seed=None,
-                        **provenance_extra) -> tuple[Path, Path]:
+def save_network_result(
+    path, res: NetworkResult, *, scheme=None, sampler=None, seed=None, **provenance_extra
+) -> tuple[Path, Path]:
     """Write a network run to `<path>.npz` (records, raster, samples, final state: resumable)
     and `<path>.json` (provenance, parameters, settings, `summarize` numbers).
 
@@ -179,8 +218,10 @@ def save_network_result(path, res: NetworkResult, *, scheme=None, sampler=None, 
     (npz path, json path)
     """
     state = res.state
-    arrays = {name: np.asarray(getattr(res, name)) for name in
-              ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "spike_first", "spike_count")}
+    arrays = {
+        name: np.asarray(getattr(res, name))
+        for name in ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "spike_first", "spike_count")
+    }
     arrays["status"] = status_codes(res.status)
     if arrays["spike_first"].ndim == 2:
         arrays["spike_times"], arrays["spike_ids"] = res.spike_raster()
@@ -194,13 +235,18 @@ def save_network_result(path, res: NetworkResult, *, scheme=None, sampler=None, 
     arrays["state_key"] = np.asarray(jax.random.key_data(state.key))
 
     meta = {
-        "format": "jaxmf.network_result", "format_version": FORMAT_VERSION,
+        "format": "jaxmf.network_result",
+        "format_version": FORMAT_VERSION,
         "provenance": provenance(**provenance_extra),
         "params": params_to_dict(res.params),
-        "n": res.network.n, "sizes": list(res.network.sizes),
-        "dt": res.dt, "record_every": res.record_every,
+        "n": res.network.n,
+        "sizes": list(res.network.sizes),
+        "dt": res.dt,
+        "record_every": res.record_every,
         "dtype": str(np.asarray(state.s).dtype),
-        "scheme": _describe(scheme), "sampler": _describe(sampler), "seed": seed,
+        "scheme": _describe(scheme),
+        "sampler": _describe(sampler),
+        "seed": seed,
         "key_impl": str(jax.random.key_impl(state.key)),
         "n_raster": int(sum(np.size(ix) for ix in res.raster_index)),
         "summary": summarize(res),
@@ -237,14 +283,17 @@ def read_npz(path, *, what: str = "file") -> dict[str, np.ndarray]:
     if path.exists() and path.stat().st_size == 0:
         raise ValueError(f"{path}: empty {what}")
     if path.exists() and not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: damaged {what} (not an .npz archive; truncated or another "
-                         "kind of file)")
+        raise ValueError(
+            f"{path}: damaged {what} (not an .npz archive; truncated or another kind of file)"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except (zipfile.BadZipFile, EOFError, ValueError, KeyError, zipfile.LargeZipFile) as e:
-        raise ValueError(f"{path}: damaged {what} ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
+        raise ValueError(
+            f"{path}: damaged {what} ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'unreadable'})"
+        ) from None
     except OSError as e:
         if not path.exists():
             raise
@@ -266,8 +315,10 @@ def read_csv(path, *, what: str = "file") -> dict[str, np.ndarray]:
     try:
         rows = [[float(x) for x in line.split(",")] for line in lines[1:]]
     except ValueError:
-        raise ValueError(f"{path}: {what} has a value that is not a number (expected a header "
-                         "line, then numbers)") from None
+        raise ValueError(
+            f"{path}: {what} has a value that is not a number (expected a header "
+            "line, then numbers)"
+        ) from None
     if not rows:
         raise ValueError(f"{path}: {what} has a header but no rows")
     if any(len(row) != len(names) for row in rows):
@@ -325,18 +376,34 @@ def load_network_result(path) -> SavedRun:
         def per_pop(name):
             return tuple(a[f"{name}_{m}"] for m in range(n_pop))
 
-        state = {"v": per_pop("state_v"), "w": per_pop("state_w"), "s": a["state_s"],
-                 "step": a["state_step"], "key": a["state_key"]}
+        state = {
+            "v": per_pop("state_v"),
+            "w": per_pop("state_w"),
+            "s": a["state_s"],
+            "step": a["state_step"],
+            "key": a["state_key"],
+        }
         codes = a["status"]
         if meta.get("format_version", 1) < 2:
             codes = _NETWORK_CODES_V1[np.clip(codes, 0, 2)]
         return SavedRun(
-            t=a["t"], r=a["r"], v_mean=a["v_mean"], w_mean=a["w_mean"], s=a["s"],
-            n_nonfinite=a["n_nonfinite"], spike_first=a["spike_first"],
-            spike_count=a["spike_count"], spike_times=a.get("spike_times"),
-            spike_ids=a.get("spike_ids"), raster_index=per_pop("raster_index"),
-            z=per_pop("z"), state=state, status=_status_from_codes(codes),
-            params=params_from_dict(meta["params"]), meta=meta)
+            t=a["t"],
+            r=a["r"],
+            v_mean=a["v_mean"],
+            w_mean=a["w_mean"],
+            s=a["s"],
+            n_nonfinite=a["n_nonfinite"],
+            spike_first=a["spike_first"],
+            spike_count=a["spike_count"],
+            spike_times=a.get("spike_times"),
+            spike_ids=a.get("spike_ids"),
+            raster_index=per_pop("raster_index"),
+            z=per_pop("z"),
+            state=state,
+            status=_status_from_codes(codes),
+            params=params_from_dict(meta["params"]),
+            meta=meta,
+        )
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{npz}: not a jaxmf network run (missing {e})") from None
 
@@ -348,21 +415,43 @@ def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult
     if not isinstance(saved, SavedRun):
         saved = load_network_result(saved)
     if saved.meta["dtype"] == "float64" and not jax.config.read("jax_enable_x64"):
-        raise ValueError("dtype: this run was computed in float64; call "
-                         "jax.config.update('jax_enable_x64', True) before restoring it")
+        raise ValueError(
+            "dtype: this run was computed in float64; call "
+            "jax.config.update('jax_enable_x64', True) before restoring it"
+        )
     st = saved.state
     state = NetworkState(
-        v=tuple(jnp.asarray(x) for x in st["v"]), w=tuple(jnp.asarray(x) for x in st["w"]),
-        s=jnp.asarray(st["s"]), step=jnp.asarray(st["step"]),
-        key=jax.random.wrap_key_data(st["key"], impl=saved.meta.get("key_impl", "threefry2x32")))
+        v=tuple(jnp.asarray(x) for x in st["v"]),
+        w=tuple(jnp.asarray(x) for x in st["w"]),
+        s=jnp.asarray(st["s"]),
+        step=jnp.asarray(st["step"]),
+        key=jax.random.wrap_key_data(st["key"], impl=saved.meta.get("key_impl", "threefry2x32")),
+    )
     network = Network(sizes=saved.sizes, z=tuple(jnp.asarray(z) for z in saved.z))
     # The records stay numpy arrays (as a finished run hands them back); only the state is jax.
-    records: dict[str, Any] = {name: getattr(saved, name) for name in (
-        "t", "r", "v_mean", "w_mean", "s", "n_nonfinite", "spike_first", "spike_count",
-        "raster_index", "params", "status")}
+    records: dict[str, Any] = {
+        name: getattr(saved, name)
+        for name in (
+            "t",
+            "r",
+            "v_mean",
+            "w_mean",
+            "s",
+            "n_nonfinite",
+            "spike_first",
+            "spike_count",
+            "raster_index",
+            "params",
+            "status",
+        )
+    }
     return NetworkResult(
-        **records, state=state, network=network, dt=saved.meta["dt"],
-        record_every=saved.meta["record_every"])
+        **records,
+        state=state,
+        network=network,
+        dt=saved.meta["dt"],
+        record_every=saved.meta["record_every"],
+    )
 
 
 def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict[str, Any]:
@@ -389,24 +478,33 @@ def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict
         windows = [(transient_time(t_end, t_start=t_start), t_end)]
     hz = None if params is None else float(first_params(params).to_dimensional().rate_to_hz(1.0))
     codes = status_codes(res.status)
-    out: dict[str, Any] = {"model": res.model, "status": status_labels(np.max(codes)),
-                           "message": res.message, "n_steps": int(np.asarray(res.n_steps)),
-                           "t_end": t_end, "windows": []}
+    out: dict[str, Any] = {
+        "model": res.model,
+        "status": status_labels(np.max(codes)),
+        "message": res.message,
+        "n_steps": int(np.asarray(res.n_steps)),
+        "t_end": t_end,
+        "windows": [],
+    }
     traces = {k: np.asarray(getattr(res, k), float) for k in ("r", "v", "w", "s")}
     for t_from, t_to in windows:
         keep = (t > t_from) & (t <= t_to) & np.all(np.isfinite(traces["r"]), axis=-1)
         row: dict[str, Any] = {"t_from": float(t_from), "t_to": float(t_to)}
         if keep.sum() >= 3:
-            stats = [trace_summary(jnp.asarray(t[keep]), jnp.asarray(traces["r"][keep, m]))
-                     for m in range(traces["r"].shape[-1])]
-            row.update(r_mean=[float(st.mean) for st in stats],
-                       v_mean=traces["v"][keep].mean(0).tolist(),
-                       w_mean=traces["w"][keep].mean(0).tolist(),
-                       s_mean=traces["s"][keep].mean(0).tolist(),
-                       period=[float(st.period) for st in stats],
-                       peak=[float(st.peak) for st in stats],
-                       low=[float(st.low) for st in stats],
-                       regime=[regime_name(st.regime) for st in stats])
+            stats = [
+                trace_summary(jnp.asarray(t[keep]), jnp.asarray(traces["r"][keep, m]))
+                for m in range(traces["r"].shape[-1])
+            ]
+            row.update(
+                r_mean=[float(st.mean) for st in stats],
+                v_mean=traces["v"][keep].mean(0).tolist(),
+                w_mean=traces["w"][keep].mean(0).tolist(),
+                s_mean=traces["s"][keep].mean(0).tolist(),
+                period=[float(st.period) for st in stats],
+                peak=[float(st.peak) for st in stats],
+                low=[float(st.low) for st in stats],
+                regime=[regime_name(st.regime) for st in stats],
+            )
             if hz is not None:
                 row["r_mean_hz"] = [hz * m for m in row["r_mean"]]
         out["windows"].append(row)
@@ -421,25 +519,38 @@ def equilibria_to_dicts(eq, **fields) -> list[dict[str, Any]]:
     valid = np.asarray(eq.valid)
     for k in np.nonzero(valid)[0]:
         eig = np.asarray(eq.eigenvalues)[k]
-        out.append({**fields,
-                    **{name: np.asarray(getattr(eq, name))[k].tolist() for name in "rvws"},
-                    "stable": bool(np.asarray(eq.stable)[k]),
-                    "max_real_eigenvalue": float(np.max(eig.real)),
-                    "eigenvalues": np.stack([eig.real, eig.imag], -1).tolist(),
-                    "residual": float(np.asarray(eq.residual)[k])})
+        out.append(
+            {
+                **fields,
+                **{name: np.asarray(getattr(eq, name))[k].tolist() for name in "rvws"},
+                "stable": bool(np.asarray(eq.stable)[k]),
+                "max_real_eigenvalue": float(np.max(eig.real)),
+                "eigenvalues": np.stack([eig.real, eig.imag], -1).tolist(),
+                "residual": float(np.asarray(eq.residual)[k]),
+            }
+        )
     return out
 
 
 def _meanfield_arrays(res, prefix: str = "") -> dict[str, np.ndarray]:
-    arrays = {prefix + name: np.asarray(getattr(res, name))
-              for name in ("t", "r", "v", "w", "s", "n_steps")}
+    arrays = {
+        prefix + name: np.asarray(getattr(res, name))
+        for name in ("t", "r", "v", "w", "s", "n_steps")
+    }
     arrays[prefix + "status"] = status_codes(res.status)
     return arrays
 
 
-def save_meanfield_result(path, res, *, params: Params | None = None, i_ext=None, windows=None,
-                          equilibria: list[dict] | None = None,
-                          **provenance_extra) -> tuple[Path, Path]:
+def save_meanfield_result(
+    path,
+    res,
+    *,
+    params: Params | None = None,
+    i_ext=None,
+    windows=None,
+    equilibria: list[dict] | None = None,
+    **provenance_extra,
+) -> tuple[Path, Path]:
     """Write a `MeanFieldResult` to `<path>.npz` (t, r, v, w, s, status, n_steps and, with i_ext,
     its switch times and values) and `<path>.json` (provenance, model, parameters, input,
     `summarize_meanfield` numbers over `windows`, equilibria).
@@ -461,11 +572,14 @@ def save_meanfield_result(path, res, *, params: Params | None = None, i_ext=None
     arrays = _meanfield_arrays(res)
     step = None
     if i_ext is not None:
-        step = {"times": np.asarray(i_ext.times).tolist(),
-                "values": np.asarray(i_ext.values).tolist()}
+        step = {
+            "times": np.asarray(i_ext.times).tolist(),
+            "values": np.asarray(i_ext.values).tolist(),
+        }
         arrays.update(i_ext_times=np.asarray(i_ext.times), i_ext_values=np.asarray(i_ext.values))
     meta = {
-        "format": "jaxmf.meanfield_result", "format_version": FORMAT_VERSION,
+        "format": "jaxmf.meanfield_result",
+        "format_version": FORMAT_VERSION,
         "provenance": provenance(**provenance_extra),
         "model": res.model,
         "params": None if params is None else params_to_dict(params),
@@ -477,8 +591,9 @@ def save_meanfield_result(path, res, *, params: Params | None = None, i_ext=None
     return write_pair(path, arrays, meta)
 
 
-def save_comparison(path, cmp, *, scheme=None, sampler=None, seed=None,
-                    **provenance_extra) -> tuple[Path, Path]:
+def save_comparison(
+    path, cmp, *, scheme=None, sampler=None, seed=None, **provenance_extra
+) -> tuple[Path, Path]:
     """Write a `Comparison` to `<path>.npz` (the network's records and spike raster as
     `network_*`, each mean-field model's traces as `mf_<model>_*`) and `<path>.json` (provenance,
     parameters, network settings, per-model solver status, the metrics and the network summary
@@ -496,26 +611,37 @@ def save_comparison(path, cmp, *, scheme=None, sampler=None, seed=None,
     (npz path, json path)
     """
     net = cmp.network
-    arrays = {f"network_{name}": np.asarray(getattr(net, name))
-              for name in ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite")}
+    arrays = {
+        f"network_{name}": np.asarray(getattr(net, name))
+        for name in ("t", "r", "v_mean", "w_mean", "s", "n_nonfinite")
+    }
     arrays["network_status"] = status_codes(net.status)
     if np.ndim(net.spike_first) == 2:
         arrays["network_spike_times"], arrays["network_spike_ids"] = net.spike_raster()
     for model, mf in cmp.meanfield.items():
         arrays.update(_meanfield_arrays(mf, prefix=f"mf_{model}_"))
     meta = {
-        "format": "jaxmf.comparison", "format_version": FORMAT_VERSION,
+        "format": "jaxmf.comparison",
+        "format_version": FORMAT_VERSION,
         "provenance": provenance(**provenance_extra),
         "params": params_to_dict(net.params),
-        "n": net.network.n, "sizes": list(net.network.sizes),
-        "dt": net.dt, "record_every": net.record_every,
+        "n": net.network.n,
+        "sizes": list(net.network.sizes),
+        "dt": net.dt,
+        "record_every": net.record_every,
         "dtype": str(np.asarray(net.state.s).dtype),
-        "scheme": _describe(scheme), "sampler": _describe(sampler), "seed": seed,
-        "models": {model: {"status": status_labels(np.max(status_codes(mf.status))),
-                           "message": mf.message,
-                           "n_steps": int(np.asarray(mf.n_steps)),
-                           "dtype": str(np.asarray(mf.r).dtype)}
-                   for model, mf in cmp.meanfield.items()},
+        "scheme": _describe(scheme),
+        "sampler": _describe(sampler),
+        "seed": seed,
+        "models": {
+            model: {
+                "status": status_labels(np.max(status_codes(mf.status))),
+                "message": mf.message,
+                "n_steps": int(np.asarray(mf.n_steps)),
+                "dtype": str(np.asarray(mf.r).dtype),
+            }
+            for model, mf in cmp.meanfield.items()
+        },
         "metrics": dict(cmp.metrics),
         "network_summary": summarize(net, cmp.metrics.get("transient")),
     }

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import diffrax
 import equinox as eqx
@@ -31,8 +32,17 @@ from ._results import RESULTS, NumericalError, from_diffrax, status_message
 from .params import ParameterError, Params, module_repr, promote_params, synaptic_drive
 
 __all__ = [
-    "MeanFieldState", "MeanFieldResult", "Equilibria", "StepInput", "chen_campbell", "nicola_campbell",
-    "mpr", "quasi_steady_state", "solve_meanfield", "meanfield_equilibria", "MODELS",
+    "MeanFieldState",
+    "MeanFieldResult",
+    "Equilibria",
+    "StepInput",
+    "chen_campbell",
+    "nicola_campbell",
+    "mpr",
+    "quasi_steady_state",
+    "solve_meanfield",
+    "meanfield_equilibria",
+    "MODELS",
 ]
 
 
@@ -57,13 +67,17 @@ class StepInput(eqx.Module):
         self.times = jnp.atleast_1d(jnp.asarray(times, dtype=float))
         self.values = jnp.asarray(values, dtype=float)
         if self.values.shape[0] != self.times.shape[0] + 1:
-            raise ParameterError("values", f"needs len(times) + 1 = {self.times.shape[0] + 1} "
-                                 f"entries; got {self.values.shape[0]}")
+            raise ParameterError(
+                "values",
+                f"needs len(times) + 1 = {self.times.shape[0] + 1} "
+                f"entries; got {self.values.shape[0]}",
+            )
         if not isinstance(self.times, jax.core.Tracer):
             times = np.asarray(self.times)
             if not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
-                raise ParameterError("times", f"switch times must be finite and increasing; got "
-                                     f"{times.tolist()}")
+                raise ParameterError(
+                    "times", f"switch times must be finite and increasing; got {times.tolist()}"
+                )
 
     def __call__(self, t):
         return self.values[jnp.searchsorted(self.times, t, side="right")]
@@ -113,20 +127,24 @@ def quasi_steady_state(params: Params, w, s, i_total):
     return jnp.real(z) / jnp.pi, A / 2 - jnp.imag(z)
 
 
-
 def nicola_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     """Nicola & Campbell 2013: (s, w) driven by the quasi-steady rate R(s, w); r and v are slaved
     (their derivatives are zero; `solve_meanfield` fills them from R and <v>_qss)."""
     params, inp = args
-    rate, v_qss = quasi_steady_state(params, y.w, y.s, params.i_ext + _input(inp, t, params.i_ext.dtype))
+    rate, v_qss = quasi_steady_state(
+        params, y.w, y.s, params.i_ext + _input(inp, t, params.i_ext.dtype)
+    )
     dw = params.a * (params.b * v_qss - y.w) + params.w_jump * rate
     ds = -y.s / params.tau_s + params.s_jump * rate
     zero = jnp.zeros_like(y.r)
     return MeanFieldState(zero, zero, dw, ds)
 
 
-MODELS: dict[str, Callable] = {"chen_campbell": chen_campbell, "nicola_campbell": nicola_campbell,
-                               "mpr": mpr}
+MODELS: dict[str, Callable] = {
+    "chen_campbell": chen_campbell,
+    "nicola_campbell": nicola_campbell,
+    "mpr": mpr,
+}
 
 
 class MeanFieldResult(eqx.Module):
@@ -153,8 +171,11 @@ class MeanFieldResult(eqx.Module):
         return np.dtype(self.r.dtype)
 
     def __repr__(self) -> str:
-        return module_repr(self, ("t", "r", "v", "w", "s", "status", "n_steps"),
-                           extra={"model": self.model, "dtype": str(self.dtype)})
+        return module_repr(
+            self,
+            ("t", "r", "v", "w", "s", "status", "n_steps"),
+            extra={"model": self.model, "dtype": str(self.dtype)},
+        )
 
 
 def working_precision(params: Params, dtype, caller: str) -> Params:
@@ -180,16 +201,24 @@ def working_precision(params: Params, dtype, caller: str) -> Params:
         if want not in (jnp.float32, jnp.float64):
             raise ParameterError("dtype", f"must be float32 or float64; got {dtype}")
         if want == jnp.float64 and not x64:
-            warnings.warn(f"{caller}: float64 was asked for but jax_enable_x64 is off; computing "
-                          "in float32 (call jax.config.update('jax_enable_x64', True) before "
-                          "creating any arrays)", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"{caller}: float64 was asked for but jax_enable_x64 is off; computing "
+                "in float32 (call jax.config.update('jax_enable_x64', True) before "
+                "creating any arrays)",
+                UserWarning,
+                stacklevel=3,
+            )
             want = jnp.dtype(jnp.float32)
         if want != have:
             params = jax.tree.map(lambda x: jnp.asarray(x, want), params)
     elif x64 and have == jnp.float32:
-        warnings.warn(f"{caller}: the parameters are float32 although jax_enable_x64 is on; "
-                      "computing in float32 (create the Params after enabling x64, or pass "
-                      "dtype=jnp.float64)", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{caller}: the parameters are float32 although jax_enable_x64 is on; "
+            "computing in float32 (create the Params after enabling x64, or pass "
+            "dtype=jnp.float64)",
+            UserWarning,
+            stacklevel=3,
+        )
     return params
 
 
@@ -224,11 +253,15 @@ def _check_solve(t0, t1, ts, y0, rtol, atol, max_steps, blowup) -> None:
         if np.any(np.diff(arr) < 0):
             raise ParameterError("ts", "save times must be non-decreasing")
         lo, hi = (t0_ if t0_ is not None else -np.inf), (t1_ if t1_ is not None else np.inf)
-        slack = 1e-9 * max(1.0, abs(lo) if np.isfinite(lo) else 1.0, abs(hi) if np.isfinite(hi)
-                           else 1.0)  # times built as k * bin_time may overshoot by round-off
+        slack = 1e-9 * max(
+            1.0, abs(lo) if np.isfinite(lo) else 1.0, abs(hi) if np.isfinite(hi) else 1.0
+        )  # times built as k * bin_time may overshoot by round-off
         if arr[0] < lo - slack or arr[-1] > hi + slack:
-            raise ParameterError("ts", f"save times must lie in [t0, t1] = [{lo:g}, {hi:g}]; got "
-                                 f"[{arr[0]:g}, {arr[-1]:g}]")
+            raise ParameterError(
+                "ts",
+                f"save times must lie in [t0, t1] = [{lo:g}, {hi:g}]; got "
+                f"[{arr[0]:g}, {arr[-1]:g}]",
+            )
     for name, x in (("rtol", rtol), ("atol", atol)):
         v = _concrete_float(name, x)
         if v is not None and not (math.isfinite(v) and 0 <= v < 1):
@@ -247,11 +280,25 @@ def _check_solve(t0, t1, ts, y0, rtol, atol, max_steps, blowup) -> None:
             raise ParameterError("y0", "the initial state must be finite")
 
 
-def solve_meanfield(params: Params, t1: float = 800.0, ts=None, *, t0: float = 0.0, y0=None,
-                    model: str = "chen_campbell", i_ext=None, solver=None, rtol: float = 1e-8,
-                    atol: float = 1e-10, dt0: float | None = None, max_steps: int = 1_000_000,
-                    adjoint=None, blowup: float | None = None, dtype=None,
-                    throw: bool = True) -> MeanFieldResult:
+def solve_meanfield(
+    params: Params,
+    t1: float = 800.0,
+    ts=None,
+    *,
+    t0: float = 0.0,
+    y0=None,
+    model: str = "chen_campbell",
+    i_ext=None,
+    solver=None,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    dt0: float | None = None,
+    max_steps: int = 1_000_000,
+    adjoint=None,
+    blowup: float | None = None,
+    dtype=None,
+    throw: bool = True,
+) -> MeanFieldResult:
     """Integrate a mean-field model with diffrax from t0 to t1, saving at `ts`.
 
     Works under jit, vmap (over params) and grad. Forward-mode differentiation (`jax.jacfwd`,
@@ -289,8 +336,11 @@ def solve_meanfield(params: Params, t1: float = 800.0, ts=None, *, t0: float = 0
     dtype = params.eta_bar.dtype
     if ts is None:
         if isinstance(t1, jax.core.Tracer) or isinstance(t0, jax.core.Tracer):
-            raise ParameterError("ts", "give the save times ts when t0 or t1 is traced (the "
-                                 "default grid's length depends on their values)")
+            raise ParameterError(
+                "ts",
+                "give the save times ts when t0 or t1 is traced (the "
+                "default grid's length depends on their values)",
+            )
         ts = _default_ts(t0, t1)
     ts = jnp.asarray(ts, dtype)  # diffrax promotes the state to the time dtype
     p = params.n_populations
@@ -302,11 +352,20 @@ def solve_meanfield(params: Params, t1: float = 800.0, ts=None, *, t0: float = 0
         controller = diffrax.ClipStepSizeController(controller, jump_ts=i_ext.times.astype(dtype))
     event = None if blowup is None else diffrax.Event(_Blowup(jnp.asarray(blowup, dtype)))
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(MODELS[model]), solver or diffrax.Tsit5(), jnp.asarray(t0, dtype),
-        jnp.asarray(t1, dtype), dt0, y0,
-        args=(params, i_ext), saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller,
-        adjoint=adjoint or diffrax.RecursiveCheckpointAdjoint(), max_steps=max_steps,
-        event=event, throw=False)
+        diffrax.ODETerm(MODELS[model]),
+        solver or diffrax.Tsit5(),
+        jnp.asarray(t0, dtype),
+        jnp.asarray(t1, dtype),
+        dt0,
+        y0,
+        args=(params, i_ext),
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=controller,
+        adjoint=adjoint or diffrax.RecursiveCheckpointAdjoint(),
+        max_steps=max_steps,
+        event=event,
+        throw=False,
+    )
     ys = sol.ys
     if model == "nicola_campbell":
         i_t = jax.vmap(lambda t: params.i_ext + _input(i_ext, t, params.i_ext.dtype))(ts)
@@ -317,11 +376,25 @@ def solve_meanfield(params: Params, t1: float = 800.0, ts=None, *, t0: float = 0
         status = RESULTS.where(jnp.any(sol.event_mask), RESULTS.diverged, status)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in ys]))
     status = RESULTS.where((status == RESULTS.successful) & ~finite, RESULTS.diverged, status)
-    res = MeanFieldResult(t=sol.ts, r=ys.r, v=ys.v, w=ys.w, s=ys.s, status=status,
-                          n_steps=sol.stats["num_accepted_steps"], model=model)
-    return _maybe_throw(res, f"solve_meanfield ({model})",
-                        "try looser rtol/atol, a larger max_steps or a stiff solver "
-                        "(diffrax.Kvaerno5)") if throw else res
+    res = MeanFieldResult(
+        t=sol.ts,
+        r=ys.r,
+        v=ys.v,
+        w=ys.w,
+        s=ys.s,
+        status=status,
+        n_steps=sol.stats["num_accepted_steps"],
+        model=model,
+    )
+    return (
+        _maybe_throw(
+            res,
+            f"solve_meanfield ({model})",
+            "try looser rtol/atol, a larger max_steps or a stiff solver (diffrax.Kvaerno5)",
+        )
+        if throw
+        else res
+    )
 
 
 class _Blowup(eqx.Module):
@@ -338,11 +411,13 @@ def _maybe_throw(res, what: str, advice: str):
     """Raise `NumericalError` on a failed concrete status; under tracing, fail at run time."""
     bad = res.status != RESULTS.successful
     if isinstance(bad, jax.core.Tracer):
-        return eqx.tree_at(lambda x: x.r, res, eqx.error_if(res.r, bad, f"{what} failed; "
-                                                             f"{advice}"))
+        return eqx.tree_at(lambda x: x.r, res, eqx.error_if(res.r, bad, f"{what} failed; {advice}"))
     if np.any(np.asarray(bad)):
-        raise NumericalError(f"{what}: {status_message(res.status)}; {advice}. Pass throw=False "
-                             "to get the flagged result.", res)
+        raise NumericalError(
+            f"{what}: {status_message(res.status)}; {advice}. Pass throw=False "
+            "to get the flagged result.",
+            res,
+        )
     return res
 
 
@@ -387,8 +462,9 @@ class Equilibria(eqx.Module):
             return module_repr(self, fields)
         keep = np.asarray(self.valid)  # the padding rows are NaN: show the equilibria only
         values = {name: np.asarray(getattr(self, name))[keep] for name in fields[:-1]}
-        return module_repr(self, fields, values=values,
-                           extra={"count": int(keep.sum()), "dtype": str(self.dtype)})
+        return module_repr(
+            self, fields, values=values, extra={"count": int(keep.sum()), "dtype": str(self.dtype)}
+        )
 
 
 def _equilibrium_from_rate(params: Params, r):
@@ -416,8 +492,15 @@ def _unflat(x):
     return MeanFieldState(*jnp.split(x, 4))
 
 
-def meanfield_equilibria(params: Params, *, max_equilibria: int = 8, r_range=(1e-10, 10.0),
-                         grid: int = 4000, dtype=None, throw: bool = True) -> Equilibria:
+def meanfield_equilibria(
+    params: Params,
+    *,
+    max_equilibria: int = 8,
+    r_range=(1e-10, 10.0),
+    grid: int = 4000,
+    dtype=None,
+    throw: bool = True,
+) -> Equilibria:
     """All equilibria of the exact mean field, refined by Newton.
 
     One population: the scalar root problem in r (model.md section 3) is scanned on a log grid
@@ -445,8 +528,11 @@ def meanfield_equilibria(params: Params, *, max_equilibria: int = 8, r_range=(1e
     -------
     `Equilibria`.
     """
-    if isinstance(max_equilibria, bool) or not isinstance(max_equilibria, (int, np.integer)) \
-            or max_equilibria < 1:
+    if (
+        isinstance(max_equilibria, bool)
+        or not isinstance(max_equilibria, (int, np.integer))
+        or max_equilibria < 1
+    ):
         raise ParameterError("max_equilibria", f"must be an integer >= 1; got {max_equilibria!r}")
     if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
         raise ParameterError("grid", f"must be an integer >= 2; got {grid!r}")
@@ -455,19 +541,28 @@ def meanfield_equilibria(params: Params, *, max_equilibria: int = 8, r_range=(1e
     except (TypeError, ValueError):
         raise ParameterError("r_range", f"must be two rates (low, high); got {r_range!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
-        raise ParameterError("r_range", f"must satisfy 0 < low < high (finite; the scan is on a log "
-                             f"grid and an equilibrium has r > 0); got ({lo:g}, {hi:g})")
+        raise ParameterError(
+            "r_range",
+            f"must satisfy 0 < low < high (finite; the scan is on a log "
+            f"grid and an equilibrium has r > 0); got ({lo:g}, {hi:g})",
+        )
     params = working_precision(params, dtype, "meanfield_equilibria")
     if params.n_populations > 1:
-        res = _equilibria_multi_jit(params, max_equilibria=int(max_equilibria), r_range=(lo, hi),
-                                    per_population=16 if params.n_populations <= 3 else 64)
+        res = _equilibria_multi_jit(
+            params,
+            max_equilibria=int(max_equilibria),
+            r_range=(lo, hi),
+            per_population=16 if params.n_populations <= 3 else 64,
+        )
     else:
-        res = _equilibria_jit(params, max_equilibria=int(max_equilibria), r_range=(lo, hi),
-                              grid=int(grid))
+        res = _equilibria_jit(
+            params, max_equilibria=int(max_equilibria), r_range=(lo, hi), grid=int(grid)
+        )
     if not throw:
         return res
-    return _maybe_throw(res, "meanfield_equilibria", "widen r_range, or inspect the equilibria "
-                        "found")
+    return _maybe_throw(
+        res, "meanfield_equilibria", "widen r_range, or inspect the equilibria found"
+    )
 
 
 def _broadcast_params(params: Params, n: int) -> Params:
@@ -506,8 +601,7 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
         v, w, s = _equilibrium_from_rate(p, r[None])
         x0 = _flat(MeanFieldState(r[None], v, w, s))
         fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x), (p, None)))
-        sol = optx.root_find(fn, optx.Newton(rtol=1e-13, atol=1e-14), x0, max_steps=50,
-                             throw=False)
+        sol = optx.root_find(fn, optx.Newton(rtol=1e-13, atol=1e-14), x0, max_steps=50, throw=False)
         x = jnp.where(sol.result == optx.RESULTS.successful, sol.value, x0)
         jac = jax.jacfwd(lambda x: fn(x, None))(x)
         eig = jnp.linalg.eigvals(jac)
@@ -523,21 +617,35 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
     # The residual pi r - Re sqrt(.) grows like pi r at large r; still negative at the top of the
     # range, it crosses zero above it: a root the scan cannot see.
     above = f[-1] < 0
-    status = RESULTS.where(jnp.any(found & ~converged), RESULTS.not_converged,
-                           RESULTS.where(above, RESULTS.out_of_domain, RESULTS.successful))
-    return Equilibria(r=y.r, v=y.v, w=y.w, s=y.s, eigenvalues=eig, stable=stable, valid=found,
-                      residual=jnp.where(found, res, nan), status=status)
+    status = RESULTS.where(
+        jnp.any(found & ~converged),
+        RESULTS.not_converged,
+        RESULTS.where(above, RESULTS.out_of_domain, RESULTS.successful),
+    )
+    return Equilibria(
+        r=y.r,
+        v=y.v,
+        w=y.w,
+        s=y.s,
+        eigenvalues=eig,
+        stable=stable,
+        valid=found,
+        residual=jnp.where(found, res, nan),
+        status=status,
+    )
 
 
 _equilibria_jit = jax.jit(_equilibria, static_argnames=("max_equilibria", "r_range", "grid"))
 
 
-def _equilibria_multi(params: Params, *, max_equilibria: int, r_range, per_population: int
-                      ) -> Equilibria:
+def _equilibria_multi(
+    params: Params, *, max_equilibria: int, r_range, per_population: int
+) -> Equilibria:
     n_pop = params.n_populations
     dtype = params.eta_bar.dtype
-    axis = jnp.logspace(np.log10(max(r_range[0], 1e-6)), np.log10(r_range[1]), per_population,
-                        dtype=dtype)
+    axis = jnp.logspace(
+        np.log10(max(r_range[0], 1e-6)), np.log10(r_range[1]), per_population, dtype=dtype
+    )
     if n_pop <= 3:
         starts = jnp.stack(jnp.meshgrid(*([axis] * n_pop), indexing="ij"), -1).reshape(-1, n_pop)
     else:
@@ -546,9 +654,14 @@ def _equilibria_multi(params: Params, *, max_equilibria: int, r_range, per_popul
 
     def newton(r, p):
         v, w, s = _equilibrium_from_rate(p, r)
-        sol = optx.root_find(field, optx.Newton(rtol=1e-13, atol=1e-14),
-                             _flat(MeanFieldState(r, v, w, s)), args=p, max_steps=100,
-                             throw=False)
+        sol = optx.root_find(
+            field,
+            optx.Newton(rtol=1e-13, atol=1e-14),
+            _flat(MeanFieldState(r, v, w, s)),
+            args=p,
+            max_steps=100,
+            throw=False,
+        )
         res = jnp.max(jnp.abs(field(sol.value, p)))
         ok = (sol.result == optx.RESULTS.successful) & (res < 1e-9) & jnp.all(sol.value[:n_pop] > 0)
         return sol.value, ok, res
@@ -564,15 +677,26 @@ def _equilibria_multi(params: Params, *, max_equilibria: int, r_range, per_popul
     found = keep[idx]
     x, res = x[idx], res[idx]
     eig = jax.vmap(lambda xi, p: jnp.linalg.eigvals(jax.jacfwd(lambda z: field(z, p))(xi)))(
-        x, _broadcast_params(params, x.shape[0]))
+        x, _broadcast_params(params, x.shape[0])
+    )
     nan = jnp.nan
     x = jnp.where(found[:, None], x, nan)
     eig = jnp.where(found[:, None], eig, nan)
     y = jax.vmap(_unflat)(x)
     stable = found & jnp.all(jnp.real(eig) < 0, axis=-1)
-    return Equilibria(r=y.r, v=y.v, w=y.w, s=y.s, eigenvalues=eig, stable=stable, valid=found,
-                      residual=jnp.where(found, res, nan), status=RESULTS.successful)
+    return Equilibria(
+        r=y.r,
+        v=y.v,
+        w=y.w,
+        s=y.s,
+        eigenvalues=eig,
+        stable=stable,
+        valid=found,
+        residual=jnp.where(found, res, nan),
+        status=RESULTS.successful,
+    )
 
 
-_equilibria_multi_jit = jax.jit(_equilibria_multi,
-                                static_argnames=("max_equilibria", "r_range", "per_population"))
+_equilibria_multi_jit = jax.jit(
+    _equilibria_multi, static_argnames=("max_equilibria", "r_range", "per_population")
+)

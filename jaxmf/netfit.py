@@ -82,13 +82,17 @@ class ThetaNetwork(eqx.Module):
         if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt) and self.dt > 0):
             raise ParameterError("dt", f"must be a finite number > 0; got {self.dt!r}")
         if not (isinstance(self.pulse_order, int) and 1 <= self.pulse_order <= 64):
-            raise ParameterError("pulse_order", f"must be an integer in [1, 64]; got "
-                                 f"{self.pulse_order!r}")
+            raise ParameterError(
+                "pulse_order", f"must be an integer in [1, 64]; got {self.pulse_order!r}"
+            )
         h = self.gradient_horizon
-        if h is not None and not (isinstance(h, (int, float)) and not isinstance(h, bool)
-                                  and math.isfinite(h) and h > 0):
-            raise ParameterError("gradient_horizon", f"must be None (exact gradients) or a "
-                                 f"finite number of time units > 0; got {h!r}")
+        if h is not None and not (
+            isinstance(h, (int, float)) and not isinstance(h, bool) and math.isfinite(h) and h > 0
+        ):
+            raise ParameterError(
+                "gradient_horizon",
+                f"must be None (exact gradients) or a finite number of time units > 0; got {h!r}",
+            )
 
 
 class ThetaResult(eqx.Module):
@@ -115,8 +119,9 @@ class ThetaResult(eqx.Module):
 def _pulse_coefficients(order: int) -> np.ndarray:
     """beta_k, k = 1..n, of (1 - cos theta)^n / mass = (1 / 2pi)(1 + 2 sum_k beta_k cos k theta)."""
     mid = math.comb(2 * order, order)
-    return np.array([(-1) ** k * math.comb(2 * order, order - k) / mid
-                     for k in range(1, order + 1)])
+    return np.array(
+        [(-1) ** k * math.comb(2 * order, order - k) / mid for k in range(1, order + 1)]
+    )
 
 
 def spike_pulse(theta, order: int = 8):
@@ -158,8 +163,15 @@ def _block_size(n: int) -> int:
     return b
 
 
-def simulate_theta(params: Params, t1: float, record_every: int, *, model: ThetaNetwork = ThetaNetwork(),
-                   dtype=None, throw: bool = True) -> ThetaResult:
+def simulate_theta(
+    params: Params,
+    t1: float,
+    record_every: int,
+    *,
+    model: ThetaNetwork = ThetaNetwork(),
+    dtype=None,
+    throw: bool = True,
+) -> ThetaResult:
     """Simulate the differentiable theta-neuron network from the all-zero state (theta = v = 0,
     w = 0, s = 0) to t1, recording every `record_every` steps of `model.dt`.
 
@@ -182,16 +194,25 @@ def simulate_theta(params: Params, t1: float, record_every: int, *, model: Theta
     """
     dtype = jnp.dtype(dtype or params.eta_bar.dtype)
     dt = model.dt
-    if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) \
-            or record_every < 1:
+    if (
+        isinstance(record_every, bool)
+        or not isinstance(record_every, (int, np.integer))
+        or record_every < 1
+    ):
         raise ParameterError("record_every", f"must be an integer >= 1; got {record_every!r}")
     n_records = t1 / (dt * record_every)
-    if not (math.isfinite(t1) and t1 > 0) or abs(n_records - round(n_records)) > 1e-6 * max(1, n_records):
-        raise ParameterError("t1", f"must be a whole number > 0 of bins dt * record_every = "
-                             f"{dt * record_every:g}; got {t1!r}")
+    if not (math.isfinite(t1) and t1 > 0) or abs(n_records - round(n_records)) > 1e-6 * max(
+        1, n_records
+    ):
+        raise ParameterError(
+            "t1",
+            f"must be a whole number > 0 of bins dt * record_every = "
+            f"{dt * record_every:g}; got {t1!r}",
+        )
     n_records = int(round(n_records))
-    network = make_network(first_params(params), model.n, sampler=model.sampler, key=model.key,
-                           dtype=dtype)
+    network = make_network(
+        first_params(params), model.n, sampler=model.sampler, key=model.key, dtype=dtype
+    )
     p = jax.tree.map(lambda x: jnp.asarray(x, dtype), params)
     sizes = network.sizes
     n_pop = len(sizes)
@@ -239,13 +260,17 @@ def simulate_theta(params: Params, t1: float, record_every: int, *, model: Theta
             # bins); adaptation and synapses keep theirs. Values are unchanged.
             every = max(1, int(round(model.gradient_horizon / (dt * record_every))))
             cut = c.k % every == 0
-            c = c._replace(theta=tuple(jnp.where(cut, jax.lax.stop_gradient(x), x)
-                                       for x in c.theta))
+            c = c._replace(
+                theta=tuple(jnp.where(cut, jax.lax.stop_gradient(x), x) for x in c.theta)
+            )
 
         def block(c: _Carry):
-            full, counts = jax.lax.scan(lambda k, _: step(k), expand(c), None,
-                                        length=_block_size(record_every) if model.checkpoint
-                                        else record_every)
+            full, counts = jax.lax.scan(
+                lambda k, _: step(k),
+                expand(c),
+                None,
+                length=_block_size(record_every) if model.checkpoint else record_every,
+            )
             return _Carry(full[0], full[4], full[5], c.k), jnp.sum(counts, axis=0)
 
         if model.checkpoint:
@@ -287,7 +312,15 @@ def simulate_theta(params: Params, t1: float, record_every: int, *, model: Theta
         if any(isinstance(x, jax.core.Tracer) for x in (r, w_mean, s)):
             r = eqx.error_if(r, ~finite, message)
         elif not bool(finite):
-            raise SimulationError(message, ThetaResult(
-                t=t, r=r, v_mean=v_mean, w_mean=w_mean, s=s, status=RESULTS.diverged))
-    return ThetaResult(t=t, r=r, v_mean=v_mean, w_mean=w_mean, s=s,
-                       status=RESULTS.where(finite, RESULTS.successful, RESULTS.diverged))
+            raise SimulationError(
+                message,
+                ThetaResult(t=t, r=r, v_mean=v_mean, w_mean=w_mean, s=s, status=RESULTS.diverged),
+            )
+    return ThetaResult(
+        t=t,
+        r=r,
+        v_mean=v_mean,
+        w_mean=w_mean,
+        s=s,
+        status=RESULTS.where(finite, RESULTS.successful, RESULTS.diverged),
+    )

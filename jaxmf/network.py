@@ -16,7 +16,6 @@ default) or `ExactPassage` (frozen-coefficient exact solution through v = +-inf)
 from __future__ import annotations
 
 import math
-import sys
 import time
 from typing import NamedTuple
 
@@ -31,9 +30,22 @@ from .heterogeneity import Quantiles
 from .params import ParameterError, Params, first_params, module_repr, stack_params, synaptic_drive
 
 __all__ = [
-    "EulerReset", "ExactPassage", "Network", "NetworkState", "Records", "NetworkResult",
-    "SimulationError", "SimulationInterrupted", "make_network", "init", "step", "run",
-    "simulate_network", "stack_params", "validate_run", "traced_max_dt",
+    "EulerReset",
+    "ExactPassage",
+    "Network",
+    "NetworkState",
+    "Records",
+    "NetworkResult",
+    "SimulationError",
+    "SimulationInterrupted",
+    "make_network",
+    "init",
+    "step",
+    "run",
+    "simulate_network",
+    "stack_params",
+    "validate_run",
+    "traced_max_dt",
 ]
 
 
@@ -91,9 +103,11 @@ class EulerReset(eqx.Module):
         'reset (v_peak)': the bound of `reset_dt`. Each population's smallest value counts.
         """
         p = jax.tree.map(np.asarray, params)
-        return {"reset (v_peak)": self.reset_dt(params, eta_max),
-                "synapse (tau_s)": float(np.min(p.tau_s)),
-                "adaptation (1/a)": float(1.0 / np.max(p.a))}
+        return {
+            "reset (v_peak)": self.reset_dt(params, eta_max),
+            "synapse (tau_s)": float(np.min(p.tau_s)),
+            "adaptation (1/a)": float(1.0 / np.max(p.a)),
+        }
 
     def reset_dt(self, params: Params, eta_max: float) -> float:
         """Largest dt at which a reset neuron cannot skip the passage through infinity.
@@ -192,8 +206,13 @@ class ExactPassage(eqx.Module):
         gs_max = float(np.max(np.sum(p.g * p.fractions[..., None, :], axis=-1)))
         A = float(np.max(np.abs(p.alpha))) + gs_max
         w_max = float(np.max(p.w_jump / p.a)) * math.sqrt(max(eta_max, 0.0)) / math.pi
-        j_max = (abs(eta_max) + float(np.max(np.abs(p.i_ext))) + gs_max * float(np.max(np.abs(p.e_r)))
-                 + A * A / 4 + w_max)
+        j_max = (
+            abs(eta_max)
+            + float(np.max(np.abs(p.i_ext)))
+            + gs_max * float(np.max(np.abs(p.e_r)))
+            + A * A / 4
+            + w_max
+        )
         return 1.0 / math.sqrt(j_max)
 
 
@@ -257,8 +276,9 @@ def population_sizes(params: Params, n: int | tuple[int, ...]) -> tuple[int, ...
             sizes = tuple(int(x) for x in np.diff(np.concatenate([[0], cuts])))
     for k, size in enumerate(sizes):
         if size < 1:
-            raise ParameterError("n", f"every population needs >= 1 neuron; population {k} "
-                                 f"gets {size} of n={n}")
+            raise ParameterError(
+                "n", f"every population needs >= 1 neuron; population {k} gets {size} of n={n}"
+            )
     return sizes
 
 
@@ -287,8 +307,9 @@ def _drives(params: Params, s: jax.Array) -> _Drive:
 
 
 def _etas(params: Params, network: Network, dtype) -> tuple[jax.Array, ...]:
-    return tuple((params.eta_bar[m] + params.delta_eta[m] * z).astype(dtype)
-                 for m, z in enumerate(network.z))
+    return tuple(
+        (params.eta_bar[m] + params.delta_eta[m] * z).astype(dtype) for m, z in enumerate(network.z)
+    )
 
 
 def _cast(params: Params, dtype) -> Params:
@@ -301,30 +322,44 @@ def _step(params, etas, sizes, state_vws, dt, scheme):
     new_v, new_w, masks, counts = [], [], [], []
     for m in range(len(sizes)):
         vm, wm, spk = scheme.population_step(
-            v[m], w[m], etas[m], _Drive(drive.A[m], drive.c[m]), params.a[m], params.b[m],
-            params.w_jump[m], params.v_peak, params.v_reset, dt)
+            v[m],
+            w[m],
+            etas[m],
+            _Drive(drive.A[m], drive.c[m]),
+            params.a[m],
+            params.b[m],
+            params.w_jump[m],
+            params.v_peak,
+            params.v_reset,
+            dt,
+        )
         new_v.append(vm)
         new_w.append(wm)
         masks.append(spk)
         # A float sum fuses into the update pass (an int sum materialises an int32 mask and a
         # chain of reduce-windows); it is exact while the population is below 2^mantissa.
         exact_float = sizes[m] < 2 ** jnp.finfo(vm.dtype).nmant
-        counts.append(jnp.sum(spk.astype(vm.dtype)).astype(jnp.int32) if exact_float
-                      else jnp.sum(spk, dtype=jnp.int32))
+        counts.append(
+            jnp.sum(spk.astype(vm.dtype)).astype(jnp.int32)
+            if exact_float
+            else jnp.sum(spk, dtype=jnp.int32)
+        )
     counts = jnp.stack(counts)
     sizes_arr = jnp.asarray(sizes, s.dtype)
-    s_new = scheme.synapse_step(s, params.tau_s, params.s_jump * counts.astype(s.dtype) / sizes_arr, dt)
+    s_new = scheme.synapse_step(
+        s, params.tau_s, params.s_jump * counts.astype(s.dtype) / sizes_arr, dt
+    )
     return (tuple(new_v), tuple(new_w), s_new), counts, masks
 
 
-def step(params: Params, network: Network, state: NetworkState, dt: float,
-         scheme=EulerReset()) -> tuple[NetworkState, jax.Array]:
+def step(
+    params: Params, network: Network, state: NetworkState, dt: float, scheme=EulerReset()
+) -> tuple[NetworkState, jax.Array]:
     """One time step; returns the new state and the spike count of each population."""
     dtype = state.s.dtype
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
-    (v, w, s), counts, _ = _step(p, etas, network.sizes,
-                                 (state.v, state.w, state.s), dt, scheme)
+    (v, w, s), counts, _ = _step(p, etas, network.sizes, (state.v, state.w, state.s), dt, scheme)
     return NetworkState(v=v, w=w, s=s, step=state.step + 1, key=state.key), counts
 
 
@@ -339,9 +374,18 @@ def _observe(params, v, w):
     return jnp.stack(vm), jnp.stack(wm), jnp.stack(bad)
 
 
-def run(params: Params, network: Network, state: NetworkState, *, dt: float, n_records: int,
-        record_every: int, scheme=EulerReset(), raster: tuple[jax.Array, ...] = (),
-        n_active=None) -> tuple[NetworkState, Records]:
+def run(
+    params: Params,
+    network: Network,
+    state: NetworkState,
+    *,
+    dt: float,
+    n_records: int,
+    record_every: int,
+    scheme=EulerReset(),
+    raster: tuple[jax.Array, ...] = (),
+    n_active=None,
+) -> tuple[NetworkState, Records]:
     """Advance `n_records * record_every` steps and record once per `record_every` steps.
 
     Pure (jit/vmap/grad-friendly). `raster` holds, per population, indices of neurons whose spikes
@@ -356,7 +400,8 @@ def run(params: Params, network: Network, state: NetworkState, *, dt: float, n_r
     bin_time = dt * record_every
     sizes_arr = jnp.asarray(sizes, dtype)
     raster = tuple(jnp.asarray(ix, jnp.int32) for ix in raster) or tuple(
-        jnp.zeros((0,), jnp.int32) for _ in sizes)
+        jnp.zeros((0,), jnp.int32) for _ in sizes
+    )
     n_ras = sum(int(ix.shape[0]) for ix in raster)
 
     def one_step(i, carry):
@@ -370,20 +415,39 @@ def run(params: Params, network: Network, state: NetworkState, *, dt: float, n_r
 
     def one_bin(vws):
         zero_counts = jnp.zeros((len(sizes),), jnp.int32)
-        init_c = (vws, zero_counts, jnp.full((n_ras,), -1, jnp.int32), jnp.zeros((n_ras,), jnp.int32))
+        init_c = (
+            vws,
+            zero_counts,
+            jnp.full((n_ras,), -1, jnp.int32),
+            jnp.zeros((n_ras,), jnp.int32),
+        )
         # Unrolling 3 steps lets XLA fuse consecutive steps' passes (measured best on CPU).
-        vws, count, first, nspk = jax.lax.fori_loop(0, record_every, one_step, init_c,
-                                                     unroll=min(3, record_every))
+        vws, count, first, nspk = jax.lax.fori_loop(
+            0, record_every, one_step, init_c, unroll=min(3, record_every)
+        )
         v_mean, w_mean, bad = _observe(p, vws[0], vws[1])
-        rec = Records(r=count.astype(dtype) / (sizes_arr * bin_time), v_mean=v_mean, w_mean=w_mean,
-                      s=vws[2], n_nonfinite=bad, spike_first=first, spike_count=nspk)
+        rec = Records(
+            r=count.astype(dtype) / (sizes_arr * bin_time),
+            v_mean=v_mean,
+            w_mean=w_mean,
+            s=vws[2],
+            n_nonfinite=bad,
+            spike_first=first,
+            spike_count=nspk,
+        )
         return vws, rec
 
     def empty_bin(vws):
         z = jnp.zeros((len(sizes),), dtype)
-        return vws, Records(r=z, v_mean=z, w_mean=z, s=z, n_nonfinite=jnp.zeros_like(z, jnp.int32),
-                            spike_first=jnp.full((n_ras,), -1, jnp.int32),
-                            spike_count=jnp.zeros((n_ras,), jnp.int32))
+        return vws, Records(
+            r=z,
+            v_mean=z,
+            w_mean=z,
+            s=z,
+            n_nonfinite=jnp.zeros_like(z, jnp.int32),
+            spike_first=jnp.full((n_ras,), -1, jnp.int32),
+            spike_count=jnp.zeros((n_ras,), jnp.int32),
+        )
 
     def body(vws, k):
         if n_active is None:
@@ -393,8 +457,9 @@ def run(params: Params, network: Network, state: NetworkState, *, dt: float, n_r
     vws0 = (state.v, state.w, state.s)
     vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
-    new_state = NetworkState(v=vws[0], w=vws[1], s=vws[2],
-                             step=state.step + done * record_every, key=state.key)
+    new_state = NetworkState(
+        v=vws[0], w=vws[1], s=vws[2], step=state.step + done * record_every, key=state.key
+    )
     return new_state, records
 
 
@@ -402,10 +467,13 @@ class SimulationInterrupted(Interrupted):
     """Ctrl-C during `simulate_network`; `.result` holds every finished chunk and the state to
     resume from (`simulate_network(..., resume=err.result)`)."""
 
-    def __init__(self, result: "NetworkResult"):
-        super().__init__(f"interrupted at t={float(result.t[-1]) if len(result.t) else 0.0:g}; "
-                         "resume with simulate_network(..., resume=<this>.result)", result,
-                         "simulate_network(..., resume=<this>.result)")
+    def __init__(self, result: NetworkResult):
+        super().__init__(
+            f"interrupted at t={float(result.t[-1]) if len(result.t) else 0.0:g}; "
+            "resume with simulate_network(..., resume=<this>.result)",
+            result,
+            "simulate_network(..., resume=<this>.result)",
+        )
 
 
 class NetworkResult(eqx.Module):
@@ -440,20 +508,32 @@ class NetworkResult(eqx.Module):
         return np.dtype(self.state.s.dtype)
 
     def __repr__(self) -> str:
-        return module_repr(self, ("t", "r", "v_mean", "w_mean", "s", "status"),
-                           extra={"n": self.network.n, "dt": self.dt,
-                                  "record_every": self.record_every})
+        return module_repr(
+            self,
+            ("t", "r", "v_mean", "w_mean", "s", "status"),
+            extra={"n": self.network.n, "dt": self.dt, "record_every": self.record_every},
+        )
 
-    def select(self, i: int) -> "NetworkResult":
+    def select(self, i: int) -> NetworkResult:
         """Element i of a batched result (from stacked params)."""
         pick = lambda x: x[i]
         return NetworkResult(
-            t=self.t, r=pick(self.r), v_mean=pick(self.v_mean), w_mean=pick(self.w_mean),
-            s=pick(self.s), n_nonfinite=pick(self.n_nonfinite), spike_first=pick(self.spike_first),
-            spike_count=pick(self.spike_count), raster_index=self.raster_index,
-            state=jax.tree.map(pick, self.state), network=self.network,
-            params=jax.tree.map(pick, self.params), status=jax.tree.map(pick, self.status),
-            dt=self.dt, record_every=self.record_every)
+            t=self.t,
+            r=pick(self.r),
+            v_mean=pick(self.v_mean),
+            w_mean=pick(self.w_mean),
+            s=pick(self.s),
+            n_nonfinite=pick(self.n_nonfinite),
+            spike_first=pick(self.spike_first),
+            spike_count=pick(self.spike_count),
+            raster_index=self.raster_index,
+            state=jax.tree.map(pick, self.state),
+            network=self.network,
+            params=jax.tree.map(pick, self.params),
+            status=jax.tree.map(pick, self.status),
+            dt=self.dt,
+            record_every=self.record_every,
+        )
 
     def spike_raster(self) -> tuple[np.ndarray, np.ndarray]:
         """(spike times, neuron indices) of the recorded neurons, for a raster plot.
@@ -488,8 +568,11 @@ def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
     eta_max = jnp.max(jnp.abs(params.eta_bar + params.delta_eta * z_max))
     gs_unit = jnp.max(jnp.sum(params.g * params.fractions[..., None, :], axis=-1))
     if isinstance(scheme, EulerReset):
-        vp = jnp.max(jnp.abs(params.v_peak if scheme.reflect
-                             else jnp.maximum(params.v_peak, -params.v_reset)))
+        vp = jnp.max(
+            jnp.abs(
+                params.v_peak if scheme.reflect else jnp.maximum(params.v_peak, -params.v_reset)
+            )
+        )
         gs_max = gs_unit * scheme.s_max
         A = jnp.max(jnp.abs(params.alpha)) + gs_max
         c = jnp.max(params.i_ext) + gs_max * jnp.max(jnp.abs(params.e_r)) + eta_max
@@ -499,8 +582,13 @@ def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
         return jnp.minimum(reset, jnp.minimum(jnp.min(params.tau_s), 1.0 / jnp.max(params.a)))
     A = jnp.max(jnp.abs(params.alpha)) + gs_unit
     w_max = jnp.max(params.w_jump / params.a) * jnp.sqrt(eta_max) / jnp.pi
-    j_max = eta_max + jnp.max(jnp.abs(params.i_ext)) + gs_unit * jnp.max(jnp.abs(params.e_r)) \
-        + A * A / 4 + w_max
+    j_max = (
+        eta_max
+        + jnp.max(jnp.abs(params.i_ext))
+        + gs_unit * jnp.max(jnp.abs(params.e_r))
+        + A * A / 4
+        + w_max
+    )
     return 1.0 / jnp.sqrt(j_max)
 
 
@@ -526,8 +614,10 @@ def _raster_indices(sizes, raster, fractions) -> tuple[np.ndarray, ...]:
         frac = np.asarray(fractions, float).reshape(-1, len(sizes))[0]
         counts = [min(size, max(1, int(round(raster * f)))) for size, f in zip(sizes, frac)]
         # Evenly spaced in index, i.e. across the excitability range for quantile sampling.
-        return tuple(np.unique(np.round(np.linspace(0, size - 1, c)).astype(np.int32))
-                     for size, c in zip(sizes, counts))
+        return tuple(
+            np.unique(np.round(np.linspace(0, size - 1, c)).astype(np.int32))
+            for size, c in zip(sizes, counts)
+        )
     raster = tuple(np.asarray(ix, np.int32).reshape(-1) for ix in raster)
     if len(raster) != len(sizes):
         raise ParameterError("raster", f"give one index array per population ({len(sizes)})")
@@ -553,75 +643,127 @@ def validate_run(params, network, dt, t1, t0, record_every, scheme, dtype) -> in
     -------
     The number of recording bins in (t0, t1]. Raises `ParameterError` naming the bad setting.
     """
-    if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) \
-            or record_every < 1:
-        raise ParameterError("record_every", f"must be an integer >= 1 (steps per recording bin); "
-                             f"got {record_every!r}")
+    if (
+        isinstance(record_every, bool)
+        or not isinstance(record_every, (int, np.integer))
+        or record_every < 1
+    ):
+        raise ParameterError(
+            "record_every",
+            f"must be an integer >= 1 (steps per recording bin); got {record_every!r}",
+        )
     if isinstance(dt, jax.core.Tracer) or (isinstance(dt, jax.Array) and dt.ndim == 0):
-        raise ParameterError("dt", "dt must be a static Python float (it fixes the compiled step "
-                             "and the recording grid); got a JAX array or tracer")
+        raise ParameterError(
+            "dt",
+            "dt must be a static Python float (it fixes the compiled step "
+            "and the recording grid); got a JAX array or tracer",
+        )
     if not (isinstance(dt, (int, float, np.floating)) and math.isfinite(dt) and dt > 0):
         raise ParameterError("dt", f"must be a finite number > 0; got {dt!r}")
     if isinstance(t1, jax.core.Tracer):
-        raise ParameterError("t1", "t1 must be a static Python float (it fixes the number of "
-                             "steps); got a tracer")
+        raise ParameterError(
+            "t1", "t1 must be a static Python float (it fixes the number of steps); got a tracer"
+        )
     if not (math.isfinite(t1) and t1 > t0):
         raise ParameterError("t1", f"must be a finite end time > {t0:g}; got {t1!r}")
     if dtype not in (jnp.float32, jnp.float64):
         raise ParameterError("dtype", f"must be float32 or float64; got {dtype}")
     if jnp.dtype(dtype) == jnp.float64 and not jax.config.jax_enable_x64:
-        raise ParameterError("dtype", "float64 needs jax.config.update('jax_enable_x64', True) "
-                             "before any JAX work")
+        raise ParameterError(
+            "dtype", "float64 needs jax.config.update('jax_enable_x64', True) before any JAX work"
+        )
     if not _is_traced(params):
-        eta_max = max(float(np.max(np.abs(np.asarray(params.eta_bar)[..., m]
-                                          + np.asarray(params.delta_eta)[..., m]
-                                          * np.max(np.abs(np.asarray(z))))))
-                      for m, z in enumerate(network.z))
+        eta_max = max(
+            float(
+                np.max(
+                    np.abs(
+                        np.asarray(params.eta_bar)[..., m]
+                        + np.asarray(params.delta_eta)[..., m] * np.max(np.abs(np.asarray(z)))
+                    )
+                )
+            )
+            for m, z in enumerate(network.z)
+        )
         limit = scheme.max_dt(params, eta_max)
         if dt > limit:
             bounds = scheme.bounds(params, eta_max) if hasattr(scheme, "bounds") else {}
             which = min(bounds, key=bounds.get) if bounds else "reset (v_peak)"
-            why = (f"v_peak={float(np.max(params.v_peak)):g}, largest sampled "
-                   f"eta={eta_max:.4g}" if which.startswith("reset") else
-                   f"the explicit {which} update is unstable above it")
-            raise ParameterError("dt", f"dt={dt:g} is too large for {type(scheme).__name__}: it must "
-                                 f"be < {limit:.4g} here ({which} bound; {why}); see "
-                                 f"{type(scheme).__name__}.max_dt")
+            why = (
+                f"v_peak={float(np.max(params.v_peak)):g}, largest sampled eta={eta_max:.4g}"
+                if which.startswith("reset")
+                else f"the explicit {which} update is unstable above it"
+            )
+            raise ParameterError(
+                "dt",
+                f"dt={dt:g} is too large for {type(scheme).__name__}: it must "
+                f"be < {limit:.4g} here ({which} bound; {why}); see "
+                f"{type(scheme).__name__}.max_dt",
+            )
     bin_time = dt * record_every
     n_records = (t1 - t0) / bin_time
     if abs(n_records - round(n_records)) > 1e-6 * max(1.0, n_records):
-        raise ParameterError("t1", f"t1 - t0 = {t1 - t0:g} is not a whole number of recording "
-                             f"bins of dt * record_every = {bin_time:g}")
+        raise ParameterError(
+            "t1",
+            f"t1 - t0 = {t1 - t0:g} is not a whole number of recording "
+            f"bins of dt * record_every = {bin_time:g}",
+        )
     return int(round(n_records))
 
 
-
-def _check_resume(resume: "NetworkResult", params: Params, n, dt, record_every, dtype) -> None:
+def _check_resume(resume: NetworkResult, params: Params, n, dt, record_every, dtype) -> None:
     if resume.dt != dt or resume.record_every != record_every:
-        raise ParameterError("resume", f"continue with the same dt={resume.dt:g} and "
-                             f"record_every={resume.record_every}")
+        raise ParameterError(
+            "resume",
+            f"continue with the same dt={resume.dt:g} and record_every={resume.record_every}",
+        )
     sizes = resume.network.sizes
     if params.n_populations != len(sizes):
-        raise ParameterError("resume", f"the run to resume has {len(sizes)} population(s); these "
-                             f"params have {params.n_populations}")
+        raise ParameterError(
+            "resume",
+            f"the run to resume has {len(sizes)} population(s); these "
+            f"params have {params.n_populations}",
+        )
     if n is not None and population_sizes(first_params(params), n) != sizes:
-        raise ParameterError("n", f"the run to resume has population sizes {list(sizes)}; got "
-                             f"n={n!r} (leave n out to continue it)")
+        raise ParameterError(
+            "n",
+            f"the run to resume has population sizes {list(sizes)}; got "
+            f"n={n!r} (leave n out to continue it)",
+        )
     if dtype is not None and jnp.dtype(dtype) != resume.state.s.dtype:
-        raise ParameterError("dtype", f"the run to resume is in {resume.state.s.dtype}; got "
-                             f"{jnp.dtype(dtype)} (leave dtype out to continue it)")
-    if jnp.ndim(params.eta_bar) != jnp.ndim(resume.state.s) or \
-            jnp.shape(params.eta_bar)[:-1] != jnp.shape(resume.state.s)[:-1]:
-        raise ParameterError("resume", f"the run to resume has batch shape "
-                             f"{tuple(jnp.shape(resume.state.s)[:-1])}; these params have "
-                             f"{tuple(jnp.shape(params.eta_bar)[:-1])}")
+        raise ParameterError(
+            "dtype",
+            f"the run to resume is in {resume.state.s.dtype}; got "
+            f"{jnp.dtype(dtype)} (leave dtype out to continue it)",
+        )
+    if (
+        jnp.ndim(params.eta_bar) != jnp.ndim(resume.state.s)
+        or jnp.shape(params.eta_bar)[:-1] != jnp.shape(resume.state.s)[:-1]
+    ):
+        raise ParameterError(
+            "resume",
+            f"the run to resume has batch shape "
+            f"{tuple(jnp.shape(resume.state.s)[:-1])}; these params have "
+            f"{tuple(jnp.shape(params.eta_bar)[:-1])}",
+        )
 
 
-def simulate_network(params: Params, n: int | tuple[int, ...] | None = None, t1: float = 800.0,
-                     dt: float = 1e-3, record_every: int = 100, *, dtype=None,
-                     scheme=EulerReset(), sampler=Quantiles(), key=None, raster=0,
-                     resume: NetworkResult | None = None, chunk_steps: float = 5e8,
-                     progress: bool = True, throw: bool = True) -> NetworkResult:
+def simulate_network(
+    params: Params,
+    n: int | tuple[int, ...] | None = None,
+    t1: float = 800.0,
+    dt: float = 1e-3,
+    record_every: int = 100,
+    *,
+    dtype=None,
+    scheme=EulerReset(),
+    sampler=Quantiles(),
+    key=None,
+    raster=0,
+    resume: NetworkResult | None = None,
+    chunk_steps: float = 5e8,
+    progress: bool = True,
+    throw: bool = True,
+) -> NetworkResult:
     """Simulate the spiking network from t = 0 (or from `resume`'s end) to t1.
 
     Parameters
@@ -654,14 +796,18 @@ def simulate_network(params: Params, n: int | tuple[int, ...] | None = None, t1:
         t0 = float(np.max(np.asarray(state.step))) * dt
     else:
         dtype = jnp.dtype(dtype or jax.dtypes.canonicalize_dtype(float))
-        network = make_network(first_params(params), 10_000 if n is None else n, sampler=sampler,
-                               key=key, dtype=dtype)
+        network = make_network(
+            first_params(params), 10_000 if n is None else n, sampler=sampler, key=key, dtype=dtype
+        )
         state = init(network, dtype=dtype, key=key)
         t0 = 0.0
     n_records = validate_run(params, network, dt, t1, t0, record_every, scheme, dtype)
     k0 = int(round(t0 / (dt * record_every)))  # records already taken
-    raster_index = resume.raster_index if resume is not None else \
-        _raster_indices(network.sizes, raster, params.fractions)
+    raster_index = (
+        resume.raster_index
+        if resume is not None
+        else _raster_indices(network.sizes, raster, params.fractions)
+    )
     raster_j = tuple(jnp.asarray(ix) for ix in raster_index)
     batched = jnp.ndim(params.eta_bar) == 2
     if batched and resume is None:
@@ -669,25 +815,47 @@ def simulate_network(params: Params, n: int | tuple[int, ...] | None = None, t1:
         state = jax.tree.map(lambda x: jnp.broadcast_to(x, (n_batch, *jnp.shape(x))), state)
 
     if _is_traced(params) or _is_traced(state):
-        state, rec = _run_maybe_batched(params, network, state, dt, None, raster_j, scheme,
-                                        n_records=n_records, record_every=record_every,
-                                        batched=batched)
+        state, rec = _run_maybe_batched(
+            params,
+            network,
+            state,
+            dt,
+            None,
+            raster_j,
+            scheme,
+            n_records=n_records,
+            record_every=record_every,
+            batched=batched,
+        )
         bad = jnp.any(rec.n_nonfinite > 0, axis=(-2, -1))
         # The step-size bound of traced parameters is known only when the run runs.
-        too_big = jnp.asarray(False) if not _is_traced(params) else \
-            dt > traced_max_dt(scheme, params, network)
+        too_big = (
+            jnp.asarray(False)
+            if not _is_traced(params)
+            else dt > traced_max_dt(scheme, params, network)
+        )
         if throw:
-            rec = rec._replace(r=eqx.error_if(
-                rec.r, too_big, f"simulate_network: dt={dt:g} is above {type(scheme).__name__}'s "
-                "stability bound for these parameters (see max_dt); reduce dt"))
-            rec = rec._replace(r=eqx.error_if(rec.r, bad, "simulate_network: non-finite state "
-                                              "(blow-up); reduce dt"))
+            rec = rec._replace(
+                r=eqx.error_if(
+                    rec.r,
+                    too_big,
+                    f"simulate_network: dt={dt:g} is above {type(scheme).__name__}'s "
+                    "stability bound for these parameters (see max_dt); reduce dt",
+                )
+            )
+            rec = rec._replace(
+                r=eqx.error_if(
+                    rec.r, bad, "simulate_network: non-finite state (blow-up); reduce dt"
+                )
+            )
         status = _status_where(bad, RESULTS.diverged, RESULTS.successful)
-        status = _status_where(jnp.broadcast_to(too_big, jnp.shape(bad)), RESULTS.out_of_domain,
-                               status)
+        status = _status_where(
+            jnp.broadcast_to(too_big, jnp.shape(bad)), RESULTS.out_of_domain, status
+        )
         t = dt * record_every * (k0 + np.arange(1, n_records + 1))
-        return _result(t, rec, raster_index, state, network, params, status, dt, record_every,
-                       resume)
+        return _result(
+            t, rec, raster_index, state, network, params, status, dt, record_every, resume
+        )
 
     steps_per_record = record_every * network.n * (params.eta_bar.shape[0] if batched else 1)
     chunk = int(max(1, min(n_records, chunk_steps // max(steps_per_record, 1))))
@@ -698,9 +866,18 @@ def simulate_network(params: Params, n: int | tuple[int, ...] | None = None, t1:
 
     def compute(n_now):
         nonlocal batch_failed, done
-        new_state, rec = _run_jit(params, network, last[0], dt,
-                                  jnp.asarray(n_now, jnp.int32), raster_j, scheme,
-                                  n_records=chunk, record_every=record_every, batched=batched)
+        new_state, rec = _run_jit(
+            params,
+            network,
+            last[0],
+            dt,
+            jnp.asarray(n_now, jnp.int32),
+            raster_j,
+            scheme,
+            n_records=chunk,
+            record_every=record_every,
+            batched=batched,
+        )
         rec = jax.tree.map(lambda x: np.asarray(x)[..., :n_now, :], rec)
         failed = (rec.n_nonfinite > 0).any(-1) | ~np.isfinite(rec.s).all(-1)
         if batched:
@@ -730,29 +907,53 @@ def simulate_network(params: Params, n: int | tuple[int, ...] | None = None, t1:
         status = _status_where(batch_failed, RESULTS.diverged, RESULTS.successful)
     else:
         status = RESULTS.diverged if ran.stopped else RESULTS.successful
-    result = _result(dt * record_every * (k0 + np.arange(1, done + 1)),
-                     _concat_records([rec for _, rec in ran.outputs], network, raster_index, dtype),
-                     raster_index, state, network, params, status, dt, record_every, resume)
+    result = _result(
+        dt * record_every * (k0 + np.arange(1, done + 1)),
+        _concat_records([rec for _, rec in ran.outputs], network, raster_index, dtype),
+        raster_index,
+        state,
+        network,
+        params,
+        status,
+        dt,
+        record_every,
+        resume,
+    )
     if ran.interrupted:
         bar.close(f"interrupted at t={t0 + done * dt * record_every:g}; partial result kept")
         raise SimulationInterrupted(result)
     failed = np.asarray(status != RESULTS.successful)
     if np.any(failed):
-        where = f"in batch elements {np.nonzero(failed)[0].tolist()} " if batched else \
-            f"at t={float(result.t[-1]):g} ({int(np.max(result.n_nonfinite[..., -1, :]))} neurons); " \
+        where = (
+            f"in batch elements {np.nonzero(failed)[0].tolist()} "
+            if batched
+            else f"at t={float(result.t[-1]):g} ({int(np.max(result.n_nonfinite[..., -1, :]))} neurons); "
             "the run stopped there"
-        msg = (f"simulate_network: non-finite v or w {where}. "
-               f"Reduce dt (dt={dt:g}) or check the parameters; `.result` holds the run.")
+        )
+        msg = (
+            f"simulate_network: non-finite v or w {where}. "
+            f"Reduce dt (dt={dt:g}) or check the parameters; `.result` holds the run."
+        )
         bar.close(msg)
         if throw:
             raise SimulationError(msg, result)
     return result
 
 
-def _run_maybe_batched(params, network, state, dt, n_active, raster, scheme, *, n_records,
-                       record_every, batched):
-    f = lambda p, st: run(p, network, st, dt=dt, n_records=n_records, record_every=record_every,
-                          scheme=scheme, raster=raster, n_active=n_active)
+def _run_maybe_batched(
+    params, network, state, dt, n_active, raster, scheme, *, n_records, record_every, batched
+):
+    f = lambda p, st: run(
+        p,
+        network,
+        st,
+        dt=dt,
+        n_records=n_records,
+        record_every=record_every,
+        scheme=scheme,
+        raster=raster,
+        n_active=n_active,
+    )
     return jax.vmap(f)(params, state) if batched else f(params, state)
 
 
@@ -774,8 +975,11 @@ _run_jit_cache: dict = {}
 def _run_jit(*args, **kwargs):
     # Built on first use: the backend must be initialised to choose compiler options.
     if "f" not in _run_jit_cache:
-        _run_jit_cache["f"] = jax.jit(_run_maybe_batched, compiler_options=_compiler_options(),
-                                      static_argnames=("n_records", "record_every", "batched"))
+        _run_jit_cache["f"] = jax.jit(
+            _run_maybe_batched,
+            compiler_options=_compiler_options(),
+            static_argnames=("n_records", "record_every", "batched"),
+        )
     return _run_jit_cache["f"](*args, **kwargs)
 
 
@@ -784,18 +988,41 @@ def _concat_records(pieces, network, raster_index, dtype) -> Records:
         return jax.tree.map(lambda *xs: np.concatenate(xs, axis=-2), *pieces)
     n_pop, n_ras = len(network.sizes), sum(len(ix) for ix in raster_index)
     z = np.zeros((0, n_pop), dtype)
-    return Records(r=z, v_mean=z, w_mean=z, s=z, n_nonfinite=z.astype(np.int32),
-                   spike_first=np.zeros((0, n_ras), np.int32), spike_count=np.zeros((0, n_ras), np.int32))
+    return Records(
+        r=z,
+        v_mean=z,
+        w_mean=z,
+        s=z,
+        n_nonfinite=z.astype(np.int32),
+        spike_first=np.zeros((0, n_ras), np.int32),
+        spike_count=np.zeros((0, n_ras), np.int32),
+    )
 
 
 def _result(t, rec, raster_index, state, network, params, status, dt, record_every, resume):
     if resume is not None:
         xp = jnp if _is_traced(rec) else np
-        rec = Records(*(xp.concatenate([np.asarray(getattr(resume, f)), x], axis=-2)
-                        for f, x in zip(Records._fields, rec)))
+        rec = Records(
+            *(
+                xp.concatenate([np.asarray(getattr(resume, f)), x], axis=-2)
+                for f, x in zip(Records._fields, rec)
+            )
+        )
         t = xp.concatenate([np.asarray(resume.t), t])
-    return NetworkResult(t=t, r=rec.r, v_mean=rec.v_mean, w_mean=rec.w_mean, s=rec.s,
-                         n_nonfinite=rec.n_nonfinite, spike_first=rec.spike_first,
-                         spike_count=rec.spike_count, raster_index=raster_index, state=state,
-                         network=network, params=params, status=status, dt=dt,
-                         record_every=record_every)
+    return NetworkResult(
+        t=t,
+        r=rec.r,
+        v_mean=rec.v_mean,
+        w_mean=rec.w_mean,
+        s=rec.s,
+        n_nonfinite=rec.n_nonfinite,
+        spike_first=rec.spike_first,
+        spike_count=rec.spike_count,
+        raster_index=raster_index,
+        state=state,
+        network=network,
+        params=params,
+        status=status,
+        dt=dt,
+        record_every=record_every,
+    )

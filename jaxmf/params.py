@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -56,12 +57,30 @@ class ParameterError(ValueError):
 
 
 PER_POPULATION_FIELDS = (
-    "alpha", "eta_bar", "delta_eta", "i_ext", "a", "b", "w_jump", "tau_s", "s_jump", "e_r",
+    "alpha",
+    "eta_bar",
+    "delta_eta",
+    "i_ext",
+    "a",
+    "b",
+    "w_jump",
+    "tau_s",
+    "s_jump",
+    "e_r",
     "fractions",
 )
 SCALAR_FIELDS = ("v_peak", "v_reset")
 _DIMENSIONAL_PER_POPULATION = (
-    "v_t", "beta", "eta_bar", "delta_eta", "i_ext", "tau_w", "w_jump", "tau_syn", "s_jump", "e_rev",
+    "v_t",
+    "beta",
+    "eta_bar",
+    "delta_eta",
+    "i_ext",
+    "tau_w",
+    "w_jump",
+    "tau_syn",
+    "s_jump",
+    "e_rev",
     "fractions",
 )
 
@@ -86,13 +105,17 @@ def _population_count(values: dict[str, Any], per_pop: tuple[str, ...], matrix: 
         counts.discard(1)  # size-1 fields broadcast, as in numpy
     if len(counts) > 1:
         detail = ", ".join(f"{k}{list(v)}" for k, v in sizes.items() if v)
-        raise ParameterError("populations", f"per-population fields disagree on the number of "
-                             f"populations: {detail}, {matrix}{list(mshape)}")
+        raise ParameterError(
+            "populations",
+            f"per-population fields disagree on the number of "
+            f"populations: {detail}, {matrix}{list(mshape)}",
+        )
     return counts.pop() if counts else 1
 
 
-def _broadcast(values: dict[str, Any], per_pop: tuple[str, ...], matrix: str,
-               scalars: tuple[str, ...]) -> dict[str, jax.Array]:
+def _broadcast(
+    values: dict[str, Any], per_pop: tuple[str, ...], matrix: str, scalars: tuple[str, ...]
+) -> dict[str, jax.Array]:
     n_pop = _population_count(values, per_pop, matrix)
     out = {}
     for name in per_pop:
@@ -102,7 +125,9 @@ def _broadcast(values: dict[str, Any], per_pop: tuple[str, ...], matrix: str,
         out[name] = jnp.broadcast_to(x, (n_pop,))
     gm = _float_array(values[matrix])
     if gm.ndim > 2 or (gm.ndim == 2 and gm.shape not in ((n_pop, n_pop), (1, 1))) or gm.ndim == 1:
-        raise ParameterError(matrix, f"expected a scalar or shape ({n_pop}, {n_pop}), got {gm.shape}")
+        raise ParameterError(
+            matrix, f"expected a scalar or shape ({n_pop}, {n_pop}), got {gm.shape}"
+        )
     out[matrix] = jnp.broadcast_to(gm, (n_pop, n_pop))
     for name in scalars:
         x = _float_array(values[name])
@@ -155,9 +180,12 @@ def _check_fractions(fractions) -> None:
     _check("fractions", fractions, lambda f: (f > 0) & (f <= 1), "in (0, 1]")
     f = _concrete(fractions)
     if f is not None and f.size > 1 and np.all(f == 1.0):
-        raise ParameterError("fractions", f"per-population values made {f.size} populations; give "
-                             f"their shares of the neurons (summing to 1), e.g. fractions="
-                             f"{[round(1 / f.size, 3)] * f.size}")
+        raise ParameterError(
+            "fractions",
+            f"per-population values made {f.size} populations; give "
+            f"their shares of the neurons (summing to 1), e.g. fractions="
+            f"{[round(1 / f.size, 3)] * f.size}",
+        )
     if f is not None and abs(f.sum() - 1.0) > 1e-6:
         raise ParameterError("fractions", f"must sum to 1; got {f.tolist()} (sum {f.sum()})")
 
@@ -188,19 +216,38 @@ class Params(eqx.Module):
     v_peak: jax.Array
     v_reset: jax.Array
 
-    def __init__(self, *, alpha=1 - 24.6 / 65, eta_bar=0.12, delta_eta=0.02, i_ext=0.0,
-                 a=250 / (200 * 2.5 * 65), b=-1 / (2.5 * 65), w_jump=200 / (2.5 * 65**2),
-                 tau_s=4 * 2.5 * 65 / 250, s_jump=0.8 * 250 / (2.5 * 65), e_r=1.0,
-                 fractions=1.0, g=200 / (2.5 * 65), v_peak=200.0, v_reset=-200.0):
+    def __init__(
+        self,
+        *,
+        alpha=1 - 24.6 / 65,
+        eta_bar=0.12,
+        delta_eta=0.02,
+        i_ext=0.0,
+        a=250 / (200 * 2.5 * 65),
+        b=-1 / (2.5 * 65),
+        w_jump=200 / (2.5 * 65**2),
+        tau_s=4 * 2.5 * 65 / 250,
+        s_jump=0.8 * 250 / (2.5 * 65),
+        e_r=1.0,
+        fractions=1.0,
+        g=200 / (2.5 * 65),
+        v_peak=200.0,
+        v_reset=-200.0,
+    ):
         # Defaults are the exact conversion of the paper's dimensional set; see presets.py.
         values = _broadcast(dict(locals()), PER_POPULATION_FIELDS, "g", ("v_peak", "v_reset"))
-        values = {name: _checked_at_run_time(name, x, _PARAMS_RULES.get(name))
-                  for name, x in values.items()}
-        if isinstance(values["v_reset"], jax.core.Tracer) or \
-                isinstance(values["v_peak"], jax.core.Tracer):
-            values["v_reset"] = eqx.error_if(values["v_reset"],
-                                             values["v_reset"] >= values["v_peak"],
-                                             "v_reset: must be < v_peak")
+        values = {
+            name: _checked_at_run_time(name, x, _PARAMS_RULES.get(name))
+            for name, x in values.items()
+        }
+        if isinstance(values["v_reset"], jax.core.Tracer) or isinstance(
+            values["v_peak"], jax.core.Tracer
+        ):
+            values["v_reset"] = eqx.error_if(
+                values["v_reset"],
+                values["v_reset"] >= values["v_peak"],
+                "v_reset: must be < v_peak",
+            )
         for name, x in values.items():
             setattr(self, name, x)
 
@@ -227,23 +274,36 @@ class Params(eqx.Module):
     def __repr__(self) -> str:
         return module_repr(self, [f.name for f in dataclasses.fields(self)])
 
-    def replace(self, **changes) -> "Params":
+    def replace(self, **changes) -> Params:
         """A copy with some fields changed (scalars broadcast to every population)."""
         return _replace(self, changes)
 
-    def to_dimensional(self, C: float = 250.0, k: float = 2.5, v_r: float = -65.0
-                       ) -> "DimensionalParams":
+    def to_dimensional(
+        self, C: float = 250.0, k: float = 2.5, v_r: float = -65.0
+    ) -> DimensionalParams:
         """Physical units, given the three scales the dimensionless form drops (C in pF,
         k in nS/mV, V_R in mV; the paper's values by default)."""
         vr = abs(v_r)
         cur = k * vr**2  # pA per unit of dimensionless current
         return DimensionalParams(
-            C=C, k=k, v_r=v_r, v_t=(self.alpha - 1) * vr, beta=self.b * k * vr,
-            eta_bar=self.eta_bar * cur, delta_eta=self.delta_eta * cur, i_ext=self.i_ext * cur,
-            tau_w=C / (self.a * k * vr), w_jump=self.w_jump * cur, g_syn=self.g * k * vr,
-            e_rev=(self.e_r - 1) * vr, tau_syn=self.tau_s * C / (k * vr),
-            s_jump=self.s_jump * k * vr / C, fractions=self.fractions,
-            v_peak=(self.v_peak - 1) * vr, v_reset=(self.v_reset - 1) * vr)
+            C=C,
+            k=k,
+            v_r=v_r,
+            v_t=(self.alpha - 1) * vr,
+            beta=self.b * k * vr,
+            eta_bar=self.eta_bar * cur,
+            delta_eta=self.delta_eta * cur,
+            i_ext=self.i_ext * cur,
+            tau_w=C / (self.a * k * vr),
+            w_jump=self.w_jump * cur,
+            g_syn=self.g * k * vr,
+            e_rev=(self.e_r - 1) * vr,
+            tau_syn=self.tau_s * C / (k * vr),
+            s_jump=self.s_jump * k * vr / C,
+            fractions=self.fractions,
+            v_peak=(self.v_peak - 1) * vr,
+            v_reset=(self.v_reset - 1) * vr,
+        )
 
 
 class DimensionalParams(eqx.Module):
@@ -272,12 +332,33 @@ class DimensionalParams(eqx.Module):
     v_peak: jax.Array
     v_reset: jax.Array
 
-    def __init__(self, *, C=250.0, k=2.5, v_r=-65.0, v_t=-24.6, beta=-1.0,
-                 eta_bar=0.12 * 2.5 * 65**2, delta_eta=0.02 * 2.5 * 65**2, i_ext=0.0,
-                 tau_w=200.0, w_jump=200.0, tau_syn=4.0, s_jump=0.8, e_rev=0.0, fractions=1.0,
-                 g_syn=200.0, v_peak=199 * 65.0, v_reset=-201 * 65.0):
-        values = _broadcast(dict(locals()), _DIMENSIONAL_PER_POPULATION, "g_syn",
-                            ("C", "k", "v_r", "v_peak", "v_reset"))
+    def __init__(
+        self,
+        *,
+        C=250.0,
+        k=2.5,
+        v_r=-65.0,
+        v_t=-24.6,
+        beta=-1.0,
+        eta_bar=0.12 * 2.5 * 65**2,
+        delta_eta=0.02 * 2.5 * 65**2,
+        i_ext=0.0,
+        tau_w=200.0,
+        w_jump=200.0,
+        tau_syn=4.0,
+        s_jump=0.8,
+        e_rev=0.0,
+        fractions=1.0,
+        g_syn=200.0,
+        v_peak=199 * 65.0,
+        v_reset=-201 * 65.0,
+    ):
+        values = _broadcast(
+            dict(locals()),
+            _DIMENSIONAL_PER_POPULATION,
+            "g_syn",
+            ("C", "k", "v_r", "v_peak", "v_reset"),
+        )
         for name, x in values.items():
             setattr(self, name, x)
 
@@ -323,26 +404,41 @@ class DimensionalParams(eqx.Module):
     def hz_to_rate(self, hz):
         return _scaled(hz, self.time_unit_ms / 1000.0)
 
-    def replace(self, **changes) -> "DimensionalParams":
+    def replace(self, **changes) -> DimensionalParams:
         return _replace(self, changes)
 
     def to_dimensionless(self) -> Params:
         vr = jnp.abs(self.v_r)
         cur = self.k * vr**2
         return Params(
-            alpha=1 + self.v_t / vr, eta_bar=self.eta_bar / cur, delta_eta=self.delta_eta / cur,
-            i_ext=self.i_ext / cur, a=self.C / (self.tau_w * self.k * vr),
-            b=self.beta / (self.k * vr), w_jump=self.w_jump / cur,
-            tau_s=self.tau_syn * self.k * vr / self.C, s_jump=self.s_jump * self.C / (self.k * vr),
-            e_r=1 + self.e_rev / vr, fractions=self.fractions, g=self.g_syn / (self.k * vr),
-            v_peak=1 + self.v_peak / vr, v_reset=1 + self.v_reset / vr)
+            alpha=1 + self.v_t / vr,
+            eta_bar=self.eta_bar / cur,
+            delta_eta=self.delta_eta / cur,
+            i_ext=self.i_ext / cur,
+            a=self.C / (self.tau_w * self.k * vr),
+            b=self.beta / (self.k * vr),
+            w_jump=self.w_jump / cur,
+            tau_s=self.tau_syn * self.k * vr / self.C,
+            s_jump=self.s_jump * self.C / (self.k * vr),
+            e_r=1 + self.e_rev / vr,
+            fractions=self.fractions,
+            g=self.g_syn / (self.k * vr),
+            v_peak=1 + self.v_peak / vr,
+            v_reset=1 + self.v_reset / vr,
+        )
 
 
 def _widest_dtype(params) -> np.dtype:
-    dtypes = [jnp.result_type(x) for x in jax.tree.leaves(params)
-              if jnp.issubdtype(jnp.result_type(x), jnp.floating)]
-    return np.dtype(max(dtypes, key=lambda d: np.dtype(d).itemsize)) if dtypes else \
-        np.dtype(jax.dtypes.canonicalize_dtype(float))
+    dtypes = [
+        jnp.result_type(x)
+        for x in jax.tree.leaves(params)
+        if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+    ]
+    return (
+        np.dtype(max(dtypes, key=lambda d: np.dtype(d).itemsize))
+        if dtypes
+        else np.dtype(jax.dtypes.canonicalize_dtype(float))
+    )
 
 
 def promote_params(params: Params) -> Params:
@@ -390,8 +486,12 @@ def array_summary(x, max_size: int = 8) -> str:
 _STATUS_TYPE = type(RESULTS.successful)
 
 
-def module_repr(obj, fields: Sequence[str], extra: dict[str, Any] | None = None,
-                values: dict[str, Any] | None = None) -> str:
+def module_repr(
+    obj,
+    fields: Sequence[str],
+    extra: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+) -> str:
     """`Name(field=value, ...)` with each array shortened by `array_summary`; a status (a
     `RESULTS` item) shown by its labels. `values` replaces some fields' values (e.g. without
     padding rows); `extra` appends other entries."""
@@ -407,8 +507,9 @@ def module_repr(obj, fields: Sequence[str], extra: dict[str, Any] | None = None,
         else:
             parts.append(f"{name}={array_summary(value)}")
     for name, value in (extra or {}).items():
-        parts.append(f"{name}={value!r}" if not hasattr(value, "shape") else
-                     f"{name}={array_summary(value)}")
+        parts.append(
+            f"{name}={value!r}" if not hasattr(value, "shape") else f"{name}={array_summary(value)}"
+        )
     return f"{type(obj).__name__}({', '.join(parts)})"
 
 
@@ -423,11 +524,12 @@ def _replace(module, changes: dict[str, Any]):
     names = {f.name for f in dataclasses.fields(module)}
     unknown = set(changes) - names
     if unknown:
-        raise ParameterError(sorted(unknown)[0], f"unknown parameter; known: {', '.join(sorted(names))}")
+        raise ParameterError(
+            sorted(unknown)[0], f"unknown parameter; known: {', '.join(sorted(names))}"
+        )
     current = {name: getattr(module, name) for name in names}
     current.update(changes)
     return type(module)(**current)
-
 
 
 _ADDRESS = re.compile(r"^([a-z_]+?)(?:\[(\d+)(?:,\s*(\d+))?\]|_(\d+)(?:_(\d+))?)?$")
@@ -444,8 +546,11 @@ class ParameterAddress(NamedTuple):
     @property
     def name(self) -> str:
         """Canonical form: 'eta_bar', 'eta_bar[1]', 'g[0,1]', 'kappa'."""
-        return self.field if self.index is None else \
-            f"{self.field}[{','.join(str(i) for i in self.index)}]"
+        return (
+            self.field
+            if self.index is None
+            else f"{self.field}[{','.join(str(i) for i in self.index)}]"
+        )
 
     @property
     def key(self) -> str:
@@ -461,11 +566,15 @@ def parse_parameter(name: str, n_populations: int | None = None) -> ParameterAdd
     known = (*PER_POPULATION_FIELDS, "g", *SCALAR_FIELDS, "kappa")
     field = m.group(1) if m else None
     if field not in known:
-        raise ParameterError(str(name), f"unknown parameter; use a Params field ({', '.join(known)})"
-                             ", optionally indexed: 'eta_bar[1]' for population 1, 'g[0,1]' for "
-                             "one conductance")
-    idx = [int(x) for x in (m.group(2), m.group(3)) if x is not None] or \
-        [int(x) for x in (m.group(4), m.group(5)) if x is not None]
+        raise ParameterError(
+            str(name),
+            f"unknown parameter; use a Params field ({', '.join(known)})"
+            ", optionally indexed: 'eta_bar[1]' for population 1, 'g[0,1]' for "
+            "one conductance",
+        )
+    idx = [int(x) for x in (m.group(2), m.group(3)) if x is not None] or [
+        int(x) for x in (m.group(4), m.group(5)) if x is not None
+    ]
     if field in (*SCALAR_FIELDS, "kappa") and idx:
         raise ParameterError(str(name), f"{field} has no populations to index")
     if field == "g" and len(idx) == 1:
@@ -474,11 +583,14 @@ def parse_parameter(name: str, n_populations: int | None = None) -> ParameterAdd
         raise ParameterError(str(name), f"{field} takes one population index, e.g. {field}[0]")
     if n_populations is not None:
         if field == "kappa" and n_populations != 2:
-            raise ParameterError("kappa", f"needs two populations; these params have "
-                                 f"{n_populations}")
+            raise ParameterError(
+                "kappa", f"needs two populations; these params have {n_populations}"
+            )
         if any(i >= n_populations for i in idx):
-            raise ParameterError(str(name), f"index must be in [0, {n_populations - 1}] "
-                                 f"({n_populations} population(s))")
+            raise ParameterError(
+                str(name),
+                f"index must be in [0, {n_populations - 1}] ({n_populations} population(s))",
+            )
     return ParameterAddress(field, tuple(idx) or None)
 
 
@@ -512,11 +624,11 @@ def set_parameters(params: Params, names: Sequence[str | ParameterAddress], valu
             continue
         cur = new.get(addr.field, getattr(params, addr.field))
         value = jnp.asarray(value, cur.dtype)
-        new[addr.field] = (jnp.full_like(cur, value) if addr.index is None
-                           else cur.at[addr.index].set(value))
+        new[addr.field] = (
+            jnp.full_like(cur, value) if addr.index is None else cur.at[addr.index].set(value)
+        )
     fields = list(new)
-    return eqx.tree_at(lambda p: [getattr(p, f) for f in fields], params,
-                       [new[f] for f in fields])
+    return eqx.tree_at(lambda p: [getattr(p, f) for f in fields], params, [new[f] for f in fields])
 
 
 def set_parameter(params: Params, name: str | ParameterAddress, value) -> Params:

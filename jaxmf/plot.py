@@ -21,11 +21,24 @@ import sys
 
 import numpy as np
 
-__all__ = ["plot_network", "plot_meanfield", "plot_comparison", "plot_phase", "plot_error_vs_n",
-           "plot_branch", "plot_bifurcation", "plot_regime_map", "plot_fit", "pyplot"]
+__all__ = [
+    "plot_network",
+    "plot_meanfield",
+    "plot_comparison",
+    "plot_phase",
+    "plot_error_vs_n",
+    "plot_branch",
+    "plot_bifurcation",
+    "plot_regime_map",
+    "plot_fit",
+    "pyplot",
+]
 
-_MODEL_LABELS = {"chen_campbell": "Chen–Campbell (exact)",
-                 "nicola_campbell": "Nicola–Campbell 2013", "mpr": "MPR (no adaptation)"}
+_MODEL_LABELS = {
+    "chen_campbell": "Chen–Campbell (exact)",
+    "nicola_campbell": "Nicola–Campbell 2013",
+    "mpr": "MPR (no adaptation)",
+}
 _AXIS_LABELS = {"r": "rate r", "v": r"$\langle v \rangle$", "w": r"$\langle w \rangle$", "s": "s"}
 _LINESTYLES = ("-", "--", ":", "-.")
 
@@ -36,7 +49,8 @@ def pyplot():
     import matplotlib
 
     headless = sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
     if headless and "MPLBACKEND" not in os.environ and "matplotlib.pyplot" not in sys.modules:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -58,6 +72,7 @@ def _scales(params):
     if params is None:
         return None
     dim = params.to_dimensional()
+
     def first(x):  # the scales are shared by populations
         return float(np.ravel(np.asarray(x))[0])
 
@@ -70,8 +85,9 @@ def _ms_axis(ax, unit_ms):
 
 
 def _hz_axis(ax, hz_per_rate):
-    hz = ax.secondary_yaxis("right", functions=(lambda x: x * hz_per_rate,
-                                                lambda x: x / hz_per_rate))
+    hz = ax.secondary_yaxis(
+        "right", functions=(lambda x: x * hz_per_rate, lambda x: x / hz_per_rate)
+    )
     hz.set_ylabel("Hz")
 
 
@@ -83,8 +99,16 @@ def _draw_raster(ax, res, colors, labels):
     size = 1.5 if spike_t.size > 5000 else 8.0  # sparse rasters need visible marks
     for m in range(len(sizes)):
         sel = pop_of == m
-        ax.scatter(spike_t[sel], spike_id[sel], s=size, c=colors[m], marker="|", linewidths=0.6,
-                   rasterized=True, label=labels[m])
+        ax.scatter(
+            spike_t[sel],
+            spike_id[sel],
+            s=size,
+            c=colors[m],
+            marker="|",
+            linewidths=0.6,
+            rasterized=True,
+            label=labels[m],
+        )
     ax.set_ylim(-0.5, offsets[-1] - 0.5)
     ax.set_ylabel("neuron")
     if len(sizes) > 1:
@@ -113,7 +137,8 @@ def plot_network(res, path=None, title: str | None = None):
     labels = [f"population {m}" for m in range(n_pop)] if n_pop > 1 else [None]
 
     fig, (ax_raster, ax_rate, ax_w) = plt.subplots(
-        3, 1, sharex=True, figsize=(9, 7), height_ratios=(2, 1.2, 1), layout="constrained")
+        3, 1, sharex=True, figsize=(9, 7), height_ratios=(2, 1.2, 1), layout="constrained"
+    )
     _draw_raster(ax_raster, res, colors, labels)
     _ms_axis(ax_raster, unit_ms)
     for m in range(n_pop):
@@ -148,10 +173,13 @@ def _traces(res, smooth_time: float = 1.0) -> dict[str, np.ndarray]:
     `smooth_time` time units (its raw bin averages are dominated by finite-size noise)."""
     if hasattr(res, "v_mean"):
         window = max(1, int(round(smooth_time / _bin_width(res))))
-        return {"t": np.asarray(res.t, float),
-                "r": _moving_average(np.asarray(res.r, float), window),
-                "v": np.asarray(res.v_mean, float), "w": np.asarray(res.w_mean, float),
-                "s": np.asarray(res.s, float)}
+        return {
+            "t": np.asarray(res.t, float),
+            "r": _moving_average(np.asarray(res.r, float), window),
+            "v": np.asarray(res.v_mean, float),
+            "w": np.asarray(res.w_mean, float),
+            "s": np.asarray(res.s, float),
+        }
     return {k: np.asarray(getattr(res, k), float) for k in ("t", "r", "v", "w", "s")}
 
 
@@ -170,8 +198,9 @@ def _label(res, i) -> str:
     return _MODEL_LABELS.get(model, model) if model else f"result {i}"
 
 
-def plot_phase(res_or_results, x: str = "w", y: str = "r", ax=None, *, t_from: float = 0.0,
-               populations=None):
+def plot_phase(
+    res_or_results, x: str = "w", y: str = "r", ax=None, *, t_from: float = 0.0, populations=None
+):
     """Trajectory in the (x, y) plane, x and y each one of 'r', 'v', 'w', 's'.
 
     res_or_results: a `MeanFieldResult` or `NetworkResult` (its rate smoothed over one time unit),
@@ -211,8 +240,9 @@ def plot_phase(res_or_results, x: str = "w", y: str = "r", ax=None, *, t_from: f
     return ax
 
 
-def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_ext=None,
-                   equilibria=None):
+def plot_meanfield(
+    res, path=None, title: str | None = None, *, params=None, i_ext=None, equilibria=None
+):
     """r(t), <v>(t), <w>(t) and s(t) stacked on one time axis, with the (<w>, r) phase plot beside
     them.
 
@@ -233,8 +263,12 @@ def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_e
     """
     plt = pyplot()
     named = _as_named(res)
-    fig, axes = plt.subplot_mosaic([["r", "phase"], ["v", "phase"], ["w", "phase"], ["s", "phase"]],
-                                   figsize=(12, 7.5), width_ratios=(2.2, 1), layout="constrained")
+    fig, axes = plt.subplot_mosaic(
+        [["r", "phase"], ["v", "phase"], ["w", "phase"], ["s", "phase"]],
+        figsize=(12, 7.5),
+        width_ratios=(2.2, 1),
+        layout="constrained",
+    )
     for name in ("v", "w", "s"):
         axes[name].sharex(axes["r"])
     for j, (label, one) in enumerate(named.items()):
@@ -245,8 +279,14 @@ def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_e
         for name in ("r", "v", "w", "s"):
             for m in range(n_pop):
                 line_label = label if n_pop == 1 else f"{label}, population {m}"
-                axes[name].plot(tr["t"], tr[name][:, m], color=f"C{j}", ls=_LINESTYLES[m % 4],
-                                lw=1.3, label=line_label)
+                axes[name].plot(
+                    tr["t"],
+                    tr[name][:, m],
+                    color=f"C{j}",
+                    ls=_LINESTYLES[m % 4],
+                    lw=1.3,
+                    label=line_label,
+                )
     for name in ("r", "v", "w", "s"):
         axes[name].set_ylabel(_AXIS_LABELS[name])
         if name != "s":
@@ -265,10 +305,16 @@ def plot_meanfield(res, path=None, title: str | None = None, *, params=None, i_e
             label += " (I_ext = " + ",".join(f"{x:g}" for x in np.ravel(eq["i_ext"])) + ")"
         seen = {line.get_label() for line in axes["r"].get_lines()}
         for m, (r, w) in enumerate(zip(np.ravel(eq["r"]), np.ravel(eq["w"]))):
-            axes["r"].axhline(r, color="0.35", lw=0.9, ls="-" if stable else ":",
-                              label=None if label in seen or m else label)
-            axes["phase"].plot([w], [r], "D", ms=6, color="0.2", mfc="0.2" if stable else "w",
-                               zorder=5)
+            axes["r"].axhline(
+                r,
+                color="0.35",
+                lw=0.9,
+                ls="-" if stable else ":",
+                label=None if label in seen or m else label,
+            )
+            axes["phase"].plot(
+                [w], [r], "D", ms=6, color="0.2", mfc="0.2" if stable else "w", zorder=5
+            )
     if len(named) > 1 or first["r"].shape[1] > 1 or equilibria:
         axes["r"].legend(fontsize="small", loc="upper right")
     scales = _scales(params)
@@ -299,23 +345,40 @@ def plot_comparison(cmp, path=None, title: str | None = None, *, smooth_time: fl
     sizes = _population_sizes(net)
     n_pop = len(sizes)
     unit_ms, hz_per_rate = _scales(net.params)
-    fig, axes = plt.subplots(5, 1, sharex=True, figsize=(9, 10),
-                             height_ratios=(1.6, 1.3, 1, 1, 1), layout="constrained")
+    fig, axes = plt.subplots(
+        5, 1, sharex=True, figsize=(9, 10), height_ratios=(1.6, 1.3, 1, 1, 1), layout="constrained"
+    )
     ax_raster, panels = axes[0], dict(zip(("r", "v", "w", "s"), axes[1:]))
-    _draw_raster(ax_raster, net, ["k"] * n_pop if n_pop == 1 else [f"C{m}" for m in range(n_pop)],
-                 [f"population {m}" for m in range(n_pop)] if n_pop > 1 else [None])
+    _draw_raster(
+        ax_raster,
+        net,
+        ["k"] * n_pop if n_pop == 1 else [f"C{m}" for m in range(n_pop)],
+        [f"population {m}" for m in range(n_pop)] if n_pop > 1 else [None],
+    )
     _ms_axis(ax_raster, unit_ms)
 
     net_tr = _traces(net, smooth_time)
     suffix = (lambda m: "") if n_pop == 1 else (lambda m: f", population {m}")
     for name, ax in panels.items():
         for m in range(n_pop):
-            ax.plot(net_tr["t"], net_tr[name][:, m], color="k", ls=_LINESTYLES[m % 4], lw=0.7,
-                    label=f"network (N={net.network.n}){suffix(m)}")
+            ax.plot(
+                net_tr["t"],
+                net_tr[name][:, m],
+                color="k",
+                ls=_LINESTYLES[m % 4],
+                lw=0.7,
+                label=f"network (N={net.network.n}){suffix(m)}",
+            )
             for j, (model, mf) in enumerate(cmp.meanfield.items()):
-                ax.plot(np.asarray(mf.t), np.asarray(getattr(mf, name))[:, m], color=f"C{j}",
-                        ls=_LINESTYLES[m % 4], lw=2.2, alpha=0.75,
-                        label=f"{_MODEL_LABELS.get(model, model)}{suffix(m)}")
+                ax.plot(
+                    np.asarray(mf.t),
+                    np.asarray(getattr(mf, name))[:, m],
+                    color=f"C{j}",
+                    ls=_LINESTYLES[m % 4],
+                    lw=2.2,
+                    alpha=0.75,
+                    label=f"{_MODEL_LABELS.get(model, model)}{suffix(m)}",
+                )
         ax.set_ylabel(_AXIS_LABELS[name])
     panels["r"].legend(fontsize="small", loc="upper right")
     _hz_axis(panels["r"], hz_per_rate)
@@ -325,8 +388,11 @@ def plot_comparison(cmp, path=None, title: str | None = None, *, smooth_time: fl
             ax.axvspan(0, transient, color="0.93", zorder=-10, lw=0)
     t_net = net_tr["t"]
     panels["s"].set_xlim(0.0, float(t_net[-1]) if t_net.size else 1.0)
-    panels["s"].set_xlabel("time (dimensionless; shaded: transient left out of the metrics)"
-                           if transient else "time (dimensionless)")
+    panels["s"].set_xlabel(
+        "time (dimensionless; shaded: transient left out of the metrics)"
+        if transient
+        else "time (dimensionless)"
+    )
     if title:
         fig.suptitle(title)
     if path is not None:
@@ -359,8 +425,15 @@ def plot_error_vs_n(study: dict, metric="rel_err_r_mean", path=None, title: str 
             continue
         mean = np.nanmean(values[ok], axis=1)
         lo, hi = np.nanmin(values[ok], axis=1), np.nanmax(values[ok], axis=1)
-        ax.errorbar(ns[ok], mean, yerr=(mean - lo, hi - mean), fmt="o-", color=f"C{j}", capsize=3,
-                    label=f"{name} ({values.shape[1]} seed{'s' * (values.shape[1] > 1)})")
+        ax.errorbar(
+            ns[ok],
+            mean,
+            yerr=(mean - lo, hi - mean),
+            fmt="o-",
+            color=f"C{j}",
+            capsize=3,
+            label=f"{name} ({values.shape[1]} seed{'s' * (values.shape[1] > 1)})",
+        )
         anchors.append((ns[ok], mean))
     if anchors:
         # Least squares in log space for c in c / sqrt(N), over every plotted mean.
@@ -381,8 +454,16 @@ def plot_error_vs_n(study: dict, metric="rel_err_r_mean", path=None, title: str 
     return fig
 
 
-def plot_regime_map(ds, path=None, title: str | None = None, *, x: str | None = None,
-                    y: str | None = None, population: int = 0, period: bool = True):
+def plot_regime_map(
+    ds,
+    path=None,
+    title: str | None = None,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    population: int = 0,
+    period: bool = True,
+):
     """A regime map from a sweep dataset (`jaxmf.sweep` / `regime_map`, or one read back with
     `jaxmf.sweep.load_sweep`): quiescent / tonic / bursting per grid point, points whose status is
     not 'ok' in black, and, with `period`, the burst period (where the dataset has it) as contours.
@@ -396,12 +477,15 @@ def plot_regime_map(ds, path=None, title: str | None = None, *, x: str | None = 
     from matplotlib.patches import Patch
 
     if "regime" not in ds:
-        raise ValueError("plot_regime_map: the dataset has no 'regime' (sweep with "
-                         "observables=('regime', ...))")
+        raise ValueError(
+            "plot_regime_map: the dataset has no 'regime' (sweep with observables=('regime', ...))"
+        )
     grid_dims = [d for d in ds["status"].dims]
     if len(grid_dims) < 2:
-        raise ValueError(f"plot_regime_map: needs a 2-D product grid; the dataset's grid "
-                         f"dimensions are {grid_dims}")
+        raise ValueError(
+            f"plot_regime_map: needs a 2-D product grid; the dataset's grid "
+            f"dimensions are {grid_dims}"
+        )
     x = x or grid_dims[0]
     y = y or grid_dims[1]
     for name in (x, y):
@@ -410,8 +494,10 @@ def plot_regime_map(ds, path=None, title: str | None = None, *, x: str | None = 
     sel = {d: 0 for d in grid_dims if d not in (x, y) and ds.sizes[d] == 1}
     rest = [d for d in grid_dims if d not in (x, y, *sel)]
     if rest:
-        raise ValueError(f"plot_regime_map: dimensions {rest} have more than one value; pick "
-                         "one with ds.isel(...) first")
+        raise ValueError(
+            f"plot_regime_map: dimensions {rest} have more than one value; pick "
+            "one with ds.isel(...) first"
+        )
     ds2 = ds.isel(sel)
     if "population" in ds2["regime"].dims:
         ds2 = ds2.isel(population=population)
@@ -425,8 +511,7 @@ def plot_regime_map(ds, path=None, title: str | None = None, *, x: str | None = 
     xs, ys = np.asarray(ds2[x].values, float), np.asarray(ds2[y].values, float)
     colors = ("#d9d9d9", "#4c72b0", "#dd8452", "#000000")
     fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
-    ax.pcolormesh(xs, ys, code, cmap=ListedColormap(colors), vmin=-0.5, vmax=3.5,
-                  shading="nearest")
+    ax.pcolormesh(xs, ys, code, cmap=ListedColormap(colors), vmin=-0.5, vmax=3.5, shading="nearest")
     if period and "burst_period" in ds2 and xs.size > 1 and ys.size > 1:
         per = np.asarray(ds2["burst_period"].transpose(y, x).values, float)
         per = np.where(code == 2, per, np.nan)
@@ -436,8 +521,12 @@ def plot_regime_map(ds, path=None, title: str | None = None, *, x: str | None = 
     present = [k for k in range(4) if np.any(code == k)]
     names = (*labels, "failed (see status)")
     counts = {k: int(np.sum(code == k)) for k in present}
-    ax.legend(handles=[Patch(color=colors[k], label=f"{names[k]} ({counts[k]})") for k in present],
-              fontsize="small", loc="upper right", framealpha=0.85)
+    ax.legend(
+        handles=[Patch(color=colors[k], label=f"{names[k]} ({counts[k]})") for k in present],
+        fontsize="small",
+        loc="upper right",
+        framealpha=0.85,
+    )
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     if title is None:
@@ -450,13 +539,35 @@ def plot_regime_map(ds, path=None, title: str | None = None, *, x: str | None = 
     return fig
 
 
-_SPECIAL_LABELS = {"fold": "LP", "hopf": "H", "bp": "BP", "lpc": "LPC", "pd": "PD", "ns": "NS",
-                   "homoclinic": "Hom", "bt": "BT", "cusp": "CP", "gh": "GH", "zh": "ZH",
-                   "hh": "HH", "endpoint": "EP", "neutral_saddle": "NSad"}
+_SPECIAL_LABELS = {
+    "fold": "LP",
+    "hopf": "H",
+    "bp": "BP",
+    "lpc": "LPC",
+    "pd": "PD",
+    "ns": "NS",
+    "homoclinic": "Hom",
+    "bt": "BT",
+    "cusp": "CP",
+    "gh": "GH",
+    "zh": "ZH",
+    "hh": "HH",
+    "endpoint": "EP",
+    "neutral_saddle": "NSad",
+}
 
 
-def plot_branch(branch, var: str = "r", population: int = 0, ax=None, *, color=None,
-                label: str | None = None, annotate: bool = True, path=None):
+def plot_branch(
+    branch,
+    var: str = "r",
+    population: int = 0,
+    ax=None,
+    *,
+    color=None,
+    label: str | None = None,
+    annotate: bool = True,
+    path=None,
+):
     """Draw a continuation `Branch` (jaxmf.bifurcation) into `ax` (a new figure if None).
 
     One-parameter branches ('equilibrium', 'cycle'): `var` ('r', 'v', 'w', 's') of `population`
@@ -475,12 +586,18 @@ def plot_branch(branch, var: str = "r", population: int = 0, ax=None, *, color=N
     two = len(branch.param) == 2
     if two:
         x, ys = values[:, 0], [values[:, 1]]
-        neutral = (~np.isfinite(np.asarray(branch.data["omega"])) if "omega" in branch.data
-                   else np.zeros(len(x), bool))
+        neutral = (
+            ~np.isfinite(np.asarray(branch.data["omega"]))
+            if "omega" in branch.data
+            else np.zeros(len(x), bool)
+        )
     else:
         x = values[:, 0]
-        ys = ([branch.variable(var, population, "max"), branch.variable(var, population, "min")]
-              if branch.kind == "cycle" else [branch.variable(var, population)])
+        ys = (
+            [branch.variable(var, population, "max"), branch.variable(var, population, "min")]
+            if branch.kind == "cycle"
+            else [branch.variable(var, population)]
+        )
         neutral = np.zeros(len(x), bool)
     style = np.where(neutral, 2, np.where(stable, 0, 1))
     first = True
@@ -490,8 +607,13 @@ def plot_branch(branch, var: str = "r", population: int = 0, ax=None, *, color=N
             if i == len(x) or style[i] != style[start]:
                 stop = min(i + 1, len(x))  # overlap one point so the pieces join
                 ls = ("-", "--", ":")[style[start]]
-                ax.plot(x[start:stop], y[start:stop], ls=ls, color=color,
-                        label=(label or f"{branch.kind} branch") if first else None)
+                ax.plot(
+                    x[start:stop],
+                    y[start:stop],
+                    ls=ls,
+                    color=color,
+                    label=(label or f"{branch.kind} branch") if first else None,
+                )
                 first = False
                 start = i
     for sp in branch.special_points:
@@ -508,18 +630,22 @@ def plot_branch(branch, var: str = "r", population: int = 0, ax=None, *, color=N
         text = _SPECIAL_LABELS.get(sp.kind, sp.kind) + ("" if sp.converged else "?")
         ax.plot([px], [py], "o", ms=5, color="k", mfc="w" if not sp.converged else "k")
         if annotate:
-            ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4),
-                        fontsize="small")
+            ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4), fontsize="small")
     ax.set_xlabel(branch.param[0])
-    ax.set_ylabel(branch.param[1] if two else _AXIS_LABELS.get(var, var)
-                  + (f" (population {population})" if branch.n_populations > 1 else ""))
+    ax.set_ylabel(
+        branch.param[1]
+        if two
+        else _AXIS_LABELS.get(var, var)
+        + (f" (population {population})" if branch.n_populations > 1 else "")
+    )
     if path is not None:
         ax.figure.savefig(path, dpi=150)
     return ax
 
 
-def plot_bifurcation(branches, path=None, title: str | None = None, *, variables=("r", "w"),
-                     population: int = 0):
+def plot_bifurcation(
+    branches, path=None, title: str | None = None, *, variables=("r", "w"), population: int = 0
+):
     """The bifurcation diagram of `jaxmf bifurcation`: one panel per variable with every
     one-parameter branch (equilibria black; each cycle family's max/min in colour), and, when
     `branches` holds two-parameter curves, a panel of the parameter plane. `branches` maps names
@@ -529,16 +655,27 @@ def plot_bifurcation(branches, path=None, title: str | None = None, *, variables
     one = [b for b in items if len(b.param) == 1]
     two = [b for b in items if len(b.param) == 2]
     n_panels = len(variables) * bool(one) + bool(two)
-    fig, axes = plt.subplots(1, max(n_panels, 1), figsize=(5.2 * max(n_panels, 1), 4.2),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        max(n_panels, 1),
+        figsize=(5.2 * max(n_panels, 1), 4.2),
+        layout="constrained",
+        squeeze=False,
+    )
     axes = list(axes[0])
     for k, var in enumerate(variables if one else ()):
         cycle = 0
         for b in one:
             color = "k" if b.kind == "equilibrium" else f"C{cycle % 10}"
             cycle += b.kind == "cycle"
-            plot_branch(b, var, population, axes[k], color=color,
-                        label="equilibria" if b.kind == "equilibrium" else f"cycles {cycle}")
+            plot_branch(
+                b,
+                var,
+                population,
+                axes[k],
+                color=color,
+                label="equilibria" if b.kind == "equilibrium" else f"cycles {cycle}",
+            )
         axes[k].legend(fontsize="small", loc="best")
     if two:
         ax = axes[-1]
@@ -552,9 +689,19 @@ def plot_bifurcation(branches, path=None, title: str | None = None, *, variables
     return fig
 
 
-def plot_fit(t, r_target, r_fit, loss_history, path=None, *, transient: float | None = None,
-             fitted: dict | None = None, initial: dict | None = None, model: str = "meanfield",
-             loss: str = "loss"):
+def plot_fit(
+    t,
+    r_target,
+    r_fit,
+    loss_history,
+    path=None,
+    *,
+    transient: float | None = None,
+    fitted: dict | None = None,
+    initial: dict | None = None,
+    model: str = "meanfield",
+    loss: str = "loss",
+):
     """A fitted rate against its target, with every start's loss history beside it.
 
     Parameters
@@ -573,8 +720,9 @@ def plot_fit(t, r_target, r_fit, loss_history, path=None, *, transient: float | 
     plt = pyplot()
     t = np.asarray(t, float)
     history = np.asarray(loss_history, float).reshape(len(loss_history), -1)
-    fig, (ax, axl) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=(2.4, 1),
-                                  layout="constrained")
+    fig, (ax, axl) = plt.subplots(
+        1, 2, figsize=(12, 4), width_ratios=(2.4, 1), layout="constrained"
+    )
     ax.plot(t, r_target, color="k", lw=1.4, label="target")
     ax.plot(t, r_fit, color="C3", lw=1.1, ls="--", label=f"fit ({model})")
     if transient:
@@ -584,8 +732,13 @@ def plot_fit(t, r_target, r_fit, loss_history, path=None, *, transient: float | 
     ax.set_xlim(t[0], t[-1])
     ax.legend(fontsize="small", loc="upper right")
     if fitted:
-        ax.set_title(", ".join(f"{n}: {(initial or {}).get(n, float('nan')):.4g} -> "
-                               f"{fitted[n]:.5g}" for n in fitted), fontsize="medium")
+        ax.set_title(
+            ", ".join(
+                f"{n}: {(initial or {}).get(n, float('nan')):.4g} -> {fitted[n]:.5g}"
+                for n in fitted
+            ),
+            fontsize="medium",
+        )
     for i in range(history.shape[1]):
         h = history[:, i]
         ok = np.isfinite(h) & (h > 0)

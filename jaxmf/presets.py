@@ -12,8 +12,9 @@ from .params import DimensionalParams, ParameterError, Params
 
 __all__ = ["chen_campbell_2022", "two_population", "bursting", "tonic", "PRESETS", "get"]
 
-_ROUNDED = dict(alpha=0.6215, g=1.2308, e_r=1.0, a=0.0077, b=-0.0062, w_jump=0.0189,
-                s_jump=1.2308, tau_s=2.6)
+_ROUNDED = dict(
+    alpha=0.6215, g=1.2308, e_r=1.0, a=0.0077, b=-0.0062, w_jump=0.0189, s_jump=1.2308, tau_s=2.6
+)
 # Weakly adapting population q of section 2 (tau_W = 20 ms, W_jump = 100 pA): a_q = 10 a_p.
 _ROUNDED_Q = dict(a=0.077, w_jump=0.0095)
 
@@ -59,8 +60,9 @@ def two_population(*, kappa: float = 0.8, rounded: bool = False, **overrides) ->
     d = DimensionalParams(tau_w=[200.0, 20.0], w_jump=[200.0, 100.0], fractions=[kappa, 1 - kappa])
     base = d.to_dimensionless()
     if rounded:
-        base = base.replace(**_ROUNDED).replace(a=[_ROUNDED["a"], _ROUNDED_Q["a"]],
-                                                w_jump=[_ROUNDED["w_jump"], _ROUNDED_Q["w_jump"]])
+        base = base.replace(**_ROUNDED).replace(
+            a=[_ROUNDED["a"], _ROUNDED_Q["a"]], w_jump=[_ROUNDED["w_jump"], _ROUNDED_Q["w_jump"]]
+        )
     return base.replace(**overrides) if overrides else base
 
 
@@ -95,6 +97,7 @@ def get(name: str, **overrides) -> Params:
     try:
         factory = PRESETS[name]
     except KeyError:
-        raise ParameterError("preset", f"unknown preset {name!r}; choose one of "
-                             f"{', '.join(PRESETS)}") from None
+        raise ParameterError(
+            "preset", f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}"
+        ) from None
     return factory(**overrides)

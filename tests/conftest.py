@@ -39,13 +39,17 @@ def assert_tree_allclose(a, b, *, rtol, atol):
         diff = np.where(both_nan, 0.0, np.abs(x - y))
         diff = np.where(np.isnan(diff), np.inf, diff)  # NaN against a number
         rel = diff / np.maximum(np.abs(y), np.finfo(float).tiny)
-        i, j = np.unravel_index(np.argmax(diff), diff.shape), np.unravel_index(np.argmax(rel), rel.shape)
+        i, j = (
+            np.unravel_index(np.argmax(diff), diff.shape),
+            np.unravel_index(np.argmax(rel), rel.shape),
+        )
         raise AssertionError(
             f"{name}: not close (rtol={rtol:g}, atol={atol:g}): largest absolute difference "
             f"{diff[i]:.3e} at {tuple(map(int, i))} ({x[i]!r} vs {y[i]!r}), largest relative "
             f"difference {rel[j]:.3e} at {tuple(map(int, j))}; "
             f"{int(np.sum(~np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=True)))} of {x.size} "
-            "entries differ")
+            "entries differ"
+        )
 
 
 def tree_allclose(a, b, *, rtol, atol):

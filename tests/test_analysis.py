@@ -3,8 +3,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmf.analysis import (BURSTING, QUIESCENT, TONIC, bin_counts_to_rate, classify_regime,
-                            detect_bursts, smooth, trace_summary, transient_time)
+from jaxmf.analysis import (
+    BURSTING,
+    QUIESCENT,
+    TONIC,
+    bin_counts_to_rate,
+    classify_regime,
+    detect_bursts,
+    smooth,
+    trace_summary,
+    transient_time,
+)
 
 
 def _square(period=200.0, duty=0.3, high=0.15, low=0.01, t1=2000.0, dt=0.1, noise=0.0, seed=0):

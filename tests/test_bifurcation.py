@@ -3,20 +3,26 @@ checked against independent references: the closed-form equilibrium curve eta_ba
 hand-written Jacobian and second derivative (numpy), bisection of the leading eigenvalue,
 normal forms with known coefficients, finite differences and direct simulation."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.optimize import brentq, fsolve
 
-import equinox as eqx
-
 from jaxmf import bifurcation as bf
 from jaxmf import meanfield_equilibria, presets, solve_meanfield
 from jaxmf._results import RESULTS, NumericalError
-from jaxmf.bifurcation import (Branch, ContinuationError, continue_equilibria, continue_fold,
-                               continue_hopf, first_lyapunov_coefficient, locate_hopf,
-                               sensitivity)
+from jaxmf.bifurcation import (
+    Branch,
+    ContinuationError,
+    continue_equilibria,
+    continue_fold,
+    continue_hopf,
+    first_lyapunov_coefficient,
+    locate_hopf,
+    sensitivity,
+)
 from jaxmf.meanfield import MeanFieldState
 from jaxmf.params import ParameterError
 
@@ -34,8 +40,9 @@ def closed_form(p, r):
     s = c["tau_s"] * c["s_jump"] * r
     v = (c["alpha"] + c["g"] * s) / 2 - c["delta_eta"] / (2 * np.pi * r)
     w = c["b"] * v + c["w_jump"] / c["a"] * r
-    eta = -(v * v - c["alpha"] * v - (np.pi * r) ** 2 + c["g"] * s * (c["e_r"] - v) - w
-            + c["i_ext"])
+    eta = -(
+        v * v - c["alpha"] * v - (np.pi * r) ** 2 + c["g"] * s * (c["e_r"] - v) - w + c["i_ext"]
+    )
     return eta, np.array([r, v, w, s])
 
 
@@ -44,20 +51,27 @@ def jacobian(p, x):
     c = _scalars(p)
     r, v, _, s = x
     g, al = c["g"], c["alpha"]
-    return np.array([
-        [2 * v - al - g * s, 2 * r, 0.0, -g * r],
-        [-2 * np.pi**2 * r, 2 * v - al - g * s, -1.0, g * c["e_r"] - g * v],
-        [c["w_jump"], c["a"] * c["b"], -c["a"], 0.0],
-        [c["s_jump"], 0.0, 0.0, -1 / c["tau_s"]]])
+    return np.array(
+        [
+            [2 * v - al - g * s, 2 * r, 0.0, -g * r],
+            [-2 * np.pi**2 * r, 2 * v - al - g * s, -1.0, g * c["e_r"] - g * v],
+            [c["w_jump"], c["a"] * c["b"], -c["a"], 0.0],
+            [c["s_jump"], 0.0, 0.0, -1 / c["tau_s"]],
+        ]
+    )
 
 
 def bilinear(p, u, v):
     """Hand-written second derivative B(u, v) (the field is quadratic: C = 0)."""
     g = _scalars(p)["g"]
-    return np.array([
-        2 * (u[0] * v[1] + u[1] * v[0]) - g * (u[0] * v[3] + u[3] * v[0]),
-        2 * u[1] * v[1] - 2 * np.pi**2 * u[0] * v[0] - g * (u[3] * v[1] + u[1] * v[3]),
-        0 * u[0], 0 * u[0]])
+    return np.array(
+        [
+            2 * (u[0] * v[1] + u[1] * v[0]) - g * (u[0] * v[3] + u[3] * v[0]),
+            2 * u[1] * v[1] - 2 * np.pi**2 * u[0] * v[0] - g * (u[3] * v[1] + u[1] * v[3]),
+            0 * u[0],
+            0 * u[0],
+        ]
+    )
 
 
 def lyapunov_numpy(p, x):
@@ -71,8 +85,9 @@ def lyapunov_numpy(p, x):
     pv = pv / np.conj(np.vdot(pv, q))
     h11 = np.linalg.solve(A, bilinear(p, q, q.conj()))
     h20 = np.linalg.solve(2j * om * np.eye(4) - A, bilinear(p, q, q))
-    return np.real(-2 * np.vdot(pv, bilinear(p, q, h11))
-                   + np.vdot(pv, bilinear(p, q.conj(), h20))) / (2 * om)
+    return np.real(
+        -2 * np.vdot(pv, bilinear(p, q, h11)) + np.vdot(pv, bilinear(p, q.conj(), h20))
+    ) / (2 * om)
 
 
 def hopf_by_bisection(p, r_lo, r_hi):
@@ -80,8 +95,17 @@ def hopf_by_bisection(p, r_lo, r_hi):
     lead = lambda r: np.max(np.linalg.eigvals(jacobian(p, closed_form(p, r)[1])).real)
     r = brentq(lead, r_lo, r_hi, xtol=1e-15, rtol=1e-15)
     eta, x = closed_form(p, r)
-    return eta, x, np.max(np.abs(np.linalg.eigvals(jacobian(p, x)).imag[
-        np.argsort(np.abs(np.linalg.eigvals(jacobian(p, x)).real))[:2]]))
+    return (
+        eta,
+        x,
+        np.max(
+            np.abs(
+                np.linalg.eigvals(jacobian(p, x)).imag[
+                    np.argsort(np.abs(np.linalg.eigvals(jacobian(p, x)).real))[:2]
+                ]
+            )
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +123,6 @@ def hopfs(branch):
     return [sp for sp in branch.special_points if sp.kind == "hopf"]
 
 
-
-
 def test_branch_spans_bounds_and_matches_closed_form(rounded, branch):
     eta = np.asarray(branch.values)[:, 0]
     assert eta[0] == pytest.approx(0.0, abs=1e-12) and eta[-1] == pytest.approx(0.3, abs=1e-12)
@@ -113,10 +135,14 @@ def test_branch_spans_bounds_and_matches_closed_form(rounded, branch):
     for i in (0, len(eta) // 3, 2 * len(eta) // 3, len(eta) - 1):
         eq = meanfield_equilibria(rounded.replace(eta_bar=eta[i]))
         assert eq.count == 1
-        np.testing.assert_allclose(np.asarray(branch.states)[i],
-                                   np.concatenate([np.asarray(eq.r[0]), np.asarray(eq.v[0]),
-                                                   np.asarray(eq.w[0]), np.asarray(eq.s[0])]),
-                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            np.asarray(branch.states)[i],
+            np.concatenate(
+                [np.asarray(eq.r[0]), np.asarray(eq.v[0]), np.asarray(eq.w[0]), np.asarray(eq.s[0])]
+            ),
+            rtol=1e-9,
+            atol=1e-12,
+        )
 
 
 def test_stability_from_eigenvalues(rounded, branch, hopfs):
@@ -169,16 +195,20 @@ def test_directions_and_starts(rounded, hopfs):
     fwd = continue_equilibria(rounded, "eta_bar", (0.0, 0.3), direction="forward")
     bwd = continue_equilibria(rounded, "eta_bar", (0.0, 0.3), direction="backward")
     assert [float(sp.value) for sp in fwd.special_points] == pytest.approx(
-        [float(hopfs[1].value)], abs=1e-12)
+        [float(hopfs[1].value)], abs=1e-12
+    )
     assert [float(sp.value) for sp in bwd.special_points] == pytest.approx(
-        [float(hopfs[0].value)], abs=1e-12)
+        [float(hopfs[0].value)], abs=1e-12
+    )
     assert float(fwd.values[0, 0]) == float(bwd.values[0, 0]) == pytest.approx(0.12)
-    assert float(fwd.values[-1, 0]) == pytest.approx(0.3) and float(bwd.values[-1, 0]) == \
-        pytest.approx(0.0, abs=1e-12)
+    assert float(fwd.values[-1, 0]) == pytest.approx(0.3) and float(
+        bwd.values[-1, 0]
+    ) == pytest.approx(0.0, abs=1e-12)
     # a given state (slightly off) is corrected onto the branch
     eta, x = closed_form(rounded, 0.05)
-    b = continue_equilibria(rounded.replace(eta_bar=eta), "eta_bar", (0.0, 0.3),
-                            start=x * (1 + 1e-4))
+    b = continue_equilibria(
+        rounded.replace(eta_bar=eta), "eta_bar", (0.0, 0.3), start=x * (1 + 1e-4)
+    )
     assert [sp.kind for sp in b.special_points] == ["hopf", "hopf"]
 
 
@@ -194,8 +224,10 @@ def test_sensitivity_matches_finite_differences(rounded, hopfs):
     for name, eps in (("w_jump", 1e-6), ("delta_eta", 1e-6), ("i_ext", 1e-6)):
         d = float(sensitivity(h, name))
         base = float(bf.get_parameter(h.params, name))
-        vals = [float(locate_hopf(bf.set_parameter(h.params, name, base + s), "eta_bar",
-                                  h.state).value) for s in (eps, -eps)]
+        vals = [
+            float(locate_hopf(bf.set_parameter(h.params, name, base + s), "eta_bar", h.state).value)
+            for s in (eps, -eps)
+        ]
         fd = (vals[0] - vals[1]) / (2 * eps)
         assert d == pytest.approx(fd, rel=1e-6, abs=1e-9)
     # eta_bar and i_ext enter only as their sum: d eta_H / d i_ext = -1
@@ -215,8 +247,7 @@ def test_simulation_on_both_sides_of_each_hopf_point(rounded, hopfs):
             x = np.array([float(np.asarray(getattr(eq, k))[0, 0]) for k in "rvws"])
             y0 = MeanFieldState(*(jnp.asarray([xi + 1e-9]) for xi in x))  # linear regime
             t1 = 8 * period
-            res = solve_meanfield(p, t1, ts=np.linspace(0, t1, 4001), y0=y0, rtol=1e-11,
-                                  atol=1e-14)
+            res = solve_meanfield(p, t1, ts=np.linspace(0, t1, 4001), y0=y0, rtol=1e-11, atol=1e-14)
             dev = np.abs(np.asarray(res.w)[:, 0] - x[2])
             mid, last = dev[2000:3000].max(), dev[3000:].max()
             growth[side] = np.log(last / mid) / (0.25 * t1)
@@ -274,10 +305,8 @@ def test_l1_with_quadratic_terms():
     assert float(l1) == pytest.approx(l1_planar, rel=1e-5)
 
 
-
-
 def _fold_by_closed_form(p, r_lo, r_hi):
-    deta = lambda r: (closed_form(p, r * (1 + 1e-7))[0] - closed_form(p, r * (1 - 1e-7))[0])
+    deta = lambda r: closed_form(p, r * (1 + 1e-7))[0] - closed_form(p, r * (1 - 1e-7))[0]
     r = brentq(deta, r_lo, r_hi, xtol=1e-15)
     return closed_form(p, r)[0]
 
@@ -309,8 +338,9 @@ def test_transcritical_branch_point_at_zero_heterogeneity():
     bp = [sp for sp in b.special_points if sp.kind == "bp"]
     assert len(bp) == 1 and bp[0].converged and "rate reached zero" in b.message
     c = _scalars(p)
-    assert float(bp[0].value) == pytest.approx(c["alpha"] ** 2 / 4 + c["b"] * c["alpha"] / 2,
-                                               abs=1e-10)
+    assert float(bp[0].value) == pytest.approx(
+        c["alpha"] ** 2 / 4 + c["b"] * c["alpha"] / 2, abs=1e-10
+    )
     assert float(bp[0].state[1]) == pytest.approx(c["alpha"] / 2, abs=1e-8)
 
 
@@ -332,8 +362,9 @@ def test_mpr_limit():
     turns = np.nonzero(np.diff(np.sign(np.diff(e))))[0]
     assert len(folds) == len(turns)
     for sp, i in zip(sorted(folds, key=lambda s: float(s.state[0])), turns):
-        assert float(sp.value) == pytest.approx(_fold_by_closed_form(p, rs[i - 1], rs[i + 2]),
-                                                abs=1e-8)
+        assert float(sp.value) == pytest.approx(
+            _fold_by_closed_form(p, rs[i - 1], rs[i + 2]), abs=1e-8
+        )
 
 
 @pytest.fixture(scope="module")
@@ -370,11 +401,11 @@ def test_bogdanov_takens_agrees_between_hopf_and_fold_curves(rounded, wjump_curv
     hopf, fold = wjump_curves
     bt_h, bt_f = _points(hopf, "bt"), _points(fold, "bt")
     assert len(bt_h) == 1 and bt_h[0].converged
-    close = [b for b in bt_f if np.allclose(np.asarray(b.value), np.asarray(bt_h[0].value),
-                                            atol=1e-3)]
+    close = [
+        b for b in bt_f if np.allclose(np.asarray(b.value), np.asarray(bt_h[0].value), atol=1e-3)
+    ]
     assert len(close) == 1 and close[0].converged
-    np.testing.assert_allclose(np.asarray(close[0].value), np.asarray(bt_h[0].value),
-                               atol=1e-9)
+    np.testing.assert_allclose(np.asarray(close[0].value), np.asarray(bt_h[0].value), atol=1e-9)
     # a double zero eigenvalue (Jordan block) at the point
     p = bt_h[0].params
     ev = np.linalg.eigvals(jacobian(p, np.asarray(bt_h[0].state)))
@@ -393,8 +424,7 @@ def test_cusp_against_closed_form(rounded, wjump_curves):
         p = rounded.replace(w_jump=w)
         e = lambda rr: closed_form(p, rr)[0]
         h = 1e-4 * r
-        return [(e(r + h) - e(r - h)) / (2 * h) * 1e3,
-                (e(r + h) - 2 * e(r) + e(r - h)) / h**2]
+        return [(e(r + h) - e(r - h)) / (2 * h) * 1e3, (e(r + h) - 2 * e(r) + e(r - h)) / h**2]
 
     r0 = float(cusps[0].state[0])
     r_c, w_ref = fsolve(eqs, [r0 * 1.01, w_c * 1.01], xtol=1e-14)
@@ -416,12 +446,15 @@ def test_generalised_hopf_changes_criticality(rounded, wjump_curves):
         sp = locate_hopf(p, "eta_bar", g.state, eta_g)
         assert sp.converged
         l1.append(float(sp.first_lyapunov))
-        assert float(sp.first_lyapunov) == pytest.approx(lyapunov_numpy(p, np.asarray(sp.state)),
-                                                         rel=1e-4)
+        assert float(sp.first_lyapunov) == pytest.approx(
+            lyapunov_numpy(p, np.asarray(sp.state)), rel=1e-4
+        )
     assert l1[0] * l1[1] < 0
     # the zero by a secant on the independent l1 along the curve agrees to 1e-6
-    lyap = lambda w: lyapunov_numpy(rounded.replace(w_jump=w), np.asarray(locate_hopf(
-        rounded.replace(w_jump=w), "eta_bar", g.state, eta_g).state))
+    lyap = lambda w: lyapunov_numpy(
+        rounded.replace(w_jump=w),
+        np.asarray(locate_hopf(rounded.replace(w_jump=w), "eta_bar", g.state, eta_g).state),
+    )
     w_ref = brentq(lyap, w_g - 1e-4, w_g + 1e-4, xtol=1e-13)
     assert w_g == pytest.approx(w_ref, abs=1e-6)
 
@@ -435,8 +468,7 @@ def test_eta_iext_plane_is_a_line(rounded, hopfs):
 
 
 def test_delta_eta_plane(rounded, hopfs):
-    curve = continue_hopf(rounded, hopfs[0], ("eta_bar", "delta_eta"),
-                          ((-0.5, 1.0), (1e-3, 0.1)))
+    curve = continue_hopf(rounded, hopfs[0], ("eta_bar", "delta_eta"), ((-0.5, 1.0), (1e-3, 0.1)))
     v = np.asarray(curve.values)
     # one curve joins both Hopf points of the one-parameter branch at delta_eta = 0.02
     for h in hopfs:
@@ -446,8 +478,6 @@ def test_delta_eta_plane(rounded, hopfs):
     assert len(gh) == 2 and all(g.converged for g in gh)
     for g in gh:
         assert abs(float(g.first_lyapunov)) < 1e-8
-
-
 
 
 def test_no_recompilation_per_point_or_parameter(rounded, branch):
@@ -476,8 +506,9 @@ def test_json_convention_for_non_finite_numbers(tmp_path, branch):
 
     odd = np.linspace(0.0, 1.0, len(branch))
     odd[:3] = [np.nan, np.inf, -np.inf]
-    b = eqx.tree_at(lambda b: (b.data, b.status), branch,
-                    ({"odd": jnp.asarray(odd)}, RESULTS.max_steps_reached))
+    b = eqx.tree_at(
+        lambda b: (b.data, b.status), branch, ({"odd": jnp.asarray(odd)}, RESULTS.max_steps_reached)
+    )
     path = b.to_json(tmp_path / "odd.json")
     doc = json.loads(path.read_text())  # strict JSON: no NaN/Infinity tokens
     assert doc["columns"]["odd"][:3] == [None, "inf", "-inf"]
@@ -592,8 +623,12 @@ def test_two_populations_kappa_plane():
     folds = continue_fold(p2, fold, ("eta_bar", "kappa"), ((-1.0, 1.0), (0.01, 0.99)))
     assert len(_points(folds, "cusp")) == 1 and _points(folds, "cusp")[0].converged
     bt = _points(curve, "bt")[0]
-    assert min(np.max(np.abs(np.asarray(b.value) - np.asarray(bt.value)))
-               for b in _points(folds, "bt")) < 1e-8
+    assert (
+        min(
+            np.max(np.abs(np.asarray(b.value) - np.asarray(bt.value))) for b in _points(folds, "bt")
+        )
+        < 1e-8
+    )
     # kappa continuation of equilibria agrees with a fresh two-population preset
     kb = continue_equilibria(p.replace(eta_bar=0.25), "kappa", (0.5, 0.9))
     i = len(kb) // 2

@@ -27,6 +27,7 @@ def _assert_trees_equal(a, b):
     for x, y in zip(la, lb):
         np.testing.assert_array_equal(arr(x), arr(y))
 
+
 # One network size, step and bin for every run here, so the compiled chunk is reused.
 RUN = ["simulate", "--n", "200", "--t1", "2", "--record-every", "100", "--quiet"]
 
@@ -42,8 +43,18 @@ def test_simulate_writes_results_with_provenance(tmp_path, capsys):
     assert not (tmp_path / "network.png").exists()
 
     meta = json.loads((tmp_path / "network.json").read_text())
-    for key in ("jaxmf", "jax", "jaxlib", "numpy", "python", "platform", "devices", "backend",
-                "time_utc", "command"):
+    for key in (
+        "jaxmf",
+        "jax",
+        "jaxlib",
+        "numpy",
+        "python",
+        "platform",
+        "devices",
+        "backend",
+        "time_utc",
+        "command",
+    ):
         assert key in meta["provenance"]
     assert "--set eta_bar=0.13" in meta["provenance"]["command"]
     assert (meta["n"], meta["sizes"], meta["dt"], meta["record_every"]) == (200, [200], 1e-3, 100)
@@ -68,8 +79,18 @@ def test_simulate_writes_results_with_provenance(tmp_path, capsys):
 
 
 def test_simulate_float64_with_plot(tmp_path):
-    assert _simulate(tmp_path, "--dtype", "float64", "--set", "fractions=0.5,0.5",
-                     "--set", "g=1.2,0.6;0.6,1.2") == 0
+    assert (
+        _simulate(
+            tmp_path,
+            "--dtype",
+            "float64",
+            "--set",
+            "fractions=0.5,0.5",
+            "--set",
+            "g=1.2,0.6;0.6,1.2",
+        )
+        == 0
+    )
     png = (tmp_path / "network.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     saved = io.load_network_result(tmp_path / "network")
@@ -78,17 +99,20 @@ def test_simulate_float64_with_plot(tmp_path):
     np.testing.assert_array_equal(saved.params.g, [[1.2, 0.6], [0.6, 1.2]])
 
 
-@pytest.mark.parametrize("args, name", [
-    (["--preset", "nope"], "preset"),
-    (["--set", "tau_x=1"], "tau_x"),
-    (["--set", "eta_bar=abc"], "eta_bar"),
-    (["--set", "delta_eta=-0.1"], "delta_eta"),
-    (["--n", "-5"], "n"),
-    (["--n", "many"], "--n"),
-    (["--dt", "0.01"], "dt"),
-    (["--t1", "2.05"], "t1"),
-    (["--scheme", "rk4"], "--scheme"),
-])
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        (["--preset", "nope"], "preset"),
+        (["--set", "tau_x=1"], "tau_x"),
+        (["--set", "eta_bar=abc"], "eta_bar"),
+        (["--set", "delta_eta=-0.1"], "delta_eta"),
+        (["--n", "-5"], "n"),
+        (["--n", "many"], "--n"),
+        (["--dt", "0.01"], "dt"),
+        (["--t1", "2.05"], "t1"),
+        (["--scheme", "rk4"], "--scheme"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, name):
     assert _simulate(tmp_path, "--no-plot", *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -109,8 +133,15 @@ def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, capsys, monkey
     assert io.load_network_result(tmp_path / "part").t[-1] == pytest.approx(1.0)
     monkeypatch.undo()
 
-    resume = ["simulate", "--resume", str(tmp_path / "part.npz"), "--t1", "2", "--quiet",
-              "--no-plot"]
+    resume = [
+        "simulate",
+        "--resume",
+        str(tmp_path / "part.npz"),
+        "--t1",
+        "2",
+        "--quiet",
+        "--no-plot",
+    ]
     assert main([*resume, "--n", "400"]) == 2  # the network is the saved one
     assert "--n" in capsys.readouterr().err
     assert main(resume) == 0
@@ -118,8 +149,16 @@ def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, capsys, monkey
     full = io.load_network_result(tmp_path / "full")
     part = io.load_network_result(tmp_path / "part")
     np.testing.assert_allclose(part.t, full.t, rtol=1e-12)
-    for name in ("r", "v_mean", "w_mean", "s", "spike_first", "spike_count", "spike_times",
-                 "spike_ids"):
+    for name in (
+        "r",
+        "v_mean",
+        "w_mean",
+        "s",
+        "spike_first",
+        "spike_count",
+        "spike_times",
+        "spike_ids",
+    ):
         np.testing.assert_array_equal(getattr(part, name), getattr(full, name), err_msg=name)
     _assert_trees_equal(part.state, full.state)
     assert part.meta["summary"] == full.meta["summary"]
@@ -147,8 +186,12 @@ def test_set_values_parse_as_numbers_lists_and_matrices():
 
 
 def test_python_dash_m_runs_the_cli():
-    done = subprocess.run([sys.executable, "-m", "jaxmf", "simulate", "--help"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "jaxmf", "simulate", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "--resume" in done.stdout
 
 
@@ -212,8 +255,20 @@ def test_meanfield_failure_saves_result_and_exits_1(tmp_path, capsys, monkeypatc
 
 
 def test_compare_writes_metrics_and_figure(tmp_path, capsys):
-    assert main([*COMPARE, "--models", "chen_campbell,nicola_campbell", "--out", str(tmp_path),
-                 "--name", "cmp"]) == 0
+    assert (
+        main(
+            [
+                *COMPARE,
+                "--models",
+                "chen_campbell,nicola_campbell",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "cmp",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "mean rate r" in out and "burst period" in out and "nicola_campbell" in out
     assert (tmp_path / "cmp.png").read_bytes().startswith(b"\x89PNG")
@@ -248,8 +303,9 @@ def test_compare_network_blow_up_exits_1(tmp_path, capsys, monkeypatch):
     compare_module = sys.modules["jaxmf._compare"]  # `jaxmf.compare` is the function
 
     def blows_up(*args, **kwargs):
-        raise nw.SimulationError("simulate_network: non-finite v or w at t=1; "
-                                 "`.result` holds the run.")
+        raise nw.SimulationError(
+            "simulate_network: non-finite v or w at t=1; `.result` holds the run."
+        )
 
     monkeypatch.setattr(compare_module, "simulate_network", blows_up)
     assert main([*COMPARE, "--no-plot", "--out", str(tmp_path)]) == 1
@@ -257,22 +313,26 @@ def test_compare_network_blow_up_exits_1(tmp_path, capsys, monkeypatch):
     assert len(err) == 1 and err[0] == "jaxmf: error: simulate_network: non-finite v or w at t=1."
 
 
-@pytest.mark.parametrize("command, args, name", [
-    (MEANFIELD, ["--model", "nope"], "--model"),
-    (MEANFIELD, ["--switch", "bad"], "--switch"),
-    (MEANFIELD, ["--switch", "5:0.1"], "--switch"),
-    (MEANFIELD, ["--switch", "1:0.1,0.2"], "--switch"),
-    (MEANFIELD, ["--t1", "-1"], "--t1"),
-    (MEANFIELD, ["--rtol", "0"], "--rtol"),
-    (MEANFIELD, ["--set", "tau_s=-1"], "tau_s"),
-    (COMPARE, ["--models", "chen_campbell,nope"], "--models"),
-    (COMPARE, ["--t1", "-1"], "--t1"),
-    (COMPARE, ["--transient", "2"], "--transient"),
-    (COMPARE, ["--n", "0"], "n"),
-    (COMPARE, ["--dt", "0.01"], "dt"),
-])
-def test_meanfield_and_compare_bad_input_is_one_line_and_exit_2(tmp_path, capsys, command, args,
-                                                                name):
+@pytest.mark.parametrize(
+    "command, args, name",
+    [
+        (MEANFIELD, ["--model", "nope"], "--model"),
+        (MEANFIELD, ["--switch", "bad"], "--switch"),
+        (MEANFIELD, ["--switch", "5:0.1"], "--switch"),
+        (MEANFIELD, ["--switch", "1:0.1,0.2"], "--switch"),
+        (MEANFIELD, ["--t1", "-1"], "--t1"),
+        (MEANFIELD, ["--rtol", "0"], "--rtol"),
+        (MEANFIELD, ["--set", "tau_s=-1"], "tau_s"),
+        (COMPARE, ["--models", "chen_campbell,nope"], "--models"),
+        (COMPARE, ["--t1", "-1"], "--t1"),
+        (COMPARE, ["--transient", "2"], "--transient"),
+        (COMPARE, ["--n", "0"], "n"),
+        (COMPARE, ["--dt", "0.01"], "dt"),
+    ],
+)
+def test_meanfield_and_compare_bad_input_is_one_line_and_exit_2(
+    tmp_path, capsys, command, args, name
+):
     assert main([*command, "--no-plot", "--out", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxmf: error: ") and name in err[0]
@@ -302,10 +362,16 @@ def test_every_command_shares_the_common_options(capsys):
             assert f"(default {default}" in " ".join(text.split()), name
 
 
-@pytest.mark.parametrize("command", [
-    ["simulate", "--n", "200", "--t1", "2"], MEANFIELD, COMPARE,
-    ["bifurcation", "--no-cycles"], ["fit", "--target", "TARGET"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["simulate", "--n", "200", "--t1", "2"],
+        MEANFIELD,
+        COMPARE,
+        ["bifurcation", "--no-cycles"],
+        ["fit", "--target", "TARGET"],
+    ],
+)
 def test_unwritable_out_exits_2_before_any_computation(tmp_path, capsys, monkeypatch, command):
     import jaxmf._compare
     import jaxmf._fit
@@ -315,14 +381,23 @@ def test_unwritable_out_exits_2_before_any_computation(tmp_path, capsys, monkeyp
     def never(*args, **kwargs):
         raise AssertionError("computed before checking --out")
 
-    for module, name in ((nw, "simulate_network"), (jaxmf.meanfield, "solve_meanfield"),
-                         (jaxmf._compare, "compare"), (jaxmf.bifurcation, "continue_equilibria"),
-                         (jaxmf._fit, "fit")):
+    for module, name in (
+        (nw, "simulate_network"),
+        (jaxmf.meanfield, "solve_meanfield"),
+        (jaxmf._compare, "compare"),
+        (jaxmf.bifurcation, "continue_equilibria"),
+        (jaxmf._fit, "fit"),
+    ):
         monkeypatch.setattr(module, name, never)
     target = tmp_path / "rates.csv"
     t = np.linspace(0.0, 50.0, 101)
-    np.savetxt(target, np.column_stack([t, 0.05 + 0.01 * np.sin(t)]), delimiter=",",
-               header="t,r", comments="")
+    np.savetxt(
+        target,
+        np.column_stack([t, 0.05 + 0.01 * np.sin(t)]),
+        delimiter=",",
+        header="t,r",
+        comments="",
+    )
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     args = [str(target) if a == "TARGET" else a for a in command]
@@ -331,12 +406,15 @@ def test_unwritable_out_exits_2_before_any_computation(tmp_path, capsys, monkeyp
     assert len(err) == 1 and err[0].startswith("jaxmf: error: --out: cannot write")
 
 
-@pytest.mark.parametrize("args, option", [
-    (["--n", "1e20"], "--n"),
-    (["--n", "1e9", "--max-memory", "1e9"], "--n"),
-    (["--t1", "1e12"], "--t1"),  # the records of a very long run
-    (["--dt", "1.0"], "--dt"),
-])
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--n", "1e20"], "--n"),
+        (["--n", "1e9", "--max-memory", "1e9"], "--n"),
+        (["--t1", "1e12"], "--t1"),  # the records of a very long run
+        (["--dt", "1.0"], "--dt"),
+    ],
+)
 def test_absurd_sizes_and_steps_are_refused_up_front(tmp_path, capsys, args, option):
     assert _simulate(tmp_path, "--no-plot", *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -373,9 +451,11 @@ def test_compare_solver_failure_is_one_line_with_the_reason(tmp_path, capsys, mo
         pass
 
     def fails(*args, **kwargs):
-        raise EquinoxRuntimeError("Above is the stack outside of JIT. Below is the stack inside "
-                                  "of JIT:\n  File ...\n\nequinox.EquinoxRuntimeError: The "
-                                  "maximum number of solver steps was reached.\n\n----\n")
+        raise EquinoxRuntimeError(
+            "Above is the stack outside of JIT. Below is the stack inside "
+            "of JIT:\n  File ...\n\nequinox.EquinoxRuntimeError: The "
+            "maximum number of solver steps was reached.\n\n----\n"
+        )
 
     monkeypatch.setattr(compare_module, "compare", fails)
     assert main([*COMPARE, "--no-plot", "--out", str(tmp_path)]) == 1

@@ -17,15 +17,29 @@ def _max_real_eigenvalue(params, eta):
 
 
 def _hopf_values(meta):
-    return sorted(sp["value"] for sp in meta["special_points"]
-                  if sp["kind"] == "hopf" and sp["branch"] == "equilibria")
+    return sorted(
+        sp["value"]
+        for sp in meta["special_points"]
+        if sp["kind"] == "hopf" and sp["branch"] == "equilibria"
+    )
 
 
 @pytest.fixture(scope="module")
 def equilibria_only(tmp_path_factory):
     out = tmp_path_factory.mktemp("bif")
-    code = main(["bifurcation", "--param", "eta_bar", "--no-cycles", "--quiet", "--out",
-                 str(out), "--name", "bif"])
+    code = main(
+        [
+            "bifurcation",
+            "--param",
+            "eta_bar",
+            "--no-cycles",
+            "--quiet",
+            "--out",
+            str(out),
+            "--name",
+            "bif",
+        ]
+    )
     assert code == 0
     return out
 
@@ -37,8 +51,11 @@ def test_equilibria_and_hopf_points(equilibria_only, capsys):
     hopf = _hopf_values(meta)
     # model.md section 4: Hopf points near 0.075 and 0.19, both subcritical.
     assert len(hopf) == 2 and abs(hopf[0] - 0.075) < 0.005 and abs(hopf[1] - 0.19) < 0.005
-    assert all(sp.get("criticality") == "subcritical" for sp in meta["special_points"]
-               if sp["kind"] == "hopf")
+    assert all(
+        sp.get("criticality") == "subcritical"
+        for sp in meta["special_points"]
+        if sp["kind"] == "hopf"
+    )
     # Independent check with the closed-form equilibria: the leading eigenvalue's real part
     # changes sign across each reported value.
     params = jaxmf.presets.chen_campbell_2022(rounded=True)
@@ -52,8 +69,22 @@ def test_equilibria_and_hopf_points(equilibria_only, capsys):
 
 @pytest.mark.slow
 def test_one_parameter_diagram_with_cycles(tmp_path, capsys):
-    assert main(["bifurcation", "--preset", "rounded", "--param", "eta_bar",
-                 "--out", str(tmp_path), "--name", "bif"]) == 0
+    assert (
+        main(
+            [
+                "bifurcation",
+                "--preset",
+                "rounded",
+                "--param",
+                "eta_bar",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "bif",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     meta = json.loads((tmp_path / "bif.json").read_text())
     hopf = _hopf_values(meta)

@@ -17,9 +17,22 @@ FIT = ["fit", "--free", "eta_bar,w_jump", "--model", "meanfield", "--n-starts", 
 @pytest.fixture(scope="module")
 def hidden_target(tmp_path_factory):
     out = tmp_path_factory.mktemp("hidden")
-    code = main(["meanfield", "--set", f"eta_bar={HIDDEN['eta_bar']}",
-                 "--set", f"w_jump={HIDDEN['w_jump']}", "--t1", "400", "--out", str(out),
-                 "--name", "hidden", "--no-plot"])
+    code = main(
+        [
+            "meanfield",
+            "--set",
+            f"eta_bar={HIDDEN['eta_bar']}",
+            "--set",
+            f"w_jump={HIDDEN['w_jump']}",
+            "--t1",
+            "400",
+            "--out",
+            str(out),
+            "--name",
+            "hidden",
+            "--no-plot",
+        ]
+    )
     assert code == 0
     return out / "hidden.npz"
 
@@ -62,8 +75,7 @@ def test_fit_reads_csv_targets(hidden_target, tmp_path):
     with np.load(hidden_target) as f:
         t, r = f["t"], f["r"][:, 0]
     csv = tmp_path / "rates.csv"
-    np.savetxt(csv, np.column_stack([t, r]), delimiter=",", header="t,r", comments="",
-               fmt="%.17g")
+    np.savetxt(csv, np.column_stack([t, r]), delimiter=",", header="t,r", comments="", fmt="%.17g")
     assert _fit(csv, tmp_path, "--name", "from_csv", "--no-plot") == 0
     meta = json.loads((tmp_path / "from_csv.json").read_text())
     assert meta["target"]["kind"] == "csv" and meta["target"]["params"] is None
@@ -74,8 +86,9 @@ def test_fit_reads_csv_targets(hidden_target, tmp_path):
 
 @pytest.mark.slow
 def test_checkpointed_fit_gives_the_same_result_and_cleans_up(hidden_target, tmp_path):
-    assert _fit(hidden_target, tmp_path, "--name", "ck", "--no-plot", "--checkpoint-every",
-                "4") == 0
+    assert (
+        _fit(hidden_target, tmp_path, "--name", "ck", "--no-plot", "--checkpoint-every", "4") == 0
+    )
     meta = json.loads((tmp_path / "ck.json").read_text())
     for name, value in HIDDEN.items():
         assert meta["fitted"][name] == pytest.approx(value, rel=1e-4), name
@@ -94,20 +107,32 @@ def _truncated_npz(path):
     return path
 
 
-@pytest.mark.parametrize("case, option", [
-    ("missing", "--target"), ("no_r_column", "--target"), ("uneven", "--target"),
-    ("empty", "--target"), ("truncated", "--target"), ("binary", "--target"),
-    ("late_start", "--target"), ("free", "--free"), ("resample", "--resample"),
-    ("transient", "--transient"), ("population", "--population"), ("nan", "--target"),
-    ("network_dt", "--dt"), ("checkpoint", "--checkpoint-every"),
-])
+@pytest.mark.parametrize(
+    "case, option",
+    [
+        ("missing", "--target"),
+        ("no_r_column", "--target"),
+        ("uneven", "--target"),
+        ("empty", "--target"),
+        ("truncated", "--target"),
+        ("binary", "--target"),
+        ("late_start", "--target"),
+        ("free", "--free"),
+        ("resample", "--resample"),
+        ("transient", "--transient"),
+        ("population", "--population"),
+        ("nan", "--target"),
+        ("network_dt", "--dt"),
+        ("checkpoint", "--checkpoint-every"),
+    ],
+)
 def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
     t = np.linspace(0.0, 50.0, 101)
     r = 0.05 + 0.01 * np.sin(t / 5)
     target = {
         "missing": tmp_path / "nothing.csv",
         "no_r_column": _write_csv(tmp_path / "a.csv", t, r, header="t,rate"),
-        "uneven": _write_csv(tmp_path / "b.csv", t ** 1.1, r),
+        "uneven": _write_csv(tmp_path / "b.csv", t**1.1, r),
         "late_start": _write_csv(tmp_path / "c.csv", t + 1.0, r),
         "nan": _write_csv(tmp_path / "d.csv", t, np.where(t > 10, np.nan, r)),
         "empty": tmp_path / "empty.csv",
@@ -120,10 +145,14 @@ def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
         _truncated_npz(target)
     elif case == "binary":
         target.write_bytes(bytes(range(256)))
-    extra = {"free": ["--free", "eta_bar,bogus"], "resample": ["--resample", "0.7"],
-             "transient": ["--transient", "60"], "population": ["--population", "1"],
-             "network_dt": ["--model", "network", "--dt", "0.3"],
-             "checkpoint": ["--checkpoint-every", "-1"]}.get(case, [])
+    extra = {
+        "free": ["--free", "eta_bar,bogus"],
+        "resample": ["--resample", "0.7"],
+        "transient": ["--transient", "60"],
+        "population": ["--population", "1"],
+        "network_dt": ["--model", "network", "--dt", "0.3"],
+        "checkpoint": ["--checkpoint-every", "-1"],
+    }.get(case, [])
     code = main(["fit", "--target", str(target), "--out", str(tmp_path), *extra])
     err = capsys.readouterr().err
     assert code == 2, err

@@ -14,14 +14,21 @@ from jaxmf.analysis import transient_time
 
 @pytest.fixture(scope="module")
 def tonic():
-    return compare(jaxmf.presets.tonic(), n=5000, t1=300.0, transient=200.0,
-                   dtype=jnp.float32, progress=False)
+    return compare(
+        jaxmf.presets.tonic(), n=5000, t1=300.0, transient=200.0, dtype=jnp.float32, progress=False
+    )
 
 
 @pytest.fixture(scope="module")
 def bursting():
-    return compare(jaxmf.presets.bursting(), n=10_000, t1=1000.0, dtype=jnp.float32,
-                   models=("chen_campbell", "nicola_campbell"), progress=False)
+    return compare(
+        jaxmf.presets.bursting(),
+        n=10_000,
+        t1=1000.0,
+        dtype=jnp.float32,
+        models=("chen_campbell", "nicola_campbell"),
+        progress=False,
+    )
 
 
 def test_tonic_rate_within_three_percent(tonic):
@@ -51,8 +58,13 @@ def test_one_transient_and_one_network_mean_rate(bursting, tonic):
         mean = float(np.mean(np.asarray(net.r[late, 0], float)))
         # Every metric that is the network's mean rate is this one number.
         assert cmp.metrics["network_r_mean"] == pytest.approx(mean, rel=1e-12)
-        mf = float(np.mean(np.asarray(cmp.meanfield["chen_campbell"].r, float)[
-            np.asarray(cmp.meanfield["chen_campbell"].t) > start, 0]))
+        mf = float(
+            np.mean(
+                np.asarray(cmp.meanfield["chen_campbell"].r, float)[
+                    np.asarray(cmp.meanfield["chen_campbell"].t) > start, 0
+                ]
+            )
+        )
         assert cmp.metrics["rel_err_r_mean"] == pytest.approx(abs(mean - mf) / mf, rel=1e-9)
     assert bursting.status == RESULTS.successful and bursting.message == ""
 

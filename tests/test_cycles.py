@@ -15,8 +15,12 @@ from jaxmf.meanfield import MeanFieldState, meanfield_equilibria, solve_meanfiel
 def stuart_landau(x, p):
     """Hopf normal form, supercritical: radius sqrt(mu), period 2 pi / omega."""
     r2 = x[0] ** 2 + x[1] ** 2
-    return jnp.stack([p["mu"] * x[0] - p["omega"] * x[1] - x[0] * r2,
-                      p["omega"] * x[0] + p["mu"] * x[1] - x[1] * r2])
+    return jnp.stack(
+        [
+            p["mu"] * x[0] - p["omega"] * x[1] - x[0] * r2,
+            p["omega"] * x[0] + p["mu"] * x[1] - x[1] * r2,
+        ]
+    )
 
 
 def bautin(x, p):
@@ -31,15 +35,25 @@ def stuart_landau_stiff(x, p):
     """Stuart-Landau plus decoupled stable directions: one real (rate 20) and a complex pair
     (rate 40, frequency 1.3). Over the period pi their multipliers are e^-20pi ~ 1e-27 and
     e^((-40 +- 1.3i) pi) ~ 1e-55: a test of multipliers over many decades."""
-    return jnp.concatenate([stuart_landau(x[:2], p), jnp.stack([
-        -20.0 * x[2], -40.0 * x[3] - 1.3 * x[4], 1.3 * x[3] - 40.0 * x[4]])])
+    return jnp.concatenate(
+        [
+            stuart_landau(x[:2], p),
+            jnp.stack([-20.0 * x[2], -40.0 * x[3] - 1.3 * x[4], 1.3 * x[3] - 40.0 * x[4]]),
+        ]
+    )
 
 
 def hopf_at_origin(params, name, n, omega):
     """The Hopf point of the normal forms below, known exactly: x = 0 at mu = 0 (or the given
     parameter value), frequency omega. (`refine_hopf` is tested on the Bogdanov-Takens form.)"""
-    return SpecialPoint(kind="hopf", param=(name,), value=jnp.asarray(params[name]),
-                        state=jnp.zeros(n), params=params, frequency=jnp.asarray(omega))
+    return SpecialPoint(
+        kind="hopf",
+        param=(name,),
+        value=jnp.asarray(params[name]),
+        state=jnp.zeros(n),
+        params=params,
+        frequency=jnp.asarray(omega),
+    )
 
 
 def _trivial(mult):
@@ -50,8 +64,9 @@ def _trivial(mult):
 def test_stuart_landau_radius_period_multipliers():
     params = {"mu": jnp.asarray(0.0), "omega": jnp.asarray(2.0)}
     hopf = hopf_at_origin(params, "mu", 5, 2.0)
-    branch = continue_cycles(params, hopf, bounds=(-1.0, 0.3), vector_field=stuart_landau_stiff,
-                             ntst=80, ds=0.05)
+    branch = continue_cycles(
+        params, hopf, bounds=(-1.0, 0.3), vector_field=stuart_landau_stiff, ntst=80, ds=0.05
+    )
     assert isinstance(branch, Branch) and branch.kind == "cycle" and len(branch) > 5
     assert branch.status == RESULTS.successful and "left bounds" in branch.message
     mu = np.asarray(branch.values)[:, 0]
@@ -75,8 +90,9 @@ def test_stuart_landau_radius_period_multipliers():
 def test_bautin_fold_of_cycles():
     params = {"mu": jnp.asarray(0.0), "omega": jnp.asarray(1.0)}
     hopf = hopf_at_origin(params, "mu", 2, 1.0)
-    branch = continue_cycles(params, hopf, bounds=(-1.0, 0.5), vector_field=bautin, ntst=20,
-                             ds=0.05)
+    branch = continue_cycles(
+        params, hopf, bounds=(-1.0, 0.5), vector_field=bautin, ntst=20, ds=0.05
+    )
     lpc = [sp for sp in branch.special_points if sp.kind == "lpc"]
     assert len(lpc) == 1
     assert abs(float(lpc[0].value) + 0.25) < 1e-8
@@ -85,9 +101,9 @@ def test_bautin_fold_of_cycles():
     r = np.asarray(branch.maxima)[:, 0]
     stable = np.asarray(branch.stable)
     # Small cycles (r^2 < 1/2) are unstable, large ones stable; radius from the closed form.
-    assert np.all(stable == (r ** 2 > 0.5))
+    assert np.all(stable == (r**2 > 0.5))
     root = np.sqrt(1 + 4 * mu)
-    np.testing.assert_allclose(r ** 2, np.where(stable, (1 + root) / 2, (1 - root) / 2), atol=1e-8)
+    np.testing.assert_allclose(r**2, np.where(stable, (1 + root) / 2, (1 - root) / 2), atol=1e-8)
 
 
 def bogdanov_takens(x, p):
@@ -124,8 +140,14 @@ def stuart_landau_on_params(x, p):
 
 def test_cycles_stop_at_the_edge_of_the_domain(capsys):
     params = presets.chen_campbell_2022(rounded=True, w_jump=0.05)
-    hopf = SpecialPoint(kind="hopf", param=("w_jump",), value=jnp.asarray(0.05),
-                        state=jnp.zeros(2), params=params, frequency=jnp.asarray(1.0))
+    hopf = SpecialPoint(
+        kind="hopf",
+        param=("w_jump",),
+        value=jnp.asarray(0.05),
+        state=jnp.zeros(2),
+        params=params,
+        frequency=jnp.asarray(1.0),
+    )
     kw = dict(vector_field=stuart_landau_on_params, ntst=10, ds=0.02, ds_max=0.02)
     branch = continue_cycles(params, hopf, bounds=(-1.0, 1.0), progress=True, **kw)
     w = np.asarray(branch.values)[:, 0]
@@ -150,11 +172,13 @@ def rossler(x, p):
 @pytest.mark.slow
 def test_period_doubling_rossler():
     z = 1.0  # equilibrium at c = 0.4: x = 0.2 z, y = -z, 0.2 + z (0.2 z - 0.4) = 0
-    hopf = refine_hopf({"c": jnp.asarray(0.4)}, "c", jnp.asarray([0.2 * z, -z, z]),
-                       vector_field=rossler)
+    hopf = refine_hopf(
+        {"c": jnp.asarray(0.4)}, "c", jnp.asarray([0.2 * z, -z, z]), vector_field=rossler
+    )
     assert hopf.converged and abs(float(hopf.value) - 0.4) < 1e-12
-    branch = continue_cycles({"c": jnp.asarray(0.4)}, hopf, bounds=(0.3, 3.0),
-                             vector_field=rossler, ntst=40, ds=0.05)
+    branch = continue_cycles(
+        {"c": jnp.asarray(0.4)}, hopf, bounds=(0.3, 3.0), vector_field=rossler, ntst=40, ds=0.05
+    )
     pd = [sp for sp in branch.special_points if sp.kind == "pd"]
     assert len(pd) == 1
     np.testing.assert_allclose(float(pd[0].value), 2.8324, atol=2e-4)
@@ -214,7 +238,7 @@ def test_meanfield_branch_structure(branch_low, hopf_low, rounded):
     eta = np.asarray(branch_low.values)[:, 0]
     stable = np.asarray(branch_low.stable)
     i1, i2 = lpc1.index, lpc2.index
-    assert not np.any(stable[:i1]) and np.all(stable[i1 + 1:i2]) and not np.any(stable[i2 + 1:])
+    assert not np.any(stable[:i1]) and np.all(stable[i1 + 1 : i2]) and not np.any(stable[i2 + 1 :])
     assert np.all((eta > 0.0747) & (eta < 0.1936))
     # Bursting: r between ~0.01 and ~0.15, periods of hundreds of time units.
     mid = np.argmin(np.abs(eta - 0.12))
@@ -228,14 +252,20 @@ def test_meanfield_trivial_multiplier(branch_low):
     lpc1, lpc2 = [sp for sp in branch_low.special_points if sp.kind == "lpc"]
     # Away from the canard explosion at the lower fold (where the monodromy product is
     # ill-conditioned) the trivial multiplier is 1 to 1e-6.
-    inner = (eta > float(lpc1.value) + 1e-4)
+    inner = eta > float(lpc1.value) + 1e-4
     assert np.sum(inner) > 10
     assert np.max(np.abs(_trivial(np.asarray(branch_low.eigenvalues)[inner]) - 1)) < 1e-6
 
 
 def _period_from_simulation(params, t1=3000.0, transient=1500.0):
-    sol = solve_meanfield(params, t1=t1, ts=jnp.arange(0.0, t1, 0.1), rtol=1e-11, atol=1e-13,
-                          y0=MeanFieldState(*(jnp.asarray([x]) for x in (0.05, -0.5, 0.1, 0.1))))
+    sol = solve_meanfield(
+        params,
+        t1=t1,
+        ts=jnp.arange(0.0, t1, 0.1),
+        rtol=1e-11,
+        atol=1e-13,
+        y0=MeanFieldState(*(jnp.asarray([x]) for x in (0.05, -0.5, 0.1, 0.1))),
+    )
     t, w, r = np.asarray(sol.t), np.asarray(sol.w[:, 0]), np.asarray(sol.r[:, 0])
     keep = t > transient
     t, w, r = t[keep], w[keep], r[keep]
@@ -253,10 +283,12 @@ def test_cycle_matches_simulation(rounded, branch_low):
     # A stable cycle: simulation from elsewhere converges to it, with the same period and range.
     assert bool(cyc.stable)
     np.testing.assert_allclose(float(cyc.period), period, rtol=1e-5)
-    np.testing.assert_allclose([float(cyc.minima[0]), float(cyc.maxima[0])], [rmin, rmax],
-                               rtol=1e-3)
-    np.testing.assert_allclose([float(cyc.minima[2]), float(cyc.maxima[2])], [wmin, wmax],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        [float(cyc.minima[0]), float(cyc.maxima[0])], [rmin, rmax], rtol=1e-3
+    )
+    np.testing.assert_allclose(
+        [float(cyc.minima[2]), float(cyc.maxima[2])], [wmin, wmax], rtol=1e-5
+    )
     assert 220 < float(cyc.period) < 235
     mult = np.asarray(cyc.multipliers)
     assert abs(_trivial(mult[None])[0] - 1) < 1e-6

@@ -51,8 +51,9 @@ def test_target_features_agree_with_analysis(target):
 
 
 def test_from_features_subset_and_errors(target):
-    tg = F.BurstTarget.from_features(period=float(target.period), mean=float(target.mean),
-                                     transient=TRANSIENT)
+    tg = F.BurstTarget.from_features(
+        period=float(target.period), mean=float(target.mean), transient=TRANSIENT
+    )
     assert np.isnan(tg.duty) and np.isnan(tg.peak) and not tg.has_trace
     with pytest.raises(ParameterError):
         F.BurstTarget.from_features()
@@ -64,8 +65,17 @@ def test_from_features_subset_and_errors(target):
 def test_recovery_from_starts_30_percent_away(truth, target):
     starts = dict(eta_bar=[1.3 * ETA, 1.3 * ETA, 0.7 * ETA], w_jump=[1.3 * W_JUMP, W_JUMP, W_JUMP])
     opt = optax.adam(optax.exponential_decay(3e-2, 100, 0.3))
-    res = F.fit(truth.replace(eta_bar=1.3 * ETA, w_jump=1.3 * W_JUMP), target, loss=F.trace_mse,
-                n_starts=3, starts=starts, steps=400, optimizer=opt, tol=1e-6, patience=30)
+    res = F.fit(
+        truth.replace(eta_bar=1.3 * ETA, w_jump=1.3 * W_JUMP),
+        target,
+        loss=F.trace_mse,
+        n_starts=3,
+        starts=starts,
+        steps=400,
+        optimizer=opt,
+        tol=1e-6,
+        patience=30,
+    )
     eta, wj = np.asarray(res.params.eta_bar[:, 0]), np.asarray(res.params.w_jump[:, 0])
     np.testing.assert_allclose(eta, ETA, rtol=0.01)
     np.testing.assert_allclose(wj, W_JUMP, rtol=0.01)
@@ -79,8 +89,16 @@ def test_recovery_from_starts_30_percent_away(truth, target):
 @pytest.mark.slow  # ~17 s, mostly compiling the line search
 def test_line_search_optimizer_recovers(truth, target):
     # optax.lbfgs needs the loss itself (value_fn) for its zoom line search.
-    res = F.fit(truth.replace(eta_bar=1.3 * ETA, w_jump=1.3 * W_JUMP), target, loss=F.trace_mse,
-                n_starts=1, steps=100, optimizer=optax.lbfgs(), tol=1e-6, patience=5)
+    res = F.fit(
+        truth.replace(eta_bar=1.3 * ETA, w_jump=1.3 * W_JUMP),
+        target,
+        loss=F.trace_mse,
+        n_starts=1,
+        steps=100,
+        optimizer=optax.lbfgs(),
+        tol=1e-6,
+        patience=5,
+    )
     assert status_names(res.status)[0] == "ok"
     assert float(res.best_params.eta_bar[0]) == pytest.approx(ETA, rel=1e-4)
     assert float(res.best_params.w_jump[0]) == pytest.approx(W_JUMP, rel=1e-4)
@@ -92,8 +110,9 @@ def test_feature_loss_minimum_at_truth(truth, target):
     @jax.jit
     @jax.vmap
     def loss(eta):
-        sim = jaxmf.solve_meanfield(truth.replace(eta_bar=eta), T1, ts=target.t, rtol=1e-8,
-                                    atol=1e-10, throw=False)
+        sim = jaxmf.solve_meanfield(
+            truth.replace(eta_bar=eta), T1, ts=target.t, rtol=1e-8, atol=1e-10, throw=False
+        )
         return F.feature_loss(sim, target)
 
     values = np.asarray(loss(grid))
@@ -115,9 +134,15 @@ def test_loss_gradients_match_finite_differences(truth, target):
     # Forward mode, as `fit` differentiates with a few free parameters (reverse mode through the
     # checkpointed adjoint is compared with it in test_forward_and_reverse_mode_fits_agree).
     def losses(eta):
-        sim = jaxmf.solve_meanfield(truth.replace(eta_bar=eta), T1, ts=target.t, rtol=1e-11,
-                                    atol=1e-13, max_steps=200_000,
-                                    adjoint=diffrax.ForwardMode())
+        sim = jaxmf.solve_meanfield(
+            truth.replace(eta_bar=eta),
+            T1,
+            ts=target.t,
+            rtol=1e-11,
+            atol=1e-13,
+            max_steps=200_000,
+            adjoint=diffrax.ForwardMode(),
+        )
         return jnp.stack([fn(sim, target) for fn in LOSSES.values()])
 
     eta0, h = 0.125, 1e-6
@@ -135,8 +160,7 @@ def test_vmap_over_starts_equals_loop(truth, target):
     kw = dict(loss=F.trace_mse, optimizer=opt, steps=15, patience=100)
     both = F.fit(truth, target, n_starts=2, starts=starts, **kw)
     for i in range(2):
-        one = F.fit(truth, target, n_starts=1,
-                    starts={k: [v[i]] for k, v in starts.items()}, **kw)
+        one = F.fit(truth, target, n_starts=1, starts={k: [v[i]] for k, v in starts.items()}, **kw)
         # Same arithmetic per start; batched XLA kernels may reorder sums (tolerance 1e-9).
         assert tree_allclose(one.loss_history[:, 0], both.loss_history[:, i], rtol=1e-9, atol=0)
         assert tree_allclose(one.params.eta_bar[0], both.params.eta_bar[i], rtol=1e-9, atol=0)
@@ -147,8 +171,14 @@ def test_vmap_over_starts_equals_loop(truth, target):
 def test_forward_and_reverse_mode_fits_agree(truth, target, capsys):
     # Two free unknowns: the default is forward mode (jacfwd through diffrax.ForwardMode); the
     # reverse-mode checkpointed adjoint must take the same optimiser path.
-    kw = dict(loss=F.trace_mse, optimizer=optax.adam(1e-2), steps=8, patience=100, n_starts=1,
-              starts=dict(eta_bar=[0.125], w_jump=[0.02]))
+    kw = dict(
+        loss=F.trace_mse,
+        optimizer=optax.adam(1e-2),
+        steps=8,
+        patience=100,
+        n_starts=1,
+        starts=dict(eta_bar=[0.125], w_jump=[0.02]),
+    )
     fwd = F.fit(truth, target, progress=True, **kw)
     lines = capsys.readouterr().err.splitlines()  # one progress line per iteration
     assert lines[0].startswith("fit:") and "[1/8 iterations] loss" in lines[0] and len(lines) == 8
@@ -162,8 +192,15 @@ def test_forward_and_reverse_mode_fits_agree(truth, target, capsys):
 
 
 # One optimizer object and one setting for the diverging-start tests: one compiled loop.
-DIVERGE_KW = dict(n_starts=2, loss=F.trace_mse, steps=150, optimizer=optax.adam(1e-2),
-                  patience=10, tol=1e-3, max_steps=4000)
+DIVERGE_KW = dict(
+    n_starts=2,
+    loss=F.trace_mse,
+    steps=150,
+    optimizer=optax.adam(1e-2),
+    patience=10,
+    tol=1e-3,
+    max_steps=4000,
+)
 
 
 def test_diverging_start_is_reported(truth, target):
@@ -181,14 +218,26 @@ def test_diverging_start_is_reported(truth, target):
 
 def test_bijectors_keep_constraints(truth, target):
     lo, hi = 0.10, 0.14
-    res = F.fit(truth.replace(eta_bar=0.13), target, free=("eta_bar", "delta_eta"), n_starts=3,
-                key=jax.random.key(0), bounds={"eta_bar": (lo, hi)}, spread=0.5, steps=5,
-                optimizer=optax.sgd(10.0), loss=F.trace_mse)
+    res = F.fit(
+        truth.replace(eta_bar=0.13),
+        target,
+        free=("eta_bar", "delta_eta"),
+        n_starts=3,
+        key=jax.random.key(0),
+        bounds={"eta_bar": (lo, hi)},
+        spread=0.5,
+        steps=5,
+        optimizer=optax.sgd(10.0),
+        loss=F.trace_mse,
+    )
     eta = np.asarray(res.params.eta_bar)
     assert np.all((eta > lo) & (eta < hi))
     assert np.all(np.asarray(res.params.delta_eta) > 0)
-    for bij, x in [(F.Log(), 0.3), (F.Sigmoid(jnp.asarray(lo), jnp.asarray(hi)), 0.13),
-                   (F.Identity(jnp.asarray(0.2)), -0.7)]:
+    for bij, x in [
+        (F.Log(), 0.3),
+        (F.Sigmoid(jnp.asarray(lo), jnp.asarray(hi)), 0.13),
+        (F.Identity(jnp.asarray(0.2)), -0.7),
+    ]:
         assert float(bij.forward(bij.inverse(jnp.asarray(x)))) == pytest.approx(x, rel=1e-12)
     with pytest.raises(ParameterError, match="bounds"):
         F.fit(truth, target, bounds={"eta_bar": (0.2, 0.3)}, steps=1, n_starts=1)
@@ -197,12 +246,21 @@ def test_bijectors_keep_constraints(truth, target):
 
 
 def test_feature_target_fit_and_custom_loss(truth, target):
-    tg = F.BurstTarget.from_features(period=float(target.period), mean=float(target.mean),
-                                     transient=TRANSIENT)
+    tg = F.BurstTarget.from_features(
+        period=float(target.period), mean=float(target.mean), transient=TRANSIENT
+    )
     mean_only = lambda sim, t: (jnp.mean(sim.r[300:, 0]) / t.mean - 1.0) ** 2
     for loss in (F.feature_loss, mean_only):
-        res = F.fit(truth.replace(eta_bar=0.123), tg, free="eta_bar", t1=T1, n_starts=1,
-                    steps=40, loss=loss, optimizer=optax.adam(1e-3))
+        res = F.fit(
+            truth.replace(eta_bar=0.123),
+            tg,
+            free="eta_bar",
+            t1=T1,
+            n_starts=1,
+            steps=40,
+            loss=loss,
+            optimizer=optax.adam(1e-3),
+        )
         first = float(res.loss_history[0, 0])
         assert float(res.final_loss[0]) < first
 
@@ -227,8 +285,9 @@ def test_target_from_network_smooths_resamples_and_starts_at_zero():
     np.testing.assert_allclose(np.diff(np.asarray(tg.t)), 0.5, rtol=1e-12)
     assert float(tg.t[-1]) == pytest.approx(300.0)
     inner = (np.asarray(tg.t) > 2) & (np.asarray(tg.t) < 298)
-    np.testing.assert_allclose(np.asarray(tg.r)[inner], f(np.asarray(tg.t)[inner] - 0.05),
-                               atol=3e-5)
+    np.testing.assert_allclose(
+        np.asarray(tg.r)[inner], f(np.asarray(tg.t)[inner] - 0.05), atol=3e-5
+    )
     assert float(tg.mean) == pytest.approx(0.05, abs=1e-3)  # 5 periods after the transient
     with pytest.raises(ParameterError, match="dt"):
         F.BurstTarget.from_network(_Run(t, f(t)[:, None]), dt=0.25)
@@ -242,11 +301,20 @@ def test_meanfield_fit_to_a_network_recovers_its_parameters():
     # known (eta_bar, w_jump); the mean field fitted to its rate recovers them up to the
     # network's finite-size and closure error (measured: +1.1% and -3.0%).
     truth = jaxmf.presets.bursting(w_jump=W_JUMP)
-    net = jaxmf.simulate_network(truth, n=10_000, t1=T1, dt=1e-3, record_every=100,
-                                 dtype=jnp.float32, progress=False)
+    net = jaxmf.simulate_network(
+        truth, n=10_000, t1=T1, dt=1e-3, record_every=100, dtype=jnp.float32, progress=False
+    )
     target = F.BurstTarget.from_network(net, transient=TRANSIENT)
-    res = F.fit(truth.replace(eta_bar=0.11, w_jump=0.017), target, loss=F.trace_mse,
-                n_starts=1, steps=100, optimizer=optax.lbfgs(), tol=1e-7, patience=5)
+    res = F.fit(
+        truth.replace(eta_bar=0.11, w_jump=0.017),
+        target,
+        loss=F.trace_mse,
+        n_starts=1,
+        steps=100,
+        optimizer=optax.lbfgs(),
+        tol=1e-7,
+        patience=5,
+    )
     assert status_names(res.status)[0] == "ok"
     assert float(res.best_params.eta_bar[0]) == pytest.approx(ETA, rel=0.03)
     assert float(res.best_params.w_jump[0]) == pytest.approx(W_JUMP, rel=0.05)
@@ -256,8 +324,9 @@ def test_trace_mse_smooth_compares_moving_averages():
     # The smoothed loss is the plain MSE of a centred moving average (numpy, edges averaged over
     # the samples available) of the simulated rate against the target.
     t = np.linspace(0.0, 100.0, 201)
-    target = F.BurstTarget.from_trace(jnp.asarray(t), jnp.asarray(0.05 + 0.01 * np.sin(t / 7)),
-                                      transient=10.0)
+    target = F.BurstTarget.from_trace(
+        jnp.asarray(t), jnp.asarray(0.05 + 0.01 * np.sin(t / 7)), transient=10.0
+    )
     sim = 0.05 + 0.01 * np.sin(t / 7) + 0.02 * np.sin(2 * np.pi * t / 2.5)  # fast oscillation
     k = 5  # 2.5 time units at dt = 0.5: one full fast period
     avg = np.convolve(sim, np.ones(k), "same") / np.convolve(np.ones_like(sim), np.ones(k), "same")
@@ -279,12 +348,14 @@ def test_residual_losses_square_to_the_scalar_losses(truth, target):
         res = F.trace_residuals(sim, target, smooth=smooth)
         assert res.shape == ts.shape and float(jnp.sum(jnp.abs(res[ts < TRANSIENT]))) == 0.0
         assert float(jnp.sum(res**2)) == pytest.approx(
-            float(F.trace_mse(sim, target, smooth=smooth)), rel=1e-12)
+            float(F.trace_mse(sim, target, smooth=smooth)), rel=1e-12
+        )
     weights = {"period": 2.0, "duty": 0.5}
     res = F.feature_residuals(sim, target, weights=weights)
     assert res.shape == (4,)
     assert float(jnp.sum(res**2)) == pytest.approx(
-        float(F.feature_loss(sim, target, weights=weights)), rel=1e-12)
+        float(F.feature_loss(sim, target, weights=weights)), rel=1e-12
+    )
     with pytest.raises(ParameterError, match="weights"):
         F.feature_residuals(sim, target, weights={"period": -1.0})
 
@@ -294,8 +365,17 @@ LM = optx.LevenbergMarquardt(rtol=1e-8, atol=1e-10)
 
 def test_levenberg_marquardt_recovers_from_starts_30_percent_away(truth, target, capsys):
     starts = dict(eta_bar=[1.3 * ETA, 1.3 * ETA, 0.7 * ETA], w_jump=[1.3 * W_JUMP, W_JUMP, W_JUMP])
-    res = F.fit(truth, target, n_starts=3, starts=starts, steps=60, optimizer=LM, tol=1e-10,
-                patience=8, progress=True)
+    res = F.fit(
+        truth,
+        target,
+        n_starts=3,
+        starts=starts,
+        steps=60,
+        optimizer=LM,
+        tol=1e-10,
+        patience=8,
+        progress=True,
+    )
     np.testing.assert_allclose(np.asarray(res.params.eta_bar[:, 0]), ETA, rtol=1e-3)
     np.testing.assert_allclose(np.asarray(res.params.w_jump[:, 0]), W_JUMP, rtol=1e-3)
     assert np.all(res.status == F.OK)
@@ -387,8 +467,13 @@ def test_checkpointed_fit_resumes_after_an_interrupt(truth, target, tmp_path, mo
     with pytest.raises(ParameterError, match="different fit"):
         F.fit(truth, target, checkpoint=ckpt, **{**kw, "steps": 13})
     with pytest.raises(ParameterError, match="different fit"):  # same loss, other settings
-        F.fit(truth, target, checkpoint=ckpt, loss=functools.partial(F.trace_residuals,
-                                                                     smooth=5.0), **kw)
+        F.fit(
+            truth,
+            target,
+            checkpoint=ckpt,
+            loss=functools.partial(F.trace_residuals, smooth=5.0),
+            **kw,
+        )
     F.remove_checkpoint(ckpt)
     assert not any(tmp_path.glob("fit.ckpt*"))
     with pytest.raises(ParameterError, match="checkpoint_every"):
@@ -418,8 +503,9 @@ except F.FitInterrupted as e:
     print("interrupted at", e.iteration, e)
     sys.exit(130)
 """)
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
@@ -437,10 +523,21 @@ def test_levenberg_marquardt_float32_parameters(truth, target):
     # float32 model under x64: the solver's unknowns and residuals are float64 (optimistix's
     # damping is), the solves float32. Recovery to ~1e-5, float32 round-off in the trace.
     t32 = jax.tree.map(lambda x: x.astype(jnp.float32), truth)
-    tg = F.BurstTarget.from_trace(jnp.asarray(target.t, jnp.float32),
-                                  jnp.asarray(target.r, jnp.float32), transient=TRANSIENT)
-    res = F.fit(t32, tg, n_starts=2, starts=dict(eta_bar=[0.13, 0.11], w_jump=[0.02, 0.017]),
-                steps=40, optimizer=LM, patience=5, tol=1e-6, rtol=1e-5, atol=1e-8)
+    tg = F.BurstTarget.from_trace(
+        jnp.asarray(target.t, jnp.float32), jnp.asarray(target.r, jnp.float32), transient=TRANSIENT
+    )
+    res = F.fit(
+        t32,
+        tg,
+        n_starts=2,
+        starts=dict(eta_bar=[0.13, 0.11], w_jump=[0.02, 0.017]),
+        steps=40,
+        optimizer=LM,
+        patience=5,
+        tol=1e-6,
+        rtol=1e-5,
+        atol=1e-8,
+    )
     assert res.params.eta_bar.dtype == jnp.float32 and res.loss_history.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(res.params.eta_bar[:, 0], float), ETA, rtol=1e-4)
     np.testing.assert_allclose(np.asarray(res.params.w_jump[:, 0], float), W_JUMP, rtol=1e-4)
@@ -450,8 +547,13 @@ def test_levenberg_marquardt_float32_parameters(truth, target):
 @pytest.mark.slow  # ~20 s: compiles the whole fit under jit(vmap) and once more unbatched
 def test_fit_works_under_jit_and_vmap_over_target_rates(truth, target):
     # Users fitting many recordings: vmap the whole fit over the target's rates (same times).
-    other = jaxmf.solve_meanfield(truth.replace(eta_bar=0.125, w_jump=0.02), T1,
-                                  ts=jnp.asarray(target.t), rtol=1e-10, atol=1e-12).r[:, 0]
+    other = jaxmf.solve_meanfield(
+        truth.replace(eta_bar=0.125, w_jump=0.02),
+        T1,
+        ts=jnp.asarray(target.t),
+        rtol=1e-10,
+        atol=1e-12,
+    ).r[:, 0]
     rates = jnp.stack([target.r, other])
     start = truth.replace(eta_bar=jnp.asarray([0.122]), w_jump=jnp.asarray([0.0195]))
     kw = dict(optimizer=LM, n_starts=1, steps=40, patience=5, tol=1e-10)
@@ -468,27 +570,38 @@ def test_fit_works_under_jit_and_vmap_over_target_rates(truth, target):
 
 def test_fit_under_jit_needs_concrete_target_times(truth, target):
     with pytest.raises(ParameterError, match="concrete"):
-        jax.jit(lambda t: F.fit(truth, eqx.tree_at(lambda x: x.t, target, t), optimizer=LM,
-                                n_starts=1, steps=2))(target.t)
+        jax.jit(
+            lambda t: F.fit(
+                truth, eqx.tree_at(lambda x: x.t, target, t), optimizer=LM, n_starts=1, steps=2
+            )
+        )(target.t)
 
 
-@pytest.mark.parametrize("call, name, words", [
-    (lambda p, tg: F.fit(p, tg, free=()), "free", "at least one"),
-    (lambda p, tg: F.fit(p, tg, free=("fractions",)), "free", "cannot fit"),
-    (lambda p, tg: F.fit(p, tg, free=("eta_bar", "eta_bar")), "free", "twice"),
-    (lambda p, tg: F.fit(p, tg, free=("eta",)), "free", "unknown parameter"),
-    (lambda p, tg: F.fit(p, tg, n_starts=2.5), "n_starts", "whole number"),
-    (lambda p, tg: F.fit(p, tg, steps=0), "steps", "whole number"),
-    (lambda p, tg: F.fit(p, tg, transient=T1 + 10.0), "transient", "< t1"),
-    (lambda p, tg: F.fit(p, F.BurstTarget.from_features(period=50.0, transient=300.0), t1=200.0),
-     "transient", "< t1"),
-    (lambda p, tg: F.BurstTarget.from_trace(tg.t, tg.r.at[5].set(jnp.nan)), "r", "finite"),
-    (lambda p, tg: F.BurstTarget.from_trace(tg.t, tg.r.at[5].set(-1.0)), "r", ">= 0"),
-    (lambda p, tg: F.BurstTarget.from_trace(tg.t, tg.r.at[5].set(jnp.inf)), "r", "finite"),
-    (lambda p, tg: F.BurstTarget.from_features(period=-5.0), "period", "> 0"),
-    (lambda p, tg: F.BurstTarget.from_features(duty=2.0), "duty", "in (0, 1)"),
-    (lambda p, tg: F.BurstTarget.from_features(mean=float("nan")), "mean", "finite"),
-])
+@pytest.mark.parametrize(
+    "call, name, words",
+    [
+        (lambda p, tg: F.fit(p, tg, free=()), "free", "at least one"),
+        (lambda p, tg: F.fit(p, tg, free=("fractions",)), "free", "cannot fit"),
+        (lambda p, tg: F.fit(p, tg, free=("eta_bar", "eta_bar")), "free", "twice"),
+        (lambda p, tg: F.fit(p, tg, free=("eta",)), "free", "unknown parameter"),
+        (lambda p, tg: F.fit(p, tg, n_starts=2.5), "n_starts", "whole number"),
+        (lambda p, tg: F.fit(p, tg, steps=0), "steps", "whole number"),
+        (lambda p, tg: F.fit(p, tg, transient=T1 + 10.0), "transient", "< t1"),
+        (
+            lambda p, tg: F.fit(
+                p, F.BurstTarget.from_features(period=50.0, transient=300.0), t1=200.0
+            ),
+            "transient",
+            "< t1",
+        ),
+        (lambda p, tg: F.BurstTarget.from_trace(tg.t, tg.r.at[5].set(jnp.nan)), "r", "finite"),
+        (lambda p, tg: F.BurstTarget.from_trace(tg.t, tg.r.at[5].set(-1.0)), "r", ">= 0"),
+        (lambda p, tg: F.BurstTarget.from_trace(tg.t, tg.r.at[5].set(jnp.inf)), "r", "finite"),
+        (lambda p, tg: F.BurstTarget.from_features(period=-5.0), "period", "> 0"),
+        (lambda p, tg: F.BurstTarget.from_features(duty=2.0), "duty", "in (0, 1)"),
+        (lambda p, tg: F.BurstTarget.from_features(mean=float("nan")), "mean", "finite"),
+    ],
+)
 def test_bad_fit_input_raises_parameter_error(truth, target, call, name, words):
     with pytest.raises(ParameterError) as err:
         call(truth, target)

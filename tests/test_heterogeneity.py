@@ -10,7 +10,9 @@ def test_quantiles_formula():
     n = 11
     j = np.arange(1, n + 1)
     reference = 0.1 + 0.02 * np.tan(np.pi / 2 * (2 * j - n - 1) / (n + 1))
-    np.testing.assert_allclose(lorentzian_quantiles(n, 0.1, 0.02), reference, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+        lorentzian_quantiles(n, 0.1, 0.02), reference, rtol=1e-13, atol=1e-15
+    )
 
 
 @pytest.mark.parametrize("n", [1000, 1001])
@@ -41,8 +43,11 @@ def test_random_draws_statistics(key):
 
 
 def test_samplers_are_jittable(key):
-    np.testing.assert_allclose(jax.jit(lambda: Quantiles()(None, 64))(), Quantiles()(None, 64),
-                               rtol=1e-13)
-    np.testing.assert_array_equal(jax.jit(lambda k: RandomDraws()(k, 64))(key), RandomDraws()(key, 64))
+    np.testing.assert_allclose(
+        jax.jit(lambda: Quantiles()(None, 64))(), Quantiles()(None, 64), rtol=1e-13
+    )
+    np.testing.assert_array_equal(
+        jax.jit(lambda k: RandomDraws()(k, 64))(key), RandomDraws()(key, 64)
+    )
     with pytest.raises(ValueError, match="key"):
         RandomDraws()(None, 10)

@@ -13,13 +13,19 @@ from jaxmf._results import RESULTS, status_names
 @pytest.fixture(scope="module")
 def run():
     # The CLI tests' size, step and bin, so the compiled network is reused in one session.
-    return jaxmf.simulate_network(jaxmf.presets.get("bursting"), n=200, t1=2.0,
-                                  dtype=np.float32, progress=False)
+    return jaxmf.simulate_network(
+        jaxmf.presets.get("bursting"), n=200, t1=2.0, dtype=np.float32, progress=False
+    )
 
 
 def test_status_codes_follow_the_results_enumeration():
-    items = [RESULTS.successful, RESULTS.diverged, RESULTS.max_steps_reached,
-             RESULTS.interrupted, RESULTS.out_of_domain]
+    items = [
+        RESULTS.successful,
+        RESULTS.diverged,
+        RESULTS.max_steps_reached,
+        RESULTS.interrupted,
+        RESULTS.out_of_domain,
+    ]
     assert [int(io.status_codes(item)) for item in items] == [0, 1, 2, 3, 6]
     codes = np.array([[0, 1], [3, 2]], np.int8)
     labels = io.status_labels(codes)
@@ -50,9 +56,14 @@ def test_summary_uses_the_first_quarter_as_transient(run):
     assert summary["regime"][0] in jaxmf.analysis.REGIME_NAMES
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"", "empty"), (b"PK\x03\x04 cut short", "damaged"), (b"\x00\x01 not a zip", "damaged"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "empty"),
+        (b"PK\x03\x04 cut short", "damaged"),
+        (b"\x00\x01 not a zip", "damaged"),
+    ],
+)
 def test_damaged_npz_raises_value_error_naming_the_file(tmp_path, content, words):
     path = tmp_path / "x.npz"
     path.write_bytes(content)
@@ -63,10 +74,15 @@ def test_damaged_npz_raises_value_error_naming_the_file(tmp_path, content, words
         io.read_npz(tmp_path / "missing.npz")
 
 
-@pytest.mark.parametrize("content, words", [
-    ("", "empty"), ("t,r\n", "no rows"), ("t,r\n1,abc\n", "not a number"),
-    ("t,r\n1,2,3\n", "2 values"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("", "empty"),
+        ("t,r\n", "no rows"),
+        ("t,r\n1,abc\n", "not a number"),
+        ("t,r\n1,2,3\n", "2 values"),
+    ],
+)
 def test_bad_csv_raises_value_error_naming_the_file(tmp_path, content, words):
     path = tmp_path / "x.csv"
     path.write_text(content)
@@ -81,10 +97,10 @@ def test_csv_round_trip_and_strict_json(tmp_path):
     table = io.read_csv(tmp_path / "a.csv")
     np.testing.assert_array_equal(table["t"], [0.0, 1.0])
     np.testing.assert_array_equal(table["r"], [1.5, np.nan])
-    _, sidecar = io.write_pair(tmp_path / "b", {"x": np.arange(3)},
-                               {"nan": float("nan"), "inf": float("inf")})
+    _, sidecar = io.write_pair(
+        tmp_path / "b", {"x": np.arange(3)}, {"nan": float("nan"), "inf": float("inf")}
+    )
     assert json.loads(sidecar.read_text()) == {"nan": None, "inf": "inf"}
-
 
 
 def test_provenance_version_is_the_installed_package_version():

@@ -10,28 +10,53 @@ import scipy.integrate
 import scipy.optimize
 
 import jaxmf
-from jaxmf.meanfield import (MeanFieldState, StepInput, chen_campbell, meanfield_equilibria,
-                             solve_meanfield)
-
 from jaxmf._results import RESULTS, NumericalError
-
-
+from jaxmf.meanfield import (
+    MeanFieldState,
+    StepInput,
+    meanfield_equilibria,
+    solve_meanfield,
+)
 
 
 def _scalars(p):
-    return {k: float(np.ravel(getattr(p, k))[0]) for k in
-            ("alpha", "eta_bar", "delta_eta", "i_ext", "a", "b", "w_jump", "tau_s", "s_jump", "e_r", "g")}
+    return {
+        k: float(np.ravel(getattr(p, k))[0])
+        for k in (
+            "alpha",
+            "eta_bar",
+            "delta_eta",
+            "i_ext",
+            "a",
+            "b",
+            "w_jump",
+            "tau_s",
+            "s_jump",
+            "e_r",
+            "g",
+        )
+    }
 
 
 def _rhs_numpy(P):
     """model.md section 3, written out again in NumPy for scipy (independent of jaxmf)."""
+
     def f(t, y):
         r, v, w, s = y
         gs = P["g"] * s
-        return [P["delta_eta"] / np.pi + 2 * r * v - r * (P["alpha"] + gs),
-                v * v - P["alpha"] * v - np.pi**2 * r * r + gs * (P["e_r"] - v) - w + P["eta_bar"] + P["i_ext"],
-                P["a"] * (P["b"] * v - w) + P["w_jump"] * r,
-                -s / P["tau_s"] + P["s_jump"] * r]
+        return [
+            P["delta_eta"] / np.pi + 2 * r * v - r * (P["alpha"] + gs),
+            v * v
+            - P["alpha"] * v
+            - np.pi**2 * r * r
+            + gs * (P["e_r"] - v)
+            - w
+            + P["eta_bar"]
+            + P["i_ext"],
+            P["a"] * (P["b"] * v - w) + P["w_jump"] * r,
+            -s / P["tau_s"] + P["s_jump"] * r,
+        ]
+
     return f
 
 
@@ -40,8 +65,15 @@ def test_solve_matches_scipy(eta_bar):
     p = jaxmf.presets.chen_campbell_2022(eta_bar=eta_bar)
     ts = np.linspace(0, 300, 601)
     mf = solve_meanfield(p, t1=300.0, ts=ts, rtol=1e-11, atol=1e-13)
-    ref = scipy.integrate.solve_ivp(_rhs_numpy(_scalars(p)), (0, 300), [0, 0, 0, 0], t_eval=ts,
-                                    method="DOP853", rtol=1e-12, atol=1e-14)
+    ref = scipy.integrate.solve_ivp(
+        _rhs_numpy(_scalars(p)),
+        (0, 300),
+        [0, 0, 0, 0],
+        t_eval=ts,
+        method="DOP853",
+        rtol=1e-12,
+        atol=1e-14,
+    )
     ours = np.stack([mf.r[:, 0], mf.v[:, 0], mf.w[:, 0], mf.s[:, 0]])
     scale = np.max(np.abs(ref.y), axis=1, keepdims=True)
     assert np.max(np.abs(ours - ref.y) / scale) < 1e-6
@@ -57,17 +89,25 @@ def test_equilibria_closed_form_and_vector_field():
             r, v, w, s = (float(x[k, 0]) for x in (eq.r, eq.v, eq.w, eq.s))
             # model.md: s* = tau_s s_jump r*, v* = (alpha + g s*)/2 - Delta/(2 pi r*), w* = b v* + w_jump r*/a
             np.testing.assert_allclose(s, P["tau_s"] * P["s_jump"] * r, rtol=1e-10)
-            np.testing.assert_allclose(v, (P["alpha"] + P["g"] * s) / 2 - P["delta_eta"] / (2 * np.pi * r), rtol=1e-10)
-            np.testing.assert_allclose(w, P["b"] * v + P["w_jump"] * r / P["a"], rtol=1e-10, atol=1e-14)
+            np.testing.assert_allclose(
+                v, (P["alpha"] + P["g"] * s) / 2 - P["delta_eta"] / (2 * np.pi * r), rtol=1e-10
+            )
+            np.testing.assert_allclose(
+                w, P["b"] * v + P["w_jump"] * r / P["a"], rtol=1e-10, atol=1e-14
+            )
             c = w - P["g"] * P["e_r"] * s + (P["alpha"] + P["g"] * s) ** 2 / 4 - P["i_ext"]
-            np.testing.assert_allclose(r, np.sqrt(complex(P["eta_bar"] - c, P["delta_eta"])).real / np.pi, rtol=1e-10)
+            np.testing.assert_allclose(
+                r, np.sqrt(complex(P["eta_bar"] - c, P["delta_eta"])).real / np.pi, rtol=1e-10
+            )
             assert np.max(np.abs(_rhs_numpy(P)(0, [r, v, w, s]))) < 1e-12
 
 
 def test_equilibria_stability_matches_paper():
     # model.md section 4: stable equilibrium below ~0.075 and above ~0.19, unstable in between.
-    stable = {e: bool(meanfield_equilibria(jaxmf.presets.chen_campbell_2022(eta_bar=e)).stable[0])
-              for e in (0.05, 0.1, 0.12, 0.17, 0.25)}
+    stable = {
+        e: bool(meanfield_equilibria(jaxmf.presets.chen_campbell_2022(eta_bar=e)).stable[0])
+        for e in (0.05, 0.1, 0.12, 0.17, 0.25)
+    }
     assert stable == {0.05: True, 0.1: False, 0.12: False, 0.17: False, 0.25: True}
 
 
@@ -104,8 +144,9 @@ def test_mpr_limit_fixed_point():
 
     r_star = scipy.optimize.brentq(F, 1e-9, 10, xtol=1e-15)
     np.testing.assert_allclose(meanfield_equilibria(p).r[0, 0], r_star, rtol=1e-10)
-    mf = solve_meanfield(jaxmf.presets.chen_campbell_2022(eta_bar=0.05, delta_eta=0.05), t1=400.0,
-                         model="mpr")
+    mf = solve_meanfield(
+        jaxmf.presets.chen_campbell_2022(eta_bar=0.05, delta_eta=0.05), t1=400.0, model="mpr"
+    )
     np.testing.assert_allclose(mf.r[-1, 0], r_star, rtol=1e-6)
 
 
@@ -131,8 +172,11 @@ def test_bursting_amplitude_and_switching_input():
 
 def test_two_identical_populations_equal_one():
     one = solve_meanfield(jaxmf.presets.bursting(), t1=200.0)
-    p2 = jaxmf.presets.bursting().replace(eta_bar=[0.12, 0.12], fractions=[0.5, 0.5],
-                                          g=np.full((2, 2), float(jaxmf.presets.bursting().g[0, 0])))
+    p2 = jaxmf.presets.bursting().replace(
+        eta_bar=[0.12, 0.12],
+        fractions=[0.5, 0.5],
+        g=np.full((2, 2), float(jaxmf.presets.bursting().g[0, 0])),
+    )
     two = solve_meanfield(p2, t1=200.0)
     for k in range(2):
         np.testing.assert_allclose(two.r[:, k], one.r[:, 0], rtol=1e-7, atol=1e-10)
@@ -151,7 +195,9 @@ def test_jit_vmap_and_grad():
     fd = (loss(0.12 + 1e-6) - loss(0.12 - 1e-6)) / 2e-6
     np.testing.assert_allclose(g, fd, rtol=1e-5)
     eq = jax.vmap(lambda e: meanfield_equilibria(p.replace(eta_bar=e)).r[0, 0])(etas)
-    np.testing.assert_allclose(eq, [meanfield_equilibria(p.replace(eta_bar=e)).r[0, 0] for e in etas], rtol=1e-12)
+    np.testing.assert_allclose(
+        eq, [meanfield_equilibria(p.replace(eta_bar=e)).r[0, 0] for e in etas], rtol=1e-12
+    )
 
 
 def test_bad_arguments():
@@ -168,21 +214,41 @@ def test_two_population_equilibria():
     eq = meanfield_equilibria(p)
     assert eq.count == 1 and bool(eq.stable[0])
     # The vector field vanishes there (written out again in NumPy for P populations) ...
-    P = {k: np.asarray(getattr(p, k), float) for k in
-         ("alpha", "eta_bar", "delta_eta", "i_ext", "a", "b", "w_jump", "tau_s", "s_jump", "e_r", "g", "fractions")}
+    P = {
+        k: np.asarray(getattr(p, k), float)
+        for k in (
+            "alpha",
+            "eta_bar",
+            "delta_eta",
+            "i_ext",
+            "a",
+            "b",
+            "w_jump",
+            "tau_s",
+            "s_jump",
+            "e_r",
+            "g",
+            "fractions",
+        )
+    }
     r, v, w, s = (np.asarray(x[0], float) for x in (eq.r, eq.v, eq.w, eq.s))
     gs = P["g"] @ (P["fractions"] * s)
     gse = P["g"] @ (P["fractions"] * s * P["e_r"])
-    rhs = [P["delta_eta"] / np.pi + 2 * r * v - r * (P["alpha"] + gs),
-           v * v - P["alpha"] * v - np.pi**2 * r * r + gse - gs * v - w + P["eta_bar"] + P["i_ext"],
-           P["a"] * (P["b"] * v - w) + P["w_jump"] * r, -s / P["tau_s"] + P["s_jump"] * r]
+    rhs = [
+        P["delta_eta"] / np.pi + 2 * r * v - r * (P["alpha"] + gs),
+        v * v - P["alpha"] * v - np.pi**2 * r * r + gse - gs * v - w + P["eta_bar"] + P["i_ext"],
+        P["a"] * (P["b"] * v - w) + P["w_jump"] * r,
+        -s / P["tau_s"] + P["s_jump"] * r,
+    ]
     assert np.max(np.abs(rhs)) < 1e-12
     # ... and the stable equilibrium is where the dynamics settle.
     mf = solve_meanfield(p, t1=3000.0)
     np.testing.assert_allclose(mf.r[-1], eq.r[0], rtol=1e-5)
     # Two identical halves have the one-population equilibrium.
     b = jaxmf.presets.bursting()
-    halves = b.replace(eta_bar=[0.12, 0.12], fractions=[0.5, 0.5], g=np.full((2, 2), float(b.g[0, 0])))
+    halves = b.replace(
+        eta_bar=[0.12, 0.12], fractions=[0.5, 0.5], g=np.full((2, 2), float(b.g[0, 0]))
+    )
     e2 = meanfield_equilibria(halves)
     assert e2.count == 1
     np.testing.assert_allclose(e2.r[0], meanfield_equilibria(b).r[0, 0], rtol=1e-10)
@@ -197,7 +263,9 @@ def test_float32_solve_tracks_float64():
         res32 = solve_meanfield(p32, t1=300.0, ts=ts, rtol=1e-5, atol=1e-7)
     r32 = res32.r
     assert r32.dtype == jnp.float32 and res32.dtype == np.float32
-    np.testing.assert_allclose(np.asarray(r32, float), np.asarray(r64), atol=2e-3 * float(np.max(r64)))
+    np.testing.assert_allclose(
+        np.asarray(r32, float), np.asarray(r64), atol=2e-3 * float(np.max(r64))
+    )
 
 
 def test_status_items_and_throw():
@@ -212,8 +280,15 @@ def test_status_items_and_throw():
     assert err.value.result.status == RESULTS.max_steps_reached
     # Under jit the check runs at run time.
     with pytest.raises(Exception, match="solve_meanfield"):
-        jax.block_until_ready(jax.jit(lambda e: solve_meanfield(
-            p.replace(eta_bar=e), t1=20.0, ts=jnp.linspace(0, 20, 5), max_steps=3).r)(0.12))
+        jax.block_until_ready(
+            jax.jit(
+                lambda e: (
+                    solve_meanfield(
+                        p.replace(eta_bar=e), t1=20.0, ts=jnp.linspace(0, 20, 5), max_steps=3
+                    ).r
+                )
+            )(0.12)
+        )
 
 
 def test_blowup_event_stops_and_default_path_is_unchanged():
@@ -228,9 +303,10 @@ def test_blowup_event_stops_and_default_path_is_unchanged():
     stopped = solve_meanfield(p, t1=50.0, ts=ts, blowup=0.1, throw=False)
     assert stopped.status == RESULTS.diverged
     assert int(stopped.n_steps) < int(plain.n_steps)
-    crossed = np.nonzero(np.max(np.abs(np.stack([plain.r, plain.v, plain.w, plain.s])), axis=(0, 2))
-                         > 0.1)[0][0]
-    assert np.all(np.isfinite(stopped.r[:crossed - 1])) and not np.all(np.isfinite(stopped.r))
+    crossed = np.nonzero(
+        np.max(np.abs(np.stack([plain.r, plain.v, plain.w, plain.s])), axis=(0, 2)) > 0.1
+    )[0][0]
+    assert np.all(np.isfinite(stopped.r[: crossed - 1])) and not np.all(np.isfinite(stopped.r))
     with pytest.raises(NumericalError, match="non-finite"):
         solve_meanfield(p, t1=50.0, ts=ts, blowup=0.1)
 
@@ -293,8 +369,9 @@ def test_grad_through_equilibria_matches_finite_differences(two):
 def test_forward_mode_through_solve_with_forward_adjoint():
     p = jaxmf.presets.bursting()
     ts = jnp.linspace(0, 20, 11)
-    f = lambda e: solve_meanfield(p.replace(eta_bar=e), t1=20.0, ts=ts,
-                                  adjoint=diffrax.ForwardMode()).r[:, 0]
+    f = lambda e: solve_meanfield(
+        p.replace(eta_bar=e), t1=20.0, ts=ts, adjoint=diffrax.ForwardMode()
+    ).r[:, 0]
     fwd = jax.jacfwd(f)(0.12)
     fd = (f(0.12 + 1e-6) - f(0.12 - 1e-6)) / 2e-6
     np.testing.assert_allclose(fwd, fd, rtol=1e-5, atol=1e-9)
@@ -302,10 +379,18 @@ def test_forward_mode_through_solve_with_forward_adjoint():
 
 def test_bad_inputs_are_refused_up_front():
     p = jaxmf.presets.bursting()
-    cases = [(dict(ts=[np.nan]), "ts"), (dict(ts=[5.0, 1.0]), "ts"), (dict(ts=[-1.0, 5.0]), "ts"),
-             (dict(ts=[1.0, 200.0]), "ts"), (dict(t1=np.inf), "t1"), (dict(rtol=-1e-6), "rtol"),
-             (dict(rtol=10.0), "rtol"), (dict(max_steps=0), "max_steps"),
-             (dict(y0=MeanFieldState(np.nan, 0.0, 0.0, 0.0)), "y0"), (dict(blowup=-1.0), "blowup")]
+    cases = [
+        (dict(ts=[np.nan]), "ts"),
+        (dict(ts=[5.0, 1.0]), "ts"),
+        (dict(ts=[-1.0, 5.0]), "ts"),
+        (dict(ts=[1.0, 200.0]), "ts"),
+        (dict(t1=np.inf), "t1"),
+        (dict(rtol=-1e-6), "rtol"),
+        (dict(rtol=10.0), "rtol"),
+        (dict(max_steps=0), "max_steps"),
+        (dict(y0=MeanFieldState(np.nan, 0.0, 0.0, 0.0)), "y0"),
+        (dict(blowup=-1.0), "blowup"),
+    ]
     for kwargs, name in cases:
         with pytest.raises(jaxmf.ParameterError) as err:
             solve_meanfield(p, **({"t1": 100.0} | kwargs))

@@ -44,14 +44,16 @@ def test_theta_network_matches_the_spiking_network():
     params = jaxmf.presets.tonic()
     n, t1 = 500, 40.0
     theta = simulate_theta(params, t1, 100, model=ThetaNetwork(n=n, dt=1e-3))
-    net = jaxmf.simulate_network(params, n=n, t1=t1, dt=1e-3, record_every=100,
-                                 dtype=jnp.float64, progress=False)
+    net = jaxmf.simulate_network(
+        params, n=n, t1=t1, dt=1e-3, record_every=100, dtype=jnp.float64, progress=False
+    )
     late = np.asarray(theta.t) > 20
     assert theta.status == RESULTS.successful
     r_theta, r_net = float(np.mean(theta.r[late])), float(np.mean(net.r[late]))
     assert r_theta == pytest.approx(r_net, rel=0.01)
-    assert float(np.mean(theta.w_mean[late])) == pytest.approx(float(np.mean(net.w_mean[late])),
-                                                               rel=0.01)
+    assert float(np.mean(theta.w_mean[late])) == pytest.approx(
+        float(np.mean(net.w_mean[late])), rel=0.01
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +132,9 @@ def test_long_runs_fit_in_memory():
     model = ThetaNetwork(n=1000, dt=1e-3)
 
     def loss(eta):
-        return jnp.mean(simulate_theta(TRUTH.replace(eta_bar=eta), 300.0, 500, model=model,
-                                       dtype=jnp.float32).r)
+        return jnp.mean(
+            simulate_theta(TRUTH.replace(eta_bar=eta), 300.0, 500, model=model, dtype=jnp.float32).r
+        )
 
     compiled = jax.jit(jax.grad(loss)).lower(jnp.asarray(0.12, jnp.float32)).compile()
     assert compiled.memory_analysis().temp_size_in_bytes < 50e6
@@ -140,8 +143,9 @@ def test_long_runs_fit_in_memory():
 def test_float32_path_agrees_with_float64(small):
     model, _ = small
     r64 = simulate_theta(TRUTH, 20.0, 100, model=model).r
-    r32 = simulate_theta(jax.tree.map(lambda x: x.astype(jnp.float32), TRUTH), 20.0, 100,
-                         model=model).r
+    r32 = simulate_theta(
+        jax.tree.map(lambda x: x.astype(jnp.float32), TRUTH), 20.0, 100, model=model
+    ).r
     assert r32.dtype == jnp.float32 and r64.dtype == jnp.float64
     # Bin rates ~0.1 with 2e4 steps of float32 round-off: agreement to ~1e-4 absolute.
     np.testing.assert_allclose(np.asarray(r32, float), np.asarray(r64), atol=2e-4)
@@ -182,16 +186,24 @@ def test_network_fit_recovers_eta_bar_float32():
     model = ThetaNetwork(n=100, dt=1e-2)
     ts = jnp.linspace(0.0, 40.0, 81, dtype=jnp.float32)
     target = F.BurstTarget.from_trace(ts, F.simulate_on_grid(truth, ts, model, 50).r)
-    res = F.fit(truth, target, free="eta_bar", model=model, n_starts=2,
-                starts={"eta_bar": [0.132, 0.108]}, steps=60, tol=1e-7, patience=60,
-                optimizer=optax.adam(optax.exponential_decay(2e-2, 20, 0.5)))
+    res = F.fit(
+        truth,
+        target,
+        free="eta_bar",
+        model=model,
+        n_starts=2,
+        starts={"eta_bar": [0.132, 0.108]},
+        steps=60,
+        tol=1e-7,
+        patience=60,
+        optimizer=optax.adam(optax.exponential_decay(2e-2, 20, 0.5)),
+    )
     assert res.params.eta_bar.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(res.params.eta_bar[:, 0]), 0.12, rtol=0.01)
     assert np.all(np.isfinite(np.asarray(res.final_loss)))
     assert res.loss_history.shape == (60, 2)
     with pytest.raises(ParameterError, match="multiple"):
-        F.fit(truth, target, free="eta_bar", model=ThetaNetwork(n=10, dt=0.3), steps=1,
-              n_starts=1)
+        F.fit(truth, target, free="eta_bar", model=ThetaNetwork(n=10, dt=0.3), steps=1, n_starts=1)
 
 
 @pytest.mark.slow  # ~2-3 min on two CPU cores
@@ -204,9 +216,17 @@ def test_network_fit_recovers_eta_bar_and_w_jump():
     model = ThetaNetwork(n=1000, dt=1e-2)
     ts = jnp.linspace(0.0, 100.0, 201, dtype=jnp.float32)
     target = F.BurstTarget.from_trace(ts, F.simulate_on_grid(truth, ts, model, 50).r)
-    res = F.fit(truth, target, model=model, n_starts=1,
-                starts={"eta_bar": [0.132], "w_jump": [0.9 * W_JUMP]}, steps=150, tol=1e-7,
-                patience=40, optimizer=optax.adam(optax.exponential_decay(2e-2, 40, 0.5)))
+    res = F.fit(
+        truth,
+        target,
+        model=model,
+        n_starts=1,
+        starts={"eta_bar": [0.132], "w_jump": [0.9 * W_JUMP]},
+        steps=150,
+        tol=1e-7,
+        patience=40,
+        optimizer=optax.adam(optax.exponential_decay(2e-2, 40, 0.5)),
+    )
     assert float(res.params.eta_bar[0, 0]) == pytest.approx(0.12, rel=0.02)
     assert float(res.params.w_jump[0, 0]) == pytest.approx(W_JUMP, rel=0.04)
 
@@ -226,8 +246,9 @@ def test_exact_gradients_explode_in_bursts_and_a_horizon_gives_the_slope():
     ts = jnp.asarray(target.t)
 
     def loss(a, model):
-        p = TRUTH.replace(eta_bar=TRUTH.eta_bar * (1.1 - 0.1 * a),
-                          w_jump=TRUTH.w_jump * (0.9 + 0.1 * a))
+        p = TRUTH.replace(
+            eta_bar=TRUTH.eta_bar * (1.1 - 0.1 * a), w_jump=TRUTH.w_jump * (0.9 + 0.1 * a)
+        )
         sim = F.simulate_on_grid(p, ts, model, every)
         return jnp.sum(F.trace_residuals(sim, target, smooth=10.0) ** 2)
 
@@ -236,8 +257,11 @@ def test_exact_gradients_explode_in_bursts_and_a_horizon_gives_the_slope():
     h = 1e-2
     slope = (float(value(jnp.asarray(h))) - float(value(jnp.asarray(-h)))) / (2 * h)
     assert slope < 0  # the loss falls towards the truth
-    slope_of = lambda m: float(jax.jit(lambda a: jax.jvp(lambda b: loss(b, m), (a,),
-                                                          (jnp.ones_like(a),))[1])(jnp.asarray(0.0)))
+    slope_of = lambda m: float(
+        jax.jit(lambda a: jax.jvp(lambda b: loss(b, m), (a,), (jnp.ones_like(a),))[1])(
+            jnp.asarray(0.0)
+        )
+    )
     assert abs(slope_of(exact)) > 100 * abs(slope)
     d = slope_of(truncated)
     assert d < 0 and abs(slope) / 30 < abs(d) < 3 * abs(slope)
@@ -255,13 +279,22 @@ def test_levenberg_marquardt_fits_the_papers_network():
 
     truth = jax.tree.map(lambda x: x.astype(jnp.float32), TRUTH)
     n = 2000
-    net = jaxmf.simulate_network(truth, n=n, t1=300.0, dt=1e-3, record_every=100,
-                                 dtype=jnp.float32, progress=False)
+    net = jaxmf.simulate_network(
+        truth, n=n, t1=300.0, dt=1e-3, record_every=100, dtype=jnp.float32, progress=False
+    )
     target = F.BurstTarget.from_network(net, transient=20.0, smooth_time=10.0)
-    res = F.fit(truth, target, model=ThetaNetwork(n=n, dt=1e-2, gradient_horizon=5.0),
-                n_starts=1, starts={"eta_bar": [0.132], "w_jump": [0.9 * W_JUMP]}, steps=15,
-                optimizer=optx.LevenbergMarquardt(rtol=1e-5, atol=1e-7), tol=1e-7, patience=4,
-                loss=functools.partial(F.trace_residuals, smooth=10.0))
+    res = F.fit(
+        truth,
+        target,
+        model=ThetaNetwork(n=n, dt=1e-2, gradient_horizon=5.0),
+        n_starts=1,
+        starts={"eta_bar": [0.132], "w_jump": [0.9 * W_JUMP]},
+        steps=15,
+        optimizer=optx.LevenbergMarquardt(rtol=1e-5, atol=1e-7),
+        tol=1e-7,
+        patience=4,
+        loss=functools.partial(F.trace_residuals, smooth=10.0),
+    )
     assert float(res.params.eta_bar[0, 0]) == pytest.approx(0.12, rel=0.01)
     assert float(res.params.w_jump[0, 0]) == pytest.approx(W_JUMP, rel=0.01)
     hist = np.asarray(res.loss_history[:, 0])

@@ -29,8 +29,16 @@ ETAS = (0.25, 0.5, 1.0)
 
 def _qif_rates(dt, scheme):
     batch = jaxmf.stack_params([_uncoupled(e) for e in ETAS])
-    res = jaxmf.simulate_network(batch, n=1, t1=120.0, dt=dt, record_every=int(round(0.1 / dt)),
-                                 scheme=scheme, raster=1, progress=False)
+    res = jaxmf.simulate_network(
+        batch,
+        n=1,
+        t1=120.0,
+        dt=dt,
+        record_every=int(round(0.1 / dt)),
+        scheme=scheme,
+        raster=1,
+        progress=False,
+    )
     return np.array([_isi_rate(res.select(i)) for i in range(len(ETAS))])
 
 
@@ -49,8 +57,10 @@ def test_qif_rate_euler_converges_with_dt():
     # With the cut-off at +-200 the period lacks the passage beyond |u| = 200 (about 2/200):
     sq = np.sqrt(J)
     finite_peak = sq / (np.arctan((200 - alpha / 2) / sq) - np.arctan((-200 - alpha / 2) / sq))
-    errs = [np.max(np.abs(_qif_rates(dt, jaxmf.EulerReset()) / finite_peak - 1))
-            for dt in (2e-3, 1e-3, 5e-4)]
+    errs = [
+        np.max(np.abs(_qif_rates(dt, jaxmf.EulerReset()) / finite_peak - 1))
+        for dt in (2e-3, 1e-3, 5e-4)
+    ]
     assert errs[0] > errs[1] > errs[2]
     assert errs[1] < 2 * errs[2] * 1.3 and errs[1] > 2 * errs[2] / 1.3  # first order in dt
     assert np.max(np.abs(_qif_rates(1e-3, jaxmf.EulerReset()) / analytic - 1)) < 5e-3
@@ -58,8 +68,10 @@ def test_qif_rate_euler_converges_with_dt():
 
 def _mpr_fixed_point(p):
     """Closed-form equilibrium rate (model.md section 3) with w* = 0 (b = 0, w_jump = 0)."""
-    P = {k: float(np.ravel(getattr(p, k))[0]) for k in
-         ("alpha", "eta_bar", "delta_eta", "i_ext", "tau_s", "s_jump", "e_r", "g")}
+    P = {
+        k: float(np.ravel(getattr(p, k))[0])
+        for k in ("alpha", "eta_bar", "delta_eta", "i_ext", "tau_s", "s_jump", "e_r", "g")
+    }
 
     def F(r):
         s = P["tau_s"] * P["s_jump"] * r
@@ -76,8 +88,9 @@ def test_mpr_limit_network_matches_fixed_point_as_n_grows():
     errors = []
     for n in (500, 2000, 16_000):
         # The exact passage needs no small step for this (see test_population_observables...).
-        res = jaxmf.simulate_network(p, n=n, t1=60.0, dt=5e-3, record_every=200, progress=False,
-                                     scheme=jaxmf.ExactPassage())
+        res = jaxmf.simulate_network(
+            p, n=n, t1=60.0, dt=5e-3, record_every=200, progress=False, scheme=jaxmf.ExactPassage()
+        )
         errors.append(abs(np.mean(res.r[res.t > 30, 0]) / r_star - 1))
     assert errors[0] > errors[1] > errors[2]
     assert errors[2] < 0.01
@@ -90,8 +103,9 @@ def test_mpr_limit_network_approaches_fixed_point():
     r_star = _mpr_fixed_point(p)
     errors = []
     for n in (250, 1000, 4000):
-        res = jaxmf.simulate_network(p, n=n, t1=40.0, dt=5e-3, record_every=200, progress=False,
-                                     scheme=jaxmf.ExactPassage())
+        res = jaxmf.simulate_network(
+            p, n=n, t1=40.0, dt=5e-3, record_every=200, progress=False, scheme=jaxmf.ExactPassage()
+        )
         errors.append(abs(np.mean(res.r[res.t > 20, 0]) / r_star - 1))
     assert errors[0] > errors[1] > errors[2]
     assert errors[2] < 0.05
@@ -100,8 +114,15 @@ def test_mpr_limit_network_approaches_fixed_point():
 def _tonic_trace(dt, scheme, n=1000, t1=10.0):
     """s(t) and <w>(t) every 0.5 time units: smooth population observables (<v> over
     |v| <= v_peak jumps by ~v_peak/n whenever one neuron crosses the cut-off)."""
-    res = jaxmf.simulate_network(jaxmf.presets.tonic(), n=n, t1=t1, dt=dt,
-                                 record_every=int(round(0.5 / dt)), scheme=scheme, progress=False)
+    res = jaxmf.simulate_network(
+        jaxmf.presets.tonic(),
+        n=n,
+        t1=t1,
+        dt=dt,
+        record_every=int(round(0.5 / dt)),
+        scheme=scheme,
+        progress=False,
+    )
     return np.concatenate([res.s[:, 0], res.w_mean[:, 0]]), res
 
 
@@ -172,13 +193,23 @@ def test_jit_equals_eager_and_vmap_equals_loop():
     jitted = jax.jit(lambda q, s: nw.run(q, net, s, **kw))(p, st)
     assert tree_allclose(eager, jitted, rtol=1e-12, atol=1e-12)
     plist = [p.replace(eta_bar=e) for e in (0.1, 0.2, 0.3)]
-    batch = jaxmf.simulate_network(jaxmf.stack_params(plist), n=300, t1=2.0, record_every=40,
-                                   progress=False)
+    batch = jaxmf.simulate_network(
+        jaxmf.stack_params(plist), n=300, t1=2.0, record_every=40, progress=False
+    )
     for i, q in enumerate(plist):
         single = jaxmf.simulate_network(q, n=300, t1=2.0, record_every=40, progress=False)
-        assert tree_allclose((single.r, single.v_mean, single.w_mean, single.s, single.state.v),
-                             (batch.r[i], batch.v_mean[i], batch.w_mean[i], batch.s[i],
-                              tuple(v[i] for v in batch.state.v)), rtol=1e-12, atol=1e-12)
+        assert tree_allclose(
+            (single.r, single.v_mean, single.w_mean, single.s, single.state.v),
+            (
+                batch.r[i],
+                batch.v_mean[i],
+                batch.w_mean[i],
+                batch.s[i],
+                tuple(v[i] for v in batch.state.v),
+            ),
+            rtol=1e-12,
+            atol=1e-12,
+        )
 
 
 def test_simulate_network_under_jit_and_grad():
@@ -198,16 +229,23 @@ def test_simulate_network_under_jit_and_grad():
 def test_two_identical_populations_equal_one():
     # (gs)_m = g (s_1/2 + s_2/2) = g s when both halves are copies of a one-population network.
     one = jaxmf.simulate_network(BASE, n=400, t1=5.0, record_every=100, progress=False)
-    two_p = BASE.replace(eta_bar=[0.12, 0.12], fractions=[0.5, 0.5], g=np.full((2, 2), float(BASE.g[0, 0])))
+    two_p = BASE.replace(
+        eta_bar=[0.12, 0.12], fractions=[0.5, 0.5], g=np.full((2, 2), float(BASE.g[0, 0]))
+    )
     two = jaxmf.simulate_network(two_p, n=(400, 400), t1=5.0, record_every=100, progress=False)
     for name in ("r", "v_mean", "w_mean", "s"):
-        np.testing.assert_allclose(getattr(two, name)[:, 0], getattr(one, name)[:, 0], rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(getattr(two, name)[:, 1], getattr(one, name)[:, 0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            getattr(two, name)[:, 0], getattr(one, name)[:, 0], rtol=1e-9, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            getattr(two, name)[:, 1], getattr(one, name)[:, 0], rtol=1e-9, atol=1e-12
+        )
 
 
 def test_two_population_preset_runs_and_splits_neurons():
-    res = jaxmf.simulate_network(jaxmf.presets.two_population(), n=1000, t1=2.0, record_every=100,
-                                 progress=False, raster=10)
+    res = jaxmf.simulate_network(
+        jaxmf.presets.two_population(), n=1000, t1=2.0, record_every=100, progress=False, raster=10
+    )
     assert res.network.sizes == (800, 200)
     assert res.r.shape == (20, 2)
     t, ids = res.spike_raster()
@@ -227,9 +265,12 @@ def test_resume_equals_uninterrupted_run():
     full = jaxmf.simulate_network(BASE, t1=4.0, **kw)
     half = jaxmf.simulate_network(BASE, t1=2.0, **kw)
     rest = jaxmf.simulate_network(BASE, t1=4.0, resume=half, **kw)
-    assert tree_allclose((full.t, full.r, full.v_mean, full.spike_first, full.state.v, full.state.s),
-                         (rest.t, rest.r, rest.v_mean, rest.spike_first, rest.state.v, rest.state.s),
-                         rtol=0, atol=0)
+    assert tree_allclose(
+        (full.t, full.r, full.v_mean, full.spike_first, full.state.v, full.state.s),
+        (rest.t, rest.r, rest.v_mean, rest.spike_first, rest.state.v, rest.state.s),
+        rtol=0,
+        atol=0,
+    )
 
 
 def test_interrupt_keeps_finished_chunks(monkeypatch):
@@ -260,8 +301,8 @@ def test_nonfinite_state_is_reported():
     start = jaxmf.simulate_network(BASE, t1=1.0, **kw)
     poisoned = jax.tree_util.tree_map(lambda x: x, start)
     import equinox as eqx
-    poisoned = eqx.tree_at(lambda r: r.state.w, poisoned,
-                           (start.state.w[0].at[7].set(jnp.nan),))
+
+    poisoned = eqx.tree_at(lambda r: r.state.w, poisoned, (start.state.w[0].at[7].set(jnp.nan),))
     with pytest.raises(jaxmf.SimulationError, match="non-finite") as err:
         jaxmf.simulate_network(BASE, t1=3.0, resume=poisoned, **kw)
     assert err.value.result.status == RESULTS.diverged
@@ -272,8 +313,14 @@ def test_nonfinite_state_is_reported():
 
 
 def test_bad_arguments_name_the_parameter():
-    for kwargs, name in [(dict(n=0), "n"), (dict(n=2.5), "n"), (dict(record_every=0), "record_every"),
-                         (dict(dt=-1.0), "dt"), (dict(t1=-5.0), "t1"), (dict(t1=1.05), "t1")]:
+    for kwargs, name in [
+        (dict(n=0), "n"),
+        (dict(n=2.5), "n"),
+        (dict(record_every=0), "record_every"),
+        (dict(dt=-1.0), "dt"),
+        (dict(t1=-5.0), "t1"),
+        (dict(t1=1.05), "t1"),
+    ]:
         args = dict(n=100, t1=1.0, record_every=100, progress=False) | kwargs
         with pytest.raises(ParameterError) as err:
             jaxmf.simulate_network(BASE, **args)
@@ -284,8 +331,9 @@ def test_batched_two_populations_match_single_runs():
     # Batch size 3 differs from P = 2: shape handling of the (B, P, P) conductances.
     p = jaxmf.presets.two_population()
     plist = [p.replace(eta_bar=[e, e]) for e in (0.1, 0.2, 0.3)]
-    batch = jaxmf.simulate_network(jaxmf.stack_params(plist), n=300, t1=1.0, record_every=100,
-                                   progress=False)
+    batch = jaxmf.simulate_network(
+        jaxmf.stack_params(plist), n=300, t1=1.0, record_every=100, progress=False
+    )
     single = jaxmf.simulate_network(plist[1], n=300, t1=1.0, record_every=100, progress=False)
     np.testing.assert_allclose(batch.r[1], single.r, rtol=1e-12)
 
@@ -323,7 +371,9 @@ def test_resume_with_other_sizes_precision_or_populations_is_refused():
 
 def test_traced_dt_is_reported_as_static():
     with pytest.raises(ParameterError, match="static Python float"):
-        jax.jit(lambda dt: jaxmf.simulate_network(BASE, n=50, t1=0.1, dt=dt, progress=False).r)(1e-3)
+        jax.jit(lambda dt: jaxmf.simulate_network(BASE, n=50, t1=0.1, dt=dt, progress=False).r)(
+            1e-3
+        )
 
 
 def test_results_print_values_and_statuses():
@@ -340,10 +390,12 @@ def test_step_bound_is_checked_at_run_time_for_traced_parameters():
     eta_max = abs(float(BASE.eta_bar[0]) + float(BASE.delta_eta[0]) * z_max)
     for scheme in (jaxmf.EulerReset(), jaxmf.ExactPassage()):
         assert float(nw.traced_max_dt(scheme, BASE, net)) == pytest.approx(
-            scheme.max_dt(BASE, eta_max), rel=1e-12)
+            scheme.max_dt(BASE, eta_max), rel=1e-12
+        )
     # dt = 5e-3 is refused eagerly; under jit it is flagged (throw=False) or fails at run time.
-    run = lambda e, throw: jaxmf.simulate_network(BASE.replace(eta_bar=e), n=300, t1=0.1, dt=5e-3,
-                                                  record_every=10, throw=throw)
+    run = lambda e, throw: jaxmf.simulate_network(
+        BASE.replace(eta_bar=e), n=300, t1=0.1, dt=5e-3, record_every=10, throw=throw
+    )
     status = jax.jit(lambda e: run(e, False).status)(0.12)
     assert status == RESULTS.out_of_domain
     with pytest.raises(Exception, match="stability bound"):

@@ -1,7 +1,6 @@
 """Every notebook runs top to bottom in quick mode (small N, short t1), so none can rot."""
 
 import json
-import os
 from pathlib import Path
 
 import matplotlib

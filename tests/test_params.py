@@ -15,8 +15,16 @@ from .conftest import tree_allclose
 def test_paper_dimensionless_values():
     # model.md section 1: the paper's 4-digit dimensionless values, from its dimensional set.
     p = jaxmf.presets.chen_campbell_2022()
-    expected = dict(alpha=0.6215, g=1.2308, e_r=1.0, a=0.0077, b=-0.0062, w_jump=0.0189,
-                    s_jump=1.2308, tau_s=2.6)
+    expected = dict(
+        alpha=0.6215,
+        g=1.2308,
+        e_r=1.0,
+        a=0.0077,
+        b=-0.0062,
+        w_jump=0.0189,
+        s_jump=1.2308,
+        tau_s=2.6,
+    )
     for name, value in expected.items():
         assert float(np.ravel(getattr(p, name))[0]) == pytest.approx(value, abs=6e-5), name
     assert float(p.v_peak) == 200.0 and float(p.v_reset) == -200.0
@@ -36,8 +44,9 @@ def test_round_trip_conversion():
     back = d.to_dimensionless().to_dimensional()
     assert tree_allclose(d, back, rtol=1e-12, atol=1e-12)
     p = jaxmf.presets.two_population(kappa=0.7, eta_bar=[0.1, 0.2])
-    assert tree_allclose(p, p.to_dimensional(C=100.0, k=0.7, v_r=-60.0).to_dimensionless(),
-                         rtol=1e-12, atol=1e-12)
+    assert tree_allclose(
+        p, p.to_dimensional(C=100.0, k=0.7, v_r=-60.0).to_dimensionless(), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_dimensional_defaults_follow_paper():
@@ -62,14 +71,17 @@ def test_two_population_preset():
     assert one.n_populations == 1
 
 
-@pytest.mark.parametrize("field,value,fragment", [
-    ("delta_eta", -0.1, ">= 0"),
-    ("tau_s", 0.0, "> 0"),
-    ("a", -1.0, "> 0"),
-    ("eta_bar", math.nan, "finite"),
-    ("v_reset", 300.0, "< v_peak"),
-    ("g", -1.0, ">= 0"),
-])
+@pytest.mark.parametrize(
+    "field,value,fragment",
+    [
+        ("delta_eta", -0.1, ">= 0"),
+        ("tau_s", 0.0, "> 0"),
+        ("a", -1.0, "> 0"),
+        ("eta_bar", math.nan, "finite"),
+        ("v_reset", 300.0, "< v_peak"),
+        ("g", -1.0, ">= 0"),
+    ],
+)
 def test_invariants_name_the_parameter(field, value, fragment):
     with pytest.raises(ParameterError, match=fragment) as err:
         jaxmf.presets.chen_campbell_2022(**{field: value})
@@ -118,5 +130,7 @@ def test_mixed_precision_is_widened_and_values_print():
     assert float(wide.eta_bar[0]) == float(np.float32(p.eta_bar[0]))
     assert promote_params(p) is p
     assert array_summary(np.arange(20.0)) == "float64[20] min=0 max=19"
-    assert array_summary(np.array([1.5, np.nan] * 5)) == "float64[10] min=1.5 max=1.5 (5 non-finite)"
+    assert (
+        array_summary(np.array([1.5, np.nan] * 5)) == "float64[10] min=1.5 max=1.5 (5 non-finite)"
+    )
     assert array_summary(np.array([0.25, 2.0])) == "[0.25, 2]"

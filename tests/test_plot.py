@@ -14,16 +14,25 @@ def _meanfield(model="chen_campbell", n_pop=1, t1=2.0):
     """A synthetic mean-field result (plots need no solve), on the network's recording grid."""
     t = np.linspace(0.0, t1, int(round(t1 / 0.1)) + 1)
     wave = 0.08 + 0.07 * np.sin(2 * np.pi * t / 1.0)[:, None] * np.ones((1, n_pop))
-    return MeanFieldResult(t=t, r=wave, v=0.3 + wave, w=0.1 + 0.2 * wave, s=3 * wave,
-                           status=np.int32(0), n_steps=np.int32(50), model=model)
+    return MeanFieldResult(
+        t=t,
+        r=wave,
+        v=0.3 + wave,
+        w=0.1 + 0.2 * wave,
+        s=3 * wave,
+        status=np.int32(0),
+        n_steps=np.int32(50),
+        model=model,
+    )
 
 
 @pytest.fixture(scope="module")
 def network():
     # The CLI tests' size and bin, so the compiled network is reused.
     params = jaxmf.presets.get("bursting")
-    return jaxmf.simulate_network(params, n=200, t1=2.0, dtype=np.float32, raster=200,
-                                  progress=False)
+    return jaxmf.simulate_network(
+        params, n=200, t1=2.0, dtype=np.float32, raster=200, progress=False
+    )
 
 
 def _png(path):
@@ -33,9 +42,11 @@ def _png(path):
 
 
 def test_plot_comparison_has_five_panels(tmp_path, network):
-    cmp = Comparison(network=network, meanfield={"chen_campbell": _meanfield(),
-                                                 "nicola_campbell": _meanfield("nicola_campbell")},
-                     metrics={"transient": 0.5})
+    cmp = Comparison(
+        network=network,
+        meanfield={"chen_campbell": _meanfield(), "nicola_campbell": _meanfield("nicola_campbell")},
+        metrics={"transient": 0.5},
+    )
     fig = plot.plot_comparison(cmp, tmp_path / "cmp.png", title="tiny")
     assert len(fig.axes) == 5
     raster, rate = fig.axes[0], fig.axes[1]
@@ -51,8 +62,9 @@ def test_plot_comparison_has_five_panels(tmp_path, network):
 def test_plot_meanfield_has_four_traces_and_a_phase_plane(tmp_path):
     res = _meanfield(n_pop=2)
     params = jaxmf.presets.get("two_population")
-    fig = plot.plot_meanfield(res, tmp_path / "mf.png", params=params,
-                              i_ext=StepInput(times=[1.0], values=[0.0, 0.1]))
+    fig = plot.plot_meanfield(
+        res, tmp_path / "mf.png", params=params, i_ext=StepInput(times=[1.0], values=[0.0, 0.1])
+    )
     assert len(fig.axes) == 5
     ylabels = sorted(ax.get_ylabel() for ax in fig.axes)
     v, w = r"$\langle v \rangle$", r"$\langle w \rangle$"
@@ -67,8 +79,9 @@ def test_plot_meanfield_has_four_traces_and_a_phase_plane(tmp_path):
 
 def test_plot_phase_draws_each_result_into_given_axes():
     fig, ax = plt.subplots()
-    out = plot.plot_phase({"a": _meanfield(), "b": _meanfield("mpr")}, x="v", y="s", ax=ax,
-                          t_from=1.0)
+    out = plot.plot_phase(
+        {"a": _meanfield(), "b": _meanfield("mpr")}, x="v", y="s", ax=ax, t_from=1.0
+    )
     assert out is ax
     curves = [line for line in ax.get_lines() if len(line.get_xdata()) > 1]
     assert len(curves) == 2
@@ -97,19 +110,27 @@ def test_plot_error_vs_n_log_log_with_guide(tmp_path):
 
 def test_plot_meanfield_draws_equilibria():
     res = _meanfield()
-    equilibria = [{"r": [0.05], "w": [0.12], "stable": False},
-                  {"r": [0.11], "w": [0.13], "stable": True}]
+    equilibria = [
+        {"r": [0.05], "w": [0.12], "stable": False},
+        {"r": [0.11], "w": [0.13], "stable": True},
+    ]
     fig = plot.plot_meanfield(res, equilibria=equilibria)
     rate = fig.axes[0]
-    flat = [line for line in rate.get_lines() if np.ptp(line.get_ydata()) == 0
-            and len(line.get_ydata()) == 2]
+    flat = [
+        line
+        for line in rate.get_lines()
+        if np.ptp(line.get_ydata()) == 0 and len(line.get_ydata()) == 2
+    ]
     assert sorted(float(line.get_ydata()[0]) for line in flat) == [0.05, 0.11]
     assert {line.get_linestyle() for line in flat} == {"-", ":"}  # stable solid, unstable dotted
     legend = [text.get_text() for text in rate.get_legend().get_texts()]
     assert "stable equilibrium" in legend and "unstable equilibrium" in legend
     (phase,) = [ax for ax in fig.axes if ax.get_xlabel() == r"$\langle w \rangle$"]
-    marks = [(float(line.get_xdata()[0]), float(line.get_ydata()[0]))
-             for line in phase.get_lines() if line.get_marker() == "D"]
+    marks = [
+        (float(line.get_xdata()[0]), float(line.get_ydata()[0]))
+        for line in phase.get_lines()
+        if line.get_marker() == "D"
+    ]
     assert sorted(marks) == [(0.12, 0.05), (0.13, 0.11)]
     plt.close(fig)
 
@@ -118,8 +139,17 @@ def test_plot_fit_traces_and_loss_history(tmp_path):
     t = np.linspace(0.0, 10.0, 101)
     target = 0.1 + 0.05 * np.sin(t)
     history = np.array([[1.0, 2.0], [0.1, 0.5], [0.01, np.nan]])
-    fig = plot.plot_fit(t, target, target * 1.01, history, tmp_path / "fit.png", transient=2.5,
-                        fitted={"eta_bar": 0.125}, initial={"eta_bar": 0.11}, loss="trace")
+    fig = plot.plot_fit(
+        t,
+        target,
+        target * 1.01,
+        history,
+        tmp_path / "fit.png",
+        transient=2.5,
+        fitted={"eta_bar": 0.125},
+        initial={"eta_bar": 0.11},
+        loss="trace",
+    )
     ax, axl = fig.axes
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), target)
     assert "0.11 -> 0.125" in ax.get_title()

@@ -31,7 +31,8 @@ def test_rounded_and_two_population_match_the_paper():
 
 def test_get_by_name_with_overrides():
     assert presets.get("bursting", eta_bar=0.2).eta_bar[0] == 0.2
-    np.testing.assert_array_equal(presets.get("rounded").w_jump,
-                                  presets.chen_campbell_2022(rounded=True).w_jump)
+    np.testing.assert_array_equal(
+        presets.get("rounded").w_jump, presets.chen_campbell_2022(rounded=True).w_jump
+    )
     with pytest.raises(jaxmf.ParameterError, match="unknown preset 'nope'"):
         presets.get("nope")

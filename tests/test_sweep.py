@@ -44,8 +44,15 @@ def _base():
 @pytest.fixture(scope="module")
 def reference():
     """The 3 x 2 regime map, in memory (no file)."""
-    return regime_map(_base(), AXES, observables=OBS, chunk_size=CHUNK, points_per_device=PPD,
-                      progress=False, **MF)
+    return regime_map(
+        _base(),
+        AXES,
+        observables=OBS,
+        chunk_size=CHUNK,
+        points_per_device=PPD,
+        progress=False,
+        **MF,
+    )
 
 
 def _data(ds):
@@ -84,8 +91,9 @@ def test_grid_designs():
     r2 = Grid.random(50, seed=3, eta_bar=(0.0, 0.3), w_jump=(0.005, 0.1))
     np.testing.assert_array_equal(r1.values(), r2.values())
     assert np.all((r1.values() >= [0.0, 0.005]) & (r1.values() < [0.3, 0.1]))
-    assert not np.array_equal(r1.values(), Grid.random(50, seed=4, eta_bar=(0.0, 0.3),
-                                                       w_jump=(0.005, 0.1)).values())
+    assert not np.array_equal(
+        r1.values(), Grid.random(50, seed=4, eta_bar=(0.0, 0.3), w_jump=(0.005, 0.1)).values()
+    )
 
     n = 40
     lhs = Grid.latin_hypercube(n, seed=1, eta_bar=(0.0, 0.3), kappa=(0.5, 0.9))
@@ -107,11 +115,17 @@ def _solve_point(eta_bar, w_jump):
     """solve_meanfield and jaxmf.analysis at one point: (regime, mean r, mean w, burst period)."""
     p = _base().replace(eta_bar=eta_bar, w_jump=w_jump)
     ts = jnp.linspace(MF["transient"], MF["t1"], 501)
-    res = jaxmf.solve_meanfield(p, MF["t1"], ts=ts, rtol=1e-6, atol=1e-9, max_steps=20_000,
-                                throw=False)
+    res = jaxmf.solve_meanfield(
+        p, MF["t1"], ts=ts, rtol=1e-6, atol=1e-9, max_steps=20_000, throw=False
+    )
     r = res.r[:, 0]
-    return (classify_regime(res.t, r), jnp.mean(r), jnp.mean(res.w[:, 0]),
-            detect_bursts(res.t, r).period, jnp.all(jnp.isfinite(res.r)))
+    return (
+        classify_regime(res.t, r),
+        jnp.mean(r),
+        jnp.mean(res.w[:, 0]),
+        detect_bursts(res.t, r).period,
+        jnp.all(jnp.isfinite(res.r)),
+    )
 
 
 def test_sweep_equals_per_point_solves(reference):
@@ -142,9 +156,22 @@ def test_sweep_equals_per_point_solves(reference):
 def _equilibrium_rate(p):
     """r* of the one-population mean field from the scalar root problem of model.md section 3,
     solved with scipy in plain floats (independent of jaxmf's equilibrium code)."""
-    f = {k: float(np.ravel(np.asarray(getattr(p, k)))[0]) for k in
-         ("alpha", "eta_bar", "delta_eta", "i_ext", "a", "b", "w_jump", "tau_s", "s_jump", "e_r",
-          "g")}
+    f = {
+        k: float(np.ravel(np.asarray(getattr(p, k)))[0])
+        for k in (
+            "alpha",
+            "eta_bar",
+            "delta_eta",
+            "i_ext",
+            "a",
+            "b",
+            "w_jump",
+            "tau_s",
+            "s_jump",
+            "e_r",
+            "g",
+        )
+    }
 
     def residual(r):
         s = f["tau_s"] * f["s_jump"] * r
@@ -156,8 +183,10 @@ def _equilibrium_rate(p):
 
     rs = np.geomspace(1e-9, 2.0, 4000)
     vals = np.array([residual(r) for r in rs])
-    roots = [brentq(residual, rs[k], rs[k + 1], xtol=1e-15, rtol=1e-13)
-             for k in np.nonzero(np.sign(vals[:-1]) != np.sign(vals[1:]))[0]]
+    roots = [
+        brentq(residual, rs[k], rs[k + 1], xtol=1e-15, rtol=1e-13)
+        for k in np.nonzero(np.sign(vals[:-1]) != np.sign(vals[1:]))[0]
+    ]
     assert len(roots) == 1, roots
     return roots[0]
 
@@ -175,29 +204,50 @@ def test_diverging_and_max_steps_points_are_flagged(tmp_path):
     # delta_eta = 0 leaves r = 0: v obeys v' = v^2 - alpha v + eta_bar - w, which blows up in
     # finite time for eta_bar > (alpha + b)^2 / 4 ~ 0.095 and settles below it.
     grid = Grid.points(delta_eta=[0.0, 0.02, 0.0], eta_bar=[0.3, 0.3, 0.05])
-    ds = sweep(_base(), grid, observables=OBS, chunk_size=CHUNK, progress=False,
-               out=tmp_path / "div.nc", **MF)
+    ds = sweep(
+        _base(),
+        grid,
+        observables=OBS,
+        chunk_size=CHUNK,
+        progress=False,
+        out=tmp_path / "div.nc",
+        **MF,
+    )
     assert list(ds["status"].values.astype(str)) == ["diverged", "ok", "ok"]
     assert list(ds["regime"].values.astype(str)) == ["none", "tonic", "quiescent"]
     assert np.isnan(ds["r_mean"].values[0]) and np.all(np.isfinite(ds["r_mean"].values[1:]))
     assert ds["r_mean"].values[2] == 0.0
 
-    few = sweep(_base(), Grid.points(eta_bar=[0.3]), observables=("r_mean",), progress=False,
-                max_steps=20, throw=False, **MF)
+    few = sweep(
+        _base(),
+        Grid.points(eta_bar=[0.3]),
+        observables=("r_mean",),
+        progress=False,
+        max_steps=20,
+        throw=False,
+        **MF,
+    )
     assert few["status"].item() == "max_steps" and np.isnan(few["r_mean"].item())
 
 
 def test_function_model_and_multi_population():
     grid = Grid.points(eta_bar=[0.1, 0.2, 0.3])
-    ds = sweep(_base(), grid, model=lambda p: {"twice": 2 * p.eta_bar[0],
-                                                "log": jnp.log(p.eta_bar[0] - 0.15)},
-               progress=False)
+    ds = sweep(
+        _base(),
+        grid,
+        model=lambda p: {"twice": 2 * p.eta_bar[0], "log": jnp.log(p.eta_bar[0] - 0.15)},
+        progress=False,
+    )
     np.testing.assert_allclose(ds["twice"].values, [0.2, 0.4, 0.6], rtol=1e-15)
     assert list(ds["status"].values.astype(str)) == ["diverged", "ok", "ok"]
 
     two = jaxmf.presets.two_population(kappa=0.8)
-    ds2 = sweep(two, Grid.points(**{"w_jump[1]": [0.001, 0.002]}, kappa=[0.6, 0.7]),
-                model=lambda p: {"wj": p.w_jump, "f": p.fractions}, progress=False)
+    ds2 = sweep(
+        two,
+        Grid.points(**{"w_jump[1]": [0.001, 0.002]}, kappa=[0.6, 0.7]),
+        model=lambda p: {"wj": p.w_jump, "f": p.fractions},
+        progress=False,
+    )
     assert ds2["wj"].dims == ("point", "population")
     np.testing.assert_allclose(ds2["wj"].values[:, 1], [0.001, 0.002], rtol=1e-15)
     np.testing.assert_allclose(ds2["wj"].values[:, 0], float(two.w_jump[0]), rtol=1e-15)
@@ -207,16 +257,20 @@ def test_function_model_and_multi_population():
 def test_network_sweep_equals_batched_simulation():
     grid = Grid.product(eta_bar=[0.1, 0.3])
     opts = dict(n=64, t1=2.0, dt=1e-3, record_every=100, transient=0.5, dtype="float64")
-    ds = sweep(_base(), grid, model="network", observables=("r_mean", "v_mean"),
-               progress=False, **opts)
+    ds = sweep(
+        _base(), grid, model="network", observables=("r_mean", "v_mean"), progress=False, **opts
+    )
     batch = jaxmf.stack_params([_base().replace(eta_bar=e) for e in (0.1, 0.3)])
-    res = jaxmf.simulate_network(batch, n=64, t1=2.0, dt=1e-3, record_every=100,
-                                 dtype=jnp.float64, progress=False)
+    res = jaxmf.simulate_network(
+        batch, n=64, t1=2.0, dt=1e-3, record_every=100, dtype=jnp.float64, progress=False
+    )
     keep = np.asarray(res.t) > 0.5 + 1e-9
-    np.testing.assert_allclose(ds["r_mean"].values, np.asarray(res.r)[:, keep, 0].mean(1),
-                               rtol=1e-12)
-    np.testing.assert_allclose(ds["v_mean"].values, np.asarray(res.v_mean)[:, keep, 0].mean(1),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        ds["r_mean"].values, np.asarray(res.r)[:, keep, 0].mean(1), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        ds["v_mean"].values, np.asarray(res.v_mean)[:, keep, 0].mean(1), rtol=1e-12
+    )
     assert list(ds["status"].values.astype(str)) == ["ok", "ok"]
 
 
@@ -237,14 +291,24 @@ def test_resume_after_ctrl_c_completes_identically(tmp_path, reference, monkeypa
 
     monkeypatch.setattr(sweep_module, "_write_chunk", interrupt_second)
     with pytest.raises(sweep_module.SweepInterrupted) as err:
-        regime_map(_base(), AXES, observables=OBS, chunk_size=CHUNK, points_per_device=PPD,
-                   progress=False, out=out, **MF)
+        regime_map(
+            _base(),
+            AXES,
+            observables=OBS,
+            chunk_size=CHUNK,
+            points_per_device=PPD,
+            progress=False,
+            out=out,
+            **MF,
+        )
     assert err.value.done == CHUNK and not out.exists()
-    assert sorted(p.name for p in (tmp_path / "scan.nc.parts").glob("chunk-*.npz")) == \
-        ["chunk-000000.npz"]
+    assert sorted(p.name for p in (tmp_path / "scan.nc.parts").glob("chunk-*.npz")) == [
+        "chunk-000000.npz"
+    ]
 
-    monkeypatch.setattr(sweep_module, "_write_chunk", lambda *a: (writes.append(a[1]),
-                                                                 real_write(*a)))
+    monkeypatch.setattr(
+        sweep_module, "_write_chunk", lambda *a: (writes.append(a[1]), real_write(*a))
+    )
     writes.clear()
     ds = regime_map(_base(), AXES, observables=OBS, progress=False, out=out, **MF)
     assert writes == [1]  # only the unfinished chunk was computed (chunk size from the manifest)
@@ -285,8 +349,14 @@ def _square_sweep(out, values, monkeypatch=None, stop_after=None):
     if monkeypatch is not None:
         monkeypatch.setattr(sweep_module, "_write_chunk", write)
     try:
-        ds = sweep(_base(), Grid.points(eta_bar=values), model=_square, chunk_size=2,
-                   progress=False, out=out)
+        ds = sweep(
+            _base(),
+            Grid.points(eta_bar=values),
+            model=_square,
+            chunk_size=2,
+            progress=False,
+            out=out,
+        )
     except sweep_module.SweepInterrupted:
         ds = None
     return ds, written
@@ -328,7 +398,8 @@ def test_resume_never_merges_a_foreign_or_damaged_chunk(tmp_path, monkeypatch):
     (b_parts / "manifest.json").unlink()
     for suffix in ("", ".sha256"):
         (b_parts / ("chunk-000001.npz" + suffix)).write_bytes(
-            Path(str(foreign) + suffix).read_bytes())
+            Path(str(foreign) + suffix).read_bytes()
+        )
     with pytest.warns(UserWarning, match="different sweep"):
         ds, written = _square_sweep(out.with_name("b.nc"), values, monkeypatch)
     assert written == [1, 2, 3]
@@ -336,8 +407,11 @@ def test_resume_never_merges_a_foreign_or_damaged_chunk(tmp_path, monkeypatch):
 
 
 def test_size_guard_and_throw():
-    huge = Grid.product(eta_bar=np.linspace(0, 0.3, 10**4), w_jump=np.linspace(0.01, 0.1, 10**4),
-                        delta_eta=np.linspace(0.01, 0.1, 10**4))
+    huge = Grid.product(
+        eta_bar=np.linspace(0, 0.3, 10**4),
+        w_jump=np.linspace(0.01, 0.1, 10**4),
+        delta_eta=np.linspace(0.01, 0.1, 10**4),
+    )
     with pytest.raises(jaxmf.ParameterError) as err:
         sweep(_base(), huge, progress=False)
     assert err.value.name == "grid" and "1e+12 points" in str(err.value)
@@ -356,8 +430,15 @@ def test_size_guard_and_throw():
 
 def _run_python(code: str, env_extra=None, **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 _CONSTANTS = f"""
@@ -366,23 +447,29 @@ import jax
 jax.config.update("jax_enable_x64", True)
 MF, OBS, AXES, CHUNK, PPD = {MF!r}, {OBS!r}, {AXES!r}, {CHUNK}, {PPD}
 """
-_SETUP = _CONSTANTS + """
+_SETUP = (
+    _CONSTANTS
+    + """
 import jaxmf
 S = importlib.import_module("jaxmf._sweep")
 """
+)
 
 
 def test_killed_sweep_resumes_identically(tmp_path, reference):
     out = tmp_path / "killed.nc"
     parts = tmp_path / "killed.nc.parts"
     # two chunks, with a pause after each write so the kill lands between them
-    proc = _run_python(_SETUP + f"""
+    proc = _run_python(
+        _SETUP
+        + f"""
 import time
 real = S._write_chunk
 S._write_chunk = lambda *a: (real(*a), time.sleep(30))
 S.regime_map(jaxmf.presets.chen_campbell_2022(), AXES, observables=OBS, chunk_size=CHUNK,
              points_per_device=PPD, progress=False, out={str(out)!r}, **MF)
-""")
+"""
+    )
     try:
         deadline = time.time() + 120
         while not list(parts.glob("chunk-*.npz")):
@@ -406,13 +493,17 @@ FOUR_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
 def _sharded(tmp_path, reference, counts):
     # The reference ran one point per call on one device; here each call puts one point on each
     # of 4 devices (one call per chunk), or on each of 3 (two calls, the second padded).
-    proc = _run_python(_SETUP + f"""
+    proc = _run_python(
+        _SETUP
+        + f"""
 assert len(jax.devices()) == 4
 for n in {counts!r}:
     S.regime_map(jaxmf.presets.chen_campbell_2022(), AXES, observables=OBS, chunk_size=CHUNK,
                  points_per_device=PPD, devices=n, progress=False, out=f"{tmp_path}/d{{n}}.nc",
                  **MF)
-""", env_extra=FOUR_DEVICES)
+""",
+        env_extra=FOUR_DEVICES,
+    )
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-3000:]
     for n in counts:
@@ -432,7 +523,9 @@ def test_sharded_on_three_devices_with_padding(tmp_path, reference):
 
 @pytest.mark.slow
 def test_sharded_network_batch_equals_unsharded():
-    proc = _run_python(_SETUP + """
+    proc = _run_python(
+        _SETUP
+        + """
 import numpy as np
 base = jaxmf.presets.chen_campbell_2022()
 net = dict(model="network", observables=("r_mean", "regime"), n=64, t1=2.0, transient=0.5,
@@ -441,7 +534,9 @@ grid = S.Grid.product(eta_bar=[0.0, 0.1, 0.2, 0.3, 0.4])
 one = S.sweep(base, grid, devices=1, **net)
 four = S.sweep(base, grid, devices=4, **net)
 print("RESULT", all(np.array_equal(one[k].values, four[k].values) for k in one.data_vars))
-""", env_extra=FOUR_DEVICES)
+""",
+        env_extra=FOUR_DEVICES,
+    )
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-3000:]
     assert "RESULT True" in stdout, stdout
@@ -457,7 +552,9 @@ def _free_port() -> int:
 def test_two_processes_give_the_same_dataset(tmp_path, reference):
     out = tmp_path / "dist.nc"
     port = _free_port()
-    code = _CONSTANTS + """
+    code = (
+        _CONSTANTS
+        + """
 jax.distributed.initialize(coordinator_address="127.0.0.1:{port}", num_processes=2,
                            process_id={pid}, initialization_timeout=120)
 import jaxmf
@@ -466,8 +563,15 @@ ds = S.regime_map(jaxmf.presets.chen_campbell_2022(), AXES, observables=OBS, chu
                   points_per_device=PPD, progress=False, out={out!r}, **MF)
 print("RESULT", jax.process_index(), jax.process_count(), ds.attrs["fingerprint"])
 """
-    procs = [_run_python(code.replace("{port}", str(port)).replace("{pid}", str(i))
-                         .replace("{out!r}", repr(str(out)))) for i in range(2)]
+    )
+    procs = [
+        _run_python(
+            code.replace("{port}", str(port))
+            .replace("{pid}", str(i))
+            .replace("{out!r}", repr(str(out)))
+        )
+        for i in range(2)
+    ]
     outputs = []
     try:
         for p in procs:
@@ -477,8 +581,9 @@ print("RESULT", jax.process_index(), jax.process_count(), ds.attrs["fingerprint"
             p.kill()
     for p, (_, se) in zip(procs, outputs):
         assert p.returncode == 0, se[-3000:]
-    results = sorted(next(x for x in so.splitlines() if x.startswith("RESULT")).split()[1:3]
-                     for so, _ in outputs)
+    results = sorted(
+        next(x for x in so.splitlines() if x.startswith("RESULT")).split()[1:3] for so, _ in outputs
+    )
     assert results == [["0", "2"], ["1", "2"]]
     ds = load_sweep(out)
     assert json.loads(ds.attrs["provenance"])["processes"] == 2
@@ -489,30 +594,50 @@ print("RESULT", jax.process_index(), jax.process_count(), ds.attrs["fingerprint"
 # Bad input and the command line
 
 
-@pytest.mark.parametrize("call, name, words", [
-    (lambda: Grid.product(eta=[0.1]), "eta", "unknown parameter"),
-    (lambda: Grid.product(eta_bar=[0.1, float("nan")]), "eta_bar", "finite"),
-    (lambda: Grid.product(eta_bar=[]), "eta_bar", "empty"),
-    (lambda: Grid.random(0, eta_bar=(0, 1)), "n", ">= 1"),
-    (lambda: Grid.random(5, eta_bar=(1, 0)), "eta_bar", "low < high"),
-    (lambda: Grid.points(eta_bar=[0.1, 0.2], w_jump=[0.01]), "grid", "one value per point"),
-    (lambda: Grid.product(eta_bar=[0.1], eta_bar_0=[0.2]), "grid", "both set eta_bar"),
-    (lambda: Grid.product(g=[0.1], **{"g[0,0]": [0.2]}), "grid", "both set g"),
-    (lambda: sweep(_base(), Grid.product(delta_eta=[-0.01, 0.02])), "delta_eta", ">= 0"),
-    (lambda: sweep(_base(), Grid.product(**{"w_jump[1]": [0.01]})), "w_jump_1", "out of range"),
-    (lambda: sweep(_base(), Grid.product(kappa=[0.5])), "kappa", "two populations"),
-    (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), rtoll=1e-3), "rtoll", "unknown option"),
-    (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), t1=-5.0), "t1", "> 0"),
-    (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), t1=100.0, transient=100.0),
-     "transient", "< t1"),
-    (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), observables=("rate",)), "observables",
-     "unknown observable"),
-    (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), model="spiking"), "model", "meanfield"),
-    (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), chunk_size=0), "chunk_size", ">= 1"),
-    (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), devices=99), "devices", "between 1"),
-    (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), model="network", dt=0.01), "dt",
-     "too large"),
-])
+@pytest.mark.parametrize(
+    "call, name, words",
+    [
+        (lambda: Grid.product(eta=[0.1]), "eta", "unknown parameter"),
+        (lambda: Grid.product(eta_bar=[0.1, float("nan")]), "eta_bar", "finite"),
+        (lambda: Grid.product(eta_bar=[]), "eta_bar", "empty"),
+        (lambda: Grid.random(0, eta_bar=(0, 1)), "n", ">= 1"),
+        (lambda: Grid.random(5, eta_bar=(1, 0)), "eta_bar", "low < high"),
+        (lambda: Grid.points(eta_bar=[0.1, 0.2], w_jump=[0.01]), "grid", "one value per point"),
+        (lambda: Grid.product(eta_bar=[0.1], eta_bar_0=[0.2]), "grid", "both set eta_bar"),
+        (lambda: Grid.product(g=[0.1], **{"g[0,0]": [0.2]}), "grid", "both set g"),
+        (lambda: sweep(_base(), Grid.product(delta_eta=[-0.01, 0.02])), "delta_eta", ">= 0"),
+        (lambda: sweep(_base(), Grid.product(**{"w_jump[1]": [0.01]})), "w_jump_1", "out of range"),
+        (lambda: sweep(_base(), Grid.product(kappa=[0.5])), "kappa", "two populations"),
+        (
+            lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), rtoll=1e-3),
+            "rtoll",
+            "unknown option",
+        ),
+        (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), t1=-5.0), "t1", "> 0"),
+        (
+            lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), t1=100.0, transient=100.0),
+            "transient",
+            "< t1",
+        ),
+        (
+            lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), observables=("rate",)),
+            "observables",
+            "unknown observable",
+        ),
+        (
+            lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), model="spiking"),
+            "model",
+            "meanfield",
+        ),
+        (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), chunk_size=0), "chunk_size", ">= 1"),
+        (lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), devices=99), "devices", "between 1"),
+        (
+            lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), model="network", dt=0.01),
+            "dt",
+            "too large",
+        ),
+    ],
+)
 def test_bad_input_raises_parameter_error(call, name, words):
     with pytest.raises(jaxmf.ParameterError) as err:
         call()
@@ -540,8 +665,15 @@ def test_cli_sweep_writes_dataset_and_plot(tmp_path, capsys, reference):
     folder = tmp_path / "maps"
     out = folder / "map.nc"
     config = tmp_path / "map.toml"
-    config.write_text(_CONFIG.format(obs=json.dumps(list(OBS)), out=tmp_path / "elsewhere" /
-                                      "map.nc", chunk=CHUNK, ppd=PPD, **MF))
+    config.write_text(
+        _CONFIG.format(
+            obs=json.dumps(list(OBS)),
+            out=tmp_path / "elsewhere" / "map.nc",
+            chunk=CHUNK,
+            ppd=PPD,
+            **MF,
+        )
+    )
     assert main(["sweep", str(config), "--quiet", "--out", str(folder)]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed and f"wrote {out.with_suffix('.png')}" in printed
@@ -576,12 +708,15 @@ def test_cli_sweep_unwritable_out_exits_2_before_computing(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("jaxmf: error: --out: cannot write")
 
 
-@pytest.mark.parametrize("content, words", [
-    (bytes(range(256)) * 4, "not a text file"),
-    (b"a = " + b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    (b'preset = "' + b"x" * (2 << 20) + b'"', "a sweep config is a few lines"),
-    (b'preset = "' + b"x" * 100_000 + b'"\n[grid]\neta_bar = [0.1]', "unknown preset"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (bytes(range(256)) * 4, "not a text file"),
+        (b"a = " + b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'preset = "' + b"x" * (2 << 20) + b'"', "a sweep config is a few lines"),
+        (b'preset = "' + b"x" * 100_000 + b'"\n[grid]\neta_bar = [0.1]', "unknown preset"),
+    ],
+)
 def test_cli_damaged_or_huge_config_is_one_short_line(tmp_path, capsys, content, words):
     config = tmp_path / "bad.toml"
     config.write_bytes(content)
@@ -591,16 +726,19 @@ def test_cli_damaged_or_huge_config_is_one_short_line(tmp_path, capsys, content,
     assert len(err) < 1200  # the file's content is not echoed
 
 
-@pytest.mark.parametrize("text, words", [
-    ("presett = 'x'\n[grid]\neta_bar = [0.1]\n", "presett: unknown key in the config"),
-    ("[grid]\neta_bar = [0.1]\n[options]\nrtoll = 1e-3\n", "rtoll: unknown option"),
-    ("[grid]\ndelta_eta = [-0.1, 0.02]\n", "delta_eta: grid value -0.1 is not allowed"),
-    ("[grid]\neta_bar = { start = 0, stop = 1 }\n", "eta_bar: an axis is a list"),
-    ("[grid]\ndesign = 'sobol'\neta_bar = [0.1]\n", "grid.design: must be one of"),
-    ("[grid]\ndesign = 'random'\neta_bar = [0.0, 0.3]\n", "grid.n: a random design needs n"),
-    ("model = 'meanfield'\n", "grid: the config needs a [grid] table"),
-    ("[grid\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("presett = 'x'\n[grid]\neta_bar = [0.1]\n", "presett: unknown key in the config"),
+        ("[grid]\neta_bar = [0.1]\n[options]\nrtoll = 1e-3\n", "rtoll: unknown option"),
+        ("[grid]\ndelta_eta = [-0.1, 0.02]\n", "delta_eta: grid value -0.1 is not allowed"),
+        ("[grid]\neta_bar = { start = 0, stop = 1 }\n", "eta_bar: an axis is a list"),
+        ("[grid]\ndesign = 'sobol'\neta_bar = [0.1]\n", "grid.design: must be one of"),
+        ("[grid]\ndesign = 'random'\neta_bar = [0.0, 0.3]\n", "grid.n: a random design needs n"),
+        ("model = 'meanfield'\n", "grid: the config needs a [grid] table"),
+        ("[grid\n", "not valid TOML"),
+    ],
+)
 def test_cli_bad_config_exits_2(tmp_path, capsys, text, words):
     config = tmp_path / "bad.toml"
     config.write_text(text)
@@ -617,12 +755,17 @@ def test_example_config_parses():
     assert kwargs["model"] == "meanfield" and kwargs["plot"] is True
 
 
-@pytest.mark.parametrize("text, words", [
-    ("[grid]\neta_bar = [0.1]\n[set]\neta_bar = 'abc'\n", "set.eta_bar: must be a number"),
-    ("[grid]\neta_bar = [0.1]\n[set]\neta_bar = {a = 1}\n", "set.eta_bar: must be a number"),
-    ("model = 'network'\n[grid]\neta_bar = [0.1]\n[options]\nscheme = [1]\n",
-     "options.scheme: must be one of"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("[grid]\neta_bar = [0.1]\n[set]\neta_bar = 'abc'\n", "set.eta_bar: must be a number"),
+        ("[grid]\neta_bar = [0.1]\n[set]\neta_bar = {a = 1}\n", "set.eta_bar: must be a number"),
+        (
+            "model = 'network'\n[grid]\neta_bar = [0.1]\n[options]\nscheme = [1]\n",
+            "options.scheme: must be one of",
+        ),
+    ],
+)
 def test_cli_config_values_of_the_wrong_type_exit_2(tmp_path, capsys, text, words):
     config = tmp_path / "bad.toml"
     config.write_text(text)

@@ -56,8 +56,20 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from network_model import (A, ALPHA, B, DELTA_ETA, DT, E_R, ETA_BAR, G_SYN, I_EXT, S_JUMP,  # noqa: E402
-                           TAU_S, V_PEAK, W_JUMP, lorentzian_quantiles)
+from network_model import (
+    ALPHA,
+    DT,
+    E_R,
+    G_SYN,
+    I_EXT,
+    S_JUMP,  # noqa: E402
+    TAU_S,
+    V_PEAK,
+    W_JUMP,
+    A,
+    B,
+    lorentzian_quantiles,
+)
 
 
 def build_network(b2, n: int, dtype):
@@ -70,20 +82,35 @@ def build_network(b2, n: int, dtype):
     """
     second = b2.second
     c = np.dtype(dtype).type
-    ns = dict(alpha=c(ALPHA), g=c(G_SYN), e_r=c(E_R), a=c(A), b=c(B),
-              w_jump=c(W_JUMP), s_inc=c(S_JUMP / n), tau_s=c(TAU_S) * second,
-              I_ext=c(I_EXT), v_peak=c(V_PEAK))
+    ns = dict(
+        alpha=c(ALPHA),
+        g=c(G_SYN),
+        e_r=c(E_R),
+        a=c(A),
+        b=c(B),
+        w_jump=c(W_JUMP),
+        s_inc=c(S_JUMP / n),
+        tau_s=c(TAU_S) * second,
+        I_ext=c(I_EXT),
+        v_peak=c(V_PEAK),
+    )
     eqs = """
     dv/dt = int(v < v_peak) * (v*(v - alpha) - w + eta + I_ext + g*s*(e_r - v)) / second : 1
     dw/dt = int(v < v_peak) * a*(b*v - w) / second : 1
     eta : 1 (constant)
     s : 1 (linked)
     """
-    G = b2.NeuronGroup(n, eqs, threshold="v >= v_peak", reset="v = -v; w += w_jump",
-                       method="euler", namespace=ns, name="G")
+    G = b2.NeuronGroup(
+        n,
+        eqs,
+        threshold="v >= v_peak",
+        reset="v = -v; w += w_jump",
+        method="euler",
+        namespace=ns,
+        name="G",
+    )
     G.thresholder["spike"].when = "before_groups"
-    S = b2.NeuronGroup(1, "ds/dt = -s/tau_s : 1", method="euler", namespace=ns,
-                       order=1, name="S")
+    S = b2.NeuronGroup(1, "ds/dt = -s/tau_s : 1", method="euler", namespace=ns, order=1, name="S")
     G.s = b2.linked_var(S, "s")
     G.eta = lorentzian_quantiles(n)
     syn = b2.Synapses(G, S, on_pre="s_post += s_inc", namespace=ns, name="syn")
@@ -132,8 +159,14 @@ def run_standalone(b2, args) -> dict:
     total = int(np.sum(mon.count[:]))
     if not args.build_dir and not args.keep:
         shutil.rmtree(directory, ignore_errors=True)
-    return dict(setup_s=setup_s, compile_s=compile_s, run_s=run_s,
-                binary_wall_s=wall_s, total_spikes=total, threads=args.threads)
+    return dict(
+        setup_s=setup_s,
+        compile_s=compile_s,
+        run_s=run_s,
+        binary_wall_s=wall_s,
+        total_spikes=total,
+        threads=args.threads,
+    )
 
 
 def main(argv=None) -> int:
@@ -141,16 +174,26 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--mode", choices=["numpy", "cython", "cpp_standalone"],
-                   default="cpp_standalone")
+    p.add_argument(
+        "--mode", choices=["numpy", "cython", "cpp_standalone"], default="cpp_standalone"
+    )
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1,
-                   help="cpp_standalone: prefs.devices.cpp_standalone.openmp_threads "
-                        "(0 = no OpenMP, 1 = the project's 'one core' setting)")
-    p.add_argument("--warmup-steps", type=int, default=10,
-                   help="runtime modes: untimed steps that trigger code generation")
-    p.add_argument("--build-dir", default=None,
-                   help="cpp_standalone project directory (default: a temp dir)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="cpp_standalone: prefs.devices.cpp_standalone.openmp_threads "
+        "(0 = no OpenMP, 1 = the project's 'one core' setting)",
+    )
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=10,
+        help="runtime modes: untimed steps that trigger code generation",
+    )
+    p.add_argument(
+        "--build-dir", default=None, help="cpp_standalone project directory (default: a temp dir)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp build dir")
     args = p.parse_args(argv)
 
@@ -168,8 +211,7 @@ def main(argv=None) -> int:
     med = statistics.median(res["run_s"])
     out = {
         "peer": "brian2",
-        "mode": args.mode if args.mode != "cpp_standalone"
-        else f"cpp_standalone_omp{args.threads}",
+        "mode": args.mode if args.mode != "cpp_standalone" else f"cpp_standalone_omp{args.threads}",
         "n": args.n,
         "steps": args.steps,
         "dtype": args.dtype,
@@ -179,8 +221,11 @@ def main(argv=None) -> int:
         "mean_rate": res["total_spikes"] / (args.n * args.steps * DT),
     }
     for k, v in res.items():
-        out[k] = [round(x, 6) for x in v] if isinstance(v, list) else (
-            round(v, 4) if isinstance(v, float) else v)
+        out[k] = (
+            [round(x, 6) for x in v]
+            if isinstance(v, list)
+            else (round(v, 4) if isinstance(v, float) else v)
+        )
     out["brian2"] = b2.__version__
     print(json.dumps(out))
     return 0

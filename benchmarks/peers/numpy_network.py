@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import math
+import os
 import statistics
 import sys
 import time
@@ -38,8 +38,21 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from network_model import (A, ALPHA, B, DELTA_ETA, DT, E_R, ETA_BAR, G_SYN, I_EXT, S_JUMP,  # noqa: E402
-                           TAU_S, V_PEAK, W_JUMP, lorentzian_quantiles)
+from network_model import (
+    ALPHA,
+    DT,
+    E_R,
+    G_SYN,
+    I_EXT,
+    S_JUMP,  # noqa: E402
+    TAU_S,
+    V_PEAK,
+    W_JUMP,
+    A,
+    B,
+    lorentzian_quantiles,
+)
+
 G = G_SYN
 
 
@@ -75,7 +88,12 @@ class Network:
     def run(self, steps: int) -> None:
         v, W, E, t, t2, spk = self.v, self.W, self.E, self.t, self.t2, self.spk
         vpeak, cdt, cwd, cwv, cwj = (
-            self.c_vpeak, self.c_dt, self.c_wdecay, self.c_wv, self.c_wjump)
+            self.c_vpeak,
+            self.c_dt,
+            self.c_wdecay,
+            self.c_wv,
+            self.c_wjump,
+        )
         f = self.dtype.type
         s = self.s
         s_decay, s_inc = self.s_decay, self.s_inc
@@ -125,8 +143,12 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--mode", default="inplace", choices=["inplace"])
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warmup-steps", type=int, default=20,
-                   help="untimed steps before the repeats (not counted in rate)")
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=20,
+        help="untimed steps before the repeats (not counted in rate)",
+    )
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()

@@ -29,9 +29,8 @@ import time
 from copy import deepcopy
 
 import numpy as np
-import scipy.integrate
-
 import pyrates
+import scipy.integrate
 from pyrates import CircuitTemplate
 
 TEMPLATE = "model_templates.neural_mass_models.ik.ik_nodim"
@@ -54,9 +53,21 @@ scipy.integrate.solve_ivp = _timed_solve_ivp
 
 def build(a):
     c = CircuitTemplate.from_yaml(TEMPLATE)
-    node_vars = {f"{OP}/{k}": v for k, v in dict(
-        Delta=a.delta_eta, tau=1.0, eta=a.eta_bar, alpha=a.alpha, g=a.g, E_r=a.e_r, b=a.b, a=a.a,
-        d=a.w_jump, tau_s=a.tau_s).items()}
+    node_vars = {
+        f"{OP}/{k}": v
+        for k, v in dict(
+            Delta=a.delta_eta,
+            tau=1.0,
+            eta=a.eta_bar,
+            alpha=a.alpha,
+            g=a.g,
+            E_r=a.e_r,
+            b=a.b,
+            a=a.a,
+            d=a.w_jump,
+            tau_s=a.tau_s,
+        ).items()
+    }
     c.update_var(node_vars=node_vars, edge_vars=[(f"{OP}/r", f"{OP}/r_in", {"weight": a.s_jump})])
     return c
 
@@ -64,9 +75,19 @@ def build(a):
 def one_run(a, template):
     c = deepcopy(template)  # run() mutates the (cached) template's edge list: work on a copy
     t0 = time.perf_counter()
-    res = c.run(simulation_time=a.t1, step_size=a.step_size, sampling_step_size=a.dts,
-                outputs={"r": f"{OP}/r"}, solver="scipy", method=a.method, rtol=a.rtol, atol=a.atol,
-                backend="default", verbose=False, clear=True)
+    res = c.run(
+        simulation_time=a.t1,
+        step_size=a.step_size,
+        sampling_step_size=a.dts,
+        outputs={"r": f"{OP}/r"},
+        solver="scipy",
+        method=a.method,
+        rtol=a.rtol,
+        atol=a.atol,
+        backend="default",
+        verbose=False,
+        clear=True,
+    )
     return time.perf_counter() - t0, np.asarray(res["r"]).ravel()
 
 
@@ -82,9 +103,17 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", help="save r (grid of --dts) to this .npy")
     # Parameter values (dimensionless); the caller passes jaxmf's so both solve the same system.
-    for name, default in dict(alpha=1 - 24.6 / 65, delta_eta=0.02, g=200 / (2.5 * 65), e_r=1.0,
-                              a=250 / (200 * 2.5 * 65), b=-1 / (2.5 * 65), w_jump=200 / (2.5 * 65**2),
-                              tau_s=4 * 2.5 * 65 / 250, s_jump=0.8 * 250 / (2.5 * 65)).items():
+    for name, default in dict(
+        alpha=1 - 24.6 / 65,
+        delta_eta=0.02,
+        g=200 / (2.5 * 65),
+        e_r=1.0,
+        a=250 / (200 * 2.5 * 65),
+        b=-1 / (2.5 * 65),
+        w_jump=200 / (2.5 * 65**2),
+        tau_s=4 * 2.5 * 65 / 250,
+        s_jump=0.8 * 250 / (2.5 * 65),
+    ).items():
         ap.add_argument("--" + name.replace("_", "-"), type=float, default=default)
     a = ap.parse_args(argv)
 
@@ -102,9 +131,23 @@ def main(argv=None):
     status = _solve_log[-1][2] if _solve_log else None
     if a.out:
         np.save(a.out, r)
-    print(json.dumps(dict(peer=f"PyRates {pyrates.__version__}", mode="default backend, solver=scipy",
-                          method=a.method, eta_bar=a.eta_bar, setup_s=setup_s, run_s=runs, solve_s=solves,
-                          nfev=nfev, status=status, r_mean=float(np.mean(r)), n_out=int(r.size))))
+    print(
+        json.dumps(
+            dict(
+                peer=f"PyRates {pyrates.__version__}",
+                mode="default backend, solver=scipy",
+                method=a.method,
+                eta_bar=a.eta_bar,
+                setup_s=setup_s,
+                run_s=runs,
+                solve_s=solves,
+                nfev=nfev,
+                status=status,
+                r_mean=float(np.mean(r)),
+                n_out=int(r.size),
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,11 @@ COMMANDS = (simulate, meanfield, compare, bifurcation, fit, sweep)
 
 def build_parser() -> Parser:
     """The `jaxmf` argument parser with every subcommand of `COMMANDS`."""
-    parser = Parser(prog="jaxmf", description="Spiking Izhikevich networks with adaptation "
-                    "and their exact mean field (Chen & Campbell 2022).")
+    parser = Parser(
+        prog="jaxmf",
+        description="Spiking Izhikevich networks with adaptation "
+        "and their exact mean field (Chen & Campbell 2022).",
+    )
     parser.add_argument("--version", action="version", version=f"jaxmf {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS:

@@ -14,11 +14,32 @@ from pathlib import Path
 from ..params import ParameterError
 from ..presets import PRESETS
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_PRESET",
-           "UsageError", "Parser", "whole", "positive", "nonnegative", "tolerance", "assignment",
-           "add_parameter_options", "add_output_options", "add_quiet", "add_max_memory",
-           "prepare_out", "fail", "preset_title", "numbers", "check_memory",
-           "check_network_memory", "available_memory", "short"]
+__all__ = [
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "EXIT_INTERRUPTED",
+    "DEFAULT_PRESET",
+    "UsageError",
+    "Parser",
+    "whole",
+    "positive",
+    "nonnegative",
+    "tolerance",
+    "assignment",
+    "add_parameter_options",
+    "add_output_options",
+    "add_quiet",
+    "add_max_memory",
+    "prepare_out",
+    "fail",
+    "preset_title",
+    "numbers",
+    "check_memory",
+    "check_network_memory",
+    "available_memory",
+    "short",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -103,43 +124,62 @@ def assignment(text: str) -> tuple[str, object]:
     try:
         rows = [[float(x) for x in row.split(",")] for row in value.split(";")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{key}: {short(value)} is not a number or a "
-                                         "comma-separated list of numbers") from None
+        raise argparse.ArgumentTypeError(
+            f"{key}: {short(value)} is not a number or a comma-separated list of numbers"
+        ) from None
     if ";" in value:
         return key, rows
     return key, rows[0][0] if len(rows[0]) == 1 and "," not in value else rows[0]
 
 
-def add_parameter_options(parser, default_preset: str | None = DEFAULT_PRESET,
-                          why: str = "") -> None:
+def add_parameter_options(
+    parser, default_preset: str | None = DEFAULT_PRESET, why: str = ""
+) -> None:
     """--preset and --set. `default_preset` None leaves --preset None (the command fills it in,
     e.g. from a resumed run); `why` explains a default other than DEFAULT_PRESET."""
     shown = default_preset or DEFAULT_PRESET
-    parser.add_argument("--preset", default=default_preset,
-                        help=f"parameter set (default {shown}{why}): {', '.join(PRESETS)}")
-    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=assignment,
-                        action="append", default=[],
-                        help="override a parameter, e.g. eta_bar=0.13; a,b for per-population "
-                        "values; rows separated by ';' for the matrix g (repeatable)")
+    parser.add_argument(
+        "--preset",
+        default=default_preset,
+        help=f"parameter set (default {shown}{why}): {', '.join(PRESETS)}",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        type=assignment,
+        action="append",
+        default=[],
+        help="override a parameter, e.g. eta_bar=0.13; a,b for per-population "
+        "values; rows separated by ';' for the matrix g (repeatable)",
+    )
 
 
 def add_output_options(parser, name: str) -> None:
     """--out FOLDER (default results/), --name STEM (default `name`) and --no-plot."""
-    parser.add_argument("--out", type=Path, default=Path("results"),
-                        help="output folder (default results/)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results"), help="output folder (default results/)"
+    )
     parser.add_argument("--name", default=name, help=f"file stem (default {name})")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
 
 
 def add_quiet(parser) -> None:
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress lines on stderr (progress is on by default)")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr (progress is on by default)",
+    )
 
 
 def add_max_memory(parser, what: str = "the run") -> None:
-    parser.add_argument("--max-memory", type=positive, metavar="BYTES",
-                        help=f"memory {what} may use (default: the host's available memory); "
-                        "bigger runs are refused before anything is allocated")
+    parser.add_argument(
+        "--max-memory",
+        type=positive,
+        metavar="BYTES",
+        help=f"memory {what} may use (default: the host's available memory); "
+        "bigger runs are refused before anything is allocated",
+    )
 
 
 def prepare_out(folder) -> Path:
@@ -213,12 +253,21 @@ def check_memory(need: float, option: str, what: str, max_memory: float | None =
     limit = max_memory if max_memory is not None else available_memory()
     if limit is not None and need > limit:
         where = "--max-memory" if max_memory is not None else "available memory"
-        raise UsageError(option, f"{what} need about {_bytes(need)}; {where} is {_bytes(limit)} "
-                         "(raise the limit with --max-memory BYTES on a bigger machine)")
+        raise UsageError(
+            option,
+            f"{what} need about {_bytes(need)}; {where} is {_bytes(limit)} "
+            "(raise the limit with --max-memory BYTES on a bigger machine)",
+        )
 
 
-def check_network_memory(n: int, itemsize: int, max_memory: float | None = None, *,
-                         n_records: float = 0, record_bytes: float = 0) -> None:
+def check_network_memory(
+    n: int,
+    itemsize: int,
+    max_memory: float | None = None,
+    *,
+    n_records: float = 0,
+    record_bytes: float = 0,
+) -> None:
     """Refuse a network run whose state and records would not fit in memory, before JAX
     allocates them.
 

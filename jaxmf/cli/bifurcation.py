@@ -39,8 +39,9 @@ def _interval(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {short(text)}") \
-            from None
+        raise argparse.ArgumentTypeError(
+            f"expected LO,HI (two numbers), got {short(text)}"
+        ) from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise argparse.ArgumentTypeError(f"need finite LO < HI; got {short(text)}")
     return lo, hi
@@ -48,29 +49,48 @@ def _interval(text: str) -> tuple[float, float]:
 
 def add_parser(sub) -> None:
     bif = sub.add_parser(
-        "bifurcation", help="bifurcation diagram of the exact mean field",
+        "bifurcation",
+        help="bifurcation diagram of the exact mean field",
         description="Continue the mean field's equilibria in one parameter (pseudo-arclength), "
         "locate and refine folds and Hopf points (with the first Lyapunov coefficient), continue "
         "the periodic orbits born at each Hopf point (collocation, Floquet multipliers, folds of "
         "cycles, period doubling, torus and homoclinic points) and, with --second, the Hopf and "
         "fold curves in two parameters. Writes OUT/NAME.json, one CSV and JSON per branch, and "
-        "OUT/NAME.png.")
-    add_parameter_options(bif, DEFAULT_PRESET, why=": the 4-digit values the paper's "
-                          "bifurcation diagrams were computed with")
-    bif.add_argument("--param", default="eta_bar",
-                     help="continuation parameter: a Params field, optionally indexed "
-                     "('eta_bar[1]', 'g[0,1]'), or kappa for two populations (default eta_bar)")
-    bif.add_argument("--bounds", type=_interval,
-                     help="LO,HI range of the parameter (default 0,0.3 for eta_bar; else the "
-                     "current value x (0.5, 1.5))")
-    bif.add_argument("--no-cycles", action="store_true",
-                     help="skip the periodic orbits (equilibria and their special points only)")
-    bif.add_argument("--max-points", type=whole, default=400,
-                     help="most points per branch (default 400)")
-    bif.add_argument("--second", metavar="PARAM2",
-                     help="also continue each Hopf and fold point in (PARAM, PARAM2)")
-    bif.add_argument("--bounds2", type=_interval,
-                     help="LO,HI range of PARAM2 (default its value x (0, 3))")
+        "OUT/NAME.png.",
+    )
+    add_parameter_options(
+        bif,
+        DEFAULT_PRESET,
+        why=": the 4-digit values the paper's bifurcation diagrams were computed with",
+    )
+    bif.add_argument(
+        "--param",
+        default="eta_bar",
+        help="continuation parameter: a Params field, optionally indexed "
+        "('eta_bar[1]', 'g[0,1]'), or kappa for two populations (default eta_bar)",
+    )
+    bif.add_argument(
+        "--bounds",
+        type=_interval,
+        help="LO,HI range of the parameter (default 0,0.3 for eta_bar; else the "
+        "current value x (0.5, 1.5))",
+    )
+    bif.add_argument(
+        "--no-cycles",
+        action="store_true",
+        help="skip the periodic orbits (equilibria and their special points only)",
+    )
+    bif.add_argument(
+        "--max-points", type=whole, default=400, help="most points per branch (default 400)"
+    )
+    bif.add_argument(
+        "--second",
+        metavar="PARAM2",
+        help="also continue each Hopf and fold point in (PARAM, PARAM2)",
+    )
+    bif.add_argument(
+        "--bounds2", type=_interval, help="LO,HI range of PARAM2 (default its value x (0, 3))"
+    )
     add_output_options(bif, "bifurcation")
     add_quiet(bif)
     bif.set_defaults(run=run)
@@ -117,8 +137,9 @@ def run(args, command: str) -> int:
     bar = Progress("bifurcation", 1, enabled=not args.quiet, unit=" branches")
     bar.print(f"equilibria in {args.param} over [{bounds[0]:g}, {bounds[1]:g}]")
     try:
-        eqb = continue_equilibria(params, args.param, bounds, max_points=args.max_points,
-                                  progress=not args.quiet)
+        eqb = continue_equilibria(
+            params, args.param, bounds, max_points=args.max_points, progress=not args.quiet
+        )
     except NumericalError as e:
         return fail(f"continuation of the equilibria in {args.param} failed: {e}", EXIT_FAILED)
 
@@ -127,8 +148,11 @@ def run(args, command: str) -> int:
     hopfs = [sp for sp in eqb.special_points if sp.kind == "hopf" and sp.converged]
     folds = [sp for sp in eqb.special_points if sp.kind == "fold" and sp.converged]
     # The rest of the work, one unit per branch still to continue.
-    bar.total = 1 + len(hopfs) * (not args.no_cycles) + (len(hopfs) + len(folds)) * (
-        args.second is not None)
+    bar.total = (
+        1
+        + len(hopfs) * (not args.no_cycles)
+        + (len(hopfs) + len(folds)) * (args.second is not None)
+    )
     done = 1
     bar.update(done, f"{len(eqb)} equilibria, {len(hopfs)} Hopf, {len(folds)} fold,")
     if not args.no_cycles:
@@ -142,8 +166,15 @@ def run(args, command: str) -> int:
                 continue
             try:
                 # throw=False: a branch whose corrector fails part-way is kept, flagged.
-                cyc = continue_cycles(params, sp, args.param, bounds, max_points=args.max_points,
-                                      progress=not args.quiet, throw=False)
+                cyc = continue_cycles(
+                    params,
+                    sp,
+                    args.param,
+                    bounds,
+                    max_points=args.max_points,
+                    progress=not args.quiet,
+                    throw=False,
+                )
             except (ArithmeticError, RuntimeError, ValueError) as e:
                 failures.append(f"cycles from the Hopf point at {args.param} = {value:.10g}: {e}")
                 bar.update(done, f"cycles from {args.param} = {value:.6g} failed,")
@@ -157,37 +188,60 @@ def run(args, command: str) -> int:
             for k, sp in enumerate(points):
                 done += 1
                 try:
-                    branches[f"{kind}_{k}"] = cont(params, sp, both, bounds=(bounds, bounds2),
-                                                   max_points=args.max_points,
-                                                   progress=not args.quiet, throw=False)
+                    branches[f"{kind}_{k}"] = cont(
+                        params,
+                        sp,
+                        both,
+                        bounds=(bounds, bounds2),
+                        max_points=args.max_points,
+                        progress=not args.quiet,
+                        throw=False,
+                    )
                 except (ArithmeticError, RuntimeError, ValueError) as e:
                     failures.append(f"{kind} curve from {args.param} = {float(sp.value):.10g}: {e}")
                 bar.update(done, f"{kind} curve {k},")
 
     files = {}
     for name, branch in branches.items():
-        files[name] = [str(branch.to_csv(stem.with_name(f"{stem.name}_{name}.csv"))),
-                       str(branch.to_json(stem.with_name(f"{stem.name}_{name}.json")))]
-    special = [{"branch": name, **sp.summary()} for name, branch in branches.items()
-               for sp in branch.special_points]
-    meta = io.provenance(command=command, preset=args.preset, param=args.param,
-                         bounds=list(bounds), second=args.second,
-                         bounds2=list(bounds2) if args.second is not None else None)
-    meta.update(params=io.params_to_dict(params), special_points=special, files=files,
-                messages={name: b.message for name, b in branches.items()},
-                status={name: str(status_names(b.status)) for name, b in branches.items()},
-                failures=failures)
+        files[name] = [
+            str(branch.to_csv(stem.with_name(f"{stem.name}_{name}.csv"))),
+            str(branch.to_json(stem.with_name(f"{stem.name}_{name}.json"))),
+        ]
+    special = [
+        {"branch": name, **sp.summary()}
+        for name, branch in branches.items()
+        for sp in branch.special_points
+    ]
+    meta = io.provenance(
+        command=command,
+        preset=args.preset,
+        param=args.param,
+        bounds=list(bounds),
+        second=args.second,
+        bounds2=list(bounds2) if args.second is not None else None,
+    )
+    meta.update(
+        params=io.params_to_dict(params),
+        special_points=special,
+        files=files,
+        messages={name: b.message for name, b in branches.items()},
+        status={name: str(status_names(b.status)) for name, b in branches.items()},
+        failures=failures,
+    )
     sidecar = io.write_json(stem.with_name(stem.name + ".json"), meta)
     png = None
     if not args.no_plot:
         from .. import plot
 
         png = stem.with_name(stem.name + ".png")
-        plot.pyplot().close(plot.plot_bifurcation(branches, png,
-                                                  title=preset_title(args.preset, overrides)))
+        plot.pyplot().close(
+            plot.plot_bifurcation(branches, png, title=preset_title(args.preset, overrides))
+        )
 
-    print(f"{args.param} in [{bounds[0]:g}, {bounds[1]:g}]: {len(eqb)} equilibria"
-          + "".join(f", {len(b)} points on {n}" for n, b in branches.items() if n != "equilibria"))
+    print(
+        f"{args.param} in [{bounds[0]:g}, {bounds[1]:g}]: {len(eqb)} equilibria"
+        + "".join(f", {len(b)} points on {n}" for n, b in branches.items() if n != "equilibria")
+    )
     for row in special:
         at = ", ".join(f"{v:.10g}" for v in np.atleast_1d(row["value"]))
         text = f"  {row['branch']}: {row['kind']} at {', '.join(row['param'])} = {at}"

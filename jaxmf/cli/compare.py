@@ -1,6 +1,6 @@
 """`jaxmf compare`: the network against the mean field(s) on the same parameters.
 
-    jaxmf compare --preset bursting --n 10000 --t1 800 --models chen_campbell,nicola_campbell
+jaxmf compare --preset bursting --n 10000 --t1 800 --models chen_campbell,nicola_campbell
 """
 
 from __future__ import annotations
@@ -36,34 +36,53 @@ def _model_list(text: str) -> tuple[str, ...]:
     if unknown or not models:
         raise argparse.ArgumentTypeError(
             f"unknown model {short(unknown[0]) if unknown else short(text)}; choose from "
-            f"{', '.join(MODEL_PREFIX)} (comma-separated)")
+            f"{', '.join(MODEL_PREFIX)} (comma-separated)"
+        )
     return tuple(dict.fromkeys(models))
 
 
 def add_parser(sub) -> None:
-    cmp = sub.add_parser("compare", help="network versus mean field on the same parameters",
-                         description="Simulate the network and solve the mean field(s) from the "
-                         "same parameters and initial state; print and save discrepancy metrics "
-                         "(mean rates, burst periods, relative errors, regimes). Writes "
-                         "OUT/NAME.npz, .json and .png.")
+    cmp = sub.add_parser(
+        "compare",
+        help="network versus mean field on the same parameters",
+        description="Simulate the network and solve the mean field(s) from the "
+        "same parameters and initial state; print and save discrepancy metrics "
+        "(mean rates, burst periods, relative errors, regimes). Writes "
+        "OUT/NAME.npz, .json and .png.",
+    )
     add_parameter_options(cmp)
     cmp.add_argument("--n", type=whole, default=10_000, help="number of neurons (default 10000)")
     cmp.add_argument("--t1", type=positive, default=800.0, help="end time (default 800)")
     cmp.add_argument("--dt", type=positive, default=1e-3, help="network time step (default 1e-3)")
-    cmp.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                     help="network floating-point type (default float32; the mean field is "
-                     "solved in float64)")
-    cmp.add_argument("--scheme", choices=("euler", "exact"), default="euler",
-                     help="euler: the paper's Euler-with-reset (default); exact: exact passage "
-                     "through infinity")
-    cmp.add_argument("--sampler", choices=("quantiles", "random"), default="quantiles",
-                     help="Lorentzian excitabilities: deterministic quantiles (default) or random")
+    cmp.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="network floating-point type (default float32; the mean field is solved in float64)",
+    )
+    cmp.add_argument(
+        "--scheme",
+        choices=("euler", "exact"),
+        default="euler",
+        help="euler: the paper's Euler-with-reset (default); exact: exact passage through infinity",
+    )
+    cmp.add_argument(
+        "--sampler",
+        choices=("quantiles", "random"),
+        default="quantiles",
+        help="Lorentzian excitabilities: deterministic quantiles (default) or random",
+    )
     cmp.add_argument("--seed", type=whole, default=0, help="PRNG seed (default 0)")
-    cmp.add_argument("--transient", type=nonnegative,
-                     help="metrics use t > TRANSIENT only (default t1/4)")
-    cmp.add_argument("--models", type=_model_list, default=("chen_campbell",),
-                     help="mean-field models, comma-separated (default chen_campbell; also "
-                     "nicola_campbell, mpr)")
+    cmp.add_argument(
+        "--transient", type=nonnegative, help="metrics use t > TRANSIENT only (default t1/4)"
+    )
+    cmp.add_argument(
+        "--models",
+        type=_model_list,
+        default=("chen_campbell",),
+        help="mean-field models, comma-separated (default chen_campbell; also "
+        "nicola_campbell, mpr)",
+    )
     add_max_memory(cmp, "the network")
     add_output_options(cmp, "compare")
     add_quiet(cmp)
@@ -105,32 +124,58 @@ def run(args, command: str) -> int:
     params = get_preset(args.preset, **overrides)
     itemsize = jnp.dtype(args.dtype).itemsize
     # compare records every 100 steps; per bin r, <v>, <w>, s, a non-finite count, the raster.
-    check_network_memory(args.n, itemsize, args.max_memory, n_records=args.t1 / (100 * args.dt),
-                         record_bytes=5 * itemsize * params.n_populations + 4 * min(200, args.n))
+    check_network_memory(
+        args.n,
+        itemsize,
+        args.max_memory,
+        n_records=args.t1 / (100 * args.dt),
+        record_bytes=5 * itemsize * params.n_populations + 4 * min(200, args.n),
+    )
     out = prepare_out(args.out)
     try:
-        cmp = compare(params, n=args.n, t1=args.t1, dt=args.dt, transient=args.transient,
-                      dtype=jnp.dtype(args.dtype), scheme=scheme, models=args.models,
-                      sampler=sampler, key=jax.random.key(args.seed), progress=not args.quiet)
+        cmp = compare(
+            params,
+            n=args.n,
+            t1=args.t1,
+            dt=args.dt,
+            transient=args.transient,
+            dtype=jnp.dtype(args.dtype),
+            scheme=scheme,
+            models=args.models,
+            sampler=sampler,
+            key=jax.random.key(args.seed),
+            progress=not args.quiet,
+        )
     except SimulationError as e:
         return fail(str(e).replace("; `.result` holds the run.", "."), EXIT_FAILED)
     except RuntimeError as e:
         if not _solver_failure(e):
             raise
-        return fail(f"solve_meanfield failed: {_solver_message(e)}; for stiff parameters (e.g. "
-                    "a tiny tau_s) try `jaxmf meanfield` with looser --rtol/--atol",
-                    EXIT_FAILED)
+        return fail(
+            f"solve_meanfield failed: {_solver_message(e)}; for stiff parameters (e.g. "
+            "a tiny tau_s) try `jaxmf meanfield` with looser --rtol/--atol",
+            EXIT_FAILED,
+        )
 
     stem = out / args.name
-    npz, sidecar = io.save_comparison(stem, cmp, scheme=scheme, sampler=sampler, seed=args.seed,
-                                      command=command, preset=args.preset)
+    npz, sidecar = io.save_comparison(
+        stem,
+        cmp,
+        scheme=scheme,
+        sampler=sampler,
+        seed=args.seed,
+        command=command,
+        preset=args.preset,
+    )
     png = None
     if not args.no_plot:
         from .. import plot
 
         png = stem.with_name(stem.name + ".png")
-        title = (f"{preset_title(args.preset, overrides)} (N={cmp.network.network.n}, "
-                 f"dt={args.dt:g}, {args.dtype}, {args.scheme}, {args.sampler})")
+        title = (
+            f"{preset_title(args.preset, overrides)} (N={cmp.network.network.n}, "
+            f"dt={args.dt:g}, {args.dtype}, {args.scheme}, {args.sampler})"
+        )
         plot.pyplot().close(plot.plot_comparison(cmp, png, title=title))
     print_comparison(cmp, params, args)
     for path in (npz, sidecar, png):
@@ -149,9 +194,11 @@ def print_comparison(cmp, params, args) -> None:
     hz = float(np.ravel(np.asarray(params.to_dimensional().rate_to_hz(1.0)))[0])
     n_pop = params.n_populations
     models = list(cmp.meanfield)
-    print(f"network N={cmp.network.network.n} ({args.dtype}, {args.scheme}, {args.sampler}) vs "
-          f"mean field ({np.asarray(cmp.meanfield[models[0]].r).dtype}); metrics over "
-          f"t > {m['transient']:g} of 0..{m['t1']:g}; (x%) = |network - model| / |model|")
+    print(
+        f"network N={cmp.network.network.n} ({args.dtype}, {args.scheme}, {args.sampler}) vs "
+        f"mean field ({np.asarray(cmp.meanfield[models[0]].r).dtype}); metrics over "
+        f"t > {m['transient']:g} of 0..{m['t1']:g}; (x%) = |network - model| / |model|"
+    )
 
     def fmt(x, spec=".4g"):
         return "n/a" if not np.isfinite(x) else format(x, spec)
@@ -164,25 +211,46 @@ def print_comparison(cmp, params, args) -> None:
         keys = [MODEL_PREFIX[model] + ("" if n_pop == 1 else f"pop{pop}_") for model in models]
         if n_pop > 1:
             print(f"population {pop}:")
-        print((f"{'':<18}{'network':<{width}}" + "".join(f"{name:<{width}}" for name in models))
-              .rstrip())
+        print(
+            (
+                f"{'':<18}{'network':<{width}}" + "".join(f"{name:<{width}}" for name in models)
+            ).rstrip()
+        )
 
         def net(k, first=keys[0]):
             return m[first + k]
 
         rows = [
-            ("mean rate r", fmt(net("network_r_mean")),
-             [fmt(m[k + "mf_r_mean"]) + pct(m[k + "rel_err_r_mean"]) for k in keys]),
-            ("mean rate (Hz)", fmt(hz * net("network_r_mean"), ".3g"),
-             [fmt(hz * m[k + "mf_r_mean"], ".3g") for k in keys]),
-            ("burst period", fmt(net("network_period")),
-             [fmt(m[k + "mf_period"]) + pct(m[k + "rel_err_period"]) for k in keys]),
-            ("peak rate", fmt(net("network_peak_rate")),
-             [fmt(m[k + "mf_peak_rate"]) + pct(m[k + "rel_err_peak"]) for k in keys]),
+            (
+                "mean rate r",
+                fmt(net("network_r_mean")),
+                [fmt(m[k + "mf_r_mean"]) + pct(m[k + "rel_err_r_mean"]) for k in keys],
+            ),
+            (
+                "mean rate (Hz)",
+                fmt(hz * net("network_r_mean"), ".3g"),
+                [fmt(hz * m[k + "mf_r_mean"], ".3g") for k in keys],
+            ),
+            (
+                "burst period",
+                fmt(net("network_period")),
+                [fmt(m[k + "mf_period"]) + pct(m[k + "rel_err_period"]) for k in keys],
+            ),
+            (
+                "peak rate",
+                fmt(net("network_peak_rate")),
+                [fmt(m[k + "mf_peak_rate"]) + pct(m[k + "rel_err_peak"]) for k in keys],
+            ),
             ("regime", net("network_regime"), [m[k + "mf_regime"] for k in keys]),
-            ("rel. err <v>, <w>", "",
-             [f"{fmt(100 * m[k + 'rel_err_v_mean'], '.2g')}%, "
-              f"{fmt(100 * m[k + 'rel_err_w_mean'], '.2g')}%" for k in keys]),
+            (
+                "rel. err <v>, <w>",
+                "",
+                [
+                    f"{fmt(100 * m[k + 'rel_err_v_mean'], '.2g')}%, "
+                    f"{fmt(100 * m[k + 'rel_err_w_mean'], '.2g')}%"
+                    for k in keys
+                ],
+            ),
         ]
         for label, first, rest in rows:
             line = f"{label:<18}{first:<{width}}" + "".join(f"{x:<{width}}" for x in rest)

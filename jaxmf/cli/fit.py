@@ -48,66 +48,128 @@ def _names(text: str) -> tuple[str, ...]:
     allowed = [f for f in PER_POPULATION_FIELDS if f != "fractions"]
     bad = [n for n in names if n not in allowed]
     if bad or not names:
-        raise argparse.ArgumentTypeError(f"cannot fit {short(bad[0] if bad else text)}; "
-                                         "choose from "
-                                         f"{', '.join(allowed)} (comma-separated)")
+        raise argparse.ArgumentTypeError(
+            f"cannot fit {short(bad[0] if bad else text)}; "
+            "choose from "
+            f"{', '.join(allowed)} (comma-separated)"
+        )
     return names
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fit", help="fit parameters to a rate trace (gradient-based, optax)",
-                       description="Fit the --free parameters of a mean field (or of the "
-                       "differentiable spiking network) so its rate reproduces --target; "
-                       "starts from --preset/--set. Writes OUT/NAME.json (fitted parameters, "
-                       "provenance), .npz (loss history, traces), _loss.csv and .png.")
-    p.add_argument("--target", type=Path, required=True, metavar="PATH",
-                   help="rate trace: CSV with columns t,r (header line; uniform t from 0), or "
-                   "an .npz from `jaxmf meanfield` or `jaxmf simulate`")
-    p.add_argument("--free", type=_names, default=("eta_bar", "w_jump"),
-                   help="parameters to fit, comma-separated (default eta_bar,w_jump)")
-    p.add_argument("--model", choices=("meanfield", "network"), default="meanfield",
-                   help="meanfield: the exact mean field (default); network: the differentiable "
-                   "theta-neuron network (slow: use small --n or a short trace)")
+    p = sub.add_parser(
+        "fit",
+        help="fit parameters to a rate trace (gradient-based, optax)",
+        description="Fit the --free parameters of a mean field (or of the "
+        "differentiable spiking network) so its rate reproduces --target; "
+        "starts from --preset/--set. Writes OUT/NAME.json (fitted parameters, "
+        "provenance), .npz (loss history, traces), _loss.csv and .png.",
+    )
+    p.add_argument(
+        "--target",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="rate trace: CSV with columns t,r (header line; uniform t from 0), or "
+        "an .npz from `jaxmf meanfield` or `jaxmf simulate`",
+    )
+    p.add_argument(
+        "--free",
+        type=_names,
+        default=("eta_bar", "w_jump"),
+        help="parameters to fit, comma-separated (default eta_bar,w_jump)",
+    )
+    p.add_argument(
+        "--model",
+        choices=("meanfield", "network"),
+        default="meanfield",
+        help="meanfield: the exact mean field (default); network: the differentiable "
+        "theta-neuron network (slow: use small --n or a short trace)",
+    )
     add_parameter_options(p)
-    p.add_argument("--population", type=whole, default=0,
-                   help="column of the target's rate to fit (default 0)")
-    p.add_argument("--transient", type=nonnegative,
-                   help="ignore t < TRANSIENT in the loss (default a quarter of the trace)")
-    p.add_argument("--resample", type=positive, metavar="DT",
-                   help="use every DT time units of the target (a multiple of its spacing; "
-                   "default 0.5 where the spacing is finer, else the spacing)")
-    p.add_argument("--loss", choices=LOSSES, default="trace",
-                   help="trace: mean-squared error (default); aligned: the same minimised over "
-                   "time shifts up to a tenth of the trace; autocorrelation, power: phase-free "
-                   "spectral distances; feature: burst period, duty, peak and mean")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lm",
-                   help="lm: Levenberg-Marquardt on the residuals (optimistix; default, needs "
-                   "--loss trace or feature); lbfgs (line search), adam or sgd (optax)")
-    p.add_argument("--learning-rate", type=positive, default=3e-2,
-                   help="adam/sgd learning rate in unconstrained units (default 3e-2)")
+    p.add_argument(
+        "--population", type=whole, default=0, help="column of the target's rate to fit (default 0)"
+    )
+    p.add_argument(
+        "--transient",
+        type=nonnegative,
+        help="ignore t < TRANSIENT in the loss (default a quarter of the trace)",
+    )
+    p.add_argument(
+        "--resample",
+        type=positive,
+        metavar="DT",
+        help="use every DT time units of the target (a multiple of its spacing; "
+        "default 0.5 where the spacing is finer, else the spacing)",
+    )
+    p.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="trace",
+        help="trace: mean-squared error (default); aligned: the same minimised over "
+        "time shifts up to a tenth of the trace; autocorrelation, power: phase-free "
+        "spectral distances; feature: burst period, duty, peak and mean",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="lm",
+        help="lm: Levenberg-Marquardt on the residuals (optimistix; default, needs "
+        "--loss trace or feature); lbfgs (line search), adam or sgd (optax)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=positive,
+        default=3e-2,
+        help="adam/sgd learning rate in unconstrained units (default 3e-2)",
+    )
     p.add_argument("--steps", type=whole, default=200, help="most gradient steps (default 200)")
-    p.add_argument("--n-starts", type=whole, default=4,
-                   help="starts (the given point and others spread around it; default 4)")
-    p.add_argument("--spread", type=positive, default=0.3,
-                   help="relative spread of the extra starts (default 0.3)")
+    p.add_argument(
+        "--n-starts",
+        type=whole,
+        default=4,
+        help="starts (the given point and others spread around it; default 4)",
+    )
+    p.add_argument(
+        "--spread",
+        type=positive,
+        default=0.3,
+        help="relative spread of the extra starts (default 0.3)",
+    )
     p.add_argument("--seed", type=whole, default=0, help="PRNG seed of the starts (default 0)")
-    p.add_argument("--tol", type=positive, default=1e-7,
-                   help="stop when the relative improvement stays below TOL (default 1e-7)")
-    p.add_argument("--n", type=whole, default=10_000,
-                   help="--model network: neurons (default 10000)")
-    p.add_argument("--dt", type=positive, default=1e-3,
-                   help="--model network: time step (default 1e-3)")
+    p.add_argument(
+        "--tol",
+        type=positive,
+        default=1e-7,
+        help="stop when the relative improvement stays below TOL (default 1e-7)",
+    )
+    p.add_argument(
+        "--n", type=whole, default=10_000, help="--model network: neurons (default 10000)"
+    )
+    p.add_argument(
+        "--dt", type=positive, default=1e-3, help="--model network: time step (default 1e-3)"
+    )
     add_max_memory(p, "--model network's network")
-    p.add_argument("--gradient-horizon", type=nonnegative, default=5.0, metavar="H",
-                   help="--model network: neuron phases carry derivatives over H time units "
-                   "(ThetaNetwork.gradient_horizon; default 5; 0 = exact gradients, which "
-                   "explode over long bursting runs)")
+    p.add_argument(
+        "--gradient-horizon",
+        type=nonnegative,
+        default=5.0,
+        metavar="H",
+        help="--model network: neuron phases carry derivatives over H time units "
+        "(ThetaNetwork.gradient_horizon; default 5; 0 = exact gradients, which "
+        "explode over long bursting runs)",
+    )
     add_output_options(p, "fit")
     add_quiet(p)
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
-                   help="save the fit's state to OUT/NAME.ckpt every K iterations, so Ctrl-C "
-                   "loses at most K and rerunning the same command resumes (default 5 for "
-                   "--model network, 0 = off for the mean field); removed once the fit ends")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="K",
+        help="save the fit's state to OUT/NAME.ckpt every K iterations, so Ctrl-C "
+        "loses at most K and rerunning the same command resumes (default 5 for "
+        "--model network, 0 = off for the mean field); removed once the fit ends",
+    )
     p.set_defaults(run=run)
 
 
@@ -130,15 +192,21 @@ def _read_target(path: Path, population: int):
                 except ValueError:
                     meta = None  # the target's provenance is a courtesy; its arrays are read
             if "t" not in arrays or "r" not in arrays:
-                raise UsageError("--target", f"{path} has no arrays 't' and 'r' (expected an "
-                                 ".npz written by `jaxmf meanfield` or `jaxmf simulate`)")
+                raise UsageError(
+                    "--target",
+                    f"{path} has no arrays 't' and 'r' (expected an "
+                    ".npz written by `jaxmf meanfield` or `jaxmf simulate`)",
+                )
             t, r = arrays["t"], arrays["r"]
             kind = "network" if "state_step" in arrays else "meanfield"
         else:
             table = io.read_csv(path, what="rate trace")
             if "t" not in table or "r" not in table:
-                raise UsageError("--target", f"{path} needs a header line with columns t,r; "
-                                 f"found {', '.join(table) or 'none'}")
+                raise UsageError(
+                    "--target",
+                    f"{path} needs a header line with columns t,r; "
+                    f"found {', '.join(table) or 'none'}",
+                )
             t, r = table["t"], table["r"]
             kind = "csv"
     except (OSError, ValueError) as e:
@@ -156,8 +224,9 @@ def _read_target(path: Path, population: int):
             raise UsageError("--target", f"r must be 1-D or (time, population); got {r.shape}")
         raise UsageError("--population", f"the target has one population; got {population}")
     if t.ndim != 1 or t.shape != r.shape or t.size < 8:
-        raise UsageError("--target", f"needs t and r of equal length >= 8; got {t.shape} and "
-                         f"{r.shape}")
+        raise UsageError(
+            "--target", f"needs t and r of equal length >= 8; got {t.shape} and {r.shape}"
+        )
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(r))):
         raise UsageError("--target", "t and r must be finite (no NaN or inf)")
     return t, r, kind, meta
@@ -179,23 +248,33 @@ def _target(t, r, kind, args):
     resample = args.resample if args.resample is not None else max(spacing, 0.5)
     stride = int(round(resample / spacing))
     if stride < 1 or not np.isclose(stride * spacing, resample, rtol=1e-6):
-        raise UsageError("--resample", f"must be a whole multiple of the target's spacing "
-                         f"{spacing:g}; got {args.resample:g}")
+        raise UsageError(
+            "--resample",
+            f"must be a whole multiple of the target's spacing {spacing:g}; got {args.resample:g}",
+        )
     if kind == "network":
         if not np.isclose(t[0], spacing, rtol=1e-6):
             raise UsageError("--target", "a network run must start at t = 0")
     elif abs(t[0]) > 1e-9 * max(1.0, abs(t[-1])):
-        raise UsageError("--target", f"the trace must start at t = 0 (fits start from the "
-                         f"all-zero state there); its first time is {t[0]:g}")
+        raise UsageError(
+            "--target",
+            f"the trace must start at t = 0 (fits start from the "
+            f"all-zero state there); its first time is {t[0]:g}",
+        )
     end = float(t[-1])
     transient = transient_time(end, args.transient)
     if not 0 <= transient < 0.9 * end:
-        raise UsageError("--transient", f"must be in [0, {0.9 * end:g}) for a trace ending at "
-                         f"{end:g}; got {transient:g}")
+        raise UsageError(
+            "--transient",
+            f"must be in [0, {0.9 * end:g}) for a trace ending at {end:g}; got {transient:g}",
+        )
     steps = resample / args.dt
     if args.model == "network" and abs(steps - round(steps)) > 1e-6 * steps:
-        raise UsageError("--dt", f"the target's spacing {resample:g} (see --resample) must be "
-                         f"a whole multiple of the network's step; got {args.dt:g}")
+        raise UsageError(
+            "--dt",
+            f"the target's spacing {resample:g} (see --resample) must be "
+            f"a whole multiple of the network's step; got {args.dt:g}",
+        )
     if kind == "network":
         run = types.SimpleNamespace(t=t, r=r[:, None])
         return BurstTarget.from_network(run, transient=transient, dt=resample)
@@ -212,9 +291,12 @@ def _optimizer(name: str, learning_rate: float, tol: float):
     import optax
     import optimistix as optx
 
-    make = {"lm": lambda: optx.LevenbergMarquardt(rtol=tol, atol=1e-3 * tol),
-            "lbfgs": lambda: optax.lbfgs(), "adam": lambda: optax.adam(learning_rate),
-            "sgd": lambda: optax.sgd(learning_rate)}[name]
+    make = {
+        "lm": lambda: optx.LevenbergMarquardt(rtol=tol, atol=1e-3 * tol),
+        "lbfgs": lambda: optax.lbfgs(),
+        "adam": lambda: optax.adam(learning_rate),
+        "sgd": lambda: optax.sgd(learning_rate),
+    }[name]
     key = (name, tol if name == "lm" else None if name == "lbfgs" else learning_rate)
     return _CACHE.setdefault(key, make())
 
@@ -226,14 +308,19 @@ def _loss(name: str, t1: float, residuals: bool = False):
 
     if residuals:
         if name not in ("trace", "feature"):
-            raise UsageError("--optimizer", f"lm works on residuals: give --loss trace or "
-                             f"feature (or another --optimizer for --loss {name})")
+            raise UsageError(
+                "--optimizer",
+                f"lm works on residuals: give --loss trace or "
+                f"feature (or another --optimizer for --loss {name})",
+            )
         return {"trace": trace_residuals, "feature": feature_residuals}[name]
-    make = {"trace": lambda: trace_mse,
-            "aligned": lambda: functools.partial(trace_mse, align=t1 / 10),
-            "autocorrelation": lambda: spectral_loss,
-            "power": lambda: functools.partial(spectral_loss, kind="power"),
-            "feature": lambda: feature_loss}[name]
+    make = {
+        "trace": lambda: trace_mse,
+        "aligned": lambda: functools.partial(trace_mse, align=t1 / 10),
+        "autocorrelation": lambda: spectral_loss,
+        "power": lambda: functools.partial(spectral_loss, kind="power"),
+        "feature": lambda: feature_loss,
+    }[name]
     return _CACHE.setdefault(("loss", name, t1), make())
 
 
@@ -254,8 +341,11 @@ def run(args, command: str) -> int:
     overrides = dict(args.overrides)
     if args.n_starts < 1 or args.steps < 1:
         raise UsageError("--n-starts" if args.n_starts < 1 else "--steps", "must be >= 1")
-    every = (5 if args.model == "network" else 0) if args.checkpoint_every is None \
+    every = (
+        (5 if args.model == "network" else 0)
+        if args.checkpoint_every is None
         else args.checkpoint_every
+    )
     if every < 0:
         raise UsageError("--checkpoint-every", f"must be >= 0 (0: no checkpoint); got {every}")
     if args.model == "network":
@@ -267,28 +357,51 @@ def run(args, command: str) -> int:
         if start.n_populations != 1:
             raise UsageError("--preset", "fitting from the command line takes one population")
         target = _target(t_raw, r_raw, kind, args)
-        network = None if args.model == "meanfield" else ThetaNetwork(
-            n=args.n, dt=args.dt, gradient_horizon=args.gradient_horizon or None)
+        network = (
+            None
+            if args.model == "meanfield"
+            else ThetaNetwork(n=args.n, dt=args.dt, gradient_horizon=args.gradient_horizon or None)
+        )
         optimizer = _optimizer(args.optimizer, args.learning_rate, args.tol)
         t1 = float(target.t[-1])
         loss = _loss(args.loss, t1, residuals=args.optimizer == "lm")
         checkpoint = out / f"{args.name}.ckpt" if every else None
-        res = fit(start, target, free=args.free, optimizer=optimizer,
-                  model="meanfield" if network is None else network,
-                  n_starts=args.n_starts, key=jax.random.key(args.seed), loss=loss,
-                  steps=args.steps, spread=args.spread, tol=args.tol,
-                  patience=5 if args.optimizer in ("lbfgs", "lm") else 30,
-                  progress=not args.quiet, checkpoint=checkpoint,
-                  checkpoint_every=max(every, 1), throw=False)
+        res = fit(
+            start,
+            target,
+            free=args.free,
+            optimizer=optimizer,
+            model="meanfield" if network is None else network,
+            n_starts=args.n_starts,
+            key=jax.random.key(args.seed),
+            loss=loss,
+            steps=args.steps,
+            spread=args.spread,
+            tol=args.tol,
+            patience=5 if args.optimizer in ("lbfgs", "lm") else 30,
+            progress=not args.quiet,
+            checkpoint=checkpoint,
+            checkpoint_every=max(every, 1),
+            throw=False,
+        )
     except FitInterrupted as e:
-        print(f"jaxmf: interrupted; {e.iteration} iterations saved in {e.checkpoint}; resume "
-              f"with: {command}", file=sys.stderr)
+        print(
+            f"jaxmf: interrupted; {e.iteration} iterations saved in {e.checkpoint}; resume "
+            f"with: {command}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except ParameterError as e:
         if isinstance(e, UsageError):
             raise
-        option = {"free": "--free", "target": "--target", "transient": "--transient",
-                  "t1": "--target", "dt": "--dt", "n": "--n"}.get(e.name, e.name)
+        option = {
+            "free": "--free",
+            "target": "--target",
+            "transient": "--transient",
+            "t1": "--target",
+            "dt": "--dt",
+            "n": "--n",
+        }.get(e.name, e.name)
         message = str(e)
         if not message.startswith("--"):
             message = f"{option}: {message.partition(': ')[2] or message}"
@@ -307,40 +420,63 @@ def run(args, command: str) -> int:
     fitted = {n: float(np.asarray(getattr(best, n))[0]) for n in args.free}
     initial = {n: float(np.asarray(getattr(start, n))[0]) for n in args.free}
     history = np.asarray(res.loss_history)
-    starts = [{"initial": {n: float(np.asarray(res.initial[n])[i, 0]) for n in args.free},
-               "fitted": {n: float(np.asarray(res.values(n))[i, 0]) for n in args.free},
-               "final_loss": float(np.asarray(res.final_loss)[i]),
-               "status": labels.get(int(status[i]), "max_steps"),
-               "iterations": int(np.asarray(res.n_iterations)[i])}
-              for i in range(args.n_starts)]
+    starts = [
+        {
+            "initial": {n: float(np.asarray(res.initial[n])[i, 0]) for n in args.free},
+            "fitted": {n: float(np.asarray(res.values(n))[i, 0]) for n in args.free},
+            "final_loss": float(np.asarray(res.final_loss)[i]),
+            "status": labels.get(int(status[i]), "max_steps"),
+            "iterations": int(np.asarray(res.n_iterations)[i]),
+        }
+        for i in range(args.n_starts)
+    ]
     best_i = int(res.best_index)
     meta = {
-        "format": "jaxmf.fit_result", "format_version": io.FORMAT_VERSION,
+        "format": "jaxmf.fit_result",
+        "format_version": io.FORMAT_VERSION,
         "provenance": io.provenance(command=command, preset=args.preset),
-        "target": {"path": str(args.target), "kind": kind, "population": args.population,
-                   "n_samples": int(ts.shape[0]), "spacing": float(ts[1] - ts[0]),
-                   "transient": target.transient,
-                   "params": (target_meta or {}).get("params"),
-                   "features": {k: float(getattr(target, k)) for k in ("period", "duty", "peak",
-                                                                       "mean")}},
-        "model": args.model, "network": {"n": args.n, "dt": args.dt,
-                                         "gradient_horizon": args.gradient_horizon or None}
-        if args.model == "network" else None,
-        "free": list(args.free), "loss": args.loss, "optimizer": args.optimizer,
+        "target": {
+            "path": str(args.target),
+            "kind": kind,
+            "population": args.population,
+            "n_samples": int(ts.shape[0]),
+            "spacing": float(ts[1] - ts[0]),
+            "transient": target.transient,
+            "params": (target_meta or {}).get("params"),
+            "features": {k: float(getattr(target, k)) for k in ("period", "duty", "peak", "mean")},
+        },
+        "model": args.model,
+        "network": {"n": args.n, "dt": args.dt, "gradient_horizon": args.gradient_horizon or None}
+        if args.model == "network"
+        else None,
+        "free": list(args.free),
+        "loss": args.loss,
+        "optimizer": args.optimizer,
         "learning_rate": args.learning_rate if args.optimizer in ("adam", "sgd") else None,
-        "steps": args.steps, "tol": args.tol, "seed": args.seed, "spread": args.spread,
-        "initial": initial, "fitted": fitted, "best_start": best_i,
+        "steps": args.steps,
+        "tol": args.tol,
+        "seed": args.seed,
+        "spread": args.spread,
+        "initial": initial,
+        "fitted": fitted,
+        "best_start": best_i,
         "final_loss": float(np.asarray(res.final_loss)[best_i]),
-        "converged": bool(status[best_i] == 0), "starts": starts,
+        "converged": bool(status[best_i] == 0),
+        "starts": starts,
         "params": io.params_to_dict(best),
     }
     stem = out / args.name
-    arrays = {"loss_history": history, "status": status,
-              "final_loss": np.asarray(res.final_loss),
-              "n_iterations": np.asarray(res.n_iterations),
-              "t": np.asarray(ts), "r_target": np.asarray(target.r), "r_fit": r_fit,
-              **{f"fitted_{n}": np.asarray(res.values(n))[:, 0] for n in args.free},
-              **{f"initial_{n}": np.asarray(res.initial[n])[:, 0] for n in args.free}}
+    arrays = {
+        "loss_history": history,
+        "status": status,
+        "final_loss": np.asarray(res.final_loss),
+        "n_iterations": np.asarray(res.n_iterations),
+        "t": np.asarray(ts),
+        "r_target": np.asarray(target.r),
+        "r_fit": r_fit,
+        **{f"fitted_{n}": np.asarray(res.values(n))[:, 0] for n in args.free},
+        **{f"initial_{n}": np.asarray(res.initial[n])[:, 0] for n in args.free},
+    }
     npz, sidecar = io.write_pair(stem, arrays, meta)
     csv = stem.with_name(stem.name + "_loss.csv")
     header = "iteration," + ",".join(f"start_{i}" for i in range(history.shape[1]))
@@ -352,25 +488,39 @@ def run(args, command: str) -> int:
         from .. import plot
 
         png = stem.with_name(stem.name + ".png")
-        plot.pyplot().close(plot.plot_fit(
-            np.asarray(ts), np.asarray(target.r), r_fit, history, png,
-            transient=target.transient, fitted=fitted, initial=initial, model=args.model,
-            loss=args.loss))
+        plot.pyplot().close(
+            plot.plot_fit(
+                np.asarray(ts),
+                np.asarray(target.r),
+                r_fit,
+                history,
+                png,
+                transient=target.transient,
+                fitted=fitted,
+                initial=initial,
+                model=args.model,
+                loss=args.loss,
+            )
+        )
 
     if checkpoint is not None:  # everything it held is in the outputs now
         remove_checkpoint(checkpoint)
     n_ok = int(np.sum(status == 0))
     n_div = int(np.sum(status == 1))
-    print(f"fit ({args.model}, {args.loss} loss, {args.optimizer}): best of {args.n_starts} "
-          f"start(s) is #{best_i}, loss {meta['final_loss']:.4g}, "
-          f"{n_ok} converged, {n_div} diverged")
+    print(
+        f"fit ({args.model}, {args.loss} loss, {args.optimizer}): best of {args.n_starts} "
+        f"start(s) is #{best_i}, loss {meta['final_loss']:.4g}, "
+        f"{n_ok} converged, {n_div} diverged"
+    )
     for n in args.free:
         print(f"  {n} = {fitted[n]:.8g} (started at {initial[n]:.6g})")
     for path in (npz, sidecar, csv, png):
         if path is not None:
             print(f"wrote {path}")
     if not np.isfinite(meta["final_loss"]):
-        return fail("every start diverged (non-finite loss or failed solve); try starts closer "
-                     "to the target or a smaller --learning-rate", EXIT_FAILED)
+        return fail(
+            "every start diverged (non-finite loss or failed solve); try starts closer "
+            "to the target or a smaller --learning-rate",
+            EXIT_FAILED,
+        )
     return EXIT_OK
-

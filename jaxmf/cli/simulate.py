@@ -1,7 +1,7 @@
 """`jaxmf simulate`: run the spiking network, write OUT/NAME.npz, .json and .png.
 
-    jaxmf simulate --preset bursting --set eta_bar=0.13 --n 10000 --t1 800 --out results/
-    jaxmf simulate --resume results/network.npz --t1 1600
+jaxmf simulate --preset bursting --set eta_bar=0.13 --n 10000 --t1 800 --out results/
+jaxmf simulate --resume results/network.npz --t1 1600
 """
 
 from __future__ import annotations
@@ -30,36 +30,62 @@ from ._common import (
 __all__ = ["add_parser", "run"]
 
 # Defaults of the options a resumed run takes from the saved file instead.
-RUN_DEFAULTS = dict(preset=DEFAULT_PRESET, n=10_000, dt=1e-3, record_every=100, dtype="float32",
-                    scheme="euler", sampler="quantiles", seed=0, raster=200)
+RUN_DEFAULTS = dict(
+    preset=DEFAULT_PRESET,
+    n=10_000,
+    dt=1e-3,
+    record_every=100,
+    dtype="float32",
+    scheme="euler",
+    sampler="quantiles",
+    seed=0,
+    raster=200,
+)
 
 
 def add_parser(sub) -> None:
-    sim = sub.add_parser("simulate", help="simulate the spiking network",
-                         description="Simulate the spiking network; writes OUT/NAME.npz, .json "
-                         "and .png. Times are dimensionless (one unit is C/(k|V_R|) = 1.54 ms at "
-                         "the paper's scales).")
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate the spiking network",
+        description="Simulate the spiking network; writes OUT/NAME.npz, .json "
+        "and .png. Times are dimensionless (one unit is C/(k|V_R|) = 1.54 ms at "
+        "the paper's scales).",
+    )
     add_parameter_options(sim, None)
     sim.add_argument("--n", type=whole, help="number of neurons (default 10000)")
     sim.add_argument("--t1", type=float, default=800.0, help="end time (default 800)")
     sim.add_argument("--dt", type=float, help="time step (default 1e-3)")
     sim.add_argument("--record-every", type=whole, help="steps per recording bin (default 100)")
-    sim.add_argument("--dtype", choices=("float32", "float64"),
-                     help="floating-point type (default float32)")
-    sim.add_argument("--scheme", choices=("euler", "exact"),
-                     help="euler: the paper's Euler-with-reset (default); exact: exact passage "
-                     "through infinity")
-    sim.add_argument("--sampler", choices=("quantiles", "random"),
-                     help="Lorentzian excitabilities: deterministic quantiles (default) or random")
+    sim.add_argument(
+        "--dtype", choices=("float32", "float64"), help="floating-point type (default float32)"
+    )
+    sim.add_argument(
+        "--scheme",
+        choices=("euler", "exact"),
+        help="euler: the paper's Euler-with-reset (default); exact: exact passage through infinity",
+    )
+    sim.add_argument(
+        "--sampler",
+        choices=("quantiles", "random"),
+        help="Lorentzian excitabilities: deterministic quantiles (default) or random",
+    )
     sim.add_argument("--seed", type=whole, help="PRNG seed (default 0)")
     sim.add_argument("--raster", type=whole, help="neurons whose spikes are kept (default 200)")
     add_max_memory(sim, "the network")
-    sim.add_argument("--out", type=Path, help="output folder (default results/; with --resume "
-                     "the resumed file's folder)")
-    sim.add_argument("--name", help="file stem (default network; with --resume the resumed "
-                     "file's stem)")
-    sim.add_argument("--resume", type=Path, metavar="PATH.npz",
-                     help="continue a saved run to --t1 (parameters may be changed with --set)")
+    sim.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default results/; with --resume the resumed file's folder)",
+    )
+    sim.add_argument(
+        "--name", help="file stem (default network; with --resume the resumed file's stem)"
+    )
+    sim.add_argument(
+        "--resume",
+        type=Path,
+        metavar="PATH.npz",
+        help="continue a saved run to --t1 (parameters may be changed with --set)",
+    )
     sim.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     add_quiet(sim)
     sim.set_defaults(run=run)
@@ -71,11 +97,16 @@ def _load_resumed(args):
 
     from .. import io
 
-    given = [name for name in ("preset", "n", "dt", "record_every", "dtype", "sampler", "seed",
-                               "raster") if getattr(args, name) is not None]
+    given = [
+        name
+        for name in ("preset", "n", "dt", "record_every", "dtype", "sampler", "seed", "raster")
+        if getattr(args, name) is not None
+    ]
     if given:
-        raise UsageError(f"--{given[0].replace('_', '-')}", "taken from the resumed run; change "
-                         "parameters with --set")
+        raise UsageError(
+            f"--{given[0].replace('_', '-')}",
+            "taken from the resumed run; change parameters with --set",
+        )
     try:
         saved = io.load_network_result(args.resume)
         if saved.meta["dtype"] == "float64":
@@ -92,7 +123,8 @@ def _load_resumed(args):
     args.sampler = {"RandomDraws": "random"}.get((meta["sampler"] or {}).get("name"), "quantiles")
     args.seed = meta["seed"]
     args.scheme = args.scheme or {"ExactPassage": "exact"}.get(
-        (meta["scheme"] or {}).get("name"), "euler")
+        (meta["scheme"] or {}).get("name"), "euler"
+    )
     return prior, meta
 
 
@@ -124,14 +156,18 @@ def run(args, command: str) -> int:
     bin_time = args.dt * args.record_every
     if prior is None and 0 < args.t1 < bin_time:
         # Else the library's first complaint is that t1 is not a whole number of bins.
-        raise UsageError("--dt", f"one recording bin (dt * record_every = {bin_time:g}) is "
-                         f"longer than the run to t1={args.t1:g}; lower --dt or --record-every")
+        raise UsageError(
+            "--dt",
+            f"one recording bin (dt * record_every = {bin_time:g}) is "
+            f"longer than the run to t1={args.t1:g}; lower --dt or --record-every",
+        )
     if prior is None and bin_time > 0 and math.isfinite(args.t1):
         itemsize = 8 if args.dtype == "float64" else 4
         # Per bin: r, <v>, <w>, s and a non-finite count per population, and the raster.
         per_record = 5 * itemsize * params.n_populations + 4 * min(args.raster, args.n)
-        check_network_memory(args.n, itemsize, args.max_memory,
-                             n_records=args.t1 / bin_time, record_bytes=per_record)
+        check_network_memory(
+            args.n, itemsize, args.max_memory, n_records=args.t1 / bin_time, record_bytes=per_record
+        )
     out = prepare_out(args.out or Path("results"))
     stem = out / (args.name or "network")
     if args.dtype == "float64":
@@ -142,20 +178,36 @@ def run(args, command: str) -> int:
     extra = {"command": command, "preset": args.preset}
     if prior is not None:
         # The earlier segment's record (it may have had other parameters), chained per resume.
-        extra.update(preset=saved_meta["provenance"].get("preset") or "resumed", resumed_from={
-            **saved_meta["provenance"], "t_end": saved_meta["summary"]["t_end"],
-            "params": saved_meta["params"], "scheme": saved_meta["scheme"]})
+        extra.update(
+            preset=saved_meta["provenance"].get("preset") or "resumed",
+            resumed_from={
+                **saved_meta["provenance"],
+                "t_end": saved_meta["summary"]["t_end"],
+                "params": saved_meta["params"],
+                "scheme": saved_meta["scheme"],
+            },
+        )
 
     def save(res):
-        return io.save_network_result(stem, res, scheme=scheme, sampler=sampler, seed=args.seed,
-                                      **extra)
+        return io.save_network_result(
+            stem, res, scheme=scheme, sampler=sampler, seed=args.seed, **extra
+        )
 
     try:
         res = simulate_network(
-            params, n=args.n, t1=args.t1, dt=args.dt, record_every=args.record_every,
-            dtype=jax.numpy.dtype(args.dtype), scheme=scheme, sampler=sampler,
-            key=jax.random.key(args.seed), raster=args.raster, resume=prior,
-            progress=not args.quiet)
+            params,
+            n=args.n,
+            t1=args.t1,
+            dt=args.dt,
+            record_every=args.record_every,
+            dtype=jax.numpy.dtype(args.dtype),
+            scheme=scheme,
+            sampler=sampler,
+            key=jax.random.key(args.seed),
+            raster=args.raster,
+            resume=prior,
+            progress=not args.quiet,
+        )
     except SimulationError as e:
         npz, _ = save(e.result)
         message = str(e).replace("; `.result` holds the run.", ".")
@@ -163,9 +215,12 @@ def run(args, command: str) -> int:
     except SimulationInterrupted as e:
         npz, _ = save(e.result)
         t_end = float(e.result.t[-1]) if len(e.result.t) else 0.0
-        print(f"jaxmf: interrupted at t={t_end:g}; partial result saved to {npz}\n"
-              f"jaxmf: continue with: jaxmf simulate --resume {shlex.quote(str(npz))} "
-              f"--t1 {args.t1:g}", file=sys.stderr)
+        print(
+            f"jaxmf: interrupted at t={t_end:g}; partial result saved to {npz}\n"
+            f"jaxmf: continue with: jaxmf simulate --resume {shlex.quote(str(npz))} "
+            f"--t1 {args.t1:g}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
     npz, sidecar = save(res)
@@ -182,16 +237,21 @@ def run(args, command: str) -> int:
 
 def print_summary(summary: dict, paths) -> None:
     """The run's status, mean rates (per population and over the network) and written files."""
-    print(f"status: {summary['message'] or 'ok'}, t = 0..{summary['t_end']:g} "
-          f"({summary['n_records']} records)")
+    print(
+        f"status: {summary['message'] or 'ok'}, t = 0..{summary['t_end']:g} "
+        f"({summary['n_records']} records)"
+    )
     if "rate" in summary:
-        per_pop = ", ".join(f"{r:.4g} ({hz:.3g} Hz)"
-                            for r, hz in zip(summary["rate"], summary["rate_hz"]))
+        per_pop = ", ".join(
+            f"{r:.4g} ({hz:.3g} Hz)" for r, hz in zip(summary["rate"], summary["rate_hz"])
+        )
         label = "mean rate" if len(summary["rate"]) == 1 else "mean rate per population"
         print(f"{label} for t > {summary['rate_from_t']:g}: {per_pop}")
         if len(summary["rate"]) > 1:
-            print(f"network mean rate: {summary['network_rate']:.4g} "
-                  f"({summary['network_rate_hz']:.3g} Hz)")
+            print(
+                f"network mean rate: {summary['network_rate']:.4g} "
+                f"({summary['network_rate_hz']:.3g} Hz)"
+            )
         if "regime" in summary:
             for m, (regime, period) in enumerate(zip(summary["regime"], summary["period"])):
                 pop = f"population {m}: " if len(summary["regime"]) > 1 else ""

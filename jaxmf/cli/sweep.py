@@ -58,28 +58,45 @@ MAX_CONFIG_BYTES = 1 << 20
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "sweep", help="parameter sweep from a TOML config (resumable)",
+        "sweep",
+        help="parameter sweep from a TOML config (resumable)",
         description="Evaluate the mean field or a batch of networks over a parameter grid "
         "described by CONFIG (see examples/sweep.toml); write an xarray/netCDF dataset with "
         "every observable, per-point status and provenance, and a PNG regime map for 2-D grids. "
-        "Finished chunks are saved as they complete: run the same command again to resume.")
+        "Finished chunks are saved as they complete: run the same command again to resume.",
+    )
     p.add_argument("config", type=Path, metavar="CONFIG.toml")
-    p.add_argument("--out", type=Path, help="output folder (default: the folder of `out` in the "
-                   "config, else results/)")
-    p.add_argument("--name", help="file stem of the dataset (default: the name of `out` in the "
-                   "config, else the config's name)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: the folder of `out` in the config, else results/)",
+    )
+    p.add_argument(
+        "--name",
+        help="file stem of the dataset (default: the name of `out` in the "
+        "config, else the config's name)",
+    )
     p.add_argument("--devices", type=int, help="use this many local devices (default all)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="discard an earlier, different sweep at the output path")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard an earlier, different sweep at the output path",
+    )
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     add_quiet(p)
-    p.add_argument("--coordinator", metavar="HOST:PORT",
-                   help="multi-host: address of process 0 (with --num-processes, --process-id)")
+    p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="multi-host: address of process 0 (with --num-processes, --process-id)",
+    )
     p.add_argument("--num-processes", type=int, help="multi-host: number of processes")
     p.add_argument("--process-id", type=int, help="multi-host: this process's index")
-    p.add_argument("--distributed", action="store_true",
-                   help="multi-host: jax.distributed.initialize() with the cluster's own "
-                   "settings (SLURM, Open MPI, ...)")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="multi-host: jax.distributed.initialize() with the cluster's own "
+        "settings (SLURM, Open MPI, ...)",
+    )
     p.set_defaults(run=run)
 
 
@@ -92,8 +109,9 @@ def _axis(name: str, spec: Any, design: str):
 
     if design in ("random", "latin_hypercube"):
         if not (isinstance(spec, list) and len(spec) == 2):
-            raise ParameterError(name, f"a {design} design takes a range [low, high]; got "
-                                 f"{short(spec)}")
+            raise ParameterError(
+                name, f"a {design} design takes a range [low, high]; got {short(spec)}"
+            )
         return spec
     if isinstance(spec, list):
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec):
@@ -102,8 +120,11 @@ def _axis(name: str, spec: Any, design: str):
     if isinstance(spec, dict):
         unknown = set(spec) - {"start", "stop", "num", "log"}
         if unknown or not {"start", "stop", "num"} <= set(spec):
-            raise ParameterError(name, "an axis is a list of values or {start, stop, num} "
-                                 f"(optionally log = true); got keys {sorted(spec)}")
+            raise ParameterError(
+                name,
+                "an axis is a list of values or {start, stop, num} "
+                f"(optionally log = true); got keys {sorted(spec)}",
+            )
         num = spec["num"]
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
             raise ParameterError(f"{name}.num", f"must be a whole number >= 1; got {short(num)}")
@@ -116,8 +137,9 @@ def _axis(name: str, spec: Any, design: str):
                 raise ParameterError(name, f"a log axis needs start, stop > 0; got {start}, {stop}")
             return np.geomspace(start, stop, num)
         return np.linspace(start, stop, num)
-    raise ParameterError(name, "an axis is a list of values or {start, stop, num}; got "
-                         f"{short(spec)}")
+    raise ParameterError(
+        name, f"an axis is a list of values or {{start, stop, num}}; got {short(spec)}"
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -130,8 +152,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         size = Path(path).stat().st_size
         if size > MAX_CONFIG_BYTES:
-            raise ParameterError("config", f"{path} is {size} bytes; a sweep config is a few "
-                                 f"lines (at most {MAX_CONFIG_BYTES} bytes)")
+            raise ParameterError(
+                "config",
+                f"{path} is {size} bytes; a sweep config is a few "
+                f"lines (at most {MAX_CONFIG_BYTES} bytes)",
+            )
         text = Path(path).read_bytes().decode("utf-8")
     except OSError as e:
         raise ParameterError("config", f"cannot read {path}: {e.strerror or e}") from None
@@ -140,11 +165,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ParameterError("config", f"{path} is not valid TOML: {short(str(e), 120)}") \
-            from None
+        raise ParameterError("config", f"{path} is not valid TOML: {short(str(e), 120)}") from None
     except RecursionError:
-        raise ParameterError("config", f"{path} is nested too deeply to be a sweep config") \
-            from None
+        raise ParameterError(
+            "config", f"{path} is nested too deeply to be a sweep config"
+        ) from None
 
 
 def _key(key: str) -> str:
@@ -179,30 +204,39 @@ def load_config(path: Path) -> dict[str, Any]:
     config = _read_toml(path)
     unknown = [k for k in config if k not in _TOP_KEYS]
     if unknown:
-        raise ParameterError(_key(unknown[0]), "unknown key in the config; "
-                             "allowed: "
-                             + ", ".join(f"{k} ({v})" for k, v in _TOP_KEYS.items()))
+        raise ParameterError(
+            _key(unknown[0]),
+            "unknown key in the config; "
+            "allowed: " + ", ".join(f"{k} ({v})" for k, v in _TOP_KEYS.items()),
+        )
     preset = config.get("preset", DEFAULT_PRESET)
     if not isinstance(preset, str) or preset not in PRESETS:
-        raise ParameterError("preset", f"unknown preset {short(preset)}; choose one of "
-                             f"{', '.join(PRESETS)}")
+        raise ParameterError(
+            "preset", f"unknown preset {short(preset)}; choose one of {', '.join(PRESETS)}"
+        )
     overrides = config.get("set", {})
     if not isinstance(overrides, dict):
         raise ParameterError("set", "must be a table of parameter = value")
     for key, value in overrides.items():
         if not _numbers_only(value):
-            raise ParameterError(f"set.{_key(key)}", "must be a number or a list of numbers "
-                                 f"(one per population); got {short(value)}")
+            raise ParameterError(
+                f"set.{_key(key)}",
+                f"must be a number or a list of numbers (one per population); got {short(value)}",
+            )
     params = get_preset(preset, **overrides)
 
     grid_cfg = dict(config.get("grid", {}))
     if not isinstance(config.get("grid", {}), dict) or not grid_cfg:
-        raise ParameterError("grid", "the config needs a [grid] table with at least one "
-                             "parameter, e.g. eta_bar = { start = 0.0, stop = 0.3, num = 100 }")
+        raise ParameterError(
+            "grid",
+            "the config needs a [grid] table with at least one "
+            "parameter, e.g. eta_bar = { start = 0.0, stop = 0.3, num = 100 }",
+        )
     design = grid_cfg.pop("design", "product")
     if design not in _DESIGNS:
-        raise ParameterError("grid.design", f"must be one of {', '.join(_DESIGNS)}; got "
-                             f"{short(design)}")
+        raise ParameterError(
+            "grid.design", f"must be one of {', '.join(_DESIGNS)}; got {short(design)}"
+        )
     n = grid_cfg.pop("n", None)
     seed = config.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -214,8 +248,9 @@ def load_config(path: Path) -> dict[str, Any]:
         grid = getattr(Grid, design)(n, seed=seed, **axes)
     else:
         if n is not None:
-            raise ParameterError("grid.n", f"only random and latin_hypercube designs take n; "
-                                 f"this one is {design!r}")
+            raise ParameterError(
+                "grid.n", f"only random and latin_hypercube designs take n; this one is {design!r}"
+            )
         grid = getattr(Grid, design)(**axes)
 
     model = config.get("model", "meanfield")
@@ -228,8 +263,9 @@ def load_config(path: Path) -> dict[str, Any]:
     if model == "network":
         options = _network_options(options)
     observables = config.get("observables")
-    if observables is not None and not (isinstance(observables, list)
-                                        and all(isinstance(o, str) for o in observables)):
+    if observables is not None and not (
+        isinstance(observables, list) and all(isinstance(o, str) for o in observables)
+    ):
         raise ParameterError("observables", f"must be a list of names; got {short(observables)}")
     plot = config.get("plot", True)
     if not isinstance(plot, bool):
@@ -237,8 +273,16 @@ def load_config(path: Path) -> dict[str, Any]:
     out = config.get("out")
     if out is not None and not isinstance(out, str):
         raise ParameterError("out", f"must be a file path; got {short(out)}")
-    kwargs = dict(params=params, grid=grid, model=model, observables=observables, seed=seed,
-                  out=Path(out) if out else None, plot=plot, **options)
+    kwargs = dict(
+        params=params,
+        grid=grid,
+        model=model,
+        observables=observables,
+        seed=seed,
+        out=Path(out) if out else None,
+        plot=plot,
+        **options,
+    )
     for key in ("chunk_size", "points_per_device", "memory_budget", "devices"):
         if key in config:
             kwargs[key] = config[key]
@@ -255,14 +299,17 @@ def _network_options(options: dict) -> dict:
     for key, table in (("scheme", schemes), ("sampler", samplers)):
         if key in options:
             if not isinstance(options[key], str) or options[key] not in table:
-                raise ParameterError(f"options.{key}", f"must be one of {', '.join(table)}; got "
-                                     f"{short(options[key])}")
+                raise ParameterError(
+                    f"options.{key}",
+                    f"must be one of {', '.join(table)}; got {short(options[key])}",
+                )
             options[key] = table[options[key]]
     return options
 
 
-def output_path(config_path: Path, config_out: Path | None, folder: Path | None,
-                name: str | None) -> Path:
+def output_path(
+    config_path: Path, config_out: Path | None, folder: Path | None, name: str | None
+) -> Path:
     """Where the dataset goes: the config's `out` (default results/<config name>.nc), moved into
     --out FOLDER and renamed to --name NAME.nc when they are given."""
     default = config_out or Path("results") / (Path(config_path).stem + ".nc")
@@ -272,17 +319,22 @@ def output_path(config_path: Path, config_out: Path | None, folder: Path | None,
 
 def run(args, command: str) -> int:
     if args.coordinator or args.num_processes is not None or args.process_id is not None:
-        if not (args.coordinator and args.num_processes is not None
-                and args.process_id is not None):
-            raise UsageError("--coordinator", "--coordinator, --num-processes and --process-id "
-                             "go together")
+        if not (
+            args.coordinator and args.num_processes is not None and args.process_id is not None
+        ):
+            raise UsageError(
+                "--coordinator", "--coordinator, --num-processes and --process-id go together"
+            )
     import jax
 
     # The mean field resolves rates near 1e-3 and slow adaptation: float64 (as `jaxmf meanfield`).
     jax.config.update("jax_enable_x64", True)
     if args.coordinator:
-        jax.distributed.initialize(coordinator_address=args.coordinator,
-                                   num_processes=args.num_processes, process_id=args.process_id)
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+        )
     elif args.distributed:
         jax.distributed.initialize()
 
@@ -299,20 +351,32 @@ def run(args, command: str) -> int:
         kwargs["devices"] = args.devices
     prepare_out(out.parent)
     try:
-        ds = sweep(out=out, progress=not args.quiet, overwrite=args.overwrite, throw=False,
-                   provenance={"command": command, "config": args.config.read_text()}, **kwargs)
+        ds = sweep(
+            out=out,
+            progress=not args.quiet,
+            overwrite=args.overwrite,
+            throw=False,
+            provenance={"command": command, "config": args.config.read_text()},
+            **kwargs,
+        )
     except ParameterError as e:
         raise UsageError(None, f"{args.config}: {e}") from None
     except SweepInterrupted as e:
-        print(f"jaxmf: interrupted with {e.done} of {e.total} points saved; resume with: "
-              f"{command}", file=sys.stderr)
+        print(
+            f"jaxmf: interrupted with {e.done} of {e.total} points saved; resume with: {command}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     if jax.process_index() != 0:
         return EXIT_OK
     print_summary(ds)
     print(f"wrote {out}")
-    if plot and "regime" in ds and len(ds["status"].dims) == 2 \
-            and ds.attrs.get("grid_design") == "product":
+    if (
+        plot
+        and "regime" in ds
+        and len(ds["status"].dims) == 2
+        and ds.attrs.get("grid_design") == "product"
+    ):
         from .. import plot as plots
 
         png = out.with_suffix(".png")
@@ -320,11 +384,15 @@ def run(args, command: str) -> int:
         print(f"wrote {png}")
     failed = int((ds["status"] != "ok").sum())
     if failed == ds["status"].size:
-        return fail(f"none of the {failed} points finished cleanly (see the `status` variable "
-                    f"in {out})", EXIT_FAILED)
+        return fail(
+            f"none of the {failed} points finished cleanly (see the `status` variable in {out})",
+            EXIT_FAILED,
+        )
     if failed:
-        print(f"jaxmf: {failed} point(s) did not finish cleanly (see the `status` variable)",
-              file=sys.stderr)
+        print(
+            f"jaxmf: {failed} point(s) did not finish cleanly (see the `status` variable)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
