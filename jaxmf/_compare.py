@@ -13,7 +13,7 @@ from ._results import RESULTS, status_message
 from .analysis import detect_bursts, regime_name, smooth, trace_summary, transient_time
 from .meanfield import MeanFieldResult, StepInput, solve_meanfield
 from .network import EulerReset, NetworkResult, simulate_network
-from .params import ParameterError, Params
+from .params import ParameterError, Params, check_params
 
 __all__ = ["Comparison", "compare", "compare_traces", "finite_size_study", "MODEL_PREFIX"]
 
@@ -191,6 +191,7 @@ def compare(
     -------
     `Comparison`.
     """
+    params = check_params(params)
     unknown = [m for m in models if m not in MODEL_PREFIX]
     if unknown:
         raise ParameterError(

@@ -10,12 +10,13 @@ code (through `jax.debug.callback`).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-__all__ = ["Progress", "ChunkRun", "run_chunks"]
+__all__ = ["Progress", "ChunkRun", "run_chunks", "available_memory", "check_memory", "format_bytes"]
 
 
 class Progress:
@@ -97,3 +98,51 @@ def run_chunks(
     except KeyboardInterrupt:
         return ChunkRun(outputs, False, True)
     return ChunkRun(outputs, False, False)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024:
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"
+
+
+def check_memory(
+    need: float,
+    name: str,
+    what: str,
+    max_memory: float | None = None,
+    override: str = "max_memory=",
+) -> None:
+    """Refuse up front (a ParameterError naming `name`) a computation needing `need` bytes for
+    `what` when that exceeds `max_memory` or else the memory available now: JAX/XLA would abort
+    the process or exhaust the machine instead of raising. `override` names the way to raise the
+    limit on a bigger machine (an argument or a command-line option)."""
+    from .params import ParameterError
+
+    if max_memory is not None and not (isinstance(max_memory, (int, float)) and max_memory > 0):
+        raise ParameterError("max_memory", f"must be a number of bytes > 0; got {max_memory!r}")
+    limit = max_memory if max_memory is not None else available_memory()
+    if limit is not None and need > limit:
+        where = override.rstrip("= ") if max_memory is not None else "available memory"
+        raise ParameterError(
+            name,
+            f"{what} need about {format_bytes(need)}; {where} is {format_bytes(limit)} "
+            f"(raise the limit with {override}BYTES on a bigger machine)",
+        )

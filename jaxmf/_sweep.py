@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -64,7 +63,7 @@ from ._files import (
     read_json,
     write_json,
 )
-from ._loop import Progress, run_chunks
+from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_codes, status_names
 from .analysis import REGIME_NAMES, TraceSummary, trace_summary
 from .heterogeneity import Quantiles
@@ -1192,21 +1191,6 @@ def _checked(ds, throw: bool):
     return ds
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory available to this process now (Linux MemAvailable), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _result_bytes_per_point(model, table, params) -> float:
     """Bytes one point's results take in memory: observables, status and grid values, twice
     (chunk results and the gathered arrays both exist while the dataset is built)."""
@@ -1222,19 +1206,8 @@ def _result_bytes_per_point(model, table, params) -> float:
 
 def _check_memory(grid: Grid, model, table, params, max_memory) -> None:
     """Refuse up front a grid whose results would not fit in memory."""
-    if max_memory is not None:
-        max_memory = _positive("max_memory", max_memory)
     need = float(grid.n_points) * _result_bytes_per_point(model, table, params)
-    limit = _available_memory() if max_memory is None else max_memory
-    if limit is not None and need > limit:
-        where = "the memory available" if max_memory is None else "max_memory"
-        raise ParameterError(
-            "grid",
-            f"{grid.n_points:.3g} points need about {need / 2**30:.3g} "
-            f"GiB for their results, more than {where} ({limit / 2**30:.3g} "
-            "GiB); use a smaller grid, or pass max_memory= (bytes) on a "
-            "bigger machine",
-        )
+    check_memory(need, "grid", f"{grid.n_points:.3g} points' results", max_memory)
 
 
 def _missing(out):

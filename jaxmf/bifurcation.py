@@ -61,6 +61,8 @@ from .meanfield import MeanFieldState, chen_campbell, meanfield_equilibria
 from .params import (
     ParameterError,
     Params,
+    check_params,
+    check_real,
     get_parameter,
     parse_parameter,
     set_parameter,
@@ -812,6 +814,19 @@ def _special_from_refined(
 
 def _locate(kind, params, param, state, value, index, frequency, vector_field, throw):
     f = meanfield_vector_field if vector_field is None else vector_field
+    if vector_field is None:
+        params = check_params(params)
+        parse_parameter(param, params.n_populations)
+    check_real("state", state)
+    if np.ndim(state) != 1 or (
+        vector_field is None and np.shape(state)[0] != 4 * params.n_populations
+    ):
+        want = "(4P,) = (r, v, w, s) blocks" if vector_field is None else "1-D"
+        raise ParameterError(
+            "state", f"must be a flat state of shape {want}; got shape {np.shape(state)}"
+        )
+    if value is not None and np.ndim(check_real("value", value)) != 0:
+        raise ParameterError("value", f"must be a scalar; got shape {np.shape(value)}")
     value = parameter_value(params, param) if value is None else value
     y0, ref = _refine_guess(kind, param, params, state, value, frequency, f)
     n = int(np.shape(state)[0])
@@ -1328,6 +1343,7 @@ def continue_equilibria(
     Branch(kind='equilibrium'); `status` says how it ended (successful: bounds, r reaching 0 or
     a closed curve; out_of_domain; max_steps_reached; not_converged) and `message` why.
     """
+    params = check_params(params)
     _check_model(model)
     _check_steps(ds, ds_min, ds_max, max_points)
     value = get_parameter(params, param)
@@ -1474,6 +1490,7 @@ def continue_hopf(
     data['l1'], data['kappa'], `stable` = every non-critical eigenvalue in the left half plane,
     `status` and `message`.
     """
+    params = check_params(params)
     if point.kind != "hopf":
         raise ParameterError("point", f"needs a 'hopf' point; got {point.kind!r}")
     _check_steps(ds, ds_min, ds_max, max_points)
@@ -1536,6 +1553,7 @@ def continue_fold(
     Branch(kind='fold') with data['a'] (the fold's quadratic normal-form coefficient),
     `stable` = the n - 1 non-critical eigenvalues in the left half plane, `status`, `message`.
     """
+    params = check_params(params)
     if point.kind != "fold":
         raise ParameterError("point", f"needs a 'fold' point; got {point.kind!r}")
     _check_steps(ds, ds_min, ds_max, max_points)

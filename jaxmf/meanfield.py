@@ -29,7 +29,15 @@ import numpy as np
 import optimistix as optx
 
 from ._results import RESULTS, NumericalError, from_diffrax, status_message
-from .params import ParameterError, Params, module_repr, promote_params, synaptic_drive
+from .params import (
+    ParameterError,
+    Params,
+    check_params,
+    check_real,
+    module_repr,
+    promote_params,
+    synaptic_drive,
+)
 
 __all__ = [
     "MeanFieldState",
@@ -64,8 +72,8 @@ class StepInput(eqx.Module):
     values: jax.Array
 
     def __init__(self, times, values):
-        self.times = jnp.atleast_1d(jnp.asarray(times, dtype=float))
-        self.values = jnp.asarray(values, dtype=float)
+        self.times = jnp.atleast_1d(jnp.asarray(check_real("times", times), dtype=float))
+        self.values = jnp.asarray(check_real("values", values), dtype=float)
         if self.values.shape[0] != self.times.shape[0] + 1:
             raise ParameterError(
                 "values",
@@ -329,6 +337,7 @@ def solve_meanfield(
     -------
     `MeanFieldResult`.
     """
+    params = check_params(params)
     if model not in MODELS:
         raise ParameterError("model", f"must be one of {', '.join(MODELS)}; got {model!r}")
     _check_solve(t0, t1, ts, y0, rtol, atol, max_steps, blowup)
@@ -528,6 +537,7 @@ def meanfield_equilibria(
     -------
     `Equilibria`.
     """
+    params = check_params(params)
     if (
         isinstance(max_equilibria, bool)
         or not isinstance(max_equilibria, (int, np.integer))

@@ -42,7 +42,7 @@ import numpy as np
 from ._results import RESULTS, status_message
 from .heterogeneity import Quantiles
 from .network import SimulationError, make_network
-from .params import ParameterError, Params, first_params, module_repr, synaptic_drive
+from .params import ParameterError, Params, check_params, first_params, module_repr, synaptic_drive
 
 __all__ = ["ThetaNetwork", "ThetaResult", "simulate_theta", "spike_pulse"]
 
@@ -192,6 +192,7 @@ def simulate_theta(
     -------
     `ThetaResult`.
     """
+    params = check_params(params)
     dtype = jnp.dtype(dtype or params.eta_bar.dtype)
     dt = model.dt
     if (

@@ -24,10 +24,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._loop import Progress, run_chunks
+from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, status_message
 from .heterogeneity import Quantiles
-from .params import ParameterError, Params, first_params, module_repr, stack_params, synaptic_drive
+from .params import (
+    ParameterError,
+    Params,
+    check_params,
+    first_params,
+    module_repr,
+    stack_params,
+    synaptic_drive,
+)
 
 __all__ = [
     "EulerReset",
@@ -747,6 +755,30 @@ def _check_resume(resume: NetworkResult, params: Params, n, dt, record_every, dt
         )
 
 
+# Per neuron: v, w and the Lorentzian sample, each held about twice (the scan's carry and its
+# update), plus the threshold mask and margin for XLA's temporaries.
+STATE_WORDS_PER_NEURON = 12
+
+
+def _check_size(params: Params, n, dtype, max_memory) -> None:
+    """Refuse a network whose state would not fit in memory, before JAX allocates it (XLA
+    aborts the whole process on an allocation it cannot make)."""
+    if n is None or isinstance(n, (tuple, list)):
+        total = 10_000 if n is None else sum(float(k) for k in n if isinstance(k, (int, float)))
+    elif isinstance(n, (int, float, np.integer, np.floating)) and not isinstance(n, bool):
+        total = float(n)
+    else:
+        return  # population_sizes names the problem
+    batch = params.eta_bar.shape[0] if jnp.ndim(params.eta_bar) == 2 else 1
+    need = total * batch * np.dtype(dtype).itemsize * STATE_WORDS_PER_NEURON
+    check_memory(
+        need,
+        "n",
+        f"{total:.3g} neurons" + (f" x {batch} parameter sets" if batch > 1 else ""),
+        max_memory,
+    )
+
+
 def simulate_network(
     params: Params,
     n: int | tuple[int, ...] | None = None,
@@ -763,6 +795,7 @@ def simulate_network(
     chunk_steps: float = 5e8,
     progress: bool = True,
     throw: bool = True,
+    max_memory: float | None = None,
 ) -> NetworkResult:
     """Simulate the spiking network from t = 0 (or from `resume`'s end) to t1.
 
@@ -783,12 +816,16 @@ def simulate_network(
         chunk).
     throw : raise `SimulationError` (a `NumericalError`) on a non-finite state; with False the
         result comes back with `status` RESULTS.diverged.
+    max_memory : bytes the network's state may take (default: the memory available now); a
+        network that needs more is refused before anything is allocated. Raise it for an
+        accelerator with more memory than the host.
 
     Returns
     -------
     `NetworkResult`. Ctrl-C raises `SimulationInterrupted` (an `Interrupted`) holding the part
     computed so far.
     """
+    params = check_params(params)
     if resume is not None:
         _check_resume(resume, params, n, dt, record_every, dtype)
         network, state = resume.network, resume.state
@@ -796,6 +833,7 @@ def simulate_network(
         t0 = float(np.max(np.asarray(state.step))) * dt
     else:
         dtype = jnp.dtype(dtype or jax.dtypes.canonicalize_dtype(float))
+        _check_size(params, n, dtype, max_memory)
         network = make_network(
             first_params(params), 10_000 if n is None else n, sampler=sampler, key=key, dtype=dtype
         )

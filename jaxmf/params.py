@@ -42,6 +42,8 @@ __all__ = [
     "stack_params",
     "first_params",
     "synaptic_drive",
+    "check_params",
+    "check_real",
     "promote_params",
     "array_summary",
     "module_repr",
@@ -85,6 +87,26 @@ _DIMENSIONAL_PER_POPULATION = (
 )
 
 
+def check_real(name: str, x: Any) -> Any:
+    """`x` unchanged if it holds real numbers (or is traced), else a ParameterError naming
+    `name`: None, strings, bytes, mappings, ragged lists and complex values are refused."""
+    if isinstance(x, jax.core.Tracer):
+        if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
+            raise ParameterError(name, f"must be real numbers; got a traced {x.dtype} value")
+        return x
+    what = "a real number or an array of real numbers"
+    if x is None or isinstance(x, (str, bytes, dict, set)):
+        raise ParameterError(name, f"must be {what}; got {type(x).__name__}")
+    try:
+        kind = x.dtype.kind if isinstance(x, (jax.Array, np.ndarray)) else np.asarray(x).dtype.kind
+    except (TypeError, ValueError):
+        raise ParameterError(name, f"must be {what}; got {type(x).__name__}") from None
+    if kind not in "biuf":
+        got = "complex values" if kind == "c" else f"values of dtype kind {kind!r}"
+        raise ParameterError(name, f"must be {what}; got {got}")
+    return x
+
+
 def _float_array(x: Any) -> jax.Array:
     if isinstance(x, jax.core.Tracer):
         return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
@@ -116,6 +138,7 @@ def _population_count(values: dict[str, Any], per_pop: tuple[str, ...], matrix: 
 def _broadcast(
     values: dict[str, Any], per_pop: tuple[str, ...], matrix: str, scalars: tuple[str, ...]
 ) -> dict[str, jax.Array]:
+    values = {name: check_real(name, values[name]) for name in (*per_pop, matrix, *scalars)}
     n_pop = _population_count(values, per_pop, matrix)
     out = {}
     for name in per_pop:
@@ -670,3 +693,12 @@ def synaptic_drive(params: Params, s: jax.Array) -> tuple[jax.Array, jax.Array]:
     The network, the mean field and the theta network all use this one definition."""
     fs = params.fractions * s
     return params.g @ fs, params.g @ (fs * params.e_r)
+
+
+def check_params(params: Any, name: str = "params") -> Params:
+    """`params` if it is a `Params`, else a ParameterError naming `name` (with the fix for a
+    `DimensionalParams`, which must be converted first)."""
+    if isinstance(params, Params):
+        return params
+    hint = " (convert it with .to_dimensionless())" if isinstance(params, DimensionalParams) else ""
+    raise ParameterError(name, f"must be jaxmf.Params; got {type(params).__name__}{hint}")

@@ -8,6 +8,8 @@ Arguments are keyword-only: `chen_campbell_2022(0.3)` would otherwise read 0.3 a
 
 from __future__ import annotations
 
+import numpy as np
+
 from .params import DimensionalParams, ParameterError, Params
 
 __all__ = ["chen_campbell_2022", "two_population", "bursting", "tonic", "PRESETS", "get"]
@@ -52,8 +54,12 @@ def two_population(*, kappa: float = 0.8, rounded: bool = False, **overrides) ->
     -------
     Params
     """
-    if not 0 < kappa <= 1:
-        raise ParameterError("kappa", f"must be in (0, 1]; got {kappa}")
+    if (
+        isinstance(kappa, bool)
+        or not isinstance(kappa, (int, float, np.integer, np.floating))
+        or not 0 < kappa <= 1
+    ):
+        raise ParameterError("kappa", f"must be a number in (0, 1]; got {kappa!r}")
     if kappa == 1:
         # With kappa = 1 population q is empty: it is the one-population model.
         return chen_campbell_2022(rounded=rounded, **overrides)

@@ -11,6 +11,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from .._loop import available_memory as available_memory
+from .._loop import check_memory as _check_memory
 from ..params import ParameterError
 from ..presets import PRESETS
 
@@ -218,46 +220,14 @@ def numbers(x) -> str:
     return ",".join(f"{v:g}" for v in values) if values.size > 1 else f"{values[0]:g}"
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (MemAvailable on Linux), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g} PiB"
-
-
-# Per neuron: v, w and the Lorentzian sample, each held about twice (the scan's carry and its
-# update), plus the threshold mask and margin for XLA's temporaries.
-_NETWORK_WORDS_PER_NEURON = 12
-
-
 def check_memory(need: float, option: str, what: str, max_memory: float | None = None) -> None:
     """Refuse (UsageError naming `option`) a computation needing `need` bytes for `what` when
     that exceeds `max_memory` (--max-memory) or else the available memory: JAX/XLA would abort
     the process or exhaust the machine instead of raising."""
-    limit = max_memory if max_memory is not None else available_memory()
-    if limit is not None and need > limit:
-        where = "--max-memory" if max_memory is not None else "available memory"
-        raise UsageError(
-            option,
-            f"{what} need about {_bytes(need)}; {where} is {_bytes(limit)} "
-            "(raise the limit with --max-memory BYTES on a bigger machine)",
-        )
+    try:
+        _check_memory(need, option, what, max_memory, override="--max-memory ")
+    except ParameterError as e:
+        raise UsageError(option, str(e).partition(": ")[2]) from None
 
 
 def check_network_memory(
@@ -278,7 +248,9 @@ def check_network_memory(
         accelerator with more memory than the host.
     n_records, record_bytes : recording bins and the bytes each holds (rates, means, raster).
     """
-    state = float(n) * itemsize * _NETWORK_WORDS_PER_NEURON
+    from ..network import STATE_WORDS_PER_NEURON
+
+    state = float(n) * itemsize * STATE_WORDS_PER_NEURON
     records = float(n_records) * record_bytes
     what = f"{n:.3g} neurons" + (f" and {n_records:.3g} records" if n_records else "")
     check_memory(state + records, "--n" if state >= records else "--t1", what, max_memory)

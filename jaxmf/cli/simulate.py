@@ -22,6 +22,7 @@ from ._common import (
     add_quiet,
     check_network_memory,
     fail,
+    positive,
     prepare_out,
     preset_title,
     whole,
@@ -53,8 +54,8 @@ def add_parser(sub) -> None:
     )
     add_parameter_options(sim, None)
     sim.add_argument("--n", type=whole, help="number of neurons (default 10000)")
-    sim.add_argument("--t1", type=float, default=800.0, help="end time (default 800)")
-    sim.add_argument("--dt", type=float, help="time step (default 1e-3)")
+    sim.add_argument("--t1", type=positive, default=800.0, help="end time (default 800)")
+    sim.add_argument("--dt", type=positive, help="time step (default 1e-3)")
     sim.add_argument("--record-every", type=whole, help="steps per recording bin (default 100)")
     sim.add_argument(
         "--dtype", choices=("float32", "float64"), help="floating-point type (default float32)"
