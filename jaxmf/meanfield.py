@@ -91,6 +91,13 @@ class StepInput(eqx.Module):
         return self.values[jnp.searchsorted(self.times, t, side="right")]
 
 
+def _default_adjoint(inputs) -> diffrax.AbstractAdjoint:
+    """ForwardMode when any input carries a forward-mode tangent (jvp/jacfwd), else the
+    memory-bounded reverse-mode RecursiveCheckpointAdjoint (a custom VJP, which jvp refuses)."""
+    forward = any(isinstance(x, jax.interpreters.ad.JVPTracer) for x in jax.tree.leaves(inputs))
+    return diffrax.ForwardMode() if forward else diffrax.RecursiveCheckpointAdjoint()
+
+
 def _input(inp, t, dtype):
     return jnp.zeros((), dtype) if inp is None else jnp.asarray(inp(t), dtype)
 
@@ -309,9 +316,10 @@ def solve_meanfield(
 ) -> MeanFieldResult:
     """Integrate a mean-field model with diffrax from t0 to t1, saving at `ts`.
 
-    Works under jit, vmap (over params) and grad. Forward-mode differentiation (`jax.jacfwd`,
-    `jax.jvp`, optimistix' Jacobians with `options={"jac": "fwd"}`) needs
-    `adjoint=diffrax.ForwardMode()`: the default reverse-mode adjoint is a custom VJP.
+    Works under jit, vmap (over params), grad and jacfwd: with `adjoint=None` the adjoint
+    follows how the call is differentiated (`diffrax.ForwardMode()` when its inputs carry
+    forward-mode tangents, as under `jax.jvp`, `jax.jacfwd` or optimistix' forward Jacobians;
+    else the memory-bounded `RecursiveCheckpointAdjoint` for reverse mode).
 
     Parameters
     ----------
@@ -324,8 +332,7 @@ def solve_meanfield(
     solver : any diffrax solver (default Tsit5; diffrax.Kvaerno5 for very fast adaptation).
     rtol, atol : PID controller tolerances. dt0 : first step (default: chosen by diffrax).
     max_steps : step budget.
-    adjoint : diffrax adjoint for gradients (default RecursiveCheckpointAdjoint: memory-bounded,
-        reverse mode only; diffrax.ForwardMode() for forward mode).
+    adjoint : diffrax adjoint for gradients (default: chosen as above; pass one to force it).
     blowup : if given, the solve stops once max|y| exceeds it and the status is diverged (a
         diverging point then costs a few steps instead of the whole step budget).
     dtype : None (the params' precision) or float32/float64; a `UserWarning` says when the solve
@@ -370,7 +377,7 @@ def solve_meanfield(
         args=(params, i_ext),
         saveat=diffrax.SaveAt(ts=ts),
         stepsize_controller=controller,
-        adjoint=adjoint or diffrax.RecursiveCheckpointAdjoint(),
+        adjoint=adjoint or _default_adjoint((params, y0, ts, t0, t1, i_ext)),
         max_steps=max_steps,
         event=event,
         throw=False,

@@ -104,6 +104,8 @@ def check_real(name: str, x: Any) -> Any:
     if kind not in "biuf":
         got = "complex values" if kind == "c" else f"values of dtype kind {kind!r}"
         raise ParameterError(name, f"must be {what}; got {got}")
+    if np.size(x) == 0:
+        raise ParameterError(name, f"must be {what}; got an empty array")
     return x
 
 

@@ -90,13 +90,6 @@ def prop(examples, /, *, marks=(), cases=(), **strategies):
     return wrap
 
 
-CRASHES = "issue 13 'Crashes and tracebacks': "
-
-
-def xfail(reason):
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 def is_ok(status) -> np.ndarray:
     """status == successful, for a RESULTS item or the integer codes (0 = ok) some results
     still carry."""
@@ -156,13 +149,6 @@ def numeric_scalar(x) -> bool:
 
 @prop(
     40,
-    marks=(
-        xfail(
-            CRASHES + "Params(eta_bar=None) raises an unnamed ValueError from jnp; strings, "
-            "bytes, dicts give jax TypeErrors; Params(eta_bar=0.1+0.2j) silently keeps "
-            "0.1 (params.py)"
-        ),
-    ),
     cases=[
         dict(fv=("eta_bar", 0.1 + 0.2j)),
         dict(fv=("eta_bar", "0.1")),
@@ -193,12 +179,6 @@ def test_params_accepts_only_its_domain(fv):
 
 @prop(
     15,
-    marks=(
-        xfail(
-            CRASHES + "Params.replace(i_ext='0.1') raises jax's TypeError, not naming i_ext "
-            "(params.py)"
-        ),
-    ),
     fv=params_override(),
 )
 def test_replace_checks_like_the_constructor(fv):
@@ -231,12 +211,6 @@ _DIMENSIONAL = (
 
 @prop(
     20,
-    marks=(
-        xfail(
-            CRASHES + "DimensionalParams(k={...}) / (k=None) / (k='0.1') raise jax errors not "
-            "naming k; complex values accepted (params.py)"
-        ),
-    ),
     field=st.sampled_from(_DIMENSIONAL),
     value=st.one_of(st.sampled_from(NON_FINITE + WRONG_TYPES + (-1.0, 0.0, 1e300))),
 )
@@ -260,12 +234,6 @@ def test_presets_take_keywords_only(arg):
 
 @prop(
     12,
-    marks=(
-        xfail(
-            CRASHES + "two_population(kappa=None) (or '0.8', 0.8+0j) raises "
-            "\"'<' not supported\" without naming kappa (presets.py)"
-        ),
-    ),
     kappa=st.sampled_from(
         [0.8, 0.5, 1.0, 0.0, -0.2, 1.5, math.nan, math.inf, None, "0.8", 0.8 + 0j]
     ),
@@ -289,14 +257,6 @@ def test_preset_by_name(name, fv):
 
 @prop(
     6,
-    marks=(
-        xfail(
-            CRASHES + "dicts or DimensionalParams where Params is expected: "
-            "solve_meanfield({'eta_bar': 0.1}) -> AttributeError 'dict' object has no "
-            "attribute 'dtype' (also simulate_network, meanfield_equilibria; "
-            "meanfield.py, network.py)"
-        ),
-    ),
     obj=st.sampled_from(["dict", "dimensional", "string", "none", "array"]),
 )
 def test_wrong_parameter_object(obj):
@@ -434,12 +394,6 @@ def test_meanfield_equilibria(fv, r_range, big_eta):
 
 @prop(
     10,
-    marks=(
-        xfail(
-            CRASHES + "StepInput(None, [0, .1, .2]) -> unnamed ValueError from jnp, "
-            "StepInput('x', ...) -> 'could not convert string to float' (meanfield.py)"
-        ),
-    ),
     cases=[dict(times=[50.0, 10.0], n_values=3)],
     times=st.sampled_from(
         [[10.0], [10.0, 50.0], [50.0, 10.0], [math.nan], [math.inf], [], "x", None]
@@ -625,13 +579,6 @@ def test_continue_equilibria(param, bounds, ds, max_points):
 
 @prop(
     6,
-    marks=(
-        xfail(
-            CRASHES + "locate_hopf(p, 'eta_bar', None) -> unnamed ValueError from jnp; a "
-            "(3,) state -> 'array split does not result in an equal division'; "
-            "value='x' -> 'could not convert string to float' (bifurcation.py)"
-        ),
-    ),
     state=st.sampled_from(["near", "nan", "shape", "none"]),
     value=st.sampled_from([None, 0.1, math.nan, "x"]),
 )
@@ -813,13 +760,6 @@ def test_cli_meanfield(t1, rtol, setting, tmp_path_factory, capsys):
 
 @prop(
     5,
-    marks=(
-        xfail(
-            CRASHES + "size guard: `jaxmf simulate --n 1e20 --dt nan` (or --t1 inf) skips the "
-            "memory estimate and ends in a jax TypeError traceback ('get(): "
-            "incompatible function arguments') (cli/, network.validate_run)"
-        ),
-    ),
     cases=[
         dict(n="1e20", dt="1e-3", t1="0.5"),
         dict(n="20", dt="1", t1="0.5"),
@@ -955,12 +895,6 @@ def test_solve_meanfield_grad_matches_finite_difference(eta):
 
 @prop(
     2,
-    marks=(
-        xfail(
-            "issue 13 'Inside jit/grad/vmap': jax.jacfwd through solve_meanfield "
-            "fails with the default adjoint (custom_vjp); H1 meanfield"
-        ),
-    ),
     eta=st.sampled_from([0.12, 0.25]),
 )
 def test_solve_meanfield_jacfwd(eta):
