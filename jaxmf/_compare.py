@@ -248,7 +248,7 @@ def finite_size_study(
     progress: bool = False,
     **kwargs,
 ) -> dict:
-    """Metrics against N (and seeds, for random sampling): {'n': [...], metric: (len(ns), len(seeds))}.
+    """Metrics against N (and seeds, for random sampling): {'n': [...], metric: (n_ns, n_seeds)}.
     The mean field is solved once per call of `compare`; the network dominates the cost."""
     import jax
 

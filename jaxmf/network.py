@@ -1,4 +1,4 @@
-"""The spiking network: all-to-all Izhikevich (QIF) neurons with adaptation and conductance synapses.
+"""The spiking network: all-to-all Izhikevich (QIF) neurons, adaptation and conductance synapses.
 
 Dimensionless equations (neuron i of population m, model.md section 1):
 
@@ -63,8 +63,8 @@ class _Drive(NamedTuple):
 class EulerReset(eqx.Module):
     """The authors' scheme (Chen & Campbell 2022, ModelDB 267382), reproduced exactly.
 
-    Forward Euler with step dt. A neuron with v >= v_peak at the start of a step spikes: its v is set
-    to v_reset - (v - v_peak) (for the paper's v_reset = -v_peak that is the reflection v -> -v;
+    Forward Euler with step dt. A neuron with v >= v_peak at the start of a step spikes: its v is
+    set to v_reset - (v - v_peak) (for the paper's v_reset = -v_peak that is the reflection v -> -v;
     with `reflect=False` it is set to v_reset), w += w_jump, and it takes no Euler step that step.
     s <- min(s - dt s / tau_s + s_jump * spikes / N, s_max).
 
@@ -118,7 +118,8 @@ class EulerReset(eqx.Module):
         negative only if dt (u + A) < 1. At dt = 1/v_peak this fails: the neuron jumps from
         -v_peak to ~0 (or straight back above v_peak, spiking every step), which is what makes the
         rate wrong by -80%..+750% at dt = 5e-3. Solving dt (u(dt) + A) = 1 for dt gives the bound;
-        with v_peak = 200 and the paper's values it is dt < 3.08e-3 (x = dt v_peak < (sqrt 5 - 1)/2).
+        with v_peak = 200 and the paper's values it is dt < 3.08e-3
+        (x = dt v_peak < (sqrt 5 - 1)/2).
         """
         p = jax.tree.map(np.asarray, params)
         vp = float(np.max(np.abs(p.v_peak if self.reflect else np.maximum(p.v_peak, -p.v_reset))))
@@ -927,8 +928,8 @@ def simulate_network(
         where = (
             f"in batch elements {np.nonzero(failed)[0].tolist()} "
             if batched
-            else f"at t={float(result.t[-1]):g} ({int(np.max(result.n_nonfinite[..., -1, :]))} neurons); "
-            "the run stopped there"
+            else f"at t={float(result.t[-1]):g} "
+            f"({int(np.max(result.n_nonfinite[..., -1, :]))} neurons); the run stopped there"
         )
         msg = (
             f"simulate_network: non-finite v or w {where}. "
