@@ -39,7 +39,7 @@ class Comparison(eqx.Module):
         for res in (self.network, *self.meanfield.values()):
             if not np.all(np.asarray(res.status == RESULTS.successful)):
                 return res.status
-        return RESULTS.successful
+        return RESULTS.successful  # type: ignore[return-value]  # equinox#1121: items typed str
 
     @property
     def message(self) -> str:
@@ -252,7 +252,7 @@ def finite_size_study(
     The mean field is solved once per call of `compare`; the network dominates the cost."""
     import jax
 
-    rows = {}
+    rows: dict[str, list[float]] = {}
     for n in ns:
         for seed in seeds:
             cmp = compare(

@@ -380,7 +380,7 @@ def run(
     network: Network,
     state: NetworkState,
     *,
-    dt: float,
+    dt: float | jax.Array,
     n_records: int,
     record_every: int,
     scheme=EulerReset(),
@@ -669,7 +669,7 @@ def validate_run(params, network, dt, t1, t0, record_every, scheme, dtype) -> in
         raise ParameterError("t1", f"must be a finite end time > {t0:g}; got {t1!r}")
     if dtype not in (jnp.float32, jnp.float64):
         raise ParameterError("dtype", f"must be float32 or float64; got {dtype}")
-    if jnp.dtype(dtype) == jnp.float64 and not jax.config.jax_enable_x64:
+    if jnp.dtype(dtype) == jnp.float64 and not jax.config.read("jax_enable_x64"):
         raise ParameterError(
             "dtype", "float64 needs jax.config.update('jax_enable_x64', True) before any JAX work"
         )
@@ -989,15 +989,9 @@ def _concat_records(pieces, network, raster_index, dtype) -> Records:
         return jax.tree.map(lambda *xs: np.concatenate(xs, axis=-2), *pieces)
     n_pop, n_ras = len(network.sizes), sum(len(ix) for ix in raster_index)
     z = np.zeros((0, n_pop), dtype)
-    return Records(
-        r=z,
-        v_mean=z,
-        w_mean=z,
-        s=z,
-        n_nonfinite=z.astype(np.int32),
-        spike_first=np.zeros((0, n_ras), np.int32),
-        spike_count=np.zeros((0, n_ras), np.int32),
-    )
+    first, count = np.zeros((0, n_ras), np.int32), np.zeros((0, n_ras), np.int32)
+    # Host arrays like the concatenated pieces above: mypy wants the jax.Array of `run`'s records.
+    return Records(z, z, z, z, z.astype(np.int32), first, count)  # type: ignore[arg-type]
 
 
 def _result(t, rec, raster_index, state, network, params, status, dt, record_every, resume):

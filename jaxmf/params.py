@@ -542,7 +542,8 @@ class ParameterAddress(NamedTuple):
     for every entry)."""
 
     field: str
-    index: tuple[int, ...] | None
+    # The public field name shadows tuple.index on purpose; mypy reports any such override.
+    index: tuple[int, ...] | None  # type: ignore[assignment]
 
     @property
     def name(self) -> str:
