@@ -15,16 +15,18 @@ transient of t1/4, identical for every method, with the fitted solves at rtol 1e
   a gradient step costs the same whatever their number, a simplex needs more evaluations.
 - jaxmf, N starts: the same start plus N - 1 starts drawn +-30% around it, all in one vmapped loop.
 - SciPy Nelder-Mead (xatol 1e-6 relative, fatol 1e-14) on the same loss as a function of
-  (each free parameter over its true value), each evaluation a jitted jaxmf solve + loss (compiled once,
-  so the comparison is of optimisers, not of solvers); for N starts a loop over the same starts.
+  (each free parameter over its true value), each evaluation a jitted jaxmf solve + loss (compiled
+  once, so the comparison is of optimisers, not of solvers); for N starts a loop over the same
+  starts.
 
 Network loss gradient (--parts network): the loss is `trace_mse` of the differentiable spiking
 network (`jaxmf.netfit.ThetaNetwork`: N = --network-n neurons, deterministic Lorentzian quantiles,
 dt = --network-dt, float32, rate in bins of 0.5) against the mean-field trace, as `jaxmf.fit(...,
-model="network")` evaluates it, over --network-t1 time units. Reported: one forward simulation + loss,
-one reverse-mode gradient in (eta_bar, w_jump) through the checkpointed scan (and its compiled
-working memory), the forward-mode gradient `fit` uses for a few parameters (jacfwd), and the finite-difference gradient it replaces (central differences: 2 forward
-runs per parameter, measured). Medians of --repeats runs after a compiling run.
+model="network")` evaluates it, over --network-t1 time units. Reported: one forward simulation +
+loss, one reverse-mode gradient in (eta_bar, w_jump) through the checkpointed scan (and its compiled
+working memory), the forward-mode gradient `fit` uses for a few parameters (jacfwd), and the
+finite-difference gradient it replaces (central differences: 2 forward runs per parameter,
+measured). Medians of --repeats runs after a compiling run.
 
 "ok" counts starts within 1% relative of every true value. Times are medians of --repeats runs
 after one compiling run (compile reported separately). "iters" is optimiser steps (jaxmf; mean over

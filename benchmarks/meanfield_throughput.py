@@ -1,7 +1,8 @@
-"""Mean-field throughput: jaxmf's solve_meanfield beside SciPy and PyRates, measured in the same run.
+"""Mean-field throughput: jaxmf's solve_meanfield beside SciPy and PyRates, measured in one run.
 
     python benchmarks/meanfield_throughput.py [--t1 1000] [--repeats 5] [--batches 1e2 1e3 1e4]
-        [--max-batch 1e4] [--chunks 512] [--save-every 10] [--loop-sample 40] [--no-pyrates] [--json out.json]
+        [--max-batch 1e4] [--chunks 512] [--save-every 10] [--loop-sample 40] [--no-pyrates]
+        [--json out.json]
 
 (a) One solve of the one-population exact mean field (Chen & Campbell 2022) from zeros over
 [0, t1] in the tonic (eta_bar = 0.25) and bursting (eta_bar = 0.12) regimes, rtol = 1e-8,
@@ -19,15 +20,16 @@ medians of `--repeats`; "x LSODA" is solves/s over scipy LSODA's in the same reg
 [0.005, 0.05]), each solved over [0, t1] and reduced to mean and max of r over [t1/2, t1] (saved
 every `--save-every` time units) so memory stays O(N): saving less per point matters (every 1 time
 unit cost ~1.7x at N = 10^4). jaxmf: `jax.vmap` of the solve over the whole batch, the
-batch in chunks (a Python loop over one compiled vmapped chunk, and `lax.map(batch_size=...)`), and a
-Python loop of single jitted solves; SciPy: an LSODA loop. The two loops run on a deterministic
+batch in chunks (a Python loop over one compiled vmapped chunk, and `lax.map(batch_size=...)`), and
+a Python loop of single jitted solves; SciPy: an LSODA loop. The two loops run on a deterministic
 subsample of `--loop-sample` points and their per-point cost is extrapolated (marked "extrap.").
 A vmapped diffrax solve runs its while loop until the slowest point in the batch finishes (finished
 points keep paying for masked steps), so the batch costs ~ N x max(steps), a loop ~ sum(steps);
 chunking bounds the waste to each chunk's slowest point. On a grid in its natural order a chunk
 holds neighbouring parameters with similar step counts; ordering by a cost proxy (the leading
-eigenvalue of each point's equilibrium) was tried and lost: the proxy costs more than it saves. The "steps" column gives the mean and max
-accepted steps over the points (over the subsample for the loops; for LSODA, function evaluations).
+eigenvalue of each point's equilibrium) was tried and lost: the proxy costs more than it saves.
+The "steps" column gives the mean and max accepted steps over the points (over the subsample for
+the loops; for LSODA, function evaluations).
 """
 
 from __future__ import annotations
@@ -170,8 +172,8 @@ def bench_single(eta_bar, args, grid):
 def bench_pyrates(c, args, r_ref):
     if not PYRATES_PY.exists():
         print(
-            "  (PyRates skipped: run `bash benchmarks/peers/setup_pyrates_env.sh` first; it lives in "
-            "its own venv, benchmarks/.venv-pyrates)",
+            "  (PyRates skipped: run `bash benchmarks/peers/setup_pyrates_env.sh` first; "
+            "it lives in its own venv, benchmarks/.venv-pyrates)",
             flush=True,
         )
         args.pyrates = False
@@ -403,7 +405,8 @@ def print_sweep(rows):
     for r in rows:
         comp = _comp(r["compile_s"])
         print(
-            f"{r['impl']:36s} {r['per_s']:10.1f} {comp} {r['ratio']:8.2f} {r['steps']:>19s}  {r['note']}",
+            f"{r['impl']:36s} {r['per_s']:10.1f} {comp} {r['ratio']:8.2f} {r['steps']:>19s}  "
+            f"{r['note']}",
             flush=True,
         )
     print()
@@ -433,9 +436,9 @@ def main(argv=None):
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args(argv)
     print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} "
-        f"on {jax.devices()[0].platform}, diffrax {diffrax.__version__}, float64; t1 = {args.t1}, "
-        f"rtol = {args.rtol}, atol = {args.atol}",
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, diffrax {diffrax.__version__}, "
+        f"float64; t1 = {args.t1}, rtol = {args.rtol}, atol = {args.atol}",
         flush=True,
     )
     grid = np.linspace(0.0, args.t1, int(round(args.t1 / args.dts)), endpoint=False)

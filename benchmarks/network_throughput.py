@@ -4,10 +4,11 @@
 
 jaxmf runs the paper's network (eta_bar = 0.12, deterministic Lorentzian quantiles, dt = 1e-3,
 v_peak = 200, all-to-all conductance synapse) with `jaxmf.network.run` under jit: compile time is
-measured separately (`.lower().compile()`), run time is the median of `--repeats` runs. Peers simulate
-the identical network: an in-place vectorised NumPy loop (benchmarks/peers/numpy_network.py) and Brian2
-(runtime numpy/cython and cpp_standalone), the latter from its own environment
-(benchmarks/peers/setup_brian2_env.sh) because Brian2 2.9 does not import with numpy >= 2.4.
+measured separately (`.lower().compile()`), run time is the median of `--repeats` runs. Peers
+simulate the identical network: an in-place vectorised NumPy loop
+(benchmarks/peers/numpy_network.py) and Brian2 (runtime numpy/cython and cpp_standalone), the
+latter from its own environment (benchmarks/peers/setup_brian2_env.sh) because Brian2 2.9 does not
+import with numpy >= 2.4.
 The ratio column is jaxmf's throughput over Brian2 cpp_standalone's at the same N and dtype.
 
 Memory traffic of one Euler step is about 5 words per neuron (read v, w, eta; write v, w): 20 B in
@@ -177,8 +178,9 @@ def print_table(rows):
         name = r["peer"] + (f" {r['mode']}" if r.get("mode") else "")
         ratio = f"{r['vs_brian2_cpp']:.2f}" if r.get("vs_brian2_cpp") else "-"
         print(
-            f"{name:38s} {r['n']:9d} {r['dtype']:>7s} {r['steps']:7d} {r['neuron_steps_per_s']:15.3e} "
-            f"{r.get('compile_s', float('nan')):9.2f} {r.get('mean_rate', float('nan')):9.4f} {ratio:>12s}",
+            f"{name:38s} {r['n']:9d} {r['dtype']:>7s} {r['steps']:7d} "
+            f"{r['neuron_steps_per_s']:15.3e} {r.get('compile_s', float('nan')):9.2f} "
+            f"{r.get('mean_rate', float('nan')):9.4f} {ratio:>12s}",
             flush=True,
         )
     print()

@@ -39,7 +39,7 @@ class Comparison(eqx.Module):
         for res in (self.network, *self.meanfield.values()):
             if not np.all(np.asarray(res.status == RESULTS.successful)):
                 return res.status
-        return RESULTS.successful
+        return RESULTS.successful  # type: ignore[return-value]  # equinox#1121: items typed str
 
     @property
     def message(self) -> str:
@@ -249,11 +249,11 @@ def finite_size_study(
     progress: bool = False,
     **kwargs,
 ) -> dict:
-    """Metrics against N (and seeds, for random sampling): {'n': [...], metric: (len(ns), len(seeds))}.
+    """Metrics against N (and seeds, for random sampling): {'n': [...], metric: (n_ns, n_seeds)}.
     The mean field is solved once per call of `compare`; the network dominates the cost."""
     import jax
 
-    rows = {}
+    rows: dict[str, list[float]] = {}
     for n in ns:
         for seed in seeds:
             cmp = compare(

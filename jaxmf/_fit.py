@@ -675,7 +675,7 @@ class NetworkTrace(NamedTuple):
     v: jax.Array
     w: jax.Array
     s: jax.Array
-    status: jax.Array
+    status: RESULTS
 
 
 def simulate_on_grid(params: Params, ts, network: ThetaNetwork, record_every: int) -> NetworkTrace:

@@ -106,8 +106,10 @@ def status_message(status) -> str:
     bad = [n for n in dict.fromkeys(names.tolist()) if n != "ok"]
     if not bad:
         return ""
+    # RESULTS[item] is the item's message (equinox's metaclass); mypy misses it (equinox#1121).
     return "; ".join(
-        RESULTS[getattr(RESULTS, _MEMBERS[list(_NAMES.values()).index(n)])] for n in bad
+        RESULTS[getattr(RESULTS, _MEMBERS[list(_NAMES.values()).index(n)])]  # type: ignore[misc]
+        for n in bad
     )
 
 

@@ -355,14 +355,14 @@ class Branch(eqx.Module):
             cls(
                 kind=doc["kind"],
                 param=param,
-                values=np.zeros((1, len(param))),
-                states=np.zeros((1, 4 * p)),
-                eigenvalues=np.zeros((1, n_ev)),
-                stable=np.zeros(1, bool),
+                values=jnp.zeros((1, len(param))),
+                states=jnp.zeros((1, 4 * p)),
+                eigenvalues=jnp.zeros((1, n_ev)),
+                stable=jnp.zeros(1, bool),
                 base=base,
-                period=np.zeros(1) if "period" in cols else None,
-                minima=np.zeros((1, 4 * p)) if table("_min") is not None else None,
-                maxima=np.zeros((1, 4 * p)) if table("_max") is not None else None,
+                period=jnp.zeros(1) if "period" in cols else None,
+                minima=jnp.zeros((1, 4 * p)) if table("_min") is not None else None,
+                maxima=jnp.zeros((1, 4 * p)) if table("_max") is not None else None,
             )._columns()
         )
         data = {k: jnp.asarray(v) for k, v in cols.items() if k not in standard}
@@ -1609,16 +1609,16 @@ def _continue_curve(
         bounds=bounds,
     )
     # Re-observe with the border of each point (the Hopf border follows the curve).
-    ev, stable, tests = [], [], []
+    ev_rows, stable_rows, test_rows = [], [], []
     borders = []
     for u, t in zip(us, ts):
         curve.update(u)
         borders.append(curve.args)
         e, s, f = curve.observe(u, t)
-        ev.append(e)
-        stable.append(s)
-        tests.append(f)
-    ev, stable, tests = np.stack(ev), np.array(stable), np.stack(tests)
+        ev_rows.append(e)
+        stable_rows.append(s)
+        test_rows.append(f)
+    ev, stable, tests = np.stack(ev_rows), np.array(stable_rows), np.stack(test_rows)
     kinds = _TESTS[system]
     changes = {kind: _sign_changes(tests, j) for j, kind in enumerate(kinds)}
     points = []
@@ -1667,8 +1667,12 @@ def _continue_curve(
     points.sort(key=lambda sp: sp.index)
     data = {}
     if system == "hopf":
-        k = tests[:, 0]
-        data = {"kappa": k, "omega": np.where(k > 0, np.sqrt(np.abs(k)), np.nan), "l1": tests[:, 1]}
+        kappa = tests[:, 0]
+        data = {
+            "kappa": kappa,
+            "omega": np.where(kappa > 0, np.sqrt(np.abs(kappa)), np.nan),
+            "l1": tests[:, 1],
+        }
     else:
         data = {"a": tests[:, 1]}
     return Branch(

@@ -1048,13 +1048,13 @@ def _detect(prob, rows, base, name, correct, m, n, N):
     tp0, tp1 = prev["tau"][-1], cur["tau"][-1]
     if tp0 * tp1 < 0:
 
-        def g(s):
+        def fold_test(s):
             out = from_prev(s)
             return (np.nan, None) if out is None else (float(out[1][-1]), out)
 
         # p is quadratic in s near the fold, so s to 1e-6 gives p to ~1e-10.
         out, _ = regula_falsi(
-            g, tp0, tp1, b=cur["ds"], x_tol=1e-7 * max(cur["ds"], 1e-12), max_iter=30
+            fold_test, tp0, tp1, b=cur["ds"], x_tol=1e-7 * max(cur["ds"], 1e-12), max_iter=30
         )
         amp_max = max(_amplitude(r["z"], N, m, n) for r in rows)
         if out is not None and _amplitude(out[0], N, m, n) < 1e-3 * amp_max:
@@ -1099,14 +1099,16 @@ def _detect(prob, rows, base, name, correct, m, n, N):
             if not (np.isfinite(g0) and np.isfinite(g1) and g0 * g1 < 0):
                 continue
 
-            def g(s, kind=kind):
+            def multiplier_test(s, kind=kind):
                 out = from_prev(s)
                 if out is None:
                     return np.nan, None
                 row = dict(nontrivial=_nontrivial(out[2]))
                 return _critical(row, kind)[0], out
 
-            out, _ = regula_falsi(g, g0, g1, b=cur["ds"], x_tol=1e-6 * cur["ds"], max_iter=30)
+            out, _ = regula_falsi(
+                multiplier_test, g0, g1, b=cur["ds"], x_tol=1e-6 * cur["ds"], max_iter=30
+            )
             if out is None:
                 continue
             mu = _critical(dict(nontrivial=_nontrivial(out[2])), kind)[1]

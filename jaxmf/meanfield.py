@@ -210,7 +210,7 @@ def working_precision(params: Params, dtype, caller: str) -> Params:
     """
     params = promote_params(params)
     have = jnp.dtype(params.dtype)
-    x64 = bool(jax.config.jax_enable_x64)
+    x64 = bool(jax.config.read("jax_enable_x64"))
     if dtype is not None:
         want = jnp.dtype(dtype)
         if want not in (jnp.float32, jnp.float64):
@@ -710,7 +710,8 @@ def _equilibria_multi(
         stable=stable,
         valid=found,
         residual=jnp.where(found, res, nan),
-        status=RESULTS.successful,
+        # mypy types equinox Enumeration items as str (equinox#1121).
+        status=RESULTS.successful,  # type: ignore[arg-type]
     )
 
 

@@ -315,7 +315,15 @@ def simulate_theta(
         elif not bool(finite):
             raise SimulationError(
                 message,
-                ThetaResult(t=t, r=r, v_mean=v_mean, w_mean=w_mean, s=s, status=RESULTS.diverged),
+                ThetaResult(
+                    t=t,
+                    r=r,
+                    v_mean=v_mean,
+                    w_mean=w_mean,
+                    s=s,
+                    # mypy types equinox Enumeration items as str (equinox#1121).
+                    status=RESULTS.diverged,  # type: ignore[arg-type]
+                ),
             )
     return ThetaResult(
         t=t,

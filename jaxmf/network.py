@@ -1,4 +1,4 @@
-"""The spiking network: all-to-all Izhikevich (QIF) neurons with adaptation and conductance synapses.
+"""The spiking network: all-to-all Izhikevich (QIF) neurons, adaptation and conductance synapses.
 
 Dimensionless equations (neuron i of population m, model.md section 1):
 
@@ -71,8 +71,8 @@ class _Drive(NamedTuple):
 class EulerReset(eqx.Module):
     """The authors' scheme (Chen & Campbell 2022, ModelDB 267382), reproduced exactly.
 
-    Forward Euler with step dt. A neuron with v >= v_peak at the start of a step spikes: its v is set
-    to v_reset - (v - v_peak) (for the paper's v_reset = -v_peak that is the reflection v -> -v;
+    Forward Euler with step dt. A neuron with v >= v_peak at the start of a step spikes: its v is
+    set to v_reset - (v - v_peak) (for the paper's v_reset = -v_peak that is the reflection v -> -v;
     with `reflect=False` it is set to v_reset), w += w_jump, and it takes no Euler step that step.
     s <- min(s - dt s / tau_s + s_jump * spikes / N, s_max).
 
@@ -126,7 +126,8 @@ class EulerReset(eqx.Module):
         negative only if dt (u + A) < 1. At dt = 1/v_peak this fails: the neuron jumps from
         -v_peak to ~0 (or straight back above v_peak, spiking every step), which is what makes the
         rate wrong by -80%..+750% at dt = 5e-3. Solving dt (u(dt) + A) = 1 for dt gives the bound;
-        with v_peak = 200 and the paper's values it is dt < 3.08e-3 (x = dt v_peak < (sqrt 5 - 1)/2).
+        with v_peak = 200 and the paper's values it is dt < 3.08e-3
+        (x = dt v_peak < (sqrt 5 - 1)/2).
         """
         p = jax.tree.map(np.asarray, params)
         vp = float(np.max(np.abs(p.v_peak if self.reflect else np.maximum(p.v_peak, -p.v_reset))))
@@ -387,7 +388,7 @@ def run(
     network: Network,
     state: NetworkState,
     *,
-    dt: float,
+    dt: float | jax.Array,
     n_records: int,
     record_every: int,
     scheme=EulerReset(),
@@ -676,7 +677,7 @@ def validate_run(params, network, dt, t1, t0, record_every, scheme, dtype) -> in
         raise ParameterError("t1", f"must be a finite end time > {t0:g}; got {t1!r}")
     if dtype not in (jnp.float32, jnp.float64):
         raise ParameterError("dtype", f"must be float32 or float64; got {dtype}")
-    if jnp.dtype(dtype) == jnp.float64 and not jax.config.jax_enable_x64:
+    if jnp.dtype(dtype) == jnp.float64 and not jax.config.read("jax_enable_x64"):
         raise ParameterError(
             "dtype", "float64 needs jax.config.update('jax_enable_x64', True) before any JAX work"
         )
@@ -965,8 +966,8 @@ def simulate_network(
         where = (
             f"in batch elements {np.nonzero(failed)[0].tolist()} "
             if batched
-            else f"at t={float(result.t[-1]):g} ({int(np.max(result.n_nonfinite[..., -1, :]))} neurons); "
-            "the run stopped there"
+            else f"at t={float(result.t[-1]):g} "
+            f"({int(np.max(result.n_nonfinite[..., -1, :]))} neurons); the run stopped there"
         )
         msg = (
             f"simulate_network: non-finite v or w {where}. "
@@ -1026,15 +1027,9 @@ def _concat_records(pieces, network, raster_index, dtype) -> Records:
         return jax.tree.map(lambda *xs: np.concatenate(xs, axis=-2), *pieces)
     n_pop, n_ras = len(network.sizes), sum(len(ix) for ix in raster_index)
     z = np.zeros((0, n_pop), dtype)
-    return Records(
-        r=z,
-        v_mean=z,
-        w_mean=z,
-        s=z,
-        n_nonfinite=z.astype(np.int32),
-        spike_first=np.zeros((0, n_ras), np.int32),
-        spike_count=np.zeros((0, n_ras), np.int32),
-    )
+    first, count = np.zeros((0, n_ras), np.int32), np.zeros((0, n_ras), np.int32)
+    # Host arrays like the concatenated pieces above: mypy wants the jax.Array of `run`'s records.
+    return Records(z, z, z, z, z.astype(np.int32), first, count)  # type: ignore[arg-type]
 
 
 def _result(t, rec, raster_index, state, network, params, status, dt, record_every, resume):

@@ -9,7 +9,8 @@ directions (Chen & Campbell 2022, section 2):
 Both carry P populations. Per-population fields have shape (P,); the conductance matrix `g` has
 shape (P, P) with `g[m, k]` the conductance from population k onto population m; `fractions[k]` is
 the share of neurons in population k (kappa, 1 - kappa in the paper). A neuron of population m feels
-`sum_k g[m, k] * fractions[k] * s[k]`, with synaptic reversal `e_r[k]` of the presynaptic population.
+`sum_k g[m, k] * fractions[k] * s[k]`, with the synaptic reversal `e_r[k]` of the presynaptic
+population.
 Scalars given for per-population fields are broadcast to all populations.
 """
 
@@ -566,7 +567,8 @@ class ParameterAddress(NamedTuple):
     for every entry)."""
 
     field: str
-    index: tuple[int, ...] | None
+    # The public field name shadows tuple.index on purpose; mypy reports any such override.
+    index: tuple[int, ...] | None  # type: ignore[assignment]
 
     @property
     def name(self) -> str:

@@ -297,7 +297,7 @@ def test_l1_with_quadratic_terms():
     h = 1e-3  # Taylor coefficients by finite differences on a circle (exact for polynomials)
     th = np.linspace(0, 2 * np.pi, 64, endpoint=False)
     vals = np.array([G(h * np.exp(1j * t)) for t in th])
-    coef = lambda k, l: np.mean(vals * np.exp(-1j * (k - l) * th)) / h ** (k + l)
+    coef = lambda k, m: np.mean(vals * np.exp(-1j * (k - m) * th)) / h ** (k + m)
     g20, g11 = 2 * coef(2, 0), coef(1, 1)
     g21 = 2 * (coef(2, 1) - 1j / h**2)  # mode 1 also holds the linear term i z
     l1_planar = np.real(1j * g20 * g11 + g21) / 2

@@ -36,7 +36,7 @@ def test_quantiles_float32_tails_are_accurate():
 
 def test_random_draws_statistics(key):
     x = np.asarray(lorentzian_random(key, 200_000, 0.12, 0.02))
-    # Sample quartiles of n draws have standard error ~ sqrt(q(1-q)/n)/f(x_q) = 0.02*pi*0.866/sqrt(n).
+    # Sample quartiles of n draws have standard error sqrt(q(1-q)/n)/f(x_q) = 0.02*pi*0.866/sqrt(n).
     se = 0.02 * np.pi * np.sqrt(0.75) / np.sqrt(x.size)
     np.testing.assert_allclose(np.median(x), 0.12, atol=5 * 0.02 * np.pi / 2 / np.sqrt(x.size))
     np.testing.assert_allclose(np.quantile(x, [0.25, 0.75]), [0.10, 0.14], atol=5 * se)

@@ -87,7 +87,8 @@ def test_equilibria_closed_form_and_vector_field():
         assert eq.count >= 1
         for k in range(eq.count):
             r, v, w, s = (float(x[k, 0]) for x in (eq.r, eq.v, eq.w, eq.s))
-            # model.md: s* = tau_s s_jump r*, v* = (alpha + g s*)/2 - Delta/(2 pi r*), w* = b v* + w_jump r*/a
+            # model.md: s* = tau_s s_jump r*, v* = (alpha + g s*)/2 - Delta/(2 pi r*),
+            # w* = b v* + w_jump r*/a
             np.testing.assert_allclose(s, P["tau_s"] * P["s_jump"] * r, rtol=1e-10)
             np.testing.assert_allclose(
                 v, (P["alpha"] + P["g"] * s) / 2 - P["delta_eta"] / (2 * np.pi * r), rtol=1e-10
@@ -119,7 +120,7 @@ def test_equilibria_find_every_root():
 
     def F(r):
         s = P["tau_s"] * P["s_jump"] * r
-        v = (P["alpha"] + P["g"] * s) / 2 - P["delta_eta"] / (2 * np.pi * r)
+        # w* = b v* + w_jump r*/a vanishes here (b = w_jump = 0), so v* does not enter c.
         c = -P["g"] * P["e_r"] * s + (P["alpha"] + P["g"] * s) ** 2 / 4
         return np.pi * r - np.sqrt(complex(P["eta_bar"] - c, P["delta_eta"])).real
 

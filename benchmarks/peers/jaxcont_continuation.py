@@ -23,7 +23,7 @@ from jaxcont.core.collocation import Collocation  # noqa: E402
 from jaxcont.problems.periodic import periodic_orbit_problem  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
-# The rounded parameter set of Chen & Campbell 2022 (jaxmf.presets.chen_campbell_2022(rounded=True)).
+# The rounded parameters of Chen & Campbell 2022 (jaxmf.presets.chen_campbell_2022(rounded=True)).
 P = dict(
     alpha=0.6215,
     delta_eta=0.02,

@@ -1,4 +1,4 @@
-"""PyRates peer for `benchmarks/meanfield_throughput.py`: one solve of the Chen & Campbell 2022 mean field.
+"""PyRates peer for `benchmarks/meanfield_throughput.py`: one solve of Chen & Campbell's mean field.
 
 Runs in its own environment (benchmarks/peers/setup_pyrates_env.sh):
 
@@ -9,8 +9,10 @@ Model: PyRates' shipped template `model_templates.neural_mass_models.ik.ik_nodim
 Izhikevich mean field with Lorentzian background input, tau = 1), which is term for term the exact
 mean field jaxmf integrates:
 
-    r' = Delta/pi + r (2 v - alpha - g s)          v' = v^2 - alpha v + eta + I - u + g s (E_r - v) - (pi r)^2
-    u' = a (b v - u) + d r                         s' = -s/tau_s + r_in,   r_in = weight * r (self edge)
+    r' = Delta/pi + r (2 v - alpha - g s)
+    v' = v^2 - alpha v + eta + I - u + g s (E_r - v) - (pi r)^2
+    u' = a (b v - u) + d r
+    s' = -s/tau_s + r_in,   r_in = weight * r (self edge)
 
 with d = w_jump and the self-edge weight = s_jump. Default ("numpy") backend, `solver='scipy'`
 (scipy.integrate.solve_ivp with `method`, rtol, atol; PyRates passes first_step = step_size).
