@@ -331,6 +331,8 @@ class BurstTarget(eqx.Module):
                 continue
             what, ok = allowed[name]
             try:
+                if isinstance(value, (str, bytes, bool)):
+                    raise TypeError
                 x = float(value)
             except (TypeError, ValueError):
                 raise ParameterError(name, f"must be a number {what}; got {value!r}") from None

@@ -867,6 +867,18 @@ def simulate_network(
             batched=batched,
         )
         bad = jnp.any(rec.n_nonfinite > 0, axis=(-2, -1))
+        # A NaN/inf parameter (refused eagerly) is flagged too, even where it never reached the
+        # state in this run (a spike-triggered jump of a neuron that did not spike).
+        lead = (params.eta_bar.shape[0], -1) if batched else (1, -1)
+        bad = bad | jnp.any(
+            jnp.stack(
+                [
+                    jnp.any(~jnp.isfinite(jnp.reshape(x, lead)), axis=-1)
+                    for x in jax.tree.leaves(params)
+                ]
+            ),
+            axis=0,
+        ).reshape(jnp.shape(bad))
         # The step-size bound of traced parameters is known only when the run runs.
         too_big = (
             jnp.asarray(False)
