@@ -761,6 +761,22 @@ class _Carry(NamedTuple):
     history: jax.Array
     last_u: dict  # least squares: the last accepted point, not yet evaluated by a step
 
+    @classmethod
+    def start(cls, u_init: dict, opt, dtype, steps: int) -> _Carry:
+        """The state of a start before its first iteration."""
+        running, none_yet = jnp.asarray(-1), jnp.asarray(0)
+        return cls(
+            none_yet,
+            u_init,
+            opt,
+            jnp.asarray(jnp.inf, dtype),
+            u_init,
+            none_yet,
+            running,
+            jnp.full((steps,), jnp.nan, dtype),
+            u_init,
+        )
+
 
 def _all_finite(tree):
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
@@ -804,17 +820,7 @@ def _optax_loop(params, target, ts, u_ref, bijectors, optimizer, loss, adjoint, 
     def init(u_init, index):
         with jax.numpy_dtype_promotion("standard"):
             opt0 = optimizer.init(u_init)
-        return _Carry(
-            jnp.asarray(0),
-            u_init,
-            opt0,
-            jnp.asarray(jnp.inf, ts.dtype),
-            u_init,
-            jnp.asarray(0),
-            jnp.asarray(-1),
-            jnp.full((cfg.steps,), jnp.nan, ts.dtype),
-            u_init,
-        )
+        return _Carry.start(u_init, opt0, ts.dtype, cfg.steps)
 
     def body(c: _Carry, index):
         running = c.status < 0
@@ -873,17 +879,7 @@ def _least_squares_loop(params, target, ts, u_ref, bijectors, solver, loss, adjo
 
     def init(u_init, index):
         dyn0 = eqx.partition(solver_init(u_init), eqx.is_array)[0]
-        return _Carry(
-            jnp.asarray(0),
-            u_init,
-            dyn0,
-            jnp.asarray(jnp.inf, ts.dtype),
-            u_init,
-            jnp.asarray(0),
-            jnp.asarray(-1),
-            jnp.full((cfg.steps,), jnp.nan, ts.dtype),
-            u_init,
-        )
+        return _Carry.start(u_init, dyn0, ts.dtype, cfg.steps)
 
     def body(c: _Carry, index):
         running = c.status < 0
