@@ -81,7 +81,7 @@ def _parse():
     return args
 
 
-# -- (1) the one-parameter diagram --------------------------------------------------------------
+# (1) the one-parameter diagram
 
 
 def diagram(params, ntst):
@@ -299,7 +299,7 @@ def bench_diagram(args, params):
     return run
 
 
-# -- (2) the regime map -------------------------------------------------------------------------
+# (2) the regime map
 
 
 def numpy_rhs(params):

@@ -69,7 +69,6 @@ def _median_time(fn, repeats):
     return statistics.median(times), out
 
 
-# ------------------------------------------------------------------------------------------------
 # The NumPy right-hand side (one population), parameter values read from jaxmf's Params
 
 
@@ -110,7 +109,6 @@ def sup_err(r, ref):
     return float(np.max(np.abs(np.asarray(r) - ref)) / np.max(np.abs(ref)))
 
 
-# ------------------------------------------------------------------------------------------------
 # (a) one solve
 
 
@@ -242,7 +240,6 @@ def print_single(regime, eta_bar, rows):
     print()
 
 
-# ------------------------------------------------------------------------------------------------
 # (b) parameter sweeps
 
 
