@@ -1105,7 +1105,7 @@ def sweep(
     already = total - sum(size(i) for i in todo)
     label = "sweep" if nproc == 1 else f"sweep (process {pid}/{nproc})"
     # The bar counts this run's points (its ETA then holds after a resume).
-    bar = Progress(label, total - already, enabled=progress, unit=" points")
+    bar = Progress(label, total - already, enabled=progress, unit=" points", step=0.01)
     if already:
         bar.print(f"resuming, {already} of {total} points already in {parts}")
     started = time.perf_counter()
