@@ -1268,9 +1268,16 @@ def _check_model(model: str):
 
 
 def _check_bounds(name, bounds, value):
-    lo, hi = (float(b) for b in bounds)
-    if not lo < hi:
-        raise ParameterError("bounds", f"need lo < hi for {name}; got {bounds}")
+    try:
+        if isinstance(bounds, (str, bytes)) or len(bounds) != 2:
+            raise TypeError
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            "bounds", f"give the interval of {name} as (lo, hi); got {bounds!r}"
+        ) from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ParameterError("bounds", f"need finite lo < hi for {name}; got {bounds}")
     if not lo <= float(value) <= hi:
         raise ParameterError("bounds", f"the start {name}={float(value):g} is outside {bounds}")
     return lo, hi
@@ -1423,12 +1430,17 @@ def continue_equilibria(
 
 
 def _check_pair(params: Params, names, bounds):
-    names = tuple(names)
+    names = (names,) if isinstance(names, str) else tuple(names)
     if len(names) != 2 or names[0] == names[1]:
         raise ParameterError("param", f"needs two different parameter names; got {names}")
     for name in names:
         parse_parameter(name, params.n_populations)
-    if bounds is None or len(bounds) != 2:
+    if (
+        bounds is None
+        or isinstance(bounds, (str, bytes))
+        or np.ndim(bounds) == 0
+        or len(bounds) != 2
+    ):
         raise ParameterError("bounds", "needs one (lo, hi) interval per parameter")
     return names, [
         _check_bounds(name, b, get_parameter(params, name)) for name, b in zip(names, bounds)
