@@ -11,7 +11,6 @@ from jaxmf._compare import compare_traces
 from jaxmf._results import RESULTS
 from jaxmf.analysis import transient_time
 
-
 # The paper's comparison (N = 10^4, t1 = 1000) is the slow version; the default one runs a smaller
 # network on a shorter trace, where both presets share one compiled network simulation. The 3%
 # bounds below hold at both sizes (at N = 2000 the period misses by about 2%, the tonic rate by
