@@ -11,8 +11,9 @@ Profiles: "default" (a few drawn examples per test plus the explicit issue-13 ca
 so CI is reproducible, no shrinking; under 30 CPU-s for the module, mostly first compilations) and
 "slow" (150 draws with shrinking: the `*_slow` copies of each test, marked slow, or
 HYPOTHESIS_PROFILE=slow for every test). Entry points whose first compilation alone costs several
-CPU-seconds (gradients, vmap, continuation, fit, compare) run only in the slow profile. Shapes
-are fixed (one population, n = 20, t1 = 0.5 or 5) so that repeated draws reuse compiled functions.
+CPU-seconds (gradients, jacfwd, vmap, traced counts, continuation, fit, compare) run only in
+the slow profile. Shapes are fixed (one population, n = 20, t1 = 0.5 or 5) so that repeated draws
+reuse compiled functions.
 """
 
 from __future__ import annotations
@@ -329,7 +330,7 @@ _SOLVE_OK = dict(fv=("eta_bar", 0.12), t1=5.0, ts="grid", rtol=1e-8, max_steps=4
 
 
 @prop(
-    25,
+    10,
     cases=[
         {**_SOLVE_OK, "ts": "nan"},
         {**_SOLVE_OK, "t1": math.inf},
@@ -386,7 +387,7 @@ _EQ_OK = dict(fv=("eta_bar", 0.12), r_range=(1e-10, 10.0), big_eta=False)
 
 
 @prop(
-    15,
+    6,
     cases=[
         {**_EQ_OK, "r_range": (0.0, 10.0)},
         {**_EQ_OK, "r_range": (-1.0, 10.0)},
@@ -473,7 +474,7 @@ def test_meanfield_equilibria_grad(eta):
     assert np.isclose(float(g), float(jf), rtol=1e-6) and np.isclose(float(g), float(fd), rtol=1e-4)
 
 
-@prop(1, cases=[dict(eta=0.12)], eta=st.sampled_from([0.12, 0.25]))
+@prop(1, slow_only=True, cases=[dict(eta=0.12)], eta=st.sampled_from([0.12, 0.25]))
 def test_traced_count_and_default_ts(eta):
     # Equilibria.count and solve_meanfield without ts on traced inputs (issue 13).
     p0 = base_params()
@@ -915,7 +916,7 @@ def traced_outcome(call, names):
         return e, None
 
 
-@prop(15, cases=[dict(fv=("delta_eta", -0.02)), dict(fv=("tau_s", 0.0))], fv=params_override())
+@prop(3, cases=[dict(fv=("delta_eta", -0.02)), dict(fv=("tau_s", 0.0))], fv=params_override())
 def test_solve_meanfield_under_jit(fv):
     field, value = fv
     if not isinstance(value, (float, int)) or isinstance(value, bool):
@@ -962,6 +963,7 @@ def test_solve_meanfield_grad_matches_finite_difference(eta):
 
 @prop(
     2,
+    slow_only=True,
     marks=(
         xfail(
             "issue 13 'Inside jit/grad/vmap': jax.jacfwd through solve_meanfield "
