@@ -154,6 +154,10 @@ def test_loss_gradients_match_finite_differences(truth, target):
         assert g == pytest.approx(d, rel=1e-4), name
 
 
+# ~8 CPU-s: compiles a one-start Adam loop besides the two-start one; multi-start fits run in
+# the default tests, their equality to a loop of single starts is checked here and in
+# test_levenberg_marquardt_batch_equals_loop.
+@pytest.mark.slow
 def test_vmap_over_starts_equals_loop(truth, target):
     opt = optax.adam(1e-2)
     starts = dict(eta_bar=[0.125, 0.11], w_jump=[0.02, 0.018])
@@ -168,6 +172,9 @@ def test_vmap_over_starts_equals_loop(truth, target):
     assert list(status_names(both.status)) == ["max_steps", "max_steps"]
 
 
+# ~9 CPU-s: compiles two more fit loops (with progress, and through the reverse-mode adjoint);
+# the default tests fit in forward mode.
+@pytest.mark.slow
 def test_forward_and_reverse_mode_fits_agree(truth, target, capsys):
     # Two free unknowns: the default is forward mode (jacfwd through diffrax.ForwardMode); the
     # reverse-mode checkpointed adjoint must take the same optimiser path.

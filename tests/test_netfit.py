@@ -94,6 +94,9 @@ def test_gradients_match_finite_differences_and_checkpointing_bounds_memory(smal
     assert mem[True] < mem[False] / 100
 
 
+# ~7 CPU-s (six compilations); the horizon is also exercised by the slow
+# test_exact_gradients_explode_in_bursts_and_a_horizon_gives_the_slope.
+@pytest.mark.slow
 def test_gradient_horizon_truncates_phase_derivatives_only():
     # 20 neurons, 10 time units at dt = 2e-3 in bins of 0.1 (smaller than `small`: six
     # compilations of value and gradient).
