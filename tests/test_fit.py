@@ -252,6 +252,9 @@ def test_bijectors_keep_constraints(truth, target):
         F.fit(truth, target, model="spiking")
 
 
+# ~7 CPU-s: one more compiled fit loop (feature loss); the feature loss itself is checked in
+# the default run by test_feature_loss_minimum_at_truth.
+@pytest.mark.slow
 def test_feature_target_fit_and_custom_loss(truth, target):
     tg = F.BurstTarget.from_features(
         period=float(target.period), mean=float(target.mean), transient=TRANSIENT
@@ -436,6 +439,9 @@ def test_least_squares_needs_residuals_and_known_optimizers(truth, target):
         F.fit(truth, target, optimizer="adam", n_starts=1, steps=1)
 
 
+# ~18 CPU-s: compiles the segmented least-squares loop; slow to keep the default run within
+# its CPU budget (fit checkpointing is also exercised by the slow CLI checkpoint tests).
+@pytest.mark.slow
 def test_checkpointed_fit_resumes_after_an_interrupt(truth, target, tmp_path, monkeypatch):
     kw = dict(starts=dict(eta_bar=[0.13, 0.11], w_jump=[0.02, 0.017]), **LM_KW)
     whole = F.fit(truth, target, **kw)

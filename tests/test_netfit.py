@@ -182,6 +182,9 @@ def test_bad_settings_raise():
         simulate_theta(TRUTH, 1.05, 100, model=ThetaNetwork(n=10))
 
 
+# ~10 CPU-s: a 60-step fit through the network; the default run keeps the network gradients
+# against finite differences, the slow tests fit the network.
+@pytest.mark.slow
 def test_network_fit_recovers_eta_bar_float32():
     # 40 time units of a 100-neuron network at dt = 1e-2 in float32 (the fast path): the target
     # is the network at the true eta_bar, fitted from 10% above and below.
