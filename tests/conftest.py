@@ -1,3 +1,5 @@
+import gc
+
 import jax
 import numpy as np
 import pytest
@@ -57,3 +59,12 @@ def tree_allclose(a, b, *, rtol, atol):
     naming the largest difference."""
     assert_tree_allclose(a, b, rtol=rtol, atol=atol)
     return True
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_functions():
+    """Drop JAX's compilation caches after each test module: the suite's peak memory otherwise
+    grows with every module's compiled functions, which no later module reuses."""
+    yield
+    jax.clear_caches()
+    gc.collect()

@@ -41,6 +41,9 @@ def _fit(target, out, *extra):
     return main([*FIT, "--target", str(target), "--out", str(out), *extra])
 
 
+# ~19 CPU-s with the target: compiles and runs a 200-iteration fit (slow with the CSV variant,
+# which reuses its compilation); the default run keeps the refusals of bad input.
+@pytest.mark.slow
 def test_fit_recovers_hidden_meanfield_parameters(hidden_target, tmp_path, capsys):
     assert _fit(hidden_target, tmp_path) == 0
     out = capsys.readouterr().out
@@ -71,6 +74,8 @@ def test_fit_recovers_hidden_meanfield_parameters(hidden_target, tmp_path, capsy
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
 
+# Reuses the fit compiled above: slow with it.
+@pytest.mark.slow
 def test_fit_reads_csv_targets(hidden_target, tmp_path):
     with np.load(hidden_target) as f:
         t, r = f["t"], f["r"][:, 0]

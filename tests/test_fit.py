@@ -154,6 +154,10 @@ def test_loss_gradients_match_finite_differences(truth, target):
         assert g == pytest.approx(d, rel=1e-4), name
 
 
+# ~8 CPU-s: compiles a one-start Adam loop besides the two-start one; multi-start fits run in
+# the default tests, their equality to a loop of single starts is checked here and in
+# test_levenberg_marquardt_batch_equals_loop.
+@pytest.mark.slow
 def test_vmap_over_starts_equals_loop(truth, target):
     opt = optax.adam(1e-2)
     starts = dict(eta_bar=[0.125, 0.11], w_jump=[0.02, 0.018])
@@ -168,6 +172,9 @@ def test_vmap_over_starts_equals_loop(truth, target):
     assert list(status_names(both.status)) == ["max_steps", "max_steps"]
 
 
+# ~9 CPU-s: compiles two more fit loops (with progress, and through the reverse-mode adjoint);
+# the default tests fit in forward mode.
+@pytest.mark.slow
 def test_forward_and_reverse_mode_fits_agree(truth, target, capsys):
     # Two free unknowns: the default is forward mode (jacfwd through diffrax.ForwardMode); the
     # reverse-mode checkpointed adjoint must take the same optimiser path.
@@ -245,6 +252,9 @@ def test_bijectors_keep_constraints(truth, target):
         F.fit(truth, target, model="spiking")
 
 
+# ~7 CPU-s: one more compiled fit loop (feature loss); the feature loss itself is checked in
+# the default run by test_feature_loss_minimum_at_truth.
+@pytest.mark.slow
 def test_feature_target_fit_and_custom_loss(truth, target):
     tg = F.BurstTarget.from_features(
         period=float(target.period), mean=float(target.mean), transient=TRANSIENT
@@ -429,6 +439,9 @@ def test_least_squares_needs_residuals_and_known_optimizers(truth, target):
         F.fit(truth, target, optimizer="adam", n_starts=1, steps=1)
 
 
+# ~18 CPU-s: compiles the segmented least-squares loop; slow to keep the default run within
+# its CPU budget (fit checkpointing is also exercised by the slow CLI checkpoint tests).
+@pytest.mark.slow
 def test_checkpointed_fit_resumes_after_an_interrupt(truth, target, tmp_path, monkeypatch):
     kw = dict(starts=dict(eta_bar=[0.13, 0.11], w_jump=[0.02, 0.017]), **LM_KW)
     whole = F.fit(truth, target, **kw)

@@ -352,7 +352,9 @@ def test_equilibria_range_is_checked_and_roots_outside_are_reported():
     assert y[0] > 10.0
 
 
-@pytest.mark.parametrize("two", [False, True])
+# The two-population root find differentiates like the one-population one (slow: ~4 CPU-s of
+# compilation for the same code path).
+@pytest.mark.parametrize("two", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_grad_through_equilibria_matches_finite_differences(two):
     p = jaxmf.presets.two_population(eta_bar=0.25) if two else jaxmf.presets.tonic()
 

@@ -94,6 +94,9 @@ def test_gradients_match_finite_differences_and_checkpointing_bounds_memory(smal
     assert mem[True] < mem[False] / 100
 
 
+# ~7 CPU-s (six compilations); the horizon is also exercised by the slow
+# test_exact_gradients_explode_in_bursts_and_a_horizon_gives_the_slope.
+@pytest.mark.slow
 def test_gradient_horizon_truncates_phase_derivatives_only():
     # 20 neurons, 10 time units at dt = 2e-3 in bins of 0.1 (smaller than `small`: six
     # compilations of value and gradient).
@@ -179,6 +182,9 @@ def test_bad_settings_raise():
         simulate_theta(TRUTH, 1.05, 100, model=ThetaNetwork(n=10))
 
 
+# ~10 CPU-s: a 60-step fit through the network; the default run keeps the network gradients
+# against finite differences, the slow tests fit the network.
+@pytest.mark.slow
 def test_network_fit_recovers_eta_bar_float32():
     # 40 time units of a 100-neuron network at dt = 1e-2 in float32 (the fast path): the target
     # is the network at the true eta_bar, fitted from 10% above and below.

@@ -8,10 +8,12 @@ never an exception from inside jax/diffrax/equinox, never NaN/inf with status ok
 exits 0, 1 (flagged) or 2 with one stderr line naming the option, never a traceback.
 
 Profiles: "default" (a few drawn examples per test plus the explicit issue-13 calls, derandomized
-so CI is reproducible, no shrinking; about 70 CPU-s for the module, mostly first compilations) and
+so CI is reproducible, no shrinking; under 30 CPU-s for the module, mostly first compilations) and
 "slow" (150 draws with shrinking: the `*_slow` copies of each test, marked slow, or
-HYPOTHESIS_PROFILE=slow for every test). Shapes are fixed (one population, n = 20, t1 = 0.5 or
-5) so that repeated draws reuse compiled functions.
+HYPOTHESIS_PROFILE=slow for every test). Entry points whose first compilation alone costs several
+CPU-seconds (gradients, jacfwd, vmap, traced counts, continuation, fit, compare) run only in
+the slow profile. Shapes are fixed (one population, n = 20, t1 = 0.5 or 5) so that repeated draws
+reuse compiled functions.
 """
 
 from __future__ import annotations
@@ -66,10 +68,11 @@ _SLOW_COPIES: dict = {}
 FLAGGED_ERRORS = (jaxmf.NumericalError, jaxmf.SimulationError, jaxmf.ContinuationError)
 
 
-def prop(examples, /, *, marks=(), cases=(), **strategies):
+def prop(examples, /, *, marks=(), cases=(), slow_only=False, **strategies):
     """A hypothesis test with `examples` drawn examples in the default profile plus the explicit
     `cases` (dicts of arguments: the calls named in issue 13), and a `<name>_slow` copy (marked
-    slow) that draws the slow profile's count."""
+    slow) that draws the slow profile's count. `slow_only`: the entry point's first compilation
+    costs several CPU-seconds, so only the slow copy (under the test's own name) exists."""
 
     def wrap(body):
         fast_settings = settings(
@@ -84,6 +87,8 @@ def prop(examples, /, *, marks=(), cases=(), **strategies):
         slow = pytest.mark.slow(settings(settings.get_profile("slow"))(slow))
         for mark in marks:
             fast, slow = mark(fast), mark(slow)
+        if slow_only:
+            return slow
         _SLOW_COPIES[body.__name__ + "_slow"] = slow
         return fast
 
@@ -285,7 +290,7 @@ _SOLVE_OK = dict(fv=("eta_bar", 0.12), t1=5.0, ts="grid", rtol=1e-8, max_steps=4
 
 
 @prop(
-    25,
+    10,
     cases=[
         {**_SOLVE_OK, "ts": "nan"},
         {**_SOLVE_OK, "t1": math.inf},
@@ -342,7 +347,7 @@ _EQ_OK = dict(fv=("eta_bar", 0.12), r_range=(1e-10, 10.0), big_eta=False)
 
 
 @prop(
-    15,
+    6,
     cases=[
         {**_EQ_OK, "r_range": (0.0, 10.0)},
         {**_EQ_OK, "r_range": (-1.0, 10.0)},
@@ -410,7 +415,7 @@ def test_step_input(times, n_values):
     assert np.asarray(inp.values).shape[0] == t.size + 1
 
 
-@prop(1, cases=[dict(eta=0.12)], eta=st.sampled_from([0.12, 0.2]))
+@prop(1, slow_only=True, cases=[dict(eta=0.12)], eta=st.sampled_from([0.12, 0.2]))
 def test_meanfield_equilibria_grad(eta):
     # jax.grad through the equilibria (issue 13: vmapped root_find with unbatched parameters),
     # against forward mode and a central difference.
@@ -423,7 +428,7 @@ def test_meanfield_equilibria_grad(eta):
     assert np.isclose(float(g), float(jf), rtol=1e-6) and np.isclose(float(g), float(fd), rtol=1e-4)
 
 
-@prop(1, cases=[dict(eta=0.12)], eta=st.sampled_from([0.12, 0.25]))
+@prop(1, slow_only=True, cases=[dict(eta=0.12)], eta=st.sampled_from([0.12, 0.25]))
 def test_traced_count_and_default_ts(eta):
     # Equilibria.count and solve_meanfield without ts on traced inputs (issue 13).
     p0 = base_params()
@@ -522,6 +527,7 @@ def test_simulate_theta(fv, t1, record_every):
 
 @prop(
     2,
+    slow_only=True,
     dt=st.sampled_from([1e-3, 0.05, -1.0, None]),
     models=st.sampled_from([("chen_campbell",), ("nope",), (), "chen_campbell"]),
     tau_small=st.booleans(),
@@ -545,6 +551,7 @@ def test_compare(dt, models, tau_small):
 
 @prop(
     4,
+    slow_only=True,
     cases=[dict(param="w_jump", bounds=(-0.05, 0.05), ds=0.005, max_points=12)],
     param=st.sampled_from(["eta_bar", "w_jump", "tau_s", "nope", "eta_bar[3]"]),
     bounds=st.sampled_from(
@@ -601,6 +608,7 @@ def test_locate_hopf(state, value):
 
 @prop(
     2,
+    slow_only=True,
     cases=[
         dict(free=("eta_bar",), n_starts=2.5, steps=2, t1=5.0),
         dict(free=("eta_bar",), n_starts=1, steps=2, t1=0.5),
@@ -848,7 +856,7 @@ def traced_outcome(call, names):
         return e, None
 
 
-@prop(15, cases=[dict(fv=("delta_eta", -0.02)), dict(fv=("tau_s", 0.0))], fv=params_override())
+@prop(3, cases=[dict(fv=("delta_eta", -0.02)), dict(fv=("tau_s", 0.0))], fv=params_override())
 def test_solve_meanfield_under_jit(fv):
     field, value = fv
     if not isinstance(value, (float, int)) or isinstance(value, bool):
@@ -867,7 +875,7 @@ def test_solve_meanfield_under_jit(fv):
         assert finite(res.r) and np.all(np.asarray(res.r) >= -1e-12)
 
 
-@prop(6, delta=st.sampled_from([0.02, -0.02, math.nan, 0.0]))
+@prop(6, slow_only=True, delta=st.sampled_from([0.02, -0.02, math.nan, 0.0]))
 def test_solve_meanfield_under_vmap(delta):
     p0 = base_params()
     deltas = jnp.asarray([0.02, delta])
@@ -883,7 +891,7 @@ def test_solve_meanfield_under_vmap(delta):
         assert finite(res.r[k])
 
 
-@prop(2, eta=st.sampled_from([0.12, 0.25]))
+@prop(2, slow_only=True, eta=st.sampled_from([0.12, 0.25]))
 def test_solve_meanfield_grad_matches_finite_difference(eta):
     p0 = base_params()
     loss = lambda e: jnp.mean(jaxmf.solve_meanfield(p0.replace(eta_bar=e), t1=5.0, ts=TS).r)
@@ -895,6 +903,7 @@ def test_solve_meanfield_grad_matches_finite_difference(eta):
 
 @prop(
     2,
+    slow_only=True,
     eta=st.sampled_from([0.12, 0.25]),
 )
 def test_solve_meanfield_jacfwd(eta):

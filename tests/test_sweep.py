@@ -456,6 +456,9 @@ S = importlib.import_module("jaxmf._sweep")
 )
 
 
+# ~10 CPU-s (a second Python process that imports and compiles everything); the resume logic
+# itself is checked in-process by test_resume_after_ctrl_c_completes_identically.
+@pytest.mark.slow
 def test_killed_sweep_resumes_identically(tmp_path, reference):
     out = tmp_path / "killed.nc"
     parts = tmp_path / "killed.nc.parts"
