@@ -1001,6 +1001,13 @@ def sweep(
     devices = _local_devices(devices)
     n_pop = params.n_populations
     _check_memory(grid, model, table, params, max_memory)
+    # One point must fit before anything is allocated (a network's state lives on one device).
+    check_memory(
+        model.bytes_per_point(params),
+        "n" if isinstance(model, NetworkModel) else "model",
+        "one grid point",
+        max_memory,
+    )
     aux = model.prepare(params, seed, grid)
     nproc, pid = jax.process_count(), jax.process_index()
 
