@@ -49,7 +49,7 @@ from .analysis import TraceSummary, trace_summary
 from .analysis import smooth as moving_average
 from .meanfield import MeanFieldResult, solve_meanfield
 from .netfit import ThetaNetwork, simulate_theta
-from .params import PER_POPULATION_FIELDS, ParameterError, Params, parse_parameter
+from .params import PER_POPULATION_FIELDS, ParameterError, Params, check_whole, parse_parameter
 
 __all__ = [
     "BurstTarget",
@@ -1282,7 +1282,7 @@ def fit(
         raise ParameterError("target", "must be a BurstTarget (from_trace or from_features)")
     free = _free_names(free, params)
     n_starts, steps, patience = (
-        _whole(name, value)
+        check_whole(name, value)
         for name, value in (("n_starts", n_starts), ("steps", steps), ("patience", patience))
     )
     if checkpoint is not None:
@@ -1454,7 +1454,7 @@ def fit(
     finally:
         _REPORTERS.remove(reporter)
     batched, best_params, history, final, codes, n_iter, best_index = out
-    status = jax.vmap(from_codes)(codes)
+    status = from_codes(codes)
     result = FitResult(
         params=batched,
         best_params=best_params,
@@ -1484,17 +1484,6 @@ def fit(
                 result,
             )
     return result
-
-
-def _whole(name, value) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer, float))
-        or not float(value).is_integer()
-        or value < 1
-    ):
-        raise ParameterError(name, f"must be a whole number >= 1; got {value!r}")
-    return int(value)
 
 
 def _free_names(free, params: Params) -> tuple[str, ...]:

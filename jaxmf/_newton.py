@@ -32,7 +32,6 @@ __all__ = [
     "with_parameter",
     "with_parameters",
     "outside_domain",
-    "check_positive",
 ]
 
 
@@ -153,18 +152,6 @@ def outside_domain(params, names, values) -> str:
     except ParameterError as e:
         return str(e)
     return ""
-
-
-def check_positive(name: str, x) -> float:
-    """x as a float, or ParameterError naming it unless it is a finite number > 0 (step sizes,
-    tolerances)."""
-    try:
-        v = float(x) if not isinstance(x, (str, bytes, complex)) else np.nan
-    except (TypeError, ValueError):
-        v = np.nan
-    if not 0 < v < np.inf:
-        raise ParameterError(name, f"must be a finite number > 0; got {x!r}")
-    return v
 
 
 def _check_key(params, name):

@@ -26,6 +26,7 @@ __all__ = [
     "status_names",
     "status_codes",
     "from_codes",
+    "where",
     "from_diffrax",
     "from_optimistix",
     "is_successful",
@@ -70,6 +71,16 @@ def status_codes(status) -> jax.Array:
         [jnp.asarray(i, jnp.int8) for i in range(len(_MEMBERS))],
         jnp.asarray(-1, jnp.int8),
     )
+
+
+def where(pred, a, b) -> Any:
+    """`RESULTS.where` for a predicate of any shape (equinox's takes a scalar): the item `a`
+    where `pred` holds, else `b`, batched like `pred`."""
+    pred = jnp.asarray(pred)
+    f = lambda q: RESULTS.where(q, a, b)
+    for _ in range(pred.ndim):
+        f = jax.vmap(f)
+    return f(pred)
 
 
 def _from_code(code) -> Any:

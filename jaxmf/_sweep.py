@@ -69,7 +69,15 @@ from .analysis import REGIME_NAMES, TraceSummary, trace_summary
 from .heterogeneity import Quantiles
 from .meanfield import MODELS, solve_meanfield
 from .network import EulerReset, init, make_network, run, validate_run
-from .params import ParameterAddress, ParameterError, Params, parse_parameter, set_parameters
+from .params import (
+    ParameterAddress,
+    ParameterError,
+    Params,
+    check_positive,
+    check_whole,
+    parse_parameter,
+    set_parameters,
+)
 
 __all__ = [
     "Grid",
@@ -383,29 +391,6 @@ _OBSERVABLE_DOCS = {
 }
 
 
-def _positive(name, x, *, allow_zero=False) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise ParameterError(name, f"must be a number; got {x!r}") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ParameterError(
-            name, f"must be a finite number {'>=' if allow_zero else '>'} 0; got {x!r}"
-        )
-    return v
-
-
-def _whole(name, x, minimum=1) -> int:
-    if (
-        isinstance(x, bool)
-        or not isinstance(x, (int, float, np.integer, np.floating))
-        or not float(x).is_integer()
-        or x < minimum
-    ):
-        raise ParameterError(name, f"must be a whole number >= {minimum}; got {x!r}")
-    return int(x)
-
-
 class MeanFieldModel(eqx.Module):
     """The mean field at each point: `solve_meanfield` from the all-zero state to t1, saving every
     `save_dt` over (transient, t1] (default transient t1/2), which the observables see.
@@ -428,24 +413,24 @@ class MeanFieldModel(eqx.Module):
     kind = "meanfield"
 
     def __check_init__(self):
-        t1 = _positive("t1", self.t1)
+        t1 = check_positive("t1", self.t1)
         if self.transient is not None:
-            tr = _positive("transient", self.transient, allow_zero=True)
+            tr = check_positive("transient", self.transient, allow_zero=True)
             if tr >= t1:
                 raise ParameterError("transient", f"must be < t1={t1:g}; got {tr:g}")
-        _positive("save_dt", self.save_dt)
+        check_positive("save_dt", self.save_dt)
         if self.n_save < 3:
             raise ParameterError(
                 "save_dt",
                 f"must leave >= 3 samples in (transient, t1] = "
                 f"({self.start:g}, {t1:g}]; got save_dt={self.save_dt:g}",
             )
-        _positive("rtol", self.rtol)
-        _positive("atol", self.atol)
-        _whole("max_steps", self.max_steps)
+        check_positive("rtol", self.rtol)
+        check_positive("atol", self.atol)
+        check_whole("max_steps", self.max_steps)
         if self.model not in MODELS:
             raise ParameterError("model", f"must be one of {', '.join(MODELS)}; got {self.model!r}")
-        _positive("blowup", self.blowup)
+        check_positive("blowup", self.blowup)
 
     @property
     def start(self) -> float:
@@ -513,15 +498,15 @@ class NetworkModel(eqx.Module):
     kind = "network"
 
     def __check_init__(self):
-        t1 = _positive("t1", self.t1)
-        _whole("n", self.n)
-        _positive("dt", self.dt)
-        _whole("record_every", self.record_every)
+        t1 = check_positive("t1", self.t1)
+        check_whole("n", self.n)
+        check_positive("dt", self.dt)
+        check_whole("record_every", self.record_every)
         if self.transient is not None:
-            tr = _positive("transient", self.transient, allow_zero=True)
+            tr = check_positive("transient", self.transient, allow_zero=True)
             if tr >= t1:
                 raise ParameterError("transient", f"must be < t1={t1:g}; got {tr:g}")
-        _positive("smooth_time", self.smooth_time, allow_zero=True)
+        check_positive("smooth_time", self.smooth_time, allow_zero=True)
         if self.dtype not in ("float32", "float64"):
             raise ParameterError("dtype", f"must be 'float32' or 'float64'; got {self.dtype!r}")
         bins = t1 / (self.dt * self.record_every)
@@ -892,7 +877,7 @@ def _to_dataset(grid: Grid, table, results: dict[str, np.ndarray], n_pop: int, a
         kind = next((k for n, _, k in table if n == name), "float")
         x = np.asarray(values)
         if name == "status":
-            x = status_names(jax.vmap(from_codes)(x.reshape(-1))).reshape(x.shape)
+            x = status_names(from_codes(x.reshape(-1))).reshape(x.shape)
         elif kind == "regime":
             x = np.asarray((*REGIME_NAMES, NO_REGIME), dtype=object)[x.astype(int)]
         extra = x.shape[1:]
@@ -909,7 +894,7 @@ def _to_dataset(grid: Grid, table, results: dict[str, np.ndarray], n_pop: int, a
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     if "regime" in ds:
         ds["regime"].attrs["labels"] = ", ".join((*REGIME_NAMES, NO_REGIME))
-    ds["status"].attrs["labels"] = ", ".join(status_names(jax.vmap(from_codes)(jnp.arange(3))))
+    ds["status"].attrs["labels"] = ", ".join(status_names(from_codes(jnp.arange(3))))
     return ds
 
 
@@ -997,7 +982,7 @@ def sweep(
     model = _make_model(model, options)
     table = _observable_table(model, observables)
     _validate_grid(params, grid)
-    seed = _whole("seed", seed, minimum=0)
+    seed = check_whole("seed", seed, minimum=0)
     devices = _local_devices(devices)
     n_pop = params.n_populations
     _check_memory(grid, model, table, params, max_memory)
@@ -1042,14 +1027,14 @@ def sweep(
 
     backend = "cpu" if devices[0].platform == "cpu" else "other"
     if memory_budget is not None:
-        memory_budget = _positive("memory_budget", memory_budget)
+        memory_budget = check_positive("memory_budget", memory_budget)
     by_memory = max(
         1, int((memory_budget or _DEFAULT_MEMORY_BUDGET) // model.bytes_per_point(params))
     )
     if chunk_size is not None:
-        chunk_size = _whole("chunk_size", chunk_size)
+        chunk_size = check_whole("chunk_size", chunk_size)
     if points_per_device is not None:
-        points_per_device = _whole("points_per_device", points_per_device)
+        points_per_device = check_whole("points_per_device", points_per_device)
     if parts is not None:
         chunk_size, points_per_device = _open_parts(
             parts, stamp, chunk_size, points_per_device, overwrite, pid

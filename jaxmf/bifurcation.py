@@ -47,7 +47,6 @@ import numpy as np
 from ._files import atomic_write_text, from_json_number, read_json, write_json
 from ._loop import Progress
 from ._newton import (
-    check_positive,
     newton,
     newton_root,
     outside_domain,
@@ -62,6 +61,7 @@ from .params import (
     ParameterError,
     Params,
     check_params,
+    check_positive,
     check_real,
     get_parameter,
     parse_parameter,

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._loop import Progress
-from ._newton import check_positive, newton, outside_domain, regula_falsi, with_parameter
+from ._newton import newton, outside_domain, regula_falsi, with_parameter
 from ._results import RESULTS, status_message
 from .bifurcation import (
     Branch,
@@ -46,7 +46,7 @@ from .bifurcation import (
     locate_hopf,
     meanfield_vector_field,
 )
-from .params import ParameterError
+from .params import ParameterError, check_positive
 
 __all__ = [
     "continue_cycles",

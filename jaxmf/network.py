@@ -26,6 +26,7 @@ import numpy as np
 
 from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, status_message
+from ._results import where as status_where
 from .heterogeneity import Quantiles
 from .params import (
     ParameterError,
@@ -605,15 +606,6 @@ def _is_traced(tree) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
 
 
-def _status_where(pred, a, b):
-    """`RESULTS.where` for a batch of predicates (the enumeration's own takes a scalar)."""
-    pred = jnp.asarray(pred)
-    if pred.ndim == 0:
-        return RESULTS.where(pred, a, b)
-    flat = jax.vmap(lambda q: RESULTS.where(q, a, b))(pred.reshape(-1))
-    return jax.tree.map(lambda x: x.reshape(pred.shape), flat)
-
-
 def _raster_indices(sizes, raster, fractions) -> tuple[np.ndarray, ...]:
     if raster is None or (isinstance(raster, int) and raster == 0):
         return tuple(np.zeros((0,), np.int32) for _ in sizes)
@@ -899,8 +891,8 @@ def simulate_network(
                     rec.r, bad, "simulate_network: non-finite state (blow-up); reduce dt"
                 )
             )
-        status = _status_where(bad, RESULTS.diverged, RESULTS.successful)
-        status = _status_where(
+        status = status_where(bad, RESULTS.diverged, RESULTS.successful)
+        status = status_where(
             jnp.broadcast_to(too_big, jnp.shape(bad)), RESULTS.out_of_domain, status
         )
         t = dt * record_every * (k0 + np.arange(1, n_records + 1))
@@ -953,9 +945,9 @@ def simulate_network(
         state = ran.outputs[-1][0]
     shape = np.shape(batch_failed)
     if ran.interrupted:
-        status = _status_where(np.ones(shape, bool), RESULTS.interrupted, RESULTS.successful)
+        status = status_where(np.ones(shape, bool), RESULTS.interrupted, RESULTS.successful)
     elif batched:
-        status = _status_where(batch_failed, RESULTS.diverged, RESULTS.successful)
+        status = status_where(batch_failed, RESULTS.diverged, RESULTS.successful)
     else:
         status = RESULTS.diverged if ran.stopped else RESULTS.successful
     result = _result(

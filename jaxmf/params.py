@@ -45,6 +45,8 @@ __all__ = [
     "synaptic_drive",
     "check_params",
     "check_real",
+    "check_positive",
+    "check_whole",
     "promote_params",
     "array_summary",
     "module_repr",
@@ -706,3 +708,30 @@ def check_params(params: Any, name: str = "params") -> Params:
         return params
     hint = " (convert it with .to_dimensionless())" if isinstance(params, DimensionalParams) else ""
     raise ParameterError(name, f"must be jaxmf.Params; got {type(params).__name__}{hint}")
+
+
+def check_positive(name: str, x: Any, *, allow_zero: bool = False) -> float:
+    """`x` as a float, or a ParameterError naming `name` unless it is a finite number > 0
+    (>= 0 with `allow_zero`): step sizes, tolerances, times, memory budgets."""
+    try:
+        v = float(x) if not isinstance(x, (str, bytes, complex, bool)) else np.nan
+    except (TypeError, ValueError):
+        v = np.nan
+    if not (np.isfinite(v) and (v > 0 or (allow_zero and v == 0))):
+        raise ParameterError(
+            name, f"must be a finite number {'>=' if allow_zero else '>'} 0; got {x!r}"
+        )
+    return v
+
+
+def check_whole(name: str, x: Any, minimum: int = 1) -> int:
+    """`x` as an int, or a ParameterError naming `name` unless it is a whole number >= `minimum`
+    (counts, seeds, chunk sizes; 2.0 is accepted, 2.5 and True are not)."""
+    if (
+        isinstance(x, bool)
+        or not isinstance(x, (int, float, np.integer, np.floating))
+        or not float(x).is_integer()
+        or x < minimum
+    ):
+        raise ParameterError(name, f"must be a whole number >= {minimum}; got {x!r}")
+    return int(x)
