@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?= -m "not slow and not notebooks"
+PYTEST_ARGS ?= -m "not slow and not notebooks and not docs"
 
-.PHONY: demo test test-all test-notebooks lint format bench venv clean
+.PHONY: demo test test-all test-notebooks docs docs-serve lint format bench venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,19 @@ test-notebooks: venv
 test-all: PYTEST_ARGS =
 test-all: test
 
+# The documentation site (mkdocs-material + mkdocstrings) -> site/, with no warning allowed, then
+# every Python code block of the guide executed (tests/test_docs.py), so the docs cannot rot.
+$(VENV)/.docs-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	$(BIN)/python -m pytest -m docs
+
+docs-serve: $(VENV)/.docs-installed
+	$(BIN)/mkdocs serve
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,4 +57,4 @@ bench: venv
 	$(BIN)/python benchmarks/network_throughput.py
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results site .pytest_cache

@@ -7,6 +7,8 @@ from . import analysis as analysis
 from . import presets as presets
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare
+from ._compare import compare_traces as compare_traces
+from ._compare import finite_size_study as finite_size_study
 from ._files import package_version as _package_version
 from ._fit import BurstFeatures as BurstFeatures
 from ._fit import BurstTarget as BurstTarget
