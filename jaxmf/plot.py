@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 __all__ = [
+    "parameter_label",
     "plot_network",
     "plot_meanfield",
     "plot_comparison",
@@ -41,6 +42,24 @@ _MODEL_LABELS = {
 }
 _AXIS_LABELS = {"r": "rate r", "v": r"$\langle v \rangle$", "w": r"$\langle w \rangle$", "s": "s"}
 _LINESTYLES = ("-", "--", ":", "-.")
+UNITS = ("dimensionless", "dimensional")
+# The paper's symbols for parameter names (`parameter_label`).
+_SYMBOLS = {
+    "alpha": r"\alpha",
+    "eta_bar": r"\bar\eta",
+    "delta_eta": r"\Delta_\eta",
+    "i_ext": r"I_{\rm ext}",
+    "a": "a",
+    "b": "b",
+    "w_jump": r"w_{\rm jump}",
+    "tau_s": r"\tau_s",
+    "s_jump": r"s_{\rm jump}",
+    "e_r": "e_r",
+    "g": "g",
+    "kappa": r"\kappa",
+    "v_peak": r"v_{\rm peak}",
+    "v_reset": r"v_{\rm reset}",
+}
 
 
 def pyplot():
@@ -67,33 +86,92 @@ def _bin_width(res) -> float:
     return meta["dt"] * meta["record_every"] if meta else res.dt * res.record_every
 
 
-def _scales(params):
-    """(ms per time unit, Hz per unit rate) at the paper's dimensional scales, or None."""
-    if params is None:
-        return None
-    dim = params.to_dimensional()
+def parameter_label(name: str) -> str:
+    """The paper's symbol for a parameter name, as matplotlib math: 'eta_bar' -> η̄,
+    'delta_eta' -> Δ_η, 'w_jump[1]' -> w_jump with population index 1, 'g[0,1]' -> g_01.
+    Unknown names come back unchanged.
 
-    def first(x):  # the scales are shared by populations
-        return float(np.ravel(np.asarray(x))[0])
-
-    return first(dim.time_unit_ms), first(dim.rate_to_hz(1.0))
-
-
-def _ms_axis(ax, unit_ms):
-    top = ax.secondary_xaxis("top", functions=(lambda x: x * unit_ms, lambda x: x / unit_ms))
-    top.set_xlabel("time (ms)")
-
-
-def _hz_axis(ax, hz_per_rate):
-    hz = ax.secondary_yaxis(
-        "right", functions=(lambda x: x * hz_per_rate, lambda x: x / hz_per_rate)
-    )
-    hz.set_ylabel("Hz")
+    Example
+    -------
+    >>> parameter_label("eta_bar")
+    '$\\bar\\eta$'
+    """
+    field, _, index = str(name).partition("[")
+    symbol = _SYMBOLS.get(field)
+    if symbol is None:
+        return str(name)
+    index = index.rstrip("]").replace(",", "").replace(" ", "")
+    if index:
+        symbol = f"{symbol}^{{({index})}}" if "_" in symbol else f"{symbol}_{{{index}}}"
+    return f"${symbol}$"
 
 
-def _draw_raster(ax, res, colors, labels):
+class _Units:
+    """Conversions and axis labels of the traces r, v, w, s and of time, in the dimensionless
+    model units or in physical units at the parameters' scales (C, k, V_R: the paper's by
+    default): ms, Hz, mV, pA. With dimensionless units and known parameters, the physical units
+    are added as secondary axes."""
+
+    _PHYSICAL = {
+        "t": "time (ms)",
+        "r": "rate (Hz)",
+        "v": r"$\langle V \rangle$ (mV)",
+        "w": r"$\langle W \rangle$ (pA)",
+        "s": "s",
+    }
+
+    def __init__(self, params, units: str):
+        if units not in UNITS:
+            raise ValueError(f"units: must be one of {', '.join(UNITS)}; got {units!r}")
+        self.dimensional = units == "dimensional"
+        self.scale = None
+        if params is not None:
+            dim = params.to_dimensional()
+
+            def first(x):  # the scales are shared by populations
+                return float(np.ravel(np.asarray(x))[0])
+
+            vr = abs(first(dim.v_r))
+            # (scale, offset) of physical = scale * dimensionless + offset
+            self.scale = {
+                "t": (first(dim.time_unit_ms), 0.0),
+                "r": (first(dim.rate_to_hz(1.0)), 0.0),
+                "v": (vr, -vr),
+                "w": (first(dim.k) * vr**2, 0.0),
+                "s": (1.0, 0.0),
+            }
+        if self.dimensional and self.scale is None:
+            raise ValueError("units='dimensional' needs the parameters (params=...)")
+
+    def convert(self, name: str, x):
+        if not self.dimensional:
+            return x
+        scale, offset = self.scale[name]
+        return np.asarray(x) * scale + offset
+
+    def label(self, name: str) -> str:
+        if self.dimensional:
+            return self._PHYSICAL[name]
+        return "time (dimensionless)" if name == "t" else _AXIS_LABELS[name]
+
+    def secondary(self, ax, name: str) -> None:
+        """The physical unit as a second axis (top for time, right for a trace)."""
+        if self.dimensional or self.scale is None or name == "s":
+            return
+        scale, offset = self.scale[name]
+        forward = lambda x: x * scale + offset
+        inverse = lambda x: (x - offset) / scale
+        if name == "t":
+            ax.secondary_xaxis("top", functions=(forward, inverse)).set_xlabel("time (ms)")
+        else:
+            unit = self._PHYSICAL[name].rpartition("(")[2].rstrip(")")
+            ax.secondary_yaxis("right", functions=(forward, inverse)).set_ylabel(unit)
+
+
+def _draw_raster(ax, res, colors, labels, time=lambda x: x):
     sizes = _population_sizes(res)
     spike_t, spike_id = res.spike_raster()
+    spike_t = time(spike_t)
     offsets = np.cumsum([0, *sizes])
     pop_of = np.searchsorted(offsets, spike_id, side="right") - 1
     size = 1.5 if spike_t.size > 5000 else 8.0  # sparse rasters need visible marks
@@ -110,27 +188,38 @@ def _draw_raster(ax, res, colors, labels):
             label=labels[m],
         )
     ax.set_ylim(-0.5, offsets[-1] - 0.5)
-    ax.set_ylabel("neuron")
+    kept = sum(np.size(ix) for ix in res.raster_index) if hasattr(res, "raster_index") else None
+    shown = f"{kept} of {offsets[-1]} recorded" if kept is not None else "recorded"
+    ax.set_ylabel(f"neuron\n({shown})")
     if len(sizes) > 1:
         ax.legend(loc="upper right", markerscale=8 / size, fontsize="small")
 
 
-def plot_network(res, path=None, title: str | None = None):
+def plot_network(res, path=None, title: str | None = None, *, units: str = "dimensionless"):
     """Raster of the recorded neurons, population rate r(t) and mean adaptation <w>(t), stacked on
-    one (dimensionless) time axis, with milliseconds at the paper's scales along the top.
+    one time axis.
 
-    res: a `NetworkResult` (one element of a batch: `res.select(i)`) or a saved run from
-    `jaxmf.io.load_network_result`. path: also save the figure there (format from the suffix).
-    Returns the matplotlib Figure.
+    Parameters
+    ----------
+    res : a `NetworkResult` (one element of a batch: `res.select(i)`) or a saved run from
+        `jaxmf.io.load_network_result`.
+    path : also save the figure there (format from the suffix).
+    title : the figure's title.
+    units : 'dimensionless' (the model's units, with ms, Hz and pA at the paper's scales as
+        secondary axes) or 'dimensional' (ms, Hz, pA on the axes themselves).
+
+    Returns
+    -------
+    matplotlib Figure with three axes: raster, rate, adaptation.
     """
     if np.ndim(res.r) != 2:
         raise ValueError("plot_network: take one element of a batched result first (res.select(i))")
     plt = pyplot()
+    u = _Units(res.params, units)
     t = np.asarray(res.t)
     r = np.asarray(res.r, dtype=float)
     w = np.asarray(res.w_mean, dtype=float)
     n_pop = len(_population_sizes(res))
-    unit_ms, hz_per_rate = _scales(res.params)
     bin_width = _bin_width(res)
     t_edges = (float(t[0]) - bin_width if t.size else 0.0, float(t[-1]) if t.size else 1.0)
     colors = [f"C{m}" for m in range(n_pop)]
@@ -139,17 +228,21 @@ def plot_network(res, path=None, title: str | None = None):
     fig, (ax_raster, ax_rate, ax_w) = plt.subplots(
         3, 1, sharex=True, figsize=(9, 7), height_ratios=(2, 1.2, 1), layout="constrained"
     )
-    _draw_raster(ax_raster, res, colors, labels)
-    _ms_axis(ax_raster, unit_ms)
+    _draw_raster(ax_raster, res, colors, labels, time=lambda x: u.convert("t", x))
+    u.secondary(ax_raster, "t")
     for m in range(n_pop):
         # r is a bin average: draw it as a step over each bin.
-        ax_rate.step(t, r[:, m], where="pre", color=colors[m], lw=1, label=labels[m])
-        ax_w.plot(t, w[:, m], color=colors[m], lw=1, label=labels[m])
-    ax_rate.set_ylabel("rate r")
-    _hz_axis(ax_rate, hz_per_rate)
-    ax_w.set_ylabel(_AXIS_LABELS["w"])
-    ax_w.set_xlabel("time (dimensionless)")
-    ax_w.set_xlim(*t_edges)
+        tt = u.convert("t", t)
+        ax_rate.step(
+            tt, u.convert("r", r[:, m]), where="pre", color=colors[m], lw=1, label=labels[m]
+        )
+        ax_w.plot(tt, u.convert("w", w[:, m]), color=colors[m], lw=1, label=labels[m])
+    ax_rate.set_ylabel(u.label("r"))
+    u.secondary(ax_rate, "r")
+    ax_w.set_ylabel(u.label("w"))
+    u.secondary(ax_w, "w")
+    ax_w.set_xlabel(u.label("t"))
+    ax_w.set_xlim(*u.convert("t", np.asarray(t_edges)))
     if title:
         fig.suptitle(title)
     if path is not None:
@@ -199,7 +292,15 @@ def _label(res, i) -> str:
 
 
 def plot_phase(
-    res_or_results, x: str = "w", y: str = "r", ax=None, *, t_from: float = 0.0, populations=None
+    res_or_results,
+    x: str = "w",
+    y: str = "r",
+    ax=None,
+    *,
+    t_from: float = 0.0,
+    populations=None,
+    units="dimensionless",
+    params=None,
 ):
     """Trajectory in the (x, y) plane, x and y each one of 'r', 'v', 'w', 's'.
 
@@ -207,8 +308,10 @@ def plot_phase(
     a list of them, or a dict label -> result (one colour each). t_from: drop earlier times (the
     approach from the initial state) to show only the attractor. populations: which to draw
     (default all; one line style each). A circle marks the first drawn point, a square the last.
-    ax: draw into these axes (default a new figure). Returns the axes.
+    ax: draw into these axes (default a new figure). units: 'dimensionless' or 'dimensional'
+    (Hz, mV, pA at the scales of `params`). Returns the axes.
     """
+    u = units if isinstance(units, _Units) else _Units(params, units)
     for name, value in (("x", x), ("y", y)):
         if value not in _AXIS_LABELS:
             raise ValueError(f"plot_phase: {name}={value!r} must be one of r, v, w, s")
@@ -225,7 +328,7 @@ def plot_phase(
         pops = range(tr["r"].shape[1]) if populations is None else populations
         color = f"C{j}"
         for m in pops:
-            xs, ys = tr[x][keep, m], tr[y][keep, m]
+            xs, ys = u.convert(x, tr[x][keep, m]), u.convert(y, tr[y][keep, m])
             if xs.size == 0:
                 continue
             pop_label = label if len(pops) == 1 else f"{label}, population {m}"
@@ -233,15 +336,22 @@ def plot_phase(
             n_lines += 1
             ax.plot(xs[0], ys[0], "o", color=color, ms=4)
             ax.plot(xs[-1], ys[-1], "s", color=color, ms=4)
-    ax.set_xlabel(_AXIS_LABELS[x])
-    ax.set_ylabel(_AXIS_LABELS[y])
+    ax.set_xlabel(u.label(x))
+    ax.set_ylabel(u.label(y))
     if n_lines > 1:
         ax.legend(fontsize="small")
     return ax
 
 
 def plot_meanfield(
-    res, path=None, title: str | None = None, *, params=None, i_ext=None, equilibria=None
+    res,
+    path=None,
+    title: str | None = None,
+    *,
+    params=None,
+    i_ext=None,
+    equilibria=None,
+    units: str = "dimensionless",
 ):
     """r(t), <v>(t), <w>(t) and s(t) stacked on one time axis, with the (<w>, r) phase plot beside
     them.
@@ -251,17 +361,20 @@ def plot_meanfield(
     res : a `MeanFieldResult`, or a dict label -> result to overlay several (e.g. models).
     path : also save the figure there.
     title : the figure's title.
-    params : the `Params` solved, to add milliseconds and Hz axes at the paper's scales.
+    params : the `Params` solved, to add physical units (ms, Hz, mV, pA) at their scales.
     i_ext : the `StepInput` used, to mark its switch times.
     equilibria : equilibria to draw (dicts with r, w, stable, e.g. from
         `io.equilibria_to_dicts`): their rate as a horizontal line on the r panel and their
         (<w>, r) point in the phase plane; filled/solid where stable, open/dotted where not.
+    units : 'dimensionless' (the model's units; with `params`, physical units as secondary
+        axes) or 'dimensional' (ms, Hz, mV, pA on the axes; needs `params`).
 
     Returns
     -------
     matplotlib Figure with five axes: r, v, w, s, phase.
     """
     plt = pyplot()
+    u = _Units(params, units)
     named = _as_named(res)
     fig, axes = plt.subplot_mosaic(
         [["r", "phase"], ["v", "phase"], ["w", "phase"], ["s", "phase"]],
@@ -280,23 +393,24 @@ def plot_meanfield(
             for m in range(n_pop):
                 line_label = label if n_pop == 1 else f"{label}, population {m}"
                 axes[name].plot(
-                    tr["t"],
-                    tr[name][:, m],
+                    u.convert("t", tr["t"]),
+                    u.convert(name, tr[name][:, m]),
                     color=f"C{j}",
                     ls=_LINESTYLES[m % 4],
                     lw=1.3,
                     label=line_label,
                 )
     for name in ("r", "v", "w", "s"):
-        axes[name].set_ylabel(_AXIS_LABELS[name])
+        axes[name].set_ylabel(u.label(name))
+        u.secondary(axes[name], name)
         if name != "s":
             axes[name].tick_params(labelbottom=False)
         if i_ext is not None:
             for t_switch in np.atleast_1d(np.asarray(i_ext.times, float)):
-                axes[name].axvline(t_switch, color="0.5", ls="--", lw=0.8)
+                axes[name].axvline(u.convert("t", t_switch), color="0.5", ls="--", lw=0.8)
     first = _traces(next(iter(named.values())))
-    axes["s"].set_xlim(float(first["t"][0]), float(first["t"][-1]))
-    axes["s"].set_xlabel("time (dimensionless)")
+    axes["s"].set_xlim(*u.convert("t", np.asarray([first["t"][0], first["t"][-1]], float)))
+    axes["s"].set_xlabel(u.label("t"))
     levels = {tuple(np.ravel(eq.get("i_ext", 0.0))) for eq in equilibria or ()}
     for eq in equilibria or ():
         stable = bool(eq["stable"])
@@ -306,22 +420,25 @@ def plot_meanfield(
         seen = {line.get_label() for line in axes["r"].get_lines()}
         for m, (r, w) in enumerate(zip(np.ravel(eq["r"]), np.ravel(eq["w"]))):
             axes["r"].axhline(
-                r,
+                u.convert("r", r),
                 color="0.35",
                 lw=0.9,
                 ls="-" if stable else ":",
                 label=None if label in seen or m else label,
             )
             axes["phase"].plot(
-                [w], [r], "D", ms=6, color="0.2", mfc="0.2" if stable else "w", zorder=5
+                [u.convert("w", w)],
+                [u.convert("r", r)],
+                "D",
+                ms=6,
+                color="0.2",
+                mfc="0.2" if stable else "w",
+                zorder=5,
             )
     if len(named) > 1 or first["r"].shape[1] > 1 or equilibria:
         axes["r"].legend(fontsize="small", loc="upper right")
-    scales = _scales(params)
-    if scales is not None:
-        _ms_axis(axes["r"], scales[0])
-        _hz_axis(axes["r"], scales[1])
-    plot_phase(named, "w", "r", ax=axes["phase"])
+    u.secondary(axes["r"], "t")
+    plot_phase(named, "w", "r", ax=axes["phase"], units=u)
     axes["phase"].set_title("phase plane (circle: start, square: end)", fontsize="medium")
     if title:
         fig.suptitle(title)
@@ -330,13 +447,21 @@ def plot_meanfield(
     return fig
 
 
-def plot_comparison(cmp, path=None, title: str | None = None, *, smooth_time: float = 1.0):
+def plot_comparison(
+    cmp,
+    path=None,
+    title: str | None = None,
+    *,
+    smooth_time: float = 1.0,
+    units: str = "dimensionless",
+):
     """The paper's figure (Chen & Campbell 2022, Fig. 1): network raster, then r(t), <v>(t), <w>(t)
     and s(t), each with the network (thin, its rate smoothed over `smooth_time` time units) against
     every mean-field model (thick), on one time axis with milliseconds along the top.
 
     cmp: a `Comparison` from `jaxmf.compare`. path: also save the figure there.
-    Returns the matplotlib Figure (five axes).
+    units: 'dimensionless' (the model's units, physical units as secondary axes) or
+    'dimensional' (ms, Hz, mV, pA on the axes). Returns the matplotlib Figure (five axes).
     """
     net = cmp.network
     if np.ndim(net.r) != 2:
@@ -344,7 +469,7 @@ def plot_comparison(cmp, path=None, title: str | None = None, *, smooth_time: fl
     plt = pyplot()
     sizes = _population_sizes(net)
     n_pop = len(sizes)
-    unit_ms, hz_per_rate = _scales(net.params)
+    u = _Units(net.params, units)
     fig, axes = plt.subplots(
         5, 1, sharex=True, figsize=(9, 10), height_ratios=(1.6, 1.3, 1, 1, 1), layout="constrained"
     )
@@ -354,16 +479,17 @@ def plot_comparison(cmp, path=None, title: str | None = None, *, smooth_time: fl
         net,
         ["k"] * n_pop if n_pop == 1 else [f"C{m}" for m in range(n_pop)],
         [f"population {m}" for m in range(n_pop)] if n_pop > 1 else [None],
+        time=lambda x: u.convert("t", x),
     )
-    _ms_axis(ax_raster, unit_ms)
+    u.secondary(ax_raster, "t")
 
     net_tr = _traces(net, smooth_time)
     suffix = (lambda m: "") if n_pop == 1 else (lambda m: f", population {m}")
     for name, ax in panels.items():
         for m in range(n_pop):
             ax.plot(
-                net_tr["t"],
-                net_tr[name][:, m],
+                u.convert("t", net_tr["t"]),
+                u.convert(name, net_tr[name][:, m]),
                 color="k",
                 ls=_LINESTYLES[m % 4],
                 lw=0.7,
@@ -371,27 +497,28 @@ def plot_comparison(cmp, path=None, title: str | None = None, *, smooth_time: fl
             )
             for j, (model, mf) in enumerate(cmp.meanfield.items()):
                 ax.plot(
-                    np.asarray(mf.t),
-                    np.asarray(getattr(mf, name))[:, m],
+                    u.convert("t", np.asarray(mf.t)),
+                    u.convert(name, np.asarray(getattr(mf, name))[:, m]),
                     color=f"C{j}",
                     ls=_LINESTYLES[m % 4],
                     lw=2.2,
                     alpha=0.75,
                     label=f"{_MODEL_LABELS.get(model, model)}{suffix(m)}",
                 )
-        ax.set_ylabel(_AXIS_LABELS[name])
+        ax.set_ylabel(u.label(name))
+        u.secondary(ax, name)
     panels["r"].legend(fontsize="small", loc="upper right")
-    _hz_axis(panels["r"], hz_per_rate)
     transient = cmp.metrics.get("transient")
     if transient:
         for ax in axes:
-            ax.axvspan(0, transient, color="0.93", zorder=-10, lw=0)
+            ax.axvspan(0, u.convert("t", transient), color="0.93", zorder=-10, lw=0)
     t_net = net_tr["t"]
-    panels["s"].set_xlim(0.0, float(t_net[-1]) if t_net.size else 1.0)
+    panels["s"].set_xlim(0.0, u.convert("t", float(t_net[-1]) if t_net.size else 1.0))
+    time_label = u.label("t")
     panels["s"].set_xlabel(
-        "time (dimensionless; shaded: transient left out of the metrics)"
+        f"{time_label[:-1]}; shaded: transient left out of the metrics)"
         if transient
-        else "time (dimensionless)"
+        else time_label
     )
     if title:
         fig.suptitle(title)
@@ -510,7 +637,7 @@ def plot_regime_map(
     code[status != "ok"] = 3
     xs, ys = np.asarray(ds2[x].values, float), np.asarray(ds2[y].values, float)
     colors = ("#d9d9d9", "#4c72b0", "#dd8452", "#000000")
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.6, 4.8), layout="constrained")
     ax.pcolormesh(xs, ys, code, cmap=ListedColormap(colors), vmin=-0.5, vmax=3.5, shading="nearest")
     if period and "burst_period" in ds2 and xs.size > 1 and ys.size > 1:
         per = np.asarray(ds2["burst_period"].transpose(y, x).values, float)
@@ -524,11 +651,13 @@ def plot_regime_map(
     ax.legend(
         handles=[Patch(color=colors[k], label=f"{names[k]} ({counts[k]})") for k in present],
         fontsize="small",
-        loc="upper right",
-        framealpha=0.85,
+        # Beside the map, not on it: the bursting region is often where a corner legend sits.
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
     )
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(parameter_label(x))
+    ax.set_ylabel(parameter_label(y))
     if title is None:
         title = f"regime map, {ds2.sizes[x]} x {ds2.sizes[y]} points"
         if period and "burst_period" in ds2:

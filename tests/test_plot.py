@@ -159,3 +159,48 @@ def test_plot_fit_traces_and_loss_history(tmp_path):
     assert lengths == [2, 3]
     _png(tmp_path / "fit.png")
     plt.close(fig)
+
+
+def test_dimensional_units_convert_every_trace():
+    """units='dimensional' draws ms, Hz, mV and pA: the drawn data equal the conversions of
+    `DimensionalParams` (time unit C/(k|V_R|), V = (v - 1)|V_R|, W = w k V_R^2)."""
+    res = _meanfield()
+    params = jaxmf.presets.bursting()
+    dim = params.to_dimensional()
+    fig = plot.plot_meanfield(res, params=params, units="dimensional")
+    phase = r"$\langle W \rangle$ (pA)"
+    by_label = {ax.get_ylabel(): ax for ax in fig.axes if ax.get_xlabel() != phase}
+    rate, volt = by_label["rate (Hz)"], by_label[r"$\langle V \rangle$ (mV)"]
+    adapt, syn = by_label[r"$\langle W \rangle$ (pA)"], by_label["s"]
+    ms = float(dim.time_unit_ms)
+    np.testing.assert_allclose(rate.get_lines()[0].get_xdata(), res.t * ms)
+    np.testing.assert_allclose(rate.get_lines()[0].get_ydata(), dim.rate_to_hz(res.r[:, 0]))
+    np.testing.assert_allclose(volt.get_lines()[0].get_ydata(), (res.v[:, 0] - 1) * 65.0)
+    np.testing.assert_allclose(adapt.get_lines()[0].get_ydata(), res.w[:, 0] * 2.5 * 65.0**2)
+    assert syn.get_xlabel() == "time (ms)"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="units"):
+        plot.plot_meanfield(res, params=params, units="SI")
+    with pytest.raises(ValueError, match="params"):
+        plot.plot_meanfield(res, units="dimensional")
+
+
+def test_raster_states_the_recorded_subset(network):
+    fig = plot.plot_network(network)
+    assert "200 of 200 recorded" in fig.axes[0].get_ylabel()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "name, label",
+    [
+        ("eta_bar", r"$\bar\eta$"),
+        ("delta_eta", r"$\Delta_\eta$"),
+        ("tau_s", r"$\tau_s$"),
+        ("w_jump[1]", r"$w_{\rm jump}^{(1)}$"),
+        ("g[0,1]", "$g_{01}$"),
+        ("something", "something"),
+    ],
+)
+def test_parameter_label_uses_the_papers_symbols(name, label):
+    assert plot.parameter_label(name) == label
