@@ -138,7 +138,7 @@ def summarize(res: NetworkResult, transient: float | None = None) -> dict[str, A
         and, when the window holds records, the time-averaged rate per population and over the
         network (dimensionless and in Hz at the paper's scales); for one run also each
         population's regime and burst period (`analysis.trace_summary` of its rate smoothed over
-        NETWORK_SMOOTH_TIME).
+        NETWORK_SMOOTH_TIME), the period also in ms (period_ms).
     """
     t = np.asarray(res.t)
     r = np.asarray(res.r, dtype=float)
@@ -177,8 +177,12 @@ def summarize(res: NetworkResult, transient: float | None = None) -> dict[str, A
             )
             for m in range(r.shape[1])
         ]
+        period = [float(s.period) for s in stats]
+        ms = float(first_params(res.params).to_dimensional().time_unit_ms)
         out.update(
-            regime=[regime_name(s.regime) for s in stats], period=[float(s.period) for s in stats]
+            regime=[regime_name(s.regime) for s in stats],
+            period=period,
+            period_ms=[ms * x for x in period],
         )
     return out
 
@@ -454,13 +458,28 @@ def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult
     )
 
 
+def _physical(row: dict[str, Any], dim) -> dict[str, Any]:
+    """The physical forms (Hz, ms, mV, pA at the scales of `dim`) of a summary row's numbers."""
+    hz = float(np.ravel(dim.rate_to_hz(1.0))[0])
+    ms = float(np.ravel(dim.time_unit_ms)[0])
+    return {
+        "r_mean_hz": [hz * x for x in row["r_mean"]],
+        "peak_hz": [hz * x for x in row["peak"]],
+        "low_hz": [hz * x for x in row["low"]],
+        "period_ms": [ms * x for x in row["period"]],
+        "v_mean_mv": np.ravel(dim.voltage_to_mv(np.asarray(row["v_mean"]))).tolist(),
+        "w_mean_pa": np.ravel(dim.current_to_pa(np.asarray(row["w_mean"]))).tolist(),
+    }
+
+
 def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict[str, Any]:
     """Summary numbers of a mean-field solution.
 
     Parameters
     ----------
     res : a `MeanFieldResult`.
-    params : the `Params` solved; with it, mean rates are also given in Hz at the paper's scales.
+    params : the `Params` solved; with it, every number is also given in physical units at the
+        paper's scales (r_mean_hz, peak_hz, low_hz, period_ms, v_mean_mv, w_mean_pa).
     windows : (t_from, t_to) pairs analysed separately (default one window leaving out the first
         quarter of the run, `analysis.transient_time`).
 
@@ -476,7 +495,7 @@ def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict
     t_start = float(t[0]) if t.size else 0.0
     if windows is None:
         windows = [(transient_time(t_end, t_start=t_start), t_end)]
-    hz = None if params is None else float(first_params(params).to_dimensional().rate_to_hz(1.0))
+    dim = None if params is None else first_params(params).to_dimensional()
     codes = status_codes(res.status)
     out: dict[str, Any] = {
         "model": res.model,
@@ -505,8 +524,8 @@ def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict
                 low=[float(st.low) for st in stats],
                 regime=[regime_name(st.regime) for st in stats],
             )
-            if hz is not None:
-                row["r_mean_hz"] = [hz * m for m in row["r_mean"]]
+            if dim is not None:
+                row.update(_physical(row, dim))
         out["windows"].append(row)
     return out
 

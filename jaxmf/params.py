@@ -32,6 +32,9 @@ __all__ = [
     "ParameterError",
     "Params",
     "DimensionalParams",
+    "DIMENSIONAL_UNITS",
+    "set_dimensional",
+    "physical_name",
     "PER_POPULATION_FIELDS",
     "SCALAR_FIELDS",
     "ParameterAddress",
@@ -412,7 +415,13 @@ class DimensionalParams(eqx.Module):
         return self.eta_bar.shape[-1]
 
     def __repr__(self) -> str:
-        return module_repr(self, [f.name for f in dataclasses.fields(self)])
+        names = [f.name for f in dataclasses.fields(self)]
+        values = {
+            name: _WithUnit(getattr(self, name), DIMENSIONAL_UNITS[name])
+            for name in names
+            if DIMENSIONAL_UNITS.get(name)
+        }
+        return module_repr(self, names, values=values)
 
     @property
     def time_unit_ms(self) -> jax.Array:
@@ -431,6 +440,15 @@ class DimensionalParams(eqx.Module):
 
     def hz_to_rate(self, hz):
         return _scaled(hz, self.time_unit_ms / 1000.0)
+
+    def voltage_to_mv(self, v):
+        """Dimensionless membrane potential v to mV: V = (v - 1) |V_R|."""
+        vr = jnp.abs(self.v_r)
+        return _scaled(jnp.asarray(v) - 1, vr)
+
+    def current_to_pa(self, x):
+        """A dimensionless current (eta, I_ext, w, w_jump) to pA: X = x k V_R^2."""
+        return _scaled(x, self.k * self.v_r**2)
 
     def replace(self, **changes) -> DimensionalParams:
         return _replace(self, changes)
@@ -454,6 +472,112 @@ class DimensionalParams(eqx.Module):
             v_peak=1 + self.v_peak / vr,
             v_reset=1 + self.v_reset / vr,
         )
+
+
+DIMENSIONAL_UNITS = {
+    "C": "pF",
+    "k": "nS/mV",
+    "v_r": "mV",
+    "v_t": "mV",
+    "beta": "nS",
+    "eta_bar": "pA",
+    "delta_eta": "pA",
+    "i_ext": "pA",
+    "tau_w": "ms",
+    "w_jump": "pA",
+    "tau_syn": "ms",
+    "s_jump": "",
+    "e_rev": "mV",
+    "fractions": "",
+    "g_syn": "nS",
+    "v_peak": "mV",
+    "v_reset": "mV",
+}
+# The dimensionless field(s) each physical field sets (C, k and v_r set every field: the scales).
+_PHYSICAL_TO_FIELDS = {
+    "v_t": ("alpha",),
+    "beta": ("b",),
+    "eta_bar": ("eta_bar",),
+    "delta_eta": ("delta_eta",),
+    "i_ext": ("i_ext",),
+    "tau_w": ("a",),
+    "w_jump": ("w_jump",),
+    "tau_syn": ("tau_s",),
+    "s_jump": ("s_jump",),
+    "e_rev": ("e_r",),
+    "fractions": ("fractions",),
+    "g_syn": ("g",),
+    "v_peak": ("v_peak",),
+    "v_reset": ("v_reset",),
+}
+_SCALES = ("C", "k", "v_r")
+
+
+def physical_name(name: str) -> str:
+    """The `DimensionalParams` field a physical parameter name means: the field itself, or the
+    paper's spelling ('I_ext', 'V_R', 'tau_W', 'W_jump', 'E_r', 'S_jump', 'tau_syn', ...).
+
+    Raises
+    ------
+    ParameterError : a name that is no physical parameter.
+    """
+    if name in DIMENSIONAL_UNITS:
+        return name
+    lower = {"e_r": "e_rev", "v_rest": "v_r", "tau_s": "tau_syn"}.get(name.lower(), name.lower())
+    if lower in DIMENSIONAL_UNITS:
+        return lower
+    raise ParameterError(
+        name, "not a physical parameter; choose from " + ", ".join(DIMENSIONAL_UNITS)
+    )
+
+
+class _WithUnit:
+    """A value shown with its unit in a repr."""
+
+    def __init__(self, value, unit: str):
+        self.value, self.unit = value, unit
+
+    def __repr__(self) -> str:
+        return f"{array_summary(self.value)} {self.unit}"
+
+
+def set_dimensional(params: Params, scales: dict[str, float] | None = None, **physical) -> Params:
+    """`params` with some values given in physical units (the fields of `DimensionalParams`:
+    pA, ms, mV, nS; see `DIMENSIONAL_UNITS`), converted at the scales C, k, V_R (`scales`, the
+    paper's 250 pF, 2.5 nS/mV, -65 mV by default). Only the dimensionless fields a physical
+    value determines change, so the other values stay exactly as they were; a new scale (C, k
+    or v_r among `physical`) changes the meaning of every value and converts them all.
+
+    Parameters
+    ----------
+    params : the dimensionless `Params` to change.
+    scales : {'C': ..., 'k': ..., 'v_r': ...} used for the conversion (default the paper's).
+    **physical : physical values by `DimensionalParams` field name, e.g. i_ext=5.0 (pA),
+        tau_w=100.0 (ms).
+
+    Returns
+    -------
+    Params
+
+    Raises
+    ------
+    ParameterError : an unknown field name, or a value outside its allowed range.
+
+    Example
+    -------
+    >>> p = set_dimensional(Params(), i_ext=5.0)          # 5 pA
+    >>> float(p.i_ext[0]) == 5.0 / (2.5 * 65.0**2)
+    True
+    """
+    physical = {physical_name(name): value for name, value in physical.items()}
+    dim = params.to_dimensional(**(scales or {}))
+    converted = dim.replace(**physical).to_dimensionless()
+    if any(name in physical for name in _SCALES):
+        return converted
+    changes = {
+        field: getattr(converted, field) for name in physical for field in _PHYSICAL_TO_FIELDS[name]
+    }
+    return params.replace(**changes)
 
 
 def _widest_dtype(params) -> np.dtype:
@@ -532,6 +656,8 @@ def module_repr(
             else:
                 labels = np.asarray(status_names(value))
                 parts.append(f"{name}={labels.item() if labels.ndim == 0 else labels.tolist()}")
+        elif isinstance(value, _WithUnit):
+            parts.append(f"{name}={value!r}")
         else:
             parts.append(f"{name}={array_summary(value)}")
     for name, value in (extra or {}).items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import DimensionalParams, ParameterError, Params
+from .params import DimensionalParams, ParameterError, Params, set_dimensional
 
 __all__ = ["chen_campbell_2022", "two_population", "bursting", "tonic", "PRESETS", "get"]
 
@@ -21,25 +21,50 @@ _ROUNDED = dict(
 _ROUNDED_Q = dict(a=0.077, w_jump=0.0095)
 
 
-def chen_campbell_2022(*, rounded: bool = False, **overrides) -> Params:
+UNITS = ("dimensionless", "dimensional")
+
+
+def _override(base: Params, units: str, overrides: dict) -> Params:
+    """`base` with `overrides` in the model's units, or in physical units (pA, ms, mV, nS at
+    the paper's scales; `params.set_dimensional`)."""
+    if units not in UNITS:
+        raise ParameterError("units", f"must be one of {', '.join(UNITS)}; got {units!r}")
+    if not overrides:
+        return base
+    if units == "dimensional":
+        return set_dimensional(base, **overrides)
+    return base.replace(**overrides)
+
+
+def chen_campbell_2022(
+    *, rounded: bool = False, units: str = "dimensionless", **overrides
+) -> Params:
     """One population, Delta_eta = 0.02, I_ext = 0, eta_bar = 0.12 (bursting) unless overridden.
 
     Parameters
     ----------
     rounded : the paper's 4-digit rounded dimensionless values (its bifurcation diagrams).
-    **overrides : `Params` fields to replace, e.g. eta_bar=0.25.
+    units : 'dimensionless' (overrides are `Params` fields) or 'dimensional' (overrides are
+        `DimensionalParams` fields in pA, ms, mV, nS, e.g. i_ext=5.0 for 5 pA).
+    **overrides : fields to replace, e.g. eta_bar=0.25.
 
     Returns
     -------
-    Params
+    Params (always dimensionless: the model that is simulated).
+
+    Example
+    -------
+    >>> p = chen_campbell_2022(units="dimensional", i_ext=5.0, tau_w=100.0)   # 5 pA, 100 ms
     """
     base = DimensionalParams().to_dimensionless()
     if rounded:
         base = base.replace(**_ROUNDED)
-    return base.replace(**overrides) if overrides else base
+    return _override(base, units, overrides)
 
 
-def two_population(*, kappa: float = 0.8, rounded: bool = False, **overrides) -> Params:
+def two_population(
+    *, kappa: float = 0.8, rounded: bool = False, units: str = "dimensionless", **overrides
+) -> Params:
     """Strongly (p, fraction kappa) and weakly (q, 1 - kappa) adapting populations, equal
     conductances; each population has its own synaptic variable and Lorentzian excitability.
 
@@ -48,7 +73,9 @@ def two_population(*, kappa: float = 0.8, rounded: bool = False, **overrides) ->
     kappa : fraction of the strongly adapting population, in (0, 1]; 1 is the one-population
         model.
     rounded : the paper's 4-digit rounded values for both populations.
-    **overrides : `Params` fields to replace (per-population values as lists).
+    units : 'dimensionless' or 'dimensional' (overrides in pA, ms, mV, nS), as in
+        `chen_campbell_2022`.
+    **overrides : fields to replace (per-population values as lists).
 
     Returns
     -------
@@ -62,24 +89,26 @@ def two_population(*, kappa: float = 0.8, rounded: bool = False, **overrides) ->
         raise ParameterError("kappa", f"must be a number in (0, 1]; got {kappa!r}")
     if kappa == 1:
         # With kappa = 1 population q is empty: it is the one-population model.
-        return chen_campbell_2022(rounded=rounded, **overrides)
+        return chen_campbell_2022(rounded=rounded, units=units, **overrides)
     d = DimensionalParams(tau_w=[200.0, 20.0], w_jump=[200.0, 100.0], fractions=[kappa, 1 - kappa])
     base = d.to_dimensionless()
     if rounded:
         base = base.replace(**_ROUNDED).replace(
             a=[_ROUNDED["a"], _ROUNDED_Q["a"]], w_jump=[_ROUNDED["w_jump"], _ROUNDED_Q["w_jump"]]
         )
-    return base.replace(**overrides) if overrides else base
+    return _override(base, units, overrides)
 
 
-def bursting(**overrides) -> Params:
-    """eta_bar = 0.12: collective bursting (slow adaptation oscillation), the paper's Figure 1b."""
-    return chen_campbell_2022(**{"eta_bar": 0.12, **overrides})
+def bursting(*, units: str = "dimensionless", **overrides) -> Params:
+    """eta_bar = 0.12: collective bursting (slow adaptation oscillation), the paper's Figure 1b.
+    Overrides as in `chen_campbell_2022`."""
+    return _override(chen_campbell_2022(eta_bar=0.12), units, overrides)
 
 
-def tonic(**overrides) -> Params:
-    """eta_bar = 0.25: tonic, asynchronous firing at a stable equilibrium (Figure 1a)."""
-    return chen_campbell_2022(**{"eta_bar": 0.25, **overrides})
+def tonic(*, units: str = "dimensionless", **overrides) -> Params:
+    """eta_bar = 0.25: tonic, asynchronous firing at a stable equilibrium (Figure 1a).
+    Overrides as in `chen_campbell_2022`."""
+    return _override(chen_campbell_2022(eta_bar=0.25), units, overrides)
 
 
 def _rounded(**overrides) -> Params:
@@ -97,7 +126,8 @@ PRESETS = {
 
 
 def get(name: str, **overrides) -> Params:
-    """Preset by name (the command line's `--preset`), with `overrides` of its fields.
+    """Preset by name (the command line's `--preset`), with `overrides` of its fields
+    (`units='dimensional'` among them gives the overrides in physical units).
 
     Raises ParameterError('preset') for an unknown name."""
     try:

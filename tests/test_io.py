@@ -107,3 +107,29 @@ def test_provenance_version_is_the_installed_package_version():
     from importlib import metadata
 
     assert io.provenance(command="x")["jaxmf"] == metadata.version("jaxmf")
+
+
+def test_meanfield_summary_carries_both_units():
+    """With the parameters, every number of a window also comes in Hz, ms, mV and pA, by the
+    conversions of `DimensionalParams` (independent formulas: 650 Hz and 1.538 ms per unit)."""
+    from jaxmf.meanfield import MeanFieldResult
+
+    t = np.linspace(0.0, 400.0, 4001)
+    r = (0.08 + 0.07 * np.sin(2 * np.pi * t / 100.0))[:, None]
+    res = MeanFieldResult(
+        t=t,
+        r=r,
+        v=0.3 + r,
+        w=0.1 + r,
+        s=r,
+        status=RESULTS.successful,
+        n_steps=np.int32(1),
+        model="chen_campbell",
+    )
+    row = io.summarize_meanfield(res, jaxmf.presets.bursting())["windows"][0]
+    unit_ms = 250.0 / (2.5 * 65.0)
+    np.testing.assert_allclose(row["r_mean_hz"], np.asarray(row["r_mean"]) * 1000 / unit_ms)
+    np.testing.assert_allclose(row["period_ms"], np.asarray(row["period"]) * unit_ms)
+    np.testing.assert_allclose(row["v_mean_mv"], (np.asarray(row["v_mean"]) - 1) * 65.0)
+    np.testing.assert_allclose(row["w_mean_pa"], np.asarray(row["w_mean"]) * 2.5 * 65.0**2)
+    assert abs(row["period"][0] - 100.0) < 1.0
