@@ -861,20 +861,25 @@ def plot_fit(
     ax.set_xlim(t[0], t[-1])
     ax.legend(fontsize="small", loc="upper right")
     if fitted:
+        start = initial or {}
         ax.set_title(
             ", ".join(
-                f"{n}: {(initial or {}).get(n, float('nan')):.4g} -> {fitted[n]:.5g}"
+                f"{parameter_label(n)}: {start.get(n, float('nan')):.4g} → {fitted[n]:.5g}"
                 for n in fitted
             ),
             fontsize="medium",
         )
-    for i in range(history.shape[1]):
+    n_starts = history.shape[1]
+    for i in range(n_starts):
         h = history[:, i]
         ok = np.isfinite(h) & (h > 0)
         if ok.any():
             axl.semilogy(np.nonzero(ok)[0], h[ok], lw=1, label=f"start {i}" if i < 8 else None)
+    if n_starts > 1:
+        more = f" (first 8 of {n_starts} labelled)" if n_starts > 8 else ""
+        axl.legend(fontsize="x-small", title=f"starts{more}", title_fontsize="x-small")
     axl.set_xlabel("iteration")
-    axl.set_ylabel(f"{loss} loss")
+    axl.set_ylabel(loss if loss.endswith("loss") else f"{loss} loss")
     axl.set_title("loss history", fontsize="medium")
     if path is not None:
         fig.savefig(path, dpi=120)

@@ -152,7 +152,9 @@ def test_plot_fit_traces_and_loss_history(tmp_path):
     )
     ax, axl = fig.axes
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), target)
-    assert "0.11 -> 0.125" in ax.get_title()
+    assert ax.get_title() == r"$\bar\eta$: 0.11 → 0.125"  # the paper's symbol, not the code name
+    legend = [text.get_text() for text in axl.get_legend().get_texts()]
+    assert legend == ["start 0", "start 1"]  # the colours of the starts are named
     assert axl.get_yscale() == "log" and axl.get_ylabel() == "trace loss"
     # One curve per start; the NaN after start 1 stopped is left out.
     lengths = sorted(len(line.get_xdata()) for line in axl.get_lines())
