@@ -35,12 +35,20 @@ def main() -> None:
     p = jaxmf.presets.bursting()
 
     cmp = jaxmf.compare(p, n=10_000, t1=800.0, dtype=jnp.float32, progress=False)
-    save(plot.plot_comparison(cmp, title="network (N = 10⁴) against the exact mean field"), "comparison")
-    save(plot.plot_network(cmp.network, units="dimensional", title="network, physical units"), "network")
+    save(
+        plot.plot_comparison(cmp, title="network (N = 10⁴) against the exact mean field"),
+        "comparison",
+    )
+    save(
+        plot.plot_network(cmp.network, units="dimensional", title="network, physical units"),
+        "network",
+    )
 
     mf = jaxmf.solve_meanfield(p, t1=1200.0)
     eq = io.equilibria_to_dicts(jaxmf.meanfield_equilibria(p))
-    save(plot.plot_meanfield(mf, params=p, equilibria=eq, title="mean field, η̄ = 0.12"), "meanfield")
+    save(
+        plot.plot_meanfield(mf, params=p, equilibria=eq, title="mean field, η̄ = 0.12"), "meanfield"
+    )
 
     rounded = jaxmf.presets.chen_campbell_2022(rounded=True)
     eqb = jaxmf.continue_equilibria(rounded, "eta_bar", (0.0, 0.3))
@@ -48,7 +56,9 @@ def main() -> None:
     cycles = [jaxmf.continue_cycles(rounded, h, "eta_bar", (0.0, 0.3)) for h in hopf[:1]]
     save(plot.plot_bifurcation([eqb, *cycles], title="bifurcation diagram in η̄"), "bifurcation")
 
-    curve = jaxmf.continue_hopf(rounded, hopf[0], ("eta_bar", "w_jump"), ((0.0, 0.3), (0.001, 0.06)))
+    curve = jaxmf.continue_hopf(
+        rounded, hopf[0], ("eta_bar", "w_jump"), ((0.0, 0.3), (0.001, 0.06))
+    )
     fig = plot.plot_branch(curve).figure
     save(fig, "hopf_curve")
 
@@ -78,7 +88,10 @@ def main() -> None:
     )
 
     study = jaxmf.finite_size_study(
-        jaxmf.presets.tonic(), ns=(500, 1000, 2000, 4000), seeds=(0, 1, 2), t1=300.0,
+        jaxmf.presets.tonic(),
+        ns=(500, 1000, 2000, 4000),
+        seeds=(0, 1, 2),
+        t1=300.0,
         sampler=jaxmf.RandomDraws(),
     )
     save(plot.plot_error_vs_n(study, "rel_err_r_mean"), "error_vs_n")

@@ -4,6 +4,7 @@ The public surface is re-exported here; see the README and each function's docst
 """
 
 from . import analysis as analysis
+from . import dde as dde
 from . import presets as presets
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare

@@ -1,0 +1,136 @@
+"""The DDE solver and characteristic roots against closed forms: the method of steps solved by
+hand, eigenfunction solutions e^(lambda t), and the Lambert W roots of the scalar equation."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import lambertw
+
+import jaxmf
+from jaxmf.dde import characteristic_roots, discontinuities, solve_dde
+
+
+def scalar(t, y, lag, args):
+    a, b = args
+    return a * y + b * lag[0]
+
+
+def by_hand(t: float) -> float:
+    """y' = -y(t - 1), y = 1 for t <= 0, by the method of steps: on [n - 1, n],
+    y(t) = sum_{k=0}^{n} (-1)^k (t - (k - 1))^k / k!."""
+    n = int(np.floor(t)) + 1
+    return sum((-1) ** k * (t - (k - 1)) ** k / math.factorial(k) for k in range(n + 1))
+
+
+def lambert_roots(a: float, b: float, tau: float, branches=range(-3, 4)) -> np.ndarray:
+    """Roots of lambda = a + b exp(-lambda tau): lambda = a + W_k(b tau exp(-a tau)) / tau."""
+    z = np.array([a + lambertw(b * tau * np.exp(-a * tau), k) / tau for k in branches])
+    return z[np.argsort(-z.real)]
+
+
+def test_method_of_steps_by_hand_to_1e_10():
+    ts = jnp.linspace(0.0, 8.0, 161)
+    sol = solve_dde(
+        scalar, jnp.ones(1), 8.0, jnp.array([1.0]), args=(0.0, -1.0), ts=ts, rtol=1e-10, atol=1e-12
+    )
+    assert sol.status == jaxmf.RESULTS.successful
+    exact = np.array([by_hand(float(t)) for t in ts])
+    assert np.max(np.abs(np.asarray(sol.ys[:, 0]) - exact)) < 1e-9
+    # Default tolerances (1e-8, 1e-10): within 1e-8 of the hand solution too.
+    loose = solve_dde(scalar, jnp.ones(1), 8.0, jnp.array([1.0]), args=(0.0, -1.0), ts=ts)
+    assert np.max(np.abs(np.asarray(loose.ys[:, 0]) - exact)) < 5e-8
+
+
+@pytest.mark.slow  # a second compilation (callable history); the by-hand test covers accuracy
+def test_eigenfunction_history_is_followed_exactly():
+    """With history Re exp(lambda t) for a characteristic root lambda, the solution is
+    Re exp(lambda t) for all t: the solver and the roots check each other."""
+    a, b, tau = -0.5, -1.2, 1.7
+    lam = complex(lambert_roots(a, b, tau)[0])
+    history = lambda t, args: jnp.atleast_1d(jnp.exp(lam.real * t) * jnp.cos(lam.imag * t))
+    ts = jnp.linspace(0.0, 12.0, 121)
+    sol = solve_dde(
+        scalar, history, 12.0, jnp.array([tau]), args=(a, b), ts=ts, rtol=1e-10, atol=1e-13
+    )
+    exact = np.real(np.exp(lam * np.asarray(ts)))
+    assert np.max(np.abs(np.asarray(sol.ys[:, 0]) - exact)) < 1e-8
+
+
+@pytest.mark.parametrize("a, b, tau", [(0.0, -1.0, 1.0), (-0.5, -1.2, 1.7), (0.3, 0.5, 2.0)])
+def test_characteristic_roots_match_lambert_w(a, b, tau):
+    roots = characteristic_roots([[a]], [[[b]]], [tau], n_roots=5)
+    exact = lambert_roots(a, b, tau)
+    for z in roots:
+        assert np.min(np.abs(exact - z)) < 1e-10
+    assert abs(roots[0].real - exact[0].real) < 1e-10  # the rightmost is found first
+
+
+def test_system_roots_solve_the_characteristic_equation_and_converge():
+    a0 = np.array([[-1.0, 0.5], [0.2, -0.3]])
+    ak = np.array([[[0.0, -1.0], [0.3, 0.0]], [[-0.4, 0.0], [0.0, 0.1]]])
+    tau = np.array([0.8, 2.5])
+    coarse = characteristic_roots(a0, ak, tau, n_nodes=30, n_roots=5)
+    fine = characteristic_roots(a0, ak, tau, n_nodes=60, n_roots=5)
+    np.testing.assert_allclose(coarse, fine, atol=1e-10)
+    for lam in fine:
+        delta = lam * np.eye(2) - a0 - np.einsum("k,kij->ij", np.exp(-lam * tau), ak)
+        assert abs(np.linalg.det(delta)) < 1e-10
+
+
+@pytest.mark.slow  # three compilations (jit of vmap, jacfwd, plain) ~10 CPU-s
+def test_jit_vmap_and_forward_derivative():
+    """Batched over the delay and differentiated in the coupling: d y(4)/d b against central
+    differences."""
+    ts = jnp.array([4.0])
+
+    def y_end(b, tau):
+        sol = solve_dde(scalar, jnp.ones(1), 4.0, jnp.atleast_1d(tau), args=(0.0, b), ts=ts)
+        return sol.ys[0, 0]
+
+    batch = jax.jit(jax.vmap(y_end, in_axes=(None, 0)))(-1.0, jnp.array([1.0, 2.0]))
+    assert abs(float(batch[0]) - by_hand(4.0)) < 5e-8
+    # tau = 2: on [0, 2] y = 1 - t, on [2, 4] y = 1 - t + (t - 2)^2 / 2 -> y(4) = -1.
+    assert abs(float(batch[1]) + 1.0) < 5e-8
+    slope = jax.jacfwd(y_end)(-1.0, 1.0)
+    eps = 1e-5
+    fd = (y_end(-1.0 + eps, 1.0) - y_end(-1.0 - eps, 1.0)) / (2 * eps)
+    assert abs(float(slope) - float(fd)) < 1e-6
+
+
+def test_failures_are_flagged_and_bad_input_named():
+    out = solve_dde(
+        scalar, jnp.ones(1), 8.0, jnp.array([1.0]), args=(0.0, -1.0), max_steps=5, throw=False
+    )
+    assert out.status == jaxmf.RESULTS.max_steps_reached
+    assert np.isnan(np.asarray(out.ys[-1, 0]))
+    with pytest.raises(jaxmf.NumericalError, match="max"):
+        solve_dde(scalar, jnp.ones(1), 8.0, jnp.array([1.0]), args=(0.0, -1.0), max_steps=5)
+    with pytest.raises(jaxmf.ParameterError, match="delays"):
+        solve_dde(scalar, jnp.ones(1), 8.0, jnp.array([-1.0]), args=(0.0, -1.0))
+    with pytest.raises(jaxmf.ParameterError, match="t1"):
+        solve_dde(scalar, jnp.ones(1), 0.0, jnp.array([1.0]), args=(0.0, -1.0))
+
+
+def test_float32_path():
+    ts = jnp.linspace(0.0, 3.0, 7, dtype=jnp.float32)
+    sol = solve_dde(
+        scalar,
+        jnp.ones(1, jnp.float32),
+        jnp.float32(3.0),
+        jnp.array([1.0], jnp.float32),
+        args=(jnp.float32(0.0), jnp.float32(-1.0)),
+        ts=ts,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert sol.ys.dtype == jnp.float32
+    exact = np.array([by_hand(float(t)) for t in ts])
+    assert np.max(np.abs(np.asarray(sol.ys[:, 0]) - exact)) < 1e-4
+
+
+def test_discontinuities_are_sums_of_delays():
+    pts = np.asarray(discontinuities(0.0, jnp.array([1.0, 2.5]), 2))
+    np.testing.assert_allclose(pts, sorted([1.0, 2.5, 2.0, 3.5, 5.0]))
