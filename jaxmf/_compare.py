@@ -17,8 +17,8 @@ from .params import ParameterError, Params, check_params
 
 __all__ = ["Comparison", "compare", "compare_traces", "finite_size_study", "MODEL_PREFIX"]
 
-# Metric-name prefix of each mean-field model in `Comparison.metrics`.
 MODEL_PREFIX = {"chen_campbell": "", "nicola_campbell": "nc_", "mpr": "mpr_"}
+"""Metric-name prefix of each mean-field model in `Comparison.metrics`."""
 
 
 class Comparison(eqx.Module):

@@ -1,10 +1,11 @@
 """Trace analysis: smoothing, burst detection and statistics, regime labels.
 
 Works on any population trace (network or mean field): a time grid `t` (T,) and a signal `x` (T,)
-such as r(t) or <w>(t). Everything is jnp with fixed-size outputs, so it runs under jit and vmap
+such as r(t) or ⟨w⟩(t). Everything is jnp with fixed-size outputs, so it runs under jit and vmap
 (sweeps classify thousands of traces at once).
 
 Conventions, shared by compare, the CLI summaries, sweeps, fits and plots:
+
 - the analysed window starts after a transient, a quarter of the run unless given
   (`transient_time`, `TRANSIENT_FRACTION`);
 - a burst is an excursion above the midpoint of the 5th and 95th percentiles, with hysteresis
@@ -46,9 +47,11 @@ __all__ = [
 
 QUIESCENT, TONIC, BURSTING = 0, 1, 2
 REGIME_NAMES = ("quiescent", "tonic", "bursting")
+"""The word for each regime code: QUIESCENT = 0, TONIC = 1, BURSTING = 2."""
 # The one transient convention: summaries, comparisons, CLI reports and plots leave out the
 # first quarter of a run unless a transient is given.
 TRANSIENT_FRACTION = 0.25
+"""The share of a run left out as transient unless one is given (`transient_time`)."""
 
 
 class BurstStats(NamedTuple):

@@ -58,6 +58,7 @@ __all__ = [
 
 # 2: statuses are `jaxmf.RESULTS` codes (`_results.status_codes`); 1: each result's own codes.
 FORMAT_VERSION = 2
+"""Version of the file formats written here (network runs of version 1 are still read)."""
 # A network rate is analysed smoothed over this many time units with this burst-detection
 # hysteresis: finite-size fluctuations are otherwise taken for bursts (as in `compare`).
 NETWORK_SMOOTH_TIME = 10.0
@@ -868,7 +869,7 @@ def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict
     -------
     dict of str to Any
         model, status (label), message, n_steps, t_end and 'windows': per window, per population,
-        the means of r, <v>, <w>, s and the regime, burst period, peak and lowest rate of r from
+        the means of r, ⟨v⟩, ⟨w⟩, s and the regime, burst period, peak and lowest rate of r from
         `analysis.trace_summary` (the convention of compare, fit and sweep).
 
     Examples

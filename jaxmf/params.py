@@ -102,7 +102,9 @@ PER_POPULATION_FIELDS = (
     "e_r",
     "fractions",
 )
+"""The `Params` fields with one value per population, shape (P,)."""
 SCALAR_FIELDS = ("v_peak", "v_reset")
+"""The `Params` fields shared by every population: the spike cut-off and reset."""
 _DIMENSIONAL_PER_POPULATION = (
     "v_t",
     "beta",
@@ -872,6 +874,7 @@ DIMENSIONAL_UNITS = {
     "v_peak": "mV",
     "v_reset": "mV",
 }
+"""The unit of each `DimensionalParams` field ('' for a pure number), as printed with it."""
 # The dimensionless field(s) each physical field sets (C, k and v_r set every field: the scales).
 _PHYSICAL_TO_FIELDS = {
     "v_t": ("alpha",),

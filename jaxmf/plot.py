@@ -225,7 +225,7 @@ def _draw_raster(ax, res, colors, labels, time=lambda x: x):
 
 
 def plot_network(res, path=None, title: str | None = None, *, units: str = "dimensionless"):
-    r"""Raster, population rate r(t) and mean adaptation <w>(t) of a network run, on one time axis.
+    r"""Raster, population rate r(t) and mean adaptation ⟨w⟩(t) of a network run, on one time axis.
 
     The raster's label says how many of the neurons it shows (those recorded, ``raster=`` of the
     run). The rate is drawn as a step over each recording bin (it is a bin average).
@@ -440,7 +440,7 @@ def plot_meanfield(
     equilibria=None,
     units: str = "dimensionless",
 ):
-    """r(t), <v>(t), <w>(t) and s(t) of a mean-field solution on one time axis, with the (<w>, r)
+    """r(t), ⟨v⟩(t), ⟨w⟩(t) and s(t) of a mean-field solution on one time axis, with the (⟨w⟩, r)
     phase plane beside them.
 
     Parameters
@@ -457,7 +457,7 @@ def plot_meanfield(
         The input used, to mark its switch times.
     equilibria : list of dict, optional
         Equilibria to draw (dicts with r, w, stable, e.g. from `jaxmf.io.equilibria_to_dicts`):
-        their rate as a horizontal line on the r panel and their (<w>, r) point in the phase plane;
+        their rate as a horizontal line on the r panel and their (⟨w⟩, r) point in the phase plane;
         filled / solid where stable, open / dotted where not.
     units : {'dimensionless', 'dimensional'}, default 'dimensionless'
         'dimensionless': the model's units (with `params`, physical units as secondary axes).
@@ -570,7 +570,7 @@ def plot_comparison(
 ):
     """Network against mean field, as in the paper's Figure 1 (Chen & Campbell 2022).
 
-    The network raster, then r(t), <v>(t), <w>(t) and s(t), each with the network (thin, its rate
+    The network raster, then r(t), ⟨v⟩(t), ⟨w⟩(t) and s(t), each with the network (thin, its rate
     smoothed over `smooth_time`) against every mean-field model (thick), on one time axis with
     milliseconds along the top. The transient left out of the metrics is shaded.
 

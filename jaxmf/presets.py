@@ -206,6 +206,7 @@ PRESETS = {
     "tonic": tonic,
     "two_population": two_population,
 }
+"""The presets by name, as `get` and the command line's `--preset` take them."""
 
 
 def get(name: str, **overrides) -> Params:
