@@ -81,6 +81,16 @@ class BurstStats(NamedTuple):
         Trace mean.
     threshold : jax.Array
         The threshold used.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import analysis
+    >>> t = jnp.linspace(0.0, 100.0, 1001)
+    >>> x = 1.0 + jnp.sin(2 * jnp.pi * t / 20.0)  # one burst every 20 time units
+    >>> b = analysis.detect_bursts(t, x, max_bursts=8)
+    >>> b.onsets.shape, int(b.n_bursts), [round(v, 1) for v in b.onsets[:2].tolist()]
+    ((8,), 5, [0.4, 20.4])
     """
 
     onsets: jax.Array
@@ -313,6 +323,16 @@ class TraceSummary(NamedTuple):
         Trace minimum.
     n_bursts : jax.Array
         Number of burst onsets.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import analysis
+    >>> t = jnp.linspace(0.0, 100.0, 1001)
+    >>> x = 1.0 + jnp.sin(2 * jnp.pi * t / 20.0)  # one burst every 20 time units
+    >>> s = analysis.trace_summary(t, x)
+    >>> round(float(s.mean), 3), round(float(s.peak), 3), round(float(s.duty_cycle), 2)
+    (1.0, 2.0, 0.5)
     """
 
     regime: jax.Array

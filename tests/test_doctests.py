@@ -9,6 +9,7 @@ float64; the examples print rounded values, so they hold in float32 as well
 import doctest
 import importlib
 import inspect
+import tempfile
 
 import matplotlib
 import pytest
@@ -40,7 +41,9 @@ def _public_functions(module):
 @pytest.mark.docs
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # examples that save figures or files write here
+    # The examples' files (tempfile.mkdtemp, the current directory) go to pytest's tmp_path.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     module = importlib.import_module(name)
     missing = [
         f for f, obj in _public_functions(module) if "Examples\n" not in (inspect.getdoc(obj) or "")
