@@ -288,12 +288,12 @@ class Params(eqx.Module):
     construction (finite, and the ranges below); traced values are checked when the computation
     runs, through `equinox.error_if` (NaN passes, so a diverging fit stays a flagged result).
     The defaults are the exact conversion of the paper's dimensional set (Chen & Campbell 2022,
-    Table 1) with eta_bar = 0.12: the bursting regime.
+    section 2) with eta_bar = 0.12: the bursting regime.
 
     Attributes
     ----------
     alpha : jax.Array
-        Shape (P,). Curvature term of the quadratic integrate-and-fire current, 1 + V_T/|V_R|.
+        Shape (P,). Threshold term of the quadratic current v (v - alpha), 1 + V_T/|V_R|.
     eta_bar : jax.Array
         Shape (P,). Centre of the Lorentzian excitability distribution.
     delta_eta : jax.Array
@@ -301,9 +301,9 @@ class Params(eqx.Module):
     i_ext : jax.Array
         Shape (P,). External input current.
     a : jax.Array
-        Shape (P,). Adaptation rate (> 0), the inverse adaptation time constant.
+        Shape (P,). Adaptation rate (> 0), the inverse adaptation time constant C/(tau_W k |V_R|).
     b : jax.Array
-        Shape (P,). Adaptation coupling to the membrane potential.
+        Shape (P,). Adaptation coupling to the membrane potential, w' = a (b v - w).
     w_jump : jax.Array
         Shape (P,). Spike-triggered adaptation increment (>= 0).
     tau_s : jax.Array
@@ -506,7 +506,7 @@ class Params(eqx.Module):
 class DimensionalParams(eqx.Module):
     """Physical parameters of the Izhikevich network with adaptation.
 
-    The defaults are the paper's one-population set (Chen & Campbell 2022, Table 1) with
+    The defaults are the paper's one-population set (Chen & Campbell 2022, section 2) with
     eta_bar = 0.12 (dimensionless) expressed in pA and V_T = V_R + 40 - beta/k. Per-population
     fields have shape (P,), `g_syn` shape (P, P); the scales and spike bounds are scalars. The
     printed form shows each value with its unit (`DIMENSIONAL_UNITS`).

@@ -42,7 +42,7 @@ def chen_campbell_2022(
     """The paper's one-population parameter set, with overrides.
 
     Delta_eta = 0.02, I_ext = 0 and eta_bar = 0.12 (bursting) unless overridden; the values are the
-    exact conversion of the dimensional set (Chen & Campbell 2022, Table 1).
+    exact conversion of the dimensional set (Chen & Campbell 2022, section 2).
 
     Parameters
     ----------
