@@ -283,8 +283,8 @@ class Params(eqx.Module):
     """Dimensionless parameters: the model that is simulated and analysed.
 
     Every field is a JAX array, so a `Params` is a pytree that `jax.jit`, `jax.vmap` and `jax.grad`
-    go through. Scalars given for per-population fields are broadcast to all P populations; the
-    number of populations is read from the longest field. Concrete values are checked at
+    go through. Scalars given for per-population fields are broadcast to all P populations; P
+    comes from the fields given as arrays, which must agree. Concrete values are checked at
     construction (finite, and the ranges below); traced values are checked when the computation
     runs, through `equinox.error_if` (NaN passes, so a diverging fit stays a flagged result).
     The defaults are the exact conversion of the paper's dimensional set (Chen & Campbell 2022,
