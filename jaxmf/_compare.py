@@ -17,18 +17,41 @@ from .params import ParameterError, Params, check_params
 
 __all__ = ["Comparison", "compare", "compare_traces", "finite_size_study", "MODEL_PREFIX"]
 
-# Metric-name prefix of each mean-field model in `Comparison.metrics`.
 MODEL_PREFIX = {"chen_campbell": "", "nicola_campbell": "nc_", "mpr": "mpr_"}
+"""Metric-name prefix of each mean-field model in `Comparison.metrics`."""
 
 
 class Comparison(eqx.Module):
-    """`network` and `meanfield` results (`meanfield` maps model name -> result) and `metrics`:
-    for each mean-field model m (prefix '' for the exact model, 'nc_' for Nicola-Campbell):
-    rel_err_r_mean, rel_err_v_mean, rel_err_w_mean (time averages after the transient),
-    network_period, mf_period, rel_err_period, network_peak_rate, mf_peak_rate, rel_err_peak,
-    network_regime, mf_regime, regime_agree, network_r_mean, mf_r_mean, network_duty_cycle,
-    mf_duty_cycle; and n, t1, dt, transient. With P > 1 populations every metric is per population
-    ('pop0_', 'pop1_', ... after the model prefix). `status` is successful when every run was."""
+    """A network run and its mean field(s) on the same parameters, with discrepancy metrics.
+
+    Made by `compare`. A pytree: the results are arrays, `metrics` is static.
+
+    Attributes
+    ----------
+    network : NetworkResult
+        The network run.
+    meanfield : dict of str to MeanFieldResult
+        One mean-field solution per model name ('chen_campbell', 'nicola_campbell', 'mpr'), saved at
+        the network's recording times.
+    metrics : dict of str to float, str or bool
+        For each mean-field model, names prefixed by `MODEL_PREFIX` ('' for the exact model,
+        'nc_' for Nicola-Campbell, 'mpr_'): rel_err_r_mean, rel_err_v_mean, rel_err_w_mean
+        (relative errors of the time averages after the transient), network_r_mean, mf_r_mean,
+        network_period, mf_period, rel_err_period, network_peak_rate, mf_peak_rate,
+        rel_err_peak, network_duty_cycle, mf_duty_cycle, network_regime, mf_regime,
+        regime_agree; and n, t1, dt, transient. With P > 1 populations every metric is per
+        population ('pop0_', 'pop1_', ... after the model prefix). Rates are dimensionless
+        (spikes per neuron per time unit).
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> type(cmp).__name__, list(cmp.meanfield)
+    ('Comparison', ['chen_campbell'])
+    >>> cmp.metrics["n"], cmp.metrics["transient"]
+    (100, 10.0)
+    """
 
     network: NetworkResult
     meanfield: dict
@@ -36,6 +59,13 @@ class Comparison(eqx.Module):
 
     @property
     def status(self) -> RESULTS:
+        """The first failed run's status, or `RESULTS.successful` when every run succeeded.
+
+        Returns
+        -------
+        RESULTS
+            A status item (batched like the failed run's).
+        """
         for res in (self.network, *self.meanfield.values()):
             if not np.all(np.asarray(res.status == RESULTS.successful)):
                 return res.status
@@ -43,6 +73,13 @@ class Comparison(eqx.Module):
 
     @property
     def message(self) -> str:
+        """Why the comparison failed, or '' when every run succeeded.
+
+        Returns
+        -------
+        str
+            The messages of the failed status (`RESULTS`).
+        """
         return status_message(self.status)
 
 
@@ -66,29 +103,54 @@ def compare_traces(
     population: int = 0,
     prefix: str = "",
 ) -> dict:
-    """Metrics between a network result and a mean-field result on overlapping times.
+    """Discrepancy metrics between a network result and a mean-field result.
 
     Both traces are analysed after `transient` with `analysis.trace_summary`: the network's rate
     smoothed over `smooth_time` with `hysteresis` (finite-size fluctuations near the threshold
-    otherwise split bursts), the mean field's as it is. The network mean rate is the time
-    average of its unsmoothed rate, the one value reported for the run. Burst peaks compare like
-    with like: both rates are smoothed over the same `peak_smooth_time` before the per-burst
-    maxima are taken (the network's between the thresholds of its burst detection). A
-    network's bursts carry fast oscillations (period ~3 time units at the paper's values) that
-    a 1-unit window keeps: its peak then stands above the mean field's smooth plateau (about
-    +30% at N = 10^4); a `peak_smooth_time` of ~5 compares the envelopes.
+    otherwise split bursts), the mean field's as it is. The network mean rate is the time average
+    of its unsmoothed rate, the one value reported for the run. Burst peaks compare like with like:
+    both rates are smoothed over the same `peak_smooth_time` before the per-burst maxima are taken
+    (the network's between the thresholds of its burst detection). A network's bursts carry fast
+    oscillations (period ~3 time units at the paper's values) that a 1-unit window keeps: its peak
+    then stands above the mean field's smooth plateau (about +30% at N = 10^4); a
+    `peak_smooth_time` of ~5 compares the envelopes.
 
     Parameters
     ----------
-    network, mf : the two results (the mean field saved on times covering the network's).
-    transient : start of the analysed window (see `analysis.transient_time`).
-    smooth_time, peak_smooth_time : smoothing windows in time units.
-    hysteresis : of the network's burst detection. population : which population.
-    prefix : prepended to every metric name.
+    network : NetworkResult
+        The network run.
+    mf : MeanFieldResult
+        The mean-field solution, saved on times covering the network's.
+    transient : float
+        Start of the analysed window (see `analysis.transient_time`).
+    smooth_time : float, default 10.0
+        Smoothing window of the network's rate for regime and period (time units).
+    peak_smooth_time : float, default 1.0
+        Smoothing window of both rates for the burst peaks (time units).
+    hysteresis : float, default 0.3
+        Hysteresis of the burst detection (`analysis.detect_bursts`).
+    population : int, default 0
+        Which population to compare.
+    prefix : str, default ""
+        Prepended to every metric name.
 
     Returns
     -------
-    dict of metric name -> float, str or bool.
+    dict of str to float, str or bool
+        The metrics listed under `Comparison.metrics` (without n, t1, dt, transient).
+
+    Raises
+    ------
+    ParameterError
+        When the window after `transient` holds fewer than 3 samples of either trace.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> m = jaxmf.compare_traces(cmp.network, cmp.meanfield["chen_campbell"], transient=20.0)
+    >>> m["network_regime"] in ("quiescent", "tonic", "bursting"), 0.0 <= m["rel_err_r_mean"] < 1.0
+    (True, True)
     """
     t_net = np.asarray(network.t, float)
     keep = t_net > transient
@@ -170,26 +232,70 @@ def compare(
     i_ext: StepInput | None = None,
     throw: bool = True,
 ) -> Comparison:
-    """Simulate the network and the mean field(s) from the same Params and initial state (all
-    zeros) and compute discrepancy metrics after the transient.
+    """Simulate the network and the mean field(s) on the same parameters and compare them.
+
+    Both start from the same initial state (all zeros); the metrics are computed after the
+    transient by `compare_traces`. The network runs once for every mean-field model.
 
     Parameters
     ----------
-    params : `Params` (one set).
-    n, t1, dt, record_every, dtype, scheme, sampler, key, raster, progress : of the network run
-        (`simulate_network`).
-    transient : start of the analysed window (default `analysis.transient_time`: t1/4).
-    models : mean-field models to compare ('chen_campbell', 'nicola_campbell', 'mpr'); the
-        network runs once for all. Mean-field traces are saved at the network's recording times.
-    rtol, atol : of the mean-field solves.
-    i_ext : an input step applied to both (the network is run piecewise with `resume=` at each
+    params : Params
+        One parameter set (dimensionless).
+    n : int, default 10000
+        Number of neurons per network.
+    t1 : float, default 800.0
+        End time (dimensionless; about 1.54 ms per unit at the paper's scales).
+    dt : float, default 1e-3
+        Network time step; must respect the scheme's bound (`EulerReset.max_dt`).
+    record_every : int, default 100
+        Network steps per recorded sample; mean-field traces are saved at the same times.
+    transient : float, optional
+        Start of the analysed window; t1/4 by default (`analysis.transient_time`).
+    dtype : numpy.dtype, optional
+        Floating dtype of the network run (the params' by default).
+    scheme : EulerReset or ExactPassage, default EulerReset()
+        Spike scheme of the network.
+    models : tuple of str, default ('chen_campbell',)
+        Mean-field models to compare: 'chen_campbell' (exact), 'nicola_campbell', 'mpr'.
+    sampler : Quantiles or RandomDraws, optional
+        How per-neuron excitabilities are drawn (deterministic Lorentzian quantiles by default).
+    key : jax.Array, optional
+        PRNG key of the network run (random samplers).
+    raster : int, default 200
+        Neurons whose spikes are recorded for a raster.
+    progress : bool, default True
+        Print a progress line for the network run.
+    rtol : float, default 1e-8
+        Relative tolerance of the mean-field solves.
+    atol : float, default 1e-10
+        Absolute tolerance of the mean-field solves.
+    i_ext : StepInput, optional
+        An input step applied to both (the network is run piecewise with ``resume=`` at each
         switch).
-    throw : raise (`NumericalError` family) when a run fails; with False the comparison comes
-        back with the failed run's `status` (metrics of non-finite traces are NaN).
+    throw : bool, default True
+        Raise (the `NumericalError` family) when a run fails; with False the comparison comes back
+        with the failed run's `status`, and the metrics of non-finite traces are NaN.
 
     Returns
     -------
-    `Comparison`.
+    Comparison
+        Both results and the metrics.
+
+    Raises
+    ------
+    ParameterError
+        When `params` is not a `Params`, a model is unknown, or a run argument is invalid.
+    NumericalError
+        When a run fails and `throw` is True.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> bool(cmp.status == jaxmf.RESULTS.successful), cmp.message
+    (True, '')
+    >>> sorted(k for k in cmp.metrics if k.startswith("rel_err"))  # doctest: +NORMALIZE_WHITESPACE
+    ['rel_err_peak', 'rel_err_period', 'rel_err_r_mean', 'rel_err_v_mean', 'rel_err_w_mean']
     """
     params = check_params(params)
     unknown = [m for m in models if m not in MODEL_PREFIX]
@@ -249,8 +355,47 @@ def finite_size_study(
     progress: bool = False,
     **kwargs,
 ) -> dict:
-    """Metrics against N (and seeds, for random sampling): {'n': [...], metric: (n_ns, n_seeds)}.
-    The mean field is solved once per call of `compare`; the network dominates the cost."""
+    """Comparison metrics against the network size N (and seeds, for random sampling).
+
+    Runs `compare` once per (N, seed); the network dominates the cost.
+
+    Parameters
+    ----------
+    params : Params
+        One parameter set.
+    ns : Sequence of int, default (1000, 3000, 10000)
+        Network sizes.
+    seeds : Sequence of int, default (0,)
+        PRNG seeds (they matter for a random `sampler`).
+    t1 : float, default 400.0
+        End time of each run.
+    sampler : Quantiles or RandomDraws, optional
+        How per-neuron excitabilities are drawn.
+    progress : bool, default False
+        Print progress lines of the network runs.
+    **kwargs : Any
+        Passed to `compare` (dt, record_every, transient, models, ...).
+
+    Returns
+    -------
+    dict
+        'n' and 'seeds' (the lists given), and each float metric of `Comparison.metrics` as an
+        array of shape (len(ns), len(seeds)).
+
+    Raises
+    ------
+    ParameterError
+        When an argument is invalid (see `compare`).
+    NumericalError
+        When a run fails.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> study = jaxmf.finite_size_study(jaxmf.presets.tonic(), ns=(100,), seeds=(0, 1), t1=40.0)
+    >>> study["n"], study["rel_err_r_mean"].shape
+    ([100], (1, 2))
+    """
     import jax
 
     rows: dict[str, list[float]] = {}

@@ -1,10 +1,11 @@
 """Trace analysis: smoothing, burst detection and statistics, regime labels.
 
 Works on any population trace (network or mean field): a time grid `t` (T,) and a signal `x` (T,)
-such as r(t) or <w>(t). Everything is jnp with fixed-size outputs, so it runs under jit and vmap
+such as r(t) or ⟨w⟩(t). Everything is jnp with fixed-size outputs, so it runs under jit and vmap
 (sweeps classify thousands of traces at once).
 
 Conventions, shared by compare, the CLI summaries, sweeps, fits and plots:
+
 - the analysed window starts after a transient, a quarter of the run unless given
   (`transient_time`, `TRANSIENT_FRACTION`);
 - a burst is an excursion above the midpoint of the 5th and 95th percentiles, with hysteresis
@@ -46,16 +47,51 @@ __all__ = [
 
 QUIESCENT, TONIC, BURSTING = 0, 1, 2
 REGIME_NAMES = ("quiescent", "tonic", "bursting")
+"""The word for each regime code: QUIESCENT = 0, TONIC = 1, BURSTING = 2."""
 # The one transient convention: summaries, comparisons, CLI reports and plots leave out the
 # first quarter of a run unless a transient is given.
 TRANSIENT_FRACTION = 0.25
+"""The share of a run left out as transient unless one is given (`transient_time`)."""
 
 
 class BurstStats(NamedTuple):
-    """Bursts of a trace: `onsets`/`offsets` (max_bursts,) times (NaN-padded), `n_bursts`,
-    inter-burst `period` (mean onset-to-onset interval; NaN with < 2 onsets), `duty_cycle`
-    (fraction of whole cycles spent above threshold), `peak` (mean of per-burst maxima; the trace
-    maximum when no burst completes), `low` (trace minimum), `mean`, `threshold`."""
+    """Bursts of a trace, as found by `detect_bursts`.
+
+    Fixed-size arrays (padded with NaN), so a batch of traces under `vmap` gives one `BurstStats`
+    with a leading batch axis.
+
+    Attributes
+    ----------
+    onsets : jax.Array
+        Shape (max_bursts,). Burst start times, NaN-padded.
+    offsets : jax.Array
+        Shape (max_bursts,). Burst end times, NaN for padding and for a burst still on at the end.
+    n_bursts : jax.Array
+        Number of onsets (at most max_bursts).
+    period : jax.Array
+        Mean onset-to-onset interval; NaN with fewer than two onsets.
+    duty_cycle : jax.Array
+        Fraction of whole cycles (first to last onset) spent above threshold; NaN with fewer than
+        two onsets.
+    peak : jax.Array
+        Mean of the per-burst maxima; the trace maximum when no burst completes.
+    low : jax.Array
+        Trace minimum.
+    mean : jax.Array
+        Trace mean.
+    threshold : jax.Array
+        The threshold used.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import analysis
+    >>> t = jnp.linspace(0.0, 100.0, 1001)
+    >>> x = 1.0 + jnp.sin(2 * jnp.pi * t / 20.0)  # one burst every 20 time units
+    >>> b = analysis.detect_bursts(t, x, max_bursts=8)
+    >>> b.onsets.shape, int(b.n_bursts), [round(v, 1) for v in b.onsets[:2].tolist()]
+    ((8,), 5, [0.4, 20.4])
+    """
 
     onsets: jax.Array
     offsets: jax.Array
@@ -69,7 +105,30 @@ class BurstStats(NamedTuple):
 
 
 def smooth(x: jax.Array, window: int) -> jax.Array:
-    """Centred moving average over `window` samples (edges use the available samples)."""
+    """Centred moving average over `window` samples.
+
+    The edges average the samples available, so a constant trace stays constant.
+
+    Parameters
+    ----------
+    x : jax.Array
+        Shape (T,). The trace.
+    window : int
+        Samples averaged; 1 (or less) returns `x` unchanged, a window longer than `x` is shortened
+        to its length.
+
+    Returns
+    -------
+    jax.Array
+        Shape (T,). The smoothed trace.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import analysis
+    >>> analysis.smooth(jnp.array([0.0, 3.0, 0.0, 3.0]), 3).tolist()
+    [1.5, 1.0, 2.0, 1.5]
+    """
     window = min(int(window), x.shape[-1])  # "same" convolution keeps the longer length
     if window <= 1:
         return x
@@ -80,8 +139,32 @@ def smooth(x: jax.Array, window: int) -> jax.Array:
 
 
 def bin_counts_to_rate(counts: jax.Array, n: int, bin_time: float, window: int = 1) -> jax.Array:
-    """Population rate (spikes per neuron per time unit) from spike counts per bin, smoothed over
-    `window` bins."""
+    """Population rate from spike counts per bin, smoothed over `window` bins.
+
+    Parameters
+    ----------
+    counts : jax.Array
+        Shape (T,). Spikes of the whole population in each bin.
+    n : int
+        Number of neurons.
+    bin_time : float
+        Bin width (dimensionless time).
+    window : int, default 1
+        Bins of centred moving average (`smooth`).
+
+    Returns
+    -------
+    jax.Array
+        Shape (T,). Spikes per neuron per time unit.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import analysis
+    >>> rate = analysis.bin_counts_to_rate(jnp.array([10.0, 20.0]), n=100, bin_time=0.5)
+    >>> [round(v, 6) for v in rate.tolist()]
+    [0.2, 0.4]
+    """
     return smooth(counts / (n * bin_time), window)
 
 
@@ -94,12 +177,42 @@ def detect_bursts(
     min_relative_swing: float = 0.05,
     max_bursts: int = 256,
 ) -> BurstStats:
-    """Bursts as excursions of x above a threshold, with hysteresis.
+    """Bursts as excursions of a trace above a threshold, with hysteresis.
 
-    threshold: default halfway between the 5th and 95th percentiles. A burst starts when x rises
-    above threshold + h and ends when it falls below threshold - h, h = hysteresis * (p95 - p5) / 2,
-    so noise around the threshold does not split bursts. A trace whose p95 - p5 spread is below
-    `min_relative_swing` times its mean has no bursts (a flat trace's round-off is not a burst).
+    A burst starts when x rises above threshold + h and ends when it falls below threshold - h,
+    with h = hysteresis * (p95 - p5) / 2, so noise around the threshold does not split bursts.
+    A trace whose p95 - p5 spread is below `min_relative_swing` times its mean has no bursts (a flat
+    trace's round-off is not a burst). Runs under jit and vmap.
+
+    Parameters
+    ----------
+    t : jax.Array
+        Shape (T,). Times.
+    x : jax.Array
+        Shape (T,). The trace, e.g. a population rate after its transient.
+    threshold : float, optional
+        The threshold; halfway between the 5th and 95th percentiles of `x` by default.
+    hysteresis : float, default 0.1
+        Half-width of the hysteresis band, as a fraction of half the p5-p95 spread.
+    min_relative_swing : float, default 0.05
+        The smallest p5-p95 spread, relative to the mean, that can hold bursts.
+    max_bursts : int, default 256
+        Size of the onset and offset arrays; later bursts are not recorded.
+
+    Returns
+    -------
+    BurstStats
+        Onsets, offsets, count, period, duty cycle, peak, low, mean and threshold.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import analysis
+    >>> t = jnp.linspace(0.0, 100.0, 1001)
+    >>> x = 1.0 + jnp.sin(2 * jnp.pi * t / 20.0)  # one burst every 20 time units
+    >>> b = analysis.detect_bursts(t, x, max_bursts=8)
+    >>> int(b.n_bursts), round(float(b.period), 3), round(float(b.duty_cycle), 3)
+    (5, 20.0, 0.5)
     """
     lo_q, hi_q = jnp.percentile(x, 5.0), jnp.percentile(x, 95.0)
     theta = (lo_q + hi_q) / 2 if threshold is None else jnp.asarray(threshold, x.dtype)
@@ -158,19 +271,69 @@ def detect_bursts(
 
 
 def transient_time(t_end: float, transient: float | None = None, t_start: float = 0.0) -> float:
-    """The start of the analysed window: `transient` if given, else `t_start` plus a quarter
-    (`TRANSIENT_FRACTION`) of the run."""
+    """The start of the analysed window: the one transient convention of jaxmf.
+
+    Summaries, comparisons, CLI reports and plots leave out the first quarter of a run
+    (`TRANSIENT_FRACTION`) unless a transient is given.
+
+    Parameters
+    ----------
+    t_end : float
+        End of the run.
+    transient : float, optional
+        The start of the window, when given explicitly (returned unchanged).
+    t_start : float, default 0.0
+        Start of the run.
+
+    Returns
+    -------
+    float
+        The first time of the analysed window.
+
+    Examples
+    --------
+    >>> from jaxmf import analysis
+    >>> analysis.transient_time(800.0), analysis.transient_time(800.0, transient=50.0)
+    (200.0, 50.0)
+    """
     if transient is not None:
         return float(transient)
     return float(t_start) + TRANSIENT_FRACTION * (float(t_end) - float(t_start))
 
 
 class TraceSummary(NamedTuple):
-    """One trace's numbers, computed once by `trace_summary` and reported everywhere (compare,
-    the CLI summaries, sweeps, fits, plots): `regime` (QUIESCENT / TONIC / BURSTING), `mean`
-    (time average of the unsmoothed trace), and the burst statistics of the analysed trace
-    (`period`, `duty_cycle`, `peak`, `low`, `n_bursts`; NaN period/duty with fewer than two
-    onsets)."""
+    """One trace's numbers, computed once by `trace_summary` and reported everywhere.
+
+    compare, the CLI summaries, sweeps, fits and plots all use these values. Batched traces under
+    `vmap` give arrays with a leading batch axis.
+
+    Attributes
+    ----------
+    regime : jax.Array
+        QUIESCENT (0), TONIC (1) or BURSTING (2); `regime_name` gives the word.
+    mean : jax.Array
+        Time average of the unsmoothed trace.
+    period : jax.Array
+        Mean onset-to-onset interval; NaN with fewer than two onsets.
+    duty_cycle : jax.Array
+        Fraction of whole cycles above threshold; NaN with fewer than two onsets.
+    peak : jax.Array
+        Mean per-burst maximum (the trace maximum when no burst completes).
+    low : jax.Array
+        Trace minimum.
+    n_bursts : jax.Array
+        Number of burst onsets.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import analysis
+    >>> t = jnp.linspace(0.0, 100.0, 1001)
+    >>> x = 1.0 + jnp.sin(2 * jnp.pi * t / 20.0)  # one burst every 20 time units
+    >>> s = analysis.trace_summary(t, x)
+    >>> round(float(s.mean), 3), round(float(s.peak), 3), round(float(s.duty_cycle), 2)
+    (1.0, 2.0, 0.5)
+    """
 
     regime: jax.Array
     mean: jax.Array
@@ -184,19 +347,37 @@ class TraceSummary(NamedTuple):
 def trace_summary(
     t: jax.Array, r: jax.Array, *, smooth_window: int = 1, hysteresis: float = 0.1
 ) -> TraceSummary:
-    """Regime, mean and burst statistics of a trace already cut to its analysed window (see
-    `transient_time`). `smooth_window` samples of moving average first (use a few time units for
-    a finite network's rate, 1 for a mean-field solution). Runs under jit and vmap.
+    """Regime, mean and burst statistics of a trace already cut to its analysed window.
+
+    Cut the trace with `transient_time` first. The trace is smoothed over `smooth_window` samples
+    before burst detection: a few time units for a finite network's rate, 1 for a mean-field
+    solution. Runs under jit and vmap.
 
     Parameters
     ----------
-    t, r : (T,) times and values (e.g. a population rate after the transient).
-    smooth_window : samples of centred moving average applied before burst detection.
-    hysteresis : passed to `detect_bursts`.
+    t : jax.Array
+        Shape (T,). Times.
+    r : jax.Array
+        Shape (T,). Values, e.g. a population rate after the transient.
+    smooth_window : int, default 1
+        Samples of centred moving average applied before burst detection.
+    hysteresis : float, default 0.1
+        Passed to `detect_bursts`.
 
     Returns
     -------
     TraceSummary
+        Regime, mean, period, duty cycle, peak, low and number of bursts.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import analysis
+    >>> t = jnp.linspace(0.0, 100.0, 1001)
+    >>> x = 1.0 + jnp.sin(2 * jnp.pi * t / 20.0)  # one burst every 20 time units
+    >>> s = analysis.trace_summary(t, x)
+    >>> analysis.regime_name(s.regime), round(float(s.period), 3), int(s.n_bursts)
+    ('bursting', 20.0, 5)
     """
     x = smooth(r, smooth_window)
     stats = detect_bursts(t, x, hysteresis=hysteresis)
@@ -239,16 +420,66 @@ def classify_regime(
     min_bursts: int = 2,
     smooth_window: int = 1,
 ) -> jax.Array:
-    """QUIESCENT (mean rate below `quiescent_rate`), BURSTING (at least `min_bursts` onsets, or
-    one onset when the window is too short for more, and a peak-to-trough swing above
-    `min_relative_amplitude` times the mean) or TONIC (module docstring).
+    """The regime of a trace: QUIESCENT, TONIC or BURSTING.
 
+    QUIESCENT when the mean rate is below `quiescent_rate`; BURSTING with at least `min_bursts`
+    onsets (or one onset, when the window is too short for more) and a 1st-99th percentile swing
+    above `min_relative_amplitude` times the mean; TONIC otherwise (see the module docstring).
     Pass a trace after its transient. For a network trace, smooth over a few time units
     (`smooth_window` samples) so finite-size fluctuations are not taken for bursts.
+
+    Parameters
+    ----------
+    t : jax.Array
+        Shape (T,). Times.
+    r : jax.Array
+        Shape (T,). Population rate (spikes per neuron per time unit).
+    quiescent_rate : float, default 1e-3
+        Mean rate below which the population is quiescent.
+    min_relative_amplitude : float, default 1.0
+        Smallest percentile swing, relative to the mean, of a bursting trace.
+    min_bursts : int, default 2
+        Onsets needed for BURSTING (one onset with a large swing also counts).
+    smooth_window : int, default 1
+        Samples of centred moving average applied first.
+
+    Returns
+    -------
+    jax.Array
+        An integer scalar: `QUIESCENT` (0), `TONIC` (1) or `BURSTING` (2).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import analysis
+    >>> t = jnp.linspace(0.0, 100.0, 1001)
+    >>> x = 1.0 + jnp.sin(2 * jnp.pi * t / 20.0)  # one burst every 20 time units
+    >>> int(analysis.classify_regime(t, x)) == analysis.BURSTING
+    True
+    >>> int(analysis.classify_regime(t, jnp.full_like(t, 0.5))) == analysis.TONIC
+    True
     """
     r = smooth(r, smooth_window)
     return _regime(r, detect_bursts(t, r), quiescent_rate, min_relative_amplitude, min_bursts)
 
 
 def regime_name(code) -> str:
+    """The word for a regime code.
+
+    Parameters
+    ----------
+    code : int or array_like
+        `QUIESCENT` (0), `TONIC` (1) or `BURSTING` (2), as a scalar.
+
+    Returns
+    -------
+    str
+        'quiescent', 'tonic' or 'bursting' (`REGIME_NAMES`).
+
+    Examples
+    --------
+    >>> from jaxmf import analysis
+    >>> analysis.regime_name(analysis.BURSTING)
+    'bursting'
+    """
     return REGIME_NAMES[int(code)]

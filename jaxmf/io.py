@@ -58,6 +58,7 @@ __all__ = [
 
 # 2: statuses are `jaxmf.RESULTS` codes (`_results.status_codes`); 1: each result's own codes.
 FORMAT_VERSION = 2
+"""Version of the file formats written here (network runs of version 1 are still read)."""
 # A network rate is analysed smoothed over this many time units with this burst-detection
 # hysteresis: finite-size fluctuations are otherwise taken for bursts (as in `compare`).
 NETWORK_SMOOTH_TIME = 10.0
@@ -68,8 +69,28 @@ _ITEM = type(RESULTS.successful)
 
 
 def status_codes(status) -> np.ndarray:
-    """Integer codes (0 = successful; the order of `jaxmf.RESULTS`) of a result's status, as
-    stored in files. A plain integer status is taken as such a code already."""
+    """Integer codes of a result's status, as stored in files.
+
+    0 is successful; the others follow the order of `jaxmf.RESULTS`. A plain integer status is
+    taken as such a code already.
+
+    Parameters
+    ----------
+    status : RESULTS or array_like of int
+        A (possibly batched) status item, or codes.
+
+    Returns
+    -------
+    numpy.ndarray
+        int8 codes of the status's batch shape.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import io
+    >>> int(io.status_codes(jaxmf.RESULTS.diverged))
+    1
+    """
     if isinstance(status, _ITEM):
         return np.asarray(_result_codes(status))
     return np.asarray(status).astype(np.int8)
@@ -85,8 +106,25 @@ def _status_from_codes(codes) -> Any:
 
 
 def status_labels(status) -> Any:
-    """Short label(s) of a status: 'ok', 'diverged', 'max_steps', ... (a string, or a nested list
-    for a batch), for JSON sidecars and summaries."""
+    """Short labels of a status, for JSON sidecars and summaries.
+
+    Parameters
+    ----------
+    status : RESULTS or array_like of int
+        A (possibly batched) status item, or its integer codes.
+
+    Returns
+    -------
+    str or list
+        'ok', 'diverged', 'max_steps', ... : a string for one status, a nested list for a batch.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import io
+    >>> io.status_labels(jaxmf.RESULTS.max_steps_reached), io.status_labels([0, 1])
+    ('max_steps', ['ok', 'diverged'])
+    """
     from ._results import status_names
 
     names = status_names(_status_from_codes(status_codes(status)))
@@ -94,8 +132,29 @@ def status_labels(status) -> Any:
 
 
 def params_to_dict(params: Params) -> dict[str, Any]:
-    """JSON-safe form of `Params`: each field as a (nested) list of floats, plus their dtype.
-    Floats print with enough digits to read back bit for bit (`params_from_dict`)."""
+    """The JSON-safe form of a parameter set.
+
+    Each field becomes a (nested) list of floats, plus the dtype; floats print with enough digits
+    to read back bit for bit with `params_from_dict`.
+
+    Parameters
+    ----------
+    params : Params
+        A parameter set (batched sets give nested lists).
+
+    Returns
+    -------
+    dict of str to Any
+        Field name to list of floats, and 'dtype' (float64 when the fields' dtypes differ).
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import io
+    >>> d = io.params_to_dict(jaxmf.presets.tonic())
+    >>> d["eta_bar"], d["dtype"] in ("float32", "float64")
+    ([0.25], True)
+    """
     fields = {f.name: np.asarray(getattr(params, f.name)) for f in dataclasses.fields(params)}
     dtypes = {str(x.dtype) for x in fields.values()}
     out: dict[str, Any] = {name: x.tolist() for name, x in fields.items()}
@@ -104,9 +163,35 @@ def params_to_dict(params: Params) -> dict[str, Any]:
 
 
 def params_from_dict(d: dict[str, Any]) -> Params:
-    """Inverse of `params_to_dict` (also takes batched parameter sets, restacked).
+    """The parameter set of a dict written by `params_to_dict`.
 
-    float64 values need `jax_enable_x64`; without it they are rounded to float32."""
+    Batched parameter sets are restacked. float64 values need `jax_enable_x64`; without it they
+    are rounded to float32.
+
+    Parameters
+    ----------
+    d : dict of str to Any
+        Field name to (nested) list of floats, and optionally 'dtype'.
+
+    Returns
+    -------
+    Params
+        The parameter set.
+
+    Raises
+    ------
+    ParameterError
+        When a value is invalid or a field is unknown.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import io
+    >>> p = jaxmf.presets.two_population()
+    >>> q = io.params_from_dict(io.params_to_dict(p))
+    >>> all(bool((getattr(p, f) == getattr(q, f)).all()) for f in ("eta_bar", "a", "g"))
+    True
+    """
     d = dict(d)
     dtype = d.pop("dtype", None)
     if dtype == "float64" and not jax.config.read("jax_enable_x64"):
@@ -127,18 +212,33 @@ def summarize(res: NetworkResult, transient: float | None = None) -> dict[str, A
 
     Parameters
     ----------
-    res : a `NetworkResult` (batched results give one value per batch element).
-    transient : the analysed window is t > transient (default: the first quarter of the run is
-        left out, `analysis.transient_time`, as in `compare`).
+    res : NetworkResult
+        A network run (a batched one gives one value per batch element).
+    transient : float, optional
+        The analysed window is t > transient; by default the first quarter of the run is left out
+        (`analysis.transient_time`), as in `compare`.
 
     Returns
     -------
-    dict
-        status (labels), message, t_end, n_records, rate_from_t, max_nonfinite, raster_spikes
-        and, when the window holds records, the time-averaged rate per population and over the
-        network (dimensionless and in Hz at the paper's scales); for one run also each
-        population's regime and burst period (`analysis.trace_summary` of its rate smoothed over
-        NETWORK_SMOOTH_TIME), the period also in ms (period_ms).
+    dict of str to Any
+        status (labels), message, t_end, n_records, rate_from_t, max_nonfinite, raster_spikes and,
+        when the window holds records, the time-averaged rate per population and over the network
+        (dimensionless and in Hz at the paper's scales: rate, rate_hz, network_rate,
+        network_rate_hz); for one run also each population's regime and burst period
+        (`analysis.trace_summary` of its rate smoothed over `NETWORK_SMOOTH_TIME`), the period
+        also in ms (period_ms).
+
+    Examples
+    --------
+    >>> import jaxmf, tempfile, pathlib
+    >>> from jaxmf import io
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> s = io.summarize(cmp.network)
+    >>> s["status"], s["t_end"], s["rate_from_t"]
+    ('ok', 40.0, 10.0)
+    >>> abs(s["rate_hz"][0] / s["rate"][0] - 650.0) < 1e-3  # Hz per unit rate at 1.54 ms per unit
+    True
     """
     t = np.asarray(res.t)
     r = np.asarray(res.r, dtype=float)
@@ -188,7 +288,24 @@ def summarize(res: NetworkResult, transient: float | None = None) -> dict[str, A
 
 
 def stem(path) -> Path:
-    """`path` without a `.npz` / `.json` suffix: the common stem of a result's two files."""
+    """The common stem of a result's two files: `path` without a .npz / .json suffix.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A path with or without suffix.
+
+    Returns
+    -------
+    pathlib.Path
+        The path without .npz / .json (other suffixes are kept).
+
+    Examples
+    --------
+    >>> from jaxmf import io
+    >>> io.stem("results/run.npz").as_posix(), io.stem("results/run.v2").as_posix()
+    ('results/run', 'results/run.v2')
+    """
     path = Path(path)
     return path.with_suffix("") if path.suffix in (".npz", ".json") else path
 
@@ -207,19 +324,48 @@ def _describe(obj) -> dict[str, Any] | None:
 def save_network_result(
     path, res: NetworkResult, *, scheme=None, sampler=None, seed=None, **provenance_extra
 ) -> tuple[Path, Path]:
-    """Write a network run to `<path>.npz` (records, raster, samples, final state: resumable)
-    and `<path>.json` (provenance, parameters, settings, `summarize` numbers).
+    """Write a network run to ``<path>.npz`` and ``<path>.json``.
+
+    The .npz holds every array: records, spike raster, Lorentzian samples and the final state, so
+    the run can be resumed (`restore_network_result`). The .json sidecar holds what produced it:
+    provenance, parameters, run settings and the `summarize` numbers. Both are written atomically.
 
     Parameters
     ----------
-    path : the common stem (a `.npz`/`.json` suffix is dropped).
-    res : the `NetworkResult`.
-    scheme, sampler, seed : what the run used (not stored in `res`), recorded in the sidecar.
-    **provenance_extra : added to the sidecar's provenance (e.g. `command=...`).
+    path : str or os.PathLike
+        The common stem (a .npz / .json suffix is dropped).
+    res : NetworkResult
+        The network run.
+    scheme : EulerReset or ExactPassage, optional
+        The spike scheme the run used (not stored in `res`), recorded in the sidecar.
+    sampler : Quantiles or RandomDraws, optional
+        The sampler the run used, recorded in the sidecar.
+    seed : int, optional
+        The seed the run used, recorded in the sidecar.
+    **provenance_extra : Any
+        Added to the sidecar's provenance (e.g. ``command=...``).
 
     Returns
     -------
-    (npz path, json path)
+    npz : pathlib.Path
+        The arrays file.
+    json : pathlib.Path
+        The sidecar.
+
+    Raises
+    ------
+    TypeError
+        When `provenance_extra` holds something JSON cannot store (nothing is written then).
+
+    Examples
+    --------
+    >>> import jaxmf, tempfile, pathlib
+    >>> from jaxmf import io
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> npz, sidecar = io.save_network_result(folder / "run", cmp.network, seed=0)
+    >>> npz.name, sidecar.name
+    ('run.npz', 'run.json')
     """
     state = res.state
     arrays = {
@@ -259,8 +405,36 @@ def save_network_result(
 
 
 def write_pair(path, arrays: dict[str, Any], meta: dict) -> tuple[Path, Path]:
-    """Write `<stem>.npz` (the arrays) and `<stem>.json` (strict JSON of `meta`), each atomically;
-    `path` may carry either suffix. Returns the two paths."""
+    """Write ``<stem>.npz`` (the arrays) and ``<stem>.json`` (strict JSON of `meta`) atomically.
+
+    The JSON text is made first, so metadata that cannot be serialised fails before anything is
+    written.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The common stem; it may carry either suffix.
+    arrays : dict of str to array_like
+        The arrays, by name.
+    meta : dict
+        The sidecar's content (NaN is written as null, infinities as "inf" / "-inf").
+
+    Returns
+    -------
+    npz : pathlib.Path
+        The arrays file.
+    json : pathlib.Path
+        The sidecar.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from jaxmf import io
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> npz, sidecar = io.write_pair(folder / "pair.json", {"x": [1.0, 2.0]}, {"note": "demo"})
+    >>> io.read_npz(npz)["x"].tolist(), io.read_json(sidecar)["note"]
+    ([1.0, 2.0], 'demo')
+    """
     base = stem(path)
     npz, sidecar = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
     text = dumps(meta) + "\n"  # fails (unserialisable meta) before anything is written
@@ -270,8 +444,30 @@ def write_pair(path, arrays: dict[str, Any], meta: dict) -> tuple[Path, Path]:
 
 
 def write_csv(path, rows: np.ndarray, header: str) -> Path:
-    """Write a table of numbers as CSV with a header line (`header`: comma-separated names),
-    atomically. Returns the path."""
+    """Write a table of numbers as CSV with a header line, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    rows : array_like
+        Shape (rows, columns); written with 10 significant digits.
+    header : str
+        Comma-separated column names.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from jaxmf import io
+    >>> path = io.write_csv(pathlib.Path(tempfile.mkdtemp()) / "t.csv", [[1, 2], [3, 4]], "a,b")
+    >>> path.read_text().splitlines()
+    ['a,b', '1,2', '3,4']
+    """
     rows = np.asarray(rows, float)
 
     def write(f):
@@ -281,8 +477,38 @@ def write_csv(path, rows: np.ndarray, header: str) -> Path:
 
 
 def read_npz(path, *, what: str = "file") -> dict[str, np.ndarray]:
-    """Every array of an .npz file; a missing, empty, truncated or otherwise damaged file raises
-    `ValueError` naming it (OSError for a missing one)."""
+    """Every array of an .npz file, with errors that name the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    what : str, default "file"
+        What the file is, for the error message (e.g. "network run").
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The arrays by name (pickled objects are refused).
+
+    Raises
+    ------
+    OSError
+        When the file is missing.
+    ValueError
+        When the file is empty, truncated or otherwise damaged.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from jaxmf import io
+    >>> bad = pathlib.Path(tempfile.mkdtemp()) / "bad.npz"
+    >>> _ = bad.write_text("not a zip")
+    >>> io.read_npz(bad, what="network run")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: .../bad.npz: damaged network run (not an .npz archive; ...)
+    """
     path = Path(path)
     if path.exists() and path.stat().st_size == 0:
         raise ValueError(f"{path}: empty {what}")
@@ -305,8 +531,35 @@ def read_npz(path, *, what: str = "file") -> dict[str, np.ndarray]:
 
 
 def read_csv(path, *, what: str = "file") -> dict[str, np.ndarray]:
-    """Columns of a CSV file with a header line, as float arrays by name; an empty, binary or
-    non-numeric file raises `ValueError` naming it."""
+    """Columns of a CSV file with a header line, as float arrays by name.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    what : str, default "file"
+        What the file is, for the error message.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Column name to values.
+
+    Raises
+    ------
+    OSError
+        When the file is missing.
+    ValueError
+        When the file is empty, binary, has no rows, a non-numeric value or ragged rows.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from jaxmf import io
+    >>> path = io.write_csv(pathlib.Path(tempfile.mkdtemp()) / "t.csv", [[1, 2], [3, 4]], "a,b")
+    >>> io.read_csv(path)["b"].tolist()
+    [2.0, 4.0]
+    """
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -332,9 +585,57 @@ def read_csv(path, *, what: str = "file") -> dict[str, np.ndarray]:
 
 
 class SavedRun(NamedTuple):
-    """A saved network run as plain arrays (see `NetworkResult` for their meaning), its parameters
-    and the sidecar's metadata. `state` holds the final state arrays: v, w (per-population
-    tuples), s, step, key (raw key data); `z` the standard Lorentzian samples per population."""
+    """A saved network run as plain numpy arrays, its parameters and the sidecar's metadata.
+
+    Read by `load_network_result`; `restore_network_result` turns it back into a `NetworkResult`.
+    The arrays mean what they mean in `NetworkResult`.
+
+    Attributes
+    ----------
+    t : numpy.ndarray
+        Recording times.
+    r : numpy.ndarray
+        Population rates, (T, P).
+    v_mean : numpy.ndarray
+        Mean membrane potentials, (T, P).
+    w_mean : numpy.ndarray
+        Mean adaptation currents, (T, P).
+    s : numpy.ndarray
+        Synaptic activations, (T, P).
+    n_nonfinite : numpy.ndarray
+        Non-finite neurons per record and population.
+    spike_first : numpy.ndarray
+        First spike step in each record of each raster neuron.
+    spike_count : numpy.ndarray
+        Spikes in each record of each raster neuron.
+    spike_times : numpy.ndarray or None
+        Raster spike times (None for a batched run).
+    spike_ids : numpy.ndarray or None
+        Raster neuron ids of those spikes (None for a batched run).
+    raster_index : tuple of numpy.ndarray
+        Per population, the neurons recorded in the raster.
+    z : tuple of numpy.ndarray
+        Per population, the standard Lorentzian samples of the neurons.
+    state : dict of str to Any
+        The final state: v, w (per-population tuples), s, step, key (raw key data).
+    status : RESULTS
+        The run's status.
+    params : Params
+        The parameters of the run.
+    meta : dict of str to Any
+        The JSON sidecar.
+
+    Examples
+    --------
+    >>> import jaxmf, tempfile, pathlib
+    >>> from jaxmf import io
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = io.save_network_result(folder / "run", cmp.network)
+    >>> saved = io.load_network_result(folder / "run")
+    >>> saved.sizes, saved.t.shape == cmp.network.t.shape
+    ((100,), True)
+    """
 
     t: np.ndarray
     r: np.ndarray
@@ -355,19 +656,66 @@ class SavedRun(NamedTuple):
 
     @property
     def sizes(self) -> tuple[int, ...]:
+        """Neurons per population.
+
+        Returns
+        -------
+        tuple of int
+            From the sidecar.
+        """
         return tuple(self.meta["sizes"])
 
     def spike_raster(self) -> tuple[np.ndarray, np.ndarray]:
+        """The stored spike raster: spike times and neuron ids.
+
+        Returns
+        -------
+        times : numpy.ndarray
+            Spike times.
+        ids : numpy.ndarray
+            Raster neuron ids, one per spike.
+
+        Raises
+        ------
+        ValueError
+            For a batched run, which stores no raster.
+        """
         if self.spike_times is None:
             raise ValueError("spike_raster: not stored for batched results")
         return self.spike_times, self.spike_ids
 
 
 def load_network_result(path) -> SavedRun:
-    """Read a run written by `save_network_result` (`path` with or without suffix).
+    """Read a run written by `save_network_result`.
 
-    A missing file raises OSError; an empty, truncated or damaged one, or files that are not a
-    jaxmf network run, raise `ValueError` naming the file."""
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The common stem, with or without suffix.
+
+    Returns
+    -------
+    SavedRun
+        The arrays, status, parameters and metadata.
+
+    Raises
+    ------
+    OSError
+        When a file is missing.
+    ValueError
+        When a file is empty, truncated or damaged, or the files are not a jaxmf network run.
+
+    Examples
+    --------
+    >>> import jaxmf, tempfile, pathlib
+    >>> from jaxmf import io
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = io.save_network_result(folder / "run", cmp.network)
+    >>> saved = io.load_network_result(folder / "run.json")
+    >>> io.status_labels(saved.status), saved.meta["n"]
+    ('ok', 100)
+    """
     base = stem(path)
     npz = base.with_name(base.name + ".npz")
     a = read_npz(npz, what="network run")
@@ -413,9 +761,40 @@ def load_network_result(path) -> SavedRun:
 
 
 def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult:
-    """A `NetworkResult` to continue from (`simulate_network(..., resume=...)`), rebuilt from a
-    saved run; the run continues exactly as if it had not stopped. A float64 run needs
-    `jax_enable_x64` switched on first."""
+    """A `NetworkResult` to continue from, rebuilt from a saved run.
+
+    Pass it as ``simulate_network(..., resume=...)``: the run continues exactly as if it had not
+    stopped. A float64 run needs `jax_enable_x64` switched on first.
+
+    Parameters
+    ----------
+    saved : SavedRun or str or os.PathLike
+        A loaded run, or the path of one.
+
+    Returns
+    -------
+    NetworkResult
+        Records as numpy arrays, the final state as JAX arrays.
+
+    Raises
+    ------
+    ValueError
+        When the run is float64 and `jax_enable_x64` is off, or the files are damaged.
+    OSError
+        When a file is missing.
+
+    Examples
+    --------
+    >>> import jaxmf, tempfile, pathlib
+    >>> from jaxmf import io
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = io.save_network_result(folder / "run", cmp.network)
+    >>> res = io.restore_network_result(folder / "run")
+    >>> more = jaxmf.simulate_network(res.params, n=100, t1=80.0, progress=False, resume=res)
+    >>> float(more.t[-1])
+    80.0
+    """
     if not isinstance(saved, SavedRun):
         saved = load_network_result(saved)
     if saved.meta["dtype"] == "float64" and not jax.config.read("jax_enable_x64"):
@@ -477,18 +856,34 @@ def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict
 
     Parameters
     ----------
-    res : a `MeanFieldResult`.
-    params : the `Params` solved; with it, every number is also given in physical units at the
+    res : MeanFieldResult
+        The solution.
+    params : Params, optional
+        The parameters solved; with them every number is also given in physical units at the
         paper's scales (r_mean_hz, peak_hz, low_hz, period_ms, v_mean_mv, w_mean_pa).
-    windows : (t_from, t_to) pairs analysed separately (default one window leaving out the first
-        quarter of the run, `analysis.transient_time`).
+    windows : Sequence of tuple of float, optional
+        (t_from, t_to) pairs analysed separately; by default one window leaving out the first
+        quarter of the run (`analysis.transient_time`).
 
     Returns
     -------
-    dict
-        model, status (label), message, n_steps, t_end and, per window, per population: the means
-        of r, <v>, <w>, s and the regime, burst period, peak and lowest rate of r from
+    dict of str to Any
+        model, status (label), message, n_steps, t_end and 'windows': per window, per population,
+        the means of r, ⟨v⟩, ⟨w⟩, s and the regime, burst period, peak and lowest rate of r from
         `analysis.trace_summary` (the convention of compare, fit and sweep).
+
+    Examples
+    --------
+    >>> import jaxmf, tempfile, pathlib
+    >>> from jaxmf import io
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> mf = cmp.meanfield["chen_campbell"]
+    >>> s = io.summarize_meanfield(mf, jaxmf.presets.tonic(), windows=[(20.0, 40.0)])
+    >>> s["model"], s["status"], [w["t_from"] for w in s["windows"]]
+    ('chen_campbell', 'ok', [20.0])
+    >>> sorted(k for k in s["windows"][0] if k.endswith(("_hz", "_ms", "_mv", "_pa")))
+    ['low_hz', 'peak_hz', 'period_ms', 'r_mean_hz', 'v_mean_mv', 'w_mean_pa']
     """
     t = np.asarray(res.t, float)
     t_end = float(t[-1]) if t.size else 0.0
@@ -531,9 +926,29 @@ def summarize_meanfield(res, params: Params | None = None, windows=None) -> dict
 
 
 def equilibria_to_dicts(eq, **fields) -> list[dict[str, Any]]:
-    """The valid rows of an `Equilibria` (from `meanfield_equilibria`) as JSON-ready dicts: r, v,
-    w, s (per population), stable, max_real_eigenvalue, eigenvalues as [re, im] pairs,
-    residual. `fields` are added to each (e.g. the input current they belong to)."""
+    """The valid rows of mean-field equilibria as JSON-ready dicts.
+
+    Parameters
+    ----------
+    eq : Equilibria
+        From `meanfield_equilibria`.
+    **fields : Any
+        Added to each dict (e.g. the input current they belong to).
+
+    Returns
+    -------
+    list of dict
+        One dict per valid equilibrium: r, v, w, s (per population), stable,
+        max_real_eigenvalue, eigenvalues as [re, im] pairs, residual.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import io
+    >>> rows = io.equilibria_to_dicts(jaxmf.meanfield_equilibria(jaxmf.presets.tonic()), i_ext=0.0)
+    >>> sorted(rows[0])  # doctest: +NORMALIZE_WHITESPACE
+    ['eigenvalues', 'i_ext', 'max_real_eigenvalue', 'r', 'residual', 's', 'stable', 'v', 'w']
+    """
     out = []
     valid = np.asarray(eq.valid)
     for k in np.nonzero(valid)[0]:
@@ -570,23 +985,46 @@ def save_meanfield_result(
     equilibria: list[dict] | None = None,
     **provenance_extra,
 ) -> tuple[Path, Path]:
-    """Write a `MeanFieldResult` to `<path>.npz` (t, r, v, w, s, status, n_steps and, with i_ext,
-    its switch times and values) and `<path>.json` (provenance, model, parameters, input,
-    `summarize_meanfield` numbers over `windows`, equilibria).
+    """Write a mean-field solution to ``<path>.npz`` and ``<path>.json``.
+
+    The .npz holds t, r, v, w, s, status, n_steps and, with `i_ext`, its switch times and values;
+    the .json holds provenance, model, parameters, input, the `summarize_meanfield` numbers over
+    `windows`, and the equilibria.
 
     Parameters
     ----------
-    path : the common stem (a `.npz`/`.json` suffix is dropped).
-    res : the `MeanFieldResult`.
-    params : the `Params` solved (not stored in `res`).
-    i_ext : the `StepInput` used, if any.
-    windows : (t_from, t_to) pairs for `summarize_meanfield`.
-    equilibria : JSON-ready dicts (`equilibria_to_dicts`).
-    **provenance_extra : added to the sidecar's provenance (e.g. `command=...`).
+    path : str or os.PathLike
+        The common stem (a .npz / .json suffix is dropped).
+    res : MeanFieldResult
+        The solution.
+    params : Params, optional
+        The parameters solved (not stored in `res`).
+    i_ext : StepInput, optional
+        The input used, if any.
+    windows : Sequence of tuple of float, optional
+        (t_from, t_to) pairs for `summarize_meanfield`.
+    equilibria : list of dict, optional
+        JSON-ready dicts (`equilibria_to_dicts`).
+    **provenance_extra : Any
+        Added to the sidecar's provenance (e.g. ``command=...``).
 
     Returns
     -------
-    (npz path, json path)
+    npz : pathlib.Path
+        The arrays file.
+    json : pathlib.Path
+        The sidecar.
+
+    Examples
+    --------
+    >>> import jaxmf, tempfile, pathlib
+    >>> from jaxmf import io
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> mf = cmp.meanfield["chen_campbell"]
+    >>> npz, sidecar = io.save_meanfield_result(folder / "mf", mf, params=jaxmf.presets.tonic())
+    >>> io.read_json(sidecar)["format"], sorted(io.read_npz(npz))[:3]
+    ('jaxmf.meanfield_result', ['n_steps', 'r', 's'])
     """
     arrays = _meanfield_arrays(res)
     step = None
@@ -613,21 +1051,45 @@ def save_meanfield_result(
 def save_comparison(
     path, cmp, *, scheme=None, sampler=None, seed=None, **provenance_extra
 ) -> tuple[Path, Path]:
-    """Write a `Comparison` to `<path>.npz` (the network's records and spike raster as
-    `network_*`, each mean-field model's traces as `mf_<model>_*`) and `<path>.json` (provenance,
-    parameters, network settings, per-model solver status, the metrics and the network summary
-    over the comparison's own transient).
+    """Write a `Comparison` to ``<path>.npz`` and ``<path>.json``.
+
+    The .npz holds the network's records and spike raster (``network_*``) and each mean-field
+    model's traces (``mf_<model>_*``); the .json holds provenance, parameters, network settings,
+    per-model solver status, the metrics and the network summary over the comparison's own
+    transient.
 
     Parameters
     ----------
-    path : the common stem (a `.npz`/`.json` suffix is dropped).
-    cmp : the `Comparison` from `jaxmf.compare`.
-    scheme, sampler, seed : what the network run used (not stored in the result).
-    **provenance_extra : added to the sidecar's provenance.
+    path : str or os.PathLike
+        The common stem (a .npz / .json suffix is dropped).
+    cmp : Comparison
+        From `jaxmf.compare`.
+    scheme : EulerReset or ExactPassage, optional
+        The network's spike scheme (not stored in the result).
+    sampler : Quantiles or RandomDraws, optional
+        The network's sampler.
+    seed : int, optional
+        The network's seed.
+    **provenance_extra : Any
+        Added to the sidecar's provenance.
 
     Returns
     -------
-    (npz path, json path)
+    npz : pathlib.Path
+        The arrays file.
+    json : pathlib.Path
+        The sidecar.
+
+    Examples
+    --------
+    >>> import jaxmf, tempfile, pathlib
+    >>> from jaxmf import io
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> npz, sidecar = io.save_comparison(folder / "compare", cmp, seed=0)
+    >>> meta = io.read_json(sidecar)
+    >>> meta["format"], list(meta["models"]), meta["metrics"]["n"]
+    ('jaxmf.comparison', ['chen_campbell'], 100)
     """
     net = cmp.network
     arrays = {

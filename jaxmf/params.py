@@ -57,7 +57,32 @@ __all__ = [
 
 
 class ParameterError(ValueError):
-    """A parameter is outside its allowed range; `.name` is the parameter's name."""
+    """A parameter is outside its allowed range, of the wrong kind, or unknown.
+
+    A `ValueError`, so code that catches bad values in general catches it too. The message starts
+    with the parameter's name.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name (a field, an address such as ``'eta_bar[1]'``, or an argument name).
+    message : str
+        What is wrong, in the user's words.
+
+    Attributes
+    ----------
+    name : str
+        The parameter's name, for programs that react to a particular parameter.
+
+    Examples
+    --------
+    >>> from jaxmf.params import Params, ParameterError
+    >>> try:
+    ...     Params(tau_s=-1.0)
+    ... except ParameterError as err:
+    ...     print(err.name)
+    tau_s
+    """
 
     def __init__(self, name: str, message: str):
         super().__init__(f"{name}: {message}")
@@ -77,7 +102,9 @@ PER_POPULATION_FIELDS = (
     "e_r",
     "fractions",
 )
+"""The `Params` fields with one value per population, shape (P,)."""
 SCALAR_FIELDS = ("v_peak", "v_reset")
+"""The `Params` fields shared by every population: the spike cut-off and reset."""
 _DIMENSIONAL_PER_POPULATION = (
     "v_t",
     "beta",
@@ -94,8 +121,39 @@ _DIMENSIONAL_PER_POPULATION = (
 
 
 def check_real(name: str, x: Any) -> Any:
-    """`x` unchanged if it holds real numbers (or is traced), else a ParameterError naming
-    `name`: None, strings, bytes, mappings, ragged lists and complex values are refused."""
+    """Refuse anything that is not real numbers, naming the parameter.
+
+    None, strings, bytes, mappings, sets, ragged lists, empty arrays and complex values are refused;
+    a traced value passes when its dtype is floating or integer (its values are checked where the
+    computation runs).
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, used in the error message.
+    x : Any
+        The value to check.
+
+    Returns
+    -------
+    Any
+        `x` itself, unchanged.
+
+    Raises
+    ------
+    ParameterError
+        When `x` does not hold real numbers.
+
+    Examples
+    --------
+    >>> from jaxmf.params import check_real
+    >>> check_real("eta_bar", [0.1, 0.2])
+    [0.1, 0.2]
+    >>> check_real("eta_bar", "0.1")
+    Traceback (most recent call last):
+    ...
+    jaxmf.params.ParameterError: eta_bar: must be a real number or an array of real numbers; got str
+    """
     if isinstance(x, jax.core.Tracer):
         if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
             raise ParameterError(name, f"must be real numbers; got a traced {x.dtype} value")
@@ -222,14 +280,62 @@ def _check_fractions(fractions) -> None:
 
 
 class Params(eqx.Module):
-    """Dimensionless parameters (the model that is simulated and analysed).
+    """Dimensionless parameters: the model that is simulated and analysed.
 
-    Per-population fields (shape (P,)): `alpha` (threshold-like curvature term), `eta_bar` and
-    `delta_eta` (centre and half-width of the Lorentzian excitability), `i_ext` (external input),
-    `a`, `b` (adaptation rate and coupling), `w_jump` (spike-triggered adaptation increment),
-    `tau_s`, `s_jump`, `e_r` (synaptic time constant, jump and reversal of the presynaptic
-    population), `fractions` (share of neurons). `g` is the (P, P) conductance matrix.
-    `v_peak`, `v_reset` are the spike cut-off and reset (the paper uses +-200 standing for +-inf).
+    Every field is a JAX array, so a `Params` is a pytree that `jax.jit`, `jax.vmap` and `jax.grad`
+    go through. Scalars given for per-population fields are broadcast to all P populations; P
+    comes from the fields given as arrays, which must agree. Concrete values are checked at
+    construction (finite, and the ranges below); traced values are checked when the computation
+    runs, through `equinox.error_if` (NaN passes, so a diverging fit stays a flagged result).
+    The defaults are the exact conversion of the paper's dimensional set (Chen & Campbell 2022,
+    section 2) with eta_bar = 0.12: the bursting regime.
+
+    Attributes
+    ----------
+    alpha : jax.Array
+        Shape (P,). Threshold term of the quadratic current v (v - alpha), 1 + V_T/|V_R|.
+    eta_bar : jax.Array
+        Shape (P,). Centre of the Lorentzian excitability distribution.
+    delta_eta : jax.Array
+        Shape (P,). Half-width of the Lorentzian excitability (>= 0).
+    i_ext : jax.Array
+        Shape (P,). External input current.
+    a : jax.Array
+        Shape (P,). Adaptation rate (> 0), the inverse adaptation time constant C/(tau_W k |V_R|).
+    b : jax.Array
+        Shape (P,). Adaptation coupling to the membrane potential, w' = a (b v - w).
+    w_jump : jax.Array
+        Shape (P,). Spike-triggered adaptation increment (>= 0).
+    tau_s : jax.Array
+        Shape (P,). Synaptic time constant of the presynaptic population (> 0).
+    s_jump : jax.Array
+        Shape (P,). Synaptic jump per spike (>= 0).
+    e_r : jax.Array
+        Shape (P,). Synaptic reversal potential of the presynaptic population.
+    fractions : jax.Array
+        Shape (P,). Share of neurons in each population, in (0, 1], summing to 1
+        (kappa, 1 - kappa in the paper).
+    g : jax.Array
+        Shape (P, P). Conductances, `g[m, k]` from population k onto population m (>= 0).
+    v_peak : jax.Array
+        Scalar. Spike cut-off (> 0); the paper's 200 stands for +inf.
+    v_reset : jax.Array
+        Scalar. Reset after a spike (< v_peak); the paper's -200 stands for -inf.
+
+    Raises
+    ------
+    ParameterError
+        When a concrete value is not finite, outside its range, or the shapes disagree on the
+        number of populations.
+
+    Examples
+    --------
+    >>> from jaxmf.params import Params
+    >>> p = Params(eta_bar=0.3)
+    >>> p.n_populations, round(float(p.eta_bar[0]), 6)
+    (1, 0.3)
+    >>> Params(eta_bar=[0.1, 0.2], fractions=[0.5, 0.5]).g.shape
+    (2, 2)
     """
 
     alpha: jax.Array
@@ -295,25 +401,85 @@ class Params(eqx.Module):
 
     @property
     def n_populations(self) -> int:
+        """The number of populations P.
+
+        Returns
+        -------
+        int
+            The length of the per-population fields.
+        """
         return self.eta_bar.shape[-1]
 
     @property
     def dtype(self) -> np.dtype:
-        """The widest floating dtype among the fields (what `promote_params` casts to)."""
+        """The widest floating dtype among the fields (what `promote_params` casts to).
+
+        Returns
+        -------
+        numpy.dtype
+            float64 when any field is float64, else float32 (or the default float).
+        """
         return _widest_dtype(self)
 
     def __repr__(self) -> str:
         return module_repr(self, [f.name for f in dataclasses.fields(self)])
 
     def replace(self, **changes) -> Params:
-        """A copy with some fields changed (scalars broadcast to every population)."""
+        """A copy with some fields changed.
+
+        Scalars broadcast to every population; the new set is checked like a new `Params`.
+
+        Parameters
+        ----------
+        **changes : Any
+            New values by field name.
+
+        Returns
+        -------
+        Params
+            The changed copy; `self` is untouched.
+
+        Raises
+        ------
+        ParameterError
+            When a name is not a field or a value is out of range.
+
+        Examples
+        --------
+        >>> from jaxmf.params import Params
+        >>> round(float(Params().replace(w_jump=0.0).w_jump[0]), 6)
+        0.0
+        """
         return _replace(self, changes)
 
     def to_dimensional(
         self, C: float = 250.0, k: float = 2.5, v_r: float = -65.0
     ) -> DimensionalParams:
-        """Physical units, given the three scales the dimensionless form drops (C in pF,
-        k in nS/mV, V_R in mV; the paper's values by default)."""
+        """The same model in physical units.
+
+        Needs the three scales the dimensionless form drops; the paper's values by default.
+
+        Parameters
+        ----------
+        C : float, default 250.0
+            Membrane capacitance (pF).
+        k : float, default 2.5
+            Gain of the quadratic current (nS/mV).
+        v_r : float, default -65.0
+            Resting potential V_R (mV).
+
+        Returns
+        -------
+        DimensionalParams
+            The physical parameter set; `.to_dimensionless()` gives `self` back.
+
+        Examples
+        --------
+        >>> from jaxmf.params import Params
+        >>> d = Params(eta_bar=0.12).to_dimensional()
+        >>> round(float(d.eta_bar[0]), 3), round(float(d.tau_w[0]), 3)
+        (1267.5, 200.0)
+        """
         vr = abs(v_r)
         cur = k * vr**2  # pA per unit of dimensionless current
         return DimensionalParams(
@@ -338,11 +504,61 @@ class Params(eqx.Module):
 
 
 class DimensionalParams(eqx.Module):
-    """Physical parameters: C (pF), k (nS/mV), v_r, v_t, v_peak, v_reset, e_rev (mV), beta (nS),
-    tau_w, tau_syn (ms), w_jump, eta_bar, delta_eta, i_ext (pA), g_syn (nS), s_jump (1).
+    """Physical parameters of the Izhikevich network with adaptation.
 
-    Defaults are the paper's one-population set with eta_bar = 0.12 (dimensionless) in pA and
-    V_T = V_R + 40 - beta/k. Per-population fields have shape (P,), `g_syn` shape (P, P).
+    The defaults are the paper's one-population set (Chen & Campbell 2022, section 2) with
+    eta_bar = 0.12 (dimensionless) expressed in pA and V_T = V_R + 40 - beta/k. Per-population
+    fields have shape (P,), `g_syn` shape (P, P); the scales and spike bounds are scalars. The
+    printed form shows each value with its unit (`DIMENSIONAL_UNITS`).
+
+    Attributes
+    ----------
+    C : jax.Array
+        Membrane capacitance (pF, > 0).
+    k : jax.Array
+        Gain of the quadratic current (nS/mV, > 0).
+    v_r : jax.Array
+        Resting potential (mV, < 0).
+    v_t : jax.Array
+        Threshold potential (mV).
+    beta : jax.Array
+        Adaptation coupling (nS).
+    eta_bar : jax.Array
+        Centre of the Lorentzian input current (pA).
+    delta_eta : jax.Array
+        Half-width of the Lorentzian input current (pA, >= 0).
+    i_ext : jax.Array
+        External input current (pA).
+    tau_w : jax.Array
+        Adaptation time constant (ms, > 0).
+    w_jump : jax.Array
+        Spike-triggered adaptation increment (pA, >= 0).
+    tau_syn : jax.Array
+        Synaptic time constant (ms, > 0).
+    s_jump : jax.Array
+        Synaptic jump per spike (dimensionless, >= 0).
+    e_rev : jax.Array
+        Synaptic reversal potential (mV).
+    fractions : jax.Array
+        Share of neurons in each population, summing to 1.
+    g_syn : jax.Array
+        Maximal synaptic conductances (nS, >= 0), `g_syn[m, k]` from k onto m.
+    v_peak : jax.Array
+        Spike cut-off (mV).
+    v_reset : jax.Array
+        Reset potential (mV, < v_peak).
+
+    Raises
+    ------
+    ParameterError
+        When a concrete value is not finite or outside its range.
+
+    Examples
+    --------
+    >>> from jaxmf.params import DimensionalParams
+    >>> d = DimensionalParams(i_ext=5.0)
+    >>> round(float(d.to_dimensionless().i_ext[0]) * 2.5 * 65.0**2, 6)
+    5.0
     """
 
     C: jax.Array
@@ -412,6 +628,13 @@ class DimensionalParams(eqx.Module):
 
     @property
     def n_populations(self) -> int:
+        """The number of populations P.
+
+        Returns
+        -------
+        int
+            The length of the per-population fields.
+        """
         return self.eta_bar.shape[-1]
 
     def __repr__(self) -> str:
@@ -425,35 +648,193 @@ class DimensionalParams(eqx.Module):
 
     @property
     def time_unit_ms(self) -> jax.Array:
-        """Milliseconds per dimensionless time unit, C / (k |V_R|)."""
+        """Milliseconds per dimensionless time unit, C / (k |V_R|).
+
+        Returns
+        -------
+        jax.Array
+            About 1.54 ms at the paper's scales.
+
+        Examples
+        --------
+        >>> from jaxmf.params import DimensionalParams
+        >>> round(float(DimensionalParams().time_unit_ms), 4)
+        1.5385
+        """
         return self.C / (self.k * jnp.abs(self.v_r))
 
     def time_to_ms(self, t):
+        """Dimensionless time to milliseconds.
+
+        Parameters
+        ----------
+        t : array_like
+            Times in dimensionless units.
+
+        Returns
+        -------
+        jax.Array
+            The same times in ms, in `t`'s floating precision.
+
+        Examples
+        --------
+        >>> from jaxmf.params import DimensionalParams
+        >>> round(float(DimensionalParams().time_to_ms(100.0)), 2)
+        153.85
+        """
         return _scaled(t, self.time_unit_ms)
 
     def ms_to_time(self, t_ms):
+        """Milliseconds to dimensionless time (the inverse of `time_to_ms`).
+
+        Parameters
+        ----------
+        t_ms : array_like
+            Times in ms.
+
+        Returns
+        -------
+        jax.Array
+            The same times in dimensionless units.
+
+        Examples
+        --------
+        >>> from jaxmf.params import DimensionalParams
+        >>> round(float(DimensionalParams().ms_to_time(200.0)), 2)
+        130.0
+        """
         return _scaled(t_ms, 1.0 / self.time_unit_ms)
 
     def rate_to_hz(self, r):
-        """Dimensionless population rate (spikes per neuron per time unit) to Hz."""
+        """Dimensionless population rate (spikes per neuron per time unit) to Hz.
+
+        Parameters
+        ----------
+        r : array_like
+            Rates in spikes per neuron per dimensionless time unit.
+
+        Returns
+        -------
+        jax.Array
+            The same rates in Hz.
+
+        Examples
+        --------
+        >>> from jaxmf.params import DimensionalParams
+        >>> round(float(DimensionalParams().rate_to_hz(0.01)), 3)
+        6.5
+        """
         return _scaled(r, 1000.0 / self.time_unit_ms)
 
     def hz_to_rate(self, hz):
+        """Hz to dimensionless population rate (the inverse of `rate_to_hz`).
+
+        Parameters
+        ----------
+        hz : array_like
+            Rates in Hz.
+
+        Returns
+        -------
+        jax.Array
+            The same rates in spikes per neuron per dimensionless time unit.
+
+        Examples
+        --------
+        >>> from jaxmf.params import DimensionalParams
+        >>> round(float(DimensionalParams().hz_to_rate(6.5)), 6)
+        0.01
+        """
         return _scaled(hz, self.time_unit_ms / 1000.0)
 
     def voltage_to_mv(self, v):
-        """Dimensionless membrane potential v to mV: V = (v - 1) |V_R|."""
+        """Dimensionless membrane potential to mV: V = (v - 1) |V_R|.
+
+        Parameters
+        ----------
+        v : array_like
+            Dimensionless potentials (v = 1 is the resting potential, v = 0 is 0 mV).
+
+        Returns
+        -------
+        jax.Array
+            The same potentials in mV.
+
+        Examples
+        --------
+        >>> from jaxmf.params import DimensionalParams
+        >>> round(float(DimensionalParams().voltage_to_mv(0.0)), 3)
+        -65.0
+        """
         vr = jnp.abs(self.v_r)
         return _scaled(jnp.asarray(v) - 1, vr)
 
     def current_to_pa(self, x):
-        """A dimensionless current (eta, I_ext, w, w_jump) to pA: X = x k V_R^2."""
+        """A dimensionless current (eta, I_ext, w, w_jump) to pA: X = x k V_R^2.
+
+        Parameters
+        ----------
+        x : array_like
+            Dimensionless currents.
+
+        Returns
+        -------
+        jax.Array
+            The same currents in pA.
+
+        Examples
+        --------
+        >>> from jaxmf.params import DimensionalParams
+        >>> round(float(DimensionalParams().current_to_pa(0.12)), 3)
+        1267.5
+        """
         return _scaled(x, self.k * self.v_r**2)
 
     def replace(self, **changes) -> DimensionalParams:
+        """A copy with some fields changed (in their physical units).
+
+        Parameters
+        ----------
+        **changes : Any
+            New values by field name.
+
+        Returns
+        -------
+        DimensionalParams
+            The changed copy; `self` is untouched.
+
+        Raises
+        ------
+        ParameterError
+            When a name is not a field or a value is out of range.
+
+        Examples
+        --------
+        >>> from jaxmf.params import DimensionalParams
+        >>> float(DimensionalParams().replace(tau_w=100.0).tau_w[0])
+        100.0
+        """
         return _replace(self, changes)
 
     def to_dimensionless(self) -> Params:
+        """The dimensionless `Params` of this physical set (Chen & Campbell 2022, section 2).
+
+        Returns
+        -------
+        Params
+            v = 1 + V/|V_R|, w = W/(k V_R^2), t = (k |V_R| / C) T applied to every field.
+
+        Raises
+        ------
+        ParameterError
+            When the converted values are out of the dimensionless ranges.
+
+        Examples
+        --------
+        >>> from jaxmf.params import DimensionalParams
+        >>> round(float(DimensionalParams().to_dimensionless().eta_bar[0]), 6)
+        0.12
+        """
         vr = jnp.abs(self.v_r)
         cur = self.k * vr**2
         return Params(
@@ -493,6 +874,7 @@ DIMENSIONAL_UNITS = {
     "v_peak": "mV",
     "v_reset": "mV",
 }
+"""The unit of each `DimensionalParams` field ('' for a pure number), as printed with it."""
 # The dimensionless field(s) each physical field sets (C, k and v_r set every field: the scales).
 _PHYSICAL_TO_FIELDS = {
     "v_t": ("alpha",),
@@ -514,12 +896,31 @@ _SCALES = ("C", "k", "v_r")
 
 
 def physical_name(name: str) -> str:
-    """The `DimensionalParams` field a physical parameter name means: the field itself, or the
-    paper's spelling ('I_ext', 'V_R', 'tau_W', 'W_jump', 'E_r', 'S_jump', 'tau_syn', ...).
+    """The `DimensionalParams` field a physical parameter name means.
+
+    Accepts the field itself or the paper's spelling, in any case: 'I_ext', 'V_R', 'tau_W',
+    'W_jump', 'E_r', 'S_jump', 'tau_syn', 'v_rest', ...
+
+    Parameters
+    ----------
+    name : str
+        A physical parameter name.
+
+    Returns
+    -------
+    str
+        The field name of `DimensionalParams`.
 
     Raises
     ------
-    ParameterError : a name that is no physical parameter.
+    ParameterError
+        When `name` is no physical parameter.
+
+    Examples
+    --------
+    >>> from jaxmf.params import physical_name
+    >>> physical_name("I_ext"), physical_name("tau_W"), physical_name("E_r")
+    ('i_ext', 'tau_w', 'e_rev')
     """
     if name in DIMENSIONAL_UNITS:
         return name
@@ -542,31 +943,39 @@ class _WithUnit:
 
 
 def set_dimensional(params: Params, scales: dict[str, float] | None = None, **physical) -> Params:
-    """`params` with some values given in physical units (the fields of `DimensionalParams`:
-    pA, ms, mV, nS; see `DIMENSIONAL_UNITS`), converted at the scales C, k, V_R (`scales`, the
-    paper's 250 pF, 2.5 nS/mV, -65 mV by default). Only the dimensionless fields a physical
-    value determines change, so the other values stay exactly as they were; a new scale (C, k
-    or v_r among `physical`) changes the meaning of every value and converts them all.
+    """Set some values of a dimensionless parameter set from physical units.
+
+    Values are given by `DimensionalParams` field (pA, ms, mV, nS; see `DIMENSIONAL_UNITS`) and
+    converted at the scales C, k, V_R. Only the dimensionless fields a physical value determines
+    change, so the other values stay exactly as they were; a new scale (C, k or v_r among
+    `physical`) changes the meaning of every value and converts them all.
 
     Parameters
     ----------
-    params : the dimensionless `Params` to change.
-    scales : {'C': ..., 'k': ..., 'v_r': ...} used for the conversion (default the paper's).
-    **physical : physical values by `DimensionalParams` field name, e.g. i_ext=5.0 (pA),
-        tau_w=100.0 (ms).
+    params : Params
+        The dimensionless parameter set to change.
+    scales : dict of str to float, optional
+        ``{'C': ..., 'k': ..., 'v_r': ...}`` used for the conversion; the paper's 250 pF,
+        2.5 nS/mV and -65 mV by default.
+    **physical : float or array_like
+        Physical values by `DimensionalParams` field name or the paper's spelling, e.g.
+        ``i_ext=5.0`` (pA), ``tau_w=100.0`` (ms).
 
     Returns
     -------
     Params
+        The changed copy.
 
     Raises
     ------
-    ParameterError : an unknown field name, or a value outside its allowed range.
+    ParameterError
+        When a name is unknown or a value is outside its allowed range.
 
-    Example
-    -------
-    >>> p = set_dimensional(Params(), i_ext=5.0)          # 5 pA
-    >>> float(p.i_ext[0]) == 5.0 / (2.5 * 65.0**2)
+    Examples
+    --------
+    >>> from jaxmf.params import Params, set_dimensional
+    >>> p = set_dimensional(Params(), I_ext=5.0)  # 5 pA
+    >>> bool(abs(float(p.i_ext[0]) - 5.0 / (2.5 * 65.0**2)) < 1e-9)
     True
     """
     physical = {physical_name(name): value for name, value in physical.items()}
@@ -594,17 +1003,27 @@ def _widest_dtype(params) -> np.dtype:
 
 
 def promote_params(params: Params) -> Params:
-    """`params` with every field in one dtype, the widest among them (a float32 field among
-    float64 ones is widened; an all-float32 set is unchanged). Traceable.
+    """Cast every field to the widest floating dtype among them.
+
+    A float32 field among float64 ones is widened; an all-float32 set is unchanged. Traceable.
 
     Parameters
     ----------
-    params : a `Params` (or any pytree of floating arrays).
+    params : Params
+        A parameter set (or any pytree of floating arrays).
 
     Returns
     -------
-    The same pytree, cast to its widest floating dtype (the identical object when nothing
-    changes).
+    Params
+        The same pytree in one dtype; the identical object when nothing changes.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.params import Params, promote_params
+    >>> p = Params(eta_bar=jnp.float32(0.1))
+    >>> promote_params(p).dtype == p.dtype
+    True
     """
     dtype = _widest_dtype(params)
     if all(jnp.result_type(x) == dtype for x in jax.tree.leaves(params)):
@@ -613,8 +1032,33 @@ def promote_params(params: Params) -> Params:
 
 
 def array_summary(x, max_size: int = 8) -> str:
-    """A short text for an array in a result's repr: the numbers for a scalar or an array of up
-    to `max_size` entries, else shape, dtype and range (NaN entries counted)."""
+    """A short text for an array in a result's repr.
+
+    The numbers for a scalar or an array of up to `max_size` entries (6 significant digits), else
+    dtype, shape and range, with the non-finite entries counted.
+
+    Parameters
+    ----------
+    x : Any
+        An array, a Python number, a string or None (shown by `repr`); a tracer is shown by its
+        dtype and shape.
+    max_size : int, default 8
+        The largest array whose entries are listed.
+
+    Returns
+    -------
+    str
+        The summary.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf.params import array_summary
+    >>> array_summary(np.array([0.5, 1.25]))
+    '[0.5, 1.25]'
+    >>> array_summary(np.array([0.0, np.nan, 2.0]), max_size=2)
+    'float64[3] min=0 max=2 (1 non-finite)'
+    """
     if isinstance(x, jax.core.Tracer):
         return f"{x.dtype}{list(x.shape)} (traced)"
     if isinstance(x, (bool, int, float, str)) or x is None:
@@ -644,9 +1088,34 @@ def module_repr(
     extra: dict[str, Any] | None = None,
     values: dict[str, Any] | None = None,
 ) -> str:
-    """`Name(field=value, ...)` with each array shortened by `array_summary`; a status (a
-    `RESULTS` item) shown by its labels. `values` replaces some fields' values (e.g. without
-    padding rows); `extra` appends other entries."""
+    """``Name(field=value, ...)`` for a result or parameter object.
+
+    Each array is shortened by `array_summary`; a status (a `RESULTS` item) is shown by its labels.
+
+    Parameters
+    ----------
+    obj : Any
+        The object; its class name heads the text.
+    fields : Sequence of str
+        The attribute names to show, in order.
+    extra : dict of str to Any, optional
+        Further entries appended after the fields.
+    values : dict of str to Any, optional
+        Values shown instead of some fields' own (e.g. without padding rows).
+
+    Returns
+    -------
+    str
+        The text.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from jaxmf.params import module_repr
+    >>> module_repr(SimpleNamespace(t=np.arange(3.0)), ["t"], extra={"n": 3})
+    'SimpleNamespace(t=[0, 1, 2], n=3)'
+    """
     parts = []
     for name in fields:
         value = (values or {}).get(name, getattr(obj, name))
@@ -690,9 +1159,23 @@ _ADDRESS = re.compile(r"^([a-z_]+?)(?:\[(\d+)(?:,\s*(\d+))?\]|_(\d+)(?:_(\d+))?)
 
 
 class ParameterAddress(NamedTuple):
-    """Where a named parameter lives in `Params`: `field` (a Params field, or "kappa" for
-    fractions = [kappa, 1 - kappa]) and `index` (a population, (m, k) for one entry of g, or None
-    for every entry)."""
+    """Where a named parameter lives in `Params`.
+
+    Made by `parse_parameter`; accepted wherever a parameter name is.
+
+    Attributes
+    ----------
+    field : str
+        A `Params` field, or "kappa" for fractions = [kappa, 1 - kappa].
+    index : tuple of int or None
+        A population ``(m,)``, one entry ``(m, k)`` of g, or None for every entry.
+
+    Examples
+    --------
+    >>> from jaxmf.params import ParameterAddress
+    >>> ParameterAddress("g", (0, 1)).name
+    'g[0,1]'
+    """
 
     field: str
     # The public field name shadows tuple.index on purpose; mypy reports any such override.
@@ -700,7 +1183,13 @@ class ParameterAddress(NamedTuple):
 
     @property
     def name(self) -> str:
-        """Canonical form: 'eta_bar', 'eta_bar[1]', 'g[0,1]', 'kappa'."""
+        """Canonical form: 'eta_bar', 'eta_bar[1]', 'g[0,1]', 'kappa'.
+
+        Returns
+        -------
+        str
+            The address as `parse_parameter` reads it back.
+        """
         return (
             self.field
             if self.index is None
@@ -709,14 +1198,49 @@ class ParameterAddress(NamedTuple):
 
     @property
     def key(self) -> str:
-        """Identifier form for table columns and dataset coordinates: 'eta_bar_1', 'g_0_1'."""
+        """Identifier form for table columns and dataset coordinates: 'eta_bar_1', 'g_0_1'.
+
+        Returns
+        -------
+        str
+            The address with indices joined by underscores.
+        """
         return self.field + "".join(f"_{i}" for i in self.index or ())
 
 
 def parse_parameter(name: str, n_populations: int | None = None) -> ParameterAddress:
-    """Parse a parameter address: a Params field ('w_jump': every population), one population
-    ('w_jump[1]' or 'w_jump_1'), one conductance ('g[0,1]' or 'g_0_1') or 'kappa'. With
-    `n_populations`, indices and 'kappa' are checked against it."""
+    """Parse a parameter address.
+
+    An address is a `Params` field ('w_jump': every population), one population ('w_jump[1]' or
+    'w_jump_1'), one conductance ('g[0,1]' or 'g_0_1') or 'kappa' (the first population's share,
+    two populations only).
+
+    Parameters
+    ----------
+    name : str
+        The address.
+    n_populations : int, optional
+        When given, indices and 'kappa' are checked against it.
+
+    Returns
+    -------
+    ParameterAddress
+        The field and index.
+
+    Raises
+    ------
+    ParameterError
+        When the field is unknown, the index does not fit the field, or (with `n_populations`)
+        an index is out of range.
+
+    Examples
+    --------
+    >>> from jaxmf.params import parse_parameter
+    >>> parse_parameter("g_0_1")
+    ParameterAddress(field='g', index=(0, 1))
+    >>> parse_parameter("eta_bar[1]").key
+    'eta_bar_1'
+    """
     m = _ADDRESS.match(name.strip()) if isinstance(name, str) else None
     known = (*PER_POPULATION_FIELDS, "g", *SCALAR_FIELDS, "kappa")
     field = m.group(1) if m else None
@@ -756,8 +1280,34 @@ def _address(params: Params, name) -> ParameterAddress:
 
 
 def get_parameter(params: Params, name: str | ParameterAddress) -> jax.Array:
-    """The scalar value of a named parameter (the first entry for an unindexed per-population
-    field or g; fractions[0] for 'kappa')."""
+    """The scalar value of a named parameter.
+
+    An unindexed per-population field or g gives its first entry; 'kappa' gives fractions[0].
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set.
+    name : str or ParameterAddress
+        The address (see `parse_parameter`).
+
+    Returns
+    -------
+    jax.Array
+        A scalar (batched sets give one value per set for 'kappa').
+
+    Raises
+    ------
+    ParameterError
+        When the address is invalid for `params`.
+
+    Examples
+    --------
+    >>> from jaxmf.params import Params, get_parameter
+    >>> p = Params(eta_bar=[0.1, 0.2], fractions=[0.5, 0.5])
+    >>> round(float(get_parameter(p, "eta_bar[1]")), 6)
+    0.2
+    """
     addr = _address(params, name)
     if addr.field == "kappa":
         return params.fractions[..., 0]
@@ -766,10 +1316,38 @@ def get_parameter(params: Params, name: str | ParameterAddress) -> jax.Array:
 
 
 def set_parameters(params: Params, names: Sequence[str | ParameterAddress], values) -> Params:
-    """`params` with each named parameter set to its value (an unindexed field on every entry).
+    """Set several named parameters.
 
+    An unindexed field is set on every entry; 'kappa' sets fractions to [kappa, 1 - kappa].
     Traceable (works under jit, vmap and grad): no value checks, so validate values with
-    `Params(...)` or `params.replace(...)` where they are concrete."""
+    `Params(...)` or `params.replace(...)` where they are concrete.
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set.
+    names : Sequence of str or ParameterAddress
+        The addresses (see `parse_parameter`).
+    values : Sequence of array_like
+        One scalar per address, cast to the field's dtype.
+
+    Returns
+    -------
+    Params
+        The changed copy.
+
+    Raises
+    ------
+    ParameterError
+        When an address is invalid for `params`.
+
+    Examples
+    --------
+    >>> from jaxmf.params import Params, set_parameters
+    >>> p = set_parameters(Params(), ["eta_bar", "w_jump"], [0.3, 0.0])
+    >>> round(float(p.eta_bar[0]), 6), float(p.w_jump[0])
+    (0.3, 0.0)
+    """
     new: dict[str, jax.Array] = {}
     for name, value in zip(names, values):
         addr = _address(params, name)
@@ -787,13 +1365,59 @@ def set_parameters(params: Params, names: Sequence[str | ParameterAddress], valu
 
 
 def set_parameter(params: Params, name: str | ParameterAddress, value) -> Params:
-    """`params` with one named parameter set to `value` (traceable, see `set_parameters`)."""
+    """Set one named parameter (traceable, see `set_parameters`).
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set.
+    name : str or ParameterAddress
+        The address (see `parse_parameter`).
+    value : array_like
+        The new scalar value.
+
+    Returns
+    -------
+    Params
+        The changed copy.
+
+    Raises
+    ------
+    ParameterError
+        When the address is invalid for `params`.
+
+    Examples
+    --------
+    >>> from jaxmf.params import Params, set_parameter
+    >>> p = set_parameter(Params(eta_bar=[0.1, 0.2], fractions=[0.5, 0.5]), "g[0,1]", 0.0)
+    >>> p.g.tolist()[0][1]
+    0.0
+    """
     return set_parameters(params, [name], [value])
 
 
 def parameter_names(params: Params) -> tuple[str, ...]:
-    """Every address of `params`: each field, each population of it, each g[m,k], and 'kappa'
-    for two populations."""
+    """Every address of a parameter set.
+
+    Each field, each population of it (when P > 1), each g[m,k], v_peak, v_reset, and 'kappa' for
+    two populations.
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set (its number of populations decides the indices).
+
+    Returns
+    -------
+    tuple of str
+        The addresses, in field order.
+
+    Examples
+    --------
+    >>> from jaxmf.params import Params, parameter_names
+    >>> parameter_names(Params())[:4]
+    ('alpha', 'eta_bar', 'delta_eta', 'i_ext')
+    """
     p = params.n_populations
     names: list[str] = []
     for field in PER_POPULATION_FIELDS:
@@ -810,26 +1434,112 @@ def parameter_names(params: Params) -> tuple[str, ...]:
 
 
 def stack_params(params_list) -> Params:
-    """A batch of parameter sets (leading axis) for `simulate_network` or `jax.vmap`."""
+    """A batch of parameter sets, stacked on a new leading axis.
+
+    For `simulate_network` (which runs a batch at once) or `jax.vmap`.
+
+    Parameters
+    ----------
+    params_list : Sequence of Params
+        Parameter sets with the same number of populations.
+
+    Returns
+    -------
+    Params
+        One `Params` whose fields have a leading batch axis.
+
+    Examples
+    --------
+    >>> from jaxmf.params import Params, stack_params
+    >>> stack_params([Params(eta_bar=0.1), Params(eta_bar=0.2)]).eta_bar.shape
+    (2, 1)
+    """
     return jax.tree.map(lambda *xs: jnp.stack(xs), *params_list)
 
 
 def first_params(params: Params) -> Params:
-    """The first parameter set of a batch (`stack_params`); an unbatched set unchanged."""
+    """The first parameter set of a batch made by `stack_params`; an unbatched set unchanged.
+
+    Parameters
+    ----------
+    params : Params
+        A batched or unbatched parameter set.
+
+    Returns
+    -------
+    Params
+        An unbatched parameter set.
+
+    Examples
+    --------
+    >>> from jaxmf.params import Params, first_params, stack_params
+    >>> round(float(first_params(stack_params([Params(eta_bar=0.1), Params()])).eta_bar[0]), 6)
+    0.1
+    """
     return jax.tree.map(lambda x: x[0], params) if jnp.ndim(params.eta_bar) == 2 else params
 
 
 def synaptic_drive(params: Params, s: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The conductance terms population m feels for synaptic activations `s` (P,):
+    """The conductance terms each population feels for given synaptic activations.
+
     (gs)_m = sum_k g[m, k] fractions[k] s_k and (gs e_r)_m = sum_k g[m, k] fractions[k] s_k e_r[k].
-    The network, the mean field and the theta network all use this one definition."""
+    The network, the mean field and the theta network all use this one definition.
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set.
+    s : jax.Array
+        Synaptic activations, shape (P,).
+
+    Returns
+    -------
+    gs : jax.Array
+        Total conductance onto each population, shape (P,).
+    gs_er : jax.Array
+        Conductance weighted by the presynaptic reversal potentials, shape (P,).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.params import Params, synaptic_drive
+    >>> gs, gs_er = synaptic_drive(Params(g=2.0, e_r=0.5), jnp.array([0.25]))
+    >>> float(gs[0]), float(gs_er[0])
+    (0.5, 0.25)
+    """
     fs = params.fractions * s
     return params.g @ fs, params.g @ (fs * params.e_r)
 
 
 def check_params(params: Any, name: str = "params") -> Params:
-    """`params` if it is a `Params`, else a ParameterError naming `name` (with the fix for a
-    `DimensionalParams`, which must be converted first)."""
+    """Refuse anything that is not a `Params`, with the fix for a `DimensionalParams`.
+
+    Parameters
+    ----------
+    params : Any
+        The value to check.
+    name : str, default "params"
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    Params
+        `params` itself.
+
+    Raises
+    ------
+    ParameterError
+        When `params` is not a `Params`; a `DimensionalParams` is told to convert with
+        ``.to_dimensionless()``.
+
+    Examples
+    --------
+    >>> from jaxmf.params import DimensionalParams, check_params
+    >>> check_params(DimensionalParams())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    jaxmf.params.ParameterError: params: must be jaxmf.Params; got DimensionalParams ...
+    """
     if isinstance(params, Params):
         return params
     hint = " (convert it with .to_dimensionless())" if isinstance(params, DimensionalParams) else ""
@@ -837,8 +1547,40 @@ def check_params(params: Any, name: str = "params") -> Params:
 
 
 def check_positive(name: str, x: Any, *, allow_zero: bool = False) -> float:
-    """`x` as a float, or a ParameterError naming `name` unless it is a finite number > 0
-    (>= 0 with `allow_zero`): step sizes, tolerances, times, memory budgets."""
+    """A finite number > 0 (or >= 0) as a float, else an error naming it.
+
+    For step sizes, tolerances, times and memory budgets. Strings, booleans and complex numbers are
+    refused.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    x : Any
+        The value to check.
+    allow_zero : bool, default False
+        Accept 0 as well.
+
+    Returns
+    -------
+    float
+        `x` as a float.
+
+    Raises
+    ------
+    ParameterError
+        When `x` is not a finite number in range.
+
+    Examples
+    --------
+    >>> from jaxmf.params import check_positive
+    >>> check_positive("dt", "0.1")
+    Traceback (most recent call last):
+    ...
+    jaxmf.params.ParameterError: dt: must be a finite number > 0; got '0.1'
+    >>> check_positive("t0", 0, allow_zero=True)
+    0.0
+    """
     try:
         v = float(x) if not isinstance(x, (str, bytes, complex, bool)) else np.nan
     except (TypeError, ValueError):
@@ -851,8 +1593,39 @@ def check_positive(name: str, x: Any, *, allow_zero: bool = False) -> float:
 
 
 def check_whole(name: str, x: Any, minimum: int = 1) -> int:
-    """`x` as an int, or a ParameterError naming `name` unless it is a whole number >= `minimum`
-    (counts, seeds, chunk sizes; 2.0 is accepted, 2.5 and True are not)."""
+    """A whole number >= `minimum` as an int, else an error naming it.
+
+    For counts, seeds and chunk sizes: 2.0 is accepted, 2.5 and True are not.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    x : Any
+        The value to check.
+    minimum : int, default 1
+        The smallest value allowed.
+
+    Returns
+    -------
+    int
+        `x` as an int.
+
+    Raises
+    ------
+    ParameterError
+        When `x` is not a whole number >= `minimum`.
+
+    Examples
+    --------
+    >>> from jaxmf.params import check_whole
+    >>> check_whole("n", 2.0)
+    2
+    >>> check_whole("seed", -1, minimum=0)
+    Traceback (most recent call last):
+    ...
+    jaxmf.params.ParameterError: seed: must be a whole number >= 0; got -1
+    """
     if (
         isinstance(x, bool)
         or not isinstance(x, (int, float, np.integer, np.floating))

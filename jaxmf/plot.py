@@ -63,8 +63,23 @@ _SYMBOLS = {
 
 
 def pyplot():
-    """`matplotlib.pyplot`, with the Agg backend selected first on a headless machine (unless the
-    user or MPLBACKEND chose one). Close figures with `pyplot().close(fig)`."""
+    """`matplotlib.pyplot`, with the Agg backend selected first on a headless machine.
+
+    The backend is left alone when the user or ``MPLBACKEND`` chose one, or pyplot is already
+    imported. Close figures with ``pyplot().close(fig)``.
+
+    Returns
+    -------
+    module
+        `matplotlib.pyplot`.
+
+    Examples
+    --------
+    >>> from jaxmf import plot
+    >>> plt = plot.pyplot()
+    >>> fig, ax = plt.subplots()
+    >>> plt.close(fig)
+    """
     import matplotlib
 
     headless = sys.platform.startswith("linux") and not (
@@ -87,14 +102,28 @@ def _bin_width(res) -> float:
 
 
 def parameter_label(name: str) -> str:
-    """The paper's symbol for a parameter name, as matplotlib math: 'eta_bar' -> η̄,
-    'delta_eta' -> Δ_η, 'w_jump[1]' -> w_jump with population index 1, 'g[0,1]' -> g_01.
-    Unknown names come back unchanged.
+    r"""The paper's symbol for a parameter name, as matplotlib math.
 
-    Example
+    'eta_bar' gives η̄, 'delta_eta' Δ_η, 'w_jump[1]' w_jump with population index 1 as a
+    superscript, 'g[0,1]' g_01. Unknown names come back unchanged.
+
+    Parameters
+    ----------
+    name : str
+        A parameter address (see `jaxmf.params.parse_parameter`).
+
+    Returns
     -------
-    >>> parameter_label("eta_bar")
-    '$\\bar\\eta$'
+    str
+        A mathtext label (between dollar signs), or `name` itself.
+
+    Examples
+    --------
+    >>> from jaxmf import plot
+    >>> print(plot.parameter_label("eta_bar"), plot.parameter_label("g[0,1]"))
+    $\bar\eta$ $g_{01}$
+    >>> plot.parameter_label("my_axis")
+    'my_axis'
     """
     field, _, index = str(name).partition("[")
     symbol = _SYMBOLS.get(field)
@@ -196,21 +225,43 @@ def _draw_raster(ax, res, colors, labels, time=lambda x: x):
 
 
 def plot_network(res, path=None, title: str | None = None, *, units: str = "dimensionless"):
-    """Raster of the recorded neurons, population rate r(t) and mean adaptation <w>(t), stacked on
-    one time axis.
+    r"""Raster, population rate r(t) and mean adaptation ⟨w⟩(t) of a network run, on one time axis.
+
+    The raster's label says how many of the neurons it shows (those recorded, ``raster=`` of the
+    run). The rate is drawn as a step over each recording bin (it is a bin average).
 
     Parameters
     ----------
-    res : a `NetworkResult` (one element of a batch: `res.select(i)`) or a saved run from
+    res : NetworkResult or SavedRun
+        One network run (take one element of a batch with ``res.select(i)``), or a saved run from
         `jaxmf.io.load_network_result`.
-    path : also save the figure there (format from the suffix).
-    title : the figure's title.
-    units : 'dimensionless' (the model's units, with ms, Hz and pA at the paper's scales as
-        secondary axes) or 'dimensional' (ms, Hz, pA on the axes themselves).
+    path : str or os.PathLike, optional
+        Also save the figure there (format from the suffix, 150 dpi).
+    title : str, optional
+        The figure's title.
+    units : {'dimensionless', 'dimensional'}, default 'dimensionless'
+        'dimensionless': the model's units, with ms, Hz and pA at the parameters' scales as
+        secondary axes. 'dimensional': ms, Hz, pA on the axes themselves.
 
     Returns
     -------
-    matplotlib Figure with three axes: raster, rate, adaptation.
+    matplotlib.figure.Figure
+        Three axes: raster, rate, adaptation.
+
+    Raises
+    ------
+    ValueError
+        When `res` is batched or `units` is unknown.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import plot
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> fig = plot.plot_network(cmp.network, units="dimensional")
+    >>> [ax.get_ylabel() for ax in fig.axes[1:]]
+    ['rate (Hz)', '$\\langle W \\rangle$ (pA)']
+    >>> plot.pyplot().close(fig)
     """
     if np.ndim(res.r) != 2:
         raise ValueError("plot_network: take one element of a batched result first (res.select(i))")
@@ -302,14 +353,50 @@ def plot_phase(
     units="dimensionless",
     params=None,
 ):
-    """Trajectory in the (x, y) plane, x and y each one of 'r', 'v', 'w', 's'.
+    """Trajectories in the plane of two variables, each one of 'r', 'v', 'w', 's'.
 
-    res_or_results: a `MeanFieldResult` or `NetworkResult` (its rate smoothed over one time unit),
-    a list of them, or a dict label -> result (one colour each). t_from: drop earlier times (the
-    approach from the initial state) to show only the attractor. populations: which to draw
-    (default all; one line style each). A circle marks the first drawn point, a square the last.
-    ax: draw into these axes (default a new figure). units: 'dimensionless' or 'dimensional'
-    (Hz, mV, pA at the scales of `params`). Returns the axes.
+    A circle marks the first drawn point, a square the last. A network's rate is smoothed over one
+    time unit.
+
+    Parameters
+    ----------
+    res_or_results : MeanFieldResult or NetworkResult or list or dict
+        One result, a list of them, or a dict label -> result (one colour each).
+    x : {'r', 'v', 'w', 's'}, default 'w'
+        The variable along the horizontal axis.
+    y : {'r', 'v', 'w', 's'}, default 'r'
+        The variable along the vertical axis.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (default a new figure).
+    t_from : float, default 0.0
+        Drop earlier times (the approach from the initial state) to show only the attractor.
+    populations : Sequence of int, optional
+        Which populations to draw (default all; one line style each).
+    units : {'dimensionless', 'dimensional'}, default 'dimensionless'
+        'dimensional' draws Hz, mV, pA at the scales of `params`.
+    params : Params, optional
+        The parameters, needed for dimensional units.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn into.
+
+    Raises
+    ------
+    ValueError
+        When `x` or `y` is not one of r, v, w, s, a result is batched, or dimensional units lack
+        `params`.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import plot
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> ax = plot.plot_phase(cmp.meanfield["chen_campbell"], "w", "r", t_from=10.0)
+    >>> ax.get_ylabel(), len(ax.get_lines())  # the trajectory, its start and its end
+    ('rate r', 3)
+    >>> plot.pyplot().close(ax.figure)
     """
     u = units if isinstance(units, _Units) else _Units(params, units)
     for name, value in (("x", x), ("y", y)):
@@ -353,25 +440,51 @@ def plot_meanfield(
     equilibria=None,
     units: str = "dimensionless",
 ):
-    """r(t), <v>(t), <w>(t) and s(t) stacked on one time axis, with the (<w>, r) phase plot beside
-    them.
+    """r(t), ⟨v⟩(t), ⟨w⟩(t) and s(t) of a mean-field solution on one time axis, with the (⟨w⟩, r)
+    phase plane beside them.
 
     Parameters
     ----------
-    res : a `MeanFieldResult`, or a dict label -> result to overlay several (e.g. models).
-    path : also save the figure there.
-    title : the figure's title.
-    params : the `Params` solved, to add physical units (ms, Hz, mV, pA) at their scales.
-    i_ext : the `StepInput` used, to mark its switch times.
-    equilibria : equilibria to draw (dicts with r, w, stable, e.g. from
-        `io.equilibria_to_dicts`): their rate as a horizontal line on the r panel and their
-        (<w>, r) point in the phase plane; filled/solid where stable, open/dotted where not.
-    units : 'dimensionless' (the model's units; with `params`, physical units as secondary
-        axes) or 'dimensional' (ms, Hz, mV, pA on the axes; needs `params`).
+    res : MeanFieldResult or dict of str to MeanFieldResult
+        One solution, or a dict label -> solution to overlay several (e.g. models).
+    path : str or os.PathLike, optional
+        Also save the figure there.
+    title : str, optional
+        The figure's title.
+    params : Params, optional
+        The parameters solved, to add physical units (ms, Hz, mV, pA) at their scales.
+    i_ext : StepInput, optional
+        The input used, to mark its switch times.
+    equilibria : list of dict, optional
+        Equilibria to draw (dicts with r, w, stable, e.g. from `jaxmf.io.equilibria_to_dicts`):
+        their rate as a horizontal line on the r panel and their (⟨w⟩, r) point in the phase plane;
+        filled / solid where stable, open / dotted where not.
+    units : {'dimensionless', 'dimensional'}, default 'dimensionless'
+        'dimensionless': the model's units (with `params`, physical units as secondary axes).
+        'dimensional': ms, Hz, mV, pA on the axes; needs `params`.
 
     Returns
     -------
-    matplotlib Figure with five axes: r, v, w, s, phase.
+    matplotlib.figure.Figure
+        Five axes: r, v, w, s and the phase plane.
+
+    Raises
+    ------
+    ValueError
+        When a result is batched, `units` is unknown, or dimensional units lack `params`.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import plot
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> from jaxmf import io
+    >>> p = jaxmf.presets.tonic()
+    >>> eq = io.equilibria_to_dicts(jaxmf.meanfield_equilibria(p))
+    >>> fig = plot.plot_meanfield(cmp.meanfield["chen_campbell"], params=p, equilibria=eq)
+    >>> len(fig.axes)
+    5
+    >>> plot.pyplot().close(fig)
     """
     plt = pyplot()
     u = _Units(params, units)
@@ -455,13 +568,45 @@ def plot_comparison(
     smooth_time: float = 1.0,
     units: str = "dimensionless",
 ):
-    """The paper's figure (Chen & Campbell 2022, Fig. 1): network raster, then r(t), <v>(t), <w>(t)
-    and s(t), each with the network (thin, its rate smoothed over `smooth_time` time units) against
-    every mean-field model (thick), on one time axis with milliseconds along the top.
+    """Network against mean field, as in the paper's Figure 1 (Chen & Campbell 2022).
 
-    cmp: a `Comparison` from `jaxmf.compare`. path: also save the figure there.
-    units: 'dimensionless' (the model's units, physical units as secondary axes) or
-    'dimensional' (ms, Hz, mV, pA on the axes). Returns the matplotlib Figure (five axes).
+    The network raster, then r(t), ⟨v⟩(t), ⟨w⟩(t) and s(t), each with the network (thin, its rate
+    smoothed over `smooth_time`) against every mean-field model (thick), on one time axis with
+    milliseconds along the top. The transient left out of the metrics is shaded.
+
+    Parameters
+    ----------
+    cmp : Comparison
+        From `jaxmf.compare`.
+    path : str or os.PathLike, optional
+        Also save the figure there.
+    title : str, optional
+        The figure's title.
+    smooth_time : float, default 1.0
+        Smoothing window of the network's rate (time units).
+    units : {'dimensionless', 'dimensional'}, default 'dimensionless'
+        'dimensionless': the model's units, physical units as secondary axes. 'dimensional': ms,
+        Hz, mV, pA on the axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Five axes: raster, r, v, w, s.
+
+    Raises
+    ------
+    ValueError
+        When the comparison's network run is batched or `units` is unknown.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import plot
+    >>> cmp = jaxmf.compare(jaxmf.presets.tonic(), n=100, t1=40.0, progress=False)
+    >>> fig = plot.plot_comparison(cmp)
+    >>> fig.axes[-1].get_xlabel()
+    'time (dimensionless; shaded: transient left out of the metrics)'
+    >>> plot.pyplot().close(fig)
     """
     net = cmp.network
     if np.ndim(net.r) != 2:
@@ -528,12 +673,42 @@ def plot_comparison(
 
 
 def plot_error_vs_n(study: dict, metric="rel_err_r_mean", path=None, title: str | None = None):
-    """A discrepancy metric against network size N from `compare.finite_size_study`, log-log: the
-    mean over seeds (markers) with the seeds' spread (min to max, bars), and a c/sqrt(N) guide
-    (the finite-size fluctuation scale) fitted through the means.
+    """A discrepancy metric against network size N, log-log.
 
-    metric: a key of `study` (or a list of keys, one colour each). Non-positive or NaN values are
-    left out (a log axis cannot show them). Returns the matplotlib Figure.
+    The mean over seeds (markers) with the seeds' spread (min to max, bars), and a c/sqrt(N) guide
+    (the finite-size fluctuation scale) fitted through the means. Non-positive or NaN values are
+    left out (a log axis cannot show them).
+
+    Parameters
+    ----------
+    study : dict
+        From `jaxmf.finite_size_study`.
+    metric : str or list of str, default 'rel_err_r_mean'
+        A key of `study`, or several (one colour each).
+    path : str or os.PathLike, optional
+        Also save the figure there.
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One log-log axes.
+
+    Raises
+    ------
+    ValueError
+        When a metric is not in the study.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import plot
+    >>> study = jaxmf.finite_size_study(jaxmf.presets.tonic(), ns=(100,), t1=40.0)
+    >>> fig = plot.plot_error_vs_n(study, metric=["rel_err_r_mean", "rel_err_w_mean"])
+    >>> fig.axes[0].get_xscale(), fig.axes[0].get_xlabel()
+    ('log', 'network size N')
+    >>> plot.pyplot().close(fig)
     """
     metrics = [metric] if isinstance(metric, str) else list(metric)
     for name in metrics:
@@ -591,13 +766,55 @@ def plot_regime_map(
     population: int = 0,
     period: bool = True,
 ):
-    """A regime map from a sweep dataset (`jaxmf.sweep` / `regime_map`, or one read back with
-    `jaxmf.sweep.load_sweep`): quiescent / tonic / bursting per grid point, points whose status is
-    not 'ok' in black, and, with `period`, the burst period (where the dataset has it) as contours.
+    """A regime map from a sweep dataset: quiescent / tonic / bursting per grid point.
 
-    x, y: the two grid dimensions to draw (default the dataset's first two); any other grid
-    dimension must have length 1. population: which population of a multi-population sweep.
-    Returns the matplotlib Figure.
+    Points whose status is not 'ok' are black; with `period`, the burst period (where the dataset
+    has it) is drawn as contours. The legend sits beside the map and counts the points of each
+    regime; the axes carry the paper's symbols (`parameter_label`).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From `jaxmf.sweep` / `jaxmf.regime_map`, or read back with `jaxmf.load_sweep`; needs
+        'regime' and 'status' over the grid dimensions.
+    path : str or os.PathLike, optional
+        Also save the figure there.
+    title : str, optional
+        The title (default the grid size).
+    x : str, optional
+        The grid dimension along the horizontal axis (default the first).
+    y : str, optional
+        The grid dimension along the vertical axis (default the second).
+    population : int, default 0
+        Which population of a multi-population sweep.
+    period : bool, default True
+        Draw burst-period contours.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes.
+
+    Raises
+    ------
+    ValueError
+        When the dataset has no 'regime', fewer than two grid dimensions, or another grid
+        dimension with more than one value.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from jaxmf import plot
+    >>> dims = ("eta_bar", "w_jump")
+    >>> ds = xr.Dataset(
+    ...     {"regime": (dims, [["quiescent", "tonic"], ["bursting", "bursting"]]),
+    ...      "status": (dims, [["ok", "ok"], ["ok", "ok"]])},
+    ...     coords={"eta_bar": [0.0, 0.1], "w_jump": [0.01, 0.02]},
+    ... )
+    >>> fig = plot.plot_regime_map(ds)
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['quiescent (1)', 'tonic (1)', 'bursting (2)']
+    >>> plot.pyplot().close(fig)
     """
     plt = pyplot()
     from matplotlib.colors import ListedColormap
@@ -835,16 +1052,43 @@ def plot_fit(
 
     Parameters
     ----------
-    t, r_target, r_fit : (T,) times, the target rate and the fitted model's rate.
-    loss_history : (iterations, starts) loss per iteration (NaN after a start stopped).
-    path : also save the figure there.
-    transient : times before it were not fitted (shaded).
-    fitted, initial : parameter name -> value, shown in the title ("eta_bar: 0.11 -> 0.125").
-    model, loss : names for the legend and the loss axis.
+    t : array_like
+        Shape (T,). Times.
+    r_target : array_like
+        Shape (T,). The target rate.
+    r_fit : array_like
+        Shape (T,). The fitted model's rate.
+    loss_history : array_like
+        Shape (iterations, starts). Loss per iteration (NaN after a start stopped).
+    path : str or os.PathLike, optional
+        Also save the figure there (120 dpi).
+    transient : float, optional
+        Times before it were not fitted (shaded).
+    fitted : dict of str to float, optional
+        Fitted parameter values, shown in the title with `initial` ("eta_bar: 0.11 -> 0.125").
+    initial : dict of str to float, optional
+        Starting parameter values.
+    model : str, default 'meanfield'
+        The fitted model's name, for the legend.
+    loss : str, default 'loss'
+        The loss's name, for the loss axis.
 
     Returns
     -------
-    matplotlib Figure with two axes: the traces, the loss histories.
+    matplotlib.figure.Figure
+        Two axes: the traces, the loss histories.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf import plot
+    >>> t = np.linspace(0.0, 10.0, 11)
+    >>> history = np.array([[1.0, 2.0], [0.5, 1.0], [0.1, np.nan]])
+    >>> fig = plot.plot_fit(t, np.sin(t), np.sin(t) + 0.1, history,
+    ...                     fitted={"eta_bar": 0.125}, initial={"eta_bar": 0.11})
+    >>> fig.axes[0].get_title()
+    'eta_bar: 0.11 -> 0.125'
+    >>> plot.pyplot().close(fig)
     """
     plt = pyplot()
     t = np.asarray(t, float)

@@ -39,22 +39,41 @@ def _override(base: Params, units: str, overrides: dict) -> Params:
 def chen_campbell_2022(
     *, rounded: bool = False, units: str = "dimensionless", **overrides
 ) -> Params:
-    """One population, Delta_eta = 0.02, I_ext = 0, eta_bar = 0.12 (bursting) unless overridden.
+    """The paper's one-population parameter set, with overrides.
+
+    Delta_eta = 0.02, I_ext = 0 and eta_bar = 0.12 (bursting) unless overridden; the values are the
+    exact conversion of the dimensional set (Chen & Campbell 2022, section 2).
 
     Parameters
     ----------
-    rounded : the paper's 4-digit rounded dimensionless values (its bifurcation diagrams).
-    units : 'dimensionless' (overrides are `Params` fields) or 'dimensional' (overrides are
-        `DimensionalParams` fields in pA, ms, mV, nS, e.g. i_ext=5.0 for 5 pA).
-    **overrides : fields to replace, e.g. eta_bar=0.25.
+    rounded : bool, default False
+        Use the paper's 4-digit rounded dimensionless values, with which its bifurcation diagrams
+        were computed.
+    units : {'dimensionless', 'dimensional'}, default 'dimensionless'
+        'dimensionless': overrides are `Params` fields. 'dimensional': overrides are
+        `DimensionalParams` fields in pA, ms, mV, nS (e.g. ``i_ext=5.0`` for 5 pA), converted at the
+        paper's scales.
+    **overrides : float or array_like
+        Fields to replace, e.g. ``eta_bar=0.25``.
 
     Returns
     -------
-    Params (always dimensionless: the model that is simulated).
+    Params
+        Always dimensionless: the model that is simulated.
 
-    Example
-    -------
-    >>> p = chen_campbell_2022(units="dimensional", i_ext=5.0, tau_w=100.0)   # 5 pA, 100 ms
+    Raises
+    ------
+    ParameterError
+        When `units` is unknown, or an override names no field or is out of range.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> p = presets.chen_campbell_2022(units="dimensional", i_ext=5.0, tau_w=100.0)  # 5 pA, 100 ms
+    >>> round(float(p.i_ext[0]) * 2.5 * 65**2, 6), round(float(p.a[0]), 6)
+    (5.0, 0.015385)
+    >>> round(float(presets.chen_campbell_2022(rounded=True).g[0, 0]), 6)
+    1.2308
     """
     base = DimensionalParams().to_dimensionless()
     if rounded:
@@ -65,21 +84,39 @@ def chen_campbell_2022(
 def two_population(
     *, kappa: float = 0.8, rounded: bool = False, units: str = "dimensionless", **overrides
 ) -> Params:
-    """Strongly (p, fraction kappa) and weakly (q, 1 - kappa) adapting populations, equal
-    conductances; each population has its own synaptic variable and Lorentzian excitability.
+    """Strongly and weakly adapting populations (the paper's section 2 and Figure 4).
+
+    Population p (fraction kappa) has tau_W = 200 ms and W_jump = 200 pA; population q
+    (1 - kappa) has tau_W = 20 ms and W_jump = 100 pA. Conductances are equal; each population has
+    its own synaptic variable and Lorentzian excitability.
 
     Parameters
     ----------
-    kappa : fraction of the strongly adapting population, in (0, 1]; 1 is the one-population
-        model.
-    rounded : the paper's 4-digit rounded values for both populations.
-    units : 'dimensionless' or 'dimensional' (overrides in pA, ms, mV, nS), as in
-        `chen_campbell_2022`.
-    **overrides : fields to replace (per-population values as lists).
+    kappa : float, default 0.8
+        Fraction of the strongly adapting population, in (0, 1]; 1 gives the one-population model.
+    rounded : bool, default False
+        Use the paper's 4-digit rounded values for both populations.
+    units : {'dimensionless', 'dimensional'}, default 'dimensionless'
+        Units of the overrides, as in `chen_campbell_2022`.
+    **overrides : float or array_like
+        Fields to replace (per-population values as lists).
 
     Returns
     -------
     Params
+        Two populations (one when kappa = 1), dimensionless.
+
+    Raises
+    ------
+    ParameterError
+        When kappa is not a number in (0, 1], or an override is invalid.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> p = presets.two_population(kappa=0.7)
+    >>> p.n_populations, [round(x, 6) for x in p.fractions.tolist()]
+    (2, [0.7, 0.3])
     """
     if (
         isinstance(kappa, bool)
@@ -101,13 +138,59 @@ def two_population(
 
 def bursting(*, units: str = "dimensionless", **overrides) -> Params:
     """eta_bar = 0.12: collective bursting (slow adaptation oscillation), the paper's Figure 1b.
-    Overrides as in `chen_campbell_2022`."""
+
+    Parameters
+    ----------
+    units : {'dimensionless', 'dimensional'}, default 'dimensionless'
+        Units of the overrides, as in `chen_campbell_2022`.
+    **overrides : float or array_like
+        Fields to replace.
+
+    Returns
+    -------
+    Params
+        The one-population set at eta_bar = 0.12.
+
+    Raises
+    ------
+    ParameterError
+        When `units` or an override is invalid.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> round(float(presets.bursting().eta_bar[0]), 6)
+    0.12
+    """
     return _override(chen_campbell_2022(eta_bar=0.12), units, overrides)
 
 
 def tonic(*, units: str = "dimensionless", **overrides) -> Params:
-    """eta_bar = 0.25: tonic, asynchronous firing at a stable equilibrium (Figure 1a).
-    Overrides as in `chen_campbell_2022`."""
+    """eta_bar = 0.25: tonic, asynchronous firing at a stable equilibrium (the paper's Figure 1a).
+
+    Parameters
+    ----------
+    units : {'dimensionless', 'dimensional'}, default 'dimensionless'
+        Units of the overrides, as in `chen_campbell_2022`.
+    **overrides : float or array_like
+        Fields to replace.
+
+    Returns
+    -------
+    Params
+        The one-population set at eta_bar = 0.25.
+
+    Raises
+    ------
+    ParameterError
+        When `units` or an override is invalid.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> round(float(presets.tonic(delta_eta=0.05).delta_eta[0]), 6)
+    0.05
+    """
     return _override(chen_campbell_2022(eta_bar=0.25), units, overrides)
 
 
@@ -123,13 +206,43 @@ PRESETS = {
     "tonic": tonic,
     "two_population": two_population,
 }
+"""The presets by name, as `get` and the command line's `--preset` take them."""
 
 
 def get(name: str, **overrides) -> Params:
-    """Preset by name (the command line's `--preset`), with `overrides` of its fields
-    (`units='dimensional'` among them gives the overrides in physical units).
+    """A preset by name (the command line's ``--preset``), with overrides.
 
-    Raises ParameterError('preset') for an unknown name."""
+    Names are the keys of `PRESETS`: 'chen_campbell_2022', 'chen_campbell_2022_rounded' (alias
+    'rounded'), 'bursting', 'tonic', 'two_population'.
+
+    Parameters
+    ----------
+    name : str
+        The preset's name.
+    **overrides : Any
+        Passed to the preset: fields to replace, and ``units='dimensional'`` to give them in
+        physical units (``kappa`` for 'two_population').
+
+    Returns
+    -------
+    Params
+        The parameter set.
+
+    Raises
+    ------
+    ParameterError
+        When the name is unknown (its `name` is 'preset'), or an override is invalid.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> presets.get("tonic", units="dimensional", i_ext=10.0).n_populations
+    1
+    >>> presets.get("fast")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    jaxmf.params.ParameterError: preset: unknown preset 'fast'; choose one of ...
+    """
     try:
         factory = PRESETS[name]
     except KeyError:
