@@ -24,6 +24,7 @@ MODULES = [
     "jaxmf._compare",
     "jaxmf.io",
     "jaxmf.plot",
+    "jaxmf.dde",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
