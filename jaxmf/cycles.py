@@ -521,8 +521,8 @@ def continue_cycles(
     Returns
     -------
     Branch(kind='cycle'): values, states (u at phase 0), eigenvalues (Floquet multipliers, by
-    decreasing modulus), stable, period, minima/maxima (on the collocation polynomial at 8 points
-    per interval), profiles and mesh (the representation values and their times), special
+    decreasing modulus), stable, period, minima/maxima (exact extrema of the collocation
+    polynomial), profiles and mesh (the representation values and their times), special
     points, `status` and `message` (why it stopped). With return_stats, (branch, CycleStats).
     """
     f = vector_field or meanfield_vector_field
@@ -631,7 +631,6 @@ class _CycleTracer:
         self.special: list[SpecialPoint] = []
         self.rejected = self.iterations = 0
         self.compile_s: float | None = None
-        self.fine = _basis(prob.m)[3]
 
     def correct(self, z_prev, tau_prev, step, uref, t):
         dtype = jnp.asarray(z_prev).dtype
@@ -722,8 +721,7 @@ class _CycleTracer:
     def record(self, z, tau, mult, logmod):
         N, m, n = self.N, self.prob.m, self.prob.n
         U = z[:-2].reshape(N, m, n)
-        uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
-        vals = np.einsum("fk,jkn->jfn", self.fine, uloc).reshape(-1, n)
+        lo, hi = _extrema(U, self.t)
         i_triv = int(np.argmin(np.abs(mult - 1)))
         others = np.delete(np.arange(len(mult)), i_triv)
         return dict(
@@ -734,8 +732,8 @@ class _CycleTracer:
             logmod=logmod,
             T=z[-2],
             p=z[-1],
-            min=vals.min(0),
-            max=vals.max(0),
+            min=lo,
+            max=hi,
             state=U[0, 0].copy(),
             stable=bool(np.all(logmod[others] < 0)),
             trivial=mult[i_triv],
@@ -880,9 +878,10 @@ def _to_branch(rows, base, name, special, message, status, prob, N):
 
 class Cycle(eqx.Module):
     """One periodic orbit at a fixed parameter value: period, state at phase 0, minima/maxima per
-    variable (on the collocation polynomial), Floquet multipliers (decreasing modulus), stable,
-    profile (M, n) at times mesh (M,) in [0, 1], whether Newton converged, and `status`
-    (RESULTS.successful or RESULTS.not_converged) with its `message`."""
+    variable (exact extrema of the collocation polynomial), Floquet multipliers (decreasing
+    modulus), stable, profile (M, n) at times mesh (M,) in [0, 1], whether Newton converged, and
+    `status` (RESULTS.successful, not_converged or out_of_domain) with its `message`. A cycle
+    that was not found carries NaN in place of numbers."""
 
     value: jax.Array
     period: jax.Array
@@ -911,11 +910,19 @@ def cycle_at(
     mesh_iterations: int = 3,
     tol: float = 1e-11,
     vector_field: Callable | None = None,
+    near: int | None = None,
     throw: bool = True,
 ) -> Cycle:
-    """The cycle of a branch at a given parameter value: Newton at fixed parameter from the
-    nearest branch point, re-equidistributing the mesh. Use it to read off a cycle at a
-    parameter value, or, with a larger ntst, to check the discretisation error.
+    """The cycle of a branch at a given parameter value. Use it to read off a cycle at a parameter
+    value, or, with a larger ntst, to check the discretisation error.
+
+    The cycle is followed along the branch segment whose end points bracket `value` (the one
+    holding the branch point nearest `value`, or nearest `near`): pseudo-arclength steps from
+    one end towards the other (so a fold between them is followed, not jumped) until the
+    parameter passes `value`, regula falsi in the arclength of that step (well conditioned also
+    next to a fold or a Hopf point), then Newton at fixed parameter on re-equidistributed
+    meshes, which must not move the cycle beyond the discretisation error. Should that fail,
+    everything is repeated on a mesh of 2 ntst intervals.
 
     Parameters
     ----------
@@ -923,11 +930,25 @@ def cycle_at(
     (same `ncol`). value: the parameter value. ntst: mesh intervals (default: the branch's).
     mesh_iterations: Newton solves after the first, each on a re-equidistributed mesh.
     tol: Newton tolerance (relative step). vector_field: as in `continue_cycles`.
-    throw: raise `ContinuationError` when Newton does not converge.
+    near: a branch index; where several cycles of the branch have this parameter value (e.g.
+    either side of a fold of cycles), the one on the segment nearest this point.
+    throw: raise `ContinuationError` when no cycle is found.
 
     Returns
     -------
-    Cycle (converged=False and status not_converged only with throw=False).
+    Cycle. Without throw, a failure comes back with NaN period, state, extrema and multipliers
+    and status not_converged (Newton failed, or converged off the branch) or out_of_domain
+    (`value` outside the range of the branch's parameter values).
+
+    Raises
+    ------
+    ContinuationError (with throw): no cycle found; `.result` is the flagged Cycle.
+    ParameterError: an empty branch, a non-finite value, or `near` not a branch index.
+
+    Example
+    -------
+    >>> cyc = cycle_at(params, branch, 0.12)  # doctest: +SKIP
+    >>> float(cyc.period), bool(cyc.stable)  # doctest: +SKIP
     """
     f = vector_field or meanfield_vector_field
     name = branch.param[0]
@@ -936,65 +957,309 @@ def cycle_at(
     values = np.asarray(branch.values)[:, 0]
     if values.size == 0:
         raise ParameterError("branch", "has no cycles")
-    i = int(np.argmin(np.abs(values - value)))
-    times = np.asarray(branch.mesh[i])
-    N0 = (times.shape[0] - 1) // m
-    t = np.concatenate([times[:-1:m], [1.0]])
-    z = np.concatenate(
-        [np.asarray(branch.profiles[i])[:-1].reshape(-1), [float(branch.period[i]), values[i]]]
-    )
-    N = ntst or N0
+    value = float(value)
+    if not np.isfinite(value):
+        raise ParameterError("value", f"must be finite; got {value}")
+    if near is not None and not (
+        isinstance(near, (int, np.integer)) and -len(values) <= near < len(values)
+    ):
+        raise ParameterError("near", f"must be a branch index; got {near!r}")
     prob = _Problem(f=f, name=name, m=m, n=n, theta_period=0.0)
     base = with_parameter(params, name, value)
-    e_p = np.zeros(N * m * n + 2)
-    e_p[-1] = 1.0
-    if N != N0:
-        t_new, _ = _equidistribute(z[:-2].reshape(N0, m, n), t, N)
-        z, t = _remesh(z, t, t_new, m, n), t_new
-    ok = False
-    for k in range(mesh_iterations + 1):
-        uref = z[:-2].reshape(N, m, n)
-        # Typed like continue_cycles' arguments (no weak types), so its compilation is reused.
-        out = _correct(
-            prob,
-            jnp.asarray(z),
-            jnp.asarray(z),
-            jnp.asarray(e_p),
-            jnp.asarray(value - z[-1], z.dtype),
-            jnp.asarray(uref),
-            jnp.asarray(t),
-            base,
-            jnp.asarray(tol, z.dtype),
-            jnp.asarray(20, jnp.int32),
+    dtype = np.asarray(branch.profiles).dtype
+
+    def fail(status, message):
+        nan = np.full(n, np.nan)
+        cycle = Cycle(
+            value=jnp.asarray(value),
+            period=jnp.asarray(np.nan),
+            state=jnp.asarray(nan),
+            minima=jnp.asarray(nan),
+            maxima=jnp.asarray(nan),
+            multipliers=jnp.asarray(np.full(n, np.nan + 0j)),
+            stable=jnp.asarray(False),
+            profile=jnp.zeros((0, n)),
+            mesh=jnp.zeros((0,)),
+            converged=False,
+            status=getattr(RESULTS, status),
         )
-        z, ok = np.asarray(out[0]), bool(out[1])
-        mult, logmod = np.asarray(out[4]), np.asarray(out[5])
-        if k < mesh_iterations:
-            t_new, _ = _equidistribute(z[:-2].reshape(N, m, n), t, N)
-            z, t = _remesh(z, t, t_new, m, n), t_new
+        if throw:
+            raise ContinuationError(f"cycle at {name}={value:.10g}: {message}", cycle)
+        return cycle
+
+    segment = _bracketing_segment(branch, value, near)
+    if segment is None:
+        return fail(
+            "out_of_domain",
+            f"outside the branch's range [{values.min():.10g}, {values.max():.10g}]",
+        )
+    za, ta = _branch_point(branch, segment[0], m, n)
+    zb, tb = _branch_point(branch, segment[1], m, n)
+    N0 = ta.shape[0] - 1
+    N = ntst or N0
+    tries: list[str] = []
+    found = None
+    for N_try in (N, 2 * N):
+        t = ta if N_try == N0 else _equidistribute(za[:-2].reshape(N0, m, n), ta, N_try)[0]
+        a, b = _remesh(za, ta, t, m, n), _remesh(zb, tb, t, m, n)
+        solved = _solve_on_segment(prob, base, a, b, t, value, tol, mesh_iterations, dtype)
+        if isinstance(solved, str):
+            tries.append(f"ntst={N_try}: {solved} (tol={tol:g})")
+            if "branch point itself" in solved:
+                break  # the known cycle does not converge: a tolerance, not a mesh, problem
+            continue
+        why = _off_walk(prob, solved[0], solved[1], solved[4], t)
+        if not why:
+            found = solved
+            break
+        tries.append(f"ntst={N_try}: converged to another cycle ({why})")
+    if found is None:
+        return fail("not_converged", "; ".join(tries))
+    z, t, mult, logmod, _ = found
+    N = t.shape[0] - 1
     U = z[:-2].reshape(N, m, n)
-    fine = _basis(m)[3]
-    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
-    vals = np.einsum("fk,jkn->jfn", fine, uloc).reshape(-1, n)
+    lo, hi = _extrema(U, t)
     others = _nontrivial_index(mult)
-    cycle = Cycle(
+    return Cycle(
         value=jnp.asarray(z[-1]),
         period=jnp.asarray(z[-2]),
         state=jnp.asarray(U[0, 0]),
-        minima=jnp.asarray(vals.min(0)),
-        maxima=jnp.asarray(vals.max(0)),
+        minima=jnp.asarray(lo),
+        maxima=jnp.asarray(hi),
         multipliers=jnp.asarray(mult),
         stable=jnp.asarray(bool(np.all(logmod[others] < 0))),
         profile=jnp.asarray(np.concatenate([U.reshape(-1, n), U[:1, 0]])),
         mesh=jnp.asarray(np.concatenate([_points(t, m).reshape(-1), [1.0]])),
-        converged=ok,
-        status=RESULTS.successful if ok else RESULTS.not_converged,
+        converged=True,
+        status=RESULTS.successful,
     )
-    if throw and not ok:
-        raise ContinuationError(
-            f"cycle at {name}={value:.10g}: Newton did not converge (tol={tol:g})", cycle
+
+
+def _bracketing_segment(branch: Branch, value: float, near: int | None):
+    """(i, i + 1) of the branch segment whose parameter range holds `value`, the one starting
+    nearest branch index `near` or, without it, the one holding the point nearest `value`;
+    (0, 0) for a one-point branch at exactly `value`; None when no segment holds it. A
+    segment with a fold of cycles ('lpc' special point) between its ends reaches the fold."""
+    values = np.asarray(branch.values)[:, 0]
+    if values.size == 1:
+        return (0, 0) if values[0] == value else None
+    lo = np.minimum(values[:-1], values[1:])
+    hi = np.maximum(values[:-1], values[1:])
+    for sp in branch.special_points:
+        if sp.kind == "lpc" and sp.converged and 1 <= sp.index < values.size:
+            fold = float(np.asarray(sp.value).reshape(-1)[0])
+            lo[sp.index - 1] = min(lo[sp.index - 1], fold)
+            hi[sp.index - 1] = max(hi[sp.index - 1], fold)
+    inside = np.flatnonzero((lo <= value) & (value <= hi))
+    if inside.size == 0:
+        return None
+    if near is not None:
+        key = np.abs(inside + 0.25 - (near % values.size))
+    else:
+        key = np.minimum(np.abs(values[inside] - value), np.abs(values[inside + 1] - value))
+    i = int(inside[np.argmin(key)])
+    return i, i + 1
+
+
+def _branch_point(branch: Branch, i: int, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The unknowns z = (profile values, T, p) and the mesh of branch point i."""
+    times = np.asarray(branch.mesh[i])
+    t = np.concatenate([times[:-1:m], [1.0]])
+    z = np.concatenate(
+        [
+            np.asarray(branch.profiles[i])[:-1].reshape(-1),
+            [float(branch.period[i]), float(branch.values[i, 0])],
+        ]
+    )
+    return z, t
+
+
+def _fixed_parameter(prob, base, z, t, value, tol, dtype):
+    """Newton at parameter `value` from z (phase relative to z)."""
+    N, m, n = t.shape[0] - 1, prob.m, prob.n
+    e_p = np.zeros(z.shape[0])
+    e_p[-1] = 1.0
+    out = _correct(
+        prob,
+        jnp.asarray(z, dtype),
+        jnp.asarray(z, dtype),
+        jnp.asarray(e_p, dtype),
+        jnp.asarray(value - z[-1], dtype),
+        jnp.asarray(z[:-2].reshape(N, m, n), dtype),
+        jnp.asarray(t, dtype),
+        base,
+        jnp.asarray(tol, dtype),
+        jnp.asarray(20, jnp.int32),
+    )
+    return np.asarray(out[0]), bool(out[1]), np.asarray(out[4]), np.asarray(out[5])
+
+
+def _arclength_step(prob, base, z, tau, s, t, tol, dtype):
+    """Pseudo-arclength correction at distance s from the cycle z along tau (phase relative to
+    z): (cycle, tangent, multipliers, log-moduli), or None where Newton fails."""
+    N, m, n = t.shape[0] - 1, prob.m, prob.n
+    out = _correct(
+        prob,
+        jnp.asarray(z + s * tau, dtype),
+        jnp.asarray(z, dtype),
+        jnp.asarray(tau, dtype),
+        jnp.asarray(s, dtype),
+        jnp.asarray(z[:-2].reshape(N, m, n), dtype),
+        jnp.asarray(t, dtype),
+        base,
+        jnp.asarray(tol, dtype),
+        jnp.asarray(20, jnp.int32),
+    )
+    if not bool(out[1]):
+        return None
+    return tuple(np.asarray(x) for x in (out[0], out[3], out[4], out[5]))
+
+
+def _walk(prob, base, a, b, t, value, tol, dtype, steps: int = 8):
+    """The cycle at parameter `value` on the branch from cycle a towards cycle b (same mesh t):
+    pseudo-arclength steps of a fraction of their distance (so a fold between them is followed,
+    not jumped) until the parameter passes `value`, then regula falsi in the arclength of the
+    last step. Returns (cycle, multipliers, log-moduli) with |p - value| at rounding level, or
+    why not (a string)."""
+    d = b - a
+    length = np.sqrt(max(_inner_np(prob, d, d, t), 0.0))
+    if not np.isfinite(length):
+        return "the branch points are not finite"
+    if length == 0.0:
+        z, ok, mult, logmod = _fixed_parameter(prob, base, a, t, value, tol, dtype)
+        return (z, mult, logmod) if ok else "Newton did not converge at the branch point itself"
+    # The tangent at a, oriented towards b (a zero step along the secant).
+    start = _arclength_step(prob, base, a, d / length, 0.0, t, tol, dtype)
+    if start is None:
+        return "Newton did not converge at the branch point itself"
+    z, tau = start[0], start[1]
+    if abs(z[-1] - value) <= 1e-12 * (1 + abs(value)):
+        return z, start[2], start[3]
+    h, travelled = length / steps, 0.0
+    while travelled < 3 * length:
+        nxt = _arclength_step(prob, base, z, tau, h, t, tol, dtype)
+        if nxt is None:
+            h *= 0.5
+            if h < 1e-6 * length:
+                return "Newton failed along the branch"
+            continue
+        g0, g1 = z[-1] - value, nxt[0][-1] - value
+        if g1 == 0.0:
+            return nxt[0], nxt[2], nxt[3]
+        if g0 * g1 < 0:
+
+            def evaluate(s, z0=z, tau0=tau):
+                out = _arclength_step(prob, base, z0, tau0, s, t, tol, dtype)
+                return (np.nan, None) if out is None else (out[0][-1] - value, out)
+
+            best, g = regula_falsi(evaluate, g0, g1, a=0.0, b=h, x_tol=1e-13 * h, max_iter=60)
+            if best is None or not abs(g) <= 1e-12 * (1 + abs(value)):
+                return "Newton failed along the branch"
+            return best[0], best[2], best[3]
+        z, tau = nxt[0], nxt[1]
+        travelled += h
+    return "the parameter value was not reached along the branch"
+
+
+def _solve_on_segment(prob, base, a, b, t, value, tol, mesh_iterations, dtype):
+    """The cycle at `value` on the branch from a to b (mesh t), then mesh iterations (Newton at
+    fixed parameter on re-equidistributed meshes). Next to a fold or a Hopf point the
+    fixed-parameter problem is ill conditioned while the arclength one is not: where Newton at
+    fixed parameter fails on the first mesh, the arclength solution (its parameter at rounding
+    level from `value`) is the answer; a later mesh that fails keeps the previous one.
+    Returns (z, t, multipliers, log-moduli, z on the walk) or why not (a string)."""
+    m, n = prob.m, prob.n
+    N = t.shape[0] - 1
+    # Beyond both ends (towards a fold between them) the parameter turns inside the segment:
+    # shorter steps, so that both crossings of `value` are seen.
+    beyond = not min(a[-1], b[-1]) <= value <= max(a[-1], b[-1])
+    walked = _walk(prob, base, a, b, t, value, tol, dtype, steps=32 if beyond else 8)
+    if isinstance(walked, str):
+        return walked
+    z, mult, logmod = walked
+    z_walk = z
+    for k in range(mesh_iterations + 1):
+        if k > 0:
+            t_new, _ = _equidistribute(z[:-2].reshape(N, m, n), t, N)
+            z_try, t_try = _remesh(z, t, t_new, m, n), t_new
+        else:
+            z_try, t_try = z, t
+        z_new, ok, mult_new, logmod_new = _fixed_parameter(
+            prob, base, z_try, t_try, value, tol, dtype
         )
-    return cycle
+        if not ok:
+            if k == 0:
+                continue
+            break
+        z, t, mult, logmod = z_new, t_try, mult_new, logmod_new
+    return z, t, mult, logmod, z_walk
+
+
+def _off_walk(prob, z, t, z_walk, t_walk) -> str:
+    """Why the final cycle z (mesh t) is not the one found along the branch, z_walk (mesh
+    t_walk), or '' (the mesh iterations change it by the discretisation error only)."""
+    m, n = prob.m, prob.n
+    T = z[-2]
+    if not (np.isfinite(T) and T > 0 and np.all(np.isfinite(z))):
+        return f"period {T:.6g}"
+    if abs(T - z_walk[-2]) > 1e-3 * z_walk[-2]:
+        return f"period {T:.10g} moved from {z_walk[-2]:.10g} on the mesh iterations"
+    w = _remesh(z_walk, t_walk, t, m, n)
+    d = z - w
+    d[-2] = 0.0
+    dist = np.sqrt(max(_inner_np(prob, d, d, t), 0.0))
+    scale = np.sqrt(max(_inner_np(prob, w, w, t), 0.0))
+    if dist > 1e-2 * scale:
+        return f"profile moved by {dist:.3g} (size {scale:.3g}) on the mesh iterations"
+    return ""
+
+
+def _extrema(U: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact minima and maxima per variable of the collocation polynomial (mesh t, values U
+    (N, m, n)): on each interval, the roots of its derivative (companion eigenvalues, then two
+    Newton steps) and the interval's ends."""
+    N, m, n = U.shape
+    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)  # (N, m + 1, n)
+    coef = np.einsum("ik,jkn->jni", _monomial(m), uloc)  # local polynomial, increasing powers
+    lo, hi = uloc.min(axis=(0, 1)), uloc.max(axis=(0, 1))
+    if m < 2:
+        return lo, hi
+    dcoef = coef[..., 1:] * np.arange(1, m + 1)  # derivative, degree m - 1
+    lead = dcoef[..., -1]
+    size = np.max(np.abs(dcoef), axis=-1)
+    usable = np.abs(lead) > 1e-14 * size
+    safe = np.where(usable, lead, 1.0)[..., None]
+    k = m - 1
+    comp = np.zeros((N, n, k, k))
+    comp[..., 0, :] = -dcoef[..., -2::-1] / safe
+    if k > 1:
+        comp[..., np.arange(1, k), np.arange(k - 1)] = 1.0
+    roots = np.linalg.eigvals(comp)  # (N, n, k)
+    keep = usable[..., None] & (np.abs(roots.imag) < 1e-6) & (roots.real > -1e-3)
+    keep &= roots.real < 1 + 1e-3
+    s = np.clip(roots.real, 0.0, 1.0)
+    powers = np.arange(m + 1)
+    for _ in range(2):
+        d1 = np.einsum("jni,jnri->jnr", dcoef, s[..., None] ** powers[None, None, None, :m])
+        d2 = np.einsum(
+            "jni,jnri->jnr",
+            dcoef[..., 1:] * np.arange(1, m),
+            s[..., None] ** powers[None, None, None, : m - 1],
+        )
+        step = np.where(np.abs(d2) > 0, d1 / np.where(d2 == 0, 1.0, d2), 0.0)
+        s = np.clip(s - step, 0.0, 1.0)
+    vals = np.einsum("jni,jnri->jnr", coef, s[..., None] ** powers)
+    lo = np.minimum(lo, np.min(np.where(keep, vals, np.inf), axis=(0, 2)))
+    hi = np.maximum(hi, np.max(np.where(keep, vals, -np.inf), axis=(0, 2)))
+    return lo, hi
+
+
+@functools.cache
+def _monomial(m: int) -> np.ndarray:
+    """Matrix taking the values at the m + 1 equally spaced local points to the coefficients
+    of the local polynomial in increasing powers of s in [0, 1]."""
+    z = np.arange(m + 1) / m
+    return np.linalg.inv(np.vander(z, m + 1, increasing=True))
 
 
 def _nontrivial_index(mult):

@@ -319,3 +319,99 @@ def test_both_hopf_points_give_the_same_branch(rounded, branch_low):
     a = sorted(float(sp.value) for sp in branch_low.special_points if sp.kind == "lpc")
     b = sorted(float(sp.value) for sp in other.special_points if sp.kind == "lpc")
     np.testing.assert_allclose(a, b, atol=1e-8)
+
+
+def test_cycle_at_follows_the_branch(rounded, branch_low):
+    # Inside the canard explosion at the lower fold the period changes by ~100 between points;
+    # Newton at fixed eta_bar from the nearest point used to return negative periods there, or
+    # "converge" to the equilibrium (T = 0). Every answer must lie on its segment: the branch's
+    # own points (independent continuation steps) bound it.
+    eta = np.asarray(branch_low.values)[:, 0]
+    period = np.asarray(branch_low.period)
+    lpc1 = [sp for sp in branch_low.special_points if sp.kind == "lpc"][0]
+    for k in (lpc1.index, lpc1.index + 2):
+        value = 0.5 * (eta[k] + eta[k + 1])
+        cyc = cycle_at(rounded, branch_low, value, near=k)
+        assert cyc.converged and cyc.status == RESULTS.successful
+        assert abs(float(cyc.value) - value) < 1e-14
+        lo, hi = sorted(period[k : k + 2])
+        assert lo - 0.5 * (hi - lo) < float(cyc.period) < hi + 0.5 * (hi - lo)
+        if branch_low.stable[k] == branch_low.stable[k + 1]:
+            assert bool(cyc.stable) == bool(branch_low.stable[k])
+    # At a branch point the answer is that point (the first one is ~1e-7 from the Hopf point).
+    for k in (0, lpc1.index):
+        cyc = cycle_at(rounded, branch_low, eta[k], near=k)
+        np.testing.assert_allclose(float(cyc.period), period[k], rtol=1e-7)
+
+
+def test_cycle_at_two_cycles_either_side_of_a_fold(rounded, branch_low, hopf_low):
+    eta = np.asarray(branch_low.values)[:, 0]
+    period = np.asarray(branch_low.period)
+    lpc1 = [sp for sp in branch_low.special_points if sp.kind == "lpc"][0]
+    fold, i = float(lpc1.value), lpc1.index
+    # Between the fold and the Hopf point there are two cycles: the unstable one grown from the
+    # Hopf point (before the fold) and the stable bursting one (after it).
+    value = 0.5 * (fold + float(hopf_low.value))
+    before = cycle_at(rounded, branch_low, value, near=0)
+    k = i + int(np.flatnonzero(eta[i:] > value)[0])  # first point of the stable side beyond it
+    after = cycle_at(rounded, branch_low, value, near=k)
+    assert before.converged and after.converged
+    assert not bool(before.stable) and bool(after.stable)
+    assert float(before.period) < period[i - 1] < period[i] < float(after.period)
+    # Between the fold and its nearest branch point (1e-9 away in the canard) too.
+    close = fold + 0.5 * (eta[i] - fold)
+    cyc = cycle_at(rounded, branch_low, close, near=i - 1)
+    assert cyc.converged and abs(float(cyc.value) - close) < 1e-14
+    assert min(period[i - 1 : i + 1]) - 10 < float(cyc.period) < max(period[i - 1 : i + 1]) + 10
+    # Below the fold no cycle of this family exists.
+    outside = cycle_at(rounded, branch_low, fold - 1e-4, throw=False)
+    assert outside.status == RESULTS.out_of_domain and not outside.converged
+    assert np.isnan(float(outside.period)) and np.all(np.isnan(np.asarray(outside.maxima)))
+    with pytest.raises(ContinuationError, match="outside the branch's range"):
+        cycle_at(rounded, branch_low, fold - 1e-4)
+
+
+def test_extrema_are_those_of_the_collocation_polynomial(branch_low):
+    from jaxmf.cycles import _basis, _evaluate, _extrema
+
+    m, n = 4, 4
+    k = int(np.argmax(np.asarray(branch_low.maxima)[:, 0]))  # the sharpest spike
+    times = np.asarray(branch_low.mesh[k])
+    t = np.concatenate([times[:-1:m], [1.0]])
+    U = np.asarray(branch_low.profiles[k])[:-1].reshape(-1, m, n)
+    lo, hi = _extrema(U, t)
+    np.testing.assert_allclose(np.asarray(branch_low.maxima[k]), hi, rtol=0, atol=0)
+    # Brute force: the same polynomial on 2000 points per interval never exceeds them and comes
+    # within its sampling error (~u'' (h / 2000)^2 / 8).
+    s = (t[:-1, None] + np.diff(t)[:, None] * np.linspace(0, 1, 2001)[None, :]).reshape(-1)
+    dense = _evaluate(U, t, s)
+    assert np.all(dense.max(0) <= hi + 1e-14) and np.all(dense.min(0) >= lo - 1e-14)
+    np.testing.assert_allclose(dense.max(0), hi, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(dense.min(0), lo, rtol=0, atol=1e-9)
+    # Eight samples per interval (the former reading) are low by far more.
+    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
+    sampled = np.einsum("fk,jkn->jfn", _basis(m)[3], uloc).reshape(-1, n).max(0)
+    assert hi[0] - sampled[0] > 100 * abs(hi[0] - dense.max(0)[0])
+
+
+@pytest.mark.slow  # a 300-interval branch (~10 s) and a 600-interval refinement
+def test_cycle_at_issue_example_either_side_of_the_upper_fold():
+    # Issue 15: on this 29-point branch cycle_at(p, cyc, 0.327687414) returned period -3474.3;
+    # AUTO-07p gives 132.5 for the unstable cycle there (the stable one is the other cycle).
+    p = presets.chen_campbell_2022(rounded=True, w_jump=0.03)
+    eq = meanfield_equilibria(p.replace(eta_bar=0.106))
+    x = jnp.asarray([eq.r[0, 0], eq.v[0, 0], eq.w[0, 0], eq.s[0, 0]])
+    hopf = refine_hopf(p.replace(eta_bar=0.106), "eta_bar", x)
+    branch = continue_cycles(p, hopf, "eta_bar", (-0.5, 1.0), ntst=300, period_max=3000)
+    (lpc,) = [sp for sp in branch.special_points if sp.kind == "lpc"]
+    value = 0.327687414
+    unstable = cycle_at(p, branch, value, near=lpc.index - 1)
+    stable = cycle_at(p, branch, value, near=lpc.index - 2)
+    np.testing.assert_allclose(float(unstable.period), 132.5, atol=0.05)
+    assert not bool(unstable.stable) and bool(stable.stable)
+    assert float(unstable.period) < float(lpc.period) < float(stable.period)
+    # The extrema are the polynomial's: on twice the mesh r_max agrees to the collocation
+    # error (the 8-samples-per-interval reading was low by ~1e-5 on such spikes).
+    fine = cycle_at(p, branch, value, near=lpc.index - 2, ntst=600)
+    np.testing.assert_allclose(float(fine.period), float(stable.period), rtol=1e-8)
+    np.testing.assert_allclose(np.asarray(fine.maxima), np.asarray(stable.maxima), atol=1e-8)
