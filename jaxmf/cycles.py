@@ -947,8 +947,9 @@ def cycle_at(
 
     Example
     -------
-    >>> cyc = cycle_at(params, branch, 0.12)  # doctest: +SKIP
-    >>> float(cyc.period), bool(cyc.stable)  # doctest: +SKIP
+    >>> branch = continue_cycles(params, hopf, "eta_bar", (0.0, 0.3))
+    >>> cyc = cycle_at(params, branch, 0.12)
+    >>> float(cyc.period), bool(cyc.stable), float(cyc.maxima[0])
     """
     f = vector_field or meanfield_vector_field
     name = branch.param[0]
