@@ -26,6 +26,7 @@ the signature f(x, params), params being `Params` or a dict of scalars.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._loop import Progress
-from ._newton import newton, outside_domain, regula_falsi, with_parameter
+from ._newton import newton, outside_domain, parameter_value, regula_falsi, with_parameter
 from ._results import RESULTS, status_message
 from .bifurcation import (
     Branch,
@@ -51,6 +52,7 @@ from .params import ParameterError, check_positive
 __all__ = [
     "continue_cycles",
     "cycle_at",
+    "cycle_from_trajectory",
     "Cycle",
     "CycleStats",
     "meanfield_vector_field",
@@ -469,7 +471,7 @@ class CycleStats(eqx.Module):
 
 def continue_cycles(
     params,
-    hopf_point: SpecialPoint,
+    hopf_point: SpecialPoint | Cycle,
     param: str | None = None,
     bounds=None,
     *,
@@ -491,7 +493,8 @@ def continue_cycles(
     progress: bool = False,
     throw: bool = True,
 ):
-    """Continue the family of periodic orbits born at a Hopf point in one parameter.
+    """Continue the family of periodic orbits born at a Hopf point, or through a given cycle
+    (e.g. from `cycle_from_trajectory`: a family connected to no Hopf point), in one parameter.
 
     Special points: 'lpc', 'pd', 'ns' (refined by regula falsi in the arclength with the
     corrector), 'homoclinic' (period above period_max; the last point, not refined) and 'hopf'
@@ -503,20 +506,32 @@ def continue_cycles(
     ----------
     params: the base parameters (`Params`, or a dict of scalars with `vector_field`).
     hopf_point: a Hopf `SpecialPoint` (state = flat equilibrium, value, frequency); its
-    eigenvector is recomputed from the Jacobian. param: continuation parameter name (default:
-    the Hopf point's). bounds: (lo, hi) in the parameter; continuation stops outside, and at
-    the edge of the valid domain of `Params`. ntst, ncol: mesh intervals and Gauss points per
-    interval (the error is O(h^(2 ncol)) at mesh points; ncol = 4 as in AUTO). ds, ds_min,
-    ds_max: pseudo-arclength step in the norm sqrt(int |u|^2 ds + theta_period T^2 + p^2),
-    adapted to the Newton iteration count. max_points: accepted points at most. amplitude0: the
-    first step, i.e. the L2 size of the first cycle's deviation from the equilibrium.
-    adapt_mesh: re-equidistribute the mesh after every step (needed for the slow-fast bursting
-    cycles). period_max: stop with a 'homoclinic' point when the period exceeds it (default
-    25 x the Hopf period). tol, max_iter: Newton tolerance (relative step) and iterations.
-    detect: locate special points. vector_field: f(x, params) on flat states (default
-    `meanfield_vector_field`). return_stats: also return `CycleStats`. progress: print a
-    progress line. throw: raise `ContinuationError` when no cycle converged or the corrector
+    eigenvector is recomputed from the Jacobian. Or a `Cycle`: the family is continued from it
+    in both directions and joined (the cycle's row inside), or once round when it returns to the
+    cycle (a closed family, an isola: message 'closed family'). param: continuation parameter
+    name (default: the Hopf point's or the cycle's). bounds: (lo, hi) in the parameter;
+    continuation stops outside, and at the edge of the valid domain of `Params`. ntst, ncol:
+    mesh intervals and Gauss points per interval (the error is O(h^(2 ncol)) at mesh points;
+    ncol = 4 as in AUTO). ds, ds_min, ds_max: pseudo-arclength step in the norm sqrt(int |u|^2
+    ds + theta_period T^2 + p^2), adapted to the Newton iteration count. max_points: accepted
+    points at most. amplitude0: the first step, i.e. the L2 size of the first cycle's deviation
+    from the equilibrium. adapt_mesh: re-equidistribute the mesh after every step (needed for
+    the slow-fast bursting cycles). period_max: stop with a 'homoclinic' point when the period
+    exceeds it (default 25 x the Hopf period). tol, max_iter: Newton tolerance (relative step)
+    and iterations. detect: locate special points. vector_field: f(x, params) on flat states
+    (default `meanfield_vector_field`). return_stats: also return `CycleStats`. progress: print
+    a progress line. throw: raise `ContinuationError` when no cycle converged or the corrector
     failed before the branch ended (status not_converged); `.result` holds the branch.
+
+    Raises
+    ------
+    ContinuationError (with throw): as above. ParameterError: invalid settings.
+
+    Example
+    -------
+    >>> branch = continue_cycles(params, hopf, "eta_bar", (0.0, 0.3))
+    >>> [(sp.kind, float(sp.value)) for sp in branch.special_points]
+    >>> isola = continue_cycles(params, cycle_from_trajectory(params, sol.t, sol), "eta_bar")
 
     Returns
     -------
@@ -526,7 +541,9 @@ def continue_cycles(
     points, `status` and `message` (why it stopped). With return_stats, (branch, CycleStats).
     """
     f = vector_field or meanfield_vector_field
-    name = param or hopf_point.param[0]
+    name = param or (hopf_point.param if isinstance(hopf_point, Cycle) else hopf_point.param[0])
+    if not name:
+        raise ParameterError("param", "name the continuation parameter of this cycle")
     if ntst < 4 or ncol < 2:
         raise ParameterError("ntst", f"need ntst >= 4 and ncol >= 2; got {ntst}, {ncol}")
     for label, x in (
@@ -543,6 +560,30 @@ def continue_cycles(
         or max_points < 1
     ):
         raise ParameterError("max_points", f"must be an integer >= 1; got {max_points!r}")
+    if isinstance(hopf_point, Cycle):
+        return _continue_from_cycle(
+            params,
+            hopf_point,
+            name,
+            bounds,
+            ntst=ntst,
+            ncol=ncol,
+            ds=ds,
+            ds_min=ds_min,
+            ds_max=ds_max,
+            max_points=max_points,
+            amplitude0=amplitude0,
+            adapt_mesh=adapt_mesh,
+            period_max=period_max,
+            theta_period=theta_period,
+            tol=tol,
+            max_iter=max_iter,
+            detect=detect,
+            f=f,
+            return_stats=return_stats,
+            progress=progress,
+            throw=throw,
+        )
     p0 = float(np.asarray(hopf_point.value).reshape(-1)[0])
     base = with_parameter(params, name, p0)
     x_eq = np.asarray(hopf_point.state, float)
@@ -691,6 +732,64 @@ class _CycleTracer:
         self.progress.close(message)
         return status, message
 
+    def trace_from(self, z0, t0, direction: float) -> tuple[str, str]:
+        """Start at the cycle z0 (mesh t0 of N intervals), stepping first towards increasing
+        (direction > 0) or decreasing parameter, and continue; returns (status name, message).
+        The start is the first row; coming back to it ends the branch (a closed family)."""
+        N, m, n = self.N, self.prob.m, self.prob.n
+        self.t = t0
+        e_p = np.zeros(z0.shape[0])
+        e_p[-1] = direction
+        self.t_start = time.perf_counter()
+        # Newton at the cycle's own parameter: the cycle again, and the tangent oriented along e_p.
+        z, ok, it, tau, mult, logmod = self.correct(z0, e_p, 0.0, z0[:-2].reshape(N, m, n), t0)
+        self.compile_s = time.perf_counter() - self.t_start
+        self.t_run = time.perf_counter()
+        if not ok:
+            self.run_s = 0.0
+            self.progress.close("the start does not converge")
+            return "not_converged", "Newton did not converge at the starting cycle"
+        self.it, self.step = it, self.ds
+        self.start = self.record(z, tau, mult, logmod)
+        self.rows.append(self.start)
+        self.prepare(self.start)
+        while len(self.rows) < self.max_points:
+            row = self.advance()
+            if row is None:
+                status, message = (
+                    "not_converged",
+                    f"step size below ds_min={self.ds_min} (Newton failed)",
+                )
+                break
+            end = self.ended(row)
+            if end is not None:
+                status, message = end
+                break
+            self.prepare(row)
+        else:
+            status, message = "max_steps_reached", f"max_points={self.max_points} reached"
+        self.run_s = time.perf_counter() - self.t_run
+        self.progress.close(message)
+        return status, message
+
+    def closed(self, prev, row) -> bool:
+        """Whether the step from prev to row passed the starting cycle again: the parameter
+        brackets the start's, with the period and extrema (interpolated there) the start's."""
+        start = getattr(self, "start", None)
+        if start is None or len(self.rows) < 5 or prev is start:
+            return False
+        dp = row["p"] - prev["p"]
+        if dp == 0 or not min(prev["p"], row["p"]) <= start["p"] <= max(prev["p"], row["p"]):
+            return False
+        th = (start["p"] - prev["p"]) / dp
+        at = lambda key: (1 - th) * prev[key] + th * row[key]
+        size = np.max(start["max"] - start["min"])
+        close_T = abs(at("T") - start["T"]) <= 1e-2 * abs(row["T"] - prev["T"]) + 1e-6 * start["T"]
+        close_x = np.max(np.abs(at("max") - start["max"])) <= 1e-3 * size + 1e-2 * np.max(
+            np.abs(row["max"] - prev["max"])
+        )
+        return bool(close_T and close_x)
+
     def advance(self):
         """Predictor-corrector from the last point, halving the step after a failure: the new
         row (appended), or None when the step fell below ds_min."""
@@ -772,6 +871,8 @@ class _CycleTracer:
                 # itself, half a period shifted: drop that point and stop.
                 rows.pop()
                 return "successful", f"reached a Hopf point at {name}={float(found[-1].value):.10g}"
+        if len(rows) >= 2 and self.closed(rows[-2], row):
+            return "successful", "returned to its start: a closed family (isola)"
         if not self.lo <= row["p"] <= self.hi:
             return "successful", f"left bounds {self.bounds}"
         if row["T"] > self.period_max:
@@ -881,7 +982,8 @@ class Cycle(eqx.Module):
     variable (exact extrema of the collocation polynomial), Floquet multipliers (decreasing
     modulus), stable, profile (M, n) at times mesh (M,) in [0, 1], whether Newton converged, and
     `status` (RESULTS.successful, not_converged or out_of_domain) with its `message`. A cycle
-    that was not found carries NaN in place of numbers."""
+    that was not found carries NaN in place of numbers. `param` names the parameter `value` is
+    of (the start of `continue_cycles`)."""
 
     value: jax.Array
     period: jax.Array
@@ -894,6 +996,7 @@ class Cycle(eqx.Module):
     mesh: jax.Array
     converged: bool = eqx.field(static=True)
     status: Any = eqx.field(default_factory=lambda: RESULTS.successful)
+    param: str = eqx.field(static=True, default="")
 
     @property
     def message(self) -> str:
@@ -970,20 +1073,7 @@ def cycle_at(
     dtype = np.asarray(branch.profiles).dtype
 
     def fail(status, message):
-        nan = np.full(n, np.nan)
-        cycle = Cycle(
-            value=jnp.asarray(value),
-            period=jnp.asarray(np.nan),
-            state=jnp.asarray(nan),
-            minima=jnp.asarray(nan),
-            maxima=jnp.asarray(nan),
-            multipliers=jnp.asarray(np.full(n, np.nan + 0j)),
-            stable=jnp.asarray(False),
-            profile=jnp.zeros((0, n)),
-            mesh=jnp.zeros((0,)),
-            converged=False,
-            status=getattr(RESULTS, status),
-        )
+        cycle = _failed_cycle(value, n, status, name)
         if throw:
             raise ContinuationError(f"cycle at {name}={value:.10g}: {message}", cycle)
         return cycle
@@ -1017,8 +1107,12 @@ def cycle_at(
     if found is None:
         return fail("not_converged", "; ".join(tries))
     z, t, mult, logmod, _ = found
-    N = t.shape[0] - 1
-    U = z[:-2].reshape(N, m, n)
+    return _make_cycle(z, t, mult, logmod, m, n, name)
+
+
+def _make_cycle(z, t, mult, logmod, m, n, name) -> Cycle:
+    """A converged `Cycle` from the unknowns z on mesh t and its multipliers."""
+    U = z[:-2].reshape(t.shape[0] - 1, m, n)
     lo, hi = _extrema(U, t)
     others = _nontrivial_index(mult)
     return Cycle(
@@ -1033,6 +1127,26 @@ def cycle_at(
         mesh=jnp.asarray(np.concatenate([_points(t, m).reshape(-1), [1.0]])),
         converged=True,
         status=RESULTS.successful,
+        param=name,
+    )
+
+
+def _failed_cycle(value, n, status, name) -> Cycle:
+    """A `Cycle` that was not found: NaN numbers, no profile, the status."""
+    nan = np.full(n, np.nan)
+    return Cycle(
+        value=jnp.asarray(value),
+        period=jnp.asarray(np.nan),
+        state=jnp.asarray(nan),
+        minima=jnp.asarray(nan),
+        maxima=jnp.asarray(nan),
+        multipliers=jnp.asarray(np.full(n, np.nan + 0j)),
+        stable=jnp.asarray(False),
+        profile=jnp.zeros((0, n)),
+        mesh=jnp.zeros((0,)),
+        converged=False,
+        status=getattr(RESULTS, status),
+        param=name,
     )
 
 
@@ -1261,6 +1375,238 @@ def _monomial(m: int) -> np.ndarray:
     of the local polynomial in increasing powers of s in [0, 1]."""
     z = np.arange(m + 1) / m
     return np.linalg.inv(np.vander(z, m + 1, increasing=True))
+
+
+def _start_mesh(cycle: Cycle, N: int, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The unknowns and mesh of a `Cycle` (collocation degree m), on N intervals."""
+    times = np.asarray(cycle.mesh)
+    profile = np.asarray(cycle.profile)
+    if times.size < 2 or (times.shape[0] - 1) % m:
+        raise ParameterError("cycle", f"needs a converged cycle of collocation degree ncol={m}")
+    t = np.concatenate([times[:-1:m], [1.0]])
+    z = np.concatenate([profile[:-1].reshape(-1), [float(cycle.period), float(cycle.value)]])
+    N0 = t.shape[0] - 1
+    if N0 != N:
+        t_new, _ = _equidistribute(z[:-2].reshape(N0, m, n), t, N)
+        z, t = _remesh(z, t, t_new, m, n), t_new
+    return z, t
+
+
+def _continue_from_cycle(params, cycle: Cycle, name: str, bounds, *, f, **options):
+    """`continue_cycles` from a `Cycle`: both directions joined, or once round a closed family."""
+    if not cycle.converged or not np.isfinite(float(cycle.period)):
+        raise ParameterError("cycle", f"is not a converged cycle ({cycle.message})")
+    ntst, ncol = options["ntst"], options["ncol"]
+    n = int(np.shape(cycle.state)[-1])
+    p0 = float(cycle.value)
+    base = with_parameter(params, name, p0)
+    prob = _Problem(f=f, name=name, m=ncol, n=n, theta_period=float(options["theta_period"]))
+    z0, t0 = _start_mesh(cycle, ntst, ncol, n)
+    lo, hi = (-np.inf, np.inf) if bounds is None else (float(min(bounds)), float(max(bounds)))
+    progress = options["progress"]
+
+    def tracer(direction):
+        return _CycleTracer(
+            prob,
+            base,
+            ntst,
+            bounds=bounds,
+            lo=lo,
+            hi=hi,
+            ds=options["ds"],
+            ds_min=options["ds_min"],
+            ds_max=options["ds_max"],
+            max_points=options["max_points"],
+            amplitude0=options["amplitude0"],
+            adapt_mesh=options["adapt_mesh"],
+            tol=options["tol"],
+            max_iter=options["max_iter"],
+            detect=options["detect"],
+            period_max=(
+                25 * float(cycle.period) if options["period_max"] is None else options["period_max"]
+            ),
+            progress=Progress(
+                f"cycles in {name} from the cycle at {p0:.6g} ({'+' if direction > 0 else '-'})",
+                options["max_points"],
+                enabled=progress,
+                unit=" points",
+            ),
+        )
+
+    up = tracer(1.0)
+    status_up, message_up = up.trace_from(z0, t0, 1.0)
+    if "closed family" in message_up or not up.rows:
+        rows, special, status, message = up.rows, up.special, status_up, message_up
+        tracers = [up]
+    else:
+        down = tracer(-1.0)
+        status_down, message_down = down.trace_from(z0, t0, -1.0)
+        if "closed family" in message_down:
+            rows, special, status, message = down.rows, down.special, status_down, message_down
+        else:
+            rows, special = _join(down.rows, down.special, up.rows, up.special)
+            order = ("not_converged", "max_steps_reached", "out_of_domain", "successful")
+            status = min((status_down, status_up), key=order.index)
+            message = f"decreasing {name}: {message_down}; increasing {name}: {message_up}"
+        tracers = [up, down]
+    branch = _to_branch(rows, base, name, special, message, status, prob, ntst)
+    if options["throw"] and (status == "not_converged" or not rows):
+        raise ContinuationError(
+            f"cycles in {name} from the cycle at {p0:.10g}: "
+            f"{branch.message}; the branch so far is in .result",
+            branch,
+        )
+    if options["return_stats"]:
+        stats = [tr.stats() for tr in tracers]
+        return branch, CycleStats(
+            compile_s=stats[0].compile_s,
+            run_s=sum(s.run_s for s in stats),
+            points=len(rows),
+            rejected=sum(s.rejected for s in stats),
+            newton_iterations=sum(s.newton_iterations for s in stats),
+        )
+    return branch
+
+
+def _join(rows_down, special_down, rows_up, special_up):
+    """One branch from two half-branches that start at the same cycle: the first reversed,
+    then the second without its start; special points re-indexed (a fold, flip or torus
+    between rows k - 1 and k keeps that meaning)."""
+    L = len(rows_down)
+    rows = rows_down[::-1] + rows_up[1:]
+    special = []
+    for sp in special_down[::-1]:
+        between = sp.kind in ("lpc", "pd", "ns")
+        special.append(dataclasses.replace(sp, index=L - sp.index if between else L - 1 - sp.index))
+    for sp in special_up:
+        special.append(dataclasses.replace(sp, index=L - 1 + sp.index))
+    return rows, special
+
+
+def _flat_trajectory(y) -> np.ndarray:
+    """(M, n) states from an array or a mean-field trajectory (fields r, v, w, s of (M, P))."""
+    if all(hasattr(y, k) for k in ("r", "v", "w", "s")):
+        return np.concatenate([np.asarray(getattr(y, k)).reshape(len(y.r), -1) for k in "rvws"], 1)
+    Y = np.asarray(y, float)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    return Y
+
+
+def cycle_from_trajectory(
+    params,
+    t,
+    y,
+    param: str = "eta_bar",
+    *,
+    ntst: int = 300,
+    ncol: int = 4,
+    mesh_iterations: int = 3,
+    closeness: float = 1e-2,
+    tol: float = 1e-11,
+    vector_field: Callable | None = None,
+    throw: bool = True,
+) -> Cycle:
+    """The periodic orbit a simulated trajectory has converged to, solved by collocation: one
+    period is read off the end of the trajectory (the last return to its final state), put on
+    a mesh equidistributing its arclength, and Newton at fixed parameter polishes it on
+    re-equidistributed meshes. Start `continue_cycles` from the result to follow its family,
+    also one connected to no Hopf point (an isola).
+
+    Parameters
+    ----------
+    params: the parameters the trajectory was simulated at (`Params`, or a dict of scalars with
+    `vector_field`). t: (M,) increasing times. y: (M, n) flat states, or a mean-field trajectory
+    (`solve_meanfield`'s result). param: the parameter the cycle is labelled with (for
+    continuation). ntst, ncol: the collocation mesh. mesh_iterations: Newton solves after the
+    first, each on a re-equidistributed mesh. closeness: how near (relative to the trajectory's
+    range per variable, max-norm) the trajectory must come back to its final state. tol:
+    Newton tolerance. vector_field: f(x, params) (default the mean field). throw: raise
+    `ContinuationError` when no cycle is found.
+
+    Returns
+    -------
+    Cycle (status not_converged and NaN numbers without throw when the trajectory does not
+    return to its final state, or Newton fails or lands away from it).
+
+    Raises
+    ------
+    ContinuationError (with throw): no cycle found; `.result` is the flagged Cycle.
+    ParameterError: t and y do not match, or t is not increasing.
+
+    Example
+    -------
+    >>> sol = solve_meanfield(params, t1=3000.0, ts=jnp.arange(1500.0, 3000.0, 0.1))
+    >>> cycle = cycle_from_trajectory(params, sol.t, sol)
+    >>> branch = continue_cycles(params, cycle, "eta_bar", (0.0, 0.1))
+    """
+    f = vector_field or meanfield_vector_field
+    t = np.asarray(t, float).reshape(-1)
+    Y = _flat_trajectory(y)
+    if Y.shape[0] != t.shape[0] or t.shape[0] < 8 or not np.all(np.diff(t) > 0):
+        raise ParameterError(
+            "t", f"need >= 8 increasing times matching y; got t {t.shape}, y {Y.shape}"
+        )
+    if ntst < 4 or ncol < 2:
+        raise ParameterError("ntst", f"need ntst >= 4 and ncol >= 2; got {ntst}, {ncol}")
+    n, m = Y.shape[1], ncol
+    value = float(np.asarray(parameter_value(params, param)).reshape(-1)[0])
+
+    def fail(message):
+        cycle = _failed_cycle(value, n, "not_converged", param)
+        if throw:
+            raise ContinuationError(
+                f"cycle from the trajectory at {param}={value:.10g}: {message}", cycle
+            )
+        return cycle
+
+    span = Y.max(0) - Y.min(0)
+    scale = np.where(span > 0, span, 1.0)
+    dist = np.max(np.abs(Y - Y[-1]) / scale, axis=1)
+    # Back from the end: leave the final state's neighbourhood, then find the last return.
+    away = np.flatnonzero(dist > 10 * closeness)
+    if away.size == 0:
+        return fail("the trajectory does not move (an equilibrium?)")
+    before = np.flatnonzero(dist[: away[-1]] <= closeness)
+    if before.size == 0:
+        return fail(f"it does not come back within closeness={closeness:g} of its final state")
+    last = before[-1]
+    run = last
+    while run > 0 and dist[run - 1] <= closeness:
+        run -= 1
+    i0 = run + int(np.argmin(dist[run : last + 1]))
+    T0 = t[-1] - t[i0]
+    seg_t, seg_y = (t[i0:] - t[i0]) / T0, Y[i0:]
+    # Mesh: equal shares of the (scaled) arclength and of time.
+    step = np.max(np.abs(np.diff(seg_y, axis=0)) / scale, axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(step + np.mean(step) * 0.2)])
+    mesh = np.interp(np.linspace(0.0, cum[-1], ntst + 1), cum, seg_t)
+    mesh[0], mesh[-1] = 0.0, 1.0
+    s = _points(mesh, m).reshape(-1)
+    U = np.stack([np.interp(s, seg_t, seg_y[:, k]) for k in range(n)], axis=1)
+    z = np.concatenate([U.reshape(-1), [T0, value]])
+    prob = _Problem(f=f, name=param, m=m, n=n, theta_period=0.0)
+    base = with_parameter(params, param, value)
+    dtype = np.float64 if jax.config.read("jax_enable_x64") else np.float32
+    z, ok, mult, logmod = _fixed_parameter(prob, base, z, mesh, value, tol, dtype)
+    if not ok:
+        return fail(f"Newton did not converge from the period of length {T0:.6g} (tol={tol:g})")
+    for _ in range(mesh_iterations):
+        t_new, _ = _equidistribute(z[:-2].reshape(ntst, m, n), mesh, ntst)
+        z_new, ok, mult_new, logmod_new = _fixed_parameter(
+            prob, base, _remesh(z, mesh, t_new, m, n), t_new, value, tol, dtype
+        )
+        if not ok:
+            break
+        z, mesh, mult, logmod = z_new, t_new, mult_new, logmod_new
+    U = z[:-2].reshape(ntst, m, n)
+    size = np.max((U.max((0, 1)) - U.min((0, 1))) / scale)
+    if not (np.isfinite(z[-2]) and abs(z[-2] - T0) <= 0.1 * T0 and size > 0.5):
+        return fail(
+            f"Newton went from the trajectory's period {T0:.6g} to {z[-2]:.6g} "
+            f"(range {size:.3g} of the trajectory's)"
+        )
+    return _make_cycle(z, mesh, mult, logmod, m, n, param)
 
 
 def _nontrivial_index(mult):

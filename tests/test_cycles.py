@@ -8,7 +8,13 @@ import pytest
 from jaxmf import presets
 from jaxmf._results import RESULTS
 from jaxmf.bifurcation import Branch, ContinuationError, SpecialPoint
-from jaxmf.cycles import continue_cycles, cycle_at, meanfield_vector_field, refine_hopf
+from jaxmf.cycles import (
+    continue_cycles,
+    cycle_at,
+    cycle_from_trajectory,
+    meanfield_vector_field,
+    refine_hopf,
+)
 from jaxmf.meanfield import MeanFieldState, meanfield_equilibria, solve_meanfield
 
 
@@ -23,12 +29,12 @@ def stuart_landau(x, p):
     )
 
 
-def bautin(x, p):
+def bautin(x, p, xp=jnp):
     """r' = (mu + r^2 - r^4) r, theta' = omega: subcritical Hopf at mu = 0, fold of cycles at
     mu = -1/4 (r^2 = 1/2); cycles r^2 = (1 +- sqrt(1 + 4 mu)) / 2."""
     r2 = x[0] ** 2 + x[1] ** 2
     g = p["mu"] + r2 - r2 * r2
-    return jnp.stack([g * x[0] - p["omega"] * x[1], p["omega"] * x[0] + g * x[1]])
+    return xp.stack([g * x[0] - p["omega"] * x[1], p["omega"] * x[0] + g * x[1]])
 
 
 def stuart_landau_stiff(x, p):
@@ -415,3 +421,162 @@ def test_cycle_at_issue_example_either_side_of_the_upper_fold():
     fine = cycle_at(p, branch, value, near=lpc.index - 2, ntst=600)
     np.testing.assert_allclose(float(fine.period), float(stable.period), rtol=1e-8)
     np.testing.assert_allclose(np.asarray(fine.maxima), np.asarray(stable.maxima), atol=1e-8)
+
+
+def isola(x, p, xp=jnp):
+    """x' = g x - omega y, y' = omega x + g y with g = eps - mu^2 - (r^2 - 1)^2: cycles on the
+    closed curve mu^2 + (r^2 - 1)^2 = eps (an isola, no Hopf point: the origin stays a stable
+    focus), stable outside r^2 = 1, folds of cycles at mu = +-sqrt(eps), period 2 pi / omega."""
+    r2 = x[0] ** 2 + x[1] ** 2
+    g = p["eps"] - p["mu"] ** 2 - (r2 - 1) ** 2
+    return xp.stack([g * x[0] - p["omega"] * x[1], p["omega"] * x[0] + g * x[1]])
+
+
+def _simulate(f, params, x0, t1, dt=0.05):
+    """A classical RK4 trajectory in numpy (independent of jaxmf's integrators); f takes the
+    array module as `xp`."""
+    p = {k: float(v) for k, v in params.items()}
+    rhs = lambda x: np.asarray(f(x, p, xp=np))
+    ts = np.arange(0.0, t1, dt)
+    xs = [np.asarray(x0, float)]
+    for _ in ts[1:]:
+        x = xs[-1]
+        k1 = rhs(x)
+        k2 = rhs(x + dt / 2 * k1)
+        k3 = rhs(x + dt / 2 * k2)
+        k4 = rhs(x + dt * k3)
+        xs.append(x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4))
+    return ts, np.stack(xs)
+
+
+def test_cycle_from_simulation_continues_round_an_isola():
+    params = {"mu": jnp.asarray(0.0), "eps": jnp.asarray(0.25), "omega": jnp.asarray(2.0)}
+    t, y = _simulate(isola, params, [1.2, 0.0], 40.0)
+    cyc = cycle_from_trajectory(params, t, y, "mu", ntst=20, vector_field=isola)
+    assert cyc.converged and cyc.param == "mu" and bool(cyc.stable)
+    np.testing.assert_allclose(float(cyc.period), np.pi, rtol=1e-9)
+    # (Extrema between mesh points carry the polynomial's O(h^5) error, ~1e-8 on 20 intervals.)
+    np.testing.assert_allclose(float(cyc.maxima[0]) ** 2, 1.5, rtol=1e-7)
+    branch = continue_cycles(params, cyc, bounds=(-1.0, 1.0), vector_field=isola, ntst=20, ds=0.05)
+    assert branch.status == RESULTS.successful and "closed family" in branch.message
+    lpc = sorted(float(sp.value) for sp in branch.special_points if sp.kind == "lpc")
+    np.testing.assert_allclose(lpc, [-0.5, 0.5], atol=1e-8)
+    mu = np.asarray(branch.values)[:, 0]
+    r2 = np.asarray(branch.maxima)[:, 0] ** 2
+    np.testing.assert_allclose(mu**2 + (r2 - 1) ** 2, 0.25, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(branch.stable), r2 > 1)
+    # A trajectory that settles on the equilibrium gives no cycle.
+    t, y = _simulate(isola, {**params, "mu": jnp.asarray(0.7)}, [1.2, 0.0], 20.0)
+    flat = cycle_from_trajectory(params, t, y, "mu", ntst=20, vector_field=isola, throw=False)
+    assert not flat.converged and flat.status == RESULTS.not_converged
+    assert np.isnan(float(flat.period))
+
+
+def test_bautin_branch_from_a_simulated_cycle_joins_both_directions():
+    # From the stable big cycle at mu = -0.1 the family runs one way to the fold of cycles at
+    # mu = -1/4 and back down to the Hopf point at mu = 0, the other way to the bounds.
+    params = {"mu": jnp.asarray(-0.1), "omega": jnp.asarray(1.0)}
+    t, y = _simulate(bautin, params, [1.0, 0.0], 60.0)
+    cyc = cycle_from_trajectory(params, t, y, "mu", ntst=20, vector_field=bautin)
+    branch = continue_cycles(params, cyc, bounds=(-1.0, 0.5), vector_field=bautin, ntst=20, ds=0.05)
+    kinds = [sp.kind for sp in branch.special_points]
+    assert kinds == ["lpc", "hopf"] or kinds == ["hopf", "lpc"], branch.special_points
+    (lpc,) = [sp for sp in branch.special_points if sp.kind == "lpc"]
+    assert abs(float(lpc.value) + 0.25) < 1e-8
+    mu = np.asarray(branch.values)[:, 0]
+    r = np.asarray(branch.maxima)[:, 0]
+    stable = np.asarray(branch.stable)
+    # The joined rows are one branch: the fold's index still separates stable from unstable.
+    assert stable[lpc.index] != stable[lpc.index - 1]
+    root = np.sqrt(1 + 4 * mu)
+    np.testing.assert_allclose(r**2, np.where(stable, (1 + root) / 2, (1 - root) / 2), atol=1e-8)
+
+
+def test_cycle_from_simulation_equals_the_hopf_branch(rounded, branch_low):
+    sol = solve_meanfield(
+        rounded.replace(eta_bar=0.12),
+        t1=3000.0,
+        ts=jnp.arange(0.0, 3000.0, 0.1),
+        rtol=1e-11,
+        atol=1e-13,
+        y0=MeanFieldState(*(jnp.asarray([x]) for x in (0.05, -0.5, 0.1, 0.1))),
+    )
+    keep = np.asarray(sol.t) > 1500
+    y = np.stack([np.asarray(getattr(sol, k))[keep, 0] for k in "rvws"], axis=1)
+    # The same simulation as test_cycle_matches_simulation (compiled once), the branch's mesh.
+    from_sim = cycle_from_trajectory(
+        rounded.replace(eta_bar=0.12), np.asarray(sol.t)[keep], y, ntst=80
+    )
+    from_hopf = cycle_at(rounded, branch_low, 0.12)
+    np.testing.assert_allclose(float(from_sim.period), float(from_hopf.period), rtol=1e-8)
+    np.testing.assert_allclose(
+        np.asarray(from_sim.maxima), np.asarray(from_hopf.maxima), rtol=1e-6, atol=1e-9
+    )
+    assert bool(from_sim.stable)
+
+
+def _r_range_and_period(params, y0, t1=6000.0):
+    sol = solve_meanfield(
+        params, t1=t1, ts=jnp.arange(t1 / 2, t1, 0.2), y0=y0, rtol=1e-10, atol=1e-12
+    )
+    r, w = np.asarray(sol.r[:, 0]), np.asarray(sol.w[:, 0])
+    level = 0.5 * (w.min() + w.max())
+    up = np.flatnonzero((w[:-1] < level) & (w[1:] >= level))
+    period = np.mean(np.diff(np.asarray(sol.t)[up])) if len(up) > 2 else np.nan
+    return r.max() - r.min(), period
+
+
+@pytest.mark.slow  # regime map, seed simulation, a 300-interval family and 4 long simulations
+def test_bursting_region_finds_the_isola_and_simulation_confirms_it():
+    from jaxmf._bursting import bursting_region
+
+    # Issue 15: at a = 0.0215 the stable bursting cycles belong to a family connected to no
+    # Hopf point; simulation shows bursting there.
+    p = presets.chen_campbell_2022(rounded=True, a=0.0215)
+    region = bursting_region(p, "eta_bar", (0.040, 0.042), points=21)
+    assert region.intervals.shape == (1, 2)
+    lo, hi = region.intervals[0]
+    low_end, high_end = region.ends[0]
+    assert low_end.kind == "lpc" and high_end.kind == "lpc"
+    assert float(low_end.value) == lo and float(high_end.value) == hi
+    (branch,) = region.branches
+    hopf = [sp for sp in branch.special_points if sp.kind == "hopf"]
+    assert not hopf and [sp.kind for sp in branch.special_points].count("homoclinic") == 2
+    # Every bursting point of the map lies inside the interval.
+    eta = np.asarray(region.regimes["eta_bar"].values)
+    bursting = np.asarray(region.regimes["regime"].values).astype(str) == "bursting"
+    assert bursting.any() and np.all((eta[bursting] > lo) & (eta[bursting] < hi))
+    # Direct simulation, started on the cycle: inside (5% of the width from either end) it
+    # keeps bursting with the cycle's period; outside it settles (no stable cycle there).
+    width = hi - lo
+    for value in (lo + 0.05 * width, hi - 0.05 * width):
+        cyc = cycle_at(p, branch, value, near=int(np.argmin(np.abs(branch.values[:, 0] - value))))
+        assert bool(cyc.stable)
+        y0 = MeanFieldState(*(jnp.asarray([x]) for x in np.asarray(cyc.state)))
+        amplitude, period = _r_range_and_period(p.replace(eta_bar=value), y0)
+        assert amplitude > 0.1
+        np.testing.assert_allclose(period, float(cyc.period), rtol=1e-3)
+    for value in (lo - 0.05 * width, hi + 0.05 * width):
+        y0 = MeanFieldState(*(jnp.asarray([x]) for x in np.asarray(branch.states[0])))
+        amplitude, _ = _r_range_and_period(p.replace(eta_bar=value), y0, t1=12000.0)
+        assert amplitude < 1e-3
+
+
+@pytest.mark.slow  # regime map, seed simulation, a 300-interval family
+def test_bursting_region_at_the_issue_example():
+    from jaxmf._bursting import bursting_region
+
+    # Issue 15: continue_cycles from either slow Hopf point at a = 0.0214 finds no stable
+    # cycle and no LPC; the family seeded by simulation has both.
+    p = presets.chen_campbell_2022(rounded=True, a=0.0214)
+    region = bursting_region(p, "eta_bar", (0.040, 0.042), points=21)
+    assert region.intervals.shape == (1, 2)
+    ((low_end, high_end),) = region.ends
+    assert low_end.kind == "lpc" and high_end.kind == "lpc"
+    assert 0.0408 < float(low_end.value) < 0.0410 < 0.0416 < float(high_end.value) < 0.0418
+    (branch,) = region.branches
+    lpcs = [sp for sp in branch.special_points if sp.kind == "lpc"]
+    assert len(lpcs) == 2 and all(sp.converged for sp in lpcs)
+    stable = np.asarray(branch.stable)
+    for sp in lpcs:
+        assert stable[sp.index] != stable[sp.index - 1]
