@@ -672,8 +672,16 @@ def test_equilibria_at_a_fold_include_the_double_root():
         assert near.count == 3
         pair = r[np.argsort(np.abs(r - r_fold))[:2]]
         assert pair.min() < r_fold < pair.max() and pair.max() - pair.min() < 1e-3 * r_fold
+
+
+@pytest.mark.slow  # a float32 compilation of meanfield_equilibria (~3 CPU-s)
+def test_equilibria_at_a_fold_in_float32():
     # In float32 the double root is found once, not split by rounding into three.
-    f32 = meanfield_equilibria(p.replace(eta_bar=eta_fold), dtype=jnp.float32)
+    p = presets.chen_campbell_2022(rounded=True, w_jump=0.001)
+    eta0, x0 = closed_form(p, 0.0215)
+    fold = bf.locate_fold(p.replace(eta_bar=eta0), "eta_bar", jnp.asarray(x0))
+    r_fold = float(fold.state[0])
+    f32 = meanfield_equilibria(p.replace(eta_bar=float(fold.value)), dtype=jnp.float32)
     assert f32.count == 2
     r32 = np.asarray(f32.r[: f32.count, 0])
     np.testing.assert_allclose(r32[np.argmin(np.abs(r32 - r_fold))], r_fold, rtol=1e-4)

@@ -472,6 +472,7 @@ def test_cycle_from_simulation_continues_round_an_isola():
     assert np.isnan(float(flat.period))
 
 
+@pytest.mark.slow  # joined branches are also checked by the bursting_region tests (slow)
 def test_bautin_branch_from_a_simulated_cycle_joins_both_directions():
     # From the stable big cycle at mu = -0.1 the family runs one way to the fold of cycles at
     # mu = -1/4 and back down to the Hopf point at mu = 0, the other way to the bounds.
