@@ -26,6 +26,7 @@ the signature f(x, params), params being `Params` or a dict of scalars.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._loop import Progress
-from ._newton import newton, outside_domain, regula_falsi, with_parameter
+from ._newton import newton, outside_domain, parameter_value, regula_falsi, with_parameter
 from ._results import RESULTS, status_message
 from .bifurcation import (
     Branch,
@@ -51,6 +52,7 @@ from .params import ParameterError, check_positive
 __all__ = [
     "continue_cycles",
     "cycle_at",
+    "cycle_from_trajectory",
     "Cycle",
     "CycleStats",
     "meanfield_vector_field",
@@ -469,7 +471,7 @@ class CycleStats(eqx.Module):
 
 def continue_cycles(
     params,
-    hopf_point: SpecialPoint,
+    hopf_point: SpecialPoint | Cycle,
     param: str | None = None,
     bounds=None,
     *,
@@ -491,7 +493,8 @@ def continue_cycles(
     progress: bool = False,
     throw: bool = True,
 ):
-    """Continue the family of periodic orbits born at a Hopf point in one parameter.
+    """Continue the family of periodic orbits born at a Hopf point, or through a given cycle
+    (e.g. from `cycle_from_trajectory`: a family connected to no Hopf point), in one parameter.
 
     Special points: 'lpc', 'pd', 'ns' (refined by regula falsi in the arclength with the
     corrector), 'homoclinic' (period above period_max; the last point, not refined) and 'hopf'
@@ -503,30 +506,44 @@ def continue_cycles(
     ----------
     params: the base parameters (`Params`, or a dict of scalars with `vector_field`).
     hopf_point: a Hopf `SpecialPoint` (state = flat equilibrium, value, frequency); its
-    eigenvector is recomputed from the Jacobian. param: continuation parameter name (default:
-    the Hopf point's). bounds: (lo, hi) in the parameter; continuation stops outside, and at
-    the edge of the valid domain of `Params`. ntst, ncol: mesh intervals and Gauss points per
-    interval (the error is O(h^(2 ncol)) at mesh points; ncol = 4 as in AUTO). ds, ds_min,
-    ds_max: pseudo-arclength step in the norm sqrt(int |u|^2 ds + theta_period T^2 + p^2),
-    adapted to the Newton iteration count. max_points: accepted points at most. amplitude0: the
-    first step, i.e. the L2 size of the first cycle's deviation from the equilibrium.
-    adapt_mesh: re-equidistribute the mesh after every step (needed for the slow-fast bursting
-    cycles). period_max: stop with a 'homoclinic' point when the period exceeds it (default
-    25 x the Hopf period). tol, max_iter: Newton tolerance (relative step) and iterations.
-    detect: locate special points. vector_field: f(x, params) on flat states (default
-    `meanfield_vector_field`). return_stats: also return `CycleStats`. progress: print a
-    progress line. throw: raise `ContinuationError` when no cycle converged or the corrector
+    eigenvector is recomputed from the Jacobian. Or a `Cycle`: the family is continued from it
+    in both directions and joined (the cycle's row inside), or once round when it returns to the
+    cycle (a closed family, an isola: message 'closed family'). param: continuation parameter
+    name (default: the Hopf point's or the cycle's). bounds: (lo, hi) in the parameter;
+    continuation stops outside, and at the edge of the valid domain of `Params`. ntst, ncol:
+    mesh intervals and Gauss points per interval (the error is O(h^(2 ncol)) at mesh points;
+    ncol = 4 as in AUTO). ds, ds_min, ds_max: pseudo-arclength step in the norm sqrt(int |u|^2
+    ds + theta_period T^2 + p^2), adapted to the Newton iteration count. max_points: accepted
+    points at most. amplitude0: the first step, i.e. the L2 size of the first cycle's deviation
+    from the equilibrium. adapt_mesh: re-equidistribute the mesh after every step (needed for
+    the slow-fast bursting cycles). period_max: stop with a 'homoclinic' point when the period
+    exceeds it (default 25 x the Hopf period). tol, max_iter: Newton tolerance (relative step)
+    and iterations. detect: locate special points. vector_field: f(x, params) on flat states
+    (default `meanfield_vector_field`). return_stats: also return `CycleStats`. progress: print
+    a progress line. throw: raise `ContinuationError` when no cycle converged or the corrector
     failed before the branch ended (status not_converged); `.result` holds the branch.
+
+    Raises
+    ------
+    ContinuationError (with throw): as above. ParameterError: invalid settings.
+
+    Example
+    -------
+    >>> branch = continue_cycles(params, hopf, "eta_bar", (0.0, 0.3))
+    >>> [(sp.kind, float(sp.value)) for sp in branch.special_points]
+    >>> isola = continue_cycles(params, cycle_from_trajectory(params, sol.t, sol), "eta_bar")
 
     Returns
     -------
     Branch(kind='cycle'): values, states (u at phase 0), eigenvalues (Floquet multipliers, by
-    decreasing modulus), stable, period, minima/maxima (on the collocation polynomial at 8 points
-    per interval), profiles and mesh (the representation values and their times), special
+    decreasing modulus), stable, period, minima/maxima (exact extrema of the collocation
+    polynomial), profiles and mesh (the representation values and their times), special
     points, `status` and `message` (why it stopped). With return_stats, (branch, CycleStats).
     """
     f = vector_field or meanfield_vector_field
-    name = param or hopf_point.param[0]
+    name = param or (hopf_point.param if isinstance(hopf_point, Cycle) else hopf_point.param[0])
+    if not name:
+        raise ParameterError("param", "name the continuation parameter of this cycle")
     if ntst < 4 or ncol < 2:
         raise ParameterError("ntst", f"need ntst >= 4 and ncol >= 2; got {ntst}, {ncol}")
     for label, x in (
@@ -543,6 +560,30 @@ def continue_cycles(
         or max_points < 1
     ):
         raise ParameterError("max_points", f"must be an integer >= 1; got {max_points!r}")
+    if isinstance(hopf_point, Cycle):
+        return _continue_from_cycle(
+            params,
+            hopf_point,
+            name,
+            bounds,
+            ntst=ntst,
+            ncol=ncol,
+            ds=ds,
+            ds_min=ds_min,
+            ds_max=ds_max,
+            max_points=max_points,
+            amplitude0=amplitude0,
+            adapt_mesh=adapt_mesh,
+            period_max=period_max,
+            theta_period=theta_period,
+            tol=tol,
+            max_iter=max_iter,
+            detect=detect,
+            f=f,
+            return_stats=return_stats,
+            progress=progress,
+            throw=throw,
+        )
     p0 = float(np.asarray(hopf_point.value).reshape(-1)[0])
     base = with_parameter(params, name, p0)
     x_eq = np.asarray(hopf_point.state, float)
@@ -631,7 +672,6 @@ class _CycleTracer:
         self.special: list[SpecialPoint] = []
         self.rejected = self.iterations = 0
         self.compile_s: float | None = None
-        self.fine = _basis(prob.m)[3]
 
     def correct(self, z_prev, tau_prev, step, uref, t):
         dtype = jnp.asarray(z_prev).dtype
@@ -692,6 +732,64 @@ class _CycleTracer:
         self.progress.close(message)
         return status, message
 
+    def trace_from(self, z0, t0, direction: float) -> tuple[str, str]:
+        """Start at the cycle z0 (mesh t0 of N intervals), stepping first towards increasing
+        (direction > 0) or decreasing parameter, and continue; returns (status name, message).
+        The start is the first row; coming back to it ends the branch (a closed family)."""
+        N, m, n = self.N, self.prob.m, self.prob.n
+        self.t = t0
+        e_p = np.zeros(z0.shape[0])
+        e_p[-1] = direction
+        self.t_start = time.perf_counter()
+        # Newton at the cycle's own parameter: the cycle again, and the tangent oriented along e_p.
+        z, ok, it, tau, mult, logmod = self.correct(z0, e_p, 0.0, z0[:-2].reshape(N, m, n), t0)
+        self.compile_s = time.perf_counter() - self.t_start
+        self.t_run = time.perf_counter()
+        if not ok:
+            self.run_s = 0.0
+            self.progress.close("the start does not converge")
+            return "not_converged", "Newton did not converge at the starting cycle"
+        self.it, self.step = it, self.ds
+        self.start = self.record(z, tau, mult, logmod)
+        self.rows.append(self.start)
+        self.prepare(self.start)
+        while len(self.rows) < self.max_points:
+            row = self.advance()
+            if row is None:
+                status, message = (
+                    "not_converged",
+                    f"step size below ds_min={self.ds_min} (Newton failed)",
+                )
+                break
+            end = self.ended(row)
+            if end is not None:
+                status, message = end
+                break
+            self.prepare(row)
+        else:
+            status, message = "max_steps_reached", f"max_points={self.max_points} reached"
+        self.run_s = time.perf_counter() - self.t_run
+        self.progress.close(message)
+        return status, message
+
+    def closed(self, prev, row) -> bool:
+        """Whether the step from prev to row passed the starting cycle again: the parameter
+        brackets the start's, with the period and extrema (interpolated there) the start's."""
+        start = getattr(self, "start", None)
+        if start is None or len(self.rows) < 5 or prev is start:
+            return False
+        dp = row["p"] - prev["p"]
+        if dp == 0 or not min(prev["p"], row["p"]) <= start["p"] <= max(prev["p"], row["p"]):
+            return False
+        th = (start["p"] - prev["p"]) / dp
+        at = lambda key: (1 - th) * prev[key] + th * row[key]
+        size = np.max(start["max"] - start["min"])
+        close_T = abs(at("T") - start["T"]) <= 1e-2 * abs(row["T"] - prev["T"]) + 1e-6 * start["T"]
+        close_x = np.max(np.abs(at("max") - start["max"])) <= 1e-3 * size + 1e-2 * np.max(
+            np.abs(row["max"] - prev["max"])
+        )
+        return bool(close_T and close_x)
+
     def advance(self):
         """Predictor-corrector from the last point, halving the step after a failure: the new
         row (appended), or None when the step fell below ds_min."""
@@ -722,8 +820,7 @@ class _CycleTracer:
     def record(self, z, tau, mult, logmod):
         N, m, n = self.N, self.prob.m, self.prob.n
         U = z[:-2].reshape(N, m, n)
-        uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
-        vals = np.einsum("fk,jkn->jfn", self.fine, uloc).reshape(-1, n)
+        lo, hi = _extrema(U, self.t)
         i_triv = int(np.argmin(np.abs(mult - 1)))
         others = np.delete(np.arange(len(mult)), i_triv)
         return dict(
@@ -734,8 +831,8 @@ class _CycleTracer:
             logmod=logmod,
             T=z[-2],
             p=z[-1],
-            min=vals.min(0),
-            max=vals.max(0),
+            min=lo,
+            max=hi,
             state=U[0, 0].copy(),
             stable=bool(np.all(logmod[others] < 0)),
             trivial=mult[i_triv],
@@ -774,6 +871,8 @@ class _CycleTracer:
                 # itself, half a period shifted: drop that point and stop.
                 rows.pop()
                 return "successful", f"reached a Hopf point at {name}={float(found[-1].value):.10g}"
+        if len(rows) >= 2 and self.closed(rows[-2], row):
+            return "successful", "returned to its start: a closed family (isola)"
         if not self.lo <= row["p"] <= self.hi:
             return "successful", f"left bounds {self.bounds}"
         if row["T"] > self.period_max:
@@ -880,9 +979,11 @@ def _to_branch(rows, base, name, special, message, status, prob, N):
 
 class Cycle(eqx.Module):
     """One periodic orbit at a fixed parameter value: period, state at phase 0, minima/maxima per
-    variable (on the collocation polynomial), Floquet multipliers (decreasing modulus), stable,
-    profile (M, n) at times mesh (M,) in [0, 1], whether Newton converged, and `status`
-    (RESULTS.successful or RESULTS.not_converged) with its `message`."""
+    variable (exact extrema of the collocation polynomial), Floquet multipliers (decreasing
+    modulus), stable, profile (M, n) at times mesh (M,) in [0, 1], whether Newton converged, and
+    `status` (RESULTS.successful, not_converged or out_of_domain) with its `message`. A cycle
+    that was not found carries NaN in place of numbers. `param` names the parameter `value` is
+    of (the start of `continue_cycles`)."""
 
     value: jax.Array
     period: jax.Array
@@ -895,6 +996,7 @@ class Cycle(eqx.Module):
     mesh: jax.Array
     converged: bool = eqx.field(static=True)
     status: Any = eqx.field(default_factory=lambda: RESULTS.successful)
+    param: str = eqx.field(static=True, default="")
 
     @property
     def message(self) -> str:
@@ -911,11 +1013,19 @@ def cycle_at(
     mesh_iterations: int = 3,
     tol: float = 1e-11,
     vector_field: Callable | None = None,
+    near: int | None = None,
     throw: bool = True,
 ) -> Cycle:
-    """The cycle of a branch at a given parameter value: Newton at fixed parameter from the
-    nearest branch point, re-equidistributing the mesh. Use it to read off a cycle at a
-    parameter value, or, with a larger ntst, to check the discretisation error.
+    """The cycle of a branch at a given parameter value. Use it to read off a cycle at a parameter
+    value, or, with a larger ntst, to check the discretisation error.
+
+    The cycle is followed along the branch segment whose end points bracket `value` (the one
+    holding the branch point nearest `value`, or nearest `near`): pseudo-arclength steps from
+    one end towards the other (so a fold between them is followed, not jumped) until the
+    parameter passes `value`, regula falsi in the arclength of that step (well conditioned also
+    next to a fold or a Hopf point), then Newton at fixed parameter on re-equidistributed
+    meshes, which must not move the cycle beyond the discretisation error. Should that fail,
+    everything is repeated on a mesh of 2 ntst intervals.
 
     Parameters
     ----------
@@ -923,11 +1033,26 @@ def cycle_at(
     (same `ncol`). value: the parameter value. ntst: mesh intervals (default: the branch's).
     mesh_iterations: Newton solves after the first, each on a re-equidistributed mesh.
     tol: Newton tolerance (relative step). vector_field: as in `continue_cycles`.
-    throw: raise `ContinuationError` when Newton does not converge.
+    near: a branch index; where several cycles of the branch have this parameter value (e.g.
+    either side of a fold of cycles), the one on the segment nearest this point.
+    throw: raise `ContinuationError` when no cycle is found.
 
     Returns
     -------
-    Cycle (converged=False and status not_converged only with throw=False).
+    Cycle. Without throw, a failure comes back with NaN period, state, extrema and multipliers
+    and status not_converged (Newton failed, or converged off the branch) or out_of_domain
+    (`value` outside the range of the branch's parameter values).
+
+    Raises
+    ------
+    ContinuationError (with throw): no cycle found; `.result` is the flagged Cycle.
+    ParameterError: an empty branch, a non-finite value, or `near` not a branch index.
+
+    Example
+    -------
+    >>> branch = continue_cycles(params, hopf, "eta_bar", (0.0, 0.3))
+    >>> cyc = cycle_at(params, branch, 0.12)
+    >>> float(cyc.period), bool(cyc.stable), float(cyc.maxima[0])
     """
     f = vector_field or meanfield_vector_field
     name = branch.param[0]
@@ -936,65 +1061,552 @@ def cycle_at(
     values = np.asarray(branch.values)[:, 0]
     if values.size == 0:
         raise ParameterError("branch", "has no cycles")
-    i = int(np.argmin(np.abs(values - value)))
-    times = np.asarray(branch.mesh[i])
-    N0 = (times.shape[0] - 1) // m
-    t = np.concatenate([times[:-1:m], [1.0]])
-    z = np.concatenate(
-        [np.asarray(branch.profiles[i])[:-1].reshape(-1), [float(branch.period[i]), values[i]]]
-    )
-    N = ntst or N0
+    value = float(value)
+    if not np.isfinite(value):
+        raise ParameterError("value", f"must be finite; got {value}")
+    if near is not None and not (
+        isinstance(near, (int, np.integer)) and -len(values) <= near < len(values)
+    ):
+        raise ParameterError("near", f"must be a branch index; got {near!r}")
     prob = _Problem(f=f, name=name, m=m, n=n, theta_period=0.0)
     base = with_parameter(params, name, value)
-    e_p = np.zeros(N * m * n + 2)
-    e_p[-1] = 1.0
-    if N != N0:
-        t_new, _ = _equidistribute(z[:-2].reshape(N0, m, n), t, N)
-        z, t = _remesh(z, t, t_new, m, n), t_new
-    ok = False
-    for k in range(mesh_iterations + 1):
-        uref = z[:-2].reshape(N, m, n)
-        # Typed like continue_cycles' arguments (no weak types), so its compilation is reused.
-        out = _correct(
-            prob,
-            jnp.asarray(z),
-            jnp.asarray(z),
-            jnp.asarray(e_p),
-            jnp.asarray(value - z[-1], z.dtype),
-            jnp.asarray(uref),
-            jnp.asarray(t),
-            base,
-            jnp.asarray(tol, z.dtype),
-            jnp.asarray(20, jnp.int32),
+    dtype = np.asarray(branch.profiles).dtype
+
+    def fail(status, message):
+        cycle = _failed_cycle(value, n, status, name)
+        if throw:
+            raise ContinuationError(f"cycle at {name}={value:.10g}: {message}", cycle)
+        return cycle
+
+    segment = _bracketing_segment(branch, value, near)
+    if segment is None:
+        return fail(
+            "out_of_domain",
+            f"outside the branch's range [{values.min():.10g}, {values.max():.10g}]",
         )
-        z, ok = np.asarray(out[0]), bool(out[1])
-        mult, logmod = np.asarray(out[4]), np.asarray(out[5])
-        if k < mesh_iterations:
-            t_new, _ = _equidistribute(z[:-2].reshape(N, m, n), t, N)
-            z, t = _remesh(z, t, t_new, m, n), t_new
-    U = z[:-2].reshape(N, m, n)
-    fine = _basis(m)[3]
-    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
-    vals = np.einsum("fk,jkn->jfn", fine, uloc).reshape(-1, n)
+    za, ta = _branch_point(branch, segment[0], m, n)
+    zb, tb = _branch_point(branch, segment[1], m, n)
+    N0 = ta.shape[0] - 1
+    N = ntst or N0
+    tries: list[str] = []
+    found = None
+    for N_try in (N, 2 * N):
+        t = ta if N_try == N0 else _equidistribute(za[:-2].reshape(N0, m, n), ta, N_try)[0]
+        a, b = _remesh(za, ta, t, m, n), _remesh(zb, tb, t, m, n)
+        solved = _solve_on_segment(prob, base, a, b, t, value, tol, mesh_iterations, dtype)
+        if isinstance(solved, str):
+            tries.append(f"ntst={N_try}: {solved} (tol={tol:g})")
+            if "branch point itself" in solved:
+                break  # the known cycle does not converge: a tolerance, not a mesh, problem
+            continue
+        why = _off_walk(prob, solved[0], solved[1], solved[4], t)
+        if not why:
+            found = solved
+            break
+        tries.append(f"ntst={N_try}: converged to another cycle ({why})")
+    if found is None:
+        return fail("not_converged", "; ".join(tries))
+    z, t, mult, logmod, _ = found
+    return _make_cycle(z, t, mult, logmod, m, n, name)
+
+
+def _make_cycle(z, t, mult, logmod, m, n, name) -> Cycle:
+    """A converged `Cycle` from the unknowns z on mesh t and its multipliers."""
+    U = z[:-2].reshape(t.shape[0] - 1, m, n)
+    lo, hi = _extrema(U, t)
     others = _nontrivial_index(mult)
-    cycle = Cycle(
+    return Cycle(
         value=jnp.asarray(z[-1]),
         period=jnp.asarray(z[-2]),
         state=jnp.asarray(U[0, 0]),
-        minima=jnp.asarray(vals.min(0)),
-        maxima=jnp.asarray(vals.max(0)),
+        minima=jnp.asarray(lo),
+        maxima=jnp.asarray(hi),
         multipliers=jnp.asarray(mult),
         stable=jnp.asarray(bool(np.all(logmod[others] < 0))),
         profile=jnp.asarray(np.concatenate([U.reshape(-1, n), U[:1, 0]])),
         mesh=jnp.asarray(np.concatenate([_points(t, m).reshape(-1), [1.0]])),
-        converged=ok,
-        status=RESULTS.successful if ok else RESULTS.not_converged,
+        converged=True,
+        status=RESULTS.successful,
+        param=name,
     )
-    if throw and not ok:
-        raise ContinuationError(
-            f"cycle at {name}={value:.10g}: Newton did not converge (tol={tol:g})", cycle
+
+
+def _failed_cycle(value, n, status, name) -> Cycle:
+    """A `Cycle` that was not found: NaN numbers, no profile, the status."""
+    nan = np.full(n, np.nan)
+    return Cycle(
+        value=jnp.asarray(value),
+        period=jnp.asarray(np.nan),
+        state=jnp.asarray(nan),
+        minima=jnp.asarray(nan),
+        maxima=jnp.asarray(nan),
+        multipliers=jnp.asarray(np.full(n, np.nan + 0j)),
+        stable=jnp.asarray(False),
+        profile=jnp.zeros((0, n)),
+        mesh=jnp.zeros((0,)),
+        converged=False,
+        status=getattr(RESULTS, status),
+        param=name,
+    )
+
+
+def _bracketing_segment(branch: Branch, value: float, near: int | None):
+    """(i, i + 1) of the branch segment whose parameter range holds `value`, the one starting
+    nearest branch index `near` or, without it, the one holding the point nearest `value`;
+    (0, 0) for a one-point branch at exactly `value`; None when no segment holds it. A
+    segment with a fold of cycles ('lpc' special point) between its ends reaches the fold."""
+    values = np.asarray(branch.values)[:, 0]
+    if values.size == 1:
+        return (0, 0) if values[0] == value else None
+    lo = np.minimum(values[:-1], values[1:])
+    hi = np.maximum(values[:-1], values[1:])
+    for sp in branch.special_points:
+        if sp.kind == "lpc" and sp.converged and 1 <= sp.index < values.size:
+            fold = float(np.asarray(sp.value).reshape(-1)[0])
+            lo[sp.index - 1] = min(lo[sp.index - 1], fold)
+            hi[sp.index - 1] = max(hi[sp.index - 1], fold)
+    inside = np.flatnonzero((lo <= value) & (value <= hi))
+    if inside.size == 0:
+        return None
+    if near is not None:
+        key = np.abs(inside + 0.25 - (near % values.size))
+    else:
+        key = np.minimum(np.abs(values[inside] - value), np.abs(values[inside + 1] - value))
+    i = int(inside[np.argmin(key)])
+    return i, i + 1
+
+
+def _branch_point(branch: Branch, i: int, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The unknowns z = (profile values, T, p) and the mesh of branch point i."""
+    times = np.asarray(branch.mesh[i])
+    t = np.concatenate([times[:-1:m], [1.0]])
+    z = np.concatenate(
+        [
+            np.asarray(branch.profiles[i])[:-1].reshape(-1),
+            [float(branch.period[i]), float(branch.values[i, 0])],
+        ]
+    )
+    return z, t
+
+
+def _fixed_parameter(prob, base, z, t, value, tol, dtype):
+    """Newton at parameter `value` from z (phase relative to z)."""
+    N, m, n = t.shape[0] - 1, prob.m, prob.n
+    e_p = np.zeros(z.shape[0])
+    e_p[-1] = 1.0
+    out = _correct(
+        prob,
+        jnp.asarray(z, dtype),
+        jnp.asarray(z, dtype),
+        jnp.asarray(e_p, dtype),
+        jnp.asarray(value - z[-1], dtype),
+        jnp.asarray(z[:-2].reshape(N, m, n), dtype),
+        jnp.asarray(t, dtype),
+        base,
+        jnp.asarray(tol, dtype),
+        jnp.asarray(20, jnp.int32),
+    )
+    return np.asarray(out[0]), bool(out[1]), np.asarray(out[4]), np.asarray(out[5])
+
+
+def _arclength_step(prob, base, z, tau, s, t, tol, dtype):
+    """Pseudo-arclength correction at distance s from the cycle z along tau (phase relative to
+    z): (cycle, tangent, multipliers, log-moduli), or None where Newton fails."""
+    N, m, n = t.shape[0] - 1, prob.m, prob.n
+    out = _correct(
+        prob,
+        jnp.asarray(z + s * tau, dtype),
+        jnp.asarray(z, dtype),
+        jnp.asarray(tau, dtype),
+        jnp.asarray(s, dtype),
+        jnp.asarray(z[:-2].reshape(N, m, n), dtype),
+        jnp.asarray(t, dtype),
+        base,
+        jnp.asarray(tol, dtype),
+        jnp.asarray(20, jnp.int32),
+    )
+    if not bool(out[1]):
+        return None
+    return tuple(np.asarray(x) for x in (out[0], out[3], out[4], out[5]))
+
+
+def _walk(prob, base, a, b, t, value, tol, dtype, steps: int = 8):
+    """The cycle at parameter `value` on the branch from cycle a towards cycle b (same mesh t):
+    pseudo-arclength steps of a fraction of their distance (so a fold between them is followed,
+    not jumped) until the parameter passes `value`, then regula falsi in the arclength of the
+    last step. Returns (cycle, multipliers, log-moduli) with |p - value| at rounding level, or
+    why not (a string)."""
+    d = b - a
+    length = np.sqrt(max(_inner_np(prob, d, d, t), 0.0))
+    if not np.isfinite(length):
+        return "the branch points are not finite"
+    if length == 0.0:
+        z, ok, mult, logmod = _fixed_parameter(prob, base, a, t, value, tol, dtype)
+        return (z, mult, logmod) if ok else "Newton did not converge at the branch point itself"
+    # The tangent at a, oriented towards b (a zero step along the secant).
+    start = _arclength_step(prob, base, a, d / length, 0.0, t, tol, dtype)
+    if start is None:
+        return "Newton did not converge at the branch point itself"
+    z, tau = start[0], start[1]
+    if abs(z[-1] - value) <= 1e-12 * (1 + abs(value)):
+        return z, start[2], start[3]
+    h, travelled = length / steps, 0.0
+    while travelled < 3 * length:
+        nxt = _arclength_step(prob, base, z, tau, h, t, tol, dtype)
+        if nxt is None:
+            h *= 0.5
+            if h < 1e-6 * length:
+                return "Newton failed along the branch"
+            continue
+        g0, g1 = z[-1] - value, nxt[0][-1] - value
+        if g1 == 0.0:
+            return nxt[0], nxt[2], nxt[3]
+        if g0 * g1 < 0:
+
+            def evaluate(s, z0=z, tau0=tau):
+                out = _arclength_step(prob, base, z0, tau0, s, t, tol, dtype)
+                return (np.nan, None) if out is None else (out[0][-1] - value, out)
+
+            best, g = regula_falsi(evaluate, g0, g1, a=0.0, b=h, x_tol=1e-13 * h, max_iter=60)
+            if best is None or not abs(g) <= 1e-12 * (1 + abs(value)):
+                return "Newton failed along the branch"
+            return best[0], best[2], best[3]
+        z, tau = nxt[0], nxt[1]
+        travelled += h
+    return "the parameter value was not reached along the branch"
+
+
+def _solve_on_segment(prob, base, a, b, t, value, tol, mesh_iterations, dtype):
+    """The cycle at `value` on the branch from a to b (mesh t), then mesh iterations (Newton at
+    fixed parameter on re-equidistributed meshes). Next to a fold or a Hopf point the
+    fixed-parameter problem is ill conditioned while the arclength one is not: where Newton at
+    fixed parameter fails on the first mesh, the arclength solution (its parameter at rounding
+    level from `value`) is the answer; a later mesh that fails keeps the previous one.
+    Returns (z, t, multipliers, log-moduli, z on the walk) or why not (a string)."""
+    m, n = prob.m, prob.n
+    N = t.shape[0] - 1
+    # Beyond both ends (towards a fold between them) the parameter turns inside the segment:
+    # shorter steps, so that both crossings of `value` are seen.
+    beyond = not min(a[-1], b[-1]) <= value <= max(a[-1], b[-1])
+    walked = _walk(prob, base, a, b, t, value, tol, dtype, steps=32 if beyond else 8)
+    if isinstance(walked, str):
+        return walked
+    z, mult, logmod = walked
+    z_walk = z
+    for k in range(mesh_iterations + 1):
+        if k > 0:
+            t_new, _ = _equidistribute(z[:-2].reshape(N, m, n), t, N)
+            z_try, t_try = _remesh(z, t, t_new, m, n), t_new
+        else:
+            z_try, t_try = z, t
+        z_new, ok, mult_new, logmod_new = _fixed_parameter(
+            prob, base, z_try, t_try, value, tol, dtype
         )
-    return cycle
+        if not ok:
+            if k == 0:
+                continue
+            break
+        z, t, mult, logmod = z_new, t_try, mult_new, logmod_new
+    return z, t, mult, logmod, z_walk
+
+
+def _off_walk(prob, z, t, z_walk, t_walk) -> str:
+    """Why the final cycle z (mesh t) is not the one found along the branch, z_walk (mesh
+    t_walk), or '' (the mesh iterations change it by the discretisation error only)."""
+    m, n = prob.m, prob.n
+    T = z[-2]
+    if not (np.isfinite(T) and T > 0 and np.all(np.isfinite(z))):
+        return f"period {T:.6g}"
+    if abs(T - z_walk[-2]) > 1e-3 * z_walk[-2]:
+        return f"period {T:.10g} moved from {z_walk[-2]:.10g} on the mesh iterations"
+    w = _remesh(z_walk, t_walk, t, m, n)
+    d = z - w
+    d[-2] = 0.0
+    dist = np.sqrt(max(_inner_np(prob, d, d, t), 0.0))
+    scale = np.sqrt(max(_inner_np(prob, w, w, t), 0.0))
+    if dist > 1e-2 * scale:
+        return f"profile moved by {dist:.3g} (size {scale:.3g}) on the mesh iterations"
+    return ""
+
+
+def _extrema(U: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact minima and maxima per variable of the collocation polynomial (mesh t, values U
+    (N, m, n)): on each interval, the roots of its derivative (companion eigenvalues, then two
+    Newton steps) and the interval's ends."""
+    N, m, n = U.shape
+    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)  # (N, m + 1, n)
+    coef = np.einsum("ik,jkn->jni", _monomial(m), uloc)  # local polynomial, increasing powers
+    lo, hi = uloc.min(axis=(0, 1)), uloc.max(axis=(0, 1))
+    if m < 2:
+        return lo, hi
+    dcoef = coef[..., 1:] * np.arange(1, m + 1)  # derivative, degree m - 1
+    lead = dcoef[..., -1]
+    size = np.max(np.abs(dcoef), axis=-1)
+    usable = np.abs(lead) > 1e-14 * size
+    safe = np.where(usable, lead, 1.0)[..., None]
+    k = m - 1
+    comp = np.zeros((N, n, k, k))
+    comp[..., 0, :] = -dcoef[..., -2::-1] / safe
+    if k > 1:
+        comp[..., np.arange(1, k), np.arange(k - 1)] = 1.0
+    roots = np.linalg.eigvals(comp)  # (N, n, k)
+    keep = usable[..., None] & (np.abs(roots.imag) < 1e-6) & (roots.real > -1e-3)
+    keep &= roots.real < 1 + 1e-3
+    s = np.clip(roots.real, 0.0, 1.0)
+    powers = np.arange(m + 1)
+    for _ in range(2):
+        d1 = np.einsum("jni,jnri->jnr", dcoef, s[..., None] ** powers[None, None, None, :m])
+        d2 = np.einsum(
+            "jni,jnri->jnr",
+            dcoef[..., 1:] * np.arange(1, m),
+            s[..., None] ** powers[None, None, None, : m - 1],
+        )
+        step = np.where(np.abs(d2) > 0, d1 / np.where(d2 == 0, 1.0, d2), 0.0)
+        s = np.clip(s - step, 0.0, 1.0)
+    vals = np.einsum("jni,jnri->jnr", coef, s[..., None] ** powers)
+    lo = np.minimum(lo, np.min(np.where(keep, vals, np.inf), axis=(0, 2)))
+    hi = np.maximum(hi, np.max(np.where(keep, vals, -np.inf), axis=(0, 2)))
+    return lo, hi
+
+
+@functools.cache
+def _monomial(m: int) -> np.ndarray:
+    """Matrix taking the values at the m + 1 equally spaced local points to the coefficients
+    of the local polynomial in increasing powers of s in [0, 1]."""
+    z = np.arange(m + 1) / m
+    return np.linalg.inv(np.vander(z, m + 1, increasing=True))
+
+
+def _start_mesh(cycle: Cycle, N: int, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The unknowns and mesh of a `Cycle` (collocation degree m), on N intervals."""
+    times = np.asarray(cycle.mesh)
+    profile = np.asarray(cycle.profile)
+    if times.size < 2 or (times.shape[0] - 1) % m:
+        raise ParameterError("cycle", f"needs a converged cycle of collocation degree ncol={m}")
+    t = np.concatenate([times[:-1:m], [1.0]])
+    z = np.concatenate([profile[:-1].reshape(-1), [float(cycle.period), float(cycle.value)]])
+    N0 = t.shape[0] - 1
+    if N0 != N:
+        t_new, _ = _equidistribute(z[:-2].reshape(N0, m, n), t, N)
+        z, t = _remesh(z, t, t_new, m, n), t_new
+    return z, t
+
+
+def _continue_from_cycle(params, cycle: Cycle, name: str, bounds, *, f, **options):
+    """`continue_cycles` from a `Cycle`: both directions joined, or once round a closed family."""
+    if not cycle.converged or not np.isfinite(float(cycle.period)):
+        raise ParameterError("cycle", f"is not a converged cycle ({cycle.message})")
+    ntst, ncol = options["ntst"], options["ncol"]
+    n = int(np.shape(cycle.state)[-1])
+    p0 = float(cycle.value)
+    base = with_parameter(params, name, p0)
+    prob = _Problem(f=f, name=name, m=ncol, n=n, theta_period=float(options["theta_period"]))
+    z0, t0 = _start_mesh(cycle, ntst, ncol, n)
+    lo, hi = (-np.inf, np.inf) if bounds is None else (float(min(bounds)), float(max(bounds)))
+    progress = options["progress"]
+
+    def tracer(direction):
+        return _CycleTracer(
+            prob,
+            base,
+            ntst,
+            bounds=bounds,
+            lo=lo,
+            hi=hi,
+            ds=options["ds"],
+            ds_min=options["ds_min"],
+            ds_max=options["ds_max"],
+            max_points=options["max_points"],
+            amplitude0=options["amplitude0"],
+            adapt_mesh=options["adapt_mesh"],
+            tol=options["tol"],
+            max_iter=options["max_iter"],
+            detect=options["detect"],
+            period_max=(
+                25 * float(cycle.period) if options["period_max"] is None else options["period_max"]
+            ),
+            progress=Progress(
+                f"cycles in {name} from the cycle at {p0:.6g} ({'+' if direction > 0 else '-'})",
+                options["max_points"],
+                enabled=progress,
+                unit=" points",
+            ),
+        )
+
+    up = tracer(1.0)
+    status_up, message_up = up.trace_from(z0, t0, 1.0)
+    if "closed family" in message_up or not up.rows:
+        rows, special, status, message = up.rows, up.special, status_up, message_up
+        tracers = [up]
+    else:
+        down = tracer(-1.0)
+        status_down, message_down = down.trace_from(z0, t0, -1.0)
+        if "closed family" in message_down:
+            rows, special, status, message = down.rows, down.special, status_down, message_down
+        else:
+            rows, special = _join(down.rows, down.special, up.rows, up.special)
+            order = ("not_converged", "max_steps_reached", "out_of_domain", "successful")
+            status = min((status_down, status_up), key=order.index)
+            message = f"decreasing {name}: {message_down}; increasing {name}: {message_up}"
+        tracers = [up, down]
+    branch = _to_branch(rows, base, name, special, message, status, prob, ntst)
+    if options["throw"] and (status == "not_converged" or not rows):
+        raise ContinuationError(
+            f"cycles in {name} from the cycle at {p0:.10g}: "
+            f"{branch.message}; the branch so far is in .result",
+            branch,
+        )
+    if options["return_stats"]:
+        stats = [tr.stats() for tr in tracers]
+        return branch, CycleStats(
+            compile_s=stats[0].compile_s,
+            run_s=sum(s.run_s for s in stats),
+            points=len(rows),
+            rejected=sum(s.rejected for s in stats),
+            newton_iterations=sum(s.newton_iterations for s in stats),
+        )
+    return branch
+
+
+def _join(rows_down, special_down, rows_up, special_up):
+    """One branch from two half-branches that start at the same cycle: the first reversed,
+    then the second without its start; special points re-indexed (a fold, flip or torus
+    between rows k - 1 and k keeps that meaning)."""
+    L = len(rows_down)
+    rows = rows_down[::-1] + rows_up[1:]
+    special = []
+    for sp in special_down[::-1]:
+        between = sp.kind in ("lpc", "pd", "ns")
+        special.append(dataclasses.replace(sp, index=L - sp.index if between else L - 1 - sp.index))
+    for sp in special_up:
+        special.append(dataclasses.replace(sp, index=L - 1 + sp.index))
+    return rows, special
+
+
+def _flat_trajectory(y) -> np.ndarray:
+    """(M, n) states from an array or a mean-field trajectory (fields r, v, w, s of (M, P))."""
+    if all(hasattr(y, k) for k in ("r", "v", "w", "s")):
+        return np.concatenate([np.asarray(getattr(y, k)).reshape(len(y.r), -1) for k in "rvws"], 1)
+    Y = np.asarray(y, float)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    return Y
+
+
+def cycle_from_trajectory(
+    params,
+    t,
+    y,
+    param: str = "eta_bar",
+    *,
+    ntst: int = 300,
+    ncol: int = 4,
+    mesh_iterations: int = 3,
+    closeness: float = 1e-2,
+    tol: float = 1e-11,
+    vector_field: Callable | None = None,
+    throw: bool = True,
+) -> Cycle:
+    """The periodic orbit a simulated trajectory has converged to, solved by collocation: one
+    period is read off the end of the trajectory (the last return to its final state), put on
+    a mesh equidistributing its arclength, and Newton at fixed parameter polishes it on
+    re-equidistributed meshes. Start `continue_cycles` from the result to follow its family,
+    also one connected to no Hopf point (an isola).
+
+    Parameters
+    ----------
+    params: the parameters the trajectory was simulated at (`Params`, or a dict of scalars with
+    `vector_field`). t: (M,) increasing times. y: (M, n) flat states, or a mean-field trajectory
+    (`solve_meanfield`'s result). param: the parameter the cycle is labelled with (for
+    continuation). ntst, ncol: the collocation mesh. mesh_iterations: Newton solves after the
+    first, each on a re-equidistributed mesh. closeness: how near (relative to the trajectory's
+    range per variable, max-norm) the trajectory must come back to its final state. tol:
+    Newton tolerance. vector_field: f(x, params) (default the mean field). throw: raise
+    `ContinuationError` when no cycle is found.
+
+    Returns
+    -------
+    Cycle (status not_converged and NaN numbers without throw when the trajectory does not
+    return to its final state, or Newton fails or lands away from it).
+
+    Raises
+    ------
+    ContinuationError (with throw): no cycle found; `.result` is the flagged Cycle.
+    ParameterError: t and y do not match, or t is not increasing.
+
+    Example
+    -------
+    >>> sol = solve_meanfield(params, t1=3000.0, ts=jnp.arange(1500.0, 3000.0, 0.1))
+    >>> cycle = cycle_from_trajectory(params, sol.t, sol)
+    >>> branch = continue_cycles(params, cycle, "eta_bar", (0.0, 0.1))
+    """
+    f = vector_field or meanfield_vector_field
+    t = np.asarray(t, float).reshape(-1)
+    Y = _flat_trajectory(y)
+    if Y.shape[0] != t.shape[0] or t.shape[0] < 8 or not np.all(np.diff(t) > 0):
+        raise ParameterError(
+            "t", f"need >= 8 increasing times matching y; got t {t.shape}, y {Y.shape}"
+        )
+    if ntst < 4 or ncol < 2:
+        raise ParameterError("ntst", f"need ntst >= 4 and ncol >= 2; got {ntst}, {ncol}")
+    n, m = Y.shape[1], ncol
+    value = float(np.asarray(parameter_value(params, param)).reshape(-1)[0])
+
+    def fail(message):
+        cycle = _failed_cycle(value, n, "not_converged", param)
+        if throw:
+            raise ContinuationError(
+                f"cycle from the trajectory at {param}={value:.10g}: {message}", cycle
+            )
+        return cycle
+
+    span = Y.max(0) - Y.min(0)
+    scale = np.where(span > 0, span, 1.0)
+    dist = np.max(np.abs(Y - Y[-1]) / scale, axis=1)
+    # Back from the end: leave the final state's neighbourhood, then find the last return.
+    away = np.flatnonzero(dist > 10 * closeness)
+    if away.size == 0:
+        return fail("the trajectory does not move (an equilibrium?)")
+    before = np.flatnonzero(dist[: away[-1]] <= closeness)
+    if before.size == 0:
+        return fail(f"it does not come back within closeness={closeness:g} of its final state")
+    last = before[-1]
+    run = last
+    while run > 0 and dist[run - 1] <= closeness:
+        run -= 1
+    i0 = run + int(np.argmin(dist[run : last + 1]))
+    T0 = t[-1] - t[i0]
+    seg_t, seg_y = (t[i0:] - t[i0]) / T0, Y[i0:]
+    # Mesh: equal shares of the (scaled) arclength and of time.
+    step = np.max(np.abs(np.diff(seg_y, axis=0)) / scale, axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(step + np.mean(step) * 0.2)])
+    mesh = np.interp(np.linspace(0.0, cum[-1], ntst + 1), cum, seg_t)
+    mesh[0], mesh[-1] = 0.0, 1.0
+    s = _points(mesh, m).reshape(-1)
+    U = np.stack([np.interp(s, seg_t, seg_y[:, k]) for k in range(n)], axis=1)
+    z = np.concatenate([U.reshape(-1), [T0, value]])
+    prob = _Problem(f=f, name=param, m=m, n=n, theta_period=0.0)
+    base = with_parameter(params, param, value)
+    dtype = np.float64 if jax.config.read("jax_enable_x64") else np.float32
+    z, ok, mult, logmod = _fixed_parameter(prob, base, z, mesh, value, tol, dtype)
+    if not ok:
+        return fail(f"Newton did not converge from the period of length {T0:.6g} (tol={tol:g})")
+    for _ in range(mesh_iterations):
+        t_new, _ = _equidistribute(z[:-2].reshape(ntst, m, n), mesh, ntst)
+        z_new, ok, mult_new, logmod_new = _fixed_parameter(
+            prob, base, _remesh(z, mesh, t_new, m, n), t_new, value, tol, dtype
+        )
+        if not ok:
+            break
+        z, mesh, mult, logmod = z_new, t_new, mult_new, logmod_new
+    U = z[:-2].reshape(ntst, m, n)
+    size = np.max((U.max((0, 1)) - U.min((0, 1))) / scale)
+    if not (np.isfinite(z[-2]) and abs(z[-2] - T0) <= 0.1 * T0 and size > 0.5):
+        return fail(
+            f"Newton went from the trajectory's period {T0:.6g} to {z[-2]:.6g} "
+            f"(range {size:.3g} of the trajectory's)"
+        )
+    return _make_cycle(z, mesh, mult, logmod, m, n, param)
 
 
 def _nontrivial_index(mult):

@@ -521,7 +521,11 @@ def meanfield_equilibria(
 
     One population: the scalar root problem in r (model.md section 3) is scanned on a log grid
     over `r_range` for sign changes, each bracket is bisected, and the full 4-D system is
-    polished with optimistix' Newton. With P > 1 populations there is no scalar reduction:
+    polished with optimistix' Newton. The residual's extrema (sign changes of its derivative,
+    bisected) join the grid, so that two roots closer than its spacing are both found, and an
+    extremum where the residual is zero to rounding is a double root: the equilibrium exactly
+    at a fold, which has no sign change (its rate is the extremum's; Newton, singular there,
+    is skipped). With P > 1 populations there is no scalar reduction:
     Newton on the 4P-dimensional system runs from a log grid of rates per population (16^P
     starts for P <= 3, a diagonal of 64 beyond), and the distinct converged points are kept.
     This finds the equilibria in practice but, unlike the one-population bracketing, cannot prove
@@ -543,6 +547,11 @@ def meanfield_equilibria(
     Returns
     -------
     `Equilibria`.
+
+    Example
+    -------
+    >>> eq = meanfield_equilibria(presets.chen_campbell_2022(rounded=True, w_jump=0.001))
+    >>> eq.count, eq.r[: eq.count, 0]  # every root, a double one at a fold included
     """
     params = check_params(params)
     if (
@@ -596,35 +605,50 @@ def _residual_ok(x, res, dtype):
 def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> Equilibria:
     p1 = params
     dtype = params.eta_bar.dtype
+    scalar = jax.vmap(lambda r: _scalar_residual(p1, r[None])[0])
     rs = jnp.logspace(np.log10(r_range[0]), np.log10(r_range[1]), grid, dtype=dtype)
-    f = jax.vmap(lambda r: _scalar_residual(p1, r[None])[0])(rs)
-    change = jnp.sign(f[:-1]) * jnp.sign(f[1:]) <= 0
-    (idx,) = jnp.nonzero(change, size=max_equilibria, fill_value=grid - 2)
-    found = change[idx] & (jnp.arange(max_equilibria) < jnp.sum(change))
-    lo, hi = rs[idx], rs[idx + 1]
+    f = scalar(rs)
+    # A tangency (double root, at a fold) has no sign change: the extrema of the residual are
+    # found by bracketing its derivative, and one whose value is zero to rounding is a root.
+    # They also join the grid, so that two roots closer than its spacing are both bracketed.
+    residual = lambda r: _scalar_residual(p1, r[None])[0]
+    slope = jax.vmap(jax.grad(residual))
+    r_ext, has_ext = _bisect_changes(slope, rs, slope(rs), max_equilibria, strict=True)
+    f_ext = scalar(r_ext)
+    noise = 1e3 * jnp.finfo(dtype).eps * (jnp.pi * r_ext + jnp.abs(jnp.pi * r_ext - f_ext))
+    tangent = has_ext & (jnp.abs(f_ext) <= noise)
+    inf = jnp.asarray(jnp.inf, dtype)
+    r_all = jnp.concatenate([rs, jnp.where(has_ext, r_ext, inf)])
+    f_all = jnp.concatenate([f, jnp.where(has_ext, f_ext, jnp.nan)])
+    order = jnp.argsort(r_all)
+    r_sign, found_sign = _bisect_changes(scalar, r_all[order], f_all[order], max_equilibria)
+    # Sign changes within the rounding band of a tangency (|F| <= noise, F ~ F'' dr^2 / 2 from
+    # the double root) are that double root split by rounding.
+    curvature = jnp.abs(jax.vmap(jax.grad(jax.grad(residual)))(r_ext))
+    band = 4 * jnp.sqrt(2 * noise / jnp.where(curvature > 0, curvature, jnp.inf))
+    split = jnp.any(
+        tangent[None, :] & (jnp.abs(r_sign[:, None] - r_ext[None, :]) <= band[None, :]), axis=1
+    )
+    roots = jnp.concatenate(
+        [jnp.where(found_sign & ~split, r_sign, inf), jnp.where(tangent, r_ext, inf)]
+    )
+    is_tangent = jnp.concatenate([jnp.zeros(max_equilibria, bool), tangent])
+    keep = jnp.argsort(roots)[:max_equilibria]
+    r0, found, is_tangent = roots[keep], jnp.isfinite(roots[keep]), is_tangent[keep]
+    r0 = jnp.where(found, r0, rs[-1])
 
-    def bisect(_, bounds):
-        lo, hi = bounds
-        mid = jnp.sqrt(lo * hi)
-        f_lo = jax.vmap(lambda r: _scalar_residual(p1, r[None])[0])(lo)
-        f_mid = jax.vmap(lambda r: _scalar_residual(p1, r[None])[0])(mid)
-        left = jnp.sign(f_lo) * jnp.sign(f_mid) <= 0
-        return jnp.where(left, lo, mid), jnp.where(left, mid, hi)
-
-    lo, hi = jax.lax.fori_loop(0, 80, bisect, (lo, hi))
-    r0 = jnp.sqrt(lo * hi)
-
-    def polish(r, p):
+    def polish(r, p, double):
         v, w, s = _equilibrium_from_rate(p, r[None])
         x0 = _flat(MeanFieldState(r[None], v, w, s))
         fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x), (p, None)))
         sol = optx.root_find(fn, optx.Newton(rtol=1e-13, atol=1e-14), x0, max_steps=50, throw=False)
-        x = jnp.where(sol.result == optx.RESULTS.successful, sol.value, x0)
+        # At a tangency the Jacobian is singular: the rate from the bracketed extremum is exact.
+        x = jnp.where((sol.result == optx.RESULTS.successful) & ~double, sol.value, x0)
         jac = jax.jacfwd(lambda x: fn(x, None))(x)
         eig = jnp.linalg.eigvals(jac)
         return x, eig, jnp.max(jnp.abs(fn(x, None)))
 
-    x, eig, res = jax.vmap(polish)(r0, _broadcast_params(p1, max_equilibria))
+    x, eig, res = jax.vmap(polish)(r0, _broadcast_params(p1, max_equilibria), is_tangent)
     converged = _residual_ok(x, res, dtype)
     nan = jnp.nan
     x = jnp.where(found[:, None], x, nan)
@@ -653,6 +677,25 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
 
 
 _equilibria_jit = jax.jit(_equilibria, static_argnames=("max_equilibria", "r_range", "grid"))
+
+
+def _bisect_changes(fn, rs, values, count: int, strict: bool = False):
+    """Roots of the vectorised scalar `fn` in the first `count` cells of the increasing points rs
+    where `values` (fn at rs; NaN for none) changes sign (strict: a zero does not count), each
+    bisected geometrically to rounding. Returns (roots, found); roots not found are rs[-2]."""
+    prod = jnp.sign(values[:-1]) * jnp.sign(values[1:])
+    change = prod < 0 if strict else prod <= 0
+    (idx,) = jnp.nonzero(change, size=count, fill_value=rs.shape[0] - 2)
+    found = change[idx] & (jnp.arange(count) < jnp.sum(change))
+
+    def bisect(_, bounds):
+        lo, hi = bounds
+        mid = jnp.sqrt(lo * hi)
+        left = jnp.sign(fn(lo)) * jnp.sign(fn(mid)) <= 0
+        return jnp.where(left, lo, mid), jnp.where(left, mid, hi)
+
+    lo, hi = jax.lax.fori_loop(0, 80, bisect, (rs[idx], rs[idx + 1]))
+    return jnp.sqrt(lo * hi), found
 
 
 def _equilibria_multi(

@@ -643,3 +643,45 @@ def test_two_populations_kappa_plane():
         eq = meanfield_equilibria(br.params_at(j))
         assert np.nanmin(np.abs(np.asarray(eq.r)[:, 0] - np.asarray(br.states)[j, 0])) < 1e-9
         assert float(bf.get_parameter(br.params_at(j), name)) == float(br.values[j, 0])
+
+
+def test_equilibria_at_a_fold_include_the_double_root():
+    # At a fold two equilibria merge and the scalar residual touches zero without a sign change,
+    # which bracketing alone cannot see. The folds come from Newton on the extended system
+    # (locate_fold), started at the turning points of the closed-form curve eta_bar(r).
+    p = presets.chen_campbell_2022(rounded=True, w_jump=0.001)
+    rs = np.geomspace(1e-3, 0.5, 400)
+    e = np.array([closed_form(p, r)[0] for r in rs])
+    turns = np.nonzero(np.diff(np.sign(np.diff(e))))[0] + 1
+    assert len(turns) == 2
+    for i in turns:
+        eta0, x0 = closed_form(p, rs[i])
+        fold = bf.locate_fold(p.replace(eta_bar=eta0), "eta_bar", jnp.asarray(x0))
+        r_fold = float(fold.state[0])
+        eta_fold = float(fold.value)
+        at = meanfield_equilibria(p.replace(eta_bar=eta_fold))
+        assert at.status == RESULTS.successful and at.count == 2  # the double root once
+        r = np.asarray(at.r[: at.count, 0])
+        np.testing.assert_allclose(r[np.argmin(np.abs(r - r_fold))], r_fold, rtol=1e-9)
+        assert float(np.max(np.asarray(at.residual)[: at.count])) < 1e-14
+        # 1e-10 into the fold's three-equilibria side the pair is ~2e-5 r apart, far inside one
+        # cell of the grid (0.5%): both are found, either side of the fold's rate.
+        side = 1.0 if closed_form(p, rs[i])[0] < e[i - 1] else -1.0
+        near = meanfield_equilibria(p.replace(eta_bar=eta_fold + side * 1e-10))
+        r = np.sort(np.asarray(near.r[: near.count, 0]))
+        assert near.count == 3
+        pair = r[np.argsort(np.abs(r - r_fold))[:2]]
+        assert pair.min() < r_fold < pair.max() and pair.max() - pair.min() < 1e-3 * r_fold
+
+
+@pytest.mark.slow  # a float32 compilation of meanfield_equilibria (~3 CPU-s)
+def test_equilibria_at_a_fold_in_float32():
+    # In float32 the double root is found once, not split by rounding into three.
+    p = presets.chen_campbell_2022(rounded=True, w_jump=0.001)
+    eta0, x0 = closed_form(p, 0.0215)
+    fold = bf.locate_fold(p.replace(eta_bar=eta0), "eta_bar", jnp.asarray(x0))
+    r_fold = float(fold.state[0])
+    f32 = meanfield_equilibria(p.replace(eta_bar=float(fold.value)), dtype=jnp.float32)
+    assert f32.count == 2
+    r32 = np.asarray(f32.r[: f32.count, 0])
+    np.testing.assert_allclose(r32[np.argmin(np.abs(r32 - r_fold))], r_fold, rtol=1e-4)

@@ -8,7 +8,13 @@ import pytest
 from jaxmf import presets
 from jaxmf._results import RESULTS
 from jaxmf.bifurcation import Branch, ContinuationError, SpecialPoint
-from jaxmf.cycles import continue_cycles, cycle_at, meanfield_vector_field, refine_hopf
+from jaxmf.cycles import (
+    continue_cycles,
+    cycle_at,
+    cycle_from_trajectory,
+    meanfield_vector_field,
+    refine_hopf,
+)
 from jaxmf.meanfield import MeanFieldState, meanfield_equilibria, solve_meanfield
 
 
@@ -23,12 +29,12 @@ def stuart_landau(x, p):
     )
 
 
-def bautin(x, p):
+def bautin(x, p, xp=jnp):
     """r' = (mu + r^2 - r^4) r, theta' = omega: subcritical Hopf at mu = 0, fold of cycles at
     mu = -1/4 (r^2 = 1/2); cycles r^2 = (1 +- sqrt(1 + 4 mu)) / 2."""
     r2 = x[0] ** 2 + x[1] ** 2
     g = p["mu"] + r2 - r2 * r2
-    return jnp.stack([g * x[0] - p["omega"] * x[1], p["omega"] * x[0] + g * x[1]])
+    return xp.stack([g * x[0] - p["omega"] * x[1], p["omega"] * x[0] + g * x[1]])
 
 
 def stuart_landau_stiff(x, p):
@@ -319,3 +325,259 @@ def test_both_hopf_points_give_the_same_branch(rounded, branch_low):
     a = sorted(float(sp.value) for sp in branch_low.special_points if sp.kind == "lpc")
     b = sorted(float(sp.value) for sp in other.special_points if sp.kind == "lpc")
     np.testing.assert_allclose(a, b, atol=1e-8)
+
+
+def test_cycle_at_follows_the_branch(rounded, branch_low):
+    # Inside the canard explosion at the lower fold the period changes by ~100 between points;
+    # Newton at fixed eta_bar from the nearest point used to return negative periods there, or
+    # "converge" to the equilibrium (T = 0). Every answer must lie on its segment: the branch's
+    # own points (independent continuation steps) bound it.
+    eta = np.asarray(branch_low.values)[:, 0]
+    period = np.asarray(branch_low.period)
+    lpc1 = [sp for sp in branch_low.special_points if sp.kind == "lpc"][0]
+    for k in (lpc1.index, lpc1.index + 2):
+        value = 0.5 * (eta[k] + eta[k + 1])
+        cyc = cycle_at(rounded, branch_low, value, near=k)
+        assert cyc.converged and cyc.status == RESULTS.successful
+        assert abs(float(cyc.value) - value) < 1e-14
+        lo, hi = sorted(period[k : k + 2])
+        assert lo - 0.5 * (hi - lo) < float(cyc.period) < hi + 0.5 * (hi - lo)
+        if branch_low.stable[k] == branch_low.stable[k + 1]:
+            assert bool(cyc.stable) == bool(branch_low.stable[k])
+    # At a branch point the answer is that point (the first one is ~1e-7 from the Hopf point).
+    for k in (0, lpc1.index):
+        cyc = cycle_at(rounded, branch_low, eta[k], near=k)
+        np.testing.assert_allclose(float(cyc.period), period[k], rtol=1e-7)
+
+
+def test_cycle_at_two_cycles_either_side_of_a_fold(rounded, branch_low, hopf_low):
+    eta = np.asarray(branch_low.values)[:, 0]
+    period = np.asarray(branch_low.period)
+    lpc1 = [sp for sp in branch_low.special_points if sp.kind == "lpc"][0]
+    fold, i = float(lpc1.value), lpc1.index
+    # Between the fold and the Hopf point there are two cycles: the unstable one grown from the
+    # Hopf point (before the fold) and the stable bursting one (after it).
+    value = 0.5 * (fold + float(hopf_low.value))
+    before = cycle_at(rounded, branch_low, value, near=0)
+    k = i + int(np.flatnonzero(eta[i:] > value)[0])  # first point of the stable side beyond it
+    after = cycle_at(rounded, branch_low, value, near=k)
+    assert before.converged and after.converged
+    assert not bool(before.stable) and bool(after.stable)
+    assert float(before.period) < period[i - 1] < period[i] < float(after.period)
+    # Between the fold and its nearest branch point (1e-9 away in the canard) too.
+    close = fold + 0.5 * (eta[i] - fold)
+    cyc = cycle_at(rounded, branch_low, close, near=i - 1)
+    assert cyc.converged and abs(float(cyc.value) - close) < 1e-14
+    assert min(period[i - 1 : i + 1]) - 10 < float(cyc.period) < max(period[i - 1 : i + 1]) + 10
+    # Below the fold no cycle of this family exists.
+    outside = cycle_at(rounded, branch_low, fold - 1e-4, throw=False)
+    assert outside.status == RESULTS.out_of_domain and not outside.converged
+    assert np.isnan(float(outside.period)) and np.all(np.isnan(np.asarray(outside.maxima)))
+    with pytest.raises(ContinuationError, match="outside the branch's range"):
+        cycle_at(rounded, branch_low, fold - 1e-4)
+
+
+def test_extrema_are_those_of_the_collocation_polynomial(branch_low):
+    from jaxmf.cycles import _basis, _evaluate, _extrema
+
+    m, n = 4, 4
+    k = int(np.argmax(np.asarray(branch_low.maxima)[:, 0]))  # the sharpest spike
+    times = np.asarray(branch_low.mesh[k])
+    t = np.concatenate([times[:-1:m], [1.0]])
+    U = np.asarray(branch_low.profiles[k])[:-1].reshape(-1, m, n)
+    lo, hi = _extrema(U, t)
+    np.testing.assert_allclose(np.asarray(branch_low.maxima[k]), hi, rtol=0, atol=0)
+    # Brute force: the same polynomial on 2000 points per interval never exceeds them and comes
+    # within its sampling error (~u'' (h / 2000)^2 / 8).
+    s = (t[:-1, None] + np.diff(t)[:, None] * np.linspace(0, 1, 2001)[None, :]).reshape(-1)
+    dense = _evaluate(U, t, s)
+    assert np.all(dense.max(0) <= hi + 1e-14) and np.all(dense.min(0) >= lo - 1e-14)
+    np.testing.assert_allclose(dense.max(0), hi, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(dense.min(0), lo, rtol=0, atol=1e-9)
+    # Eight samples per interval (the former reading) are low by far more.
+    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
+    sampled = np.einsum("fk,jkn->jfn", _basis(m)[3], uloc).reshape(-1, n).max(0)
+    assert hi[0] - sampled[0] > 100 * abs(hi[0] - dense.max(0)[0])
+
+
+@pytest.mark.slow  # a 300-interval branch (~10 s) and a 600-interval refinement
+def test_cycle_at_issue_example_either_side_of_the_upper_fold():
+    # Issue 15: on this 29-point branch cycle_at(p, cyc, 0.327687414) returned period -3474.3;
+    # AUTO-07p gives 132.5 for the unstable cycle there (the stable one is the other cycle).
+    p = presets.chen_campbell_2022(rounded=True, w_jump=0.03)
+    eq = meanfield_equilibria(p.replace(eta_bar=0.106))
+    x = jnp.asarray([eq.r[0, 0], eq.v[0, 0], eq.w[0, 0], eq.s[0, 0]])
+    hopf = refine_hopf(p.replace(eta_bar=0.106), "eta_bar", x)
+    branch = continue_cycles(p, hopf, "eta_bar", (-0.5, 1.0), ntst=300, period_max=3000)
+    (lpc,) = [sp for sp in branch.special_points if sp.kind == "lpc"]
+    value = 0.327687414
+    unstable = cycle_at(p, branch, value, near=lpc.index - 1)
+    stable = cycle_at(p, branch, value, near=lpc.index - 2)
+    np.testing.assert_allclose(float(unstable.period), 132.5, atol=0.05)
+    assert not bool(unstable.stable) and bool(stable.stable)
+    assert float(unstable.period) < float(lpc.period) < float(stable.period)
+    # The extrema are the polynomial's: on twice the mesh r_max agrees to the collocation
+    # error (the 8-samples-per-interval reading was low by ~1e-5 on such spikes).
+    fine = cycle_at(p, branch, value, near=lpc.index - 2, ntst=600)
+    np.testing.assert_allclose(float(fine.period), float(stable.period), rtol=1e-8)
+    np.testing.assert_allclose(np.asarray(fine.maxima), np.asarray(stable.maxima), atol=1e-8)
+
+
+def isola(x, p, xp=jnp):
+    """x' = g x - omega y, y' = omega x + g y with g = eps - mu^2 - (r^2 - 1)^2: cycles on the
+    closed curve mu^2 + (r^2 - 1)^2 = eps (an isola, no Hopf point: the origin stays a stable
+    focus), stable outside r^2 = 1, folds of cycles at mu = +-sqrt(eps), period 2 pi / omega."""
+    r2 = x[0] ** 2 + x[1] ** 2
+    g = p["eps"] - p["mu"] ** 2 - (r2 - 1) ** 2
+    return xp.stack([g * x[0] - p["omega"] * x[1], p["omega"] * x[0] + g * x[1]])
+
+
+def _simulate(f, params, x0, t1, dt=0.05):
+    """A classical RK4 trajectory in numpy (independent of jaxmf's integrators); f takes the
+    array module as `xp`."""
+    p = {k: float(v) for k, v in params.items()}
+    rhs = lambda x: np.asarray(f(x, p, xp=np))
+    ts = np.arange(0.0, t1, dt)
+    xs = [np.asarray(x0, float)]
+    for _ in ts[1:]:
+        x = xs[-1]
+        k1 = rhs(x)
+        k2 = rhs(x + dt / 2 * k1)
+        k3 = rhs(x + dt / 2 * k2)
+        k4 = rhs(x + dt * k3)
+        xs.append(x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4))
+    return ts, np.stack(xs)
+
+
+def test_cycle_from_simulation_continues_round_an_isola():
+    params = {"mu": jnp.asarray(0.0), "eps": jnp.asarray(0.25), "omega": jnp.asarray(2.0)}
+    t, y = _simulate(isola, params, [1.2, 0.0], 40.0)
+    cyc = cycle_from_trajectory(params, t, y, "mu", ntst=20, vector_field=isola)
+    assert cyc.converged and cyc.param == "mu" and bool(cyc.stable)
+    np.testing.assert_allclose(float(cyc.period), np.pi, rtol=1e-9)
+    # (Extrema between mesh points carry the polynomial's O(h^5) error, ~1e-8 on 20 intervals.)
+    np.testing.assert_allclose(float(cyc.maxima[0]) ** 2, 1.5, rtol=1e-7)
+    branch = continue_cycles(params, cyc, bounds=(-1.0, 1.0), vector_field=isola, ntst=20, ds=0.05)
+    assert branch.status == RESULTS.successful and "closed family" in branch.message
+    lpc = sorted(float(sp.value) for sp in branch.special_points if sp.kind == "lpc")
+    np.testing.assert_allclose(lpc, [-0.5, 0.5], atol=1e-8)
+    mu = np.asarray(branch.values)[:, 0]
+    r2 = np.asarray(branch.maxima)[:, 0] ** 2
+    np.testing.assert_allclose(mu**2 + (r2 - 1) ** 2, 0.25, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(branch.stable), r2 > 1)
+    # A trajectory that settles on the equilibrium gives no cycle.
+    t, y = _simulate(isola, {**params, "mu": jnp.asarray(0.7)}, [1.2, 0.0], 20.0)
+    flat = cycle_from_trajectory(params, t, y, "mu", ntst=20, vector_field=isola, throw=False)
+    assert not flat.converged and flat.status == RESULTS.not_converged
+    assert np.isnan(float(flat.period))
+
+
+@pytest.mark.slow  # joined branches are also checked by the bursting_region tests (slow)
+def test_bautin_branch_from_a_simulated_cycle_joins_both_directions():
+    # From the stable big cycle at mu = -0.1 the family runs one way to the fold of cycles at
+    # mu = -1/4 and back down to the Hopf point at mu = 0, the other way to the bounds.
+    params = {"mu": jnp.asarray(-0.1), "omega": jnp.asarray(1.0)}
+    t, y = _simulate(bautin, params, [1.0, 0.0], 60.0)
+    cyc = cycle_from_trajectory(params, t, y, "mu", ntst=20, vector_field=bautin)
+    branch = continue_cycles(params, cyc, bounds=(-1.0, 0.5), vector_field=bautin, ntst=20, ds=0.05)
+    kinds = [sp.kind for sp in branch.special_points]
+    assert kinds == ["lpc", "hopf"] or kinds == ["hopf", "lpc"], branch.special_points
+    (lpc,) = [sp for sp in branch.special_points if sp.kind == "lpc"]
+    assert abs(float(lpc.value) + 0.25) < 1e-8
+    mu = np.asarray(branch.values)[:, 0]
+    r = np.asarray(branch.maxima)[:, 0]
+    stable = np.asarray(branch.stable)
+    # The joined rows are one branch: the fold's index still separates stable from unstable.
+    assert stable[lpc.index] != stable[lpc.index - 1]
+    root = np.sqrt(1 + 4 * mu)
+    np.testing.assert_allclose(r**2, np.where(stable, (1 + root) / 2, (1 - root) / 2), atol=1e-8)
+
+
+def test_cycle_from_simulation_equals_the_hopf_branch(rounded, branch_low):
+    sol = solve_meanfield(
+        rounded.replace(eta_bar=0.12),
+        t1=3000.0,
+        ts=jnp.arange(0.0, 3000.0, 0.1),
+        rtol=1e-11,
+        atol=1e-13,
+        y0=MeanFieldState(*(jnp.asarray([x]) for x in (0.05, -0.5, 0.1, 0.1))),
+    )
+    keep = np.asarray(sol.t) > 1500
+    y = np.stack([np.asarray(getattr(sol, k))[keep, 0] for k in "rvws"], axis=1)
+    # The same simulation as test_cycle_matches_simulation (compiled once), the branch's mesh.
+    from_sim = cycle_from_trajectory(
+        rounded.replace(eta_bar=0.12), np.asarray(sol.t)[keep], y, ntst=80
+    )
+    from_hopf = cycle_at(rounded, branch_low, 0.12)
+    np.testing.assert_allclose(float(from_sim.period), float(from_hopf.period), rtol=1e-8)
+    np.testing.assert_allclose(
+        np.asarray(from_sim.maxima), np.asarray(from_hopf.maxima), rtol=1e-6, atol=1e-9
+    )
+    assert bool(from_sim.stable)
+
+
+def _r_range_and_period(params, y0, t1=6000.0):
+    sol = solve_meanfield(
+        params, t1=t1, ts=jnp.arange(t1 / 2, t1, 0.2), y0=y0, rtol=1e-10, atol=1e-12
+    )
+    r, w = np.asarray(sol.r[:, 0]), np.asarray(sol.w[:, 0])
+    level = 0.5 * (w.min() + w.max())
+    up = np.flatnonzero((w[:-1] < level) & (w[1:] >= level))
+    period = np.mean(np.diff(np.asarray(sol.t)[up])) if len(up) > 2 else np.nan
+    return r.max() - r.min(), period
+
+
+@pytest.mark.slow  # regime map, seed simulation, a 300-interval family and 4 long simulations
+def test_bursting_region_finds_the_isola_and_simulation_confirms_it():
+    from jaxmf._bursting import bursting_region
+
+    # Issue 15: at a = 0.0215 the stable bursting cycles belong to a family connected to no
+    # Hopf point; simulation shows bursting there.
+    p = presets.chen_campbell_2022(rounded=True, a=0.0215)
+    region = bursting_region(p, "eta_bar", (0.040, 0.042), points=21)
+    assert region.intervals.shape == (1, 2)
+    lo, hi = region.intervals[0]
+    low_end, high_end = region.ends[0]
+    assert low_end.kind == "lpc" and high_end.kind == "lpc"
+    assert float(low_end.value) == lo and float(high_end.value) == hi
+    (branch,) = region.branches
+    hopf = [sp for sp in branch.special_points if sp.kind == "hopf"]
+    assert not hopf and [sp.kind for sp in branch.special_points].count("homoclinic") == 2
+    # Every bursting point of the map lies inside the interval.
+    eta = np.asarray(region.regimes["eta_bar"].values)
+    bursting = np.asarray(region.regimes["regime"].values).astype(str) == "bursting"
+    assert bursting.any() and np.all((eta[bursting] > lo) & (eta[bursting] < hi))
+    # Direct simulation, started on the cycle: inside (5% of the width from either end) it
+    # keeps bursting with the cycle's period; outside it settles (no stable cycle there).
+    width = hi - lo
+    for value in (lo + 0.05 * width, hi - 0.05 * width):
+        cyc = cycle_at(p, branch, value, near=int(np.argmin(np.abs(branch.values[:, 0] - value))))
+        assert bool(cyc.stable)
+        y0 = MeanFieldState(*(jnp.asarray([x]) for x in np.asarray(cyc.state)))
+        amplitude, period = _r_range_and_period(p.replace(eta_bar=value), y0)
+        assert amplitude > 0.1
+        np.testing.assert_allclose(period, float(cyc.period), rtol=1e-3)
+    for value in (lo - 0.05 * width, hi + 0.05 * width):
+        y0 = MeanFieldState(*(jnp.asarray([x]) for x in np.asarray(branch.states[0])))
+        amplitude, _ = _r_range_and_period(p.replace(eta_bar=value), y0, t1=12000.0)
+        assert amplitude < 1e-3
+
+
+@pytest.mark.slow  # regime map, seed simulation, a 300-interval family
+def test_bursting_region_at_the_issue_example():
+    from jaxmf._bursting import bursting_region
+
+    # Issue 15: continue_cycles from either slow Hopf point at a = 0.0214 finds no stable
+    # cycle and no LPC; the family seeded by simulation has both.
+    p = presets.chen_campbell_2022(rounded=True, a=0.0214)
+    region = bursting_region(p, "eta_bar", (0.040, 0.042), points=21)
+    assert region.intervals.shape == (1, 2)
+    ((low_end, high_end),) = region.ends
+    assert low_end.kind == "lpc" and high_end.kind == "lpc"
+    assert 0.0408 < float(low_end.value) < 0.0410 < 0.0416 < float(high_end.value) < 0.0418
+    (branch,) = region.branches
+    lpcs = [sp for sp in branch.special_points if sp.kind == "lpc"]
+    assert len(lpcs) == 2 and all(sp.converged for sp in lpcs)
+    stable = np.asarray(branch.stable)
+    for sp in lpcs:
+        assert stable[sp.index] != stable[sp.index - 1]
