@@ -6,6 +6,8 @@ The public surface is re-exported here; see the README and each function's docst
 from . import analysis as analysis
 from . import dde as dde
 from . import presets as presets
+from ._bursting import BurstingRegion as BurstingRegion
+from ._bursting import bursting_region as bursting_region
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare
 from ._compare import compare_traces as compare_traces
@@ -47,6 +49,7 @@ from .bifurcation import sensitivity as sensitivity
 from .cycles import Cycle as Cycle
 from .cycles import continue_cycles as continue_cycles
 from .cycles import cycle_at as cycle_at
+from .cycles import cycle_from_trajectory as cycle_from_trajectory
 from .heterogeneity import Quantiles as Quantiles
 from .heterogeneity import RandomDraws as RandomDraws
 from .meanfield import MeanFieldResult as MeanFieldResult
