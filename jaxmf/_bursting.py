@@ -116,24 +116,39 @@ def bursting_region(
 
     Parameters
     ----------
-    params: `Params` (one population or several). param: the parameter swept and continued.
-    bounds: (lo, hi). points: regime-map resolution. t1: regime-map simulation length.
-    simulate: length of the seed simulations. ntst, period_max, max_points: as in
-    `continue_cycles`. progress: print progress.
+    params : Params
+        One population or several.
+    param : str
+        The parameter swept and continued.
+    bounds : tuple of float
+        (lo, hi).
+    points : int, default 41
+        Regime-map resolution.
+    t1 : float, default 2000.0
+        Regime-map simulation length.
+    simulate : float, default 6000.0
+        Length of the seed simulations.
+    ntst, period_max, max_points
+        As in `continue_cycles`.
+    progress : bool, default False
+        Print progress.
 
     Returns
     -------
-    `BurstingRegion`.
+    BurstingRegion
 
     Raises
     ------
-    ParameterError: invalid bounds or settings.
+    ParameterError
+        Invalid bounds or settings.
 
-    Example
-    -------
-    >>> p = presets.chen_campbell_2022(rounded=True, a=0.0215)
-    >>> region = bursting_region(p, "eta_bar", (0.040, 0.042), points=21)
-    >>> region.intervals, [(lo.kind, hi.kind) for lo, hi in region.ends]
+    Examples
+    --------
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True, a=0.0215)
+    >>> region = jaxmf.bursting_region(p, "eta_bar", (0.040, 0.042), points=21)
+    >>> [(lo.kind, hi.kind) for lo, hi in region.ends]
+    [('lpc', 'lpc')]
     """
     try:
         lo, hi = (float(b) for b in bounds)

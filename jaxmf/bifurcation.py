@@ -857,16 +857,31 @@ def locate_fold(
 
     Parameters
     ----------
-    params: `Params` (or a dict of scalars with `vector_field`). param: the parameter name.
-    state: an approximate equilibrium (flat, (r, v, w, s) blocks). value: the parameter value
-    there (default: params'). index: stored in the point (its position on a branch).
-    vector_field: f(x, params) (default `meanfield_vector_field`). throw: raise
-    `ContinuationError` when Newton does not reach a residual below 1e-10.
+    params : Params
+        The parameters (or a dict of scalars, with `vector_field`).
+    param : str
+        The parameter name, e.g. 'eta_bar'.
+    state : Array
+        An approximate equilibrium (flat: (r, v, w, s) blocks of length P).
+    value : float, optional
+        The parameter value there (default: the one in `params`).
+    index : int, default -1
+        Stored in the point (its position on a branch).
+    vector_field : callable, optional
+        f(x, params) (default `meanfield_vector_field`).
+    throw : bool, default True
+        Raise `ContinuationError` when Newton does not reach a residual below 1e-10.
 
     Returns
     -------
-    SpecialPoint(kind='fold') with data['a'], the normal-form coefficient a = <p, B(q, q)>/2, and
-    `converged` (False only with throw=False).
+    SpecialPoint
+        kind 'fold', with data['a'], the normal-form coefficient a = <p, B(q, q)>/2, and
+        `converged` (False only with throw=False).
+
+    Raises
+    ------
+    ContinuationError
+        With `throw`, when Newton does not converge.
     """
     return _locate("fold", params, param, state, value, index, None, vector_field, throw)
 
@@ -887,17 +902,34 @@ def locate_hopf(
 
     Parameters
     ----------
-    params: `Params` (or a dict of scalars with `vector_field`). param: the parameter name.
-    state: an approximate equilibrium (flat, (r, v, w, s) blocks). value: the parameter value
-    there (default: params'). index: stored in the point. frequency: start from the eigenvalue
-    nearest i * frequency (default: the pair nearest the imaginary axis); q0 is its eigenvector.
-    vector_field: f(x, params) (default `meanfield_vector_field`). throw: raise
-    `ContinuationError` when Newton does not reach a residual below 1e-10.
+    params : Params
+        The parameters (or a dict of scalars, with `vector_field`).
+    param : str
+        The parameter name, e.g. 'eta_bar'.
+    state : Array
+        An approximate equilibrium (flat: (r, v, w, s) blocks of length P).
+    value : float, optional
+        The parameter value there (default: the one in `params`).
+    index : int, default -1
+        Stored in the point.
+    frequency : float, optional
+        Start from the eigenvalue nearest i * frequency (default: the pair nearest the imaginary
+        axis); q0 is its eigenvector.
+    vector_field : callable, optional
+        f(x, params) (default `meanfield_vector_field`).
+    throw : bool, default True
+        Raise `ContinuationError` when Newton does not reach a residual below 1e-10.
 
     Returns
     -------
-    SpecialPoint(kind='hopf') with `frequency` (omega), `period` (2 pi / omega),
-    `first_lyapunov` (Kuznetsov's l1) and `converged` (False only with throw=False).
+    SpecialPoint
+        kind 'hopf', with `frequency` (omega), `period` (2 pi / omega), `first_lyapunov`
+        (Kuznetsov's l1) and `converged` (False only with throw=False).
+
+    Raises
+    ------
+    ContinuationError
+        With `throw`, when Newton does not converge.
     """
     return _locate("hopf", params, param, state, value, index, frequency, vector_field, throw)
 
@@ -912,12 +944,20 @@ def sensitivity(point: SpecialPoint, name: str) -> jax.Array:
 
     Parameters
     ----------
-    point: a one-parameter 'fold' or 'hopf' SpecialPoint of the mean field. name: another
-    parameter address, e.g. 'w_jump'.
+    point : SpecialPoint
+        A one-parameter 'fold' or 'hopf' point of the mean field.
+    name : str
+        Another parameter address, e.g. 'w_jump'.
 
     Returns
     -------
-    The derivative, a scalar array.
+    Array
+        The derivative, a scalar.
+
+    Raises
+    ------
+    ParameterError
+        A point of another kind or of two parameters, or `name` equal to its own parameter.
     """
     if point.kind not in ("fold", "hopf") or len(point.param) != 1:
         raise ParameterError(
@@ -1334,21 +1374,52 @@ def continue_equilibria(
 
     Parameters
     ----------
-    params: the starting parameters (P populations). param: any parameter address
-    ('eta_bar', 'eta_bar[1]', 'delta_eta', 'w_jump', 'i_ext', 'g[0,1]', 'kappa', ...).
-    bounds: the parameter interval; the branch ends on either bound (its last point lies on it)
-    and at the edge of the valid domain of `Params` (e.g. w_jump >= 0). start: the starting
-    equilibrium: None (the first of `meanfield_equilibria`), an index into that list, or a flat
-    state (r, v, w, s blocks). ds, ds_min, ds_max: initial, smallest and largest
-    pseudo-arclength step in (state, parameter) space; lower ds_max for a finer table.
-    max_points: per direction. direction: 'both', 'forward' (increasing the parameter) or
-    'backward'. progress: print a progress line. throw: raise `ContinuationError` when Newton
-    fails at the start or the corrector fails before the branch ends.
+    params : Params
+        The starting parameters (P populations).
+    param : str
+        Any parameter address: 'eta_bar', 'eta_bar[1]', 'delta_eta', 'w_jump', 'i_ext',
+        'g[0,1]', 'kappa', ...
+    bounds : tuple of float, default (0.0, 0.3)
+        The parameter interval; the branch ends on either bound (its last point lies on it)
+        and at the edge of the valid domain of `Params` (e.g. w_jump >= 0).
+    start : None, int or Array, optional
+        The starting equilibrium: None (the first of `meanfield_equilibria`), an index into that
+        list, or a flat state (r, v, w, s blocks).
+    ds, ds_min, ds_max : float
+        Initial, smallest and largest pseudo-arclength step in (state, parameter) space; lower
+        ds_max for a finer table.
+    max_points : int, default 1000
+        Most points per direction.
+    direction : str, default 'both'
+        'both', 'forward' (increasing the parameter) or 'backward'.
+    model : str, default 'chen_campbell'
+        The mean-field model.
+    progress : bool, default False
+        Print a progress line.
+    throw : bool, default True
+        Raise `ContinuationError` when Newton fails at the start or the corrector fails before
+        the branch ends.
 
     Returns
     -------
-    Branch(kind='equilibrium'); `status` says how it ended (successful: bounds, r reaching 0 or
-    a closed curve; out_of_domain; max_steps_reached; not_converged) and `message` why.
+    Branch
+        kind 'equilibrium'; `status` says how it ended (successful: a bound, r reaching 0 or a
+        closed curve; out_of_domain; max_steps_reached; not_converged) and `message` why.
+
+    Raises
+    ------
+    ParameterError
+        An unknown parameter or model, bad bounds or step sizes.
+    ContinuationError
+        With `throw`, when the corrector fails.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> branch = jaxmf.continue_equilibria(jaxmf.presets.chen_campbell_2022(rounded=True),
+    ...                                    "eta_bar", (0.0, 0.3))
+    >>> [sp.kind for sp in branch.special_points]
+    ['hopf', 'hopf']
     """
     params = check_params(params)
     _check_model(model)
@@ -1491,16 +1562,31 @@ def continue_hopf(
 
     Parameters
     ----------
-    params: supplies the other parameter values. point: a 'hopf' SpecialPoint (e.g. from
-    `continue_equilibria`). param: the two names (p1, p2). bounds: ((lo1, hi1), (lo2, hi2));
-    the curve also ends at the edge of the valid domain of `Params`. ds, ds_min, ds_max,
-    max_points, direction, progress, throw: as in `continue_equilibria`.
+    params : Params
+        Supplies the other parameter values.
+    point : SpecialPoint
+        A 'hopf' point (e.g. from `continue_equilibria`).
+    param : tuple of str
+        The two names (p1, p2).
+    bounds : tuple
+        ((lo1, hi1), (lo2, hi2)); the curve also ends at the edge of the valid domain of
+        `Params`.
+    ds, ds_min, ds_max, max_points, direction, progress, throw
+        As in `continue_equilibria`.
 
     Returns
     -------
-    Branch(kind='hopf') with values (n, 2), data['omega'] (NaN on the neutral-saddle part),
-    data['l1'], data['kappa'], `stable` = every non-critical eigenvalue in the left half plane,
-    `status` and `message`.
+    Branch
+        kind 'hopf', with values (n, 2), data['omega'] (NaN on the neutral-saddle part),
+        data['l1'], data['kappa'], `stable` (every non-critical eigenvalue in the left half
+        plane), `status` and `message`.
+
+    Raises
+    ------
+    ParameterError
+        A point of another kind, unknown names, bad bounds.
+    ContinuationError
+        With `throw`, when the corrector fails.
     """
     params = check_params(params)
     if point.kind != "hopf":
@@ -1557,13 +1643,25 @@ def continue_fold(
 
     Parameters
     ----------
-    params: supplies the other parameter values. point: a 'fold' SpecialPoint. param, bounds,
-    ds, ds_min, ds_max, max_points, direction, progress, throw: as in `continue_hopf`.
+    params : Params
+        Supplies the other parameter values.
+    point : SpecialPoint
+        A 'fold' point.
+    param, bounds, ds, ds_min, ds_max, max_points, direction, progress, throw
+        As in `continue_hopf`.
 
     Returns
     -------
-    Branch(kind='fold') with data['a'] (the fold's quadratic normal-form coefficient),
-    `stable` = the n - 1 non-critical eigenvalues in the left half plane, `status`, `message`.
+    Branch
+        kind 'fold', with data['a'] (the fold's quadratic normal-form coefficient), `stable`
+        (the n - 1 non-critical eigenvalues in the left half plane), `status`, `message`.
+
+    Raises
+    ------
+    ParameterError
+        A point of another kind, unknown names, bad bounds.
+    ContinuationError
+        With `throw`, when the corrector fails.
     """
     params = check_params(params)
     if point.kind != "fold":

@@ -445,13 +445,22 @@ def refine_hopf(
 
     Parameters
     ----------
-    params: `Params` or a dict of scalars. param: the parameter name. state: flat equilibrium.
-    vector_field: f(x, params) (default `meanfield_vector_field`). frequency: start from the
-    eigenvalue nearest i * frequency (default: the pair nearest the imaginary axis).
+    params : Params or dict
+        The parameters (a dict of scalars with `vector_field`).
+    param : str
+        The parameter name.
+    state : Array
+        A flat equilibrium near the Hopf point.
+    vector_field : callable, optional
+        f(x, params) (default `meanfield_vector_field`).
+    frequency : float, optional
+        Start from the eigenvalue nearest i * frequency (default: the pair nearest the imaginary
+        axis).
 
     Returns
     -------
-    SpecialPoint(kind='hopf') with value, state, frequency, period, first_lyapunov, converged.
+    SpecialPoint
+        kind 'hopf', with value, state, frequency, period, first_lyapunov, converged.
     """
     return locate_hopf(
         params, param, state, frequency=frequency, vector_field=vector_field, throw=False
@@ -504,41 +513,72 @@ def continue_cycles(
 
     Parameters
     ----------
-    params: the base parameters (`Params`, or a dict of scalars with `vector_field`).
-    hopf_point: a Hopf `SpecialPoint` (state = flat equilibrium, value, frequency); its
-    eigenvector is recomputed from the Jacobian. Or a `Cycle`: the family is continued from it
-    in both directions and joined (the cycle's row inside), or once round when it returns to the
-    cycle (a closed family, an isola: message 'closed family'). param: continuation parameter
-    name (default: the Hopf point's or the cycle's). bounds: (lo, hi) in the parameter;
-    continuation stops outside, and at the edge of the valid domain of `Params`. ntst, ncol:
-    mesh intervals and Gauss points per interval (the error is O(h^(2 ncol)) at mesh points;
-    ncol = 4 as in AUTO). ds, ds_min, ds_max: pseudo-arclength step in the norm sqrt(int |u|^2
-    ds + theta_period T^2 + p^2), adapted to the Newton iteration count. max_points: accepted
-    points at most. amplitude0: the first step, i.e. the L2 size of the first cycle's deviation
-    from the equilibrium. adapt_mesh: re-equidistribute the mesh after every step (needed for
-    the slow-fast bursting cycles). period_max: stop with a 'homoclinic' point when the period
-    exceeds it (default 25 x the Hopf period). tol, max_iter: Newton tolerance (relative step)
-    and iterations. detect: locate special points. vector_field: f(x, params) on flat states
-    (default `meanfield_vector_field`). return_stats: also return `CycleStats`. progress: print
-    a progress line. throw: raise `ContinuationError` when no cycle converged or the corrector
-    failed before the branch ended (status not_converged); `.result` holds the branch.
-
-    Raises
-    ------
-    ContinuationError (with throw): as above. ParameterError: invalid settings.
-
-    Example
-    -------
-    >>> branch = continue_cycles(params, hopf, "eta_bar", (0.0, 0.3))
-    >>> [(sp.kind, float(sp.value)) for sp in branch.special_points]
-    >>> isola = continue_cycles(params, cycle_from_trajectory(params, sol.t, sol), "eta_bar")
+    params : Params or dict
+        The base parameters (a dict of scalars with `vector_field`).
+    hopf_point : SpecialPoint or Cycle
+        A Hopf point (state = flat equilibrium, value, frequency; its eigenvector is recomputed
+        from the Jacobian), or a `Cycle`: the family is continued from it in both directions and
+        joined (the cycle's row inside), or once round when it returns to the cycle (a closed
+        family, an isola: message 'closed family').
+    param : str, optional
+        The continuation parameter (default: the Hopf point's or the cycle's).
+    bounds : tuple of float, optional
+        (lo, hi); continuation stops outside, and at the edge of the valid domain of `Params`.
+    ntst, ncol : int
+        Mesh intervals and Gauss points per interval (the error is O(h^(2 ncol)) at mesh
+        points; ncol = 4 as in AUTO).
+    ds, ds_min, ds_max : float
+        Pseudo-arclength step in the norm sqrt(int |u|^2 ds + theta_period T^2 + p^2), adapted
+        to the Newton iteration count.
+    max_points : int
+        Accepted points at most.
+    amplitude0 : float
+        The first step: the L2 size of the first cycle's deviation from the equilibrium.
+    adapt_mesh : bool
+        Re-equidistribute the mesh after every step (needed for the slow-fast bursting cycles).
+    period_max : float, optional
+        Stop with a 'homoclinic' point when the period exceeds it (default 25 x the Hopf
+        period).
+    theta_period : float
+        Weight of the period in the arclength norm.
+    tol, max_iter : float, int
+        Newton tolerance (relative step) and iterations.
+    detect : bool
+        Locate special points.
+    vector_field : callable, optional
+        f(x, params) on flat states (default `meanfield_vector_field`).
+    return_stats : bool
+        Also return `CycleStats`.
+    progress : bool
+        Print a progress line.
+    throw : bool, default True
+        Raise `ContinuationError` when no cycle converged or the corrector failed before the
+        branch ended (status not_converged); `.result` holds the branch.
 
     Returns
     -------
-    Branch(kind='cycle'): values, states (u at phase 0), eigenvalues (Floquet multipliers, by
-    decreasing modulus), stable, period, minima/maxima (exact extrema of the collocation
-    polynomial), profiles and mesh (the representation values and their times), special
-    points, `status` and `message` (why it stopped). With return_stats, (branch, CycleStats).
+    Branch
+        kind 'cycle': values, states (u at phase 0), eigenvalues (Floquet multipliers, by
+        decreasing modulus), stable, period, minima/maxima (exact extrema of the collocation
+        polynomial), profiles and mesh (the representation values and their times), special
+        points, `status` and `message` (why it stopped). With return_stats, (branch,
+        CycleStats).
+
+    Raises
+    ------
+    ContinuationError
+        With `throw`, as above.
+    ParameterError
+        Invalid settings.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True)
+    >>> hopf = jaxmf.continue_equilibria(p, "eta_bar", (0.0, 0.3)).special_points[0]
+    >>> branch = jaxmf.continue_cycles(p, hopf, "eta_bar", (0.0, 0.3))
+    >>> [sp.kind for sp in branch.special_points]
+    ['lpc', 'lpc', 'hopf']
     """
     f = vector_field or meanfield_vector_field
     name = param or (hopf_point.param if isinstance(hopf_point, Cycle) else hopf_point.param[0])
@@ -1029,30 +1069,51 @@ def cycle_at(
 
     Parameters
     ----------
-    params: the base parameters (as given to `continue_cycles`). branch: from `continue_cycles`
-    (same `ncol`). value: the parameter value. ntst: mesh intervals (default: the branch's).
-    mesh_iterations: Newton solves after the first, each on a re-equidistributed mesh.
-    tol: Newton tolerance (relative step). vector_field: as in `continue_cycles`.
-    near: a branch index; where several cycles of the branch have this parameter value (e.g.
-    either side of a fold of cycles), the one on the segment nearest this point.
-    throw: raise `ContinuationError` when no cycle is found.
+    params : Params or dict
+        The base parameters (as given to `continue_cycles`).
+    branch : Branch
+        From `continue_cycles` (same `ncol`).
+    value : float
+        The parameter value.
+    ntst : int, optional
+        Mesh intervals (default: the branch's).
+    ncol : int, default 4
+        Gauss points per interval.
+    mesh_iterations : int
+        Newton solves after the first, each on a re-equidistributed mesh.
+    tol : float
+        Newton tolerance (relative step).
+    vector_field : callable, optional
+        As in `continue_cycles`.
+    near : int, optional
+        A branch index: where several cycles of the branch have this parameter value (e.g.
+        either side of a fold of cycles), the one on the segment nearest this point.
+    throw : bool, default True
+        Raise `ContinuationError` when no cycle is found.
 
     Returns
     -------
-    Cycle. Without throw, a failure comes back with NaN period, state, extrema and multipliers
-    and status not_converged (Newton failed, or converged off the branch) or out_of_domain
-    (`value` outside the range of the branch's parameter values).
+    Cycle
+        Without throw, a failure comes back with NaN period, state, extrema and multipliers and
+        status not_converged (Newton failed, or converged off the branch) or out_of_domain
+        (`value` outside the range of the branch's parameter values).
 
     Raises
     ------
-    ContinuationError (with throw): no cycle found; `.result` is the flagged Cycle.
-    ParameterError: an empty branch, a non-finite value, or `near` not a branch index.
+    ContinuationError
+        With throw: no cycle found; `.result` is the flagged Cycle.
+    ParameterError
+        An empty branch, a non-finite value, or `near` not a branch index.
 
-    Example
-    -------
-    >>> branch = continue_cycles(params, hopf, "eta_bar", (0.0, 0.3))
-    >>> cyc = cycle_at(params, branch, 0.12)
-    >>> float(cyc.period), bool(cyc.stable), float(cyc.maxima[0])
+    Examples
+    --------
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True)
+    >>> hopf = jaxmf.continue_equilibria(p, "eta_bar", (0.0, 0.3)).special_points[0]
+    >>> branch = jaxmf.continue_cycles(p, hopf, "eta_bar", (0.0, 0.3))
+    >>> cyc = jaxmf.cycle_at(p, branch, 0.12)
+    >>> round(float(cyc.period)), bool(cyc.stable)
+    (227, True)
     """
     f = vector_field or meanfield_vector_field
     name = branch.param[0]
@@ -1515,30 +1576,50 @@ def cycle_from_trajectory(
 
     Parameters
     ----------
-    params: the parameters the trajectory was simulated at (`Params`, or a dict of scalars with
-    `vector_field`). t: (M,) increasing times. y: (M, n) flat states, or a mean-field trajectory
-    (`solve_meanfield`'s result). param: the parameter the cycle is labelled with (for
-    continuation). ntst, ncol: the collocation mesh. mesh_iterations: Newton solves after the
-    first, each on a re-equidistributed mesh. closeness: how near (relative to the trajectory's
-    range per variable, max-norm) the trajectory must come back to its final state. tol:
-    Newton tolerance. vector_field: f(x, params) (default the mean field). throw: raise
-    `ContinuationError` when no cycle is found.
+    params : Params or dict
+        The parameters the trajectory was simulated at (a dict of scalars with
+        `vector_field`).
+    t : Array
+        (M,) increasing times.
+    y : Array or MeanFieldResult
+        (M, n) flat states, or a mean-field trajectory (`solve_meanfield`'s result).
+    param : str
+        The parameter the cycle is labelled with (for continuation).
+    ntst, ncol : int
+        The collocation mesh.
+    mesh_iterations : int
+        Newton solves after the first, each on a re-equidistributed mesh.
+    closeness : float
+        How near (relative to the trajectory's range per variable, max-norm) the trajectory
+        must come back to its final state.
+    tol : float
+        Newton tolerance.
+    vector_field : callable, optional
+        f(x, params) (default the mean field).
+    throw : bool, default True
+        Raise `ContinuationError` when no cycle is found.
 
     Returns
     -------
-    Cycle (status not_converged and NaN numbers without throw when the trajectory does not
-    return to its final state, or Newton fails or lands away from it).
+    Cycle
+        Status not_converged and NaN numbers without throw when the trajectory does not return
+        to its final state, or Newton fails or lands away from it.
 
     Raises
     ------
-    ContinuationError (with throw): no cycle found; `.result` is the flagged Cycle.
-    ParameterError: t and y do not match, or t is not increasing.
+    ContinuationError
+        With throw: no cycle found; `.result` is the flagged Cycle.
+    ParameterError
+        t and y do not match, or t is not increasing.
 
-    Example
-    -------
-    >>> sol = solve_meanfield(params, t1=3000.0, ts=jnp.arange(1500.0, 3000.0, 0.1))
-    >>> cycle = cycle_from_trajectory(params, sol.t, sol)
-    >>> branch = continue_cycles(params, cycle, "eta_bar", (0.0, 0.1))
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True, a=0.0215, eta_bar=0.041)
+    >>> sol = jaxmf.solve_meanfield(p, t1=3000.0, ts=jnp.arange(1500.0, 3000.0, 0.1))
+    >>> cycle = jaxmf.cycle_from_trajectory(p, sol.t, sol)
+    >>> branch = jaxmf.continue_cycles(p, cycle, "eta_bar", (0.0, 0.1))
     """
     f = vector_field or meanfield_vector_field
     t = np.asarray(t, float).reshape(-1)
