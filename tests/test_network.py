@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -474,3 +478,52 @@ def test_step_bound_is_checked_at_run_time_for_traced_parameters():
     assert status == RESULTS.out_of_domain
     with pytest.raises(Exception, match="stability bound"):
         jax.block_until_ready(jax.jit(lambda e: run(e, True).r)(0.12))
+
+
+_SHARDED_SCRIPT = """
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp, numpy as np, jaxmf
+from jaxmf import network as nw
+assert len(jax.devices()) == 4
+cases = [
+    (nw.EulerReset(), 1e-3, jaxmf.presets.bursting(), 400, jnp.float64),
+    (nw.MobiusPassage(), 2e-2, jaxmf.presets.two_population(), (320, 80), jnp.float32),
+]
+for scheme, dt, p, n, dtype in cases:
+    kw = dict(n=n, t1=4.0, dt=dt, record_every=int(round(0.4 / dt)), scheme=scheme,
+              dtype=dtype, progress=False)
+    one = jaxmf.simulate_network(p, **kw)
+    four = jaxmf.simulate_network(p, devices=4, **kw)
+    assert four.state.v[0].sharding.spec == jax.sharding.PartitionSpec("neurons")
+    for a, b in [(one.r, four.r), (one.s, four.s), *zip(one.state.v, four.state.v),
+                 *zip(one.state.w, four.state.w)]:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert float(np.sum(one.r)) > 0
+    # <v>, <w>: sums of per-device sums, equal to rounding.
+    np.testing.assert_allclose(four.w_mean, one.w_mean, rtol=4 * np.finfo(dtype).eps)
+print("ok")
+"""
+
+
+@pytest.mark.slow  # ~7 CPU-s: a fresh interpreter with 4 fake devices compiling four runs
+def test_network_split_across_four_devices_equals_one_device():
+    # Fake CPU devices need the flag before JAX starts: a fresh interpreter. The spike counts
+    # are psum'd integers, so the state, rates and s are bit-identical to the one-device run.
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    out = subprocess.run(
+        [sys.executable, "-c", _SHARDED_SCRIPT], env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+
+
+def test_devices_needs_divisible_populations_and_one_parameter_set():
+    with pytest.raises(ParameterError, match="multiple of the 2 devices") as err:
+        nw._neuron_mesh([jax.devices()[0]] * 1 + [jax.devices()[0]], (5,))
+    assert err.value.name == "n"
+    with pytest.raises(ParameterError, match="devices"):
+        jaxmf.simulate_network(BASE, n=100, t1=1.0, devices=0, progress=False)
+    with pytest.raises(ParameterError, match="without a raster"):
+        jaxmf.simulate_network(BASE, n=100, t1=1.0, devices=1, raster=5, progress=False)
