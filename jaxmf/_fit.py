@@ -1045,7 +1045,9 @@ def _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg: _Confi
     """What must match for a checkpoint to be resumed: the problem, the starts, the settings."""
     problem = [
         np.asarray(leaf)
-        for leaf in jax.tree.leaves((params, target.t, target.r if target.has_trace else None))
+        for leaf in jax.tree.leaves(
+            (params, target.t, target.r if target.has_trace else None, target.offset)
+        )
     ]
     name = lambda obj: getattr(obj, "__name__", None) or type(obj).__name__
     return {
