@@ -104,6 +104,7 @@ def _theta_neuron_w(eta, a, w_jump, t1):
         t, y = sol.t_events[0][0], [-np.pi, sol.y_events[0][0][1] + w_jump]
 
 
+@pytest.mark.slow  # ~5 CPU-s: three step sizes, three compilations, 32 DOP853 references
 def test_mobius_passage_converges_at_first_order_to_an_independent_reference():
     # Uncoupled adapting neurons (b = 0) against the theta form solved by DOP853 with events:
     # the frozen w (and the jump applied at the step's end) make the error first order; the mean
