@@ -13,7 +13,8 @@ ExactPassage and MobiusPassage freeze w and s over a step), so each quantity's d
 the order-1 Richardson extrapolation from the two finest steps, x0 = 2 x(h/2) - x(h); the observed
 order log2(|x(h) - x(h/2)| / |x(h/2) - x(h/4)|) is printed as a check. A run's error is the
 largest relative deviation of its quantities from the scheme's own limit; the time-to-accuracy is
-the run time (compilation excluded, reported apart) of the fastest run within `--tol` (0.2%).
+the run time (median of `--repeats` runs; compilation excluded, reported apart) of the fastest
+run within `--tol` (0.2%).
 The ratio column is Brian2's time-to-accuracy over the scheme's. Brian2 2.9 runs in
 cpp_standalone mode with one OpenMP thread (its best mode on this kind of machine, see
 benchmarks/network_throughput.py), from its own environment (benchmarks/peers/setup_brian2_env.sh),
@@ -29,6 +30,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -83,7 +85,7 @@ def quantities(t, r, w_t, w_mean, t1, bursting):
     return out
 
 
-def run_jaxmf(name, n, t1, dt, eta_bar, dtype):
+def run_jaxmf(name, n, t1, dt, eta_bar, dtype, repeats):
     p = jaxmf.presets.chen_campbell_2022(eta_bar=eta_bar)
     net = nw.make_network(p, n, dtype=dtype)
     state = nw.init(net, dtype=dtype)
@@ -99,10 +101,13 @@ def run_jaxmf(name, n, t1, dt, eta_bar, dtype):
     t0 = time.perf_counter()
     compiled = jax.jit(f, compiler_options=nw._compiler_options()).lower(p, state).compile()
     compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    _, rec = compiled(p, state)
-    jax.block_until_ready(rec)
-    run_s = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _, rec = compiled(p, state)
+        jax.block_until_ready(rec)
+        times.append(time.perf_counter() - t0)
+    run_s = statistics.median(times)
     t = BIN * np.arange(1, n_records + 1)
     return dict(
         run_s=run_s,
@@ -114,12 +119,13 @@ def run_jaxmf(name, n, t1, dt, eta_bar, dtype):
     )
 
 
-def run_brian2(n, t1, dt, eta_bar, dtype):
+def run_brian2(n, t1, dt, eta_bar, dtype, repeats):
     cmd = [
         str(BRIAN_PY),
         str(HERE / "peers" / "brian2_precision.py"),
         *("--n", str(n), "--t1", str(t1), "--dt", repr(dt), "--eta-bar", repr(eta_bar)),
         *("--bin", repr(BIN), "--dtype", jnp.dtype(dtype).name, "--threads", "1"),
+        *("--repeats", str(repeats)),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
@@ -162,6 +168,7 @@ def main(argv=None):
     ap.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
     ap.add_argument("--schemes", nargs="+", default=list(LADDERS), choices=list(LADDERS))
     ap.add_argument("--no-brian2", action="store_true")
+    ap.add_argument("--repeats", type=int, default=1, help="runs per step; the median counts")
     ap.add_argument(
         "--dtype",
         choices=["float32", "float64"],
@@ -198,9 +205,9 @@ def main(argv=None):
             group = []
             for dt in LADDERS[name]:
                 out = (
-                    run_brian2(n, t1, dt, eta_bar, dtype)
+                    run_brian2(n, t1, dt, eta_bar, dtype, args.repeats)
                     if name == "brian2"
-                    else run_jaxmf(name, n, t1, dt, eta_bar, dtype)
+                    else run_jaxmf(name, n, t1, dt, eta_bar, dtype, args.repeats)
                 )
                 if out is None:
                     break
