@@ -21,6 +21,8 @@ one core; 48 CPU-s for the whole script, the target's simulation included):
 
     start (1.1, 0.9), init meanfield: 4 network runs, 78 s wall, loss 2.4e-5 -> 1.7e-7,
         eta_bar -0.14%, w_jump +0.08%
+    start (0.8, 1.25), init meanfield: 4 network runs, 56 s wall (load 6-9), loss 2.4e-5 ->
+        1.7e-7, eta_bar -0.14%, w_jump +0.08% (the mean-field fit forgets the start)
 
 With --init none the network itself is fitted by Levenberg-Marquardt: each iteration is one
 N-neuron simulation over t1 carrying two forward-mode tangents (~3x a plain run). The fit's state
