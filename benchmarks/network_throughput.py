@@ -129,6 +129,7 @@ def main(argv=None):
             group = [
                 bench_jaxmf(n, dt, jaxmf.EulerReset(), args.repeats),
                 bench_jaxmf(n, dt, jaxmf.ExactPassage(), args.repeats),
+                bench_jaxmf(n, dt, nw.MobiusPassage(), args.repeats),
             ]
             if n <= 1e5:
                 group.append(bench_jaxmf(n, dt, jaxmf.EulerReset(), args.repeats, batch=8))

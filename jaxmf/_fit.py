@@ -71,6 +71,7 @@ __all__ = [
     "DIVERGED",
     "MAX_STEPS",
     "FORWARD_MODE_MAX",
+    "REFINE_RTOL",
     "FitInterrupted",
     "remove_checkpoint",
     "NetworkTrace",
@@ -184,7 +185,9 @@ class BurstTarget(eqx.Module):
     are ignored by every loss. `stats` holds `jaxmf.analysis.trace_summary` of the trace after
     the transient (regime, period, ...: the numbers jaxmf reports everywhere), for reference
     (the losses use the smooth `burst_features`). `population` is the column of the
-    simulated r that is compared."""
+    simulated r that is compared. `offset` (T,), when given, is added to the simulated rate
+    before every loss sees it (`fit(init='meanfield')` carries the network-minus-mean-field
+    difference in it)."""
 
     t: jax.Array | None
     r: jax.Array | None
@@ -197,6 +200,7 @@ class BurstTarget(eqx.Module):
     population: int = eqx.field(static=True, default=0)
     dt: float | None = eqx.field(static=True, default=None)
     start: int = eqx.field(static=True, default=0)
+    offset: jax.Array | None = None
 
     @classmethod
     def from_trace(
@@ -358,7 +362,8 @@ class BurstTarget(eqx.Module):
 def _sim_rate(sim, target: BurstTarget):
     # A MeanFieldResult, a network result on the target's grid (see `fit`) or a plain array.
     r = jnp.asarray(sim.r if hasattr(sim, "r") else sim)
-    return r[:, target.population] if r.ndim == 2 else r
+    r = r[:, target.population] if r.ndim == 2 else r
+    return r if target.offset is None else r + target.offset.astype(r.dtype)
 
 
 def _need_trace(target, name):
@@ -1040,7 +1045,9 @@ def _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg: _Confi
     """What must match for a checkpoint to be resumed: the problem, the starts, the settings."""
     problem = [
         np.asarray(leaf)
-        for leaf in jax.tree.leaves((params, target.t, target.r if target.has_trace else None))
+        for leaf in jax.tree.leaves(
+            (params, target.t, target.r if target.has_trace else None, target.offset)
+        )
     ]
     name = lambda obj: getattr(obj, "__name__", None) or type(obj).__name__
     return {
@@ -1180,6 +1187,85 @@ def _as_json(obj):
     return json.loads(dumps(obj, indent=None))
 
 
+# The refinement of fit(init='meanfield') stops when no parameter moves by more than this
+# (relative): a tenth of the 0.2% a network fit is asked for.
+REFINE_RTOL = 2e-4
+
+
+def _fit_by_space_mapping(params, target, free, network, shared, starts_kw, progress) -> FitResult:
+    """fit(init='meanfield'): a mean-field fit, then output space mapping on the network."""
+    if not isinstance(target, BurstTarget) or not target.has_trace:
+        raise ParameterError("init", "init='meanfield' needs a trace target (from_trace)")
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((params, target))):
+        raise ParameterError("init", "init='meanfield' iterates on the host; not under jit/vmap")
+    free = _free_names(free, params)
+    transient = shared["transient"]
+    base = target if transient is None else target.with_transient(transient)
+    ts = jnp.asarray(np.asarray(base.t, params.eta_bar.dtype))
+    spacing = float(ts[1] - ts[0])
+    record_every = int(round(spacing / network.dt))
+    if record_every < 1 or not np.isclose(record_every * network.dt, spacing, rtol=1e-6):
+        raise ParameterError(
+            "target",
+            f"its sample spacing {spacing:g} must be a whole multiple of the network's "
+            f"dt={network.dt:g}",
+        )
+    loss = shared["loss"]
+    least_squares = isinstance(shared["optimizer"], optx.AbstractLeastSquaresSolver)
+    if loss is None:
+        loss = trace_residuals if least_squares else trace_mse
+    mf_kw = dict(shared, transient=None, loss=loss, progress=False)
+    zero = jnp.zeros_like(base.r)
+    coarse = fit(params, dataclasses.replace(base, offset=zero), free, **mf_kw, **starts_kw)
+    initial = {n: getattr(coarse.best_params, n)[None] for n in free}
+    current = coarse.best_params
+    t1 = float(ts[-1])
+
+    def network_loss(p):
+        sim = simulate_on_grid(p, ts, network, record_every)
+        value = jnp.asarray(loss(sim, base))
+        return sim, float(jnp.sum(value**2) if least_squares else value), _failed(sim.status)
+
+    history, failed, moved = [], False, math.inf
+    bar = Progress("fit", shared["steps"], enabled=progress, unit=" network runs")
+    for k in range(shared["steps"]):
+        sim, value, bad = network_loss(current)
+        history.append(value)
+        bar.update(k + 1, f"network loss {value:.3g}, last move {moved:.2g}")
+        if bool(bad) or not math.isfinite(value):
+            failed = True
+            break
+        if moved < REFINE_RTOL:
+            break
+        mf = solve_meanfield(
+            current, t1, ts=ts, model=shared["meanfield_model"], rtol=shared["rtol"],
+            atol=shared["atol"], max_steps=shared["max_steps"], throw=False,
+        )  # fmt: skip
+        offset = _sim_rate(sim, base) - _sim_rate(mf, base)
+        step = fit(current, dataclasses.replace(base, offset=offset), free, n_starts=1, **mf_kw)
+        new = step.best_params
+        moved = max(
+            float(jnp.max(jnp.abs(getattr(new, n) / getattr(current, n) - 1))) for n in free
+        )
+        current = new
+    bar.close()
+    converged = moved < REFINE_RTOL and not failed
+    code = _OK if converged else (_DIVERGED if failed else _MAX_STEPS)
+    codes = jnp.asarray([code])
+    return FitResult(
+        params=jax.tree.map(lambda x: jnp.asarray(x)[None], current),
+        best_params=current,
+        loss_history=jnp.asarray(history)[:, None],
+        final_loss=jnp.asarray([history[-1]]),
+        converged=codes == _OK,
+        status=from_codes(codes),
+        n_iterations=jnp.asarray([len(history)]),
+        best_index=jnp.asarray(0),
+        initial=initial,
+        free=free,
+    )
+
+
 def fit(
     params: Params,
     target,
@@ -1208,6 +1294,7 @@ def fit(
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 10,
     throw: bool = True,
+    init: str | None = None,
 ) -> FitResult:
     """Fit the `free` parameters of `params` so the simulated rate matches `target`.
 
@@ -1265,14 +1352,64 @@ def fit(
     throw : raise `NumericalError` (the result in `.result`) when every start diverged before
         reaching a finite loss; single failed starts are reported in `status`, never raised.
         throw=False returns the result in every case.
+    init : None (start from `params` / `starts`), or 'meanfield' for a network `model` and a
+        trace target: first fit the mean field `meanfield_model` to the same target (the
+        starts, optimizer, loss and stopping rule above; a fraction of a second per iteration),
+        then refine on the network by output space mapping: run the network (forward only, no
+        derivatives) at the current parameters, add its difference from the mean field's rate
+        to the mean field (`BurstTarget.offset`) and fit that corrected mean field again from
+        there; repeat until the parameters move by less than `REFINE_RTOL` (relative) or after
+        `steps` network runs. A network that can reproduce the target has its parameters as
+        the fixed point; each iteration costs one network run and a warm-started mean-field fit
+        instead of a network run with tangents per optimiser iteration, and needs no network
+        gradients (which are biased in bursts, see `ThetaNetwork.gradient_horizon`). The result
+        has one start: `initial` holds the mean-field fit, `loss_history` the network's loss at
+        each iterate, `n_iterations` the number of network runs. Not under jit / vmap.
 
     Returns
     -------
     A `FitResult`: each start's best parameters, loss history, status (`jaxmf.RESULTS`) and
     the best start.
+
+    Raises
+    ------
+    ParameterError : a setting that cannot work (named). NumericalError : every start diverged
+    (with throw=True).
+
+    Example
+    -------
+    >>> truth = jaxmf.presets.bursting()
+    >>> sim = jaxmf.simulate_network(truth, n=10_000, t1=300.0)
+    >>> target = BurstTarget.from_network(sim, transient=20.0, smooth_time=10.0)
+    >>> res = fit(truth.replace(eta_bar=0.13), target, model=ThetaNetwork(dt=1e-2),
+    ...           optimizer=optimistix.LevenbergMarquardt(rtol=1e-5, atol=1e-7),
+    ...           loss=functools.partial(trace_residuals, smooth=10.0), init="meanfield")
     """
+    if init is not None and init != "meanfield":
+        raise ParameterError("init", f"must be None or 'meanfield'; got {init!r}")
     if isinstance(model, str) and model == "network":
         model = ThetaNetwork(gradient_horizon=5.0)
+    if init == "meanfield":
+        if not isinstance(model, ThetaNetwork):
+            raise ParameterError(
+                "init", "init='meanfield' starts a network fit; model is the mean field already"
+            )
+        if checkpoint is not None:
+            raise ParameterError(
+                "checkpoint",
+                "init='meanfield' is not checkpointed (its network runs are forward only and "
+                "few); leave checkpoint out",
+            )
+        return _fit_by_space_mapping(
+            params, target, free, model,
+            dict(
+                optimizer=optimizer, loss=loss, t1=t1, transient=transient, bounds=bounds,
+                tol=tol, patience=patience, rtol=rtol, atol=atol, max_steps=max_steps,
+                meanfield_model=meanfield_model, steps=steps, dt_save=dt_save, throw=throw,
+            ),
+            dict(n_starts=n_starts, key=key, spread=spread, starts=starts),
+            progress,
+        )  # fmt: skip
     if not (isinstance(model, ThetaNetwork) or (isinstance(model, str) and model == "meanfield")):
         raise ParameterError(
             "model", f"must be 'meanfield', 'network' or a ThetaNetwork; got {model!r}"
@@ -1377,8 +1514,8 @@ def fit(
             loss = trace_mse if target.has_trace else feature_loss
 
     p = params.n_populations
-    init = {n: getattr(params, n) for n in free}
-    bijectors = {n: _bijector(n, init[n], bounds) for n in free}
+    given = {n: getattr(params, n) for n in free}
+    bijectors = {n: _bijector(n, given[n], bounds) for n in free}
     if starts is not None:
         if set(starts) != set(free):
             raise ParameterError("starts", f"give starting values for exactly {free}")
@@ -1392,14 +1529,14 @@ def fit(
         for n, k in zip(free, jax.random.split(key, len(free))):
             factor = 1 + spread * jax.random.uniform(k, (n_starts, p), dtype, -1.0, 1.0)
             factor = factor.at[0].set(1.0)
-            x = init[n][None, :] * factor
+            x = given[n][None, :] * factor
             if n in bounds:
                 lo, hi = bounds[n]
                 margin = 1e-6 * (hi - lo)
                 x = jnp.clip(x, lo + margin, hi - margin)
             x0[n] = x
     u0 = {n: bijectors[n].inverse(x0[n]) for n in free}
-    u_ref = {n: bijectors[n].inverse(init[n]) for n in free}
+    u_ref = {n: bijectors[n].inverse(given[n]) for n in free}
     if adjoint is None:
         unknowns = sum(int(np.prod(x0[n].shape[1:])) for n in free)
         # Least squares needs the Jacobian of many residuals in few unknowns: forward mode.

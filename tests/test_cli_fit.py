@@ -129,6 +129,7 @@ def _truncated_npz(path):
         ("nan", "--target"),
         ("network_dt", "--dt"),
         ("checkpoint", "--checkpoint-every"),
+        ("init", "--init"),
     ],
 )
 def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
@@ -157,6 +158,7 @@ def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
         "population": ["--population", "1"],
         "network_dt": ["--model", "network", "--dt", "0.3"],
         "checkpoint": ["--checkpoint-every", "-1"],
+        "init": ["--init", "meanfield"],  # with the default --model meanfield
     }.get(case, [])
     code = main(["fit", "--target", str(target), "--out", str(tmp_path), *extra])
     err = capsys.readouterr().err
@@ -166,3 +168,24 @@ def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, case, option):
     if case in ("empty", "truncated", "binary", "no_r_column"):
         assert str(target) in err  # the damaged file is named
     assert not (tmp_path / "fit.json").exists()
+
+
+@pytest.mark.slow  # ~40 CPU-s: compiles the mean-field fit, then network runs and refits
+def test_network_fit_from_a_meanfield_init(hidden_target, tmp_path, capsys):
+    # A 200-neuron network fitted to the mean field's trace: the mean-field fit lands on the
+    # hidden values, the space mapping moves them by the network's finite-size offset (a few
+    # percent) and converges; one start comes back.
+    code = main(
+        [
+            *FIT[:3], "--model", "network", "--init", "meanfield", "--n", "200", "--dt", "1e-2",
+            "--steps", "20", *START, "--target", str(hidden_target), "--out", str(tmp_path),
+            "--no-plot",
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "from a mean-field fit" in out
+    meta = json.loads((tmp_path / "fit.json").read_text())
+    assert meta["init"] == "meanfield" and len(meta["starts"]) == 1
+    for name, value in HIDDEN.items():
+        assert meta["fitted"][name] == pytest.approx(value, rel=0.1), name

@@ -1,7 +1,12 @@
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.optimize
 
 import jaxmf
@@ -48,6 +53,80 @@ def test_qif_rate_exact_passage_matches_analytic():
     alpha = float(BASE.alpha[0])
     analytic = np.sqrt(np.array(ETAS) - alpha**2 / 4) / np.pi
     np.testing.assert_allclose(_qif_rates(1e-2, jaxmf.ExactPassage()), analytic, rtol=2e-4)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(jnp.float64, 1e-9), (jnp.float32, 2e-3)])
+def test_mobius_passage_follows_the_analytic_qif_solution_at_large_steps(dtype, rtol):
+    # u' = u^2 + J (u = v - alpha/2, no adaptation, no coupling) has the solution
+    # u = sqrt(J) tan(sqrt(J) t + phi0): the phase advances uniformly and each pi is one spike.
+    # The Möbius map is that solution up to its truncated series (~(J dt^2)^3/720 per step).
+    alpha = float(BASE.alpha[0])
+    eta, t1, dt = 1.0, 20.0, 0.04
+    sq = np.sqrt(eta - alpha**2 / 4)
+    phase = sq * t1 + np.arctan(-alpha / 2 / sq)
+    res = jaxmf.simulate_network(
+        _uncoupled(eta),
+        n=1,
+        t1=t1,
+        dt=dt,
+        record_every=25,
+        dtype=dtype,
+        scheme=nw.MobiusPassage(),
+        raster=1,
+        progress=False,
+    )
+    assert int(res.spike_count.sum()) == int(np.floor((phase + np.pi / 2) / np.pi))
+    u1 = float(res.state.v[0][0]) - alpha / 2
+    wrapped = (phase + np.pi / 2) % np.pi - np.pi / 2
+    np.testing.assert_allclose(np.arctan(u1 / sq), wrapped, rtol=rtol, atol=rtol)
+
+
+def _theta_neuron_w(eta, a, w_jump, t1):
+    """w(t1) of one adapting QIF neuron (b = 0) integrated in its theta form, v - alpha/2 =
+    tan(theta/2): theta' = 1 - cos theta + (1 + cos theta) J, a spike at each theta = pi."""
+    alpha = float(BASE.alpha[0])
+
+    def f(_, y):
+        c = np.cos(y[0])
+        return [(1 - c) + (1 + c) * (eta - y[1] - alpha**2 / 4), -a * y[1]]
+
+    def spike(_, y):
+        return y[0] - np.pi
+
+    spike.terminal, spike.direction = True, 1
+    t, y = 0.0, [2 * np.arctan(-alpha / 2), 0.0]
+    while True:
+        sol = scipy.integrate.solve_ivp(
+            f, (t, t1), y, events=spike, rtol=1e-10, atol=1e-12, method="DOP853"
+        )
+        if sol.status != 1:
+            return sol.y[1, -1]
+        t, y = sol.t_events[0][0], [-np.pi, sol.y_events[0][0][1] + w_jump]
+
+
+@pytest.mark.slow  # ~5 CPU-s: three step sizes, three compilations, 32 DOP853 references
+def test_mobius_passage_converges_at_first_order_to_an_independent_reference():
+    # Uncoupled adapting neurons (b = 0) against the theta form solved by DOP853 with events:
+    # the frozen w (and the jump applied at the step's end) make the error first order; the mean
+    # over 32 excitabilities averages out where within a step each spike falls.
+    p = BASE.replace(g=0.0, b=0.0, delta_eta=0.2, eta_bar=1.0, a=0.2, w_jump=0.1)
+    n, t1 = 32, 20.0
+    etas = 1.0 + 0.2 * np.asarray(nw.make_network(p, n).z[0])
+    w_ref = np.mean([_theta_neuron_w(e, 0.2, 0.1, t1) for e in etas])
+    errs = []
+    for dt in (4e-2, 2e-2, 1e-2):
+        res = jaxmf.simulate_network(
+            p,
+            n=n,
+            t1=t1,
+            dt=dt,
+            record_every=int(round(1 / dt)),
+            scheme=nw.MobiusPassage(),
+            progress=False,
+        )
+        errs.append(abs(float(np.mean(res.state.w[0])) - w_ref))
+    assert errs[0] < 5e-4
+    assert 1.6 < errs[0] / errs[1] < 3.0 and 1.6 < errs[1] / errs[2] < 3.0
 
 
 def test_qif_rate_euler_converges_with_dt():
@@ -400,3 +479,52 @@ def test_step_bound_is_checked_at_run_time_for_traced_parameters():
     assert status == RESULTS.out_of_domain
     with pytest.raises(Exception, match="stability bound"):
         jax.block_until_ready(jax.jit(lambda e: run(e, True).r)(0.12))
+
+
+_SHARDED_SCRIPT = """
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp, numpy as np, jaxmf
+from jaxmf import network as nw
+assert len(jax.devices()) == 4
+cases = [
+    (nw.EulerReset(), 1e-3, jaxmf.presets.bursting(), 400, jnp.float64),
+    (nw.MobiusPassage(), 2e-2, jaxmf.presets.two_population(), (320, 80), jnp.float32),
+]
+for scheme, dt, p, n, dtype in cases:
+    kw = dict(n=n, t1=4.0, dt=dt, record_every=int(round(0.4 / dt)), scheme=scheme,
+              dtype=dtype, progress=False)
+    one = jaxmf.simulate_network(p, **kw)
+    four = jaxmf.simulate_network(p, devices=4, **kw)
+    assert four.state.v[0].sharding.spec == jax.sharding.PartitionSpec("neurons")
+    for a, b in [(one.r, four.r), (one.s, four.s), *zip(one.state.v, four.state.v),
+                 *zip(one.state.w, four.state.w)]:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert float(np.sum(one.r)) > 0
+    # <v>, <w>: sums of per-device sums, equal to rounding.
+    np.testing.assert_allclose(four.w_mean, one.w_mean, rtol=4 * np.finfo(dtype).eps)
+print("ok")
+"""
+
+
+@pytest.mark.slow  # ~7 CPU-s: a fresh interpreter with 4 fake devices compiling four runs
+def test_network_split_across_four_devices_equals_one_device():
+    # Fake CPU devices need the flag before JAX starts: a fresh interpreter. The spike counts
+    # are psum'd integers, so the state, rates and s are bit-identical to the one-device run.
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    out = subprocess.run(
+        [sys.executable, "-c", _SHARDED_SCRIPT], env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+
+
+def test_devices_needs_divisible_populations_and_one_parameter_set():
+    with pytest.raises(ParameterError, match="multiple of the 2 devices") as err:
+        nw._neuron_mesh([jax.devices()[0]] * 1 + [jax.devices()[0]], (5,))
+    assert err.value.name == "n"
+    with pytest.raises(ParameterError, match="devices"):
+        jaxmf.simulate_network(BASE, n=100, t1=1.0, devices=0, progress=False)
+    with pytest.raises(ParameterError, match="without a raster"):
+        jaxmf.simulate_network(BASE, n=100, t1=1.0, devices=1, raster=5, progress=False)

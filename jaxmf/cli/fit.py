@@ -86,6 +86,14 @@ def add_parser(sub) -> None:
         help="meanfield: the exact mean field (default); network: the differentiable "
         "theta-neuron network (slow: use small --n or a short trace)",
     )
+    p.add_argument(
+        "--init",
+        choices=("none", "meanfield"),
+        default="none",
+        help="--model network: meanfield fits the mean field first and refines its result on "
+        "the network by space mapping (forward network runs only; the fast way), none starts "
+        "the network fit from --preset/--set (default)",
+    )
     add_parameter_options(p)
     p.add_argument(
         "--population", type=whole, default=0, help="column of the target's rate to fit (default 0)"
@@ -348,6 +356,10 @@ def run(args, command: str) -> int:
     )
     if every < 0:
         raise UsageError("--checkpoint-every", f"must be >= 0 (0: no checkpoint); got {every}")
+    if args.init == "meanfield":
+        if args.model != "network":
+            raise UsageError("--init", "meanfield starts a --model network fit")
+        every = 0  # a few forward network runs: nothing worth checkpointing
     if args.model == "network":
         check_network_memory(args.n, 8, args.max_memory)
     out = prepare_out(args.out)
@@ -383,6 +395,7 @@ def run(args, command: str) -> int:
             checkpoint=checkpoint,
             checkpoint_every=max(every, 1),
             throw=False,
+            init=None if args.init == "none" else args.init,
         )
     except FitInterrupted as e:
         print(
@@ -428,7 +441,7 @@ def run(args, command: str) -> int:
             "status": labels.get(int(status[i]), "max_steps"),
             "iterations": int(np.asarray(res.n_iterations)[i]),
         }
-        for i in range(args.n_starts)
+        for i in range(int(np.size(res.final_loss)))  # one with --init meanfield
     ]
     best_i = int(res.best_index)
     meta = {
@@ -446,6 +459,7 @@ def run(args, command: str) -> int:
             "features": {k: float(getattr(target, k)) for k in ("period", "duty", "peak", "mean")},
         },
         "model": args.model,
+        "init": args.init,
         "network": {"n": args.n, "dt": args.dt, "gradient_horizon": args.gradient_horizon or None}
         if args.model == "network"
         else None,
@@ -508,8 +522,9 @@ def run(args, command: str) -> int:
     n_ok = int(np.sum(status == 0))
     n_div = int(np.sum(status == 1))
     print(
-        f"fit ({args.model}, {args.loss} loss, {args.optimizer}): best of {args.n_starts} "
-        f"start(s) is #{best_i}, loss {meta['final_loss']:.4g}, "
+        f"fit ({args.model}, {args.loss} loss, {args.optimizer}"
+        f"{', from a mean-field fit' if args.init == 'meanfield' else ''}): best of "
+        f"{int(np.size(res.final_loss))} start(s) is #{best_i}, loss {meta['final_loss']:.4g}, "
         f"{n_ok} converged, {n_div} diverged"
     )
     for n in args.free:
