@@ -62,6 +62,7 @@ from .netfit import ThetaResult as ThetaResult
 from .netfit import simulate_theta as simulate_theta
 from .network import EulerReset as EulerReset
 from .network import ExactPassage as ExactPassage
+from .network import MobiusPassage as MobiusPassage
 from .network import NetworkResult as NetworkResult
 from .network import NetworkState as NetworkState
 from .network import SimulationError as SimulationError
