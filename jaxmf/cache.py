@@ -98,10 +98,10 @@ class CompileClock:
         self._lock = threading.Lock()
         jax.monitoring.register_event_time_span_listener(self._record)
 
-    def _record(self, event: str, start: float, end: float, **kwargs) -> None:
-        if event in _COMPILE_EVENTS and end >= self._start:
+    def _record(self, event: str, start_time: float, end_time: float, **kwargs: str | int) -> None:
+        if event in _COMPILE_EVENTS and end_time >= self._start:
             with self._lock:
-                self._spans.append((max(start, self._start), end))
+                self._spans.append((max(start_time, self._start), end_time))
 
     def compile_seconds(self) -> float:
         """Seconds spent compiling so far (overlapping reports counted once)."""
