@@ -92,7 +92,7 @@ class CompileClock:
     {'compile_s': 1.42, 'run_s': 0.05, 'wall_s': 1.47}
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._start = time.time()
         self._spans: list[tuple[float, float]] = []
         self._lock = threading.Lock()
