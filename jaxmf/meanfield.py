@@ -488,7 +488,7 @@ def _prepare(config: _SolveConfig, inputs: _SolveInputs):
     if y0 is None:
         y0 = MeanFieldState(*(jnp.zeros((params.n_populations,), dtype) for _ in range(4)))
     controller = diffrax.PIDController(rtol=cast(inputs.rtol), atol=cast(inputs.atol))
-    if inputs.i_ext is not None:
+    if isinstance(inputs.i_ext, StepInput):
         controller = diffrax.ClipStepSizeController(
             controller, jump_ts=inputs.i_ext.times.astype(dtype)
         )

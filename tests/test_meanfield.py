@@ -482,3 +482,14 @@ def test_default_solve_equals_diffeqsolve_in_every_mode(case):
         rtol=tol,
         atol=tol,
     )
+
+
+@pytest.mark.slow  # one more diffeqsolve compilation (~3 CPU-s)
+def test_callable_input_goes_to_diffeqsolve_and_matches_step_input():
+    # Any callable t -> input is solved by diffeqsolve (it may close over tracers); the same
+    # switch as a StepInput, whose jump the block-saving loop steps to exactly.
+    p = jaxmf.presets.bursting()
+    ramp = solve_meanfield(p, t1=40.0, i_ext=lambda t: jnp.where(t > 20.0, 0.1, 0.0))
+    step = solve_meanfield(p, t1=40.0, i_ext=StepInput([20.0], [0.0, 0.1]))
+    assert ramp.status == step.status == RESULTS.successful
+    np.testing.assert_allclose(ramp.r, step.r, atol=1e-6)
