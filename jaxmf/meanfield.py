@@ -245,6 +245,8 @@ def working_precision(params: Params, dtype, caller: str) -> Params:
 def _concrete_float(name: str, x) -> float | None:
     if isinstance(x, jax.core.Tracer):
         return None
+    if isinstance(x, (str, bytes, bool)):
+        raise ParameterError(name, f"must be a real number; got {x!r}")
     try:
         return float(x)
     except (TypeError, ValueError):
@@ -377,7 +379,13 @@ def solve_meanfield(
         ts = jnp.asarray(ts, dtype)  # diffrax promotes the state to the time dtype
     p = params.n_populations
     if y0 is not None:
-        y0 = MeanFieldState(*(jnp.broadcast_to(jnp.asarray(x, dtype), (p,)) for x in y0))
+        try:
+            y0 = MeanFieldState(*(jnp.broadcast_to(jnp.asarray(x, dtype), (p,)) for x in y0))
+        except (ValueError, TypeError):
+            shapes = [np.shape(x) for x in y0]
+            raise ParameterError(
+                "y0", f"needs r, v, w, s of shape ({p},) (or scalars); got shapes {shapes}"
+            ) from None
     solver = solver or diffrax.Tsit5()
     # Concrete scalars go in as Python floats (cast inside the compiled solve): no eager array
     # per argument, and 1000 and 1000.0 share one compilation.
