@@ -337,7 +337,11 @@ def make_summary(args):
         p = base.replace(eta_bar=eta, w_jump=wj)
         res = jaxmf.solve_meanfield(p, args.t1, ts=ts, rtol=args.rtol, atol=args.atol, throw=False)
         r = res.r[:, 0]
-        return jnp.stack([jnp.mean(r), jnp.max(r)]), res.n_steps, res.status
+        return (
+            jnp.stack([jnp.mean(r), jnp.max(r)]),
+            res.n_steps,
+            res.status != jaxmf.RESULTS.successful,
+        )
 
     return base, np.asarray(ts), summary
 
@@ -366,7 +370,7 @@ def bench_sweep(n, args, summary, base, ts_np):
             per_s=n / run_s,
             compile_s=comp_s,
             steps=steps_note,
-            note=f"{int(np.sum(np.asarray(status) != 0))} failed",
+            note=f"{int(np.sum(np.asarray(status)))} failed",
         )
     )
     stats_full = np.asarray(stats_full)
