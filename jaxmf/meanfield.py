@@ -401,7 +401,8 @@ def solve_meanfield(
         blowup=None if blowup is None else _scalar(blowup),
         i_ext=i_ext,
     )
-    config = _SolveConfig(model, solver, int(max_steps), n_default)
+    n_save = n_default if ts is None else int(np.shape(ts)[0])
+    config = _SolveConfig(model, solver, int(max_steps), n_default, _save_block(n_save, t0, t1))
     if adjoint is None and _fast_path_applies(solver, i_ext, inputs):
         t, ys, status, n_steps, bad = _solve_fast(config, inputs)
     else:
@@ -437,6 +438,7 @@ class _SolveConfig(NamedTuple):
     solver: diffrax.AbstractSolver
     max_steps: int
     n_default: int | None  # default save grid: this many points over [t0, t1]
+    save_block: int  # grid points saved per iteration of the block-saving loop
 
 
 class _SolveInputs(eqx.Module):
@@ -561,9 +563,16 @@ def _solve_diffrax(config: _SolveConfig, inputs: _SolveInputs, adjoint):
     return sol.ts, ys, status, sol.stats["num_accepted_steps"]
 
 
-# Save-grid points interpolated per pass of the save loop: a step of the default grid (every 0.1)
-# covers ~10 of them; a longer step takes another pass.
-_SAVE_BLOCK = 16
+def _save_block(n_save: int, t0, t1) -> int:
+    """Save-grid points interpolated per iteration of the block-saving loop: about four times
+    the points per unit time (these solves step ~1 time unit; a longer step takes further
+    iterations), a power of two in [8, 64]. On CPU a block costs about the same from 16 to 64
+    points and half that at 8, so a dense grid takes big blocks and a sparse one small."""
+    t0_, t1_ = _concrete_float("t0", t0), _concrete_float("t1", t1)
+    if t0_ is None or t1_ is None:
+        return 16
+    density = n_save / max(t1_ - t0_, 1e-300)
+    return int(min(64, max(8, 2 ** math.ceil(math.log2(max(4 * density, 1.0))))))
 
 
 def _clip_to_end(tprev, tnext, t1, t1_clip_floor, keep_step):
@@ -698,8 +707,9 @@ def _integrate(config: _SolveConfig, inputs: _SolveInputs):
     for _ in range(100):
         t1_clip_floor = jnp.nextafter(t1_clip_floor, jnp.asarray(-jnp.inf, dtype))
     n_save = ts.shape[0]
-    ts_pad = jnp.concatenate([ts, jnp.full((_SAVE_BLOCK,), jnp.inf, dtype)])
-    buffers = jax.tree.map(lambda x: jnp.zeros((n_save + _SAVE_BLOCK, *x.shape), x.dtype), y0)
+    block = config.save_block
+    ts_pad = jnp.concatenate([ts, jnp.full((block,), jnp.inf, dtype)])
+    buffers = jax.tree.map(lambda x: jnp.zeros((n_save + block, *x.shape), x.dtype), y0)
     jumps = isinstance(controller, diffrax.ClipStepSizeController)
     bound = None if inputs.blowup is None else jnp.asarray(inputs.blowup, dtype)
     ok = diffrax.RESULTS.successful
@@ -723,7 +733,7 @@ def _integrate(config: _SolveConfig, inputs: _SolveInputs):
         last_t0, last_t1, last_dense = c["last"]
         index = c["index"]
         # Rows from `index` on are not saved yet: writing the whole block there is harmless.
-        t_block = jax.lax.dynamic_slice_in_dim(ts_pad, index, _SAVE_BLOCK)
+        t_block = jax.lax.dynamic_slice_in_dim(ts_pad, index, block)
         y_block = stepper.evaluate(last_t0, last_t1, last_dense, t_block)
         buffers = jax.tree.map(
             lambda b, x: jax.lax.dynamic_update_slice_in_dim(b, x, index, 0),
