@@ -4,6 +4,10 @@
         [--max-batch 1e4] [--chunks 512] [--save-every 10] [--loop-sample 40] [--no-pyrates]
         [--json out.json]
 
+(a0) The public call `jaxmf.solve_meanfield(p, t1)` with its defaults (saved every 0.1), beside
+diffrax.diffeqsolve on the same problem (the previous default path) and SciPy LSODA at the same
+tolerances on the same save grid; compile s = first call - median.
+
 (a) One solve of the one-population exact mean field (Chen & Campbell 2022) from zeros over
 [0, t1] in the tonic (eta_bar = 0.25) and bursting (eta_bar = 0.12) regimes, rtol = 1e-8,
 atol = 1e-10, float64 throughout: `jaxmf.solve_meanfield` under `jax.jit` with diffrax Tsit5 (the
@@ -116,7 +120,7 @@ def bench_single(eta_bar, args, grid):
     p = jaxmf.presets.chen_campbell_2022(eta_bar=eta_bar)
     c = constants(p)
     ref = scipy_solve(c, args.t1, grid, "DOP853", 1e-12, 1e-14)
-    assert ref.status == jaxmf.RESULTS.successful, ref.message
+    assert ref.status == 0, ref.message
     r_ref = ref.y[0]
     rows = []
     for name, solver in (("Tsit5", diffrax.Tsit5()), ("Dopri5", diffrax.Dopri5())):
@@ -240,6 +244,79 @@ def print_single(regime, eta_bar, rows):
     print()
 
 
+# (a0) the public call with its defaults
+
+
+def bench_public(eta_bar, args):
+    """`jaxmf.solve_meanfield(p, t1)` exactly as users call it (defaults: Tsit5, rtol 1e-8,
+    atol 1e-10, saved every 0.1 time unit), beside diffrax.diffeqsolve on the same problem (the
+    previous default path; an explicit adjoint routes there) and SciPy LSODA at the same
+    tolerances saving the same grid."""
+    p = jaxmf.presets.chen_campbell_2022(eta_bar=eta_bar)
+    grid = np.linspace(0.0, args.t1, int(round(args.t1 / 0.1)) + 1)
+    rows = []
+    adjoint = diffrax.RecursiveCheckpointAdjoint()
+    calls = (
+        ("jaxmf.solve_meanfield(p, t1)", lambda: jaxmf.solve_meanfield(p, args.t1)),
+        (
+            "  same, inside the user's jax.jit",
+            jax.jit(lambda q: jaxmf.solve_meanfield(q, args.t1, throw=False)),
+        ),
+        (
+            "diffrax.diffeqsolve (previous path)",
+            lambda: jaxmf.solve_meanfield(p, args.t1, adjoint=adjoint),
+        ),
+    )
+    for name, fn in calls:
+        call = (lambda fn=fn: fn(p)) if name.startswith("  same") else fn
+        t0 = time.perf_counter()
+        res = jax.block_until_ready(call())
+        first = time.perf_counter() - t0
+        run_s, res = _median_time(lambda: jax.block_until_ready(call()), args.repeats)
+        rows.append(
+            dict(
+                impl=name,
+                run_s=run_s,
+                compile_s=max(first - run_s, 0.0),
+                work=f"{int(res.n_steps)} steps, {res.r.shape[0]} saved",
+                r=np.asarray(res.r[:, 0]),
+            )
+        )
+    c = constants(p)
+    run_s, sol = _median_time(
+        lambda: scipy_solve(c, args.t1, grid, "LSODA", 1e-8, 1e-10), args.repeats
+    )
+    rows.append(
+        dict(
+            impl="scipy solve_ivp LSODA",
+            run_s=run_s,
+            compile_s=None,
+            work=f"{sol.nfev} nfev, {sol.y.shape[1]} saved",
+            r=sol.y[0],
+        )
+    )
+    for r in rows:
+        r["ratio"] = rows[-1]["run_s"] / r["run_s"]
+        r["diff"] = float(np.max(np.abs(r["r"] - rows[2]["r"])) / np.max(np.abs(rows[2]["r"])))
+    return rows
+
+
+def print_public(regime, eta_bar, rows):
+    print(f"## (a0) the public call, {regime} (eta_bar = {eta_bar}), defaults, float64")
+    print(
+        f"{'call':38s} {'ms/solve':>9s} {'compile s':>9s} {'x LSODA':>8s} "
+        f"{'|r - diffrax|':>13s}  work"
+    )
+    for r in rows:
+        comp = f"{r['compile_s']:9.2f}" if r["compile_s"] is not None else f"{'-':>9s}"
+        print(
+            f"{r['impl']:38s} {1e3 * r['run_s']:9.3f} {comp} {r['ratio']:8.1f} "
+            f"{r['diff']:13.1e}  {r['work']}",
+            flush=True,
+        )
+    print()
+
+
 # (b) parameter sweeps
 
 
@@ -260,7 +337,11 @@ def make_summary(args):
         p = base.replace(eta_bar=eta, w_jump=wj)
         res = jaxmf.solve_meanfield(p, args.t1, ts=ts, rtol=args.rtol, atol=args.atol, throw=False)
         r = res.r[:, 0]
-        return jnp.stack([jnp.mean(r), jnp.max(r)]), res.n_steps, res.status
+        return (
+            jnp.stack([jnp.mean(r), jnp.max(r)]),
+            res.n_steps,
+            res.status != jaxmf.RESULTS.successful,
+        )
 
     return base, np.asarray(ts), summary
 
@@ -289,7 +370,7 @@ def bench_sweep(n, args, summary, base, ts_np):
             per_s=n / run_s,
             compile_s=comp_s,
             steps=steps_note,
-            note=f"{int(np.sum(np.asarray(status) != 0))} failed",
+            note=f"{int(np.sum(np.asarray(status)))} failed",
         )
     )
     stats_full = np.asarray(stats_full)
@@ -440,6 +521,10 @@ def main(argv=None):
     )
     grid = np.linspace(0.0, args.t1, int(round(args.t1 / args.dts)), endpoint=False)
     out = {}
+    for regime in args.regimes:
+        rows = bench_public(REGIMES[regime], args)
+        print_public(regime, REGIMES[regime], rows)
+        out[f"public_{regime}"] = [{k: v for k, v in r.items() if k != "r"} for r in rows]
     for regime in args.regimes:
         rows = bench_single(REGIMES[regime], args, grid)
         print_single(regime, REGIMES[regime], rows)

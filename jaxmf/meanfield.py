@@ -16,6 +16,7 @@ to their own `diffrax.diffeqsolve`.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -208,8 +209,12 @@ def working_precision(params: Params, dtype, caller: str) -> Params:
     -------
     `params` with every field in the working dtype.
     """
-    params = promote_params(params)
-    have = jnp.dtype(params.dtype)
+    kinds = {getattr(x, "dtype", None) for x in jax.tree.leaves(params)}
+    if len(kinds) == 1 and next(iter(kinds)) in (np.float32, np.float64):
+        have = np.dtype(next(iter(kinds)))  # one dtype already: nothing to promote
+    else:
+        params = promote_params(params)
+        have = jnp.dtype(params.dtype)
     x64 = bool(jax.config.read("jax_enable_x64"))
     if dtype is not None:
         want = jnp.dtype(dtype)
@@ -237,13 +242,11 @@ def working_precision(params: Params, dtype, caller: str) -> Params:
     return params
 
 
-def _default_ts(t0, t1):
-    return jnp.linspace(t0, t1, int(max(2, round((t1 - t0) / 0.1) + 1)))
-
-
 def _concrete_float(name: str, x) -> float | None:
     if isinstance(x, jax.core.Tracer):
         return None
+    if isinstance(x, (str, bytes, bool)):
+        raise ParameterError(name, f"must be a real number; got {x!r}")
     try:
         return float(x)
     except (TypeError, ValueError):
@@ -316,10 +319,14 @@ def solve_meanfield(
 ) -> MeanFieldResult:
     """Integrate a mean-field model with diffrax from t0 to t1, saving at `ts`.
 
-    Works under jit, vmap (over params), grad and jacfwd: with `adjoint=None` the adjoint
-    follows how the call is differentiated (`diffrax.ForwardMode()` when its inputs carry
-    forward-mode tangents, as under `jax.jvp`, `jax.jacfwd` or optimistix' forward Jacobians;
-    else the memory-bounded `RecursiveCheckpointAdjoint` for reverse mode).
+    Works under jit, vmap (over params), grad and jacfwd. With the defaults (an explicit
+    Runge-Kutta solver, `adjoint=None`, no input or a `StepInput`) the forward solve runs
+    diffrax's solver and step-size controller in one compiled loop that saves the grid in
+    blocks (the steps and saved values of `diffrax.diffeqsolve`, without its per-point save loop
+    or step-budget buffers); reverse-mode derivatives of that loop come from diffrax's
+    `RecursiveCheckpointAdjoint`. When the inputs carry forward-mode tangents (`jax.jvp`,
+    `jax.jacfwd`, optimistix' forward Jacobians) or an adjoint is given, the solve is
+    `diffrax.diffeqsolve` itself (`diffrax.ForwardMode()` for forward mode).
 
     Parameters
     ----------
@@ -331,7 +338,7 @@ def solve_meanfield(
         StepInput are stepped to exactly).
     solver : any diffrax solver (default Tsit5; diffrax.Kvaerno5 for very fast adaptation).
     rtol, atol : PID controller tolerances. dt0 : first step (default: chosen by diffrax).
-    max_steps : step budget.
+    max_steps : step budget (accepted and rejected steps).
     adjoint : diffrax adjoint for gradients (default: chosen as above; pass one to force it).
     blowup : if given, the solve stops once max|y| exceeds it and the status is diverged (a
         diverging point then costs a few steps instead of the whole step budget).
@@ -343,6 +350,15 @@ def solve_meanfield(
     Returns
     -------
     `MeanFieldResult`.
+
+    Raises
+    ------
+    ParameterError : settings that cannot give a right answer. NumericalError : see `throw`.
+
+    Example
+    -------
+    >>> res = solve_meanfield(jaxmf.presets.chen_campbell_2022(eta_bar=0.25), t1=1000.0)
+    >>> float(res.r[-1, 0])  # the tonic rate
     """
     params = check_params(params)
     if model not in MODELS:
@@ -350,6 +366,7 @@ def solve_meanfield(
     _check_solve(t0, t1, ts, y0, rtol, atol, max_steps, blowup)
     params = working_precision(params, dtype, "solve_meanfield")
     dtype = params.eta_bar.dtype
+    n_default = None
     if ts is None:
         if isinstance(t1, jax.core.Tracer) or isinstance(t0, jax.core.Tracer):
             raise ParameterError(
@@ -357,60 +374,490 @@ def solve_meanfield(
                 "give the save times ts when t0 or t1 is traced (the "
                 "default grid's length depends on their values)",
             )
-        ts = _default_ts(t0, t1)
-    ts = jnp.asarray(ts, dtype)  # diffrax promotes the state to the time dtype
+        n_default = _default_count(t0, t1)
+    else:
+        ts = jnp.asarray(ts, dtype)  # diffrax promotes the state to the time dtype
     p = params.n_populations
-    if y0 is None:
-        y0 = MeanFieldState(*(jnp.zeros((p,), dtype) for _ in range(4)))
-    y0 = MeanFieldState(*(jnp.broadcast_to(jnp.asarray(x, dtype), (p,)) for x in y0))
-    controller = diffrax.PIDController(rtol=rtol, atol=atol)
-    if isinstance(i_ext, StepInput):
-        controller = diffrax.ClipStepSizeController(controller, jump_ts=i_ext.times.astype(dtype))
-    event = None if blowup is None else diffrax.Event(_Blowup(jnp.asarray(blowup, dtype)))
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(MODELS[model]),
-        solver or diffrax.Tsit5(),
-        jnp.asarray(t0, dtype),
-        jnp.asarray(t1, dtype),
-        dt0,
-        y0,
-        args=(params, i_ext),
-        saveat=diffrax.SaveAt(ts=ts),
-        stepsize_controller=controller,
-        adjoint=adjoint or _default_adjoint((params, y0, ts, t0, t1, i_ext)),
-        max_steps=max_steps,
-        event=event,
-        throw=False,
+    if y0 is not None:
+        try:
+            y0 = MeanFieldState(*(jnp.broadcast_to(jnp.asarray(x, dtype), (p,)) for x in y0))
+        except (ValueError, TypeError):
+            shapes = [np.shape(x) for x in y0]
+            raise ParameterError(
+                "y0", f"needs r, v, w, s of shape ({p},) (or scalars); got shapes {shapes}"
+            ) from None
+    solver = solver or diffrax.Tsit5()
+    # Concrete scalars go in as Python floats (cast inside the compiled solve): no eager array
+    # per argument, and 1000 and 1000.0 share one compilation.
+    inputs = _SolveInputs(
+        params=params,
+        y0=y0,
+        ts=ts,
+        t0=_scalar(t0),
+        t1=_scalar(t1),
+        rtol=_scalar(rtol),
+        atol=_scalar(atol),
+        dt0=None if dt0 is None else _scalar(dt0),
+        blowup=None if blowup is None else _scalar(blowup),
+        i_ext=i_ext,
     )
-    ys = sol.ys
-    if model == "nicola_campbell":
-        i_t = jax.vmap(lambda t: params.i_ext + _input(i_ext, t, params.i_ext.dtype))(ts)
-        rate, v_qss = jax.vmap(lambda w, s, i: quasi_steady_state(params, w, s, i))(ys.w, ys.s, i_t)
-        ys = ys._replace(r=rate, v=v_qss)
-    status = from_diffrax(sol.result)
-    if event is not None:
-        status = RESULTS.where(jnp.any(sol.event_mask), RESULTS.diverged, status)
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in ys]))
-    status = RESULTS.where((status == RESULTS.successful) & ~finite, RESULTS.diverged, status)
+    n_save = n_default if ts is None else int(np.shape(ts)[0])
+    config = _SolveConfig(model, solver, int(max_steps), n_default, _save_block(n_save, t0, t1))
+    if adjoint is None and _fast_path_applies(solver, i_ext, inputs):
+        t, ys, status, n_steps, bad = _solve_fast(config, inputs)
+    else:
+        t, ys, status, n_steps = _solve_diffrax(config, inputs, adjoint or _default_adjoint(inputs))
+        bad = status != RESULTS.successful
     res = MeanFieldResult(
-        t=sol.ts,
-        r=ys.r,
-        v=ys.v,
-        w=ys.w,
-        s=ys.s,
-        status=status,
-        n_steps=sol.stats["num_accepted_steps"],
-        model=model,
+        t=t, r=ys.r, v=ys.v, w=ys.w, s=ys.s, status=status, n_steps=n_steps, model=model
     )
     return (
         _maybe_throw(
             res,
             f"solve_meanfield ({model})",
             "try looser rtol/atol, a larger max_steps or a stiff solver (diffrax.Kvaerno5)",
+            bad,
         )
         if throw
         else res
     )
+
+
+def _scalar(x):
+    return x if isinstance(x, jax.core.Tracer) else float(x)
+
+
+def _default_count(t0, t1) -> int:
+    return int(max(2, round((float(t1) - float(t0)) / 0.1) + 1))
+
+
+class _SolveConfig(NamedTuple):
+    """What one compiled solve depends on besides array values (hashable: a jit cache key)."""
+
+    model: str
+    solver: diffrax.AbstractSolver
+    max_steps: int
+    n_default: int | None  # default save grid: this many points over [t0, t1]
+    save_block: int  # grid points saved per iteration of the block-saving loop
+
+
+class _SolveInputs(eqx.Module):
+    """The array inputs of a solve (what its derivatives are taken with respect to)."""
+
+    params: Params
+    y0: MeanFieldState | None
+    ts: jax.Array | None
+    t0: jax.Array
+    t1: jax.Array
+    rtol: jax.Array
+    atol: jax.Array
+    dt0: jax.Array | None
+    blowup: jax.Array | None
+    i_ext: StepInput | None
+
+
+def _fast_path_applies(solver, i_ext, inputs: _SolveInputs) -> bool:
+    """The block-saving loop replays explicit Runge-Kutta steps; implicit solvers (whose root
+    finders take their tolerances from the controller inside diffeqsolve), arbitrary input
+    callables (which may close over tracers), forward-mode tangents and vmapped calls go to
+    diffeqsolve."""
+    if not isinstance(solver, diffrax.AbstractERK) or not (
+        i_ext is None or isinstance(i_ext, StepInput)
+    ):
+        return False
+    try:
+        hash(solver)
+    except TypeError:
+        return False
+    # Under vmap diffeqsolve is the faster of the two (its loops are built for batched
+    # predicates); the block-saving loop wins on single solves, where diffrax's per-point save
+    # loop and stage loop dominate.
+    return not any(
+        isinstance(x, jax.interpreters.ad.JVPTracer) or _batched(x) for x in jax.tree.leaves(inputs)
+    )
+
+
+def _batched(x) -> bool:
+    # jax exposes no public BatchTracer class; its name is stable across versions.
+    return isinstance(x, jax.core.Tracer) and any(
+        cls.__name__ == "BatchTracer" for cls in type(x).__mro__
+    )
+
+
+def _prepare(config: _SolveConfig, inputs: _SolveInputs):
+    """(term, solver, controller, t0, t1, dt0, y0, args, ts) of a solve, as diffeqsolve gets
+    them."""
+    params = inputs.params
+    dtype = params.eta_bar.dtype
+    cast = lambda x: None if x is None else jnp.asarray(x, dtype)
+    t0, t1, dt0 = cast(inputs.t0), cast(inputs.t1), cast(inputs.dt0)
+    ts = inputs.ts
+    if ts is None:
+        ts = jnp.linspace(t0, t1, config.n_default, dtype=dtype)
+    y0 = inputs.y0
+    if y0 is None:
+        y0 = MeanFieldState(*(jnp.zeros((params.n_populations,), dtype) for _ in range(4)))
+    controller = diffrax.PIDController(rtol=cast(inputs.rtol), atol=cast(inputs.atol))
+    if isinstance(inputs.i_ext, StepInput):
+        controller = diffrax.ClipStepSizeController(
+            controller, jump_ts=inputs.i_ext.times.astype(dtype)
+        )
+    return (
+        diffrax.ODETerm(MODELS[config.model]),
+        config.solver,
+        controller,
+        t0,
+        t1,
+        dt0,
+        y0,
+        (params, inputs.i_ext),
+        ts,
+    )
+
+
+def _finish(config: _SolveConfig, inputs: _SolveInputs, t, ys, status, event):
+    """Slaved variables of the Nicola-Campbell model, and the status of the saved values."""
+    params, i_ext = inputs.params, inputs.i_ext
+    if config.model == "nicola_campbell":
+        i_t = jax.vmap(lambda t: params.i_ext + _input(i_ext, t, params.i_ext.dtype))(t)
+        rate, v_qss = jax.vmap(lambda w, s, i: quasi_steady_state(params, w, s, i))(ys.w, ys.s, i_t)
+        ys = ys._replace(r=rate, v=v_qss)
+    if event is not None:
+        status = RESULTS.where(event, RESULTS.diverged, status)
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in ys]))
+    status = RESULTS.where((status == RESULTS.successful) & ~finite, RESULTS.diverged, status)
+    return ys, status
+
+
+def _solve_diffrax(config: _SolveConfig, inputs: _SolveInputs, adjoint):
+    """`diffrax.diffeqsolve` with `adjoint`: (t, ys, status, accepted steps)."""
+    term, solver, controller, t0, t1, dt0, y0, args, ts = _prepare(config, inputs)
+    event = (
+        None
+        if inputs.blowup is None
+        else diffrax.Event(_Blowup(jnp.asarray(inputs.blowup, t0.dtype)))
+    )
+    sol = diffrax.diffeqsolve(
+        term,
+        solver,
+        t0,
+        t1,
+        dt0,
+        y0,
+        args=args,
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=controller,
+        adjoint=adjoint,
+        max_steps=config.max_steps,
+        event=event,
+        throw=False,
+    )
+    ys, status = _finish(
+        config,
+        inputs,
+        sol.ts,
+        sol.ys,
+        from_diffrax(sol.result),
+        None if event is None else jnp.any(sol.event_mask),
+    )
+    return sol.ts, ys, status, sol.stats["num_accepted_steps"]
+
+
+def _save_block(n_save: int, t0, t1) -> int:
+    """Save-grid points interpolated per iteration of the block-saving loop: about four times
+    the points per unit time (these solves step ~1 time unit; a longer step takes further
+    iterations), a power of two in [8, 64]. On CPU a block costs about the same from 16 to 64
+    points and half that at 8, so a dense grid takes big blocks and a sparse one small."""
+    t0_, t1_ = _concrete_float("t0", t0), _concrete_float("t1", t1)
+    if t0_ is None or t1_ is None:
+        return 16
+    density = n_save / max(t1_ - t0_, 1e-300)
+    return int(min(64, max(8, 2 ** math.ceil(math.log2(max(4 * density, 1.0))))))
+
+
+def _clip_to_end(tprev, tnext, t1, t1_clip_floor, keep_step):
+    """diffrax's rounding of a step end within 100 ULP of t1 to t1 (or halfway after a reject)."""
+    return jnp.where(
+        tnext > t1_clip_floor, jnp.where(keep_step, t1, tprev + 0.5 * (t1 - tprev)), tnext
+    )
+
+
+class _DiffraxStepper:
+    """A diffrax solver's step and interpolant on the `MeanFieldState` pytree."""
+
+    def __init__(self, solver, term, args):
+        self.solver, self.term, self.args = solver, term, args
+
+    def flat(self, y):
+        return y
+
+    def unflat(self, y):
+        return y
+
+    def init(self, t0, t1, y0):
+        return self.solver.init(self.term, t0, t1, y0, self.args)
+
+    def step(self, t0, t1, y0, state, made_jump):
+        y1, y_error, dense, state, result = self.solver.step(
+            self.term, t0, t1, y0, self.args, state, made_jump
+        )
+        return y1, y_error, dense, state, result
+
+    def evaluate(self, t0, t1, dense, ts):
+        interpolator = self.solver.interpolation_cls(t0=t0, t1=t1, **dense)
+        return jax.vmap(interpolator.evaluate)(ts)
+
+
+class _Tsit5Stepper(_DiffraxStepper):
+    """diffrax's Tsit5 step written out on the flattened state: its tableau, stage times,
+    first-same-as-last reuse and interpolant. diffrax runs the seven stages in a loop, which on
+    CPU costs more than the arithmetic of this small system. The steps agree with diffrax's to
+    rounding; like any change of rounding (vmap, another compiler fusion, a 1e-15 change of a
+    parameter), that can move the adaptive step sequence, and the solution, within its
+    tolerance."""
+
+    def __init__(self, solver, term, args, dtype):
+        super().__init__(solver, term, args)
+        tableau = diffrax.Tsit5.tableau
+        n = tableau.num_stages
+        a = np.zeros((n, n))
+        for i, row in enumerate(tableau.a_lower):
+            a[i + 1, : len(row)] = row
+        self.a = [jnp.asarray(row, dtype) for row in a]
+        self.c = [float(tableau.c1), *map(float, tableau.c)]
+        self.b_error = jnp.asarray(tableau.b_error, dtype)
+        self.n = n
+
+    def flat(self, y):
+        return jnp.concatenate(y, axis=-1)
+
+    def unflat(self, x):
+        return MeanFieldState(*jnp.split(x, 4, axis=-1))
+
+    def f(self, t, x):
+        return self.flat(self.term.vf(t, self.unflat(x), self.args))
+
+    def init(self, t0, t1, y0):
+        return self.f(t0, y0)
+
+    def step(self, t0, t1, y0, f0, made_jump):
+        if made_jump is not False:
+            f0 = jnp.where(made_jump, self.f(t0, y0), f0)
+        dt = t1 - t0
+        ks = jnp.zeros((self.n, y0.shape[0]), y0.dtype).at[0].set(f0 * dt)
+        f1, y1 = f0, y0
+        for i in range(1, self.n):
+            c = self.c[i]
+            ti = t1 if c == 1 else t0 + c * dt
+            y1 = y0 + jnp.tensordot(self.a[i], ks, axes=1, precision=jax.lax.Precision.HIGHEST)
+            f1 = self.f(ti, y1)
+            ks = ks.at[i].set(f1 * dt)
+        y_error = jnp.tensordot(self.b_error, ks, axes=1, precision=jax.lax.Precision.HIGHEST)
+        return y1, y_error, dict(y0=y0, y1=y1, k=ks), f1, diffrax.RESULTS.successful
+
+    def evaluate(self, t0, t1, dense, ts):
+        # diffrax's Tsit5 interpolant (Tsitouras 2011), its weights summed elementwise: a
+        # matrix product of this size costs more than the polynomial.
+        same = t0 == t1
+        t = jnp.where(same, 0, ts - t0) / jnp.where(same, 1, t1 - t0)
+        t2 = t**2
+        b = (
+            -1.0530884977290216
+            * t
+            * (t - 1.3299890189751412)
+            * (t2 - 1.4364028541716351 * t + 0.7139816917074209),
+            0.1017 * t2 * (t2 - 2.1966568338249754 * t + 1.2949852507374631),
+            2.490627285651252793 * t2 * (t2 - 2.38535645472061657 * t + 1.57803468208092486),
+            -16.54810288924490272 * (t - 1.21712927295533244) * (t - 0.61620406037800089) * t2,
+            47.37952196281928122 * (t - 1.203071208372362603) * (t - 0.658047292653547382) * t2,
+            -34.87065786149660974 * (t - 1.2) * (t - 0.666666666666666667) * t2,
+            2.5 * (t - 1) * (t - 0.6) * t2,
+        )
+        k = dense["k"]
+        return dense["y0"] + sum(bi[:, None] * k[i] for i, bi in enumerate(b))
+
+
+def _integrate(config: _SolveConfig, inputs: _SolveInputs):
+    """diffrax's adaptive step loop with its solver and controller (the same steps, step-size
+    decisions and dense interpolation as `diffeqsolve`), saving `ts` a block at a time:
+    (t, ys, diffrax result, blowup hit or None, accepted steps). Not reverse-differentiable by
+    itself (a `lax.while_loop`); `_solve_fast` supplies the reverse mode.
+
+    Each iteration saves one block of the grid from the previous accepted step's interpolant and
+    takes the next step, with no control flow inside: on CPU a nested loop or a cond per step
+    costs as much as the step. A step covering more than a block of the grid holds the stepping
+    (the step computed meanwhile is discarded) until its points are saved."""
+    term, solver, controller, t0, t1, dt0, y0, args, ts = _prepare(config, inputs)
+    dtype = t0.dtype
+    error_order = solver.error_order(term)
+    if dt0 is None:
+        # diffeqsolve hands the controller its term wrapped (a `WrapTerm`, not an `ODETerm`),
+        # for which PIDController's initial-step heuristic returns 0.01: the same first step.
+        dt0 = jnp.asarray(0.01, dtype)
+    tnext, controller_state = controller.init(term, t0, t1, y0, dt0, args, solver.func, error_order)
+    tnext = jnp.minimum(tnext, t1)
+    stepper = (
+        _Tsit5Stepper(solver, term, args, dtype)
+        if type(solver) is diffrax.Tsit5
+        else _DiffraxStepper(solver, term, args)
+    )
+    y0 = stepper.flat(y0)
+    solver_state = stepper.init(t0, tnext, y0)
+    t1_clip_floor = t1
+    for _ in range(100):
+        t1_clip_floor = jnp.nextafter(t1_clip_floor, jnp.asarray(-jnp.inf, dtype))
+    n_save = ts.shape[0]
+    block = config.save_block
+    ts_pad = jnp.concatenate([ts, jnp.full((block,), jnp.inf, dtype)])
+    buffers = jax.tree.map(lambda x: jnp.zeros((n_save + block, *x.shape), x.dtype), y0)
+    jumps = isinstance(controller, diffrax.ClipStepSizeController)
+    bound = None if inputs.blowup is None else jnp.asarray(inputs.blowup, dtype)
+    ok = diffrax.RESULTS.successful
+    zero = jnp.zeros((), jnp.int32)
+    # The interpolant of the last accepted step (none yet: an empty interval before t0).
+    _, _, dense0, _, _ = eqx.filter_eval_shape(stepper.step, t0, tnext, y0, solver_state, False)
+    dense0 = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), dense0)
+    last0 = (t0, jnp.full((), -jnp.inf, dtype), dense0)
+
+    def stepping(c):
+        tprev, result, n_steps, event = c["tprev"], c["result"], c["n_steps"], c["event"]
+        return (tprev < t1) & (result == ok) & (n_steps < config.max_steps) & ~event
+
+    def pending(c):
+        return ts_pad[c["index"]] <= c["last"][1]
+
+    def cond(c):
+        return stepping(c) | pending(c)
+
+    def body(c):
+        last_t0, last_t1, last_dense = c["last"]
+        index = c["index"]
+        # Rows from `index` on are not saved yet: writing the whole block there is harmless.
+        t_block = jax.lax.dynamic_slice_in_dim(ts_pad, index, block)
+        y_block = stepper.evaluate(last_t0, last_t1, last_dense, t_block)
+        buffers = jax.tree.map(
+            lambda b, x: jax.lax.dynamic_update_slice_in_dim(b, x, index, 0),
+            c["buffers"],
+            y_block,
+        )
+        index = index + jnp.sum(t_block <= last_t1, dtype=jnp.int32)
+        go = stepping(c) & ~(ts_pad[index] <= last_t1)
+
+        tprev, tnext, y = c["tprev"], c["tnext"], c["y"]
+        solver_state, controller_state, made_jump = c["solver"], c["controller"], c["jump"]
+        y1, y_error, dense_info, solver_state1, solver_result = stepper.step(
+            tprev, tnext, y, solver_state, made_jump if jumps else False
+        )
+        y_error = jax.tree.map(lambda x: jnp.where(jnp.isnan(x), jnp.inf, x), y_error)
+        keep, tprev1, tnext1, made_jump1, controller_state1, controller_result = (
+            controller.adapt_step_size(
+                tprev, tnext, y, y1, args, y_error, error_order, controller_state
+            )
+        )
+        tprev1 = jnp.minimum(tprev1, t1)
+        tnext1 = _clip_to_end(tprev1, tnext1, t1, t1_clip_floor, keep)
+        solver_result = diffrax.RESULTS.where(keep, solver_result, ok)
+        result = c["result"]
+        result1 = diffrax.RESULTS.where(result == ok, solver_result, result)
+        result1 = diffrax.RESULTS.where(result1 == ok, controller_result, result1)
+        accept = go & keep
+        take = lambda a, b: jnp.where(accept, a, b)
+        step = lambda a, b: jnp.where(go, a, b)
+        y1 = jax.tree.map(take, y1, y)
+        out = dict(
+            tprev=step(tprev1, tprev),
+            tnext=step(tnext1, tnext),
+            y=y1,
+            solver=jax.tree.map(take, solver_state1, solver_state),
+            controller=jax.tree.map(step, controller_state1, controller_state),
+            jump=take(made_jump1, made_jump) if jumps else made_jump,
+            result=diffrax.RESULTS.where(go, result1, result),
+            n_steps=c["n_steps"] + go.astype(jnp.int32),
+            n_accepted=c["n_accepted"] + accept.astype(jnp.int32),
+            index=index,
+            buffers=buffers,
+            last=jax.tree.map(take, (tprev, tnext, dense_info), c["last"]),
+            event=c["event"],
+        )
+        if bound is not None:
+            out["event"] = step(jnp.max(jnp.abs(jnp.stack(stepper.unflat(y1)))) > bound, c["event"])
+        return out
+
+    init = dict(
+        tprev=t0,
+        tnext=tnext,
+        y=y0,
+        solver=solver_state,
+        controller=controller_state,
+        jump=jnp.asarray(False) if jumps else False,
+        result=ok,
+        n_steps=zero,
+        n_accepted=zero,
+        index=zero,
+        buffers=buffers,
+        last=last0,
+        event=jnp.asarray(False),
+    )
+    if not jumps:
+        del init["jump"]
+    final = jax.lax.while_loop(cond, _with_jump(body, jumps), init)
+    result = diffrax.RESULTS.where(
+        (final["tprev"] < t1) & (final["result"] == ok) & ~final["event"],
+        diffrax.RESULTS.max_steps_reached,
+        final["result"],
+    )
+    saved = jnp.arange(n_save, dtype=jnp.int32) < final["index"]
+    t = jnp.where(saved, ts, jnp.inf)
+    ys = jax.tree.map(
+        lambda b: jnp.where(saved.reshape(-1, *([1] * (b.ndim - 1))), b[:n_save], jnp.inf),
+        stepper.unflat(final["buffers"]),
+    )
+    return t, ys, result, (final["event"] if bound is not None else None), final["n_accepted"]
+
+
+def _with_jump(body, jumps: bool):
+    """`body` on a carry without the static `jump` entry (False) when the controller never
+    jumps."""
+    if jumps:
+        return body
+
+    def wrapped(c):
+        out = body({**c, "jump": False})
+        del out["jump"]
+        return out
+
+    return wrapped
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _fast_core(config: _SolveConfig, inputs: _SolveInputs):
+    t, ys, result, event, n_accepted = _integrate(config, inputs)
+    ys, status = _finish(config, inputs, t, ys, from_diffrax(result), event)
+    return t, ys, status, n_accepted
+
+
+def _fast_core_fwd(config, inputs):
+    return _fast_core(config, inputs), inputs
+
+
+def _fast_core_bwd(config, inputs, cotangents):
+    # The forward values are those of diffeqsolve, so its checkpointed adjoint (which solves
+    # again, storing checkpoints) gives the derivative of this solve.
+    _, vjp = jax.vjp(
+        lambda x: _solve_diffrax(config, x, diffrax.RecursiveCheckpointAdjoint()), inputs
+    )
+    return vjp(cotangents)
+
+
+_fast_core.defvjp(_fast_core_fwd, _fast_core_bwd)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _solve_fast(config: _SolveConfig, inputs: _SolveInputs):
+    """The block-saving solve, compiled once per (config, input shapes and dtypes), and its
+    failure flag (checked on the host without further dispatches)."""
+    t, ys, status, n_steps = _fast_core(config, inputs)
+    return t, ys, status, n_steps, status != RESULTS.successful
 
 
 class _Blowup(eqx.Module):
@@ -423,9 +870,11 @@ class _Blowup(eqx.Module):
         return jnp.max(jnp.abs(jnp.stack(y))) > self.bound
 
 
-def _maybe_throw(res, what: str, advice: str):
-    """Raise `NumericalError` on a failed concrete status; under tracing, fail at run time."""
-    bad = res.status != RESULTS.successful
+def _maybe_throw(res, what: str, advice: str, bad=None):
+    """Raise `NumericalError` on a failed concrete status; under tracing, fail at run time.
+    `bad`: the failure flags when already computed (status != successful)."""
+    if bad is None:
+        bad = res.status != RESULTS.successful
     if isinstance(bad, jax.core.Tracer):
         return eqx.tree_at(lambda x: x.r, res, eqx.error_if(res.r, bad, f"{what} failed; {advice}"))
     if np.any(np.asarray(bad)):

@@ -1,6 +1,7 @@
 """`jaxmf simulate`, `meanfield` and `compare` end to end, and what every command shares."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -211,6 +212,7 @@ def test_meanfield_with_switch_and_equilibria(tmp_path, capsys):
     assert main([*MEANFIELD, "--equilibria", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "chen_campbell: ok" in out and "I_ext = 0.1:" in out and "unstable" in out
+    assert out.rstrip().splitlines()[-1].startswith("time: compile ")
     for suffix in ("npz", "json", "png"):
         assert (tmp_path / f"meanfield.{suffix}").stat().st_size > 0
 
@@ -218,6 +220,9 @@ def test_meanfield_with_switch_and_equilibria(tmp_path, capsys):
     assert meta["format"] == "jaxmf.meanfield_result" and meta["model"] == "chen_campbell"
     assert meta["provenance"]["preset"] == "bursting"
     assert "--switch 2:0.1" in meta["provenance"]["command"]
+    timing = meta["provenance"]["timing"]
+    assert timing["compile_s"] >= 0 and timing["run_s"] >= 0
+    assert timing["compile_s"] + timing["run_s"] == pytest.approx(timing["wall_s"], abs=2e-3)
     assert meta["i_ext_step"] == {"times": [2.0], "values": [0.0, 0.1]}
     first, second = meta["summary"]["windows"]
     assert [first["t_from"], first["t_to"], second["t_from"], second["t_to"]] == [0.5, 2, 2.5, 4]
@@ -462,3 +467,74 @@ def test_compare_solver_failure_is_one_line_with_the_reason(tmp_path, capsys, mo
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "maximum number of solver steps" in err[0]
     assert "stack" not in err[0]
+
+
+@pytest.fixture
+def _restore_cache_config():
+    """The session's compilation-cache settings back after a test that changes them."""
+    from jax.experimental.compilation_cache import compilation_cache
+
+    saved = jax.config.jax_compilation_cache_dir
+    yield
+    jax.config.update("jax_compilation_cache_dir", saved)
+    compilation_cache.reset_cache()
+
+
+def test_cache_is_used_unless_turned_off(tmp_path, monkeypatch, _restore_cache_config):
+    import argparse
+
+    from jaxmf.cli._common import start_run
+
+    def fresh_program():  # a program no earlier test compiled
+        return jax.jit(lambda x: x * 3.0 + 7.0)(jax.numpy.arange(5.0))
+
+    monkeypatch.delenv("JAXMF_NO_CACHE", raising=False)
+    folder = tmp_path / "cache"
+    start_run(argparse.Namespace(no_cache=False, cache_dir=folder))
+    assert jax.config.jax_compilation_cache_dir == str(folder)
+    fresh_program()
+    assert any(folder.iterdir()), "the compiled program was not written to the cache"
+
+    for args, env in (((True, tmp_path / "off"), None), ((False, tmp_path / "env"), "1")):
+        if env:
+            monkeypatch.setenv("JAXMF_NO_CACHE", env)
+        start_run(argparse.Namespace(no_cache=args[0], cache_dir=args[1]))
+        assert jax.config.jax_compilation_cache_dir == str(folder)  # left as it was
+        assert not args[1].exists()
+
+
+@pytest.mark.slow  # three CLI processes (~25 CPU-s)
+def test_second_process_reads_the_cache(tmp_path):
+    def run(cache, *extra):
+        out = tmp_path / "out"
+        env = {**os.environ, "JAXMF_CACHE_DIR": str(cache)}
+        env.pop("JAXMF_NO_CACHE", None)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jaxmf",
+                "meanfield",
+                "--t1",
+                "20",
+                "--no-plot",
+                "--quiet",
+                "--out",
+                str(out),
+                *extra,
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+            timeout=600,
+        )
+        return json.loads((out / "meanfield.json").read_text())["provenance"]["timing"]
+
+    first = run(tmp_path / "cache")
+    stored = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert stored, "nothing was written to the cache"
+    second = run(tmp_path / "cache")
+    # The second process reads the executables back instead of compiling them.
+    assert second["compile_s"] < 0.6 * first["compile_s"]
+    run(tmp_path / "unused", "--no-cache")
+    assert not (tmp_path / "unused").exists()

@@ -18,6 +18,8 @@ from jaxmf.meanfield import (
     solve_meanfield,
 )
 
+from .conftest import assert_tree_allclose
+
 
 def _scalars(p):
     return {
@@ -411,3 +413,83 @@ def test_results_print_their_values():
     res = solve_meanfield(p, t1=10.0)
     assert "status=ok" in repr(res) and "float64[101, 1]" in repr(res)
     assert "v_t=-24.6" in repr(p.to_dimensional())
+
+
+def _paths(p, **kwargs):
+    """The default solve (the block-saving loop) and `diffrax.diffeqsolve` on the same problem
+    (an explicit adjoint routes there)."""
+    fast = solve_meanfield(p, throw=False, **kwargs)
+    ref = solve_meanfield(p, throw=False, adjoint=diffrax.RecursiveCheckpointAdjoint(), **kwargs)
+    return fast, ref
+
+
+def test_default_solve_equals_diffeqsolve_step_for_step():
+    # Bursting, the default save grid (every 0.1): the same accepted steps, and values equal to
+    # rounding (the interpolant's weights summed in another order).
+    fast, ref = _paths(jaxmf.presets.bursting(), t1=100.0)
+    assert int(fast.n_steps) == int(ref.n_steps) and fast.status == ref.status
+    assert_tree_allclose(
+        (fast.t, fast.r, fast.v, fast.w, fast.s),
+        (ref.t, ref.r, ref.v, ref.w, ref.s),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
+
+@pytest.mark.slow  # two reverse-mode diffrax compilations (~15 CPU-s); eager grad is default-tested
+def test_grad_of_jitted_default_solve_is_diffrax_adjoint():
+    # Reverse mode through a jit that hides the differentiation from solve_meanfield: the
+    # block-saving loop's custom VJP, against diffrax's checkpointed adjoint and differences.
+    p = jaxmf.presets.bursting()
+    ts = jnp.linspace(0, 30, 31)
+
+    def loss(e, adjoint=None):
+        res = solve_meanfield(p.replace(eta_bar=e), t1=30.0, ts=ts, adjoint=adjoint)
+        return jnp.mean(res.r**2)
+
+    g = jax.grad(jax.jit(loss))(0.12)
+    g_ref = jax.grad(lambda e: loss(e, diffrax.RecursiveCheckpointAdjoint()))(0.12)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-12)
+    fd = (loss(0.12 + 1e-6) - loss(0.12 - 1e-6)) / 2e-6
+    np.testing.assert_allclose(g, fd, rtol=1e-5)
+
+
+@pytest.mark.slow  # four more compiled solves of each path (~15 CPU-s)
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(t1=60.0, i_ext=StepInput([20.0], [0.0, 0.1])),  # a jump stepped to exactly
+        dict(t1=60.0, model="nicola_campbell"),
+        dict(t1=50.0, ts=jnp.linspace(0, 50, 101), blowup=0.1),  # stopped: diverged, inf tail
+        dict(t1=60.0, max_steps=40),  # max_steps_reached, the unsaved tail inf
+        dict(t1=60.0, dtype=jnp.float32),
+        dict(t1=60.0, ts=jnp.linspace(10, 60, 3), solver=diffrax.Dopri5(), dt0=0.01),
+    ],
+)
+def test_default_solve_equals_diffeqsolve_in_every_mode(case):
+    fast, ref = _paths(jaxmf.presets.bursting(), **case)
+    assert fast.status == ref.status
+    if case.get("dtype") == jnp.float32:
+        # rtol 1e-8 is below float32's resolution: rounding picks the steps, and both paths are
+        # ~5e-7 from the float64 solution.
+        tol = 2e-6
+    else:
+        assert int(fast.n_steps) == int(ref.n_steps)
+        tol = 1e-12
+    assert_tree_allclose(
+        (fast.t, fast.r, fast.v, fast.w, fast.s),
+        (ref.t, ref.r, ref.v, ref.w, ref.s),
+        rtol=tol,
+        atol=tol,
+    )
+
+
+@pytest.mark.slow  # one more diffeqsolve compilation (~3 CPU-s)
+def test_callable_input_goes_to_diffeqsolve_and_matches_step_input():
+    # Any callable t -> input is solved by diffeqsolve (it may close over tracers); the same
+    # switch as a StepInput, whose jump the block-saving loop steps to exactly.
+    p = jaxmf.presets.bursting()
+    ramp = solve_meanfield(p, t1=40.0, i_ext=lambda t: jnp.where(t > 20.0, 0.1, 0.0))
+    step = solve_meanfield(p, t1=40.0, i_ext=StepInput([20.0], [0.0, 0.1]))
+    assert ramp.status == step.status == RESULTS.successful
+    np.testing.assert_allclose(ramp.r, step.r, atol=1e-6)

@@ -9,6 +9,10 @@
 
 Every command takes --preset/--set (default preset: bursting; bifurcation: rounded, the paper's
 diagrams), writes into the folder --out as --name.* and shows progress on stderr unless --quiet.
+Compiled programs are kept in a persistent cache (default ~/.cache/jaxmf/xla; --cache-dir,
+JAXMF_CACHE_DIR), so a repeated command compiles little; --no-cache or JAXMF_NO_CACHE=1 turn it
+off. Every command ends with a line splitting its time into compiling and running, and its JSON
+summary carries the same figures ("timing").
 The output folder is checked before any computation. Exit codes: 0 success, 1 numerical failure
 (partial result saved where there is one), 2 bad input (one line naming it), 130 interrupted
 with Ctrl-C (`simulate` saves the partial result; continue it with --resume; `fit` and `sweep`
@@ -24,7 +28,16 @@ from .._files import package_version
 from .._results import NumericalError
 from ..params import ParameterError
 from . import bifurcation, compare, fit, meanfield, simulate, sweep
-from ._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Parser, fail
+from ._common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Parser,
+    add_cache_options,
+    fail,
+    start_run,
+    timing_line,
+)
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -43,6 +56,8 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS:
         command.add_parser(sub)
+    for subparser in sub.choices.values():
+        add_cache_options(subparser)
     return parser
 
 
@@ -65,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e), EXIT_USAGE)
     except SystemExit as e:  # --help, --version
         return int(e.code or 0)
+    start_run(args)
     try:
-        return args.run(args, command=shlex.join(["jaxmf", *argv]))
+        code = args.run(args, command=shlex.join(["jaxmf", *argv]))
+        print(timing_line())
+        return code
     except ParameterError as e:  # every bad input, on the command line or in a file it names
         return fail(str(e), EXIT_USAGE)
     except OSError as e:  # reading inputs is handled where it happens: this is writing

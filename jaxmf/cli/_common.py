@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .._loop import available_memory as available_memory
 from .._loop import check_memory as _check_memory
+from ..cache import CompileClock, default_cache_dir, enable_compilation_cache
 from ..params import ParameterError
 from ..presets import PRESETS
 
@@ -41,6 +42,10 @@ __all__ = [
     "check_network_memory",
     "available_memory",
     "short",
+    "add_cache_options",
+    "start_run",
+    "timings",
+    "timing_line",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -254,3 +259,60 @@ def check_network_memory(
     records = float(n_records) * record_bytes
     what = f"{n:.3g} neurons" + (f" and {n_records:.3g} records" if n_records else "")
     check_memory(state + records, "--n" if state >= records else "--t1", what, max_memory)
+
+
+# The clock of the command being run (`start_run`), read by `timings`.
+_CLOCK: CompileClock | None = None
+
+
+def add_cache_options(parser) -> None:
+    """--no-cache and --cache-dir (every subcommand gets them from `build_parser`)."""
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compile everything afresh: do not read or write the persistent compilation cache "
+        "(also: JAXMF_NO_CACHE=1)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="compilation cache folder (default $JAXMF_CACHE_DIR, else "
+        f"$XDG_CACHE_HOME/jaxmf/xla, else ~/.cache/jaxmf/xla; here {default_cache_dir()})",
+    )
+
+
+def start_run(args) -> None:
+    """Before a command runs: turn on JAX's persistent compilation cache (unless --no-cache or
+    JAXMF_NO_CACHE is set to anything but 0) and start the clock that `timings` reads. A cache
+    folder that cannot be created costs a warning, not the run."""
+    global _CLOCK
+    off = getattr(args, "no_cache", False) or os.environ.get("JAXMF_NO_CACHE", "") not in ("", "0")
+    if not off:
+        try:
+            enable_compilation_cache(getattr(args, "cache_dir", None))
+        except OSError as e:
+            print(
+                f"jaxmf: warning: compilation cache off ({e.strerror or e}); "
+                "every program is compiled afresh",
+                file=sys.stderr,
+            )
+    if _CLOCK is not None:
+        _CLOCK.close()
+    _CLOCK = CompileClock()
+
+
+def timings() -> dict[str, float] | None:
+    """{'compile_s', 'run_s', 'wall_s'} of the command so far (seconds, 3 decimals): what the
+    commands put in their JSON summaries; None outside a command run by `jaxmf.cli.main`."""
+    if _CLOCK is None:
+        return None
+    return {k: round(v, 3) for k, v in _CLOCK.times().items()}
+
+
+def timing_line() -> str:
+    """'time: compile 1.23 s, run 0.45 s (wall 1.68 s)', the last line of every command."""
+    t = timings() or {"compile_s": 0.0, "run_s": 0.0, "wall_s": 0.0}
+    return (
+        f"time: compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s (wall {t['wall_s']:.2f} s)"
+    )

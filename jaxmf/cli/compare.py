@@ -22,6 +22,7 @@ from ._common import (
     prepare_out,
     preset_title,
     short,
+    timings,
     whole,
 )
 
@@ -166,6 +167,7 @@ def run(args, command: str) -> int:
         seed=args.seed,
         command=command,
         preset=args.preset,
+        timing=timings(),
     )
     png = None
     if not args.no_plot:

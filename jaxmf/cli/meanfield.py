@@ -25,6 +25,7 @@ from ._common import (
     prepare_out,
     preset_title,
     short,
+    timings,
     tolerance,
 )
 
@@ -213,6 +214,7 @@ def run(args, command: str) -> int:
         equilibria=equilibria,
         command=command,
         preset=args.preset,
+        timing=timings(),
     )
     if np.any(io.status_codes(res.status) != 0):
         return fail(

@@ -25,6 +25,7 @@ from ._common import (
     positive,
     prepare_out,
     preset_title,
+    timings,
     whole,
 )
 
@@ -191,7 +192,7 @@ def run(args, command: str) -> int:
 
     def save(res):
         return io.save_network_result(
-            stem, res, scheme=scheme, sampler=sampler, seed=args.seed, **extra
+            stem, res, scheme=scheme, sampler=sampler, seed=args.seed, timing=timings(), **extra
         )
 
     try:
