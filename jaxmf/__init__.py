@@ -4,6 +4,7 @@ The public surface is re-exported here; see the README and each function's docst
 """
 
 from . import analysis as analysis
+from . import cache as cache
 from . import dde as dde
 from . import presets as presets
 from ._bursting import BurstingRegion as BurstingRegion
@@ -46,6 +47,7 @@ from .bifurcation import first_lyapunov_coefficient as first_lyapunov_coefficien
 from .bifurcation import locate_fold as locate_fold
 from .bifurcation import locate_hopf as locate_hopf
 from .bifurcation import sensitivity as sensitivity
+from .cache import enable_compilation_cache as enable_compilation_cache
 from .cycles import Cycle as Cycle
 from .cycles import continue_cycles as continue_cycles
 from .cycles import cycle_at as cycle_at

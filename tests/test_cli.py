@@ -328,6 +328,8 @@ def test_compare_network_blow_up_exits_1(tmp_path, capsys, monkeypatch):
         (MEANFIELD, ["--t1", "-1"], "--t1"),
         (MEANFIELD, ["--rtol", "0"], "--rtol"),
         (MEANFIELD, ["--set", "tau_s=-1"], "tau_s"),
+        (MEANFIELD, ["--units", "dimensional", "--set", "alpha=0.6"], "alpha"),
+        (MEANFIELD, ["--units", "dimensional", "--set", "tau_W=-5"], "tau_w"),
         (COMPARE, ["--models", "chen_campbell,nope"], "--models"),
         (COMPARE, ["--t1", "-1"], "--t1"),
         (COMPARE, ["--transient", "2"], "--transient"),
@@ -342,6 +344,16 @@ def test_meanfield_and_compare_bad_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxmf: error: ") and name in err[0]
     assert not list(tmp_path.iterdir())
+
+
+def test_set_in_physical_units(tmp_path, capsys):
+    """--units dimensional: --set I_ext=500 is 500 pA, i.e. 500 / (k V_R^2) in the model's units
+    (model.md section 1), and tau_W=100 ms gives a = C / (tau_W k |V_R|)."""
+    args = [*MEANFIELD, "--no-plot", "--out", str(tmp_path), "--units", "dimensional"]
+    assert main([*args, "--set", "I_ext=500", "--set", "tau_W=100"]) == 0
+    params = _strict_json(tmp_path / "meanfield.json")["params"]
+    np.testing.assert_allclose(params["i_ext"], [500 / (2.5 * 65**2)], rtol=1e-12)
+    np.testing.assert_allclose(params["a"], [250 / (100 * 2.5 * 65)], rtol=1e-12)
 
 
 def test_version_comes_from_package_metadata(capsys):

@@ -160,6 +160,36 @@ def add_parameter_options(
         help="override a parameter, e.g. eta_bar=0.13; a,b for per-population "
         "values; rows separated by ';' for the matrix g (repeatable)",
     )
+    parser.add_argument(
+        "--units",
+        choices=("dimensionless", "dimensional"),
+        default="dimensionless",
+        help="units of the --set values: dimensionless (the model's, default) or dimensional "
+        "(pA, ms, mV, nS at the paper's scales C = 250 pF, k = 2.5 nS/mV, V_R = -65 mV; names "
+        "of DimensionalParams or the paper's, e.g. --set I_ext=5 is 5 pA, --set tau_W=100 is "
+        "100 ms)",
+    )
+
+
+# The spike schemes by their command-line names (`--scheme`), and the help that lists them.
+SCHEME_NAMES = {"euler": "EulerReset", "exact": "ExactPassage", "mobius": "MobiusPassage"}
+SCHEME_HELP = (
+    "euler: the paper's Euler-with-reset (default); exact: exact passage through infinity; "
+    "mobius: the same passage as one Möbius map of v (fastest to a given accuracy)"
+)
+
+
+def scheme_of(name: str):
+    """The spike scheme of a `--scheme` name."""
+    from .. import network
+
+    return getattr(network, SCHEME_NAMES[name])()
+
+
+def scheme_name(class_name: str | None) -> str:
+    """The `--scheme` name of a scheme's class name (as saved in a run's metadata)."""
+    by_class = {v: k for k, v in SCHEME_NAMES.items()}
+    return by_class.get(class_name or "", "euler")
 
 
 def add_output_options(parser, name: str) -> None:
@@ -210,6 +240,17 @@ def fail(message: str, code: int) -> int:
         text = text[:_MAX_MESSAGE] + f"... ({len(text)} characters)"
     print(f"jaxmf: error: {text}", file=sys.stderr)
     return code
+
+
+def with_overrides(params, overrides: dict, units: str = "dimensionless"):
+    """`params` with the --set `overrides`, given in `units` (see --units)."""
+    if not overrides:
+        return params
+    if units == "dimensional":
+        from ..params import set_dimensional
+
+        return set_dimensional(params, **overrides)
+    return params.replace(**overrides)
 
 
 def preset_title(preset: str, overrides: dict) -> str:

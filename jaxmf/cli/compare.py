@@ -10,6 +10,8 @@ import argparse
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
+    SCHEME_HELP,
+    SCHEME_NAMES,
     UsageError,
     add_max_memory,
     add_output_options,
@@ -21,6 +23,7 @@ from ._common import (
     positive,
     prepare_out,
     preset_title,
+    scheme_of,
     short,
     timings,
     whole,
@@ -63,9 +66,9 @@ def add_parser(sub) -> None:
     )
     cmp.add_argument(
         "--scheme",
-        choices=("euler", "exact"),
+        choices=tuple(SCHEME_NAMES),
         default="euler",
-        help="euler: the paper's Euler-with-reset (default); exact: exact passage through infinity",
+        help=SCHEME_HELP,
     )
     cmp.add_argument(
         "--sampler",
@@ -114,15 +117,15 @@ def run(args, command: str) -> int:
     from .. import io
     from .._compare import compare
     from ..heterogeneity import Quantiles, RandomDraws
-    from ..network import EulerReset, ExactPassage, SimulationError
+    from ..network import SimulationError
     from ..presets import get as get_preset
 
     overrides = dict(args.overrides)
-    scheme = {"euler": EulerReset(), "exact": ExactPassage()}[args.scheme]
+    scheme = scheme_of(args.scheme)
     sampler = {"quantiles": Quantiles(), "random": RandomDraws()}[args.sampler]
     if args.transient is not None and args.transient >= args.t1:
         raise UsageError("--transient", f"must be < t1={args.t1:g}; got {args.transient:g}")
-    params = get_preset(args.preset, **overrides)
+    params = get_preset(args.preset, units=args.units, **overrides)
     itemsize = jnp.dtype(args.dtype).itemsize
     # compare records every 100 steps; per bin r, <v>, <w>, s, a non-finite count, the raster.
     check_network_memory(

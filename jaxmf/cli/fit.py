@@ -32,6 +32,7 @@ from ._common import (
     positive,
     prepare_out,
     short,
+    timings,
     whole,
 )
 
@@ -365,7 +366,7 @@ def run(args, command: str) -> int:
     out = prepare_out(args.out)
     try:
         t_raw, r_raw, kind, target_meta = _read_target(args.target, args.population)
-        start = get_preset(args.preset, **overrides)
+        start = get_preset(args.preset, units=args.units, **overrides)
         if start.n_populations != 1:
             raise UsageError("--preset", "fitting from the command line takes one population")
         target = _target(t_raw, r_raw, kind, args)
@@ -447,7 +448,7 @@ def run(args, command: str) -> int:
     meta = {
         "format": "jaxmf.fit_result",
         "format_version": io.FORMAT_VERSION,
-        "provenance": io.provenance(command=command, preset=args.preset),
+        "provenance": io.provenance(command=command, preset=args.preset, timing=timings()),
         "target": {
             "path": str(args.target),
             "kind": kind,

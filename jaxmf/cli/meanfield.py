@@ -150,7 +150,7 @@ def run(args, command: str) -> int:
 
     overrides = dict(args.overrides)
     params = jax.tree.map(
-        lambda x: jnp.asarray(x, args.dtype), get_preset(args.preset, **overrides)
+        lambda x: jnp.asarray(x, args.dtype), get_preset(args.preset, units=args.units, **overrides)
     )
     step = step_input(args.switch, args.t1, params)
     # The solution is saved every 0.1 time units: t and r, v, w, s per population (and copies).

@@ -16,6 +16,8 @@ from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    SCHEME_HELP,
+    SCHEME_NAMES,
     UsageError,
     add_max_memory,
     add_parameter_options,
@@ -25,8 +27,11 @@ from ._common import (
     positive,
     prepare_out,
     preset_title,
+    scheme_name,
+    scheme_of,
     timings,
     whole,
+    with_overrides,
 )
 
 __all__ = ["add_parser", "run"]
@@ -63,8 +68,8 @@ def add_parser(sub) -> None:
     )
     sim.add_argument(
         "--scheme",
-        choices=("euler", "exact"),
-        help="euler: the paper's Euler-with-reset (default); exact: exact passage through infinity",
+        choices=tuple(SCHEME_NAMES),
+        help=SCHEME_HELP,
     )
     sim.add_argument(
         "--sampler",
@@ -124,9 +129,7 @@ def _load_resumed(args):
     args.dtype, args.raster = meta["dtype"], meta["n_raster"]
     args.sampler = {"RandomDraws": "random"}.get((meta["sampler"] or {}).get("name"), "quantiles")
     args.seed = meta["seed"]
-    args.scheme = args.scheme or {"ExactPassage": "exact"}.get(
-        (meta["scheme"] or {}).get("name"), "euler"
-    )
+    args.scheme = args.scheme or scheme_name((meta["scheme"] or {}).get("name"))
     return prior, meta
 
 
@@ -136,8 +139,6 @@ def run(args, command: str) -> int:
     from .. import io
     from ..heterogeneity import Quantiles, RandomDraws
     from ..network import (
-        EulerReset,
-        ExactPassage,
         SimulationError,
         SimulationInterrupted,
         simulate_network,
@@ -152,9 +153,9 @@ def run(args, command: str) -> int:
         if getattr(args, name) is None:
             setattr(args, name, default)
     if prior is None:
-        params = get_preset(args.preset, **overrides)
+        params = get_preset(args.preset, units=args.units, **overrides)
     else:
-        params = prior.params.replace(**overrides) if overrides else prior.params
+        params = with_overrides(prior.params, overrides, args.units)
     bin_time = args.dt * args.record_every
     if prior is None and 0 < args.t1 < bin_time:
         # Else the library's first complaint is that t1 is not a whole number of bins.
@@ -175,7 +176,7 @@ def run(args, command: str) -> int:
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
 
-    scheme = {"euler": EulerReset(), "exact": ExactPassage()}[args.scheme]
+    scheme = scheme_of(args.scheme)
     sampler = {"quantiles": Quantiles(), "random": RandomDraws()}[args.sampler]
     extra = {"command": command, "preset": args.preset}
     if prior is not None:

@@ -27,10 +27,12 @@ from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    SCHEME_NAMES,
     UsageError,
     add_quiet,
     fail,
     prepare_out,
+    scheme_of,
     short,
 )
 
@@ -291,10 +293,9 @@ def load_config(path: Path) -> dict[str, Any]:
 
 def _network_options(options: dict) -> dict:
     from ..heterogeneity import Quantiles, RandomDraws
-    from ..network import EulerReset, ExactPassage
     from ..params import ParameterError
 
-    schemes = {"euler": EulerReset(), "exact": ExactPassage()}
+    schemes = {name: scheme_of(name) for name in SCHEME_NAMES}
     samplers = {"quantiles": Quantiles(), "random": RandomDraws()}
     for key, table in (("scheme", schemes), ("sampler", samplers)):
         if key in options:
