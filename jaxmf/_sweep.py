@@ -156,16 +156,27 @@ class Grid(eqx.Module):
     `Grid.points` (an explicit list), `Grid.random` or `Grid.latin_hypercube` (designs of n
     points in given ranges; the dataset has one dimension `point`).
 
-    Parameters
+    Attributes
     ----------
-    names : parameter addresses (`jaxmf.params.parse_parameter`), stored in their key form:
+    names : tuple of str
+        Parameter addresses (`jaxmf.params.parse_parameter`), stored in their key form:
         `eta_bar` sets every population, `eta_bar[1]` (stored as `eta_bar_1`) population 1
         only, `g[0,1]` (`g_0_1`) one conductance, `kappa` the fractions [kappa, 1 - kappa] of
         two populations. Two names that set the same entry ('eta_bar' and 'eta_bar_0') are
         refused.
-    design : 'product', 'points', 'random' or 'latin_hypercube'.
-    columns : the axes of a product, else one value per point for each name.
-    seed : the seed of a random design.
+    design : str
+        'product', 'points', 'random' or 'latin_hypercube'.
+    columns : tuple of numpy.ndarray
+        The axes of a product, else one value per point for each name.
+    seed : int or None
+        The seed of a random design.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> grid = jaxmf.Grid.product(eta_bar=[0.1, 0.12, 0.25], w_jump=[0.01, 0.02])
+    >>> grid.names, grid.design
+    (('eta_bar', 'w_jump'), 'product')
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
