@@ -405,3 +405,56 @@ class Interrupted(KeyboardInterrupt):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "interrupted"
+
+
+def raise_or_flag(result, field: str, what: str, advice: str, bad=None):
+    """`result` if its status is successful; else raise `NumericalError` (concrete status) or,
+    under tracing, make the array `result.<field>` fail at run time (`equinox.error_if`).
+
+    Parameters
+    ----------
+    result : equinox.Module
+        A result with a `status` (a `RESULTS` item) and an array field `field`.
+    field : str
+        The array that carries the run-time check under tracing.
+    what : str
+        The computation, for the message (e.g. 'solve_dde').
+    advice : str
+        What to try instead.
+    bad : Array, optional
+        The failure flags when already computed (status != successful).
+
+    Returns
+    -------
+    The result (with the run-time check attached under tracing).
+
+    Raises
+    ------
+    NumericalError
+        On a concrete failed status; `.result` holds the flagged result.
+
+    Examples
+    --------
+    >>> import equinox as eqx, jax.numpy as jnp
+    >>> class Out(eqx.Module):
+    ...     x: jax.Array
+    ...     status: Any
+    >>> out = Out(jnp.zeros(1), RESULTS.max_steps_reached)
+    >>> try:
+    ...     raise_or_flag(out, "x", "demo", "raise max_steps")
+    ... except NumericalError as err:
+    ...     print(err)  # doctest: +ELLIPSIS
+    demo: the maximum number of steps was reached before the end; raise max_steps. Pass...
+    """
+    if bad is None:
+        bad = result.status != RESULTS.successful
+    if isinstance(bad, jax.core.Tracer):
+        checked = eqx.error_if(getattr(result, field), bad, f"{what} failed; {advice}")
+        return eqx.tree_at(lambda x: getattr(x, field), result, checked)
+    if np.any(np.asarray(bad)):
+        raise NumericalError(
+            f"{what}: {status_message(result.status)}; {advice}. Pass throw=False "
+            "to get the flagged result.",
+            result,
+        )
+    return result

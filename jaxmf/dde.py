@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._results import RESULTS, NumericalError, status_message
+from ._results import RESULTS, raise_or_flag, status_message
 from .params import ParameterError, check_positive, check_whole
 
 __all__ = ["DDESolution", "solve_dde", "characteristic_roots", "discontinuities"]
@@ -374,18 +374,8 @@ def _integrate(
 
 
 def _maybe_throw(sol: DDESolution) -> DDESolution:
-    bad = sol.status != RESULTS.successful
     advice = "raise max_steps, loosen rtol/atol, or check the vector field"
-    if isinstance(bad, jax.core.Tracer):
-        ys = eqx.error_if(sol.ys, bad, f"solve_dde failed; {advice}")
-        return eqx.tree_at(lambda x: x.ys, sol, ys)
-    if np.any(np.asarray(bad)):
-        raise NumericalError(
-            f"solve_dde: {status_message(sol.status)}; {advice}. Pass throw=False to get the "
-            "flagged result.",
-            sol,
-        )
-    return sol
+    return raise_or_flag(sol, "ys", "solve_dde", advice)
 
 
 def _chebyshev(n: int) -> tuple[np.ndarray, np.ndarray]:

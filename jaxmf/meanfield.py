@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._results import RESULTS, NumericalError, from_diffrax, status_message
+from ._results import RESULTS, from_diffrax, raise_or_flag, status_message
 from .params import (
     ParameterError,
     Params,
@@ -871,19 +871,9 @@ class _Blowup(eqx.Module):
 
 
 def _maybe_throw(res, what: str, advice: str, bad=None):
-    """Raise `NumericalError` on a failed concrete status; under tracing, fail at run time.
-    `bad`: the failure flags when already computed (status != successful)."""
-    if bad is None:
-        bad = res.status != RESULTS.successful
-    if isinstance(bad, jax.core.Tracer):
-        return eqx.tree_at(lambda x: x.r, res, eqx.error_if(res.r, bad, f"{what} failed; {advice}"))
-    if np.any(np.asarray(bad)):
-        raise NumericalError(
-            f"{what}: {status_message(res.status)}; {advice}. Pass throw=False "
-            "to get the flagged result.",
-            res,
-        )
-    return res
+    """`raise_or_flag` on the rate: raise on a failed concrete status, fail at run time under
+    tracing."""
+    return raise_or_flag(res, "r", what, advice, bad)
 
 
 class Equilibria(eqx.Module):
