@@ -560,6 +560,7 @@ class _Tracer:
         self.t0 = time.perf_counter()
         self.amp_max = 0.0
         self.done = 0
+        self.period_max = np.inf
 
     def correct(self, z0, z_prev, tau_prev, step, t, uref, vref):
         dtype = np.asarray(z0).dtype
@@ -664,7 +665,14 @@ class _Tracer:
                 self.rejected += 1
                 h *= 0.5
                 if h < self.ds_min:
-                    return rows, found, "not_converged", f"step size below ds_min={self.ds_min}"
+                    T0, T1 = rows[0]["T"], rows[-1]["T"]
+                    hint = f" (the period rose from {T0:.6g} to {T1:.6g})" if T1 > 1.2 * T0 else ""
+                    return (
+                        rows,
+                        found,
+                        "not_converged",
+                        f"step size below ds_min={self.ds_min}{hint}",
+                    )
                 continue
             z, tau, mult, logmod, it = new
             row = self.record(z, tau, mult, logmod, prev["t"])
@@ -690,6 +698,8 @@ class _Tracer:
             )
             if not self.inside(row["p"]):
                 return rows, found, "successful", "left bounds"
+            if row["T"] > self.period_max:
+                return rows, found, "successful", f"period {row['T']:.6g} > {self.period_max:.6g}"
             if self.sys.kind == "lpc" and row["amp"] < self.amplitude_min * self.amp_max:
                 return rows, found, "successful", "amplitude shrank to zero (generalised Hopf)"
             if (
@@ -697,6 +707,7 @@ class _Tracer:
                 and np.linalg.norm(row["p"] - rows[0]["p"]) < 0.5 * h
                 and abs(row["T"] - rows[0]["T"]) < 1e-3 * rows[0]["T"]
                 and row["tp"] @ rows[0]["tp"] > 0
+                and _distance(row, rows[0]) < 0.5 * h
             ):
                 return rows, found, "successful", "closed curve"
             self.prepare(row)
@@ -759,6 +770,16 @@ def _correlation(a, b) -> float:
 
     x, y = dev(a), dev(b)
     return float(x @ y / np.sqrt((x @ x) * (y @ y) + 1e-300))
+
+
+def _distance(a, b) -> float:
+    """RMS distance of two rows' cycle profiles (sampled on a common grid of times)."""
+    s = np.linspace(0.0, 1.0, 64, endpoint=False)
+    x = [
+        _evaluate_np("cycle", r["uref"].shape[-1], r["uref"][:, :-1], None, r["t"], s)
+        for r in (a, b)
+    ]
+    return float(np.sqrt(np.mean(np.sum((x[0] - x[1]) ** 2, axis=1))))
 
 
 def _check_names(params, param, bounds):
@@ -849,8 +870,24 @@ def _first_value(point: SpecialPoint) -> float:
     return float(np.asarray(point.value).reshape(-1)[0])
 
 
-def _run_curve(sys: _Ext, base, bnds, z0, t, *, target, options, progress, what):
-    """Correct z0 holding p2, then trace both directions; returns (Branch pieces, stats)."""
+def _run_curve(
+    sys: _Ext,
+    base,
+    bnds,
+    z0,
+    t,
+    *,
+    target,
+    options,
+    progress,
+    what,
+    orient=2,
+    period_max=None,
+    hold=None,
+):
+    """Correct z0 with <z - z0, hold> = 0 (`inner`; default hold = e_p2: p2 fixed), then trace
+    both directions ('forward': scalar `orient` of (T, p1, p2) grows at the start); returns
+    (tracer, pieces, stats)."""
     ds, ds_min, ds_max = options["ds"], options["ds_min"], options["ds_max"]
     N = t.shape[0] - 1
     tracer = _Tracer(
@@ -869,8 +906,9 @@ def _run_curve(sys: _Ext, base, bnds, z0, t, *, target, options, progress, what)
         amplitude_min=options.get("amplitude_min", 0.0),
         progress=Progress(what, 2 * options["max_points"], enabled=progress, unit=" points"),
     )
-    hold = np.zeros_like(z0)
-    hold[-sys.k + 2] = 1.0
+    if hold is None:
+        hold = np.zeros_like(z0)
+        hold[len(z0) - sys.k + 2] = 1.0
     uref, vref = tracer.refs(z0)
     z, ok, _, tau, mult, logmod = tracer.correct(z0, z0, hold, 0.0, t, uref, vref)
     if not ok:
@@ -879,7 +917,9 @@ def _run_curve(sys: _Ext, base, bnds, z0, t, *, target, options, progress, what)
             f"(try a larger ntst, or the branch the point was found on)"
         )
     start = tracer.record(z, tau, mult, logmod, t)
-    if start["tp"][1] < 0:
+    tracer.period_max = np.inf if period_max is None else float(period_max)
+    k = sys.k
+    if start["tau"][len(z0) - k + orient] < 0:
         start["tau"], start["tp"] = -start["tau"], -start["tp"]
     tracer.prepare(start)
     pieces = {}
@@ -1455,26 +1495,31 @@ def continue_homoclinic(
     throw: bool = True,
 ):
     """Continue a large-period cycle at fixed period in two parameters: the curve it traces
-    approximates the homoclinic curve where the family ends (AUTO's fixed-large-period
+    approximates the homoclinic curve where cycle families end (AUTO's fixed-large-period
     approach; the distance to the homoclinic curve falls exponentially with the period).
+
+    The start is the row of `branch` nearest the point's index; when `period` is above its
+    period, the cycle is first continued in p1 at fixed p2 (period growing) until it reaches
+    `period`, and that cycle's period is then held.
 
     Parameters
     ----------
-    params: the base parameters. point: the 'homoclinic' SpecialPoint of a `continue_cycles`
-    branch (or any of its points: the branch row nearest its index starts the curve).
-    param: (p1, p2), p1 the branch's parameter. bounds: ((lo1, hi1), (lo2, hi2)).
-    branch: the cycle branch. period: the fixed period (default the starting row's; a value
-    far from it may not converge). ntst, ncol, ds, ds_min, ds_max, max_points, direction, tol,
-    max_iter, vector_field, return_stats, progress, throw: as in `continue_lpc`.
+    params: the base parameters. point: a SpecialPoint on `branch` (e.g. its 'homoclinic'
+    point, or the last point of an LPC curve approaching a homoclinic orbit). param: (p1, p2),
+    p1 the branch's first parameter. bounds: ((lo1, hi1), (lo2, hi2)). branch: a cycle branch
+    or a curve of cycle bifurcations (anything with profiles). period: the period to hold
+    (default the starting row's). ntst: mesh intervals (default the branch's; long periods need
+    more). ncol, ds, ds_min, ds_max, max_points, direction, tol, max_iter, vector_field,
+    return_stats, progress, throw: as in `continue_lpc`.
 
     Returns
     -------
-    Branch(kind='homoclinic') of fixed-period cycles (period constant), or (branch, CurveStats).
+    Branch(kind='homoclinic') of cycles of one period, or (branch, CurveStats).
 
     Raises
     ------
-    ParameterError for bad arguments; ContinuationError when the start does not converge (or,
-    with throw, the corrector fails along the curve).
+    ParameterError for bad arguments; ContinuationError when the start does not converge or the
+    period is not reached (or, with throw, the corrector fails along the curve).
 
     Example
     -------
@@ -1496,25 +1541,70 @@ def continue_homoclinic(
         detect=False,
     )
     names, bnds = _check_names(params, param, bounds)
-    if branch is None or branch.kind != "cycle" or branch.param[0] != names[0]:
-        raise ParameterError("branch", f"needs the cycle branch in {names[0]!r} the point is on")
+    if branch is None or branch.profiles is None or branch.param[0] != names[0]:
+        raise ParameterError(
+            "branch", f"needs the branch in {names[0]!r} the point is on, with its profiles"
+        )
     n = int(np.shape(branch.states)[-1])
     i = int(point.index) if 0 <= int(point.index) < len(branch) else len(branch) - 1
+    U, T, p1, t = _cycle_from_branch(branch, i, ncol, n, ntst)
+    row_values = np.asarray(branch.values)[i]
+    base = with_parameters(params, branch.param, row_values)
+    p2 = _p2(base, names)
+    what = f"homoclinic curve in {', '.join(names)}"
+    stats = []
     if period is not None:
         check_positive("period", period)
-        i = int(np.argmin(np.abs(np.asarray(branch.period) - period)))
-    U, T, p1, t = _cycle_from_branch(branch, i, ncol, n, ntst)
-    base = with_parameter(params, names[0], p1)
-    p2 = _p2(base, names)
-    target = float(T if period is None else period)
+    if period is not None and period > T:
+        # Stage 1: the family at fixed p2, followed while its period grows to `period`.
+        grow = _Ext(f=f, kind="cycle", names=names, m=ncol, n=n, pin=2)
+        z0 = np.concatenate([U.reshape(-1), [T, p1, p2]])
+        wide = [(-np.inf, np.inf), bnds[1]]
+        # Hold the profile's size, not p1: the start may be a fold of cycles in p1.
+        hold = np.concatenate([(U - U.reshape(-1, n).mean(0)).reshape(-1), [0.0, 0.0, 0.0]])
+        hold /= np.sqrt(_inner_np(grow, hold, hold, t))
+        tracer, pieces, st = _run_curve(
+            grow,
+            base,
+            wide,
+            z0,
+            t,
+            target=p2,
+            options=dict(options, direction="forward", max_points=max(max_points, 400)),
+            progress=progress,
+            what=f"cycles in {names[0]} up to period {period:g}",
+            orient=0,
+            period_max=period,
+            hold=hold,
+        )
+        stats.append(st)
+        rows = pieces["forward"][0]
+        if rows[-1]["T"] < period:
+            raise ContinuationError(
+                f"{what}: the cycles' period reached only {rows[-1]['T']:.6g} < {period:g} "
+                f"({pieces['forward'][3]})"
+            )
+        last = rows[-1]
+        N = t.shape[0] - 1
+        U = last["z_out"][:-3].reshape(N, ncol, n)
+        T, p1, t = float(last["T"]), float(last["p"][0]), last["t_out"]
+        base = with_parameter(base, names[0], p1)
     sys = _Ext(f=f, kind="cycle", names=names, m=ncol, n=n, pin=0)
-    z0 = np.concatenate([U.reshape(-1), [target, p1, p2]])
-    what = f"homoclinic curve (period {target:.6g}) in {', '.join(names)}"
-    tracer, pieces, stats = _run_curve(
-        sys, base, bnds, z0, t, target=target, options=options, progress=progress, what=what
+    z0 = np.concatenate([U.reshape(-1), [T, p1, p2]])
+    what = f"homoclinic curve (period {T:.6g}) in {', '.join(names)}"
+    tracer, pieces, st = _run_curve(
+        sys, base, bnds, z0, t, target=T, options=options, progress=progress, what=what
     )
+    stats.append(st)
     out = _assemble(tracer, pieces, "homoclinic", base, None)
-    return _finish(out, stats, what, throw, return_stats)
+    total = CurveStats(
+        compile_s=sum(x.compile_s for x in stats),
+        run_s=sum(x.run_s for x in stats),
+        points=sum(x.points for x in stats),
+        rejected=sum(x.rejected for x in stats),
+        newton_iterations=sum(x.newton_iterations for x in stats),
+    )
+    return _finish(out, total, what, throw, return_stats)
 
 
 def merge_repeated(branch: Branch, kind: str = "lpc", tol: float = 1e-9) -> Branch:
