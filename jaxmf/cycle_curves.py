@@ -291,8 +291,13 @@ def _system_k(sys: _Ext, z, ref, t, params):
     return res, eqs, blocks, rows
 
 
+@functools.partial(jax.jit, static_argnames=("sys",))
 def _base_multipliers(sys: _Ext, z, t, params):
-    """Floquet multipliers of the cycle part u of an extended solution."""
+    """Floquet multipliers of the cycle part u of an extended solution.
+
+    A program of its own, run after the corrector's: jaxlib's batched CPU QR waits on the
+    intra-op thread pool, and two of them running concurrently in one program (the corrector's
+    linearisation and this one's) deadlocked a 2-core machine."""
     base = _Ext(f=sys.f, kind="cycle", names=sys.names, m=sys.m, n=sys.n)
     N = t.shape[0] - 1
     U, q = sys.split(z, N)
@@ -304,7 +309,7 @@ def _base_multipliers(sys: _Ext, z, t, params):
 @functools.partial(jax.jit, static_argnames=("sys",))
 def _correct(sys: _Ext, z0, ref, t, params, tol, max_iter):
     """Newton on the extended system from z0; then the tangent (the kernel of the Jacobian
-    without the arclength row, normalised in `inner`) and the cycle's Floquet multipliers."""
+    without the arclength row, normalised in `inner`). The multipliers are `_base_multipliers`."""
 
     def step(z):
         res, eqs, blocks, rows = _system_k(sys, z, ref, t, params)
@@ -320,8 +325,7 @@ def _correct(sys: _Ext, z0, ref, t, params, tol, max_iter):
     tau = tau / jnp.sqrt(sys.inner(tau, tau, t))
     resid = jnp.maximum(jnp.max(jnp.abs(res)), jnp.max(jnp.abs(eqs)))
     ok = jnp.isfinite(size) & (size <= tol) & (resid < 1e3 * tol)
-    mult, logmod = _base_multipliers(sys, z, t, params)
-    return z, ok, it, tau, mult, logmod
+    return z, ok, it, tau
 
 
 @functools.partial(jax.jit, static_argnames=("sys",))
@@ -582,7 +586,11 @@ class _Tracer:
             jnp.asarray(self.tol, dtype),
             jnp.asarray(self.max_iter, jnp.int32),
         )
-        z, ok, it, tau, mult, logmod = (np.asarray(x) for x in out)
+        z, ok, it, tau = (np.asarray(x) for x in out)
+        mult, logmod = (
+            np.asarray(x)
+            for x in _base_multipliers(self.sys, jnp.asarray(z), jnp.asarray(t), self.base)
+        )
         if self.compile_s is None:
             self.compile_s = time.perf_counter() - start
             self.t_run = time.perf_counter()
