@@ -204,7 +204,8 @@ def run(args, command: str) -> int:
     timings["equilibria"] = {"wall_s": time.perf_counter() - start}
 
     branches = {"equilibria": eqb}
-    failures = []
+    failures: list[str] = []
+    notes: list[str] = []
     hopfs = [sp for sp in eqb.special_points if sp.kind == "hopf" and sp.converged]
     folds = [sp for sp in eqb.special_points if sp.kind == "fold" and sp.converged]
     # The rest of the work, one unit per branch still to continue.
@@ -316,7 +317,12 @@ def run(args, command: str) -> int:
                         throw=False,
                     )
                 except (ArithmeticError, RuntimeError, ValueError) as e:
-                    failures.append(f"homoclinic curve from {key}: {e}")
+                    if src.kind == "cycle":
+                        failures.append(f"homoclinic curve from {key}: {e}")
+                    else:
+                        # An LPC curve's end is only a candidate start: its family need not
+                        # reach the period at fixed PARAM2 (it may turn back at a fold).
+                        notes.append(f"no homoclinic curve from the end of {key}: {e}")
                     continue
                 name = f"homoclinic_{sum(b.kind == 'homoclinic' for b in branches.values())}"
                 branches[name] = curve
@@ -350,6 +356,7 @@ def run(args, command: str) -> int:
         timings=timings,
         status={name: str(status_names(b.status)) for name, b in branches.items()},
         failures=failures,
+        notes=notes,
     )
     sidecar = io.write_json(stem.with_name(stem.name + ".json"), meta)
     png = None
@@ -378,6 +385,8 @@ def run(args, command: str) -> int:
     for name, t in timings.items():
         compile_s = f" (compile {t['compile_s']:.1f} s)" if "compile_s" in t else ""
         print(f"  timing: {name} {t['wall_s']:.1f} s{compile_s}")
+    for note in notes:
+        print(f"  note: {note}")
     for f in failures:
         print(f"  failed: {f}")
     print("wrote " + ", ".join(str(p) for p in (sidecar, png) if p) + " and the branch files")
