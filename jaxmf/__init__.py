@@ -48,6 +48,12 @@ from .bifurcation import locate_fold as locate_fold
 from .bifurcation import locate_hopf as locate_hopf
 from .bifurcation import sensitivity as sensitivity
 from .cache import enable_compilation_cache as enable_compilation_cache
+from .cycle_curves import CurveStats as CurveStats
+from .cycle_curves import continue_homoclinic as continue_homoclinic
+from .cycle_curves import continue_lpc as continue_lpc
+from .cycle_curves import continue_ns as continue_ns
+from .cycle_curves import continue_pd as continue_pd
+from .cycle_curves import merge_repeated as merge_repeated
 from .cycles import Cycle as Cycle
 from .cycles import continue_cycles as continue_cycles
 from .cycles import cycle_at as cycle_at

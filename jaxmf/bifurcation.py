@@ -100,8 +100,10 @@ class ContinuationError(NumericalError):
 # Special-point labels: equilibria (fold = limit point LP, hopf = HB, bp = branch point),
 # cycles (lpc = fold of cycles, pd = period doubling, ns = Neimark-Sacker/torus, homoclinic =
 # period blow-up), codimension two (bt = Bogdanov-Takens, cusp, gh = generalised Hopf (Bautin),
-# zh = zero-Hopf, hh = double Hopf), 'endpoint' where continuation stopped, and 'neutral_saddle'
-# (a real eigenvalue pair +-mu: the Hopf test function vanishes there but nothing bifurcates).
+# zh = zero-Hopf, hh = double Hopf), 'endpoint' where continuation stopped, 'neutral_saddle'
+# (a real eigenvalue pair +-mu: the Hopf test function vanishes there but nothing bifurcates),
+# and on curves of cycle bifurcations (jaxmf.cycle_curves): cpc = cusp of cycles, lppd =
+# fold-flip, lpns = fold-torus, pdns = flip-torus, r1 .. r4 = 1:1 .. 1:4 resonances.
 SPECIAL_KINDS = (
     "fold",
     "hopf",
@@ -117,8 +119,16 @@ SPECIAL_KINDS = (
     "hh",
     "endpoint",
     "neutral_saddle",
+    "cpc",
+    "lppd",
+    "lpns",
+    "pdns",
+    "r1",
+    "r2",
+    "r3",
+    "r4",
 )
-BRANCH_KINDS = ("equilibrium", "cycle", "hopf", "fold", "lpc")
+BRANCH_KINDS = ("equilibrium", "cycle", "hopf", "fold", "lpc", "pd", "ns", "homoclinic")
 _VARIABLES = ("r", "v", "w", "s")
 
 
@@ -209,7 +219,8 @@ class Branch(eqx.Module):
     """A continued family, one row per point.
 
     kind: 'equilibrium', 'cycle', or the codimension-one curve it traces in two parameters
-    ('hopf', 'fold', 'lpc'). param: continuation parameter name(s), len 1 or 2.
+    ('hopf', 'fold', 'lpc', 'pd', 'ns', 'homoclinic' (fixed large period)). param: continuation
+    parameter name(s), len 1 or 2.
     values (n, len(param)): parameter values. states (n, 4P): flat equilibrium state; for cycles
     the state at phase 0. eigenvalues (n, 4P) complex: Jacobian eigenvalues (equilibria) or
     Floquet multipliers (cycles), sorted by decreasing real part / modulus. stable (n,).

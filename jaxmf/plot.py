@@ -900,6 +900,23 @@ _SPECIAL_LABELS = {
     "hh": "HH",
     "endpoint": "EP",
     "neutral_saddle": "NSad",
+    "cpc": "CPC",
+    "lppd": "LPPD",
+    "lpns": "LPNS",
+    "pdns": "PDNS",
+    "r1": "R1",
+    "r2": "R2",
+    "r3": "R3",
+    "r4": "R4",
+}
+# Colours of the two-parameter curves in `plot_bifurcation`, by kind.
+_CURVE_COLORS = {
+    "hopf": "C0",
+    "fold": "k",
+    "lpc": "C3",
+    "pd": "C2",
+    "ns": "C4",
+    "homoclinic": "C1",
 }
 
 
@@ -918,10 +935,11 @@ def plot_branch(
 
     One-parameter branches ('equilibrium', 'cycle'): `var` ('r', 'v', 'w', 's') of `population`
     against the parameter, stable parts solid and unstable parts dashed (cycles: their maximum
-    and minimum). Two-parameter curves ('hopf', 'fold', 'lpc'): the curve in the parameter
-    plane, dashed where the non-critical eigenvalues are not all stable and, on a Hopf curve,
-    dotted on its neutral-saddle part (omega undefined). Special points are marked and labelled
-    (H, LP, BP, BT, CP, GH, ZH, ...; unconverged ones with a trailing '?'). Returns the Axes.
+    and minimum). Two-parameter curves ('hopf', 'fold', 'lpc', 'pd', 'ns', 'homoclinic'): the
+    curve in the parameter plane, dashed where the non-critical eigenvalues are not all stable
+    and, on a Hopf curve, dotted on its neutral-saddle part (omega undefined). Special points
+    are marked and labelled (H, LP, BP, BT, CP, GH, ZH, CPC, LPPD, R1, ...; unconverged ones
+    with a trailing '?'). Returns the Axes.
     """
     plt = pyplot()
     if ax is None:
@@ -994,8 +1012,9 @@ def plot_bifurcation(
 ):
     """The bifurcation diagram of `jaxmf bifurcation`: one panel per variable with every
     one-parameter branch (equilibria black; each cycle family's max/min in colour), and, when
-    `branches` holds two-parameter curves, a panel of the parameter plane. `branches` maps names
-    to `Branch`es (or is a sequence of them). Returns the Figure."""
+    `branches` holds two-parameter curves, a panel of the parameter plane (one colour per kind:
+    Hopf, fold, LPC, PD, NS, homoclinic; each kind labelled once). `branches` maps names to
+    `Branch`es (or is a sequence of them). Returns the Figure."""
     plt = pyplot()
     items = list(branches.values()) if isinstance(branches, dict) else list(branches)
     one = [b for b in items if len(b.param) == 1]
@@ -1025,8 +1044,12 @@ def plot_bifurcation(
         axes[k].legend(fontsize="small", loc="best")
     if two:
         ax = axes[-1]
+        seen: set[str] = set()
         for j, b in enumerate(two):
-            plot_branch(b, ax=ax, color=f"C{j % 10}", label=f"{b.kind} curve")
+            label = "_nolegend_" if b.kind in seen else f"{b.kind} curve"
+            seen.add(b.kind)
+            color = _CURVE_COLORS.get(b.kind, f"C{j % 10}")
+            plot_branch(b, ax=ax, color=color, label=label)
         ax.legend(fontsize="small", loc="best")
     if title:
         fig.suptitle(title + " (solid: stable, dashed: unstable)")

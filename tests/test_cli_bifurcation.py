@@ -111,3 +111,28 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert main(["bifurcation", "--param", "kappa", "--out", str(tmp_path)]) == 2
     assert "kappa" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow  # the whole (eta_bar, a) diagram: cycles, Hopf, LPC and homoclinic curves
+def test_two_parameter_diagram_with_lpc_and_homoclinic_curves(tmp_path, capsys):
+    argv = ["bifurcation", "--preset", "rounded", "--param", "eta_bar", "--second", "a"]
+    argv += ["--bounds2", "0.005,0.03", "--quiet", "--out", str(tmp_path), "--name", "bif"]
+    code = main(argv)
+    out = capsys.readouterr().out
+    meta = json.loads((tmp_path / "bif.json").read_text())
+    assert code == 0 and not meta["failures"], meta["failures"]
+    assert {"lpc_0", "lpc_1", "homoclinic_0"} <= set(meta["files"])
+    lpc = [Branch.from_json(tmp_path / f"bif_lpc_{k}.json") for k in (0, 1)]
+    assert all(b.kind == "lpc" and b.param == ("eta_bar", "a") for b in lpc)
+    # Issue 15: the end of stable bursting at a ~ 0.0216 is where an LPC curve turns.
+    a_max = max(float(np.max(np.asarray(b.values)[:, 1])) for b in lpc)
+    assert 0.02155 < a_max < 0.0217
+    kinds = {(sp["branch"].split("_")[0], sp["kind"]) for sp in meta["special_points"]}
+    assert {("lpc", "gh"), ("hopf", "gh"), ("hopf", "bt")} <= kinds
+    hom = Branch.from_json(tmp_path / "bif_homoclinic_0.json")
+    assert hom.kind == "homoclinic" and float(hom.period[0]) >= 2000
+    # Every call is timed, the collocation ones with their compilation separately.
+    assert set(meta["timings"]) == set(meta["files"])
+    assert all("compile_s" in meta["timings"][k] for k in meta["files"] if k[:3] in ("cyc", "lpc"))
+    assert "timing: lpc_0" in out and "compile" in out
+    assert (tmp_path / "bif.png").stat().st_size > 10_000

@@ -2,11 +2,19 @@
 
     jaxmf bifurcation --preset rounded --param eta_bar
     jaxmf bifurcation --param eta_bar --bounds 0,0.3 --second w_jump --bounds2 0.005,0.05
+    jaxmf bifurcation --preset rounded --param eta_bar --second a --bounds2 0.005,0.03
 
-Writes OUT/NAME.json (provenance, every special point, the branch files), one CSV and one JSON
-per branch (OUT/NAME_equilibria.csv, OUT/NAME_cycles_0.csv, OUT/NAME_hopf_0.csv, ...) and
-OUT/NAME.png (r and <w> against the parameter: equilibria and the cycles' min/max envelope,
-solid where stable, dashed where unstable).
+Writes OUT/NAME.json (provenance, every special point, the branch files, the timing of every
+call), one CSV and one JSON per branch (OUT/NAME_equilibria.csv, OUT/NAME_cycles_0.csv,
+OUT/NAME_hopf_0.csv, OUT/NAME_lpc_0.csv, OUT/NAME_homoclinic_0.csv, ...) and OUT/NAME.png
+(r and <w> against the parameter: equilibria and the cycles' min/max envelope, solid where
+stable, dashed where unstable; with --second, the parameter plane with every curve).
+
+With --second, the curves in the two parameters are: Hopf and fold curves of equilibria, LPC,
+PD and NS curves of cycles (from each cycle bifurcation found in PARAM), and homoclinic curves
+(cycles of period --homoclinic-period continued at that period), started from each cycle
+family that ends at a homoclinic orbit and from each end of an LPC curve where the period
+grew (LPC curves accumulate on the homoclinic curve).
 """
 
 from __future__ import annotations
@@ -91,6 +99,13 @@ def add_parser(sub) -> None:
     bif.add_argument(
         "--bounds2", type=_interval, help="LO,HI range of PARAM2 (default its value x (0, 3))"
     )
+    bif.add_argument(
+        "--homoclinic-period",
+        type=float,
+        default=2000.0,
+        help="with --second: the fixed period of the cycles that trace homoclinic curves "
+        "(default 2000; 0 skips them)",
+    )
     add_output_options(bif, "bifurcation")
     add_quiet(bif)
     bif.set_defaults(run=run)
@@ -113,16 +128,58 @@ def _value(params, name: str, option: str) -> float:
         raise UsageError(option, str(e)) from None
 
 
+def _timing(start: float, stats) -> dict[str, float]:
+    import time
+
+    return {"wall_s": time.perf_counter() - start, "compile_s": float(stats.compile_s)}
+
+
+def _homoclinic_starts(branches, point_type):
+    """(name, branch, point) to start homoclinic curves from: each cycle family that ends at a
+    homoclinic orbit, and each LPC curve end where the corrector stopped while the period grew
+    (LPC curves accumulate on the homoclinic curve)."""
+    import numpy as np
+
+    out = []
+    for name, b in list(branches.items()):
+        if b.kind == "cycle":
+            out += [(name, b, sp) for sp in b.special_points if sp.kind == "homoclinic"]
+        elif b.kind == "lpc" and len(b) > 2 and "period rose" in b.message:
+            period = np.asarray(b.period)
+            i = int(np.argmax(period))
+            if period[i] > 1.2 * min(period[0], period[-1]):
+                point = point_type(
+                    kind="endpoint",
+                    param=b.param,
+                    value=b.values[i],
+                    state=b.states[i],
+                    params=b.params_at(i),
+                    index=i,
+                    period=b.period[i],
+                )
+                out.append((name, b, point))
+    return out
+
+
 def run(args, command: str) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    import time
+
     import numpy as np
 
     from .. import io
     from .._loop import Progress
     from .._results import NumericalError, status_names
-    from ..bifurcation import continue_equilibria, continue_fold, continue_hopf
+    from ..bifurcation import SpecialPoint, continue_equilibria, continue_fold, continue_hopf
+    from ..cycle_curves import (
+        continue_homoclinic,
+        continue_lpc,
+        continue_ns,
+        continue_pd,
+        merge_repeated,
+    )
     from ..cycles import continue_cycles
     from ..presets import get as get_preset
 
@@ -136,15 +193,19 @@ def run(args, command: str) -> int:
     stem = prepare_out(args.out) / args.name
     bar = Progress("bifurcation", 1, enabled=not args.quiet, unit=" branches")
     bar.print(f"equilibria in {args.param} over [{bounds[0]:g}, {bounds[1]:g}]")
+    timings: dict[str, dict[str, float]] = {}
+    start = time.perf_counter()
     try:
         eqb = continue_equilibria(
             params, args.param, bounds, max_points=args.max_points, progress=not args.quiet
         )
     except NumericalError as e:
         return fail(f"continuation of the equilibria in {args.param} failed: {e}", EXIT_FAILED)
+    timings["equilibria"] = {"wall_s": time.perf_counter() - start}
 
     branches = {"equilibria": eqb}
-    failures = []
+    failures: list[str] = []
+    notes: list[str] = []
     hopfs = [sp for sp in eqb.special_points if sp.kind == "hopf" and sp.converged]
     folds = [sp for sp in eqb.special_points if sp.kind == "fold" and sp.converged]
     # The rest of the work, one unit per branch still to continue.
@@ -164,22 +225,27 @@ def run(args, command: str) -> int:
             if any(abs(value - v) <= 1e-8 * max(1.0, abs(value)) for v in reached):
                 bar.update(done, f"cycles from {args.param} = {value:.6g} already found,")
                 continue
+            start = time.perf_counter()
             try:
                 # throw=False: a branch whose corrector fails part-way is kept, flagged.
-                cyc = continue_cycles(
+                cyc, stats = continue_cycles(
                     params,
                     sp,
                     args.param,
                     bounds,
                     max_points=args.max_points,
                     progress=not args.quiet,
+                    return_stats=True,
                     throw=False,
                 )
             except (ArithmeticError, RuntimeError, ValueError) as e:
                 failures.append(f"cycles from the Hopf point at {args.param} = {value:.10g}: {e}")
                 bar.update(done, f"cycles from {args.param} = {value:.6g} failed,")
                 continue
+            # Near a homoclinic orbit the branch reports one fold of cycles several times.
+            cyc = merge_repeated(cyc)
             branches[f"cycles_{k}"] = cyc
+            timings[f"cycles_{k}"] = _timing(start, stats)
             reached += [float(q.value) for q in cyc.special_points if q.kind == "hopf"]
             bar.update(done, f"cycles from {args.param} = {value:.6g}: {len(cyc)} points,")
     if args.second is not None:
@@ -187,6 +253,7 @@ def run(args, command: str) -> int:
         for kind, points, cont in (("hopf", hopfs, continue_hopf), ("fold", folds, continue_fold)):
             for k, sp in enumerate(points):
                 done += 1
+                start = time.perf_counter()
                 try:
                     branches[f"{kind}_{k}"] = cont(
                         params,
@@ -197,9 +264,70 @@ def run(args, command: str) -> int:
                         progress=not args.quiet,
                         throw=False,
                     )
+                    timings[f"{kind}_{k}"] = {"wall_s": time.perf_counter() - start}
                 except (ArithmeticError, RuntimeError, ValueError) as e:
                     failures.append(f"{kind} curve from {args.param} = {float(sp.value):.10g}: {e}")
                 bar.update(done, f"{kind} curve {k},")
+        cycle_branches = [b for b in branches.values() if b.kind == "cycle"]
+        curves = {"lpc": continue_lpc, "pd": continue_pd, "ns": continue_ns}
+        started: dict[str, list[float]] = {kind: [] for kind in curves}
+        for cyc in cycle_branches:
+            for sp in cyc.special_points:
+                if sp.kind not in curves or not sp.converged:
+                    continue
+                value = float(sp.value)
+                if any(abs(value - v) <= 1e-8 * max(1.0, abs(value)) for v in started[sp.kind]):
+                    continue  # the same point on another branch of the same family
+                started[sp.kind].append(value)
+                key = f"{sp.kind}_{len(started[sp.kind]) - 1}"
+                start = time.perf_counter()
+                try:
+                    curve, stats = curves[sp.kind](
+                        params,
+                        sp,
+                        both,
+                        (bounds, bounds2),
+                        branch=cyc,
+                        max_points=args.max_points,
+                        progress=not args.quiet,
+                        return_stats=True,
+                        throw=False,
+                    )
+                except (ArithmeticError, RuntimeError, ValueError) as e:
+                    failures.append(f"{sp.kind} curve from {args.param} = {value:.10g}: {e}")
+                    continue
+                branches[key] = curve
+                timings[key] = _timing(start, stats)
+                bar.print(f"{key} from {args.param} = {value:.6g}: {len(curve)} points")
+        if args.homoclinic_period > 0:
+            for key, src, point in _homoclinic_starts(branches, SpecialPoint):
+                start = time.perf_counter()
+                try:
+                    curve, stats = continue_homoclinic(
+                        params,
+                        point,
+                        both,
+                        (bounds, bounds2),
+                        branch=src,
+                        period=max(args.homoclinic_period, float(point.period)),
+                        ntst=200,
+                        max_points=args.max_points,
+                        progress=not args.quiet,
+                        return_stats=True,
+                        throw=False,
+                    )
+                except (ArithmeticError, RuntimeError, ValueError) as e:
+                    if src.kind == "cycle":
+                        failures.append(f"homoclinic curve from {key}: {e}")
+                    else:
+                        # An LPC curve's end is only a candidate start: its family need not
+                        # reach the period at fixed PARAM2 (it may turn back at a fold).
+                        notes.append(f"no homoclinic curve from the end of {key}: {e}")
+                    continue
+                name = f"homoclinic_{sum(b.kind == 'homoclinic' for b in branches.values())}"
+                branches[name] = curve
+                timings[name] = _timing(start, stats)
+                bar.print(f"{name} (from {key}): {len(curve)} points")
 
     files = {}
     for name, branch in branches.items():
@@ -225,8 +353,10 @@ def run(args, command: str) -> int:
         special_points=special,
         files=files,
         messages={name: b.message for name, b in branches.items()},
+        timings=timings,
         status={name: str(status_names(b.status)) for name, b in branches.items()},
         failures=failures,
+        notes=notes,
     )
     sidecar = io.write_json(stem.with_name(stem.name + ".json"), meta)
     png = None
@@ -252,6 +382,11 @@ def run(args, command: str) -> int:
     for name, branch in branches.items():
         if branch.message:
             print(f"  {name} stopped: {branch.message}")
+    for name, t in timings.items():
+        compile_s = f" (compile {t['compile_s']:.1f} s)" if "compile_s" in t else ""
+        print(f"  timing: {name} {t['wall_s']:.1f} s{compile_s}")
+    for note in notes:
+        print(f"  note: {note}")
     for f in failures:
         print(f"  failed: {f}")
     print("wrote " + ", ".join(str(p) for p in (sidecar, png) if p) + " and the branch files")

@@ -1,0 +1,355 @@
+"""Curves of cycle bifurcations in two parameters (jaxmf.cycle_curves) against closed forms, an
+independent shooting computation and the one-parameter continuation."""
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.optimize import brentq
+
+from jaxmf import presets
+from jaxmf._results import RESULTS
+from jaxmf.bifurcation import Branch, SpecialPoint, continue_equilibria, continue_hopf
+from jaxmf.cycle_curves import (
+    continue_homoclinic,
+    continue_lpc,
+    continue_ns,
+    continue_pd,
+    merge_repeated,
+)
+from jaxmf.cycles import continue_cycles, refine_hopf
+from jaxmf.params import ParameterError
+
+
+def bautin(x, p):
+    """Bautin (generalised Hopf) normal form in polar form r' = (b1 + b2 r^2 - r^4) r,
+    theta' = 1. Cycles r^2 = R with b1 + b2 R - R^2 = 0 fold where the discriminant
+    b2^2 + 4 b1 vanishes: the LPC curve is b1 = -b2^2 / 4 (b2 > 0), at R = b2 / 2, period 2 pi;
+    it ends at the generalised Hopf point b1 = b2 = 0 (Hopf at b1 = 0, l1 ~ b2)."""
+    r2 = x[0] ** 2 + x[1] ** 2
+    g = p["b1"] + p["b2"] * r2 - r2 * r2
+    return jnp.stack([g * x[0] - x[1], x[0] + g * x[1]])
+
+
+@pytest.fixture(scope="module")
+def bautin_curve():
+    params = {"b1": jnp.asarray(-0.25), "b2": jnp.asarray(1.0)}
+    # The fold of cycles at b2 = 1 from the closed form; without a branch the start is one
+    # period integrated from the point's state.
+    lpc = SpecialPoint(
+        kind="lpc",
+        param=("b1",),
+        value=jnp.asarray(-0.25),
+        state=jnp.asarray([np.sqrt(0.5), 0.0]),
+        params=params,
+        period=jnp.asarray(2 * np.pi),
+    )
+    return continue_lpc(
+        params,
+        lpc,
+        ("b1", "b2"),
+        ((-1.0, 0.1), (-0.5, 1.5)),
+        vector_field=bautin,
+        ntst=10,
+        ds=0.1,
+        ds_max=0.2,
+    )
+
+
+def test_bautin_lpc_curve_closed_form(bautin_curve, tmp_path):
+    curve = bautin_curve
+    assert isinstance(curve, Branch) and curve.kind == "lpc" and curve.param == ("b1", "b2")
+    assert curve.status == RESULTS.successful
+    assert "left bounds" in curve.message and "generalised Hopf" in curve.message
+    b1, b2 = np.asarray(curve.values).T
+    assert b2.max() > 1.45 and b2.min() < 0.05  # from the upper bound down to the GH point
+    np.testing.assert_allclose(b1, -(b2**2) / 4, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(curve.period), 2 * np.pi, rtol=1e-8)
+    # The cycle's radius^2 is b2 / 2 (phase-0 state on the circle).
+    r2 = np.sum(np.asarray(curve.states) ** 2, axis=1)
+    np.testing.assert_allclose(r2, b2 / 2, atol=1e-9)
+    # Both multipliers are 1 at a fold of cycles of a planar system.
+    np.testing.assert_allclose(np.asarray(curve.eigenvalues), 1.0, atol=1e-6)
+    (gh,) = curve.special_points
+    assert gh.kind == "gh" and gh.converged
+    np.testing.assert_allclose(np.asarray(gh.value), [0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(float(gh.period), 2 * np.pi, rtol=1e-9)
+    lines = curve.to_csv(tmp_path / "lpc.csv").read_text().splitlines()
+    assert lines[0].startswith("b1,b2,") and len(lines) == len(curve) + 1
+    assert sum(line.endswith(",gh") for line in lines) == 1
+
+
+def test_curve_arguments_are_checked(bautin_curve):
+    params = {"b1": jnp.asarray(-0.25), "b2": jnp.asarray(1.0)}
+    pd = SpecialPoint(
+        kind="pd", param=("b1",), value=jnp.asarray(0.0), state=jnp.zeros(2), params=params
+    )
+    with pytest.raises(ParameterError, match="needs a 'lpc' point"):
+        continue_lpc(params, pd, ("b1", "b2"), ((-1, 1), (-1, 1)), vector_field=bautin)
+    lpc = dataclasses.replace(pd, kind="lpc")
+    with pytest.raises(ParameterError, match="two different"):
+        continue_lpc(params, lpc, ("b1", "b1"), ((-1, 1), (-1, 1)), vector_field=bautin)
+    with pytest.raises(ParameterError, match="first parameter"):
+        continue_lpc(params, lpc, ("b2", "b1"), ((-1, 1), (-1, 1)), vector_field=bautin)
+    with pytest.raises(ParameterError, match="bounds"):
+        continue_lpc(params, lpc, ("b1", "b2"), ((-1, 1),), vector_field=bautin)
+    with pytest.raises(ParameterError, match="direction"):
+        continue_lpc(
+            params, lpc, ("b1", "b2"), ((-1, 1), (-1, 1)), vector_field=bautin, direction="up"
+        )
+
+
+def _lpc_point(value, index):
+    return SpecialPoint(
+        kind="lpc",
+        param=("eta_bar",),
+        value=jnp.asarray(value),
+        state=jnp.zeros(4),
+        params=presets.chen_campbell_2022(rounded=True),
+        index=index,
+    )
+
+
+def test_merge_repeated_collapses_same_parameter_folds():
+    p = presets.chen_campbell_2022(rounded=True)
+    pts = (
+        _lpc_point(0.2, 3),
+        _lpc_point(0.3, 10),
+        _lpc_point(0.3 + 1e-11, 11),
+        _lpc_point(0.3 - 2e-11, 12),
+        _lpc_point(0.3 + 1e-6, 13),
+    )
+    branch = Branch(
+        kind="cycle",
+        param=("eta_bar",),
+        values=jnp.zeros((14, 1)),
+        states=jnp.zeros((14, 4)),
+        eigenvalues=jnp.zeros((14, 4), complex),
+        stable=jnp.zeros(14, bool),
+        base=p,
+        special_points=pts[::-1],
+    )
+    merged = merge_repeated(branch)
+    assert [sp.index for sp in merged.special_points] == [3, 10, 13]
+    assert merged.special_points[1].data["repeats"] == 3
+    assert "repeats" not in merged.special_points[0].data
+    assert len(merge_repeated(branch, tol=1e-5).special_points) == 2
+    np.testing.assert_array_equal(np.asarray(merged.values), np.asarray(branch.values))
+
+
+def rossler(x, p):
+    """Rossler system x' = -y - z, y' = x + a y, z' = b + z (x - c)."""
+    return jnp.stack([-x[1] - x[2], x[0] + p["a"] * x[1], p["b"] + x[2] * (x[0] - p["c"])])
+
+
+def _rossler_shooting(a, b, c, y0, T):
+    """Period and Floquet multipliers of a Rossler cycle by single shooting with the variational
+    equations (scipy DOP853, tolerance 1e-12): an independent method."""
+
+    def rhs(_, y):
+        x, yy, z = y[:3]
+        J = np.array([[0, -1, -1], [1, a, 0], [z, 0, x - c]])
+        f = [-yy - z, x + a * yy, b + z * (x - c)]
+        return np.concatenate([f, (J @ y[3:].reshape(3, 3)).ravel()])
+
+    def flow(y0, T):
+        s = solve_ivp(
+            rhs,
+            (0, T),
+            np.concatenate([y0, np.eye(3).ravel()]),
+            method="DOP853",
+            rtol=1e-12,
+            atol=1e-12,
+        )
+        return s.y[:3, -1], s.y[3:, -1].reshape(3, 3)
+
+    for _ in range(30):
+        yT, M = flow(y0, T)
+        J = np.zeros((4, 4))
+        J[:3, :3] = M - np.eye(3)
+        J[:3, 3] = [-yT[1] - yT[2], yT[0] + a * yT[1], b + yT[2] * (yT[0] - c)]
+        J[3, 1] = 1.0  # the section y = y0[1]
+        d = np.linalg.solve(J, -np.concatenate([yT - y0, [0.0]]))
+        y0, T = y0 + d[:3], T + d[3]
+        if np.max(np.abs(d)) < 1e-11:
+            break
+    return y0, T, np.linalg.eigvals(flow(y0, T)[1])
+
+
+@pytest.mark.slow  # compiles the cycle and PD correctors (~30 CPU-s) and shoots with scipy
+def test_rossler_period_doubling_curve():
+    params = {"a": jnp.asarray(0.2), "b": jnp.asarray(0.2), "c": jnp.asarray(0.4)}
+    hopf = refine_hopf(params, "c", jnp.asarray([0.2, -1.0, 1.0]), vector_field=rossler)
+    cyc = continue_cycles(params, hopf, bounds=(0.3, 3.0), vector_field=rossler, ntst=40, ds=0.05)
+    (pd,) = [sp for sp in cyc.special_points if sp.kind == "pd"]
+    curve = continue_pd(
+        params,
+        pd,
+        ("c", "a"),
+        ((1.0, 8.0), (0.05, 0.35)),
+        branch=cyc,
+        vector_field=rossler,
+        ds=0.05,
+        ds_max=0.2,
+    )
+    assert curve.kind == "pd" and curve.status == RESULTS.successful
+    c, a = np.asarray(curve.values).T
+    assert a.min() < 0.1 and a.max() > 0.3
+    # Every point has a multiplier -1 (to the corrector's tolerance).
+    mult = np.asarray(curve.eigenvalues)
+    assert np.max(np.min(np.abs(mult + 1), axis=1)) < 1e-8
+    # The first period doubling of the Rossler system at a = b = 0.2 is at c = 2.8324
+    # (e.g. Kuznetsov's MatCont/AUTO tutorials; the same value as test_cycles).
+    np.testing.assert_allclose(
+        np.interp(0.2, a[np.argsort(a)], c[np.argsort(a)]), 2.8324, atol=2e-4
+    )
+    # Independent: shooting with the variational equations at three points of the curve, c
+    # found by Brent's method where the smallest multiplier is -1.
+    for i in np.linspace(5, len(curve) - 5, 3).astype(int):
+        ci, ai, Ti = c[i], a[i], float(curve.period[i])
+        y0 = np.asarray(curve.states[i], float)
+        state = {"y0": y0, "T": Ti}
+
+        def flip(cc, ai=ai, state=state):
+            state["y0"], state["T"], mu = _rossler_shooting(ai, 0.2, cc, state["y0"], state["T"])
+            return np.min(mu.real) + 1
+
+        c_shoot = brentq(flip, ci - 0.01, ci + 0.01, xtol=1e-12)
+        assert abs(ci - c_shoot) < 1e-7, (ai, ci, c_shoot)
+        np.testing.assert_allclose(state["T"], Ti, rtol=1e-7)
+
+
+def torus_field(x, p):
+    """A Stuart-Landau cycle (radius^2 = alpha, period 2 pi) with a transverse oscillator y
+    whose growth rate is beta - r^2 and frequency 1 + r^2: on the cycle its multipliers are
+    exp((beta - alpha +- i (1 + alpha)) 2 pi). A torus bifurcation of the cycle where beta = alpha,
+    with rotation number theta = 2 pi alpha (mod 2 pi): 1:4, 1:3 and 1:2 resonances at
+    alpha = 1/4, 1/3, 1/2."""
+    r2 = x[0] ** 2 + x[1] ** 2
+    q2 = x[2] ** 2 + x[3] ** 2
+    g, h, nu = p["alpha"] - r2, p["beta"] - r2 - q2, 1.0 + r2
+    return jnp.stack([g * x[0] - x[1], x[0] + g * x[1], h * x[2] - nu * x[3], nu * x[2] + h * x[3]])
+
+
+@pytest.mark.slow  # compiles the cycle and the torus correctors (~40 CPU-s)
+def test_torus_curve_closed_form():
+    params = {"alpha": jnp.asarray(0.0), "beta": jnp.asarray(0.3)}
+    hopf = SpecialPoint(
+        kind="hopf",
+        param=("alpha",),
+        value=jnp.asarray(0.0),
+        state=jnp.zeros(4),
+        params=params,
+        frequency=jnp.asarray(1.0),
+    )
+    cyc = continue_cycles(params, hopf, bounds=(-0.1, 0.6), vector_field=torus_field, ntst=20)
+    (ns,) = [sp for sp in cyc.special_points if sp.kind == "ns"]
+    np.testing.assert_allclose(float(ns.value), 0.3, atol=1e-9)
+    curve = continue_ns(
+        params,
+        ns,
+        ("alpha", "beta"),
+        ((0.05, 0.7), (-1.0, 1.0)),
+        branch=cyc,
+        vector_field=torus_field,
+        ds=0.05,
+        ds_max=0.1,
+    )
+    assert curve.kind == "ns" and curve.status == RESULTS.successful
+    alpha, beta = np.asarray(curve.values).T
+    assert alpha.min() < 0.06 and alpha.max() > 0.69
+    np.testing.assert_allclose(beta, alpha, atol=1e-12)
+    theta = np.asarray(curve.data["theta"])
+    np.testing.assert_allclose(np.cos(theta), np.cos(2 * np.pi * alpha), atol=1e-8)
+    np.testing.assert_allclose(np.asarray(curve.period), 2 * np.pi, rtol=1e-9)
+    found = sorted((float(sp.value[0]), sp.kind) for sp in curve.special_points)
+    assert [kind for _, kind in found] == ["r4", "r3", "r2", "r3"]
+    # 1:2 resonance is a double multiplier -1: located to ~1e-7 only.
+    np.testing.assert_allclose([x for x, _ in found], [1 / 4, 1 / 3, 1 / 2, 2 / 3], atol=1e-6)
+    for sp in curve.special_points:
+        want = {"r4": np.pi / 2, "r3": 2 * np.pi / 3, "r2": np.pi}[sp.kind]
+        assert abs(np.cos(sp.data["theta"]) - np.cos(want)) < 1e-6
+
+
+def bogdanov_takens(x, p):
+    """x' = y, y' = b1 + b2 x + x^2 - x y (Kuznetsov, section 8.4): homoclinic orbit at
+    b1 = -(6/25) b2^2 + o(b2^2) for b2 < 0."""
+    return jnp.stack([x[1], p["b1"] + p["b2"] * x[0] + x[0] ** 2 - x[0] * x[1]])
+
+
+@pytest.mark.slow  # compiles the cycle corrector twice (one- and two-parameter, ~30 CPU-s)
+def test_homoclinic_curve_of_bogdanov_takens():
+    params = {"b1": jnp.asarray(0.0), "b2": jnp.asarray(-0.1)}
+    hopf = refine_hopf(params, "b1", jnp.asarray([0.01, -0.02]), vector_field=bogdanov_takens)
+    cyc = continue_cycles(
+        params, hopf, vector_field=bogdanov_takens, ntst=60, ds=0.01, period_max=400.0
+    )
+    (hom,) = [sp for sp in cyc.special_points if sp.kind == "homoclinic"]
+    curve = continue_homoclinic(
+        params,
+        hom,
+        ("b1", "b2"),
+        ((-0.1, 0.1), (-0.2, -0.05)),
+        branch=cyc,
+        vector_field=bogdanov_takens,
+        ds=0.005,
+    )
+    assert curve.kind == "homoclinic" and curve.status == RESULTS.successful
+    T = np.asarray(curve.period)
+    np.testing.assert_allclose(T, T[0], rtol=1e-12)
+    b1, b2 = np.asarray(curve.values).T
+    assert b2.min() < -0.19 and b2.max() > -0.06
+    # Leading-order asymptotics (o(b2^2) correction: ~1% at b2 = -0.1, ~2% at -0.2).
+    np.testing.assert_allclose(b1, -6 / 25 * b2**2, rtol=0.03)
+
+
+@pytest.mark.slow  # the mean field's cycles, LPC and Hopf curves (~60 CPU-s)
+def test_meanfield_lpc_curves_reach_the_end_of_bursting(tmp_path):
+    p = presets.chen_campbell_2022(rounded=True)
+    eq = continue_equilibria(p, "eta_bar", (0.0, 0.3))
+    hopfs = [sp for sp in eq.special_points if sp.kind == "hopf"]
+    cyc = continue_cycles(p, hopfs[0], "eta_bar", (0.0, 0.3), throw=False)
+    lpcs = [sp for sp in cyc.special_points if sp.kind == "lpc"]
+    assert len(lpcs) == 2
+    plane = ((0.0, 0.3), (0.005, 0.03))
+    low, high = (
+        continue_lpc(p, sp, ("eta_bar", "a"), plane, branch=cyc, throw=False) for sp in lpcs
+    )
+    # Issue 15: stable bursting ends at a ~ 0.0216 (simulation), where the LPC curve turns.
+    a_high = np.asarray(high.values)[:, 1]
+    assert 0.02155 < a_high.max() < 0.02170
+    # The low LPC curve ends at a generalised Hopf point; the Hopf curve's own GH point (the
+    # zero of l1 along the Hopf curve, an independent test function) is the same point.
+    (gh,) = [sp for sp in low.special_points if sp.kind == "gh"]
+    assert gh.converged
+    hopf_curve = continue_hopf(p, hopfs[0], ("eta_bar", "a"), plane)
+    gh_hopf = [np.asarray(sp.value) for sp in hopf_curve.special_points if sp.kind == "gh"]
+    assert min(np.max(np.abs(np.asarray(gh.value) - g)) for g in gh_hopf) < 1e-7
+    # Where the curves cross another a, the one-parameter continuation there finds a fold of
+    # cycles (the low curve stops at a ~ 0.009, where its period grows: only the high one
+    # crosses a = 0.015).
+    a = 0.015
+    pa = p.replace(a=a)
+    eqa = continue_equilibria(pa, "eta_bar", (0.0, 0.3))
+    cyca = continue_cycles(
+        pa,
+        [sp for sp in eqa.special_points if sp.kind == "hopf"][0],
+        "eta_bar",
+        (0.0, 0.3),
+        throw=False,
+    )
+    one = np.array([float(sp.value) for sp in cyca.special_points if sp.kind == "lpc"])
+    crossings = []
+    for curve in (low, high):
+        v = np.asarray(curve.values)
+        for i in np.flatnonzero(np.diff(np.sign(v[:, 1] - a))):
+            w = (a - v[i, 1]) / (v[i + 1, 1] - v[i, 1])
+            crossings.append(v[i, 0] + w * (v[i + 1, 0] - v[i, 0]))
+    assert crossings
+    for eta in crossings:  # linear interpolation between curve points: ~1e-5
+        assert np.min(np.abs(one - eta)) < 2e-5, (eta, one)
+    back = Branch.from_json(high.to_json(tmp_path / "lpc.json"))
+    np.testing.assert_allclose(np.asarray(back.values), np.asarray(high.values), rtol=0)
+    assert back.kind == "lpc" and back.param == ("eta_bar", "a")
