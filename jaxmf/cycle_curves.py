@@ -1273,37 +1273,66 @@ def continue_lpc(
 
     Parameters
     ----------
-    params: the base parameters (`Params`, or a dict of scalars with `vector_field`).
-    point: an 'lpc' SpecialPoint from `continue_cycles` (its parameter is p1). param: the names
-    (p1, p2). bounds: ((lo1, hi1), (lo2, hi2)); the curve also ends at the edge of the valid
-    domain of `Params`. branch: the cycle branch the point was found on (its cycle at the
-    point's index starts the curve; without it one period is integrated from the point's state).
-    ntst, ncol: mesh (default the branch's ntst, else 80; ncol as the branch's). ds, ds_min,
-    ds_max: pseudo-arclength steps (norm sqrt(int |u|^2 ds + p1^2 + p2^2)). max_points: per
-    direction. direction: 'both', 'forward' (p2 increasing at the start) or 'backward'.
-    amplitude_min: end at a generalised Hopf point when the cycle's amplitude falls below this
-    fraction of the largest on the curve. tol, max_iter: Newton. detect: locate codim-2 points.
-    vector_field: f(x, params) (default the mean field). return_stats: also return `CurveStats`.
-    progress: a progress line. throw: raise `ContinuationError` when the corrector failed.
+    params : Params or dict
+        The base parameters (a dict of scalars with `vector_field`).
+    point : SpecialPoint
+        An 'lpc' point from `continue_cycles` (its parameter is p1).
+    param : tuple of str
+        The names (p1, p2).
+    bounds : tuple
+        ((lo1, hi1), (lo2, hi2)); the curve also ends at the edge of the valid domain of
+        `Params`.
+    branch : Branch, optional
+        The cycle branch the point was found on (its cycle at the point's index starts the
+        curve; without it one period is integrated from the point's state).
+    ntst, ncol : int
+        Mesh (default the branch's ntst, else 80; ncol as the branch's).
+    ds, ds_min, ds_max : float
+        Pseudo-arclength steps (norm sqrt(int |u|^2 ds + p1^2 + p2^2)).
+    max_points : int
+        Per direction.
+    direction : str
+        'both', 'forward' (p2 increasing at the start) or 'backward'.
+    amplitude_min : float
+        End at a generalised Hopf point when the cycle's amplitude falls below this fraction of
+        the largest on the curve.
+    tol, max_iter : float, int
+        Newton tolerance and iterations.
+    detect : bool
+        Locate codimension-two points.
+    vector_field : callable, optional
+        f(x, params) (default the mean field).
+    return_stats : bool
+        Also return `CurveStats`.
+    progress : bool
+        A progress line.
+    throw : bool, default True
+        Raise `ContinuationError` when the corrector failed.
 
     Returns
     -------
-    Branch(kind='lpc') with values (n, 2), states (u at phase 0), eigenvalues (Floquet
-    multipliers), stable (the non-critical multipliers inside the unit circle), period, minima,
-    maxima, profiles, mesh, special points, status and message; with return_stats,
-    (branch, CurveStats).
+    Branch
+        kind 'lpc', with values (n, 2), states (u at phase 0), eigenvalues (Floquet
+        multipliers), stable (the non-critical multipliers inside the unit circle), period,
+        minima, maxima, profiles, mesh, special points, status and message; with return_stats,
+        (branch, CurveStats).
 
     Raises
     ------
-    ParameterError for a point of another kind or bad arguments; ContinuationError when the
-    start does not converge (or, with throw, the corrector fails along the curve).
+    ParameterError
+        A point of another kind or bad arguments.
+    ContinuationError
+        The start does not converge (or, with throw, the corrector fails along the curve).
 
-    Example
-    -------
-    >>> cyc = continue_cycles(p, hopf, "eta_bar", (0.0, 0.4))  # doctest: +SKIP
-    >>> lpc = next(sp for sp in cyc.special_points if sp.kind == "lpc")  # doctest: +SKIP
-    >>> curve = continue_lpc(p, lpc, ("eta_bar", "a"), ((0, 0.4), (0.005, 0.03)), branch=cyc)
-    ... # doctest: +SKIP
+    Examples
+    --------
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True)
+    >>> hopf = jaxmf.continue_equilibria(p, "eta_bar", (0.0, 0.3)).special_points[0]
+    >>> cyc = jaxmf.continue_cycles(p, hopf, "eta_bar", (0.0, 0.3))
+    >>> lpc = next(sp for sp in cyc.special_points if sp.kind == "lpc")
+    >>> curve = jaxmf.continue_lpc(p, lpc, ("eta_bar", "a"), ((0.0, 0.3), (0.005, 0.03)),
+    ...                            branch=cyc)
     """
     options = _options(
         ds=ds,
@@ -1362,18 +1391,30 @@ def continue_pd(
 
     Parameters
     ----------
-    As `continue_lpc` (point: a 'pd' SpecialPoint; no amplitude_min).
+    params, param, bounds, branch, ntst, ncol, ds, ds_min, ds_max, max_points, direction
+        As in `continue_lpc`.
+    point : SpecialPoint
+        A 'pd' point from `continue_cycles`.
+    tol, max_iter, detect, vector_field, return_stats, progress, throw
+        As in `continue_lpc`.
 
     Returns
     -------
-    Branch(kind='pd'), or (branch, CurveStats) with return_stats.
+    Branch
+        kind 'pd'; with return_stats, (branch, CurveStats).
 
     Raises
     ------
-    As `continue_lpc`.
+    ParameterError
+        A point of another kind or bad arguments.
+    ContinuationError
+        As in `continue_lpc`.
 
-    Example
-    -------
+    Examples
+    --------
+    With `cyc` a cycle branch of the Rössler system (`vector_field=rossler`) that has a period
+    doubling:
+
     >>> pd = next(sp for sp in cyc.special_points if sp.kind == "pd")  # doctest: +SKIP
     >>> curve = continue_pd(p, pd, ("c", "a"), ((2, 4), (0.1, 0.3)), branch=cyc,
     ...                     vector_field=rossler)  # doctest: +SKIP
@@ -1435,19 +1476,29 @@ def continue_ns(
 
     Parameters
     ----------
-    As `continue_lpc` (point: an 'ns' SpecialPoint, whose multiplier gives theta; no
-    amplitude_min).
+    params, param, bounds, branch, ntst, ncol, ds, ds_min, ds_max, max_points, direction
+        As in `continue_lpc`.
+    point : SpecialPoint
+        An 'ns' point from `continue_cycles`, whose multiplier gives theta.
+    tol, max_iter, detect, vector_field, return_stats, progress, throw
+        As in `continue_lpc`.
 
     Returns
     -------
-    Branch(kind='ns'), or (branch, CurveStats) with return_stats.
+    Branch
+        kind 'ns', with data['theta']; with return_stats, (branch, CurveStats).
 
     Raises
     ------
-    As `continue_lpc`.
+    ParameterError
+        A point of another kind or bad arguments.
+    ContinuationError
+        As in `continue_lpc`.
 
-    Example
-    -------
+    Examples
+    --------
+    With `cyc` a cycle branch (`vector_field=field`) that has a torus bifurcation:
+
     >>> ns = next(sp for sp in cyc.special_points if sp.kind == "ns")  # doctest: +SKIP
     >>> curve = continue_ns(p, ns, ("beta", "alpha"), ((-1, 1), (0.1, 0.6)), branch=cyc,
     ...                     vector_field=field)  # doctest: +SKIP
@@ -1512,25 +1563,41 @@ def continue_homoclinic(
 
     Parameters
     ----------
-    params: the base parameters. point: a SpecialPoint on `branch` (e.g. its 'homoclinic'
-    point, or the last point of an LPC curve approaching a homoclinic orbit). param: (p1, p2),
-    p1 the branch's first parameter. bounds: ((lo1, hi1), (lo2, hi2)). branch: a cycle branch
-    or a curve of cycle bifurcations (anything with profiles). period: the period to hold
-    (default the starting row's). ntst: mesh intervals (default the branch's; long periods need
-    more). ncol, ds, ds_min, ds_max, max_points, direction, tol, max_iter, vector_field,
-    return_stats, progress, throw: as in `continue_lpc`.
+    params : Params or dict
+        The base parameters.
+    point : SpecialPoint
+        A point on `branch` (e.g. its 'homoclinic' point, or the last point of an LPC curve
+        approaching a homoclinic orbit).
+    param : tuple of str
+        (p1, p2), p1 the branch's first parameter.
+    bounds : tuple
+        ((lo1, hi1), (lo2, hi2)).
+    branch : Branch
+        A cycle branch or a curve of cycle bifurcations (anything with profiles).
+    period : float, optional
+        The period to hold (default the starting row's).
+    ntst : int, optional
+        Mesh intervals (default the branch's; long periods need more).
+    ncol, ds, ds_min, ds_max, max_points, direction, tol, max_iter, vector_field
+        As in `continue_lpc`.
+    return_stats, progress, throw
+        As in `continue_lpc`.
 
     Returns
     -------
-    Branch(kind='homoclinic') of cycles of one period, or (branch, CurveStats).
+    Branch
+        kind 'homoclinic', cycles of one period; with return_stats, (branch, CurveStats).
 
     Raises
     ------
-    ParameterError for bad arguments; ContinuationError when the start does not converge or the
-    period is not reached (or, with throw, the corrector fails along the curve).
+    ParameterError
+        Bad arguments.
+    ContinuationError
+        The start does not converge or the period is not reached (or, with throw, the corrector
+        fails along the curve).
 
-    Example
-    -------
+    Examples
+    --------
     >>> cyc = continue_cycles(p, hopf, "eta_bar", (0, 0.4), period_max=2000)  # doctest: +SKIP
     >>> hom = next(sp for sp in cyc.special_points if sp.kind == "homoclinic")  # doctest: +SKIP
     >>> curve = continue_homoclinic(p, hom, ("eta_bar", "a"), ((0, 0.4), (0.005, 0.03)),

@@ -35,6 +35,7 @@ from ._common import (
     short,
     whole,
 )
+from ._common import timings as command_timing
 
 __all__ = ["add_parser", "run"]
 
@@ -184,7 +185,7 @@ def run(args, command: str) -> int:
     from ..presets import get as get_preset
 
     overrides = dict(args.overrides)
-    params = get_preset(args.preset, **overrides)
+    params = get_preset(args.preset, units=args.units, **overrides)
     value = _value(params, args.param, "--param")
     bounds = args.bounds or _default_bounds(args.param, value)
     if args.second is not None:
@@ -354,6 +355,7 @@ def run(args, command: str) -> int:
         files=files,
         messages={name: b.message for name, b in branches.items()},
         timings=timings,
+        timing=command_timing(),
         status={name: str(status_names(b.status)) for name, b in branches.items()},
         failures=failures,
         notes=notes,
