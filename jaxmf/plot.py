@@ -980,6 +980,8 @@ def plot_branch(
                 )
                 first = False
                 start = i
+    placed: list[float] = []  # x of the labels drawn so far, to stack close ones
+    span = float(np.ptp(x)) if len(x) else 1.0
     for sp in branch.special_points:
         value = np.atleast_1d(np.asarray(sp.value))
         if two:
@@ -994,10 +996,20 @@ def plot_branch(
         text = _SPECIAL_LABELS.get(sp.kind, sp.kind) + ("" if sp.converged else "?")
         ax.plot([px], [py], "o", ms=5, color="k", mfc="w" if not sp.converged else "k")
         if annotate:
-            ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4), fontsize="small")
-    ax.set_xlabel(branch.param[0])
+            # Labels of points close in x are stacked, each on a light box so no curve hides it.
+            near = sum(abs(px - q) < 0.02 * span for q in placed)
+            placed.append(px)
+            ax.annotate(
+                text,
+                (px, py),
+                textcoords="offset points",
+                xytext=(5, 5 + 11 * near),
+                fontsize="small",
+                bbox=dict(boxstyle="round,pad=0.1", fc="w", ec="none", alpha=0.8),
+            )
+    ax.set_xlabel(parameter_label(branch.param[0]))
     ax.set_ylabel(
-        branch.param[1]
+        parameter_label(branch.param[1])
         if two
         else _AXIS_LABELS.get(var, var)
         + (f" (population {population})" if branch.n_populations > 1 else "")
@@ -1032,15 +1044,10 @@ def plot_bifurcation(
         cycle = 0
         for b in one:
             color = "k" if b.kind == "equilibrium" else f"C{cycle % 10}"
+            # Cycle families are numbered from 0, as their files (NAME_cycles_0.csv, ...).
+            label = "equilibria" if b.kind == "equilibrium" else f"cycles_{cycle}"
             cycle += b.kind == "cycle"
-            plot_branch(
-                b,
-                var,
-                population,
-                axes[k],
-                color=color,
-                label="equilibria" if b.kind == "equilibrium" else f"cycles {cycle}",
-            )
+            plot_branch(b, var, population, axes[k], color=color, label=label)
         axes[k].legend(fontsize="small", loc="best")
     if two:
         ax = axes[-1]

@@ -206,3 +206,42 @@ def test_raster_states_the_recorded_subset(network):
 )
 def test_parameter_label_uses_the_papers_symbols(name, label):
     assert plot.parameter_label(name) == label
+
+
+def test_branch_labels_use_symbols_and_do_not_overlap():
+    """Close special points get stacked labels on light boxes; axes carry the paper's symbols;
+    cycle families are named as their files (cycles_0, ...)."""
+    from jaxmf.bifurcation import Branch, SpecialPoint
+
+    n = 20
+    x = np.linspace(0.0, 0.3, n)
+    states = np.zeros((n, 4))
+    states[:, 0] = 0.1 + x
+    params = jaxmf.presets.bursting()
+    points = tuple(
+        SpecialPoint(
+            kind=kind, param=("eta_bar",), value=v, state=states[i], params=params, index=i
+        )
+        for kind, v, i in (("hopf", 0.0749, 5), ("fold", 0.0752, 5), ("hopf", 0.19, 13))
+    )
+    branch = Branch(
+        kind="equilibrium",
+        param=("eta_bar",),
+        values=x[:, None],
+        states=states,
+        eigenvalues=np.zeros((n, 4), complex),
+        stable=np.ones(n, bool),
+        base=params,
+        special_points=points,
+    )
+    ax = plot.plot_branch(branch)
+    texts = [t for t in ax.texts]
+    assert [t.get_text() for t in texts] == ["H", "LP", "H"]
+    offsets = [t.xyann[1] for t in texts]
+    assert offsets[0] != offsets[1] and offsets[2] == offsets[0]  # the close pair is stacked
+    assert all(t.get_bbox_patch() is not None for t in texts)
+    assert ax.get_xlabel() == r"$\bar\eta$"
+    plt.close(ax.figure)
+    fig = plot.plot_bifurcation({"equilibria": branch})
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["equilibria"]
+    plt.close(fig)
