@@ -1095,7 +1095,8 @@ def plot_fit(
     transient : float, optional
         Times before it were not fitted (shaded).
     fitted : dict of str to float, optional
-        Fitted parameter values, shown in the title with `initial` ("eta_bar: 0.11 -> 0.125").
+        Fitted parameter values, shown in the title with `initial` (η̄: 0.11 → 0.125, the
+        paper's symbols).
     initial : dict of str to float, optional
         Starting parameter values.
     model : str, default 'meanfield'
@@ -1116,8 +1117,8 @@ def plot_fit(
     >>> history = np.array([[1.0, 2.0], [0.5, 1.0], [0.1, np.nan]])
     >>> fig = plot.plot_fit(t, np.sin(t), np.sin(t) + 0.1, history,
     ...                     fitted={"eta_bar": 0.125}, initial={"eta_bar": 0.11})
-    >>> fig.axes[0].get_title()
-    'eta_bar: 0.11 -> 0.125'
+    >>> fig.axes[0].get_title().endswith(": 0.11 → 0.125")
+    True
     >>> plot.pyplot().close(fig)
     """
     plt = pyplot()

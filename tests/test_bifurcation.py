@@ -589,7 +589,8 @@ def test_plot_branch(tmp_path, rounded, branch, hopfs, wjump_curves):
     np.testing.assert_allclose(labels, [h1, h2], atol=1e-8)
     ax2 = plot_branch(wjump_curves[0], ax=None)
     plot_branch(wjump_curves[1], ax=ax2)
-    assert len(ax2.lines) > 2 and ax2.get_xlabel() == "eta_bar" and ax2.get_ylabel() == "w_jump"
+    assert len(ax2.lines) > 2 and ax2.get_xlabel() == r"$\bar\eta$"  # the paper's symbols
+    assert ax2.get_ylabel() == r"$w_{\rm jump}$"
     ax2.figure.savefig(tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 1000
 
