@@ -25,6 +25,7 @@ MODULES = [
     "jaxmf.io",
     "jaxmf.plot",
     "jaxmf.dde",
+    "jaxmf.meanfield",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
