@@ -26,6 +26,7 @@ MODULES = [
     "jaxmf.plot",
     "jaxmf.dde",
     "jaxmf.meanfield",
+    "jaxmf.network",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
