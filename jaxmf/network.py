@@ -102,7 +102,7 @@ class EulerReset(eqx.Module):
 
     The scheme needs small steps: see `max_dt`.
 
-    Parameters
+    Attributes
     ----------
     reflect : bool
         Reset to v_reset - (v - v_peak) (True, the paper's) or to v_reset (False).
@@ -274,7 +274,7 @@ class ExactPassage(eqx.Module):
     the mean field's assumptions as dt -> 0 while staying stable at dt ~ 1e-2, where the authors'
     Euler scheme with v_peak = 200 cannot run at all (see `EulerReset.max_dt`).
 
-    Parameters
+    Attributes
     ----------
     s_max : float
         Upper bound on s (default: none).
@@ -383,7 +383,7 @@ class MobiusPassage(eqx.Module):
     inf): at h = 2e-2 the mean rate, <w> and burst period of the paper's network are within 0.1%
     of their dt -> 0 limits. v_peak only bounds which neurons enter <v>.
 
-    Parameters
+    Attributes
     ----------
     s_max : float
         Upper bound on s (default: none).
