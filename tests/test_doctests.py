@@ -27,6 +27,7 @@ MODULES = [
     "jaxmf.dde",
     "jaxmf.meanfield",
     "jaxmf.network",
+    "jaxmf.heterogeneity",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
