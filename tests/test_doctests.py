@@ -28,6 +28,7 @@ MODULES = [
     "jaxmf.meanfield",
     "jaxmf.network",
     "jaxmf.heterogeneity",
+    "jaxmf.cache",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
