@@ -29,6 +29,7 @@ MODULES = [
     "jaxmf.network",
     "jaxmf.heterogeneity",
     "jaxmf.cache",
+    "jaxmf.netfit",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
