@@ -30,6 +30,7 @@ MODULES = [
     "jaxmf.heterogeneity",
     "jaxmf.cache",
     "jaxmf.netfit",
+    "jaxmf._fit",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
