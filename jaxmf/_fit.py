@@ -90,8 +90,30 @@ FEATURES = ("period", "duty", "peak", "mean")
 
 
 class BurstFeatures(NamedTuple):
-    """Smooth burst features of a trace: `period` (time units), `duty` (fraction of time above
-    the mid level), `peak` and `trough` (soft maximum / minimum rate), `mean` rate."""
+    """Smooth burst features of a trace, as computed by `burst_features`.
+
+    Attributes
+    ----------
+    period : jax.Array
+        Burst period (time units).
+    duty : jax.Array
+        Fraction of time above the mid level.
+    peak : jax.Array
+        Soft maximum rate.
+    trough : jax.Array
+        Soft minimum rate.
+    mean : jax.Array
+        Mean rate.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import burst_features
+    >>> t = jnp.linspace(0.0, 100.0, 1001)
+    >>> f = burst_features(t, 1.0 + jnp.sin(2 * jnp.pi * t / 20.0), min_overlap=0.7)
+    >>> f._fields
+    ('period', 'duty', 'peak', 'trough', 'mean')
+    """
 
     period: jax.Array
     duty: jax.Array
@@ -135,6 +157,36 @@ def burst_features(
     - duty: mean of sigmoid((r - theta) / tau) with theta = (peak + trough) / 2.
     - mean: the plain time average.
     Smaller `sharpness` approaches the hard definitions of `jaxmf.analysis.detect_bursts`.
+
+    Parameters
+    ----------
+    t : jax.Array
+        Shape (T,). Uniform time grid.
+    r : jax.Array
+        Shape (T,). The rate.
+    transient : float
+        Samples before it are ignored.
+    sharpness : float
+        Temperature of the soft peak, trough and duty, relative to the trace's range.
+    min_overlap : float
+        Smallest share of the window's sample pairs a lag of the period search must have.
+
+    Returns
+    -------
+    BurstFeatures
+        period, duty, peak, trough and mean.
+
+    Examples
+    --------
+    A sine of period 20 (with the default `min_overlap`, lags up to 3/4 of the window are
+    searched, and a multiple of the period can win for such a perfectly periodic trace):
+
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import burst_features
+    >>> t = jnp.linspace(0.0, 100.0, 1001)
+    >>> f = burst_features(t, 1.0 + jnp.sin(2 * jnp.pi * t / 20.0), min_overlap=0.7)
+    >>> round(float(f.period), 1), round(float(f.duty), 2), round(float(f.mean), 2)
+    (20.1, 0.5, 1.0)
     """
     t = jnp.asarray(t)
     r = jnp.asarray(r, t.dtype)
@@ -187,7 +239,42 @@ class BurstTarget(eqx.Module):
     (the losses use the smooth `burst_features`). `population` is the column of the
     simulated r that is compared. `offset` (T,), when given, is added to the simulated rate
     before every loss sees it (`fit(init='meanfield')` carries the network-minus-mean-field
-    difference in it)."""
+    difference in it).
+
+    Build it with `from_trace`, `from_network` or `from_features`.
+
+    Attributes
+    ----------
+    t, r : jax.Array or None
+        Shape (T,). The target trace (None for a feature target).
+    period, duty, peak, mean : jax.Array
+        The burst features (NaN where not given).
+    stats : TraceSummary or None
+        `jaxmf.analysis.trace_summary` of the trace after the transient.
+    transient : float
+        Samples before it are ignored by every loss.
+    population : int
+        The column of the simulated r that is compared.
+    dt : float or None
+        The trace's sample spacing.
+    start : int
+        The index of the first sample after the transient.
+    offset : jax.Array or None
+        Shape (T,). Added to the simulated rate before every loss.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, solve_meanfield, BurstTarget
+    >>> ts = jnp.arange(0.0, 100.5, 0.5)
+    >>> sim = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=100.0, ts=ts)
+    >>> target = BurstTarget.from_trace(sim.t, sim.r, transient=50.0)
+    >>> other = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.3), t1=100.0, ts=ts)
+    >>> round(float(target.mean), 3), target.dt, target.start
+    (0.176, 0.5, 100)
+    >>> BurstTarget.from_features(period=20.0, mean=0.1).has_trace
+    False
+    """
 
     t: jax.Array | None
     r: jax.Array | None
@@ -208,7 +295,41 @@ class BurstTarget(eqx.Module):
     ) -> BurstTarget:
         """Target from a recorded rate r(t) on a uniform grid (a (T, P) array uses column
         `population`). Features are computed with `burst_features` (same definitions as the
-        feature loss) after `transient`."""
+        feature loss) after `transient`.
+
+        Parameters
+        ----------
+        t : array_like
+            Shape (T,). Uniform time grid, T >= 4.
+        r : array_like
+            Shape (T,) or (T, P). Rates, finite and >= 0.
+        transient : float
+            In [t[0], t[-1]); samples before it are ignored.
+        population : int
+            The column of a (T, P) `r`, and of the simulated rate.
+        sharpness : float
+            As in `burst_features`.
+
+        Returns
+        -------
+        BurstTarget
+            The target with its trace and features.
+
+        Raises
+        ------
+        ParameterError
+            For a non-uniform grid, mismatched shapes, a transient outside the trace, or
+            negative or non-finite rates.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf import BurstTarget
+        >>> t = jnp.arange(0.0, 100.25, 0.25)  # uniform to rounding
+        >>> target = BurstTarget.from_trace(t, 1.0 + jnp.sin(2 * jnp.pi * t / 20.0))
+        >>> target.start, target.dt, round(float(target.mean), 2)
+        (0, 0.25, 1.0)
+        """
         t = jnp.asarray(t)
         if not jnp.issubdtype(t.dtype, jnp.floating):
             t = t.astype(float)
@@ -267,7 +388,42 @@ class BurstTarget(eqx.Module):
         coarser grid makes every loss evaluation cheaper) and starts at t = 0 with r = 0 (the
         all-zero initial state, where `fit` starts its simulations). Each sample is the rate
         averaged over the bin ending there (half a bin of lag; negligible against burst
-        periods)."""
+        periods).
+
+        Parameters
+        ----------
+        result : NetworkResult
+            Or anything with `t` (bin end times, from one bin width) and `r` (T, P).
+        transient : float
+            Samples before it are ignored.
+        population : int
+            The column of `r` to use.
+        smooth_time : float
+            Width of the centred moving average (time units).
+        dt : float or None
+            Resampling step, a multiple of the bin width (None keeps every bin).
+        sharpness : float
+            As in `burst_features`.
+
+        Returns
+        -------
+        BurstTarget
+            The target, starting at t = 0 with r = 0.
+
+        Raises
+        ------
+        ParameterError
+            For a batched result, a result that does not start at t = 0, or a `dt` that is not
+            a multiple of the bin width.
+
+        Examples
+        --------
+        >>> from jaxmf import presets, simulate_network, BurstTarget
+        >>> run = simulate_network(presets.chen_campbell_2022(), n=200, t1=20.0, progress=False)
+        >>> target = BurstTarget.from_network(run, transient=5.0, dt=0.5)
+        >>> target.t.shape, float(target.t[0]), float(target.r[0])
+        ((41,), 0.0, 0.0)
+        """
         t = np.asarray(result.t, float)
         r = np.asarray(result.r, float)
         if r.ndim == 3:
@@ -304,7 +460,28 @@ class BurstTarget(eqx.Module):
         )
 
     def with_transient(self, transient: float) -> BurstTarget:
-        """The same target with another transient (features are kept as they are)."""
+        """The same target with another transient (features are kept as they are).
+
+        Parameters
+        ----------
+        transient : float
+            The new transient.
+
+        Returns
+        -------
+        BurstTarget
+            A copy with the new transient and its first sample index.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf import BurstTarget
+        >>> t = jnp.arange(0.0, 100.25, 0.25)
+        >>> target = BurstTarget.from_trace(t, 1.0 + jnp.sin(2 * jnp.pi * t / 20.0))
+        >>> later = target.with_transient(50.0)
+        >>> later.transient, later.start
+        (50.0, 200)
+        """
         start = 0 if self.t is None else int(np.argmax(np.asarray(self.t) >= transient))
         return dataclasses.replace(self, transient=float(transient), start=start)
 
@@ -319,8 +496,38 @@ class BurstTarget(eqx.Module):
         transient: float = 0.0,
         population: int = 0,
     ) -> BurstTarget:
-        """Target from burst features only (any subset; only `feature_loss` applies). `period`
-        in time units, `duty` in (0, 1), `peak` and `mean` rates."""
+        """Target from burst features only (any subset; only `feature_loss` applies).
+
+        Parameters
+        ----------
+        period : float, optional
+            Burst period in time units, > 0.
+        duty : float, optional
+            Duty cycle, in (0, 1).
+        peak, mean : float, optional
+            Rates, >= 0.
+        transient : float
+            Samples of the simulation before it are ignored.
+        population : int
+            The column of the simulated rate that is compared.
+
+        Returns
+        -------
+        BurstTarget
+            A target without a trace; the features not given are NaN.
+
+        Raises
+        ------
+        ParameterError
+            When no feature is given or one is out of its range.
+
+        Examples
+        --------
+        >>> from jaxmf import BurstTarget
+        >>> target = BurstTarget.from_features(period=20.0, mean=0.1)
+        >>> float(target.period), bool(target.duty != target.duty)  # duty not given: NaN
+        (20.0, True)
+        """
         given = dict(period=period, duty=duty, peak=peak, mean=mean)
         if all(v is None for v in given.values()):
             raise ParameterError("features", f"give at least one of {', '.join(FEATURES)}")
@@ -395,7 +602,39 @@ def trace_residuals(
     """Residuals of `trace_mse` (without alignment) for least-squares solvers such as
     `optimistix.LevenbergMarquardt`: (r_sim - r_target) / sqrt(n) at each of the n samples after
     the transient, 0 before it, so their sum of squares is `trace_mse(sim, target, smooth=smooth)`.
-    smooth: as in `trace_mse`."""
+
+    Parameters
+    ----------
+    sim : MeanFieldResult or NetworkTrace
+        The simulation, saved on the target's time grid.
+    target : BurstTarget
+        The target, with a trace.
+    smooth : float, optional
+        As in `trace_mse`.
+
+    Returns
+    -------
+    jax.Array
+        Shape (T,). The residuals.
+
+    Raises
+    ------
+    ParameterError
+        When the target has no trace, or `smooth` is invalid.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, solve_meanfield, BurstTarget
+    >>> ts = jnp.arange(0.0, 100.5, 0.5)
+    >>> sim = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=100.0, ts=ts)
+    >>> target = BurstTarget.from_trace(sim.t, sim.r, transient=50.0)
+    >>> other = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.3), t1=100.0, ts=ts)
+    >>> from jaxmf import trace_mse, trace_residuals
+    >>> res = trace_residuals(other, target)
+    >>> res.shape, bool(jnp.isclose(jnp.sum(res**2), trace_mse(other, target)))
+    ((201,), True)
+    """
     _need_trace(target, "trace_residuals")
     _check_smooth(smooth)
     r = _smoothed_rate(sim, target, smooth)
@@ -423,6 +662,41 @@ def trace_mse(
     valid for every shift (the window shrunk by `align` at both ends). The hard minimum is
     differentiable except where the best shift changes; `temperature` replaces it with a softmin,
     -T log mean exp(-mse_s / T), smooth everywhere (T in squared-rate units).
+
+    Parameters
+    ----------
+    sim : MeanFieldResult or NetworkTrace
+        The simulation, saved on the target's time grid.
+    target : BurstTarget
+        The target, with a trace.
+    align : float, optional
+        Largest time shift to search (time units).
+    temperature : float, optional
+        Softmin temperature over the shifts.
+    smooth : float, optional
+        Moving-average width for the simulated rate (time units).
+
+    Returns
+    -------
+    jax.Array
+        The scalar error.
+
+    Raises
+    ------
+    ParameterError
+        When the target has no trace, or `align` leaves no samples.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, solve_meanfield, BurstTarget
+    >>> ts = jnp.arange(0.0, 100.5, 0.5)
+    >>> sim = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=100.0, ts=ts)
+    >>> target = BurstTarget.from_trace(sim.t, sim.r, transient=50.0)
+    >>> other = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.3), t1=100.0, ts=ts)
+    >>> from jaxmf import trace_mse
+    >>> float(trace_mse(sim, target)), round(float(trace_mse(other, target)), 5)
+    (0.0, 0.00021)
     """
     if not align:
         return jnp.sum(trace_residuals(sim, target, smooth=smooth) ** 2)
@@ -460,7 +734,41 @@ def spectral_loss(
     kind='autocorrelation': mean squared difference of the normalised autocorrelations at lags up
     to `max_lag` (default: half the window), smooth in the burst period and shape.
     kind='power': squared L2 distance between power spectra (Hann window) normalised to unit sum.
-    Both ignore the phase (and the mean rate; add `feature_loss` for it)."""
+    Both ignore the phase (and the mean rate; add `feature_loss` for it).
+
+    Parameters
+    ----------
+    sim : MeanFieldResult or NetworkTrace
+        The simulation, saved on the target's time grid.
+    target : BurstTarget
+        The target, with a trace.
+    kind : str
+        'autocorrelation' or 'power'.
+    max_lag : float, optional
+        Largest lag compared (time units; 'autocorrelation' only).
+
+    Returns
+    -------
+    jax.Array
+        The scalar distance.
+
+    Raises
+    ------
+    ParameterError
+        When the target has no trace, or `kind` is unknown.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, solve_meanfield, BurstTarget
+    >>> ts = jnp.arange(0.0, 100.5, 0.5)
+    >>> sim = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=100.0, ts=ts)
+    >>> target = BurstTarget.from_trace(sim.t, sim.r, transient=50.0)
+    >>> other = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.3), t1=100.0, ts=ts)
+    >>> from jaxmf import spectral_loss
+    >>> float(spectral_loss(sim, target)), bool(spectral_loss(other, target, kind="power") >= 0)
+    (0.0, True)
+    """
     _need_trace(target, "spectral_loss")
     r = _sim_rate(sim, target).astype(target.r.dtype)
     mask = _window(target.t, target.transient)
@@ -490,7 +798,42 @@ def feature_residuals(
 ) -> jax.Array:
     """Residuals of `feature_loss` for least-squares solvers: sqrt(weight) * (sim - target) /
     target for period, duty, peak and mean in that order (0 for features the target does not
-    give), so their sum of squares is `feature_loss`."""
+    give), so their sum of squares is `feature_loss`.
+
+    Parameters
+    ----------
+    sim : MeanFieldResult or NetworkTrace
+        The simulation.
+    target : BurstTarget
+        The target's features.
+    weights : dict of str to float, optional
+        Feature -> weight >= 0 (default 1 each).
+    sharpness : float
+        As in `burst_features`.
+
+    Returns
+    -------
+    jax.Array
+        Shape (4,). The residuals.
+
+    Raises
+    ------
+    ParameterError
+        For unknown features or negative weights.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, solve_meanfield, BurstTarget
+    >>> ts = jnp.arange(0.0, 100.5, 0.5)
+    >>> sim = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=100.0, ts=ts)
+    >>> target = BurstTarget.from_trace(sim.t, sim.r, transient=50.0)
+    >>> other = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.3), t1=100.0, ts=ts)
+    >>> from jaxmf import feature_loss, feature_residuals
+    >>> res = feature_residuals(other, target)
+    >>> res.shape, bool(jnp.isclose(jnp.sum(res**2), feature_loss(other, target)))
+    ((4,), True)
+    """
     t = sim.t
     f = burst_features(
         t, _sim_rate(sim, target).astype(t.dtype), transient=target.transient, sharpness=sharpness
@@ -523,13 +866,61 @@ def feature_loss(
     """Sum over the target's given features of weight * ((sim - target) / target)^2, with the
     simulated features from `burst_features` (differentiable; see there) after the transient.
 
-    weights: dict feature -> weight >= 0 (default 1 for each of period, duty, peak, mean)."""
+    Parameters
+    ----------
+    sim : MeanFieldResult or NetworkTrace
+        The simulation.
+    target : BurstTarget
+        The target's features.
+    weights : dict of str to float, optional
+        Feature -> weight >= 0 (default 1 for each of period, duty, peak, mean).
+    sharpness : float
+        As in `burst_features`.
+
+    Returns
+    -------
+    jax.Array
+        The scalar loss.
+
+    Raises
+    ------
+    ParameterError
+        For unknown features or negative weights.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, solve_meanfield, BurstTarget
+    >>> ts = jnp.arange(0.0, 100.5, 0.5)
+    >>> sim = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=100.0, ts=ts)
+    >>> target = BurstTarget.from_trace(sim.t, sim.r, transient=50.0)
+    >>> other = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.3), t1=100.0, ts=ts)
+    >>> from jaxmf import feature_loss
+    >>> float(feature_loss(sim, target)), round(float(feature_loss(other, target)), 3)
+    (0.0, 0.027)
+    >>> float(feature_loss(other, BurstTarget.from_features(mean=float(target.mean)),
+    ...                    weights={"mean": 0.0}))
+    0.0
+    """
     return jnp.sum(feature_residuals(sim, target, weights=weights, sharpness=sharpness) ** 2)
 
 
 class Identity(eqx.Module):
     """x = scale * u: unconstrained, optimised in units of `scale` (the initial magnitude), so one
-    learning rate suits parameters of different sizes."""
+    learning rate suits parameters of different sizes.
+
+    Attributes
+    ----------
+    scale : jax.Array
+        The unit.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf._fit import Identity
+    >>> float(Identity(jnp.asarray(4.0)).inverse(2.0))
+    0.5
+    """
 
     scale: jax.Array
 
@@ -541,7 +932,14 @@ class Identity(eqx.Module):
 
 
 class Log(eqx.Module):
-    """x = exp(u): positive, optimised in relative (log) units."""
+    """x = exp(u): positive, optimised in relative (log) units.
+
+    Examples
+    --------
+    >>> from jaxmf._fit import Log
+    >>> round(float(Log().forward(Log().inverse(2.0))), 6)
+    2.0
+    """
 
     def forward(self, u):
         return jnp.exp(u)
@@ -551,7 +949,20 @@ class Log(eqx.Module):
 
 
 class Sigmoid(eqx.Module):
-    """x = lo + (hi - lo) sigmoid(u): bounded to (lo, hi)."""
+    """x = lo + (hi - lo) sigmoid(u): bounded to (lo, hi).
+
+    Attributes
+    ----------
+    lo, hi : jax.Array
+        The bounds.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf._fit import Sigmoid
+    >>> float(Sigmoid(jnp.asarray(0.0), jnp.asarray(1.0)).forward(0.0))  # the middle
+    0.5
+    """
 
     lo: jax.Array
     hi: jax.Array
@@ -595,7 +1006,45 @@ class FitResult(eqx.Module):
     failed; frozen at its last finite point) or max_steps_reached (`MAX_STEPS`); compare with
     `res.status == jaxmf.RESULTS.successful`. converged (n_starts,) bool: status is successful.
     n_iterations (n_starts,): gradient steps taken. best_index: argmin of final_loss. initial
-    (dict name -> (n_starts, P)): the starting values."""
+    (dict name -> (n_starts, P)): the starting values.
+
+    Attributes
+    ----------
+    params : Params
+        Batched over starts (fields (n_starts, P)): each start's best parameters.
+    best_params : Params
+        The start with the lowest loss.
+    loss_history : jax.Array
+        Shape (steps, n_starts). Loss at each iteration, NaN after a start stopped.
+    final_loss : jax.Array
+        Shape (n_starts,). Lowest loss reached.
+    converged : jax.Array
+        Shape (n_starts,). True where the status is successful.
+    status : RESULTS
+        Batched over starts: successful, diverged or max_steps_reached.
+    n_iterations : jax.Array
+        Shape (n_starts,). Gradient steps taken.
+    best_index : jax.Array
+        The argmin of final_loss.
+    initial : dict
+        Name -> (n_starts, P): the starting values.
+    free : tuple of str
+        The fitted fields.
+    message : str
+        Why starts did not converge ('' when all did).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, solve_meanfield, BurstTarget, fit
+    >>> ts = jnp.arange(0.0, 100.5, 0.5)
+    >>> sim = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=100.0, ts=ts)
+    >>> target = BurstTarget.from_trace(sim.t, sim.r, transient=50.0)
+    >>> res = fit(presets.chen_campbell_2022(eta_bar=0.3), target, free=("eta_bar",),
+    ...           n_starts=2, steps=30)
+    >>> res.values("eta_bar").shape, round(float(res.best_params.eta_bar[0]), 3)
+    ((2, 1), 0.25)
+    """
 
     params: Params
     best_params: Params
@@ -609,7 +1058,18 @@ class FitResult(eqx.Module):
     free: tuple = eqx.field(static=True)
 
     def values(self, name: str) -> jax.Array:
-        """Fitted values of a free parameter, (n_starts, P)."""
+        """Fitted values of a free parameter.
+
+        Parameters
+        ----------
+        name : str
+            A field of `free`.
+
+        Returns
+        -------
+        jax.Array
+            Shape (n_starts, P).
+        """
         return getattr(self.params, name)
 
     @property
@@ -675,7 +1135,26 @@ def _report(start, k, val, running):
 class NetworkTrace(NamedTuple):
     """A `ThetaNetwork` simulation on the target's grid, as the losses see it: `t` (T,), `r`,
     `v`, `w`, `s` (T, P) with the all-zero initial state at t = 0 followed by the bin averages
-    (rate) and end-of-bin values of each later grid interval, and `status` (`simulate_theta`'s)."""
+    (rate) and end-of-bin values of each later grid interval, and `status` (`simulate_theta`'s).
+
+    Attributes
+    ----------
+    t : jax.Array
+        Shape (T,). The target's grid.
+    r, v, w, s : jax.Array
+        Shape (T, P). Rate (bin averages), mean v, w and s (bin ends), zero at t = 0.
+    status : RESULTS
+        The status of `simulate_theta`.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, simulate_on_grid, ThetaNetwork
+    >>> trace = simulate_on_grid(presets.chen_campbell_2022(), jnp.arange(0.0, 5.5, 0.5),
+    ...                          ThetaNetwork(n=100, dt=1e-2), record_every=50)
+    >>> trace._fields
+    ('t', 'r', 'v', 'w', 's', 'status')
+    """
 
     t: jax.Array
     r: jax.Array
@@ -687,7 +1166,33 @@ class NetworkTrace(NamedTuple):
 
 def simulate_on_grid(params: Params, ts, network: ThetaNetwork, record_every: int) -> NetworkTrace:
     """Simulate the differentiable network (`jaxmf.netfit.simulate_theta`) to ts[-1] and give it
-    on the uniform grid `ts` (ts[0] = 0, spacing `record_every * network.dt`)."""
+    on the uniform grid `ts` (ts[0] = 0, spacing `record_every * network.dt`).
+
+    Parameters
+    ----------
+    params : Params
+        The model parameters.
+    ts : jax.Array
+        Shape (T,). The uniform grid, from 0.
+    network : ThetaNetwork
+        The network's settings.
+    record_every : int
+        Steps of `network.dt` per grid interval.
+
+    Returns
+    -------
+    NetworkTrace
+        The simulation on `ts`, with the all-zero state at t = 0.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, simulate_on_grid, ThetaNetwork
+    >>> trace = simulate_on_grid(presets.chen_campbell_2022(), jnp.arange(0.0, 5.5, 0.5),
+    ...                          ThetaNetwork(n=100, dt=1e-2), record_every=50)
+    >>> trace.r.shape, float(trace.r[0, 0])
+    ((11, 1), 0.0)
+    """
     t1 = (ts.shape[0] - 1) * record_every * network.dt  # static, also when ts is traced
     res = simulate_theta(params, t1, record_every, model=network, dtype=ts.dtype)
     pad = lambda x: jnp.concatenate([jnp.zeros((1, x.shape[1]), x.dtype), x])
@@ -1034,7 +1539,32 @@ def _run(
 class FitInterrupted(Interrupted):
     """Ctrl-C during a `fit` with a `checkpoint`: the iterations up to the last checkpoint are
     saved there; calling `fit` again with the same arguments resumes from them. `iteration` is
-    the last saved iteration, `checkpoint` the path (also in `.resume`)."""
+    the last saved iteration, `checkpoint` the path (also in `.resume`).
+
+    Parameters
+    ----------
+    message : str
+        What happened.
+    iteration : int
+        The last saved iteration.
+    checkpoint : pathlib.Path
+        The checkpoint file.
+
+    Attributes
+    ----------
+    iteration : int
+        The last saved iteration.
+    checkpoint : pathlib.Path
+        The checkpoint file (also in `.resume`).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from jaxmf import FitInterrupted
+    >>> err = FitInterrupted("interrupted", 10, Path("fit.ckpt"))
+    >>> err.iteration, err.resume
+    (10, 'fit.ckpt')
+    """
 
     def __init__(self, message: str, iteration: int, checkpoint: Path):
         super().__init__(message, resume=str(checkpoint))
@@ -1079,7 +1609,25 @@ def _sum_path(path: Path) -> Path:
 
 def remove_checkpoint(path) -> None:
     """Delete a fit checkpoint with its PATH.json and PATH.sha256 (once the result is kept
-    elsewhere)."""
+    elsewhere).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The checkpoint given to `fit`; missing files are ignored.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from jaxmf._fit import remove_checkpoint
+    >>> path = Path(tempfile.mkdtemp()) / "fit.ckpt"
+    >>> for name in ("fit.ckpt", "fit.ckpt.json", "fit.ckpt.sha256"):
+    ...     _ = (path.parent / name).write_text("x")
+    >>> remove_checkpoint(path)
+    >>> sorted(p.name for p in path.parent.iterdir())
+    []
+    """
     path = Path(path)
     for p in (path, _meta_path(path), _sum_path(path)):
         p.unlink(missing_ok=True)
@@ -1306,13 +1854,16 @@ def fit(
 
     Parameters
     ----------
-    params : the starting `Params` (start 0) and every value that is not fitted.
-    target : a `BurstTarget`. The simulation runs from the all-zero state to t1 (default: the
-        end of the target trace), saved on the target's grid (or every `dt_save` for feature
-        targets); `transient` (< t1) overrides the target's.
-    free : fields to fit, each on every population (names as in `jaxmf.params.parse_parameter`;
-        any of `FITTABLE_FIELDS`).
-    model : 'meanfield' (the mean field `meanfield_model`, solved by diffrax), 'network' (the
+    params : Params
+        The starting parameters (start 0) and every value that is not fitted.
+    target : BurstTarget
+        The simulation runs from the all-zero state to t1 (default: the end of the target
+        trace), saved on the target's grid (or every `dt_save` for feature targets).
+    free : tuple of str
+        Fields to fit, each on every population (names as in
+        `jaxmf.params.parse_parameter`; any of `FITTABLE_FIELDS`).
+    model : str or ThetaNetwork
+        'meanfield' (the mean field `meanfield_model`, solved by diffrax), 'network' (the
         differentiable spiking network `ThetaNetwork(gradient_horizon=5.0)`: 10^4 neurons,
         deterministic Lorentzian quantiles, dt = 1e-3, neuron-phase derivatives truncated every
         5 time units because exact ones explode in bursts) or a `ThetaNetwork` with other
@@ -1320,7 +1871,8 @@ def fit(
         multiple of its dt); gradients run through a checkpointed scan. For a network, a
         least-squares solver on `trace_residuals` (smoothed like the target) is what converges
         (examples/network_fit.py).
-    optimizer : any optax transformation (default adam(1e-2)); line-search optimisers such as
+    optimizer : optax.GradientTransformation or optimistix least-squares solver, optional
+        Any optax transformation (default adam(1e-2)); line-search optimisers such as
         optax.lbfgs() get the loss as `value_fn` (failed solves count as inf). Or an optimistix
         least-squares solver, e.g. `optimistix.LevenbergMarquardt(rtol=1e-6, atol=1e-8)`: the
         loss then returns residuals (default `trace_residuals` / `feature_residuals`; the loss
@@ -1329,33 +1881,58 @@ def fit(
         optimizer object across calls to reuse the compiled loop. It acts on unconstrained
         values: log for `POSITIVE_FIELDS`, sigmoid into (lo, hi) for `bounds={name: (lo, hi)}`,
         else the value in units of its initial magnitude.
-    n_starts, key, spread, starts : start 0 is `params`; the other `n_starts - 1` multiply each
-        free value by 1 + spread * U(-1, 1) (drawn with `key`), or give `starts={name:
-        (n_starts,) or (n_starts, P)}`.
-    loss : `(sim: MeanFieldResult or NetworkTrace, target) -> scalar` (residuals for a
+    n_starts : int
+        Number of starts: start 0 is `params`; the other `n_starts - 1` multiply each free
+        value by 1 + spread * U(-1, 1).
+    key : jax.Array, optional
+        PRNG key for the starts.
+    loss : callable, optional
+        ``(sim: MeanFieldResult or NetworkTrace, target) -> scalar`` (residuals for a
         least-squares solver); default `trace_mse` for a trace target, `feature_loss` for a
         feature target.
-    steps, tol, patience : iteration budget and the stopping rule above.
-    dt_save, rtol, atol, max_steps, meanfield_model : the mean-field solve.
-    adjoint : how gradients are taken. Default `diffrax.ForwardMode()` (fastest) with at most
+    t1 : float, optional
+        End of the simulation (default: the end of the target trace).
+    transient : float, optional
+        Overrides the target's (< t1).
+    steps : int
+        Iteration budget.
+    bounds : dict, optional
+        Name -> (lo, hi): the field is kept inside by a sigmoid.
+    spread : float
+        Relative spread of the random starts.
+    tol, patience : float, int
+        The stopping rule above.
+    starts : dict, optional
+        Name -> (n_starts,) or (n_starts, P): the starts, instead of random ones.
+    dt_save, rtol, atol, max_steps : float, float, float, int
+        The mean-field solve's save step (feature targets), tolerances and step budget.
+    adjoint : diffrax.AbstractAdjoint, optional
+        How gradients are taken. Default `diffrax.ForwardMode()` (fastest) with at most
         `FORWARD_MODE_MAX` free unknowns or a least-squares solver, else
         `RecursiveCheckpointAdjoint()` (reverse mode, memory-bounded in t1).
-    progress : a progress line on stderr with the lowest loss of the running starts at each
-        iteration (useful for network fits, where one iteration takes seconds to minutes).
-    checkpoint, checkpoint_every : a file path: the loop runs in compiled segments of
-        `checkpoint_every` iterations and its whole state is saved there atomically after each
-        (PATH.json says which fit it belongs to, PATH.sha256 guards it against damage). Calling
-        `fit` again with the same arguments resumes from it; a finished fit's checkpoint gives
-        its result at once; one of another fit is refused; a damaged or truncated one is
-        recomputed with a warning. Ctrl-C raises `FitInterrupted` losing at most the segment in
-        flight. Not under jit / vmap.
-    throw : raise `NumericalError` (the result in `.result`) when every start diverged before
+    meanfield_model : str
+        The mean-field model ('chen_campbell', 'nicola_campbell' or 'mpr').
+    progress : bool
+        A progress line on stderr with the lowest loss of the running starts at each iteration
+        (useful for network fits, where one iteration takes seconds to minutes).
+    checkpoint : str or pathlib.Path, optional
+        A file path: the loop runs in compiled segments of `checkpoint_every` iterations and its
+        whole state is saved there atomically after each (PATH.json says which fit it belongs
+        to, PATH.sha256 guards it against damage). Calling `fit` again with the same arguments
+        resumes from it; a finished fit's checkpoint gives its result at once; one of another
+        fit is refused; a damaged or truncated one is recomputed with a warning. Ctrl-C raises
+        `FitInterrupted` losing at most the segment in flight. Not under jit / vmap.
+    checkpoint_every : int
+        Iterations per saved segment.
+    throw : bool
+        Raise `NumericalError` (the result in `.result`) when every start diverged before
         reaching a finite loss; single failed starts are reported in `status`, never raised.
         throw=False returns the result in every case.
-    init : None (start from `params` / `starts`), or 'meanfield' for a network `model` and a
-        trace target: first fit the mean field `meanfield_model` to the same target (the
-        starts, optimizer, loss and stopping rule above; a fraction of a second per iteration),
-        then refine on the network by output space mapping: run the network (forward only, no
+    init : str, optional
+        None (start from `params` / `starts`), or 'meanfield' for a network `model` and a trace
+        target: first fit the mean field `meanfield_model` to the same target (the starts,
+        optimizer, loss and stopping rule above; a fraction of a second per iteration), then
+        refine on the network by output space mapping: run the network (forward only, no
         derivatives) at the current parameters, add its difference from the mean field's rate
         to the mean field (`BurstTarget.offset`) and fit that corrected mean field again from
         there; repeat until the parameters move by less than `REFINE_RTOL` (relative) or after
@@ -1368,22 +1945,34 @@ def fit(
 
     Returns
     -------
-    A `FitResult`: each start's best parameters, loss history, status (`jaxmf.RESULTS`) and
-    the best start.
+    FitResult
+        Each start's best parameters, loss history, status (`jaxmf.RESULTS`) and the best start.
 
     Raises
     ------
-    ParameterError : a setting that cannot work (named). NumericalError : every start diverged
-    (with throw=True).
+    ParameterError
+        A setting that cannot work (named).
+    NumericalError
+        Every start diverged (with throw=True).
 
-    Example
-    -------
-    >>> truth = jaxmf.presets.bursting()
-    >>> sim = jaxmf.simulate_network(truth, n=10_000, t1=300.0)
-    >>> target = BurstTarget.from_network(sim, transient=20.0, smooth_time=10.0)
-    >>> res = fit(truth.replace(eta_bar=0.13), target, model=ThetaNetwork(dt=1e-2),
-    ...           optimizer=optimistix.LevenbergMarquardt(rtol=1e-5, atol=1e-7),
-    ...           loss=functools.partial(trace_residuals, smooth=10.0), init="meanfield")
+    Examples
+    --------
+    Recover eta_bar from a mean-field trace, from a start 20% off:
+
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, solve_meanfield, BurstTarget, fit
+    >>> ts = jnp.arange(0.0, 100.5, 0.5)
+    >>> sim = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=100.0, ts=ts)
+    >>> target = BurstTarget.from_trace(sim.t, sim.r, transient=50.0)
+    >>> res = fit(presets.chen_campbell_2022(eta_bar=0.3), target, free=("eta_bar",),
+    ...           n_starts=2, steps=30)
+    >>> round(float(res.best_params.eta_bar[0]), 3), res.final_loss.shape
+    (0.25, (2,))
+
+    A network fit (examples/network_fit.py; minutes) starts from the mean field and refines on
+    the network: ``fit(params, BurstTarget.from_network(run, transient=20.0, smooth_time=10.0),
+    model=ThetaNetwork(dt=1e-2), optimizer=optimistix.LevenbergMarquardt(rtol=1e-5,
+    atol=1e-7), loss=functools.partial(trace_residuals, smooth=10.0), init="meanfield")``.
     """
     if init is not None and init != "meanfield":
         raise ParameterError("init", f"must be None or 'meanfield'; got {init!r}")

@@ -34,12 +34,20 @@ def default_cache_dir() -> Path:
 
     Returns
     -------
-    The folder (not created).
+    pathlib.Path
+        The folder (not created).
 
-    Example
-    -------
-    >>> jaxmf.cache.default_cache_dir()
-    PosixPath('/home/me/.cache/jaxmf/xla')
+    Examples
+    --------
+    >>> import os
+    >>> from unittest import mock
+    >>> from jaxmf.cache import default_cache_dir
+    >>> with mock.patch.dict(os.environ, {"XDG_CACHE_HOME": "/tmp/xdg"}, clear=True):
+    ...     print(default_cache_dir())
+    /tmp/xdg/jaxmf/xla
+    >>> with mock.patch.dict(os.environ, {"JAXMF_CACHE_DIR": "/tmp/mine"}):
+    ...     print(default_cache_dir())
+    /tmp/mine
     """
     if os.environ.get("JAXMF_CACHE_DIR"):
         return Path(os.environ["JAXMF_CACHE_DIR"]).expanduser()
@@ -53,19 +61,35 @@ def enable_compilation_cache(path=None, *, min_compile_time: float = 0.0) -> Pat
 
     Parameters
     ----------
-    path : cache folder (default `default_cache_dir()`); created if missing.
-    min_compile_time : seconds; programs that compile faster are not stored (0 stores all: the
-        many small programs of a jaxmf run add up).
+    path : str or pathlib.Path, optional
+        Cache folder (default `default_cache_dir()`); created if missing.
+    min_compile_time : float
+        Seconds; programs that compile faster are not stored (0 stores all: the many small
+        programs of a jaxmf run add up).
 
     Returns
     -------
-    The cache folder.
+    pathlib.Path
+        The cache folder.
 
-    Example
-    -------
-    >>> import jaxmf.cache
-    >>> jaxmf.cache.enable_compilation_cache()  # before the first computation
-    >>> jaxmf.solve_meanfield(jaxmf.presets.chen_campbell_2022(), t1=1000.0)  # compiled once
+    Examples
+    --------
+    Call it once, before the first computation. The settings are process-wide, so this example
+    puts the previous ones back at its end:
+
+    >>> import tempfile
+    >>> import jax
+    >>> from jax.experimental.compilation_cache import compilation_cache
+    >>> from jaxmf.cache import enable_compilation_cache
+    >>> names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+    ...          "jax_persistent_cache_min_entry_size_bytes")
+    >>> before = {name: getattr(jax.config, name) for name in names}
+    >>> folder = enable_compilation_cache(tempfile.mkdtemp())
+    >>> jax.config.jax_compilation_cache_dir == str(folder), folder.is_dir()
+    (True, True)
+    >>> for name, value in before.items():
+    ...     jax.config.update(name, value)
+    >>> compilation_cache.reset_cache()
     """
     from jax.experimental.compilation_cache import compilation_cache
 
@@ -84,12 +108,20 @@ class CompileClock:
     """Wall time since it was made, split into compiling (tracing, lowering, XLA compilation or
     reading the persistent cache, as jax reports them) and the rest.
 
-    Example
-    -------
+    It listens to jax's compile events from its creation until `close`.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jaxmf.cache import CompileClock
     >>> clock = CompileClock()
-    >>> jaxmf.solve_meanfield(params, t1=1000.0)
-    >>> clock.times()
-    {'compile_s': 1.42, 'run_s': 0.05, 'wall_s': 1.47}
+    >>> _ = jax.jit(lambda x: 2.0 * x + 1.0)(1.0)  # traced and compiled: counted as compiling
+    >>> times = clock.times()
+    >>> clock.close()
+    >>> sorted(times), times["compile_s"] > 0
+    (['compile_s', 'run_s', 'wall_s'], True)
+    >>> abs(times["compile_s"] + times["run_s"] - times["wall_s"]) < 1e-9
+    True
     """
 
     def __init__(self) -> None:
@@ -104,7 +136,13 @@ class CompileClock:
                 self._spans.append((max(start_time, self._start), end_time))
 
     def compile_seconds(self) -> float:
-        """Seconds spent compiling so far (overlapping reports counted once)."""
+        """Seconds spent compiling so far (overlapping reports counted once).
+
+        Returns
+        -------
+        float
+            The union of the compile spans' lengths.
+        """
         with self._lock:
             spans = sorted(self._spans)
         total, reach = 0.0, -float("inf")
@@ -115,7 +153,13 @@ class CompileClock:
         return total
 
     def times(self) -> dict[str, float]:
-        """{'compile_s', 'run_s', 'wall_s'}: compile time, the rest, and their sum."""
+        """Compile time, the rest, and their sum, in seconds.
+
+        Returns
+        -------
+        dict of str to float
+            {'compile_s', 'run_s', 'wall_s'}.
+        """
         wall = time.time() - self._start
         compile_s = min(self.compile_seconds(), wall)
         return {"compile_s": compile_s, "run_s": wall - compile_s, "wall_s": wall}

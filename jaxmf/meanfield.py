@@ -56,7 +56,29 @@ __all__ = [
 
 
 class MeanFieldState(NamedTuple):
-    """Population rate r, mean voltage v, mean adaptation w and synaptic variable s; each (P,)."""
+    """The state of the mean field: rate, mean voltage, mean adaptation and synaptic variable.
+
+    A NamedTuple, so it is a pytree that diffrax integrates and `jnp.concatenate` flattens.
+
+    Attributes
+    ----------
+    r : jax.Array
+        Shape (P,). Population firing rate.
+    v : jax.Array
+        Shape (P,). Mean membrane potential.
+    w : jax.Array
+        Shape (P,). Mean adaptation current.
+    s : jax.Array
+        Shape (P,). Synaptic gating variable.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.meanfield import MeanFieldState
+    >>> y = MeanFieldState(*(jnp.full(1, x) for x in (0.1, -0.5, 0.0, 0.0)))
+    >>> y.r.shape, y._fields
+    ((1,), ('r', 'v', 'w', 's'))
+    """
 
     r: jax.Array
     v: jax.Array
@@ -65,9 +87,38 @@ class MeanFieldState(NamedTuple):
 
 
 class StepInput(eqx.Module):
-    """Piecewise-constant extra input current: `values[k]` on [times[k-1], times[k]) (values has
-    one more entry than times; each entry a scalar or (P,)). Added to `params.i_ext`.
-    E.g. StepInput(times=[800.0], values=[0.0, 0.1]) switches I_ext from 0 to 0.1 at t = 800."""
+    """Piecewise-constant extra input current, added to `params.i_ext`.
+
+    `values[k]` holds on [times[k-1], times[k]); `solve_meanfield` steps exactly to the switch
+    times.
+
+    Parameters
+    ----------
+    times : array_like
+        Shape (K,). Switch times, finite and increasing.
+    values : array_like
+        Shape (K + 1,) or (K + 1, P). The input before the first switch, then after each one.
+
+    Attributes
+    ----------
+    times : jax.Array
+        Shape (K,). The switch times.
+    values : jax.Array
+        Shape (K + 1,) or (K + 1, P). The input on each interval.
+
+    Raises
+    ------
+    ParameterError
+        When `values` does not have one more entry than `times`, or the times are not finite and
+        increasing.
+
+    Examples
+    --------
+    >>> from jaxmf.meanfield import StepInput
+    >>> inp = StepInput(times=[100.0], values=[0.0, 0.1])  # I_ext from 0 to 0.1 at t = 100
+    >>> float(inp(50.0)), round(float(inp(150.0)), 6)
+    (0.0, 0.1)
+    """
 
     times: jax.Array
     values: jax.Array
@@ -104,7 +155,33 @@ def _input(inp, t, dtype):
 
 
 def chen_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
-    """The exact mean field (Chen & Campbell 2022, eq. for r, <v>, <w>, s)."""
+    """The exact mean field (Chen & Campbell 2022), in diffrax's ``f(t, y, args)`` form.
+
+    Parameters
+    ----------
+    t : float or jax.Array
+        Time (used by the extra input only).
+    y : MeanFieldState
+        The state, each field of shape (P,).
+    args : tuple
+        ``(params, input)``: the `Params` and the extra input (None, a `StepInput` or any
+        callable ``t -> scalar or (P,)``).
+
+    Returns
+    -------
+    MeanFieldState
+        The time derivatives (r', v', w', s') of the equations in the module docstring.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> from jaxmf.meanfield import MeanFieldState, chen_campbell
+    >>> params = presets.chen_campbell_2022(eta_bar=0.25)
+    >>> y = MeanFieldState(*(jnp.full(1, x) for x in (0.1, -0.5, 0.0, 0.0)))
+    >>> [round(float(d[0]), 4) for d in chen_campbell(0.0, y, (params, None))]
+    [-0.1558, 0.7121, 0.0019, 0.1231]
+    """
     params, inp = args
     r, v, w, s = y
     gs, gse = synaptic_drive(params, s)
@@ -117,7 +194,35 @@ def chen_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
 
 
 def mpr(t, y: MeanFieldState, args) -> MeanFieldState:
-    """Montbrio-Pazo-Roxin limit (no adaptation: w_jump = b = 0, w frozen at its initial value)."""
+    """The Montbrio-Pazo-Roxin limit: the exact mean field without adaptation.
+
+    `chen_campbell` with w_jump = b = 0 and w frozen at its initial value.
+
+    Parameters
+    ----------
+    t : float or jax.Array
+        Time (used by the extra input only).
+    y : MeanFieldState
+        The state, each field of shape (P,).
+    args : tuple
+        ``(params, input)``: the `Params` and the extra input (None, a `StepInput` or any
+        callable ``t -> scalar or (P,)``).
+
+    Returns
+    -------
+    MeanFieldState
+        The time derivatives; w' is zero.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> from jaxmf.meanfield import MeanFieldState, mpr
+    >>> params = presets.chen_campbell_2022(eta_bar=0.25)
+    >>> y = MeanFieldState(*(jnp.full(1, x) for x in (0.1, -0.5, 0.0, 0.0)))
+    >>> [round(float(d[0]), 4) for d in mpr(0.0, y, (params, None))]
+    [-0.1558, 0.7121, 0.0, 0.1231]
+    """
     params, inp = args
     d = chen_campbell(t, y, (params.replace(w_jump=0.0, b=0.0), inp))
     return d._replace(w=jnp.zeros_like(y.w))
@@ -128,13 +233,31 @@ def quasi_steady_state(params: Params, w, s, i_total):
 
     Parameters
     ----------
-    params : `Params`.
-    w, s : (P,) adaptation and synaptic variables, held fixed.
-    i_total : (P,) or scalar total input current (params.i_ext plus any extra input).
+    params : Params
+        The model parameters.
+    w : jax.Array
+        Shape (P,). Adaptation, held fixed.
+    s : jax.Array
+        Shape (P,). Synaptic variable, held fixed.
+    i_total : float or jax.Array
+        Scalar or shape (P,). Total input current (``params.i_ext`` plus any extra input).
 
     Returns
     -------
-    (rate, v): the rate Re z / pi and mean voltage A/2 - Im z, z = sqrt(eta_bar + i Delta - c).
+    rate : jax.Array
+        Shape (P,). The rate Re z / pi, with z = sqrt(eta_bar + i Delta - c).
+    v : jax.Array
+        Shape (P,). The mean voltage A/2 - Im z.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> from jaxmf.meanfield import quasi_steady_state
+    >>> params = presets.chen_campbell_2022(eta_bar=0.25)
+    >>> rate, v = quasi_steady_state(params, jnp.zeros(1), jnp.zeros(1), params.i_ext)
+    >>> round(float(rate[0]), 4), round(float(v[0]), 4)
+    (0.1249, 0.2853)
     """
     gs, gse = synaptic_drive(params, s)
     A = params.alpha + gs
@@ -144,8 +267,36 @@ def quasi_steady_state(params: Params, w, s, i_total):
 
 
 def nicola_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
-    """Nicola & Campbell 2013: (s, w) driven by the quasi-steady rate R(s, w); r and v are slaved
-    (their derivatives are zero; `solve_meanfield` fills them from R and <v>_qss)."""
+    """Nicola & Campbell 2013: (s, w) driven by the quasi-steady rate R(s, w).
+
+    r and v are slaved to (w, s): their derivatives are zero here, and `solve_meanfield` fills
+    them from `quasi_steady_state`.
+
+    Parameters
+    ----------
+    t : float or jax.Array
+        Time (used by the extra input only).
+    y : MeanFieldState
+        The state, each field of shape (P,).
+    args : tuple
+        ``(params, input)``: the `Params` and the extra input (None, a `StepInput` or any
+        callable ``t -> scalar or (P,)``).
+
+    Returns
+    -------
+    MeanFieldState
+        The time derivatives; r' and v' are zero.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> from jaxmf.meanfield import MeanFieldState, nicola_campbell
+    >>> params = presets.chen_campbell_2022(eta_bar=0.25)
+    >>> y = MeanFieldState(*(jnp.full(1, x) for x in (0.1, -0.5, 0.0, 0.0)))
+    >>> [round(float(d[0]), 4) for d in nicola_campbell(0.0, y, (params, None))]
+    [0.0, 0.0, 0.0024, 0.1538]
+    """
     params, inp = args
     rate, v_qss = quasi_steady_state(
         params, y.w, y.s, params.i_ext + _input(inp, t, params.i_ext.dtype)
@@ -164,10 +315,34 @@ MODELS: dict[str, Callable] = {
 
 
 class MeanFieldResult(eqx.Module):
-    """Solution at the saved times: t (T,), r, v, w, s (T, P). `status` is a `RESULTS` item:
-    successful, max_steps_reached, solver_failed (diffrax's failures), or diverged (non-finite
-    values, or the `blowup` bound crossed); `n_steps` the accepted steps; `dtype` the precision
-    the solve ran in."""
+    """A mean-field solution at the saved times, as returned by `solve_meanfield`.
+
+    Attributes
+    ----------
+    t : jax.Array
+        Shape (T,). The saved times.
+    r, v, w, s : jax.Array
+        Shape (T, P). Rate, mean voltage, mean adaptation and synaptic variable.
+    status : RESULTS
+        successful, max_steps_reached, solver_failed (diffrax's failures), or diverged
+        (non-finite values, or the `blowup` bound crossed).
+    n_steps : jax.Array
+        The accepted steps.
+    model : str
+        The model solved ('chen_campbell', 'nicola_campbell' or 'mpr').
+    message : str
+        The status in words (empty when successful).
+    dtype : numpy.dtype
+        The precision the solve ran in.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.meanfield import solve_meanfield
+    >>> res = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=200.0)
+    >>> res.t.shape, res.r.shape, res.model, res.message
+    ((2001,), (2001, 1), 'chen_campbell', '')
+    """
 
     t: jax.Array
     r: jax.Array
@@ -201,13 +376,31 @@ def working_precision(params: Params, dtype, caller: str) -> Params:
 
     Parameters
     ----------
-    params : `Params`.
-    dtype : None (follow the params) or float32/float64.
-    caller : the function's name, for the warning.
+    params : Params
+        The model parameters.
+    dtype : None or dtype
+        None (follow the params) or float32/float64.
+    caller : str
+        The calling function's name, for the warning.
 
     Returns
     -------
-    `params` with every field in the working dtype.
+    Params
+        `params` with every field in the working dtype.
+
+    Raises
+    ------
+    ParameterError
+        When `dtype` is neither float32 nor float64.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> from jaxmf.meanfield import working_precision
+    >>> params = presets.chen_campbell_2022()
+    >>> str(working_precision(params, jnp.float32, "demo").eta_bar.dtype)
+    'float32'
     """
     kinds = {getattr(x, "dtype", None) for x in jax.tree.leaves(params)}
     if len(kinds) == 1 and next(iter(kinds)) in (np.float32, np.float64):
@@ -330,35 +523,65 @@ def solve_meanfield(
 
     Parameters
     ----------
-    params : `Params`; the solve runs in their dtype (see `dtype`).
-    t1, t0 : end and start times. ts : save times in [t0, t1] (default every 0.1 time unit).
-    y0 : `MeanFieldState` (default all zeros, the network's initial state).
-    model : 'chen_campbell' (exact), 'nicola_campbell' or 'mpr'.
-    i_ext : extra input, a `StepInput` or any callable t -> scalar/(P,) (jump times of a
+    params : Params
+        The model parameters; the solve runs in their dtype (see `dtype`).
+    t1 : float
+        End time.
+    ts : array_like, optional
+        Save times in [t0, t1] (default every 0.1 time unit).
+    t0 : float
+        Start time.
+    y0 : MeanFieldState, optional
+        Initial state (default all zeros, the network's initial state).
+    model : str
+        'chen_campbell' (exact), 'nicola_campbell' or 'mpr'.
+    i_ext : StepInput or callable, optional
+        Extra input, a `StepInput` or any callable ``t -> scalar or (P,)`` (the jump times of a
         StepInput are stepped to exactly).
-    solver : any diffrax solver (default Tsit5; diffrax.Kvaerno5 for very fast adaptation).
-    rtol, atol : PID controller tolerances. dt0 : first step (default: chosen by diffrax).
-    max_steps : step budget (accepted and rejected steps).
-    adjoint : diffrax adjoint for gradients (default: chosen as above; pass one to force it).
-    blowup : if given, the solve stops once max|y| exceeds it and the status is diverged (a
-        diverging point then costs a few steps instead of the whole step budget).
-    dtype : None (the params' precision) or float32/float64; a `UserWarning` says when the solve
+    solver : diffrax.AbstractSolver, optional
+        Any diffrax solver (default Tsit5; diffrax.Kvaerno5 for very fast adaptation).
+    rtol, atol : float
+        PID controller tolerances.
+    dt0 : float, optional
+        First step (default: chosen by diffrax).
+    max_steps : int
+        Step budget (accepted and rejected steps).
+    adjoint : diffrax.AbstractAdjoint, optional
+        Adjoint for gradients (default: chosen as above; pass one to force it).
+    blowup : float, optional
+        If given, the solve stops once max|y| exceeds it and the status is diverged (a diverging
+        point then costs a few steps instead of the whole step budget).
+    dtype : None or dtype
+        None (the params' precision) or float32/float64; a `UserWarning` says when the solve
         runs in float32 although x64 is enabled or float64 was asked for.
-    throw : raise `NumericalError` (under jit: an `equinox.error_if` error) on any status other
-        than successful; with False the result comes back flagged.
+    throw : bool
+        Raise `NumericalError` (under jit: an `equinox.error_if` error) on any status other than
+        successful; with False the result comes back flagged.
 
     Returns
     -------
-    `MeanFieldResult`.
+    MeanFieldResult
+        The solution at the saved times.
 
     Raises
     ------
-    ParameterError : settings that cannot give a right answer. NumericalError : see `throw`.
+    ParameterError
+        Settings that cannot give a right answer (unknown model, t1 <= t0, save times outside
+        [t0, t1], non-finite y0, ...).
+    NumericalError
+        When the solve fails and `throw` is True.
 
-    Example
-    -------
-    >>> res = solve_meanfield(jaxmf.presets.chen_campbell_2022(eta_bar=0.25), t1=1000.0)
-    >>> float(res.r[-1, 0])  # the tonic rate
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.meanfield import StepInput, solve_meanfield
+    >>> res = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=200.0)
+    >>> round(float(res.r[-1, 0]), 3), res.message  # the tonic rate
+    (0.118, '')
+    >>> step = StepInput(times=[100.0], values=[0.0, 0.1])
+    >>> res = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=200.0, i_ext=step)
+    >>> bool(res.r[-1, 0] > 0.118)  # more input, a higher rate
+    True
     """
     params = check_params(params)
     if model not in MODELS:
@@ -877,12 +1100,39 @@ def _maybe_throw(res, what: str, advice: str, bad=None):
 
 
 class Equilibria(eqx.Module):
-    """Equilibria of the exact mean field, padded to a fixed count: r, v, w, s (K, P);
-    `eigenvalues` (K, 4P) of the Jacobian; `stable` (K,); `valid` (K,) marks real entries
-    (padding rows are NaN); `residual` (K,) the max-norm of the vector field there. `status` is
-    a `RESULTS` item: successful; not_converged when a root's residual is above sqrt(eps) (scaled
-    by the state's size); out_of_domain when a root lies above the searched rate range (one
-    population: the residual is still negative at r_range[1])."""
+    """Equilibria of the exact mean field, padded to a fixed count K, from `meanfield_equilibria`.
+
+    Attributes
+    ----------
+    r, v, w, s : jax.Array
+        Shape (K, P). The equilibria; padding rows are NaN.
+    eigenvalues : jax.Array
+        Shape (K, 4P). Eigenvalues of the Jacobian at each equilibrium.
+    stable : jax.Array
+        Shape (K,). True where all eigenvalues have negative real parts.
+    valid : jax.Array
+        Shape (K,). True for the real entries, False for padding.
+    residual : jax.Array
+        Shape (K,). The max-norm of the vector field there.
+    status : RESULTS
+        successful; not_converged when a root's residual is above sqrt(eps) (scaled by the
+        state's size); out_of_domain when a root lies above the searched rate range (one
+        population: the residual is still negative at r_range[1]).
+    count : int
+        The number of equilibria (an array for a batch or a traced result).
+    message : str
+        The status in words (empty when successful).
+    dtype : numpy.dtype
+        The precision of the computation.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.meanfield import meanfield_equilibria
+    >>> eq = meanfield_equilibria(presets.chen_campbell_2022(eta_bar=0.25))
+    >>> eq.r.shape, eq.count, bool(eq.valid[0]), bool(eq.valid[1])
+    ((8, 1), 1, True, False)
+    """
 
     r: jax.Array
     v: jax.Array
@@ -974,23 +1224,40 @@ def meanfield_equilibria(
 
     Parameters
     ----------
-    params : `Params`; computed in their dtype (see `dtype`).
-    max_equilibria : rows of the output (rows beyond the roots found are NaN).
-    r_range : (low, high) rates searched, 0 < low < high (a log grid needs low > 0).
-    grid : grid points of the one-population scan.
-    dtype : None (the params' precision) or float32/float64; warns as `solve_meanfield` does.
-    throw : raise `NumericalError` (under jit: an `equinox.error_if` error) when the status is
-        not successful (a root not converged, or one above r_range); with False the result comes
+    params : Params
+        The model parameters; computed in their dtype (see `dtype`).
+    max_equilibria : int
+        Rows of the output (rows beyond the roots found are NaN).
+    r_range : tuple of float
+        (low, high) rates searched, 0 < low < high (a log grid needs low > 0).
+    grid : int
+        Grid points of the one-population scan.
+    dtype : None or dtype
+        None (the params' precision) or float32/float64; warns as `solve_meanfield` does.
+    throw : bool
+        Raise `NumericalError` (under jit: an `equinox.error_if` error) when the status is not
+        successful (a root not converged, or one above r_range); with False the result comes
         back flagged.
 
     Returns
     -------
-    `Equilibria`.
+    Equilibria
+        The equilibria with their eigenvalues and stability.
 
-    Example
-    -------
+    Raises
+    ------
+    ParameterError
+        When `max_equilibria`, `r_range` or `grid` is invalid.
+    NumericalError
+        When the status is not successful and `throw` is True.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.meanfield import meanfield_equilibria
     >>> eq = meanfield_equilibria(presets.chen_campbell_2022(rounded=True, w_jump=0.001))
-    >>> eq.count, eq.r[: eq.count, 0]  # every root, a double one at a fold included
+    >>> eq.count, [round(r, 4) for r in eq.r[: eq.count, 0].tolist()], bool(eq.stable[0])
+    (1, [0.1983], True)
     """
     params = check_params(params)
     if (

@@ -68,7 +68,37 @@ class ThetaNetwork(eqx.Module):
     and synapses keep theirs: values are unchanged, the gradient is a biased estimate of the
     loss's slope at population scale (measured at H = 5: the right sign, magnitude about 7x
     smaller) that gradient-based fitting can follow. H = 5 fits 300 time units of a 10^4-neuron
-    network (examples/network_fit.py); above ~20 the derivatives explode again."""
+    network (examples/network_fit.py); above ~20 the derivatives explode again.
+
+    Attributes
+    ----------
+    n : int or tuple of int
+        Total neurons or per-population sizes.
+    dt : float
+        Euler step.
+    pulse_order : int
+        Sharpness of the spike pulse, in [1, 64].
+    checkpoint : bool
+        Checkpoint the scan (memory-bounded gradients).
+    sampler : Quantiles or RandomDraws
+        How the Lorentzian excitabilities are drawn.
+    key : jax.Array or None
+        PRNG key for a random sampler.
+    gradient_horizon : float or None
+        None for exact derivatives, or the truncation horizon H in time units.
+
+    Raises
+    ------
+    ParameterError
+        When dt, pulse_order or gradient_horizon is out of range.
+
+    Examples
+    --------
+    >>> from jaxmf.netfit import ThetaNetwork
+    >>> model = ThetaNetwork(n=100, dt=1e-2)
+    >>> model.n, model.dt, model.pulse_order, model.gradient_horizon
+    (100, 0.01, 8, None)
+    """
 
     n: int | tuple = eqx.field(static=True, default=10_000)
     dt: float = eqx.field(static=True, default=1e-3)
@@ -96,10 +126,34 @@ class ThetaNetwork(eqx.Module):
 
 
 class ThetaResult(eqx.Module):
-    """Output of `simulate_theta`, per recording bin (time, population): `t` bin end times, `r`
-    spikes per neuron per time unit over the bin (smooth count), `v_mean` (regularised
-    tan(theta/2)), `w_mean`, `s` at the bin end; `status` a `RESULTS` item: successful, or
-    diverged if the state became non-finite."""
+    """Output of `simulate_theta`, per recording bin (time, population).
+
+    Attributes
+    ----------
+    t : jax.Array
+        Shape (T,). The bin end times.
+    r : jax.Array
+        Shape (T, P). Spikes per neuron per time unit over the bin (smooth count).
+    v_mean : jax.Array
+        Shape (T, P). Mean regularised tan(theta/2) at the bin end.
+    w_mean : jax.Array
+        Shape (T, P). Mean adaptation at the bin end.
+    s : jax.Array
+        Shape (T, P). Synaptic variables at the bin end.
+    status : RESULTS
+        successful, or diverged if the state became non-finite.
+    message : str
+        The status in words (empty when successful).
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.netfit import ThetaNetwork, simulate_theta
+    >>> res = simulate_theta(presets.chen_campbell_2022(), t1=10.0, record_every=10,
+    ...                      model=ThetaNetwork(n=100, dt=1e-2))
+    >>> res.t.shape, res.r.shape, res.message
+    ((100,), (100, 1), '')
+    """
 
     t: jax.Array
     r: jax.Array
@@ -125,8 +179,37 @@ def _pulse_coefficients(order: int) -> np.ndarray:
 
 
 def spike_pulse(theta, order: int = 8):
-    """The pulse P(theta) (unit mass over a period, peaked at theta = pi) and the periodic part
-    S(theta) of its antiderivative Q(theta) = theta / 2pi + S(theta)."""
+    """The smooth spike pulse and the periodic part of its antiderivative.
+
+    P(theta) = c_n (1 - cos theta)^n has unit mass over a period and its peak at theta = pi;
+    its antiderivative is Q(theta) = theta / 2pi + S(theta).
+
+    Parameters
+    ----------
+    theta : jax.Array
+        Phases.
+    order : int
+        The pulse's sharpness n.
+
+    Returns
+    -------
+    pulse : jax.Array
+        P(theta), shaped like `theta`.
+    periodic : jax.Array
+        S(theta), shaped like `theta`.
+
+    Examples
+    --------
+    >>> import math
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.netfit import spike_pulse
+    >>> theta = jnp.linspace(-math.pi, math.pi, 2001)
+    >>> pulse, periodic = spike_pulse(theta)
+    >>> round(float(jnp.trapezoid(pulse, theta)), 4)  # unit mass
+    1.0
+    >>> round(float(pulse[1000]), 4), round(float(pulse[-1]), 4)  # zero at 0, peak at pi
+    (0.0, 0.8104)
+    """
     beta = _pulse_coefficients(order)
     c, s = jnp.cos(theta), jnp.sin(theta)
     return _pulse_from_trig(c, s, beta)
@@ -180,17 +263,43 @@ def simulate_theta(
 
     Parameters
     ----------
-    params : `Params` (one set; vmap for a batch).
-    t1 : end time, a whole number of bins (dt * record_every).
-    record_every : Euler steps per recording bin.
-    model : the `ThetaNetwork` settings (n, dt, pulse order, checkpointing).
-    dtype : float32/float64 (default: the params' dtype).
-    throw : raise `SimulationError` (under jit: an `equinox.error_if` error) when the state
-        becomes non-finite; with False the result comes back with status RESULTS.diverged.
+    params : Params
+        One parameter set (vmap for a batch).
+    t1 : float
+        End time, a whole number of bins (dt * record_every).
+    record_every : int
+        Euler steps per recording bin.
+    model : ThetaNetwork
+        The network's settings (n, dt, pulse order, checkpointing).
+    dtype : dtype, optional
+        float32/float64 (default: the params' dtype).
+    throw : bool
+        Raise `SimulationError` (under jit: an `equinox.error_if` error) when the state becomes
+        non-finite; with False the result comes back with status RESULTS.diverged.
 
     Returns
     -------
-    `ThetaResult`.
+    ThetaResult
+        The records per bin.
+
+    Raises
+    ------
+    ParameterError
+        When record_every is not an integer >= 1 or t1 is not a whole number of bins.
+    SimulationError
+        A non-finite state (with throw=True).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jaxmf import presets
+    >>> from jaxmf.netfit import ThetaNetwork, simulate_theta
+    >>> model = ThetaNetwork(n=100, dt=1e-2)
+    >>> def mean_rate(eta_bar):
+    ...     params = presets.chen_campbell_2022(eta_bar=eta_bar)
+    ...     return simulate_theta(params, t1=10.0, record_every=10, model=model).r.mean()
+    >>> round(float(mean_rate(0.25)), 2), bool(jax.grad(mean_rate)(0.25) > 0)  # more drive
+    (0.15, True)
     """
     params = check_params(params)
     dtype = jnp.dtype(dtype or params.eta_bar.dtype)

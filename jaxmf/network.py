@@ -62,7 +62,27 @@ __all__ = [
 
 
 class SimulationError(NumericalError):
-    """Numerical failure during a simulation; `.result` holds everything computed before it."""
+    """Numerical failure during a simulation (a `NumericalError`).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, with advice.
+    result : NetworkResult
+        Everything computed before the failure.
+
+    Attributes
+    ----------
+    result : NetworkResult
+        Everything computed before the failure, its `status` RESULTS.diverged.
+
+    Examples
+    --------
+    >>> from jaxmf.network import SimulationError
+    >>> from jaxmf._results import NumericalError
+    >>> issubclass(SimulationError, NumericalError)
+    True
+    """
 
 
 class _Drive(NamedTuple):
@@ -81,6 +101,22 @@ class EulerReset(eqx.Module):
     s <- min(s - dt s / tau_s + s_jump * spikes / N, s_max).
 
     The scheme needs small steps: see `max_dt`.
+
+    Attributes
+    ----------
+    reflect : bool
+        Reset to v_reset - (v - v_peak) (True, the paper's) or to v_reset (False).
+    s_max : float
+        Upper bound on s.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import EulerReset, simulate_network
+    >>> res = simulate_network(presets.chen_campbell_2022(), n=200, t1=20.0, scheme=EulerReset(),
+    ...                        progress=False)
+    >>> res.r.shape, res.message
+    ((200, 1), '')
     """
 
     reflect: bool = eqx.field(default=True, static=True)
@@ -103,7 +139,27 @@ class EulerReset(eqx.Module):
         return jnp.minimum(s - dt * s / tau_s + jump, self.s_max)
 
     def max_dt(self, params: Params, eta_max: float) -> float:
-        """Largest stable dt: the smallest of `bounds` (the reset bound, tau_s and 1/a)."""
+        """Largest stable dt: the smallest of `bounds` (the reset bound, tau_s and 1/a).
+
+        Parameters
+        ----------
+        params : Params
+            The run's parameters.
+        eta_max : float
+            The largest |eta_i| of the sampled network.
+
+        Returns
+        -------
+        float
+            The bound.
+
+        Examples
+        --------
+        >>> from jaxmf import presets
+        >>> from jaxmf.network import EulerReset
+        >>> round(EulerReset().max_dt(presets.chen_campbell_2022(), eta_max=10.0), 6)
+        0.003069
+        """
         return min(self.bounds(params, eta_max).values())
 
     def bounds(self, params: Params, eta_max: float) -> dict[str, float]:
@@ -113,6 +169,26 @@ class EulerReset(eqx.Module):
         only for dt < tau_s (at tau_s = 1e-6 and dt = 1e-3 s swings to -99 and the population
         falls silent). 'adaptation (1/a)': likewise w <- w (1 - dt a) + ... needs dt < 1/a.
         'reset (v_peak)': the bound of `reset_dt`. Each population's smallest value counts.
+
+        Parameters
+        ----------
+        params : Params
+            The run's parameters.
+        eta_max : float
+            The largest |eta_i| of the sampled network.
+
+        Returns
+        -------
+        dict of str to float
+            Each bound, by what it protects.
+
+        Examples
+        --------
+        >>> from jaxmf import presets
+        >>> from jaxmf.network import EulerReset
+        >>> bounds = EulerReset().bounds(presets.chen_campbell_2022(), eta_max=10.0)
+        >>> {k: round(v, 6) for k, v in bounds.items()}
+        {'reset (v_peak)': 0.003069, 'synapse (tau_s)': 2.6, 'adaptation (1/a)': 130.0}
         """
         p = jax.tree.map(np.asarray, params)
         return {
@@ -132,6 +208,26 @@ class EulerReset(eqx.Module):
         rate wrong by -80%..+750% at dt = 5e-3. Solving dt (u(dt) + A) = 1 for dt gives the bound;
         with v_peak = 200 and the paper's values it is dt < 3.08e-3
         (x = dt v_peak < (sqrt 5 - 1)/2).
+
+        Parameters
+        ----------
+        params : Params
+            The run's parameters.
+        eta_max : float
+            The largest |eta_i| of the sampled network.
+
+        Returns
+        -------
+        float
+            The bound, found by bisection.
+
+        Examples
+        --------
+        >>> from jaxmf import presets
+        >>> from jaxmf.network import EulerReset
+        >>> dt = EulerReset().reset_dt(presets.chen_campbell_2022(), eta_max=10.0)
+        >>> round(dt, 6), dt * 200 < (5**0.5 - 1) / 2
+        (0.003069, True)
         """
         p = jax.tree.map(np.asarray, params)
         vp = float(np.max(np.abs(p.v_peak if self.reflect else np.maximum(p.v_peak, -p.v_reset))))
@@ -177,6 +273,20 @@ class ExactPassage(eqx.Module):
     Justification: it is the integral of the model the mean field is exact for, so it converges to
     the mean field's assumptions as dt -> 0 while staying stable at dt ~ 1e-2, where the authors'
     Euler scheme with v_peak = 200 cannot run at all (see `EulerReset.max_dt`).
+
+    Attributes
+    ----------
+    s_max : float
+        Upper bound on s (default: none).
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import ExactPassage, simulate_network
+    >>> res = simulate_network(presets.tonic(), n=200, t1=20.0, dt=2e-2, record_every=50,
+    ...                        scheme=ExactPassage(), progress=False)
+    >>> res.r.shape, res.message
+    ((20, 1), '')
     """
 
     s_max: float = eqx.field(default=math.inf, static=True)
@@ -214,6 +324,25 @@ class ExactPassage(eqx.Module):
         |J| <= eta_max + |i_ext| + g |e_r| + A^2/4 + |w|, with s <= 1 (the synaptic variable of a
         population stays far below 1 in every regime of the paper) and the adaptation of the
         fastest neuron, w ~ w_jump * rate / a with rate = sqrt(eta_max)/pi.
+
+        Parameters
+        ----------
+        params : Params
+            The run's parameters.
+        eta_max : float
+            The largest |eta_i| of the sampled network.
+
+        Returns
+        -------
+        float
+            The bound.
+
+        Examples
+        --------
+        >>> from jaxmf import presets
+        >>> from jaxmf.network import ExactPassage
+        >>> round(ExactPassage().max_dt(presets.tonic(), eta_max=640.0), 4)
+        0.0389
         """
         p = jax.tree.map(np.asarray, params)
         gs_max = float(np.max(np.sum(p.g * p.fractions[..., None, :], axis=-1)))
@@ -253,6 +382,20 @@ class MobiusPassage(eqx.Module):
     Use it for long or large runs of the model the mean field is exact for (v_peak = -v_reset =
     inf): at h = 2e-2 the mean rate, <w> and burst period of the paper's network are within 0.1%
     of their dt -> 0 limits. v_peak only bounds which neurons enter <v>.
+
+    Attributes
+    ----------
+    s_max : float
+        Upper bound on s (default: none).
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import MobiusPassage, simulate_network
+    >>> res = simulate_network(presets.tonic(), n=200, t1=20.0, dt=2e-2, record_every=50,
+    ...                        scheme=MobiusPassage(), progress=False)
+    >>> res.r.shape, round(float(res.r[-10:, 0].mean()), 2)
+    ((20, 1), 0.23)
     """
 
     s_max: float = eqx.field(default=math.inf, static=True)
@@ -289,24 +432,48 @@ class MobiusPassage(eqx.Module):
 
         Parameters
         ----------
-        params : the run's `Params`.
-        eta_max : the largest |eta_i| of the sampled network.
+        params : Params
+            The run's parameters.
+        eta_max : float
+            The largest |eta_i| of the sampled network.
 
         Returns
         -------
-        The bound as a float.
+        float
+            The bound.
 
-        Example
-        -------
-        >>> round(MobiusPassage().max_dt(jaxmf.presets.tonic(), eta_max=640.0), 4)
+        Examples
+        --------
+        >>> from jaxmf import presets
+        >>> from jaxmf.network import MobiusPassage
+        >>> round(MobiusPassage().max_dt(presets.tonic(), eta_max=640.0), 4)
         0.0389
         """
         return ExactPassage().max_dt(params, eta_max)
 
 
 class Network(eqx.Module):
-    """The network's fixed structure: population sizes and standard Lorentzian samples z_i
-    (eta_i = eta_bar + delta_eta * z_i), one array per population."""
+    """The network's fixed structure: population sizes and standard Lorentzian samples.
+
+    Built by `make_network`; eta_i = eta_bar + delta_eta * z_i.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Neurons per population.
+    z : tuple of jax.Array
+        One array of shape (sizes[m],) per population: the standard Lorentzian samples z_i.
+    n : int
+        The total number of neurons.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import make_network
+    >>> net = make_network(presets.chen_campbell_2022(), 100)
+    >>> net.sizes, net.n
+    ((100,), 100)
+    """
 
     sizes: tuple[int, ...] = eqx.field(static=True)
     z: tuple[jax.Array, ...]
@@ -317,8 +484,27 @@ class Network(eqx.Module):
 
 
 class NetworkState(eqx.Module):
-    """Everything needed to continue a run: per-population v and w, synaptic variables s (P,),
-    the number of steps taken and a PRNG key."""
+    """Everything needed to continue a run, from `init`, `step` or `run`.
+
+    Attributes
+    ----------
+    v, w : tuple of jax.Array
+        Per population, shape (sizes[m],): membrane potentials and adaptation currents.
+    s : jax.Array
+        Shape (P,). Synaptic variables.
+    step : jax.Array
+        The number of steps taken.
+    key : jax.Array
+        A PRNG key.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import init, make_network
+    >>> state = init(make_network(presets.chen_campbell_2022(), 100))
+    >>> state.v[0].shape, state.s.shape, int(state.step)
+    ((100,), (1,), 0)
+    """
 
     v: tuple[jax.Array, ...]
     w: tuple[jax.Array, ...]
@@ -328,11 +514,36 @@ class NetworkState(eqx.Module):
 
 
 class Records(NamedTuple):
-    """Population observables per recording bin (time x population; a leading batch axis for
-    batched runs). `r` is spikes per neuron per time unit over the bin; `v_mean`, `w_mean` (over
-    neurons with |v| <= v_peak) and `s` are sampled at the end of the bin. `n_nonfinite` counts
-    neurons whose v or w is NaN/inf. `spike_first` is the step offset (0..record_every-1) of the
-    first spike of each recorded neuron in the bin or -1, and `spike_count` their spike counts."""
+    """Population observables per recording bin, as returned by `run`.
+
+    Shapes are (bins, P) for the observables and (bins, R) for the R recorded neurons, with a
+    leading batch axis for batched runs.
+
+    Attributes
+    ----------
+    r : jax.Array
+        Spikes per neuron per time unit over the bin.
+    v_mean, w_mean : jax.Array
+        Mean v and w over neurons with |v| <= v_peak, at the end of the bin.
+    s : jax.Array
+        Synaptic variables at the end of the bin.
+    n_nonfinite : jax.Array
+        Neurons whose v or w is NaN or inf.
+    spike_first : jax.Array
+        The step offset (0..record_every-1) of each recorded neuron's first spike in the bin, or -1.
+    spike_count : jax.Array
+        Each recorded neuron's spike count in the bin.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import init, make_network, run
+    >>> params = presets.chen_campbell_2022()
+    >>> net = make_network(params, 100)
+    >>> _, rec = run(params, net, init(net), dt=1e-3, n_records=5, record_every=100)
+    >>> rec.r.shape, rec.spike_first.shape
+    ((5, 1), (5, 0))
+    """
 
     r: jax.Array
     v_mean: jax.Array
@@ -344,7 +555,33 @@ class Records(NamedTuple):
 
 
 def population_sizes(params: Params, n: int | tuple[int, ...]) -> tuple[int, ...]:
-    """Split n neurons between populations by `fractions` (or take per-population sizes)."""
+    """Split n neurons between populations by `fractions` (or take per-population sizes).
+
+    Parameters
+    ----------
+    params : Params
+        The model parameters (their `fractions` split n).
+    n : int or tuple of int
+        The total number of neurons, or one size per population.
+
+    Returns
+    -------
+    tuple of int
+        Neurons per population.
+
+    Raises
+    ------
+    ParameterError
+        When n is not a whole number, the sizes do not match the populations, or a population gets
+        no neuron.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import population_sizes
+    >>> population_sizes(presets.chen_campbell_2022(), 100)
+    (100,)
+    """
     n_pop = params.n_populations
     if isinstance(n, (tuple, list)):
         sizes = tuple(int(x) for x in n)
@@ -371,7 +608,39 @@ def population_sizes(params: Params, n: int | tuple[int, ...]) -> tuple[int, ...
 
 
 def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None) -> Network:
-    """Population sizes and Lorentzian samples for a network of n neurons."""
+    """Population sizes and Lorentzian samples for a network of n neurons.
+
+    Parameters
+    ----------
+    params : Params
+        The model parameters (their `fractions` split n).
+    n : int or tuple of int
+        The total number of neurons, or one size per population.
+    sampler : Quantiles or RandomDraws
+        How the standard Lorentzian samples are drawn (`RandomDraws` needs `key`).
+    key : jax.Array, optional
+        PRNG key for a random sampler.
+    dtype : dtype, optional
+        The samples' dtype (default: the enabled precision).
+
+    Returns
+    -------
+    Network
+        The sizes and samples.
+
+    Raises
+    ------
+    ParameterError
+        When n does not fit the populations (see `population_sizes`).
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import make_network
+    >>> net = make_network(presets.chen_campbell_2022(), 100)  # quantiles: symmetric about 0
+    >>> net.sizes, round(float(net.z[0][0]), 3), round(float(net.z[0][-1]), 3)
+    ((100,), -32.139, 32.139)
+    """
     sizes = population_sizes(params, n)
     keys = [None] * len(sizes) if key is None else list(jax.random.split(key, len(sizes)))
     z = tuple(sampler(k, size, dtype=dtype) for k, size in zip(keys, sizes))
@@ -379,7 +648,34 @@ def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None
 
 
 def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> NetworkState:
-    """Initial state (all zeros, as in the paper, unless v0, w0, s0 are given)."""
+    """Initial state (all zeros, as in the paper, unless v0, w0, s0 are given).
+
+    Parameters
+    ----------
+    network : Network
+        The network's structure.
+    dtype : dtype, optional
+        The state's dtype (default: the enabled precision).
+    key : jax.Array, optional
+        PRNG key carried in the state (default ``jax.random.key(0)``).
+    v0, w0 : float or array_like
+        Initial v and w, broadcast to every neuron of each population.
+    s0 : float or array_like
+        Initial synaptic variables, broadcast to (P,).
+
+    Returns
+    -------
+    NetworkState
+        The state at step 0.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import init, make_network
+    >>> state = init(make_network(presets.chen_campbell_2022(), 100), v0=-1.0)
+    >>> float(state.v[0][0]), state.s.tolist(), int(state.step)
+    (-1.0, [0.0], 0)
+    """
     dtype = dtype or jax.dtypes.canonicalize_dtype(float)
     n_pop = len(network.sizes)
     v = tuple(jnp.broadcast_to(jnp.asarray(v0, dtype), (m,)).copy() for m in network.sizes)
@@ -446,7 +742,38 @@ def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None):
 def step(
     params: Params, network: Network, state: NetworkState, dt: float, scheme=EulerReset()
 ) -> tuple[NetworkState, jax.Array]:
-    """One time step; returns the new state and the spike count of each population."""
+    """One time step; returns the new state and the spike count of each population.
+
+    Parameters
+    ----------
+    params : Params
+        The model parameters (cast to the state's dtype).
+    network : Network
+        The network's structure.
+    state : NetworkState
+        The state before the step.
+    dt : float
+        The time step.
+    scheme : EulerReset, ExactPassage or MobiusPassage
+        How a spike is handled.
+
+    Returns
+    -------
+    state : NetworkState
+        The state after the step.
+    counts : jax.Array
+        Shape (P,). Spikes of each population in the step.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import init, make_network, step
+    >>> params = presets.chen_campbell_2022()
+    >>> net = make_network(params, 100)
+    >>> state, counts = step(params, net, init(net), 1e-3)
+    >>> int(state.step), counts.tolist()
+    (1, [0])
+    """
     dtype = state.s.dtype
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
@@ -487,6 +814,46 @@ def run(
     `axis_name`: inside `jax.shard_map` over the neurons (each population split along that mesh
     axis, `network.sizes` the whole populations'), the spike counts and the population sums of
     the records are summed across it; no raster then.
+
+    Parameters
+    ----------
+    params : Params
+        The model parameters (cast to the state's dtype).
+    network : Network
+        The network's structure.
+    state : NetworkState
+        The state to start from.
+    dt : float or jax.Array
+        The time step.
+    n_records : int
+        Recording bins (static).
+    record_every : int
+        Steps per recording bin (static).
+    scheme : EulerReset, ExactPassage or MobiusPassage
+        How a spike is handled.
+    raster : tuple of jax.Array
+        Per population, the indices of the neurons whose spikes are recorded.
+    n_active : int or jax.Array, optional
+        Stop after that many records; the rest is zero-filled.
+    axis_name : str, optional
+        The `jax.shard_map` mesh axis the neurons are split along.
+
+    Returns
+    -------
+    state : NetworkState
+        The state after the run.
+    records : Records
+        One row per recording bin.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import init, make_network, run
+    >>> params = presets.chen_campbell_2022()
+    >>> net = make_network(params, 100)
+    >>> state, rec = run(params, net, init(net), dt=1e-3, n_records=5, record_every=100)
+    >>> int(state.step), rec.r.shape
+    (500, (5, 1))
     """
     dtype = state.s.dtype
     p = _cast(params, dtype)
@@ -560,8 +927,25 @@ def run(
 
 
 class SimulationInterrupted(Interrupted):
-    """Ctrl-C during `simulate_network`; `.result` holds every finished chunk and the state to
-    resume from (`simulate_network(..., resume=err.result)`)."""
+    """Ctrl-C during `simulate_network` (an `Interrupted`).
+
+    Parameters
+    ----------
+    result : NetworkResult
+        Every finished chunk and the state to resume from.
+
+    Attributes
+    ----------
+    result : NetworkResult
+        Resume with ``simulate_network(..., resume=err.result)``.
+
+    Examples
+    --------
+    >>> from jaxmf.network import SimulationInterrupted
+    >>> from jaxmf._results import Interrupted
+    >>> issubclass(SimulationInterrupted, Interrupted)
+    True
+    """
 
     def __init__(self, result: NetworkResult):
         super().__init__(
@@ -573,10 +957,45 @@ class SimulationInterrupted(Interrupted):
 
 
 class NetworkResult(eqx.Module):
-    """Output of `simulate_network`. Observables are (time, population), with a leading batch axis
-    for batched parameters. `t` is the end time of each recording bin. `state` continues the run
-    (`resume=`); `status` is a `RESULTS` item (batched like the parameters): successful,
-    diverged (a non-finite state) or interrupted."""
+    """Output of `simulate_network`.
+
+    Observables are (time, population), with a leading batch axis for batched parameters.
+
+    Attributes
+    ----------
+    t : jax.Array
+        Shape (T,). The end time of each recording bin.
+    r, v_mean, w_mean, s, n_nonfinite : jax.Array
+        Shape (T, P). The population observables of `Records`.
+    spike_first, spike_count : jax.Array
+        Shape (T, R). The recorded neurons' first spike offsets and spike counts.
+    raster_index : tuple of jax.Array
+        Per population, the indices of the recorded neurons.
+    state : NetworkState
+        The final state, to continue the run (`resume=`).
+    network : Network
+        The network's structure.
+    params : Params
+        The parameters of the run.
+    status : RESULTS
+        successful, diverged (a non-finite state) or interrupted (batched like the parameters).
+    dt : float
+        The time step.
+    record_every : int
+        Steps per recording bin.
+    message : str
+        The status in words (empty when successful).
+    dtype : numpy.dtype
+        The precision the network was simulated in.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import simulate_network
+    >>> res = simulate_network(presets.chen_campbell_2022(), n=200, t1=20.0, progress=False)
+    >>> res.t.shape, res.r.shape, round(float(res.t[-1]), 3), res.message
+    ((200,), (200, 1), 20.0, '')
+    """
 
     t: jax.Array
     r: jax.Array
@@ -611,7 +1030,27 @@ class NetworkResult(eqx.Module):
         )
 
     def select(self, i: int) -> NetworkResult:
-        """Element i of a batched result (from stacked params)."""
+        """Element i of a batched result (from stacked params).
+
+        Parameters
+        ----------
+        i : int
+            The index in the batch.
+
+        Returns
+        -------
+        NetworkResult
+            The result of parameter set i.
+
+        Examples
+        --------
+        >>> from jaxmf import presets
+        >>> from jaxmf.network import simulate_network, stack_params
+        >>> params = stack_params([presets.chen_campbell_2022(eta_bar=e) for e in (0.2, 0.3)])
+        >>> res = simulate_network(params, n=100, t1=5.0, progress=False)
+        >>> res.r.shape, res.select(1).r.shape
+        ((2, 50, 1), (50, 1))
+        """
         pick = lambda x: x[i]
         return NetworkResult(
             t=self.t,
@@ -635,7 +1074,32 @@ class NetworkResult(eqx.Module):
         """(spike times, neuron indices) of the recorded neurons, for a raster plot.
 
         Times are bin start + (first spike offset + 1) dt; a neuron that fired more than once in a
-        bin contributes its first spike only (`spike_count` has the true counts)."""
+        bin contributes its first spike only (`spike_count` has the true counts).
+
+        Returns
+        -------
+        times : numpy.ndarray
+            The spike times.
+        neurons : numpy.ndarray
+            The neurons' indices in the whole network.
+
+        Raises
+        ------
+        ValueError
+            For a batched result (take one element with `select` first).
+
+        Examples
+        --------
+        >>> from jaxmf import presets
+        >>> from jaxmf.network import simulate_network
+        >>> res = simulate_network(presets.chen_campbell_2022(), n=200, t1=20.0, raster=4,
+        ...                        progress=False)
+        >>> times, neurons = res.spike_raster()
+        >>> res.raster_index[0].tolist()  # evenly spaced across the excitability range
+        [0, 66, 133, 199]
+        >>> times.shape == neurons.shape, set(neurons.tolist()) <= {0, 66, 133, 199}
+        (True, True)
+        """
         first = np.asarray(self.spike_first)
         if first.ndim != 2:
             raise ValueError("spike_raster: take one element of a batched result first")
@@ -652,13 +1116,25 @@ def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
 
     Parameters
     ----------
-    scheme : `EulerReset`, `ExactPassage` or `MobiusPassage` (the last two share the bound).
-    params : `Params` (any batch shape; the bound covers every element).
-    network : the `Network` whose Lorentzian samples give the largest excitability.
+    scheme : EulerReset, ExactPassage or MobiusPassage
+        The spike scheme (the last two share the bound).
+    params : Params
+        The parameters (any batch shape; the bound covers every element).
+    network : Network
+        The network whose Lorentzian samples give the largest excitability.
 
     Returns
     -------
-    A scalar array: the largest stable dt.
+    jax.Array
+        A scalar: the largest stable dt.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import EulerReset, make_network, traced_max_dt
+    >>> params = presets.chen_campbell_2022()
+    >>> round(float(traced_max_dt(EulerReset(), params, make_network(params, 100))), 5)
+    0.00307
     """
     z_max = jnp.max(jnp.stack([jnp.max(jnp.abs(z)) for z in network.z]))
     eta_max = jnp.max(jnp.abs(params.eta_bar + params.delta_eta * z_max))
@@ -719,16 +1195,40 @@ def validate_run(params, network, dt, t1, t0, record_every, scheme, dtype) -> in
 
     Parameters
     ----------
-    params : the run's `Params` (concrete or traced; the step-size bound needs concrete values).
-    network : the `Network` (sizes and Lorentzian samples) the run uses.
-    dt, t1, t0 : step and the end and start times; dt must be a static Python float.
-    record_every : steps per recording bin.
-    scheme : the spike scheme (`EulerReset` or `ExactPassage`); its `max_dt` bounds dt.
-    dtype : float32 or float64.
+    params : Params
+        The run's parameters (concrete or traced; the step-size bound needs concrete values).
+    network : Network
+        The network (sizes and Lorentzian samples) the run uses.
+    dt : float
+        The time step, a static Python float.
+    t1, t0 : float
+        The end and start times.
+    record_every : int
+        Steps per recording bin.
+    scheme : EulerReset, ExactPassage or MobiusPassage
+        The spike scheme; its `max_dt` bounds dt.
+    dtype : dtype
+        float32 or float64.
 
     Returns
     -------
-    The number of recording bins in (t0, t1]. Raises `ParameterError` naming the bad setting.
+    int
+        The number of recording bins in (t0, t1].
+
+    Raises
+    ------
+    ParameterError
+        Naming the bad setting.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import EulerReset, make_network, validate_run
+    >>> params = presets.chen_campbell_2022()
+    >>> net = make_network(params, 100)
+    >>> validate_run(params, net, 1e-3, 10.0, 0.0, 100, EulerReset(), jnp.float32)
+    100
     """
     if (
         isinstance(record_every, bool)
@@ -881,27 +1381,46 @@ def simulate_network(
 
     Parameters
     ----------
-    params : `Params`; with a leading batch axis (see `stack_params`) the batch runs under vmap.
-    n : total neurons (split by `fractions`) or per-population sizes (default 10_000; a resumed
+    params : Params
+        The model parameters; with a leading batch axis (see `stack_params`) the batch runs
+        under vmap.
+    n : int or tuple of int, optional
+        Total neurons (split by `fractions`) or per-population sizes (default 10_000; a resumed
         run keeps its own, and a different n is refused).
-    t1 : end time (dimensionless). dt : time step (a static float; the default 1e-3 is the
-        paper's). record_every : steps per recording bin.
-    dtype : float32/float64 (default: the enabled precision; a resumed run keeps its own).
-    scheme : `EulerReset()` (the paper's), `ExactPassage()` or `MobiusPassage()` (the fastest
-        to a given accuracy: dt = 2e-2 reaches 0.1% where EulerReset needs dt <= 2.5e-3).
-    sampler : `Quantiles()` or `RandomDraws()` (needs `key`).
-    raster : number of neurons (or per-population index arrays) whose spikes are kept.
-    resume : a previous result to continue to the new t1 (params may change, e.g. to switch an
-        input on); records are concatenated.
-    chunk_steps : neuron-steps per compiled chunk (progress granularity; Ctrl-C loses at most one
-        chunk).
-    throw : raise `SimulationError` (a `NumericalError`) on a non-finite state; with False the
+    t1 : float
+        End time (dimensionless).
+    dt : float
+        Time step (a static float; the default 1e-3 is the paper's).
+    record_every : int
+        Steps per recording bin.
+    dtype : dtype, optional
+        float32/float64 (default: the enabled precision; a resumed run keeps its own).
+    scheme : EulerReset, ExactPassage or MobiusPassage
+        `EulerReset()` (the paper's), `ExactPassage()` or `MobiusPassage()` (the fastest to a
+        given accuracy: dt = 2e-2 reaches 0.1% where EulerReset needs dt <= 2.5e-3).
+    sampler : Quantiles or RandomDraws
+        How the Lorentzian samples are drawn (`RandomDraws()` needs `key`).
+    key : jax.Array, optional
+        PRNG key for a random sampler.
+    raster : int or tuple of array_like
+        Number of neurons (or per-population index arrays) whose spikes are kept.
+    resume : NetworkResult, optional
+        A previous result to continue to the new t1 (params may change, e.g. to switch an input
+        on); records are concatenated.
+    chunk_steps : float
+        Neuron-steps per compiled chunk (progress granularity; Ctrl-C loses at most one chunk).
+    progress : bool
+        Show a progress line.
+    throw : bool
+        Raise `SimulationError` (a `NumericalError`) on a non-finite state; with False the
         result comes back with `status` RESULTS.diverged.
-    max_memory : bytes the network's state may take (default: the memory available now); a
-        network that needs more is refused before anything is allocated. Raise it for an
-        accelerator with more memory than the host.
-    devices : None (one device), a count of local devices or a list of them: one network's
-        neurons split evenly across them (`jax.shard_map`; each population's size must be a
+    max_memory : float, optional
+        Bytes the network's state may take (default: the memory available now); a network that
+        needs more is refused before anything is allocated. Raise it for an accelerator with
+        more memory than the host.
+    devices : None, int or list of devices
+        None (one device), a count of local devices or a list of them: one network's neurons
+        split evenly across them (`jax.shard_map`; each population's size must be a
         multiple of the count). Each step the devices sum their populations' spike counts (P
         integers), so the state, rates and s equal the one-device run's bit for bit; <v> and
         <w> are sums of per-device sums (equal to rounding). Each device holds N / D neurons'
@@ -911,17 +1430,32 @@ def simulate_network(
 
     Returns
     -------
-    `NetworkResult`. Ctrl-C raises `SimulationInterrupted` (an `Interrupted`) holding the part
-    computed so far.
+    NetworkResult
+        The records and the final state. Ctrl-C raises `SimulationInterrupted` (an
+        `Interrupted`) holding the part computed so far.
 
     Raises
     ------
-    ParameterError : a bad setting, named. SimulationError : a non-finite state (throw=True).
+    ParameterError
+        A bad setting, named.
+    SimulationError
+        A non-finite state (with throw=True).
 
-    Example
-    -------
-    >>> res = simulate_network(presets.tonic(), n=100_000, t1=100.0, dt=2e-2, record_every=50,
-    ...                        scheme=MobiusPassage(), devices=4)  # neurons over 4 devices
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.network import MobiusPassage, simulate_network
+    >>> res = simulate_network(presets.tonic(), n=200, t1=20.0, dt=2e-2, record_every=50,
+    ...                        scheme=MobiusPassage(), progress=False)
+    >>> res.r.shape, round(float(res.t[-1]), 3)
+    ((20, 1), 20.0)
+    >>> more = simulate_network(presets.tonic(), n=200, t1=30.0, dt=2e-2, record_every=50,
+    ...                         scheme=MobiusPassage(), resume=res, progress=False)
+    >>> more.r.shape, round(float(more.t[-1]), 3)
+    ((30, 1), 30.0)
+
+    On several devices the neurons are split between them (``devices=4`` needs four devices
+    and population sizes that are multiples of 4).
     """
     params = check_params(params)
     if resume is not None:

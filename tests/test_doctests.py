@@ -25,6 +25,12 @@ MODULES = [
     "jaxmf.io",
     "jaxmf.plot",
     "jaxmf.dde",
+    "jaxmf.meanfield",
+    "jaxmf.network",
+    "jaxmf.heterogeneity",
+    "jaxmf.cache",
+    "jaxmf.netfit",
+    "jaxmf._fit",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
