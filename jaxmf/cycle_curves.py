@@ -1691,15 +1691,26 @@ def merge_repeated(branch: Branch, kind: str = "lpc", tol: float = 1e-9) -> Bran
 
     Parameters
     ----------
-    branch: any Branch. kind: the special-point kind to merge. tol: relative tolerance.
+    branch : Branch
+        Any branch.
+    kind : str, default 'lpc'
+        The special-point kind to merge.
+    tol : float, default 1e-9
+        Relative tolerance.
 
     Returns
     -------
-    A Branch equal to `branch` but for its special points.
+    Branch
+        Equal to `branch` but for its special points.
 
-    Example
-    -------
-    >>> cyc = merge_repeated(continue_cycles(p, hopf, "eta_bar", (0, 0.4)))  # doctest: +SKIP
+    Examples
+    --------
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True)
+    >>> hopf = jaxmf.continue_equilibria(p, "eta_bar", (0.0, 0.3)).special_points[0]
+    >>> cyc = jaxmf.merge_repeated(jaxmf.continue_cycles(p, hopf, "eta_bar", (0.0, 0.3)))
+    >>> [sp.kind for sp in cyc.special_points]
+    ['lpc', 'lpc', 'hopf']
     """
     check_positive("tol", tol)
     points = sorted(branch.special_points, key=lambda sp: sp.index)

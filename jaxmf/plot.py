@@ -939,7 +939,43 @@ def plot_branch(
     curve in the parameter plane, dashed where the non-critical eigenvalues are not all stable
     and, on a Hopf curve, dotted on its neutral-saddle part (omega undefined). Special points
     are marked and labelled (H, LP, BP, BT, CP, GH, ZH, CPC, LPPD, R1, ...; unconverged ones
-    with a trailing '?'). Returns the Axes.
+    with a trailing '?'), on light boxes, the labels of close points stacked; the axes carry the
+    paper's symbols (`parameter_label`).
+
+    Parameters
+    ----------
+    branch : Branch
+        From `continue_equilibria`, `continue_cycles` or a two-parameter continuation.
+    var : str, default 'r'
+        The variable of a one-parameter branch: 'r', 'v', 'w' or 's'.
+    population : int, default 0
+        Which population.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (default a new figure).
+    color : str, optional
+        The line colour (default the next of the axes' cycle).
+    label : str, optional
+        The legend label (default '<kind> branch').
+    annotate : bool, default True
+        Write the special points' labels.
+    path : str or Path, optional
+        Also save the figure there.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import jax; jax.config.update("jax_enable_x64", True)
+    >>> import jaxmf
+    >>> from jaxmf import plot
+    >>> branch = jaxmf.continue_equilibria(jaxmf.presets.chen_campbell_2022(rounded=True),
+    ...                                    "eta_bar", (0.0, 0.3))
+    >>> ax = plot.plot_branch(branch, "r")
+    >>> [t.get_text() for t in ax.texts], ax.get_xlabel() == plot.parameter_label("eta_bar")
+    (['H', 'H'], True)
+    >>> plot.pyplot().close(ax.figure)
     """
     plt = pyplot()
     if ax is None:
@@ -1025,8 +1061,38 @@ def plot_bifurcation(
     """The bifurcation diagram of `jaxmf bifurcation`: one panel per variable with every
     one-parameter branch (equilibria black; each cycle family's max/min in colour), and, when
     `branches` holds two-parameter curves, a panel of the parameter plane (one colour per kind:
-    Hopf, fold, LPC, PD, NS, homoclinic; each kind labelled once). `branches` maps names to
-    `Branch`es (or is a sequence of them). Returns the Figure."""
+    Hopf, fold, LPC, PD, NS, homoclinic; each kind labelled once). Cycle families are named in
+    the legend as their files (cycles_0, cycles_1, ...).
+
+    Parameters
+    ----------
+    branches : dict or sequence of Branch
+        Names -> branches (or the branches).
+    path : str or Path, optional
+        Also save the figure there.
+    title : str, optional
+        The figure's title ("(solid: stable, dashed: unstable)" is appended).
+    variables : tuple of str, default ('r', 'w')
+        One panel per variable for the one-parameter branches.
+    population : int, default 0
+        Which population.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import jax; jax.config.update("jax_enable_x64", True)
+    >>> import jaxmf
+    >>> from jaxmf import plot
+    >>> branch = jaxmf.continue_equilibria(jaxmf.presets.chen_campbell_2022(rounded=True),
+    ...                                    "eta_bar", (0.0, 0.3))
+    >>> fig = plot.plot_bifurcation({"equilibria": branch})
+    >>> len(fig.axes), [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    (2, ['equilibria'])
+    >>> plot.pyplot().close(fig)
+    """
     plt = pyplot()
     items = list(branches.values()) if isinstance(branches, dict) else list(branches)
     one = [b for b in items if len(b.param) == 1]
