@@ -1705,6 +1705,7 @@ def merge_repeated(branch: Branch, kind: str = "lpc", tol: float = 1e-9) -> Bran
 
     Examples
     --------
+    >>> import jax; jax.config.update("jax_enable_x64", True)
     >>> import jaxmf
     >>> p = jaxmf.presets.chen_campbell_2022(rounded=True)
     >>> hopf = jaxmf.continue_equilibria(p, "eta_bar", (0.0, 0.3)).special_points[0]
