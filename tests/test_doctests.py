@@ -31,6 +31,7 @@ MODULES = [
     "jaxmf.cache",
     "jaxmf.netfit",
     "jaxmf._fit",
+    "jaxmf._sweep",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
