@@ -32,6 +32,7 @@ MODULES = [
     "jaxmf.netfit",
     "jaxmf._fit",
     "jaxmf._sweep",
+    "jaxmf.bifurcation",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED = {"jaxmf.plot": {"plot_branch", "plot_bifurcation"}}
