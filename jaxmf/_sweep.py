@@ -205,17 +205,93 @@ class Grid(eqx.Module):
 
     @classmethod
     def product(cls, **axes) -> Grid:
-        """Every combination of the given axes, e.g. product(eta_bar=..., w_jump=...)."""
+        """Every combination of the given axes (a full factorial design).
+
+        Parameters
+        ----------
+        **axes : array_like
+            Parameter address -> 1-D values, e.g. ``eta_bar=[...], w_jump=[...]``.
+
+        Returns
+        -------
+        Grid
+            A 'product' grid whose dataset has one dimension per name.
+
+        Raises
+        ------
+        ParameterError
+            No axis, a name given twice or overlapping another, or values that are not finite.
+
+        Examples
+        --------
+        >>> import jax
+        >>> jax.config.update("jax_enable_x64", True)
+        >>> from jaxmf import Grid
+        >>> grid = Grid.product(eta_bar=[0.1, 0.12, 0.25], w_jump=[0.01, 0.02])
+        >>> grid.shape, grid.n_points
+        ((3, 2), 6)
+        """
         return cls._make("product", axes)
 
     @classmethod
     def points(cls, **columns) -> Grid:
-        """An explicit list of points: one equally long list of values per parameter."""
+        """An explicit list of points: one equally long list of values per parameter.
+
+        Parameters
+        ----------
+        **columns : array_like
+            Parameter address -> one value per point (all of the same length).
+
+        Returns
+        -------
+        Grid
+            A 'points' grid; its dataset has the one dimension `point`.
+
+        Raises
+        ------
+        ParameterError
+            Columns of different lengths, or an invalid or overlapping name.
+
+        Examples
+        --------
+        >>> from jaxmf import Grid
+        >>> Grid.points(eta_bar=[0.1, 0.2], w_jump=[0.01, 0.02]).values().tolist()
+        [[0.1, 0.01], [0.2, 0.02]]
+        """
         return cls._make("points", columns)
 
     @classmethod
     def random(cls, n: int, *, seed: int = 0, **ranges) -> Grid:
-        """n points drawn uniformly in the given (low, high) ranges (numpy PCG64 from `seed`)."""
+        """n points drawn uniformly in the given (low, high) ranges (numpy PCG64 from `seed`).
+
+        Parameters
+        ----------
+        n : int
+            Number of points.
+        seed : int
+            Seed of the generator; the same seed gives the same points.
+        **ranges : tuple of float
+            Parameter address -> (low, high).
+
+        Returns
+        -------
+        Grid
+            A 'random' grid with one dimension `point`.
+
+        Raises
+        ------
+        ParameterError
+            n not a whole number >= 1, or a range that is not (low, high) with low < high.
+
+        Examples
+        --------
+        >>> from jaxmf import Grid
+        >>> grid = Grid.random(4, eta_bar=(0.0, 0.3))
+        >>> grid.shape, grid.dims
+        ((4,), ('point',))
+        >>> bool(((grid.columns[0] >= 0.0) & (grid.columns[0] < 0.3)).all())
+        True
+        """
         n = _count(n)
         rng = np.random.Generator(np.random.PCG64(seed))
         cols = {}
@@ -227,7 +303,35 @@ class Grid(eqx.Module):
     @classmethod
     def latin_hypercube(cls, n: int, *, seed: int = 0, **ranges) -> Grid:
         """n points in the given (low, high) ranges such that each parameter has exactly one
-        point in each of n equal strata (Latin hypercube; jittered within strata)."""
+        point in each of n equal strata (Latin hypercube; jittered within strata).
+
+        Parameters
+        ----------
+        n : int
+            Number of points (and of strata per parameter).
+        seed : int
+            Seed of the numpy PCG64 generator.
+        **ranges : tuple of float
+            Parameter address -> (low, high).
+
+        Returns
+        -------
+        Grid
+            A 'latin_hypercube' grid with one dimension `point`.
+
+        Raises
+        ------
+        ParameterError
+            n not a whole number >= 1, or an invalid range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from jaxmf import Grid
+        >>> grid = Grid.latin_hypercube(4, eta_bar=(0.0, 1.0))
+        >>> sorted(np.floor(grid.columns[0] * 4).astype(int).tolist())
+        [0, 1, 2, 3]
+        """
         n = _count(n)
         rng = np.random.Generator(np.random.PCG64(seed))
         cols = {}
@@ -258,7 +362,27 @@ class Grid(eqx.Module):
         return tuple(_address(n) for n in self.names)
 
     def values(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """(points, names) values of points start..stop in C order (the last axis fastest)."""
+        """(points, names) values of points start..stop in C order (the last axis fastest).
+
+        Parameters
+        ----------
+        start : int
+            First point (flat index).
+        stop : int or None
+            One past the last point (default: all points).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (stop - start, len(names)).
+
+        Examples
+        --------
+        >>> from jaxmf import Grid
+        >>> grid = Grid.product(eta_bar=[0.1, 0.12, 0.25], w_jump=[0.01, 0.02])
+        >>> grid.values(0, 3).tolist()
+        [[0.1, 0.01], [0.1, 0.02], [0.12, 0.01]]
+        """
         stop = self.n_points if stop is None else stop
         flat = np.arange(start, stop)
         if self.design != "product":
@@ -274,7 +398,37 @@ class Grid(eqx.Module):
         bytes_per_point: float | None = None,
     ) -> list[tuple[int, int]]:
         """(start, stop) of consecutive chunks of at most `size` points, or of as many points as
-        fit in `memory_budget` bytes at `bytes_per_point` each."""
+        fit in `memory_budget` bytes at `bytes_per_point` each.
+
+        Parameters
+        ----------
+        size : int or None
+            Points per chunk.
+        memory_budget : float or None
+            Bytes one chunk may take (used when `size` is None).
+        bytes_per_point : float or None
+            Bytes one point takes (used with `memory_budget`).
+
+        Returns
+        -------
+        list of tuple of int
+            (start, stop) flat indices covering every point once, in order.
+
+        Raises
+        ------
+        ParameterError
+            Neither a size nor a budget with bytes per point, or a size that is not a whole
+            number >= 1.
+
+        Examples
+        --------
+        >>> from jaxmf import Grid
+        >>> grid = Grid.product(eta_bar=[0.1, 0.12, 0.25], w_jump=[0.01, 0.02])
+        >>> grid.chunks(4)
+        [(0, 4), (4, 6)]
+        >>> grid.chunks(memory_budget=300.0, bytes_per_point=100.0)
+        [(0, 3), (3, 6)]
+        """
         if size is None:
             if memory_budget is None or bytes_per_point is None:
                 raise ParameterError(
@@ -287,11 +441,41 @@ class Grid(eqx.Module):
         return [(a, min(a + size, self.n_points)) for a in range(0, self.n_points, size)]
 
     def coords(self) -> dict[str, Any]:
+        """The dataset's coordinates: name -> axis (product), else name -> ('point', values).
+
+        Returns
+        -------
+        dict
+            Coordinates in the form `xarray.Dataset` takes.
+
+        Examples
+        --------
+        >>> from jaxmf import Grid
+        >>> Grid.product(eta_bar=[0.1, 0.2]).coords()["eta_bar"].tolist()
+        [0.1, 0.2]
+        >>> Grid.points(eta_bar=[0.1, 0.2]).coords()["eta_bar"][0]
+        'point'
+        """
         if self.design == "product":
             return {n: c for n, c in zip(self.names, self.columns)}
         return {n: ("point", c) for n, c in zip(self.names, self.columns)}
 
     def describe(self) -> dict[str, Any]:
+        """A JSON-ready description: design, names, shape, seed and a SHA-256 of the values
+        (part of a sweep's fingerprint and provenance).
+
+        Returns
+        -------
+        dict
+            Keys 'design', 'names', 'shape', 'seed', 'values_sha256'.
+
+        Examples
+        --------
+        >>> from jaxmf import Grid
+        >>> d = Grid.product(eta_bar=[0.1, 0.2], w_jump=[0.01]).describe()
+        >>> d["design"], d["shape"], len(d["values_sha256"])
+        ('product', [2, 1], 64)
+        """
         columns = [np.ascontiguousarray(c, dtype="<f8") for c in self.columns]
         return {
             "design": self.design,
@@ -345,7 +529,24 @@ def _validate_grid(params: Params, grid: Grid) -> None:
 
 
 class Trace(NamedTuple):
-    """Population traces after the transient: t (T,), r, v, w, s (T, P). What observables see."""
+    """Population traces after the transient: what an observable function sees.
+
+    Attributes
+    ----------
+    t : jax.Array
+        Times, shape (T,).
+    r, v, w, s : jax.Array
+        Rate, mean membrane potential, mean adaptation and synaptic gating, shape (T, P).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf._sweep import Trace
+    >>> tr = Trace(t=jnp.arange(3.0), r=jnp.ones((3, 1)), v=jnp.zeros((3, 1)),
+    ...            w=jnp.zeros((3, 1)), s=jnp.zeros((3, 1)))
+    >>> float(tr.r.mean())
+    1.0
+    """
 
     t: jax.Array
     r: jax.Array
@@ -410,6 +611,36 @@ class MeanFieldModel(eqx.Module):
     of the cost of the library's 1e-8 default). max_steps: step budget per point, rejected steps
     included. model: 'chen_campbell' (exact), 'nicola_campbell' or 'mpr'. blowup: a point
     whose |r|, |v|, |w| or |s| exceeds this is stopped and flagged 'diverged'.
+
+    Attributes
+    ----------
+    t1 : float
+        Simulated time per point.
+    transient : float or None
+        Time discarded before the observables (default t1 / 2).
+    save_dt : float
+        Sampling interval of the trace; at least 3 samples must remain after the transient.
+    rtol, atol : float
+        Step-size control of the solver.
+    max_steps : int
+        Step budget per point.
+    model : str
+        'chen_campbell', 'nicola_campbell' or 'mpr'.
+    blowup : float
+        Bound beyond which a point is stopped and flagged 'diverged'.
+
+    Raises
+    ------
+    ParameterError
+        A non-positive time or tolerance, transient >= t1, fewer than 3 samples, or an
+        unknown model.
+
+    Examples
+    --------
+    >>> from jaxmf import MeanFieldModel
+    >>> m = MeanFieldModel(t1=200.0)
+    >>> m.start, m.n_save, m.describe()["kind"]
+    (100.0, 201, 'meanfield')
     """
 
     t1: float = eqx.field(static=True, default=2000.0)
@@ -445,18 +676,65 @@ class MeanFieldModel(eqx.Module):
 
     @property
     def start(self) -> float:
+        """Time of the first saved sample (the end of the transient)."""
         return float(self.t1) / 2 if self.transient is None else float(self.transient)
 
     @property
     def n_save(self) -> int:
+        """Number of saved samples in [start, t1]."""
         return int(round((float(self.t1) - self.start) / float(self.save_dt))) + 1
 
     smooth_window = 1
 
     def prepare(self, params: Params, seed: int, grid: Grid):
+        """What `trace` needs besides the point's params: nothing for the mean field.
+
+        Parameters
+        ----------
+        params : Params
+            The base parameters.
+        seed : int
+            Unused.
+        grid : Grid
+            The sweep's grid.
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> import jaxmf
+        >>> grid = jaxmf.Grid.points(eta_bar=[0.1])
+        >>> print(jaxmf.MeanFieldModel(t1=200.0).prepare(jaxmf.Params(), 0, grid))
+        None
+        """
         return None
 
     def trace(self, params: Params, aux) -> tuple[Trace, Any]:
+        """The mean field of one point, sampled after the transient.
+
+        Parameters
+        ----------
+        params : Params
+            One point's parameters.
+        aux
+            What `prepare` returned (None).
+
+        Returns
+        -------
+        tuple
+            The `Trace` and the solver's `RESULTS` status.
+
+        Examples
+        --------
+        >>> import jax
+        >>> jax.config.update("jax_enable_x64", True)
+        >>> import jaxmf
+        >>> tr, status = jaxmf.MeanFieldModel(t1=200.0).trace(jaxmf.Params(), None)
+        >>> tr.r.shape, float(tr.t[0]), bool(status == jaxmf.RESULTS.successful)
+        ((201, 1), 100.0, True)
+        """
         # `blowup` stops a diverging point: without it, it would spend its whole step budget on
         # rejected steps and be indistinguishable from one that ran out of steps.
         ts = jnp.linspace(self.start, float(self.t1), self.n_save, dtype=params.eta_bar.dtype)
@@ -474,12 +752,42 @@ class MeanFieldModel(eqx.Module):
         return Trace(t=ts, r=res.r, v=res.v, w=res.w, s=res.s), res.status
 
     def bytes_per_point(self, params: Params) -> float:
+        """Estimated bytes one point takes while a chunk is evaluated (sizes the chunks).
+
+        Parameters
+        ----------
+        params : Params
+            The base parameters (their dtype and number of populations).
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import jaxmf
+        >>> jaxmf.MeanFieldModel(t1=200.0).bytes_per_point(jaxmf.Params()) > 0
+        True
+        """
         p = params.n_populations
         itemsize = np.dtype(params.eta_bar.dtype).itemsize
         # saved states, their copies in observables (sorts for percentiles), solver stages
         return itemsize * (6 * self.n_save * (4 * p + 1) + 64 * 4 * p) + 4096
 
     def describe(self) -> dict[str, Any]:
+        """The model's kind and fields, for the sweep's fingerprint and provenance.
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> import jaxmf
+        >>> d = jaxmf.MeanFieldModel(t1=200.0).describe()
+        >>> d["kind"], d["t1"], d["model"]
+        ('meanfield', 200.0, 'chen_campbell')
+        """
         return {
             "kind": self.kind,
             **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
@@ -494,6 +802,38 @@ class NetworkModel(eqx.Module):
     Regime and bursts use the rate smoothed over `smooth_time` time units, so finite-size
     fluctuations are not taken for bursts. dtype: 'float32' (default, as `simulate_network`) or
     'float64'. scheme/sampler as in `simulate_network`; the sampler's key comes from the seed.
+
+    Attributes
+    ----------
+    t1 : float
+        Simulated time per point; a whole number of recording bins (dt * record_every).
+    n : int
+        Neurons per point.
+    dt : float
+        Time step.
+    record_every : int
+        Steps per recording bin.
+    transient : float or None
+        Time discarded before the observables (default t1 / 4).
+    smooth_time : float
+        Smoothing window of the rate for regime and bursts.
+    dtype : str
+        'float32' or 'float64'.
+    scheme, sampler
+        As in `jaxmf.simulate_network`.
+
+    Raises
+    ------
+    ParameterError
+        Invalid values, t1 not a whole number of bins, or fewer than 3 bins after the
+        transient.
+
+    Examples
+    --------
+    >>> from jaxmf import NetworkModel
+    >>> m = NetworkModel(t1=20.0, n=100)
+    >>> round(m.bin_time, 6), m.n_records, m.first_record, m.smooth_window
+    (0.1, 200, 50, 100)
     """
 
     t1: float = eqx.field(static=True, default=400.0)
@@ -532,22 +872,57 @@ class NetworkModel(eqx.Module):
 
     @property
     def bin_time(self) -> float:
+        """Duration of one recording bin, dt * record_every."""
         return float(self.dt) * int(self.record_every)
 
     @property
     def n_records(self) -> int:
+        """Number of recording bins in t1."""
         return int(round(float(self.t1) / self.bin_time))
 
     @property
     def first_record(self) -> int:
+        """Index of the first bin after the transient."""
         start = float(self.t1) / 4 if self.transient is None else float(self.transient)
         return int(math.floor(start / self.bin_time + 1e-9))
 
     @property
     def smooth_window(self) -> int:
+        """Bins in `smooth_time` (at least 1)."""
         return max(1, int(round(float(self.smooth_time) / self.bin_time)))
 
     def prepare(self, params: Params, seed: int, grid: Grid):
+        """The network shared by every point (`jaxmf.make_network` with the key from `seed`),
+        after checking that the step suits the most excitable point of the grid.
+
+        Parameters
+        ----------
+        params : Params
+            The base parameters.
+        seed : int
+            Seed of the sampler's key.
+        grid : Grid
+            The sweep's grid.
+
+        Returns
+        -------
+        Network
+            The network `trace` simulates.
+
+        Raises
+        ------
+        ParameterError
+            The grid varies fractions or kappa (a network's population sizes are fixed), or the
+            step is unsuitable.
+
+        Examples
+        --------
+        >>> import jaxmf
+        >>> m = jaxmf.NetworkModel(t1=20.0, n=100)
+        >>> net = m.prepare(jaxmf.Params(), 0, jaxmf.Grid.points(eta_bar=[0.1, 0.2]))
+        >>> net.n
+        100
+        """
         for addr, name in zip(grid.addresses, grid.names):
             if addr.field in ("fractions", "kappa"):
                 raise ParameterError(
@@ -578,6 +953,30 @@ class NetworkModel(eqx.Module):
         return network
 
     def trace(self, params: Params, network) -> tuple[Trace, jax.Array]:
+        """Simulate one point from the all-zero state and keep the bins after the transient.
+
+        Parameters
+        ----------
+        params : Params
+            One point's parameters.
+        network : Network
+            What `prepare` returned.
+
+        Returns
+        -------
+        tuple
+            The `Trace` (population means) and `RESULTS.diverged` where a value is not finite,
+            else `RESULTS.successful`.
+
+        Examples
+        --------
+        >>> import jaxmf
+        >>> m = jaxmf.NetworkModel(t1=2.0, n=100, transient=1.0)
+        >>> p = jaxmf.Params()
+        >>> tr, status = m.trace(p, m.prepare(p, 0, jaxmf.Grid.points(eta_bar=[0.1])))
+        >>> tr.r.shape
+        (10, 1)
+        """
         dtype = jnp.dtype(self.dtype)
         state = init(network, dtype=dtype)
         _, rec = run(
@@ -596,10 +995,40 @@ class NetworkModel(eqx.Module):
         return tr, RESULTS.where(bad, RESULTS.diverged, RESULTS.successful)
 
     def bytes_per_point(self, params: Params) -> float:
+        """Estimated bytes one point takes while a chunk is evaluated (sizes the chunks).
+
+        Parameters
+        ----------
+        params : Params
+            The base parameters (their number of populations).
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import jaxmf
+        >>> jaxmf.NetworkModel(t1=20.0, n=100).bytes_per_point(jaxmf.Params()) > 12 * 4 * 100
+        True
+        """
         itemsize = np.dtype(self.dtype).itemsize
         return itemsize * (12 * int(self.n) + 8 * self.n_records * params.n_populations) + 4096
 
     def describe(self) -> dict[str, Any]:
+        """The model's kind and fields (modules as their repr), for the fingerprint.
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> import jaxmf
+        >>> d = jaxmf.NetworkModel(t1=20.0, n=100).describe()
+        >>> d["kind"], d["n"], d["dtype"]
+        ('network', 100, 'float32')
+        """
         d = {"kind": self.kind}
         for f in dataclasses.fields(self):
             x = getattr(self, f.name)
@@ -797,8 +1226,22 @@ def _chunk_runner(model, addresses, table, devices):
 
 class SweepInterrupted(Interrupted):
     """Ctrl-C during `sweep`: the finished chunks are kept in `.parts` (when `out` was given);
-    calling `sweep` again with the same arguments finishes the rest. `done` and `total` count
-    points, `parts` is the folder (None without `out`; also in `.resume`)."""
+    calling `sweep` again with the same arguments finishes the rest.
+
+    Attributes
+    ----------
+    done, total : int
+        Points finished, and points in the grid.
+    parts : pathlib.Path or None
+        The folder of the finished chunks (None without `out`; also in `.resume`).
+
+    Examples
+    --------
+    >>> from jaxmf import SweepInterrupted
+    >>> err = SweepInterrupted("interrupted", 3, 6, None)
+    >>> err.done, err.total, err.resume
+    (3, 6, None)
+    """
 
     def __init__(self, message: str, done: int, total: int, parts: Path | None):
         super().__init__(message, resume=None if parts is None else str(parts))
@@ -910,7 +1353,30 @@ def _to_dataset(grid: Grid, table, results: dict[str, np.ndarray], n_pop: int, a
 
 
 def load_sweep(path):
-    """The dataset of a finished sweep (`sweep(..., out=path)`), fully read into memory."""
+    """The dataset of a finished sweep (`sweep(..., out=path)`), fully read into memory.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The netCDF file the sweep wrote.
+
+    Returns
+    -------
+    xarray.Dataset
+        The sweep's dataset (the file is closed).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> import jaxmf
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.nc")
+    >>> _ = jaxmf.sweep(jaxmf.Params(), jaxmf.Grid.points(eta_bar=[0.0, 0.3]), t1=200.0,
+    ...                 progress=False, out=path)
+    >>> jaxmf.load_sweep(path)["regime"].values.tolist()
+    ['tonic', 'tonic']
+    """
     import xarray as xr
 
     with xr.open_dataset(path, engine="scipy") as ds:
@@ -945,40 +1411,83 @@ def sweep(
 
     Parameters
     ----------
-    params : the `Params` the grid values are set on (one parameter set, not a batch).
-    grid : a `Grid` (product, points, random or Latin hypercube design).
-    model : 'meanfield' (`MeanFieldModel`; options t1, transient, save_dt, rtol, atol,
+    params : Params
+        The parameters the grid values are set on (one parameter set, not a batch).
+    grid : Grid
+        Product, points, random or Latin hypercube design.
+    model : str, MeanFieldModel, NetworkModel or callable
+        'meanfield' (`MeanFieldModel`; options t1, transient, save_dt, rtol, atol,
         max_steps, model, blowup), 'network' (`NetworkModel`; options t1, n, dt, record_every,
         transient, smooth_time, dtype, scheme, sampler), one of those objects, or a function
         params -> {name: array} (vmapped; its outputs are the observables).
-    observables : names from `OBSERVABLES` (default regime, r_mean, burst_period) or
+    observables : sequence or None
+        Names from `OBSERVABLES` (default regime, r_mean, burst_period) or
         (name, function of (`Trace`, smooth_window)) pairs. Regime and burst observables come
         from `jaxmf.analysis.trace_summary` of each population's rate.
-    out : netCDF path. Finished chunks go to `<out>.parts/` as they finish, each with its
+    out : str, pathlib.Path or None
+        netCDF path. Finished chunks go to `<out>.parts/` as they finish, each with its
         sweep's fingerprint and checksums; a later call with the same arguments resumes from
         them (a damaged or foreign chunk there is computed again, with a warning), and a call
         on a complete `out` just loads it. overwrite=True discards a different earlier sweep.
-    chunk_size, points_per_device : points per saved chunk (default points_per_device x
+    chunk_size, points_per_device : int or None
+        Points per saved chunk (default points_per_device x
         devices) and the vmap width of one device (default, mean field: 512 on CPU, 8192 on
         accelerators; network: 8 / 256; capped by `memory_budget` bytes per device, default
         1 GiB). A resumed sweep keeps both.
-    max_memory : bytes the gathered results may take (default: the memory available now); a
+    memory_budget : float or None
+        Bytes one device's chunk may take (default 1 GiB).
+    max_memory : float or None
+        Bytes the gathered results may take (default: the memory available now); a
         larger grid is refused up front with the estimate. Raise it on a bigger machine.
-    devices : a count or a list of local devices (default all).
-    seed : for the network's Lorentzian sample with a random sampler (random grid designs take
+    devices : int, list or None
+        A count or a list of local devices (default all).
+    seed : int
+        For the network's Lorentzian sample with a random sampler (random grid designs take
         their own seed), recorded in the provenance.
-    progress : a progress line on stderr.
-    provenance : extra entries for the provenance record (e.g. the command line).
-    throw : a failed point is data (its `status`, NaN observables), never an error; throw=True
+    progress : bool
+        A progress line on stderr.
+    overwrite : bool
+        Discard a different earlier sweep at `out`.
+    provenance : dict or None
+        Extra entries for the provenance record (e.g. the command line).
+    throw : bool
+        A failed point is data (its `status`, NaN observables), never an error; throw=True
         raises `NumericalError` (the dataset in `.result`) only when no point at all succeeded,
         throw=False returns that dataset too.
+    **options
+        Options of the model named by `model` (see above).
 
     Returns
     -------
-    An xarray Dataset with one dimension per axis of a product grid (else `point`), a
-    `population` dimension for multi-population params, each observable, `status` ('ok' /
-    'diverged' / 'max_steps', `jaxmf.RESULTS` labels) and provenance in `attrs` (versions,
-    devices, params, model, grid, seed, time).
+    xarray.Dataset
+        One dimension per axis of a product grid (else `point`), a `population` dimension for
+        multi-population params, each observable, `status` ('ok' / 'diverged' / 'max_steps',
+        `jaxmf.RESULTS` labels) and provenance in `attrs` (versions, devices, params, model,
+        grid, seed, time).
+
+    Raises
+    ------
+    ParameterError
+        Invalid params, grid, model options or observables, or a grid too big for
+        `max_memory`.
+    NumericalError
+        throw=True and no point succeeded (the dataset in `.result`).
+    SweepInterrupted
+        Ctrl-C; the finished chunks are kept when `out` was given.
+
+    Examples
+    --------
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> import jaxmf
+    >>> grid = jaxmf.Grid.product(eta_bar=[0.0, 0.3], w_jump=[0.0])
+    >>> ds = jaxmf.sweep(jaxmf.Params(), grid, t1=200.0, progress=False)
+    >>> dict(ds.sizes)
+    {'eta_bar': 2, 'w_jump': 1}
+    >>> ds["status"].values.tolist()
+    [['ok'], ['ok']]
+    >>> bool(ds["r_mean"][1, 0] > ds["r_mean"][0, 0])
+    True
     """
     if not isinstance(params, Params):
         raise ParameterError("params", f"must be jaxmf.Params; got {type(params).__name__}")
@@ -1384,16 +1893,39 @@ def regime_map(
 
     Parameters
     ----------
-    params : the `Params` the axes' values are set on.
-    axes : parameter name -> values, e.g. {"eta_bar": ..., "w_jump": ...}.
-    t1 : the simulated time per point.
-    model : 'meanfield' (default) or 'network'.
-    observables : computed besides 'regime' (always included).
-    **kwargs : further arguments of `sweep` (out=, devices=, rtol=, n=, throw=, ...).
+    params : Params
+        The parameters the axes' values are set on.
+    axes : mapping
+        Parameter name -> values, e.g. {"eta_bar": ..., "w_jump": ...}.
+    t1 : float
+        The simulated time per point.
+    model : str
+        'meanfield' (default) or 'network'.
+    observables : sequence of str
+        Computed besides 'regime' (always included).
+    **kwargs
+        Further arguments of `sweep` (out=, devices=, rtol=, n=, throw=, ...).
 
     Returns
     -------
-    The sweep's xarray Dataset; plot it with `jaxmf.plot.plot_regime_map(ds)`.
+    xarray.Dataset
+        The sweep's dataset; plot it with `jaxmf.plot.plot_regime_map(ds)`.
+
+    Raises
+    ------
+    ParameterError
+        `axes` is not a non-empty mapping, or as `sweep`.
+
+    Examples
+    --------
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> import jaxmf
+    >>> ds = jaxmf.regime_map(jaxmf.Params(), {"eta_bar": [0.0, 0.3]}, t1=200.0, progress=False)
+    >>> ds["regime"].values.tolist()
+    ['tonic', 'tonic']
+    >>> ds["regime"].attrs["labels"]
+    'quiescent, tonic, bursting, none'
     """
     if not isinstance(axes, Mapping) or not axes:
         raise ParameterError(

@@ -93,8 +93,27 @@ __all__ = [
 
 class ContinuationError(NumericalError):
     """A continuation, a refinement (`locate_hopf`, `locate_fold`) or a cycle (`cycle_at`)
-    failed numerically; `.result` holds what was computed (a Branch, SpecialPoint or Cycle with
-    its status), or None when nothing was."""
+    failed numerically.
+
+    Attributes
+    ----------
+    result : Branch, SpecialPoint, Cycle or None
+        What was computed, with its status, or None when nothing was.
+
+    Examples
+    --------
+    x' = x - mu has no fold (its Jacobian is never singular), so the refinement fails:
+
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.bifurcation import ContinuationError, locate_fold
+    >>> try:
+    ...     locate_fold({"mu": 1.0}, "mu", jnp.array([1.0]), vector_field=lambda x, p: x - p["mu"])
+    ... except ContinuationError as err:
+    ...     print(err.result.kind, err.result.converged)
+    fold False
+    """
 
 
 # Special-point labels: equilibria (fold = limit point LP, hopf = HB, bp = branch point),
@@ -133,11 +152,47 @@ _VARIABLES = ("r", "v", "w", "s")
 
 
 def flat_state(y: MeanFieldState) -> jax.Array:
-    """(r, v, w, s) blocks of length P -> one vector of length 4P."""
+    """(r, v, w, s) blocks of length P -> one vector of length 4P.
+
+    Parameters
+    ----------
+    y : MeanFieldState
+        Fields r, v, w, s, each of shape (P,) (or scalars).
+
+    Returns
+    -------
+    jax.Array
+        Shape (4P,): all r, then all v, w and s.
+
+    Examples
+    --------
+    >>> from jaxmf.bifurcation import flat_state
+    >>> from jaxmf.meanfield import MeanFieldState
+    >>> flat_state(MeanFieldState(r=1.0, v=2.0, w=3.0, s=4.0)).tolist()
+    [1.0, 2.0, 3.0, 4.0]
+    """
     return jnp.concatenate([jnp.atleast_1d(x) for x in y])
 
 
 def unflat_state(x: jax.Array) -> MeanFieldState:
+    """One vector of length 4P -> a `MeanFieldState` of (P,) blocks (inverse of `flat_state`).
+
+    Parameters
+    ----------
+    x : jax.Array
+        Shape (4P,).
+
+    Returns
+    -------
+    MeanFieldState
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.bifurcation import unflat_state
+    >>> unflat_state(jnp.arange(8.0)).v.tolist()
+    [2.0, 3.0]
+    """
     return MeanFieldState(*jnp.split(x, 4))
 
 
@@ -152,6 +207,41 @@ class SpecialPoint(eqx.Module):
     supercritical). frequency: omega at Hopf points (period 2 pi / omega), else NaN. period: cycle
     period for cycle points. multiplier: the critical Floquet multiplier (cycle points).
     data: other quantities by name (e.g. test-function values, l2 at a GH point).
+
+    Attributes
+    ----------
+    kind : str
+        One of SPECIAL_KINDS.
+    param : tuple of str
+        The continuation parameter name(s).
+    value : jax.Array
+        The parameter value (shape (2,) on two-parameter curves).
+    state : jax.Array
+        The flat state.
+    params : Params
+        The full parameters at the point.
+    index : int
+        Position of the nearest point on its branch.
+    converged : bool
+        Whether Newton refined it.
+    first_lyapunov, frequency, period : jax.Array
+        l1 and omega (Hopf points), period (cycle points); NaN elsewhere.
+    multiplier : jax.Array
+        Critical Floquet multiplier (cycle points).
+    data : dict
+        Other quantities by name.
+
+    Examples
+    --------
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> from jaxmf import bifurcation as bf, presets
+    >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+    >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+    >>> [(sp.kind, round(float(sp.value), 4)) for sp in b.special_points]
+    [('hopf', 0.0749)]
+    >>> b.special_points[0].criticality
+    'subcritical'
     """
 
     kind: str = eqx.field(static=True)
@@ -182,7 +272,25 @@ class SpecialPoint(eqx.Module):
         return "subcritical" if l1 > 0 else "supercritical"
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready dict of the point's scalars."""
+        """A JSON-ready dict of the point's scalars.
+
+        Returns
+        -------
+        dict
+            kind, param, value, index, converged, state, the finite ones of first_lyapunov,
+            frequency, period and multiplier, criticality (Hopf points) and `data`.
+
+        Examples
+        --------
+        >>> import jax
+        >>> jax.config.update("jax_enable_x64", True)
+        >>> from jaxmf import bifurcation as bf, presets
+        >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+        >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+        >>> d = b.special_points[0].summary()
+        >>> d["kind"], round(d["value"], 4), d["criticality"]
+        ('hopf', 0.0749, 'subcritical')
+        """
         out = {
             "kind": self.kind,
             "param": list(self.param),
@@ -232,6 +340,37 @@ class Branch(eqx.Module):
     valid parameter domain), max_steps_reached (max_points) or not_converged (the corrector
     failed). data: further per-point columns by name, each (n,) (e.g. 'omega', 'l1', 'kappa' on
     a Hopf curve, 'a' on a fold curve); written to CSV/JSON as extra columns.
+
+    Attributes
+    ----------
+    kind : str
+        One of BRANCH_KINDS.
+    param : tuple of str
+        Continuation parameter name(s).
+    values : jax.Array
+        Shape (n, len(param)).
+    states, eigenvalues : jax.Array
+        Shape (n, 4P); eigenvalues are complex.
+    stable : jax.Array
+        Shape (n,).
+    base : Params
+        The fixed parameters.
+    special_points : tuple of SpecialPoint
+    period, minima, maxima, profiles, mesh : jax.Array or None
+        Cycle branches only.
+    message : str
+    data : dict
+    status : RESULTS
+
+    Examples
+    --------
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> from jaxmf import bifurcation as bf, presets
+    >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+    >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+    >>> b.kind, b.param, b.values.shape[1], b.states.shape[1]
+    ('equilibrium', ('eta_bar',), 1, 4)
     """
 
     kind: str = eqx.field(static=True)
@@ -265,15 +404,65 @@ class Branch(eqx.Module):
         return int(np.shape(self.states)[-1]) // 4
 
     def params_at(self, i: int) -> Params:
-        """The full Params of point i."""
+        """The full Params of point i.
+
+        Parameters
+        ----------
+        i : int
+            Point index.
+
+        Returns
+        -------
+        Params
+            `base` with the continuation parameter(s) set to point i's values.
+
+        Examples
+        --------
+        >>> import jax
+        >>> jax.config.update("jax_enable_x64", True)
+        >>> from jaxmf import bifurcation as bf, presets
+        >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+        >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+        >>> float(b.params_at(0).eta_bar[0]) == float(b.values[0, 0])
+        True
+        """
         p = self.base
         for name, x in zip(self.param, np.asarray(self.values)[i]):
             p = set_parameter(p, name, x)
         return p
 
     def variable(self, name: str, population: int = 0, which: str = "state") -> np.ndarray:
-        """Column of a variable ('r', 'v', 'w', 's') of one population; `which` = 'state',
-        'min' or 'max' (cycles)."""
+        """Column of a variable of one population.
+
+        Parameters
+        ----------
+        name : str
+            'r', 'v', 'w' or 's'.
+        population : int
+            Population index.
+        which : str
+            'state', or 'min' / 'max' (cycle branches).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n,).
+
+        Raises
+        ------
+        ParameterError
+            An unknown variable, or 'min' / 'max' on a branch of equilibria.
+
+        Examples
+        --------
+        >>> import jax
+        >>> jax.config.update("jax_enable_x64", True)
+        >>> from jaxmf import bifurcation as bf, presets
+        >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+        >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+        >>> bool((b.variable("r") > 0).all())
+        True
+        """
         if name not in _VARIABLES:
             raise ParameterError("variable", f"must be one of r, v, w, s; got {name!r}")
         col = _VARIABLES.index(name) * self.n_populations + population
@@ -283,7 +472,23 @@ class Branch(eqx.Module):
         return np.asarray(table)[:, col]
 
     def labels(self) -> list[str]:
-        """Per-point special-point label ('' where none), at each point's `index`."""
+        """Per-point special-point label ('' where none), at each point's `index`.
+
+        Returns
+        -------
+        list of str
+            One label per point; several kinds at one point are joined by commas.
+
+        Examples
+        --------
+        >>> import jax
+        >>> jax.config.update("jax_enable_x64", True)
+        >>> from jaxmf import bifurcation as bf, presets
+        >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+        >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+        >>> [label for label in b.labels() if label]
+        ['hopf']
+        """
         out = [""] * len(self)
         for sp in self.special_points:
             if 0 <= sp.index < len(self):
@@ -315,7 +520,30 @@ class Branch(eqx.Module):
 
     def to_csv(self, path) -> Path:
         """One row per point: parameter(s), state, period/min/max (cycles), eigenvalues or
-        multipliers (re, im), stable (0/1), label. Written atomically."""
+        multipliers (re, im), stable (0/1), label. Written atomically.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Examples
+        --------
+        >>> import csv, os, tempfile
+        >>> import jax
+        >>> jax.config.update("jax_enable_x64", True)
+        >>> from jaxmf import bifurcation as bf, presets
+        >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+        >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+        >>> path = b.to_csv(os.path.join(tempfile.mkdtemp(), "branch.csv"))
+        >>> rows = list(csv.DictReader(open(path)))
+        >>> len(rows) == len(b), [r["label"] for r in rows if r["label"]]
+        (True, ['hopf'])
+        """
         cols = self._columns()
         labels = self.labels()
         text = io.StringIO(newline="")
@@ -327,7 +555,30 @@ class Branch(eqx.Module):
 
     def to_json(self, path) -> Path:
         """Everything needed by `Branch.from_json`: columns, base parameters, special points,
-        status. Strict JSON, written atomically (NaN as null, infinities as "inf"/"-inf")."""
+        status. Strict JSON, written atomically (NaN as null, infinities as "inf"/"-inf").
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Examples
+        --------
+        >>> import json, os, tempfile
+        >>> import jax
+        >>> jax.config.update("jax_enable_x64", True)
+        >>> from jaxmf import bifurcation as bf, presets
+        >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+        >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+        >>> path = b.to_json(os.path.join(tempfile.mkdtemp(), "branch.json"))
+        >>> doc = json.load(open(path))
+        >>> doc["kind"], doc["status"], len(doc["special_points"])
+        ('equilibrium', 'ok', 1)
+        """
         base = {f.name: getattr(self.base, f.name) for f in _fields(self.base)}
         doc = {
             "kind": self.kind,
@@ -347,7 +598,34 @@ class Branch(eqx.Module):
 
     @classmethod
     def from_json(cls, path) -> Branch:
-        """Read a branch written by `to_json`; a damaged file raises ValueError naming it."""
+        """Read a branch written by `to_json`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        Branch
+
+        Raises
+        ------
+        ValueError
+            A damaged file (the message names it).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> import jax
+        >>> jax.config.update("jax_enable_x64", True)
+        >>> from jaxmf import bifurcation as bf, presets
+        >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+        >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+        >>> back = bf.Branch.from_json(b.to_json(os.path.join(tempfile.mkdtemp(), "b.json")))
+        >>> bool(np.array_equal(back.states, b.states)), back.labels() == b.labels()
+        (True, True)
+        """
         doc = read_json(path, what="branch file")
         number = lambda v: np.asarray(from_json_number(v), dtype=float)
         cols = {k: number(v) for k, v in doc["columns"].items()}
@@ -472,7 +750,29 @@ def _on_cpu(fn):
 
 def meanfield_vector_field(x: jax.Array, params: Params) -> jax.Array:
     """The exact mean field (Chen & Campbell 2022) on a flat state (r, v, w, s), autonomous (no
-    extra input). Every vector field in jaxmf's continuation has this signature, f(x, params)."""
+    extra input). Every vector field in jaxmf's continuation has this signature, f(x, params).
+
+    Parameters
+    ----------
+    x : jax.Array
+        Flat state (r, v, w, s) blocks of length P.
+    params : Params
+
+    Returns
+    -------
+    jax.Array
+        dx/dt, the same shape as x.
+
+    Examples
+    --------
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import Params
+    >>> from jaxmf.bifurcation import meanfield_vector_field
+    >>> meanfield_vector_field(jnp.array([0.1, -1.0, 0.0, 0.0]), Params()).shape
+    (4,)
+    """
     return flat_state(chen_campbell(0.0, unflat_state(x), (params, None)))
 
 
@@ -595,6 +895,36 @@ def first_lyapunov_coefficient(f, x, omega=None, q=None) -> jax.Array:
     l1 = 2 s, because the complex coordinate z with x = 2 Re(z q) is (x + i y)/sqrt(2); halve it
     for the convention in which that normal form has l1 = s. Differentiable in x and in f's
     closure when q and omega are given.
+
+    Parameters
+    ----------
+    f : callable
+        x -> dx/dt, R^n -> R^n.
+    x : array_like
+        The Hopf equilibrium.
+    omega : float, optional
+        The critical frequency.
+    q : array_like, optional
+        The critical eigenvector, A q = i omega q.
+
+    Returns
+    -------
+    jax.Array
+        l1, a real scalar.
+
+    Examples
+    --------
+    The Hopf normal form with s = -0.5 has l1 = 2 s = -1 (supercritical):
+
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import first_lyapunov_coefficient
+    >>> s = -0.5
+    >>> f = lambda x: jnp.array([-x[1] + s * x[0] * (x[0] ** 2 + x[1] ** 2),
+    ...                          x[0] + s * x[1] * (x[0] ** 2 + x[1] ** 2)])
+    >>> round(float(first_lyapunov_coefficient(f, jnp.zeros(2))), 6)
+    -1.0
     """
     x = jnp.asarray(x)
     if omega is None or q is None:
@@ -893,6 +1223,19 @@ def locate_fold(
     ------
     ContinuationError
         With `throw`, when Newton does not converge.
+
+    Examples
+    --------
+    x' = mu - x^2 has its fold at mu = 0, x = 0, with a = -1:
+
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.bifurcation import locate_fold
+    >>> f = lambda x, p: p["mu"] - x ** 2
+    >>> sp = locate_fold({"mu": 0.01}, "mu", jnp.array([0.1]), vector_field=f)
+    >>> round(float(sp.value), 8), round(float(sp.state[0]), 6), round(float(sp.data["a"]), 6)
+    (0.0, 0.0, -1.0)
     """
     return _locate("fold", params, param, state, value, index, None, vector_field, throw)
 
@@ -941,6 +1284,20 @@ def locate_hopf(
     ------
     ContinuationError
         With `throw`, when Newton does not converge.
+
+    Examples
+    --------
+    Refine from the branch point next to the detected Hopf point (the same value):
+
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> from jaxmf import bifurcation as bf, presets
+    >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+    >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+    >>> i = b.special_points[0].index
+    >>> hopf = bf.locate_hopf(p, "eta_bar", b.states[i], float(b.values[i, 0]))
+    >>> round(float(hopf.value), 4), round(float(hopf.frequency), 3), hopf.criticality
+    (0.0749, 0.028, 'subcritical')
     """
     return _locate("hopf", params, param, state, value, index, frequency, vector_field, throw)
 
@@ -969,6 +1326,23 @@ def sensitivity(point: SpecialPoint, name: str) -> jax.Array:
     ------
     ParameterError
         A point of another kind or of two parameters, or `name` equal to its own parameter.
+
+    Examples
+    --------
+    The derivative agrees with a finite difference of `locate_hopf`:
+
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> from jaxmf import bifurcation as bf, presets
+    >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+    >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+    >>> hopf = b.special_points[0]
+    >>> d = float(bf.sensitivity(hopf, "w_jump"))
+    >>> h = 1e-5
+    >>> moved = bf.locate_hopf(p.replace(w_jump=p.w_jump + h), "eta_bar", hopf.state,
+    ...                        float(hopf.value))
+    >>> bool(abs((float(moved.value) - float(hopf.value)) / h - d) < 1e-3 * abs(d))
+    True
     """
     if point.kind not in ("fold", "hopf") or len(point.param) != 1:
         raise ParameterError(
@@ -1598,6 +1972,26 @@ def continue_hopf(
         A point of another kind, unknown names, bad bounds.
     ContinuationError
         With `throw`, when the corrector fails.
+
+    Examples
+    --------
+    Along the curve the Jacobian keeps a pair of eigenvalues on the imaginary axis:
+
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> import numpy as np
+    >>> from jaxmf import bifurcation as bf, presets
+    >>> p = presets.chen_campbell_2022(rounded=True, eta_bar=0.08)
+    >>> b = bf.continue_equilibria(p, "eta_bar", (0.05, 0.1))
+    >>> curve = bf.continue_hopf(p, b.special_points[0], ("eta_bar", "w_jump"),
+    ...                          ((0.0, 0.3), (0.0, 0.05)), max_points=10)
+    >>> curve.kind, curve.values.shape[1]
+    ('hopf', 2)
+    >>> x, (eta, w_jump) = curve.states[-1], curve.values[-1]
+    >>> A = jax.jacfwd(bf.meanfield_vector_field)(x, p.replace(eta_bar=eta, w_jump=w_jump))
+    >>> ev = np.linalg.eigvals(np.asarray(A))
+    >>> bool(np.min(np.abs(ev[np.abs(ev.imag) > 1e-6].real)) < 1e-8)
+    True
     """
     params = check_params(params)
     if point.kind != "hopf":
@@ -1673,6 +2067,25 @@ def continue_fold(
         A point of another kind, unknown names, bad bounds.
     ContinuationError
         With `throw`, when the corrector fails.
+
+    Examples
+    --------
+    With a small jump in adaptation the branch folds; along the fold curve the Jacobian keeps
+    a zero eigenvalue:
+
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> import numpy as np
+    >>> from jaxmf import bifurcation as bf, presets
+    >>> p = presets.chen_campbell_2022(rounded=True, w_jump=0.001)
+    >>> b = bf.continue_equilibria(p, "eta_bar", (-0.5, 0.3))
+    >>> fold = [sp for sp in b.special_points if sp.kind == "fold"][0]
+    >>> curve = bf.continue_fold(p, fold, ("eta_bar", "w_jump"), ((-1.0, 1.0), (0.0, 0.1)),
+    ...                          max_points=10)
+    >>> x, (eta, w_jump) = curve.states[-1], curve.values[-1]
+    >>> A = jax.jacfwd(bf.meanfield_vector_field)(x, p.replace(eta_bar=eta, w_jump=w_jump))
+    >>> bool(np.min(np.abs(np.linalg.eigvals(np.asarray(A)))) < 1e-8)
+    True
     """
     params = check_params(params)
     if point.kind != "fold":

@@ -31,6 +31,8 @@ MODULES = [
     "jaxmf.cache",
     "jaxmf.netfit",
     "jaxmf._fit",
+    "jaxmf._sweep",
+    "jaxmf.bifurcation",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED: dict[str, set[str]] = {}
