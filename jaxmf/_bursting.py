@@ -31,6 +31,15 @@ class BurstingRegion(NamedTuple):
     bounds: that end is the last stable point's value, not a bifurcation). branches: the cycle
     families continued. seeds: the parameter values whose simulations started them.
     regimes: the regime map (xarray Dataset) the seeds came from.
+
+    Examples
+    --------
+    >>> import jax; jax.config.update("jax_enable_x64", True)
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True, a=0.0215)
+    >>> region = jaxmf.bursting_region(p, "eta_bar", (0.040, 0.042), points=21)
+    >>> region.param, region.intervals.shape
+    ('eta_bar', (1, 2))
     """
 
     param: str

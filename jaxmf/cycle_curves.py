@@ -508,8 +508,34 @@ def _tests(kind: str, mult, theta: float = np.nan) -> np.ndarray:
 
 
 class CurveStats(eqx.Module):
-    """Work done by a curve continuation: wall time of the first (compiling) correction and of
-    the rest, accepted points, rejected steps, Newton iterations."""
+    """Work done by a curve continuation (with `return_stats=True`).
+
+    Attributes
+    ----------
+    compile_s : float
+        Wall time of the first (compiling) correction.
+    run_s : float
+        Wall time of the rest.
+    points : int
+        Accepted points.
+    rejected : int
+        Rejected steps.
+    newton_iterations : int
+        Newton iterations in all.
+
+    Examples
+    --------
+    >>> import jax; jax.config.update("jax_enable_x64", True)
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True)
+    >>> hopf = jaxmf.continue_equilibria(p, "eta_bar", (0.0, 0.3)).special_points[0]
+    >>> cyc = jaxmf.continue_cycles(p, hopf, "eta_bar", (0.0, 0.3))
+    >>> lpc = next(sp for sp in cyc.special_points if sp.kind == "lpc")
+    >>> curve, stats = jaxmf.continue_lpc(p, lpc, ("eta_bar", "a"), ((0.0, 0.3), (0.005, 0.03)),
+    ...                                   branch=cyc, return_stats=True, throw=False)
+    >>> stats.points > 0
+    True
+    """
 
     compile_s: float = eqx.field(static=True)
     run_s: float = eqx.field(static=True)

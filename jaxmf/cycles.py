@@ -468,8 +468,31 @@ def refine_hopf(
 
 
 class CycleStats(eqx.Module):
-    """Work done by `continue_cycles`: wall time of the first (compiling) step and the rest,
-    accepted points, rejected steps, Newton iterations."""
+    """Work done by `continue_cycles` (with `return_stats=True`).
+
+    Attributes
+    ----------
+    compile_s : float
+        Wall time of the first step, which compiles the corrector.
+    run_s : float
+        Wall time of the rest.
+    points : int
+        Accepted points.
+    rejected : int
+        Rejected steps.
+    newton_iterations : int
+        Newton iterations in all.
+
+    Examples
+    --------
+    >>> import jax; jax.config.update("jax_enable_x64", True)
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True)
+    >>> hopf = jaxmf.continue_equilibria(p, "eta_bar", (0.0, 0.3)).special_points[0]
+    >>> branch, stats = jaxmf.continue_cycles(p, hopf, "eta_bar", (0.0, 0.3), return_stats=True)
+    >>> stats.points == len(branch)
+    True
+    """
 
     compile_s: float = eqx.field(static=True)
     run_s: float = eqx.field(static=True)
@@ -1023,7 +1046,18 @@ class Cycle(eqx.Module):
     modulus), stable, profile (M, n) at times mesh (M,) in [0, 1], whether Newton converged, and
     `status` (RESULTS.successful, not_converged or out_of_domain) with its `message`. A cycle
     that was not found carries NaN in place of numbers. `param` names the parameter `value` is
-    of (the start of `continue_cycles`)."""
+    of (the start of `continue_cycles`).
+
+    Examples
+    --------
+    >>> import jax; jax.config.update("jax_enable_x64", True)
+    >>> import jaxmf
+    >>> p = jaxmf.presets.chen_campbell_2022(rounded=True)
+    >>> hopf = jaxmf.continue_equilibria(p, "eta_bar", (0.0, 0.3)).special_points[0]
+    >>> cyc = jaxmf.cycle_at(p, jaxmf.continue_cycles(p, hopf, "eta_bar", (0.0, 0.3)), 0.12)
+    >>> round(float(cyc.period)), bool(cyc.stable), bool(cyc.status == jaxmf.RESULTS.successful)
+    (227, True, True)
+    """
 
     value: jax.Array
     period: jax.Array

@@ -75,6 +75,17 @@ class DDESolution(eqx.Module):
         Accepted steps.
     n_rejected : Array
         Rejected steps.
+
+    Examples
+    --------
+    y' = -y(t - 1) with history 1: on [1, 2], y = 1 - t + (t - 1)^2 / 2, so y(2) = -0.5.
+
+    >>> import jax; jax.config.update("jax_enable_x64", True)
+    >>> import jax.numpy as jnp
+    >>> sol = solve_dde(lambda t, y, lag, a: -lag[0], jnp.ones(1), 2.0, jnp.array([1.0]),
+    ...                 ts=jnp.array([2.0]))
+    >>> bool(sol.status == RESULTS.successful), round(float(sol.ys[0, 0]), 8)
+    (True, -0.5)
     """
 
     ts: jax.Array
