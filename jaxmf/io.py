@@ -683,6 +683,18 @@ class SavedRun(NamedTuple):
         ------
         ValueError
             For a batched run, which stores no raster.
+
+        Examples
+        --------
+        >>> import jaxmf, tempfile, pathlib
+        >>> from jaxmf import io
+        >>> net = jaxmf.simulate_network(jaxmf.presets.tonic(), n=100, t1=40.0, raster=5,
+        ...                              progress=False)
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = io.save_network_result(folder / "run", net)
+        >>> times, ids = io.load_network_result(folder / "run").spike_raster()
+        >>> len(times) == len(ids) > 0, len(set(ids.tolist())) <= 5  # 5 neurons recorded
+        (True, True)
         """
         if self.spike_times is None:
             raise ValueError("spike_raster: not stored for batched results")
