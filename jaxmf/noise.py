@@ -125,7 +125,7 @@ def gaussian_equivalent_gamma(sigma):
     --------
     >>> from jaxmf.noise import gaussian_equivalent_gamma
     >>> round(float(gaussian_equivalent_gamma(0.1)), 5)
-    0.02325
+    0.02331
     """
     # |sigma|^(4/3) rather than (sigma^2)^(2/3): its derivative at sigma = 0 is 0, not NaN.
     return (2.0 * math.pi**2 * RHEOBASE_RATE**2 * 0.5 ** (2.0 / 3.0)) * jnp.abs(sigma) ** (
