@@ -13,6 +13,8 @@ How a spike is handled is chosen by passing a scheme object: `EulerReset` (the a
 default), `ExactPassage` (frozen-coefficient exact solution through v = +-inf) or `MobiusPassage`
 (the same solution as one Möbius map of v with truncated coefficients: the fastest route to a
 given accuracy, see benchmarks/work_precision.py).
+With `Params.gamma` or `Params.sigma` every neuron gets independent noise kicks after each step
+(`jaxmf.noise`: reproducible from the state's key, clamped at EulerReset's cut-off).
 """
 
 from __future__ import annotations
@@ -497,7 +499,7 @@ class NetworkState(eqx.Module):
     step : jax.Array
         The number of steps taken.
     key : jax.Array
-        A PRNG key.
+        A PRNG key; with noise, step k draws from ``fold_in(key, k)`` (`jaxmf.noise`).
 
     Examples
     --------
@@ -618,8 +620,8 @@ def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None
         The model parameters (their `fractions` split n).
     n : int or tuple of int
         The total number of neurons, or one size per population.
-    sampler : Quantiles or RandomDraws
-        How the standard Lorentzian samples are drawn (`RandomDraws` needs `key`).
+    sampler : Quantiles, RandomDraws, Gaussian, Uniform or FromSamples
+        How the standard samples are drawn (the random ones need `key`).
     key : jax.Array, optional
         PRNG key for a random sampler.
     dtype : dtype, optional
@@ -1412,10 +1414,11 @@ def simulate_network(
     scheme : EulerReset, ExactPassage or MobiusPassage
         `EulerReset()` (the paper's), `ExactPassage()` or `MobiusPassage()` (the fastest to a
         given accuracy: dt = 2e-2 reaches 0.1% where EulerReset needs dt <= 2.5e-3).
-    sampler : Quantiles or RandomDraws
-        How the Lorentzian samples are drawn (`RandomDraws()` needs `key`).
+    sampler : Quantiles, RandomDraws, Gaussian, Uniform or FromSamples
+        How the excitabilities are drawn (`jaxmf.heterogeneity`; the random ones need `key`).
     key : jax.Array, optional
-        PRNG key for a random sampler.
+        PRNG key for a random sampler and for the noise (`Params.gamma`, `Params.sigma`;
+        default ``jax.random.key(0)``).
     raster : int or tuple of array_like
         Number of neurons (or per-population index arrays) whose spikes are kept.
     resume : NetworkResult, optional
