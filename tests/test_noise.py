@@ -23,8 +23,6 @@ from jaxmf.noise import (
 )
 from jaxmf.params import ParameterError
 
-from .conftest import assert_tree_allclose
-
 N_SMALL = 64
 RECORD = 100
 CHUNK = 10  # records per compiled chunk: every small run below reuses one compilation
@@ -62,22 +60,6 @@ def test_rheobase_rate_matches_the_passage_time_quadrature():
     np.testing.assert_allclose(math.sqrt(gs / 2) / math.pi, gaussian_rheobase_rate(0.4), rtol=1e-12)
 
 
-def test_meanfield_with_cauchy_noise_is_the_wider_lorentzian():
-    noisy = presets.two_population(gamma=[0.01, 0.03])
-    wider = noisy.replace(gamma=None, delta_eta=noisy.delta_eta + noisy.gamma)
-    y = MeanFieldState(*(jnp.full(2, x) for x in (0.05, -0.4, 0.1, 0.02)))
-
-    @jax.jit
-    def both(p):
-        qss = quasi_steady_state(p, y.w, y.s, p.i_ext)
-        return chen_campbell(0.0, y, (p, None)), qss
-
-    assert_tree_allclose(both(noisy), both(wider), rtol=0, atol=0)
-    # Without noise the half-width is delta_eta itself (the noiseless code is unchanged).
-    plain = presets.chen_campbell_2022()
-    assert effective_half_width(plain) is plain.delta_eta
-
-
 @pytest.mark.slow  # the equilibrium solver compiles for 10-20 CPU-s
 def test_meanfield_equilibria_see_gamma():
     noisy = presets.chen_campbell_2022(eta_bar=0.25, gamma=0.01)
@@ -96,6 +78,22 @@ def test_grad_of_the_meanfield_wrt_noise():
         p = base.replace(gamma=jnp.reshape(gamma, (1,)), sigma=jnp.reshape(sigma, (1,)))
         qss = quasi_steady_state(p, jnp.zeros(1), jnp.zeros(1), p.i_ext)[0][0]
         return chen_campbell(0.0, y, (p, None)).r[0], qss
+
+    @jax.jit
+    def wider(gamma, sigma):
+        # Noise gamma (and sigma) on delta_eta = the noiseless Lorentzian of delta_eta + gamma
+        # (+ gamma_sigma): the same vector field and quasi-steady state.
+        p = base.replace(delta_eta=base.delta_eta + gamma + gaussian_equivalent_gamma(sigma))
+        qss = quasi_steady_state(
+            p.replace(gamma=None, sigma=None), jnp.zeros(1), jnp.zeros(1), p.i_ext
+        )
+        return chen_campbell(0.0, y, (p.replace(gamma=None, sigma=None), None)).r[0], qss[0][0]
+
+    for gamma, sigma in ((0.01, 0.0), (0.03, 0.2)):
+        np.testing.assert_allclose(rates(gamma, sigma), wider(gamma, sigma), rtol=1e-14)
+    # Without noise the half-width is delta_eta itself (the noiseless code is unchanged).
+    plain = presets.chen_campbell_2022()
+    assert effective_half_width(plain) is plain.delta_eta
 
     grads = jax.jit(jax.jacrev(rates, argnums=(0, 1)))
     (dr_gamma, dr_sigma), (dq_gamma, _) = grads(0.01, 0.0)
