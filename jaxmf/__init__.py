@@ -7,6 +7,7 @@ from . import analysis as analysis
 from . import cache as cache
 from . import dde as dde
 from . import dde_cycles as dde_cycles
+from . import noise as noise
 from . import presets as presets
 from ._bursting import BurstingRegion as BurstingRegion
 from ._bursting import bursting_region as bursting_region
@@ -59,8 +60,11 @@ from .cycles import Cycle as Cycle
 from .cycles import continue_cycles as continue_cycles
 from .cycles import cycle_at as cycle_at
 from .cycles import cycle_from_trajectory as cycle_from_trajectory
+from .heterogeneity import FromSamples as FromSamples
+from .heterogeneity import Gaussian as Gaussian
 from .heterogeneity import Quantiles as Quantiles
 from .heterogeneity import RandomDraws as RandomDraws
+from .heterogeneity import Uniform as Uniform
 from .meanfield import MeanFieldResult as MeanFieldResult
 from .meanfield import MeanFieldState as MeanFieldState
 from .meanfield import StepInput as StepInput

@@ -8,6 +8,9 @@ Chen & Campbell 2022 exact mean field, per population m with (gs)_m = sum_k g[m,
     w' = a (b v - w) + w_jump r
     s' = -s / tau_s + s_jump r
 
+With noise (`Params.gamma`, `Params.sigma`) delta_eta reads `jaxmf.noise.effective_half_width`:
+delta_eta + gamma (Cauchy noise, exact) + gamma_sigma (Gaussian noise, an approximation).
+
 Nicola & Campbell 2013 (2-D, (s, w) driven by the quasi-steady QIF rate) and the
 Montbrio-Pazo-Roxin limit (w_jump = b = 0) are provided for comparison. All vector fields have the
 diffrax signature `f(t, y, args)` with `args = (params, input)` and are pure, so users can pass them
@@ -30,6 +33,7 @@ import numpy as np
 import optimistix as optx
 
 from ._results import RESULTS, from_diffrax, raise_or_flag, status_message
+from .noise import effective_half_width
 from .params import (
     ParameterError,
     Params,
@@ -186,7 +190,7 @@ def chen_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     r, v, w, s = y
     gs, gse = synaptic_drive(params, s)
     i_total = params.i_ext + _input(inp, t, params.i_ext.dtype)
-    dr = params.delta_eta / jnp.pi + 2 * r * v - r * (params.alpha + gs)
+    dr = effective_half_width(params) / jnp.pi + 2 * r * v - r * (params.alpha + gs)
     dv = v * v - params.alpha * v - (jnp.pi * r) ** 2 + gse - gs * v - w + params.eta_bar + i_total
     dw = params.a * (params.b * v - w) + params.w_jump * r
     ds = -s / params.tau_s + params.s_jump * r
@@ -262,7 +266,7 @@ def quasi_steady_state(params: Params, w, s, i_total):
     gs, gse = synaptic_drive(params, s)
     A = params.alpha + gs
     c = w - gse + A * A / 4 - i_total
-    z = jnp.sqrt(jax.lax.complex(params.eta_bar - c, params.delta_eta))
+    z = jnp.sqrt(jax.lax.complex(params.eta_bar - c, effective_half_width(params)))
     return jnp.real(z) / jnp.pi, A / 2 - jnp.imag(z)
 
 
@@ -1176,7 +1180,7 @@ def _equilibrium_from_rate(params: Params, r):
     """(v*, w*, s*) of one population from its rate (model.md section 3)."""
     s = params.tau_s * params.s_jump * r
     gs, _ = synaptic_drive(params, s)
-    v = (params.alpha + gs) / 2 - params.delta_eta / (2 * jnp.pi * r)
+    v = (params.alpha + gs) / 2 - effective_half_width(params) / (2 * jnp.pi * r)
     w = params.b * v + params.w_jump / params.a * r
     return v, w, s
 
@@ -1186,7 +1190,8 @@ def _scalar_residual(params: Params, r):
     v, w, s = _equilibrium_from_rate(params, r)
     gs, gse = synaptic_drive(params, s)
     c = w - gse + (params.alpha + gs) ** 2 / 4 - params.i_ext
-    return jnp.pi * r - jnp.real(jnp.sqrt(jax.lax.complex(params.eta_bar - c, params.delta_eta)))
+    width = effective_half_width(params)
+    return jnp.pi * r - jnp.real(jnp.sqrt(jax.lax.complex(params.eta_bar - c, width)))
 
 
 def _flat(y: MeanFieldState):

@@ -13,12 +13,15 @@ How a spike is handled is chosen by passing a scheme object: `EulerReset` (the a
 default), `ExactPassage` (frozen-coefficient exact solution through v = +-inf) or `MobiusPassage`
 (the same solution as one Möbius map of v with truncated coefficients: the fastest route to a
 given accuracy, see benchmarks/work_precision.py).
+With `Params.gamma` or `Params.sigma` every neuron gets independent noise kicks after each step
+(`jaxmf.noise`: reproducible from the state's key, clamped at EulerReset's cut-off).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from typing import NamedTuple
 
 import equinox as eqx
@@ -30,6 +33,7 @@ from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, status_message
 from ._results import where as status_where
 from .heterogeneity import Quantiles
+from .noise import add_noise, has_noise, step_key
 from .params import (
     ParameterError,
     Params,
@@ -495,7 +499,7 @@ class NetworkState(eqx.Module):
     step : jax.Array
         The number of steps taken.
     key : jax.Array
-        A PRNG key.
+        A PRNG key; with noise, step k draws from ``fold_in(key, k)`` (`jaxmf.noise`).
 
     Examples
     --------
@@ -616,8 +620,8 @@ def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None
         The model parameters (their `fractions` split n).
     n : int or tuple of int
         The total number of neurons, or one size per population.
-    sampler : Quantiles or RandomDraws
-        How the standard Lorentzian samples are drawn (`RandomDraws` needs `key`).
+    sampler : Quantiles, RandomDraws, Gaussian, Uniform or FromSamples
+        How the standard samples are drawn (the random ones need `key`).
     key : jax.Array, optional
         PRNG key for a random sampler.
     dtype : dtype, optional
@@ -778,7 +782,14 @@ def step(
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
     (v, w, s), counts, _ = _step(p, etas, network.sizes, (state.v, state.w, state.s), dt, scheme)
+    if has_noise(p):
+        v = add_noise(p, v, step_key(state.key, state.step), dt, _noise_bounds(p, scheme))
     return NetworkState(v=v, w=w, s=s, step=state.step + 1, key=state.key), counts
+
+
+def _noise_bounds(params: Params, scheme):
+    """The cut-off that clamps noise kicks (see jaxmf.noise): EulerReset's, none for passages."""
+    return (params.v_reset, params.v_peak) if isinstance(scheme, EulerReset) else None
 
 
 def _observe(params, v, w, axis_name=None):
@@ -866,17 +877,21 @@ def run(
         jnp.zeros((0,), jnp.int32) for _ in sizes
     )
     n_ras = sum(int(ix.shape[0]) for ix in raster)
+    noise_bounds = _noise_bounds(p, scheme)
 
-    def one_step(i, carry):
+    def one_step(i, carry, step0=0):
         vws, count, first, nspk = carry
         vws, counts, masks = _step(p, etas, sizes, vws, dt, scheme, axis_name)
+        if has_noise(p):
+            kicked = add_noise(p, vws[0], step_key(state.key, step0 + i), dt, noise_bounds)
+            vws = (kicked, *vws[1:])
         if n_ras:
             hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, raster)])
             first = jnp.where((first < 0) & hit, jnp.asarray(i, jnp.int32), first)
             nspk = nspk + hit.astype(jnp.int32)
         return vws, count + counts, first, nspk
 
-    def one_bin(vws):
+    def one_bin(vws, k):
         zero_counts = jnp.zeros((len(sizes),), jnp.int32)
         init_c = (
             vws,
@@ -885,8 +900,9 @@ def run(
             jnp.zeros((n_ras,), jnp.int32),
         )
         # Unrolling 3 steps lets XLA fuse consecutive steps' passes (measured best on CPU).
+        step0 = state.step + k * record_every  # the noise of a step depends on its index only
         vws, count, first, nspk = jax.lax.fori_loop(
-            0, record_every, one_step, init_c, unroll=min(3, record_every)
+            0, record_every, partial(one_step, step0=step0), init_c, unroll=min(3, record_every)
         )
         v_mean, w_mean, bad = _observe(p, vws[0], vws[1], axis_name)
         rec = Records(
@@ -900,7 +916,7 @@ def run(
         )
         return vws, rec
 
-    def empty_bin(vws):
+    def empty_bin(vws, k):
         z = jnp.zeros((len(sizes),), dtype)
         return vws, Records(
             r=z,
@@ -914,8 +930,8 @@ def run(
 
     def body(vws, k):
         if n_active is None:
-            return one_bin(vws)
-        return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws)
+            return one_bin(vws, k)
+        return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws, k)
 
     vws0 = (state.v, state.w, state.s)
     vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
@@ -1398,10 +1414,11 @@ def simulate_network(
     scheme : EulerReset, ExactPassage or MobiusPassage
         `EulerReset()` (the paper's), `ExactPassage()` or `MobiusPassage()` (the fastest to a
         given accuracy: dt = 2e-2 reaches 0.1% where EulerReset needs dt <= 2.5e-3).
-    sampler : Quantiles or RandomDraws
-        How the Lorentzian samples are drawn (`RandomDraws()` needs `key`).
+    sampler : Quantiles, RandomDraws, Gaussian, Uniform or FromSamples
+        How the excitabilities are drawn (`jaxmf.heterogeneity`; the random ones need `key`).
     key : jax.Array, optional
-        PRNG key for a random sampler.
+        PRNG key for a random sampler and for the noise (`Params.gamma`, `Params.sigma`;
+        default ``jax.random.key(0)``).
     raster : int or tuple of array_like
         Number of neurons (or per-population index arrays) whose spikes are kept.
     resume : NetworkResult, optional
@@ -1487,6 +1504,10 @@ def simulate_network(
         raise ParameterError(
             "devices",
             "a network split across devices runs one concrete parameter set without a raster",
+        )
+    if mesh is not None and has_noise(params):
+        raise ParameterError(
+            "devices", "noise (gamma, sigma) needs one device: the split run draws no noise"
         )
     if batched and resume is None:
         n_batch = params.eta_bar.shape[0]

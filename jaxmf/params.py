@@ -365,11 +365,13 @@ class Params(eqx.Module):
     v_reset : jax.Array
         Scalar. Reset after a spike (< v_peak); the paper's -200 stands for -inf.
     gamma : jax.Array or None
-        Shape (P,). Scale of independent Cauchy white noise on each neuron's v (>= 0); None:
-        no Cauchy noise.
+        Shape (P,). Scale of independent Cauchy white noise on each neuron's v (>= 0): the kick
+        over dt is Cauchy(0, gamma dt); the mean field is exact with delta_eta + gamma (see
+        `jaxmf.noise`). None: no Cauchy noise.
     sigma : jax.Array or None
         Shape (P,). Intensity of independent Gaussian white noise on each neuron's v,
-        dv = ... dt + sigma dW (>= 0); None: no Gaussian noise.
+        dv = ... dt + sigma dW (>= 0); the mean field approximates it by an effective half-width
+        (`jaxmf.noise.gaussian_equivalent_gamma`). None: no Gaussian noise.
     g_el : jax.Array or None
         Shape (P, P). Gap-junction conductances (>= 0), `g_el[m, k]` from population k onto m;
         None: no electrical coupling.

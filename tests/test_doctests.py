@@ -29,6 +29,7 @@ MODULES = [
     "jaxmf.meanfield",
     "jaxmf.network",
     "jaxmf.heterogeneity",
+    "jaxmf.noise",
     "jaxmf.cache",
     "jaxmf.netfit",
     "jaxmf._fit",

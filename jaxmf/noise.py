@@ -1,0 +1,266 @@
+"""Independent noise on every neuron's v: Cauchy (exact mean field) and Gaussian (approximate).
+
+The network with noise (neuron i of population m; `Params.gamma` and `Params.sigma`, per
+population, each optional):
+
+    dv_i = (v_i (v_i - alpha) - w_i + eta_i + i_ext + (gs)(e_r - v_i)) dt
+           + gamma_m dL_i(t) + sigma_m dW_i(t)
+
+L_i are independent standard Cauchy processes (the alpha = 1 stable Levy process: the increment
+over a time h is Cauchy with centre 0 and half-width h) and W_i independent Wiener processes. Over
+a step dt the network adds, after the scheme's deterministic step, the kick
+gamma dt xi_i + sigma sqrt(dt) zeta_i with xi_i standard Cauchy and zeta_i standard normal
+(`add_noise`; first-order Lie splitting, the order of the spike schemes). The random numbers of
+step k are drawn from ``fold_in(state.key, k)`` (`step_key`), so a run is reproducible from its
+key, does not depend on how it is cut into chunks, and a resumed run continues the same stream.
+
+At the cut-off (`EulerReset`, v_peak = -v_reset standing for infinity) a kick may not carry v
+further outside [v_reset, v_peak] than the deterministic step already did: a kick to or past
+v_peak leaves the neuron at v_peak, so it spikes at the next step (counted, reset, w += w_jump);
+in the v_peak = inf model it would reach +inf within about 1/v_peak time units anyway. A kick
+below v_reset leaves the neuron at v_reset, where a neuron re-enters after a spike, without a
+spike. Without the clamp one heavy-tailed kick to v = -10^4 makes the next Euler step jump to
+v = +9 10^4, the skipped passage that `EulerReset.reset_dt` guards against. `ExactPassage` and
+`MobiusPassage` integrate the v_peak = inf model, where an additive kick never crosses infinity
+(every v is finite), so their kicks are added unclamped.
+
+Mean field with Cauchy noise (exact for N -> inf under the closure w_i = <w> of the noiseless
+model). For excitability eta the density of v obeys the fractional Fokker-Planck equation whose
+noise term, in Fourier space, multiplies the characteristic function by exp(-gamma |k| dt) per
+step; a Lorentzian of centre y and half-width x has characteristic function exp(i k y - x |k|),
+so the noise keeps the Lorentzian and adds gamma to x' (= pi r') while y (= <v>, a principal
+value: the kick's centre is 0) is unchanged. Averaging over the Lorentzian eta (Montbrio, Pazo &
+Roxin 2015) gives, per population,
+
+    r'   = (delta_eta + gamma)/pi + 2 r <v> - r (alpha + gs)
+    <v>' = <v>^2 - alpha <v> - pi^2 r^2 + gs (e_r - <v>) - <w> + eta_bar + i_ext
+    <w>' = a (b <v> - <w>) + w_jump r
+    s'   = -s/tau_s + s_jump r
+
+or z = <v> + i pi r: z' = z^2 - (alpha + gs) z + eta_bar + i (delta_eta + gamma) + gs e_r - <w>
++ i_ext. Noise of scale gamma acts on the mean field exactly as heterogeneity delta_eta + gamma
+(Pyragas & Pyragas 2023, arXiv:2305.02193; Goldobin et al. 2023, arXiv:2308.08194, for the QIF
+without adaptation; the adaptation closure is untouched since the noise acts on v only).
+
+Gaussian noise does not keep the Lorentzian (its factor is exp(-sigma^2 k^2 dt / 2)); the mean
+field offered is an approximation (Goldobin, di Volo & Torcini 2021 give a systematic one with
+pseudo-cumulants): an effective half-width delta_eta + gamma + gamma_sigma, with gamma_sigma
+chosen so that a lone noise-driven QIF at rheobase, v' = v^2 + sigma xi(t), fires at the rate of
+the mean field's noise-only population at eta = 0. Its rate is r_1 (sigma^2/2)^(1/3) with
+r_1 = 3 / (sqrt(pi) 12^(1/6) Gamma(1/6)) = 0.20096 (the inverse mean passage time from -inf to
++inf), and the Lorentzian population of half-width gamma at eta = 0 fires at sqrt(gamma/2)/pi,
+so gamma_sigma = 2 pi^2 r_1^2 (sigma^2/2)^(2/3) = 0.7972 (sigma^2/2)^(2/3)
+(`gaussian_equivalent_gamma`). Its error against the network is measured in
+tests/test_noise.py and notebooks/10_noise_and_heterogeneity.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from .params import Params
+
+__all__ = [
+    "RHEOBASE_RATE",
+    "add_noise",
+    "effective_half_width",
+    "gaussian_equivalent_gamma",
+    "gaussian_rheobase_rate",
+    "has_noise",
+    "step_key",
+]
+
+RHEOBASE_RATE = 3.0 / (math.sqrt(math.pi) * 12.0 ** (1.0 / 6.0) * math.gamma(1.0 / 6.0))
+"""Rate of v' = v^2 + sqrt(2) xi(t) (Gaussian white noise of intensity D = 1) at rheobase."""
+
+
+def gaussian_rheobase_rate(sigma):
+    """Firing rate of a lone QIF neuron v' = v^2 + sigma xi(t) at rheobase (eta = 0).
+
+    With D = sigma^2 / 2 the mean passage time from -inf to +inf is
+    T = sqrt(pi / D) int_0^inf z^(-1/2) exp(-z^3 / (12 D)) dz = sqrt(pi) 12^(1/6) Gamma(1/6) / 3
+    D^(-1/3), so the rate is RHEOBASE_RATE * D^(1/3).
+
+    Parameters
+    ----------
+    sigma : float or jax.Array
+        Gaussian noise intensity (>= 0).
+
+    Returns
+    -------
+    jax.Array
+        The rate (spikes per time unit).
+
+    Examples
+    --------
+    >>> from jaxmf.noise import gaussian_rheobase_rate
+    >>> round(float(gaussian_rheobase_rate(2**0.5)), 5)  # D = 1
+    0.20096
+    """
+    d = 0.5 * jnp.square(sigma)
+    return RHEOBASE_RATE * jnp.cbrt(d)
+
+
+def gaussian_equivalent_gamma(sigma):
+    """The Cauchy noise scale that the approximate mean field uses for Gaussian noise sigma.
+
+    gamma_sigma = 2 pi^2 r_0(sigma)^2 with r_0 = `gaussian_rheobase_rate`: a Lorentzian
+    population of half-width gamma_sigma at eta = 0 fires at sqrt(gamma_sigma / 2) / pi = r_0,
+    the rate of a lone neuron driven by the Gaussian noise at rheobase.
+
+    Parameters
+    ----------
+    sigma : float or jax.Array
+        Gaussian noise intensity (>= 0).
+
+    Returns
+    -------
+    jax.Array
+        0.7972 (sigma^2 / 2)^(2/3).
+
+    Examples
+    --------
+    >>> from jaxmf.noise import gaussian_equivalent_gamma
+    >>> round(float(gaussian_equivalent_gamma(0.1)), 5)
+    0.02331
+    """
+    # |sigma|^(4/3) rather than (sigma^2)^(2/3): its derivative at sigma = 0 is 0, not NaN.
+    return (2.0 * math.pi**2 * RHEOBASE_RATE**2 * 0.5 ** (2.0 / 3.0)) * jnp.abs(sigma) ** (
+        4.0 / 3.0
+    )
+
+
+def has_noise(params: Params) -> bool:
+    """Whether the parameters carry noise (`gamma` or `sigma` given, even as 0): static.
+
+    Parameters
+    ----------
+    params : Params
+        The model parameters.
+
+    Returns
+    -------
+    bool
+        True when the noise code path is compiled in.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.noise import has_noise
+    >>> has_noise(presets.chen_campbell_2022()), has_noise(presets.chen_campbell_2022(gamma=0.0))
+    (False, True)
+    """
+    return params.gamma is not None or params.sigma is not None
+
+
+def effective_half_width(params: Params) -> jax.Array:
+    """The Lorentzian half-width the mean field uses: delta_eta + gamma (+ gamma_sigma).
+
+    Exact for Cauchy noise (see the module docstring); the Gaussian term
+    `gaussian_equivalent_gamma` (sigma) is an approximation. Without noise it is
+    ``params.delta_eta`` itself, so noiseless results are unchanged bit for bit.
+
+    Parameters
+    ----------
+    params : Params
+        The model parameters.
+
+    Returns
+    -------
+    jax.Array
+        Shape (P,) (with the parameters' batch axes).
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.noise import effective_half_width
+    >>> round(float(effective_half_width(presets.chen_campbell_2022(gamma=0.01))[0]), 6)
+    0.03
+    """
+    width = params.delta_eta
+    if params.gamma is not None:
+        width = width + params.gamma
+    if params.sigma is not None:
+        width = width + gaussian_equivalent_gamma(params.sigma)
+    return width
+
+
+def step_key(key: jax.Array, step) -> jax.Array:
+    """The PRNG key of the noise of step `step` (counted from the run's start, resumes included).
+
+    Parameters
+    ----------
+    key : jax.Array
+        The run's key (`NetworkState.key`).
+    step : int or jax.Array
+        The step's index.
+
+    Returns
+    -------
+    jax.Array
+        ``jax.random.fold_in(key, step)``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jaxmf.noise import step_key
+    >>> k = jax.random.key(0)
+    >>> bool((jax.random.key_data(step_key(k, 3)) == jax.random.key_data(step_key(k, 3))).all())
+    True
+    """
+    return jax.random.fold_in(key, step)
+
+
+def add_noise(params: Params, v: tuple, key: jax.Array, dt, bounds=None) -> tuple:
+    """Add one step's noise kicks gamma dt xi + sigma sqrt(dt) zeta to every neuron's v.
+
+    Parameters
+    ----------
+    params : Params
+        The model parameters (with `gamma` and/or `sigma`), in the state's dtype.
+    v : tuple of jax.Array
+        Per population, the membrane potentials after the deterministic step.
+    key : jax.Array
+        The step's key (`step_key`); population m draws from ``fold_in(key, m)``.
+    dt : float or jax.Array
+        The time step.
+    bounds : tuple, optional
+        ``(v_reset, v_peak)`` for a scheme with a cut-off: a kick may not carry v further
+        outside [v_reset, v_peak] than it already is (see the module docstring). None: no
+        clamp (the passage schemes).
+
+    Returns
+    -------
+    tuple of jax.Array
+        The kicked potentials.
+
+    Examples
+    --------
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> from jaxmf.noise import add_noise
+    >>> p = presets.chen_campbell_2022(gamma=0.01)
+    >>> (v,) = add_noise(p, (jnp.zeros(4),), jax.random.key(0), 1e-3, bounds=(-200.0, 200.0))
+    >>> v.shape, bool(jnp.all(jnp.abs(v) <= 200.0))
+    ((4,), True)
+    """
+    out = []
+    for m, vm in enumerate(v):
+        key_cauchy, key_normal = jax.random.split(jax.random.fold_in(key, m))
+        kick = jnp.zeros_like(vm)
+        if params.gamma is not None:
+            scale = (params.gamma[m] * dt).astype(vm.dtype)
+            kick = kick + scale * jax.random.cauchy(key_cauchy, vm.shape, vm.dtype)
+        if params.sigma is not None:
+            scale = (params.sigma[m] * jnp.sqrt(dt)).astype(vm.dtype)
+            kick = kick + scale * jax.random.normal(key_normal, vm.shape, vm.dtype)
+        kicked = vm + kick
+        if bounds is not None:
+            v_reset, v_peak = bounds
+            kicked = jnp.clip(kicked, jnp.minimum(vm, v_reset), jnp.maximum(vm, v_peak))
+        out.append(kicked)
+    return tuple(out)
