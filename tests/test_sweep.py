@@ -151,7 +151,6 @@ def test_sweep_equals_per_point_solves(reference):
     assert ds["regime"].sel(eta_bar=0.12, w_jump=0.019, method="nearest").item() == "bursting"
 
 
-
 def test_vmapped_solves_refill_lanes_and_do_not_depend_on_the_batch(monkeypatch):
     # Under vmap each point takes its own steps (meanfield._integrate_lanes): with 2 lanes for
     # 5 points, a lane takes the next point when its own finishes. A point's values are the same
