@@ -840,6 +840,37 @@ class _DiffraxStepper:
         return jax.vmap(interpolator.evaluate)(ts)
 
 
+def _tsit5_powers() -> np.ndarray:
+    """diffrax's Tsit5 interpolation weights b_i(theta) (Tsitouras 2011; diffrax's factored
+    forms) in powers of theta: row i, column j is the coefficient of theta^(j+1) in b_i."""
+    P = np.polynomial.polynomial
+    t, t2 = [0.0, 1.0], [0.0, 0.0, 1.0]
+    lin = lambda r: [-r, 1.0]
+    quad = lambda p, q: [q, p, 1.0]
+    forms = [
+        (
+            -1.0530884977290216,
+            [t, lin(1.3299890189751412), quad(-1.4364028541716351, 0.7139816917074209)],
+        ),
+        (0.1017, [t2, quad(-2.1966568338249754, 1.2949852507374631)]),
+        (2.490627285651252793, [t2, quad(-2.38535645472061657, 1.57803468208092486)]),
+        (-16.54810288924490272, [t2, lin(1.21712927295533244), lin(0.61620406037800089)]),
+        (47.37952196281928122, [t2, lin(1.203071208372362603), lin(0.658047292653547382)]),
+        (-34.87065786149660974, [t2, lin(1.2), lin(0.666666666666666667)]),
+        (2.5, [t2, lin(1.0), lin(0.6)]),
+    ]
+    rows = []
+    for scale, factors in forms:
+        poly = np.array([scale])
+        for f in factors:
+            poly = P.polymul(poly, f)
+        rows.append(np.pad(poly, (0, 5 - poly.size))[1:5])
+    return np.array(rows)
+
+
+_TSIT5_POWERS = _tsit5_powers()
+
+
 class _Tsit5Stepper(_DiffraxStepper):
     """diffrax's Tsit5 step written out on the flattened state: its tableau, stage times,
     first-same-as-last reuse and interpolant. diffrax runs the seven stages in a loop, which on
@@ -885,28 +916,25 @@ class _Tsit5Stepper(_DiffraxStepper):
             f1 = self.f(ti, y1)
             ks = ks.at[i].set(f1 * dt)
         y_error = jnp.tensordot(self.b_error, ks, axes=1, precision=jax.lax.Precision.HIGHEST)
-        return y1, y_error, dict(y0=y0, y1=y1, k=ks), f1, diffrax.RESULTS.successful
+        return y1, y_error, self.dense(y0, list(ks)), f1, diffrax.RESULTS.successful
+
+    @staticmethod
+    def dense(y0, ks):
+        """The step's interpolant as y0 + sum_j c_j theta^(j+1), j = 0..3 (c: 4 rows)."""
+        c = [
+            functools.reduce(lambda x, y: x + y, [float(w) * k for w, k in zip(col, ks) if w != 0])
+            for col in _TSIT5_POWERS.T
+        ]
+        return dict(y0=y0, c=jnp.stack(c))
 
     def evaluate(self, t0, t1, dense, ts):
-        # diffrax's Tsit5 interpolant (Tsitouras 2011), its weights summed elementwise: a
-        # matrix product of this size costs more than the polynomial.
+        # Horner in theta: 4 multiply-adds per saved value (diffrax's form, seven weight
+        # polynomials times seven stages, costs ~5x that, and a save block evaluates it at
+        # every grid point of the block each iteration).
         same = t0 == t1
-        t = jnp.where(same, 0, ts - t0) / jnp.where(same, 1, t1 - t0)
-        t2 = t**2
-        b = (
-            -1.0530884977290216
-            * t
-            * (t - 1.3299890189751412)
-            * (t2 - 1.4364028541716351 * t + 0.7139816917074209),
-            0.1017 * t2 * (t2 - 2.1966568338249754 * t + 1.2949852507374631),
-            2.490627285651252793 * t2 * (t2 - 2.38535645472061657 * t + 1.57803468208092486),
-            -16.54810288924490272 * (t - 1.21712927295533244) * (t - 0.61620406037800089) * t2,
-            47.37952196281928122 * (t - 1.203071208372362603) * (t - 0.658047292653547382) * t2,
-            -34.87065786149660974 * (t - 1.2) * (t - 0.666666666666666667) * t2,
-            2.5 * (t - 1) * (t - 0.6) * t2,
-        )
-        k = dense["k"]
-        return dense["y0"] + sum(bi[:, None] * k[i] for i, bi in enumerate(b))
+        t = (jnp.where(same, 0, ts - t0) / jnp.where(same, 1, t1 - t0))[:, None]
+        c = dense["c"]
+        return dense["y0"] + t * (c[0] + t * (c[1] + t * (c[2] + t * c[3])))
 
 
 def _integrate(config: _SolveConfig, inputs: _SolveInputs):
@@ -1074,7 +1102,7 @@ class _Tsit5LaneStepper(_Tsit5Stepper):
             f1 = self.f(t1 if c == 1 else t0 + c * dt, y1)
             ks.append(f1 * dt)
         y_error = self._combine(self.b_err, ks)
-        return y1, y_error, dict(y0=y0, y1=y1, k=jnp.stack(ks)), f1, diffrax.RESULTS.successful
+        return y1, y_error, self.dense(y0, ks), f1, diffrax.RESULTS.successful
 
 
 def _lanes(backend: str, n: int) -> int:
