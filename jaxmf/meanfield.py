@@ -1327,8 +1327,8 @@ def _integrate_lanes(
     )(rec["unfinished"], rec["result"])
     saved = jnp.arange(n_save, dtype=jnp.int32)[None, :] < rec["index"][:, None]
     t = jnp.where(saved, ts, jnp.inf)
-    ys = jnp.where(saved[..., None], final["buffer"][:, :n_save], jnp.inf)
-    ys = MeanFieldState(*jnp.split(ys, 4, axis=-1))
+    flat = jnp.where(saved[..., None], final["buffer"][:, :n_save], jnp.inf)
+    ys = MeanFieldState(*jnp.split(flat, 4, axis=-1))
     return t, ys, result, (rec["event"] if bound is not None else None), rec["n_accepted"]
 
 
