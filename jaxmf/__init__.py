@@ -6,6 +6,7 @@ The public surface is re-exported here; see the README and each function's docst
 from . import analysis as analysis
 from . import cache as cache
 from . import dde as dde
+from . import dde_cycles as dde_cycles
 from . import presets as presets
 from ._bursting import BurstingRegion as BurstingRegion
 from ._bursting import bursting_region as bursting_region

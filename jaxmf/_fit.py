@@ -925,9 +925,47 @@ class Identity(eqx.Module):
     scale: jax.Array
 
     def forward(self, u):
+        """The parameter value of an optimiser coordinate, scale * u.
+
+        Parameters
+        ----------
+        u : jax.Array
+            The optimiser's coordinate.
+
+        Returns
+        -------
+        jax.Array
+            The parameter value.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf._fit import Identity
+        >>> float(Identity(jnp.asarray(4.0)).forward(0.5))
+        2.0
+        """
         return self.scale * u
 
     def inverse(self, x):
+        """The optimiser coordinate of a parameter value, x / scale.
+
+        Parameters
+        ----------
+        x : jax.Array
+            The parameter value.
+
+        Returns
+        -------
+        jax.Array
+            The optimiser's coordinate.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf._fit import Identity
+        >>> float(Identity(jnp.asarray(4.0)).inverse(2.0))
+        0.5
+        """
         return x / self.scale
 
 
@@ -942,9 +980,45 @@ class Log(eqx.Module):
     """
 
     def forward(self, u):
+        """The parameter value of an optimiser coordinate, exp(u) (always > 0).
+
+        Parameters
+        ----------
+        u : jax.Array
+            The optimiser's coordinate.
+
+        Returns
+        -------
+        jax.Array
+            The parameter value.
+
+        Examples
+        --------
+        >>> from jaxmf._fit import Log
+        >>> float(Log().forward(0.0))
+        1.0
+        """
         return jnp.exp(u)
 
     def inverse(self, x):
+        """The optimiser coordinate of a positive parameter value, log(x).
+
+        Parameters
+        ----------
+        x : jax.Array
+            The parameter value (> 0).
+
+        Returns
+        -------
+        jax.Array
+            The optimiser's coordinate.
+
+        Examples
+        --------
+        >>> from jaxmf._fit import Log
+        >>> float(Log().inverse(1.0))
+        0.0
+        """
         return jnp.log(x)
 
 
@@ -968,9 +1042,47 @@ class Sigmoid(eqx.Module):
     hi: jax.Array
 
     def forward(self, u):
+        """The parameter value of an optimiser coordinate, inside (lo, hi).
+
+        Parameters
+        ----------
+        u : jax.Array
+            The optimiser's coordinate.
+
+        Returns
+        -------
+        jax.Array
+            The parameter value.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf._fit import Sigmoid
+        >>> float(Sigmoid(jnp.asarray(1.0), jnp.asarray(3.0)).forward(0.0))
+        2.0
+        """
         return self.lo + (self.hi - self.lo) * jax.nn.sigmoid(u)
 
     def inverse(self, x):
+        """The optimiser coordinate of a parameter value in (lo, hi), the logit of its position.
+
+        Parameters
+        ----------
+        x : jax.Array
+            The parameter value, lo < x < hi.
+
+        Returns
+        -------
+        jax.Array
+            The optimiser's coordinate.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf._fit import Sigmoid
+        >>> float(Sigmoid(jnp.asarray(1.0), jnp.asarray(3.0)).inverse(2.0))
+        0.0
+        """
         q = (x - self.lo) / (self.hi - self.lo)
         return jnp.log(q) - jnp.log1p(-q)
 
@@ -1069,6 +1181,18 @@ class FitResult(eqx.Module):
         -------
         jax.Array
             Shape (n_starts, P).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf import presets, solve_meanfield, BurstTarget, fit
+        >>> ts = jnp.arange(0.0, 100.5, 0.5)
+        >>> sim = solve_meanfield(presets.chen_campbell_2022(eta_bar=0.25), t1=100.0, ts=ts)
+        >>> target = BurstTarget.from_trace(sim.t, sim.r, transient=50.0)
+        >>> res = fit(presets.chen_campbell_2022(eta_bar=0.3), target, free=("eta_bar",),
+        ...           n_starts=2, steps=30)
+        >>> [round(float(x), 2) for x in res.values("eta_bar")[:, 0]]  # one per start
+        [0.25, 0.25]
         """
         return getattr(self.params, name)
 
@@ -1615,6 +1739,11 @@ def remove_checkpoint(path) -> None:
     ----------
     path : str or pathlib.Path
         The checkpoint given to `fit`; missing files are ignored.
+
+    Returns
+    -------
+    None
+        The files are gone.
 
     Examples
     --------

@@ -727,7 +727,12 @@ def _status_name(status) -> str:
 
 
 def _fields(module):
-    return [f for f in dataclasses.fields(module) if not f.metadata.get("static", False)]
+    """The array fields of a module, without static ones and absent model extensions."""
+    return [
+        f
+        for f in dataclasses.fields(module)
+        if not f.metadata.get("static", False) and getattr(module, f.name) is not None
+    ]
 
 
 def _on_cpu(fn):

@@ -155,7 +155,11 @@ def params_to_dict(params: Params) -> dict[str, Any]:
     >>> d["eta_bar"], d["dtype"] in ("float32", "float64")
     ([0.25], True)
     """
-    fields = {f.name: np.asarray(getattr(params, f.name)) for f in dataclasses.fields(params)}
+    fields = {
+        f.name: np.asarray(getattr(params, f.name))
+        for f in dataclasses.fields(params)
+        if getattr(params, f.name) is not None  # an absent model extension is left out
+    }
     dtypes = {str(x.dtype) for x in fields.values()}
     out: dict[str, Any] = {name: x.tolist() for name, x in fields.items()}
     out["dtype"] = dtypes.pop() if len(dtypes) == 1 else "float64"
@@ -679,6 +683,18 @@ class SavedRun(NamedTuple):
         ------
         ValueError
             For a batched run, which stores no raster.
+
+        Examples
+        --------
+        >>> import jaxmf, tempfile, pathlib
+        >>> from jaxmf import io
+        >>> net = jaxmf.simulate_network(jaxmf.presets.tonic(), n=100, t1=40.0, raster=5,
+        ...                              progress=False)
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = io.save_network_result(folder / "run", net)
+        >>> times, ids = io.load_network_result(folder / "run").spike_raster()
+        >>> len(times) == len(ids) > 0, len(set(ids.tolist())) <= 5  # 5 neurons recorded
+        (True, True)
         """
         if self.spike_times is None:
             raise ValueError("spike_raster: not stored for batched results")
