@@ -519,7 +519,11 @@ def solve_meanfield(
     or step-budget buffers); reverse-mode derivatives of that loop come from diffrax's
     `RecursiveCheckpointAdjoint`. When the inputs carry forward-mode tangents (`jax.jvp`,
     `jax.jacfwd`, optimistix' forward Jacobians) or an adjoint is given, the solve is
-    `diffrax.diffeqsolve` itself (`diffrax.ForwardMode()` for forward mode).
+    `diffrax.diffeqsolve` itself (`diffrax.ForwardMode()` for forward mode). Under `jax.vmap`
+    (Tsit5, no input) each point takes its own steps: a few hundred lanes (thousands on an
+    accelerator) step together and a lane takes the next point when its own finishes, so a
+    batch costs about the sum of its points' steps, not the slowest point's steps times the
+    batch size; a point's values do not depend on the batch it is in.
 
     Parameters
     ----------
@@ -690,8 +694,8 @@ class _SolveInputs(eqx.Module):
 def _fast_path_applies(solver, i_ext, inputs: _SolveInputs) -> bool:
     """The block-saving loop replays explicit Runge-Kutta steps; implicit solvers (whose root
     finders take their tolerances from the controller inside diffeqsolve), arbitrary input
-    callables (which may close over tracers), forward-mode tangents and vmapped calls go to
-    diffeqsolve."""
+    callables (which may close over tracers), forward-mode tangents, and vmapped calls with
+    another solver than Tsit5 or with an input go to diffeqsolve."""
     if not isinstance(solver, diffrax.AbstractERK) or not (
         i_ext is None or isinstance(i_ext, StepInput)
     ):
