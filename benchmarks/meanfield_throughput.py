@@ -329,13 +329,19 @@ def sweep_points(n):
     return eta.ravel(), wj.ravel()
 
 
-def make_summary(args):
+def make_summary(args, previous=False):
+    """Mean and max of r over [t1/2, t1] for one point; `previous`: the solve as jaxmf ran it
+    under vmap before (diffrax.diffeqsolve, every point of a batch stepping until the slowest
+    finishes; an explicit adjoint routes there)."""
     base = jaxmf.presets.chen_campbell_2022()
     ts = jnp.linspace(args.t1 / 2, args.t1, int(round(args.t1 / 2 / args.save_every)) + 1)
+    extra = dict(adjoint=diffrax.RecursiveCheckpointAdjoint()) if previous else {}
 
     def summary(eta, wj):
         p = base.replace(eta_bar=eta, w_jump=wj)
-        res = jaxmf.solve_meanfield(p, args.t1, ts=ts, rtol=args.rtol, atol=args.atol, throw=False)
+        res = jaxmf.solve_meanfield(
+            p, args.t1, ts=ts, rtol=args.rtol, atol=args.atol, throw=False, **extra
+        )
         r = res.r[:, 0]
         return (
             jnp.stack([jnp.mean(r), jnp.max(r)]),
@@ -346,34 +352,97 @@ def make_summary(args):
     return base, np.asarray(ts), summary
 
 
+def sweep_call(base, eta, wj, args):
+    """`jaxmf.sweep` with its defaults, the same solves and summaries as `summary`."""
+    model = jaxmf.MeanFieldModel(
+        t1=args.t1,
+        transient=args.t1 / 2,
+        save_dt=args.save_every,
+        rtol=args.rtol,
+        atol=args.atol,
+        max_steps=1_000_000,
+    )
+    observables = (
+        ("mean", lambda tr, _: jnp.mean(tr.r[:, 0])),
+        ("max", lambda tr, _: jnp.max(tr.r[:, 0])),
+    )
+    grid = jaxmf.Grid.points(eta_bar=eta, w_jump=wj)
+
+    def run():
+        ds = jaxmf.sweep(base, grid, model, observables=observables, progress=False)
+        return np.stack([ds["mean"].values, ds["max"].values], axis=1), ds
+
+    return run
+
+
 def _compile(fn, *xs):
     t0 = time.perf_counter()
     compiled = jax.jit(fn).lower(*xs).compile()
     return compiled, time.perf_counter() - t0
 
 
-def bench_sweep(n, args, summary, base, ts_np):
+def bench_sweep(n, args, summary, previous, base, ts_np):
     eta, wj = sweep_points(n)
     n = eta.size
     e, w = jnp.asarray(eta), jnp.asarray(wj)
     rows = []
     reps = args.batch_repeats if n <= 2000 else 1
 
+    t0 = time.perf_counter()
+    run = sweep_call(base, eta, wj, args)
+    out, _ = run()
+    first = time.perf_counter() - t0
+    run_s, (stats_sweep, ds) = _median_time(run, reps)
+    rows.append(
+        dict(
+            impl="jaxmf.sweep (default)",
+            n=n,
+            per_s=n / run_s,
+            compile_s=max(first - run_s, 0.0),
+            steps="-",
+            note=f"{int(np.sum(ds['status'].values != 'ok'))} failed",
+        )
+    )
+
     vm, comp_s = _compile(jax.vmap(summary), e, w)
     run_s, (stats_full, steps, status) = _median_time(lambda: jax.block_until_ready(vm(e, w)), reps)
     steps = np.asarray(steps)
     steps_note = f"{steps.mean():.0f}/{steps.max():d}"
+    stats_full = np.asarray(stats_full)
     rows.append(
         dict(
-            impl="jaxmf vmap (whole batch)",
+            impl="jax.vmap(solve_meanfield) (whole batch)",
             n=n,
             per_s=n / run_s,
             compile_s=comp_s,
             steps=steps_note,
-            note=f"{int(np.sum(np.asarray(status)))} failed",
+            note=f"{int(np.sum(np.asarray(status)))} failed; sweep |diff| "
+            f"{np.max(np.abs(stats_sweep - stats_full) / np.abs(stats_full)):.0e}",
         )
     )
-    stats_full = np.asarray(stats_full)
+
+    # The previous path (vmapped diffeqsolve) in chunks of 512, as the README's earlier table.
+    chunk = min(512, n)
+    n_pad = -(-n // chunk) * chunk
+    ep = jnp.pad(e, (0, n_pad - n), mode="edge").reshape(-1, chunk)
+    wp = jnp.pad(w, (0, n_pad - n), mode="edge").reshape(-1, chunk)
+    vp, comp_s = _compile(jax.vmap(previous), ep[0], wp[0])
+
+    def loop_previous():
+        outs = [vp(ep[i], wp[i]) for i in range(ep.shape[0])]
+        return jax.block_until_ready(jnp.concatenate([o[0] for o in outs])[:n])
+
+    run_s, out = _median_time(loop_previous, reps)
+    rows.append(
+        dict(
+            impl=f"previous: vmap diffeqsolve, chunks {chunk}",
+            n=n,
+            per_s=n / run_s,
+            compile_s=comp_s,
+            steps=steps_note,
+            note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full) / np.abs(stats_full)):.0e}",
+        )
+    )
 
     for chunk in args.chunks:
         if chunk >= n:
@@ -477,13 +546,13 @@ def print_sweep(rows):
     n = rows[0]["n"]
     print(f"## (b) sweep, N = {n} (eta_bar x w_jump grid), mean & max r over [t1/2, t1]")
     print(
-        f"{'implementation':36s} {'points/s':>10s} {'compile s':>9s} {'x LSODA':>8s} "
+        f"{'implementation':42s} {'points/s':>10s} {'compile s':>9s} {'x LSODA':>8s} "
         f"{'steps mean/max':>19s}  note"
     )
     for r in rows:
         comp = _comp(r["compile_s"])
         print(
-            f"{r['impl']:36s} {r['per_s']:10.1f} {comp} {r['ratio']:8.2f} {r['steps']:>19s}  "
+            f"{r['impl']:42s} {r['per_s']:10.1f} {comp} {r['ratio']:8.2f} {r['steps']:>19s}  "
             f"{r['note']}",
             flush=True,
         )
@@ -501,7 +570,10 @@ def main(argv=None):
     ap.add_argument("--batches", type=float, nargs="*", default=[1e2, 1e3, 1e4])
     ap.add_argument("--max-batch", type=float, default=1e4, help="skip sweeps larger than this")
     ap.add_argument("--batch-repeats", type=int, default=3, help="(N > 2000: one run)")
-    ap.add_argument("--chunks", type=int, nargs="*", default=[512])
+    ap.add_argument("--chunks", type=int, nargs="*", default=[])
+    ap.add_argument(
+        "--sweep-only", action="store_true", help="only section (b), the parameter sweeps"
+    )
     ap.add_argument(
         "--save-every",
         type=float,
@@ -521,20 +593,21 @@ def main(argv=None):
     )
     grid = np.linspace(0.0, args.t1, int(round(args.t1 / args.dts)), endpoint=False)
     out = {}
-    for regime in args.regimes:
+    for regime in [] if args.sweep_only else args.regimes:
         rows = bench_public(REGIMES[regime], args)
         print_public(regime, REGIMES[regime], rows)
         out[f"public_{regime}"] = [{k: v for k, v in r.items() if k != "r"} for r in rows]
-    for regime in args.regimes:
+    for regime in [] if args.sweep_only else args.regimes:
         rows = bench_single(REGIMES[regime], args, grid)
         print_single(regime, REGIMES[regime], rows)
         out[regime] = rows
     base, ts_np, summary = make_summary(args)
+    previous = make_summary(args, previous=True)[2]
     for n in (int(x) for x in args.batches):
         if n > args.max_batch:
             print(f"(sweep N = {n} skipped: > --max-batch {int(args.max_batch)})\n")
             continue
-        rows = bench_sweep(n, args, summary, base, ts_np)
+        rows = bench_sweep(n, args, summary, previous, base, ts_np)
         print_sweep(rows)
         out[f"sweep_{n}"] = rows
     if args.json:

@@ -104,11 +104,13 @@ NO_REGIME = "none"  # the regime label of a point whose status is not 'ok'
 DEFAULT_OBSERVABLES = ("regime", "r_mean", "burst_period")
 FORMAT = "jaxmf.sweep"
 FORMAT_VERSION = 2  # 2: chunk files carry their fingerprint and checksums, status_codes
-# Points per device and chunk when nothing else decides: on CPU ~512 amortises the Python loop
-# and bounds the waste of a vmapped solve (every point pays for the slowest one in its chunk;
-# benchmarks/meanfield_throughput.py); accelerators want far wider batches.
+# Points per device and chunk when nothing else decides. A vmapped mean-field solve keeps a few
+# hundred lanes (thousands on accelerators) busy, each taking the next point as it finishes
+# (meanfield._integrate_lanes), so a call wants many points per lane; networks and functions step
+# in lockstep, where ~512 on CPU amortises the Python loop and bounds the waste of the slowest
+# element (benchmarks/meanfield_throughput.py); accelerators want far wider batches.
 _PER_DEVICE = {
-    "meanfield": {"cpu": 512, "other": 8192},
+    "meanfield": {"cpu": 4096, "other": 65536},
     "network": {"cpu": 8, "other": 256},
     "function": {"cpu": 512, "other": 8192},
 }
@@ -1431,7 +1433,7 @@ def sweep(
         on a complete `out` just loads it. overwrite=True discards a different earlier sweep.
     chunk_size, points_per_device : int or None
         Points per saved chunk (default points_per_device x
-        devices) and the vmap width of one device (default, mean field: 512 on CPU, 8192 on
+        devices) and the vmap width of one device (default, mean field: 4096 on CPU, 65536 on
         accelerators; network: 8 / 256; capped by `memory_budget` bytes per device, default
         1 GiB). A resumed sweep keeps both.
     memory_budget : float or None
@@ -1563,6 +1565,12 @@ def sweep(
         points_per_device = min(
             _PER_DEVICE[model.kind][backend], by_memory, chunk_size or grid.n_points
         )
+        if chunk_size is None:
+            # Equal calls: the last call's padding points are solved too (~1 point per call
+            # instead of up to a whole call's worth).
+            per_call = points_per_device * len(devices)
+            calls = -(-grid.n_points // per_call)
+            points_per_device = -(-grid.n_points // (calls * len(devices)))
     if chunk_size is None:
         chunk_size = points_per_device * len(devices)
     # Every process must cut the grid the same way.

@@ -523,7 +523,11 @@ def solve_meanfield(
     or step-budget buffers); reverse-mode derivatives of that loop come from diffrax's
     `RecursiveCheckpointAdjoint`. When the inputs carry forward-mode tangents (`jax.jvp`,
     `jax.jacfwd`, optimistix' forward Jacobians) or an adjoint is given, the solve is
-    `diffrax.diffeqsolve` itself (`diffrax.ForwardMode()` for forward mode).
+    `diffrax.diffeqsolve` itself (`diffrax.ForwardMode()` for forward mode). Under `jax.vmap`
+    (Tsit5, no input) each point takes its own steps: a few hundred lanes (thousands on an
+    accelerator) step together and a lane takes the next point when its own finishes, so a
+    batch costs about the sum of its points' steps, not the slowest point's steps times the
+    batch size; a point's values do not depend on the batch it is in.
 
     Parameters
     ----------
@@ -629,7 +633,14 @@ def solve_meanfield(
         i_ext=i_ext,
     )
     n_save = n_default if ts is None else int(np.shape(ts)[0])
-    config = _SolveConfig(model, solver, int(max_steps), n_default, _save_block(n_save, t0, t1))
+    config = _SolveConfig(
+        model,
+        solver,
+        int(max_steps),
+        n_default,
+        _save_block(n_save, t0, t1),
+        _lane_block(n_save, t0, t1),
+    )
     if adjoint is None and _fast_path_applies(solver, i_ext, inputs):
         t, ys, status, n_steps, bad = _solve_fast(config, inputs)
     else:
@@ -666,6 +677,7 @@ class _SolveConfig(NamedTuple):
     max_steps: int
     n_default: int | None  # default save grid: this many points over [t0, t1]
     save_block: int  # grid points saved per iteration of the block-saving loop
+    lane_block: int  # the same for each lane of `_integrate_lanes` (vmapped solves)
 
 
 class _SolveInputs(eqx.Module):
@@ -686,8 +698,8 @@ class _SolveInputs(eqx.Module):
 def _fast_path_applies(solver, i_ext, inputs: _SolveInputs) -> bool:
     """The block-saving loop replays explicit Runge-Kutta steps; implicit solvers (whose root
     finders take their tolerances from the controller inside diffeqsolve), arbitrary input
-    callables (which may close over tracers), forward-mode tangents and vmapped calls go to
-    diffeqsolve."""
+    callables (which may close over tracers), forward-mode tangents, and vmapped calls with
+    another solver than Tsit5 or with an input go to diffeqsolve."""
     if not isinstance(solver, diffrax.AbstractERK) or not (
         i_ext is None or isinstance(i_ext, StepInput)
     ):
@@ -696,12 +708,13 @@ def _fast_path_applies(solver, i_ext, inputs: _SolveInputs) -> bool:
         hash(solver)
     except TypeError:
         return False
-    # Under vmap diffeqsolve is the faster of the two (its loops are built for batched
-    # predicates); the block-saving loop wins on single solves, where diffrax's per-point save
-    # loop and stage loop dominate.
-    return not any(
-        isinstance(x, jax.interpreters.ad.JVPTracer) or _batched(x) for x in jax.tree.leaves(inputs)
-    )
+    leaves = jax.tree.leaves(inputs)
+    if any(isinstance(x, jax.interpreters.ad.JVPTracer) for x in leaves):
+        return False
+    # Vmapped, the loop runs `_integrate_lanes` (each point its own steps) for Tsit5 without an
+    # input; otherwise diffeqsolve is the faster of the two under vmap (its loops are built for
+    # batched predicates).
+    return not any(_batched(x) for x in leaves) or (type(solver) is diffrax.Tsit5 and i_ext is None)
 
 
 def _batched(x) -> bool:
@@ -835,6 +848,37 @@ class _DiffraxStepper:
         return jax.vmap(interpolator.evaluate)(ts)
 
 
+def _tsit5_powers() -> np.ndarray:
+    """diffrax's Tsit5 interpolation weights b_i(theta) (Tsitouras 2011; diffrax's factored
+    forms) in powers of theta: row i, column j is the coefficient of theta^(j+1) in b_i."""
+    P = np.polynomial.polynomial
+    t, t2 = [0.0, 1.0], [0.0, 0.0, 1.0]
+    lin = lambda r: [-r, 1.0]
+    quad = lambda p, q: [q, p, 1.0]
+    forms = [
+        (
+            -1.0530884977290216,
+            [t, lin(1.3299890189751412), quad(-1.4364028541716351, 0.7139816917074209)],
+        ),
+        (0.1017, [t2, quad(-2.1966568338249754, 1.2949852507374631)]),
+        (2.490627285651252793, [t2, quad(-2.38535645472061657, 1.57803468208092486)]),
+        (-16.54810288924490272, [t2, lin(1.21712927295533244), lin(0.61620406037800089)]),
+        (47.37952196281928122, [t2, lin(1.203071208372362603), lin(0.658047292653547382)]),
+        (-34.87065786149660974, [t2, lin(1.2), lin(0.666666666666666667)]),
+        (2.5, [t2, lin(1.0), lin(0.6)]),
+    ]
+    rows = []
+    for scale, factors in forms:
+        poly = np.array([scale])
+        for f in factors:
+            poly = P.polymul(poly, f)
+        rows.append(np.pad(poly, (0, 5 - poly.size))[1:5])
+    return np.array(rows)
+
+
+_TSIT5_POWERS = _tsit5_powers()
+
+
 class _Tsit5Stepper(_DiffraxStepper):
     """diffrax's Tsit5 step written out on the flattened state: its tableau, stage times,
     first-same-as-last reuse and interpolant. diffrax runs the seven stages in a loop, which on
@@ -880,28 +924,25 @@ class _Tsit5Stepper(_DiffraxStepper):
             f1 = self.f(ti, y1)
             ks = ks.at[i].set(f1 * dt)
         y_error = jnp.tensordot(self.b_error, ks, axes=1, precision=jax.lax.Precision.HIGHEST)
-        return y1, y_error, dict(y0=y0, y1=y1, k=ks), f1, diffrax.RESULTS.successful
+        return y1, y_error, self.dense(y0, list(ks)), f1, diffrax.RESULTS.successful
+
+    @staticmethod
+    def dense(y0, ks):
+        """The step's interpolant as y0 + sum_j c_j theta^(j+1), j = 0..3 (c: 4 rows)."""
+        c = [
+            functools.reduce(lambda x, y: x + y, [float(w) * k for w, k in zip(col, ks) if w != 0])
+            for col in _TSIT5_POWERS.T
+        ]
+        return dict(y0=y0, c=jnp.stack(c))
 
     def evaluate(self, t0, t1, dense, ts):
-        # diffrax's Tsit5 interpolant (Tsitouras 2011), its weights summed elementwise: a
-        # matrix product of this size costs more than the polynomial.
+        # Horner in theta: 4 multiply-adds per saved value (diffrax's form, seven weight
+        # polynomials times seven stages, costs ~5x that, and a save block evaluates it at
+        # every grid point of the block each iteration).
         same = t0 == t1
-        t = jnp.where(same, 0, ts - t0) / jnp.where(same, 1, t1 - t0)
-        t2 = t**2
-        b = (
-            -1.0530884977290216
-            * t
-            * (t - 1.3299890189751412)
-            * (t2 - 1.4364028541716351 * t + 0.7139816917074209),
-            0.1017 * t2 * (t2 - 2.1966568338249754 * t + 1.2949852507374631),
-            2.490627285651252793 * t2 * (t2 - 2.38535645472061657 * t + 1.57803468208092486),
-            -16.54810288924490272 * (t - 1.21712927295533244) * (t - 0.61620406037800089) * t2,
-            47.37952196281928122 * (t - 1.203071208372362603) * (t - 0.658047292653547382) * t2,
-            -34.87065786149660974 * (t - 1.2) * (t - 0.666666666666666667) * t2,
-            2.5 * (t - 1) * (t - 0.6) * t2,
-        )
-        k = dense["k"]
-        return dense["y0"] + sum(bi[:, None] * k[i] for i, bi in enumerate(b))
+        t = (jnp.where(same, 0, ts - t0) / jnp.where(same, 1, t1 - t0))[:, None]
+        c = dense["c"]
+        return dense["y0"] + t * (c[0] + t * (c[1] + t * (c[2] + t * c[3])))
 
 
 def _integrate(config: _SolveConfig, inputs: _SolveInputs):
@@ -1042,6 +1083,263 @@ def _integrate(config: _SolveConfig, inputs: _SolveInputs):
     return t, ys, result, (final["event"] if bound is not None else None), final["n_accepted"]
 
 
+class _Tsit5LaneStepper(_Tsit5Stepper):
+    """`_Tsit5Stepper` for one lane of `_integrate_lanes` (vmapped over the lanes): each stage is
+    a short sum of scalar-times-array terms, which XLA fuses into the surrounding loop; the
+    tableau dot of the single-solve stepper becomes a batched dot under vmap and costs ~8x the
+    step's arithmetic on CPU."""
+
+    def __init__(self, solver, term, args, dtype):
+        super().__init__(solver, term, args, dtype)
+        tableau = diffrax.Tsit5.tableau
+        self.a_rows = [[float(x) for x in row] for row in tableau.a_lower]
+        self.b_err = [float(x) for x in tableau.b_error]
+
+    @staticmethod
+    def _combine(weights, ks):
+        terms = [w * k for w, k in zip(weights, ks) if w != 0]
+        return functools.reduce(lambda x, y: x + y, terms)
+
+    def step(self, t0, t1, y0, f0, made_jump):
+        dt = t1 - t0
+        ks = [f0 * dt]
+        f1, y1 = f0, y0
+        for i in range(1, self.n):
+            c = self.c[i]
+            y1 = y0 + self._combine(self.a_rows[i - 1], ks)
+            f1 = self.f(t1 if c == 1 else t0 + c * dt, y1)
+            ks.append(f1 * dt)
+        y_error = self._combine(self.b_err, ks)
+        return y1, y_error, self.dense(y0, ks), f1, diffrax.RESULTS.successful
+
+
+def _lanes(backend: str, n: int) -> int:
+    """Lanes of `_integrate_lanes`: every lane steps each iteration, so on a CPU a few hundred
+    (each iteration's fixed cost spread, yet many points per lane so that refilling keeps the
+    lanes busy), on an accelerator thousands."""
+    return max(1, min(n, 256 if backend == "cpu" else 8192))
+
+
+def _lane_block(n_save: int, t0, t1) -> int:
+    """Grid points a lane saves per iteration: about the points in one time unit (these solves
+    step about one time unit), a power of two in [1, 8]; a longer step holds the lane until
+    its points are saved."""
+    t0_, t1_ = _concrete_float("t0", t0), _concrete_float("t1", t1)
+    if t0_ is None or t1_ is None:
+        return 4
+    density = n_save / max(t1_ - t0_, 1e-300)
+    return int(min(8, max(1, 2 ** math.ceil(math.log2(max(density, 1.0))))))
+
+
+def _integrate_lanes(
+    config: _SolveConfig,
+    inputs: _SolveInputs,
+    batched,
+    n: int,
+    lanes: int,
+    block: int,
+    refill_every: int = 16,
+):
+    """Many solves at once, each with its own steps: `lanes` solves advance together, one step
+    per iteration, and every `refill_every` iterations the lanes whose solve has finished take
+    the next points. A vmapped adaptive solve runs every point for as many iterations as the
+    slowest one needs (finished points paying for masked steps); this loop runs about
+    sum(steps) / lanes iterations (and up to `refill_every` idle ones per point).
+
+    `batched` flags the leaves of `inputs.params` that carry a leading axis of `n` points (the
+    others are shared by all points); `inputs.y0` is None or batched. Each lane replays
+    `_integrate`'s step loop (diffrax's Tsit5 tableau and PID controller, the same saving in
+    blocks), so a point's values do not depend on its lane or on the other points. A lane
+    starting a point spends one iteration evaluating the vector field at its start (a step of
+    length zero gives it through the first-same-as-last stage). Returns (t, ys, diffrax result,
+    blowup hit or None, accepted steps), each with the batch axis."""
+    params_b = inputs.params
+    dtype = params_b.eta_bar.dtype
+    cast = lambda x: jnp.asarray(x, dtype)
+    t0, t1, ts = cast(inputs.t0), cast(inputs.t1), cast(inputs.ts)
+    p = params_b.eta_bar.shape[-1]
+    term = diffrax.ODETerm(MODELS[config.model])
+    solver = config.solver
+    controller = diffrax.PIDController(rtol=cast(inputs.rtol), atol=cast(inputs.atol))
+    error_order = solver.error_order(term)
+    # As in `_integrate`: diffeqsolve's first step is 0.01 unless dt0 is given.
+    dt0 = jnp.asarray(0.01, dtype) if inputs.dt0 is None else cast(inputs.dt0)
+    axes = jax.tree.map(lambda b: 0 if b else None, batched)
+    first = jax.tree.map(lambda x, b: x[0] if b else x, params_b, batched)
+    zeros = MeanFieldState(*(jnp.zeros((p,), dtype) for _ in range(4)))
+    tnext0, controller0 = controller.init(
+        term, t0, t1, zeros, dt0, (first, None), solver.func, error_order
+    )
+    tnext0 = jnp.minimum(tnext0, t1)
+    t1_clip_floor = t1
+    for _ in range(100):
+        t1_clip_floor = jnp.nextafter(t1_clip_floor, jnp.asarray(-jnp.inf, dtype))
+    n_save = ts.shape[0]
+    ts_pad = jnp.concatenate([ts, jnp.full((block,), jnp.inf, dtype)])
+    bound = None if inputs.blowup is None else cast(inputs.blowup)
+    ok = diffrax.RESULTS.successful
+    y0_b = (
+        jnp.zeros((n, 4 * p), dtype)
+        if inputs.y0 is None
+        else jnp.concatenate([cast(x).reshape(n, p) for x in inputs.y0], axis=-1)
+    )
+
+    def stepper(q):
+        return _Tsit5LaneStepper(solver, term, (q, None), dtype)
+
+    _, _, dense0, _, _ = eqx.filter_eval_shape(
+        stepper(first).step, t0, tnext0, y0_b[0], y0_b[0], False
+    )
+    dense0 = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), dense0)
+
+    def start(point, y0):
+        return dict(
+            point=point,
+            tprev=t0,
+            tnext=tnext0,
+            y=y0,
+            f0=jnp.zeros_like(y0),
+            controller=controller0,
+            result=ok,
+            n_steps=jnp.zeros((), jnp.int32),
+            n_accepted=jnp.zeros((), jnp.int32),
+            index=jnp.zeros((), jnp.int32),
+            last=(t0, jnp.full((), -jnp.inf, dtype), dense0),
+            event=jnp.asarray(False),
+            fresh=jnp.asarray(True),
+        )
+
+    def running(c):
+        return (c["tprev"] < t1) & (c["result"] == ok) & ~c["event"]
+
+    def stepping(c):
+        return (c["point"] < n) & running(c) & (c["n_steps"] < config.max_steps)
+
+    def save(q, c):
+        last_t0, last_t1, last_dense = c["last"]
+        t_block = jax.lax.dynamic_slice_in_dim(ts_pad, c["index"], block)
+        y_block = stepper(q).evaluate(last_t0, last_t1, last_dense, t_block)
+        return y_block, jnp.sum(t_block <= last_t1, dtype=jnp.int32)
+
+    def advance(q, c):
+        tprev, tnext, y, f0, fresh = c["tprev"], c["tnext"], c["y"], c["f0"], c["fresh"]
+        go = stepping(c) & ~(ts_pad[c["index"]] <= c["last"][1]) & ~fresh
+        y1, y_error, dense_info, f1, _ = stepper(q).step(
+            tprev, jnp.where(fresh, tprev, tnext), y, f0, False
+        )
+        y_error = jnp.where(jnp.isnan(y_error), jnp.inf, y_error)
+        keep, tprev1, tnext1, _, controller1, controller_result = controller.adapt_step_size(
+            tprev, tnext, y, y1, None, y_error, error_order, c["controller"]
+        )
+        tprev1 = jnp.minimum(tprev1, t1)
+        tnext1 = _clip_to_end(tprev1, tnext1, t1, t1_clip_floor, keep)
+        result = c["result"]
+        result1 = diffrax.RESULTS.where(result == ok, controller_result, result)
+        accept = go & keep
+        take = lambda a, b: jnp.where(accept, a, b)
+        step = lambda a, b: jnp.where(go, a, b)
+        out = dict(
+            c,
+            tprev=step(tprev1, tprev),
+            tnext=step(tnext1, tnext),
+            y=take(y1, y),
+            f0=jnp.where(accept | fresh, f1, f0),
+            controller=jax.tree.map(step, controller1, c["controller"]),
+            result=diffrax.RESULTS.where(go, result1, result),
+            n_steps=c["n_steps"] + go.astype(jnp.int32),
+            n_accepted=c["n_accepted"] + accept.astype(jnp.int32),
+            last=jax.tree.map(take, (tprev, tnext, dense_info), c["last"]),
+            fresh=jnp.asarray(False),
+        )
+        if bound is not None:
+            out["event"] = step(jnp.max(jnp.abs(y1)) > bound, c["event"])
+        return out
+
+    def per_lane(mask, a, b):
+        return jnp.where(mask.reshape(-1, *([1] * (a.ndim - 1))), a, b)
+
+    def take_points(idx):
+        safe = jnp.minimum(idx, n - 1)
+        q = jax.tree.map(lambda x, b: x[safe] if b else x, params_b, batched)
+        return q, y0_b[safe]
+
+    def pick(mask, new, old):
+        return jax.tree.map(
+            lambda a, b, flag: per_lane(mask, a, b) if flag else b, new, old, batched
+        )
+
+    n_lanes = min(lanes, n)
+    points0 = jnp.arange(n_lanes, dtype=jnp.int32)
+    q0, y00 = take_points(points0)
+    record = dict(
+        result=jax.tree.map(lambda x: jnp.zeros((n, *x.shape), x.dtype), ok),
+        n_accepted=jnp.zeros((n,), jnp.int32),
+        index=jnp.zeros((n,), jnp.int32),
+        event=jnp.zeros((n,), bool),
+        unfinished=jnp.zeros((n,), bool),
+    )
+    init = dict(
+        lanes=jax.vmap(start)(points0, y00),
+        params=q0,
+        queue=jnp.asarray(n_lanes, jnp.int32),
+        buffer=jnp.zeros((n, n_save + block, 4 * p), dtype),
+        record=record,
+    )
+
+    def step_all(_, c):
+        lane, q = c["lanes"], c["params"]
+        y_block, count = jax.vmap(save, in_axes=(axes, 0))(q, lane)
+        rows = lane["index"][:, None] + jnp.arange(block, dtype=jnp.int32)
+        # Rows from `index` on are not saved yet: writing the whole block there is harmless.
+        buffer = c["buffer"].at[lane["point"][:, None], rows].set(y_block, mode="drop")
+        lane = jax.vmap(advance, in_axes=(axes, 0))(q, dict(lane, index=lane["index"] + count))
+        return dict(c, lanes=lane, buffer=buffer)
+
+    def refill(c):
+        lane, q = c["lanes"], c["params"]
+        pending = ts_pad[lane["index"]] <= lane["last"][1]
+        done = (lane["point"] < n) & ~jax.vmap(stepping)(lane) & ~pending
+        at = jnp.where(done, lane["point"], n)
+        put = lambda store, x: store.at[at].set(x, mode="drop")
+        rec = c["record"]
+        record = dict(
+            result=jax.tree.map(put, rec["result"], lane["result"]),
+            n_accepted=put(rec["n_accepted"], lane["n_accepted"]),
+            index=put(rec["index"], lane["index"]),
+            event=put(rec["event"], lane["event"]),
+            unfinished=put(rec["unfinished"], jax.vmap(running)(lane)),
+        )
+        nxt = c["queue"] + jnp.cumsum(done, dtype=jnp.int32) - 1
+        nxt = jnp.where(done, jnp.minimum(nxt, n), lane["point"])
+        load = done & (nxt < n)
+        q_new, y_new = take_points(nxt)
+        lane = jax.tree.map(functools.partial(per_lane, load), jax.vmap(start)(nxt, y_new), lane)
+        lane["point"] = nxt
+        return dict(
+            c,
+            lanes=lane,
+            params=pick(load, q_new, q),
+            queue=c["queue"] + jnp.sum(done, dtype=jnp.int32),
+            record=record,
+        )
+
+    def body(c):
+        return refill(jax.lax.fori_loop(0, refill_every, step_all, c))
+
+    final = jax.lax.while_loop(lambda c: jnp.any(c["lanes"]["point"] < n), body, init)
+    rec = final["record"]
+    result = jax.vmap(
+        lambda unfinished, r: diffrax.RESULTS.where(
+            unfinished, diffrax.RESULTS.max_steps_reached, r
+        )
+    )(rec["unfinished"], rec["result"])
+    saved = jnp.arange(n_save, dtype=jnp.int32)[None, :] < rec["index"][:, None]
+    t = jnp.where(saved, ts, jnp.inf)
+    flat = jnp.where(saved[..., None], final["buffer"][:, :n_save], jnp.inf)
+    ys = MeanFieldState(*jnp.split(flat, 4, axis=-1))
+    return t, ys, result, (rec["event"] if bound is not None else None), rec["n_accepted"]
+
+
 def _with_jump(body, jumps: bool):
     """`body` on a carry without the static `jump` entry (False) when the controller never
     jumps."""
@@ -1058,9 +1356,65 @@ def _with_jump(body, jumps: bool):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _fast_core(config: _SolveConfig, inputs: _SolveInputs):
+    # Arrays throughout: custom_vmap batches array arguments only.
+    inputs = jax.tree.map(jnp.asarray, inputs)
+    return _batchable_core(config)(inputs)
+
+
+def _single_core(config: _SolveConfig, inputs: _SolveInputs):
     t, ys, result, event, n_accepted = _integrate(config, inputs)
     ys, status = _finish(config, inputs, t, ys, from_diffrax(result), event)
     return t, ys, status, n_accepted
+
+
+@functools.cache
+def _batchable_core(config: _SolveConfig):
+    """`_single_core` for `config`, which under vmap runs `_integrate_lanes` (each point its own
+    steps) when only the parameters and the initial state are batched, and the lockstep vmap
+    of the single loop otherwise."""
+
+    @jax.custom_batching.custom_vmap
+    def core(inputs):
+        return _single_core(config, inputs)
+
+    @core.def_vmap
+    def rule(axis_size, in_batched, inputs):
+        (in_batched,) = in_batched
+        shared = eqx.tree_at(lambda i: (i.params, i.y0), in_batched, (None, None), is_leaf=_none)
+        if (
+            type(config.solver) is not diffrax.Tsit5
+            or inputs.i_ext is not None
+            or any(jax.tree.leaves(shared))
+        ):
+            axes = jax.tree.map(lambda b: 0 if b else None, in_batched)
+            out = jax.vmap(functools.partial(_single_core, config), in_axes=(axes,))(inputs)
+            return out, jax.tree.map(lambda _: True, out)
+        widen = lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
+        if inputs.y0 is not None:
+            inputs = eqx.tree_at(
+                lambda i: i.y0, inputs, jax.tree.map(widen, inputs.y0, in_batched.y0)
+            )
+        lanes = _lanes(jax.default_backend(), axis_size)
+        t, ys, result, event, n_accepted = _integrate_lanes(
+            config, inputs, in_batched.params, axis_size, lanes, config.lane_block
+        )
+        p_axes = jax.tree.map(lambda b: 0 if b else None, in_batched.params)
+
+        def finish(q, t, ys, result, event):
+            one = eqx.tree_at(lambda i: i.params, inputs, q)
+            return _finish(config, one, t, ys, from_diffrax(result), event)
+
+        ys, status = jax.vmap(finish, in_axes=(p_axes, 0, 0, 0, 0))(
+            inputs.params, t, ys, result, jnp.zeros(axis_size, bool) if event is None else event
+        )
+        out = (t, ys, status, n_accepted)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return core
+
+
+def _none(x) -> bool:
+    return x is None
 
 
 def _fast_core_fwd(config, inputs):

@@ -1435,15 +1435,23 @@ def simulate_network(
         Bytes the network's state may take (default: the memory available now); a network that
         needs more is refused before anything is allocated. Raise it for an accelerator with
         more memory than the host.
-    devices : None, int or list of devices
-        None (one device), a count of local devices or a list of them: one network's neurons
-        split evenly across them (`jax.shard_map`; each population's size must be a
-        multiple of the count). Each step the devices sum their populations' spike counts (P
-        integers), so the state, rates and s equal the one-device run's bit for bit; <v> and
-        <w> are sums of per-device sums (equal to rounding). Each device holds N / D neurons'
-        v, w and eta (about `STATE_WORDS_PER_NEURON` words each with the scan's temporaries:
-        48 B per neuron in float32), so N = 10^9 in float32 needs about 48 GB spread over the
-        devices. Not with batched params, `raster` or traced parameters.
+    devices : None, int, list of devices or 'all'
+        None (one device), a count of local devices, a list of devices, or 'all' (every
+        device of every process): one network's neurons split evenly across them
+        (`jax.shard_map`; each population's size must be a multiple of the count). Each step
+        the devices sum their populations' spike counts (P integers), so the state, rates and
+        s equal the one-device run's bit for bit; <v> and <w> are sums of per-device sums
+        (equal to rounding). Each device holds N / D neurons' v, w and eta (about
+        `STATE_WORDS_PER_NEURON` words each with the scan's temporaries: 48 B per neuron in
+        float32), so N = 10^9 in float32 needs about 48 GB spread over the devices. Across
+        hosts: call ``jax.distributed.initialize(...)`` first and run the same script on every
+        host with ``devices='all'`` (or a list from ``jax.devices()``); the spike counts are
+        summed across processes, the records come back on every process, and the final
+        state's v and w are global arrays (each process holds its devices' neurons). Every
+        process still builds the whole network and initial state (z, v, w: 12 B per neuron in
+        float32) on its first device and copies it to the host before handing each device its
+        part, so that device and the host bound N. Not with batched params, `raster` or
+        traced parameters.
 
     Returns
     -------
@@ -1472,7 +1480,9 @@ def simulate_network(
     ((30, 1), 30.0)
 
     On several devices the neurons are split between them (``devices=4`` needs four devices
-    and population sizes that are multiples of 4).
+    and population sizes that are multiples of 4). On several hosts, after
+    ``jax.distributed.initialize(coordinator_address="host0:1234", num_processes=2,
+    process_id=...)`` on each: ``simulate_network(p, n=10**8, devices="all")``.
     """
     params = check_params(params)
     if resume is not None:
@@ -1579,12 +1589,15 @@ def simulate_network(
         nonlocal batch_failed, done
         if mesh is not None:
             # dt traced, as in the one-device run: a constant step compiles to other rounding.
+            sharded_params, sharded_network, sharded_state, n_active = _sharded_inputs(
+                params, network, last[0], jnp.asarray(n_now, jnp.int32), mesh
+            )
             new_state, rec = _run_sharded_jit(
-                params,
-                network,
-                last[0],
+                sharded_params,
+                sharded_network,
+                sharded_state,
                 dt,
-                jnp.asarray(n_now, jnp.int32),
+                n_active,
                 scheme=scheme,
                 n_records=chunk,
                 record_every=record_every,
@@ -1709,20 +1722,31 @@ def _run_jit(*args, **kwargs):
 
 
 def _neuron_mesh(devices, sizes) -> jax.sharding.Mesh | None:
-    """The mesh that splits every population's neurons across `devices` (None: one device)."""
+    """The mesh that splits every population's neurons across `devices` (None: one device):
+    a count of local devices, a list of devices (of any process under `jax.distributed`) or
+    'all' (every device of every process)."""
     if devices is None:
         return None
     local = jax.local_devices()
-    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+    if isinstance(devices, str):
+        if devices != "all":
+            raise ParameterError("devices", f"must be a count, a list or 'all'; got {devices!r}")
+        devices = jax.devices()
+    elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
         if not 1 <= devices <= len(local):
             raise ParameterError(
                 "devices", f"must be between 1 and the {len(local)} local device(s); got {devices}"
             )
         devices = local[: int(devices)]
     devices = list(devices)
-    if not devices or any(d not in local for d in devices):
+    every = jax.devices()
+    if not devices or any(d not in every for d in devices):
         raise ParameterError(
-            "devices", f"must be a count or a list of local devices {local}; got {devices}"
+            "devices", f"must be a count, 'all' or a list of devices {every}; got {devices}"
+        )
+    if jax.process_count() > 1 and not any(d in local for d in devices):
+        raise ParameterError(
+            "devices", f"must include a device of this process ({jax.process_index()})"
         )
     for m, size in enumerate(sizes):
         if size % len(devices):
@@ -1732,6 +1756,27 @@ def _neuron_mesh(devices, sizes) -> jax.sharding.Mesh | None:
                 "devices that share it",
             )
     return jax.sharding.Mesh(np.asarray(devices), ("neurons",))
+
+
+def _on_mesh(tree, mesh: jax.sharding.Mesh, spec):
+    """`tree`'s arrays as global arrays on a mesh that spans several processes, each process
+    putting the shards of its own devices (`spec`: P() replicated, P('neurons') split); the
+    arrays already there pass through. Every process holds the same values (the network and
+    its initial state are built alike everywhere), so the global array is the one-process
+    run's."""
+    sharding = jax.sharding.NamedSharding(mesh, spec)
+
+    def put(x):
+        if isinstance(x, jax.Array) and x.sharding.is_equivalent_to(sharding, np.ndim(x)):
+            return x
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(put, tree)
+
+
+def _spans_processes(mesh: jax.sharding.Mesh) -> bool:
+    return any(d.process_index != jax.process_index() for d in mesh.devices.flat)
 
 
 def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, record_every, mesh):
@@ -1764,6 +1809,25 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
         out_specs=(split, split, P(), P(), P()),
     )(params, network.z, state.v, state.w, state.s, state.step, dt, n_active)
     return NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key), rec
+
+
+def _sharded_inputs(params, network, state, n_active, mesh):
+    """(params, network, state, n_active) for `_run_sharded_jit`: unchanged on one process;
+    across processes, global arrays (the neurons split, the rest replicated)."""
+    if not _spans_processes(mesh):
+        return params, network, state, n_active
+    from jax.sharding import PartitionSpec as P
+
+    split = P("neurons")
+    network = Network(sizes=network.sizes, z=_on_mesh(network.z, mesh, split))
+    state = NetworkState(
+        v=_on_mesh(state.v, mesh, split),
+        w=_on_mesh(state.w, mesh, split),
+        s=_on_mesh(state.s, mesh, P()),
+        step=_on_mesh(state.step, mesh, P()),
+        key=state.key,
+    )
+    return _on_mesh(params, mesh, P()), network, state, _on_mesh(n_active, mesh, P())
 
 
 def _run_sharded_jit(*args, **kwargs):

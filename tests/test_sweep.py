@@ -151,6 +151,43 @@ def test_sweep_equals_per_point_solves(reference):
     assert ds["regime"].sel(eta_bar=0.12, w_jump=0.019, method="nearest").item() == "bursting"
 
 
+def test_vmapped_solves_refill_lanes_and_do_not_depend_on_the_batch(monkeypatch):
+    # Under vmap each point takes its own steps (meanfield._integrate_lanes): with 2 lanes for
+    # 5 points, a lane takes the next point when its own finishes. A point's values are the same
+    # bits in whatever batch and lane it is solved, agree with the single-solve loop (another
+    # compiled loop) to the solver tolerance, and a point out of steps is flagged alone.
+    mf = importlib.import_module("jaxmf.meanfield")
+    monkeypatch.setattr(mf, "_lanes", lambda backend, n: min(n, 2))
+    ts = jnp.linspace(150.0, 300.0, 31)
+
+    def solve(eta):
+        res = jaxmf.solve_meanfield(
+            _base().replace(eta_bar=eta), 300.0, ts=ts, max_steps=700, throw=False
+        )
+        return res.r[:, 0], res.v[:, 0], res.status._value, res.n_steps
+
+    etas = jnp.asarray([-12.0, 0.12, 0.3, 0.2, -1.0])
+    order = jnp.asarray([3, 0, 4, 2, 1])
+    batch = jax.jit(jax.vmap(solve))
+    a, b = batch(etas), batch(etas[order])
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(x)[order], np.asarray(y))
+    single = jax.jit(solve)
+    statuses = []
+    for i, eta in enumerate(etas):
+        r, v, status, steps = single(eta)
+        statuses.append(int(status))
+        assert int(a[2][i]) == int(status)
+        if int(status) == 0:
+            np.testing.assert_allclose(a[0][i], r, rtol=1e-6, atol=1e-9)
+            np.testing.assert_allclose(a[1][i], v, rtol=1e-6, atol=1e-9)
+    # Some run out of steps (their saved tails are inf) beside others that finish.
+    ok, out_of_steps = jaxmf.RESULTS.successful._value, jaxmf.RESULTS.max_steps_reached._value
+    assert set(statuses) == {int(ok), int(out_of_steps)}
+    for i, status in enumerate(statuses):
+        assert np.isinf(np.asarray(a[0][i, -1])) == (status == int(out_of_steps))
+
+
 def _equilibrium_rate(p):
     """r* of the one-population mean field from the scalar root problem of model.md section 3,
     solved with scipy in plain floats (independent of jaxmf's equilibrium code)."""
