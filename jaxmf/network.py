@@ -29,6 +29,13 @@ import numpy as np
 from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, status_message
 from ._results import where as status_where
+from .connectivity import (
+    SparseCoupling,
+    build_coupling,
+    check_coupling_memory,
+    mean_synapse,
+    sparse_step,
+)
 from .heterogeneity import Quantiles
 from .params import (
     ParameterError,
@@ -465,6 +472,8 @@ class Network(eqx.Module):
         One array of shape (sizes[m],) per population: the standard Lorentzian samples z_i.
     n : int
         The total number of neurons.
+    coupling : SparseCoupling or None
+        The sparse connectivity (None: all-to-all).
 
     Examples
     --------
@@ -477,6 +486,7 @@ class Network(eqx.Module):
 
     sizes: tuple[int, ...] = eqx.field(static=True)
     z: tuple[jax.Array, ...]
+    coupling: SparseCoupling | None = None
 
     @property
     def n(self) -> int:
@@ -496,6 +506,9 @@ class NetworkState(eqx.Module):
         The number of steps taken.
     key : jax.Array
         A PRNG key.
+    syn : tuple of jax.Array or None
+        With a sparse connectivity, per population the per-neuron synaptic variables s_ik,
+        shape (sizes[m], P) (None: all-to-all, `s` is shared).
 
     Examples
     --------
@@ -511,6 +524,7 @@ class NetworkState(eqx.Module):
     s: jax.Array
     step: jax.Array
     key: jax.Array
+    syn: tuple[jax.Array, ...] | None = None
 
 
 class Records(NamedTuple):
@@ -607,7 +621,9 @@ def population_sizes(params: Params, n: int | tuple[int, ...]) -> tuple[int, ...
     return sizes
 
 
-def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None) -> Network:
+def make_network(
+    params: Params, n, *, sampler=Quantiles(), key=None, dtype=None, connectivity=None
+) -> Network:
     """Population sizes and Lorentzian samples for a network of n neurons.
 
     Parameters
@@ -622,6 +638,8 @@ def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None
         PRNG key for a random sampler.
     dtype : dtype, optional
         The samples' dtype (default: the enabled precision).
+    connectivity : FixedInDegree, FixedProbability or Connections, optional
+        Sparse coupling drawn from `key` (see `jaxmf.connectivity`; None: all-to-all).
 
     Returns
     -------
@@ -644,7 +662,11 @@ def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None
     sizes = population_sizes(params, n)
     keys = [None] * len(sizes) if key is None else list(jax.random.split(key, len(sizes)))
     z = tuple(sampler(k, size, dtype=dtype) for k, size in zip(keys, sizes))
-    return Network(sizes=sizes, z=z)
+    if connectivity is None:
+        return Network(sizes=sizes, z=z)
+    # Its own stream: the same key draws the same excitabilities with or without coupling.
+    ckey = None if key is None else jax.random.fold_in(key, 0x5C)
+    return Network(sizes=sizes, z=z, coupling=build_coupling(connectivity, sizes, ckey))
 
 
 def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> NetworkState:
@@ -682,7 +704,10 @@ def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> N
     w = tuple(jnp.broadcast_to(jnp.asarray(w0, dtype), (m,)).copy() for m in network.sizes)
     s = jnp.broadcast_to(jnp.asarray(s0, dtype), (n_pop,)).copy()
     key = jax.random.key(0) if key is None else key
-    return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key)
+    syn = None
+    if network.coupling is not None:
+        syn = tuple(jnp.broadcast_to(s, (m, n_pop)).copy() for m in network.sizes)
+    return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key, syn=syn)
 
 
 def _drives(params: Params, s: jax.Array) -> _Drive:
@@ -700,7 +725,9 @@ def _cast(params: Params, dtype) -> Params:
     return jax.tree.map(lambda x: jnp.asarray(x, dtype), params)
 
 
-def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None):
+def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None, coupling=None):
+    if coupling is not None:
+        return sparse_step(coupling, params, etas, sizes, state_vws, dt, scheme)
     v, w, s = state_vws
     drive = _drives(params, s)
     new_v, new_w, masks, counts = [], [], [], []
@@ -777,8 +804,12 @@ def step(
     dtype = state.s.dtype
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
-    (v, w, s), counts, _ = _step(p, etas, network.sizes, (state.v, state.w, state.s), dt, scheme)
-    return NetworkState(v=v, w=w, s=s, step=state.step + 1, key=state.key), counts
+    vws = (state.v, state.w, state.s) + ((state.syn,) if network.coupling is not None else ())
+    vws, counts, _ = _step(p, etas, network.sizes, vws, dt, scheme, coupling=network.coupling)
+    syn = vws[3] if network.coupling is not None else None
+    s = mean_synapse(syn) if syn is not None else vws[2]
+    new = NetworkState(v=vws[0], w=vws[1], s=s, step=state.step + 1, key=state.key, syn=syn)
+    return new, counts
 
 
 def _observe(params, v, w, axis_name=None):
@@ -869,7 +900,7 @@ def run(
 
     def one_step(i, carry):
         vws, count, first, nspk = carry
-        vws, counts, masks = _step(p, etas, sizes, vws, dt, scheme, axis_name)
+        vws, counts, masks = _step(p, etas, sizes, vws, dt, scheme, axis_name, network.coupling)
         if n_ras:
             hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, raster)])
             first = jnp.where((first < 0) & hit, jnp.asarray(i, jnp.int32), first)
@@ -893,7 +924,7 @@ def run(
             r=count.astype(dtype) / (sizes_arr * bin_time),
             v_mean=v_mean,
             w_mean=w_mean,
-            s=vws[2],
+            s=vws[2] if len(vws) == 3 else mean_synapse(vws[3]),
             n_nonfinite=bad,
             spike_first=first,
             spike_count=nspk,
@@ -917,11 +948,17 @@ def run(
             return one_bin(vws)
         return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws)
 
-    vws0 = (state.v, state.w, state.s)
+    vws0 = (state.v, state.w, state.s) + ((state.syn,) if network.coupling is not None else ())
     vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
+    syn = vws[3] if network.coupling is not None else None
     new_state = NetworkState(
-        v=vws[0], w=vws[1], s=vws[2], step=state.step + done * record_every, key=state.key
+        v=vws[0],
+        w=vws[1],
+        s=vws[2] if syn is None else mean_synapse(syn),
+        step=state.step + done * record_every,
+        key=state.key,
+        syn=syn,
     )
     return new_state, records
 
@@ -1376,6 +1413,7 @@ def simulate_network(
     throw: bool = True,
     max_memory: float | None = None,
     devices=None,
+    connectivity=None,
 ) -> NetworkResult:
     """Simulate the spiking network from t = 0 (or from `resume`'s end) to t1.
 
@@ -1426,7 +1464,13 @@ def simulate_network(
         <w> are sums of per-device sums (equal to rounding). Each device holds N / D neurons'
         v, w and eta (about `STATE_WORDS_PER_NEURON` words each with the scan's temporaries:
         48 B per neuron in float32), so N = 10^9 in float32 needs about 48 GB spread over the
-        devices. Not with batched params, `raster` or traced parameters.
+        devices. Not with batched params, `raster`, traced parameters or `connectivity`.
+    connectivity : FixedInDegree, FixedProbability or Connections, optional
+        Sparse coupling (see `jaxmf.connectivity`): each neuron's synaptic variables are its
+        own, driven by its presynaptic neurons' spikes with weight g / K; drawn from `key`
+        (default ``jax.random.key(0)``) and kept in `result.network.coupling`, so a resumed run
+        continues on the same synapses. Its int32 tables (4 B per synapse) count against
+        `max_memory`. None (default): all-to-all.
 
     Returns
     -------
@@ -1460,14 +1504,32 @@ def simulate_network(
     params = check_params(params)
     if resume is not None:
         _check_resume(resume, params, n, dt, record_every, dtype)
+        coupling = resume.network.coupling
+        if connectivity is not None and (
+            coupling is None or not eqx.tree_equal(coupling.rule, connectivity)
+        ):
+            raise ParameterError(
+                "connectivity",
+                "the run to resume has another connectivity "
+                f"({'all-to-all' if coupling is None else coupling.rule}); leave connectivity "
+                "out to continue on its synapses",
+            )
         network, state = resume.network, resume.state
         dtype = state.s.dtype
         t0 = float(np.max(np.asarray(state.step))) * dt
     else:
         dtype = jnp.dtype(dtype or jax.dtypes.canonicalize_dtype(float))
         _check_size(params, n, dtype, max_memory)
+        if connectivity is not None:
+            sizes = population_sizes(first_params(params), 10_000 if n is None else n)
+            check_coupling_memory(connectivity, sizes, max_memory)
         network = make_network(
-            first_params(params), 10_000 if n is None else n, sampler=sampler, key=key, dtype=dtype
+            first_params(params),
+            10_000 if n is None else n,
+            sampler=sampler,
+            key=key,
+            dtype=dtype,
+            connectivity=connectivity,
         )
         state = init(network, dtype=dtype, key=key)
         t0 = 0.0
@@ -1482,11 +1544,15 @@ def simulate_network(
     batched = jnp.ndim(params.eta_bar) == 2
     mesh = _neuron_mesh(devices, network.sizes)
     if mesh is not None and (
-        batched or sum(len(ix) for ix in raster_index) > 0 or _is_traced(params)
+        batched
+        or sum(len(ix) for ix in raster_index) > 0
+        or _is_traced(params)
+        or network.coupling is not None
     ):
         raise ParameterError(
             "devices",
-            "a network split across devices runs one concrete parameter set without a raster",
+            "a network split across devices runs one concrete parameter set without a raster "
+            "or connectivity",
         )
     if batched and resume is None:
         n_batch = params.eta_bar.shape[0]
