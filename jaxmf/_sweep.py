@@ -1747,7 +1747,11 @@ def _stored_fingerprint(out: Path) -> str | None:
 
 def _params_dict(params: Params) -> dict:
     """Each field as a (nested) list of floats, plus the dtype (the form `jaxmf.io` writes)."""
-    fields = {f.name: np.asarray(getattr(params, f.name)) for f in dataclasses.fields(params)}
+    fields = {
+        f.name: np.asarray(getattr(params, f.name))
+        for f in dataclasses.fields(params)
+        if getattr(params, f.name) is not None  # an absent model extension is left out
+    }
     dtypes = {str(x.dtype) for x in fields.values()}
     out: dict[str, Any] = {name: x.tolist() for name, x in fields.items()}
     out["dtype"] = dtypes.pop() if len(dtypes) == 1 else "float64"

@@ -155,7 +155,11 @@ def params_to_dict(params: Params) -> dict[str, Any]:
     >>> d["eta_bar"], d["dtype"] in ("float32", "float64")
     ([0.25], True)
     """
-    fields = {f.name: np.asarray(getattr(params, f.name)) for f in dataclasses.fields(params)}
+    fields = {
+        f.name: np.asarray(getattr(params, f.name))
+        for f in dataclasses.fields(params)
+        if getattr(params, f.name) is not None  # an absent model extension is left out
+    }
     dtypes = {str(x.dtype) for x in fields.values()}
     out: dict[str, Any] = {name: x.tolist() for name, x in fields.items()}
     out["dtype"] = dtypes.pop() if len(dtypes) == 1 else "float64"

@@ -12,6 +12,12 @@ the share of neurons in population k (kappa, 1 - kappa in the paper). A neuron o
 `sum_k g[m, k] * fractions[k] * s[k]`, with the synaptic reversal `e_r[k]` of the presynaptic
 population.
 Scalars given for per-population fields are broadcast to all populations.
+
+Model extensions are optional fields (`OPTIONAL_FIELDS`: gamma, sigma, g_el, tau_r, delay). Each
+defaults to None, meaning absent: the model without that extension, decided statically, so the
+code path does not exist and costs nothing. Given (even 0.0) it becomes an array like the other
+fields and the extension is part of the computation, so it can be swept or fitted from 0. An
+absent field reads as 0 through `get_parameter`.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ __all__ = [
     "physical_name",
     "PER_POPULATION_FIELDS",
     "SCALAR_FIELDS",
+    "OPTIONAL_FIELDS",
+    "MATRIX_FIELDS",
+    "has_extension",
     "ParameterAddress",
     "parse_parameter",
     "get_parameter",
@@ -105,6 +114,12 @@ PER_POPULATION_FIELDS = (
 """The `Params` fields with one value per population, shape (P,)."""
 SCALAR_FIELDS = ("v_peak", "v_reset")
 """The `Params` fields shared by every population: the spike cut-off and reset."""
+_OPTIONAL_POPULATION = ("gamma", "sigma", "tau_r")
+_OPTIONAL_MATRIX = ("g_el", "delay")
+OPTIONAL_FIELDS = ("gamma", "sigma", "g_el", "tau_r", "delay")
+"""The optional `Params` fields (model extensions): None means absent (see the module docstring)."""
+MATRIX_FIELDS = ("g", "g_el", "delay")
+"""The `Params` fields of shape (P, P), entry [m, k] from population k onto population m."""
 _DIMENSIONAL_PER_POPULATION = (
     "v_t",
     "beta",
@@ -118,6 +133,9 @@ _DIMENSIONAL_PER_POPULATION = (
     "e_rev",
     "fractions",
 )
+_DIMENSIONAL_OPTIONAL_POPULATION = ("gamma", "sigma", "tau_rise")
+_DIMENSIONAL_OPTIONAL_MATRIX = ("g_el", "delay")
+_DIMENSIONAL_OPTIONAL = ("gamma", "sigma", "g_el", "tau_rise", "delay")
 
 
 def check_real(name: str, x: Any) -> Any:
@@ -183,41 +201,61 @@ def _float_array(x: Any) -> jax.Array:
     return jnp.asarray(arr, dtype=jax.dtypes.canonicalize_dtype(float))
 
 
-def _population_count(values: dict[str, Any], per_pop: tuple[str, ...], matrix: str) -> int:
-    sizes = {name: np.shape(values[name]) for name in per_pop}
+def _population_count(values: dict[str, Any], per_pop: tuple[str, ...], matrices) -> int:
+    sizes = {name: np.shape(values[name]) for name in per_pop if values[name] is not None}
     counts = {s[-1] for s in sizes.values() if len(s) >= 1}
-    mshape = np.shape(values[matrix])
-    if len(mshape) == 2:
-        counts.add(mshape[0])
+    mshapes = {name: np.shape(values[name]) for name in matrices if values[name] is not None}
+    counts.update(shape[0] for shape in mshapes.values() if len(shape) == 2)
     if len(counts) > 1:
         counts.discard(1)  # size-1 fields broadcast, as in numpy
     if len(counts) > 1:
-        detail = ", ".join(f"{k}{list(v)}" for k, v in sizes.items() if v)
+        detail = ", ".join(f"{k}{list(v)}" for k, v in (*sizes.items(), *mshapes.items()) if v)
         raise ParameterError(
             "populations",
-            f"per-population fields disagree on the number of "
-            f"populations: {detail}, {matrix}{list(mshape)}",
+            f"per-population fields disagree on the number of populations: {detail}",
         )
     return counts.pop() if counts else 1
 
 
 def _broadcast(
-    values: dict[str, Any], per_pop: tuple[str, ...], matrix: str, scalars: tuple[str, ...]
-) -> dict[str, jax.Array]:
-    values = {name: check_real(name, values[name]) for name in (*per_pop, matrix, *scalars)}
-    n_pop = _population_count(values, per_pop, matrix)
-    out = {}
-    for name in per_pop:
+    values: dict[str, Any],
+    per_pop: tuple[str, ...],
+    matrix: str,
+    scalars: tuple[str, ...],
+    optional_per_pop: tuple[str, ...] = (),
+    optional_matrix: tuple[str, ...] = (),
+) -> dict[str, jax.Array | None]:
+    given = (*per_pop, matrix, *scalars) + tuple(
+        name for name in (*optional_per_pop, *optional_matrix) if values[name] is not None
+    )
+    values = {
+        name: check_real(name, values[name]) if name in given else None
+        for name in (*per_pop, matrix, *scalars, *optional_per_pop, *optional_matrix)
+    }
+    n_pop = _population_count(values, (*per_pop, *optional_per_pop), (matrix, *optional_matrix))
+    out: dict[str, jax.Array | None] = {}
+    for name in (*per_pop, *optional_per_pop):
+        if values[name] is None:
+            out[name] = None
+            continue
         x = _float_array(values[name])
         if x.ndim > 1:
             raise ParameterError(name, f"expected a scalar or shape ({n_pop},), got {x.shape}")
         out[name] = jnp.broadcast_to(x, (n_pop,))
-    gm = _float_array(values[matrix])
-    if gm.ndim > 2 or (gm.ndim == 2 and gm.shape not in ((n_pop, n_pop), (1, 1))) or gm.ndim == 1:
-        raise ParameterError(
-            matrix, f"expected a scalar or shape ({n_pop}, {n_pop}), got {gm.shape}"
-        )
-    out[matrix] = jnp.broadcast_to(gm, (n_pop, n_pop))
+    for name in (matrix, *optional_matrix):
+        if values[name] is None:
+            out[name] = None
+            continue
+        gm = _float_array(values[name])
+        if (
+            gm.ndim > 2
+            or (gm.ndim == 2 and gm.shape not in ((n_pop, n_pop), (1, 1)))
+            or gm.ndim == 1
+        ):
+            raise ParameterError(
+                name, f"expected a scalar or shape ({n_pop}, {n_pop}), got {gm.shape}"
+            )
+        out[name] = jnp.broadcast_to(gm, (n_pop, n_pop))
     for name in scalars:
         x = _float_array(values[name])
         if x.ndim != 0:
@@ -262,6 +300,11 @@ _PARAMS_RULES = {
     "g": (lambda x: x >= 0, ">= 0 (conductance)"),
     "fractions": (lambda f: (f > 0) & (f <= 1), "in (0, 1]"),
     "v_peak": (lambda x: x > 0, "> 0 (spike cut-off)"),
+    "gamma": (lambda x: x >= 0, ">= 0 (Cauchy noise scale)"),
+    "sigma": (lambda x: x >= 0, ">= 0 (Gaussian noise intensity)"),
+    "g_el": (lambda x: x >= 0, ">= 0 (gap-junction conductance)"),
+    "tau_r": (lambda x: x > 0, "> 0 (synaptic rise time)"),
+    "delay": (lambda x: x >= 0, ">= 0 (synaptic delay)"),
 }
 
 
@@ -321,6 +364,21 @@ class Params(eqx.Module):
         Scalar. Spike cut-off (> 0); the paper's 200 stands for +inf.
     v_reset : jax.Array
         Scalar. Reset after a spike (< v_peak); the paper's -200 stands for -inf.
+    gamma : jax.Array or None
+        Shape (P,). Scale of independent Cauchy white noise on each neuron's v (>= 0); None:
+        no Cauchy noise.
+    sigma : jax.Array or None
+        Shape (P,). Intensity of independent Gaussian white noise on each neuron's v,
+        dv = ... dt + sigma dW (>= 0); None: no Gaussian noise.
+    g_el : jax.Array or None
+        Shape (P, P). Gap-junction conductances (>= 0), `g_el[m, k]` from population k onto m;
+        None: no electrical coupling.
+    tau_r : jax.Array or None
+        Shape (P,). Synaptic rise time of the presynaptic population (> 0); None: first-order
+        synapses (instantaneous rise).
+    delay : jax.Array or None
+        Shape (P, P). Synaptic transmission delay (>= 0), `delay[m, k]` from population k onto
+        m; None: no delay.
 
     Raises
     ------
@@ -336,6 +394,8 @@ class Params(eqx.Module):
     (1, 0.3)
     >>> Params(eta_bar=[0.1, 0.2], fractions=[0.5, 0.5]).g.shape
     (2, 2)
+    >>> Params().gamma is None, Params(gamma=0.0).gamma.shape
+    (True, (1,))
     """
 
     alpha: jax.Array
@@ -352,6 +412,11 @@ class Params(eqx.Module):
     g: jax.Array
     v_peak: jax.Array
     v_reset: jax.Array
+    gamma: jax.Array | None
+    sigma: jax.Array | None
+    g_el: jax.Array | None
+    tau_r: jax.Array | None
+    delay: jax.Array | None
 
     def __init__(
         self,
@@ -370,11 +435,23 @@ class Params(eqx.Module):
         g=200 / (2.5 * 65),
         v_peak=200.0,
         v_reset=-200.0,
+        gamma=None,
+        sigma=None,
+        g_el=None,
+        tau_r=None,
+        delay=None,
     ):
         # Defaults are the exact conversion of the paper's dimensional set; see presets.py.
-        values = _broadcast(dict(locals()), PER_POPULATION_FIELDS, "g", ("v_peak", "v_reset"))
+        values = _broadcast(
+            dict(locals()),
+            PER_POPULATION_FIELDS,
+            "g",
+            ("v_peak", "v_reset"),
+            _OPTIONAL_POPULATION,
+            _OPTIONAL_MATRIX,
+        )
         values = {
-            name: _checked_at_run_time(name, x, _PARAMS_RULES.get(name))
+            name: None if x is None else _checked_at_run_time(name, x, _PARAMS_RULES.get(name))
             for name, x in values.items()
         }
         if isinstance(values["v_reset"], jax.core.Tracer) or isinstance(
@@ -389,9 +466,11 @@ class Params(eqx.Module):
             setattr(self, name, x)
 
     def __check_init__(self):
-        for name in (*PER_POPULATION_FIELDS, "g", *SCALAR_FIELDS):
+        for name in (*PER_POPULATION_FIELDS, "g", *SCALAR_FIELDS, *OPTIONAL_FIELDS):
             if name == "fractions":
                 _check_fractions(self.fractions)
+                continue
+            if getattr(self, name) is None:
                 continue
             ok, allowed = _PARAMS_RULES.get(name, (None, ""))
             _check(name, getattr(self, name), ok, allowed)
@@ -422,12 +501,13 @@ class Params(eqx.Module):
         return _widest_dtype(self)
 
     def __repr__(self) -> str:
-        return module_repr(self, [f.name for f in dataclasses.fields(self)])
+        return module_repr(self, _present_fields(self))
 
     def replace(self, **changes) -> Params:
         """A copy with some fields changed.
 
-        Scalars broadcast to every population; the new set is checked like a new `Params`.
+        Scalars broadcast to every population; the new set is checked like a new `Params`. An
+        optional field set to None becomes absent.
 
         Parameters
         ----------
@@ -482,7 +562,16 @@ class Params(eqx.Module):
         """
         vr = abs(v_r)
         cur = k * vr**2  # pA per unit of dimensionless current
+        tu = C / (k * vr)  # ms per unit of dimensionless time
+        optional = {
+            "gamma": (self.gamma, cur),
+            "sigma": (self.sigma, cur * tu**0.5),
+            "g_el": (self.g_el, k * vr),
+            "tau_rise": (self.tau_r, tu),
+            "delay": (self.delay, tu),
+        }
         return DimensionalParams(
+            **{name: None if x is None else x * scale for name, (x, scale) in optional.items()},
             C=C,
             k=k,
             v_r=v_r,
@@ -547,6 +636,16 @@ class DimensionalParams(eqx.Module):
         Spike cut-off (mV).
     v_reset : jax.Array
         Reset potential (mV, < v_peak).
+    gamma : jax.Array or None
+        Cauchy noise scale (pA, >= 0); None: absent.
+    sigma : jax.Array or None
+        Gaussian noise intensity (pA ms^1/2, >= 0); None: absent.
+    g_el : jax.Array or None
+        Gap-junction conductances (nS, >= 0), shape (P, P); None: absent.
+    tau_rise : jax.Array or None
+        Synaptic rise time (ms, > 0); None: first-order synapses.
+    delay : jax.Array or None
+        Synaptic delay (ms, >= 0), shape (P, P); None: absent.
 
     Raises
     ------
@@ -578,6 +677,11 @@ class DimensionalParams(eqx.Module):
     g_syn: jax.Array
     v_peak: jax.Array
     v_reset: jax.Array
+    gamma: jax.Array | None
+    sigma: jax.Array | None
+    g_el: jax.Array | None
+    tau_rise: jax.Array | None
+    delay: jax.Array | None
 
     def __init__(
         self,
@@ -599,12 +703,19 @@ class DimensionalParams(eqx.Module):
         g_syn=200.0,
         v_peak=199 * 65.0,
         v_reset=-201 * 65.0,
+        gamma=None,
+        sigma=None,
+        g_el=None,
+        tau_rise=None,
+        delay=None,
     ):
         values = _broadcast(
             dict(locals()),
             _DIMENSIONAL_PER_POPULATION,
             "g_syn",
             ("C", "k", "v_r", "v_peak", "v_reset"),
+            _DIMENSIONAL_OPTIONAL_POPULATION,
+            _DIMENSIONAL_OPTIONAL_MATRIX,
         )
         for name, x in values.items():
             setattr(self, name, x)
@@ -619,6 +730,15 @@ class DimensionalParams(eqx.Module):
         _check("w_jump", self.w_jump, lambda x: x >= 0, ">= 0 pA")
         _check("s_jump", self.s_jump, lambda x: x >= 0, ">= 0")
         _check("g_syn", self.g_syn, lambda x: x >= 0, ">= 0 nS")
+        for name, ok, allowed in (
+            ("gamma", lambda x: x >= 0, ">= 0 pA"),
+            ("sigma", lambda x: x >= 0, ">= 0 pA ms^1/2"),
+            ("g_el", lambda x: x >= 0, ">= 0 nS"),
+            ("tau_rise", lambda x: x > 0, "> 0 ms"),
+            ("delay", lambda x: x >= 0, ">= 0 ms"),
+        ):
+            if getattr(self, name) is not None:
+                _check(name, getattr(self, name), ok, allowed)
         for name in ("v_t", "beta", "eta_bar", "i_ext", "e_rev", "v_peak", "v_reset"):
             _check(name, getattr(self, name), None, "")
         _check_fractions(self.fractions)
@@ -638,7 +758,7 @@ class DimensionalParams(eqx.Module):
         return self.eta_bar.shape[-1]
 
     def __repr__(self) -> str:
-        names = [f.name for f in dataclasses.fields(self)]
+        names = _present_fields(self)
         values = {
             name: _WithUnit(getattr(self, name), DIMENSIONAL_UNITS[name])
             for name in names
@@ -837,7 +957,16 @@ class DimensionalParams(eqx.Module):
         """
         vr = jnp.abs(self.v_r)
         cur = self.k * vr**2
+        tu = self.C / (self.k * vr)
+        optional = {
+            "gamma": (self.gamma, cur),
+            "sigma": (self.sigma, cur * jnp.sqrt(tu)),
+            "g_el": (self.g_el, self.k * vr),
+            "tau_r": (self.tau_rise, tu),
+            "delay": (self.delay, tu),
+        }
         return Params(
+            **{name: None if x is None else x / scale for name, (x, scale) in optional.items()},
             alpha=1 + self.v_t / vr,
             eta_bar=self.eta_bar / cur,
             delta_eta=self.delta_eta / cur,
@@ -873,6 +1002,11 @@ DIMENSIONAL_UNITS = {
     "g_syn": "nS",
     "v_peak": "mV",
     "v_reset": "mV",
+    "gamma": "pA",
+    "sigma": "pA ms^1/2",
+    "g_el": "nS",
+    "tau_rise": "ms",
+    "delay": "ms",
 }
 """The unit of each `DimensionalParams` field ('' for a pure number), as printed with it."""
 # The dimensionless field(s) each physical field sets (C, k and v_r set every field: the scales).
@@ -891,6 +1025,11 @@ _PHYSICAL_TO_FIELDS = {
     "g_syn": ("g",),
     "v_peak": ("v_peak",),
     "v_reset": ("v_reset",),
+    "gamma": ("gamma",),
+    "sigma": ("sigma",),
+    "g_el": ("g_el",),
+    "tau_rise": ("tau_r",),
+    "delay": ("delay",),
 }
 _SCALES = ("C", "k", "v_r")
 
@@ -924,7 +1063,8 @@ def physical_name(name: str) -> str:
     """
     if name in DIMENSIONAL_UNITS:
         return name
-    lower = {"e_r": "e_rev", "v_rest": "v_r", "tau_s": "tau_syn"}.get(name.lower(), name.lower())
+    aliases = {"e_r": "e_rev", "v_rest": "v_r", "tau_s": "tau_syn", "tau_r": "tau_rise"}
+    lower = aliases.get(name.lower(), name.lower())
     if lower in DIMENSIONAL_UNITS:
         return lower
     raise ParameterError(
@@ -1143,6 +1283,52 @@ def _scaled(x, scale):
     return x.astype(dtype) * scale.astype(dtype)
 
 
+def _present_fields(module) -> list[str]:
+    """The fields of a parameter set that are given (the absent optional ones left out)."""
+    return [f.name for f in dataclasses.fields(module) if getattr(module, f.name) is not None]
+
+
+def has_extension(params: Params, name: str) -> bool:
+    """Whether an optional model extension is present in a parameter set.
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set.
+    name : str
+        One of `OPTIONAL_FIELDS`.
+
+    Returns
+    -------
+    bool
+        True when the field is given (even as 0.0), False when it is absent (None).
+
+    Raises
+    ------
+    ParameterError
+        When `name` is not an optional field.
+
+    Examples
+    --------
+    >>> from jaxmf.params import Params, has_extension
+    >>> has_extension(Params(), "gamma"), has_extension(Params(gamma=0.0), "gamma")
+    (False, True)
+    """
+    if name not in OPTIONAL_FIELDS:
+        raise ParameterError(
+            name, f"not an optional field; choose from {', '.join(OPTIONAL_FIELDS)}"
+        )
+    return getattr(params, name) is not None
+
+
+def _value_or_zeros(params: Params, field: str) -> jax.Array:
+    """A field's value; zeros of its shape and dtype when it is an absent optional field."""
+    x = getattr(params, field)
+    if x is None:
+        return jnp.zeros_like(params.g if field in MATRIX_FIELDS else params.eta_bar)
+    return x
+
+
 def _replace(module, changes: dict[str, Any]):
     names = {f.name for f in dataclasses.fields(module)}
     unknown = set(changes) - names
@@ -1212,8 +1398,9 @@ def parse_parameter(name: str, n_populations: int | None = None) -> ParameterAdd
     """Parse a parameter address.
 
     An address is a `Params` field ('w_jump': every population), one population ('w_jump[1]' or
-    'w_jump_1'), one conductance ('g[0,1]' or 'g_0_1') or 'kappa' (the first population's share,
-    two populations only).
+    'w_jump_1'), one entry of a (P, P) field ('g[0,1]' or 'g_0_1'; also g_el and delay) or
+    'kappa' (the first population's share, two populations only). The optional fields
+    (`OPTIONAL_FIELDS`) are addressed like the others, present or not.
 
     Parameters
     ----------
@@ -1242,7 +1429,7 @@ def parse_parameter(name: str, n_populations: int | None = None) -> ParameterAdd
     'eta_bar_1'
     """
     m = _ADDRESS.match(name.strip()) if isinstance(name, str) else None
-    known = (*PER_POPULATION_FIELDS, "g", *SCALAR_FIELDS, "kappa")
+    known = (*PER_POPULATION_FIELDS, "g", *SCALAR_FIELDS, *OPTIONAL_FIELDS, "kappa")
     field = m.group(1) if m else None
     if field not in known:
         raise ParameterError(
@@ -1256,9 +1443,11 @@ def parse_parameter(name: str, n_populations: int | None = None) -> ParameterAdd
     ]
     if field in (*SCALAR_FIELDS, "kappa") and idx:
         raise ParameterError(str(name), f"{field} has no populations to index")
-    if field == "g" and len(idx) == 1:
-        raise ParameterError(str(name), "g is a (P, P) matrix: give g (every entry) or g[m,k]")
-    if field != "g" and len(idx) > 1:
+    if field in MATRIX_FIELDS and len(idx) == 1:
+        raise ParameterError(
+            str(name), f"{field} is a (P, P) matrix: give {field} (every entry) or {field}[m,k]"
+        )
+    if field not in MATRIX_FIELDS and len(idx) > 1:
         raise ParameterError(str(name), f"{field} takes one population index, e.g. {field}[0]")
     if n_populations is not None:
         if field == "kappa" and n_populations != 2:
@@ -1282,7 +1471,8 @@ def _address(params: Params, name) -> ParameterAddress:
 def get_parameter(params: Params, name: str | ParameterAddress) -> jax.Array:
     """The scalar value of a named parameter.
 
-    An unindexed per-population field or g gives its first entry; 'kappa' gives fractions[0].
+    An unindexed per-population field or g gives its first entry; 'kappa' gives fractions[0];
+    an absent optional field gives 0.
 
     Parameters
     ----------
@@ -1311,16 +1501,17 @@ def get_parameter(params: Params, name: str | ParameterAddress) -> jax.Array:
     addr = _address(params, name)
     if addr.field == "kappa":
         return params.fractions[..., 0]
-    x = getattr(params, addr.field)
+    x = _value_or_zeros(params, addr.field)
     return x[addr.index] if addr.index is not None else x.reshape(-1)[0]
 
 
 def set_parameters(params: Params, names: Sequence[str | ParameterAddress], values) -> Params:
     """Set several named parameters.
 
-    An unindexed field is set on every entry; 'kappa' sets fractions to [kappa, 1 - kappa].
-    Traceable (works under jit, vmap and grad): no value checks, so validate values with
-    `Params(...)` or `params.replace(...)` where they are concrete.
+    An unindexed field is set on every entry; 'kappa' sets fractions to [kappa, 1 - kappa]; an
+    absent optional field becomes present (zeros but for the entries set). Traceable (works under
+    jit, vmap and grad): no value checks, so validate values with `Params(...)` or
+    `params.replace(...)` where they are concrete.
 
     Parameters
     ----------
@@ -1355,13 +1546,18 @@ def set_parameters(params: Params, names: Sequence[str | ParameterAddress], valu
             value = jnp.asarray(value, params.fractions.dtype)
             new["fractions"] = jnp.stack([value, 1 - value])
             continue
-        cur = new.get(addr.field, getattr(params, addr.field))
+        cur = new.get(addr.field, _value_or_zeros(params, addr.field))
         value = jnp.asarray(value, cur.dtype)
         new[addr.field] = (
             jnp.full_like(cur, value) if addr.index is None else cur.at[addr.index].set(value)
         )
     fields = list(new)
-    return eqx.tree_at(lambda p: [getattr(p, f) for f in fields], params, [new[f] for f in fields])
+    return eqx.tree_at(
+        lambda p: [getattr(p, f) for f in fields],
+        params,
+        [new[f] for f in fields],
+        is_leaf=lambda x: x is None,
+    )
 
 
 def set_parameter(params: Params, name: str | ParameterAddress, value) -> Params:
@@ -1399,8 +1595,8 @@ def set_parameter(params: Params, name: str | ParameterAddress, value) -> Params
 def parameter_names(params: Params) -> tuple[str, ...]:
     """Every address of a parameter set.
 
-    Each field, each population of it (when P > 1), each g[m,k], v_peak, v_reset, and 'kappa' for
-    two populations.
+    Each field, each population of it (when P > 1), each g[m,k], v_peak, v_reset, the present
+    optional fields likewise, and 'kappa' for two populations.
 
     Parameters
     ----------
@@ -1428,6 +1624,14 @@ def parameter_names(params: Params) -> tuple[str, ...]:
     if p > 1:
         names.extend(f"g[{m},{k}]" for m in range(p) for k in range(p))
     names.extend(SCALAR_FIELDS)
+    for field in OPTIONAL_FIELDS:
+        if getattr(params, field) is None:
+            continue
+        names.append(field)
+        if p > 1 and field in MATRIX_FIELDS:
+            names.extend(f"{field}[{m},{k}]" for m in range(p) for k in range(p))
+        elif p > 1:
+            names.extend(f"{field}[{i}]" for i in range(p))
     if p == 2:
         names.append("kappa")
     return tuple(names)

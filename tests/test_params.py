@@ -134,3 +134,78 @@ def test_mixed_precision_is_widened_and_values_print():
         array_summary(np.array([1.5, np.nan] * 5)) == "float64[10] min=1.5 max=1.5 (5 non-finite)"
     )
     assert array_summary(np.array([0.25, 2.0])) == "[0.25, 2]"
+
+
+def test_optional_extensions_are_absent_by_default_and_read_as_zero():
+    from jaxmf.params import OPTIONAL_FIELDS, get_parameter, has_extension, parameter_names
+
+    p = jaxmf.presets.chen_campbell_2022()
+    assert all(not has_extension(p, f) for f in OPTIONAL_FIELDS)
+    assert len(jax.tree.leaves(p)) == 14  # absent fields add no leaves: the same compiled code
+    assert all(float(get_parameter(p, f)) == 0.0 for f in OPTIONAL_FIELDS)
+    assert not set(OPTIONAL_FIELDS) & set(parameter_names(p))
+    assert "gamma" not in repr(p)
+    with pytest.raises(ParameterError, match="not an optional field"):
+        has_extension(p, "eta_bar")
+
+
+def test_optional_extensions_given_become_arrays_and_are_addressable():
+    from jaxmf.params import get_parameter, parameter_names, set_parameter
+
+    two = jaxmf.presets.two_population()
+    q = two.replace(gamma=0.01, g_el=[[0.0, 0.1], [0.2, 0.0]], delay=0.0)
+    assert q.gamma.shape == (2,) and q.g_el.shape == (2, 2) and q.delay.shape == (2, 2)
+    assert float(get_parameter(q, "g_el[1,0]")) == 0.2
+    assert {"gamma[1]", "g_el[0,1]", "delay"} <= set(parameter_names(q))
+    # Setting an absent field creates it: zeros but for the entry set (traceable).
+    r = jax.jit(lambda x: set_parameter(two, "delay[0,1]", x))(1.5)
+    np.testing.assert_array_equal(np.asarray(r.delay), [[0.0, 1.5], [0.0, 0.0]])
+    assert jax.grad(lambda x: get_parameter(set_parameter(two, "tau_r", x), "tau_r[1]"))(0.3) == 1
+    assert q.replace(gamma=None).gamma is None
+    batch = jaxmf.params.stack_params([q, q.replace(gamma=0.02)])
+    np.testing.assert_allclose(jax.vmap(lambda b: b.gamma[0])(batch), [0.01, 0.02])
+
+
+@pytest.mark.parametrize(
+    "field, value, fragment",
+    [
+        ("gamma", -0.1, "gamma: must be >= 0"),
+        ("sigma", -1.0, "sigma: must be >= 0"),
+        ("g_el", -0.2, "g_el: must be >= 0"),
+        ("tau_r", 0.0, "tau_r: must be > 0"),
+        ("delay", -1.0, "delay: must be >= 0"),
+        ("delay", [1.0, 2.0], "delay: expected a scalar or shape"),
+    ],
+)
+def test_optional_extensions_are_checked(field, value, fragment):
+    with pytest.raises(ParameterError, match=fragment):
+        jaxmf.params.Params(**{field: value})
+
+
+def test_optional_extensions_convert_to_physical_units_and_back():
+    # Cauchy noise scales like a current, Gaussian noise like current x sqrt(time), gap junctions
+    # like g, rise time and delay like time (C = 250 pF, k = 2.5 nS/mV, V_R = -65 mV).
+    p = jaxmf.params.Params(gamma=0.01, sigma=0.02, g_el=0.05, tau_r=0.5, delay=2.0)
+    d = p.to_dimensional()
+    cur, tu = 2.5 * 65.0**2, 250.0 / (2.5 * 65.0)
+    np.testing.assert_allclose(float(d.gamma[0]), 0.01 * cur, rtol=1e-14)
+    np.testing.assert_allclose(float(d.sigma[0]), 0.02 * cur * math.sqrt(tu), rtol=1e-14)
+    np.testing.assert_allclose(float(d.g_el[0, 0]), 0.05 * 2.5 * 65.0, rtol=1e-14)
+    np.testing.assert_allclose(float(d.tau_rise[0]), 0.5 * tu, rtol=1e-14)
+    np.testing.assert_allclose(float(d.delay[0, 0]), 2.0 * tu, rtol=1e-14)
+    assert "ms" in repr(d) and "pA ms^1/2" in repr(d)
+    assert tree_allclose(d.to_dimensionless(), p, rtol=1e-13, atol=1e-15)
+    q = jaxmf.params.set_dimensional(jaxmf.params.Params(), delay=3.0, tau_r=2.0)
+    np.testing.assert_allclose(float(q.delay[0, 0]), 3.0 / tu, rtol=1e-14)
+    np.testing.assert_allclose(float(q.tau_r[0]), 2.0 / tu, rtol=1e-14)
+    assert q.gamma is None
+
+
+def test_optional_extensions_round_trip_through_files():
+    from jaxmf import io
+
+    p = jaxmf.presets.chen_campbell_2022(gamma=0.01)
+    d = io.params_to_dict(p)
+    assert "gamma" in d and "delay" not in d
+    q = io.params_from_dict(d)
+    assert q.delay is None and tree_allclose(q, p, rtol=0, atol=0)
