@@ -511,24 +511,41 @@ def check_coupling_memory(rule, sizes: Sequence[int], max_memory=None) -> None:
     )
 
 
+_BLOCK = 128  # neurons per block of the spike search
+
+
 def _received(mask, table, n_total, batch):
     """Spikes each neuron receives from one population this step: the spiking neurons' rows of
-    `table` scatter-added, `batch` neurons per pass."""
+    `table` scatter-added.
+
+    The spiking neurons are found in two levels, as `jnp.nonzero` over all N neurons (a prefix
+    sum and a scatter of N elements) costs several neuron updates: per block of `_BLOCK`
+    neurons its first spiking neuron (one reduction pass), then up to `batch` blocks that have
+    one (`nonzero` over the N / _BLOCK blocks). Each pass clears the neurons it propagated and
+    passes repeat until every spike is propagated (usually one pass at small dt)."""
     n_pre = mask.shape[0]
-    acc0 = jnp.zeros((n_total + 1,), jnp.int32)
+    n_blocks = -(-n_pre // _BLOCK)
+    grid = jnp.pad(mask, (0, n_blocks * _BLOCK - n_pre)).reshape(n_blocks, _BLOCK)
     n_spikes = jnp.sum(mask, dtype=jnp.int32)
 
     def cond(carry):
         return carry[2] < n_spikes
 
     def body(carry):
-        acc, left, done = carry
-        ids = jnp.nonzero(left, size=batch, fill_value=n_pre)[0]
+        acc, grid, done = carry
+        # A min over positions: XLA's CPU argmax (a variadic reduction) is several times slower.
+        first = jnp.min(jnp.where(grid, jnp.arange(_BLOCK, dtype=jnp.int32), _BLOCK), axis=1)
+        has = first < _BLOCK
+        blocks = jnp.nonzero(has, size=batch, fill_value=n_blocks)[0]
+        valid = blocks < n_blocks
+        col = jnp.where(valid, first[jnp.minimum(blocks, n_blocks - 1)], 0)
+        ids = jnp.where(valid, blocks * _BLOCK + col, n_pre)
         acc = acc.at[table[ids].ravel()].add(1)
-        left = left.at[ids].set(False, mode="drop")
-        return acc, left, done + batch
+        grid = grid.at[blocks, col].set(False, mode="drop")
+        return acc, grid, done + jnp.sum(valid, dtype=jnp.int32)
 
-    acc, _, _ = jax.lax.while_loop(cond, body, (acc0, mask, jnp.zeros((), jnp.int32)))
+    acc0 = jnp.zeros((n_total + 1,), jnp.int32)
+    acc, _, _ = jax.lax.while_loop(cond, body, (acc0, grid, jnp.zeros((), jnp.int32)))
     return acc[:n_total]
 
 
