@@ -58,8 +58,7 @@ def _per_pair(value, n_pop: int, name: str) -> np.ndarray:
         return np.full((n_pop, n_pop), float(arr))
     if arr.shape != (n_pop, n_pop):
         raise ParameterError(
-            name, f"give one number or a {n_pop} x {n_pop} [post][pre] table; got shape "
-            f"{arr.shape}"
+            name, f"give one number or a {n_pop} x {n_pop} [post][pre] table; got shape {arr.shape}"
         )
     return arr
 
@@ -184,7 +183,9 @@ class FixedInDegree(eqx.Module):
         pre, post = [], []
         for m, n_post in enumerate(sizes):
             for j, n_pre in enumerate(sizes):
-                draw = _distinct_rows(rng, n_post, int(k[m, j]), n_pre, m == j and not self.autapses)
+                draw = _distinct_rows(
+                    rng, n_post, int(k[m, j]), n_pre, m == j and not self.autapses
+                )
                 pre.append(draw.ravel() + offsets[j])
                 post.append(np.repeat(np.arange(n_post, dtype=np.int32), k[m, j]) + offsets[m])
         return np.concatenate(pre).astype(np.int32), np.concatenate(post).astype(np.int32)
@@ -536,7 +537,7 @@ def _received(mask, table, n_total, batch):
         # A min over positions: XLA's CPU argmax (a variadic reduction) is several times slower.
         first = jnp.min(jnp.where(grid, jnp.arange(_BLOCK, dtype=jnp.int32), _BLOCK), axis=1)
         has = first < _BLOCK
-        blocks = jnp.nonzero(has, size=batch, fill_value=n_blocks)[0]
+        blocks = jnp.nonzero(has, size=batch, fill_value=n_blocks)[0].astype(jnp.int32)
         valid = blocks < n_blocks
         col = jnp.where(valid, first[jnp.minimum(blocks, n_blocks - 1)], 0)
         ids = jnp.where(valid, blocks * _BLOCK + col, n_pre)
@@ -655,5 +656,4 @@ def mean_synapse(syn: tuple[jax.Array, ...]) -> jax.Array:
     [0.5]
     """
     total = sum(jnp.sum(x, axis=0) for x in syn)
-    return total / sum(x.shape[0] for x in syn)
-
+    return jnp.asarray(total / sum(x.shape[0] for x in syn))

@@ -804,7 +804,8 @@ def step(
     dtype = state.s.dtype
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
-    vws = (state.v, state.w, state.s) + ((state.syn,) if network.coupling is not None else ())
+    sparse = network.coupling is not None
+    vws: tuple = (state.v, state.w, state.s) + ((state.syn,) if sparse else ())
     vws, counts, _ = _step(p, etas, network.sizes, vws, dt, scheme, coupling=network.coupling)
     syn = vws[3] if network.coupling is not None else None
     s = mean_synapse(syn) if syn is not None else vws[2]
@@ -948,7 +949,8 @@ def run(
             return one_bin(vws)
         return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws)
 
-    vws0 = (state.v, state.w, state.s) + ((state.syn,) if network.coupling is not None else ())
+    sparse = network.coupling is not None
+    vws0: tuple = (state.v, state.w, state.s) + ((state.syn,) if sparse else ())
     vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
     syn = vws[3] if network.coupling is not None else None

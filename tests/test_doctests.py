@@ -27,6 +27,7 @@ MODULES = [
     "jaxmf.dde",
     "jaxmf.meanfield",
     "jaxmf.network",
+    "jaxmf.connectivity",
     "jaxmf.heterogeneity",
     "jaxmf.cache",
     "jaxmf.netfit",
