@@ -630,7 +630,11 @@ def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme):
     offsets = np.cumsum([0, *sizes])
     new_syn = []
     for m in range(len(sizes)):
-        jump = params.s_jump * received[offsets[m] : offsets[m + 1]] / coupling.in_degree[m]
+        jump = (
+            params.s_jump
+            * received[offsets[m] : offsets[m + 1]]
+            / coupling.in_degree[m].astype(dtype)
+        )
         new_syn.append(scheme.synapse_step(syn[m], params.tau_s, jump, dt))
     return (tuple(new_v), tuple(new_w), s, tuple(new_syn)), jnp.stack(counts), masks
 

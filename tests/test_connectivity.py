@@ -222,7 +222,8 @@ def test_batched_params_and_float32():
     one = simulate_network(
         presets.tonic(eta_bar=0.3), connectivity=conn, key=jax.random.key(5), **kw
     )
-    np.testing.assert_array_equal(both.r[1], one.r)
+    # The same spike counts; the rate's division rounds differently under vmap.
+    np.testing.assert_allclose(both.r[1], one.r, rtol=1e-14)
     assert_tree_allclose(both.state.syn[0][1], one.state.syn[0], rtol=1e-12, atol=1e-15)
     f32 = simulate_network(
         presets.tonic(eta_bar=0.3),
