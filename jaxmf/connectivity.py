@@ -438,7 +438,8 @@ def build_coupling(rule, sizes: Sequence[int], key=None) -> SparseCoupling:
         pre_k = pre[sel] - offsets[k]
         post_k = post[sel]
         del sel
-        order = np.argsort(pre_k, kind="stable")
+        # Any grouping by presynaptic neuron will do (a row's order is a sum's): no stable sort.
+        order = np.argsort(pre_k)
         degree = np.bincount(pre_k, minlength=n_k)
         width = max(1, int(degree.max(initial=0)))
         table = np.full((n_k + 1, width), n, np.int32)
