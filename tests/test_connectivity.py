@@ -135,6 +135,7 @@ def test_k_equal_n_is_the_all_to_all_network(limit_runs):
     assert sparse.network.coupling.n_synapses == 3600
 
 
+@pytest.mark.slow  # two more compilations (~3 CPU-s)
 def test_resume_continues_on_the_same_synapses(limit_runs):
     _, sparse = limit_runs
     kw = dict(dt=1e-3, record_every=500, progress=False)
@@ -257,26 +258,33 @@ def test_gradient_through_the_sparse_network():
     np.testing.assert_allclose(g_sparse, g_dense, rtol=1e-10)
 
 
-@pytest.mark.slow  # several thousand neurons over t1 = 200 at five in-degrees (~1 min)
+@pytest.mark.slow  # 4000 neurons over t1 = 400 at four in-degrees (~1-2 min)
 def test_finite_k_rate_approaches_the_mean_field():
-    params = presets.tonic()
-    ref = jaxmf.solve_meanfield(params, t1=200.0)
-    r_mf = float(np.mean(np.asarray(ref.r)[-500:]))
-    errors = []
-    for k in (5, 50, 500, 4000):
+    # The tonic rate of FixedInDegree(K) networks tends to the all-to-all network's as K grows
+    # (input fluctuations ~ 1/sqrt(K)), which sits within its finite-N error of the mean field
+    # (at N = 10^4, notebook 12: K = 10, 100, 1000 differ from all-to-all by 0.20%, 0.04%, 0.01%
+    # of the rate, and all lie 1.3-1.6% above the mean field).
+    params = presets.chen_campbell_2022(eta_bar=0.25)
+    t1, transient = 400.0, 100.0
+    mf = jaxmf.solve_meanfield(params, t1=t1, ts=jnp.linspace(transient, t1, 601))
+    r_mf = float(np.mean(np.asarray(mf.r)))
+    rates = {}
+    for k in (10, 100, 1000, None):
         res = simulate_network(
             params,
             n=4000,
-            t1=200.0,
+            t1=t1,
             dt=2e-2,
             record_every=50,
             scheme=MobiusPassage(),
-            connectivity=FixedInDegree(k),
+            connectivity=None if k is None else FixedInDegree(k),
             key=jax.random.key(0),
             progress=False,
         )
-        errors.append(abs(float(np.mean(np.asarray(res.r)[-200:])) / r_mf - 1))
-    # The error falls with K (rate fluctuations of the input ~ 1/sqrt(K)) down to the finite-N
-    # error of the all-to-all network (K = N).
-    assert errors[0] > errors[2] and errors[1] > errors[3]
-    assert errors[3] < 0.02
+        keep = np.asarray(res.t) > transient
+        rates[k] = float(np.mean(np.asarray(res.r)[keep]))
+    gap = {k: abs(rates[k] / rates[None] - 1) for k in (10, 100, 1000)}
+    assert gap[10] > gap[100] > gap[1000]
+    assert gap[1000] < 1e-3
+    for r in rates.values():
+        assert abs(r / r_mf - 1) < 0.03
