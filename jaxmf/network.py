@@ -845,7 +845,9 @@ def run(
     the output is zero-filled, so chunks of one static length serve any run length.
     `axis_name`: inside `jax.shard_map` over the neurons (each population split along that mesh
     axis, `network.sizes` the whole populations'), the spike counts and the population sums of
-    the records are summed across it; no raster then.
+    the records are summed across it; no raster then. A network with a sparse connectivity
+    (`network.coupling`, see `jaxmf.connectivity`) advances the per-neuron synaptic variables
+    `state.syn`; its records' s is their mean.
 
     Parameters
     ----------
