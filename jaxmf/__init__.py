@@ -50,6 +50,9 @@ from .bifurcation import locate_fold as locate_fold
 from .bifurcation import locate_hopf as locate_hopf
 from .bifurcation import sensitivity as sensitivity
 from .cache import enable_compilation_cache as enable_compilation_cache
+from .connectivity import Connections as Connections
+from .connectivity import FixedInDegree as FixedInDegree
+from .connectivity import FixedProbability as FixedProbability
 from .cycle_curves import CurveStats as CurveStats
 from .cycle_curves import continue_homoclinic as continue_homoclinic
 from .cycle_curves import continue_lpc as continue_lpc

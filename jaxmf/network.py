@@ -32,6 +32,13 @@ import numpy as np
 from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, status_message
 from ._results import where as status_where
+from .connectivity import (
+    SparseCoupling,
+    build_coupling,
+    check_coupling_memory,
+    mean_synapse,
+    sparse_step,
+)
 from .heterogeneity import Quantiles
 from .noise import add_noise, has_noise, step_key
 from .params import (
@@ -469,6 +476,8 @@ class Network(eqx.Module):
         One array of shape (sizes[m],) per population: the standard Lorentzian samples z_i.
     n : int
         The total number of neurons.
+    coupling : SparseCoupling or None
+        The sparse connectivity (None: all-to-all).
 
     Examples
     --------
@@ -481,6 +490,7 @@ class Network(eqx.Module):
 
     sizes: tuple[int, ...] = eqx.field(static=True)
     z: tuple[jax.Array, ...]
+    coupling: SparseCoupling | None = None
 
     @property
     def n(self) -> int:
@@ -500,6 +510,9 @@ class NetworkState(eqx.Module):
         The number of steps taken.
     key : jax.Array
         A PRNG key; with noise, step k draws from ``fold_in(key, k)`` (`jaxmf.noise`).
+    syn : tuple of jax.Array or None
+        With a sparse connectivity, per population the per-neuron synaptic variables s_ik,
+        shape (sizes[m], P) (None: all-to-all, `s` is shared).
 
     Examples
     --------
@@ -515,6 +528,7 @@ class NetworkState(eqx.Module):
     s: jax.Array
     step: jax.Array
     key: jax.Array
+    syn: tuple[jax.Array, ...] | None = None
 
 
 class Records(NamedTuple):
@@ -611,7 +625,9 @@ def population_sizes(params: Params, n: int | tuple[int, ...]) -> tuple[int, ...
     return sizes
 
 
-def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None) -> Network:
+def make_network(
+    params: Params, n, *, sampler=Quantiles(), key=None, dtype=None, connectivity=None
+) -> Network:
     """Population sizes and Lorentzian samples for a network of n neurons.
 
     Parameters
@@ -626,6 +642,8 @@ def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None
         PRNG key for a random sampler.
     dtype : dtype, optional
         The samples' dtype (default: the enabled precision).
+    connectivity : FixedInDegree, FixedProbability or Connections, optional
+        Sparse coupling drawn from `key` (see `jaxmf.connectivity`; None: all-to-all).
 
     Returns
     -------
@@ -648,7 +666,11 @@ def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None
     sizes = population_sizes(params, n)
     keys = [None] * len(sizes) if key is None else list(jax.random.split(key, len(sizes)))
     z = tuple(sampler(k, size, dtype=dtype) for k, size in zip(keys, sizes))
-    return Network(sizes=sizes, z=z)
+    if connectivity is None:
+        return Network(sizes=sizes, z=z)
+    # Its own stream: the same key draws the same excitabilities with or without coupling.
+    ckey = None if key is None else jax.random.fold_in(key, 0x5C)
+    return Network(sizes=sizes, z=z, coupling=build_coupling(connectivity, sizes, ckey))
 
 
 def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> NetworkState:
@@ -686,7 +708,10 @@ def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> N
     w = tuple(jnp.broadcast_to(jnp.asarray(w0, dtype), (m,)).copy() for m in network.sizes)
     s = jnp.broadcast_to(jnp.asarray(s0, dtype), (n_pop,)).copy()
     key = jax.random.key(0) if key is None else key
-    return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key)
+    syn = None
+    if network.coupling is not None:
+        syn = tuple(jnp.broadcast_to(s, (m, n_pop)).copy() for m in network.sizes)
+    return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key, syn=syn)
 
 
 def _drives(params: Params, s: jax.Array) -> _Drive:
@@ -704,7 +729,9 @@ def _cast(params: Params, dtype) -> Params:
     return jax.tree.map(lambda x: jnp.asarray(x, dtype), params)
 
 
-def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None):
+def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None, coupling=None):
+    if coupling is not None:
+        return sparse_step(coupling, params, etas, sizes, state_vws, dt, scheme)
     v, w, s = state_vws
     drive = _drives(params, s)
     new_v, new_w, masks, counts = [], [], [], []
@@ -781,10 +808,16 @@ def step(
     dtype = state.s.dtype
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
-    (v, w, s), counts, _ = _step(p, etas, network.sizes, (state.v, state.w, state.s), dt, scheme)
+    sparse = network.coupling is not None
+    vws: tuple = (state.v, state.w, state.s) + ((state.syn,) if sparse else ())
+    vws, counts, _ = _step(p, etas, network.sizes, vws, dt, scheme, coupling=network.coupling)
+    v = vws[0]
     if has_noise(p):
         v = add_noise(p, v, step_key(state.key, state.step), dt, _noise_bounds(p, scheme))
-    return NetworkState(v=v, w=w, s=s, step=state.step + 1, key=state.key), counts
+    syn = vws[3] if sparse else None
+    s = mean_synapse(syn) if syn is not None else vws[2]
+    new = NetworkState(v=v, w=vws[1], s=s, step=state.step + 1, key=state.key, syn=syn)
+    return new, counts
 
 
 def _noise_bounds(params: Params, scheme):
@@ -824,7 +857,9 @@ def run(
     the output is zero-filled, so chunks of one static length serve any run length.
     `axis_name`: inside `jax.shard_map` over the neurons (each population split along that mesh
     axis, `network.sizes` the whole populations'), the spike counts and the population sums of
-    the records are summed across it; no raster then.
+    the records are summed across it; no raster then. A network with a sparse connectivity
+    (`network.coupling`, see `jaxmf.connectivity`) advances the per-neuron synaptic variables
+    `state.syn`; its records' s is their mean.
 
     Parameters
     ----------
@@ -881,7 +916,7 @@ def run(
 
     def one_step(i, carry, step0=0):
         vws, count, first, nspk = carry
-        vws, counts, masks = _step(p, etas, sizes, vws, dt, scheme, axis_name)
+        vws, counts, masks = _step(p, etas, sizes, vws, dt, scheme, axis_name, network.coupling)
         if has_noise(p):
             kicked = add_noise(p, vws[0], step_key(state.key, step0 + i), dt, noise_bounds)
             vws = (kicked, *vws[1:])
@@ -909,7 +944,7 @@ def run(
             r=count.astype(dtype) / (sizes_arr * bin_time),
             v_mean=v_mean,
             w_mean=w_mean,
-            s=vws[2],
+            s=vws[2] if len(vws) == 3 else mean_synapse(vws[3]),
             n_nonfinite=bad,
             spike_first=first,
             spike_count=nspk,
@@ -933,11 +968,18 @@ def run(
             return one_bin(vws, k)
         return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws, k)
 
-    vws0 = (state.v, state.w, state.s)
+    sparse = network.coupling is not None
+    vws0: tuple = (state.v, state.w, state.s) + ((state.syn,) if sparse else ())
     vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
+    syn = vws[3] if network.coupling is not None else None
     new_state = NetworkState(
-        v=vws[0], w=vws[1], s=vws[2], step=state.step + done * record_every, key=state.key
+        v=vws[0],
+        w=vws[1],
+        s=vws[2] if syn is None else mean_synapse(syn),
+        step=state.step + done * record_every,
+        key=state.key,
+        syn=syn,
     )
     return new_state, records
 
@@ -1392,6 +1434,7 @@ def simulate_network(
     throw: bool = True,
     max_memory: float | None = None,
     devices=None,
+    connectivity=None,
 ) -> NetworkResult:
     """Simulate the spiking network from t = 0 (or from `resume`'s end) to t1.
 
@@ -1450,8 +1493,14 @@ def simulate_network(
         state's v and w are global arrays (each process holds its devices' neurons). Every
         process still builds the whole network and initial state (z, v, w: 12 B per neuron in
         float32) on its first device and copies it to the host before handing each device its
-        part, so that device and the host bound N. Not with batched params, `raster` or
-        traced parameters.
+        part, so that device and the host bound N. Not with batched params, `raster`, traced
+        parameters or `connectivity`.
+    connectivity : FixedInDegree, FixedProbability or Connections, optional
+        Sparse coupling (see `jaxmf.connectivity`): each neuron's synaptic variables are its
+        own, driven by its presynaptic neurons' spikes with weight g / K; drawn from `key`
+        (default ``jax.random.key(0)``) and kept in `result.network.coupling`, so a resumed run
+        continues on the same synapses. Its int32 tables (4 B per synapse) count against
+        `max_memory`. None (default): all-to-all.
 
     Returns
     -------
@@ -1487,14 +1536,32 @@ def simulate_network(
     params = check_params(params)
     if resume is not None:
         _check_resume(resume, params, n, dt, record_every, dtype)
+        coupling = resume.network.coupling
+        if connectivity is not None and (
+            coupling is None or not eqx.tree_equal(coupling.rule, connectivity)
+        ):
+            raise ParameterError(
+                "connectivity",
+                "the run to resume has another connectivity "
+                f"({'all-to-all' if coupling is None else coupling.rule}); leave connectivity "
+                "out to continue on its synapses",
+            )
         network, state = resume.network, resume.state
         dtype = state.s.dtype
         t0 = float(np.max(np.asarray(state.step))) * dt
     else:
         dtype = jnp.dtype(dtype or jax.dtypes.canonicalize_dtype(float))
         _check_size(params, n, dtype, max_memory)
+        if connectivity is not None:
+            sizes = population_sizes(first_params(params), 10_000 if n is None else n)
+            check_coupling_memory(connectivity, sizes, max_memory)
         network = make_network(
-            first_params(params), 10_000 if n is None else n, sampler=sampler, key=key, dtype=dtype
+            first_params(params),
+            10_000 if n is None else n,
+            sampler=sampler,
+            key=key,
+            dtype=dtype,
+            connectivity=connectivity,
         )
         state = init(network, dtype=dtype, key=key)
         t0 = 0.0
@@ -1509,11 +1576,15 @@ def simulate_network(
     batched = jnp.ndim(params.eta_bar) == 2
     mesh = _neuron_mesh(devices, network.sizes)
     if mesh is not None and (
-        batched or sum(len(ix) for ix in raster_index) > 0 or _is_traced(params)
+        batched
+        or sum(len(ix) for ix in raster_index) > 0
+        or _is_traced(params)
+        or network.coupling is not None
     ):
         raise ParameterError(
             "devices",
-            "a network split across devices runs one concrete parameter set without a raster",
+            "a network split across devices runs one concrete parameter set without a raster "
+            "or connectivity",
         )
     if mesh is not None and has_noise(params):
         raise ParameterError(

@@ -28,6 +28,7 @@ MODULES = [
     "jaxmf.dde_cycles",
     "jaxmf.meanfield",
     "jaxmf.network",
+    "jaxmf.connectivity",
     "jaxmf.heterogeneity",
     "jaxmf.noise",
     "jaxmf.cache",
