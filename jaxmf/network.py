@@ -30,6 +30,17 @@ from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, status_message
 from ._results import where as status_where
 from .heterogeneity import Quantiles
+from .inputs import evaluate as evaluate_input
+from .inputs import input_bound, target_mask
+from .monitors import (
+    Monitor,
+    MonitorRecord,
+    MonitorRows,
+    monitor_bytes,
+    monitor_every,
+    monitor_indices,
+    monitor_record,
+)
 from .params import (
     ParameterError,
     Params,
@@ -533,6 +544,8 @@ class Records(NamedTuple):
         The step offset (0..record_every-1) of each recorded neuron's first spike in the bin, or -1.
     spike_count : jax.Array
         Each recorded neuron's spike count in the bin.
+    monitor : MonitorRows or None
+        A `Monitor`'s samples in the bin (None without a monitor).
 
     Examples
     --------
@@ -552,6 +565,7 @@ class Records(NamedTuple):
     n_nonfinite: jax.Array
     spike_first: jax.Array
     spike_count: jax.Array
+    monitor: MonitorRows | None = None
 
 
 def population_sizes(params: Params, n: int | tuple[int, ...]) -> tuple[int, ...]:
@@ -685,9 +699,10 @@ def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> N
     return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key)
 
 
-def _drives(params: Params, s: jax.Array) -> _Drive:
+def _drives(params: Params, s: jax.Array, i_t=None) -> _Drive:
     gs, gse = synaptic_drive(params, s)
-    return _Drive(A=params.alpha + gs, c=params.i_ext + gse)
+    i_ext = params.i_ext if i_t is None else params.i_ext + i_t
+    return _Drive(A=params.alpha + gs, c=i_ext + gse)
 
 
 def _etas(params: Params, network: Network, dtype) -> tuple[jax.Array, ...]:
@@ -700,16 +715,19 @@ def _cast(params: Params, dtype) -> Params:
     return jax.tree.map(lambda x: jnp.asarray(x, dtype), params)
 
 
-def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None):
+def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None, i_t=None, targets=None):
     v, w, s = state_vws
-    drive = _drives(params, s)
+    # i_t: the input in time at the step's start, (P,); `targets`: per population, the 0/1 mask
+    # of the neurons that receive it (None: all of them).
+    drive = _drives(params, s, i_t if targets is None else None)
     new_v, new_w, masks, counts = [], [], [], []
     for m in range(len(sizes)):
+        c_m = drive.c[m] if targets is None else drive.c[m] + targets[m] * i_t[m]
         vm, wm, spk = scheme.population_step(
             v[m],
             w[m],
             etas[m],
-            _Drive(drive.A[m], drive.c[m]),
+            _Drive(drive.A[m], c_m),
             params.a[m],
             params.b[m],
             params.w_jump[m],
@@ -740,7 +758,12 @@ def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None):
 
 
 def step(
-    params: Params, network: Network, state: NetworkState, dt: float, scheme=EulerReset()
+    params: Params,
+    network: Network,
+    state: NetworkState,
+    dt: float,
+    scheme=EulerReset(),
+    i_ext=None,
 ) -> tuple[NetworkState, jax.Array]:
     """One time step; returns the new state and the spike count of each population.
 
@@ -756,6 +779,8 @@ def step(
         The time step.
     scheme : EulerReset, ExactPassage or MobiusPassage
         How a spike is handled.
+    i_ext : callable, optional
+        An input in time (`jaxmf.inputs`), evaluated at the step's start ``state.step * dt``.
 
     Returns
     -------
@@ -777,7 +802,13 @@ def step(
     dtype = state.s.dtype
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
-    (v, w, s), counts, _ = _step(p, etas, network.sizes, (state.v, state.w, state.s), dt, scheme)
+    i_t = None
+    if i_ext is not None:
+        t = state.step.astype(dtype) * jnp.asarray(dt, dtype)
+        i_t = evaluate_input(i_ext, t, len(network.sizes), dtype)
+    (v, w, s), counts, _ = _step(
+        p, etas, network.sizes, (state.v, state.w, state.s), dt, scheme, i_t=i_t
+    )
     return NetworkState(v=v, w=w, s=s, step=state.step + 1, key=state.key), counts
 
 
@@ -805,6 +836,9 @@ def run(
     raster: tuple[jax.Array, ...] = (),
     n_active=None,
     axis_name=None,
+    i_ext=None,
+    targets=None,
+    monitor: Monitor | None = None,
 ) -> tuple[NetworkState, Records]:
     """Advance `n_records * record_every` steps and record once per `record_every` steps.
 
@@ -837,6 +871,14 @@ def run(
         Stop after that many records; the rest is zero-filled.
     axis_name : str, optional
         The `jax.shard_map` mesh axis the neurons are split along.
+    i_ext : callable, optional
+        An input in time (`jaxmf.inputs`; ``t -> scalar or (P,)``), added to ``params.i_ext`` and
+        evaluated at each step's start t_n = n dt, n counted from ``state.step``.
+    targets : tuple of jax.Array, optional
+        Per population, a 0/1 mask of the neurons that receive `i_ext` (None: all;
+        `jaxmf.inputs.target_mask`).
+    monitor : Monitor, optional
+        Neurons whose v, w and spikes are sampled (`Records.monitor`).
 
     Returns
     -------
@@ -866,17 +908,38 @@ def run(
         jnp.zeros((0,), jnp.int32) for _ in sizes
     )
     n_ras = sum(int(ix.shape[0]) for ix in raster)
+    mon_ix = (
+        () if monitor is None else tuple(jnp.asarray(ix) for ix in monitor_indices(monitor, sizes))
+    )
+    every = 0 if monitor is None else monitor_every(monitor, record_every)
+    n_mon = sum(int(ix.shape[0]) for ix in mon_ix)
+    masks_in = None if targets is None else tuple(jnp.asarray(x, dtype) for x in targets)
 
-    def one_step(i, carry):
-        vws, count, first, nspk = carry
-        vws, counts, masks = _step(p, etas, sizes, vws, dt, scheme, axis_name)
+    def one_step(i, carry, n0):
+        vws, count, first, nspk = carry[:4]
+        i_t = None
+        if i_ext is not None:
+            # The step's start in absolute time: a resumed run continues the input.
+            i_t = evaluate_input(i_ext, (n0 + i).astype(dtype) * dt, len(sizes), dtype)
+        vws, counts, masks = _step(p, etas, sizes, vws, dt, scheme, axis_name, i_t, masks_in)
         if n_ras:
             hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, raster)])
             first = jnp.where((first < 0) & hit, jnp.asarray(i, jnp.int32), first)
             nspk = nspk + hit.astype(jnp.int32)
-        return vws, count + counts, first, nspk
+        if monitor is None:
+            return vws, count + counts, first, nspk
+        mv, mw, ms = carry[4]
+        slot = i // every
+        hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, mon_ix)]).astype(jnp.int32)
+        ms = ms.at[slot].add(hit)
+        write = (i + 1) % every == 0
+        v_now = jnp.concatenate([vk[ix] for vk, ix in zip(vws[0], mon_ix)])
+        w_now = jnp.concatenate([wk[ix] for wk, ix in zip(vws[1], mon_ix)])
+        mv = mv.at[slot].set(jnp.where(write, v_now, mv[slot]))
+        mw = mw.at[slot].set(jnp.where(write, w_now, mw[slot]))
+        return vws, count + counts, first, nspk, (mv, mw, ms)
 
-    def one_bin(vws):
+    def one_bin(vws, k):
         zero_counts = jnp.zeros((len(sizes),), jnp.int32)
         init_c = (
             vws,
@@ -884,10 +947,27 @@ def run(
             jnp.full((n_ras,), -1, jnp.int32),
             jnp.zeros((n_ras,), jnp.int32),
         )
+        if monitor is not None:
+            per_bin = record_every // every
+            init_c = (
+                *init_c,
+                (
+                    jnp.zeros((per_bin, n_mon), dtype),
+                    jnp.zeros((per_bin, n_mon), dtype),
+                    jnp.zeros((per_bin, n_mon), jnp.int32),
+                ),
+            )
+        n0 = state.step + k * record_every
         # Unrolling 3 steps lets XLA fuse consecutive steps' passes (measured best on CPU).
-        vws, count, first, nspk = jax.lax.fori_loop(
-            0, record_every, one_step, init_c, unroll=min(3, record_every)
+        out = jax.lax.fori_loop(
+            0,
+            record_every,
+            lambda i, c: one_step(i, c, n0),
+            init_c,
+            unroll=min(3, record_every),
         )
+        vws, count, first, nspk = out[:4]
+        mon = None if monitor is None else MonitorRows(*(x.reshape(-1) for x in out[4]))
         v_mean, w_mean, bad = _observe(p, vws[0], vws[1], axis_name)
         rec = Records(
             r=count.astype(dtype) / (sizes_arr * bin_time),
@@ -897,11 +977,17 @@ def run(
             n_nonfinite=bad,
             spike_first=first,
             spike_count=nspk,
+            monitor=mon,
         )
         return vws, rec
 
-    def empty_bin(vws):
+    def empty_bin(vws, k):
         z = jnp.zeros((len(sizes),), dtype)
+        per_bin = 0 if monitor is None else record_every // every
+        mon = None
+        if monitor is not None:
+            zm = jnp.zeros((per_bin * n_mon,), dtype)
+            mon = MonitorRows(zm, zm, jnp.zeros_like(zm, jnp.int32))
         return vws, Records(
             r=z,
             v_mean=z,
@@ -910,12 +996,13 @@ def run(
             n_nonfinite=jnp.zeros_like(z, jnp.int32),
             spike_first=jnp.full((n_ras,), -1, jnp.int32),
             spike_count=jnp.zeros((n_ras,), jnp.int32),
+            monitor=mon,
         )
 
     def body(vws, k):
         if n_active is None:
-            return one_bin(vws)
-        return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws)
+            return one_bin(vws, k)
+        return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws, k)
 
     vws0 = (state.v, state.w, state.s)
     vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
@@ -983,6 +1070,8 @@ class NetworkResult(eqx.Module):
         The time step.
     record_every : int
         Steps per recording bin.
+    monitor : MonitorRecord or None
+        What a `Monitor` recorded: times, neuron indices, v, w and spikes (None without one).
     message : str
         The status in words (empty when successful).
     dtype : numpy.dtype
@@ -1012,6 +1101,7 @@ class NetworkResult(eqx.Module):
     status: RESULTS
     dt: float = eqx.field(static=True)
     record_every: int = eqx.field(static=True)
+    monitor: MonitorRecord | None = None
 
     @property
     def message(self) -> str:
@@ -1068,6 +1158,7 @@ class NetworkResult(eqx.Module):
             status=jax.tree.map(pick, self.status),
             dt=self.dt,
             record_every=self.record_every,
+            monitor=None if self.monitor is None else self.monitor.select(i),
         )
 
     def spike_raster(self) -> tuple[np.ndarray, np.ndarray]:
@@ -1376,6 +1467,9 @@ def simulate_network(
     throw: bool = True,
     max_memory: float | None = None,
     devices=None,
+    i_ext=None,
+    input_neurons=None,
+    monitor: Monitor | None = None,
 ) -> NetworkResult:
     """Simulate the spiking network from t = 0 (or from `resume`'s end) to t1.
 
@@ -1427,6 +1521,21 @@ def simulate_network(
         v, w and eta (about `STATE_WORDS_PER_NEURON` words each with the scan's temporaries:
         48 B per neuron in float32), so N = 10^9 in float32 needs about 48 GB spread over the
         devices. Not with batched params, `raster` or traced parameters.
+    i_ext : jaxmf.inputs.Input or callable, optional
+        An input in time added to ``params.i_ext`` (`jaxmf.inputs.Sinusoid`, `PulseTrain`,
+        `PiecewiseLinear`, `Sampled`, `StepInput` or any JAX function ``t -> scalar or (P,)``),
+        evaluated at each step's start t_n = n dt (the Euler convention; n counts steps from
+        t = 0, so a resumed run, given the input again, continues it in absolute time).
+        Pass `jaxmf.inputs` objects rather than fresh lambdas: their numbers are traced, so
+        new values reuse the compiled run.
+    input_neurons : None, float or tuple of array_like
+        Which neurons receive `i_ext` (`jaxmf.inputs.target_mask`): None (all), a fraction of
+        each population (evenly spaced across its excitability range) or per-population index
+        arrays. Its exact mean field is the split model of `jaxmf.inputs.split_population`.
+    monitor : Monitor, optional
+        Record v, w and spikes of chosen neurons (`jaxmf.monitors.Monitor`) into
+        ``result.monitor``; its size is checked against the memory before the run. A resumed
+        run continues the monitor of the run it resumes.
 
     Returns
     -------
@@ -1471,7 +1580,18 @@ def simulate_network(
         )
         state = init(network, dtype=dtype, key=key)
         t0 = 0.0
-    n_records = validate_run(params, network, dt, t1, t0, record_every, scheme, dtype)
+    if resume is not None and monitor is None and resume.monitor is not None:
+        monitor = resume.monitor.monitor
+    if monitor is not None:
+        steps = int(round((t1 - t0) / dt))
+        need = monitor_bytes(monitor, network.sizes, steps, record_every, dtype)
+        check_memory(need, "monitor", f"a monitor of {need / 1e6:.3g} MB", max_memory)
+    targets = target_mask(network.sizes, input_neurons, dtype)
+    checked = params
+    if i_ext is not None:
+        # The step-size bound with the input at its largest.
+        checked = params.replace(i_ext=jnp.abs(params.i_ext) + input_bound(i_ext, t0, t1))
+    n_records = validate_run(checked, network, dt, t1, t0, record_every, scheme, dtype)
     k0 = int(round(t0 / (dt * record_every)))  # records already taken
     raster_index = (
         resume.raster_index
@@ -1482,11 +1602,16 @@ def simulate_network(
     batched = jnp.ndim(params.eta_bar) == 2
     mesh = _neuron_mesh(devices, network.sizes)
     if mesh is not None and (
-        batched or sum(len(ix) for ix in raster_index) > 0 or _is_traced(params)
+        batched
+        or sum(len(ix) for ix in raster_index) > 0
+        or _is_traced(params)
+        or i_ext is not None
+        or monitor is not None
     ):
         raise ParameterError(
             "devices",
-            "a network split across devices runs one concrete parameter set without a raster",
+            "a network split across devices runs one concrete parameter set without a raster, "
+            "an input in time or a monitor",
         )
     if batched and resume is None:
         n_batch = params.eta_bar.shape[0]
@@ -1501,9 +1626,12 @@ def simulate_network(
             None,
             raster_j,
             scheme,
+            i_ext,
+            targets,
             n_records=n_records,
             record_every=record_every,
             batched=batched,
+            monitor=monitor,
         )
         bad = jnp.any(rec.n_nonfinite > 0, axis=(-2, -1))
         # A NaN/inf parameter (refused eagerly) is flagged too, even where it never reached the
@@ -1544,11 +1672,12 @@ def simulate_network(
         )
         t = dt * record_every * (k0 + np.arange(1, n_records + 1))
         return _result(
-            t, rec, raster_index, state, network, params, status, dt, record_every, resume
+            t, rec, raster_index, state, network, params, status, dt, record_every, resume, monitor
         )
 
     steps_per_record = record_every * network.n * (params.eta_bar.shape[0] if batched else 1)
     chunk = int(max(1, min(n_records, chunk_steps // max(steps_per_record, 1))))
+    i_dyn, i_static = eqx.partition(i_ext, eqx.is_array) if i_ext is not None else (None, None)
     bar = Progress("simulate_network", t1, enabled=progress)
     batch_failed = np.zeros(params.eta_bar.shape[0] if batched else (), bool)
     started = time.perf_counter()
@@ -1578,9 +1707,13 @@ def simulate_network(
                 jnp.asarray(n_now, jnp.int32),
                 raster_j,
                 scheme,
+                i_dyn,
+                targets,
                 n_records=chunk,
                 record_every=record_every,
                 batched=batched,
+                i_ext_static=i_static,
+                monitor=monitor,
             )
         rec = jax.tree.map(lambda x: np.asarray(x)[..., :n_now, :], rec)
         failed = (rec.n_nonfinite > 0).any(-1) | ~np.isfinite(rec.s).all(-1)
@@ -1622,6 +1755,7 @@ def simulate_network(
         dt,
         record_every,
         resume,
+        monitor,
     )
     if ran.interrupted:
         bar.close(f"interrupted at t={t0 + done * dt * record_every:g}; partial result kept")
@@ -1645,8 +1779,24 @@ def simulate_network(
 
 
 def _run_maybe_batched(
-    params, network, state, dt, n_active, raster, scheme, *, n_records, record_every, batched
+    params,
+    network,
+    state,
+    dt,
+    n_active,
+    raster,
+    scheme,
+    i_ext=None,
+    targets=None,
+    *,
+    n_records,
+    record_every,
+    batched,
+    i_ext_static=None,
+    monitor=None,
 ):
+    # The input arrives split (eqx.partition) so that jit traces its arrays and hashes the rest.
+    i_ext = eqx.combine(i_ext, i_ext_static) if i_ext_static is not None else i_ext
     f = lambda p, st: run(
         p,
         network,
@@ -1657,6 +1807,9 @@ def _run_maybe_batched(
         scheme=scheme,
         raster=raster,
         n_active=n_active,
+        i_ext=i_ext,
+        targets=targets,
+        monitor=monitor,
     )
     return jax.vmap(f)(params, state) if batched else f(params, state)
 
@@ -1682,7 +1835,7 @@ def _run_jit(*args, **kwargs):
         _run_jit_cache["f"] = jax.jit(
             _run_maybe_batched,
             compiler_options=_compiler_options(),
-            static_argnames=("n_records", "record_every", "batched"),
+            static_argnames=("n_records", "record_every", "batched", "i_ext_static", "monitor"),
         )
     return _run_jit_cache["f"](*args, **kwargs)
 
@@ -1766,16 +1919,34 @@ def _concat_records(pieces, network, raster_index, dtype) -> Records:
     return Records(z, z, z, z, z.astype(np.int32), first, count)  # type: ignore[arg-type]
 
 
-def _result(t, rec, raster_index, state, network, params, status, dt, record_every, resume):
+def _result(
+    t, rec, raster_index, state, network, params, status, dt, record_every, resume, monitor=None
+):
+    mon = None
+    if monitor is not None:
+        rows = rec.monitor
+        if rows is None:  # no chunk ran
+            rows = MonitorRows(*(np.zeros((0, 0), d) for d in (rec.r.dtype, rec.r.dtype, np.int32)))
+        mon = monitor_record(rows, t, monitor, network.sizes, dt, record_every)
     if resume is not None:
         xp = jnp if _is_traced(rec) else np
         rec = Records(
             *(
                 xp.concatenate([np.asarray(getattr(resume, f)), x], axis=-2)
-                for f, x in zip(Records._fields, rec)
+                for f, x in zip(Records._fields[:7], rec[:7])
             )
         )
         t = xp.concatenate([np.asarray(resume.t), t])
+        if mon is not None and resume.monitor is not None:
+            mon = MonitorRecord(
+                xp.concatenate([np.asarray(resume.monitor.t), mon.t]),
+                mon.indices,
+                *(
+                    xp.concatenate([np.asarray(getattr(resume.monitor, f)), getattr(mon, f)], -2)
+                    for f in ("v", "w", "spikes")
+                ),
+                every=mon.every,
+            )
     return NetworkResult(
         t=t,
         r=rec.r,
@@ -1792,4 +1963,5 @@ def _result(t, rec, raster_index, state, network, params, status, dt, record_eve
         status=status,
         dt=dt,
         record_every=record_every,
+        monitor=mon,
     )
