@@ -263,8 +263,9 @@ def entrainment(
     Returns
     -------
     dict of str to float
-        ratio (bursts per forcing period over the window), phase (in [0, 1) cycles), locking
-        (in [0, 1]) and n_bursts.
+        ratio (bursts per forcing period: the period over the mean onset-to-onset interval; 0
+        with fewer than two bursts), phase (in [0, 1) cycles), locking (in [0, 1]) and
+        n_bursts.
 
     Raises
     ------
@@ -296,10 +297,9 @@ def entrainment(
         max_bursts=max_bursts,
     )
     onsets = np.asarray(b.onsets, float)[: int(b.n_bursts)]
-    span = float(t[-1] - max(transient, t[0]))
     mean = np.mean(np.exp(2j * np.pi * onsets / period)) if onsets.size else 0j
     return {
-        "ratio": float(onsets.size * period / span),
+        "ratio": float(period / np.mean(np.diff(onsets))) if onsets.size > 1 else 0.0,
         "phase": float(np.mod(np.angle(mean) / (2 * np.pi), 1.0)) if onsets.size else float("nan"),
         "locking": min(1.0, float(abs(mean))),
         "n_bursts": int(onsets.size),
