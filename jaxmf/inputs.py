@@ -49,6 +49,7 @@ __all__ = [
     "target_mask",
     "split_population",
     "merge_split",
+    "from_spec",
 ]
 
 
@@ -714,3 +715,83 @@ def merge_split(x, fraction, n_populations: int):
     x = np.asarray(x)
     phi = np.broadcast_to(np.asarray(fraction, dtype=float), (n_populations,))
     return phi * x[..., :n_populations] + (1 - phi) * x[..., n_populations:]
+
+
+_SPEC_KINDS = {
+    "sinusoid": ("Sinusoid", ("amplitude", "period", "phase", "offset")),
+    "pulses": ("PulseTrain", ("amplitude", "period", "width", "start", "stop", "offset")),
+    "step": ("StepInput", ("times", "values")),
+    "piecewise": ("PiecewiseLinear", ("times", "values")),
+    "sampled": ("Sampled", ("file", "method")),
+}
+
+
+def from_spec(text: str) -> Input:
+    """An input from a short text, as the command line's ``--input`` takes it.
+
+    ``KIND:NAME=VALUE,NAME=VALUE``; lists are separated by ';'. Kinds: ``sinusoid`` (amplitude,
+    period, phase, offset), ``pulses`` (`PulseTrain`: amplitude, period, width, start, stop,
+    offset), ``step`` (`StepInput`: times, values), ``piecewise`` (`PiecewiseLinear`: times,
+    values) and ``sampled`` (`Sampled` from a two-column text file ``t value``: file, method).
+
+    Parameters
+    ----------
+    text : str
+        The description.
+
+    Returns
+    -------
+    Input
+        The input.
+
+    Raises
+    ------
+    ParameterError
+        Naming what is wrong with the text.
+
+    Examples
+    --------
+    >>> from jaxmf.inputs import from_spec
+    >>> round(float(from_spec("sinusoid:amplitude=0.05,period=100")(25.0)), 6)
+    0.05
+    >>> round(float(from_spec("step:times=100;300,values=0;0.1;0")(200.0)), 6)
+    0.1
+    """
+    kind, _, rest = text.partition(":")
+    kind = kind.strip().lower()
+    if kind not in _SPEC_KINDS:
+        raise ParameterError(
+            "input", f"unknown kind {kind!r} in {text!r}; choose from {', '.join(_SPEC_KINDS)}"
+        )
+    cls_name, allowed = _SPEC_KINDS[kind]
+    fields: dict = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or name not in allowed:
+            raise ParameterError(
+                "input", f"{kind} takes NAME=VALUE with NAME in {', '.join(allowed)}; got {item!r}"
+            )
+        if name in ("file", "method"):
+            fields[name] = value.strip()
+            continue
+        try:
+            numbers = [float(x) for x in value.split(";")]
+        except ValueError:
+            raise ParameterError("input", f"{name}={value!r} is not a number or list") from None
+        fields[name] = numbers if name in ("times", "values") else numbers[0]
+    try:
+        if kind == "sampled":
+            if "file" not in fields:
+                raise ParameterError("input", "sampled needs file=PATH (two columns: t value)")
+            table = np.loadtxt(fields.pop("file"), ndmin=2)
+            return Sampled(
+                table[:, 0],
+                table[:, 1:].squeeze(-1) if table.shape[1] == 2 else table[:, 1:],
+                **fields,
+            )
+        return globals()[cls_name](**fields)
+    except TypeError as e:
+        raise ParameterError("input", f"{kind}: {e}") from None
+    except OSError as e:
+        raise ParameterError("input", f"cannot read the samples: {e}") from None
