@@ -1266,8 +1266,8 @@ def plot_monitor(res, path=None, title: str | None = None, *, v_clip: float | No
     (['v', 'w'], 2)
     >>> plot.pyplot().close(fig)
     """
-    rec = getattr(res, "monitor", res)
-    if rec is None or not hasattr(rec, "spikes"):
+    rec = res if hasattr(res, "spikes") else getattr(res, "monitor", None)
+    if rec is None:
         raise ValueError("plot_monitor: the run has no monitor (simulate_network(monitor=...))")
     v = np.asarray(rec.v, dtype=float)
     if v.ndim != 2:

@@ -210,19 +210,22 @@ def test_fit_targets_a_stimulus_driven_response():
     assert float(res.best_params.eta_bar[0]) == pytest.approx(0.25, abs=1e-3)
 
 
-@pytest.mark.slow  # about 150 s: N = 10^4 with the input to 30% of the neurons
+@pytest.mark.slow  # about 60 CPU-s: N = 10^4 with the input to 30% of the neurons
 def test_input_to_a_subset_matches_the_split_mean_field():
     fraction, t1 = 0.3, 300.0
     params = presets.chen_campbell_2022(eta_bar=0.25)
-    drive = StepInput([100.0], [0.0, 0.1])
+    drive = StepInput([100.0], [0.0, 0.5])
     net = simulate_network(
         params, n=10_000, t1=t1, i_ext=drive, input_neurons=fraction, progress=False
     )
     split, drive2 = inputs.split_population(params, drive, fraction)
     mf = jaxmf.solve_meanfield(split, t1=t1, ts=net.t, i_ext=drive2)
     late = np.asarray(net.t) > 200.0
-    r_mf = inputs.merge_split(mf.r, fraction, 1)[late, 0]
-    assert np.mean(net.r[late, 0]) == pytest.approx(np.mean(r_mf), rel=0.03)
-    # The homogeneous mean field with the input scaled by the fraction is a different answer.
+    r_net = np.mean(net.r[late, 0])
+    r_split = np.mean(inputs.merge_split(mf.r, fraction, 1)[late, 0])
+    assert r_net == pytest.approx(r_split, rel=0.01)
+    # The homogeneous mean field with the input scaled by the fraction is a different answer
+    # (3% above: the rate is concave in the input).
     scaled = jaxmf.solve_meanfield(params, t1=t1, ts=net.t, i_ext=lambda t: fraction * drive(t))
-    assert abs(np.mean(np.asarray(scaled.r)[late, 0]) - np.mean(r_mf)) > 1e-4
+    r_scaled = np.mean(np.asarray(scaled.r)[late, 0])
+    assert abs(r_net - r_split) < 0.3 * abs(r_net - r_scaled)
