@@ -2,6 +2,7 @@
 inputs to a subset of neurons, and periodic forcing of the bursting population, network vs
 mean field."""
 
+import json
 import math
 
 import jax
@@ -229,3 +230,37 @@ def test_input_to_a_subset_matches_the_split_mean_field():
     scaled = jaxmf.solve_meanfield(params, t1=t1, ts=net.t, i_ext=lambda t: fraction * drive(t))
     r_scaled = np.mean(np.asarray(scaled.r)[late, 0])
     assert abs(r_net - r_split) < 0.3 * abs(r_net - r_scaled)
+
+
+def test_cli_input_specs_are_read_or_refused_by_name():
+    from jaxmf.cli import main
+
+    assert float(inputs.from_spec("pulses:amplitude=0.1,period=50,width=5")(2.0)) == 0.1
+    with pytest.raises(ParameterError, match="unknown kind"):
+        inputs.from_spec("square:amplitude=1")
+    with pytest.raises(ParameterError, match="sinusoid takes"):
+        inputs.from_spec("sinusoid:amp=1,period=2")
+    assert main(["simulate", "--input", "wave:x=1", "--t1", "1", "--quiet", "--no-plot"]) == 2
+
+
+@pytest.mark.slow  # about 15 CPU-s: a CLI run with an input, a monitor and its figure
+def test_cli_simulate_with_input_and_monitor(tmp_path, capsys):
+    from jaxmf.cli import main
+
+    args = ["simulate", "--n", "200", "--t1", "2", "--record-every", "100", "--quiet"]
+    extra = ["--input", "sinusoid:amplitude=0.05,period=1", "--monitor", "0,199"]
+    assert main([*args, "--out", str(tmp_path), *extra, "--monitor-every", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "network_monitor.png" in out and (tmp_path / "network_monitor.png").stat().st_size > 0
+    sidecar = json.loads((tmp_path / "network.json").read_text())
+    assert sidecar["provenance"]["input"] == "sinusoid:amplitude=0.05,period=1"
+    direct = simulate_network(
+        presets.get("bursting"),
+        n=200,
+        t1=2.0,
+        i_ext=Sinusoid(0.05, 1.0),
+        dtype=jnp.float32,
+        progress=False,
+    )
+    saved = jaxmf.io.load_network_result(tmp_path / "network")
+    np.testing.assert_array_equal(saved.r, direct.r)
