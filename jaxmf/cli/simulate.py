@@ -291,7 +291,7 @@ def run(args, command: str) -> int:
         return EXIT_INTERRUPTED
 
     npz, sidecar = save(res)
-    png = None
+    png = mon_png = None
     if not args.no_plot:
         from .. import plot
 
@@ -301,9 +301,7 @@ def run(args, command: str) -> int:
         if res.monitor is not None:
             mon_png = stem.with_name(stem.name + "_monitor.png")
             plot.pyplot().close(plot.plot_monitor(res, mon_png, title=title))
-            png = [png, mon_png]
-    paths = [npz, sidecar, *(png if isinstance(png, list) else [png])]
-    print_summary(io.summarize(res), paths)
+    print_summary(io.summarize(res), [npz, sidecar, png, mon_png])
     return EXIT_OK
 
 
