@@ -540,7 +540,7 @@ def input_bound(i_ext, t0: float, t1: float, n_samples: int = 1001) -> float:
     Returns
     -------
     float
-        The bound (0.0 without an input).
+        The bound (0.0 without an input, or for an input traced under jit or grad).
 
     Examples
     --------
@@ -555,6 +555,8 @@ def input_bound(i_ext, t0: float, t1: float, n_samples: int = 1001) -> float:
         return bound
     ts = np.linspace(t0, t1, n_samples)
     values = jax.vmap(i_ext)(jnp.asarray(ts))
+    if isinstance(values, jax.core.Tracer):
+        return 0.0  # a traced input (under jit or grad) is known only when the run runs
     return float(np.max(np.abs(np.asarray(values, dtype=float))))
 
 

@@ -1590,7 +1590,8 @@ def simulate_network(
     checked = params
     if i_ext is not None:
         # The step-size bound with the input at its largest.
-        checked = params.replace(i_ext=jnp.abs(params.i_ext) + input_bound(i_ext, t0, t1))
+        bound = input_bound(i_ext, t0, t1)
+        checked = eqx.tree_at(lambda q: q.i_ext, params, jnp.abs(params.i_ext) + bound)
     n_records = validate_run(checked, network, dt, t1, t0, record_every, scheme, dtype)
     k0 = int(round(t0 / (dt * record_every)))  # records already taken
     raster_index = (
