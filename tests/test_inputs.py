@@ -211,25 +211,42 @@ def test_fit_targets_a_stimulus_driven_response():
     assert float(res.best_params.eta_bar[0]) == pytest.approx(0.25, abs=1e-3)
 
 
-@pytest.mark.slow  # about 60 CPU-s: N = 10^4 with the input to 30% of the neurons
+@pytest.mark.slow  # about 30 CPU-s: N = 10^4 with the input to 30% of the neurons
 def test_input_to_a_subset_matches_the_split_mean_field():
-    fraction, t1 = 0.3, 300.0
+    fraction, t1 = 0.3, 400.0
     params = presets.chen_campbell_2022(eta_bar=0.25)
-    drive = StepInput([100.0], [0.0, 0.5])
+    drive = StepInput([200.0], [0.0, 0.5])
+    # MobiusPassage at dt = 1e-2: ten times fewer steps than the paper's scheme.
     net = simulate_network(
-        params, n=10_000, t1=t1, i_ext=drive, input_neurons=fraction, progress=False
+        params,
+        n=10_000,
+        t1=t1,
+        dt=1e-2,
+        record_every=10,
+        scheme=MobiusPassage(),
+        i_ext=drive,
+        input_neurons=fraction,
+        progress=False,
     )
     split, drive2 = inputs.split_population(params, drive, fraction)
     mf = jaxmf.solve_meanfield(split, t1=t1, ts=net.t, i_ext=drive2)
-    late = np.asarray(net.t) > 200.0
-    r_net = np.mean(net.r[late, 0])
-    r_split = np.mean(inputs.merge_split(mf.r, fraction, 1)[late, 0])
-    assert r_net == pytest.approx(r_split, rel=0.01)
-    # The homogeneous mean field with the input scaled by the fraction is a different answer
-    # (3% above: the rate is concave in the input).
+    # The homogeneous mean field with the input scaled by the fraction answers differently (3%
+    # above: the rate is concave in the input).
     scaled = jaxmf.solve_meanfield(params, t1=t1, ts=net.t, i_ext=lambda t: fraction * drive(t))
-    r_scaled = np.mean(np.asarray(scaled.r)[late, 0])
-    assert abs(r_net - r_split) < 0.3 * abs(r_net - r_scaled)
+    t = np.asarray(net.t)
+    before, late = (t > 150.0) & (t <= 200.0), t > 300.0
+    r_net = np.asarray(net.r)[:, 0]
+
+    def error(r_mf):
+        # The error after the step less the one before it (the same for both mean fields, which
+        # agree without input): the network's static finite-N offset (+0.6% here) drops out.
+        d = r_net - np.asarray(r_mf)[:, 0]
+        return np.mean(d[late]) - np.mean(d[before])
+
+    e_split = error(inputs.merge_split(mf.r, fraction, 1))
+    e_scaled = error(scaled.r)
+    assert abs(e_split) < 0.01 * np.mean(r_net[late])
+    assert abs(e_split) < 0.3 * abs(e_scaled)
 
 
 def test_cli_input_specs_are_read_or_refused_by_name():
