@@ -7,6 +7,7 @@ from . import analysis as analysis
 from . import cache as cache
 from . import dde as dde
 from . import dde_cycles as dde_cycles
+from . import inputs as inputs
 from . import noise as noise
 from . import presets as presets
 from ._bursting import BurstingRegion as BurstingRegion
@@ -14,6 +15,7 @@ from ._bursting import bursting_region as bursting_region
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare
 from ._compare import compare_traces as compare_traces
+from ._compare import entrainment as entrainment
 from ._compare import finite_size_study as finite_size_study
 from ._files import package_version as _package_version
 from ._fit import BurstFeatures as BurstFeatures
@@ -68,11 +70,14 @@ from .heterogeneity import Gaussian as Gaussian
 from .heterogeneity import Quantiles as Quantiles
 from .heterogeneity import RandomDraws as RandomDraws
 from .heterogeneity import Uniform as Uniform
+from .inputs import Sinusoid as Sinusoid
+from .inputs import StepInput as StepInput
 from .meanfield import MeanFieldResult as MeanFieldResult
 from .meanfield import MeanFieldState as MeanFieldState
-from .meanfield import StepInput as StepInput
 from .meanfield import meanfield_equilibria as meanfield_equilibria
 from .meanfield import solve_meanfield as solve_meanfield
+from .monitors import Monitor as Monitor
+from .monitors import MonitorRecord as MonitorRecord
 from .netfit import ThetaNetwork as ThetaNetwork
 from .netfit import ThetaResult as ThetaResult
 from .netfit import simulate_theta as simulate_theta

@@ -6,16 +6,24 @@ trace's regime and period from `trace_summary`, and burst peaks of equally smoot
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._results import RESULTS, status_message
 from .analysis import detect_bursts, regime_name, smooth, trace_summary, transient_time
-from .meanfield import MeanFieldResult, StepInput, solve_meanfield
+from .meanfield import MeanFieldResult, solve_meanfield
 from .network import EulerReset, NetworkResult, simulate_network
 from .params import ParameterError, Params, check_params
 
-__all__ = ["Comparison", "compare", "compare_traces", "finite_size_study", "MODEL_PREFIX"]
+__all__ = [
+    "Comparison",
+    "compare",
+    "compare_traces",
+    "entrainment",
+    "finite_size_study",
+    "MODEL_PREFIX",
+]
 
 MODEL_PREFIX = {"chen_campbell": "", "nicola_campbell": "nc_", "mpr": "mpr_"}
 """Metric-name prefix of each mean-field model in `Comparison.metrics`."""
@@ -39,7 +47,11 @@ class Comparison(eqx.Module):
         (relative errors of the time averages after the transient), network_r_mean, mf_r_mean,
         network_period, mf_period, rel_err_period, network_peak_rate, mf_peak_rate,
         rel_err_peak, network_duty_cycle, mf_duty_cycle, network_regime, mf_regime,
-        regime_agree; and n, t1, dt, transient. With P > 1 populations every metric is per
+        regime_agree; with a periodic input (`Sinusoid`, `PulseTrain`) also network_entrainment,
+        mf_entrainment (bursts per forcing period), network_burst_phase, mf_burst_phase (onset
+        phase in cycles), network_locking, mf_locking and burst_phase_diff (network minus mean
+        field, in [-0.5, 0.5) cycles; see `entrainment`); and n, t1, dt, transient. With P > 1
+        populations every metric is per
         population ('pop0_', 'pop1_', ... after the model prefix). Rates are dimensionless
         (spikes per neuron per time unit).
 
@@ -212,6 +224,93 @@ def compare_traces(
     return {prefix + k: v for k, v in m.items()}
 
 
+def entrainment(
+    t,
+    rate,
+    period: float,
+    *,
+    transient: float = 0.0,
+    smooth_time: float = 0.0,
+    hysteresis: float = 0.3,
+    max_bursts: int = 4096,
+) -> dict:
+    """How bursts lock to a periodic input: bursts per forcing period and their phase.
+
+    Burst onsets come from `analysis.detect_bursts` on the rate after `transient` (smoothed over
+    `smooth_time` with a centred window, which does not shift the onsets); each onset's phase is
+    its time modulo `period`, in cycles. The phase is their circular mean and the locking index
+    the length of the mean phase vector (1: every burst starts at the same phase of the input,
+    ~0: no relation).
+
+    Parameters
+    ----------
+    t : array_like
+        Shape (T,). Times, evenly spaced.
+    rate : array_like
+        Shape (T,). A population rate.
+    period : float
+        The input's period (the phase is measured from t = 0, where a `Sinusoid` with phase 0
+        starts rising).
+    transient : float
+        Start of the analysed window.
+    smooth_time : float
+        Smoothing window of the rate (time units): ~10 for a finite network, 0 for a mean field.
+    hysteresis : float
+        Passed to `detect_bursts`.
+    max_bursts : int
+        Most onsets counted.
+
+    Returns
+    -------
+    dict of str to float
+        ratio (bursts per forcing period: the period over the mean onset-to-onset interval; 0
+        with fewer than two bursts), phase (in [0, 1) cycles), locking (in [0, 1]) and
+        n_bursts.
+
+    Raises
+    ------
+    ParameterError
+        When the window after `transient` holds fewer than 3 samples or period <= 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf import entrainment
+    >>> t = np.linspace(0.0, 1000.0, 10001)
+    >>> rate = 1.0 + np.cos(2 * np.pi * (t - 25.0) / 100.0)  # peaks at t = 25 + 100 k
+    >>> m = entrainment(t, rate, period=100.0)  # onsets: crossing the threshold 0.05 cycles in
+    >>> round(m["ratio"], 3), round(m["phase"], 2), round(m["locking"], 3), m["n_bursts"]
+    (1.0, 0.05, 1.0, 10)
+    """
+    if not period > 0:
+        raise ParameterError("period", f"must be > 0; got {period!r}")
+    t = np.asarray(t, float)
+    keep = t > transient
+    if keep.sum() < 3:
+        raise ParameterError("transient", f"leaves fewer than 3 samples (t1={t[-1]:g})")
+    spacing = float(np.median(np.diff(t)))
+    x = smooth(jnp.asarray(np.asarray(rate, float)), _window(smooth_time, spacing))
+    b = detect_bursts(
+        jnp.asarray(t[keep]),
+        jnp.asarray(x)[keep],
+        hysteresis=hysteresis,
+        max_bursts=max_bursts,
+    )
+    onsets = np.asarray(b.onsets, float)[: int(b.n_bursts)]
+    mean = np.mean(np.exp(2j * np.pi * onsets / period)) if onsets.size else 0j
+    return {
+        "ratio": float(period / np.mean(np.diff(onsets))) if onsets.size > 1 else 0.0,
+        "phase": float(np.mod(np.angle(mean) / (2 * np.pi), 1.0)) if onsets.size else float("nan"),
+        "locking": min(1.0, float(abs(mean))),
+        "n_bursts": int(onsets.size),
+    }
+
+
+def _phase_diff(a: float, b: float) -> float:
+    """a - b in cycles, wrapped to [-0.5, 0.5)."""
+    return float(np.mod(a - b + 0.5, 1.0) - 0.5)
+
+
 def compare(
     params: Params,
     n: int = 10_000,
@@ -229,8 +328,9 @@ def compare(
     progress: bool = True,
     rtol: float = 1e-8,
     atol: float = 1e-10,
-    i_ext: StepInput | None = None,
+    i_ext=None,
     throw: bool = True,
+    monitor=None,
 ) -> Comparison:
     """Simulate the network and the mean field(s) on the same parameters and compare them.
 
@@ -269,12 +369,16 @@ def compare(
         Relative tolerance of the mean-field solves.
     atol : float, default 1e-10
         Absolute tolerance of the mean-field solves.
-    i_ext : StepInput, optional
-        An input step applied to both (the network is run piecewise with ``resume=`` at each
-        switch).
+    i_ext : jaxmf.inputs.Input or callable, optional
+        An input in time applied to both (`jaxmf.inputs`: `StepInput`, `Sinusoid`, `PulseTrain`,
+        `PiecewiseLinear`, `Sampled`, or a JAX function ``t -> scalar or (P,)``): the network
+        evaluates it at each step's start, the mean field integrates it (exact for an input
+        common to the population).
     throw : bool, default True
         Raise (the `NumericalError` family) when a run fails; with False the comparison comes back
         with the failed run's `status`, and the metrics of non-finite traces are NaN.
+    monitor : jaxmf.monitors.Monitor, optional
+        Neurons of the network whose v, w and spikes are recorded (``network.monitor``).
 
     Returns
     -------
@@ -305,33 +409,26 @@ def compare(
         )
     transient = transient_time(t1, transient)
     kw = {} if sampler is None else {"sampler": sampler}
-    times = [] if i_ext is None else [float(x) for x in np.asarray(i_ext.times)]
-    levels = [0.0] if i_ext is None else list(np.asarray(i_ext.values))
-    net, start = None, 0.0
-    for end, level in zip([*times, t1], levels):
-        end = min(end, t1)
-        if end <= start:
-            continue
-        net = simulate_network(
-            params.replace(i_ext=params.i_ext + level),
-            n=n,
-            t1=end,
-            dt=dt,
-            record_every=record_every,
-            dtype=dtype,
-            scheme=scheme,
-            key=key,
-            raster=raster,
-            progress=progress,
-            resume=net,
-            throw=throw,
-            **kw,
-        )
-        start = end
-        if net.status != RESULTS.successful:
-            break
+    # A StepInput's network run equals the former piecewise run with resume= at each switch.
+    net = simulate_network(
+        params,
+        n=n,
+        t1=t1,
+        dt=dt,
+        record_every=record_every,
+        dtype=dtype,
+        scheme=scheme,
+        key=key,
+        raster=raster,
+        progress=progress,
+        throw=throw,
+        i_ext=i_ext,
+        monitor=monitor,
+        **kw,
+    )
     ts = jnp.asarray(np.concatenate([[0.0], np.asarray(net.t)]), params.eta_bar.dtype)
     metrics, mfs = {}, {}
+    forcing = _forcing_period(i_ext)
     for model in models:
         mf = solve_meanfield(
             params, t1=t1, ts=ts, model=model, rtol=rtol, atol=atol, i_ext=i_ext, throw=throw
@@ -341,8 +438,40 @@ def compare(
         for pop in range(params.n_populations):
             pre = prefix if params.n_populations == 1 else f"{prefix}pop{pop}_"
             metrics.update(compare_traces(net, mf, transient, population=pop, prefix=pre))
+            if forcing is not None:
+                metrics.update(_entrainment_metrics(net, mf, forcing, transient, pop, pre))
     metrics.update(n=int(net.network.n), t1=float(t1), dt=float(dt), transient=float(transient))
     return Comparison(network=net, meanfield=mfs, metrics=metrics)
+
+
+def _forcing_period(i_ext) -> float | None:
+    """The period of a periodic input with one concrete period (Sinusoid, PulseTrain)."""
+    period = getattr(i_ext, "period", None)
+    if period is None or isinstance(period, jax.core.Tracer) or np.size(period) != 1:
+        return None
+    return float(np.asarray(period))
+
+
+def _entrainment_metrics(net, mf, period, transient, pop, prefix) -> dict:
+    bin_time = net.dt * net.record_every
+    network = entrainment(
+        net.t,
+        np.asarray(net.r)[:, pop],
+        period,
+        transient=transient,
+        smooth_time=max(10.0, bin_time),
+    )
+    mean_field = entrainment(mf.t, np.asarray(mf.r)[:, pop], period, transient=transient)
+    m = {
+        "network_entrainment": network["ratio"],
+        "mf_entrainment": mean_field["ratio"],
+        "network_burst_phase": network["phase"],
+        "mf_burst_phase": mean_field["phase"],
+        "network_locking": network["locking"],
+        "mf_locking": mean_field["locking"],
+        "burst_phase_diff": _phase_diff(network["phase"], mean_field["phase"]),
+    }
+    return {prefix + k: v for k, v in m.items()}
 
 
 def finite_size_study(
@@ -396,7 +525,6 @@ def finite_size_study(
     >>> study["n"], study["rel_err_r_mean"].shape
     ([100], (1, 2))
     """
-    import jax
 
     rows: dict[str, list[float]] = {}
     for n in ns:

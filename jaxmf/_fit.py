@@ -1215,6 +1215,7 @@ class _Config(NamedTuple):
     network: ThetaNetwork | None = None  # None: fit the mean field
     record_every: int = 0
     progress: bool = False
+    i_ext: Callable | None = None  # an input in time (its arrays are traced by filter_jit)
 
 
 class _Reporter:
@@ -1340,6 +1341,7 @@ def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
                 max_steps=cfg.max_steps,
                 adjoint=adjoint,
                 throw=False,
+                i_ext=cfg.i_ext,
             )
         else:
             sim = simulate_on_grid(p, ts, cfg.network, cfg.record_every)
@@ -1702,6 +1704,7 @@ def _fingerprint(least_squares, params, target, u0, optimizer, loss, cfg: _Confi
         for leaf in jax.tree.leaves(
             (params, target.t, target.r if target.has_trace else None, target.offset)
         )
+        + [x for x in jax.tree.leaves(cfg.i_ext) if eqx.is_array(x)]
     ]
     name = lambda obj: getattr(obj, "__name__", None) or type(obj).__name__
     return {
@@ -1972,6 +1975,7 @@ def fit(
     checkpoint_every: int = 10,
     throw: bool = True,
     init: str | None = None,
+    i_ext=None,
 ) -> FitResult:
     """Fit the `free` parameters of `params` so the simulated rate matches `target`.
 
@@ -2071,6 +2075,9 @@ def fit(
         gradients (which are biased in bursts, see `ThetaNetwork.gradient_horizon`). The result
         has one start: `initial` holds the mean-field fit, `loss_history` the network's loss at
         each iterate, `n_iterations` the number of network runs. Not under jit / vmap.
+    i_ext : jaxmf.inputs.Input or callable, optional
+        An input in time the simulations get (`solve_meanfield`'s `i_ext`), to fit a
+        stimulus-driven response; the mean-field model only.
 
     Returns
     -------
@@ -2107,6 +2114,8 @@ def fit(
         raise ParameterError("init", f"must be None or 'meanfield'; got {init!r}")
     if isinstance(model, str) and model == "network":
         model = ThetaNetwork(gradient_horizon=5.0)
+    if i_ext is not None and isinstance(model, ThetaNetwork):
+        raise ParameterError("i_ext", "an input in time is fitted with the mean-field model")
     if init == "meanfield":
         if not isinstance(model, ThetaNetwork):
             raise ParameterError(
@@ -2280,6 +2289,7 @@ def fit(
         network,
         record_every,
         bool(progress),
+        i_ext,
     )
     if least_squares:
         out_shape = jax.eval_shape(

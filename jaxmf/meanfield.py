@@ -33,12 +33,12 @@ import numpy as np
 import optimistix as optx
 
 from ._results import RESULTS, from_diffrax, raise_or_flag, status_message
+from .inputs import StepInput, jump_times
 from .noise import effective_half_width
 from .params import (
     ParameterError,
     Params,
     check_params,
-    check_real,
     module_repr,
     promote_params,
     synaptic_drive,
@@ -88,63 +88,6 @@ class MeanFieldState(NamedTuple):
     v: jax.Array
     w: jax.Array
     s: jax.Array
-
-
-class StepInput(eqx.Module):
-    """Piecewise-constant extra input current, added to `params.i_ext`.
-
-    `values[k]` holds on [times[k-1], times[k]); `solve_meanfield` steps exactly to the switch
-    times.
-
-    Parameters
-    ----------
-    times : array_like
-        Shape (K,). Switch times, finite and increasing.
-    values : array_like
-        Shape (K + 1,) or (K + 1, P). The input before the first switch, then after each one.
-
-    Attributes
-    ----------
-    times : jax.Array
-        Shape (K,). The switch times.
-    values : jax.Array
-        Shape (K + 1,) or (K + 1, P). The input on each interval.
-
-    Raises
-    ------
-    ParameterError
-        When `values` does not have one more entry than `times`, or the times are not finite and
-        increasing.
-
-    Examples
-    --------
-    >>> from jaxmf.meanfield import StepInput
-    >>> inp = StepInput(times=[100.0], values=[0.0, 0.1])  # I_ext from 0 to 0.1 at t = 100
-    >>> float(inp(50.0)), round(float(inp(150.0)), 6)
-    (0.0, 0.1)
-    """
-
-    times: jax.Array
-    values: jax.Array
-
-    def __init__(self, times, values):
-        self.times = jnp.atleast_1d(jnp.asarray(check_real("times", times), dtype=float))
-        self.values = jnp.asarray(check_real("values", values), dtype=float)
-        if self.values.shape[0] != self.times.shape[0] + 1:
-            raise ParameterError(
-                "values",
-                f"needs len(times) + 1 = {self.times.shape[0] + 1} "
-                f"entries; got {self.values.shape[0]}",
-            )
-        if not isinstance(self.times, jax.core.Tracer):
-            times = np.asarray(self.times)
-            if not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
-                raise ParameterError(
-                    "times", f"switch times must be finite and increasing; got {times.tolist()}"
-                )
-
-    def __call__(self, t):
-        return self.values[jnp.searchsorted(self.times, t, side="right")]
 
 
 def _default_adjoint(inputs) -> diffrax.AbstractAdjoint:
@@ -517,7 +460,7 @@ def solve_meanfield(
     """Integrate a mean-field model with diffrax from t0 to t1, saving at `ts`.
 
     Works under jit, vmap (over params), grad and jacfwd. With the defaults (an explicit
-    Runge-Kutta solver, `adjoint=None`, no input or a `StepInput`) the forward solve runs
+    Runge-Kutta solver, `adjoint=None`, no input or a `jaxmf.inputs` object) the forward solve runs
     diffrax's solver and step-size controller in one compiled loop that saves the grid in
     blocks (the steps and saved values of `diffrax.diffeqsolve`, without its per-point save loop
     or step-budget buffers); reverse-mode derivatives of that loop come from diffrax's
@@ -543,9 +486,11 @@ def solve_meanfield(
         Initial state (default all zeros, the network's initial state).
     model : str
         'chen_campbell' (exact), 'nicola_campbell' or 'mpr'.
-    i_ext : StepInput or callable, optional
-        Extra input, a `StepInput` or any callable ``t -> scalar or (P,)`` (the jump times of a
-        StepInput are stepped to exactly).
+    i_ext : jaxmf.inputs.Input or callable, optional
+        Extra input in time, added to ``params.i_ext``: a `jaxmf.inputs` object (`StepInput`,
+        `Sinusoid`, `PulseTrain`, `PiecewiseLinear`, `Sampled`) or any callable
+        ``t -> scalar or (P,)``. The reduction is exact for any input common to a population;
+        jumps and kinks of the `jaxmf.inputs` objects are stepped to exactly.
     solver : diffrax.AbstractSolver, optional
         Any diffrax solver (default Tsit5; diffrax.Kvaerno5 for very fast adaptation).
     rtol, atol : float
@@ -631,6 +576,7 @@ def solve_meanfield(
         dt0=None if dt0 is None else _scalar(dt0),
         blowup=None if blowup is None else _scalar(blowup),
         i_ext=i_ext,
+        jump_ts=_input_jumps(i_ext, t0, t1, dtype),
     )
     n_save = n_default if ts is None else int(np.shape(ts)[0])
     config = _SolveConfig(
@@ -693,6 +639,23 @@ class _SolveInputs(eqx.Module):
     dt0: jax.Array | None
     blowup: jax.Array | None
     i_ext: StepInput | None
+    jump_ts: jax.Array | None = None  # an input's jumps and kinks (StepInput's come from it)
+
+
+def _input_jumps(i_ext, t0, t1, dtype) -> jax.Array | None:
+    """The jump and kink times the solver steps to, for inputs other than `StepInput` (whose
+    possibly traced switch times the controller reads from the input itself)."""
+    t0_, t1_ = _concrete_float("t0", t0), _concrete_float("t1", t1)
+    if isinstance(i_ext, StepInput) or t0_ is None or t1_ is None:
+        return None
+    times = jump_times(i_ext, t0_, t1_)
+    return None if times is None or times.size == 0 else jnp.asarray(times, dtype)
+
+
+def _pytree_input(i_ext) -> bool:
+    """An input whose every leaf is an array (an `jaxmf.inputs.Input`): it can be an argument
+    of the compiled solve; a plain function may close over tracers."""
+    return isinstance(i_ext, eqx.Module) and all(eqx.is_array(x) for x in jax.tree.leaves(i_ext))
 
 
 def _fast_path_applies(solver, i_ext, inputs: _SolveInputs) -> bool:
@@ -700,9 +663,7 @@ def _fast_path_applies(solver, i_ext, inputs: _SolveInputs) -> bool:
     finders take their tolerances from the controller inside diffeqsolve), arbitrary input
     callables (which may close over tracers), forward-mode tangents, and vmapped calls with
     another solver than Tsit5 or with an input go to diffeqsolve."""
-    if not isinstance(solver, diffrax.AbstractERK) or not (
-        i_ext is None or isinstance(i_ext, StepInput)
-    ):
+    if not isinstance(solver, diffrax.AbstractERK) or not (i_ext is None or _pytree_input(i_ext)):
         return False
     try:
         hash(solver)
@@ -742,6 +703,8 @@ def _prepare(config: _SolveConfig, inputs: _SolveInputs):
         controller = diffrax.ClipStepSizeController(
             controller, jump_ts=inputs.i_ext.times.astype(dtype)
         )
+    elif inputs.jump_ts is not None:
+        controller = diffrax.ClipStepSizeController(controller, jump_ts=inputs.jump_ts)
     return (
         diffrax.ODETerm(MODELS[config.model]),
         config.solver,

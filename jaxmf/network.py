@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import time
-from functools import partial
 from typing import NamedTuple
 
 import equinox as eqx
@@ -40,6 +39,17 @@ from .connectivity import (
     sparse_step,
 )
 from .heterogeneity import Quantiles
+from .inputs import evaluate as evaluate_input
+from .inputs import input_bound, target_mask
+from .monitors import (
+    Monitor,
+    MonitorRecord,
+    MonitorRows,
+    monitor_bytes,
+    monitor_every,
+    monitor_indices,
+    monitor_record,
+)
 from .noise import add_noise, has_noise, step_key
 from .params import (
     ParameterError,
@@ -551,6 +561,8 @@ class Records(NamedTuple):
         The step offset (0..record_every-1) of each recorded neuron's first spike in the bin, or -1.
     spike_count : jax.Array
         Each recorded neuron's spike count in the bin.
+    monitor : MonitorRows or None
+        A `Monitor`'s samples in the bin (None without a monitor).
 
     Examples
     --------
@@ -570,6 +582,7 @@ class Records(NamedTuple):
     n_nonfinite: jax.Array
     spike_first: jax.Array
     spike_count: jax.Array
+    monitor: MonitorRows | None = None
 
 
 def population_sizes(params: Params, n: int | tuple[int, ...]) -> tuple[int, ...]:
@@ -714,9 +727,10 @@ def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> N
     return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key, syn=syn)
 
 
-def _drives(params: Params, s: jax.Array) -> _Drive:
+def _drives(params: Params, s: jax.Array, i_t=None) -> _Drive:
     gs, gse = synaptic_drive(params, s)
-    return _Drive(A=params.alpha + gs, c=params.i_ext + gse)
+    i_ext = params.i_ext if i_t is None else params.i_ext + i_t
+    return _Drive(A=params.alpha + gs, c=i_ext + gse)
 
 
 def _etas(params: Params, network: Network, dtype) -> tuple[jax.Array, ...]:
@@ -729,18 +743,34 @@ def _cast(params: Params, dtype) -> Params:
     return jax.tree.map(lambda x: jnp.asarray(x, dtype), params)
 
 
-def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None, coupling=None):
+def _step(
+    params,
+    etas,
+    sizes,
+    state_vws,
+    dt,
+    scheme,
+    axis_name=None,
+    coupling=None,
+    i_t=None,
+    targets=None,
+):
     if coupling is not None:
+        if i_t is not None:  # a common input (a subset with a connectivity is refused)
+            params = eqx.tree_at(lambda q: q.i_ext, params, params.i_ext + i_t)
         return sparse_step(coupling, params, etas, sizes, state_vws, dt, scheme)
     v, w, s = state_vws
-    drive = _drives(params, s)
+    # i_t: the input in time at the step's start, (P,); `targets`: per population, the 0/1 mask
+    # of the neurons that receive it (None: all of them).
+    drive = _drives(params, s, i_t if targets is None else None)
     new_v, new_w, masks, counts = [], [], [], []
     for m in range(len(sizes)):
+        c_m = drive.c[m] if targets is None else drive.c[m] + targets[m] * i_t[m]
         vm, wm, spk = scheme.population_step(
             v[m],
             w[m],
             etas[m],
-            _Drive(drive.A[m], drive.c[m]),
+            _Drive(drive.A[m], c_m),
             params.a[m],
             params.b[m],
             params.w_jump[m],
@@ -771,7 +801,12 @@ def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None, coupling=N
 
 
 def step(
-    params: Params, network: Network, state: NetworkState, dt: float, scheme=EulerReset()
+    params: Params,
+    network: Network,
+    state: NetworkState,
+    dt: float,
+    scheme=EulerReset(),
+    i_ext=None,
 ) -> tuple[NetworkState, jax.Array]:
     """One time step; returns the new state and the spike count of each population.
 
@@ -787,6 +822,8 @@ def step(
         The time step.
     scheme : EulerReset, ExactPassage or MobiusPassage
         How a spike is handled.
+    i_ext : callable, optional
+        An input in time (`jaxmf.inputs`), evaluated at the step's start ``state.step * dt``.
 
     Returns
     -------
@@ -808,9 +845,15 @@ def step(
     dtype = state.s.dtype
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
+    i_t = None
+    if i_ext is not None:
+        t = state.step.astype(dtype) * jnp.asarray(dt, dtype)
+        i_t = evaluate_input(i_ext, t, len(network.sizes), dtype)
     sparse = network.coupling is not None
     vws: tuple = (state.v, state.w, state.s) + ((state.syn,) if sparse else ())
-    vws, counts, _ = _step(p, etas, network.sizes, vws, dt, scheme, coupling=network.coupling)
+    vws, counts, _ = _step(
+        p, etas, network.sizes, vws, dt, scheme, coupling=network.coupling, i_t=i_t
+    )
     v = vws[0]
     if has_noise(p):
         v = add_noise(p, v, step_key(state.key, state.step), dt, _noise_bounds(p, scheme))
@@ -849,6 +892,9 @@ def run(
     raster: tuple[jax.Array, ...] = (),
     n_active=None,
     axis_name=None,
+    i_ext=None,
+    targets=None,
+    monitor: Monitor | None = None,
 ) -> tuple[NetworkState, Records]:
     """Advance `n_records * record_every` steps and record once per `record_every` steps.
 
@@ -883,6 +929,14 @@ def run(
         Stop after that many records; the rest is zero-filled.
     axis_name : str, optional
         The `jax.shard_map` mesh axis the neurons are split along.
+    i_ext : callable, optional
+        An input in time (`jaxmf.inputs`; ``t -> scalar or (P,)``), added to ``params.i_ext`` and
+        evaluated at each step's start t_n = n dt, n counted from ``state.step``.
+    targets : tuple of jax.Array, optional
+        Per population, a 0/1 mask of the neurons that receive `i_ext` (None: all;
+        `jaxmf.inputs.target_mask`).
+    monitor : Monitor, optional
+        Neurons whose v, w and spikes are sampled (`Records.monitor`).
 
     Returns
     -------
@@ -913,18 +967,51 @@ def run(
     )
     n_ras = sum(int(ix.shape[0]) for ix in raster)
     noise_bounds = _noise_bounds(p, scheme)
+    mon_ix = (
+        () if monitor is None else tuple(jnp.asarray(ix) for ix in monitor_indices(monitor, sizes))
+    )
+    every = 0 if monitor is None else monitor_every(monitor, record_every)
+    n_mon = sum(int(ix.shape[0]) for ix in mon_ix)
+    masks_in = None if targets is None else tuple(jnp.asarray(x, dtype) for x in targets)
 
-    def one_step(i, carry, step0=0):
-        vws, count, first, nspk = carry
-        vws, counts, masks = _step(p, etas, sizes, vws, dt, scheme, axis_name, network.coupling)
+    def one_step(i, carry, n0):
+        vws, count, first, nspk = carry[:4]
+        i_t = None
+        if i_ext is not None:
+            # The step's start in absolute time: a resumed run continues the input.
+            i_t = evaluate_input(i_ext, (n0 + i).astype(dtype) * dt, len(sizes), dtype)
+        vws, counts, masks = _step(
+            p,
+            etas,
+            sizes,
+            vws,
+            dt,
+            scheme,
+            axis_name,
+            coupling=network.coupling,
+            i_t=i_t,
+            targets=masks_in,
+        )
         if has_noise(p):
-            kicked = add_noise(p, vws[0], step_key(state.key, step0 + i), dt, noise_bounds)
+            # The noise of a step depends on its absolute index only.
+            kicked = add_noise(p, vws[0], step_key(state.key, n0 + i), dt, noise_bounds)
             vws = (kicked, *vws[1:])
         if n_ras:
             hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, raster)])
             first = jnp.where((first < 0) & hit, jnp.asarray(i, jnp.int32), first)
             nspk = nspk + hit.astype(jnp.int32)
-        return vws, count + counts, first, nspk
+        if monitor is None:
+            return vws, count + counts, first, nspk
+        mv, mw, ms = carry[4]
+        slot = i // every
+        hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, mon_ix)]).astype(jnp.int32)
+        ms = ms.at[slot].add(hit)
+        write = (i + 1) % every == 0
+        v_now = jnp.concatenate([vk[ix] for vk, ix in zip(vws[0], mon_ix)])
+        w_now = jnp.concatenate([wk[ix] for wk, ix in zip(vws[1], mon_ix)])
+        mv = mv.at[slot].set(jnp.where(write, v_now, mv[slot]))
+        mw = mw.at[slot].set(jnp.where(write, w_now, mw[slot]))
+        return vws, count + counts, first, nspk, (mv, mw, ms)
 
     def one_bin(vws, k):
         zero_counts = jnp.zeros((len(sizes),), jnp.int32)
@@ -934,11 +1021,27 @@ def run(
             jnp.full((n_ras,), -1, jnp.int32),
             jnp.zeros((n_ras,), jnp.int32),
         )
+        if monitor is not None:
+            per_bin = record_every // every
+            init_c = (
+                *init_c,
+                (
+                    jnp.zeros((per_bin, n_mon), dtype),
+                    jnp.zeros((per_bin, n_mon), dtype),
+                    jnp.zeros((per_bin, n_mon), jnp.int32),
+                ),
+            )
+        n0 = state.step + k * record_every
         # Unrolling 3 steps lets XLA fuse consecutive steps' passes (measured best on CPU).
-        step0 = state.step + k * record_every  # the noise of a step depends on its index only
-        vws, count, first, nspk = jax.lax.fori_loop(
-            0, record_every, partial(one_step, step0=step0), init_c, unroll=min(3, record_every)
+        out = jax.lax.fori_loop(
+            0,
+            record_every,
+            lambda i, c: one_step(i, c, n0),
+            init_c,
+            unroll=min(3, record_every),
         )
+        vws, count, first, nspk = out[:4]
+        mon = None if monitor is None else MonitorRows(*(x.reshape(-1) for x in out[4]))
         v_mean, w_mean, bad = _observe(p, vws[0], vws[1], axis_name)
         rec = Records(
             r=count.astype(dtype) / (sizes_arr * bin_time),
@@ -948,11 +1051,17 @@ def run(
             n_nonfinite=bad,
             spike_first=first,
             spike_count=nspk,
+            monitor=mon,
         )
         return vws, rec
 
     def empty_bin(vws, k):
         z = jnp.zeros((len(sizes),), dtype)
+        per_bin = 0 if monitor is None else record_every // every
+        mon = None
+        if monitor is not None:
+            zm = jnp.zeros((per_bin * n_mon,), dtype)
+            mon = MonitorRows(zm, zm, jnp.zeros_like(zm, jnp.int32))
         return vws, Records(
             r=z,
             v_mean=z,
@@ -961,6 +1070,7 @@ def run(
             n_nonfinite=jnp.zeros_like(z, jnp.int32),
             spike_first=jnp.full((n_ras,), -1, jnp.int32),
             spike_count=jnp.zeros((n_ras,), jnp.int32),
+            monitor=mon,
         )
 
     def body(vws, k):
@@ -1041,6 +1151,8 @@ class NetworkResult(eqx.Module):
         The time step.
     record_every : int
         Steps per recording bin.
+    monitor : MonitorRecord or None
+        What a `Monitor` recorded: times, neuron indices, v, w and spikes (None without one).
     message : str
         The status in words (empty when successful).
     dtype : numpy.dtype
@@ -1070,6 +1182,7 @@ class NetworkResult(eqx.Module):
     status: RESULTS
     dt: float = eqx.field(static=True)
     record_every: int = eqx.field(static=True)
+    monitor: MonitorRecord | None = None
 
     @property
     def message(self) -> str:
@@ -1126,6 +1239,7 @@ class NetworkResult(eqx.Module):
             status=jax.tree.map(pick, self.status),
             dt=self.dt,
             record_every=self.record_every,
+            monitor=None if self.monitor is None else self.monitor.select(i),
         )
 
     def spike_raster(self) -> tuple[np.ndarray, np.ndarray]:
@@ -1435,6 +1549,9 @@ def simulate_network(
     max_memory: float | None = None,
     devices=None,
     connectivity=None,
+    i_ext=None,
+    input_neurons=None,
+    monitor: Monitor | None = None,
 ) -> NetworkResult:
     """Simulate the spiking network from t = 0 (or from `resume`'s end) to t1.
 
@@ -1494,13 +1611,28 @@ def simulate_network(
         process still builds the whole network and initial state (z, v, w: 12 B per neuron in
         float32) on its first device and copies it to the host before handing each device its
         part, so that device and the host bound N. Not with batched params, `raster`, traced
-        parameters or `connectivity`.
+        parameters, `connectivity`, an input in time or a monitor.
     connectivity : FixedInDegree, FixedProbability or Connections, optional
         Sparse coupling (see `jaxmf.connectivity`): each neuron's synaptic variables are its
         own, driven by its presynaptic neurons' spikes with weight g / K; drawn from `key`
         (default ``jax.random.key(0)``) and kept in `result.network.coupling`, so a resumed run
         continues on the same synapses. Its int32 tables (4 B per synapse) count against
         `max_memory`. None (default): all-to-all.
+    i_ext : jaxmf.inputs.Input or callable, optional
+        An input in time added to ``params.i_ext`` (`jaxmf.inputs.Sinusoid`, `PulseTrain`,
+        `PiecewiseLinear`, `Sampled`, `StepInput` or any JAX function ``t -> scalar or (P,)``),
+        evaluated at each step's start t_n = n dt (the Euler convention; n counts steps from
+        t = 0, so a resumed run, given the input again, continues it in absolute time).
+        Pass `jaxmf.inputs` objects rather than fresh lambdas: their numbers are traced, so
+        new values reuse the compiled run.
+    input_neurons : None, float or tuple of array_like
+        Which neurons receive `i_ext` (`jaxmf.inputs.target_mask`): None (all), a fraction of
+        each population (evenly spaced across its excitability range) or per-population index
+        arrays. Its exact mean field is the split model of `jaxmf.inputs.split_population`.
+    monitor : Monitor, optional
+        Record v, w and spikes of chosen neurons (`jaxmf.monitors.Monitor`) into
+        ``result.monitor``; its size is checked against the memory before the run. A resumed
+        run continues the monitor of the run it resumes.
 
     Returns
     -------
@@ -1565,7 +1697,25 @@ def simulate_network(
         )
         state = init(network, dtype=dtype, key=key)
         t0 = 0.0
-    n_records = validate_run(params, network, dt, t1, t0, record_every, scheme, dtype)
+    if resume is not None and monitor is None and resume.monitor is not None:
+        monitor = resume.monitor.monitor
+    if monitor is not None:
+        steps = int(round((t1 - t0) / dt))
+        need = monitor_bytes(monitor, network.sizes, steps, record_every, dtype)
+        check_memory(need, "monitor", f"a monitor of {need / 1e6:.3g} MB", max_memory)
+    if input_neurons is not None and network.coupling is not None:
+        raise ParameterError(
+            "input_neurons",
+            "an input to a subset of neurons is not available with a sparse connectivity; "
+            "give the input to every neuron (input_neurons=None)",
+        )
+    targets = target_mask(network.sizes, input_neurons, dtype)
+    checked = params
+    if i_ext is not None:
+        # The step-size bound with the input at its largest.
+        bound = input_bound(i_ext, t0, t1)
+        checked = eqx.tree_at(lambda q: q.i_ext, params, jnp.abs(params.i_ext) + bound)
+    n_records = validate_run(checked, network, dt, t1, t0, record_every, scheme, dtype)
     k0 = int(round(t0 / (dt * record_every)))  # records already taken
     raster_index = (
         resume.raster_index
@@ -1580,11 +1730,13 @@ def simulate_network(
         or sum(len(ix) for ix in raster_index) > 0
         or _is_traced(params)
         or network.coupling is not None
+        or i_ext is not None
+        or monitor is not None
     ):
         raise ParameterError(
             "devices",
-            "a network split across devices runs one concrete parameter set without a raster "
-            "or connectivity",
+            "a network split across devices runs one concrete parameter set without a raster, "
+            "connectivity, an input in time or a monitor",
         )
     if mesh is not None and has_noise(params):
         raise ParameterError(
@@ -1603,9 +1755,12 @@ def simulate_network(
             None,
             raster_j,
             scheme,
+            i_ext,
+            targets,
             n_records=n_records,
             record_every=record_every,
             batched=batched,
+            monitor=monitor,
         )
         bad = jnp.any(rec.n_nonfinite > 0, axis=(-2, -1))
         # A NaN/inf parameter (refused eagerly) is flagged too, even where it never reached the
@@ -1646,11 +1801,12 @@ def simulate_network(
         )
         t = dt * record_every * (k0 + np.arange(1, n_records + 1))
         return _result(
-            t, rec, raster_index, state, network, params, status, dt, record_every, resume
+            t, rec, raster_index, state, network, params, status, dt, record_every, resume, monitor
         )
 
     steps_per_record = record_every * network.n * (params.eta_bar.shape[0] if batched else 1)
     chunk = int(max(1, min(n_records, chunk_steps // max(steps_per_record, 1))))
+    i_dyn, i_static = eqx.partition(i_ext, eqx.is_array) if i_ext is not None else (None, None)
     bar = Progress("simulate_network", t1, enabled=progress)
     batch_failed = np.zeros(params.eta_bar.shape[0] if batched else (), bool)
     started = time.perf_counter()
@@ -1683,9 +1839,13 @@ def simulate_network(
                 jnp.asarray(n_now, jnp.int32),
                 raster_j,
                 scheme,
+                i_dyn,
+                targets,
                 n_records=chunk,
                 record_every=record_every,
                 batched=batched,
+                i_ext_static=i_static,
+                monitor=monitor,
             )
         rec = jax.tree.map(lambda x: np.asarray(x)[..., :n_now, :], rec)
         failed = (rec.n_nonfinite > 0).any(-1) | ~np.isfinite(rec.s).all(-1)
@@ -1727,6 +1887,7 @@ def simulate_network(
         dt,
         record_every,
         resume,
+        monitor,
     )
     if ran.interrupted:
         bar.close(f"interrupted at t={t0 + done * dt * record_every:g}; partial result kept")
@@ -1750,8 +1911,24 @@ def simulate_network(
 
 
 def _run_maybe_batched(
-    params, network, state, dt, n_active, raster, scheme, *, n_records, record_every, batched
+    params,
+    network,
+    state,
+    dt,
+    n_active,
+    raster,
+    scheme,
+    i_ext=None,
+    targets=None,
+    *,
+    n_records,
+    record_every,
+    batched,
+    i_ext_static=None,
+    monitor=None,
 ):
+    # The input arrives split (eqx.partition) so that jit traces its arrays and hashes the rest.
+    i_ext = eqx.combine(i_ext, i_ext_static) if i_ext_static is not None else i_ext
     f = lambda p, st: run(
         p,
         network,
@@ -1762,6 +1939,9 @@ def _run_maybe_batched(
         scheme=scheme,
         raster=raster,
         n_active=n_active,
+        i_ext=i_ext,
+        targets=targets,
+        monitor=monitor,
     )
     return jax.vmap(f)(params, state) if batched else f(params, state)
 
@@ -1787,7 +1967,7 @@ def _run_jit(*args, **kwargs):
         _run_jit_cache["f"] = jax.jit(
             _run_maybe_batched,
             compiler_options=_compiler_options(),
-            static_argnames=("n_records", "record_every", "batched"),
+            static_argnames=("n_records", "record_every", "batched", "i_ext_static", "monitor"),
         )
     return _run_jit_cache["f"](*args, **kwargs)
 
@@ -1922,16 +2102,34 @@ def _concat_records(pieces, network, raster_index, dtype) -> Records:
     return Records(z, z, z, z, z.astype(np.int32), first, count)  # type: ignore[arg-type]
 
 
-def _result(t, rec, raster_index, state, network, params, status, dt, record_every, resume):
+def _result(
+    t, rec, raster_index, state, network, params, status, dt, record_every, resume, monitor=None
+):
+    mon = None
+    if monitor is not None:
+        rows = rec.monitor
+        if rows is None:  # no chunk ran
+            rows = MonitorRows(*(np.zeros((0, 0), d) for d in (rec.r.dtype, rec.r.dtype, np.int32)))
+        mon = monitor_record(rows, t, monitor, network.sizes, dt, record_every)
     if resume is not None:
         xp = jnp if _is_traced(rec) else np
         rec = Records(
             *(
                 xp.concatenate([np.asarray(getattr(resume, f)), x], axis=-2)
-                for f, x in zip(Records._fields, rec)
+                for f, x in zip(Records._fields[:7], rec[:7])
             )
         )
         t = xp.concatenate([np.asarray(resume.t), t])
+        if mon is not None and resume.monitor is not None:
+            mon = MonitorRecord(
+                xp.concatenate([np.asarray(resume.monitor.t), mon.t]),
+                mon.indices,
+                *(
+                    xp.concatenate([np.asarray(getattr(resume.monitor, f)), getattr(mon, f)], -2)
+                    for f in ("v", "w", "spikes")
+                ),
+                every=mon.every,
+            )
     return NetworkResult(
         t=t,
         r=rec.r,
@@ -1948,4 +2146,5 @@ def _result(t, rec, raster_index, state, network, params, status, dt, record_eve
         status=status,
         dt=dt,
         record_every=record_every,
+        monitor=mon,
     )

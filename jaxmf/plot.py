@@ -32,6 +32,7 @@ __all__ = [
     "plot_bifurcation",
     "plot_regime_map",
     "plot_fit",
+    "plot_monitor",
     "pyplot",
 ]
 
@@ -1224,4 +1225,76 @@ def plot_fit(
     axl.set_title("loss history", fontsize="medium")
     if path is not None:
         fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_monitor(res, path=None, title: str | None = None, *, v_clip: float | None = 3.0):
+    """The monitored neurons of a network run: v(t) and w(t) of each, spikes marked.
+
+    Parameters
+    ----------
+    res : NetworkResult or MonitorRecord
+        A run with a monitor (``simulate_network(..., monitor=Monitor(...))``; one element of a
+        batch: ``res.select(i)``), or its `MonitorRecord`.
+    path : str or os.PathLike, optional
+        Also save the figure there (150 dpi).
+    title : str, optional
+        The figure's title.
+    v_clip : float or None, default 3.0
+        The v axis shows [-v_clip, v_clip], the trace leaving a gap beyond: the passage to
+        +-v_peak at a spike would flatten the subthreshold trace (None: the whole range).
+        Spikes are marked by ticks above it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: v and w.
+
+    Raises
+    ------
+    ValueError
+        When the run has no monitor or is batched.
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf import plot
+    >>> res = jaxmf.simulate_network(jaxmf.presets.tonic(), n=100, t1=20.0, record_every=10,
+    ...                              monitor=jaxmf.Monitor([10, 90]), progress=False)
+    >>> fig = plot.plot_monitor(res)
+    >>> [ax.get_ylabel() for ax in fig.axes], len(fig.axes[1].lines)  # one w trace per neuron
+    (['v', 'w'], 2)
+    >>> plot.pyplot().close(fig)
+    """
+    rec = res if hasattr(res, "spikes") else getattr(res, "monitor", None)
+    if rec is None:
+        raise ValueError("plot_monitor: the run has no monitor (simulate_network(monitor=...))")
+    v = np.asarray(rec.v, dtype=float)
+    if v.ndim != 2:
+        raise ValueError("plot_monitor: take one element of a batched result first")
+    plt = pyplot()
+    t = np.asarray(rec.t, dtype=float)
+    w = np.asarray(rec.w, dtype=float)
+    spikes = np.asarray(rec.spikes)
+    fig, (ax_v, ax_w) = plt.subplots(2, 1, sharex=True, figsize=(9, 5), layout="constrained")
+    for j, index in enumerate(rec.indices):
+        color = f"C{j % 10}"
+        # Outside the window the trace is left out (a gap), not clipped to a false plateau.
+        shown = v[:, j] if v_clip is None else np.where(np.abs(v[:, j]) <= v_clip, v[:, j], np.nan)
+        ax_v.plot(t, shown, color=color, lw=0.8, label=f"neuron {index}")
+        ax_w.plot(t, w[:, j], color=color, lw=0.8)
+        fired = t[spikes[:, j] > 0]
+        if v_clip is not None and fired.size:
+            ax_v.plot(fired, np.full(fired.size, 1.05 * v_clip), "|", color=color, ms=6)
+    ax_v.set_ylabel("v")
+    if v_clip is not None:
+        ax_v.set_ylim(-v_clip, 1.12 * v_clip)
+    ax_w.set_ylabel("w")
+    ax_w.set_xlabel("t")
+    if len(rec.indices) <= 10:
+        ax_v.legend(loc="upper right", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, dpi=150)
     return fig

@@ -36,6 +36,8 @@ MODULES = [
     "jaxmf._fit",
     "jaxmf._sweep",
     "jaxmf.bifurcation",
+    "jaxmf.inputs",
+    "jaxmf.monitors",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED: dict[str, set[str]] = {}

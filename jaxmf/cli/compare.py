@@ -87,6 +87,12 @@ def add_parser(sub) -> None:
         help="mean-field models, comma-separated (default chen_campbell; also "
         "nicola_campbell, mpr)",
     )
+    cmp.add_argument(
+        "--input",
+        metavar="KIND:NAME=VALUE,...",
+        help="an input in time for both, e.g. sinusoid:amplitude=0.05,period=200 (kinds as in "
+        "jaxmf simulate --input); a periodic one adds entrainment and burst phase to the table",
+    )
     add_max_memory(cmp, "the network")
     add_output_options(cmp, "compare")
     add_quiet(cmp)
@@ -119,8 +125,10 @@ def run(args, command: str) -> int:
     from ..heterogeneity import Quantiles, RandomDraws
     from ..network import SimulationError
     from ..presets import get as get_preset
+    from .simulate import input_of
 
     overrides = dict(args.overrides)
+    drive = input_of(args)
     scheme = scheme_of(args.scheme)
     sampler = {"quantiles": Quantiles(), "random": RandomDraws()}[args.sampler]
     if args.transient is not None and args.transient >= args.t1:
@@ -149,6 +157,7 @@ def run(args, command: str) -> int:
             sampler=sampler,
             key=jax.random.key(args.seed),
             progress=not args.quiet,
+            i_ext=drive,
         )
     except SimulationError as e:
         return fail(str(e).replace("; `.result` holds the run.", "."), EXIT_FAILED)
@@ -247,6 +256,22 @@ def print_comparison(cmp, params, args) -> None:
                 [fmt(m[k + "mf_peak_rate"]) + pct(m[k + "rel_err_peak"]) for k in keys],
             ),
             ("regime", net("network_regime"), [m[k + "mf_regime"] for k in keys]),
+            *(
+                [
+                    (
+                        "bursts per period",
+                        fmt(net("network_entrainment")),
+                        [fmt(m[k + "mf_entrainment"]) for k in keys],
+                    ),
+                    (
+                        "burst phase",
+                        fmt(net("network_burst_phase"), ".3f"),
+                        [fmt(m[k + "mf_burst_phase"], ".3f") for k in keys],
+                    ),
+                ]
+                if keys[0] + "network_entrainment" in m
+                else []
+            ),
             (
                 "rel. err <v>, <w>",
                 "",

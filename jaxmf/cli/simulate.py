@@ -2,6 +2,7 @@
 
 jaxmf simulate --preset bursting --set eta_bar=0.13 --n 10000 --t1 800 --out results/
 jaxmf simulate --resume results/network.npz --t1 1600
+jaxmf simulate --input sinusoid:amplitude=0.05,period=200 --monitor 0,5000,9999 --t1 800
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..params import ParameterError
 from ._common import (
     DEFAULT_PRESET,
     EXIT_FAILED,
@@ -93,9 +95,65 @@ def add_parser(sub) -> None:
         metavar="PATH.npz",
         help="continue a saved run to --t1 (parameters may be changed with --set)",
     )
+    sim.add_argument(
+        "--input",
+        metavar="KIND:NAME=VALUE,...",
+        help="an input in time added to i_ext, e.g. sinusoid:amplitude=0.05,period=200, "
+        "pulses:amplitude=0.1,period=50,width=5, step:times=100,values=0;0.1, "
+        "piecewise:times=0;100,values=0;0.1 or sampled:file=PATH (columns t value); "
+        "give it again with --resume (it continues in absolute time)",
+    )
+    sim.add_argument(
+        "--input-fraction",
+        type=float,
+        metavar="F",
+        help="--input reaches only this fraction of each population (0 < F <= 1)",
+    )
+    sim.add_argument(
+        "--monitor",
+        metavar="N|I,J,...",
+        help="record v, w and spikes of N evenly spaced neurons or of the neurons I,J,... "
+        "(writes NAME_monitor.png)",
+    )
+    sim.add_argument(
+        "--monitor-every",
+        type=whole,
+        help="steps between monitor samples; must divide --record-every (default: one per bin)",
+    )
     sim.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     add_quiet(sim)
     sim.set_defaults(run=run)
+
+
+def input_of(args):
+    """The `jaxmf.inputs` object of --input (None without one), with --input-fraction."""
+    from ..inputs import from_spec
+
+    if args.input is None:
+        if getattr(args, "input_fraction", None) is not None:
+            raise UsageError("--input-fraction", "needs an --input")
+        return None
+    try:
+        return from_spec(args.input)
+    except ParameterError as e:
+        raise UsageError("--input", str(e).partition(": ")[2] or str(e)) from None
+
+
+def _monitor_of(args):
+    from ..monitors import Monitor
+
+    if args.monitor is None:
+        if args.monitor_every is not None:
+            raise UsageError("--monitor-every", "needs a --monitor")
+        return None
+    try:
+        items = [int(x) for x in args.monitor.split(",") if x.strip()]
+        spec = items[0] if len(items) == 1 and "," not in args.monitor else items
+        return Monitor(spec, every=args.monitor_every)
+    except (ValueError, IndexError, ParameterError):
+        raise UsageError(
+            "--monitor", f"give a count or comma-separated neuron indices; got {args.monitor!r}"
+        ) from None
 
 
 def _load_resumed(args):
@@ -178,7 +236,10 @@ def run(args, command: str) -> int:
 
     scheme = scheme_of(args.scheme)
     sampler = {"quantiles": Quantiles(), "random": RandomDraws()}[args.sampler]
+    drive, monitor = input_of(args), _monitor_of(args)
     extra = {"command": command, "preset": args.preset}
+    if drive is not None:
+        extra.update(input=args.input, input_fraction=args.input_fraction)
     if prior is not None:
         # The earlier segment's record (it may have had other parameters), chained per resume.
         extra.update(
@@ -210,6 +271,9 @@ def run(args, command: str) -> int:
             raster=args.raster,
             resume=prior,
             progress=not args.quiet,
+            i_ext=drive,
+            input_neurons=args.input_fraction,
+            monitor=monitor,
         )
     except SimulationError as e:
         npz, _ = save(e.result)
@@ -227,14 +291,17 @@ def run(args, command: str) -> int:
         return EXIT_INTERRUPTED
 
     npz, sidecar = save(res)
-    png = None
+    png = mon_png = None
     if not args.no_plot:
         from .. import plot
 
         png = stem.with_name(stem.name + ".png")
         title = f"{preset_title(extra['preset'], overrides)} (N={res.network.n}, dt={res.dt:g})"
         plot.pyplot().close(plot.plot_network(res, png, title=title))
-    print_summary(io.summarize(res), [npz, sidecar, png])
+        if res.monitor is not None:
+            mon_png = stem.with_name(stem.name + "_monitor.png")
+            plot.pyplot().close(plot.plot_monitor(res, mon_png, title=title))
+    print_summary(io.summarize(res), [npz, sidecar, png, mon_png])
     return EXIT_OK
 
 
