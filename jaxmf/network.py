@@ -29,6 +29,7 @@ import numpy as np
 from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, status_message
 from ._results import where as status_where
+from .delay import DelayLine, check_delay_line, init_delay_line, max_delay_steps, network_drive
 from .heterogeneity import Quantiles
 from .params import (
     ParameterError,
@@ -496,6 +497,8 @@ class NetworkState(eqx.Module):
         The number of steps taken.
     key : jax.Array
         A PRNG key.
+    past : DelayLine or None
+        The synaptic variables of the last steps, when the parameters have a delay.
 
     Examples
     --------
@@ -511,6 +514,7 @@ class NetworkState(eqx.Module):
     s: jax.Array
     step: jax.Array
     key: jax.Array
+    past: DelayLine | None = None
 
 
 class Records(NamedTuple):
@@ -647,7 +651,9 @@ def make_network(params: Params, n, *, sampler=Quantiles(), key=None, dtype=None
     return Network(sizes=sizes, z=z)
 
 
-def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> NetworkState:
+def init(
+    network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0, delay_steps=None
+) -> NetworkState:
     """Initial state (all zeros, as in the paper, unless v0, w0, s0 are given).
 
     Parameters
@@ -662,6 +668,9 @@ def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> N
         Initial v and w, broadcast to every neuron of each population.
     s0 : float or array_like
         Initial synaptic variables, broadcast to (P,).
+    delay_steps : int, optional
+        For parameters with a delay: the longest delay in steps (`jaxmf.delay.max_delay_steps`);
+        the state then carries a `DelayLine` whose past is s0.
 
     Returns
     -------
@@ -682,11 +691,12 @@ def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> N
     w = tuple(jnp.broadcast_to(jnp.asarray(w0, dtype), (m,)).copy() for m in network.sizes)
     s = jnp.broadcast_to(jnp.asarray(s0, dtype), (n_pop,)).copy()
     key = jax.random.key(0) if key is None else key
-    return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key)
+    past = None if delay_steps is None else init_delay_line(s, delay_steps)
+    return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key, past=past)
 
 
-def _drives(params: Params, s: jax.Array) -> _Drive:
-    gs, gse = synaptic_drive(params, s)
+def _drives(params: Params, s: jax.Array, past=None, dt=None) -> _Drive:
+    gs, gse = synaptic_drive(params, s) if past is None else network_drive(params, past, dt)
     return _Drive(A=params.alpha + gs, c=params.i_ext + gse)
 
 
@@ -701,8 +711,8 @@ def _cast(params: Params, dtype) -> Params:
 
 
 def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None):
-    v, w, s = state_vws
-    drive = _drives(params, s)
+    v, w, s, *past = state_vws  # a delay line follows (v, w, s) when the model has a delay
+    drive = _drives(params, s, *past[:1], dt=dt)
     new_v, new_w, masks, counts = [], [], [], []
     for m in range(len(sizes)):
         vm, wm, spk = scheme.population_step(
@@ -736,7 +746,7 @@ def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None):
     s_new = scheme.synapse_step(
         s, params.tau_s, params.s_jump * counts.astype(s.dtype) / sizes_arr, dt
     )
-    return (tuple(new_v), tuple(new_w), s_new), counts, masks
+    return (tuple(new_v), tuple(new_w), s_new, *(x.push(s_new) for x in past)), counts, masks
 
 
 def step(
@@ -777,8 +787,10 @@ def step(
     dtype = state.s.dtype
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
-    (v, w, s), counts, _ = _step(p, etas, network.sizes, (state.v, state.w, state.s), dt, scheme)
-    return NetworkState(v=v, w=w, s=s, step=state.step + 1, key=state.key), counts
+    vws = (state.v, state.w, state.s, *([] if state.past is None else [state.past]))
+    (v, w, s, *past), counts, _ = _step(p, etas, network.sizes, vws, dt, scheme)
+    new = NetworkState(v=v, w=w, s=s, step=state.step + 1, key=state.key, past=(past or [None])[0])
+    return new, counts
 
 
 def _observe(params, v, w, axis_name=None):
@@ -917,11 +929,16 @@ def run(
             return one_bin(vws)
         return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws)
 
-    vws0 = (state.v, state.w, state.s)
+    vws0 = (state.v, state.w, state.s, *([] if state.past is None else [state.past]))
     vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
     new_state = NetworkState(
-        v=vws[0], w=vws[1], s=vws[2], step=state.step + done * record_every, key=state.key
+        v=vws[0],
+        w=vws[1],
+        s=vws[2],
+        step=state.step + done * record_every,
+        key=state.key,
+        past=(vws[3:] or (None,))[0],
     )
     return new_state, records
 
@@ -1460,6 +1477,7 @@ def simulate_network(
     params = check_params(params)
     if resume is not None:
         _check_resume(resume, params, n, dt, record_every, dtype)
+        check_delay_line(resume.state.past, params, dt)
         network, state = resume.network, resume.state
         dtype = state.s.dtype
         t0 = float(np.max(np.asarray(state.step))) * dt
@@ -1469,7 +1487,8 @@ def simulate_network(
         network = make_network(
             first_params(params), 10_000 if n is None else n, sampler=sampler, key=key, dtype=dtype
         )
-        state = init(network, dtype=dtype, key=key)
+        delay = None if params.delay is None else max_delay_steps(params, dt)
+        state = init(network, dtype=dtype, key=key, delay_steps=delay)
         t0 = 0.0
     n_records = validate_run(params, network, dt, t1, t0, record_every, scheme, dtype)
     k0 = int(round(t0 / (dt * record_every)))  # records already taken
@@ -1721,8 +1740,8 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
 
     split = tuple(P("neurons") for _ in network.sizes)
 
-    def local(params, z, v, w, s, step, dt, n_active):
-        st = NetworkState(v=v, w=w, s=s, step=step, key=jnp.zeros((), jnp.uint32))
+    def local(params, z, v, w, s, step, dt, n_active, past):
+        st = NetworkState(v=v, w=w, s=s, step=step, key=jnp.zeros((), jnp.uint32), past=past)
         new, rec = run(
             params,
             Network(sizes=network.sizes, z=z),
@@ -1734,15 +1753,15 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
             n_active=n_active,
             axis_name="neurons",
         )
-        return new.v, new.w, new.s, new.step, rec
+        return new.v, new.w, new.s, new.step, rec, new.past
 
-    v, w, s_new, step_new, rec = jax.shard_map(
+    v, w, s_new, step_new, rec, past = jax.shard_map(
         local,
         mesh=mesh,
-        in_specs=(P(), split, split, split, P(), P(), P(), P()),
-        out_specs=(split, split, P(), P(), P()),
-    )(params, network.z, state.v, state.w, state.s, state.step, dt, n_active)
-    return NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key), rec
+        in_specs=(P(), split, split, split, P(), P(), P(), P(), P()),
+        out_specs=(split, split, P(), P(), P(), P()),
+    )(params, network.z, state.v, state.w, state.s, state.step, dt, n_active, state.past)
+    return NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key, past=past), rec
 
 
 def _run_sharded_jit(*args, **kwargs):

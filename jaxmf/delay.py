@@ -1,0 +1,334 @@
+"""Synaptic transmission delays: the delayed network's spike buffer, the delay-differential mean
+field and the stability of its equilibria.
+
+Model (`Params.delay`, shape (P, P), `delay[m, k]` from population k onto m). A spike of a
+neuron of population k reaches population m `delay[m, k]` time units after it was fired. The
+synaptic variable that m feels from k then obeys s_mk' = -s_mk / tau_s,k + s_jump,k r_k(t -
+tau_mk); s is linear in the spike train, so s_mk(t) = s_k(t - tau_mk) with s_k the undelayed
+variable (the same equation without delay). Every equation of the network and the mean field
+keeps its form, with the conductance terms read from the past:
+
+    (gs)_m(t)   = sum_k g[m, k] f_k s_k(t - delay[m, k])
+    (gse)_m(t)  = sum_k g[m, k] f_k s_k(t - delay[m, k]) e_r[k]
+
+The mean field (Chen & Campbell 2022 with this drive) becomes a system of delay-differential
+equations in the state (r, v, w, s); its equilibria are those of the undelayed model (a constant
+past is the present), and their stability is decided by the roots of the characteristic equation
+det(lambda I - A0 - sum_mk A_mk exp(-lambda delay[m, k])) = 0.
+
+History: the state before t0 is a history function; by default the initial state, held constant
+(the network does the same: its spike buffer starts filled with the initial s). Writing the
+delay on the rate instead (s_mk driven by r_k(t - tau), the form of synaptic-delay mean fields
+such as Devalle, Montbrio & Pazo 2018) gives the same equilibria, the same characteristic
+equation and the same solutions once t > t0 + tau; the two differ only in what the history of
+s means on [t0, t0 + tau].
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .params import ParameterError, Params, synaptic_drive
+
+__all__ = [
+    "DelayLine",
+    "delay_steps",
+    "max_delay_steps",
+    "init_delay_line",
+    "delayed_synaptic_drive",
+    "network_drive",
+    "check_delay_line",
+]
+
+
+class DelayLine(eqx.Module):
+    """The past of the network's synaptic variables: a ring buffer of the last L values of s.
+
+    Carried in `NetworkState.past` when the parameters have a delay; slot `head` holds the
+    current s, slot (head - d) mod L the value d steps ago.
+
+    Attributes
+    ----------
+    s : jax.Array
+        Shape (L, P). The synaptic variables of the last L steps.
+    head : jax.Array
+        The slot of the current step (int32).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> line = init_delay_line(jnp.array([0.5]), 3)
+    >>> line.s.shape, int(line.head)
+    ((4, 1), 0)
+    """
+
+    s: jax.Array
+    head: jax.Array
+
+    @property
+    def length(self) -> int:
+        """L, the number of stored steps (the longest delay it serves is L - 1 steps)."""
+        return int(self.s.shape[-2])
+
+    def push(self, s_new: jax.Array) -> DelayLine:
+        """The line one step later, with `s_new` as the current value.
+
+        Parameters
+        ----------
+        s_new : jax.Array
+            Shape (P,). The synaptic variables after the step.
+
+        Returns
+        -------
+        DelayLine
+            The advanced line.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> line = init_delay_line(jnp.zeros(1), 2).push(jnp.ones(1))
+        >>> line.s[:, 0].tolist(), int(line.head)
+        ([0.0, 1.0, 0.0], 1)
+        """
+        head = (self.head + 1) % self.length
+        return DelayLine(s=self.s.at[head].set(s_new), head=head)
+
+    def lagged(self, steps: jax.Array) -> jax.Array:
+        """s_k a given number of steps ago, per (post, pre) pair.
+
+        Parameters
+        ----------
+        steps : jax.Array
+            Shape (P, P), integers in [0, L - 1]: steps[m, k] steps back for the pair (m, k).
+
+        Returns
+        -------
+        jax.Array
+            Shape (P, P): out[m, k] = s_k(now - steps[m, k]).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> line = init_delay_line(jnp.zeros(1), 2).push(jnp.ones(1))
+        >>> line.lagged(jnp.array([[1]])).tolist(), line.lagged(jnp.array([[0]])).tolist()
+        ([[0.0]], [[1.0]])
+        """
+        slot = (self.head - steps) % self.length
+        pre = jnp.arange(self.s.shape[-1])
+        return self.s[slot, pre[None, :]]
+
+
+def delay_steps(params: Params, dt: float) -> np.ndarray:
+    """The delays as whole numbers of time steps, checked.
+
+    The delayed network is exact when every delay is a multiple of dt (a spike fired in a
+    step arrives a whole number of steps later); other delays are refused rather than rounded.
+
+    Parameters
+    ----------
+    params : Params
+        Parameters with a (concrete) `delay`, possibly batched (stacked).
+    dt : float
+        The time step.
+
+    Returns
+    -------
+    numpy.ndarray
+        delay / dt as integers, the shape of `params.delay`.
+
+    Raises
+    ------
+    ParameterError
+        When the parameters have no delay, the delay is traced (it sizes the spike buffer), or
+        a delay is not a multiple of dt (the message names both).
+
+    Examples
+    --------
+    >>> from jaxmf import Params
+    >>> delay_steps(Params(delay=0.5), 1e-3).tolist()
+    [[500]]
+    """
+    if params.delay is None:
+        raise ParameterError("delay", "these parameters have no delay (delay=None)")
+    if isinstance(params.delay, jax.core.Tracer):
+        raise ParameterError(
+            "delay",
+            "the network needs concrete delays (they size its spike buffer); batch over delays "
+            "with stacked Params instead of tracing them",
+        )
+    tau = np.asarray(params.delay, float)
+    steps = np.rint(tau / dt)
+    bad = np.abs(steps * dt - tau) > 1e-9 * np.maximum(1.0, np.abs(tau))
+    if np.any(bad):
+        worst = float(tau[bad].flat[0])
+        raise ParameterError(
+            "delay",
+            f"delay={worst:g} is not a whole number of time steps dt={dt:g}: the network is "
+            f"exact only for multiples of dt (e.g. delay={round(worst / dt) * dt:g})",
+        )
+    return steps.astype(np.int64)
+
+
+def init_delay_line(s0: jax.Array, max_steps: int) -> DelayLine:
+    """A delay line for delays of up to `max_steps` steps, its past all equal to `s0`.
+
+    The network's history is its initial state held constant, as the mean field's default.
+
+    Parameters
+    ----------
+    s0 : jax.Array
+        Shape (..., P). The initial synaptic variables (a leading batch axis is kept).
+    max_steps : int
+        The longest delay in steps (the line stores max_steps + 1 values).
+
+    Returns
+    -------
+    DelayLine
+        head 0, every slot s0.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> init_delay_line(jnp.array([0.1, 0.2]), 1).s.tolist()
+    [[0.1, 0.2], [0.1, 0.2]]
+    """
+    s0 = jnp.asarray(s0)
+    length = int(max_steps) + 1
+    s = jnp.broadcast_to(s0[..., None, :], (*s0.shape[:-1], length, s0.shape[-1]))
+    return DelayLine(s=s, head=jnp.zeros(s0.shape[:-1], jnp.int32))
+
+
+def delayed_synaptic_drive(params: Params, lagged: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(gs)_m and (gse)_m from the delayed synaptic variables of each (post, pre) pair.
+
+    Row m of `lagged` is the s that population m sees; each row goes through `synaptic_drive`
+    (the undelayed definition), so a zero delay gives the undelayed drive bit for bit.
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set (unbatched).
+    lagged : jax.Array
+        Shape (P, P): lagged[m, k] = s_k(t - delay[m, k]).
+
+    Returns
+    -------
+    gs, gs_er : jax.Array
+        Shape (P,) each.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import Params
+    >>> gs, gse = delayed_synaptic_drive(Params(g=2.0, e_r=0.5, delay=1.0), jnp.array([[0.25]]))
+    >>> float(gs[0]), float(gse[0])
+    (0.5, 0.25)
+    """
+    n_pop = lagged.shape[-1]
+    rows = [synaptic_drive(params, lagged[m]) for m in range(n_pop)]
+    return jnp.stack([gs[m] for m, (gs, _) in enumerate(rows)]), jnp.stack(
+        [gse[m] for m, (_, gse) in enumerate(rows)]
+    )
+
+
+def network_drive(params: Params, past: DelayLine, dt) -> tuple[jax.Array, jax.Array]:
+    """The network's conductance terms this step, read from its delay line.
+
+    Parameters
+    ----------
+    params : Params
+        The parameters (unbatched, in the state's dtype).
+    past : DelayLine
+        The line, its head at the current step.
+    dt : float or jax.Array
+        The time step.
+
+    Returns
+    -------
+    gs, gs_er : jax.Array
+        Shape (P,) each.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import Params
+    >>> line = init_delay_line(jnp.zeros(1), 2).push(jnp.ones(1))
+    >>> gs, _ = network_drive(Params(g=1.0, delay=1e-3), line, 1e-3)
+    >>> float(gs[0])  # the value one step ago
+    0.0
+    """
+    steps = jnp.rint(params.delay / dt).astype(jnp.int32)
+    return delayed_synaptic_drive(params, past.lagged(jnp.clip(steps, 0, past.length - 1)))
+
+
+def check_delay_line(past: DelayLine | None, params: Params, dt: float) -> None:
+    """Refuse to resume a network whose spike buffer cannot serve these delays.
+
+    Parameters
+    ----------
+    past : DelayLine or None
+        The state's line.
+    params : Params
+        The parameters of the continued run.
+    dt : float
+        The time step.
+
+    Raises
+    ------
+    ParameterError
+        When the presence of a delay changed, or a delay needs more steps than the line holds.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import Params
+    >>> check_delay_line(init_delay_line(jnp.zeros(1), 10), Params(delay=0.01), 1e-3)
+    """
+    if (past is None) != (params.delay is None):
+        raise ParameterError(
+            "resume",
+            "the run to resume "
+            + ("has no delay; these params have one" if past is None else "has a delay")
+            + ": continue with the same model",
+        )
+    if past is not None:
+        need = int(np.max(delay_steps(params, dt))) + 1
+        if need > past.length:
+            raise ParameterError(
+                "delay",
+                f"the run to resume buffers {past.length - 1} steps of delay; these params need "
+                f"{need - 1} (max delay {float(np.max(np.asarray(params.delay))):g})",
+            )
+
+
+def max_delay_steps(params: Params, dt: float) -> int:
+    """The longest delay in steps (over every pair and batch element), checked by
+    `delay_steps`.
+
+    Parameters
+    ----------
+    params : Params
+        Parameters with a concrete delay.
+    dt : float
+        The time step.
+
+    Returns
+    -------
+    int
+        The number of past steps the network's delay line must hold.
+
+    Raises
+    ------
+    ParameterError
+        As `delay_steps`.
+
+    Examples
+    --------
+    >>> from jaxmf import Params
+    >>> max_delay_steps(Params(delay=[[0.0, 0.002], [0.001, 0.0]], fractions=[0.5, 0.5]), 1e-3)
+    2
+    """
+    return int(np.max(delay_steps(params, dt)))
