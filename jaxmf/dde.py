@@ -185,6 +185,7 @@ def solve_dde(
     dt0: float | None = None,
     max_steps: int = 20_000,
     discontinuity_order: int = 5,
+    breakpoints=None,
     throw: bool = True,
 ) -> DDESolution:
     """Solve y'(t) = f(t, y(t), y(t - tau_1), ..., y(t - tau_K), args) from t0 to t1.
@@ -215,6 +216,9 @@ def solve_dde(
         The step budget; it also sizes the stored interpolants (max_steps x 5 x n numbers).
     discontinuity_order : int, default 5
         How many generations of derivative jumps from t0 the steps land on (`discontinuities`).
+    breakpoints : Array, optional
+        Further times the steps land on exactly (where the vector field itself jumps, e.g. a
+        piecewise-constant input); times outside (t0, t1) are ignored.
     throw : bool, default True
         Raise `NumericalError` (under `jit`: an `equinox.error_if` error) unless the status is
         successful; with False the flagged result is returned.
@@ -269,8 +273,20 @@ def solve_dde(
     tol = (jnp.asarray(rtol, dtype), jnp.asarray(atol, dtype))
     # Python floats in args become arrays: one compilation serves every value.
     args = jax.tree.map(lambda x: jnp.asarray(x, dtype) if type(x) is float else x, args)
+    extra = jnp.zeros((0,), dtype) if breakpoints is None else jnp.asarray(breakpoints, dtype)
     sol = _integrate(
-        vector_field, history, start, end, delays, args, ts, tol, h0, max_steps, discontinuity_order
+        vector_field,
+        history,
+        start,
+        end,
+        delays,
+        args,
+        ts,
+        tol,
+        h0,
+        max_steps,
+        discontinuity_order,
+        jnp.atleast_1d(extra),
     )
     return _maybe_throw(sol) if throw else sol
 
@@ -286,7 +302,7 @@ class _Constant(eqx.Module):
 
 @eqx.filter_jit
 def _integrate(
-    vector_field, history, t0, t1, delays, args, ts, tol, h0, max_steps, discontinuity_order
+    vector_field, history, t0, t1, delays, args, ts, tol, h0, max_steps, discontinuity_order, extra
 ):
     """The step loop, compiled once per (vector field, history, shapes, max_steps, order)."""
     rtol, atol = tol
@@ -296,7 +312,9 @@ def _integrate(
     tau_min = jnp.min(delays)
     span = t1 - t0
     jumps = discontinuities(t0, delays, discontinuity_order) if discontinuity_order else t1[None]
-    jumps = jnp.concatenate([jumps, t1[None]])
+    # Breakpoints outside (t0, t1) become t1: the steps land there anyway.
+    extra = jnp.where((extra > t0) & (extra < t1), extra, t1)
+    jumps = jnp.sort(jnp.concatenate([jumps, extra, t1[None]]))
 
     def f(t, y, steps):
         return jnp.asarray(vector_field(t, y, _lagged(steps, history, t0, delays, t, args), args))

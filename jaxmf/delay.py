@@ -26,11 +26,17 @@ s means on [t0, t0 + tau].
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 import equinox as eqx
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
+from ._results import RESULTS, raise_or_flag
+from .dde import solve_dde
 from .params import ParameterError, Params, synaptic_drive
 
 __all__ = [
@@ -41,6 +47,9 @@ __all__ = [
     "delayed_synaptic_drive",
     "network_drive",
     "check_delay_line",
+    "uses_dde",
+    "delayed_meanfield_field",
+    "solve_delayed_meanfield",
 ]
 
 
@@ -332,3 +341,287 @@ def max_delay_steps(params: Params, dt: float) -> int:
     2
     """
     return int(np.max(delay_steps(params, dt)))
+
+
+def uses_dde(params: Params) -> bool:
+    """Whether the mean field of these parameters is a delay-differential equation: a delay is
+    given and not (concretely) zero everywhere. A zero delay is the undelayed model, solved as
+    an ODE.
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set.
+
+    Returns
+    -------
+    bool
+        False for delay=None or a concrete all-zero delay, else True.
+
+    Examples
+    --------
+    >>> from jaxmf import Params
+    >>> uses_dde(Params()), uses_dde(Params(delay=0.0)), uses_dde(Params(delay=2.0))
+    (False, False, True)
+    """
+    if params.delay is None:
+        return False
+    if isinstance(params.delay, jax.core.Tracer):
+        return True
+    return bool(np.any(np.asarray(params.delay) != 0))
+
+
+def _pairs(params: Params) -> tuple[jax.Array, jax.Array]:
+    """The delays of the (post, pre) pairs, flattened row-major, as the DDE solver's delays:
+    zero delays (read from the present) replaced by a positive stand-in, and their mask."""
+    tau = jnp.reshape(params.delay, (-1,))
+    zero = tau == 0
+    stand_in = jnp.where(jnp.any(~zero), jnp.max(tau), jnp.ones((), tau.dtype))
+    return jnp.where(zero, stand_in, tau), zero
+
+
+def delayed_meanfield_field(t, y, lagged, args):
+    """The delayed exact mean field on a flat state, in `solve_dde`'s form f(t, y, y_lagged, args).
+
+    Chen & Campbell 2022 with the conductance terms of the module docstring. The lags are the
+    P x P (post, pre) pairs, row-major; only their s block is read.
+
+    Parameters
+    ----------
+    t : float or jax.Array
+        Time (read by the extra input only).
+    y : jax.Array
+        Shape (4P,). The state (r, v, w, s blocks).
+    lagged : jax.Array
+        Shape (P * P, 4P): y(t - delay[m, k]) in row m * P + k.
+    args : tuple
+        ``(params, input)``: the `Params` (with a delay) and the extra input (None or a callable
+        ``t -> scalar or (P,)``).
+
+    Returns
+    -------
+    jax.Array
+        Shape (4P,). dy/dt.
+
+    Examples
+    --------
+    At an equilibrium the past equals the present and the field vanishes.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, meanfield_equilibria
+    >>> p = presets.chen_campbell_2022(eta_bar=0.25, delay=2.0)
+    >>> eq = meanfield_equilibria(p)
+    >>> y = jnp.concatenate([eq.r[0], eq.v[0], eq.w[0], eq.s[0]])
+    >>> bool(jnp.max(jnp.abs(delayed_meanfield_field(0.0, y, y[None], (p, None)))) < 1e-12)
+    True
+    """
+    params, inp = args
+    n_pop = params.eta_bar.shape[-1]
+    r, v, w, s = jnp.split(y, 4)
+    _, zero = _pairs(params)
+    pre = jnp.tile(jnp.arange(n_pop), n_pop)
+    past = lagged[jnp.arange(n_pop * n_pop), 3 * n_pop + pre]
+    seen = jnp.where(zero, s[pre], past).reshape(n_pop, n_pop)
+    gs, gse = delayed_synaptic_drive(params, seen)
+    extra = jnp.zeros((), y.dtype) if inp is None else jnp.asarray(inp(t), y.dtype)
+    i_total = params.i_ext + extra
+    dr = params.delta_eta / jnp.pi + 2 * r * v - r * (params.alpha + gs)
+    dv = v * v - params.alpha * v - (jnp.pi * r) ** 2 + gse - gs * v - w + params.eta_bar + i_total
+    dw = params.a * (params.b * v - w) + params.w_jump * r
+    ds = -s / params.tau_s + params.s_jump * r
+    return jnp.concatenate([dr, dv, dw, ds])
+
+
+class _History(eqx.Module):
+    """A user's history t -> (r, v, w, s) as `solve_dde` wants it: (t, args) -> flat state."""
+
+    fn: Callable
+
+    def __call__(self, t, args):
+        return jnp.concatenate([jnp.atleast_1d(jnp.asarray(x)) for x in self.fn(t)])
+
+
+# The solve_meanfield default step budget (1e6) stands for this one on the DDE path, where the
+# budget also sizes the stored interpolants (max_steps x 5 x 4P numbers).
+DDE_MAX_STEPS = 50_000
+
+
+def solve_delayed_meanfield(
+    params: Params,
+    ts: jax.Array,
+    *,
+    t0,
+    t1,
+    y0=None,
+    history=None,
+    i_ext=None,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    dt0=None,
+    max_steps: int = DDE_MAX_STEPS,
+    blowup=None,
+    throw: bool = True,
+):
+    """The delayed exact mean field by the method of steps (`jaxmf.dde.solve_dde`).
+
+    Called by `solve_meanfield` for parameters with a delay (`uses_dde`); use that. Runs under
+    jit and vmap; differentiates in forward mode (jvp, jacfwd: the step loop's derivative) and
+    in reverse mode (grad: a custom VJP whose backward pass is the Jacobian of the saved
+    states with respect to the parameters and initial state, computed in forward mode during
+    the forward pass, one batched solve with one direction per input number).
+
+    Parameters
+    ----------
+    params : Params
+        The parameters, with a delay, in the working precision.
+    ts : jax.Array
+        The save times in [t0, t1].
+    t0, t1 : float
+        The start and end times.
+    y0 : MeanFieldState, optional
+        The initial state, also the constant history (default all zeros).
+    history : callable, optional
+        t -> (r, v, w, s) for t <= t0 (instead of y0); the solution starts from history(t0).
+    i_ext : StepInput or callable, optional
+        Extra input; a StepInput's switch times are stepped to exactly.
+    rtol, atol : float
+        Error tolerances per step.
+    dt0 : float, optional
+        The first step.
+    max_steps : int
+        The step budget (it sizes the stored interpolants).
+    blowup : float, optional
+        Flag the solve as diverged when max |y| at the saved times exceeds this.
+    throw : bool
+        Raise (under jit: fail at run time) unless successful.
+
+    Returns
+    -------
+    MeanFieldResult
+        The solution at `ts`, model 'chen_campbell'.
+
+    Raises
+    ------
+    ParameterError
+        Both y0 and history given.
+    NumericalError
+        With `throw`, on a failed solve.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> res = solve_delayed_meanfield(presets.chen_campbell_2022(eta_bar=0.25, delay=1.0),
+    ...                               jnp.linspace(0.0, 100.0, 11), t0=0.0, t1=100.0)
+    >>> res.r.shape, res.message
+    ((11, 1), '')
+    """
+    from .meanfield import MeanFieldResult, StepInput
+
+    if y0 is not None and history is not None:
+        raise ParameterError("history", "give either y0 (a constant history) or history")
+    dtype = params.eta_bar.dtype
+    n_pop = params.eta_bar.shape[-1]
+    if history is None:
+        flat0 = (
+            jnp.zeros((4 * n_pop,), dtype)
+            if y0 is None
+            else jnp.concatenate([jnp.asarray(x, dtype) for x in y0])
+        )
+        hist: Any = flat0
+    else:
+        hist = _History(history)
+    breakpoints = i_ext.times if isinstance(i_ext, StepInput) else None
+    config = _DDEConfig(int(max_steps), rtol, atol, dt0)
+    ys, status, n_steps = _solve(
+        (params, hist, i_ext),
+        ts,
+        jnp.asarray(t0, dtype),
+        jnp.asarray(t1, dtype),
+        breakpoints,
+        config,
+    )
+    finite = jnp.all(jnp.isfinite(ys))
+    status = RESULTS.where((status == RESULTS.successful) & ~finite, RESULTS.diverged, status)
+    if blowup is not None:
+        over = jnp.nanmax(jnp.abs(ys)) > blowup
+        status = RESULTS.where(over, RESULTS.diverged, status)
+    r, v, w, s = jnp.split(ys, 4, axis=-1)
+    res = MeanFieldResult(
+        t=ts, r=r, v=v, w=w, s=s, status=status, n_steps=n_steps, model="chen_campbell"
+    )
+    if not throw:
+        return res
+    return raise_or_flag(
+        res,
+        "r",
+        "solve_meanfield (chen_campbell with delay)",
+        "try looser rtol/atol or a larger max_steps",
+    )
+
+
+class _DDEConfig(NamedTuple):
+    max_steps: int
+    rtol: float
+    atol: float
+    dt0: float | None
+
+
+def _forward(inputs, ts, t0, t1, breakpoints, config: _DDEConfig):
+    params, hist, i_ext = inputs
+    delays, _ = _pairs(params)
+    sol = solve_dde(
+        delayed_meanfield_field,
+        hist,
+        t1,
+        delays,
+        t0=t0,
+        args=(params, i_ext),
+        ts=ts,
+        rtol=config.rtol,
+        atol=config.atol,
+        dt0=config.dt0,
+        max_steps=config.max_steps,
+        breakpoints=breakpoints,
+        throw=False,
+    )
+    return sol.ys, sol.status, sol.n_steps
+
+
+def _solve(inputs, ts, t0, t1, breakpoints, config: _DDEConfig):
+    """Forward mode through the step loop when tangents come in; otherwise the custom VJP."""
+    forward = any(isinstance(x, jax.interpreters.ad.JVPTracer) for x in jax.tree.leaves(inputs))
+    if forward:
+        return _forward(inputs, ts, t0, t1, breakpoints, config)
+    return _solve_vjp(inputs, ts, t0, t1, breakpoints, config)
+
+
+@eqx.filter_custom_vjp
+def _solve_vjp(inputs, ts, t0, t1, breakpoints, config):
+    return _forward(inputs, ts, t0, t1, breakpoints, config)
+
+
+@_solve_vjp.def_fwd
+def _solve_vjp_fwd(perturbed, inputs, ts, t0, t1, breakpoints, config):
+    diff, rest = eqx.partition(inputs, perturbed)
+    flat, unravel = jax.flatten_util.ravel_pytree(diff)
+
+    def states(x):
+        ys, _, _ = _forward(eqx.combine(unravel(x), rest), ts, t0, t1, breakpoints, config)
+        return ys
+
+    out = _forward(inputs, ts, t0, t1, breakpoints, config)
+    jac = jax.jacfwd(states)(flat)  # (T, 4P, n_inputs)
+    return out, jac
+
+
+@_solve_vjp.def_bwd
+def _solve_vjp_bwd(jac, grad_obj, perturbed, inputs, ts, t0, t1, breakpoints, config):
+    g_ys = grad_obj[0]
+    diff, _ = eqx.partition(inputs, perturbed)
+    flat, unravel = jax.flatten_util.ravel_pytree(diff)
+    if g_ys is None:
+        g_flat = jnp.zeros_like(flat)
+    else:
+        g_flat = jnp.einsum("tn,tni->i", g_ys, jac)
+    return unravel(g_flat)  # the structure of `inputs`, None where not differentiated

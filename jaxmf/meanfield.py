@@ -30,6 +30,7 @@ import numpy as np
 import optimistix as optx
 
 from ._results import RESULTS, from_diffrax, raise_or_flag, status_message
+from .delay import DDE_MAX_STEPS, solve_delayed_meanfield, uses_dde
 from .params import (
     ParameterError,
     Params,
@@ -509,6 +510,7 @@ def solve_meanfield(
     blowup: float | None = None,
     dtype=None,
     throw: bool = True,
+    history=None,
 ) -> MeanFieldResult:
     """Integrate a mean-field model with diffrax from t0 to t1, saving at `ts`.
 
@@ -557,6 +559,13 @@ def solve_meanfield(
     throw : bool
         Raise `NumericalError` (under jit: an `equinox.error_if` error) on any status other than
         successful; with False the result comes back flagged.
+    history : callable, optional
+        With a delay: t -> (r, v, w, s) for t <= t0 (default: y0 held constant).
+
+    With a nonzero `params.delay` the model is a delay-differential equation (`jaxmf.delay`),
+    solved by the method of steps on Dormand-Prince 5(4) (`jaxmf.dde.solve_dde`; `solver` and
+    `adjoint` do not apply, the default step budget is `jaxmf.delay.DDE_MAX_STEPS`); only
+    'chen_campbell' has a delayed form. A delay of zero everywhere is the ODE.
 
     Returns
     -------
@@ -609,6 +618,28 @@ def solve_meanfield(
             raise ParameterError(
                 "y0", f"needs r, v, w, s of shape ({p},) (or scalars); got shapes {shapes}"
             ) from None
+    if uses_dde(params):
+        if model != "chen_campbell" or solver is not None or adjoint is not None:
+            raise ParameterError(
+                "delay", "the delayed mean field is model='chen_campbell' with its own DDE solver"
+            )
+        return solve_delayed_meanfield(
+            params,
+            jnp.linspace(t0, t1, n_default, dtype=dtype) if ts is None else ts,
+            t0=t0,
+            t1=t1,
+            y0=y0,
+            history=history,
+            i_ext=i_ext,
+            rtol=rtol,
+            atol=atol,
+            dt0=dt0,
+            max_steps=DDE_MAX_STEPS if max_steps == 1_000_000 else max_steps,
+            blowup=blowup,
+            throw=throw,
+        )
+    if history is not None:
+        raise ParameterError("history", "a history function needs a nonzero delay")
     solver = solver or diffrax.Tsit5()
     # Concrete scalars go in as Python floats (cast inside the compiled solve): no eager array
     # per argument, and 1000 and 1000.0 share one compilation.
