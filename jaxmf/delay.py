@@ -26,6 +26,8 @@ s means on [t0, t0 + tau].
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -36,8 +38,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._results import RESULTS, raise_or_flag
-from .dde import solve_dde
-from .params import ParameterError, Params, synaptic_drive
+from .dde import characteristic_roots, solve_dde
+from .params import (
+    ParameterError,
+    Params,
+    check_whole,
+    parse_parameter,
+    set_parameter,
+    synaptic_drive,
+)
 
 __all__ = [
     "DelayLine",
@@ -50,6 +59,10 @@ __all__ = [
     "uses_dde",
     "delayed_meanfield_field",
     "solve_delayed_meanfield",
+    "delayed_jacobians",
+    "delayed_eigenvalues",
+    "delayed_stability",
+    "continue_delay",
 ]
 
 
@@ -416,9 +429,14 @@ def delayed_meanfield_field(t, y, lagged, args):
     True
     """
     params, inp = args
+    _, zero = _pairs(params)
+    return _field(t, y, lagged, params, inp, zero)
+
+
+def _field(t, y, lagged, params: Params, inp, zero):
+    """The delayed field; pairs where `zero` read s from the present instead of the past."""
     n_pop = params.eta_bar.shape[-1]
     r, v, w, s = jnp.split(y, 4)
-    _, zero = _pairs(params)
     pre = jnp.tile(jnp.arange(n_pop), n_pop)
     past = lagged[jnp.arange(n_pop * n_pop), 3 * n_pop + pre]
     seen = jnp.where(zero, s[pre], past).reshape(n_pop, n_pop)
@@ -625,3 +643,289 @@ def _solve_vjp_bwd(jac, grad_obj, perturbed, inputs, ts, t0, t1, breakpoints, co
     else:
         g_flat = jnp.einsum("tn,tni->i", g_ys, jac)
     return unravel(g_flat)  # the structure of `inputs`, None where not differentiated
+
+
+def delayed_jacobians(x: jax.Array, params: Params) -> tuple[jax.Array, jax.Array]:
+    """The linearisation of the delayed mean field at a constant state x: A0 (the present) and
+    one matrix per (post, pre) pair (the past), so that near x the DDE reads
+    y' = A0 y + sum_mk A_mk y(t - delay[m, k]).
+
+    Parameters
+    ----------
+    x : jax.Array
+        Shape (4P,). The state (an equilibrium).
+    params : Params
+        Parameters with a delay.
+
+    Returns
+    -------
+    a0 : jax.Array
+        Shape (4P, 4P).
+    a_delayed : jax.Array
+        Shape (P * P, 4P, 4P), pair (m, k) in row m * P + k (for every pair, whatever its
+        delay: they do not depend on the delays).
+
+    Examples
+    --------
+    Their sum is the undelayed Jacobian.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> from jaxmf.bifurcation import meanfield_vector_field
+    >>> p = presets.chen_campbell_2022(eta_bar=0.25, delay=2.0)
+    >>> x = jnp.array([0.1, -0.2, 0.01, 0.3])
+    >>> a0, a1 = delayed_jacobians(x, p)
+    >>> bool(jnp.allclose(a0 + a1.sum(0), jax.jacfwd(meanfield_vector_field)(x, p)))
+    True
+    """
+    n_pairs = params.delay.size
+    past = jnp.broadcast_to(x, (n_pairs, x.shape[0]))
+    # Every pair is read from the past here, a zero delay too: characteristic_roots moves
+    # the matrix of a zero delay into A0 itself, so the matrices do not depend on the delays.
+    every = jnp.zeros((n_pairs,), bool)
+    field = lambda y, lag: _field(0.0, y, lag, params, None, every)
+    a0 = jax.jacfwd(field, argnums=0)(x, past)
+    a1 = jax.jacfwd(field, argnums=1)(x, past)  # (4P, K, 4P)
+    return a0, jnp.transpose(a1, (1, 0, 2))
+
+
+def delayed_eigenvalues(x: jax.Array, params: Params, n_roots: int | None = None, n_nodes=40):
+    """The rightmost characteristic roots of the delayed mean field linearised at x (the
+    eigenvalues of its equilibrium), by `jaxmf.dde.characteristic_roots`.
+
+    Parameters
+    ----------
+    x : jax.Array
+        Shape (4P,). An equilibrium.
+    params : Params
+        Parameters with a delay.
+    n_roots : int, optional
+        How many roots (default 4P, as many as the undelayed eigenvalues).
+    n_nodes : int, default 40
+        Chebyshev nodes of the discretisation.
+
+    Returns
+    -------
+    jax.Array or numpy.ndarray
+        (n_roots,) complex, by decreasing real part.
+
+    Examples
+    --------
+    >>> from jaxmf import presets, meanfield_equilibria
+    >>> import jax.numpy as jnp
+    >>> p = presets.chen_campbell_2022(eta_bar=0.25, delay=2.0)
+    >>> eq = meanfield_equilibria(p)
+    >>> x = jnp.concatenate([eq.r[0], eq.v[0], eq.w[0], eq.s[0]])
+    >>> bool(jnp.allclose(delayed_eigenvalues(x, p), eq.eigenvalues[0]))
+    True
+    """
+    a0, a1 = delayed_jacobians(x, params)
+    n_roots = x.shape[0] if n_roots is None else n_roots
+    return characteristic_roots(
+        a0, a1, jnp.reshape(params.delay, (-1,)), n_nodes=n_nodes, n_roots=n_roots
+    )
+
+
+def delayed_stability(eq, params: Params):
+    """`Equilibria` of the delayed mean field with their eigenvalues and stability: the
+    rightmost 4P characteristic roots of each equilibrium (the equilibria themselves are the
+    undelayed model's). Used by `meanfield_equilibria`.
+
+    Parameters
+    ----------
+    eq : Equilibria
+        The equilibria of the model without delay (same points).
+    params : Params
+        Parameters with a delay (unbatched; vmap for a batch).
+
+    Returns
+    -------
+    Equilibria
+        `eigenvalues` the rightmost characteristic roots, `stable` where all have negative
+        real parts.
+
+    Examples
+    --------
+    >>> from jaxmf import presets, meanfield_equilibria
+    >>> eq = meanfield_equilibria(presets.chen_campbell_2022(eta_bar=0.25, delay=2.0))
+    >>> eq.eigenvalues.shape, bool(eq.stable[0])
+    ((8, 4), False)
+    """
+    x = jnp.concatenate([eq.r, eq.v, eq.w, eq.s], axis=-1)
+    valid = eq.valid
+    safe = jnp.where(valid[:, None], x, jnp.nan_to_num(x[0]) + 1.0)
+    roots = jax.vmap(lambda xi: delayed_eigenvalues(xi, params))(safe)
+    nan = jnp.asarray(jnp.nan, roots.real.dtype)
+    roots = jnp.where(valid[:, None], roots, nan + 0j * nan)
+    top = jnp.max(jnp.where(jnp.isnan(roots.real), -jnp.inf, roots.real), axis=-1)
+    stable = valid & (top < 0)
+    return eqx.tree_at(lambda e: (e.eigenvalues, e.stable), eq, (roots, stable))
+
+
+def _delays_at(base: Params, address, value) -> jax.Array:
+    return jnp.reshape(set_parameter(base, address, value).delay, (-1,))
+
+
+def _hopf_residual(u, a0, a1, base: Params, address, c):
+    """Delta(i omega; tau) v = 0 and c^H v = 1 as 2n + 2 real equations in
+    u = (Re v, Im v, omega, tau)."""
+    n = a0.shape[0]
+    v = u[:n] + 1j * u[n : 2 * n]
+    omega, tau = u[2 * n], u[2 * n + 1]
+    lam = 1j * omega
+    phase = jnp.exp(-lam * _delays_at(base, address, tau))
+    delta = lam * jnp.eye(n) - a0 - jnp.einsum("k,kij->ij", phase, a1)
+    res = jnp.concatenate([delta @ v, (jnp.conj(c) @ v - 1.0)[None]])
+    return jnp.concatenate([res.real, res.imag])
+
+
+@functools.partial(jax.jit, static_argnums=(4,))
+def _refine_hopf(a0, a1, base: Params, value, address, omega):
+    """Newton on `_hopf_residual` from (tau, omega) = (value, omega); returns (omega, tau,
+    max residual)."""
+    n = a0.shape[0]
+    lam = 1j * omega
+    delta = (
+        lam * jnp.eye(n)
+        - a0
+        - jnp.einsum("k,kij->ij", jnp.exp(-lam * _delays_at(base, address, value)), a1)
+    )
+    _, _, vh = jnp.linalg.svd(delta)
+    c = jnp.conj(vh[-1])
+    u = jnp.concatenate([c.real, c.imag, jnp.stack([omega, value])])
+
+    def step(_, u):
+        f = lambda x: _hopf_residual(x, a0, a1, base, address, c)
+        du = jnp.linalg.solve(jax.jacfwd(f)(u), -f(u))
+        return jnp.where(jnp.all(jnp.isfinite(du)), u + du, u)
+
+    u = jax.lax.fori_loop(0, 20, step, u)
+    res = jnp.max(jnp.abs(_hopf_residual(u, a0, a1, base, address, c)))
+    return u[2 * n], u[2 * n + 1], res
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _roots_along(a0, a1, base: Params, values, address, n_nodes: int):
+    return jax.vmap(
+        lambda t: characteristic_roots(
+            a0, a1, _delays_at(base, address, t), n_nodes=n_nodes, n_roots=a0.shape[0]
+        )
+    )(values)
+
+
+def continue_delay(
+    params: Params,
+    param: str = "delay",
+    bounds=(0.0, 10.0),
+    *,
+    start=None,
+    points: int = 201,
+    n_nodes: int = 40,
+):
+    """An equilibrium of the delayed mean field along a delay: its stability and Hopf points.
+
+    The equilibria do not depend on the delay (a constant past is the present), so the branch
+    is one state; along the delay its characteristic roots move (`delayed_eigenvalues` on a
+    grid of `points` delays). Where the number of roots with positive real part changes, a
+    pair crosses the imaginary axis: the Hopf point (tau*, omega*) is refined by Newton on
+    Delta(i omega; tau) v = 0, c^H v = 1 (the roots of a delay equation cross at lambda = i
+    omega with omega > 0; lambda = 0 does not depend on the delay). The first Lyapunov
+    coefficient of a delay equation's Hopf point is not computed (NaN).
+
+    Parameters
+    ----------
+    params : Params
+        The parameters (a delay is added, zero, when absent).
+    param : str, default 'delay'
+        'delay' (every entry) or one entry 'delay[m,k]'.
+    bounds : tuple of float, default (0.0, 10.0)
+        The delay interval (>= 0).
+    start : None, int or Array
+        The equilibrium: None (the first of `meanfield_equilibria`), an index into that list,
+        or a flat state (r, v, w, s blocks).
+    points : int, default 201
+        Grid points on `bounds`.
+    n_nodes : int, default 40
+        Chebyshev nodes of the discretisation (raise it for long delays or fast roots).
+
+    Returns
+    -------
+    Branch
+        kind 'equilibrium', param (param,), values (points + Hopf points, 1), eigenvalues the
+        4P rightmost characteristic roots, `stable`, and `special_points` the Hopf points
+        (`frequency` omega*, `data['direction']` +1 where stability is lost with growing
+        delay, -1 where it is regained, `converged` when the Newton residual is below 1e-10).
+
+    Raises
+    ------
+    ParameterError
+        `param` is not a delay, bad bounds or grid.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> b = continue_delay(presets.chen_campbell_2022(eta_bar=0.25), bounds=(0.0, 3.0), points=31)
+    >>> [(sp.kind, round(float(sp.value), 4)) for sp in b.special_points]
+    [('hopf', 1.6932)]
+    """
+    from .bifurcation import Branch, SpecialPoint
+    from .meanfield import meanfield_equilibria
+
+    address = parse_parameter(param, params.n_populations)
+    if address.field != "delay":
+        raise ParameterError("param", f"must be 'delay' or 'delay[m,k]'; got {param!r}")
+    lo, hi = (float(x) for x in bounds)
+    if not (0 <= lo < hi and math.isfinite(hi)):
+        raise ParameterError("bounds", f"must satisfy 0 <= low < high; got {bounds!r}")
+    points = check_whole("points", points, minimum=2)
+    base = params if params.delay is not None else params.replace(delay=0.0)
+    if start is None or isinstance(start, (int, np.integer)):
+        eq = meanfield_equilibria(base.replace(delay=None))
+        i = 0 if start is None else int(start)
+        if not 0 <= i < eq.count:
+            raise ParameterError("start", f"there are {eq.count} equilibria; got index {i}")
+        x = jnp.concatenate([eq.r[i], eq.v[i], eq.w[i], eq.s[i]])
+    else:
+        x = jnp.asarray(start, base.eta_bar.dtype)
+    a0, a1 = delayed_jacobians(x, base)
+    values = jnp.linspace(lo, hi, points, dtype=x.dtype)
+    roots = np.asarray(_roots_along(a0, a1, base, values, address, n_nodes))
+    re = np.where(np.isnan(roots.real), -np.inf, roots.real)
+    unstable = np.sum(re > 0, axis=1)
+    specials = []
+    for j in np.nonzero(np.diff(unstable) != 0)[0]:
+        # The crossing pair: nearest the imaginary axis on both sides.
+        k_a, k_b = np.argmin(np.abs(re[j])), np.argmin(np.abs(re[j + 1]))
+        ra, rb = roots[j, k_a], roots[j + 1, k_b]
+        frac = ra.real / (ra.real - rb.real) if ra.real != rb.real else 0.5
+        guess = float(values[j] + frac * (values[j + 1] - values[j]))
+        omega, tau, res = _refine_hopf(
+            a0, a1, base, jnp.asarray(guess, x.dtype), address, jnp.asarray(abs(ra.imag))
+        )
+        ok = bool(res < 1e-10) and float(values[j]) - 1e-9 <= float(tau) <= float(values[j + 1])
+        tau = tau if ok else jnp.asarray(guess, x.dtype)
+        specials.append(
+            SpecialPoint(
+                kind="hopf",
+                param=(param,),
+                value=tau,
+                state=x,
+                params=set_parameter(base, address, tau),
+                index=int(j + 1),
+                converged=ok,
+                frequency=jnp.abs(omega) if ok else jnp.asarray(abs(ra.imag)),
+                data={"direction": int(np.sign(unstable[j + 1] - unstable[j]))},
+            )
+        )
+    stable = np.all(re < 0, axis=1)
+    return Branch(
+        kind="equilibrium",
+        param=(param,),
+        values=values[:, None],
+        states=jnp.broadcast_to(x, (points, x.shape[0])),
+        eigenvalues=jnp.asarray(roots),
+        stable=jnp.asarray(stable),
+        base=base,
+        special_points=tuple(specials),
+        message=f"{len(specials)} Hopf point(s) on delay in [{lo:g}, {hi:g}]",
+    )

@@ -30,7 +30,7 @@ import numpy as np
 import optimistix as optx
 
 from ._results import RESULTS, from_diffrax, raise_or_flag, status_message
-from .delay import DDE_MAX_STEPS, solve_delayed_meanfield, uses_dde
+from .delay import DDE_MAX_STEPS, delayed_stability, solve_delayed_meanfield, uses_dde
 from .params import (
     ParameterError,
     Params,
@@ -1251,7 +1251,9 @@ def meanfield_equilibria(
     This finds the equilibria in practice but, unlike the one-population bracketing, cannot prove
     that none was missed. Jacobian eigenvalues come from jax.jacfwd; `stable` means all real
     parts < 0. Pure: works under jit, vmap (over params), grad and jacfwd; compiled once per
-    (shapes, options) and reused.
+    (shapes, options) and reused. With a nonzero delay the equilibria are the same and
+    `eigenvalues` are the 4P rightmost roots of the characteristic equation
+    (`jaxmf.delay.delayed_stability`).
 
     Parameters
     ----------
@@ -1321,6 +1323,8 @@ def meanfield_equilibria(
         res = _equilibria_jit(
             params, max_equilibria=int(max_equilibria), r_range=(lo, hi), grid=int(grid)
         )
+    if uses_dde(params):
+        res = delayed_stability(res, params)
     if not throw:
         return res
     return _maybe_throw(
