@@ -689,7 +689,7 @@ def delayed_jacobians(x: jax.Array, params: Params) -> tuple[jax.Array, jax.Arra
     return a0, jnp.transpose(a1, (1, 0, 2))
 
 
-def delayed_eigenvalues(x: jax.Array, params: Params, n_roots: int | None = None, n_nodes=40):
+def delayed_eigenvalues(x: jax.Array, params: Params, n_roots: int | None = None, n_nodes=20):
     """The rightmost characteristic roots of the delayed mean field linearised at x (the
     eigenvalues of its equilibrium), by `jaxmf.dde.characteristic_roots`.
 
@@ -701,8 +701,9 @@ def delayed_eigenvalues(x: jax.Array, params: Params, n_roots: int | None = None
         Parameters with a delay.
     n_roots : int, optional
         How many roots (default 4P, as many as the undelayed eigenvalues).
-    n_nodes : int, default 40
-        Chebyshev nodes of the discretisation.
+    n_nodes : int, default 20
+        Chebyshev nodes of the discretisation (its eigenvalues only start Newton, so a coarse
+        one serves; raise it for delays much longer than the slowest oscillation).
 
     Returns
     -------
@@ -755,8 +756,7 @@ def delayed_stability(eq, params: Params):
     valid = eq.valid
     safe = jnp.where(valid[:, None], x, jnp.nan_to_num(x[0]) + 1.0)
     roots = jax.vmap(lambda xi: delayed_eigenvalues(xi, params))(safe)
-    nan = jnp.asarray(jnp.nan, roots.real.dtype)
-    roots = jnp.where(valid[:, None], roots, nan + 0j * nan)
+    roots = jnp.where(valid[:, None], roots, jnp.full_like(roots, jnp.nan))
     top = jnp.max(jnp.where(jnp.isnan(roots.real), -jnp.inf, roots.real), axis=-1)
     stable = valid & (top < 0)
     return eqx.tree_at(lambda e: (e.eigenvalues, e.stable), eq, (roots, stable))
@@ -770,28 +770,30 @@ def _hopf_residual(u, a0, a1, base: Params, address, c):
     """Delta(i omega; tau) v = 0 and c^H v = 1 as 2n + 2 real equations in
     u = (Re v, Im v, omega, tau)."""
     n = a0.shape[0]
-    v = u[:n] + 1j * u[n : 2 * n]
+    v = jax.lax.complex(u[:n], u[n : 2 * n])
     omega, tau = u[2 * n], u[2 * n + 1]
-    lam = 1j * omega
-    phase = jnp.exp(-lam * _delays_at(base, address, tau))
-    delta = lam * jnp.eye(n) - a0 - jnp.einsum("k,kij->ij", phase, a1)
+    delta = _delta(jax.lax.complex(jnp.zeros_like(omega), omega), a0, a1, base, address, tau)
     res = jnp.concatenate([delta @ v, (jnp.conj(c) @ v - 1.0)[None]])
     return jnp.concatenate([res.real, res.imag])
+
+
+def _delta(lam, a0, a1, base: Params, address, value):
+    """The characteristic matrix lambda I - A0 - sum_k A_k exp(-lambda tau_k) at one delay value."""
+    cdtype = lam.dtype
+    tau = _delays_at(base, address, value).astype(cdtype)
+    phase = jnp.exp(-lam * tau)
+    eye = jnp.eye(a0.shape[0], dtype=cdtype)
+    return lam * eye - a0.astype(cdtype) - jnp.einsum("k,kij->ij", phase, a1.astype(cdtype))
 
 
 @functools.partial(jax.jit, static_argnums=(4,))
 def _refine_hopf(a0, a1, base: Params, value, address, omega):
     """Newton on `_hopf_residual` from (tau, omega) = (value, omega); returns (omega, tau,
     max residual)."""
-    n = a0.shape[0]
-    lam = 1j * omega
-    delta = (
-        lam * jnp.eye(n)
-        - a0
-        - jnp.einsum("k,kij->ij", jnp.exp(-lam * _delays_at(base, address, value)), a1)
-    )
+    delta = _delta(jax.lax.complex(jnp.zeros_like(omega), omega), a0, a1, base, address, value)
     _, _, vh = jnp.linalg.svd(delta)
     c = jnp.conj(vh[-1])
+    n = a0.shape[0]
     u = jnp.concatenate([c.real, c.imag, jnp.stack([omega, value])])
 
     def step(_, u):
@@ -820,7 +822,7 @@ def continue_delay(
     *,
     start=None,
     points: int = 201,
-    n_nodes: int = 40,
+    n_nodes: int = 20,
 ):
     """An equilibrium of the delayed mean field along a delay: its stability and Hopf points.
 
@@ -845,8 +847,9 @@ def continue_delay(
         or a flat state (r, v, w, s blocks).
     points : int, default 201
         Grid points on `bounds`.
-    n_nodes : int, default 40
-        Chebyshev nodes of the discretisation (raise it for long delays or fast roots).
+    n_nodes : int, default 20
+        Chebyshev nodes of the discretisation (raise it for delays much longer than the
+        slowest oscillation).
 
     Returns
     -------
@@ -900,7 +903,7 @@ def continue_delay(
         frac = ra.real / (ra.real - rb.real) if ra.real != rb.real else 0.5
         guess = float(values[j] + frac * (values[j + 1] - values[j]))
         omega, tau, res = _refine_hopf(
-            a0, a1, base, jnp.asarray(guess, x.dtype), address, jnp.asarray(abs(ra.imag))
+            a0, a1, base, jnp.asarray(guess, x.dtype), address, jnp.asarray(abs(ra.imag), x.dtype)
         )
         ok = bool(res < 1e-10) and float(values[j]) - 1e-9 <= float(tau) <= float(values[j + 1])
         tau = tau if ok else jnp.asarray(guess, x.dtype)

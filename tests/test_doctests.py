@@ -25,6 +25,7 @@ MODULES = [
     "jaxmf.io",
     "jaxmf.plot",
     "jaxmf.dde",
+    "jaxmf.delay",
     "jaxmf.meanfield",
     "jaxmf.network",
     "jaxmf.heterogeneity",
