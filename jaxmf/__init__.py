@@ -6,6 +6,7 @@ The public surface is re-exported here; see the README and each function's docst
 from . import analysis as analysis
 from . import cache as cache
 from . import dde as dde
+from . import delay as delay
 from . import presets as presets
 from ._bursting import BurstingRegion as BurstingRegion
 from ._bursting import bursting_region as bursting_region
@@ -58,6 +59,7 @@ from .cycles import Cycle as Cycle
 from .cycles import continue_cycles as continue_cycles
 from .cycles import cycle_at as cycle_at
 from .cycles import cycle_from_trajectory as cycle_from_trajectory
+from .delay import continue_delay as continue_delay
 from .heterogeneity import Quantiles as Quantiles
 from .heterogeneity import RandomDraws as RandomDraws
 from .meanfield import MeanFieldResult as MeanFieldResult

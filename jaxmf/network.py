@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -929,7 +929,12 @@ def run(
             return one_bin(vws)
         return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws)
 
-    vws0 = (state.v, state.w, state.s, *([] if state.past is None else [state.past]))
+    vws0: tuple[Any, ...] = (
+        state.v,
+        state.w,
+        state.s,
+        *([] if state.past is None else [state.past]),
+    )
     vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
     new_state = NetworkState(
