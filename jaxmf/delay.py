@@ -138,7 +138,7 @@ class DelayLine(eqx.Module):
         >>> line.lagged(jnp.array([[1]])).tolist(), line.lagged(jnp.array([[0]])).tolist()
         ([[0.0]], [[1.0]])
         """
-        slot = (self.head - steps) % self.length
+        slot = (self.head - jnp.asarray(steps).astype(self.head.dtype)) % self.length
         pre = jnp.arange(self.s.shape[-1])
         return self.s[slot, pre[None, :]]
 
@@ -857,7 +857,8 @@ def continue_delay(
         kind 'equilibrium', param (param,), values (points + Hopf points, 1), eigenvalues the
         4P rightmost characteristic roots, `stable`, and `special_points` the Hopf points
         (`frequency` omega*, `data['direction']` +1 where stability is lost with growing
-        delay, -1 where it is regained, `converged` when the Newton residual is below 1e-10).
+        delay, -1 where it is regained, `converged` when the Newton residual is below 1e-10,
+        1e-4 in float32).
 
     Raises
     ------
@@ -868,8 +869,8 @@ def continue_delay(
     --------
     >>> from jaxmf import presets
     >>> b = continue_delay(presets.chen_campbell_2022(eta_bar=0.25), bounds=(0.0, 3.0), points=31)
-    >>> [(sp.kind, round(float(sp.value), 4)) for sp in b.special_points]
-    [('hopf', 1.6932)]
+    >>> [(sp.kind, round(float(sp.value), 2)) for sp in b.special_points]
+    [('hopf', 1.86)]
     """
     from .bifurcation import Branch, SpecialPoint
     from .meanfield import meanfield_equilibria
@@ -905,7 +906,8 @@ def continue_delay(
         omega, tau, res = _refine_hopf(
             a0, a1, base, jnp.asarray(guess, x.dtype), address, jnp.asarray(abs(ra.imag), x.dtype)
         )
-        ok = bool(res < 1e-10) and float(values[j]) - 1e-9 <= float(tau) <= float(values[j + 1])
+        tol = 1e-10 if x.dtype == jnp.float64 else 1e-4
+        ok = bool(res < tol) and float(values[j]) - 1e-9 <= float(tau) <= float(values[j + 1])
         tau = tau if ok else jnp.asarray(guess, x.dtype)
         specials.append(
             SpecialPoint(
