@@ -20,6 +20,7 @@ diffrax has no DDE solver, so this module provides the two pieces a delayed mode
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -185,6 +186,7 @@ def solve_dde(
     dt0: float | None = None,
     max_steps: int = 20_000,
     discontinuity_order: int = 5,
+    breakpoints=None,
     throw: bool = True,
 ) -> DDESolution:
     """Solve y'(t) = f(t, y(t), y(t - tau_1), ..., y(t - tau_K), args) from t0 to t1.
@@ -215,6 +217,9 @@ def solve_dde(
         The step budget; it also sizes the stored interpolants (max_steps x 5 x n numbers).
     discontinuity_order : int, default 5
         How many generations of derivative jumps from t0 the steps land on (`discontinuities`).
+    breakpoints : Array, optional
+        Further times the steps land on exactly (where the vector field itself jumps, e.g. a
+        piecewise-constant input); times outside (t0, t1) are ignored.
     throw : bool, default True
         Raise `NumericalError` (under `jit`: an `equinox.error_if` error) unless the status is
         successful; with False the flagged result is returned.
@@ -269,8 +274,20 @@ def solve_dde(
     tol = (jnp.asarray(rtol, dtype), jnp.asarray(atol, dtype))
     # Python floats in args become arrays: one compilation serves every value.
     args = jax.tree.map(lambda x: jnp.asarray(x, dtype) if type(x) is float else x, args)
+    extra = jnp.zeros((0,), dtype) if breakpoints is None else jnp.asarray(breakpoints, dtype)
     sol = _integrate(
-        vector_field, history, start, end, delays, args, ts, tol, h0, max_steps, discontinuity_order
+        vector_field,
+        history,
+        start,
+        end,
+        delays,
+        args,
+        ts,
+        tol,
+        h0,
+        max_steps,
+        discontinuity_order,
+        jnp.atleast_1d(extra),
     )
     return _maybe_throw(sol) if throw else sol
 
@@ -286,7 +303,7 @@ class _Constant(eqx.Module):
 
 @eqx.filter_jit
 def _integrate(
-    vector_field, history, t0, t1, delays, args, ts, tol, h0, max_steps, discontinuity_order
+    vector_field, history, t0, t1, delays, args, ts, tol, h0, max_steps, discontinuity_order, extra
 ):
     """The step loop, compiled once per (vector field, history, shapes, max_steps, order)."""
     rtol, atol = tol
@@ -296,7 +313,9 @@ def _integrate(
     tau_min = jnp.min(delays)
     span = t1 - t0
     jumps = discontinuities(t0, delays, discontinuity_order) if discontinuity_order else t1[None]
-    jumps = jnp.concatenate([jumps, t1[None]])
+    # Breakpoints outside (t0, t1) become t1: the steps land there anyway.
+    extra = jnp.where((extra > t0) & (extra < t1), extra, t1)
+    jumps = jnp.sort(jnp.concatenate([jumps, extra, t1[None]]))
 
     def f(t, y, steps):
         return jnp.asarray(vector_field(t, y, _lagged(steps, history, t0, delays, t, args), args))
@@ -402,19 +421,18 @@ def _chebyshev(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, d
 
 
-def _lagrange_row(nodes: np.ndarray, s: float) -> np.ndarray:
-    """Weights w_j with p(s) = sum_j w_j p(nodes_j) for the interpolating polynomial
-    (barycentric form; exact at a node)."""
-    n = len(nodes) - 1
+def _lagrange_row(nodes, s):
+    """Weights w_j with p(s) = sum_j w_j p(nodes_j) for the interpolating polynomial at the
+    Chebyshev extremal points (barycentric form; exact at a node). Traceable in s and nodes."""
+    n = nodes.shape[0] - 1
     w = (-1.0) ** np.arange(n + 1)
     w[0] *= 0.5
     w[-1] *= 0.5
     diff = s - nodes
-    hit = np.isclose(diff, 0.0, atol=1e-14 * max(1.0, np.max(np.abs(nodes))))
-    if hit.any():
-        return hit.astype(float) / hit.sum()
-    terms = w / diff
-    return terms / terms.sum()
+    hit = jnp.abs(diff) <= 1e-14 * jnp.maximum(1.0, jnp.max(jnp.abs(nodes)))
+    terms = jnp.asarray(w, diff.dtype) / jnp.where(hit, 1.0, diff)
+    exact = hit.astype(diff.dtype) / jnp.maximum(jnp.sum(hit.astype(diff.dtype)), 1.0)
+    return jnp.where(jnp.any(hit), exact, terms / jnp.sum(terms))
 
 
 def characteristic_roots(
@@ -425,7 +443,7 @@ def characteristic_roots(
     n_nodes: int = 40,
     n_roots: int = 8,
     newton_steps: int = 8,
-) -> np.ndarray:
+) -> np.ndarray | jax.Array:
     """The rightmost roots of the characteristic equation of x' = A0 x + sum_k A_k x(t - tau_k):
     det(lambda I - A0 - sum_k A_k exp(-lambda tau_k)) = 0.
 
@@ -433,7 +451,9 @@ def characteristic_roots(
     `n_nodes` + 1 Chebyshev points on [-tau_max, 0] (Breda, Maset & Vermiglio, SIAM J Sci Comput
     27, 2005); its eigenvalues approximate the roots, the rightmost ones first and best. Each of
     the `n_roots` rightmost is then refined by Newton on Delta(lambda) v = 0, c^H v = 1, so the
-    returned roots solve the characteristic equation to round-off.
+    returned roots solve the characteristic equation to round-off. A zero delay is read from the
+    present (its matrix joins A0). Traceable: runs under `jit` and `vmap` (matrices and delays
+    may be traced), compiled once per (shapes, n_nodes, n_roots, newton_steps).
 
     Parameters
     ----------
@@ -442,7 +462,7 @@ def characteristic_roots(
     a_delayed : Array
         (K, n, n) the Jacobians of the delayed terms.
     delays : Array
-        (K,) positive delays.
+        (K,) delays >= 0.
     n_nodes : int, default 40
         Chebyshev nodes of the discretisation (the matrix has n (n_nodes + 1) rows).
     n_roots : int, default 8
@@ -452,14 +472,16 @@ def characteristic_roots(
 
     Returns
     -------
-    numpy.ndarray
-        (n_roots,) complex roots, by decreasing real part (of a complex pair, the one with
-        positive imaginary part first).
+    numpy.ndarray or jax.Array
+        (n_roots,) complex roots (a NumPy array, or a JAX array under tracing), by decreasing
+        real part (of a complex pair, the one with
+        positive imaginary part first); NaN where fewer distinct roots were found (with all
+        delays zero: the n eigenvalues of A0 + sum_k A_k).
 
     Raises
     ------
     ParameterError
-        Mismatched shapes or a non-positive delay.
+        Mismatched shapes or a negative (concrete) delay.
 
     Examples
     --------
@@ -469,75 +491,107 @@ def characteristic_roots(
     >>> [round(float(z.real), 4) for z in roots], round(abs(float(roots[0].imag)), 4)
     ([-0.3181, -0.3181], 1.3372)
     """
-    a0 = np.atleast_2d(np.asarray(a0, float))
-    ak = np.asarray(a_delayed, float).reshape(-1, *a0.shape)
-    tau = np.atleast_1d(np.asarray(delays, float))
+    a0 = jnp.atleast_2d(jnp.asarray(a0))
+    dtype = jnp.result_type(float, a0)
+    a0 = a0.astype(dtype)
     n = a0.shape[0]
     if a0.shape != (n, n):
         raise ParameterError("a0", f"must be square; got shape {a0.shape}")
+    ak = jnp.asarray(a_delayed, dtype).reshape(-1, n, n)
+    tau = jnp.atleast_1d(jnp.asarray(delays, dtype))
     if ak.shape[0] != tau.shape[0]:
         raise ParameterError(
             "a_delayed", f"needs one matrix per delay: {ak.shape[0]} matrices, {tau.size} delays"
         )
-    if not np.all(tau > 0):
-        raise ParameterError("delays", f"must all be > 0; got {tau.tolist()}")
+    if not isinstance(tau, jax.core.Tracer) and not bool(jnp.all(tau >= 0)):
+        raise ParameterError("delays", f"must all be >= 0; got {np.asarray(tau).tolist()}")
     n_nodes = check_whole("n_nodes", n_nodes, minimum=2)
     n_roots = check_whole("n_roots", n_roots)
-    x, d = _chebyshev(n_nodes)
-    tau_max = tau.max()
-    theta = tau_max * (x - 1) / 2  # theta_0 = 0, theta_N = -tau_max
-    d = d * (2 / tau_max)
-    m = n * (n_nodes + 1)
-    big = np.zeros((m, m))
-    # Row block 0: the splicing condition u'(0) = A0 u(0) + sum_k A_k u(-tau_k).
-    big[:n, :n] = a0
-    for a, t in zip(ak, tau):
-        big[:n] += np.kron(_lagrange_row(theta, -t)[None, :], a)
-    # Row blocks 1..N: u'(theta_i) by spectral differentiation.
-    big[n:] = np.kron(d[1:], np.eye(n))
-    ev = np.linalg.eigvals(big)
-    ev = ev[np.argsort(-ev.real)][: max(n_roots * 2, n_roots + 4)]
-    refined = np.array([_newton_root(a0, ak, tau, z, newton_steps) for z in ev])
-    # Newton may move two estimates onto one root: keep distinct roots, rightmost first.
-    order = np.argsort(-refined.real)
-    out: list[complex] = []
-    for z in refined[order]:
-        if all(abs(z - w) > 1e-8 * max(1.0, abs(z)) for w in out):
-            out.append(z)
-        if len(out) == n_roots:
-            break
-    out_arr = np.array(out)
-    # Canonical order: by decreasing real part, the positive imaginary part of a pair first.
-    return out_arr[np.lexsort((-out_arr.imag, -np.round(out_arr.real, 10)))]
+    newton_steps = check_whole("newton_steps", newton_steps, minimum=0)
+    out = _roots(a0, ak, tau, n_nodes, n_roots, newton_steps)
+    return out if isinstance(out, jax.core.Tracer) else np.asarray(out)
 
 
-def _newton_root(a0, ak, tau, z, steps: int) -> complex:
-    """Newton on Delta(lambda) v = 0, c^H v = 1 from the eigenvalue estimate z."""
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def _roots(a0, ak, tau, n_nodes: int, n_roots: int, newton_steps: int):
     n = a0.shape[0]
+    zero = tau == 0
+    # A zero delay reads the present: its matrix joins A0 and a stand-in delay keeps the grid.
+    a0 = a0 + jnp.sum(jnp.where(zero[:, None, None], ak, 0.0), axis=0)
+    ak = jnp.where(zero[:, None, None], 0.0, ak)
+    tau_max = jnp.max(tau)
+    tau_max = jnp.where(tau_max > 0, tau_max, 1.0)
+    tau = jnp.where(zero, tau_max, tau)
+    x, d = _chebyshev(n_nodes)
+    theta = tau_max * (jnp.asarray(x, a0.dtype) - 1) / 2  # theta_0 = 0, theta_N = -tau_max
+    big_d = jnp.asarray(d, a0.dtype) * (2 / tau_max)
+    # Row block 0: the splicing condition u'(0) = A0 u(0) + sum_k A_k u(-tau_k).
+    rows = jax.vmap(lambda t: _lagrange_row(theta, -t))(tau)  # (K, N + 1)
+    top = jnp.einsum("kj,kab->ajb", rows, ak).reshape(n, n * (n_nodes + 1))
+    top = top.at[:, :n].add(a0)
+    # Row blocks 1..N: u'(theta_i) by spectral differentiation.
+    rest = jnp.kron(big_d[1:], jnp.eye(n, dtype=a0.dtype))
+    ev = jnp.linalg.eigvals(jnp.concatenate([top, rest]))
+    count = min(ev.shape[0], max(2 * n_roots, n_roots + 4))
+    ev = ev[jnp.argsort(-ev.real)][:count]
+    refined = jax.vmap(lambda z: _newton_root(a0, ak, tau, z, newton_steps))(ev)
+    # Newton may move two estimates onto one root: keep distinct roots, rightmost first.
+    refined = refined[jnp.argsort(-refined.real)]
+    close = (
+        jnp.abs(refined[:, None] - refined[None, :])
+        <= 1e-8 * jnp.maximum(1.0, jnp.abs(refined))[:, None]
+    )
+    earlier = jnp.tril(jnp.ones((count, count), bool), k=-1)
+    dup = jnp.any(close & earlier, axis=1)
+    nan = jnp.asarray(jnp.nan + 0j, refined.dtype)
+    keep = jnp.where(dup, nan, refined)
+    # Canonical order: by decreasing real part, the positive imaginary part of a pair first;
+    # NaN (duplicates) last.
+    key_re = jnp.where(dup, jnp.inf, -jnp.round(keep.real, 10))
+    key_im = jnp.where(dup, jnp.inf, -keep.imag)
+    order = jnp.lexsort((key_im, key_re))
+    out = keep[order][:n_roots]
+    if out.shape[0] < n_roots:
+        out = jnp.concatenate([out, jnp.full((n_roots - out.shape[0],), nan)])
+    return out
+
+
+def _newton_root(a0, ak, tau, z, steps: int):
+    """Newton on Delta(lambda) v = 0, c^H v = 1 from the eigenvalue estimate z (a step that is
+    not finite leaves the iterate where it was)."""
+    n = a0.shape[0]
+    cdtype = jnp.complex128 if a0.dtype == jnp.float64 else jnp.complex64
+    eye = jnp.eye(n, dtype=cdtype)
+    a0, ak, tau = a0.astype(cdtype), ak.astype(cdtype), tau.astype(cdtype)
 
     def delta(lam):
-        return lam * np.eye(n) - a0 - np.einsum("k,kij->ij", np.exp(-lam * tau), ak)
+        return lam * eye - a0 - jnp.einsum("k,kij->ij", jnp.exp(-lam * tau), ak)
 
     def d_delta(lam):
-        return np.eye(n) + np.einsum("k,kij->ij", tau * np.exp(-lam * tau), ak)
+        return eye + jnp.einsum("k,kij->ij", tau * jnp.exp(-lam * tau), ak)
 
     # Start from the null vector of Delta(z) (smallest singular vector).
-    _, _, vh = np.linalg.svd(delta(z))
+    z = z.astype(cdtype)
+    _, _, vh = jnp.linalg.svd(delta(z))
     v = vh[-1].conj()
-    c = v.copy()
-    lam = complex(z)
-    for _ in range(steps):
-        jac = np.zeros((n + 1, n + 1), complex)
-        jac[:n, :n] = delta(lam)
-        jac[:n, n] = d_delta(lam) @ v
-        jac[n, :n] = c.conj()
-        res = np.concatenate([delta(lam) @ v, [c.conj() @ v - 1.0]])
-        try:
-            step = np.linalg.solve(jac, -res)
-        except np.linalg.LinAlgError:
-            break
-        v = v + step[:n]
-        lam = lam + step[n]
-        if abs(step[n]) <= 1e-15 * max(1.0, abs(lam)):
-            break
-    return lam
+    c = v
+
+    def step(_, carry):
+        v, lam = carry
+        jac = jnp.zeros((n + 1, n + 1), cdtype)
+        jac = jac.at[:n, :n].set(delta(lam))
+        jac = jac.at[:n, n].set(d_delta(lam) @ v)
+        jac = jac.at[n, :n].set(c.conj())
+        res = jnp.concatenate([delta(lam) @ v, (c.conj() @ v - 1.0)[None]])
+        dx = jnp.linalg.solve(jac, -res)
+        ok = jnp.all(jnp.isfinite(dx))
+        return jnp.where(ok, v + dx[:n], v), jnp.where(ok, lam + dx[n], lam)
+
+    _, lam = jax.lax.fori_loop(0, steps, step, (v, z))
+    # Newton from a poor estimate (far left, where exp(-lambda tau) is huge) can wander off:
+    # its result counts only if it solves the equation to round-off, else the estimate stays.
+    weight = jnp.abs(jnp.exp(-lam * tau))
+    scale = jnp.abs(lam) + jnp.max(jnp.abs(a0)) + jnp.sum(weight * jnp.max(jnp.abs(ak), (1, 2)))
+    smallest = jnp.linalg.svd(delta(lam), compute_uv=False)[-1]
+    solved = jnp.isfinite(lam) & (smallest <= 1e-10 * scale)
+    return jnp.where(solved, lam, z)

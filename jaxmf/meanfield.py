@@ -33,6 +33,7 @@ import numpy as np
 import optimistix as optx
 
 from ._results import RESULTS, from_diffrax, raise_or_flag, status_message
+from .delay import DDE_MAX_STEPS, delayed_stability, solve_delayed_meanfield, uses_dde
 from .inputs import StepInput, jump_times
 from .noise import effective_half_width
 from .params import (
@@ -456,6 +457,7 @@ def solve_meanfield(
     blowup: float | None = None,
     dtype=None,
     throw: bool = True,
+    history=None,
 ) -> MeanFieldResult:
     """Integrate a mean-field model with diffrax from t0 to t1, saving at `ts`.
 
@@ -510,6 +512,13 @@ def solve_meanfield(
     throw : bool
         Raise `NumericalError` (under jit: an `equinox.error_if` error) on any status other than
         successful; with False the result comes back flagged.
+    history : callable, optional
+        With a delay: t -> (r, v, w, s) for t <= t0 (default: y0 held constant).
+
+    With a nonzero `params.delay` the model is a delay-differential equation (`jaxmf.delay`),
+    solved by the method of steps on Dormand-Prince 5(4) (`jaxmf.dde.solve_dde`; `solver` and
+    `adjoint` do not apply, the default step budget is `jaxmf.delay.DDE_MAX_STEPS`); only
+    'chen_campbell' has a delayed form. A delay of zero everywhere is the ODE.
 
     Returns
     -------
@@ -562,6 +571,28 @@ def solve_meanfield(
             raise ParameterError(
                 "y0", f"needs r, v, w, s of shape ({p},) (or scalars); got shapes {shapes}"
             ) from None
+    if uses_dde(params):
+        if model != "chen_campbell" or solver is not None or adjoint is not None:
+            raise ParameterError(
+                "delay", "the delayed mean field is model='chen_campbell' with its own DDE solver"
+            )
+        return solve_delayed_meanfield(
+            params,
+            jnp.linspace(t0, t1, n_default, dtype=dtype) if ts is None else ts,
+            t0=t0,
+            t1=t1,
+            y0=y0,
+            history=history,
+            i_ext=i_ext,
+            rtol=rtol,
+            atol=atol,
+            dt0=dt0,
+            max_steps=DDE_MAX_STEPS if max_steps == 1_000_000 else max_steps,
+            blowup=blowup,
+            throw=throw,
+        )
+    if history is not None:
+        raise ParameterError("history", "a history function needs a nonzero delay")
     solver = solver or diffrax.Tsit5()
     # Concrete scalars go in as Python floats (cast inside the compiled solve): no eager array
     # per argument, and 1000 and 1000.0 share one compilation.
@@ -1542,7 +1573,9 @@ def meanfield_equilibria(
     This finds the equilibria in practice but, unlike the one-population bracketing, cannot prove
     that none was missed. Jacobian eigenvalues come from jax.jacfwd; `stable` means all real
     parts < 0. Pure: works under jit, vmap (over params), grad and jacfwd; compiled once per
-    (shapes, options) and reused.
+    (shapes, options) and reused. With a nonzero delay the equilibria are the same and
+    `eigenvalues` are the 4P rightmost roots of the characteristic equation
+    (`jaxmf.delay.delayed_stability`).
 
     Parameters
     ----------
@@ -1612,6 +1645,8 @@ def meanfield_equilibria(
         res = _equilibria_jit(
             params, max_equilibria=int(max_equilibria), r_range=(lo, hi), grid=int(grid)
         )
+    if uses_dde(params):
+        res = delayed_stability(res, params)
     if not throw:
         return res
     return _maybe_throw(

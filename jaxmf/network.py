@@ -38,6 +38,7 @@ from .connectivity import (
     mean_synapse,
     sparse_step,
 )
+from .delay import DelayLine, check_delay_line, init_delay_line, max_delay_steps, network_drive
 from .heterogeneity import Quantiles
 from .inputs import evaluate as evaluate_input
 from .inputs import input_bound, target_mask
@@ -523,6 +524,8 @@ class NetworkState(eqx.Module):
     syn : tuple of jax.Array or None
         With a sparse connectivity, per population the per-neuron synaptic variables s_ik,
         shape (sizes[m], P) (None: all-to-all, `s` is shared).
+    past : DelayLine or None
+        The synaptic variables of the last steps, when the parameters have a delay.
 
     Examples
     --------
@@ -539,6 +542,7 @@ class NetworkState(eqx.Module):
     step: jax.Array
     key: jax.Array
     syn: tuple[jax.Array, ...] | None = None
+    past: DelayLine | None = None
 
 
 class Records(NamedTuple):
@@ -686,7 +690,9 @@ def make_network(
     return Network(sizes=sizes, z=z, coupling=build_coupling(connectivity, sizes, ckey))
 
 
-def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> NetworkState:
+def init(
+    network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0, delay_steps=None
+) -> NetworkState:
     """Initial state (all zeros, as in the paper, unless v0, w0, s0 are given).
 
     Parameters
@@ -701,6 +707,9 @@ def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> N
         Initial v and w, broadcast to every neuron of each population.
     s0 : float or array_like
         Initial synaptic variables, broadcast to (P,).
+    delay_steps : int, optional
+        For parameters with a delay: the longest delay in steps (`jaxmf.delay.max_delay_steps`);
+        the state then carries a `DelayLine` whose past is s0.
 
     Returns
     -------
@@ -724,11 +733,33 @@ def init(network: Network, *, dtype=None, key=None, v0=0.0, w0=0.0, s0=0.0) -> N
     syn = None
     if network.coupling is not None:
         syn = tuple(jnp.broadcast_to(s, (m, n_pop)).copy() for m in network.sizes)
-    return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key, syn=syn)
+    past = None if delay_steps is None else init_delay_line(s, delay_steps)
+    return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key, syn=syn, past=past)
 
 
-def _drives(params: Params, s: jax.Array, i_t=None) -> _Drive:
-    gs, gse = synaptic_drive(params, s)
+class _Carry(NamedTuple):
+    """The state a step advances: per population v and w, the population synaptic variables s,
+    and what the model's extensions add (None when absent): per-neuron synaptic variables of a
+    sparse connectivity, the delay line."""
+
+    v: tuple
+    w: tuple
+    s: jax.Array
+    syn: tuple | None = None
+    past: DelayLine | None = None
+
+
+def _carry(state: NetworkState) -> _Carry:
+    return _Carry(state.v, state.w, state.s, state.syn, state.past)
+
+
+def _population_s(carry: _Carry) -> jax.Array:
+    """s of each population: the carried one, or the mean over neurons with sparse coupling."""
+    return carry.s if carry.syn is None else mean_synapse(carry.syn)
+
+
+def _drives(params: Params, s: jax.Array, i_t=None, past=None, dt=None) -> _Drive:
+    gs, gse = synaptic_drive(params, s) if past is None else network_drive(params, past, dt)
     i_ext = params.i_ext if i_t is None else params.i_ext + i_t
     return _Drive(A=params.alpha + gs, c=i_ext + gse)
 
@@ -747,22 +778,26 @@ def _step(
     params,
     etas,
     sizes,
-    state_vws,
+    carry: _Carry,
     dt,
     scheme,
     axis_name=None,
     coupling=None,
     i_t=None,
     targets=None,
-):
+) -> tuple[_Carry, jax.Array, list]:
     if coupling is not None:
         if i_t is not None:  # a common input (a subset with a connectivity is refused)
             params = eqx.tree_at(lambda q: q.i_ext, params, params.i_ext + i_t)
-        return sparse_step(coupling, params, etas, sizes, state_vws, dt, scheme)
-    v, w, s = state_vws
+        vwss, counts, masks = sparse_step(
+            coupling, params, etas, sizes, (carry.v, carry.w, carry.s, carry.syn), dt, scheme
+        )
+        return carry._replace(v=vwss[0], w=vwss[1], s=vwss[2], syn=vwss[3]), counts, masks
+    v, w, s = carry.v, carry.w, carry.s
     # i_t: the input in time at the step's start, (P,); `targets`: per population, the 0/1 mask
-    # of the neurons that receive it (None: all of them).
-    drive = _drives(params, s, i_t if targets is None else None)
+    # of the neurons that receive it (None: all of them). With a delay the conductances are
+    # read from the delay line.
+    drive = _drives(params, s, i_t if targets is None else None, carry.past, dt)
     new_v, new_w, masks, counts = [], [], [], []
     for m in range(len(sizes)):
         c_m = drive.c[m] if targets is None else drive.c[m] + targets[m] * i_t[m]
@@ -797,7 +832,8 @@ def _step(
     s_new = scheme.synapse_step(
         s, params.tau_s, params.s_jump * counts.astype(s.dtype) / sizes_arr, dt
     )
-    return (tuple(new_v), tuple(new_w), s_new), counts, masks
+    past = None if carry.past is None else carry.past.push(s_new)
+    return carry._replace(v=tuple(new_v), w=tuple(new_w), s=s_new, past=past), counts, masks
 
 
 def step(
@@ -849,18 +885,27 @@ def step(
     if i_ext is not None:
         t = state.step.astype(dtype) * jnp.asarray(dt, dtype)
         i_t = evaluate_input(i_ext, t, len(network.sizes), dtype)
-    sparse = network.coupling is not None
-    vws: tuple = (state.v, state.w, state.s) + ((state.syn,) if sparse else ())
-    vws, counts, _ = _step(
-        p, etas, network.sizes, vws, dt, scheme, coupling=network.coupling, i_t=i_t
+    carry, counts, _ = _step(
+        p, etas, network.sizes, _carry(state), dt, scheme, coupling=network.coupling, i_t=i_t
     )
-    v = vws[0]
     if has_noise(p):
-        v = add_noise(p, v, step_key(state.key, state.step), dt, _noise_bounds(p, scheme))
-    syn = vws[3] if sparse else None
-    s = mean_synapse(syn) if syn is not None else vws[2]
-    new = NetworkState(v=v, w=vws[1], s=s, step=state.step + 1, key=state.key, syn=syn)
-    return new, counts
+        kicked = add_noise(
+            p, carry.v, step_key(state.key, state.step), dt, _noise_bounds(p, scheme)
+        )
+        carry = carry._replace(v=kicked)
+    return _state_after(carry, state, state.step + 1), counts
+
+
+def _state_after(carry: _Carry, state: NetworkState, step) -> NetworkState:
+    return NetworkState(
+        v=carry.v,
+        w=carry.w,
+        s=_population_s(carry),
+        step=step,
+        key=state.key,
+        syn=carry.syn,
+        past=carry.past,
+    )
 
 
 def _noise_bounds(params: Params, scheme):
@@ -994,8 +1039,8 @@ def run(
         )
         if has_noise(p):
             # The noise of a step depends on its absolute index only.
-            kicked = add_noise(p, vws[0], step_key(state.key, n0 + i), dt, noise_bounds)
-            vws = (kicked, *vws[1:])
+            kicked = add_noise(p, vws.v, step_key(state.key, n0 + i), dt, noise_bounds)
+            vws = vws._replace(v=kicked)
         if n_ras:
             hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, raster)])
             first = jnp.where((first < 0) & hit, jnp.asarray(i, jnp.int32), first)
@@ -1007,8 +1052,8 @@ def run(
         hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, mon_ix)]).astype(jnp.int32)
         ms = ms.at[slot].add(hit)
         write = (i + 1) % every == 0
-        v_now = jnp.concatenate([vk[ix] for vk, ix in zip(vws[0], mon_ix)])
-        w_now = jnp.concatenate([wk[ix] for wk, ix in zip(vws[1], mon_ix)])
+        v_now = jnp.concatenate([vk[ix] for vk, ix in zip(vws.v, mon_ix)])
+        w_now = jnp.concatenate([wk[ix] for wk, ix in zip(vws.w, mon_ix)])
         mv = mv.at[slot].set(jnp.where(write, v_now, mv[slot]))
         mw = mw.at[slot].set(jnp.where(write, w_now, mw[slot]))
         return vws, count + counts, first, nspk, (mv, mw, ms)
@@ -1042,12 +1087,12 @@ def run(
         )
         vws, count, first, nspk = out[:4]
         mon = None if monitor is None else MonitorRows(*(x.reshape(-1) for x in out[4]))
-        v_mean, w_mean, bad = _observe(p, vws[0], vws[1], axis_name)
+        v_mean, w_mean, bad = _observe(p, vws.v, vws.w, axis_name)
         rec = Records(
             r=count.astype(dtype) / (sizes_arr * bin_time),
             v_mean=v_mean,
             w_mean=w_mean,
-            s=vws[2] if len(vws) == 3 else mean_synapse(vws[3]),
+            s=_population_s(vws),
             n_nonfinite=bad,
             spike_first=first,
             spike_count=nspk,
@@ -1078,20 +1123,9 @@ def run(
             return one_bin(vws, k)
         return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws, k)
 
-    sparse = network.coupling is not None
-    vws0: tuple = (state.v, state.w, state.s) + ((state.syn,) if sparse else ())
-    vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
+    vws, records = jax.lax.scan(body, _carry(state), jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
-    syn = vws[3] if network.coupling is not None else None
-    new_state = NetworkState(
-        v=vws[0],
-        w=vws[1],
-        s=vws[2] if syn is None else mean_synapse(syn),
-        step=state.step + done * record_every,
-        key=state.key,
-        syn=syn,
-    )
-    return new_state, records
+    return _state_after(vws, state, state.step + done * record_every), records
 
 
 class SimulationInterrupted(Interrupted):
@@ -1668,6 +1702,7 @@ def simulate_network(
     params = check_params(params)
     if resume is not None:
         _check_resume(resume, params, n, dt, record_every, dtype)
+        check_delay_line(resume.state.past, params, dt)
         coupling = resume.network.coupling
         if connectivity is not None and (
             coupling is None or not eqx.tree_equal(coupling.rule, connectivity)
@@ -1695,7 +1730,8 @@ def simulate_network(
             dtype=dtype,
             connectivity=connectivity,
         )
-        state = init(network, dtype=dtype, key=key)
+        delay = None if params.delay is None else max_delay_steps(params, dt)
+        state = init(network, dtype=dtype, key=key, delay_steps=delay)
         t0 = 0.0
     if resume is not None and monitor is None and resume.monitor is not None:
         monitor = resume.monitor.monitor
@@ -1703,6 +1739,12 @@ def simulate_network(
         steps = int(round((t1 - t0) / dt))
         need = monitor_bytes(monitor, network.sizes, steps, record_every, dtype)
         check_memory(need, "monitor", f"a monitor of {need / 1e6:.3g} MB", max_memory)
+    if network.coupling is not None and params.delay is not None:
+        raise ParameterError(
+            "delay",
+            "a synaptic delay is not available with a sparse connectivity (each neuron's "
+            "synapses are its own); use the all-to-all network or leave the delay out",
+        )
     if input_neurons is not None and network.coupling is not None:
         raise ParameterError(
             "input_neurons",
@@ -2038,8 +2080,8 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
 
     split = tuple(P("neurons") for _ in network.sizes)
 
-    def local(params, z, v, w, s, step, dt, n_active):
-        st = NetworkState(v=v, w=w, s=s, step=step, key=jnp.zeros((), jnp.uint32))
+    def local(params, z, v, w, s, step, dt, n_active, past):
+        st = NetworkState(v=v, w=w, s=s, step=step, key=jnp.zeros((), jnp.uint32), past=past)
         new, rec = run(
             params,
             Network(sizes=network.sizes, z=z),
@@ -2051,15 +2093,15 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
             n_active=n_active,
             axis_name="neurons",
         )
-        return new.v, new.w, new.s, new.step, rec
+        return new.v, new.w, new.s, new.step, rec, new.past
 
-    v, w, s_new, step_new, rec = jax.shard_map(
+    v, w, s_new, step_new, rec, past = jax.shard_map(
         local,
         mesh=mesh,
-        in_specs=(P(), split, split, split, P(), P(), P(), P()),
-        out_specs=(split, split, P(), P(), P()),
-    )(params, network.z, state.v, state.w, state.s, state.step, dt, n_active)
-    return NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key), rec
+        in_specs=(P(), split, split, split, P(), P(), P(), P(), P()),
+        out_specs=(split, split, P(), P(), P(), P()),
+    )(params, network.z, state.v, state.w, state.s, state.step, dt, n_active, state.past)
+    return NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key, past=past), rec
 
 
 def _sharded_inputs(params, network, state, n_active, mesh):
@@ -2077,6 +2119,7 @@ def _sharded_inputs(params, network, state, n_active, mesh):
         s=_on_mesh(state.s, mesh, P()),
         step=_on_mesh(state.step, mesh, P()),
         key=state.key,
+        past=None if state.past is None else _on_mesh(state.past, mesh, P()),
     )
     return _on_mesh(params, mesh, P()), network, state, _on_mesh(n_active, mesh, P())
 

@@ -380,7 +380,7 @@ class Params(eqx.Module):
         synapses (instantaneous rise).
     delay : jax.Array or None
         Shape (P, P). Synaptic transmission delay (>= 0), `delay[m, k]` from population k onto
-        m; None: no delay.
+        m: population m feels s_k(t - delay[m, k]) (`jaxmf.delay`); None: no delay.
 
     Raises
     ------

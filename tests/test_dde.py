@@ -134,3 +134,52 @@ def test_float32_path():
 def test_discontinuities_are_sums_of_delays():
     pts = np.asarray(discontinuities(0.0, jnp.array([1.0, 2.5]), 2))
     np.testing.assert_allclose(pts, sorted([1.0, 2.5, 2.0, 3.5, 5.0]))
+
+
+@pytest.mark.slow  # a callable history compiles a second solver loop (~6 CPU-s)
+def test_linear_system_follows_its_characteristic_root():
+    """x' = A0 x + A1 x(t - tau) in two dimensions with history Re(v exp(lambda t)) for the
+    rightmost root lambda and its null vector v: the solution is that eigenfunction to 1e-8."""
+    a0 = np.array([[-1.0, 0.5], [0.2, -0.3]])
+    a1 = np.array([[0.0, -1.0], [0.3, 0.0]])
+    tau = 1.3
+    lam = complex(characteristic_roots(a0, a1[None], [tau], n_roots=1)[0])
+    delta = lam * np.eye(2) - a0 - a1 * np.exp(-lam * tau)
+    v = np.linalg.svd(delta)[2][-1].conj()
+    assert np.linalg.norm(delta @ v) < 1e-12
+    mode = lambda t: (
+        jnp.exp(lam.real * t)
+        * (
+            jnp.asarray(v.real) * jnp.cos(lam.imag * t)
+            - jnp.asarray(v.imag) * jnp.sin(lam.imag * t)
+        )
+    )
+    ts = jnp.linspace(0.0, 10.0, 51)
+    sol = solve_dde(
+        lambda t, y, lag, args: args[0] @ y + args[1] @ lag[0],
+        lambda t, args: mode(t),
+        10.0,
+        jnp.array([tau]),
+        args=(jnp.asarray(a0), jnp.asarray(a1)),
+        ts=ts,
+        rtol=1e-11,
+        atol=1e-13,
+    )
+    exact = np.stack([np.asarray(mode(t)) for t in ts])
+    assert np.max(np.abs(np.asarray(sol.ys) - exact)) < 1e-8
+
+
+@pytest.mark.slow  # one more compilation of the roots (~1.5 CPU-s); the Lambert W tests cover them
+def test_characteristic_roots_under_jit_and_vmap_and_with_a_zero_delay():
+    """Traced delays give the eager roots; a zero delay gives the eigenvalues of A0 + A1."""
+    a0, a1 = np.array([[-0.5]]), np.array([[[-1.2]]])
+    taus = jnp.array([0.0, 1.7])
+    batch = jax.jit(
+        jax.vmap(lambda t: characteristic_roots(a0, a1, t[None], n_nodes=12, n_roots=3))
+    )(taus)
+    eager = characteristic_roots(a0, a1, [1.7], n_nodes=12, n_roots=3)
+    np.testing.assert_allclose(np.asarray(batch[1]), eager, atol=1e-12)
+    assert abs(complex(batch[0, 0]) - (-1.7)) < 1e-12
+    assert np.all(np.isnan(np.asarray(batch[0, 1:])))  # a zero delay leaves one root
+    exact = lambert_roots(-0.5, -1.2, 1.7)
+    assert np.min(np.abs(exact - eager[0])) < 1e-10

@@ -26,6 +26,7 @@ MODULES = [
     "jaxmf.plot",
     "jaxmf.dde",
     "jaxmf.dde_cycles",
+    "jaxmf.delay",
     "jaxmf.meanfield",
     "jaxmf.network",
     "jaxmf.connectivity",

@@ -1,0 +1,936 @@
+"""Synaptic transmission delays: the delayed network's spike buffer, the delay-differential mean
+field and the stability of its equilibria.
+
+Model (`Params.delay`, shape (P, P), `delay[m, k]` from population k onto m). A spike of a
+neuron of population k reaches population m `delay[m, k]` time units after it was fired. The
+synaptic variable that m feels from k then obeys s_mk' = -s_mk / tau_s,k + s_jump,k r_k(t -
+tau_mk); s is linear in the spike train, so s_mk(t) = s_k(t - tau_mk) with s_k the undelayed
+variable (the same equation without delay). Every equation of the network and the mean field
+keeps its form, with the conductance terms read from the past:
+
+    (gs)_m(t)   = sum_k g[m, k] f_k s_k(t - delay[m, k])
+    (gse)_m(t)  = sum_k g[m, k] f_k s_k(t - delay[m, k]) e_r[k]
+
+The mean field (Chen & Campbell 2022 with this drive) becomes a system of delay-differential
+equations in the state (r, v, w, s); its equilibria are those of the undelayed model (a constant
+past is the present), and their stability is decided by the roots of the characteristic equation
+det(lambda I - A0 - sum_mk A_mk exp(-lambda delay[m, k])) = 0.
+
+History: the state before t0 is a history function; by default the initial state, held constant
+(the network does the same: its spike buffer starts filled with the initial s). Writing the
+delay on the rate instead (s_mk driven by r_k(t - tau), the form of synaptic-delay mean fields
+such as Devalle, Montbrio & Pazo 2018) gives the same equilibria, the same characteristic
+equation and the same solutions once t > t0 + tau; the two differ only in what the history of
+s means on [t0, t0 + tau].
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+
+from ._results import RESULTS, raise_or_flag
+from .dde import characteristic_roots, solve_dde
+from .params import (
+    ParameterError,
+    Params,
+    check_whole,
+    parse_parameter,
+    set_parameter,
+    synaptic_drive,
+)
+
+__all__ = [
+    "DelayLine",
+    "delay_steps",
+    "max_delay_steps",
+    "init_delay_line",
+    "delayed_synaptic_drive",
+    "network_drive",
+    "check_delay_line",
+    "uses_dde",
+    "delayed_meanfield_field",
+    "solve_delayed_meanfield",
+    "delayed_jacobians",
+    "delayed_eigenvalues",
+    "delayed_stability",
+    "continue_delay",
+]
+
+
+class DelayLine(eqx.Module):
+    """The past of the network's synaptic variables: a ring buffer of the last L values of s.
+
+    Carried in `NetworkState.past` when the parameters have a delay; slot `head` holds the
+    current s, slot (head - d) mod L the value d steps ago.
+
+    Attributes
+    ----------
+    s : jax.Array
+        Shape (L, P). The synaptic variables of the last L steps.
+    head : jax.Array
+        The slot of the current step (int32).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> line = init_delay_line(jnp.array([0.5]), 3)
+    >>> line.s.shape, int(line.head)
+    ((4, 1), 0)
+    """
+
+    s: jax.Array
+    head: jax.Array
+
+    @property
+    def length(self) -> int:
+        """L, the number of stored steps (the longest delay it serves is L - 1 steps)."""
+        return int(self.s.shape[-2])
+
+    def push(self, s_new: jax.Array) -> DelayLine:
+        """The line one step later, with `s_new` as the current value.
+
+        Parameters
+        ----------
+        s_new : jax.Array
+            Shape (P,). The synaptic variables after the step.
+
+        Returns
+        -------
+        DelayLine
+            The advanced line.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> line = init_delay_line(jnp.zeros(1), 2).push(jnp.ones(1))
+        >>> line.s[:, 0].tolist(), int(line.head)
+        ([0.0, 1.0, 0.0], 1)
+        """
+        head = (self.head + 1) % self.length
+        return DelayLine(s=self.s.at[head].set(s_new), head=head)
+
+    def lagged(self, steps: jax.Array) -> jax.Array:
+        """s_k a given number of steps ago, per (post, pre) pair.
+
+        Parameters
+        ----------
+        steps : jax.Array
+            Shape (P, P), integers in [0, L - 1]: steps[m, k] steps back for the pair (m, k).
+
+        Returns
+        -------
+        jax.Array
+            Shape (P, P): out[m, k] = s_k(now - steps[m, k]).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> line = init_delay_line(jnp.zeros(1), 2).push(jnp.ones(1))
+        >>> line.lagged(jnp.array([[1]])).tolist(), line.lagged(jnp.array([[0]])).tolist()
+        ([[0.0]], [[1.0]])
+        """
+        slot = (self.head - jnp.asarray(steps).astype(self.head.dtype)) % self.length
+        pre = jnp.arange(self.s.shape[-1])
+        return self.s[slot, pre[None, :]]
+
+
+def delay_steps(params: Params, dt: float) -> np.ndarray:
+    """The delays as whole numbers of time steps, checked.
+
+    The delayed network is exact when every delay is a multiple of dt (a spike fired in a
+    step arrives a whole number of steps later); other delays are refused rather than rounded.
+
+    Parameters
+    ----------
+    params : Params
+        Parameters with a (concrete) `delay`, possibly batched (stacked).
+    dt : float
+        The time step.
+
+    Returns
+    -------
+    numpy.ndarray
+        delay / dt as integers, the shape of `params.delay`.
+
+    Raises
+    ------
+    ParameterError
+        When the parameters have no delay, the delay is traced (it sizes the spike buffer), or
+        a delay is not a multiple of dt (the message names both).
+
+    Examples
+    --------
+    >>> from jaxmf import Params
+    >>> delay_steps(Params(delay=0.5), 1e-3).tolist()
+    [[500]]
+    """
+    if params.delay is None:
+        raise ParameterError("delay", "these parameters have no delay (delay=None)")
+    if isinstance(params.delay, jax.core.Tracer):
+        raise ParameterError(
+            "delay",
+            "the network needs concrete delays (they size its spike buffer); batch over delays "
+            "with stacked Params instead of tracing them",
+        )
+    tau = np.asarray(params.delay, float)
+    steps = np.rint(tau / dt)
+    bad = np.abs(steps * dt - tau) > 1e-9 * np.maximum(1.0, np.abs(tau))
+    if np.any(bad):
+        worst = float(tau[bad].flat[0])
+        raise ParameterError(
+            "delay",
+            f"delay={worst:g} is not a whole number of time steps dt={dt:g}: the network is "
+            f"exact only for multiples of dt (e.g. delay={round(worst / dt) * dt:g})",
+        )
+    return steps.astype(np.int64)
+
+
+def init_delay_line(s0: jax.Array, max_steps: int) -> DelayLine:
+    """A delay line for delays of up to `max_steps` steps, its past all equal to `s0`.
+
+    The network's history is its initial state held constant, as the mean field's default.
+
+    Parameters
+    ----------
+    s0 : jax.Array
+        Shape (..., P). The initial synaptic variables (a leading batch axis is kept).
+    max_steps : int
+        The longest delay in steps (the line stores max_steps + 1 values).
+
+    Returns
+    -------
+    DelayLine
+        head 0, every slot s0.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> init_delay_line(jnp.array([0.1, 0.2]), 1).s.tolist()
+    [[0.1, 0.2], [0.1, 0.2]]
+    """
+    s0 = jnp.asarray(s0)
+    length = int(max_steps) + 1
+    s = jnp.broadcast_to(s0[..., None, :], (*s0.shape[:-1], length, s0.shape[-1]))
+    return DelayLine(s=s, head=jnp.zeros(s0.shape[:-1], jnp.int32))
+
+
+def delayed_synaptic_drive(params: Params, lagged: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(gs)_m and (gse)_m from the delayed synaptic variables of each (post, pre) pair.
+
+    Row m of `lagged` is the s that population m sees; each row goes through `synaptic_drive`
+    (the undelayed definition), so a zero delay gives the undelayed drive bit for bit.
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set (unbatched).
+    lagged : jax.Array
+        Shape (P, P): lagged[m, k] = s_k(t - delay[m, k]).
+
+    Returns
+    -------
+    gs, gs_er : jax.Array
+        Shape (P,) each.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import Params
+    >>> gs, gse = delayed_synaptic_drive(Params(g=2.0, e_r=0.5, delay=1.0), jnp.array([[0.25]]))
+    >>> float(gs[0]), float(gse[0])
+    (0.5, 0.25)
+    """
+    n_pop = lagged.shape[-1]
+    rows = [synaptic_drive(params, lagged[m]) for m in range(n_pop)]
+    return jnp.stack([gs[m] for m, (gs, _) in enumerate(rows)]), jnp.stack(
+        [gse[m] for m, (_, gse) in enumerate(rows)]
+    )
+
+
+def network_drive(params: Params, past: DelayLine, dt) -> tuple[jax.Array, jax.Array]:
+    """The network's conductance terms this step, read from its delay line.
+
+    Parameters
+    ----------
+    params : Params
+        The parameters (unbatched, in the state's dtype).
+    past : DelayLine
+        The line, its head at the current step.
+    dt : float or jax.Array
+        The time step.
+
+    Returns
+    -------
+    gs, gs_er : jax.Array
+        Shape (P,) each.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import Params
+    >>> line = init_delay_line(jnp.zeros(1), 2).push(jnp.ones(1))
+    >>> gs, _ = network_drive(Params(g=1.0, delay=1e-3), line, 1e-3)
+    >>> float(gs[0])  # the value one step ago
+    0.0
+    """
+    steps = jnp.rint(params.delay / dt).astype(jnp.int32)
+    return delayed_synaptic_drive(params, past.lagged(jnp.clip(steps, 0, past.length - 1)))
+
+
+def check_delay_line(past: DelayLine | None, params: Params, dt: float) -> None:
+    """Refuse to resume a network whose spike buffer cannot serve these delays.
+
+    Parameters
+    ----------
+    past : DelayLine or None
+        The state's line.
+    params : Params
+        The parameters of the continued run.
+    dt : float
+        The time step.
+
+    Raises
+    ------
+    ParameterError
+        When the presence of a delay changed, or a delay needs more steps than the line holds.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import Params
+    >>> check_delay_line(init_delay_line(jnp.zeros(1), 10), Params(delay=0.01), 1e-3)
+    """
+    if (past is None) != (params.delay is None):
+        raise ParameterError(
+            "resume",
+            "the run to resume "
+            + ("has no delay; these params have one" if past is None else "has a delay")
+            + ": continue with the same model",
+        )
+    if past is not None:
+        need = int(np.max(delay_steps(params, dt))) + 1
+        if need > past.length:
+            raise ParameterError(
+                "delay",
+                f"the run to resume buffers {past.length - 1} steps of delay; these params need "
+                f"{need - 1} (max delay {float(np.max(np.asarray(params.delay))):g})",
+            )
+
+
+def max_delay_steps(params: Params, dt: float) -> int:
+    """The longest delay in steps (over every pair and batch element), checked by
+    `delay_steps`.
+
+    Parameters
+    ----------
+    params : Params
+        Parameters with a concrete delay.
+    dt : float
+        The time step.
+
+    Returns
+    -------
+    int
+        The number of past steps the network's delay line must hold.
+
+    Raises
+    ------
+    ParameterError
+        As `delay_steps`.
+
+    Examples
+    --------
+    >>> from jaxmf import Params
+    >>> max_delay_steps(Params(delay=[[0.0, 0.002], [0.001, 0.0]], fractions=[0.5, 0.5]), 1e-3)
+    2
+    """
+    return int(np.max(delay_steps(params, dt)))
+
+
+def uses_dde(params: Params) -> bool:
+    """Whether the mean field of these parameters is a delay-differential equation: a delay is
+    given and not (concretely) zero everywhere. A zero delay is the undelayed model, solved as
+    an ODE.
+
+    Parameters
+    ----------
+    params : Params
+        The parameter set.
+
+    Returns
+    -------
+    bool
+        False for delay=None or a concrete all-zero delay, else True.
+
+    Examples
+    --------
+    >>> from jaxmf import Params
+    >>> uses_dde(Params()), uses_dde(Params(delay=0.0)), uses_dde(Params(delay=2.0))
+    (False, False, True)
+    """
+    if params.delay is None:
+        return False
+    if isinstance(params.delay, jax.core.Tracer):
+        return True
+    return bool(np.any(np.asarray(params.delay) != 0))
+
+
+def _pairs(params: Params) -> tuple[jax.Array, jax.Array]:
+    """The delays of the (post, pre) pairs, flattened row-major, as the DDE solver's delays:
+    zero delays (read from the present) replaced by a positive stand-in, and their mask."""
+    tau = jnp.reshape(params.delay, (-1,))
+    zero = tau == 0
+    stand_in = jnp.where(jnp.any(~zero), jnp.max(tau), jnp.ones((), tau.dtype))
+    return jnp.where(zero, stand_in, tau), zero
+
+
+def delayed_meanfield_field(t, y, lagged, args):
+    """The delayed exact mean field on a flat state, in `solve_dde`'s form f(t, y, y_lagged, args).
+
+    Chen & Campbell 2022 with the conductance terms of the module docstring. The lags are the
+    P x P (post, pre) pairs, row-major; only their s block is read.
+
+    Parameters
+    ----------
+    t : float or jax.Array
+        Time (read by the extra input only).
+    y : jax.Array
+        Shape (4P,). The state (r, v, w, s blocks).
+    lagged : jax.Array
+        Shape (P * P, 4P): y(t - delay[m, k]) in row m * P + k.
+    args : tuple
+        ``(params, input)``: the `Params` (with a delay) and the extra input (None or a callable
+        ``t -> scalar or (P,)``).
+
+    Returns
+    -------
+    jax.Array
+        Shape (4P,). dy/dt.
+
+    Examples
+    --------
+    At an equilibrium the past equals the present and the field vanishes.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets, meanfield_equilibria
+    >>> p = presets.chen_campbell_2022(eta_bar=0.25, delay=2.0)
+    >>> eq = meanfield_equilibria(p)
+    >>> y = jnp.concatenate([eq.r[0], eq.v[0], eq.w[0], eq.s[0]])
+    >>> bool(jnp.max(jnp.abs(delayed_meanfield_field(0.0, y, y[None], (p, None)))) < 1e-12)
+    True
+    """
+    params, inp = args
+    _, zero = _pairs(params)
+    return _field(t, y, lagged, params, inp, zero)
+
+
+def _field(t, y, lagged, params: Params, inp, zero):
+    """The delayed field; pairs where `zero` read s from the present instead of the past."""
+    n_pop = params.eta_bar.shape[-1]
+    r, v, w, s = jnp.split(y, 4)
+    pre = jnp.tile(jnp.arange(n_pop), n_pop)
+    past = lagged[jnp.arange(n_pop * n_pop), 3 * n_pop + pre]
+    seen = jnp.where(zero, s[pre], past).reshape(n_pop, n_pop)
+    gs, gse = delayed_synaptic_drive(params, seen)
+    extra = jnp.zeros((), y.dtype) if inp is None else jnp.asarray(inp(t), y.dtype)
+    i_total = params.i_ext + extra
+    dr = params.delta_eta / jnp.pi + 2 * r * v - r * (params.alpha + gs)
+    dv = v * v - params.alpha * v - (jnp.pi * r) ** 2 + gse - gs * v - w + params.eta_bar + i_total
+    dw = params.a * (params.b * v - w) + params.w_jump * r
+    ds = -s / params.tau_s + params.s_jump * r
+    return jnp.concatenate([dr, dv, dw, ds])
+
+
+class _History(eqx.Module):
+    """A user's history t -> (r, v, w, s) as `solve_dde` wants it: (t, args) -> flat state."""
+
+    fn: Callable
+
+    def __call__(self, t, args):
+        return jnp.concatenate([jnp.atleast_1d(jnp.asarray(x)) for x in self.fn(t)])
+
+
+# The solve_meanfield default step budget (1e6) stands for this one on the DDE path, where the
+# budget also sizes the stored interpolants (max_steps x 5 x 4P numbers).
+DDE_MAX_STEPS = 50_000
+
+
+def solve_delayed_meanfield(
+    params: Params,
+    ts: jax.Array,
+    *,
+    t0,
+    t1,
+    y0=None,
+    history=None,
+    i_ext=None,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    dt0=None,
+    max_steps: int = DDE_MAX_STEPS,
+    blowup=None,
+    throw: bool = True,
+):
+    """The delayed exact mean field by the method of steps (`jaxmf.dde.solve_dde`).
+
+    Called by `solve_meanfield` for parameters with a delay (`uses_dde`); use that. Runs under
+    jit and vmap; differentiates in forward mode (jvp, jacfwd: the step loop's derivative) and
+    in reverse mode (grad: a custom VJP whose backward pass is the Jacobian of the saved
+    states with respect to the parameters and initial state, computed in forward mode during
+    the forward pass, one batched solve with one direction per input number).
+
+    Parameters
+    ----------
+    params : Params
+        The parameters, with a delay, in the working precision.
+    ts : jax.Array
+        The save times in [t0, t1].
+    t0, t1 : float
+        The start and end times.
+    y0 : MeanFieldState, optional
+        The initial state, also the constant history (default all zeros).
+    history : callable, optional
+        t -> (r, v, w, s) for t <= t0 (instead of y0); the solution starts from history(t0).
+    i_ext : StepInput or callable, optional
+        Extra input; a StepInput's switch times are stepped to exactly.
+    rtol, atol : float
+        Error tolerances per step.
+    dt0 : float, optional
+        The first step.
+    max_steps : int
+        The step budget (it sizes the stored interpolants).
+    blowup : float, optional
+        Flag the solve as diverged when max |y| at the saved times exceeds this.
+    throw : bool
+        Raise (under jit: fail at run time) unless successful.
+
+    Returns
+    -------
+    MeanFieldResult
+        The solution at `ts`, model 'chen_campbell'.
+
+    Raises
+    ------
+    ParameterError
+        Both y0 and history given.
+    NumericalError
+        With `throw`, on a failed solve.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> res = solve_delayed_meanfield(presets.chen_campbell_2022(eta_bar=0.25, delay=1.0),
+    ...                               jnp.linspace(0.0, 100.0, 11), t0=0.0, t1=100.0)
+    >>> res.r.shape, res.message
+    ((11, 1), '')
+    """
+    from .meanfield import MeanFieldResult, StepInput
+
+    if y0 is not None and history is not None:
+        raise ParameterError("history", "give either y0 (a constant history) or history")
+    dtype = params.eta_bar.dtype
+    n_pop = params.eta_bar.shape[-1]
+    if history is None:
+        flat0 = (
+            jnp.zeros((4 * n_pop,), dtype)
+            if y0 is None
+            else jnp.concatenate([jnp.asarray(x, dtype) for x in y0])
+        )
+        hist: Any = flat0
+    else:
+        hist = _History(history)
+    breakpoints = i_ext.times if isinstance(i_ext, StepInput) else None
+    config = _DDEConfig(int(max_steps), rtol, atol, dt0)
+    ys, status, n_steps = _solve(
+        (params, hist, i_ext),
+        ts,
+        jnp.asarray(t0, dtype),
+        jnp.asarray(t1, dtype),
+        breakpoints,
+        config,
+    )
+    finite = jnp.all(jnp.isfinite(ys))
+    status = RESULTS.where((status == RESULTS.successful) & ~finite, RESULTS.diverged, status)
+    if blowup is not None:
+        over = jnp.nanmax(jnp.abs(ys)) > blowup
+        status = RESULTS.where(over, RESULTS.diverged, status)
+    r, v, w, s = jnp.split(ys, 4, axis=-1)
+    res = MeanFieldResult(
+        t=ts, r=r, v=v, w=w, s=s, status=status, n_steps=n_steps, model="chen_campbell"
+    )
+    if not throw:
+        return res
+    return raise_or_flag(
+        res,
+        "r",
+        "solve_meanfield (chen_campbell with delay)",
+        "try looser rtol/atol or a larger max_steps",
+    )
+
+
+class _DDEConfig(NamedTuple):
+    max_steps: int
+    rtol: float
+    atol: float
+    dt0: float | None
+
+
+def _forward(inputs, ts, t0, t1, breakpoints, config: _DDEConfig):
+    params, hist, i_ext = inputs
+    delays, _ = _pairs(params)
+    sol = solve_dde(
+        delayed_meanfield_field,
+        hist,
+        t1,
+        delays,
+        t0=t0,
+        args=(params, i_ext),
+        ts=ts,
+        rtol=config.rtol,
+        atol=config.atol,
+        dt0=config.dt0,
+        max_steps=config.max_steps,
+        breakpoints=breakpoints,
+        throw=False,
+    )
+    return sol.ys, sol.status, sol.n_steps
+
+
+def _solve(inputs, ts, t0, t1, breakpoints, config: _DDEConfig):
+    """Forward mode through the step loop when tangents come in; otherwise the custom VJP."""
+    forward = any(isinstance(x, jax.interpreters.ad.JVPTracer) for x in jax.tree.leaves(inputs))
+    if forward:
+        return _forward(inputs, ts, t0, t1, breakpoints, config)
+    return _solve_vjp(inputs, ts, t0, t1, breakpoints, config)
+
+
+@eqx.filter_custom_vjp
+def _solve_vjp(inputs, ts, t0, t1, breakpoints, config):
+    return _forward(inputs, ts, t0, t1, breakpoints, config)
+
+
+@_solve_vjp.def_fwd
+def _solve_vjp_fwd(perturbed, inputs, ts, t0, t1, breakpoints, config):
+    diff, rest = eqx.partition(inputs, perturbed)
+    flat, unravel = jax.flatten_util.ravel_pytree(diff)
+
+    def states(x):
+        ys, _, _ = _forward(eqx.combine(unravel(x), rest), ts, t0, t1, breakpoints, config)
+        return ys
+
+    out = _forward(inputs, ts, t0, t1, breakpoints, config)
+    jac = jax.jacfwd(states)(flat)  # (T, 4P, n_inputs)
+    return out, jac
+
+
+@_solve_vjp.def_bwd
+def _solve_vjp_bwd(jac, grad_obj, perturbed, inputs, ts, t0, t1, breakpoints, config):
+    g_ys = grad_obj[0]
+    diff, _ = eqx.partition(inputs, perturbed)
+    flat, unravel = jax.flatten_util.ravel_pytree(diff)
+    if g_ys is None:
+        g_flat = jnp.zeros_like(flat)
+    else:
+        g_flat = jnp.einsum("tn,tni->i", g_ys, jac)
+    return unravel(g_flat)  # the structure of `inputs`, None where not differentiated
+
+
+def delayed_jacobians(x: jax.Array, params: Params) -> tuple[jax.Array, jax.Array]:
+    """The linearisation of the delayed mean field at a constant state x: A0 (the present) and
+    one matrix per (post, pre) pair (the past), so that near x the DDE reads
+    y' = A0 y + sum_mk A_mk y(t - delay[m, k]).
+
+    Parameters
+    ----------
+    x : jax.Array
+        Shape (4P,). The state (an equilibrium).
+    params : Params
+        Parameters with a delay.
+
+    Returns
+    -------
+    a0 : jax.Array
+        Shape (4P, 4P).
+    a_delayed : jax.Array
+        Shape (P * P, 4P, 4P), pair (m, k) in row m * P + k (for every pair, whatever its
+        delay: they do not depend on the delays).
+
+    Examples
+    --------
+    Their sum is the undelayed Jacobian.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> from jaxmf.bifurcation import meanfield_vector_field
+    >>> p = presets.chen_campbell_2022(eta_bar=0.25, delay=2.0)
+    >>> x = jnp.array([0.1, -0.2, 0.01, 0.3])
+    >>> a0, a1 = delayed_jacobians(x, p)
+    >>> bool(jnp.allclose(a0 + a1.sum(0), jax.jacfwd(meanfield_vector_field)(x, p)))
+    True
+    """
+    n_pairs = params.delay.size
+    past = jnp.broadcast_to(x, (n_pairs, x.shape[0]))
+    # Every pair is read from the past here, a zero delay too: characteristic_roots moves
+    # the matrix of a zero delay into A0 itself, so the matrices do not depend on the delays.
+    every = jnp.zeros((n_pairs,), bool)
+    field = lambda y, lag: _field(0.0, y, lag, params, None, every)
+    a0 = jax.jacfwd(field, argnums=0)(x, past)
+    a1 = jax.jacfwd(field, argnums=1)(x, past)  # (4P, K, 4P)
+    return a0, jnp.transpose(a1, (1, 0, 2))
+
+
+def delayed_eigenvalues(x: jax.Array, params: Params, n_roots: int | None = None, n_nodes=20):
+    """The rightmost characteristic roots of the delayed mean field linearised at x (the
+    eigenvalues of its equilibrium), by `jaxmf.dde.characteristic_roots`.
+
+    Parameters
+    ----------
+    x : jax.Array
+        Shape (4P,). An equilibrium.
+    params : Params
+        Parameters with a delay.
+    n_roots : int, optional
+        How many roots (default 4P, as many as the undelayed eigenvalues).
+    n_nodes : int, default 20
+        Chebyshev nodes of the discretisation (its eigenvalues only start Newton, so a coarse
+        one serves; raise it for delays much longer than the slowest oscillation).
+
+    Returns
+    -------
+    jax.Array or numpy.ndarray
+        (n_roots,) complex, by decreasing real part.
+
+    Examples
+    --------
+    >>> from jaxmf import presets, meanfield_equilibria
+    >>> import jax.numpy as jnp
+    >>> p = presets.chen_campbell_2022(eta_bar=0.25, delay=2.0)
+    >>> eq = meanfield_equilibria(p)
+    >>> x = jnp.concatenate([eq.r[0], eq.v[0], eq.w[0], eq.s[0]])
+    >>> bool(jnp.allclose(delayed_eigenvalues(x, p), eq.eigenvalues[0]))
+    True
+    """
+    a0, a1 = delayed_jacobians(x, params)
+    n_roots = x.shape[0] if n_roots is None else n_roots
+    return characteristic_roots(
+        a0, a1, jnp.reshape(params.delay, (-1,)), n_nodes=n_nodes, n_roots=n_roots
+    )
+
+
+def delayed_stability(eq, params: Params):
+    """`Equilibria` of the delayed mean field with their eigenvalues and stability: the
+    rightmost 4P characteristic roots of each equilibrium (the equilibria themselves are the
+    undelayed model's). Used by `meanfield_equilibria`.
+
+    Parameters
+    ----------
+    eq : Equilibria
+        The equilibria of the model without delay (same points).
+    params : Params
+        Parameters with a delay (unbatched; vmap for a batch).
+
+    Returns
+    -------
+    Equilibria
+        `eigenvalues` the rightmost characteristic roots, `stable` where all have negative
+        real parts.
+
+    Examples
+    --------
+    >>> from jaxmf import presets, meanfield_equilibria
+    >>> eq = meanfield_equilibria(presets.chen_campbell_2022(eta_bar=0.25, delay=2.0))
+    >>> eq.eigenvalues.shape, bool(eq.stable[0])
+    ((8, 4), False)
+    """
+    x = jnp.concatenate([eq.r, eq.v, eq.w, eq.s], axis=-1)
+    valid = eq.valid
+    safe = jnp.where(valid[:, None], x, jnp.nan_to_num(x[0]) + 1.0)
+    roots = jax.vmap(lambda xi: delayed_eigenvalues(xi, params))(safe)
+    roots = jnp.where(valid[:, None], roots, jnp.full_like(roots, jnp.nan))
+    top = jnp.max(jnp.where(jnp.isnan(roots.real), -jnp.inf, roots.real), axis=-1)
+    stable = valid & (top < 0)
+    return eqx.tree_at(lambda e: (e.eigenvalues, e.stable), eq, (roots, stable))
+
+
+def _delays_at(base: Params, address, value) -> jax.Array:
+    return jnp.reshape(set_parameter(base, address, value).delay, (-1,))
+
+
+def _hopf_residual(u, a0, a1, base: Params, address, c):
+    """Delta(i omega; tau) v = 0 and c^H v = 1 as 2n + 2 real equations in
+    u = (Re v, Im v, omega, tau)."""
+    n = a0.shape[0]
+    v = jax.lax.complex(u[:n], u[n : 2 * n])
+    omega, tau = u[2 * n], u[2 * n + 1]
+    delta = _delta(jax.lax.complex(jnp.zeros_like(omega), omega), a0, a1, base, address, tau)
+    res = jnp.concatenate([delta @ v, (jnp.conj(c) @ v - 1.0)[None]])
+    return jnp.concatenate([res.real, res.imag])
+
+
+def _delta(lam, a0, a1, base: Params, address, value):
+    """The characteristic matrix lambda I - A0 - sum_k A_k exp(-lambda tau_k) at one delay value."""
+    cdtype = lam.dtype
+    tau = _delays_at(base, address, value).astype(cdtype)
+    phase = jnp.exp(-lam * tau)
+    eye = jnp.eye(a0.shape[0], dtype=cdtype)
+    return lam * eye - a0.astype(cdtype) - jnp.einsum("k,kij->ij", phase, a1.astype(cdtype))
+
+
+@functools.partial(jax.jit, static_argnums=(4,))
+def _refine_hopf(a0, a1, base: Params, value, address, omega):
+    """Newton on `_hopf_residual` from (tau, omega) = (value, omega); returns (omega, tau,
+    max residual)."""
+    delta = _delta(jax.lax.complex(jnp.zeros_like(omega), omega), a0, a1, base, address, value)
+    _, _, vh = jnp.linalg.svd(delta)
+    c = jnp.conj(vh[-1])
+    n = a0.shape[0]
+    u = jnp.concatenate([c.real, c.imag, jnp.stack([omega, value])])
+
+    def step(_, u):
+        f = lambda x: _hopf_residual(x, a0, a1, base, address, c)
+        du = jnp.linalg.solve(jax.jacfwd(f)(u), -f(u))
+        return jnp.where(jnp.all(jnp.isfinite(du)), u + du, u)
+
+    u = jax.lax.fori_loop(0, 20, step, u)
+    res = jnp.max(jnp.abs(_hopf_residual(u, a0, a1, base, address, c)))
+    return u[2 * n], u[2 * n + 1], res
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _roots_along(a0, a1, base: Params, values, address, n_nodes: int):
+    return jax.vmap(
+        lambda t: characteristic_roots(
+            a0, a1, _delays_at(base, address, t), n_nodes=n_nodes, n_roots=a0.shape[0]
+        )
+    )(values)
+
+
+def continue_delay(
+    params: Params,
+    param: str = "delay",
+    bounds=(0.0, 10.0),
+    *,
+    start=None,
+    points: int = 201,
+    n_nodes: int = 20,
+):
+    """An equilibrium of the delayed mean field along a delay: its stability and Hopf points.
+
+    The equilibria do not depend on the delay (a constant past is the present), so the branch
+    is one state; along the delay its characteristic roots move (`delayed_eigenvalues` on a
+    grid of `points` delays). Where the number of roots with positive real part changes, a
+    pair crosses the imaginary axis: the Hopf point (tau*, omega*) is refined by Newton on
+    Delta(i omega; tau) v = 0, c^H v = 1 (the roots of a delay equation cross at lambda = i
+    omega with omega > 0; lambda = 0 does not depend on the delay). The first Lyapunov
+    coefficient of a delay equation's Hopf point is not computed (NaN).
+
+    Parameters
+    ----------
+    params : Params
+        The parameters (a delay is added, zero, when absent).
+    param : str, default 'delay'
+        'delay' (every entry) or one entry 'delay[m,k]'.
+    bounds : tuple of float, default (0.0, 10.0)
+        The delay interval (>= 0).
+    start : None, int or Array
+        The equilibrium: None (the first of `meanfield_equilibria`), an index into that list,
+        or a flat state (r, v, w, s blocks).
+    points : int, default 201
+        Grid points on `bounds`.
+    n_nodes : int, default 20
+        Chebyshev nodes of the discretisation (raise it for delays much longer than the
+        slowest oscillation).
+
+    Returns
+    -------
+    Branch
+        kind 'equilibrium', param (param,), values (points + Hopf points, 1), eigenvalues the
+        4P rightmost characteristic roots, `stable`, and `special_points` the Hopf points
+        (`frequency` omega*, `data['direction']` +1 where stability is lost with growing
+        delay, -1 where it is regained, `converged` when the Newton residual is below 1e-10,
+        1e-4 in float32).
+
+    Raises
+    ------
+    ParameterError
+        `param` is not a delay, bad bounds or grid.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> b = continue_delay(presets.chen_campbell_2022(eta_bar=0.25), bounds=(0.0, 3.0), points=31)
+    >>> [(sp.kind, round(float(sp.value), 2)) for sp in b.special_points]
+    [('hopf', 1.86)]
+    """
+    from .bifurcation import Branch, SpecialPoint
+    from .meanfield import meanfield_equilibria
+
+    address = parse_parameter(param, params.n_populations)
+    if address.field != "delay":
+        raise ParameterError("param", f"must be 'delay' or 'delay[m,k]'; got {param!r}")
+    lo, hi = (float(x) for x in bounds)
+    if not (0 <= lo < hi and math.isfinite(hi)):
+        raise ParameterError("bounds", f"must satisfy 0 <= low < high; got {bounds!r}")
+    points = check_whole("points", points, minimum=2)
+    base = params if params.delay is not None else params.replace(delay=0.0)
+    if start is None or isinstance(start, (int, np.integer)):
+        eq = meanfield_equilibria(base.replace(delay=None))
+        i = 0 if start is None else int(start)
+        if not 0 <= i < eq.count:
+            raise ParameterError("start", f"there are {eq.count} equilibria; got index {i}")
+        x = jnp.concatenate([eq.r[i], eq.v[i], eq.w[i], eq.s[i]])
+    else:
+        x = jnp.asarray(start, base.eta_bar.dtype)
+    a0, a1 = delayed_jacobians(x, base)
+    values = jnp.linspace(lo, hi, points, dtype=x.dtype)
+    roots = np.asarray(_roots_along(a0, a1, base, values, address, n_nodes))
+    re = np.where(np.isnan(roots.real), -np.inf, roots.real)
+    unstable = np.sum(re > 0, axis=1)
+    specials = []
+    for j in np.nonzero(np.diff(unstable) != 0)[0]:
+        # The crossing pair: nearest the imaginary axis on both sides.
+        k_a, k_b = np.argmin(np.abs(re[j])), np.argmin(np.abs(re[j + 1]))
+        ra, rb = roots[j, k_a], roots[j + 1, k_b]
+        frac = ra.real / (ra.real - rb.real) if ra.real != rb.real else 0.5
+        guess = float(values[j] + frac * (values[j + 1] - values[j]))
+        omega, tau, res = _refine_hopf(
+            a0, a1, base, jnp.asarray(guess, x.dtype), address, jnp.asarray(abs(ra.imag), x.dtype)
+        )
+        tol = 1e-10 if x.dtype == jnp.float64 else 1e-4
+        ok = bool(res < tol) and float(values[j]) - 1e-9 <= float(tau) <= float(values[j + 1])
+        tau = tau if ok else jnp.asarray(guess, x.dtype)
+        specials.append(
+            SpecialPoint(
+                kind="hopf",
+                param=(param,),
+                value=tau,
+                state=x,
+                params=set_parameter(base, address, tau),
+                index=int(j + 1),
+                converged=ok,
+                frequency=jnp.abs(omega) if ok else jnp.asarray(abs(ra.imag)),
+                data={"direction": int(np.sign(unstable[j + 1] - unstable[j]))},
+            )
+        )
+    stable = np.all(re < 0, axis=1)
+    return Branch(
+        kind="equilibrium",
+        param=(param,),
+        values=values[:, None],
+        states=jnp.broadcast_to(x, (points, x.shape[0])),
+        eigenvalues=jnp.asarray(roots),
+        stable=jnp.asarray(stable),
+        base=base,
+        special_points=tuple(specials),
+        message=f"{len(specials)} Hopf point(s) on delay in [{lo:g}, {hi:g}]",
+    )

@@ -1,0 +1,299 @@
+"""Synaptic delays: the delayed network against a plain NumPy loop that keeps every past s, the
+zero delay against the undelayed model bit for bit, the DDE mean field against a fixed-step
+reference and finite differences, and the stability of equilibria against Lambert W and the
+undelayed eigenvalues."""
+
+import numpy as np
+import pytest
+
+import jaxmf
+from jaxmf import presets
+from jaxmf.network import EulerReset, MobiusPassage, simulate_network
+
+
+def euler_reference(params, n_per_pop, dt, steps):
+    """The authors' Euler scheme with delays, written out in NumPy: every step's s is kept and
+    population m reads s_k from delay[m, k] / dt steps back (before t = 0: the initial s = 0)."""
+    p = jax_free(params)
+    n_pop = len(n_per_pop)
+    z = [np.asarray(x) for x in jaxmf.network.make_network(params, tuple(n_per_pop)).z]
+    eta = [p["eta_bar"][m] + p["delta_eta"][m] * z[m] for m in range(n_pop)]
+    v = [np.zeros(k) for k in n_per_pop]
+    w = [np.zeros(k) for k in n_per_pop]
+    lag = np.rint(p["delay"] / dt).astype(int)
+    history = [np.zeros(n_pop)]
+    rates = []
+    for _ in range(steps):
+        now = len(history) - 1
+        seen = np.array(
+            [[history[max(now - lag[m, k], 0)][k] for k in range(n_pop)] for m in range(n_pop)]
+        )
+        counts = np.zeros(n_pop)
+        for m in range(n_pop):
+            fs = p["fractions"] * seen[m]
+            gs, gse = p["g"][m] @ fs, p["g"][m] @ (fs * p["e_r"])
+            spiked = v[m] >= p["v_peak"]
+            dv = v[m] * (v[m] - p["alpha"][m] - gs) + eta[m] + p["i_ext"][m] + gse - w[m]
+            dw = p["a"][m] * (p["b"][m] * v[m] - w[m])
+            v[m], w[m] = (
+                np.where(spiked, -v[m], v[m] + dt * dv),
+                np.where(spiked, w[m] + p["w_jump"][m], w[m] + dt * dw),
+            )
+            counts[m] = spiked.sum()
+        s = history[-1]
+        s_new = np.minimum(s - dt * s / p["tau_s"] + p["s_jump"] * counts / n_per_pop, 1.0)
+        history.append(s_new)
+        rates.append(counts)
+    return np.array(rates), np.array(history[1:])
+
+
+def jax_free(params):
+    return {
+        k: np.asarray(getattr(params, k))
+        for k in (
+            "alpha eta_bar delta_eta i_ext a b w_jump tau_s s_jump e_r fractions g v_peak delay"
+        ).split()
+    }
+
+
+def test_delayed_network_matches_a_plain_loop_with_every_past_s():
+    """Two populations, a different delay per (post, pre) pair (0 to 7 steps), 800 steps: the
+    ring buffer reads the same past as a loop that keeps all of it."""
+    dt = 1e-2
+    params = presets.two_population(
+        eta_bar=[3.0, 2.0],
+        delay=[[0.0, 0.05], [0.02, 0.07]],
+        g=[[2.0, 1.0], [1.5, 2.5]],
+        v_peak=40.0,
+        v_reset=-40.0,
+    )
+    res = simulate_network(
+        params, n=(30, 20), t1=8.0, dt=dt, record_every=1, scheme=EulerReset(), progress=False
+    )
+    counts, s = euler_reference(params, (30, 20), dt, 800)
+    np.testing.assert_allclose(np.asarray(res.s), s, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(np.rint(np.asarray(res.r) * np.array([30, 20]) * dt), counts)
+    assert counts.sum() > 100  # the run has spikes, so the delays matter
+    undelayed = simulate_network(
+        params.replace(delay=None),
+        n=(30, 20),
+        t1=8.0,
+        dt=dt,
+        record_every=1,
+        scheme=EulerReset(),
+        progress=False,
+    )
+    assert not np.allclose(np.asarray(undelayed.s), s)
+
+
+@pytest.mark.parametrize(
+    "scheme, dt",
+    [
+        (EulerReset(), 1e-3),
+        # Every scheme reads the drive through the same code: one more compilation, slow.
+        pytest.param(MobiusPassage(), 1e-2, marks=pytest.mark.slow),
+    ],
+)
+def test_zero_delay_is_the_undelayed_network_bit_for_bit(scheme, dt):
+    p = presets.chen_campbell_2022(eta_bar=0.3)
+    kw = dict(n=200, t1=2.0, dt=dt, record_every=100, scheme=scheme, progress=False)
+    a = simulate_network(p, **kw)
+    b = simulate_network(p.replace(delay=0.0), **kw)
+    assert b.state.past is not None and a.state.past is None
+    for name in ("r", "v_mean", "w_mean", "s"):
+        np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)))
+
+
+@pytest.mark.slow  # a third network compilation (~2 CPU-s) for error messages
+def test_non_multiple_of_dt_and_resume_mismatch_are_named():
+    p = presets.chen_campbell_2022(delay=0.0105)
+    with pytest.raises(jaxmf.ParameterError, match=r"delay=0.0105 .*dt=0.001"):
+        simulate_network(p, n=10, t1=0.1, progress=False)
+    first = simulate_network(p.replace(delay=0.001), n=10, t1=0.1, progress=False)
+    with pytest.raises(jaxmf.ParameterError, match="buffers 1 steps"):
+        simulate_network(p.replace(delay=0.01), t1=0.2, resume=first, progress=False)
+    with pytest.raises(jaxmf.ParameterError, match="has a delay"):
+        simulate_network(p.replace(delay=None), t1=0.2, resume=first, progress=False)
+
+
+@pytest.mark.slow  # three compilations (plain, resumed, vmapped) ~8 CPU-s
+def test_resume_carries_the_buffer_and_vmap_equals_the_loop():
+    dt = 1e-2
+    p = presets.chen_campbell_2022(eta_bar=0.25, delay=0.5)
+    kw = dict(dt=dt, record_every=10, scheme=MobiusPassage(), progress=False)
+    whole = simulate_network(p, n=300, t1=6.0, **kw)
+    part = simulate_network(p, n=300, t1=3.0, **kw)
+    rest = simulate_network(p, t1=6.0, resume=part, **kw)
+    np.testing.assert_array_equal(np.asarray(rest.r), np.asarray(whole.r))
+    batch = jaxmf.stack_params([p, p.replace(delay=0.2)])
+    both = simulate_network(batch, n=300, t1=6.0, **kw)
+    np.testing.assert_allclose(np.asarray(both.r[0]), np.asarray(whole.r), rtol=0, atol=1e-12)
+    single = simulate_network(p.replace(delay=0.2), n=300, t1=6.0, **kw)
+    np.testing.assert_allclose(np.asarray(both.r[1]), np.asarray(single.r), rtol=0, atol=1e-12)
+
+
+def meanfield_rhs(p, y, s_past):
+    """The delayed mean field (one population) written out: s read tau in the past."""
+    r, v, w, s = y
+    g, f = p["g"][0, 0], p["fractions"][0]
+    gs = g * f * s_past
+    return np.array(
+        [
+            p["delta_eta"][0] / np.pi + 2 * r * v - r * (p["alpha"][0] + gs),
+            v * v
+            - p["alpha"][0] * v
+            - (np.pi * r) ** 2
+            + gs * p["e_r"][0]
+            - gs * v
+            - w
+            + p["eta_bar"][0]
+            + p["i_ext"][0],
+            p["a"][0] * (p["b"][0] * v - w) + p["w_jump"][0] * r,
+            -s / p["tau_s"][0] + p["s_jump"][0] * r,
+        ]
+    )
+
+
+def rk4_method_of_steps(params, t1, per_delay):
+    """Classical RK4 with h = tau / per_delay from the all-zero state and history: the lagged
+    s sits on the grid at the step ends and is the cubic Hermite midpoint value at the
+    half steps (fourth order, like the steps)."""
+    p = jax_free(params)
+    tau = float(p["delay"][0, 0])
+    h = tau / per_delay
+    n = int(round(t1 / h))
+    ys, fs = [np.zeros(4)], []
+    for i in range(n):
+        lag = i - per_delay
+
+        def past(j):
+            return (ys[j], fs[j]) if j >= 0 else (np.zeros(4), np.zeros(4))
+
+        y0, f0 = past(lag)
+        y1, f1 = past(lag + 1)
+        s_start, s_end = y0[3], y1[3]
+        s_mid = (s_start + s_end) / 2 + h * (f0[3] - f1[3]) / 8
+        y = ys[i]
+        k1 = meanfield_rhs(p, y, s_start)
+        k2 = meanfield_rhs(p, y + h / 2 * k1, s_mid)
+        k3 = meanfield_rhs(p, y + h / 2 * k2, s_mid)
+        k4 = meanfield_rhs(p, y + h * k3, s_end)
+        fs.append(k1)
+        ys.append(y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4))
+    # Before t = 0 the history is constant: its derivative there is 0, which `past` supplies.
+    return np.arange(n + 1) * h, np.array(ys)
+
+
+@pytest.fixture(scope="module")
+def bursting_delayed():
+    return presets.chen_campbell_2022(eta_bar=0.12, delay=2.0)
+
+
+@pytest.mark.slow  # the DDE solve's compilation and a 12 000-step Python RK4 loop ~10 CPU-s
+def test_delayed_meanfield_matches_a_fixed_step_reference(bursting_delayed):
+    """The adaptive method of steps against RK4 with 400 steps per delay (h = 0.005): the
+    same trajectory to 1e-8 over 60 time units, through the derivative jumps at multiples of
+    the delay."""
+    t, ref = rk4_method_of_steps(bursting_delayed, 60.0, 400)
+    every = 200
+    res = jaxmf.solve_meanfield(bursting_delayed, t1=60.0, ts=t[::every], rtol=1e-11, atol=1e-13)
+    got = np.stack([np.asarray(x)[:, 0] for x in (res.r, res.v, res.w, res.s)], axis=1)
+    np.testing.assert_allclose(got, ref[::every], rtol=0, atol=1e-8)
+    assert res.status == jaxmf.RESULTS.successful
+    undelayed = jaxmf.solve_meanfield(bursting_delayed.replace(delay=None), t1=60.0, ts=t[::every])
+    assert np.max(np.abs(np.asarray(undelayed.s)[:, 0] - ref[::every, 3])) > 1e-2
+
+
+@pytest.mark.slow  # a reverse-mode solve builds a forward-mode Jacobian (~40 CPU-s to compile)
+def test_gradient_in_delay_and_eta_bar_matches_finite_differences():
+    import jax
+
+    def rate(eta_bar, tau):
+        p = presets.chen_campbell_2022(eta_bar=eta_bar, delay=tau)
+        return jaxmf.solve_meanfield(p, t1=50.0, ts=np.array([50.0])).r[-1, 0]
+
+    grad = jax.grad(rate, argnums=(0, 1))(0.25, 2.0)
+    fwd = jax.jacfwd(rate, argnums=(0, 1))(0.25, 2.0)
+    eps = 1e-5
+    fd = (
+        (rate(0.25 + eps, 2.0) - rate(0.25 - eps, 2.0)) / (2 * eps),
+        (rate(0.25, 2.0 + eps) - rate(0.25, 2.0 - eps)) / (2 * eps),
+    )
+    for g, f, d in zip(grad, fwd, fd):
+        assert abs(float(g) - float(d)) < 1e-5 * max(1.0, abs(float(d)))
+        assert abs(float(g) - float(f)) < 1e-10 * max(1.0, abs(float(f)))
+
+
+@pytest.mark.slow  # a vmapped compilation of the DDE solve ~10 CPU-s
+def test_vmap_over_delays_equals_the_loop():
+    import jax
+
+    def final(tau):
+        p = presets.chen_campbell_2022(eta_bar=0.25, delay=tau)
+        return jaxmf.solve_meanfield(p, t1=40.0, ts=np.array([20.0, 40.0])).r[:, 0]
+
+    taus = np.array([0.5, 1.5, 3.0])
+    batch = jax.vmap(final)(taus)
+    for i, tau in enumerate(taus):
+        np.testing.assert_allclose(np.asarray(batch[i]), np.asarray(final(tau)), rtol=1e-9)
+
+
+@pytest.mark.slow  # equilibria and characteristic roots compile ~12 CPU-s
+def test_equilibria_eigenvalues_tend_to_the_undelayed_as_delay_goes_to_zero():
+    p = presets.chen_campbell_2022(eta_bar=0.25)
+    plain = np.asarray(jaxmf.meanfield_equilibria(p).eigenvalues[0])
+    for tau in (1e-2, 1e-3):
+        delayed = np.asarray(jaxmf.meanfield_equilibria(p.replace(delay=tau)).eigenvalues[0])
+        # Each root moves by O(tau) from the undelayed eigenvalue.
+        gap = max(np.min(np.abs(delayed - z)) for z in plain)
+        assert gap < 2 * tau
+    zero = jaxmf.meanfield_equilibria(p.replace(delay=0.0))
+    np.testing.assert_array_equal(
+        np.asarray(zero.eigenvalues), np.asarray(jaxmf.meanfield_equilibria(p).eigenvalues)
+    )
+
+
+def cooke_grossman_hopf_delays(a0, a1, tau_max):
+    """Hopf delays of det(lambda I - A0 - A1 e^{-lambda tau}) = p0 + p1 e^{-lambda tau} (A1 of
+    rank one): at lambda = i omega, |p0| = |p1| fixes omega, and e^{-i omega tau} = -p0 / p1
+    the delays tau = (phi + 2 pi k) / omega."""
+    n = a0.shape[0]
+    p0 = lambda lam: np.linalg.det(lam * np.eye(n) - a0)
+    p1 = lambda lam: np.linalg.det(lam * np.eye(n) - a0 - a1) - p0(lam)
+    gap = lambda om: abs(p0(1j * om)) - abs(p1(1j * om))
+    grid = np.linspace(1e-4, 5.0, 20001)
+    vals = np.array([gap(x) for x in grid])
+    out = []
+    for i in np.nonzero(np.sign(vals[:-1]) != np.sign(vals[1:]))[0]:
+        lo, hi = grid[i], grid[i + 1]
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if np.sign(gap(mid)) == np.sign(gap(lo)) else (lo, mid)
+        om = (lo + hi) / 2
+        phi = np.mod(-np.angle(-p0(1j * om) / p1(1j * om)), 2 * np.pi)
+        out += [
+            ((phi + 2 * np.pi * k) / om, om)
+            for k in range(10)
+            if phi + 2 * np.pi * k < om * tau_max
+        ]
+    return sorted(out)
+
+
+@pytest.mark.slow  # roots on a 101-point grid and the Hopf Newton compile ~10 CPU-s
+def test_hopf_delays_match_the_closed_form_of_the_crossing():
+    from jaxmf.delay import continue_delay, delayed_jacobians
+
+    p = presets.chen_campbell_2022(eta_bar=0.25)
+    branch = continue_delay(p, bounds=(0.0, 10.0), points=101)
+    x = branch.states[0]
+    a0, a1 = (np.asarray(m) for m in delayed_jacobians(x, p.replace(delay=1.0)))
+    expected = cooke_grossman_hopf_delays(a0, a1[0], 10.0)
+    found = sorted((float(sp.value), float(sp.frequency)) for sp in branch.special_points)
+    assert len(found) == len(expected) >= 2
+    for (tau, om), (tau_e, om_e) in zip(found, expected):
+        assert abs(tau - tau_e) < 1e-9 and abs(om - om_e) < 1e-9
+    assert all(sp.converged for sp in branch.special_points)
+    first = min(branch.special_points, key=lambda sp: float(sp.value))
+    assert first.data["direction"] == 1  # the tonic state loses stability as the delay grows
+    stable = np.asarray(branch.stable)
+    assert stable[0] and not stable[np.searchsorted(np.asarray(branch.values[:, 0]), 2.0)]
