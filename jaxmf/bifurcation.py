@@ -152,7 +152,8 @@ _VARIABLES = ("r", "v", "w", "s")
 
 
 def flat_state(y: MeanFieldState) -> jax.Array:
-    """(r, v, w, s) blocks of length P -> one vector of length 4P.
+    """(r, v, w, s) blocks of length P -> one vector of length 4P (5P with the rise variable x
+    of second-order synapses).
 
     Parameters
     ----------
@@ -171,16 +172,18 @@ def flat_state(y: MeanFieldState) -> jax.Array:
     >>> flat_state(MeanFieldState(r=1.0, v=2.0, w=3.0, s=4.0)).tolist()
     [1.0, 2.0, 3.0, 4.0]
     """
-    return jnp.concatenate([jnp.atleast_1d(x) for x in y])
+    return jnp.concatenate([jnp.atleast_1d(x) for x in y if x is not None])
 
 
-def unflat_state(x: jax.Array) -> MeanFieldState:
+def unflat_state(x: jax.Array, params: Params | None = None) -> MeanFieldState:
     """One vector of length 4P -> a `MeanFieldState` of (P,) blocks (inverse of `flat_state`).
 
     Parameters
     ----------
     x : jax.Array
-        Shape (4P,).
+        Shape (4P,), or (5P,) with second-order synapses.
+    params : Params, optional
+        With ``params.tau_r`` present the vector holds five blocks (r, v, w, s, x).
 
     Returns
     -------
@@ -193,7 +196,8 @@ def unflat_state(x: jax.Array) -> MeanFieldState:
     >>> unflat_state(jnp.arange(8.0)).v.tolist()
     [2.0, 3.0]
     """
-    return MeanFieldState(*jnp.split(x, 4))
+    blocks = 4 if params is None or params.tau_r is None else 5
+    return MeanFieldState(*jnp.split(x, blocks))
 
 
 class SpecialPoint(eqx.Module):
@@ -401,7 +405,7 @@ class Branch(eqx.Module):
 
     @property
     def n_populations(self) -> int:
-        return int(np.shape(self.states)[-1]) // 4
+        return int(np.shape(self.states)[-1]) // (4 if self.base.tau_r is None else 5)
 
     def params_at(self, i: int) -> Params:
         """The full Params of point i.
@@ -773,7 +777,7 @@ def meanfield_vector_field(x: jax.Array, params: Params) -> jax.Array:
     >>> meanfield_vector_field(jnp.array([0.1, -1.0, 0.0, 0.0]), Params()).shape
     (4,)
     """
-    return flat_state(chen_campbell(0.0, unflat_state(x), (params, None)))
+    return flat_state(chen_campbell(0.0, unflat_state(x, params), (params, None)))
 
 
 class _Family(NamedTuple):
@@ -1159,8 +1163,9 @@ def _locate(kind, params, param, state, value, index, frequency, vector_field, t
         params = check_params(params)
         parse_parameter(param, params.n_populations)
     check_real("state", state)
+    blocks = 4 if vector_field is not None or params.tau_r is None else 5
     if np.ndim(state) != 1 or (
-        vector_field is None and np.shape(state)[0] != 4 * params.n_populations
+        vector_field is None and np.shape(state)[0] != blocks * params.n_populations
     ):
         want = "(4P,) = (r, v, w, s) blocks" if vector_field is None else "1-D"
         raise ParameterError(
@@ -1656,7 +1661,8 @@ def _default_state(params: Params, param: str, start):
     if k >= valid.size:
         raise ParameterError("start", f"index {k} but only {valid.size} equilibria were found")
     i = valid[k]
-    return flat_state(MeanFieldState(eq.r[i], eq.v[i], eq.w[i], eq.s[i]))
+    x = None if params.tau_r is None else params.tau_r * params.s_jump * eq.r[i]  # x* of synapses
+    return flat_state(MeanFieldState(eq.r[i], eq.v[i], eq.w[i], eq.s[i], x))
 
 
 @partial(jax.jit, static_argnames=("system", "n"))

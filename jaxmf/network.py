@@ -39,6 +39,14 @@ from .params import (
     stack_params,
     synaptic_drive,
 )
+from .synapses import (
+    gap_junction_drive,
+    rise_step_euler,
+    rise_step_exact,
+    rise_step_midpoint,
+    total_gap_conductance,
+    voltage_centres,
+)
 
 __all__ = [
     "EulerReset",
@@ -138,6 +146,9 @@ class EulerReset(eqx.Module):
     def synapse_step(self, s, tau_s, jump, dt):
         return jnp.minimum(s - dt * s / tau_s + jump, self.s_max)
 
+    def rise_step(self, s, x, tau_s, tau_r, jump, dt):
+        return rise_step_euler(s, x, tau_s, tau_r, jump, dt, self.s_max)
+
     def max_dt(self, params: Params, eta_max: float) -> float:
         """Largest stable dt: the smallest of `bounds` (the reset bound, tau_s and 1/a).
 
@@ -191,11 +202,14 @@ class EulerReset(eqx.Module):
         {'reset (v_peak)': 0.003069, 'synapse (tau_s)': 2.6, 'adaptation (1/a)': 130.0}
         """
         p = jax.tree.map(np.asarray, params)
-        return {
+        bounds = {
             "reset (v_peak)": self.reset_dt(params, eta_max),
             "synapse (tau_s)": float(np.min(p.tau_s)),
             "adaptation (1/a)": float(1.0 / np.max(p.a)),
         }
+        if p.tau_r is not None:
+            bounds["synaptic rise (tau_r)"] = float(np.min(p.tau_r))
+        return bounds
 
     def reset_dt(self, params: Params, eta_max: float) -> float:
         """Largest dt at which a reset neuron cannot skip the passage through infinity.
@@ -232,7 +246,7 @@ class EulerReset(eqx.Module):
         p = jax.tree.map(np.asarray, params)
         vp = float(np.max(np.abs(p.v_peak if self.reflect else np.maximum(p.v_peak, -p.v_reset))))
         gs_max = float(np.max(np.sum(p.g * p.fractions[..., None, :] * self.s_max, axis=-1)))
-        A = float(np.max(np.abs(p.alpha))) + gs_max
+        A = float(np.max(np.abs(p.alpha))) + gs_max + total_gap_conductance(p)
         c = float(np.max(p.i_ext)) + gs_max * float(np.max(np.abs(p.e_r))) + max(eta_max, 0.0)
 
         def excess(dt):
@@ -317,6 +331,9 @@ class ExactPassage(eqx.Module):
     def synapse_step(self, s, tau_s, jump, dt):
         return jnp.minimum(s * jnp.exp(-dt / tau_s) + jump, self.s_max)
 
+    def rise_step(self, s, x, tau_s, tau_r, jump, dt):
+        return rise_step_exact(s, x, tau_s, tau_r, jump, dt, self.s_max)
+
     def max_dt(self, params: Params, eta_max: float) -> float:
         """Largest dt keeping |J| dt^2 <= 1: the series for cos and sin stay accurate and a neuron
         spikes at most once per step (its period pi/sqrt(J) spans >= pi steps).
@@ -346,7 +363,7 @@ class ExactPassage(eqx.Module):
         """
         p = jax.tree.map(np.asarray, params)
         gs_max = float(np.max(np.sum(p.g * p.fractions[..., None, :], axis=-1)))
-        A = float(np.max(np.abs(p.alpha))) + gs_max
+        A = float(np.max(np.abs(p.alpha))) + gs_max + total_gap_conductance(p)
         w_max = float(np.max(p.w_jump / p.a)) * math.sqrt(max(eta_max, 0.0)) / math.pi
         j_max = (
             abs(eta_max)
@@ -426,6 +443,9 @@ class MobiusPassage(eqx.Module):
         decay_half = jnp.exp(-0.5 * dt / tau_s)
         return jnp.minimum((s * decay_half + jump) * decay_half, self.s_max)
 
+    def rise_step(self, s, x, tau_s, tau_r, jump, dt):
+        return rise_step_midpoint(s, x, tau_s, tau_r, jump, dt, self.s_max)
+
     def max_dt(self, params: Params, eta_max: float) -> float:
         """Largest dt keeping |J| dt^2 <= 1 (a neuron spikes at most once per step and the
         truncated series stay accurate); the same bound as `ExactPassage.max_dt`.
@@ -496,6 +516,9 @@ class NetworkState(eqx.Module):
         The number of steps taken.
     key : jax.Array
         A PRNG key.
+    x : jax.Array or None
+        Shape (P,). Rise variables of second-order synapses (`Params.tau_r`, see
+        `jaxmf.synapses`); None until a run with tau_r starts them at 0.
 
     Examples
     --------
@@ -511,6 +534,7 @@ class NetworkState(eqx.Module):
     s: jax.Array
     step: jax.Array
     key: jax.Array
+    x: jax.Array | None = None
 
 
 class Records(NamedTuple):
@@ -701,8 +725,11 @@ def _cast(params: Params, dtype) -> Params:
 
 
 def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None):
-    v, w, s = state_vws
+    v, w, s = state_vws[:3]  # (v, w, s, x) with second-order synapses
     drive = _drives(params, s)
+    if params.g_el is not None:
+        G, G_vbar = gap_junction_drive(params, voltage_centres(v, axis_name))
+        drive = _Drive(A=drive.A + G, c=drive.c + G_vbar)
     new_v, new_w, masks, counts = [], [], [], []
     for m in range(len(sizes)):
         vm, wm, spk = scheme.population_step(
@@ -733,10 +760,21 @@ def _step(params, etas, sizes, state_vws, dt, scheme, axis_name=None):
         # Neurons split across devices: every device needs the whole population's spikes.
         counts = jax.lax.psum(counts, axis_name)
     sizes_arr = jnp.asarray(sizes, s.dtype)
+    if params.tau_r is not None:
+        jump = params.s_jump * counts.astype(s.dtype) / sizes_arr
+        s_new, x_new = scheme.rise_step(s, state_vws[3], params.tau_s, params.tau_r, jump, dt)
+        return (tuple(new_v), tuple(new_w), s_new, x_new), counts, masks
     s_new = scheme.synapse_step(
         s, params.tau_s, params.s_jump * counts.astype(s.dtype) / sizes_arr, dt
     )
     return (tuple(new_v), tuple(new_w), s_new), counts, masks
+
+
+def _carry(params: Params, state: NetworkState) -> tuple:
+    """The scan's carry: (v, w, s), and x (zero when not started) with second-order synapses."""
+    if params.tau_r is None:
+        return (state.v, state.w, state.s)
+    return (state.v, state.w, state.s, jnp.zeros_like(state.s) if state.x is None else state.x)
 
 
 def step(
@@ -777,8 +815,11 @@ def step(
     dtype = state.s.dtype
     p = _cast(params, dtype)
     etas = tuple(scheme.prepare_eta(e, jnp.asarray(dt, dtype)) for e in _etas(p, network, dtype))
-    (v, w, s), counts, _ = _step(p, etas, network.sizes, (state.v, state.w, state.s), dt, scheme)
-    return NetworkState(v=v, w=w, s=s, step=state.step + 1, key=state.key), counts
+    vws, counts, _ = _step(p, etas, network.sizes, _carry(p, state), dt, scheme)
+    v, w, s, *x = vws
+    return NetworkState(
+        v=v, w=w, s=s, step=state.step + 1, key=state.key, x=x[0] if x else state.x
+    ), counts
 
 
 def _observe(params, v, w, axis_name=None):
@@ -917,11 +958,16 @@ def run(
             return one_bin(vws)
         return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws)
 
-    vws0 = (state.v, state.w, state.s)
+    vws0 = _carry(p, state)
     vws, records = jax.lax.scan(body, vws0, jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
     new_state = NetworkState(
-        v=vws[0], w=vws[1], s=vws[2], step=state.step + done * record_every, key=state.key
+        v=vws[0],
+        w=vws[1],
+        s=vws[2],
+        step=state.step + done * record_every,
+        key=state.key,
+        x=vws[3] if len(vws) > 3 else state.x,
     )
     return new_state, records
 
@@ -1139,6 +1185,9 @@ def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
     z_max = jnp.max(jnp.stack([jnp.max(jnp.abs(z)) for z in network.z]))
     eta_max = jnp.max(jnp.abs(params.eta_bar + params.delta_eta * z_max))
     gs_unit = jnp.max(jnp.sum(params.g * params.fractions[..., None, :], axis=-1))
+    gap = 0.0  # the gap junctions' leak G, added to the synaptic one
+    if params.g_el is not None:
+        gap = jnp.max(jnp.sum(params.g_el * params.fractions[..., None, :], axis=-1))
     if isinstance(scheme, EulerReset):
         vp = jnp.max(
             jnp.abs(
@@ -1146,13 +1195,16 @@ def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
             )
         )
         gs_max = gs_unit * scheme.s_max
-        A = jnp.max(jnp.abs(params.alpha)) + gs_max
+        A = jnp.max(jnp.abs(params.alpha)) + gs_max + gap
         c = jnp.max(params.i_ext) + gs_max * jnp.max(jnp.abs(params.e_r)) + eta_max
         # dt (u + A) = 1 with u = vp + dt K is K dt^2 + (vp + A) dt - 1 = 0 (see reset_dt).
         K = vp * vp + A * vp + c
         reset = 2.0 / ((vp + A) + jnp.sqrt((vp + A) ** 2 + 4.0 * K))
-        return jnp.minimum(reset, jnp.minimum(jnp.min(params.tau_s), 1.0 / jnp.max(params.a)))
-    A = jnp.max(jnp.abs(params.alpha)) + gs_unit
+        tau_min = jnp.min(params.tau_s)
+        if params.tau_r is not None:
+            tau_min = jnp.minimum(tau_min, jnp.min(params.tau_r))
+        return jnp.minimum(reset, jnp.minimum(tau_min, 1.0 / jnp.max(params.a)))
+    A = jnp.max(jnp.abs(params.alpha)) + gs_unit + gap
     w_max = jnp.max(params.w_jump / params.a) * jnp.sqrt(eta_max) / jnp.pi
     j_max = (
         eta_max
@@ -1721,8 +1773,8 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
 
     split = tuple(P("neurons") for _ in network.sizes)
 
-    def local(params, z, v, w, s, step, dt, n_active):
-        st = NetworkState(v=v, w=w, s=s, step=step, key=jnp.zeros((), jnp.uint32))
+    def local(params, z, v, w, s, x, step, dt, n_active):
+        st = NetworkState(v=v, w=w, s=s, step=step, key=jnp.zeros((), jnp.uint32), x=x)
         new, rec = run(
             params,
             Network(sizes=network.sizes, z=z),
@@ -1734,15 +1786,15 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
             n_active=n_active,
             axis_name="neurons",
         )
-        return new.v, new.w, new.s, new.step, rec
+        return new.v, new.w, new.s, new.x, new.step, rec
 
-    v, w, s_new, step_new, rec = jax.shard_map(
+    v, w, s_new, x_new, step_new, rec = jax.shard_map(
         local,
         mesh=mesh,
-        in_specs=(P(), split, split, split, P(), P(), P(), P()),
-        out_specs=(split, split, P(), P(), P()),
-    )(params, network.z, state.v, state.w, state.s, state.step, dt, n_active)
-    return NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key), rec
+        in_specs=(P(), split, split, split, P(), P(), P(), P(), P()),
+        out_specs=(split, split, P(), P(), P(), P()),
+    )(params, network.z, state.v, state.w, state.s, state.x, state.step, dt, n_active)
+    return NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key, x=x_new), rec
 
 
 def _run_sharded_jit(*args, **kwargs):
