@@ -7,6 +7,7 @@ from . import analysis as analysis
 from . import cache as cache
 from . import dde as dde
 from . import presets as presets
+from . import synapses as synapses
 from ._bursting import BurstingRegion as BurstingRegion
 from ._bursting import bursting_region as bursting_region
 from ._compare import Comparison as Comparison

@@ -1185,7 +1185,7 @@ def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
     z_max = jnp.max(jnp.stack([jnp.max(jnp.abs(z)) for z in network.z]))
     eta_max = jnp.max(jnp.abs(params.eta_bar + params.delta_eta * z_max))
     gs_unit = jnp.max(jnp.sum(params.g * params.fractions[..., None, :], axis=-1))
-    gap = 0.0  # the gap junctions' leak G, added to the synaptic one
+    gap: float | jax.Array = 0.0  # the gap junctions' leak G, added to the synaptic one
     if params.g_el is not None:
         gap = jnp.max(jnp.sum(params.g_el * params.fractions[..., None, :], axis=-1))
     if isinstance(scheme, EulerReset):

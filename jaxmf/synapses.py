@@ -66,8 +66,8 @@ Examples
 --------
 >>> import jax.numpy as jnp
 >>> from jaxmf.synapses import lorentzian_from_order, order_parameter
->>> v = 0.3 + 0.05 * jnp.tan(jnp.pi * (jnp.arange(1, 2000) / 2000 - 0.5))  # Lorentzian quantiles
->>> rate, centre = lorentzian_from_order(order_parameter(v))
+>>> q = jnp.tan(jnp.pi * (jnp.arange(1, 20_000) / 20_000 - 0.5))  # Lorentzian quantiles
+>>> rate, centre = lorentzian_from_order(order_parameter(0.3 + 0.05 * q))
 >>> round(float(centre), 3), round(float(jnp.pi * rate), 3)  # centre 0.3, half-width 0.05
 (0.3, 0.05)
 """
@@ -144,7 +144,7 @@ def total_gap_conductance(params) -> float:
     --------
     >>> from jaxmf.params import Params
     >>> from jaxmf.synapses import total_gap_conductance
-    >>> total_gap_conductance(Params()), total_gap_conductance(Params(g_el=0.3))
+    >>> total_gap_conductance(Params()), round(total_gap_conductance(Params(g_el=0.3)), 6)
     (0.0, 0.3)
     """
     if params.g_el is None:
@@ -266,8 +266,8 @@ def voltage_centres(v, axis_name=None) -> jax.Array:
     --------
     >>> import jax.numpy as jnp
     >>> from jaxmf.synapses import voltage_centres
-    >>> q = jnp.tan(jnp.pi * (jnp.arange(1, 1000) / 1000 - 0.5))  # standard Lorentzian
-    >>> [round(x, 4) for x in voltage_centres((0.5 + 0.1 * q, -1.0 + 0.2 * q)).tolist()]
+    >>> q = jnp.tan(jnp.pi * (jnp.arange(1, 20_000) / 20_000 - 0.5))  # standard Lorentzian
+    >>> [round(x, 3) for x in voltage_centres((0.5 + 0.1 * q, -1.0 + 0.2 * q)).tolist()]
     [0.5, -1.0]
     """
     out = []
