@@ -199,11 +199,13 @@ def test_bursting_network_matches_meanfield_with_g_el():
 @pytest.mark.slow  # reason: two N = 10^4 runs of the paper's Euler scheme (~60 s)
 def test_cutoff_mean_against_lorentzian_centre(monkeypatch):
     # The alternative vbar, the mean over |v| <= v_peak, in the paper's scheme (v_peak = 200,
-    # reflection): along a run the two estimates differ by far less than the voltage scale, and
-    # the network's mean rate and <w> with either differ by less than 1 %.
+    # reflection), asynchronous state (g_el = 0.2): it lies near the Lorentzian centre (0.05
+    # above it on average), and the network coupled through it is further from the mean field
+    # (rate +5.5 %, <w> +3.2 %) than the network coupled through the centre (+1.9 %, +0.7 %),
+    # on t in (100, 200].
     import jaxmf.network as network
 
-    p = presets.chen_campbell_2022(eta_bar=0.25, g_el=0.6)
+    p = presets.chen_campbell_2022(eta_bar=0.25, g_el=0.2)
     net = make_network(p, 10_000)
 
     def cutoff_means(v, axis_name=None):
@@ -216,17 +218,21 @@ def test_cutoff_mean_against_lorentzian_centre(monkeypatch):
         )
 
     def simulate():
-        f = jax.jit(lambda st: network.run(p, net, st, dt=1e-3, n_records=300, record_every=500))
-        st, rec = f(init(net))
-        return st, rec
+        f = jax.jit(lambda st: network.run(p, net, st, dt=1e-3, n_records=400, record_every=500))
+        return f(init(net))
 
     st_c, rec_c = simulate()
-    gap = float(jnp.abs(voltage_centres(st_c.v)[0] - cutoff_means(st_c.v)[0]))
+    offset = float(cutoff_means(st_c.v)[0] - voltage_centres(st_c.v)[0])
     monkeypatch.setattr(network, "voltage_centres", cutoff_means)
-    st_m, rec_m = simulate()
-    k = slice(150, None)
-    assert gap < 0.02
-    assert float(rec_m.r[k, 0].mean()) == pytest.approx(float(rec_c.r[k, 0].mean()), rel=0.01)
-    assert float(rec_m.w_mean[k, 0].mean()) == pytest.approx(
-        float(rec_c.w_mean[k, 0].mean()), rel=0.01
-    )
+    _, rec_m = simulate()
+    mf = jaxmf.solve_meanfield(p, t1=200.0, ts=0.5 * np.arange(1, 401))
+    k = slice(200, None)
+    err = {}
+    for name, rec in (("centre", rec_c), ("cutoff", rec_m)):
+        err[name] = (
+            abs(float(rec.r[k, 0].mean()) / float(mf.r[k, 0].mean()) - 1),
+            abs(float(rec.w_mean[k, 0].mean()) / float(mf.w[k, 0].mean()) - 1),
+        )
+    assert abs(offset) < 0.5
+    assert err["centre"][0] < 0.03 and err["centre"][1] < 0.015
+    assert err["cutoff"][0] > err["centre"][0] and err["cutoff"][1] > err["centre"][1]
