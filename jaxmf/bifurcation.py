@@ -56,7 +56,7 @@ from ._newton import (
     with_parameters,
 )
 from ._results import RESULTS, NumericalError, from_codes, status_codes, status_names
-from .meanfield import MeanFieldState, chen_campbell, meanfield_equilibria
+from .meanfield import MeanFieldRiseState, MeanFieldState, chen_campbell, meanfield_equilibria
 from .params import (
     ParameterError,
     Params,
@@ -151,7 +151,7 @@ BRANCH_KINDS = ("equilibrium", "cycle", "hopf", "fold", "lpc", "pd", "ns", "homo
 _VARIABLES = ("r", "v", "w", "s")
 
 
-def flat_state(y: MeanFieldState) -> jax.Array:
+def flat_state(y: MeanFieldState | MeanFieldRiseState) -> jax.Array:
     """(r, v, w, s) blocks of length P -> one vector of length 4P (5P with the rise variable x
     of second-order synapses).
 
@@ -172,10 +172,10 @@ def flat_state(y: MeanFieldState) -> jax.Array:
     >>> flat_state(MeanFieldState(r=1.0, v=2.0, w=3.0, s=4.0)).tolist()
     [1.0, 2.0, 3.0, 4.0]
     """
-    return jnp.concatenate([jnp.atleast_1d(x) for x in y if x is not None])
+    return jnp.concatenate([jnp.atleast_1d(x) for x in y])
 
 
-def unflat_state(x: jax.Array, params: Params | None = None) -> MeanFieldState:
+def unflat_state(x: jax.Array, params: Params | None = None) -> MeanFieldState | MeanFieldRiseState:
     """One vector of length 4P -> a `MeanFieldState` of (P,) blocks (inverse of `flat_state`).
 
     Parameters
@@ -187,7 +187,7 @@ def unflat_state(x: jax.Array, params: Params | None = None) -> MeanFieldState:
 
     Returns
     -------
-    MeanFieldState
+    MeanFieldState or MeanFieldRiseState
 
     Examples
     --------
@@ -196,8 +196,9 @@ def unflat_state(x: jax.Array, params: Params | None = None) -> MeanFieldState:
     >>> unflat_state(jnp.arange(8.0)).v.tolist()
     [2.0, 3.0]
     """
-    blocks = 4 if params is None or params.tau_r is None else 5
-    return MeanFieldState(*jnp.split(x, blocks))
+    if params is None or params.tau_r is None:
+        return MeanFieldState(*jnp.split(x, 4))
+    return MeanFieldRiseState(*jnp.split(x, 5))
 
 
 class SpecialPoint(eqx.Module):
@@ -1661,8 +1662,10 @@ def _default_state(params: Params, param: str, start):
     if k >= valid.size:
         raise ParameterError("start", f"index {k} but only {valid.size} equilibria were found")
     i = valid[k]
-    x = None if params.tau_r is None else params.tau_r * params.s_jump * eq.r[i]  # x* of synapses
-    return flat_state(MeanFieldState(eq.r[i], eq.v[i], eq.w[i], eq.s[i], x))
+    y = MeanFieldState(eq.r[i], eq.v[i], eq.w[i], eq.s[i])
+    if params.tau_r is not None:  # x* = tau_r s_jump r* of second-order synapses
+        y = MeanFieldRiseState(*y, params.tau_r * params.s_jump * eq.r[i])
+    return flat_state(y)
 
 
 @partial(jax.jit, static_argnames=("system", "n"))

@@ -10,8 +10,8 @@ Chen & Campbell 2022 exact mean field, per population m with (gs)_m = sum_k g[m,
 
 With gap junctions (`Params.g_el`), r' gains -G r and v' gains (G vbar) - G v, with
 G_m = sum_k g_el[m,k] f_k and (G vbar)_m = sum_k g_el[m,k] f_k v_k; with second-order synapses
-(`Params.tau_r`) the state gains x and s' = -s / tau_s + x / tau_r, x' = -x / tau_r + s_jump r
-(equations and normalisation in `jaxmf.synapses`).
+(`Params.tau_r`) the state is a `MeanFieldRiseState` with x, and s' = -s / tau_s + x / tau_r,
+x' = -x / tau_r + s_jump r (equations and normalisation in `jaxmf.synapses`).
 
 Nicola & Campbell 2013 (2-D, (s, w) driven by the quasi-steady QIF rate) and the
 Montbrio-Pazo-Roxin limit (w_jump = b = 0) are provided for comparison. All vector fields have the
@@ -48,6 +48,7 @@ from .synapses import gap_junction_drive
 
 __all__ = [
     "MeanFieldState",
+    "MeanFieldRiseState",
     "MeanFieldResult",
     "Equilibria",
     "StepInput",
@@ -76,24 +77,47 @@ class MeanFieldState(NamedTuple):
         Shape (P,). Mean adaptation current.
     s : jax.Array
         Shape (P,). Synaptic gating variable.
-    x : jax.Array or None
-        Shape (P,). Synaptic rise variable of second-order synapses (`Params.tau_r`); None
-        (the default) without them, so the state is (r, v, w, s) as before.
 
     Examples
     --------
     >>> import jax.numpy as jnp
     >>> from jaxmf.meanfield import MeanFieldState
     >>> y = MeanFieldState(*(jnp.full(1, x) for x in (0.1, -0.5, 0.0, 0.0)))
-    >>> y.r.shape, y._fields, y.x is None
-    ((1,), ('r', 'v', 'w', 's', 'x'), True)
+    >>> y.r.shape, y._fields
+    ((1,), ('r', 'v', 'w', 's'))
     """
 
     r: jax.Array
     v: jax.Array
     w: jax.Array
     s: jax.Array
-    x: jax.Array | None = None
+
+
+class MeanFieldRiseState(NamedTuple):
+    """The mean field's state with second-order synapses (`Params.tau_r`): `MeanFieldState`'s
+    (r, v, w, s) and the synaptic rise variable x (equations in `jaxmf.synapses`).
+
+    Attributes
+    ----------
+    r, v, w, s : jax.Array
+        Shape (P,). As in `MeanFieldState`.
+    x : jax.Array
+        Shape (P,). Synaptic rise variable: x' = -x / tau_r + s_jump r, s' = -s / tau_s + x / tau_r.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.meanfield import MeanFieldRiseState
+    >>> y = MeanFieldRiseState(*(jnp.full(1, x) for x in (0.1, -0.5, 0.0, 0.0, 0.0)))
+    >>> y._fields
+    ('r', 'v', 'w', 's', 'x')
+    """
+
+    r: jax.Array
+    v: jax.Array
+    w: jax.Array
+    s: jax.Array
+    x: jax.Array
 
 
 class StepInput(eqx.Module):
@@ -205,15 +229,15 @@ def chen_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     dw = params.a * (params.b * v - w) + params.w_jump * r
     if params.tau_r is not None:
         ds, dx = _rise_rates(params, s, _rise_state(y), r)
-        return MeanFieldState(dr, dv, dw, ds, dx)
+        return MeanFieldRiseState(dr, dv, dw, ds, dx)
     ds = -s / params.tau_s + params.s_jump * r
     return MeanFieldState(dr, dv, dw, ds)
 
 
-def _rise_state(y: MeanFieldState) -> jax.Array:
-    if y.x is None:
+def _rise_state(y) -> jax.Array:
+    if not isinstance(y, MeanFieldRiseState):
         raise ParameterError(
-            "y0", "with tau_r (second-order synapses) the state needs x (MeanFieldState(..., x=))"
+            "y0", "with tau_r (second-order synapses) the state is a MeanFieldRiseState (with x)"
         )
     return y.x
 
@@ -335,7 +359,7 @@ def nicola_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     zero = jnp.zeros_like(y.r)
     if params.tau_r is not None:
         ds, dx = _rise_rates(params, y.s, _rise_state(y), rate)
-        return MeanFieldState(zero, zero, dw, ds, dx)
+        return MeanFieldRiseState(zero, zero, dw, ds, dx)
     ds = -y.s / params.tau_s + params.s_jump * rate
     return MeanFieldState(zero, zero, dw, ds)
 
@@ -569,7 +593,8 @@ def solve_meanfield(
     t0 : float
         Start time.
     y0 : MeanFieldState, optional
-        Initial state (default all zeros, the network's initial state).
+        Initial state (default all zeros, the network's initial state); with `Params.tau_r` a
+        `MeanFieldRiseState`, or the four fields with x = 0.
     model : str
         'chen_campbell' (exact), 'nicola_campbell' or 'mpr'.
     i_ext : StepInput or callable, optional
@@ -640,18 +665,18 @@ def solve_meanfield(
     p = params.n_populations
     if y0 is not None:
         try:
-            y0 = MeanFieldState(
-                *(None if x is None else jnp.broadcast_to(jnp.asarray(x, dtype), (p,)) for x in y0)
-            )
+            fields = [jnp.broadcast_to(jnp.asarray(x, dtype), (p,)) for x in y0]
         except (ValueError, TypeError):
             shapes = [np.shape(x) for x in y0]
             raise ParameterError(
                 "y0", f"needs r, v, w, s of shape ({p},) (or scalars); got shapes {shapes}"
             ) from None
-        if params.tau_r is not None and y0.x is None:
-            y0 = y0._replace(x=jnp.zeros((p,), dtype))  # no spikes in flight
-        elif params.tau_r is None and y0.x is not None:
+        if len(fields) == 5 and params.tau_r is None:
             raise ParameterError("y0", "x (a synaptic rise variable) needs tau_r")
+        if params.tau_r is None:
+            y0 = MeanFieldState(*fields)
+        else:  # x defaults to 0: no spikes in flight
+            y0 = MeanFieldRiseState(*fields[:4], fields[4] if len(fields) == 5 else fields[0] * 0)
     solver = solver or diffrax.Tsit5()
     # Concrete scalars go in as Python floats (cast inside the compiled solve): no eager array
     # per argument, and 1000 and 1000.0 share one compilation.
@@ -675,7 +700,15 @@ def solve_meanfield(
         t, ys, status, n_steps = _solve_diffrax(config, inputs, adjoint or _default_adjoint(inputs))
         bad = status != RESULTS.successful
     res = MeanFieldResult(
-        t=t, r=ys.r, v=ys.v, w=ys.w, s=ys.s, status=status, n_steps=n_steps, model=model, x=ys.x
+        t=t,
+        r=ys.r,
+        v=ys.v,
+        w=ys.w,
+        s=ys.s,
+        status=status,
+        n_steps=n_steps,
+        model=model,
+        x=getattr(ys, "x", None),
     )
     return (
         _maybe_throw(
@@ -764,7 +797,7 @@ def _prepare(config: _SolveConfig, inputs: _SolveInputs):
     if y0 is None:
         y0 = MeanFieldState(*(jnp.zeros((params.n_populations,), dtype) for _ in range(4)))
         if params.tau_r is not None:
-            y0 = y0._replace(x=jnp.zeros((params.n_populations,), dtype))
+            y0 = MeanFieldRiseState(*y0, jnp.zeros((params.n_populations,), dtype))
     controller = diffrax.PIDController(rtol=cast(inputs.rtol), atol=cast(inputs.atol))
     if isinstance(inputs.i_ext, StepInput):
         controller = diffrax.ClipStepSizeController(
@@ -895,13 +928,13 @@ class _Tsit5Stepper(_DiffraxStepper):
         self.c = [float(tableau.c1), *map(float, tableau.c)]
         self.b_error = jnp.asarray(tableau.b_error, dtype)
         self.n = n
-        self.blocks = 4 if args[0].tau_r is None else 5  # (r, v, w, s) and x with tau_r
+        self.state_type = MeanFieldState if args[0].tau_r is None else MeanFieldRiseState
 
     def flat(self, y):
-        return jnp.concatenate(jax.tree.leaves(y), axis=-1)
+        return jnp.concatenate(y, axis=-1)
 
     def unflat(self, x):
-        return MeanFieldState(*jnp.split(x, self.blocks, axis=-1))
+        return self.state_type(*jnp.split(x, len(self.state_type._fields), axis=-1))
 
     def f(self, t, x):
         return self.flat(self.term.vf(t, self.unflat(x), self.args))
@@ -1243,18 +1276,21 @@ def _scalar_residual(params: Params, r):
     return jnp.pi * r - jnp.real(jnp.sqrt(jax.lax.complex(params.eta_bar - c, params.delta_eta)))
 
 
-def _equilibrium_state(params: Params, r, v, w, s) -> MeanFieldState:
+def _equilibrium_state(params: Params, r, v, w, s):
     """The state (with x* = tau_r s_jump r* for second-order synapses) of an equilibrium."""
-    x = None if params.tau_r is None else params.tau_r * params.s_jump * r
-    return MeanFieldState(r, v, w, s, x)
+    if params.tau_r is None:
+        return MeanFieldState(r, v, w, s)
+    return MeanFieldRiseState(r, v, w, s, params.tau_r * params.s_jump * r)
 
 
-def _flat(y: MeanFieldState):
-    return jnp.concatenate(jax.tree.leaves(y))
+def _flat(y):
+    return jnp.concatenate(y)
 
 
 def _unflat(x, params: Params):
-    return MeanFieldState(*jnp.split(x, 4 if params.tau_r is None else 5))
+    if params.tau_r is None:
+        return MeanFieldState(*jnp.split(x, 4))
+    return MeanFieldRiseState(*jnp.split(x, 5))
 
 
 def meanfield_equilibria(

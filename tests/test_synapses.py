@@ -9,7 +9,12 @@ import pytest
 
 import jaxmf
 from jaxmf import presets
-from jaxmf.meanfield import MeanFieldState, chen_campbell, meanfield_equilibria
+from jaxmf.meanfield import (
+    MeanFieldRiseState,
+    MeanFieldState,
+    chen_campbell,
+    meanfield_equilibria,
+)
 from jaxmf.network import EulerReset, ExactPassage, MobiusPassage
 from jaxmf.synapses import kernel
 
@@ -67,7 +72,7 @@ def test_meanfield_equations():
     p = presets.chen_campbell_2022(tau_r=0.8)
     r = 0.07
     sj = float(p.s_jump[0])
-    y = MeanFieldState(
+    y = MeanFieldRiseState(
         *(jnp.full(1, z) for z in (r, -0.3, 0.05, TAU_S * sj * r)), x=jnp.full(1, 0.8 * sj * r)
     )
     d = chen_campbell(0.0, y, (p, None))
@@ -75,7 +80,7 @@ def test_meanfield_equations():
     d1 = chen_campbell(0.0, y._replace(x=jnp.full(1, 0.1)), (p, None))
     np.testing.assert_allclose(d1.s, -TAU_S * sj * r / TAU_S + 0.1 / 0.8, rtol=1e-13)
     np.testing.assert_allclose(d1.x, -0.1 / 0.8 + sj * r, rtol=1e-13)
-    first = chen_campbell(0.0, y._replace(x=None), (p.replace(tau_r=None), None))
+    first = chen_campbell(0.0, MeanFieldState(*y[:4]), (p.replace(tau_r=None), None))
     np.testing.assert_allclose([d.r, d.v, d.w], [first.r, first.v, first.w], rtol=1e-15)
 
 
