@@ -1662,9 +1662,9 @@ def _default_state(params: Params, param: str, start):
     if k >= valid.size:
         raise ParameterError("start", f"index {k} but only {valid.size} equilibria were found")
     i = valid[k]
-    y = MeanFieldState(eq.r[i], eq.v[i], eq.w[i], eq.s[i])
+    y: MeanFieldState | MeanFieldRiseState = MeanFieldState(eq.r[i], eq.v[i], eq.w[i], eq.s[i])
     if params.tau_r is not None:  # x* = tau_r s_jump r* of second-order synapses
-        y = MeanFieldRiseState(*y, params.tau_r * params.s_jump * eq.r[i])
+        y = MeanFieldRiseState(y.r, y.v, y.w, y.s, params.tau_r * params.s_jump * eq.r[i])
     return flat_state(y)
 
 

@@ -188,7 +188,9 @@ def _input(inp, t, dtype):
     return jnp.zeros((), dtype) if inp is None else jnp.asarray(inp(t), dtype)
 
 
-def chen_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
+def chen_campbell(
+    t, y: MeanFieldState | MeanFieldRiseState, args
+) -> MeanFieldState | MeanFieldRiseState:
     """The exact mean field (Chen & Campbell 2022), in diffrax's ``f(t, y, args)`` form.
 
     Parameters
@@ -247,7 +249,7 @@ def _rise_rates(params: Params, s, x, rate):
     return -s / params.tau_s + x / params.tau_r, -x / params.tau_r + params.s_jump * rate
 
 
-def mpr(t, y: MeanFieldState, args) -> MeanFieldState:
+def mpr(t, y: MeanFieldState | MeanFieldRiseState, args) -> MeanFieldState | MeanFieldRiseState:
     """The Montbrio-Pazo-Roxin limit: the exact mean field without adaptation.
 
     `chen_campbell` with w_jump = b = 0 and w frozen at its initial value.
@@ -320,7 +322,9 @@ def quasi_steady_state(params: Params, w, s, i_total):
     return jnp.real(z) / jnp.pi, A / 2 - jnp.imag(z)
 
 
-def nicola_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
+def nicola_campbell(
+    t, y: MeanFieldState | MeanFieldRiseState, args
+) -> MeanFieldState | MeanFieldRiseState:
     """Nicola & Campbell 2013: (s, w) driven by the quasi-steady rate R(s, w).
 
     r and v are slaved to (w, s): their derivatives are zero here, and `solve_meanfield` fills
@@ -676,7 +680,9 @@ def solve_meanfield(
         if params.tau_r is None:
             y0 = MeanFieldState(*fields)
         else:  # x defaults to 0: no spikes in flight
-            y0 = MeanFieldRiseState(*fields[:4], fields[4] if len(fields) == 5 else fields[0] * 0)
+            r0, v0, w0, s0 = fields[:4]
+            x0 = fields[4] if len(fields) == 5 else jnp.zeros_like(r0)
+            y0 = MeanFieldRiseState(r0, v0, w0, s0, x0)
     solver = solver or diffrax.Tsit5()
     # Concrete scalars go in as Python floats (cast inside the compiled solve): no eager array
     # per argument, and 1000 and 1000.0 share one compilation.
@@ -793,7 +799,7 @@ def _prepare(config: _SolveConfig, inputs: _SolveInputs):
     ts = inputs.ts
     if ts is None:
         ts = jnp.linspace(t0, t1, config.n_default, dtype=dtype)
-    y0 = inputs.y0
+    y0: MeanFieldState | MeanFieldRiseState | None = inputs.y0
     if y0 is None:
         y0 = MeanFieldState(*(jnp.zeros((params.n_populations,), dtype) for _ in range(4)))
         if params.tau_r is not None:
