@@ -11,6 +11,7 @@ from . import delay as delay
 from . import inputs as inputs
 from . import noise as noise
 from . import presets as presets
+from . import synapses as synapses
 from ._bursting import BurstingRegion as BurstingRegion
 from ._bursting import bursting_region as bursting_region
 from ._compare import Comparison as Comparison

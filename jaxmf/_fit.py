@@ -83,9 +83,10 @@ OK, DIVERGED, MAX_STEPS = RESULTS.successful, RESULTS.diverged, RESULTS.max_step
 # The loop keeps them as the integer codes of `jaxmf._results.status_codes` (also what a
 # checkpoint stores), -1 while a start runs; `from_codes` turns them into RESULTS items.
 _RUNNING, _OK, _DIVERGED, _MAX_STEPS = -1, 0, 1, 2
-FITTABLE_FIELDS = tuple(f for f in PER_POPULATION_FIELDS if f != "fractions")
+# g_el and tau_r: gap junctions and synaptic rise time (jaxmf.synapses), fittable once present.
+FITTABLE_FIELDS = (*(f for f in PER_POPULATION_FIELDS if f != "fractions"), "g_el", "tau_r")
 FORWARD_MODE_MAX = 6  # free unknowns up to which `fit` uses forward-mode gradients by default
-POSITIVE_FIELDS = ("delta_eta", "a", "tau_s", "w_jump", "s_jump", "g")
+POSITIVE_FIELDS = ("delta_eta", "a", "tau_s", "w_jump", "s_jump", "g", "tau_r")
 FEATURES = ("period", "duty", "peak", "mean")
 
 
@@ -2116,6 +2117,14 @@ def fit(
         model = ThetaNetwork(gradient_horizon=5.0)
     if i_ext is not None and isinstance(model, ThetaNetwork):
         raise ParameterError("i_ext", "an input in time is fitted with the mean-field model")
+    if isinstance(model, ThetaNetwork) and any(
+        getattr(params, name, None) is not None for name in ("g_el", "tau_r")
+    ):
+        raise ParameterError(
+            "model",
+            "the theta network has neither gap junctions (g_el) nor synaptic rise (tau_r); "
+            "fit them on the mean field (model='meanfield'), which is exact for both",
+        )
     if init == "meanfield":
         if not isinstance(model, ThetaNetwork):
             raise ParameterError(
@@ -2240,23 +2249,20 @@ def fit(
         else:
             loss = trace_mse if target.has_trace else feature_loss
 
-    p = params.n_populations
     given = {n: getattr(params, n) for n in free}
     bijectors = {n: _bijector(n, given[n], bounds) for n in free}
     if starts is not None:
         if set(starts) != set(free):
             raise ParameterError("starts", f"give starting values for exactly {free}")
-        x0 = {
-            n: jnp.broadcast_to(jnp.asarray(starts[n], dtype).reshape(n_starts, -1), (n_starts, p))
-            for n in free
-        }
+        x0 = {n: _start_values(starts[n], n_starts, jnp.shape(given[n]), dtype) for n in free}
     else:
         key = jax.random.key(0) if key is None else key
         x0 = {}
         for n, k in zip(free, jax.random.split(key, len(free))):
-            factor = 1 + spread * jax.random.uniform(k, (n_starts, p), dtype, -1.0, 1.0)
+            shape = (n_starts, *jnp.shape(given[n]))  # (P,), or (P, P) for g_el
+            factor = 1 + spread * jax.random.uniform(k, shape, dtype, -1.0, 1.0)
             factor = factor.at[0].set(1.0)
-            x = given[n][None, :] * factor
+            x = given[n][None] * factor
             if n in bounds:
                 lo, hi = bounds[n]
                 margin = 1e-6 * (hi - lo)
@@ -2349,6 +2355,13 @@ def fit(
                 result,
             )
     return result
+
+
+def _start_values(value, n_starts: int, shape: tuple[int, ...], dtype) -> jax.Array:
+    """Given starting values: one per start, or one full field (shape) per start."""
+    x = jnp.asarray(value, dtype)
+    per_start = (n_starts, *([1] * len(shape))) if x.size == n_starts else (n_starts, *shape)
+    return jnp.broadcast_to(x.reshape(per_start), (n_starts, *shape))
 
 
 def _free_names(free, params: Params) -> tuple[str, ...]:

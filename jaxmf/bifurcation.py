@@ -56,7 +56,7 @@ from ._newton import (
     with_parameters,
 )
 from ._results import RESULTS, NumericalError, from_codes, status_codes, status_names
-from .meanfield import MeanFieldState, chen_campbell, meanfield_equilibria
+from .meanfield import MeanFieldRiseState, MeanFieldState, chen_campbell, meanfield_equilibria
 from .params import (
     ParameterError,
     Params,
@@ -151,8 +151,9 @@ BRANCH_KINDS = ("equilibrium", "cycle", "hopf", "fold", "lpc", "pd", "ns", "homo
 _VARIABLES = ("r", "v", "w", "s")
 
 
-def flat_state(y: MeanFieldState) -> jax.Array:
-    """(r, v, w, s) blocks of length P -> one vector of length 4P.
+def flat_state(y: MeanFieldState | MeanFieldRiseState) -> jax.Array:
+    """(r, v, w, s) blocks of length P -> one vector of length 4P (5P with the rise variable x
+    of second-order synapses).
 
     Parameters
     ----------
@@ -174,17 +175,19 @@ def flat_state(y: MeanFieldState) -> jax.Array:
     return jnp.concatenate([jnp.atleast_1d(x) for x in y])
 
 
-def unflat_state(x: jax.Array) -> MeanFieldState:
+def unflat_state(x: jax.Array, params: Params | None = None) -> MeanFieldState | MeanFieldRiseState:
     """One vector of length 4P -> a `MeanFieldState` of (P,) blocks (inverse of `flat_state`).
 
     Parameters
     ----------
     x : jax.Array
-        Shape (4P,).
+        Shape (4P,), or (5P,) with second-order synapses.
+    params : Params, optional
+        With ``params.tau_r`` present the vector holds five blocks (r, v, w, s, x).
 
     Returns
     -------
-    MeanFieldState
+    MeanFieldState or MeanFieldRiseState
 
     Examples
     --------
@@ -193,7 +196,9 @@ def unflat_state(x: jax.Array) -> MeanFieldState:
     >>> unflat_state(jnp.arange(8.0)).v.tolist()
     [2.0, 3.0]
     """
-    return MeanFieldState(*jnp.split(x, 4))
+    if params is None or params.tau_r is None:
+        return MeanFieldState(*jnp.split(x, 4))
+    return MeanFieldRiseState(*jnp.split(x, 5))
 
 
 class SpecialPoint(eqx.Module):
@@ -401,7 +406,7 @@ class Branch(eqx.Module):
 
     @property
     def n_populations(self) -> int:
-        return int(np.shape(self.states)[-1]) // 4
+        return int(np.shape(self.states)[-1]) // (4 if self.base.tau_r is None else 5)
 
     def params_at(self, i: int) -> Params:
         """The full Params of point i.
@@ -778,7 +783,7 @@ def meanfield_vector_field(x: jax.Array, params: Params) -> jax.Array:
     >>> meanfield_vector_field(jnp.array([0.1, -1.0, 0.0, 0.0]), Params()).shape
     (4,)
     """
-    return flat_state(chen_campbell(0.0, unflat_state(x), (params, None)))
+    return flat_state(chen_campbell(0.0, unflat_state(x, params), (params, None)))
 
 
 class _Family(NamedTuple):
@@ -1164,8 +1169,9 @@ def _locate(kind, params, param, state, value, index, frequency, vector_field, t
         params = check_params(params)
         parse_parameter(param, params.n_populations)
     check_real("state", state)
+    blocks = 4 if vector_field is not None or params.tau_r is None else 5
     if np.ndim(state) != 1 or (
-        vector_field is None and np.shape(state)[0] != 4 * params.n_populations
+        vector_field is None and np.shape(state)[0] != blocks * params.n_populations
     ):
         want = "(4P,) = (r, v, w, s) blocks" if vector_field is None else "1-D"
         raise ParameterError(
@@ -1661,7 +1667,10 @@ def _default_state(params: Params, param: str, start):
     if k >= valid.size:
         raise ParameterError("start", f"index {k} but only {valid.size} equilibria were found")
     i = valid[k]
-    return flat_state(MeanFieldState(eq.r[i], eq.v[i], eq.w[i], eq.s[i]))
+    y: MeanFieldState | MeanFieldRiseState = MeanFieldState(eq.r[i], eq.v[i], eq.w[i], eq.s[i])
+    if params.tau_r is not None:  # x* = tau_r s_jump r* of second-order synapses
+        y = MeanFieldRiseState(y.r, y.v, y.w, y.s, params.tau_r * params.s_jump * eq.r[i])
+    return flat_state(y)
 
 
 @partial(jax.jit, static_argnames=("system", "n"))

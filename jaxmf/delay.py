@@ -39,6 +39,7 @@ import numpy as np
 
 from ._results import RESULTS, raise_or_flag
 from .dde import characteristic_roots, solve_dde
+from .noise import effective_half_width
 from .params import (
     ParameterError,
     Params,
@@ -47,6 +48,7 @@ from .params import (
     set_parameter,
     synaptic_drive,
 )
+from .synapses import gap_junction_drive
 
 __all__ = [
     "DelayLine",
@@ -443,8 +445,14 @@ def _field(t, y, lagged, params: Params, inp, zero):
     gs, gse = delayed_synaptic_drive(params, seen)
     extra = jnp.zeros((), y.dtype) if inp is None else jnp.asarray(inp(t), y.dtype)
     i_total = params.i_ext + extra
-    dr = params.delta_eta / jnp.pi + 2 * r * v - r * (params.alpha + gs)
+    # The terms of the undelayed field (meanfield.chen_campbell): noise widens the Lorentzian,
+    # gap junctions act without delay.
+    dr = effective_half_width(params) / jnp.pi + 2 * r * v - r * (params.alpha + gs)
     dv = v * v - params.alpha * v - (jnp.pi * r) ** 2 + gse - gs * v - w + params.eta_bar + i_total
+    if params.g_el is not None:
+        G, G_vbar = gap_junction_drive(params, v)
+        dr = dr - G * r
+        dv = dv + (G_vbar - G * v)
     dw = params.a * (params.b * v - w) + params.w_jump * r
     ds = -s / params.tau_s + params.s_jump * r
     return jnp.concatenate([dr, dv, dw, ds])

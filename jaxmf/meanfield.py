@@ -10,6 +10,10 @@ Chen & Campbell 2022 exact mean field, per population m with (gs)_m = sum_k g[m,
 
 With noise (`Params.gamma`, `Params.sigma`) delta_eta reads `jaxmf.noise.effective_half_width`:
 delta_eta + gamma (Cauchy noise, exact) + gamma_sigma (Gaussian noise, an approximation).
+With gap junctions (`Params.g_el`), r' gains -G r and v' gains (G vbar) - G v, with
+G_m = sum_k g_el[m,k] f_k and (G vbar)_m = sum_k g_el[m,k] f_k v_k; with second-order synapses
+(`Params.tau_r`) the state is a `MeanFieldRiseState` with x, and s' = -s / tau_s + x / tau_r,
+x' = -x / tau_r + s_jump r (equations and normalisation in `jaxmf.synapses`).
 
 Nicola & Campbell 2013 (2-D, (s, w) driven by the quasi-steady QIF rate) and the
 Montbrio-Pazo-Roxin limit (w_jump = b = 0) are provided for comparison. All vector fields have the
@@ -44,9 +48,11 @@ from .params import (
     promote_params,
     synaptic_drive,
 )
+from .synapses import gap_junction_drive
 
 __all__ = [
     "MeanFieldState",
+    "MeanFieldRiseState",
     "MeanFieldResult",
     "Equilibria",
     "StepInput",
@@ -91,6 +97,33 @@ class MeanFieldState(NamedTuple):
     s: jax.Array
 
 
+class MeanFieldRiseState(NamedTuple):
+    """The mean field's state with second-order synapses (`Params.tau_r`): `MeanFieldState`'s
+    (r, v, w, s) and the synaptic rise variable x (equations in `jaxmf.synapses`).
+
+    Attributes
+    ----------
+    r, v, w, s : jax.Array
+        Shape (P,). As in `MeanFieldState`.
+    x : jax.Array
+        Shape (P,). Synaptic rise variable: x' = -x / tau_r + s_jump r, s' = -s / tau_s + x / tau_r.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.meanfield import MeanFieldRiseState
+    >>> y = MeanFieldRiseState(*(jnp.full(1, x) for x in (0.1, -0.5, 0.0, 0.0, 0.0)))
+    >>> y._fields
+    ('r', 'v', 'w', 's', 'x')
+    """
+
+    r: jax.Array
+    v: jax.Array
+    w: jax.Array
+    s: jax.Array
+    x: jax.Array
+
+
 def _default_adjoint(inputs) -> diffrax.AbstractAdjoint:
     """ForwardMode when any input carries a forward-mode tangent (jvp/jacfwd), else the
     memory-bounded reverse-mode RecursiveCheckpointAdjoint (a custom VJP, which jvp refuses)."""
@@ -102,7 +135,9 @@ def _input(inp, t, dtype):
     return jnp.zeros((), dtype) if inp is None else jnp.asarray(inp(t), dtype)
 
 
-def chen_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
+def chen_campbell(
+    t, y: MeanFieldState | MeanFieldRiseState, args
+) -> MeanFieldState | MeanFieldRiseState:
     """The exact mean field (Chen & Campbell 2022), in diffrax's ``f(t, y, args)`` form.
 
     Parameters
@@ -131,17 +166,37 @@ def chen_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
     [-0.1558, 0.7121, 0.0019, 0.1231]
     """
     params, inp = args
-    r, v, w, s = y
+    r, v, w, s = y[:4]
     gs, gse = synaptic_drive(params, s)
     i_total = params.i_ext + _input(inp, t, params.i_ext.dtype)
     dr = effective_half_width(params) / jnp.pi + 2 * r * v - r * (params.alpha + gs)
     dv = v * v - params.alpha * v - (jnp.pi * r) ** 2 + gse - gs * v - w + params.eta_bar + i_total
+    if params.g_el is not None:
+        G, G_vbar = gap_junction_drive(params, v)
+        dr = dr - G * r
+        dv = dv + (G_vbar - G * v)
     dw = params.a * (params.b * v - w) + params.w_jump * r
+    if params.tau_r is not None:
+        ds, dx = _rise_rates(params, s, _rise_state(y), r)
+        return MeanFieldRiseState(dr, dv, dw, ds, dx)
     ds = -s / params.tau_s + params.s_jump * r
     return MeanFieldState(dr, dv, dw, ds)
 
 
-def mpr(t, y: MeanFieldState, args) -> MeanFieldState:
+def _rise_state(y) -> jax.Array:
+    if not isinstance(y, MeanFieldRiseState):
+        raise ParameterError(
+            "y0", "with tau_r (second-order synapses) the state is a MeanFieldRiseState (with x)"
+        )
+    return y.x
+
+
+def _rise_rates(params: Params, s, x, rate):
+    """(s', x') of second-order synapses driven by the rate (jaxmf.synapses)."""
+    return -s / params.tau_s + x / params.tau_r, -x / params.tau_r + params.s_jump * rate
+
+
+def mpr(t, y: MeanFieldState | MeanFieldRiseState, args) -> MeanFieldState | MeanFieldRiseState:
     """The Montbrio-Pazo-Roxin limit: the exact mean field without adaptation.
 
     `chen_campbell` with w_jump = b = 0 and w frozen at its initial value.
@@ -214,7 +269,9 @@ def quasi_steady_state(params: Params, w, s, i_total):
     return jnp.real(z) / jnp.pi, A / 2 - jnp.imag(z)
 
 
-def nicola_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
+def nicola_campbell(
+    t, y: MeanFieldState | MeanFieldRiseState, args
+) -> MeanFieldState | MeanFieldRiseState:
     """Nicola & Campbell 2013: (s, w) driven by the quasi-steady rate R(s, w).
 
     r and v are slaved to (w, s): their derivatives are zero here, and `solve_meanfield` fills
@@ -250,8 +307,11 @@ def nicola_campbell(t, y: MeanFieldState, args) -> MeanFieldState:
         params, y.w, y.s, params.i_ext + _input(inp, t, params.i_ext.dtype)
     )
     dw = params.a * (params.b * v_qss - y.w) + params.w_jump * rate
-    ds = -y.s / params.tau_s + params.s_jump * rate
     zero = jnp.zeros_like(y.r)
+    if params.tau_r is not None:
+        ds, dx = _rise_rates(params, y.s, _rise_state(y), rate)
+        return MeanFieldRiseState(zero, zero, dw, ds, dx)
+    ds = -y.s / params.tau_s + params.s_jump * rate
     return MeanFieldState(zero, zero, dw, ds)
 
 
@@ -278,6 +338,9 @@ class MeanFieldResult(eqx.Module):
         The accepted steps.
     model : str
         The model solved ('chen_campbell', 'nicola_campbell' or 'mpr').
+    x : jax.Array or None
+        Shape (T, P). Synaptic rise variable with second-order synapses (`Params.tau_r`), else
+        None.
     message : str
         The status in words (empty when successful).
     dtype : numpy.dtype
@@ -300,6 +363,7 @@ class MeanFieldResult(eqx.Module):
     status: RESULTS
     n_steps: jax.Array
     model: str = eqx.field(static=True)
+    x: jax.Array | None = None
 
     @property
     def message(self) -> str:
@@ -485,7 +549,8 @@ def solve_meanfield(
     t0 : float
         Start time.
     y0 : MeanFieldState, optional
-        Initial state (default all zeros, the network's initial state).
+        Initial state (default all zeros, the network's initial state); with `Params.tau_r` a
+        `MeanFieldRiseState`, or the four fields with x = 0.
     model : str
         'chen_campbell' (exact), 'nicola_campbell' or 'mpr'.
     i_ext : jaxmf.inputs.Input or callable, optional
@@ -565,13 +630,27 @@ def solve_meanfield(
     p = params.n_populations
     if y0 is not None:
         try:
-            y0 = MeanFieldState(*(jnp.broadcast_to(jnp.asarray(x, dtype), (p,)) for x in y0))
+            fields = [jnp.broadcast_to(jnp.asarray(x, dtype), (p,)) for x in y0]
         except (ValueError, TypeError):
             shapes = [np.shape(x) for x in y0]
             raise ParameterError(
                 "y0", f"needs r, v, w, s of shape ({p},) (or scalars); got shapes {shapes}"
             ) from None
+        if len(fields) == 5 and params.tau_r is None:
+            raise ParameterError("y0", "x (a synaptic rise variable) needs tau_r")
+        if params.tau_r is None:
+            y0 = MeanFieldState(*fields)
+        else:  # x defaults to 0: no spikes in flight
+            r0, v0, w0, s0 = fields[:4]
+            x0 = fields[4] if len(fields) == 5 else jnp.zeros_like(r0)
+            y0 = MeanFieldRiseState(r0, v0, w0, s0, x0)
     if uses_dde(params):
+        if params.tau_r is not None:
+            raise ParameterError(
+                "tau_r",
+                "second-order synapses are not available with a synaptic delay; give one of "
+                "the two",
+            )
         if model != "chen_campbell" or solver is not None or adjoint is not None:
             raise ParameterError(
                 "delay", "the delayed mean field is model='chen_campbell' with its own DDE solver"
@@ -624,7 +703,15 @@ def solve_meanfield(
         t, ys, status, n_steps = _solve_diffrax(config, inputs, adjoint or _default_adjoint(inputs))
         bad = status != RESULTS.successful
     res = MeanFieldResult(
-        t=t, r=ys.r, v=ys.v, w=ys.w, s=ys.s, status=status, n_steps=n_steps, model=model
+        t=t,
+        r=ys.r,
+        v=ys.v,
+        w=ys.w,
+        s=ys.s,
+        status=status,
+        n_steps=n_steps,
+        model=model,
+        x=getattr(ys, "x", None),
     )
     return (
         _maybe_throw(
@@ -726,9 +813,11 @@ def _prepare(config: _SolveConfig, inputs: _SolveInputs):
     ts = inputs.ts
     if ts is None:
         ts = jnp.linspace(t0, t1, config.n_default, dtype=dtype)
-    y0 = inputs.y0
+    y0: MeanFieldState | MeanFieldRiseState | None = inputs.y0
     if y0 is None:
         y0 = MeanFieldState(*(jnp.zeros((params.n_populations,), dtype) for _ in range(4)))
+        if params.tau_r is not None:
+            y0 = MeanFieldRiseState(*y0, jnp.zeros((params.n_populations,), dtype))
     controller = diffrax.PIDController(rtol=cast(inputs.rtol), atol=cast(inputs.atol))
     if isinstance(inputs.i_ext, StepInput):
         controller = diffrax.ClipStepSizeController(
@@ -758,7 +847,7 @@ def _finish(config: _SolveConfig, inputs: _SolveInputs, t, ys, status, event):
         ys = ys._replace(r=rate, v=v_qss)
     if event is not None:
         status = RESULTS.where(event, RESULTS.diverged, status)
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in ys]))
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(ys)]))
     status = RESULTS.where((status == RESULTS.successful) & ~finite, RESULTS.diverged, status)
     return ys, status
 
@@ -892,12 +981,13 @@ class _Tsit5Stepper(_DiffraxStepper):
         self.c = [float(tableau.c1), *map(float, tableau.c)]
         self.b_error = jnp.asarray(tableau.b_error, dtype)
         self.n = n
+        self.state_type = MeanFieldState if args[0].tau_r is None else MeanFieldRiseState
 
     def flat(self, y):
         return jnp.concatenate(y, axis=-1)
 
     def unflat(self, x):
-        return MeanFieldState(*jnp.split(x, 4, axis=-1))
+        return self.state_type(*jnp.split(x, len(self.state_type._fields), axis=-1))
 
     def f(self, t, x):
         return self.flat(self.term.vf(t, self.unflat(x), self.args))
@@ -1525,10 +1615,14 @@ class Equilibria(eqx.Module):
 
 
 def _equilibrium_from_rate(params: Params, r):
-    """(v*, w*, s*) of one population from its rate (model.md section 3)."""
+    """(v*, w*, s*) of one population from its rate (model.md section 3); r' = 0 gives v* for
+    every population from its own rate, with gap junctions too (their leak G joins alpha)."""
     s = params.tau_s * params.s_jump * r
     gs, _ = synaptic_drive(params, s)
-    v = (params.alpha + gs) / 2 - effective_half_width(params) / (2 * jnp.pi * r)
+    leak = params.alpha + gs
+    if params.g_el is not None:
+        leak = leak + gap_junction_drive(params, jnp.zeros_like(r))[0]
+    v = leak / 2 - effective_half_width(params) / (2 * jnp.pi * r)
     w = params.b * v + params.w_jump / params.a * r
     return v, w, s
 
@@ -1537,17 +1631,30 @@ def _scalar_residual(params: Params, r):
     """pi r - Re sqrt(eta_bar + i Delta - c(r)) for one population (zero at an equilibrium)."""
     v, w, s = _equilibrium_from_rate(params, r)
     gs, gse = synaptic_drive(params, s)
-    c = w - gse + (params.alpha + gs) ** 2 / 4 - params.i_ext
+    if params.g_el is None:
+        c = w - gse + (params.alpha + gs) ** 2 / 4 - params.i_ext
+    else:
+        G, G_vbar = gap_junction_drive(params, v)  # one population: vbar = v
+        c = w - gse - G_vbar + (params.alpha + gs + G) ** 2 / 4 - params.i_ext
     width = effective_half_width(params)
     return jnp.pi * r - jnp.real(jnp.sqrt(jax.lax.complex(params.eta_bar - c, width)))
 
 
-def _flat(y: MeanFieldState):
+def _equilibrium_state(params: Params, r, v, w, s):
+    """The state (with x* = tau_r s_jump r* for second-order synapses) of an equilibrium."""
+    if params.tau_r is None:
+        return MeanFieldState(r, v, w, s)
+    return MeanFieldRiseState(r, v, w, s, params.tau_r * params.s_jump * r)
+
+
+def _flat(y):
     return jnp.concatenate(y)
 
 
-def _unflat(x):
-    return MeanFieldState(*jnp.split(x, 4))
+def _unflat(x, params: Params):
+    if params.tau_r is None:
+        return MeanFieldState(*jnp.split(x, 4))
+    return MeanFieldRiseState(*jnp.split(x, 5))
 
 
 def meanfield_equilibria(
@@ -1702,8 +1809,8 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
 
     def polish(r, p, double):
         v, w, s = _equilibrium_from_rate(p, r[None])
-        x0 = _flat(MeanFieldState(r[None], v, w, s))
-        fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x), (p, None)))
+        x0 = _flat(_equilibrium_state(p, r[None], v, w, s))
+        fn = lambda x, _: _flat(chen_campbell(0.0, _unflat(x, p), (p, None)))
         sol = optx.root_find(fn, optx.Newton(rtol=1e-13, atol=1e-14), x0, max_steps=50, throw=False)
         # At a tangency the Jacobian is singular: the rate from the bracketed extremum is exact.
         x = jnp.where((sol.result == optx.RESULTS.successful) & ~double, sol.value, x0)
@@ -1716,7 +1823,7 @@ def _equilibria(params: Params, *, max_equilibria: int, r_range, grid: int) -> E
     nan = jnp.nan
     x = jnp.where(found[:, None], x, nan)
     eig = jnp.where(found[:, None], eig, nan)
-    y = jax.vmap(lambda xi: _unflat(xi))(x)
+    y = jax.vmap(lambda xi: _unflat(xi, p1))(x)
     stable = found & jnp.all(jnp.real(eig) < 0, axis=-1)
     # The residual pi r - Re sqrt(.) grows like pi r at large r; still negative at the top of the
     # range, it crosses zero above it: a root the scan cannot see.
@@ -1773,14 +1880,14 @@ def _equilibria_multi(
         starts = jnp.stack(jnp.meshgrid(*([axis] * n_pop), indexing="ij"), -1).reshape(-1, n_pop)
     else:
         starts = jnp.repeat(axis[:, None], n_pop, axis=1)
-    field = lambda x, p: _flat(chen_campbell(0.0, _unflat(x), (p, None)))
+    field = lambda x, p: _flat(chen_campbell(0.0, _unflat(x, p), (p, None)))
 
     def newton(r, p):
         v, w, s = _equilibrium_from_rate(p, r)
         sol = optx.root_find(
             field,
             optx.Newton(rtol=1e-13, atol=1e-14),
-            _flat(MeanFieldState(r, v, w, s)),
+            _flat(_equilibrium_state(p, r, v, w, s)),
             args=p,
             max_steps=100,
             throw=False,
@@ -1805,7 +1912,7 @@ def _equilibria_multi(
     nan = jnp.nan
     x = jnp.where(found[:, None], x, nan)
     eig = jnp.where(found[:, None], eig, nan)
-    y = jax.vmap(_unflat)(x)
+    y = jax.vmap(lambda xi: _unflat(xi, params))(x)
     stable = found & jnp.all(jnp.real(eig) < 0, axis=-1)
     return Equilibria(
         r=y.r,

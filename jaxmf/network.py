@@ -61,6 +61,14 @@ from .params import (
     stack_params,
     synaptic_drive,
 )
+from .synapses import (
+    gap_junction_drive,
+    rise_step_euler,
+    rise_step_exact,
+    rise_step_midpoint,
+    total_gap_conductance,
+    voltage_centres,
+)
 
 __all__ = [
     "EulerReset",
@@ -160,6 +168,9 @@ class EulerReset(eqx.Module):
     def synapse_step(self, s, tau_s, jump, dt):
         return jnp.minimum(s - dt * s / tau_s + jump, self.s_max)
 
+    def rise_step(self, s, x, tau_s, tau_r, jump, dt):
+        return rise_step_euler(s, x, tau_s, tau_r, jump, dt, self.s_max)
+
     def max_dt(self, params: Params, eta_max: float) -> float:
         """Largest stable dt: the smallest of `bounds` (the reset bound, tau_s and 1/a).
 
@@ -213,11 +224,14 @@ class EulerReset(eqx.Module):
         {'reset (v_peak)': 0.003069, 'synapse (tau_s)': 2.6, 'adaptation (1/a)': 130.0}
         """
         p = jax.tree.map(np.asarray, params)
-        return {
+        bounds = {
             "reset (v_peak)": self.reset_dt(params, eta_max),
             "synapse (tau_s)": float(np.min(p.tau_s)),
             "adaptation (1/a)": float(1.0 / np.max(p.a)),
         }
+        if p.tau_r is not None:
+            bounds["synaptic rise (tau_r)"] = float(np.min(p.tau_r))
+        return bounds
 
     def reset_dt(self, params: Params, eta_max: float) -> float:
         """Largest dt at which a reset neuron cannot skip the passage through infinity.
@@ -254,7 +268,7 @@ class EulerReset(eqx.Module):
         p = jax.tree.map(np.asarray, params)
         vp = float(np.max(np.abs(p.v_peak if self.reflect else np.maximum(p.v_peak, -p.v_reset))))
         gs_max = float(np.max(np.sum(p.g * p.fractions[..., None, :] * self.s_max, axis=-1)))
-        A = float(np.max(np.abs(p.alpha))) + gs_max
+        A = float(np.max(np.abs(p.alpha))) + gs_max + total_gap_conductance(p)
         c = float(np.max(p.i_ext)) + gs_max * float(np.max(np.abs(p.e_r))) + max(eta_max, 0.0)
 
         def excess(dt):
@@ -339,6 +353,9 @@ class ExactPassage(eqx.Module):
     def synapse_step(self, s, tau_s, jump, dt):
         return jnp.minimum(s * jnp.exp(-dt / tau_s) + jump, self.s_max)
 
+    def rise_step(self, s, x, tau_s, tau_r, jump, dt):
+        return rise_step_exact(s, x, tau_s, tau_r, jump, dt, self.s_max)
+
     def max_dt(self, params: Params, eta_max: float) -> float:
         """Largest dt keeping |J| dt^2 <= 1: the series for cos and sin stay accurate and a neuron
         spikes at most once per step (its period pi/sqrt(J) spans >= pi steps).
@@ -368,7 +385,7 @@ class ExactPassage(eqx.Module):
         """
         p = jax.tree.map(np.asarray, params)
         gs_max = float(np.max(np.sum(p.g * p.fractions[..., None, :], axis=-1)))
-        A = float(np.max(np.abs(p.alpha))) + gs_max
+        A = float(np.max(np.abs(p.alpha))) + gs_max + total_gap_conductance(p)
         w_max = float(np.max(p.w_jump / p.a)) * math.sqrt(max(eta_max, 0.0)) / math.pi
         j_max = (
             abs(eta_max)
@@ -448,6 +465,9 @@ class MobiusPassage(eqx.Module):
         decay_half = jnp.exp(-0.5 * dt / tau_s)
         return jnp.minimum((s * decay_half + jump) * decay_half, self.s_max)
 
+    def rise_step(self, s, x, tau_s, tau_r, jump, dt):
+        return rise_step_midpoint(s, x, tau_s, tau_r, jump, dt, self.s_max)
+
     def max_dt(self, params: Params, eta_max: float) -> float:
         """Largest dt keeping |J| dt^2 <= 1 (a neuron spikes at most once per step and the
         truncated series stay accurate); the same bound as `ExactPassage.max_dt`.
@@ -526,6 +546,9 @@ class NetworkState(eqx.Module):
         shape (sizes[m], P) (None: all-to-all, `s` is shared).
     past : DelayLine or None
         The synaptic variables of the last steps, when the parameters have a delay.
+    x : jax.Array or None
+        Shape (P,). Rise variables of second-order synapses (`Params.tau_r`, see
+        `jaxmf.synapses`); None until a run with tau_r starts them at 0.
 
     Examples
     --------
@@ -543,6 +566,7 @@ class NetworkState(eqx.Module):
     key: jax.Array
     syn: tuple[jax.Array, ...] | None = None
     past: DelayLine | None = None
+    x: jax.Array | None = None
 
 
 class Records(NamedTuple):
@@ -740,17 +764,21 @@ def init(
 class _Carry(NamedTuple):
     """The state a step advances: per population v and w, the population synaptic variables s,
     and what the model's extensions add (None when absent): per-neuron synaptic variables of a
-    sparse connectivity, the delay line."""
+    sparse connectivity, the delay line, the rise variables of second-order synapses."""
 
     v: tuple
     w: tuple
     s: jax.Array
     syn: tuple | None = None
     past: DelayLine | None = None
+    x: jax.Array | None = None
 
 
-def _carry(state: NetworkState) -> _Carry:
-    return _Carry(state.v, state.w, state.s, state.syn, state.past)
+def _carry(params: Params, state: NetworkState) -> _Carry:
+    x = None
+    if params.tau_r is not None:  # zero when not started: no spikes in flight
+        x = jnp.zeros_like(state.s) if state.x is None else state.x
+    return _Carry(state.v, state.w, state.s, state.syn, state.past, x)
 
 
 def _population_s(carry: _Carry) -> jax.Array:
@@ -798,6 +826,9 @@ def _step(
     # of the neurons that receive it (None: all of them). With a delay the conductances are
     # read from the delay line.
     drive = _drives(params, s, i_t if targets is None else None, carry.past, dt)
+    if params.g_el is not None:
+        G, G_vbar = gap_junction_drive(params, voltage_centres(v, axis_name))
+        drive = _Drive(A=drive.A + G, c=drive.c + G_vbar)
     new_v, new_w, masks, counts = [], [], [], []
     for m in range(len(sizes)):
         c_m = drive.c[m] if targets is None else drive.c[m] + targets[m] * i_t[m]
@@ -829,11 +860,17 @@ def _step(
         # Neurons split across devices: every device needs the whole population's spikes.
         counts = jax.lax.psum(counts, axis_name)
     sizes_arr = jnp.asarray(sizes, s.dtype)
-    s_new = scheme.synapse_step(
-        s, params.tau_s, params.s_jump * counts.astype(s.dtype) / sizes_arr, dt
-    )
+    x_new = carry.x
+    if params.tau_r is not None:
+        jump = params.s_jump * counts.astype(s.dtype) / sizes_arr
+        s_new, x_new = scheme.rise_step(s, carry.x, params.tau_s, params.tau_r, jump, dt)
+    else:
+        s_new = scheme.synapse_step(
+            s, params.tau_s, params.s_jump * counts.astype(s.dtype) / sizes_arr, dt
+        )
     past = None if carry.past is None else carry.past.push(s_new)
-    return carry._replace(v=tuple(new_v), w=tuple(new_w), s=s_new, past=past), counts, masks
+    new = carry._replace(v=tuple(new_v), w=tuple(new_w), s=s_new, past=past, x=x_new)
+    return new, counts, masks
 
 
 def step(
@@ -886,7 +923,7 @@ def step(
         t = state.step.astype(dtype) * jnp.asarray(dt, dtype)
         i_t = evaluate_input(i_ext, t, len(network.sizes), dtype)
     carry, counts, _ = _step(
-        p, etas, network.sizes, _carry(state), dt, scheme, coupling=network.coupling, i_t=i_t
+        p, etas, network.sizes, _carry(p, state), dt, scheme, coupling=network.coupling, i_t=i_t
     )
     if has_noise(p):
         kicked = add_noise(
@@ -905,6 +942,7 @@ def _state_after(carry: _Carry, state: NetworkState, step) -> NetworkState:
         key=state.key,
         syn=carry.syn,
         past=carry.past,
+        x=carry.x if carry.x is not None else state.x,
     )
 
 
@@ -1123,7 +1161,7 @@ def run(
             return one_bin(vws, k)
         return jax.lax.cond(k < jnp.asarray(n_active, jnp.int32), one_bin, empty_bin, vws, k)
 
-    vws, records = jax.lax.scan(body, _carry(state), jnp.arange(n_records, dtype=jnp.int32))
+    vws, records = jax.lax.scan(body, _carry(p, state), jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
     return _state_after(vws, state, state.step + done * record_every), records
 
@@ -1345,6 +1383,9 @@ def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
     z_max = jnp.max(jnp.stack([jnp.max(jnp.abs(z)) for z in network.z]))
     eta_max = jnp.max(jnp.abs(params.eta_bar + params.delta_eta * z_max))
     gs_unit = jnp.max(jnp.sum(params.g * params.fractions[..., None, :], axis=-1))
+    gap: float | jax.Array = 0.0  # the gap junctions' leak G, added to the synaptic one
+    if params.g_el is not None:
+        gap = jnp.max(jnp.sum(params.g_el * params.fractions[..., None, :], axis=-1))
     if isinstance(scheme, EulerReset):
         vp = jnp.max(
             jnp.abs(
@@ -1352,13 +1393,16 @@ def traced_max_dt(scheme, params: Params, network: Network) -> jax.Array:
             )
         )
         gs_max = gs_unit * scheme.s_max
-        A = jnp.max(jnp.abs(params.alpha)) + gs_max
+        A = jnp.max(jnp.abs(params.alpha)) + gs_max + gap
         c = jnp.max(params.i_ext) + gs_max * jnp.max(jnp.abs(params.e_r)) + eta_max
         # dt (u + A) = 1 with u = vp + dt K is K dt^2 + (vp + A) dt - 1 = 0 (see reset_dt).
         K = vp * vp + A * vp + c
         reset = 2.0 / ((vp + A) + jnp.sqrt((vp + A) ** 2 + 4.0 * K))
-        return jnp.minimum(reset, jnp.minimum(jnp.min(params.tau_s), 1.0 / jnp.max(params.a)))
-    A = jnp.max(jnp.abs(params.alpha)) + gs_unit
+        tau_min = jnp.min(params.tau_s)
+        if params.tau_r is not None:
+            tau_min = jnp.minimum(tau_min, jnp.min(params.tau_r))
+        return jnp.minimum(reset, jnp.minimum(tau_min, 1.0 / jnp.max(params.a)))
+    A = jnp.max(jnp.abs(params.alpha)) + gs_unit + gap
     w_max = jnp.max(params.w_jump / params.a) * jnp.sqrt(eta_max) / jnp.pi
     j_max = (
         eta_max
@@ -1739,12 +1783,17 @@ def simulate_network(
         steps = int(round((t1 - t0) / dt))
         need = monitor_bytes(monitor, network.sizes, steps, record_every, dtype)
         check_memory(need, "monitor", f"a monitor of {need / 1e6:.3g} MB", max_memory)
-    if network.coupling is not None and params.delay is not None:
-        raise ParameterError(
-            "delay",
-            "a synaptic delay is not available with a sparse connectivity (each neuron's "
-            "synapses are its own); use the all-to-all network or leave the delay out",
-        )
+    for field, what in (
+        ("delay", "a synaptic delay"),
+        ("tau_r", "a synaptic rise time"),
+        ("g_el", "gap-junction coupling"),
+    ):
+        if network.coupling is not None and getattr(params, field) is not None:
+            raise ParameterError(
+                field,
+                f"{what} is not available with a sparse connectivity (each neuron's synapses "
+                f"are its own); use the all-to-all network or leave {field} out",
+            )
     if input_neurons is not None and network.coupling is not None:
         raise ParameterError(
             "input_neurons",
@@ -2080,8 +2129,8 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
 
     split = tuple(P("neurons") for _ in network.sizes)
 
-    def local(params, z, v, w, s, step, dt, n_active, past):
-        st = NetworkState(v=v, w=w, s=s, step=step, key=jnp.zeros((), jnp.uint32), past=past)
+    def local(params, z, v, w, s, step, dt, n_active, past, x):
+        st = NetworkState(v=v, w=w, s=s, step=step, key=jnp.zeros((), jnp.uint32), past=past, x=x)
         new, rec = run(
             params,
             Network(sizes=network.sizes, z=z),
@@ -2093,15 +2142,27 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
             n_active=n_active,
             axis_name="neurons",
         )
-        return new.v, new.w, new.s, new.step, rec, new.past
+        return new.v, new.w, new.s, new.step, rec, new.past, new.x
 
-    v, w, s_new, step_new, rec, past = jax.shard_map(
+    v, w, s_new, step_new, rec, past, x = jax.shard_map(
         local,
         mesh=mesh,
-        in_specs=(P(), split, split, split, P(), P(), P(), P(), P()),
-        out_specs=(split, split, P(), P(), P(), P()),
-    )(params, network.z, state.v, state.w, state.s, state.step, dt, n_active, state.past)
-    return NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key, past=past), rec
+        in_specs=(P(), split, split, split, P(), P(), P(), P(), P(), P()),
+        out_specs=(split, split, P(), P(), P(), P(), P()),
+    )(
+        params,
+        network.z,
+        state.v,
+        state.w,
+        state.s,
+        state.step,
+        dt,
+        n_active,
+        state.past,
+        state.x,
+    )
+    state = NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key, past=past, x=x)
+    return state, rec
 
 
 def _sharded_inputs(params, network, state, n_active, mesh):
@@ -2120,6 +2181,7 @@ def _sharded_inputs(params, network, state, n_active, mesh):
         step=_on_mesh(state.step, mesh, P()),
         key=state.key,
         past=None if state.past is None else _on_mesh(state.past, mesh, P()),
+        x=None if state.x is None else _on_mesh(state.x, mesh, P()),
     )
     return _on_mesh(params, mesh, P()), network, state, _on_mesh(n_active, mesh, P())
 

@@ -39,6 +39,7 @@ MODULES = [
     "jaxmf.bifurcation",
     "jaxmf.inputs",
     "jaxmf.monitors",
+    "jaxmf.synapses",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED: dict[str, set[str]] = {}
