@@ -560,6 +560,14 @@ def _bursting_plane(
             for a, b, _, _, br in found
             for u in (0.5, 0.2, 0.8)
         ]
+        # The given curves predict where this row's windows lie: between two consecutive
+        # crossings of the row, started from the nearest neighbouring stable cycle.
+        near = [(0.5 * (a + b), br) for found in neighbours for a, b, _, _, br in found]
+        if near:
+            cuts = np.sort(_crossings(planar, float(value2), bounds))
+            for x in 0.5 * (cuts[:-1] + cuts[1:]):
+                mid, br = min(near, key=lambda m: abs(m[0] - x))
+                extra.append((float(x), _state_near(br, float(x))))
         found, branches, seeds = _stable_intervals(
             with_parameter(params, second, float(value2)),
             param,
@@ -571,6 +579,9 @@ def _bursting_plane(
         )
         return float(value2), _one_parameter(param, list(found), branches, seeds, None), found
 
+    if isinstance(curves, dict):
+        curves = list(curves.values())
+    planar = [c for c in curves if tuple(c.param) == (param, second)]
     done = []
     for j, value2 in enumerate(grid2):
         done.append(row(value2, bursting[:, j], [done[-1][2]] if done else []))
@@ -587,10 +598,7 @@ def _bursting_plane(
             break
         done = sorted(done + inserted, key=lambda r: r[0])
     box = ((float(bounds[0]), float(bounds[1])), (lo2, hi2))
-    if isinstance(curves, dict):
-        curves = list(curves.values())
-    curves = [c for c in curves if tuple(c.param) == (param, second)]
-    added = _complete_curves(done, curves, (param, second), box, options) if extend else []
+    added = _complete_curves(done, planar, (param, second), box, options) if extend else []
     plane = BurstingPlane(
         params=(param, second),
         rows=np.array([r[0] for r in done]),
@@ -600,7 +608,19 @@ def _bursting_plane(
         bounds=box,
         curves=tuple(added),
     )
-    return plane.with_curves(curves + added)
+    return plane.with_curves(planar + added)
+
+
+def _crossings(curves, value2: float, bounds) -> np.ndarray:
+    """Where the curves cross the row `value2` of the second parameter, inside `bounds`."""
+    out = []
+    for curve in curves:
+        v = np.asarray(curve.values, float)[:, :2]
+        d = v[:, 1] - value2
+        i = np.flatnonzero(d[:-1] * d[1:] < 0)
+        out += list(v[i, 0] + (v[i + 1, 0] - v[i, 0]) * d[i] / (d[i] - d[i + 1]))
+    x = np.asarray(out, float)
+    return x[(x > bounds[0]) & (x < bounds[1])]
 
 
 def _complete_curves(done, curves, names, box, options) -> list[Branch]:
@@ -619,7 +639,7 @@ def _complete_curves(done, curves, names, box, options) -> list[Branch]:
                     continue
                 point = (float(np.asarray(sp.value).reshape(-1)[0]), value2)
                 if any(
-                    c.kind == sp.kind and len(c) > 1 and _projection(c, point, scale)[0] < 5e-3
+                    c.kind == sp.kind and len(c) > 1 and _projection(c, point, scale)[0] < 1e-3
                     for c in known
                 ):
                     continue
@@ -654,7 +674,7 @@ def _projection(curve: Branch, point, scale) -> tuple[float, float]:
     return float(gap[i]), i + float(u[i])
 
 
-def _along(p, sp_p, q, sp_q, curves, scale, ylim, tol: float = 5e-3):
+def _along(p, sp_p, q, sp_q, curves, scale, ylim, tol: float = 1e-3):
     """The vertices of the two-parameter curve that both ends p and q (special points sp_p,
     sp_q of one kind) lie on, between them and inside the band ylim of the second parameter;
     [] when there is no such curve (the boundary is then the straight segment)."""
@@ -689,7 +709,10 @@ def _polygons(grid2, regions, curves, scale, span):
             link = None
             for kp, c in open_chains.items():
                 ap, bp = regions[j - 1].intervals[kp]
-                if a <= bp and ap <= b and c not in linked.values():
+                # Overlapping once each is widened by its own width: a narrowing window
+                # can shift by more than its width between rows.
+                wide = (a - (b - a) <= bp + (bp - ap)) and (ap - (bp - ap) <= b + (b - a))
+                if wide and c not in linked.values():
                     link = c
                     break
             if link is None:
@@ -737,8 +760,43 @@ def _polygons(grid2, regions, curves, scale, span):
             scale,
             bottom_band,
         )
+        ends_top, ends_bottom = regions[j1].ends[k1], regions[j0].ends[k0]
+        if not top and j1 + 1 < len(grid2):
+            # Only one end on a curve: that curve's turning point beyond the last row (a fold
+            # curve turning round the region's tip) bounds the region there.
+            top = _to_turn(sides[0][-1], ends_top[0], curves, scale, grid2[j1], +1)
+            top += _to_turn(sides[1][-1], ends_top[1], curves, scale, grid2[j1], +1)[::-1]
+        if not bottom and j0 > 0:
+            bottom = _to_turn(sides[1][0], ends_bottom[1], curves, scale, grid2[j0], -1)
+            bottom += _to_turn(sides[0][0], ends_bottom[0], curves, scale, grid2[j0], -1)[::-1]
         out.append(np.asarray(sides[0] + top + sides[1][::-1] + bottom, float))
     return out
+
+
+def _to_turn(p, sp, curves, scale, row: float, sign: int, tol: float = 1e-3):
+    """From end p (special point sp) along the curve it lies on, beyond `row` (sign +1: above,
+    -1: below), up to the curve's turning point in the second parameter; [] when p lies on no
+    curve of its kind or the curve does not go beyond the row from there."""
+    if sp is None:
+        return []
+    for curve in curves:
+        if curve.kind != sp.kind or len(curve) < 2:
+            continue
+        gap, s = _projection(curve, p, scale)
+        if gap > tol:
+            continue
+        v = np.asarray(curve.values, float)[:, :2]
+        for step in (1, -1):
+            i = int(np.floor(s)) + (1 if step == 1 else 0)
+            piece: list[tuple[float, ...]] = []
+            while 0 <= i < len(v) and sign * (v[i, 1] - row) > 0:
+                if piece and sign * (v[i, 1] - piece[-1][1]) < 0:
+                    break
+                piece.append(tuple(v[i]))
+                i += step
+            if piece:
+                return piece
+    return []
 
 
 def compare_regime_map(region: BurstingPlane, regimes) -> MapAgreement:

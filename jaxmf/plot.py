@@ -1056,7 +1056,14 @@ def plot_branch(
 
 
 def plot_bifurcation(
-    branches, path=None, title: str | None = None, *, variables=("r", "w"), population: int = 0
+    branches,
+    path=None,
+    title: str | None = None,
+    *,
+    variables=("r", "w"),
+    population: int = 0,
+    region=None,
+    regimes=None,
 ):
     """The bifurcation diagram of `jaxmf bifurcation`: one panel per variable with every
     one-parameter branch (equilibria black; each cycle family's max/min in colour), and, when
@@ -1076,6 +1083,12 @@ def plot_bifurcation(
         One panel per variable for the one-parameter branches.
     population : int, default 0
         Which population.
+    region : BurstingPlane, optional
+        The region of stable bursting (`jaxmf.bursting_region` with `second`), shaded in
+        the parameter plane.
+    regimes : xarray.Dataset, optional
+        A regime map over the same plane: the points where it disagrees with `region` are
+        marked (x: bursting outside the region, +: inside but not bursting).
 
     Returns
     -------
@@ -1097,7 +1110,7 @@ def plot_bifurcation(
     items = list(branches.values()) if isinstance(branches, dict) else list(branches)
     one = [b for b in items if len(b.param) == 1]
     two = [b for b in items if len(b.param) == 2]
-    n_panels = len(variables) * bool(one) + bool(two)
+    n_panels = len(variables) * bool(one) + bool(two or region is not None)
     fig, axes = plt.subplots(
         1,
         max(n_panels, 1),
@@ -1115,8 +1128,10 @@ def plot_bifurcation(
             cycle += b.kind == "cycle"
             plot_branch(b, var, population, axes[k], color=color, label=label)
         axes[k].legend(fontsize="small", loc="best")
-    if two:
+    if two or region is not None:
         ax = axes[-1]
+        if region is not None:
+            _draw_region(ax, region, regimes)
         seen: set[str] = set()
         for j, b in enumerate(two):
             label = "_nolegend_" if b.kind in seen else f"{b.kind} curve"
@@ -1129,6 +1144,32 @@ def plot_bifurcation(
     if path is not None:
         fig.savefig(path, dpi=150)
     return fig
+
+
+def _draw_region(ax, region, regimes=None) -> None:
+    """Shade a BurstingPlane's polygons; mark where a regime map disagrees with them."""
+    from ._bursting import compare_regime_map
+
+    for k, poly in enumerate(region.polygons):
+        ax.fill(
+            poly[:, 0],
+            poly[:, 1],
+            color="#fdd49e",
+            alpha=0.8,
+            lw=0,
+            zorder=0,
+            label="stable bursting" if k == 0 else "_nolegend_",
+        )
+    if regimes is not None:
+        agreement = compare_regime_map(region, regimes)
+        for points, marker, text in (
+            (agreement.outside_bursting, "x", "map: bursting outside"),
+            (agreement.inside_not_bursting, "+", "map: not bursting inside"),
+        ):
+            if len(points):
+                ax.plot(points[:, 0], points[:, 1], marker, color="C3", ms=4, ls="", label=text)
+    ax.set_xlabel(parameter_label(region.params[0]))
+    ax.set_ylabel(parameter_label(region.params[1]))
 
 
 def plot_fit(
