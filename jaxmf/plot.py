@@ -31,6 +31,7 @@ __all__ = [
     "plot_branch",
     "plot_bifurcation",
     "plot_regime_map",
+    "plot_bursting_region",
     "plot_fit",
     "pyplot",
 ]
@@ -1131,7 +1132,7 @@ def plot_bifurcation(
     if two or region is not None:
         ax = axes[-1]
         if region is not None:
-            _draw_region(ax, region, regimes)
+            plot_bursting_region(region, regimes, ax)
         seen: set[str] = set()
         for j, b in enumerate(two):
             label = "_nolegend_" if b.kind in seen else f"{b.kind} curve"
@@ -1146,10 +1147,42 @@ def plot_bifurcation(
     return fig
 
 
-def _draw_region(ax, region, regimes=None) -> None:
-    """Shade a BurstingPlane's polygons; mark where a regime map disagrees with them."""
+def plot_bursting_region(region, regimes=None, ax=None, *, path=None):
+    """Shade the region of stable bursting of `jaxmf.bursting_region(..., second=...)` and,
+    given a regime map over the same plane, mark where the map disagrees with it.
+
+    Parameters
+    ----------
+    region : BurstingPlane
+        The region (its polygons are filled).
+    regimes : xarray.Dataset, optional
+        A regime map (`jaxmf.regime_map`) over the region's two parameters: its bursting
+        points outside the region are marked x, its other points inside +.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (default a new figure).
+    path : str or Path, optional
+        Also save the figure there.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf import BurstingPlane, plot
+    >>> square = np.array([[0.0, 0.0], [0.1, 0.0], [0.1, 0.01], [0.0, 0.01]])
+    >>> ax = plot.plot_bursting_region(BurstingPlane(("eta_bar", "a"), np.zeros(1), (),
+    ...                                              (square,), None))
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['stable bursting']
+    >>> plot.pyplot().close(ax.figure)
+    """
     from ._bursting import compare_regime_map
 
+    plt = pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
     for k, poly in enumerate(region.polygons):
         ax.fill(
             poly[:, 0],
@@ -1170,6 +1203,10 @@ def _draw_region(ax, region, regimes=None) -> None:
                 ax.plot(points[:, 0], points[:, 1], marker, color="C3", ms=4, ls="", label=text)
     ax.set_xlabel(parameter_label(region.params[0]))
     ax.set_ylabel(parameter_label(region.params[1]))
+    ax.legend(fontsize="small", loc="best")
+    if path is not None:
+        ax.figure.savefig(path, dpi=150)
+    return ax
 
 
 def plot_fit(
