@@ -378,7 +378,8 @@ def test_cycle_at_two_cycles_either_side_of_a_fold(rounded, branch_low, hopf_low
 
 
 def test_extrema_are_those_of_the_collocation_polynomial(branch_low):
-    from jaxmf.cycles import _basis, _evaluate, _extrema
+    from jaxmf.collocation import evaluate
+    from jaxmf.cycles import _extrema
 
     m, n = 4, 4
     k = int(np.argmax(np.asarray(branch_low.maxima)[:, 0]))  # the sharpest spike
@@ -390,7 +391,7 @@ def test_extrema_are_those_of_the_collocation_polynomial(branch_low):
     # Brute force: the same polynomial on 2000 points per interval never exceeds them and comes
     # within its sampling error (~u'' (h / 2000)^2 / 8).
     s = (t[:-1, None] + np.diff(t)[:, None] * np.linspace(0, 1, 2001)[None, :]).reshape(-1)
-    dense = _evaluate(U, t, s)
+    dense = evaluate(U, t, s)
     assert np.all(dense.max(0) <= hi + 1e-14) and np.all(dense.min(0) >= lo - 1e-14)
     np.testing.assert_allclose(dense.max(0), hi, rtol=0, atol=1e-9)
     np.testing.assert_allclose(dense.min(0), lo, rtol=0, atol=1e-9)
