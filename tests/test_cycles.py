@@ -378,7 +378,7 @@ def test_cycle_at_two_cycles_either_side_of_a_fold(rounded, branch_low, hopf_low
 
 
 def test_extrema_are_those_of_the_collocation_polynomial(branch_low):
-    from jaxmf.collocation import evaluate
+    from jaxmf.collocation import basis, evaluate
     from jaxmf.cycles import _extrema
 
     m, n = 4, 4
@@ -397,7 +397,7 @@ def test_extrema_are_those_of_the_collocation_polynomial(branch_low):
     np.testing.assert_allclose(dense.min(0), lo, rtol=0, atol=1e-9)
     # Eight samples per interval (the former reading) are low by far more.
     uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
-    sampled = np.einsum("fk,jkn->jfn", _basis(m)[3], uloc).reshape(-1, n).max(0)
+    sampled = np.einsum("fk,jkn->jfn", basis(m)[3], uloc).reshape(-1, n).max(0)
     assert hi[0] - sampled[0] > 100 * abs(hi[0] - dense.max(0)[0])
 
 
