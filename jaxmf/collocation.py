@@ -35,7 +35,27 @@ __all__ = [
 def basis(m: int, n_fine: int = 8):
     """Lagrange basis through m + 1 equally spaced points of [0, 1]: values L and derivatives D at
     the m Gauss points, Gauss weights w, values at `n_fine` fine points, and the weights of the
-    m-th difference (d^m/ds^m of the local polynomial)."""
+    m-th difference (d^m/ds^m of the local polynomial).
+
+    Parameters
+    ----------
+    m : int
+        Collocation points per interval (the polynomial degree).
+    n_fine : int, default 8
+        Fine sample points per interval.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (L (m, m+1), D (m, m+1), w (m,), F (n_fine, m+1), top (m+1,)).
+
+    Examples
+    --------
+    >>> from jaxmf.collocation import basis
+    >>> L, D, w, F, top = basis(4)
+    >>> L.shape, round(float(w.sum()), 12), round(float(L.sum(1).max()), 12)
+    ((4, 5), 1.0, 1.0)
+    """
     z = np.arange(m + 1) / m
     gauss, weights = np.polynomial.legendre.leggauss(m)
     gauss, weights = (gauss + 1) / 2, weights / 2
@@ -52,7 +72,26 @@ def basis(m: int, n_fine: int = 8):
 
 
 def lagrange_at(m: int, s: np.ndarray) -> np.ndarray:
-    """The m + 1 Lagrange basis polynomials at local coordinates s: shape (len(s), m + 1)."""
+    """The m + 1 Lagrange basis polynomials at local coordinates s: shape (len(s), m + 1).
+
+    Parameters
+    ----------
+    m : int
+        The degree.
+    s : numpy.ndarray
+        Local coordinates in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf.collocation import lagrange_at
+    >>> np.abs(lagrange_at(2, np.array([0.0, 0.5]))).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
     z = np.arange(m + 1) / m
     out = np.ones((len(s), m + 1))
     for k in range(m + 1):
@@ -63,12 +102,46 @@ def lagrange_at(m: int, s: np.ndarray) -> np.ndarray:
 
 
 def local_values(U: jax.Array) -> jax.Array:
-    """(N, m, n) mesh-and-interior values -> (N, m + 1, n) values of each interval (periodic)."""
+    """(N, m, n) mesh-and-interior values -> (N, m + 1, n) values of each interval (periodic).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.collocation import local_values
+    >>> local_values(jnp.arange(4.0).reshape(2, 2, 1))[:, :, 0].tolist()
+    [[0.0, 1.0, 2.0], [2.0, 3.0, 0.0]]
+    """
     return jnp.concatenate([U, jnp.roll(U, -1, axis=0)[:, :1]], axis=1)
 
 
 def border_row(grad_U, grad_q, blocks):
-    """A border row (gradient over the full unknowns) condensed onto mesh values and (T, p)."""
+    """A border row (gradient over the full unknowns) condensed onto mesh values and (T, p).
+
+    Parameters
+    ----------
+    grad_U : Array
+        (N, m, n) gradient of the border equation over the profile values.
+    grad_q : Array
+        (k,) its gradient over the scalar unknowns.
+    blocks : dict
+        The condensed blocks of the collocation equations.
+
+    Returns
+    -------
+    tuple
+        (row over the mesh values (N, n), row over the scalar unknowns (k,), the interior
+        part (N, m n) that `solve_bordered` subtracts from the right-hand side).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.collocation import border_row
+    >>> blocks = dict(S=jnp.zeros((2, 1, 2)), left=jnp.zeros((2, 2, 1)),
+    ...               right=jnp.zeros((2, 2, 1)), Etp=jnp.zeros((2, 2, 1)))
+    >>> cx, cq, v = border_row(jnp.ones((2, 2, 1)), jnp.ones(1), blocks)
+    >>> cx.shape, cq.tolist()
+    ((2, 1), [1.0])
+    """
     v = jnp.einsum("jab,ja->jb", blocks["S"], grad_U[:, 1:].reshape(grad_U.shape[0], -1))
     cx = (
         grad_U[:, 0]
@@ -159,14 +232,14 @@ def solve_bordered(blocks, rows, b_coll, b_border, m: int):
     --------
     >>> import jax.numpy as jnp
     >>> from jaxmf.collocation import border_row, solve_bordered
-    >>> N, m, n = 1, 2, 1  # one interval, one interior value, one scalar unknown
-    >>> blocks = dict(left=jnp.ones((1, 2, 1)), right=jnp.zeros((1, 2, 1)),
-    ...               Etp=jnp.zeros((1, 2, 1)), S=jnp.ones((1, 1, 2)) / 2,
-    ...               A=jnp.ones((1, 1, 1)), B=jnp.zeros((1, 1, 1)), C=jnp.ones((1, 1, 1)),
-    ...               Q2=jnp.ones((1, 2, 1)) / 2)
-    >>> row = border_row(jnp.zeros((1, 2, 1)), jnp.ones(1), blocks)
-    >>> solve_bordered(blocks, [row], jnp.zeros((1, 2)), jnp.ones(1), m).shape
-    (3,)
+    >>> N, m, n = 2, 2, 1  # two intervals, one interior value each, one scalar unknown
+    >>> blocks = dict(left=jnp.ones((N, 2, 1)), right=-jnp.ones((N, 2, 1)),
+    ...               Etp=jnp.zeros((N, 2, 1)), S=jnp.ones((N, 1, 2)) / 2,
+    ...               A=jnp.ones((N, 1, 1)), B=-2 * jnp.ones((N, 1, 1)), C=jnp.ones((N, 1, 1)),
+    ...               Q2=jnp.ones((N, 2, 1)) / 2)
+    >>> row = border_row(jnp.ones((N, m, n)), jnp.ones(1), blocks)
+    >>> solve_bordered(blocks, [row], jnp.zeros((N, 2)), jnp.ones(1), m).shape
+    (5,)
     """
     A = blocks["A"]
     n = A.shape[-1]
@@ -197,7 +270,19 @@ def floquet_multipliers(blocks, sweeps: int = 3):
     orbit, P_j Z_j = Z_{j+1} R_j, started from the explicit eigenvectors: each converged column
     gives mu = prod_j R_j[k, k], summed as logs, with every factor handled in its own scale
     (the idea of the periodic Schur decomposition, Fairgrieve & Jepson 1991). Complex pairs keep
-    the explicit values."""
+    the explicit values.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.collocation import floquet_multipliers
+    >>> # two intervals, each transfer matrix diag(2, 0.5): monodromy diag(4, 0.25)
+    >>> blocks = dict(A=jnp.broadcast_to(-jnp.diag(jnp.array([2.0, 0.5])), (2, 2, 2)),
+    ...               B=jnp.broadcast_to(jnp.eye(2), (2, 2, 2)))
+    >>> mult, logmod = floquet_multipliers(blocks)
+    >>> [round(float(x), 10) for x in mult.real]
+    [4.0, 0.25]
+    """
     P = -jnp.linalg.solve(blocks["B"], blocks["A"])
     n = P.shape[-1]
     dtype = P.dtype
@@ -273,7 +358,17 @@ def floquet_multipliers(blocks, sweeps: int = 3):
 
 
 def evaluate(U: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """The collocation polynomial (mesh t, values U (N, m, n)) at times s in [0, 1]."""
+    """The collocation polynomial (mesh t, values U (N, m, n)) at times s in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf.collocation import evaluate, representation_times
+    >>> t = np.linspace(0.0, 1.0, 5)
+    >>> U = np.sin(2 * np.pi * representation_times(t, 4))[..., None]
+    >>> abs(float(evaluate(U, t, np.array([0.3]))[0, 0] - np.sin(0.6 * np.pi))) < 1e-3
+    True
+    """
     N, m, _ = U.shape
     s = np.mod(s, 1.0)
     j = np.clip(np.searchsorted(t, s, side="right") - 1, 0, N - 1)
@@ -284,7 +379,15 @@ def evaluate(U: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 
 def representation_times(t: np.ndarray, m: int) -> np.ndarray:
-    """Times of the representation values (N, m): mesh points and equally spaced interior."""
+    """Times of the representation values (N, m): mesh points and equally spaced interior.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf.collocation import representation_times
+    >>> representation_times(np.array([0.0, 0.5, 1.0]), 2).tolist()
+    [[0.0, 0.25], [0.5, 0.75]]
+    """
     h = np.diff(t)
     return t[:-1, None] + h[:, None] * (np.arange(m) / m)[None, :]
 
@@ -293,7 +396,34 @@ def equidistribute(
     U: np.ndarray, t: np.ndarray, N_new: int, uniform: float = 0.05
 ) -> tuple[np.ndarray, float]:
     """New mesh equidistributing |u^(m+1)|^(1/(m+1)) (AUTO's estimate from jumps of the m-th
-    derivative of the piecewise polynomial), and the estimated max error h^(m+1)|u^(m+1)|."""
+    derivative of the piecewise polynomial), and the estimated max error h^(m+1)|u^(m+1)|.
+
+    Parameters
+    ----------
+    U : numpy.ndarray
+        (N, m, n) representation values on the mesh t.
+    t : numpy.ndarray
+        (N + 1,) mesh in [0, 1].
+    N_new : int
+        Intervals of the new mesh.
+    uniform : float, default 0.05
+        Share of a uniform density mixed in (keeps intervals from growing without bound).
+
+    Returns
+    -------
+    tuple
+        (new mesh (N_new + 1,), error estimate).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf.collocation import equidistribute, representation_times
+    >>> t = np.linspace(0.0, 1.0, 41)
+    >>> U = np.exp(np.cos(2 * np.pi * representation_times(t, 4)) * 5)[..., None]
+    >>> t_new, err = equidistribute(U, t, 40)
+    >>> t_new.shape, bool(np.diff(t_new).min() < np.diff(t_new).max())
+    ((41,), True)
+    """
     N, m, _ = U.shape
     top = basis(m)[4]
     h = np.diff(t)

@@ -33,6 +33,7 @@ MODULES = [
     "jaxmf._fit",
     "jaxmf._sweep",
     "jaxmf.bifurcation",
+    "jaxmf.collocation",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED: dict[str, set[str]] = {}
