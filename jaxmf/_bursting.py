@@ -446,8 +446,8 @@ def bursting_region(
 
     In two parameters (rows of a; the boundary follows the curves passed):
 
-    >>> plane = jaxmf.bursting_region(p, "eta_bar", (0.040, 0.042), points=21,
-    ...                               second="a", bounds2=(0.0214, 0.0215), rows=2)
+    >>> plane = jaxmf.bursting_region(p, "eta_bar", (0.040, 0.042), points=21, second="a",
+    ...                               bounds2=(0.0214, 0.0215), rows=2, extend=False)
     >>> len(plane.polygons), bool(plane.contains(0.041, 0.02145))
     (1, True)
     """
