@@ -803,7 +803,8 @@ def compare_regime_map(region: BurstingPlane, regimes) -> MapAgreement:
     """Check a two-parameter bursting region against a brute-force regime map: which map
     points labelled bursting lie outside the region, which inside are not labelled bursting.
 
-    Disagreement is expected within about a grid cell of the boundary (the map's resolution)
+    Points on the boundary count as inside. Disagreement is expected within about a grid cell
+    of the boundary (the map's resolution)
     and in bistable windows (a stable cycle beside a stable equilibrium: the map's all-zero
     start may pick the equilibrium); `cells` says how far each mismatch lies from the boundary.
 
@@ -849,11 +850,12 @@ def compare_regime_map(region: BurstingPlane, regimes) -> MapAgreement:
     x = np.asarray(regimes[p1].values, float)
     y = np.asarray(regimes[p2].values, float)
     X, Y = np.meshgrid(x, y, indexing="ij")
-    inside = region.contains(X, Y)
     spacing = (
         float(np.ptp(x) / max(len(x) - 1, 1)) or 1.0,
         float(np.ptp(y) / max(len(y) - 1, 1)) or 1.0,
     )
+    # The region is closed: map points on its boundary (e.g. on the rows' bounds) are in it.
+    inside = region.contains(X, Y) | (region.distance(X, Y, spacing) < 1e-9)
     out = np.stack([X[bursting & ~inside], Y[bursting & ~inside]], -1)
     missing = np.stack([X[inside & ~bursting], Y[inside & ~bursting]], -1)
     both = np.concatenate([out, missing]).reshape(-1, 2)
