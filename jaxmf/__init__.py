@@ -12,8 +12,11 @@ from . import inputs as inputs
 from . import noise as noise
 from . import presets as presets
 from . import synapses as synapses
+from ._bursting import BurstingPlane as BurstingPlane
 from ._bursting import BurstingRegion as BurstingRegion
+from ._bursting import MapAgreement as MapAgreement
 from ._bursting import bursting_region as bursting_region
+from ._bursting import compare_regime_map as compare_regime_map
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare
 from ._compare import compare_traces as compare_traces

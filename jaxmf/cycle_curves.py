@@ -17,7 +17,8 @@ the linearised periodic problem,
 So every curve is the periodic collocation problem of an augmented vector field (u, v) with a few
 scalar unknowns q = (T, p1, p2, ...) and as many scalar equations (phase, normalisations,
 pseudo-arclength), with a boundary map x(1) = S(q) x(0). One Newton step eliminates the interior
-values interval by interval and solves the block-cyclic rest with k border rows (`_solve_k`).
+values interval by interval and solves the block-cyclic rest with k border rows
+(`jaxmf.collocation.solve_bordered`, the solve of the cycle branches too).
 
 Codimension-two points are zeros of test functions along the curve, located by regula falsi in
 the arclength (each trial point corrected), from the Floquet multipliers mu of the cycle (the
@@ -52,7 +53,15 @@ from .bifurcation import (
     locate_hopf,
     meanfield_vector_field,
 )
-from .cycles import _basis, _border, _equidistribute, _lagrange_at, _multipliers, _points
+from .collocation import (
+    basis,
+    border_row,
+    equidistribute,
+    floquet_multipliers,
+    lagrange_at,
+    representation_times,
+    solve_bordered,
+)
 from .params import ParameterError, check_positive, get_parameter
 
 __all__ = [
@@ -128,21 +137,21 @@ class _Ext(eqx.Module):
         return jnp.concatenate([U, nxt], axis=1)
 
     def interval_residual(self, xloc, h, q, params):
-        L, D, *_ = _basis(self.m)
+        L, D, *_ = basis(self.m)
         xc = jnp.asarray(L) @ xloc
         fc = jax.vmap(lambda x: self.field(x, q, params))(xc)
         return ((jnp.asarray(D) @ xloc) / h - fc).reshape(-1)
 
     def quad(self, a, b, t):
         """int a . b ds of two (N, m + 1, d) local arrays."""
-        L, _, w, *_ = _basis(self.m)
+        L, _, w, *_ = basis(self.m)
         La = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), a)
         Lb = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), b)
         return jnp.einsum("j,c,jcn,jcn->", jnp.diff(t), jnp.asarray(w), La, Lb)
 
     def dquad(self, a, bref):
         """int a . bref' ds (bref's derivative on each interval; no mesh factor needed)."""
-        L, D, w, *_ = _basis(self.m)
+        L, D, w, *_ = basis(self.m)
         La = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), a)
         Db = jnp.einsum("ck,jkn->jcn", jnp.asarray(D), bref)
         return jnp.einsum("c,jcn,jcn->", jnp.asarray(w), La, Db)
@@ -208,77 +217,6 @@ def _linearise_k(sys: _Ext, z, t, params):
     return res, blocks
 
 
-def _reduce_k(blocks, rows, rhs_x, rhs_b):
-    """`cycles._reduce` with k border rows and k scalar unknowns: eliminate x_1 .. x_{N-1} of
-    A_j x_j + B_j x_{j+1} + C_j q = rhs_x[j] (x_N = x_0) by one 2n x n QR per step."""
-    A, B, C = blocks["A"], blocks["B"], blocks["C"]
-    n, k = A.shape[-1], C.shape[-1]
-    cx = jnp.stack([r[0] for r in rows])
-    cq = jnp.stack([r[1] for r in rows])
-    zero = jnp.zeros((n, n), A.dtype)
-    cx_next = jnp.concatenate([cx[:, 2:], jnp.zeros_like(cx[:, :1])], axis=1)
-
-    def forward(carry, inp):
-        At, Bt, Ct, rt, b0, bcur, bq, rho = carry
-        Aj, Bj, Cj, rj, bnext = inp
-        Q, R = jnp.linalg.qr(jnp.concatenate([Bt, Aj]), mode="complete")
-        rest = Q.T @ jnp.concatenate(
-            [
-                jnp.concatenate([At, zero, Ct, rt[:, None]], axis=1),
-                jnp.concatenate([zero, Bj, Cj, rj[:, None]], axis=1),
-            ]
-        )
-        top, bottom = rest[:n], rest[n:]
-        X = jax.scipy.linalg.solve_triangular(R[:n], top, lower=False)
-        F0, F1, Fq, g = X[:, :n], X[:, n : 2 * n], X[:, 2 * n : 2 * n + k], X[:, -1]
-        carry = (
-            bottom[:, :n],
-            bottom[:, n : 2 * n],
-            bottom[:, 2 * n : 2 * n + k],
-            bottom[:, -1],
-            b0 - bcur @ F0,
-            bnext - bcur @ F1,
-            bq - bcur @ Fq,
-            rho - bcur @ g,
-        )
-        return carry, (F0, F1, Fq, g)
-
-    init = (A[0], B[0], C[0], rhs_x[0], cx[:, 0], cx[:, 1], cq, rhs_b)
-    inputs = (A[1:], B[1:], C[1:], rhs_x[1:], jnp.moveaxis(cx_next, 1, 0))
-    (At, Bt, Ct, rt, b0, bcur, bq, rho), saved = jax.lax.scan(forward, init, inputs)
-    top = jnp.concatenate([At + Bt, Ct], axis=1)
-    bot = jnp.concatenate([b0 + bcur, bq], axis=1)
-    sol = jnp.linalg.solve(jnp.concatenate([top, bot]), jnp.concatenate([rt, rho]))
-    x0, q = sol[:n], sol[n:]
-
-    def backward(x_next, s):
-        F0, F1, Fq, g = s
-        xj = g - F0 @ x0 - F1 @ x_next - Fq @ q
-        return xj, xj
-
-    _, xs = jax.lax.scan(backward, x0, saved, reverse=True)
-    return jnp.concatenate([x0[None], xs]), q
-
-
-def _solve_k(sys: _Ext, blocks, rows, b_coll, b_border):
-    """Solve J dz = (b_coll, b_border) for the extended problem (`cycles._solve`, k borders)."""
-    m, nx = sys.m, sys.nx
-    N = b_coll.shape[0]
-    rhs_x = jnp.einsum("jab,ja->jb", blocks["Q2"], b_coll)
-    rhs_b = jnp.stack([b_border[i] - jnp.sum(rows[i][2] * b_coll) for i in range(len(rows))])
-    dx, dq = _reduce_k(blocks, rows, rhs_x, rhs_b)
-    dx_next = jnp.roll(dx, -1, axis=0)
-    rest = (
-        b_coll
-        - jnp.einsum("jab,jb->ja", blocks["left"], dx)
-        - jnp.einsum("jab,jb->ja", blocks["right"], dx_next)
-        - jnp.einsum("jab,b->ja", blocks["Etp"], dq)
-    )
-    dy = jnp.einsum("jab,jb->ja", blocks["S"], rest).reshape(N, m - 1, nx)
-    dU = jnp.concatenate([dx[:, None], dy], axis=1)
-    return jnp.concatenate([dU.reshape(-1), dq])
-
-
 def _system_k(sys: _Ext, z, ref, t, params):
     N = t.shape[0] - 1
     res, blocks = _linearise_k(sys, z, t, params)
@@ -287,7 +225,7 @@ def _system_k(sys: _Ext, z, ref, t, params):
     rows = []
     for g in grads:
         gU, gq = sys.split(g, N)
-        rows.append(_border(None, gU, gq, blocks))
+        rows.append(border_row(gU, gq, blocks))
     return res, eqs, blocks, rows
 
 
@@ -303,7 +241,7 @@ def _base_multipliers(sys: _Ext, z, t, params):
     U, q = sys.split(z, N)
     zb = jnp.concatenate([U[..., : sys.n].reshape(-1), q[:3]])
     _, blocks = _linearise_k(base, zb, t, params)
-    return _multipliers(blocks)
+    return floquet_multipliers(blocks)
 
 
 @functools.partial(jax.jit, static_argnames=("sys",))
@@ -313,7 +251,7 @@ def _correct(sys: _Ext, z0, ref, t, params, tol, max_iter):
 
     def step(z):
         res, eqs, blocks, rows = _system_k(sys, z, ref, t, params)
-        return _solve_k(sys, blocks, rows, -res, -eqs)
+        return solve_bordered(blocks, rows, -res, -eqs, sys.m)
 
     def relative(z, dz):
         return jnp.max(jnp.abs(dz)) / (1 + jnp.max(jnp.abs(z)))
@@ -321,7 +259,7 @@ def _correct(sys: _Ext, z0, ref, t, params, tol, max_iter):
     z, it, size = newton(step, z0, tol=tol, max_iter=max_iter, size=relative)
     res, eqs, blocks, rows = _system_k(sys, z, ref, t, params)
     e_last = jnp.zeros(sys.k, z.dtype).at[-1].set(1.0)
-    tau = _solve_k(sys, blocks, rows, jnp.zeros_like(res), e_last)
+    tau = solve_bordered(blocks, rows, jnp.zeros_like(res), e_last, sys.m)
     tau = tau / jnp.sqrt(sys.inner(tau, tau, t))
     resid = jnp.maximum(jnp.max(jnp.abs(res)), jnp.max(jnp.abs(eqs)))
     ok = jnp.isfinite(size) & (size <= tol) & (resid < 1e3 * tol)
@@ -383,7 +321,7 @@ def _eigenfunction(E, mu, column=None, row=None, iterations: int = 3):
 
 def _phase_row(m, n, uref_loc):
     """Gradient of int u . uref' ds in the representation values U (N, m, n), flattened."""
-    L, D, w, *_ = _basis(m)
+    L, D, w, *_ = basis(m)
     dref = np.einsum("ck,jkn->jcn", D, uref_loc)  # (N, m, n) at the Gauss points
     g = np.einsum("c,ck,jcn->jkn", w, L, dref)  # (N, m + 1, n) in the local values
     out = g[:, :m].copy()
@@ -413,20 +351,20 @@ def _evaluate_np(kind, n, U, q, t, s):
     j = np.clip(np.searchsorted(t, s, side="right") - 1, 0, N - 1)
     loc = (s - t[j]) / (t[j + 1] - t[j])
     xloc = _local_np(kind, n, U, q)
-    return np.einsum("ik,ikn->in", _lagrange_at(m, loc), xloc[j])
+    return np.einsum("ik,ikn->in", lagrange_at(m, loc), xloc[j])
 
 
 def _remesh_np(sys: _Ext, z, t, t_new):
     N, k = t.shape[0] - 1, sys.k
     U, q = z[:-k].reshape(N, sys.m, sys.nx), z[-k:]
-    s = _points(t_new, sys.m).reshape(-1)
+    s = representation_times(t_new, sys.m).reshape(-1)
     U_new = _evaluate_np(sys.kind, sys.n, U, q, t, s)
     return np.concatenate([U_new.reshape(-1), q])
 
 
 def _inner_np(sys: _Ext, za, zb, t) -> float:
     N, n, k = t.shape[0] - 1, sys.n, sys.k
-    L, _, w, *_ = _basis(sys.m)
+    L, _, w, *_ = basis(sys.m)
     xa = _local_np(sys.kind, n, za[:-k].reshape(N, sys.m, sys.nx), za[-k:])[..., :n]
     xb = _local_np(sys.kind, n, zb[:-k].reshape(N, sys.m, sys.nx), zb[-k:])[..., :n]
     ua, ub = np.einsum("ck,jkn->jcn", L, xa), np.einsum("ck,jkn->jcn", L, xb)
@@ -642,7 +580,7 @@ class _Tracer:
         q = z[-k:]
         U = z[:-k].reshape(N, m, sys.nx)
         uloc = _local_np(sys.kind, n, U, q)[..., :n]
-        vals = np.einsum("fk,jkn->jfn", _basis(m)[3], uloc).reshape(-1, n)
+        vals = np.einsum("fk,jkn->jfn", basis(m)[3], uloc).reshape(-1, n)
         theta = float(q[3]) if sys.kind == "ns" else np.nan
         rest = _remove_nearest(mult, _critical_targets(sys.kind, theta))
         uref, vref = self.refs(z)
@@ -673,7 +611,7 @@ class _Tracer:
         """Re-equidistribute the mesh on the new point (its cycle part) for the next step."""
         sys, N = self.sys, self.N
         U = row["z"][: -sys.k].reshape(N, sys.m, sys.nx)[..., : sys.n]
-        t_new, _ = _equidistribute(U, row["t"], N)
+        t_new, _ = equidistribute(U, row["t"], N)
         row["z"] = _remesh_np(sys, row["z"], row["t"], t_new)
         tau = _remesh_np(sys, row["tau"], row["t"], t_new)
         row["tau"] = tau / np.sqrt(_inner_np(sys, tau, tau, t_new))
@@ -867,8 +805,10 @@ def _cycle_from_branch(branch: Branch, index: int, m: int, n: int, ntst: int | N
     T, p = float(branch.period[i]), float(np.asarray(branch.values)[i, 0])
     N = ntst or N0
     if N != N0:
-        t_new, _ = _equidistribute(U, t, N)
-        U = _evaluate_np("cycle", n, U, None, t, _points(t_new, m).reshape(-1)).reshape(N, m, n)
+        t_new, _ = equidistribute(U, t, N)
+        U = _evaluate_np(
+            "cycle", n, U, None, t, representation_times(t_new, m).reshape(-1)
+        ).reshape(N, m, n)
         t = t_new
     return U, T, p, t
 
@@ -882,7 +822,7 @@ def _cycle_from_point(point: SpecialPoint, f, m: int, N: int):
     if not np.isfinite(T) or T <= 0:
         raise ParameterError("point", "has no period: pass the cycle branch it was found on")
     t = np.linspace(0.0, 1.0, N + 1)
-    s = _points(t, m).reshape(-1)
+    s = representation_times(t, m).reshape(-1)
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(lambda _, y, args: f(y, args)),
         diffrax.Tsit5(),
@@ -1001,7 +941,9 @@ def _assemble(tracer: _Tracer, pieces, kind: str, base, refine_gh):
     special.sort(key=lambda sp: sp.index)
     messages = [f"{d}: {pieces[d][3]}" for d in ("forward", "backward") if d in pieces]
     status = max((pieces[d][2] for d in pieces), key=_SEVERITY.index)
-    times = np.stack([np.concatenate([_points(r["t_out"], m).reshape(-1), [1.0]]) for r in rows])
+    times = np.stack(
+        [np.concatenate([representation_times(r["t_out"], m).reshape(-1), [1.0]]) for r in rows]
+    )
     profiles = []
     for r in rows:
         U = r["z_out"][: -sys.k].reshape(N, m, sys.nx)[..., :n]
@@ -1216,7 +1158,7 @@ def _extended_start(kind, cyc: _Ext, base, U, T, p1, p2, t, point):
 def _norm2(m, t, V) -> float:
     """int |v|^2 ds of a periodic-or-not profile given at the representation points (the last
     interval closed by its own values: only a normalisation)."""
-    L, _, w, *_ = _basis(m)
+    L, _, w, *_ = basis(m)
     Vc = np.einsum("ck,jkn->jcn", L[:, :m], V) + np.einsum(
         "c,jn->jcn", L[:, m], np.roll(V[:, 0], -1, axis=0)
     )

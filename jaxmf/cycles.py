@@ -9,7 +9,8 @@ representation), the integral phase condition int u . u_prev' ds = 0 and pseudo-
 
 Newton steps eliminate the interior values of every interval (condensation of parameters, one QR
 per interval under `vmap`); the remaining system in the mesh values, T and p is block-cyclic with
-two border rows and is solved densely. The condensed blocks are the per-interval transfer
+two border rows, solved by `jaxmf.collocation.solve_bordered` (the collocation core shared with
+`jaxmf.cycle_curves`). The condensed blocks are the per-interval transfer
 matrices whose product is the monodromy matrix, so the Floquet multipliers come for free.
 
 The mesh is adapted after every step by equidistributing the (ncol+1)-th root of the estimated
@@ -47,6 +48,16 @@ from .bifurcation import (
     locate_hopf,
     meanfield_vector_field,
 )
+from .collocation import (
+    basis,
+    border_row,
+    equidistribute,
+    evaluate,
+    floquet_multipliers,
+    local_values,
+    representation_times,
+    solve_bordered,
+)
 from .params import ParameterError, check_positive
 
 __all__ = [
@@ -58,42 +69,6 @@ __all__ = [
     "meanfield_vector_field",
     "refine_hopf",
 ]
-
-
-@functools.cache
-def _basis(m: int, n_fine: int = 8):
-    """Lagrange basis through m + 1 equally spaced points of [0, 1]: values L and derivatives D at
-    the m Gauss points, Gauss weights w, values at `n_fine` fine points, and the weights of the
-    m-th difference (d^m/ds^m of the local polynomial)."""
-    z = np.arange(m + 1) / m
-    gauss, weights = np.polynomial.legendre.leggauss(m)
-    gauss, weights = (gauss + 1) / 2, weights / 2
-    fine = np.arange(n_fine) / n_fine
-    polys = []
-    for k in range(m + 1):
-        others = np.delete(z, k)
-        polys.append(np.poly(others) / np.prod(z[k] - others))
-    L = np.array([[np.polyval(c, s) for c in polys] for s in gauss])
-    D = np.array([[np.polyval(np.polyder(c), s) for c in polys] for s in gauss])
-    F = np.array([[np.polyval(c, s) for c in polys] for s in fine])
-    top = np.array([c[0] for c in polys]) * np.prod(np.arange(1, m + 1))  # m! x leading coeff
-    return L, D, weights, F, top
-
-
-def _lagrange_at(m: int, s: np.ndarray) -> np.ndarray:
-    """The m + 1 Lagrange basis polynomials at local coordinates s: shape (len(s), m + 1)."""
-    z = np.arange(m + 1) / m
-    out = np.ones((len(s), m + 1))
-    for k in range(m + 1):
-        for i in range(m + 1):
-            if i != k:
-                out[:, k] *= (s - z[i]) / (z[k] - z[i])
-    return out
-
-
-def _local(U: jax.Array) -> jax.Array:
-    """(N, m, n) mesh-and-interior values -> (N, m + 1, n) values of each interval (periodic)."""
-    return jnp.concatenate([U, jnp.roll(U, -1, axis=0)[:, :1]], axis=1)
 
 
 class _Problem(eqx.Module):
@@ -110,28 +85,28 @@ class _Problem(eqx.Module):
         return self.f(x, with_parameter(params, self.name, p))
 
     def interval_residual(self, uloc, h, T, p, params):
-        L, D, *_ = _basis(self.m)
+        L, D, *_ = basis(self.m)
         xc = jnp.asarray(L) @ uloc
         fc = jax.vmap(lambda x: self.rhs(x, params, p))(xc)
         return ((jnp.asarray(D) @ uloc) / h - T * fc).reshape(-1)
 
     def inner(self, za, zb, t):
         """Arclength inner product: int u_a . u_b ds + theta_T T_a T_b + p_a p_b."""
-        L, _, w, *_ = _basis(self.m)
+        L, _, w, *_ = basis(self.m)
         N = t.shape[0] - 1
         Ua, Ta, pa = self.split(za, N)
         Ub, Tb, pb = self.split(zb, N)
-        ua = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), _local(Ua))
-        ub = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), _local(Ub))
+        ua = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), local_values(Ua))
+        ub = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), local_values(Ub))
         prof = jnp.einsum("j,c,jcn,jcn->", jnp.diff(t), jnp.asarray(w), ua, ub)
         return prof + self.theta_period * Ta * Tb + pa * pb
 
     def phase(self, z, uref, t):
         """int u . uref' ds (zero at the solution: the phase is fixed relative to uref)."""
-        L, D, w, *_ = _basis(self.m)
+        L, D, w, *_ = basis(self.m)
         U, _, _ = self.split(z, t.shape[0] - 1)
-        u = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), _local(U))
-        du = jnp.einsum("ck,jkn->jcn", jnp.asarray(D), _local(uref))
+        u = jnp.einsum("ck,jkn->jcn", jnp.asarray(L), local_values(U))
+        du = jnp.einsum("ck,jkn->jcn", jnp.asarray(D), local_values(uref))
         return jnp.einsum("c,jcn,jcn->", jnp.asarray(w), u, du)
 
 
@@ -141,7 +116,7 @@ def _linearise(prob: _Problem, z, t, params):
     N = t.shape[0] - 1
     U, T, p = prob.split(z, N)
     h = jnp.diff(t)
-    uloc = _local(U)
+    uloc = local_values(U)
     res = jax.vmap(prob.interval_residual, (0, 0, None, None, None))(uloc, h, T, p, params)
     jac = jax.vmap(jax.jacfwd(prob.interval_residual, argnums=(0, 2, 3)), (0, 0, None, None, None))(
         uloc, h, T, p, params
@@ -160,91 +135,6 @@ def _linearise(prob: _Problem, z, t, params):
     return res, blocks
 
 
-def _border(prob, grad_U, grad_q, blocks):
-    """A border row (gradient over the full unknowns) condensed onto mesh values and (T, p)."""
-    v = jnp.einsum("jab,ja->jb", blocks["S"], grad_U[:, 1:].reshape(grad_U.shape[0], -1))
-    cx = (
-        grad_U[:, 0]
-        - jnp.einsum("jab,ja->jb", blocks["left"], v)
-        - jnp.roll(jnp.einsum("jab,ja->jb", blocks["right"], v), 1, axis=0)
-    )
-    cq = grad_q - jnp.einsum("jab,ja->b", blocks["Etp"], v)
-    return cx, cq, v
-
-
-def _reduce(prob, blocks, rows, rhs_x, rhs_b):
-    """Solve the condensed block-cyclic system A_j x_j + B_j x_{j+1} + C_j q = rhs_x[j]
-    (x_N = x_0) with two border rows, by eliminating x_1 .. x_{N-1} in a `lax.scan` with one
-    2n x n QR per step (stable, O(N n^3), no dense factorisation), then back-substitution."""
-    n = prob.n
-    A, B, C = blocks["A"], blocks["B"], blocks["C"]
-    cx = jnp.stack([r[0] for r in rows])  # (2, N, n)
-    cq = jnp.stack([r[1] for r in rows])  # (2, 2)
-    zero = jnp.zeros((n, n), A.dtype)
-    cx_next = jnp.concatenate([cx[:, 2:], jnp.zeros_like(cx[:, :1])], axis=1)  # x_{j+1}, j >= 1
-
-    def forward(carry, inp):
-        At, Bt, Ct, rt, b0, bcur, bq, rho = carry
-        Aj, Bj, Cj, rj, bnext = inp
-        K = jnp.concatenate([Bt, Aj])
-        Q, R = jnp.linalg.qr(K, mode="complete")
-        rest = Q.T @ jnp.concatenate(
-            [
-                jnp.concatenate([At, zero, Ct, rt[:, None]], axis=1),
-                jnp.concatenate([zero, Bj, Cj, rj[:, None]], axis=1),
-            ]
-        )
-        top, bottom = rest[:n], rest[n:]
-        X = jax.scipy.linalg.solve_triangular(R[:n], top, lower=False)  # x_j = g' - X . (x0, x+, q)
-        F0, F1, Fq, g = X[:, :n], X[:, n : 2 * n], X[:, 2 * n : 2 * n + 2], X[:, -1]
-        carry = (
-            bottom[:, :n],
-            bottom[:, n : 2 * n],
-            bottom[:, 2 * n : 2 * n + 2],
-            bottom[:, -1],
-            b0 - bcur @ F0,
-            bnext - bcur @ F1,
-            bq - bcur @ Fq,
-            rho - bcur @ g,
-        )
-        return carry, (F0, F1, Fq, g)
-
-    init = (A[0], B[0], C[0], rhs_x[0], cx[:, 0], cx[:, 1], cq, rhs_b)
-    inputs = (A[1:], B[1:], C[1:], rhs_x[1:], jnp.moveaxis(cx_next, 1, 0))
-    (At, Bt, Ct, rt, b0, bcur, bq, rho), saved = jax.lax.scan(forward, init, inputs)
-    top = jnp.concatenate([At + Bt, Ct], axis=1)
-    bot = jnp.concatenate([b0 + bcur, bq], axis=1)
-    sol = jnp.linalg.solve(jnp.concatenate([top, bot]), jnp.concatenate([rt, rho]))
-    x0, q = sol[:n], sol[n:]
-
-    def backward(x_next, s):
-        F0, F1, Fq, g = s
-        xj = g - F0 @ x0 - F1 @ x_next - Fq @ q
-        return xj, xj
-
-    _, xs = jax.lax.scan(backward, x0, saved, reverse=True)
-    return jnp.concatenate([x0[None], xs]), q
-
-
-def _solve(prob, blocks, rows, b_coll, b_border):
-    """Solve J dz = (b_coll, b_border): condensed system, then the interior values."""
-    n, m = prob.n, prob.m
-    N = b_coll.shape[0]
-    rhs_x = jnp.einsum("jab,ja->jb", blocks["Q2"], b_coll)
-    rhs_b = jnp.stack([b_border[i] - jnp.sum(rows[i][2] * b_coll) for i in range(2)])
-    dx, dq = _reduce(prob, blocks, rows, rhs_x, rhs_b)
-    dx_next = jnp.roll(dx, -1, axis=0)
-    rest = (
-        b_coll
-        - jnp.einsum("jab,jb->ja", blocks["left"], dx)
-        - jnp.einsum("jab,jb->ja", blocks["right"], dx_next)
-        - jnp.einsum("jab,b->ja", blocks["Etp"], dq)
-    )
-    dy = jnp.einsum("jab,jb->ja", blocks["S"], rest).reshape(N, m - 1, n)
-    dU = jnp.concatenate([dx[:, None], dy], axis=1)
-    return jnp.concatenate([dU.reshape(-1), dq])
-
-
 def _system(prob, z, z_prev, tau_prev, ds, uref, t, params):
     N = t.shape[0] - 1
     res, blocks = _linearise(prob, z, t, params)
@@ -253,95 +143,9 @@ def _system(prob, z, z_prev, tau_prev, ds, uref, t, params):
     rows = []
     for g in (g_phase, g_arc):
         gU, _, _ = prob.split(g, N)
-        rows.append(_border(prob, gU, g[-2:], blocks))
+        rows.append(border_row(gU, g[-2:], blocks))
     border = jnp.stack([prob.phase(z, uref, t), prob.inner(z - z_prev, tau_prev, t) - ds])
     return res, border, blocks, rows
-
-
-def _multipliers(blocks, sweeps: int = 3):
-    """Floquet multipliers of the monodromy matrix, the product of the per-interval transfer
-    matrices P_j = -B_j^-1 A_j. Returns (multipliers, log-moduli), by decreasing modulus.
-
-    The explicit product (kept scaled, with its log-scale summed, so long cycles neither overflow
-    nor underflow) gives eigenvalues accurate only to ~eps times its norm, which is poor for the
-    small multipliers and, on canard-like cycles with large transient growth, even for the trivial
-    one. So the real multipliers are recomputed by a periodic QR (orthogonal) iteration along the
-    orbit, P_j Z_j = Z_{j+1} R_j, started from the explicit eigenvectors: each converged column
-    gives mu = prod_j R_j[k, k], summed as logs, with every factor handled in its own scale
-    (the idea of the periodic Schur decomposition, Fairgrieve & Jepson 1991). Complex pairs keep
-    the explicit values."""
-    P = -jnp.linalg.solve(blocks["B"], blocks["A"])
-    n = P.shape[-1]
-    dtype = P.dtype
-
-    def product(carry, Pj):
-        M, logscale = carry
-        M = Pj @ M
-        s = jnp.max(jnp.abs(M))
-        return (M / s, logscale + jnp.log(s)), None
-
-    (M, logscale), _ = jax.lax.scan(product, (jnp.eye(n, dtype=dtype), jnp.zeros((), dtype)), P)
-    ev, vec = jnp.linalg.eig(M)
-    order = jnp.argsort(-jnp.abs(ev))
-    ev, vec = ev[order], vec[:, order]
-    logmod = jnp.log(jnp.abs(ev)) + logscale
-    mult = ev * jnp.exp(logscale).astype(ev.dtype)
-
-    complex_ = jnp.abs(ev.imag) > 1e-10 * jnp.abs(ev)
-    W = jnp.where((ev.imag < 0)[None, :] & complex_[None, :], vec.imag, vec.real)
-    Z0, _ = jnp.linalg.qr(W)
-    eye2 = jnp.broadcast_to(jnp.eye(2, dtype=dtype), (n - 1, 2, 2))
-
-    def sweep(Z, _):
-        def step(carry, Pj):
-            Z, logd, sign, blocks2, log2 = carry
-            Q, R = jnp.linalg.qr(Pj @ Z)
-            d = jnp.diagonal(R)
-            # Adjacent 2x2 diagonal blocks of the product of the R_j, each in its own scale
-            # (a complex pair's block does not become triangular).
-            Rb = jnp.stack([R[k : k + 2, k : k + 2] for k in range(n - 1)])
-            blocks2 = Rb @ blocks2
-            s = jnp.max(jnp.abs(blocks2), axis=(1, 2))
-            return (
-                Q,
-                logd + jnp.log(jnp.abs(d)),
-                sign * jnp.sign(d),
-                blocks2 / s[:, None, None],
-                log2 + jnp.log(s),
-            ), None
-
-        init = (Z, jnp.zeros((n,), dtype), jnp.ones((n,), dtype), eye2, jnp.zeros((n - 1,), dtype))
-        (ZN, logd, sign, blocks2, log2), _ = jax.lax.scan(step, init, P)
-        return ZN, (logd, sign, blocks2, log2, Z.T @ ZN)
-
-    _, (logd, sign, blocks2, log2, G) = jax.lax.scan(sweep, Z0, None, length=sweeps)
-    logd, sign, blocks2, log2, G = logd[-1], sign[-1], blocks2[-1], log2[-1], G[-1]
-    # Z0^T M Z0 = G R with G = Z0^T Z_N: block diagonal (+-1 or 2x2 rotations) at convergence.
-    real_ok = (jnp.abs(jnp.diagonal(G)) > 1 - 1e-8) & jnp.isfinite(logd)
-    real_mu = (sign * jnp.sign(jnp.diagonal(G)) * jnp.exp(logd)).astype(mult.dtype)
-    Gb = jnp.stack([G[k : k + 2, k : k + 2] for k in range(n - 1)])
-    pair_ok = jnp.abs(jnp.linalg.det(Gb)) > 1 - 1e-8
-    pair_ev = jnp.linalg.eigvals(Gb @ blocks2)  # (n-1, 2), times exp(log2)
-    pair_log = jnp.log(jnp.abs(pair_ev)) + log2[:, None]
-    pair_mu = pair_ev * jnp.exp(log2)[:, None].astype(pair_ev.dtype)
-    out_mu, out_log = [], []
-    second = jnp.asarray(False)
-    for k in range(n):
-        first = (~real_ok[k]) & (~second) & pair_ok[k] if k < n - 1 else jnp.asarray(False)
-        mu_k = jnp.where(real_ok[k] & ~second, real_mu[k], mult[k])
-        lg_k = jnp.where(real_ok[k] & ~second, logd[k], logmod[k])
-        if k < n - 1:
-            mu_k = jnp.where(first, pair_mu[k, 0], mu_k)
-            lg_k = jnp.where(first, pair_log[k, 0], lg_k)
-        if k > 0:
-            mu_k = jnp.where(second, pair_mu[k - 1, 1], mu_k)
-            lg_k = jnp.where(second, pair_log[k - 1, 1], lg_k)
-        out_mu.append(mu_k)
-        out_log.append(lg_k)
-        second = first
-    mult, logmod = jnp.stack(out_mu), jnp.stack(out_log)
-    order = jnp.argsort(-logmod)
-    return mult[order], logmod[order]
 
 
 @functools.partial(jax.jit, static_argnames=("prob",))
@@ -351,7 +155,7 @@ def _correct(prob, z0, z_prev, tau_prev, ds, uref, t, params, tol, max_iter):
 
     def step(z):
         res, border, blocks, rows = _system(prob, z, z_prev, tau_prev, ds, uref, t, params)
-        return _solve(prob, blocks, rows, -res, -border)
+        return solve_bordered(blocks, rows, -res, -border, prob.m)
 
     def relative(z, dz):
         return jnp.max(jnp.abs(dz)) / (1 + jnp.max(jnp.abs(z)))
@@ -359,57 +163,17 @@ def _correct(prob, z0, z_prev, tau_prev, ds, uref, t, params, tol, max_iter):
     z, it, size = newton(step, z0, tol=tol, max_iter=max_iter, size=relative)
     finite = jnp.isfinite(size)
     res, border, blocks, rows = _system(prob, z, z_prev, tau_prev, ds, uref, t, params)
-    tau = _solve(prob, blocks, rows, jnp.zeros_like(res), jnp.array([0.0, 1.0], z.dtype))
+    tau = solve_bordered(blocks, rows, jnp.zeros_like(res), jnp.array([0.0, 1.0], z.dtype), prob.m)
     tau = tau / jnp.sqrt(prob.inner(tau, tau, t))
     resid = jnp.maximum(jnp.max(jnp.abs(res)), jnp.max(jnp.abs(border)))
     ok = finite & (size <= tol) & (resid < 1e3 * tol)
-    mult, logmod = _multipliers(blocks)
+    mult, logmod = floquet_multipliers(blocks)
     return z, ok, it, tau, mult, logmod, resid
-
-
-def _evaluate(U: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """The collocation polynomial (mesh t, values U (N, m, n)) at times s in [0, 1]."""
-    N, m, _ = U.shape
-    s = np.mod(s, 1.0)
-    j = np.clip(np.searchsorted(t, s, side="right") - 1, 0, N - 1)
-    loc = (s - t[j]) / (t[j + 1] - t[j])
-    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
-    Lv = _lagrange_at(m, loc)
-    return np.einsum("ik,ikn->in", Lv, uloc[j])
-
-
-def _points(t: np.ndarray, m: int) -> np.ndarray:
-    """Times of the representation values (N, m): mesh points and equally spaced interior."""
-    h = np.diff(t)
-    return t[:-1, None] + h[:, None] * (np.arange(m) / m)[None, :]
-
-
-def _equidistribute(
-    U: np.ndarray, t: np.ndarray, N_new: int, uniform: float = 0.05
-) -> tuple[np.ndarray, float]:
-    """New mesh equidistributing |u^(m+1)|^(1/(m+1)) (AUTO's estimate from jumps of the m-th
-    derivative of the piecewise polynomial), and the estimated max error h^(m+1)|u^(m+1)|."""
-    N, m, _ = U.shape
-    top = _basis(m)[4]
-    h = np.diff(t)
-    uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
-    dm = np.einsum("k,jkn->jn", top, uloc) / h[:, None] ** m
-    jump = (np.roll(dm, -1, axis=0) - dm) / (0.5 * (h + np.roll(h, -1)))[:, None]
-    d1 = 0.5 * (jump + np.roll(jump, 1, axis=0))
-    mag = np.max(np.abs(d1), axis=1)
-    phi = mag ** (1.0 / (m + 1))
-    phi = phi + uniform * np.mean(phi) + 1e-300
-    cum = np.concatenate([[0.0], np.cumsum(phi * h)])
-    levels = np.linspace(0.0, cum[-1], N_new + 1)
-    t_new = np.interp(levels, cum, t)
-    t_new[0], t_new[-1] = 0.0, 1.0
-    err = float(np.max(h ** (m + 1) * mag))
-    return t_new, err
 
 
 def _inner_np(prob, za: np.ndarray, zb: np.ndarray, t: np.ndarray) -> float:
     """`_Problem.inner` in numpy, for the driver."""
-    L, _, w, *_ = _basis(prob.m)
+    L, _, w, *_ = basis(prob.m)
     N = t.shape[0] - 1
     loc = lambda z: np.concatenate(
         [
@@ -427,7 +191,9 @@ def _inner_np(prob, za: np.ndarray, zb: np.ndarray, t: np.ndarray) -> float:
 def _remesh(z: np.ndarray, t: np.ndarray, t_new: np.ndarray, m: int, n: int) -> np.ndarray:
     N = t.shape[0] - 1
     U = z[:-2].reshape(N, m, n)
-    U_new = _evaluate(U, t, _points(t_new, m).reshape(-1)).reshape(t_new.shape[0] - 1, m, n)
+    U_new = evaluate(U, t, representation_times(t_new, m).reshape(-1)).reshape(
+        t_new.shape[0] - 1, m, n
+    )
     return np.concatenate([U_new.reshape(-1), z[-2:]])
 
 
@@ -766,7 +532,7 @@ class _CycleTracer:
         eigenvector) and continue; returns (status name, message)."""
         N, m, n = self.N, self.prob.m, self.prob.n
         self.t = np.linspace(0.0, 1.0, N + 1)
-        s = _points(self.t, m)
+        s = representation_times(self.t, m)
         self.z_prev = np.concatenate([np.broadcast_to(x_eq, (N, m, n)).reshape(-1), [T0, p0]])
         prof = np.real(q[None, None, :] * np.exp(2j * np.pi * s)[:, :, None])
         tau = np.concatenate([prof.reshape(-1), [0.0, 0.0]])
@@ -977,7 +743,7 @@ class _CycleTracer:
         self.z_prev, self.tau_prev = z, row["tau"]
         self.uref = z[:-2].reshape(N, m, n)
         if self.adapt_mesh:
-            t_new, _ = _equidistribute(self.uref, self.t, N)
+            t_new, _ = equidistribute(self.uref, self.t, N)
             self.z_prev = _remesh(self.z_prev, self.t, t_new, m, n)
             tau = _remesh(self.tau_prev, self.t, t_new, m, n)
             self.tau_prev = tau / np.sqrt(_inner_np(self.prob, tau, tau, t_new))
@@ -1016,7 +782,9 @@ def _to_branch(rows, base, name, special, message, status, prob, N):
             message=f"no cycle converged: {message}",
             status=getattr(RESULTS, "not_converged" if status == "successful" else status),
         )
-    times = np.stack([np.concatenate([_points(r["t"], m).reshape(-1), [1.0]]) for r in rows])
+    times = np.stack(
+        [np.concatenate([representation_times(r["t"], m).reshape(-1), [1.0]]) for r in rows]
+    )
     profiles = np.stack(
         [np.concatenate([r["z"][:-2].reshape(N * m, n), r["z"][: 1 * n][None]]) for r in rows]
     )
@@ -1186,7 +954,7 @@ def cycle_at(
     tries: list[str] = []
     found = None
     for N_try in (N, 2 * N):
-        t = ta if N_try == N0 else _equidistribute(za[:-2].reshape(N0, m, n), ta, N_try)[0]
+        t = ta if N_try == N0 else equidistribute(za[:-2].reshape(N0, m, n), ta, N_try)[0]
         a, b = _remesh(za, ta, t, m, n), _remesh(zb, tb, t, m, n)
         solved = _solve_on_segment(prob, base, a, b, t, value, tol, mesh_iterations, dtype)
         if isinstance(solved, str):
@@ -1219,7 +987,7 @@ def _make_cycle(z, t, mult, logmod, m, n, name) -> Cycle:
         multipliers=jnp.asarray(mult),
         stable=jnp.asarray(bool(np.all(logmod[others] < 0))),
         profile=jnp.asarray(np.concatenate([U.reshape(-1, n), U[:1, 0]])),
-        mesh=jnp.asarray(np.concatenate([_points(t, m).reshape(-1), [1.0]])),
+        mesh=jnp.asarray(np.concatenate([representation_times(t, m).reshape(-1), [1.0]])),
         converged=True,
         status=RESULTS.successful,
         param=name,
@@ -1390,7 +1158,7 @@ def _solve_on_segment(prob, base, a, b, t, value, tol, mesh_iterations, dtype):
     z_walk = z
     for k in range(mesh_iterations + 1):
         if k > 0:
-            t_new, _ = _equidistribute(z[:-2].reshape(N, m, n), t, N)
+            t_new, _ = equidistribute(z[:-2].reshape(N, m, n), t, N)
             z_try, t_try = _remesh(z, t, t_new, m, n), t_new
         else:
             z_try, t_try = z, t
@@ -1482,7 +1250,7 @@ def _start_mesh(cycle: Cycle, N: int, m: int, n: int) -> tuple[np.ndarray, np.nd
     z = np.concatenate([profile[:-1].reshape(-1), [float(cycle.period), float(cycle.value)]])
     N0 = t.shape[0] - 1
     if N0 != N:
-        t_new, _ = _equidistribute(z[:-2].reshape(N0, m, n), t, N)
+        t_new, _ = equidistribute(z[:-2].reshape(N0, m, n), t, N)
         z, t = _remesh(z, t, t_new, m, n), t_new
     return z, t
 
@@ -1697,7 +1465,7 @@ def cycle_from_trajectory(
     cum = np.concatenate([[0.0], np.cumsum(step + np.mean(step) * 0.2)])
     mesh = np.interp(np.linspace(0.0, cum[-1], ntst + 1), cum, seg_t)
     mesh[0], mesh[-1] = 0.0, 1.0
-    s = _points(mesh, m).reshape(-1)
+    s = representation_times(mesh, m).reshape(-1)
     U = np.stack([np.interp(s, seg_t, seg_y[:, k]) for k in range(n)], axis=1)
     z = np.concatenate([U.reshape(-1), [T0, value]])
     prob = _Problem(f=f, name=param, m=m, n=n, theta_period=0.0)
@@ -1707,7 +1475,7 @@ def cycle_from_trajectory(
     if not ok:
         return fail(f"Newton did not converge from the period of length {T0:.6g} (tol={tol:g})")
     for _ in range(mesh_iterations):
-        t_new, _ = _equidistribute(z[:-2].reshape(ntst, m, n), mesh, ntst)
+        t_new, _ = equidistribute(z[:-2].reshape(ntst, m, n), mesh, ntst)
         z_new, ok, mult_new, logmod_new = _fixed_parameter(
             prob, base, _remesh(z, mesh, t_new, m, n), t_new, value, tol, dtype
         )

@@ -31,6 +31,7 @@ __all__ = [
     "plot_branch",
     "plot_bifurcation",
     "plot_regime_map",
+    "plot_bursting_region",
     "plot_fit",
     "plot_monitor",
     "pyplot",
@@ -1057,7 +1058,14 @@ def plot_branch(
 
 
 def plot_bifurcation(
-    branches, path=None, title: str | None = None, *, variables=("r", "w"), population: int = 0
+    branches,
+    path=None,
+    title: str | None = None,
+    *,
+    variables=("r", "w"),
+    population: int = 0,
+    region=None,
+    regimes=None,
 ):
     """The bifurcation diagram of `jaxmf bifurcation`: one panel per variable with every
     one-parameter branch (equilibria black; each cycle family's max/min in colour), and, when
@@ -1077,6 +1085,12 @@ def plot_bifurcation(
         One panel per variable for the one-parameter branches.
     population : int, default 0
         Which population.
+    region : BurstingPlane, optional
+        The region of stable bursting (`jaxmf.bursting_region` with `second`), shaded in
+        the parameter plane.
+    regimes : xarray.Dataset, optional
+        A regime map over the same plane: the points where it disagrees with `region` are
+        marked (x: bursting outside the region, +: inside but not bursting).
 
     Returns
     -------
@@ -1098,7 +1112,7 @@ def plot_bifurcation(
     items = list(branches.values()) if isinstance(branches, dict) else list(branches)
     one = [b for b in items if len(b.param) == 1]
     two = [b for b in items if len(b.param) == 2]
-    n_panels = len(variables) * bool(one) + bool(two)
+    n_panels = len(variables) * bool(one) + bool(two or region is not None)
     fig, axes = plt.subplots(
         1,
         max(n_panels, 1),
@@ -1116,8 +1130,10 @@ def plot_bifurcation(
             cycle += b.kind == "cycle"
             plot_branch(b, var, population, axes[k], color=color, label=label)
         axes[k].legend(fontsize="small", loc="best")
-    if two:
+    if two or region is not None:
         ax = axes[-1]
+        if region is not None:
+            plot_bursting_region(region, regimes, ax)
         seen: set[str] = set()
         for j, b in enumerate(two):
             label = "_nolegend_" if b.kind in seen else f"{b.kind} curve"
@@ -1130,6 +1146,68 @@ def plot_bifurcation(
     if path is not None:
         fig.savefig(path, dpi=150)
     return fig
+
+
+def plot_bursting_region(region, regimes=None, ax=None, *, path=None):
+    """Shade the region of stable bursting of `jaxmf.bursting_region(..., second=...)` and,
+    given a regime map over the same plane, mark where the map disagrees with it.
+
+    Parameters
+    ----------
+    region : BurstingPlane
+        The region (its polygons are filled).
+    regimes : xarray.Dataset, optional
+        A regime map (`jaxmf.regime_map`) over the region's two parameters: its bursting
+        points outside the region are marked x, its other points inside +.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (default a new figure).
+    path : str or Path, optional
+        Also save the figure there.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf import BurstingPlane, plot
+    >>> square = np.array([[0.0, 0.0], [0.1, 0.0], [0.1, 0.01], [0.0, 0.01]])
+    >>> ax = plot.plot_bursting_region(BurstingPlane(("eta_bar", "a"), np.zeros(1), (),
+    ...                                              (square,), None))
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['stable bursting']
+    >>> plot.pyplot().close(ax.figure)
+    """
+    from ._bursting import compare_regime_map
+
+    plt = pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
+    for k, poly in enumerate(region.polygons):
+        ax.fill(
+            poly[:, 0],
+            poly[:, 1],
+            color="#fdd49e",
+            alpha=0.8,
+            lw=0,
+            zorder=0,
+            label="stable bursting" if k == 0 else "_nolegend_",
+        )
+    if regimes is not None:
+        agreement = compare_regime_map(region, regimes)
+        for points, marker, text in (
+            (agreement.outside_bursting, "x", "map: bursting outside"),
+            (agreement.inside_not_bursting, "+", "map: not bursting inside"),
+        ):
+            if len(points):
+                ax.plot(points[:, 0], points[:, 1], marker, color="C3", ms=4, ls="", label=text)
+    ax.set_xlabel(parameter_label(region.params[0]))
+    ax.set_ylabel(parameter_label(region.params[1]))
+    ax.legend(fontsize="small", loc="best")
+    if path is not None:
+        ax.figure.savefig(path, dpi=150)
+    return ax
 
 
 def plot_fit(

@@ -136,3 +136,16 @@ def test_two_parameter_diagram_with_lpc_and_homoclinic_curves(tmp_path, capsys):
     assert all("compile_s" in meta["timings"][k] for k in meta["files"] if k[:3] in ("cyc", "lpc"))
     assert "timing: lpc_0" in out and "compile" in out
     assert (tmp_path / "bif.png").stat().st_size > 10_000
+    # The region of stable bursting: exact ranges on rows of a, shaded and written out. Its
+    # highest row with stable bursting lies below the LPC curve's turning point, within one
+    # bisection step (0.025 / 6 / 2**3) of it; every range is bounded by folds of cycles or
+    # by the Hopf curve where that is supercritical (below GH, a < 0.00647).
+    region = meta["region"]
+    top = max(row["value"] for row in region["rows"] if row["intervals"])
+    assert a_max - 0.025 / 6 / 8 < top < a_max
+    for row in region["rows"]:
+        for lo_hi in row["ends"]:
+            assert set(lo_hi) <= {"lpc", "hopf", "bound"}
+            assert "hopf" not in lo_hi or row["value"] < 0.00647
+    assert region["polygons"] and (tmp_path / "bif_region.csv").exists()
+    assert "region: a = " in out

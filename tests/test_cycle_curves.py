@@ -19,7 +19,7 @@ from jaxmf.cycle_curves import (
     continue_pd,
     merge_repeated,
 )
-from jaxmf.cycles import continue_cycles, refine_hopf
+from jaxmf.cycles import continue_cycles, cycle_at, refine_hopf
 from jaxmf.params import ParameterError
 
 
@@ -219,6 +219,30 @@ def test_rossler_period_doubling_curve():
         c_shoot = brentq(flip, ci - 0.01, ci + 0.01, xtol=1e-12)
         assert abs(ci - c_shoot) < 1e-7, (ai, ci, c_shoot)
         np.testing.assert_allclose(state["T"], Ti, rtol=1e-7)
+
+
+@pytest.mark.slow  # continues the Rossler cycles to c = 5.7 (compiles the cycle corrector)
+def test_rossler_cycle_against_published_periodic_orbit():
+    # Published reference: the period-1 orbit of the Rossler system at a = b = 0.2, c = 5.7
+    # (the orbit whose period doubling test_rossler_period_doubling_curve continues), found by
+    # Newton on Poincare return maps: period T = 5.88108845586, Jacobian (multiplier)
+    # eigenvalues 1.000000003, -2.403953527, ~0 (ChaosBook.org, "Roessler's model",
+    # http://cns.physics.gatech.edu/ChaosBook/extras/simon/Roessler.html). The branch is
+    # continued from the Hopf point at c ~ 0.4 through its period doubling (multiplier -1
+    # at c ~ 2.83) to c = 5.7, where the flip multiplier has passed -1 to -2.40.
+    params = {"a": jnp.asarray(0.2), "b": jnp.asarray(0.2), "c": jnp.asarray(0.4)}
+    hopf = refine_hopf(params, "c", jnp.asarray([0.2, -1.0, 1.0]), vector_field=rossler)
+    cyc = continue_cycles(
+        params, hopf, bounds=(0.3, 6.0), vector_field=rossler, ntst=60, ds=0.05, ds_max=0.2
+    )
+    assert [sp.kind for sp in cyc.special_points].count("pd") == 1
+    orbit = cycle_at(params, cyc, 5.7, vector_field=rossler)
+    assert orbit.converged
+    np.testing.assert_allclose(float(orbit.period), 5.88108845586, rtol=1e-9)
+    mult = np.sort_complex(np.asarray(orbit.multipliers))
+    np.testing.assert_allclose(mult.real[0], -2.403953527, atol=5e-8)
+    np.testing.assert_allclose(np.abs(mult.imag), 0.0, atol=1e-8)
+    assert np.min(np.abs(mult - 1.0)) < 1e-8 and np.min(np.abs(mult)) < 1e-8
 
 
 def torus_field(x, p):

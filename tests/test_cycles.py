@@ -378,7 +378,8 @@ def test_cycle_at_two_cycles_either_side_of_a_fold(rounded, branch_low, hopf_low
 
 
 def test_extrema_are_those_of_the_collocation_polynomial(branch_low):
-    from jaxmf.cycles import _basis, _evaluate, _extrema
+    from jaxmf.collocation import basis, evaluate
+    from jaxmf.cycles import _extrema
 
     m, n = 4, 4
     k = int(np.argmax(np.asarray(branch_low.maxima)[:, 0]))  # the sharpest spike
@@ -390,13 +391,13 @@ def test_extrema_are_those_of_the_collocation_polynomial(branch_low):
     # Brute force: the same polynomial on 2000 points per interval never exceeds them and comes
     # within its sampling error (~u'' (h / 2000)^2 / 8).
     s = (t[:-1, None] + np.diff(t)[:, None] * np.linspace(0, 1, 2001)[None, :]).reshape(-1)
-    dense = _evaluate(U, t, s)
+    dense = evaluate(U, t, s)
     assert np.all(dense.max(0) <= hi + 1e-14) and np.all(dense.min(0) >= lo - 1e-14)
     np.testing.assert_allclose(dense.max(0), hi, rtol=0, atol=1e-9)
     np.testing.assert_allclose(dense.min(0), lo, rtol=0, atol=1e-9)
     # Eight samples per interval (the former reading) are low by far more.
     uloc = np.concatenate([U, np.roll(U, -1, axis=0)[:, :1]], axis=1)
-    sampled = np.einsum("fk,jkn->jfn", _basis(m)[3], uloc).reshape(-1, n).max(0)
+    sampled = np.einsum("fk,jkn->jfn", basis(m)[3], uloc).reshape(-1, n).max(0)
     assert hi[0] - sampled[0] > 100 * abs(hi[0] - dense.max(0)[0])
 
 

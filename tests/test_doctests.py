@@ -40,6 +40,7 @@ MODULES = [
     "jaxmf.inputs",
     "jaxmf.monitors",
     "jaxmf.synapses",
+    "jaxmf.collocation",
 ]
 # Drawn by another part of the documentation work; their docstrings are not checked here.
 NOT_CHECKED: dict[str, set[str]] = {}

@@ -14,7 +14,12 @@ With --second, the curves in the two parameters are: Hopf and fold curves of equ
 PD and NS curves of cycles (from each cycle bifurcation found in PARAM), and homoclinic curves
 (cycles of period --homoclinic-period continued at that period), started from each cycle
 family that ends at a homoclinic orbit and from each end of an LPC curve where the period
-grew (LPC curves accumulate on the homoclinic curve).
+grew (LPC curves accumulate on the homoclinic curve). Then the region of stable bursting
+(`jaxmf.bursting_region` in the two parameters: exact ranges in PARAM on --region-rows values
+of PARAM2, bisected where they change, the boundary following the curves) is shaded in the
+figure and written to OUT/NAME_region.csv (its polygons) and the JSON (each row's ranges with
+the kinds of their ends); --check-map NX,NY also simulates a regime map and reports where it
+disagrees with the region.
 """
 
 from __future__ import annotations
@@ -54,6 +59,18 @@ def _interval(text: str) -> tuple[float, float]:
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise argparse.ArgumentTypeError(f"need finite LO < HI; got {short(text)}")
     return lo, hi
+
+
+def _grid(text: str) -> tuple[int, int]:
+    try:
+        nx, ny = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected NX,NY (two whole numbers), got {short(text)}"
+        ) from None
+    if nx < 2 or ny < 2:
+        raise argparse.ArgumentTypeError(f"need NX, NY >= 2; got {short(text)}")
+    return nx, ny
 
 
 def add_parser(sub) -> None:
@@ -106,6 +123,25 @@ def add_parser(sub) -> None:
         default=2000.0,
         help="with --second: the fixed period of the cycles that trace homoclinic curves "
         "(default 2000; 0 skips them)",
+    )
+    bif.add_argument(
+        "--no-region",
+        action="store_true",
+        help="with --second: skip the region of stable bursting (shaded in the figure)",
+    )
+    bif.add_argument(
+        "--region-rows",
+        type=whole,
+        default=7,
+        help="with --second: values of PARAM2 at which the exact range of stable bursting in "
+        "PARAM is computed (then bisected where it changes; default 7)",
+    )
+    bif.add_argument(
+        "--check-map",
+        metavar="NX,NY",
+        type=_grid,
+        help="with --second: also simulate a regime map of NX x NY points over the plane and "
+        "report where it disagrees with the region of stable bursting",
     )
     add_output_options(bif, "bifurcation")
     add_quiet(bif)
@@ -162,6 +198,56 @@ def _homoclinic_starts(branches, point_type):
     return out
 
 
+def _clocked(start: float, before) -> dict[str, float]:
+    """Wall time since `start` and, run from `jaxmf.cli.main`, the compilation in it (the
+    command's compile clock then against `before`)."""
+    import time
+
+    out = {"wall_s": time.perf_counter() - start}
+    after = command_timing()
+    if before is not None and after is not None:
+        out["compile_s"] = after["compile_s"] - before["compile_s"]
+    return out
+
+
+def _plane(region):
+    """`bursting_region` with `second` returns a BurstingPlane (narrowed for the type checker)."""
+    from .._bursting import BurstingPlane
+
+    assert isinstance(region, BurstingPlane)
+    return region
+
+
+def _kind(point) -> str:
+    return "bound" if point is None else point.kind
+
+
+def _region_summary(region, agreement) -> dict:
+    """The region of stable bursting for the JSON sidecar: each row's exact ranges with the
+    kinds of their ends, the boundary polygons and, with --check-map, the map's agreement."""
+    out: dict = {
+        "rows": [
+            {
+                "value": float(value2),
+                "intervals": [[float(a), float(b)] for a, b in reg.intervals],
+                "ends": [[_kind(lo), _kind(hi)] for lo, hi in reg.ends],
+            }
+            for value2, reg in zip(region.rows, region.regions)
+        ],
+        "polygons": [poly.tolist() for poly in region.polygons],
+    }
+    if agreement is not None:
+        out["map_agreement"] = {
+            "bursting": agreement.bursting,
+            "inside": agreement.inside,
+            "outside_bursting": agreement.outside_bursting.tolist(),
+            "inside_not_bursting": agreement.inside_not_bursting.tolist(),
+            "cells": agreement.cells.tolist(),
+            "spacing": list(agreement.spacing),
+        }
+    return out
+
+
 def run(args, command: str) -> int:
     import jax
 
@@ -171,6 +257,7 @@ def run(args, command: str) -> int:
     import numpy as np
 
     from .. import io
+    from .._files import atomic_write_text
     from .._loop import Progress
     from .._results import NumericalError, status_names
     from ..bifurcation import SpecialPoint, continue_equilibria, continue_fold, continue_hopf
@@ -330,7 +417,61 @@ def run(args, command: str) -> int:
                 timings[name] = _timing(start, stats)
                 bar.print(f"{name} (from {key}): {len(curve)} points")
 
+    region = agreement = None
+    regimes = None
+    if args.second is not None and not args.no_region and not args.no_cycles:
+        from .._bursting import bursting_region, compare_regime_map
+
+        bar.print(f"region of stable bursting on {args.region_rows} rows of {args.second}")
+        start, clock = time.perf_counter(), command_timing()
+        try:
+            region = _plane(
+                bursting_region(
+                    params,
+                    args.param,
+                    bounds,
+                    second=args.second,
+                    bounds2=bounds2,
+                    rows=args.region_rows,
+                    curves=[b for b in branches.values() if len(b.param) == 2],
+                    progress=not args.quiet,
+                )
+            )
+        except (ArithmeticError, RuntimeError, ValueError) as e:
+            failures.append(f"region of stable bursting: {e}")
+        else:
+            timings["region"] = _clocked(start, clock)
+            for curve in region.curves:
+                name = f"{curve.kind}_{sum(b.kind == curve.kind for b in branches.values())}"
+                branches[name] = curve
+        if region is not None and args.check_map is not None:
+            import jax.numpy as jnp
+
+            from .._sweep import regime_map
+
+            start, clock = time.perf_counter(), command_timing()
+            nx, ny = args.check_map
+            regimes = regime_map(
+                params,
+                {
+                    args.param: jnp.linspace(bounds[0], bounds[1], nx),
+                    args.second: jnp.linspace(bounds2[0], bounds2[1], ny),
+                },
+                progress=not args.quiet,
+            )
+            agreement = compare_regime_map(region, regimes)
+            timings["check_map"] = _clocked(start, clock)
+
     files = {}
+    if region is not None:
+        rows = [(k, float(x), float(y)) for k, poly in enumerate(region.polygons) for x, y in poly]
+        path = stem.with_name(f"{stem.name}_region.csv")
+        atomic_write_text(
+            path,
+            f"polygon,{args.param},{args.second}\n"
+            + "".join(f"{k},{x!r},{y!r}\n" for k, x, y in rows),
+        )
+        files["region"] = [str(path)]
     for name, branch in branches.items():
         files[name] = [
             str(branch.to_csv(stem.with_name(f"{stem.name}_{name}.csv"))),
@@ -360,6 +501,8 @@ def run(args, command: str) -> int:
         failures=failures,
         notes=notes,
     )
+    if region is not None:
+        meta["region"] = _region_summary(region, agreement)
     sidecar = io.write_json(stem.with_name(stem.name + ".json"), meta)
     png = None
     if not args.no_plot:
@@ -367,7 +510,13 @@ def run(args, command: str) -> int:
 
         png = stem.with_name(stem.name + ".png")
         plot.pyplot().close(
-            plot.plot_bifurcation(branches, png, title=preset_title(args.preset, overrides))
+            plot.plot_bifurcation(
+                branches,
+                png,
+                title=preset_title(args.preset, overrides),
+                region=region,
+                regimes=regimes,
+            )
         )
 
     print(
@@ -387,6 +536,24 @@ def run(args, command: str) -> int:
     for name, t in timings.items():
         compile_s = f" (compile {t['compile_s']:.1f} s)" if "compile_s" in t else ""
         print(f"  timing: {name} {t['wall_s']:.1f} s{compile_s}")
+    if region is not None:
+        for value2, reg in zip(region.rows, region.regions):
+            ranges = ", ".join(
+                f"[{a:.10g} ({_kind(lo)}), {b:.10g} ({_kind(hi)})]"
+                for (a, b), (lo, hi) in zip(reg.intervals, reg.ends)
+            )
+            print(f"  region: {args.second} = {value2:.6g}: {ranges or 'no stable bursting'}")
+    if agreement is not None:
+        print(
+            f"  region vs regime map ({agreement.bursting} bursting points): "
+            f"{len(agreement.outside_bursting)} bursting outside, "
+            f"{len(agreement.inside_not_bursting)} inside not bursting"
+            + (
+                f", at most {float(agreement.cells.max()):.2f} grid cells from the boundary"
+                if agreement.mismatches
+                else ""
+            )
+        )
     for note in notes:
         print(f"  note: {note}")
     for f in failures:
