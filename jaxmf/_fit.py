@@ -49,7 +49,14 @@ from .analysis import TraceSummary, trace_summary
 from .analysis import smooth as moving_average
 from .meanfield import MeanFieldResult, solve_meanfield
 from .netfit import ThetaNetwork, simulate_theta
-from .params import PER_POPULATION_FIELDS, ParameterError, Params, check_whole, parse_parameter
+from .params import (
+    OPTIONAL_FIELDS,
+    PER_POPULATION_FIELDS,
+    ParameterError,
+    Params,
+    check_whole,
+    parse_parameter,
+)
 
 __all__ = [
     "BurstTarget",
@@ -84,9 +91,27 @@ OK, DIVERGED, MAX_STEPS = RESULTS.successful, RESULTS.diverged, RESULTS.max_step
 # checkpoint stores), -1 while a start runs; `from_codes` turns them into RESULTS items.
 _RUNNING, _OK, _DIVERGED, _MAX_STEPS = -1, 0, 1, 2
 # g_el and tau_r: gap junctions and synaptic rise time (jaxmf.synapses), fittable once present.
-FITTABLE_FIELDS = (*(f for f in PER_POPULATION_FIELDS if f != "fractions"), "g_el", "tau_r")
+FITTABLE_FIELDS = (
+    *(f for f in PER_POPULATION_FIELDS if f != "fractions"),
+    "gamma",
+    "sigma",
+    "g_el",
+    "tau_r",
+    "delay",
+)
 FORWARD_MODE_MAX = 6  # free unknowns up to which `fit` uses forward-mode gradients by default
-POSITIVE_FIELDS = ("delta_eta", "a", "tau_s", "w_jump", "s_jump", "g", "tau_r")
+POSITIVE_FIELDS = (
+    "delta_eta",
+    "a",
+    "tau_s",
+    "w_jump",
+    "s_jump",
+    "g",
+    "gamma",
+    "sigma",
+    "tau_r",
+    "delay",
+)
 FEATURES = ("period", "duty", "peak", "mean")
 
 
@@ -2118,12 +2143,12 @@ def fit(
     if i_ext is not None and isinstance(model, ThetaNetwork):
         raise ParameterError("i_ext", "an input in time is fitted with the mean-field model")
     if isinstance(model, ThetaNetwork) and any(
-        getattr(params, name, None) is not None for name in ("g_el", "tau_r")
+        getattr(params, name, None) is not None for name in OPTIONAL_FIELDS
     ):
         raise ParameterError(
             "model",
-            "the theta network has neither gap junctions (g_el) nor synaptic rise (tau_r); "
-            "fit them on the mean field (model='meanfield'), which is exact for both",
+            "the theta network has none of the model extensions (gamma, sigma, g_el, tau_r, "
+            "delay); fit them on the mean field (model='meanfield')",
         )
     if init == "meanfield":
         if not isinstance(model, ThetaNetwork):

@@ -1821,6 +1821,19 @@ def continue_equilibria(
     ['hopf', 'hopf']
     """
     params = check_params(params)
+    if params.delay is not None:
+        if parse_parameter(param, params.n_populations).field == "delay":
+            # Imported here: jaxmf.delay builds on this module's Branch.
+            from .delay import continue_delay
+
+            return continue_delay(params, param, bounds, start=start)
+        raise ParameterError(
+            "delay",
+            "equilibria of the delayed mean field are continued in the delay "
+            "(continue_equilibria(p, 'delay', ...) or jaxmf.continue_delay); in another "
+            "parameter their stability needs the characteristic roots, not done here: "
+            "continue with delay=None and check points with meanfield_equilibria",
+        )
     _check_model(model)
     _check_steps(ds, ds_min, ds_max, max_points)
     value = get_parameter(params, param)

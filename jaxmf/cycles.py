@@ -369,6 +369,12 @@ def continue_cycles(
     >>> [sp.kind for sp in branch.special_points]
     ['lpc', 'lpc', 'hopf']
     """
+    if vector_field is None and getattr(params, "delay", None) is not None:
+        raise ParameterError(
+            "delay",
+            "cycles of the delayed mean field solve a delay-differential equation: continue "
+            "them with jaxmf.dde_cycles (collocation with the delayed profile)",
+        )
     f = vector_field or meanfield_vector_field
     name = param or (hopf_point.param if isinstance(hopf_point, Cycle) else hopf_point.param[0])
     if not name:

@@ -28,6 +28,9 @@ from ._files import atomic_write, dumps, provenance, read_json, write_json
 from ._results import RESULTS, from_codes
 from ._results import status_codes as _result_codes
 from .analysis import regime_name, trace_summary, transient_time
+from .connectivity import coupling_from_arrays, coupling_to_arrays
+from .delay import DelayLine
+from .monitors import MonitorRecord, monitor_arrays, monitor_from_arrays
 from .network import Network, NetworkResult, NetworkState
 from .params import Params, first_params, stack_params
 
@@ -384,6 +387,20 @@ def save_network_result(
         arrays[f"z_{m}"] = np.asarray(res.network.z[m])
         arrays[f"state_v_{m}"] = np.asarray(state.v[m])
         arrays[f"state_w_{m}"] = np.asarray(state.w[m])
+    if res.monitor is not None:
+        arrays.update(monitor_arrays(res.monitor))
+    # The model extensions' state: without them a restored run would resume as another model.
+    if res.network.coupling is not None:
+        arrays.update(
+            {f"coupling_{k}": x for k, x in coupling_to_arrays(res.network.coupling).items()}
+        )
+        for m, syn in enumerate(state.syn):
+            arrays[f"state_syn_{m}"] = np.asarray(syn)
+    if state.past is not None:
+        arrays["state_past_s"] = np.asarray(state.past.s)
+        arrays["state_past_head"] = np.asarray(state.past.head)
+    if state.x is not None:
+        arrays["state_x"] = np.asarray(state.x)
     arrays["state_s"] = np.asarray(state.s)
     arrays["state_step"] = np.asarray(state.step)
     arrays["state_key"] = np.asarray(jax.random.key_data(state.key))
@@ -628,6 +645,11 @@ class SavedRun(NamedTuple):
         The parameters of the run.
     meta : dict of str to Any
         The JSON sidecar.
+    monitor : MonitorRecord or None
+        What a `jaxmf.Monitor` recorded (None without one).
+    coupling : dict of str to numpy.ndarray or None
+        The sparse connectivity's tables (`jaxmf.connectivity.coupling_to_arrays`; None for
+        an all-to-all network).
 
     Examples
     --------
@@ -657,6 +679,8 @@ class SavedRun(NamedTuple):
     status: Any  # a jaxmf.RESULTS item
     params: Params
     meta: dict[str, Any]
+    monitor: MonitorRecord | None = None
+    coupling: dict[str, np.ndarray] | None = None
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -751,6 +775,12 @@ def load_network_result(path) -> SavedRun:
             "step": a["state_step"],
             "key": a["state_key"],
         }
+        if "state_syn_0" in a:
+            state["syn"] = per_pop("state_syn")
+        for name in ("past_s", "past_head", "x"):
+            if f"state_{name}" in a:
+                state[name] = a[f"state_{name}"]
+        coupling = {name[len("coupling_") :]: a[name] for name in a if name.startswith("coupling_")}
         codes = a["status"]
         if meta.get("format_version", 1) < 2:
             codes = _NETWORK_CODES_V1[np.clip(codes, 0, 2)]
@@ -771,6 +801,8 @@ def load_network_result(path) -> SavedRun:
             status=_status_from_codes(codes),
             params=params_from_dict(meta["params"]),
             meta=meta,
+            monitor=monitor_from_arrays(a),
+            coupling=coupling or None,
         )
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{npz}: not a jaxmf network run (missing {e})") from None
@@ -825,8 +857,18 @@ def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult
         s=jnp.asarray(st["s"]),
         step=jnp.asarray(st["step"]),
         key=jax.random.wrap_key_data(st["key"], impl=saved.meta.get("key_impl", "threefry2x32")),
+        syn=tuple(jnp.asarray(x) for x in st["syn"]) if "syn" in st else None,
+        past=(
+            DelayLine(s=jnp.asarray(st["past_s"]), head=jnp.asarray(st["past_head"]))
+            if "past_s" in st
+            else None
+        ),
+        x=jnp.asarray(st["x"]) if "x" in st else None,
     )
-    network = Network(sizes=saved.sizes, z=tuple(jnp.asarray(z) for z in saved.z))
+    coupling = None if saved.coupling is None else coupling_from_arrays(saved.coupling, saved.sizes)
+    network = Network(
+        sizes=saved.sizes, z=tuple(jnp.asarray(z) for z in saved.z), coupling=coupling
+    )
     # The records stay numpy arrays (as a finished run hands them back); only the state is jax.
     records: dict[str, Any] = {
         name: getattr(saved, name)
@@ -850,6 +892,7 @@ def restore_network_result(saved: SavedRun | str | os.PathLike) -> NetworkResult
         network=network,
         dt=saved.meta["dt"],
         record_every=saved.meta["record_every"],
+        monitor=saved.monitor,
     )
 
 

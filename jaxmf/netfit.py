@@ -42,7 +42,15 @@ import numpy as np
 from ._results import RESULTS, status_message
 from .heterogeneity import Quantiles
 from .network import SimulationError, make_network
-from .params import ParameterError, Params, check_params, first_params, module_repr, synaptic_drive
+from .params import (
+    OPTIONAL_FIELDS,
+    ParameterError,
+    Params,
+    check_params,
+    first_params,
+    module_repr,
+    synaptic_drive,
+)
 
 __all__ = ["ThetaNetwork", "ThetaResult", "simulate_theta", "spike_pulse"]
 
@@ -302,6 +310,13 @@ def simulate_theta(
     (0.15, True)
     """
     params = check_params(params)
+    present = [name for name in OPTIONAL_FIELDS if getattr(params, name) is not None]
+    if present:
+        raise ParameterError(
+            present[0],
+            "the theta network has none of the model extensions (gamma, sigma, g_el, tau_r, "
+            "delay); simulate them with simulate_network",
+        )
     dtype = jnp.dtype(dtype or params.eta_bar.dtype)
     dt = model.dt
     if (

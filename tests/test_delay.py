@@ -297,3 +297,17 @@ def test_hopf_delays_match_the_closed_form_of_the_crossing():
     assert first.data["direction"] == 1  # the tonic state loses stability as the delay grows
     stable = np.asarray(branch.stable)
     assert stable[0] and not stable[np.searchsorted(np.asarray(branch.values[:, 0]), 2.0)]
+
+
+def test_code_without_the_delayed_model_refuses_a_delay_instead_of_ignoring_it():
+    p = jaxmf.presets.chen_campbell_2022(eta_bar=0.25, delay=2.0)
+    with pytest.raises(jaxmf.ParameterError, match="delay"):
+        jaxmf.continue_equilibria(p, "eta_bar", (0.2, 0.3))
+    with pytest.raises(jaxmf.ParameterError, match="delay"):
+        jaxmf.simulate_theta(p, t1=1.0, record_every=10)
+    with pytest.raises(jaxmf.ParameterError, match="dde_cycles"):
+        jaxmf.continue_cycles(p, None, "eta_bar", (0.2, 0.3))
+    with pytest.raises(jaxmf.ParameterError, match="sparse connectivity"):
+        jaxmf.simulate_network(
+            p.replace(delay=0.002), n=50, t1=1.0, connectivity=jaxmf.FixedInDegree(k=5)
+        )

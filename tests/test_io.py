@@ -133,3 +133,37 @@ def test_meanfield_summary_carries_both_units():
     np.testing.assert_allclose(row["v_mean_mv"], (np.asarray(row["v_mean"]) - 1) * 65.0)
     np.testing.assert_allclose(row["w_mean_pa"], np.asarray(row["w_mean"]) * 2.5 * 65.0**2)
     assert abs(row["period"][0] - 100.0) < 1.0
+
+
+@pytest.mark.parametrize(
+    "extension, kwargs",
+    [
+        ("delay and rise time", dict(params=dict(delay=0.004, tau_r=0.5))),
+        ("sparse coupling and a monitor", dict(connectivity=True)),
+    ],
+)
+def test_saved_extended_run_resumes_like_an_uninterrupted_one(extension, kwargs, tmp_path):
+    # The state of the model's extensions (delay line, rise variables, per-neuron synapses and
+    # their tables, the monitor) is saved: the restored run continues bit for bit.
+    p = jaxmf.presets.chen_campbell_2022(eta_bar=0.25, **kwargs.get("params", {}))
+    extra = {}
+    if kwargs.get("connectivity"):
+        extra = dict(connectivity=jaxmf.FixedInDegree(k=20), monitor=jaxmf.Monitor(indices=2))
+    run = lambda t1, **kw: jaxmf.simulate_network(
+        p, n=100, t1=t1, dt=1e-3, record_every=100, progress=False, **extra, **kw
+    )
+    whole = run(4.0)
+    half = run(2.0)
+    io.save_network_result(tmp_path / "half", half)
+    restored = io.restore_network_result(tmp_path / "half")
+    resumed = (
+        run(4.0, resume=restored)
+        if not extra
+        else jaxmf.simulate_network(
+            p, t1=4.0, dt=1e-3, record_every=100, progress=False, resume=restored
+        )
+    )
+    np.testing.assert_array_equal(np.asarray(resumed.r), np.asarray(whole.r))
+    np.testing.assert_array_equal(np.asarray(resumed.s), np.asarray(whole.s))
+    if extra:
+        np.testing.assert_array_equal(np.asarray(resumed.monitor.v), np.asarray(whole.monitor.v))
