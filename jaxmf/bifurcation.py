@@ -406,7 +406,9 @@ class Branch(eqx.Module):
 
     @property
     def n_populations(self) -> int:
-        return int(np.shape(self.states)[-1]) // (4 if self.base.tau_r is None else 5)
+        return int(np.shape(self.states)[-1]) // (
+            4 if getattr(self.base, "tau_r", None) is None else 5
+        )
 
     def params_at(self, i: int) -> Params:
         """The full Params of point i.

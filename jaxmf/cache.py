@@ -184,6 +184,11 @@ class CompileClock:
     def close(self) -> None:
         """Stop listening (the clock keeps its figures).
 
+        Returns
+        -------
+        None
+            The clock counts no further compilation.
+
         Examples
         --------
         >>> import jax

@@ -104,6 +104,16 @@ def lagrange_at(m: int, s: np.ndarray) -> np.ndarray:
 def local_values(U: jax.Array) -> jax.Array:
     """(N, m, n) mesh-and-interior values -> (N, m + 1, n) values of each interval (periodic).
 
+    Parameters
+    ----------
+    U : jax.Array
+        (N, m, n) the values at each interval's mesh point and interior nodes.
+
+    Returns
+    -------
+    jax.Array
+        (N, m + 1, n): each interval's values with the next interval's first one appended.
+
     Examples
     --------
     >>> import jax.numpy as jnp
@@ -272,6 +282,21 @@ def floquet_multipliers(blocks, sweeps: int = 3):
     (the idea of the periodic Schur decomposition, Fairgrieve & Jepson 1991). Complex pairs keep
     the explicit values.
 
+    Parameters
+    ----------
+    blocks : dict
+        'A' and 'B', (N, n, n) each: the condensed collocation system's blocks of every interval
+        (B_j u_{j+1} + A_j u_j = 0 for the linearised flow).
+    sweeps : int, default 3
+        Periodic QR sweeps refining the real multipliers.
+
+    Returns
+    -------
+    multipliers : jax.Array
+        (n,) complex, by decreasing modulus.
+    log_moduli : jax.Array
+        (n,) their log-moduli, accurate also where the moduli under- or overflow.
+
     Examples
     --------
     >>> import jax.numpy as jnp
@@ -360,6 +385,20 @@ def floquet_multipliers(blocks, sweeps: int = 3):
 def evaluate(U: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
     """The collocation polynomial (mesh t, values U (N, m, n)) at times s in [0, 1].
 
+    Parameters
+    ----------
+    U : numpy.ndarray
+        (N, m, n) values at the representation times.
+    t : numpy.ndarray
+        (N + 1,) the mesh on [0, 1].
+    s : numpy.ndarray
+        Times (taken modulo 1: the profile is periodic).
+
+    Returns
+    -------
+    numpy.ndarray
+        (len(s), n) the polynomial's values.
+
     Examples
     --------
     >>> import numpy as np
@@ -380,6 +419,18 @@ def evaluate(U: np.ndarray, t: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 def representation_times(t: np.ndarray, m: int) -> np.ndarray:
     """Times of the representation values (N, m): mesh points and equally spaced interior.
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        (N + 1,) the mesh.
+    m : int
+        Nodes per interval (the polynomial degree).
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, m) the times.
 
     Examples
     --------

@@ -195,7 +195,24 @@ class FixedInDegree(eqx.Module):
         return np.concatenate(pre).astype(np.int32), np.concatenate(post).astype(np.int32)
 
     def synapse_count(self, sizes: Sequence[int]) -> int:
-        """The number of synapses of a network with these population sizes (exact)."""
+        """The number of synapses of a network with these population sizes (exact).
+
+        Parameters
+        ----------
+        sizes : sequence of int
+            Neurons per population.
+
+        Returns
+        -------
+        int
+            The count.
+
+        Examples
+        --------
+        >>> from jaxmf.connectivity import FixedInDegree
+        >>> FixedInDegree(k=10).synapse_count((100,))
+        1000
+        """
         k = _per_pair(self.k, len(sizes), "k")
         return int(np.sum(k * np.asarray(sizes, float)[:, None]))
 
@@ -281,7 +298,24 @@ class FixedProbability(eqx.Module):
         return np.concatenate(pre).astype(np.int32), np.concatenate(post).astype(np.int32)
 
     def synapse_count(self, sizes: Sequence[int]) -> int:
-        """The expected number of synapses (the realised one is binomial about it)."""
+        """The expected number of synapses (the realised one is binomial about it).
+
+        Parameters
+        ----------
+        sizes : sequence of int
+            Neurons per population.
+
+        Returns
+        -------
+        int
+            The count.
+
+        Examples
+        --------
+        >>> from jaxmf.connectivity import FixedProbability
+        >>> FixedProbability(p=0.1).synapse_count((100,))
+        1000
+        """
         p = _per_pair(self.p, len(sizes), "p")
         return int(np.ceil(np.sum(p * np.outer(sizes, sizes))))
 
@@ -351,7 +385,24 @@ class Connections(eqx.Module):
         return self.pre, self.post
 
     def synapse_count(self, sizes: Sequence[int]) -> int:
-        """The number of synapses."""
+        """The number of synapses.
+
+        Parameters
+        ----------
+        sizes : sequence of int
+            Neurons per population.
+
+        Returns
+        -------
+        int
+            The count.
+
+        Examples
+        --------
+        >>> from jaxmf.connectivity import Connections
+        >>> Connections(pre=[0, 1], post=[1, 0]).synapse_count((100,))
+        2
+        """
         return int(self.pre.size)
 
 
@@ -497,6 +548,11 @@ def check_coupling_memory(rule, sizes: Sequence[int], max_memory=None) -> None:
         Neurons per population.
     max_memory : float, optional
         Bytes allowed (default: the memory available now).
+
+    Returns
+    -------
+    None
+        Returns only when the check passes.
 
     Raises
     ------

@@ -227,6 +227,19 @@ def refine_hopf(
     -------
     SpecialPoint
         kind 'hopf', with value, state, frequency, period, first_lyapunov, converged.
+
+    Examples
+    --------
+    The Hopf normal form x' = mu x - y - r^2 x, y' = x + mu y - r^2 y: Hopf at mu = 0, omega = 1.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.cycles import refine_hopf
+    >>> def f(x, p):
+    ...     r2 = x[0] ** 2 + x[1] ** 2
+    ...     return jnp.stack([p["mu"] * x[0] - x[1] - r2 * x[0], x[0] + p["mu"] * x[1] - r2 * x[1]])
+    >>> h = refine_hopf({"mu": 0.05}, "mu", jnp.zeros(2), vector_field=f)
+    >>> bool(h.converged), round(float(h.value), 8), round(float(h.frequency), 8)
+    (True, 0.0, 1.0)
     """
     return locate_hopf(
         params, param, state, frequency=frequency, vector_field=vector_field, throw=False

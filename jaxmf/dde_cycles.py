@@ -144,6 +144,14 @@ class DDESpecialPoint(NamedTuple):
         The multipliers there (by decreasing modulus).
     index : int
         The branch point after which it lies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jaxmf.dde_cycles import DDESpecialPoint
+    >>> sp = DDESpecialPoint("ns", 9.0213, 12.295, np.array([0.98 + 0.19j, 0.98 - 0.19j]), 41)
+    >>> sp.kind, round(float(abs(sp.multipliers[0])), 2)
+    ('ns', 1.0)
     """
 
     kind: str
@@ -174,6 +182,19 @@ class DDECycleBranch(NamedTuple):
         Folds, period doublings and torus bifurcations, refined.
     status : RESULTS
         successful, or not_converged when the continuation stopped before the bound.
+
+    Examples
+    --------
+    See `continue_dde_cycles`, which makes it; its fields are arrays along the branch:
+
+    >>> import numpy as np
+    >>> from jaxmf._results import RESULTS
+    >>> from jaxmf.dde_cycles import DDECycleBranch
+    >>> b = DDECycleBranch(np.array([0.0, 0.1]), np.array([6.28, 6.3]), np.ones((2, 1)),
+    ...                    -np.ones((2, 1)), np.zeros((2, 0), complex), np.array([True, True]),
+    ...                    [], [], RESULTS.successful)
+    >>> len(b.parameter), bool(b.stable.all())
+    (2, True)
     """
 
     parameter: np.ndarray
@@ -861,42 +882,40 @@ def continue_dde_cycles(
 def _crossings(mult: np.ndarray) -> tuple[int, int]:
     """Unstable complex pairs' members and unstable negative real multipliers (nontrivial)."""
     rest = _nontrivial(mult)
-    real = np.abs(rest.imag) <= 1e-9 * np.maximum(1.0, np.abs(rest))
+    real = np.abs(rest.imag) <= 1e-6 * np.maximum(1.0, np.abs(rest))
     unstable = np.abs(rest) > 1.0
     return int(np.sum(unstable & ~real)), int(np.sum(unstable & real & (rest.real < 0)))
 
 
 def _ns_test(mult: np.ndarray) -> float:
     rest = _nontrivial(mult)
-    cx = rest[np.abs(rest.imag) > 1e-9 * np.maximum(1.0, np.abs(rest))]
+    cx = rest[np.abs(rest.imag) > 1e-6 * np.maximum(1.0, np.abs(rest))]
     return float(np.abs(cx[np.argmin(np.abs(np.abs(cx) - 1.0))]) - 1.0) if cx.size else np.nan
 
 
 def _pd_test(mult: np.ndarray) -> float:
     rest = _nontrivial(mult)
-    neg = rest[(np.abs(rest.imag) <= 1e-9 * np.maximum(1.0, np.abs(rest))) & (rest.real < 0)]
+    neg = rest[(np.abs(rest.imag) <= 1e-6 * np.maximum(1.0, np.abs(rest))) & (rest.real < 0)]
     return float(-neg.real[np.argmin(np.abs(neg.real + 1.0))] - 1.0) if neg.size else np.nan
 
 
-def _secant(phi, a: float, b: float, fa: float, fb: float, iters: int = 30, xtol: float = 1e-12):
-    """Illinois regula falsi for phi(sigma) = 0 on [a, b] with fa fb < 0; the last point."""
-    best = None
+def _secant(phi, a: float, b: float, fa: float, fb: float, iters: int = 30, ftol: float = 1e-7):
+    """Illinois regula falsi for phi(sigma) = 0 on [a, b] with fa fb < 0: the point where
+    |phi| < ftol, or None (a test function that jumps across zero, e.g. a pair of real
+    multipliers turning complex away from the unit circle, is no bifurcation)."""
     for _ in range(iters):
         c = b - fb * (b - a) / (fb - fa)
         fc, value = phi(c)
         if value is None or not np.isfinite(fc):
-            return best
-        best = value
-        if fc == 0 or abs(b - a) < xtol:
-            return best
+            return None
+        if abs(fc) < ftol:
+            return value
         if fc * fb < 0:
             a, fa = b, fb
         else:
             fa /= 2
         b, fb = c, fc
-        if abs(fc) < 1e-13:
-            return best
-    return best
+    return None
 
 
 def _special_points(points, steps_used, correct, multipliers_at, unpack, detect):

@@ -300,6 +300,11 @@ def check_delay_line(past: DelayLine | None, params: Params, dt: float) -> None:
     dt : float
         The time step.
 
+    Returns
+    -------
+    None
+        Returns only when the check passes.
+
     Raises
     ------
     ParameterError

@@ -188,10 +188,43 @@ class StepInput(Input):
         return self.values[jnp.searchsorted(_like(self.times, t), t, side="right")]
 
     def jump_times(self, t0: float, t1: float) -> np.ndarray | None:
+        """The switch times in [t0, t1]: where the mean-field solver
+        steps to (see `Input.jump_times`).
+
+        Parameters
+        ----------
+        t0, t1 : float
+            The run's interval.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The times (None when they are traced or the input is smooth).
+
+        Examples
+        --------
+        >>> from jaxmf.inputs import StepInput
+        >>> times = StepInput(times=[10.0, 20.0], values=[0.0, 0.1, -0.05]).jump_times(0.0, 100.0)
+        >>> None if times is None else [float(x) for x in times]
+        [10.0, 20.0]
+        """
         times = _concrete(self.times)
         return None if times is None else times[(times >= t0) & (times <= t1)]
 
     def bound(self) -> float | None:
+        """The largest |input| over all times (for the network's step-size check).
+
+        Returns
+        -------
+        float or None
+            The bound (None when the values are traced).
+
+        Examples
+        --------
+        >>> from jaxmf.inputs import StepInput
+        >>> round(StepInput(times=[10.0, 20.0], values=[0.0, 0.1, -0.05]).bound(), 6)
+        0.1
+        """
         values = _concrete(self.values)
         return None if values is None else float(np.max(np.abs(values)))
 
@@ -242,6 +275,19 @@ class Sinusoid(Input):
         return _like(self.offset, t) + _like(self.amplitude, t) * jnp.sin(arg)
 
     def bound(self) -> float | None:
+        """The largest |input| over all times (for the network's step-size check).
+
+        Returns
+        -------
+        float or None
+            The bound (None when the values are traced).
+
+        Examples
+        --------
+        >>> from jaxmf.inputs import Sinusoid
+        >>> round(Sinusoid(amplitude=0.05, period=100.0, offset=0.01).bound(), 6)
+        0.06
+        """
         a, c = _concrete(self.amplitude), _concrete(self.offset)
         return None if a is None or c is None else float(np.max(np.abs(c) + np.abs(a)))
 
@@ -307,6 +353,26 @@ class PulseTrain(Input):
         return _like(self.offset, t) + jnp.where(on, _like(self.amplitude, t), 0.0)
 
     def jump_times(self, t0: float, t1: float) -> np.ndarray | None:
+        """Each pulse's onset and end in [t0, t1]: where the mean-field solver
+        steps to (see `Input.jump_times`).
+
+        Parameters
+        ----------
+        t0, t1 : float
+            The run's interval.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The times (None when they are traced or the input is smooth).
+
+        Examples
+        --------
+        >>> from jaxmf.inputs import PulseTrain
+        >>> times = PulseTrain(amplitude=0.1, period=50.0, width=5.0).jump_times(0.0, 100.0)
+        >>> None if times is None else [float(x) for x in times]
+        [0.0, 5.0, 50.0, 55.0, 100.0]
+        """
         start, period, width = (_concrete(x) for x in (self.start, self.period, self.width))
         stop = _concrete(self.stop)
         if start is None or period is None or width is None or stop is None:
@@ -318,6 +384,19 @@ class PulseTrain(Input):
         return times[(times >= t0) & (times <= t1)]
 
     def bound(self) -> float | None:
+        """The largest |input| over all times (for the network's step-size check).
+
+        Returns
+        -------
+        float or None
+            The bound (None when the values are traced).
+
+        Examples
+        --------
+        >>> from jaxmf.inputs import PulseTrain
+        >>> round(PulseTrain(amplitude=0.1, period=50.0, width=5.0).bound(), 6)
+        0.1
+        """
         a, c = _concrete(self.amplitude), _concrete(self.offset)
         return None if a is None or c is None else float(np.max(np.abs(c) + np.abs(a)))
 
@@ -385,10 +464,44 @@ class PiecewiseLinear(Input):
         return _interp(t, self.times, self.values)
 
     def jump_times(self, t0: float, t1: float) -> np.ndarray | None:
+        """The breakpoints (kinks) in [t0, t1]: where the mean-field solver
+        steps to (see `Input.jump_times`).
+
+        Parameters
+        ----------
+        t0, t1 : float
+            The run's interval.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The times (None when they are traced or the input is smooth).
+
+        Examples
+        --------
+        >>> from jaxmf.inputs import PiecewiseLinear
+        >>> ramp = PiecewiseLinear(times=[0.0, 10.0, 30.0], values=[0.0, 0.2, 0.0])
+        >>> times = ramp.jump_times(0.0, 100.0)
+        >>> None if times is None else [float(x) for x in times]
+        [0.0, 10.0, 30.0]
+        """
         times = _concrete(self.times)
         return None if times is None else times[(times >= t0) & (times <= t1)]
 
     def bound(self) -> float | None:
+        """The largest |input| over all times (for the network's step-size check).
+
+        Returns
+        -------
+        float or None
+            The bound (None when the values are traced).
+
+        Examples
+        --------
+        >>> from jaxmf.inputs import PiecewiseLinear
+        >>> round(PiecewiseLinear(times=[0.0, 10.0, 30.0], values=[0.0, 0.2, 0.0]).bound(), 6)
+        0.2
+        """
         values = _concrete(self.values)
         return None if values is None else float(np.max(np.abs(values)))
 
@@ -445,12 +558,46 @@ class Sampled(Input):
         return _like(self.values, t)[jnp.maximum(i - 1, 0)]
 
     def jump_times(self, t0: float, t1: float) -> np.ndarray | None:
+        """The sample times in [t0, t1] with 'hold', where the mean-field solver steps to (None
+        with 'linear': the signal is followed, not stepped to; see `Input.jump_times`).
+
+        Parameters
+        ----------
+        t0, t1 : float
+            The run's interval.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The times (None when they are traced or the input is smooth).
+
+        Examples
+        --------
+        >>> from jaxmf.inputs import Sampled
+        >>> held = Sampled(times=[0.0, 1.0, 2.0], values=[0.0, 0.3, -0.1], method="hold")
+        >>> times = held.jump_times(0.0, 100.0)
+        >>> None if times is None else [float(x) for x in times]
+        [0.0, 1.0, 2.0]
+        """
         times = _concrete(self.times)
         if self.method == "linear" or times is None:
             return None
         return times[(times >= t0) & (times <= t1)]
 
     def bound(self) -> float | None:
+        """The largest |input| over all times (for the network's step-size check).
+
+        Returns
+        -------
+        float or None
+            The bound (None when the values are traced).
+
+        Examples
+        --------
+        >>> from jaxmf.inputs import Sampled
+        >>> round(Sampled(times=[0.0, 1.0, 2.0], values=[0.0, 0.3, -0.1], method="hold").bound(), 6)
+        0.3
+        """
         values = _concrete(self.values)
         return None if values is None else float(np.max(np.abs(values)))
 

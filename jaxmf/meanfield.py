@@ -538,6 +538,11 @@ def solve_meanfield(
     batch costs about the sum of its points' steps, not the slowest point's steps times the
     batch size; a point's values do not depend on the batch it is in.
 
+    With a nonzero `params.delay` the model is a delay-differential equation (`jaxmf.delay`),
+    solved by the method of steps on Dormand-Prince 5(4) (`jaxmf.dde.solve_dde`; `solver` and
+    `adjoint` do not apply, the default step budget is `jaxmf.delay.DDE_MAX_STEPS`); only
+    'chen_campbell' has a delayed form. A delay of zero everywhere is the ODE.
+
     Parameters
     ----------
     params : Params
@@ -579,11 +584,6 @@ def solve_meanfield(
         successful; with False the result comes back flagged.
     history : callable, optional
         With a delay: t -> (r, v, w, s) for t <= t0 (default: y0 held constant).
-
-    With a nonzero `params.delay` the model is a delay-differential equation (`jaxmf.delay`),
-    solved by the method of steps on Dormand-Prince 5(4) (`jaxmf.dde.solve_dde`; `solver` and
-    `adjoint` do not apply, the default step budget is `jaxmf.delay.DDE_MAX_STEPS`); only
-    'chen_campbell' has a delayed form. A delay of zero everywhere is the ODE.
 
     Returns
     -------

@@ -153,9 +153,68 @@ class EulerReset(eqx.Module):
     s_max: float = eqx.field(default=1.0, static=True)
 
     def prepare_eta(self, eta, dt):
+        """The excitabilities as `population_step` takes them: dt * eta (one multiply less per
+        neuron and step).
+
+        Parameters
+        ----------
+        eta : jax.Array
+            Per-neuron excitabilities of one population.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        jax.Array
+            What `population_step` receives as `eta`.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import EulerReset
+        >>> [round(float(x), 6) for x in EulerReset().prepare_eta(jnp.array([0.5]), 0.1)]
+        [0.05]
+        """
         return dt * eta  # the step below takes dt * eta: one multiply less per neuron and step
 
     def population_step(self, v, w, dt_eta, drive: _Drive, a, b, w_jump, v_peak, v_reset, dt):
+        """Advance one population's neurons by one step; return (v, w, spiked).
+
+        Parameters
+        ----------
+        v, w : jax.Array
+            The neurons' potentials and adaptation.
+        dt_eta : jax.Array
+            Their excitabilities times dt, from `prepare_eta`.
+        drive : _Drive
+            The population's drive this step: A (the quadratic term's shift alpha + gs) and c
+            (i_ext + gs e_r and any input), v' = v (v - A) + eta + c - w.
+        a, b, w_jump : jax.Array
+            The population's adaptation rate, coupling and increment per spike.
+        v_peak, v_reset : jax.Array
+            Cut-off and reset.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        v, w : jax.Array
+            The new state.
+        spiked : jax.Array
+            Which neurons fired in the step (bool).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import EulerReset, _Drive
+        >>> scheme = EulerReset()
+        >>> eta = scheme.prepare_eta(jnp.array([0.1, 0.1]), 0.01)
+        >>> v, w, spiked = scheme.population_step(jnp.array([0.0, 1e4]), jnp.zeros(2), eta,
+        ...     _Drive(A=jnp.asarray(0.6), c=jnp.asarray(0.0)), 0.01, -0.006, 0.02, 200.0, -200.0,
+        ...     0.01)
+        >>> spiked.tolist()  # the neuron far above the cut-off fires
+        [False, True]
+        """
         spiked = v >= v_peak
         # v + dt (v (v - A) + eta + c - w), regrouped into two fused multiply-adds.
         v_euler = v * (dt * v + (1 - dt * drive.A)) + ((dt_eta + dt * drive.c) - dt * w)
@@ -166,9 +225,62 @@ class EulerReset(eqx.Module):
         return v_new, w_new, spiked
 
     def synapse_step(self, s, tau_s, jump, dt):
+        """The synaptic variables after one step: decay with tau_s and the step's jump
+        (s_jump * spikes / N), capped at s_max.
+
+        Parameters
+        ----------
+        s : jax.Array
+            Shape (P,). The synaptic variables.
+        tau_s : jax.Array
+            Shape (P,). Their time constants.
+        jump : jax.Array
+            Shape (P,). The jump of this step's spikes.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        jax.Array
+            Shape (P,). The new s.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import EulerReset
+        >>> [round(float(x), 6) for x in EulerReset().synapse_step(jnp.array([1.0]), 2.0, 0.0, 0.1)]
+        [0.95]
+        """
         return jnp.minimum(s - dt * s / tau_s + jump, self.s_max)
 
     def rise_step(self, s, x, tau_s, tau_r, jump, dt):
+        """(s, x) after one step of second-order synapses (`Params.tau_r`; equations in
+        `jaxmf.synapses`): the spikes' jump enters the rise variable x.
+
+        Parameters
+        ----------
+        s, x : jax.Array
+            Shape (P,). Synaptic and rise variables.
+        tau_s, tau_r : jax.Array
+            Shape (P,). Decay and rise times.
+        jump : jax.Array
+            Shape (P,). The jump of this step's spikes.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        s, x : jax.Array
+            The new values.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import EulerReset
+        >>> s, x = EulerReset().rise_step(jnp.array([0.0]), jnp.array([1.0]), 2.0, 1.0, 0.0, 0.1)
+        >>> round(float(s[0]), 6), round(float(x[0]), 6)
+        (0.1, 0.9)
+        """
         return rise_step_euler(s, x, tau_s, tau_r, jump, dt, self.s_max)
 
     def max_dt(self, params: Params, eta_max: float) -> float:
@@ -328,9 +440,67 @@ class ExactPassage(eqx.Module):
     s_max: float = eqx.field(default=math.inf, static=True)
 
     def prepare_eta(self, eta, dt):
+        """The excitabilities as `population_step` takes them (unchanged).
+
+        Parameters
+        ----------
+        eta : jax.Array
+            Per-neuron excitabilities of one population.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        jax.Array
+            What `population_step` receives as `eta`.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import ExactPassage
+        >>> [round(float(x), 6) for x in ExactPassage().prepare_eta(jnp.array([0.5]), 0.1)]
+        [0.5]
+        """
         return eta
 
     def population_step(self, v, w, eta, drive: _Drive, a, b, w_jump, v_peak, v_reset, dt):
+        """Advance one population's neurons by one step; return (v, w, spiked).
+
+        Parameters
+        ----------
+        v, w : jax.Array
+            The neurons' potentials and adaptation.
+        eta : jax.Array
+            Their excitabilities, from `prepare_eta`.
+        drive : _Drive
+            The population's drive this step: A (the quadratic term's shift alpha + gs) and c
+            (i_ext + gs e_r and any input), v' = v (v - A) + eta + c - w.
+        a, b, w_jump : jax.Array
+            The population's adaptation rate, coupling and increment per spike.
+        v_peak, v_reset : jax.Array
+            Cut-off and reset.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        v, w : jax.Array
+            The new state.
+        spiked : jax.Array
+            Which neurons fired in the step (bool).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import ExactPassage, _Drive
+        >>> scheme = ExactPassage()
+        >>> eta = scheme.prepare_eta(jnp.array([0.1, 0.1]), 0.01)
+        >>> v, w, spiked = scheme.population_step(jnp.array([0.0, 1e4]), jnp.zeros(2), eta,
+        ...     _Drive(A=jnp.asarray(0.6), c=jnp.asarray(0.0)), 0.01, -0.006, 0.02, 200.0, -200.0,
+        ...     0.01)
+        >>> spiked.tolist()  # the neuron far above the cut-off fires
+        [False, True]
+        """
         del v_reset
         half_A = 0.5 * drive.A
         u0 = v - half_A
@@ -351,9 +521,63 @@ class ExactPassage(eqx.Module):
         return u1 + half_A, w_new, spiked
 
     def synapse_step(self, s, tau_s, jump, dt):
+        """The synaptic variables after one step: decay with tau_s and the step's jump
+        (s_jump * spikes / N), capped at s_max.
+
+        Parameters
+        ----------
+        s : jax.Array
+            Shape (P,). The synaptic variables.
+        tau_s : jax.Array
+            Shape (P,). Their time constants.
+        jump : jax.Array
+            Shape (P,). The jump of this step's spikes.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        jax.Array
+            Shape (P,). The new s.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import ExactPassage
+        >>> s = ExactPassage().synapse_step(jnp.array([1.0]), 2.0, 0.0, 0.1)
+        >>> [round(float(x), 6) for x in s]
+        [0.951229]
+        """
         return jnp.minimum(s * jnp.exp(-dt / tau_s) + jump, self.s_max)
 
     def rise_step(self, s, x, tau_s, tau_r, jump, dt):
+        """(s, x) after one step of second-order synapses (`Params.tau_r`; equations in
+        `jaxmf.synapses`): the spikes' jump enters the rise variable x.
+
+        Parameters
+        ----------
+        s, x : jax.Array
+            Shape (P,). Synaptic and rise variables.
+        tau_s, tau_r : jax.Array
+            Shape (P,). Decay and rise times.
+        jump : jax.Array
+            Shape (P,). The jump of this step's spikes.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        s, x : jax.Array
+            The new values.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import ExactPassage
+        >>> s, x = ExactPassage().rise_step(jnp.array([0.0]), jnp.array([1.0]), 2.0, 1.0, 0.0, 0.1)
+        >>> round(float(s[0]), 6), round(float(x[0]), 6)
+        (0.092784, 0.904837)
+        """
         return rise_step_exact(s, x, tau_s, tau_r, jump, dt, self.s_max)
 
     def max_dt(self, params: Params, eta_max: float) -> float:
@@ -440,9 +664,67 @@ class MobiusPassage(eqx.Module):
     s_max: float = eqx.field(default=math.inf, static=True)
 
     def prepare_eta(self, eta, dt):
+        """The excitabilities as `population_step` takes them (unchanged).
+
+        Parameters
+        ----------
+        eta : jax.Array
+            Per-neuron excitabilities of one population.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        jax.Array
+            What `population_step` receives as `eta`.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import MobiusPassage
+        >>> [round(float(x), 6) for x in MobiusPassage().prepare_eta(jnp.array([0.5]), 0.1)]
+        [0.5]
+        """
         return eta
 
     def population_step(self, v, w, eta, drive: _Drive, a, b, w_jump, v_peak, v_reset, dt):
+        """Advance one population's neurons by one step; return (v, w, spiked).
+
+        Parameters
+        ----------
+        v, w : jax.Array
+            The neurons' potentials and adaptation.
+        eta : jax.Array
+            Their excitabilities, from `prepare_eta`.
+        drive : _Drive
+            The population's drive this step: A (the quadratic term's shift alpha + gs) and c
+            (i_ext + gs e_r and any input), v' = v (v - A) + eta + c - w.
+        a, b, w_jump : jax.Array
+            The population's adaptation rate, coupling and increment per spike.
+        v_peak, v_reset : jax.Array
+            Cut-off and reset.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        v, w : jax.Array
+            The new state.
+        spiked : jax.Array
+            Which neurons fired in the step (bool).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import MobiusPassage, _Drive
+        >>> scheme = MobiusPassage()
+        >>> eta = scheme.prepare_eta(jnp.array([0.1, 0.1]), 0.01)
+        >>> v, w, spiked = scheme.population_step(jnp.array([0.0, 1e4]), jnp.zeros(2), eta,
+        ...     _Drive(A=jnp.asarray(0.6), c=jnp.asarray(0.0)), 0.01, -0.006, 0.02, 200.0, -200.0,
+        ...     0.01)
+        >>> spiked.tolist()  # the neuron far above the cut-off fires
+        [False, True]
+        """
         del v_peak, v_reset
         half_A = 0.5 * drive.A
         u0 = v - half_A
@@ -462,10 +744,64 @@ class MobiusPassage(eqx.Module):
         return u1 + half_A, w_new, spiked
 
     def synapse_step(self, s, tau_s, jump, dt):
+        """The synaptic variables after one step: decay with tau_s and the step's jump
+        (s_jump * spikes / N), capped at s_max.
+
+        Parameters
+        ----------
+        s : jax.Array
+            Shape (P,). The synaptic variables.
+        tau_s : jax.Array
+            Shape (P,). Their time constants.
+        jump : jax.Array
+            Shape (P,). The jump of this step's spikes.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        jax.Array
+            Shape (P,). The new s.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import MobiusPassage
+        >>> s = MobiusPassage().synapse_step(jnp.array([1.0]), 2.0, 0.0, 0.1)
+        >>> [round(float(x), 6) for x in s]
+        [0.951229]
+        """
         decay_half = jnp.exp(-0.5 * dt / tau_s)
         return jnp.minimum((s * decay_half + jump) * decay_half, self.s_max)
 
     def rise_step(self, s, x, tau_s, tau_r, jump, dt):
+        """(s, x) after one step of second-order synapses (`Params.tau_r`; equations in
+        `jaxmf.synapses`): the spikes' jump enters the rise variable x.
+
+        Parameters
+        ----------
+        s, x : jax.Array
+            Shape (P,). Synaptic and rise variables.
+        tau_s, tau_r : jax.Array
+            Shape (P,). Decay and rise times.
+        jump : jax.Array
+            Shape (P,). The jump of this step's spikes.
+        dt : jax.Array
+            The time step.
+
+        Returns
+        -------
+        s, x : jax.Array
+            The new values.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from jaxmf.network import MobiusPassage
+        >>> s, x = MobiusPassage().rise_step(jnp.array([0.0]), jnp.array([1.0]), 2.0, 1.0, 0.0, 0.1)
+        >>> round(float(s[0]), 6), round(float(x[0]), 6)
+        (0.092784, 0.904837)
+        """
         return rise_step_midpoint(s, x, tau_s, tau_r, jump, dt, self.s_max)
 
     def max_dt(self, params: Params, eta_max: float) -> float:

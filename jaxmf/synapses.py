@@ -395,7 +395,23 @@ def rise_step_euler(s, x, tau_s, tau_r, jump, dt, s_max) -> tuple[jax.Array, jax
 def rise_step_exact(s, x, tau_s, tau_r, jump, dt, s_max) -> tuple[jax.Array, jax.Array]:
     """`ExactPassage`'s step: the exact flow over dt, then the step's spikes jump x.
 
-    Parameters and returns as `rise_step_euler`.
+    Parameters
+    ----------
+    s, x : jax.Array
+        Shape (P,). Synaptic and rise variables.
+    tau_s, tau_r : jax.Array
+        Shape (P,). Decay and rise times.
+    jump : jax.Array
+        Shape (P,). The step's spikes' jump (s_jump * spikes / N).
+    dt : jax.Array
+        The time step.
+    s_max : float or jax.Array
+        The cap on s.
+
+    Returns
+    -------
+    s, x : jax.Array
+        The new values.
 
     Examples
     --------
@@ -413,7 +429,23 @@ def rise_step_midpoint(s, x, tau_s, tau_r, jump, dt, s_max) -> tuple[jax.Array, 
     """`MobiusPassage`'s step: the step's spikes jump x in mid-step (spike times spread evenly
     over the step), between two exact half-step flows.
 
-    Parameters and returns as `rise_step_euler`.
+    Parameters
+    ----------
+    s, x : jax.Array
+        Shape (P,). Synaptic and rise variables.
+    tau_s, tau_r : jax.Array
+        Shape (P,). Decay and rise times.
+    jump : jax.Array
+        Shape (P,). The step's spikes' jump (s_jump * spikes / N).
+    dt : jax.Array
+        The time step.
+    s_max : float or jax.Array
+        The cap on s.
+
+    Returns
+    -------
+    s, x : jax.Array
+        The new values.
 
     Examples
     --------

@@ -145,3 +145,55 @@ def test_fold_of_cycles_and_torus_bifurcation_against_closed_forms():
     ns = [sp for sp in br.special_points if sp.kind == "ns"]
     assert len(ns) == 1 and abs(ns[0].parameter - d_star) < 1e-6
     assert br.stable[0] and not br.stable[-1]
+
+
+@pytest.mark.slow  # a DDE simulation and two continuations of the delayed mean field (~3 min)
+def test_delayed_meanfield_cycle_and_its_torus_bifurcation():
+    import jaxmf
+    from jaxmf.delay import delayed_meanfield_field
+    from jaxmf.params import set_parameter
+
+    # The delay-induced oscillation at eta_bar = 0.25, tau = 3 (Chen & Campbell 2023's strong
+    # coupling): the collocation period equals the simulated one (a second method).
+    p = jaxmf.presets.chen_campbell_2022(eta_bar=0.25, delay=3.0)
+    sim = jaxmf.solve_meanfield(p, t1=1500.0, ts=jnp.linspace(0.0, 1500.0, 60001))
+    ys = jnp.stack([sim.r[:, 0], sim.v[:, 0], sim.w[:, 0], sim.s[:, 0]], -1)
+    delays = lambda a: a[0].delay.ravel()
+    args = (p, None)
+    s = np.asarray(sim.s[:, 0])
+    t = np.asarray(sim.t)
+    level = s[t > 750].mean()
+    up = np.nonzero((s[:-1] < level) & (s[1:] >= level) & (t[:-1] > 750))[0]
+    crossings = t[up] + (level - s[up]) / (s[up + 1] - s[up]) * (t[up + 1] - t[up])
+    ns = []
+    for ntst in (40, 80):
+        cyc = dde_cycle_from_solution(
+            delayed_meanfield_field, sim.t, ys, delays, args=args, ntst=ntst
+        )
+        assert abs(float(cyc.period) - np.mean(np.diff(crossings))) < 1e-5 * float(cyc.period)
+        assert cyc.stable
+        branch = continue_dde_cycles(
+            delayed_meanfield_field,
+            cyc,
+            delays,
+            lambda a, mu: (set_parameter(a[0], "delay", mu), a[1]),
+            3.0,
+            (1.0, 9.3),
+            args=args,
+            ds=0.02,
+            ds_max=0.2,
+        )
+        ns.append([sp for sp in branch.special_points if sp.kind == "ns"])
+        before, after = branch.parameter < ns[-1][0].parameter, branch.parameter > 9.05
+        assert np.all(branch.stable[before]) and not np.any(branch.stable[after])
+    # One torus bifurcation, converged in the mesh: a complex pair on the unit circle turning
+    # by about 0.19 per cycle, a slow modulation of about 400 time units over the fast
+    # oscillation of period 12.3: the two nested frequencies.
+    assert len(ns[0]) == len(ns[1]) == 1
+    coarse, fine = ns[0][0], ns[1][0]
+    assert abs(coarse.parameter - fine.parameter) < 5e-4 and 9.0 < fine.parameter < 9.05
+    pair = fine.multipliers[np.abs(fine.multipliers.imag) > 1e-6]
+    pair = pair[np.argmin(np.abs(np.abs(pair) - 1.0))]
+    assert abs(abs(pair) - 1.0) < 1e-6
+    slow = 2 * np.pi * fine.period / abs(np.angle(pair))
+    assert 12.2 < fine.period < 12.4 and 350 < slow < 450
