@@ -60,6 +60,7 @@ def test_smoothing_and_rates():
     np.testing.assert_allclose(bin_counts_to_rate(counts, n=1000, bin_time=0.1), 0.3, rtol=1e-12)
 
 
+@pytest.mark.slow  # an edge case of the regime classifier (~4 CPU-s)
 def test_one_onset_with_a_large_swing_is_not_tonic():
     # A square wave of period 220 seen through a 300-long window: one onset, the period cannot
     # be measured (NaN), but the trace oscillates: bursting, as over a longer window.

@@ -67,6 +67,7 @@ def _trivial(mult):
     return mult[np.arange(len(mult)), np.argmin(np.abs(mult - 1), axis=1)]
 
 
+@pytest.mark.slow  # the Bautin tests check the collocation against closed forms
 def test_stuart_landau_radius_period_multipliers():
     params = {"mu": jnp.asarray(0.0), "omega": jnp.asarray(2.0)}
     hopf = hopf_at_origin(params, "mu", 5, 2.0)

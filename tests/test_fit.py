@@ -210,6 +210,7 @@ DIVERGE_KW = dict(
 )
 
 
+@pytest.mark.slow  # test_levenberg_marquardt_reports_divergence covers flagged starts
 def test_diverging_start_is_reported(truth, target):
     # eta_bar = 1e4 drives rates so high that the solve runs out of steps: that start is frozen
     # with status DIVERGED while the other one converges.
@@ -223,6 +224,7 @@ def test_diverging_start_is_reported(truth, target):
     assert np.all(np.isnan(np.asarray(res.loss_history[:, 1])))
 
 
+@pytest.mark.slow  # ~5 CPU-s; the fits' recovery tests run through the same bijectors
 def test_bijectors_keep_constraints(truth, target):
     lo, hi = 0.10, 0.14
     res = F.fit(

@@ -139,7 +139,11 @@ def test_meanfield_summary_carries_both_units():
     "extension, kwargs",
     [
         ("delay and rise time", dict(params=dict(delay=0.004, tau_r=0.5))),
-        ("sparse coupling and a monitor", dict(connectivity=True)),
+        pytest.param(
+            "sparse coupling and a monitor",
+            dict(connectivity=True),
+            marks=pytest.mark.slow,  # ~3 CPU-s; the delay case runs the same save and restore
+        ),
     ],
 )
 def test_saved_extended_run_resumes_like_an_uninterrupted_one(extension, kwargs, tmp_path):

@@ -175,6 +175,7 @@ def test_mpr_limit_network_matches_fixed_point_as_n_grows():
     assert errors[2] < 0.01
 
 
+@pytest.mark.slow  # ~4 CPU-s; the network-vs-mean-field comparisons cover the limit
 def test_mpr_limit_network_approaches_fixed_point():
     # The fast version: the error falls with N (over a shorter average than the slow test's, so
     # the finite-time part of the error weighs more: 6.6%, 3.7% at N = 250, 4000).

@@ -136,6 +136,7 @@ def test_zero_noise_is_the_noiseless_network_bit_for_bit():
         np.testing.assert_array_equal(getattr(zero, name), getattr(plain, name))
 
 
+@pytest.mark.slow  # ~3 CPU-s of compilation; the other noise tests run the same kicks
 def test_noise_is_reproducible_resumable_and_stepwise():
     # One compiled `run` of two records serves every comparison (n_active stops it after one).
     p = presets.chen_campbell_2022(eta_bar=0.25, gamma=0.02, sigma=0.1)

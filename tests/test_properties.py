@@ -645,6 +645,7 @@ def test_fit(free, n_starts, steps, t1):
     names=st.sampled_from([("eta_bar",), ("eta_bar", "eta_bar_0"), ("nope",), ("tau_s",)]),
     values=st.sampled_from(["ok", "nan", "empty", "str", "neg"]),
 )
+@pytest.mark.slow  # tests/test_sweep.py covers the sweep
 def test_sweep_grid(names, values):
     vals = {"ok": [0.1, 0.2], "nan": [math.nan, 0.1], "empty": [], "str": "x", "neg": [-1.0, 0.1]}
     err, grid = outcome(

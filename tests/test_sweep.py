@@ -549,6 +549,7 @@ for n in {counts!r}:
         assert_same_data(ds, reference)
 
 
+@pytest.mark.slow  # ~6 CPU-s; the network's device tests cover splitting
 def test_sharded_equals_unsharded_on_four_fake_devices(tmp_path, reference):
     _sharded(tmp_path, reference, (4,))
 
