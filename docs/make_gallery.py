@@ -95,7 +95,21 @@ def main() -> None:
         sampler=jaxmf.RandomDraws(),
     )
     save(plot.plot_error_vs_n(study, "rel_err_r_mean"), "error_vs_n")
+    monitor_figure()
     print(f"done in {time.perf_counter() - start:.0f} s")
+
+
+def monitor_figure() -> None:
+    """Three neurons of a bursting network under periodic forcing, recorded by a monitor."""
+    net = jaxmf.simulate_network(
+        jaxmf.presets.bursting(),
+        n=2000,
+        t1=600.0,
+        i_ext=jaxmf.Sinusoid(amplitude=0.05, period=200.0),
+        monitor=jaxmf.Monitor(indices=(100, 1000, 1900), every=10),
+        progress=False,
+    )
+    save(plot.plot_monitor(net, title="three neurons under periodic forcing"), "monitor")
 
 
 if __name__ == "__main__":

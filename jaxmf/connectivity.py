@@ -12,7 +12,7 @@ by N_m; exactly k for `FixedInDegree(k)`, about p N_k for `FixedProbability(p)`)
 carries the weight g / K and the K -> infinity limit is the all-to-all network and the mean
 field. With K_mk = N_k (every neuron connected to every neuron, self included) every s_ik equals
 the all-to-all s_k. Multiple populations: the rule's k (or p) is one number for every
-(post, pre) pair or a P x P nested sequence indexed [post][pre], like `Params.g`.
+(post, pre) pair or a P x P nested sequence indexed `[post][pre]`, like `Params.g`.
 
 Propagation is event-driven: the connectivity is stored as each presynaptic neuron's outgoing
 targets (a table padded to the largest out-degree); per step the spiking neurons are found
@@ -124,7 +124,7 @@ class FixedInDegree(eqx.Module):
     Attributes
     ----------
     k : int or nested tuple of int
-        The in-degree: one number, or a P x P table indexed [post][pre].
+        The in-degree: one number, or a P x P table indexed `[post][pre]`.
     autapses : bool
         Whether a neuron may be its own presynaptic neuron (default True, as all-to-all).
     spike_batch : int
@@ -226,7 +226,7 @@ class FixedProbability(eqx.Module):
     Attributes
     ----------
     p : float or nested tuple of float
-        The connection probability: one number, or a P x P table indexed [post][pre].
+        The connection probability: one number, or a P x P table indexed `[post][pre]`.
     autapses : bool
         Whether a neuron may connect to itself (default True).
     spike_batch : int
