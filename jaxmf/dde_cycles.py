@@ -74,8 +74,8 @@ class DDECycle(eqx.Module):
 
     Examples
     --------
-    y' = -(pi / 2) y(t - 1) (1 - y(t)^2 ... ) has no closed-form orbit; the rotation below has
-    the unit circle, period 2 pi, for any delay.
+    A rotation read from the past, y' = J R(tau) y(t - tau) + (1 - |y|^2) y, has the unit circle
+    as its orbit, of period 2 pi, for any delay tau:
 
     >>> import jax; jax.config.update("jax_enable_x64", True)
     >>> import jax.numpy as jnp
