@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._newton import dense_step, newton, regula_falsi
 from ._results import RESULTS, NumericalError
 from .params import ParameterError, check_positive, check_whole
 
@@ -321,23 +322,24 @@ def _system_jacobian(z, ref, f, args, delays, ntst, m, n, parameter):
 def _newton(z, ref, f, args, delays, ntst, m, n, *, tol, max_iter, parameter=None, border=None):
     """Newton on G(z) = 0 (square: z without mu) or, with `parameter` and `border` = (tangent,
     predictor), on [G; tangent . (z - predictor)] = 0. Returns (z, converged, residual)."""
-    res = np.inf
-    for _ in range(max_iter):
-        g, jac = _system_jacobian(z, ref, f, args, delays, ntst, m, n, parameter)
-        if border is not None:
-            tangent, pred = border
-            g = jnp.concatenate([g, jnp.dot(tangent, z - pred)[None]])
-            jac = jnp.concatenate([jac, tangent[None, :]], axis=0)
-        res = float(jnp.max(jnp.abs(g)))
-        if not np.isfinite(res):
-            return z, False, res
-        dz = jnp.linalg.solve(jac, -g)
-        z = z + dz
-        if float(jnp.max(jnp.abs(dz))) <= tol * (1.0 + float(jnp.max(jnp.abs(z)))):
-            g = _system(z, ref, f, args, delays, ntst, m, n, parameter)
-            res = float(jnp.max(jnp.abs(g)))
-            return z, bool(np.isfinite(res)), res
-    return z, False, res
+    z, err, res = _corrector(z, ref, f, args, delays, ntst, m, n, parameter, border, tol, max_iter)
+    res = float(res)
+    return z, bool(float(err) <= tol) and np.isfinite(res), res
+
+
+@eqx.filter_jit
+def _corrector(z, ref, f, args, delays, ntst, m, n, parameter, border, tol, max_iter):
+    def fun(u):
+        g = _system(u, ref, f, args, delays, ntst, m, n, parameter)
+        if border is None:
+            return g
+        tangent, pred = border
+        return jnp.concatenate([g, jnp.dot(tangent, u - pred)[None]])
+
+    # The step relative to the unknowns' size, as the tolerance is.
+    size = lambda y, dy: jnp.max(jnp.abs(dy)) / (1.0 + jnp.max(jnp.abs(y)))
+    z, _, err = newton(dense_step(fun), z, tol=tol, max_iter=max_iter, size=size)
+    return z, err, jnp.max(jnp.abs(fun(z)))
 
 
 def _check_mesh(ntst, ncol) -> tuple[int, int]:
@@ -899,23 +901,12 @@ def _pd_test(mult: np.ndarray) -> float:
     return float(-neg.real[np.argmin(np.abs(neg.real + 1.0))] - 1.0) if neg.size else np.nan
 
 
-def _secant(phi, a: float, b: float, fa: float, fb: float, iters: int = 30, ftol: float = 1e-7):
-    """Illinois regula falsi for phi(sigma) = 0 on [a, b] with fa fb < 0: the point where
+def _secant(phi, a: float, b: float, fa: float, fb: float, ftol: float = 1e-7):
+    """The zero of phi(sigma) on [a, b] (fa fb < 0) by the core's regula falsi: the point where
     |phi| < ftol, or None (a test function that jumps across zero, e.g. a pair of real
     multipliers turning complex away from the unit circle, is no bifurcation)."""
-    for _ in range(iters):
-        c = b - fb * (b - a) / (fb - fa)
-        fc, value = phi(c)
-        if value is None or not np.isfinite(fc):
-            return None
-        if abs(fc) < ftol:
-            return value
-        if fc * fb < 0:
-            a, fa = b, fb
-        else:
-            fa /= 2
-        b, fb = c, fc
-    return None
+    point, value = regula_falsi(phi, fa, fb, a=a, b=b, x_tol=1e-12 * (b - a), max_iter=40)
+    return point if point is not None and abs(value) < ftol else None
 
 
 def _special_points(points, steps_used, correct, multipliers_at, unpack, detect):
