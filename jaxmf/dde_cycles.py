@@ -674,6 +674,7 @@ class _Point(NamedTuple):
     z: jax.Array
     tangent: jax.Array
     mult: np.ndarray
+    residual: float
 
 
 def continue_dde_cycles(
@@ -805,7 +806,7 @@ def continue_dde_cycles(
     def correct(base: _Point, sigma: float):
         pred = base.z + sigma * base.tangent
         ref = unpack(base.z)[0]
-        z, ok, _ = _newton(
+        z, ok, res = _newton(
             pred,
             ref,
             vector_field,
@@ -821,14 +822,14 @@ def continue_dde_cycles(
         )
         if not ok or float(unpack(z)[1]) <= 0:
             return None
-        return _Point(z, tangent_at(z, ref, base.tangent), np.zeros(0, complex))
+        return _Point(z, tangent_at(z, ref, base.tangent), np.zeros(0, complex), res)
 
     z0 = _pack(cycle.nodes, cycle.period, jnp.asarray(start, dtype))
     e_mu = jnp.zeros(size + 2, dtype).at[-1].set(float(direction))
     t0 = tangent_at(z0, cycle.nodes, e_mu)
     if float(t0[-1]) * direction < 0:
         t0 = -t0
-    points = [_Point(z0, t0, multipliers_at(z0))]
+    points = [_Point(z0, t0, multipliers_at(z0), cycle.residual)]
     steps_used: list[float] = []
     status = RESULTS.successful
     step = float(ds)
@@ -856,7 +857,7 @@ def continue_dde_cycles(
             period=unpack(p.z)[1],
             multipliers=p.mult,
             status=RESULTS.successful,
-            residual=0.0,
+            residual=p.residual,
             ntst=ntst,
             ncol=m,
         )
