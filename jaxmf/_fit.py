@@ -113,6 +113,9 @@ POSITIVE_FIELDS = (
     "delay",
 )
 FEATURES = ("period", "duty", "peak", "mean")
+PEAK_SHARE = (
+    0.9  # autocorrelation peaks this close to the largest count as the period (burst_features)
+)
 
 
 class BurstFeatures(NamedTuple):
@@ -136,7 +139,7 @@ class BurstFeatures(NamedTuple):
     >>> import jax.numpy as jnp
     >>> from jaxmf import burst_features
     >>> t = jnp.linspace(0.0, 100.0, 1001)
-    >>> f = burst_features(t, 1.0 + jnp.sin(2 * jnp.pi * t / 20.0), min_overlap=0.7)
+    >>> f = burst_features(t, 1.0 + jnp.sin(2 * jnp.pi * t / 20.0))
     >>> f._fields
     ('period', 'duty', 'peak', 'trough', 'mean')
     """
@@ -174,10 +177,12 @@ def burst_features(
     """Burst features of r(t) (uniform grid t) after `transient`, differentiable in r.
 
     How each is made differentiable:
-    - period: the largest autocorrelation peak after its first zero crossing (lags with at least
-      `min_overlap` of the window's pairs) is located by argmax (a discrete choice, no gradient)
-      and refined by the vertex of the parabola through it and its two neighbours, which is a
-      smooth function of the trace; the gradient is exact except where the argmax jumps.
+    - period: the first autocorrelation peak after its first zero crossing that reaches 90% of
+      the largest one (lags with at least `min_overlap` of the window's pairs; the 90% keeps a
+      multiple of the period from winning on a perfectly periodic trace) is located by argmax (a
+      discrete choice, no gradient) and refined by the vertex of the parabola through it and its
+      two neighbours, which is a smooth function of the trace; the gradient is exact except
+      where the choice jumps.
     - peak / trough: softmax-weighted means of r, r * softmax(+-r / tau), with temperature
       tau = sharpness * (max r - min r): the mean height of the burst tops (bottoms).
     - duty: mean of sigmoid((r - theta) / tau) with theta = (peak + trough) / 2.
@@ -204,13 +209,12 @@ def burst_features(
 
     Examples
     --------
-    A sine of period 20 (with the default `min_overlap`, lags up to 3/4 of the window are
-    searched, and a multiple of the period can win for such a perfectly periodic trace):
+    A sine of period 20 (its autocorrelation peaks equally at 20, 40 and 60; the first wins):
 
     >>> import jax.numpy as jnp
     >>> from jaxmf import burst_features
     >>> t = jnp.linspace(0.0, 100.0, 1001)
-    >>> f = burst_features(t, 1.0 + jnp.sin(2 * jnp.pi * t / 20.0), min_overlap=0.7)
+    >>> f = burst_features(t, 1.0 + jnp.sin(2 * jnp.pi * t / 20.0))
     >>> round(float(f.period), 1), round(float(f.duty), 2), round(float(f.mean), 2)
     (20.1, 0.5, 1.0)
     """
@@ -229,7 +233,20 @@ def burst_features(
         & (lags < r.shape[0] - 1)
         & (first_neg > 0)
     )
-    k = jnp.argmax(jnp.where(searchable, jax.lax.stop_gradient(ac), -jnp.inf))
+    # A periodic trace correlates (almost) equally well at every multiple of its period, so the
+    # largest peak can be a multiple: take the first run of lags within PEAK_SHARE of the largest
+    # peak and its maximum (a run, not the first local maximum, so noise ripples near the top of
+    # the true peak cannot win).
+    acs = jax.lax.stop_gradient(ac)
+    best = jnp.max(jnp.where(searchable, acs, -jnp.inf))
+    above = searchable & (acs >= PEAK_SHARE * best)
+    start = jnp.argmax(above)
+    gap = (lags > start) & ~above
+    stop = jnp.where(jnp.any(gap), jnp.argmax(gap), r.shape[0])
+    run = (lags >= start) & (lags < stop) & (best > 0)
+    k = jnp.argmax(
+        jnp.where(jnp.any(run), jnp.where(run, acs, -jnp.inf), jnp.where(searchable, acs, -jnp.inf))
+    )
     k = jnp.clip(k, 1, r.shape[0] - 2)
     a_m, a_0, a_p = ac[k - 1], ac[k], ac[k + 1]
     curv = a_m - 2 * a_0 + a_p
