@@ -73,6 +73,8 @@ __all__ = [
     "gaussian_rheobase_rate",
     "has_noise",
     "step_key",
+    "split_draws",
+    "check_split_noise",
 ]
 
 RHEOBASE_RATE = 3.0 / (math.sqrt(math.pi) * 12.0 ** (1.0 / 6.0) * math.gamma(1.0 / 6.0))
