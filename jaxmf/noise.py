@@ -12,7 +12,9 @@ a step dt the network adds, after the scheme's deterministic step, the kick
 gamma dt xi_i + sigma sqrt(dt) zeta_i with xi_i standard Cauchy and zeta_i standard normal
 (`add_noise`; first-order Lie splitting, the order of the spike schemes). The random numbers of
 step k are drawn from ``fold_in(state.key, k)`` (`step_key`), so a run is reproducible from its
-key, does not depend on how it is cut into chunks, and a resumed run continues the same stream.
+key, does not depend on how it is cut into chunks, and a resumed run continues the same stream. A
+network split across devices (``simulate_network(..., devices=K)``) draws on each device its own
+neurons' share of that same stream (`split_draws`), so it equals the one-device run bit for bit.
 
 At the cut-off (`EulerReset`, v_peak = -v_reset standing for infinity) a kick may not carry v
 further outside [v_reset, v_peak] than the deterministic step already did: a kick to or past
