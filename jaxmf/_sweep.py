@@ -37,6 +37,7 @@ with a warning. Copying `<out>.parts/` folders between hosts is therefore safe.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import shutil
@@ -67,6 +68,8 @@ from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_codes, status_names
 from .analysis import REGIME_NAMES, TraceSummary, trace_summary
 from .heterogeneity import Quantiles
+from .inputs import input_bound
+from .io import params_to_dict
 from .meanfield import MODELS, solve_meanfield
 from .network import EulerReset, init, make_network, run, validate_run
 from .params import (
@@ -117,8 +120,110 @@ _PER_DEVICE = {
 _DEFAULT_MEMORY_BUDGET = 2**30  # bytes per device
 
 
-def _address(name) -> ParameterAddress:
-    return parse_parameter(str(name))
+class InputAddress(NamedTuple):
+    """A grid name that sets an attribute of the model's input in time (`jaxmf.inputs`):
+    'input.amplitude' or 'input_amplitude' (stored as the latter) sets `amplitude` of the
+    `i_ext` of a `MeanFieldModel` or `NetworkModel`, for every population.
+
+    Attributes
+    ----------
+    field : str
+        'input.' and the input's attribute.
+    index : None
+        Always None: the value is set for every population.
+
+    Examples
+    --------
+    >>> from jaxmf._sweep import InputAddress
+    >>> a = InputAddress("input.amplitude")
+    >>> a.attribute, a.key, a.name
+    ('amplitude', 'input_amplitude', 'input.amplitude')
+    """
+
+    field: str
+    index: None = None  # type: ignore[assignment]
+
+    @property
+    def attribute(self) -> str:
+        """The input's attribute that the grid sets."""
+        return self.field[len(_INPUT_PREFIX) :]
+
+    @property
+    def key(self) -> str:
+        """Identifier form, as a keyword of `Grid.product`: 'input_amplitude'."""
+        return "input_" + self.attribute
+
+    @property
+    def name(self) -> str:
+        """Canonical form: 'input.amplitude'."""
+        return self.field
+
+
+_INPUT_PREFIX = "input."
+
+
+def _address(name) -> ParameterAddress | InputAddress:
+    name = str(name)
+    for prefix in (_INPUT_PREFIX, "input_"):
+        if name.startswith(prefix) and name[len(prefix) :].isidentifier():
+            return InputAddress(_INPUT_PREFIX + name[len(prefix) :])
+    return parse_parameter(name)
+
+
+def _input_attributes(addresses) -> tuple[tuple[int, str], ...]:
+    """(column, attribute) of the grid names that set the input's attributes."""
+    return tuple((j, a.attribute) for j, a in enumerate(addresses) if isinstance(a, InputAddress))
+
+
+def _set_input(i_ext, attributes, values):
+    """`i_ext` with each named attribute set to its value (broadcast to the attribute's shape)."""
+    if not attributes:
+        return i_ext
+    names = [name for _, name in attributes]
+    new = [
+        jnp.full(jnp.shape(getattr(i_ext, name)), value, jnp.result_type(getattr(i_ext, name)))
+        for name, value in zip(names, values)
+    ]
+    return eqx.tree_at(lambda inp: [getattr(inp, name) for name in names], i_ext, new)
+
+
+def _describe_input(i_ext):
+    """A JSON-ready description of an input in time (for fingerprints and provenance): an
+    `equinox.Module`'s class and field values, else a function's qualified name."""
+    if i_ext is None:
+        return None
+    cls = type(i_ext)
+    if isinstance(i_ext, eqx.Module):
+        fields = {}
+        for f in dataclasses.fields(i_ext):
+            x = getattr(i_ext, f.name)
+            fields[f.name] = (
+                np.asarray(x).tolist() if eqx.is_array(x) or np.isscalar(x) else repr(x)
+            )
+        return {"type": f"{cls.__module__}.{cls.__qualname__}", **fields}
+    qualname = getattr(i_ext, "__qualname__", repr(i_ext))
+    return {"function": f"{getattr(i_ext, '__module__', '?')}.{qualname}"}
+
+
+def _check_input(model, grid: Grid) -> None:
+    """Grid names 'input.X' need a model with an `i_ext` input that has an array attribute X."""
+    for name, addr in zip(grid.names, grid.addresses):
+        if not isinstance(addr, InputAddress):
+            continue
+        i_ext = getattr(model, "i_ext", None)
+        if i_ext is None:
+            raise ParameterError(
+                name,
+                "sets an attribute of the input in time: give the model one "
+                "(i_ext=jaxmf.inputs.Sinusoid(...))",
+            )
+        if not isinstance(i_ext, eqx.Module) or not eqx.is_array(
+            getattr(i_ext, addr.attribute, None)
+        ):
+            raise ParameterError(
+                name,
+                f"{type(i_ext).__name__} has no array attribute {addr.attribute!r} to sweep",
+            )
 
 
 def _column(name: str, values) -> np.ndarray:
@@ -164,8 +269,9 @@ class Grid(eqx.Module):
         Parameter addresses (`jaxmf.params.parse_parameter`), stored in their key form:
         `eta_bar` sets every population, `eta_bar[1]` (stored as `eta_bar_1`) population 1
         only, `g[0,1]` (`g_0_1`) one conductance, `kappa` the fractions [kappa, 1 - kappa] of
-        two populations. Two names that set the same entry ('eta_bar' and 'eta_bar_0') are
-        refused.
+        two populations, `input.amplitude` (`input_amplitude`) an attribute of the model's
+        input in time (`MeanFieldModel.i_ext`, `NetworkModel.i_ext`). Two names that set the
+        same entry ('eta_bar' and 'eta_bar_0') are refused.
     design : str
         'product', 'points', 'random' or 'latin_hypercube'.
     columns : tuple of numpy.ndarray
@@ -359,7 +465,7 @@ class Grid(eqx.Module):
         return int(np.prod(self.shape))
 
     @property
-    def addresses(self) -> tuple[ParameterAddress, ...]:
+    def addresses(self) -> tuple[ParameterAddress | InputAddress, ...]:
         """Where each grid parameter lives in `Params` (`jaxmf.params.parse_parameter`)."""
         return tuple(_address(n) for n in self.names)
 
@@ -509,6 +615,8 @@ def _validate_grid(params: Params, grid: Grid) -> None:
     """Each grid value must give valid Params (checked at each parameter's min and max)."""
     n_pop = params.n_populations
     for name, addr, col in zip(grid.names, grid.addresses, grid.columns):
+        if isinstance(addr, InputAddress):  # checked against the model's input (_check_input)
+            continue
         if addr.field == "kappa" and n_pop != 2:
             raise ParameterError(name, f"kappa needs two populations; these params have {n_pop}")
         if addr.index is not None and any(i >= n_pop for i in addr.index):
@@ -630,6 +738,10 @@ class MeanFieldModel(eqx.Module):
         'chen_campbell', 'nicola_campbell' or 'mpr'.
     blowup : float
         Bound beyond which a point is stopped and flagged 'diverged'.
+    i_ext : jaxmf.inputs.Input, callable or None
+        An input in time common to every point (``t -> scalar or (P,)``, added to
+        ``params.i_ext``; `solve_meanfield`'s `i_ext`). The grid may set its array attributes
+        ('input.amplitude').
 
     Raises
     ------
@@ -653,6 +765,7 @@ class MeanFieldModel(eqx.Module):
     max_steps: int = eqx.field(static=True, default=20_000)
     model: str = eqx.field(static=True, default="chen_campbell")
     blowup: float = eqx.field(static=True, default=1e8)
+    i_ext: Any = None  # a pytree of arrays (unhashable): not a static field
 
     kind = "meanfield"
 
@@ -713,7 +826,7 @@ class MeanFieldModel(eqx.Module):
         """
         return None
 
-    def trace(self, params: Params, aux) -> tuple[Trace, Any]:
+    def trace(self, params: Params, aux, i_ext=None) -> tuple[Trace, Any]:
         """The mean field of one point, sampled after the transient.
 
         Parameters
@@ -722,6 +835,8 @@ class MeanFieldModel(eqx.Module):
             One point's parameters.
         aux
             What `prepare` returned (None).
+        i_ext : jaxmf.inputs.Input or callable, optional
+            The point's input in time (default: the model's `i_ext`).
 
         Returns
         -------
@@ -749,6 +864,7 @@ class MeanFieldModel(eqx.Module):
             atol=self.atol,
             max_steps=int(self.max_steps),
             blowup=float(self.blowup),
+            i_ext=self.i_ext if i_ext is None else i_ext,
             throw=False,
         )
         return Trace(t=ts, r=res.r, v=res.v, w=res.w, s=res.s), res.status
@@ -790,10 +906,11 @@ class MeanFieldModel(eqx.Module):
         >>> d["kind"], d["t1"], d["model"]
         ('meanfield', 200.0, 'chen_campbell')
         """
-        return {
-            "kind": self.kind,
-            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
-        }
+        d = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            x = getattr(self, f.name)
+            d[f.name] = _describe_input(x) if f.name == "i_ext" else x
+        return d
 
 
 class NetworkModel(eqx.Module):
@@ -823,6 +940,9 @@ class NetworkModel(eqx.Module):
         'float32' or 'float64'.
     scheme, sampler
         As in `jaxmf.simulate_network`.
+    i_ext : jaxmf.inputs.Input, callable or None
+        An input in time common to every point and neuron (`jaxmf.network.run`'s `i_ext`).
+        The grid may set its array attributes ('input.amplitude').
 
     Raises
     ------
@@ -847,6 +967,7 @@ class NetworkModel(eqx.Module):
     dtype: str = eqx.field(static=True, default="float32")
     scheme: Any = eqx.field(static=True, default=EulerReset())
     sampler: Any = eqx.field(static=True, default=Quantiles())
+    i_ext: Any = None  # a pytree of arrays (unhashable): not a static field
 
     kind = "network"
 
@@ -926,6 +1047,8 @@ class NetworkModel(eqx.Module):
         100
         """
         for addr, name in zip(grid.addresses, grid.names):
+            if isinstance(addr, InputAddress):
+                continue
             if addr.field in ("fractions", "kappa"):
                 raise ParameterError(
                     name,
@@ -940,8 +1063,14 @@ class NetworkModel(eqx.Module):
         # The step must suit the most excitable point of the grid.
         worst = params
         for addr, col in zip(grid.addresses, grid.columns):
+            if isinstance(addr, InputAddress):
+                continue
             if addr.field in ("eta_bar", "delta_eta", "i_ext"):
                 worst = set_parameters(worst, [addr], [float(col.max())])
+        if self.i_ext is not None:
+            worst = eqx.tree_at(
+                lambda q: q.i_ext, worst, jnp.abs(worst.i_ext) + self._input_bound(grid)
+            )
         validate_run(
             jax.tree.map(np.asarray, worst),
             network,
@@ -954,7 +1083,20 @@ class NetworkModel(eqx.Module):
         )
         return network
 
-    def trace(self, params: Params, network) -> tuple[Trace, jax.Array]:
+    def _input_bound(self, grid: Grid) -> float:
+        """The largest |input| over the run at any grid point: every combination of the swept
+        attributes' extreme values (the bounds of the inputs are monotone in each)."""
+        attributes = _input_attributes(grid.addresses)
+        extremes = [
+            (float(grid.columns[j].min()), float(grid.columns[j].max())) for j, _ in attributes
+        ]
+        bound = 0.0
+        for values in itertools.product(*extremes):
+            i_ext = _set_input(self.i_ext, attributes, values)
+            bound = max(bound, input_bound(i_ext, 0.0, float(self.t1)))
+        return bound
+
+    def trace(self, params: Params, network, i_ext=None) -> tuple[Trace, jax.Array]:
         """Simulate one point from the all-zero state and keep the bins after the transient.
 
         Parameters
@@ -963,6 +1105,8 @@ class NetworkModel(eqx.Module):
             One point's parameters.
         network : Network
             What `prepare` returned.
+        i_ext : jaxmf.inputs.Input or callable, optional
+            The point's input in time (default: the model's `i_ext`).
 
         Returns
         -------
@@ -989,6 +1133,7 @@ class NetworkModel(eqx.Module):
             n_records=self.n_records,
             record_every=int(self.record_every),
             scheme=self.scheme,
+            i_ext=self.i_ext if i_ext is None else i_ext,
         )
         k0 = self.first_record
         t = self.bin_time * jnp.arange(k0 + 1, self.n_records + 1, dtype=dtype)
@@ -1034,7 +1179,10 @@ class NetworkModel(eqx.Module):
         d = {"kind": self.kind}
         for f in dataclasses.fields(self):
             x = getattr(self, f.name)
-            d[f.name] = repr(x) if isinstance(x, eqx.Module) else x
+            if f.name == "i_ext":
+                d[f.name] = _describe_input(x)
+            else:
+                d[f.name] = repr(x) if isinstance(x, eqx.Module) else x
         return d
 
 
@@ -1132,8 +1280,13 @@ def _observable_table(model, observables) -> tuple[tuple[str, Callable, str], ..
 def _point_function(model, addresses, table):
     """f(base params, aux, x (names,)) -> ({name: value}, status) for one point."""
 
+    attributes = _input_attributes(addresses)
+    columns = [j for j, a in enumerate(addresses) if not isinstance(a, InputAddress)]
+    addresses = [addresses[j] for j in columns]
+
     def f(base, aux, x):
-        params = set_parameters(base, addresses, x)
+        values = x[jnp.asarray(columns, jnp.int32)] if attributes else x
+        params = set_parameters(base, addresses, values)
         if isinstance(model, _FunctionModel):
             out = dict(model.fn(params))
             status = out.pop("status", None)
@@ -1149,7 +1302,11 @@ def _point_function(model, addresses, table):
             if isinstance(status, type(RESULTS.successful)):
                 return out, status_codes(status)
             return out, jnp.asarray(status).astype(jnp.int8)
-        tr, status = model.trace(params, aux)
+        if attributes:
+            i_ext = _set_input(model.i_ext, attributes, [x[j] for j, _ in attributes])
+            tr, status = model.trace(params, aux, i_ext)
+        else:
+            tr, status = model.trace(params, aux)
         ok = status == RESULTS.successful
         builtin = [name for name, fn, _ in table if OBSERVABLES.get(name, (None,))[0] is fn]
         summary = (
@@ -1198,7 +1355,16 @@ _COMPILED: dict = {}
 def _chunk_runner(model, addresses, table, devices):
     """jit(vmap) of the point function, shard_mapped over `devices` (cached: repeated sweeps
     with the same model, grid names, observables and devices compile once per chunk shape)."""
-    key = (model, addresses, tuple((n, id(fn)) for n, fn, _ in table), tuple(d.id for d in devices))
+    # An input in time holds arrays (unhashable): it is known by its identity, which the cached
+    # function keeps alive.
+    i_ext = getattr(model, "i_ext", None)
+    model_key = model if i_ext is None else (dataclasses.replace(model, i_ext=None), id(i_ext))
+    key = (
+        model_key,
+        addresses,
+        tuple((n, id(fn)) for n, fn, _ in table),
+        tuple(d.id for d in devices),
+    )
     if key in _COMPILED:
         return _COMPILED[key]
     from jax.sharding import Mesh, NamedSharding
@@ -1419,9 +1585,11 @@ def sweep(
         Product, points, random or Latin hypercube design.
     model : str, MeanFieldModel, NetworkModel or callable
         'meanfield' (`MeanFieldModel`; options t1, transient, save_dt, rtol, atol,
-        max_steps, model, blowup), 'network' (`NetworkModel`; options t1, n, dt, record_every,
-        transient, smooth_time, dtype, scheme, sampler), one of those objects, or a function
-        params -> {name: array} (vmapped; its outputs are the observables).
+        max_steps, model, blowup, i_ext), 'network' (`NetworkModel`; options t1, n, dt,
+        record_every, transient, smooth_time, dtype, scheme, sampler, i_ext), one of those
+        objects, or a function params -> {name: array} (vmapped; its outputs are the
+        observables). With ``i_ext=jaxmf.inputs.Sinusoid(...)`` every point gets that input in
+        time; grid names 'input.amplitude' (keyword ``input_amplitude``) set its attributes.
     observables : sequence or None
         Names from `OBSERVABLES` (default regime, r_mean, burst_period) or
         (name, function of (`Trace`, smooth_window)) pairs. Regime and burst observables come
@@ -1504,6 +1672,7 @@ def sweep(
     model = _make_model(model, options)
     table = _observable_table(model, observables)
     _validate_grid(params, grid)
+    _check_input(model, grid)
     seed = check_whole("seed", seed, minimum=0)
     devices = _local_devices(devices)
     n_pop = params.n_populations
@@ -1525,7 +1694,7 @@ def sweep(
         "grid": grid.describe(),
         "observables": [n for n, _, _ in table],
         "seed": seed,
-        "params": _params_dict(params),
+        "params": params_to_dict(params),
     }
     stamp = fingerprint(description)
     out = None if out is None else Path(out)
@@ -1751,19 +1920,6 @@ def _stored_fingerprint(out: Path) -> str | None:
         return load_sweep(out).attrs.get("fingerprint")
     except Exception:  # noqa: BLE001 - unreadable: treat as a different sweep
         return None
-
-
-def _params_dict(params: Params) -> dict:
-    """Each field as a (nested) list of floats, plus the dtype (the form `jaxmf.io` writes)."""
-    fields = {
-        f.name: np.asarray(getattr(params, f.name))
-        for f in dataclasses.fields(params)
-        if getattr(params, f.name) is not None  # an absent model extension is left out
-    }
-    dtypes = {str(x.dtype) for x in fields.values()}
-    out: dict[str, Any] = {name: x.tolist() for name, x in fields.items()}
-    out["dtype"] = dtypes.pop() if len(dtypes) == 1 else "float64"
-    return out
 
 
 def _open_parts(parts: Path, stamp, chunk_size, points_per_device, overwrite, pid):

@@ -25,6 +25,7 @@ __all__ = [
     "MonitorRows",
     "monitor_indices",
     "monitor_every",
+    "pick",
     "monitor_bytes",
     "monitor_record",
     "monitor_arrays",
@@ -262,6 +263,40 @@ def monitor_indices(monitor: Monitor, sizes: tuple[int, ...]) -> tuple[np.ndarra
         np.sort(ix[(ix >= lo) & (ix < hi)] - lo).astype(np.int32)
         for lo, hi in zip(offsets[:-1], offsets[1:])
     )
+
+
+def pick(x: jax.Array, index: jax.Array, axis_name=None) -> jax.Array:
+    """``x[index]`` of one population's neurons; inside `jax.shard_map` with the neurons split
+    along `axis_name` (`index` global), the entries this device holds and zero (False) for the
+    others, so that a sum across the devices gathers them.
+
+    Parameters
+    ----------
+    x : jax.Array
+        Shape (n,): this device's share of a population's v, w or spike mask.
+    index : jax.Array
+        Monitored neurons of the population (indices into the whole population).
+    axis_name : str, optional
+        The mesh axis the neurons are split along (None: `x` is the whole population).
+
+    Returns
+    -------
+    jax.Array
+        Shape index.shape.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf.monitors import pick
+    >>> pick(jnp.arange(5.0), jnp.asarray([0, 3])).tolist()
+    [0.0, 3.0]
+    """
+    if axis_name is None:
+        return x[index]
+    n = x.shape[0]
+    local = index - jax.lax.axis_index(axis_name) * n
+    mine = (local >= 0) & (local < n)
+    return jnp.where(mine, x[jnp.clip(local, 0, n - 1)], jnp.zeros((), x.dtype))
 
 
 def monitor_every(monitor: Monitor, record_every: int) -> int:

@@ -41,6 +41,7 @@ import numpy as np
 
 from ._results import RESULTS, status_message
 from .heterogeneity import Quantiles
+from .inputs import evaluate as evaluate_input
 from .network import SimulationError, make_network
 from .params import (
     OPTIONAL_FIELDS,
@@ -262,6 +263,7 @@ def simulate_theta(
     model: ThetaNetwork = ThetaNetwork(),
     dtype=None,
     throw: bool = True,
+    i_ext=None,
 ) -> ThetaResult:
     """Simulate the differentiable theta-neuron network from the all-zero state (theta = v = 0,
     w = 0, s = 0) to t1, recording every `record_every` steps of `model.dt`.
@@ -284,6 +286,9 @@ def simulate_theta(
     throw : bool
         Raise `SimulationError` (under jit: an `equinox.error_if` error) when the state becomes
         non-finite; with False the result comes back with status RESULTS.diverged.
+    i_ext : jaxmf.inputs.Input or callable, optional
+        An input in time (``t -> scalar or (P,)``) added to ``params.i_ext``, evaluated at each
+        step's start n dt as in `jaxmf.simulate_network`; differentiable in its arrays.
 
     Returns
     -------
@@ -346,12 +351,15 @@ def simulate_theta(
     delta = 0.5 / (p.v_peak * p.v_peak)
     two_pi = 2 * math.pi
 
-    def step(carry):
+    def step(carry, n):
         # Carry: theta, cos, sin, S(theta) per population (the trigonometric values are
         # recomputed from theta at each checkpoint, not stored), w per population, s.
+        # n: the step's index from t = 0.
         theta, cos, sin, q, w, s = carry
         gs, gse = synaptic_drive(p, s)
         A, c = p.alpha + gs, p.i_ext + gse
+        if i_ext is not None:
+            c = c + evaluate_input(i_ext, n.astype(dtype) * jnp.asarray(dt, dtype), n_pop, dtype)
         new = ([], [], [], [], [])
         counts = []
         for m in range(n_pop):
@@ -389,22 +397,22 @@ def simulate_theta(
                 theta=tuple(jnp.where(cut, jax.lax.stop_gradient(x), x) for x in c.theta)
             )
 
-        def block(c: _Carry):
+        length = _block_size(record_every) if model.checkpoint else record_every
+
+        def block(c: _Carry, b):
+            # Steps of block b of bin c.k: n = c.k * record_every + b * length + j.
+            first = c.k * record_every + b * length
             full, counts = jax.lax.scan(
-                lambda k, _: step(k),
-                expand(c),
-                None,
-                length=_block_size(record_every) if model.checkpoint else record_every,
+                lambda k, j: step(k, first + j), expand(c), jnp.arange(length)
             )
             return _Carry(full[0], full[4], full[5], c.k), jnp.sum(counts, axis=0)
 
         if model.checkpoint:
-            blk = _block_size(record_every)
             block = jax.checkpoint(block)
-            c, counts = jax.lax.scan(lambda k, _: block(k), c, None, length=record_every // blk)
+            c, counts = jax.lax.scan(block, c, jnp.arange(record_every // length))
             counts = jnp.sum(counts, axis=0)
         else:
-            c, counts = block(c)
+            c, counts = block(c, 0)
         v_mean = jnp.stack([jnp.mean(jnp.sin(t) / (1 + jnp.cos(t) + delta)) for t in c.theta])
         w_mean = jnp.stack([jnp.mean(x) for x in c.w])
         rec = (counts / (dt * record_every), v_mean, w_mean, c.s)

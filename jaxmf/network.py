@@ -50,8 +50,9 @@ from .monitors import (
     monitor_every,
     monitor_indices,
     monitor_record,
+    pick,
 )
-from .noise import add_noise, has_noise, step_key
+from .noise import add_noise, check_split_noise, has_noise, step_key
 from .params import (
     ParameterError,
     Params,
@@ -1413,7 +1414,7 @@ def run(
         )
         if has_noise(p):
             # The noise of a step depends on its absolute index only.
-            kicked = add_noise(p, vws.v, step_key(state.key, n0 + i), dt, noise_bounds)
+            kicked = add_noise(p, vws.v, step_key(state.key, n0 + i), dt, noise_bounds, axis_name)
             vws = vws._replace(v=kicked)
         if n_ras:
             hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, raster)])
@@ -1423,11 +1424,14 @@ def run(
             return vws, count + counts, first, nspk
         mv, mw, ms = carry[4]
         slot = i // every
-        hit = jnp.concatenate([mk[ix] for mk, ix in zip(masks, mon_ix)]).astype(jnp.int32)
+        # Split across devices, each fills in the neurons it holds (zero elsewhere): the buffers
+        # are summed across the devices once per bin.
+        hit = jnp.concatenate([pick(mk, ix, axis_name) for mk, ix in zip(masks, mon_ix)])
+        hit = hit.astype(jnp.int32)
         ms = ms.at[slot].add(hit)
         write = (i + 1) % every == 0
-        v_now = jnp.concatenate([vk[ix] for vk, ix in zip(vws.v, mon_ix)])
-        w_now = jnp.concatenate([wk[ix] for wk, ix in zip(vws.w, mon_ix)])
+        v_now = jnp.concatenate([pick(vk, ix, axis_name) for vk, ix in zip(vws.v, mon_ix)])
+        w_now = jnp.concatenate([pick(wk, ix, axis_name) for wk, ix in zip(vws.w, mon_ix)])
         mv = mv.at[slot].set(jnp.where(write, v_now, mv[slot]))
         mw = mw.at[slot].set(jnp.where(write, w_now, mw[slot]))
         return vws, count + counts, first, nspk, (mv, mw, ms)
@@ -1442,14 +1446,14 @@ def run(
         )
         if monitor is not None:
             per_bin = record_every // every
-            init_c = (
-                *init_c,
-                (
-                    jnp.zeros((per_bin, n_mon), dtype),
-                    jnp.zeros((per_bin, n_mon), dtype),
-                    jnp.zeros((per_bin, n_mon), jnp.int32),
-                ),
+            buffers = (
+                jnp.zeros((per_bin, n_mon), dtype),
+                jnp.zeros((per_bin, n_mon), dtype),
+                jnp.zeros((per_bin, n_mon), jnp.int32),
             )
+            if axis_name is not None:  # each device fills in its own neurons
+                buffers = jax.lax.pcast(buffers, (axis_name,), to="varying")
+            init_c = (*init_c, buffers)
         n0 = state.step + k * record_every
         # Unrolling 3 steps lets XLA fuse consecutive steps' passes (measured best on CPU).
         out = jax.lax.fori_loop(
@@ -1460,7 +1464,10 @@ def run(
             unroll=min(3, record_every),
         )
         vws, count, first, nspk = out[:4]
-        mon = None if monitor is None else MonitorRows(*(x.reshape(-1) for x in out[4]))
+        mon = None
+        if monitor is not None:
+            rows = out[4] if axis_name is None else jax.lax.psum(out[4], axis_name)
+            mon = MonitorRows(*(x.reshape(-1) for x in rows))
         v_mean, w_mean, bad = _observe(p, vws.v, vws.w, axis_name)
         rec = Records(
             r=count.astype(dtype) / (sizes_arr * bin_time),
@@ -2025,7 +2032,10 @@ def simulate_network(
         process still builds the whole network and initial state (z, v, w: 12 B per neuron in
         float32) on its first device and copies it to the host before handing each device its
         part, so that device and the host bound N. Not with batched params, `raster`, traced
-        parameters, `connectivity`, an input in time or a monitor.
+        parameters or `connectivity`. Noise, an input in time (also to a subset) and a monitor
+        give the one-device run bit for bit: each device draws its own neurons' share of the
+        one-device noise stream (`jaxmf.noise.split_draws`; needs JAX's default partitionable
+        threefry PRNG) and fills in the monitored neurons it holds.
     connectivity : FixedInDegree, FixedProbability or Connections, optional
         Sparse coupling (see `jaxmf.connectivity`): each neuron's synaptic variables are its
         own, driven by its presynaptic neurons' spikes with weight g / K; drawn from `key`
@@ -2157,18 +2167,14 @@ def simulate_network(
         or sum(len(ix) for ix in raster_index) > 0
         or _is_traced(params)
         or network.coupling is not None
-        or i_ext is not None
-        or monitor is not None
     ):
         raise ParameterError(
             "devices",
-            "a network split across devices runs one concrete parameter set without a raster, "
-            "connectivity, an input in time or a monitor",
+            "a network split across devices runs one concrete parameter set without a raster "
+            "or connectivity",
         )
-    if mesh is not None and has_noise(params):
-        raise ParameterError(
-            "devices", "noise (gamma, sigma) needs one device: the split run draws no noise"
-        )
+    if mesh is not None:
+        check_split_noise(params)
     if batched and resume is None:
         n_batch = params.eta_bar.shape[0]
         state = jax.tree.map(lambda x: jnp.broadcast_to(x, (n_batch, *jnp.shape(x))), state)
@@ -2252,10 +2258,13 @@ def simulate_network(
                 sharded_state,
                 dt,
                 n_active,
+                *_sharded_extras(i_dyn, targets, mesh),
                 scheme=scheme,
                 n_records=chunk,
                 record_every=record_every,
                 mesh=mesh,
+                i_ext_static=i_static,
+                monitor=monitor,
             )
         else:
             new_state, rec = _run_jit(
@@ -2457,16 +2466,36 @@ def _spans_processes(mesh: jax.sharding.Mesh) -> bool:
     return any(d.process_index != jax.process_index() for d in mesh.devices.flat)
 
 
-def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, record_every, mesh):
+def _run_sharded(
+    params,
+    network,
+    state,
+    dt,
+    n_active,
+    i_ext=None,
+    targets=None,
+    *,
+    scheme,
+    n_records,
+    record_every,
+    mesh,
+    i_ext_static=None,
+    monitor=None,
+):
     """`run` with every population's neurons split across `mesh` (shard_map; the spike counts
     and population sums are psum'd each step, so the state and rates equal the one-device
-    run's). The raster is empty."""
+    run's). The raster is empty. The input in time is replicated, its target masks split like
+    the neurons; each device draws its neurons' share of the noise and fills in the monitored
+    neurons it holds (`jaxmf.noise.add_noise`, `jaxmf.monitors.pick`)."""
     from jax.sharding import PartitionSpec as P
 
     split = tuple(P("neurons") for _ in network.sizes)
+    i_ext = eqx.combine(i_ext, i_ext_static) if i_ext_static is not None else i_ext
+    i_dyn, i_static = eqx.partition(i_ext, eqx.is_array) if i_ext is not None else (None, None)
 
-    def local(params, z, v, w, s, step, dt, n_active, past, x):
-        st = NetworkState(v=v, w=w, s=s, step=step, key=jnp.zeros((), jnp.uint32), past=past, x=x)
+    def local(params, z, v, w, s, step, dt, n_active, past, x, key, i_dyn, targets):
+        st = NetworkState(v=v, w=w, s=s, step=step, key=key, past=past, x=x)
+        i_local = eqx.combine(i_dyn, i_static) if i_static is not None else i_dyn
         new, rec = run(
             params,
             Network(sizes=network.sizes, z=z),
@@ -2477,13 +2506,19 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
             scheme=scheme,
             n_active=n_active,
             axis_name="neurons",
+            i_ext=i_local,
+            targets=targets,
+            monitor=monitor,
         )
         return new.v, new.w, new.s, new.step, rec, new.past, new.x
 
     v, w, s_new, step_new, rec, past, x = jax.shard_map(
         local,
         mesh=mesh,
-        in_specs=(P(), split, split, split, P(), P(), P(), P(), P(), P()),
+        in_specs=(
+            *(P(), split, split, split, P(), P(), P(), P(), P(), P(), P(), P()),
+            P() if targets is None else split,
+        ),
         out_specs=(split, split, P(), P(), P(), P(), P()),
     )(
         params,
@@ -2496,9 +2531,24 @@ def _run_sharded(params, network, state, dt, n_active, *, scheme, n_records, rec
         n_active,
         state.past,
         state.x,
+        state.key,
+        i_dyn,
+        targets,
     )
     state = NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key, past=past, x=x)
     return state, rec
+
+
+def _sharded_extras(i_dyn, targets, mesh) -> tuple:
+    """(input arrays, target masks) for `_run_sharded_jit`, as global arrays across processes."""
+    if not _spans_processes(mesh):
+        return i_dyn, targets
+    from jax.sharding import PartitionSpec as P
+
+    return (
+        None if i_dyn is None else _on_mesh(i_dyn, mesh, P()),
+        None if targets is None else _on_mesh(targets, mesh, P("neurons")),
+    )
 
 
 def _sharded_inputs(params, network, state, n_active, mesh):
@@ -2515,7 +2565,10 @@ def _sharded_inputs(params, network, state, n_active, mesh):
         w=_on_mesh(state.w, mesh, split),
         s=_on_mesh(state.s, mesh, P()),
         step=_on_mesh(state.step, mesh, P()),
-        key=state.key,
+        key=jax.random.wrap_key_data(
+            _on_mesh(jax.random.key_data(state.key), mesh, P()),
+            impl=jax.random.key_impl(state.key),
+        ),
         past=None if state.past is None else _on_mesh(state.past, mesh, P()),
         x=None if state.x is None else _on_mesh(state.x, mesh, P()),
     )
@@ -2528,7 +2581,14 @@ def _run_sharded_jit(*args, **kwargs):
         _run_jit_cache["sharded"] = jax.jit(
             _run_sharded,
             compiler_options=_compiler_options(),
-            static_argnames=("scheme", "n_records", "record_every", "mesh"),
+            static_argnames=(
+                "scheme",
+                "n_records",
+                "record_every",
+                "mesh",
+                "i_ext_static",
+                "monitor",
+            ),
         )
     return _run_jit_cache["sharded"](*args, **kwargs)
 

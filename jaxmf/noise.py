@@ -12,7 +12,9 @@ a step dt the network adds, after the scheme's deterministic step, the kick
 gamma dt xi_i + sigma sqrt(dt) zeta_i with xi_i standard Cauchy and zeta_i standard normal
 (`add_noise`; first-order Lie splitting, the order of the spike schemes). The random numbers of
 step k are drawn from ``fold_in(state.key, k)`` (`step_key`), so a run is reproducible from its
-key, does not depend on how it is cut into chunks, and a resumed run continues the same stream.
+key, does not depend on how it is cut into chunks, and a resumed run continues the same stream. A
+network split across devices (``simulate_network(..., devices=K)``) draws on each device its own
+neurons' share of that same stream (`split_draws`), so it equals the one-device run bit for bit.
 
 At the cut-off (`EulerReset`, v_peak = -v_reset standing for infinity) a kick may not carry v
 further outside [v_reset, v_peak] than the deterministic step already did: a kick to or past
@@ -59,9 +61,11 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.extend.random as jax_random
 import jax.numpy as jnp
+import numpy as np
 
-from .params import Params
+from .params import ParameterError, Params
 
 __all__ = [
     "RHEOBASE_RATE",
@@ -71,6 +75,8 @@ __all__ = [
     "gaussian_rheobase_rate",
     "has_noise",
     "step_key",
+    "split_draws",
+    "check_split_noise",
 ]
 
 RHEOBASE_RATE = 3.0 / (math.sqrt(math.pi) * 12.0 ** (1.0 / 6.0) * math.gamma(1.0 / 6.0))
@@ -214,7 +220,16 @@ def step_key(key: jax.Array, step) -> jax.Array:
     return jax.random.fold_in(key, step)
 
 
-def add_noise(params: Params, v: tuple, key: jax.Array, dt, bounds=None) -> tuple:
+def _draw(kind: str, key: jax.Array, v: jax.Array, axis_name) -> jax.Array:
+    """Standard Cauchy or normal numbers, one per neuron of `v` (this device's share when the
+    population is split along `axis_name`)."""
+    if axis_name is None:
+        return getattr(jax.random, kind)(key, v.shape, v.dtype)
+    start = jax.lax.axis_index(axis_name) * v.shape[0]
+    return split_draws(key, kind, start, v.shape[0], v.dtype)
+
+
+def add_noise(params: Params, v: tuple, key: jax.Array, dt, bounds=None, axis_name=None) -> tuple:
     """Add one step's noise kicks gamma dt xi + sigma sqrt(dt) zeta to every neuron's v.
 
     Parameters
@@ -231,6 +246,10 @@ def add_noise(params: Params, v: tuple, key: jax.Array, dt, bounds=None) -> tupl
         ``(v_reset, v_peak)`` for a scheme with a cut-off: a kick may not carry v further
         outside [v_reset, v_peak] than it already is (see the module docstring). None: no
         clamp (the passage schemes).
+    axis_name : str, optional
+        Inside `jax.shard_map` with each population's neurons split evenly along this mesh
+        axis: each device draws its own neurons' share of the one-device kicks (`split_draws`),
+        so the split run equals the one-device run bit for bit.
 
     Returns
     -------
@@ -254,13 +273,116 @@ def add_noise(params: Params, v: tuple, key: jax.Array, dt, bounds=None) -> tupl
         kick = jnp.zeros_like(vm)
         if params.gamma is not None:
             scale = (params.gamma[m] * dt).astype(vm.dtype)
-            kick = kick + scale * jax.random.cauchy(key_cauchy, vm.shape, vm.dtype)
+            kick = kick + scale * _draw("cauchy", key_cauchy, vm, axis_name)
         if params.sigma is not None:
             scale = (params.sigma[m] * jnp.sqrt(dt)).astype(vm.dtype)
-            kick = kick + scale * jax.random.normal(key_normal, vm.shape, vm.dtype)
+            kick = kick + scale * _draw("normal", key_normal, vm, axis_name)
         kicked = vm + kick
         if bounds is not None:
             v_reset, v_peak = bounds
             kicked = jnp.clip(kicked, jnp.minimum(vm, v_reset), jnp.maximum(vm, v_peak))
         out.append(kicked)
     return tuple(out)
+
+
+def check_split_noise(params: Params) -> None:
+    """Refuse noise on a network split across devices where the split draws could not equal the
+    one-device stream (`split_draws` needs the default threefry keys with
+    ``jax_threefry_partitionable``, JAX's default since 0.5).
+
+    Parameters
+    ----------
+    params : Params
+        The run's parameters.
+
+    Raises
+    ------
+    ParameterError
+        Noise with another PRNG implementation or ``jax_threefry_partitionable=False``.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> from jaxmf.noise import check_split_noise
+    >>> check_split_noise(presets.chen_campbell_2022(gamma=0.01)) is None
+    True
+    """
+    if not has_noise(params):
+        return
+    impl = jax.config.jax_default_prng_impl  # type: ignore[attr-defined]
+    partitionable = jax.config.jax_threefry_partitionable  # type: ignore[attr-defined]
+    if impl != "threefry2x32" or not partitionable:
+        raise ParameterError(
+            "devices",
+            "noise on a network split across devices needs the threefry2x32 PRNG with "
+            f"jax_threefry_partitionable=True (here {impl}, partitionable={partitionable}); "
+            "run it on one device",
+        )
+
+
+def _uniform_slice(key: jax.Array, start, n: int, dtype, minval, maxval) -> jax.Array:
+    """``jax.random.uniform(key, (N,), dtype, minval, maxval)[start:start + n]`` for any N >
+    start + n, drawing only those n values: with partitionable threefry, value i is the hash of
+    the counter i (jax._src.random.threefry2x32 and core._uniform, public pieces only)."""
+    finfo = jnp.finfo(dtype)
+    nbits, nmant = finfo.bits, finfo.nmant
+    lo = (jnp.asarray(start, jnp.uint32) + jnp.arange(n, dtype=jnp.uint32)).astype(jnp.uint32)
+    hashed = jax_random.threefry_2x32(
+        jax.random.key_data(key), jnp.concatenate([jnp.zeros_like(lo), lo])
+    )
+    b1, b2 = hashed[:n], hashed[n:]
+    if nbits == 64:
+        uint = jnp.uint64
+        bits = jax.lax.shift_left(b1.astype(uint), jnp.asarray(32, uint)) | b2.astype(uint)
+    else:
+        uint = jnp.uint32
+        bits = b1 ^ b2
+    float_bits = jax.lax.shift_right_logical(bits, jnp.asarray(nbits - nmant, uint))
+    float_bits = float_bits | jnp.asarray(np.array(1.0, dtype).view(np.dtype(uint)), uint)
+    floats = jax.lax.bitcast_convert_type(float_bits, dtype) - jnp.asarray(1.0, dtype)
+    minval, maxval = jnp.asarray(minval, dtype), jnp.asarray(maxval, dtype)
+    return jax.lax.max(minval, floats * (maxval - minval) + minval)
+
+
+def split_draws(key: jax.Array, kind: str, start, n: int, dtype) -> jax.Array:
+    """Entries start..start + n of ``jax.random.<kind>(key, (N,), dtype)``, computing only those:
+    a device holding neurons start..start + n - 1 of a population draws exactly their share of
+    the one-device run's noise (needs `check_split_noise`'s conditions).
+
+    Parameters
+    ----------
+    key : jax.Array
+        A threefry PRNG key.
+    kind : str
+        'cauchy' or 'normal'.
+    start : int or jax.Array
+        The first index (traced is fine; start + n < 2^32).
+    n : int
+        How many values.
+    dtype : dtype
+        float32 or float64.
+
+    Returns
+    -------
+    jax.Array
+        Shape (n,).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jaxmf.noise import split_draws
+    >>> key = jax.random.key(1)
+    >>> whole = jax.random.cauchy(key, (10,), "float32")
+    >>> bool((split_draws(key, "cauchy", 4, 3, "float32") == whole[4:7]).all())
+    True
+    """
+    dtype = jnp.dtype(dtype)
+    if kind == "cauchy":
+        u = _uniform_slice(key, start, n, dtype, jnp.finfo(dtype).eps, 1.0)
+        pi = jnp.asarray(np.pi, dtype)
+        return jax.lax.tan(pi * (u - jnp.asarray(0.5, dtype)))
+    if kind == "normal":
+        lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
+        u = _uniform_slice(key, start, n, dtype, lo, 1.0)
+        return jnp.asarray(np.sqrt(2), dtype) * jax.lax.erf_inv(u)
+    raise ValueError(f"kind: 'cauchy' or 'normal'; got {kind!r}")

@@ -112,6 +112,9 @@ def test_simulate_float64_with_plot(tmp_path):
         (["--dt", "0.01"], "dt"),
         (["--t1", "2.05"], "t1"),
         (["--scheme", "rk4"], "--scheme"),
+        (["--sampler", "cauchy"], "--sampler"),
+        (["--sampler", "gaussian:match=std"], "--sampler"),
+        (["--sampler", "lorentzian:match=iqr"], "--sampler"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, name):
@@ -119,6 +122,23 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, name):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxmf: error: ") and name in err[0]
     assert not list(tmp_path.iterdir())
+
+
+def test_sampler_option_sets_the_excitability_distribution(tmp_path, capsys):
+    assert _simulate(tmp_path, "--no-plot", "--sampler", "uniform:match=iqr") == 0
+    saved = io.load_network_result(tmp_path / "network.npz")
+    assert saved.meta["sampler"] == {"name": "Uniform", "match": "iqr", "random": False}
+    # Matched by quartiles: evenly spaced standard values inside [-2, 2], quartiles at -+1.
+    z = np.sort(np.asarray(io.restore_network_result(saved).network.z[0], float))
+    assert z.shape == (200,) and -2 < z[0] and z[-1] < 2
+    np.testing.assert_allclose(np.diff(z), np.diff(z)[0], rtol=1e-4)
+    np.testing.assert_allclose(np.quantile(z, [0.25, 0.5, 0.75]), [-1, 0, 1], atol=0.02)
+    # A resumed run keeps it (the sampler is read back from the file).
+    capsys.readouterr()
+    resume = ["simulate", "--resume", str(tmp_path / "network.npz"), "--t1", "4", "--quiet"]
+    assert main([*resume, "--no-plot"]) == 0
+    again = io.load_network_result(tmp_path / "network.npz")
+    assert again.meta["sampler"] == saved.meta["sampler"] and again.t[-1] == pytest.approx(4.0)
 
 
 def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, capsys, monkeypatch):

@@ -305,3 +305,29 @@ def test_levenberg_marquardt_fits_the_papers_network():
     assert float(res.params.w_jump[0, 0]) == pytest.approx(W_JUMP, rel=0.01)
     hist = np.asarray(res.loss_history[:, 0])
     assert np.nanmin(hist) < 1e-3 * hist[0]
+
+
+@pytest.mark.slow  # ~9 CPU-s: five theta-network compilations (values and a gradient)
+def test_theta_network_takes_an_input_in_time():
+    model = ThetaNetwork(n=100, dt=1e-2)
+    p = jaxmf.presets.chen_campbell_2022(eta_bar=0.25)
+
+    def run(i_ext=None, params=p):
+        return simulate_theta(params, 10.0, 20, model=model, i_ext=i_ext)
+
+    # A constant input is a shift of params.i_ext.
+    const = run(jaxmf.inputs.Sinusoid(0.0, 1.0, offset=0.1))
+    shifted = run(params=p.replace(i_ext=p.i_ext + 0.1))
+    np.testing.assert_allclose(const.r, shifted.r, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(const.w_mean, shifted.w_mean, rtol=0, atol=1e-12)
+    # Evaluated at each step's start in absolute time, across checkpointed blocks: a switch at
+    # t = 3.37 (step 337) first changes bin 337 // 20 = 16, and nothing before it.
+    base = run()
+    switched = run(jaxmf.inputs.StepInput([3.37], [0.0, 0.3]))
+    changed = np.nonzero(np.any(np.asarray(switched.r) != np.asarray(base.r), axis=1))[0]
+    assert changed[0] == 16 and changed[-1] == 49
+    # Differentiable in the input's arrays: the gradient equals a central difference.
+    mean_rate = lambda a: run(jaxmf.inputs.Sinusoid(a, 5.0)).r.mean()
+    h = 1e-6
+    fd = (float(mean_rate(0.05 + h)) - float(mean_rate(0.05 - h))) / (2 * h)
+    np.testing.assert_allclose(float(jax.grad(mean_rate)(0.05)), fd, rtol=1e-5)

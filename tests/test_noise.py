@@ -2,6 +2,9 @@
 noise against the analytic rheobase rate, reproducibility, the cut-off rule, jit/vmap/grad."""
 
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -16,12 +19,13 @@ from jaxmf.network import EulerReset, MobiusPassage, init, make_network, run, si
 from jaxmf.noise import (
     RHEOBASE_RATE,
     add_noise,
+    check_split_noise,
     effective_half_width,
     gaussian_equivalent_gamma,
     gaussian_rheobase_rate,
     has_noise,
+    split_draws,
 )
-from jaxmf.params import ParameterError
 
 N_SMALL = 64
 RECORD = 100
@@ -193,14 +197,66 @@ def test_simulate_network_noise_resumes_and_chunks():
     assert not np.allclose(both.v_mean[1], whole.v_mean)
 
 
-@pytest.mark.slow  # builds a network and its checks eagerly: about 1 CPU-s
-def test_noise_refuses_a_split_network():
-    with pytest.raises(ParameterError, match="noise"):
-        simulate_network(
-            presets.chen_campbell_2022(gamma=0.01), n=8, t1=0.1, devices=1, progress=False
-        )
+@pytest.mark.slow  # ~2.5 CPU-s of small compilations; split_draws' doctest checks one slice
+def test_split_draws_are_slices_of_the_one_device_stream():
+    # What a device holding neurons start..start + n - 1 draws is exactly that slice of the
+    # one-device draw (jax.random's own sampler over the whole population), for any split.
+    key = jax.random.fold_in(jax.random.key(7), 3)
+    for kind in ("cauchy", "normal"):
+        for dtype in ("float32", "float64"):
+            whole = np.asarray(getattr(jax.random, kind)(key, (600,), dtype))
+            parts = [np.asarray(split_draws(key, kind, 200 * i, 200, dtype)) for i in range(3)]
+            np.testing.assert_array_equal(np.concatenate(parts), whole)
     assert has_noise(presets.chen_campbell_2022(sigma=0.0))
     assert not has_noise(presets.chen_campbell_2022())
+    check_split_noise(presets.chen_campbell_2022(gamma=0.01))  # the default PRNG: allowed
+
+
+_SPLIT_SCRIPT = """
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp, numpy as np, jaxmf
+from jaxmf import network as nw
+assert len(jax.devices()) == 4
+drive = jaxmf.inputs.Sinusoid(amplitude=0.3, period=1.0)
+cases = [
+    (nw.EulerReset(), 1e-3, jaxmf.presets.bursting(gamma=0.05, sigma=0.5), 400, jnp.float64,
+     0.5, [0, 77, 150, 399]),
+    (nw.MobiusPassage(), 2e-2, jaxmf.presets.two_population(gamma=[0.02, 0.01]), (320, 80),
+     jnp.float32, None, [0, 99, 100, 319]),
+]
+for scheme, dt, p, n, dtype, fraction, neurons in cases:
+    kw = dict(n=n, t1=4.0, dt=dt, record_every=int(round(0.4 / dt)), scheme=scheme,
+              dtype=dtype, progress=False, key=jax.random.key(3), i_ext=drive,
+              input_neurons=fraction, monitor=jaxmf.Monitor(neurons, every=5))
+    one = jaxmf.simulate_network(p, **kw)
+    four = jaxmf.simulate_network(p, devices=4, **kw)
+    pairs = [(one.r, four.r), (one.s, four.s), *zip(one.state.v, four.state.v),
+             *zip(one.state.w, four.state.w), (one.monitor.v, four.monitor.v),
+             (one.monitor.w, four.monitor.w), (one.monitor.spikes, four.monitor.spikes)]
+    for a, b in pairs:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert float(np.sum(one.r)) > 0 and int(np.sum(one.monitor.spikes)) > 0
+    # The noise is on: without it the run differs.
+    quiet = jaxmf.simulate_network(p.replace(gamma=None, sigma=None), devices=4, **kw)
+    assert not np.array_equal(np.asarray(quiet.state.v[0]), np.asarray(four.state.v[0]))
+    np.testing.assert_allclose(four.w_mean, one.w_mean, rtol=4 * np.finfo(dtype).eps)
+print("ok")
+"""
+
+
+@pytest.mark.slow  # ~25 CPU-s: a fresh interpreter with 4 fake devices compiling six runs
+def test_noise_input_and_monitor_on_four_devices_equal_one_device():
+    # Each device draws its neurons' share of the one-device noise (split_draws), gets the
+    # common input (its target mask split like the neurons) and fills in the monitored neurons
+    # it holds: the split run is the one-device run bit for bit.
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    out = subprocess.run(
+        [sys.executable, "-c", _SPLIT_SCRIPT], env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
 
 
 @pytest.mark.slow  # two network compilations and 2e5 noisy neuron-steps: about 10 CPU-s

@@ -309,6 +309,80 @@ def test_network_sweep_equals_batched_simulation():
     assert list(ds["status"].values.astype(str)) == ["ok", "ok"]
 
 
+def test_network_sweep_with_an_input_in_time_equals_single_runs():
+    # The input's amplitude is a grid axis; each point equals its own run with that input.
+    drive = jaxmf.inputs.Sinusoid(amplitude=0.0, period=0.5, offset=0.2)
+    grid = Grid.product(input_amplitude=[0.0, 0.8], eta_bar=[0.3])
+    opts = dict(n=64, t1=2.0, dt=1e-3, record_every=100, transient=0.5, dtype="float64")
+    ds = sweep(
+        _base(),
+        grid,
+        model="network",
+        observables=("r_mean", "v_mean"),
+        progress=False,
+        i_ext=drive,
+        **opts,
+    )
+    assert ds["r_mean"].dims == ("input_amplitude", "eta_bar")
+    for i, amplitude in enumerate((0.0, 0.8)):
+        for j, eta in enumerate((0.3,)):
+            res = jaxmf.simulate_network(
+                _base().replace(eta_bar=eta),
+                n=64,
+                t1=2.0,
+                dt=1e-3,
+                record_every=100,
+                dtype=jnp.float64,
+                progress=False,
+                i_ext=jaxmf.inputs.Sinusoid(amplitude=amplitude, period=0.5, offset=0.2),
+            )
+            keep = np.asarray(res.t) > 0.5 + 1e-9
+            np.testing.assert_allclose(
+                float(ds["v_mean"][i, j]), np.asarray(res.v_mean)[keep, 0].mean(), rtol=1e-12
+            )
+            np.testing.assert_allclose(
+                float(ds["r_mean"][i, j]), np.asarray(res.r)[keep, 0].mean(), rtol=1e-12
+            )
+    # The input reached the network, and the dataset's provenance records it.
+    assert not np.allclose(ds["v_mean"][0], ds["v_mean"][1])
+    model = json.loads(ds.attrs["model"])
+    assert model["i_ext"]["type"].endswith("Sinusoid") and model["i_ext"]["offset"] == 0.2
+
+
+@pytest.mark.slow  # ~10 CPU-s: compiles the vmapped mean-field solve with an input
+def test_meanfield_sweep_with_an_input_in_time_equals_single_solves():
+    drive = jaxmf.inputs.Sinusoid(amplitude=0.05, period=100.0)
+    grid = Grid.product(input_amplitude=[0.0, 0.05], eta_bar=[0.12, 0.2])
+    opts = dict(t1=400.0, transient=200.0, save_dt=0.5)
+    ds = sweep(
+        _base(),
+        grid,
+        observables=("r_mean", "w_mean", "burst_period"),
+        progress=False,
+        i_ext=drive,
+        **opts,
+    )
+    plain = sweep(
+        _base(), Grid.product(eta_bar=[0.12, 0.2]), observables=("r_mean",), progress=False, **opts
+    )
+    ts = np.linspace(200.0, 400.0, 401)
+    for i, amplitude in enumerate((0.0, 0.05)):
+        for j, eta in enumerate((0.12, 0.2)):
+            res = jaxmf.solve_meanfield(
+                _base().replace(eta_bar=eta),
+                t1=400.0,
+                ts=ts,
+                rtol=1e-6,
+                atol=1e-9,
+                i_ext=jaxmf.inputs.Sinusoid(amplitude=amplitude, period=100.0),
+            )
+            np.testing.assert_allclose(float(ds["r_mean"][i, j]), np.mean(res.r), rtol=1e-5)
+            np.testing.assert_allclose(float(ds["w_mean"][i, j]), np.mean(res.w), rtol=1e-5)
+    # Zero amplitude is the unforced sweep; the forcing moves the rate.
+    np.testing.assert_allclose(ds["r_mean"][0].values, plain["r_mean"].values, rtol=1e-5)
+    assert np.all(np.abs(ds["r_mean"][1].values / ds["r_mean"][0].values - 1) > 1e-3)
+
+
 # Files, resume, interruption
 
 
@@ -645,6 +719,20 @@ print("RESULT", jax.process_index(), jax.process_count(), ds.attrs["fingerprint"
         (lambda: sweep(_base(), Grid.product(delta_eta=[-0.01, 0.02])), "delta_eta", ">= 0"),
         (lambda: sweep(_base(), Grid.product(**{"w_jump[1]": [0.01]})), "w_jump_1", "out of range"),
         (lambda: sweep(_base(), Grid.product(kappa=[0.5])), "kappa", "two populations"),
+        (
+            lambda: sweep(_base(), Grid.product(input_amplitude=[0.1])),
+            "input_amplitude",
+            "give the model one",
+        ),
+        (
+            lambda: sweep(
+                _base(),
+                Grid.product(input_width=[0.1]),
+                i_ext=jaxmf.inputs.Sinusoid(0.1, 10.0),
+            ),
+            "input_width",
+            "no array attribute 'width'",
+        ),
         (
             lambda: sweep(_base(), Grid.product(eta_bar=[0.1]), rtoll=1e-3),
             "rtoll",

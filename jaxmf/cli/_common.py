@@ -192,6 +192,95 @@ def scheme_name(class_name: str | None) -> str:
     return by_class.get(class_name or "", "euler")
 
 
+SAMPLER_HELP = (
+    "excitability distribution of the neurons: quantiles (Lorentzian, deterministic, the "
+    "default), random (Lorentzian draws from --seed), lorentzian, gaussian or uniform, with "
+    "options after a colon: match=hwhm|iqr (gaussian, uniform: matched to the Lorentzian by "
+    "half-width or by quartiles) and random (draws instead of quantiles), e.g. "
+    "gaussian:match=iqr,random; the mean field stays the Lorentzian one"
+)
+SAMPLER_KINDS = ("quantiles", "random", "lorentzian", "gaussian", "uniform")
+
+
+def sampler_of(text: str):
+    """The excitability sampler of a `--sampler` value (`SAMPLER_HELP`); `UsageError` else.
+
+    Parameters
+    ----------
+    text : str
+        ``KIND[:OPTION,...]``: KIND one of `SAMPLER_KINDS`, OPTION ``match=hwhm|iqr`` or
+        ``random``.
+
+    Returns
+    -------
+    Quantiles, RandomDraws, Gaussian or Uniform
+
+    Raises
+    ------
+    UsageError
+        An unknown kind or option (the CLI exits 2 with one line).
+
+    Examples
+    --------
+    >>> from jaxmf.cli._common import sampler_of
+    >>> sampler_of("gaussian:match=iqr,random")
+    Gaussian(match='iqr', random=True)
+    >>> type(sampler_of("lorentzian:random")).__name__
+    'RandomDraws'
+    """
+    from .. import heterogeneity as het
+
+    kind, _, rest = str(text).strip().partition(":")
+    kind = kind.strip().lower()
+    if kind not in SAMPLER_KINDS:
+        raise UsageError(
+            "--sampler",
+            f"choose {', '.join(SAMPLER_KINDS)} (options :match=...,random); got {text!r}",
+        )
+    random, match = kind == "random", None
+    for item in (x.strip() for x in rest.split(",") if x.strip()):
+        name, eq, value = (x.strip() for x in item.partition("="))
+        if name == "random" and not eq:
+            random = True
+        elif name == "match" and value in ("hwhm", "iqr") and kind in ("gaussian", "uniform"):
+            match = value
+        else:
+            allowed = "match=hwhm|iqr, random" if kind in ("gaussian", "uniform") else "random"
+            raise UsageError("--sampler", f"{kind} takes the options {allowed}; got {item!r}")
+    if kind in ("gaussian", "uniform"):
+        cls = het.Gaussian if kind == "gaussian" else het.Uniform
+        return cls(match=match or "hwhm", random=random)
+    return het.RandomDraws() if random else het.Quantiles()
+
+
+def sampler_spec(described: dict | None) -> str:
+    """The `--sampler` value of a sampler as a run's metadata describes it (`jaxmf.io`).
+
+    Parameters
+    ----------
+    described : dict or None
+        ``{"name": class name, **fields}`` (None: the default sampler).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from jaxmf.cli._common import sampler_spec
+    >>> sampler_spec({"name": "Uniform", "match": "iqr", "random": False})
+    'uniform:match=iqr'
+    >>> sampler_spec(None)
+    'quantiles'
+    """
+    described = described or {}
+    name = described.get("name")
+    if name in ("Gaussian", "Uniform"):
+        spec = f"{name.lower()}:match={described.get('match', 'hwhm')}"
+        return spec + (",random" if described.get("random") else "")
+    return "random" if name == "RandomDraws" else "quantiles"
+
+
 def add_output_options(parser, name: str) -> None:
     """--out FOLDER (default results/), --name STEM (default `name`) and --no-plot."""
     parser.add_argument(

@@ -18,6 +18,7 @@ from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    SAMPLER_HELP,
     SCHEME_HELP,
     SCHEME_NAMES,
     UsageError,
@@ -29,6 +30,8 @@ from ._common import (
     positive,
     prepare_out,
     preset_title,
+    sampler_of,
+    sampler_spec,
     scheme_name,
     scheme_of,
     timings,
@@ -73,11 +76,7 @@ def add_parser(sub) -> None:
         choices=tuple(SCHEME_NAMES),
         help=SCHEME_HELP,
     )
-    sim.add_argument(
-        "--sampler",
-        choices=("quantiles", "random"),
-        help="Lorentzian excitabilities: deterministic quantiles (default) or random",
-    )
+    sim.add_argument("--sampler", metavar="KIND[:OPTIONS]", help=SAMPLER_HELP)
     sim.add_argument("--seed", type=whole, help="PRNG seed (default 0)")
     sim.add_argument("--raster", type=whole, help="neurons whose spikes are kept (default 200)")
     add_max_memory(sim, "the network")
@@ -185,7 +184,7 @@ def _load_resumed(args):
     args.name = args.name or stem.name
     args.n, args.dt, args.record_every = meta["n"], meta["dt"], meta["record_every"]
     args.dtype, args.raster = meta["dtype"], meta["n_raster"]
-    args.sampler = {"RandomDraws": "random"}.get((meta["sampler"] or {}).get("name"), "quantiles")
+    args.sampler = sampler_spec(meta["sampler"])
     args.seed = meta["seed"]
     args.scheme = args.scheme or scheme_name((meta["scheme"] or {}).get("name"))
     return prior, meta
@@ -195,7 +194,6 @@ def run(args, command: str) -> int:
     import jax
 
     from .. import io
-    from ..heterogeneity import Quantiles, RandomDraws
     from ..network import (
         SimulationError,
         SimulationInterrupted,
@@ -210,6 +208,7 @@ def run(args, command: str) -> int:
     for name, default in RUN_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
+    sampler = sampler_of(args.sampler)
     if prior is None:
         params = get_preset(args.preset, units=args.units, **overrides)
     else:
@@ -235,7 +234,6 @@ def run(args, command: str) -> int:
         jax.config.update("jax_enable_x64", True)
 
     scheme = scheme_of(args.scheme)
-    sampler = {"quantiles": Quantiles(), "random": RandomDraws()}[args.sampler]
     drive, monitor = input_of(args), _monitor_of(args)
     extra = {"command": command, "preset": args.preset}
     if drive is not None:
