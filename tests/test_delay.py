@@ -281,7 +281,8 @@ def cooke_grossman_hopf_delays(a0, a1, tau_max):
 
 @pytest.mark.slow  # roots on a 101-point grid and the Hopf Newton compile ~10 CPU-s
 def test_hopf_delays_match_the_closed_form_of_the_crossing():
-    from jaxmf.delay import continue_delay, delayed_jacobians
+    from jaxmf.dde_bifurcation import continue_delay
+    from jaxmf.delay import delayed_jacobians
 
     p = presets.chen_campbell_2022(eta_bar=0.25)
     branch = continue_delay(p, bounds=(0.0, 10.0), points=101)
