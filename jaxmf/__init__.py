@@ -6,6 +6,7 @@ The public surface is re-exported here; see the README and each function's docst
 from . import analysis as analysis
 from . import cache as cache
 from . import dde as dde
+from . import dde_bifurcation as dde_bifurcation
 from . import dde_cycles as dde_cycles
 from . import delay as delay
 from . import inputs as inputs
@@ -70,7 +71,8 @@ from .cycles import Cycle as Cycle
 from .cycles import continue_cycles as continue_cycles
 from .cycles import cycle_at as cycle_at
 from .cycles import cycle_from_trajectory as cycle_from_trajectory
-from .delay import continue_delay as continue_delay
+from .dde_bifurcation import continue_delay as continue_delay
+from .dde_bifurcation import continue_delay_hopf as continue_delay_hopf
 from .heterogeneity import FromSamples as FromSamples
 from .heterogeneity import Gaussian as Gaussian
 from .heterogeneity import Quantiles as Quantiles

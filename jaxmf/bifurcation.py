@@ -1825,8 +1825,8 @@ def continue_equilibria(
     params = check_params(params)
     if params.delay is not None:
         if parse_parameter(param, params.n_populations).field == "delay":
-            # Imported here: jaxmf.delay builds on this module's Branch.
-            from .delay import continue_delay
+            # Imported here: jaxmf.dde_bifurcation builds on this module's Branch.
+            from .dde_bifurcation import continue_delay
 
             return continue_delay(params, param, bounds, start=start)
         raise ParameterError(

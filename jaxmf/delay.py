@@ -26,8 +26,6 @@ s means on [t0, t0 + tau].
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -37,18 +35,15 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
-from ._results import RESULTS, raise_or_flag
+from ._field import exact_rates
+from ._results import RESULTS
 from .dde import characteristic_roots, solve_dde
-from .noise import effective_half_width
+from .inputs import StepInput
 from .params import (
     ParameterError,
     Params,
-    check_whole,
-    parse_parameter,
-    set_parameter,
     synaptic_drive,
 )
-from .synapses import gap_junction_drive
 
 __all__ = [
     "DelayLine",
@@ -60,11 +55,11 @@ __all__ = [
     "check_delay_line",
     "uses_dde",
     "delayed_meanfield_field",
+    "DelayedSolution",
     "solve_delayed_meanfield",
     "delayed_jacobians",
     "delayed_eigenvalues",
     "delayed_stability",
-    "continue_delay",
 ]
 
 
@@ -449,18 +444,7 @@ def _field(t, y, lagged, params: Params, inp, zero):
     seen = jnp.where(zero, s[pre], past).reshape(n_pop, n_pop)
     gs, gse = delayed_synaptic_drive(params, seen)
     extra = jnp.zeros((), y.dtype) if inp is None else jnp.asarray(inp(t), y.dtype)
-    i_total = params.i_ext + extra
-    # The terms of the undelayed field (meanfield.chen_campbell): noise widens the Lorentzian,
-    # gap junctions act without delay.
-    dr = effective_half_width(params) / jnp.pi + 2 * r * v - r * (params.alpha + gs)
-    dv = v * v - params.alpha * v - (jnp.pi * r) ** 2 + gse - gs * v - w + params.eta_bar + i_total
-    if params.g_el is not None:
-        G, G_vbar = gap_junction_drive(params, v)
-        dr = dr - G * r
-        dv = dv + (G_vbar - G * v)
-    dw = params.a * (params.b * v - w) + params.w_jump * r
-    ds = -s / params.tau_s + params.s_jump * r
-    return jnp.concatenate([dr, dv, dw, ds])
+    return jnp.concatenate(exact_rates(params, r, v, w, s, gs, gse, params.i_ext + extra))
 
 
 class _History(eqx.Module):
@@ -477,6 +461,40 @@ class _History(eqx.Module):
 DDE_MAX_STEPS = 50_000
 
 
+class DelayedSolution(NamedTuple):
+    """The delayed mean field at the save times, as `solve_delayed_meanfield` returns it
+    (`solve_meanfield` wraps it in a `MeanFieldResult`).
+
+    Attributes
+    ----------
+    t : jax.Array
+        Shape (T,). The save times.
+    r, v, w, s : jax.Array
+        Shape (T, P) each.
+    status : RESULTS
+        successful, max_steps_reached, or diverged (non-finite values or `blowup` crossed).
+    n_steps : jax.Array
+        The accepted steps.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jaxmf import presets
+    >>> sol = solve_delayed_meanfield(presets.chen_campbell_2022(eta_bar=0.25, delay=1.0),
+    ...                               jnp.linspace(0.0, 10.0, 3), t0=0.0, t1=10.0)
+    >>> sol._fields
+    ('t', 'r', 'v', 'w', 's', 'status', 'n_steps')
+    """
+
+    t: jax.Array
+    r: jax.Array
+    v: jax.Array
+    w: jax.Array
+    s: jax.Array
+    status: Any
+    n_steps: jax.Array
+
+
 def solve_delayed_meanfield(
     params: Params,
     ts: jax.Array,
@@ -491,15 +509,15 @@ def solve_delayed_meanfield(
     dt0=None,
     max_steps: int = DDE_MAX_STEPS,
     blowup=None,
-    throw: bool = True,
-):
+) -> DelayedSolution:
     """The delayed exact mean field by the method of steps (`jaxmf.dde.solve_dde`).
 
-    Called by `solve_meanfield` for parameters with a delay (`uses_dde`); use that. Runs under
-    jit and vmap; differentiates in forward mode (jvp, jacfwd: the step loop's derivative) and
-    in reverse mode (grad: a custom VJP whose backward pass is the Jacobian of the saved
-    states with respect to the parameters and initial state, computed in forward mode during
-    the forward pass, one batched solve with one direction per input number).
+    Called by `solve_meanfield` for parameters with a delay (`uses_dde`), which wraps the
+    solution in a `MeanFieldResult` and raises on failure; use that. Runs under jit and vmap;
+    differentiates in forward mode (jvp, jacfwd: the step loop's derivative) and in reverse
+    mode (grad: a custom VJP whose backward pass is the Jacobian of the saved states with
+    respect to the parameters and initial state, computed in forward mode during the forward
+    pass, one batched solve with one direction per input number).
 
     Parameters
     ----------
@@ -523,32 +541,26 @@ def solve_delayed_meanfield(
         The step budget (it sizes the stored interpolants).
     blowup : float, optional
         Flag the solve as diverged when max |y| at the saved times exceeds this.
-    throw : bool
-        Raise (under jit: fail at run time) unless successful.
 
     Returns
     -------
-    MeanFieldResult
-        The solution at `ts`, model 'chen_campbell'.
+    DelayedSolution
+        The solution at `ts` and its status (never raises on a failed solve).
 
     Raises
     ------
     ParameterError
         Both y0 and history given.
-    NumericalError
-        With `throw`, on a failed solve.
 
     Examples
     --------
     >>> import jax.numpy as jnp
     >>> from jaxmf import presets
-    >>> res = solve_delayed_meanfield(presets.chen_campbell_2022(eta_bar=0.25, delay=1.0),
+    >>> sol = solve_delayed_meanfield(presets.chen_campbell_2022(eta_bar=0.25, delay=1.0),
     ...                               jnp.linspace(0.0, 100.0, 11), t0=0.0, t1=100.0)
-    >>> res.r.shape, res.message
-    ((11, 1), '')
+    >>> sol.r.shape, sol.status == RESULTS.successful
+    ((11, 1), Array(True, dtype=bool))
     """
-    from .meanfield import MeanFieldResult, StepInput
-
     if y0 is not None and history is not None:
         raise ParameterError("history", "give either y0 (a constant history) or history")
     dtype = params.eta_bar.dtype
@@ -578,17 +590,7 @@ def solve_delayed_meanfield(
         over = jnp.nanmax(jnp.abs(ys)) > blowup
         status = RESULTS.where(over, RESULTS.diverged, status)
     r, v, w, s = jnp.split(ys, 4, axis=-1)
-    res = MeanFieldResult(
-        t=ts, r=r, v=v, w=w, s=s, status=status, n_steps=n_steps, model="chen_campbell"
-    )
-    if not throw:
-        return res
-    return raise_or_flag(
-        res,
-        "r",
-        "solve_meanfield (chen_campbell with delay)",
-        "try looser rtol/atol or a larger max_steps",
-    )
+    return DelayedSolution(t=ts, r=r, v=v, w=w, s=s, status=status, n_steps=n_steps)
 
 
 class _DDEConfig(NamedTuple):
@@ -773,177 +775,3 @@ def delayed_stability(eq, params: Params):
     top = jnp.max(jnp.where(jnp.isnan(roots.real), -jnp.inf, roots.real), axis=-1)
     stable = valid & (top < 0)
     return eqx.tree_at(lambda e: (e.eigenvalues, e.stable), eq, (roots, stable))
-
-
-def _delays_at(base: Params, address, value) -> jax.Array:
-    return jnp.reshape(set_parameter(base, address, value).delay, (-1,))
-
-
-def _hopf_residual(u, a0, a1, base: Params, address, c):
-    """Delta(i omega; tau) v = 0 and c^H v = 1 as 2n + 2 real equations in
-    u = (Re v, Im v, omega, tau)."""
-    n = a0.shape[0]
-    v = jax.lax.complex(u[:n], u[n : 2 * n])
-    omega, tau = u[2 * n], u[2 * n + 1]
-    delta = _delta(jax.lax.complex(jnp.zeros_like(omega), omega), a0, a1, base, address, tau)
-    res = jnp.concatenate([delta @ v, (jnp.conj(c) @ v - 1.0)[None]])
-    return jnp.concatenate([res.real, res.imag])
-
-
-def _delta(lam, a0, a1, base: Params, address, value):
-    """The characteristic matrix lambda I - A0 - sum_k A_k exp(-lambda tau_k) at one delay value."""
-    cdtype = lam.dtype
-    tau = _delays_at(base, address, value).astype(cdtype)
-    phase = jnp.exp(-lam * tau)
-    eye = jnp.eye(a0.shape[0], dtype=cdtype)
-    return lam * eye - a0.astype(cdtype) - jnp.einsum("k,kij->ij", phase, a1.astype(cdtype))
-
-
-@functools.partial(jax.jit, static_argnums=(4,))
-def _refine_hopf(a0, a1, base: Params, value, address, omega):
-    """Newton on `_hopf_residual` from (tau, omega) = (value, omega); returns (omega, tau,
-    max residual)."""
-    delta = _delta(jax.lax.complex(jnp.zeros_like(omega), omega), a0, a1, base, address, value)
-    _, _, vh = jnp.linalg.svd(delta)
-    c = jnp.conj(vh[-1])
-    n = a0.shape[0]
-    u = jnp.concatenate([c.real, c.imag, jnp.stack([omega, value])])
-
-    def step(_, u):
-        f = lambda x: _hopf_residual(x, a0, a1, base, address, c)
-        du = jnp.linalg.solve(jax.jacfwd(f)(u), -f(u))
-        return jnp.where(jnp.all(jnp.isfinite(du)), u + du, u)
-
-    u = jax.lax.fori_loop(0, 20, step, u)
-    res = jnp.max(jnp.abs(_hopf_residual(u, a0, a1, base, address, c)))
-    return u[2 * n], u[2 * n + 1], res
-
-
-@functools.partial(jax.jit, static_argnums=(4, 5))
-def _roots_along(a0, a1, base: Params, values, address, n_nodes: int):
-    return jax.vmap(
-        lambda t: characteristic_roots(
-            a0, a1, _delays_at(base, address, t), n_nodes=n_nodes, n_roots=a0.shape[0]
-        )
-    )(values)
-
-
-def continue_delay(
-    params: Params,
-    param: str = "delay",
-    bounds=(0.0, 10.0),
-    *,
-    start=None,
-    points: int = 201,
-    n_nodes: int = 20,
-):
-    """An equilibrium of the delayed mean field along a delay: its stability and Hopf points.
-
-    The equilibria do not depend on the delay (a constant past is the present), so the branch
-    is one state; along the delay its characteristic roots move (`delayed_eigenvalues` on a
-    grid of `points` delays). Where the number of roots with positive real part changes, a
-    pair crosses the imaginary axis: the Hopf point (tau*, omega*) is refined by Newton on
-    Delta(i omega; tau) v = 0, c^H v = 1 (the roots of a delay equation cross at lambda = i
-    omega with omega > 0; lambda = 0 does not depend on the delay). The first Lyapunov
-    coefficient of a delay equation's Hopf point is not computed (NaN).
-
-    Parameters
-    ----------
-    params : Params
-        The parameters (a delay is added, zero, when absent).
-    param : str, default 'delay'
-        'delay' (every entry) or one entry 'delay[m,k]'.
-    bounds : tuple of float, default (0.0, 10.0)
-        The delay interval (>= 0).
-    start : None, int or Array
-        The equilibrium: None (the first of `meanfield_equilibria`), an index into that list,
-        or a flat state (r, v, w, s blocks).
-    points : int, default 201
-        Grid points on `bounds`.
-    n_nodes : int, default 20
-        Chebyshev nodes of the discretisation (raise it for delays much longer than the
-        slowest oscillation).
-
-    Returns
-    -------
-    Branch
-        kind 'equilibrium', param (param,), values (points + Hopf points, 1), eigenvalues the
-        4P rightmost characteristic roots, `stable`, and `special_points` the Hopf points
-        (`frequency` omega*, `data['direction']` +1 where stability is lost with growing
-        delay, -1 where it is regained, `converged` when the Newton residual is below 1e-10,
-        1e-4 in float32).
-
-    Raises
-    ------
-    ParameterError
-        `param` is not a delay, bad bounds or grid.
-
-    Examples
-    --------
-    >>> from jaxmf import presets
-    >>> b = continue_delay(presets.chen_campbell_2022(eta_bar=0.25), bounds=(0.0, 3.0), points=31)
-    >>> [(sp.kind, round(float(sp.value), 2)) for sp in b.special_points]
-    [('hopf', 1.86)]
-    """
-    from .bifurcation import Branch, SpecialPoint
-    from .meanfield import meanfield_equilibria
-
-    address = parse_parameter(param, params.n_populations)
-    if address.field != "delay":
-        raise ParameterError("param", f"must be 'delay' or 'delay[m,k]'; got {param!r}")
-    lo, hi = (float(x) for x in bounds)
-    if not (0 <= lo < hi and math.isfinite(hi)):
-        raise ParameterError("bounds", f"must satisfy 0 <= low < high; got {bounds!r}")
-    points = check_whole("points", points, minimum=2)
-    base = params if params.delay is not None else params.replace(delay=0.0)
-    if start is None or isinstance(start, (int, np.integer)):
-        eq = meanfield_equilibria(base.replace(delay=None))
-        i = 0 if start is None else int(start)
-        if not 0 <= i < eq.count:
-            raise ParameterError("start", f"there are {eq.count} equilibria; got index {i}")
-        x = jnp.concatenate([eq.r[i], eq.v[i], eq.w[i], eq.s[i]])
-    else:
-        x = jnp.asarray(start, base.eta_bar.dtype)
-    a0, a1 = delayed_jacobians(x, base)
-    values = jnp.linspace(lo, hi, points, dtype=x.dtype)
-    roots = np.asarray(_roots_along(a0, a1, base, values, address, n_nodes))
-    re = np.where(np.isnan(roots.real), -np.inf, roots.real)
-    unstable = np.sum(re > 0, axis=1)
-    specials = []
-    for j in np.nonzero(np.diff(unstable) != 0)[0]:
-        # The crossing pair: nearest the imaginary axis on both sides.
-        k_a, k_b = np.argmin(np.abs(re[j])), np.argmin(np.abs(re[j + 1]))
-        ra, rb = roots[j, k_a], roots[j + 1, k_b]
-        frac = ra.real / (ra.real - rb.real) if ra.real != rb.real else 0.5
-        guess = float(values[j] + frac * (values[j + 1] - values[j]))
-        omega, tau, res = _refine_hopf(
-            a0, a1, base, jnp.asarray(guess, x.dtype), address, jnp.asarray(abs(ra.imag), x.dtype)
-        )
-        tol = 1e-10 if x.dtype == jnp.float64 else 1e-4
-        ok = bool(res < tol) and float(values[j]) - 1e-9 <= float(tau) <= float(values[j + 1])
-        tau = tau if ok else jnp.asarray(guess, x.dtype)
-        specials.append(
-            SpecialPoint(
-                kind="hopf",
-                param=(param,),
-                value=tau,
-                state=x,
-                params=set_parameter(base, address, tau),
-                index=int(j + 1),
-                converged=ok,
-                frequency=jnp.abs(omega) if ok else jnp.asarray(abs(ra.imag)),
-                data={"direction": int(np.sign(unstable[j + 1] - unstable[j]))},
-            )
-        )
-    stable = np.all(re < 0, axis=1)
-    return Branch(
-        kind="equilibrium",
-        param=(param,),
-        values=values[:, None],
-        states=jnp.broadcast_to(x, (points, x.shape[0])),
-        eigenvalues=jnp.asarray(roots),
-        stable=jnp.asarray(stable),
-        base=base,
-        special_points=tuple(specials),
-        message=f"{len(specials)} Hopf point(s) on delay in [{lo:g}, {hi:g}]",
-    )

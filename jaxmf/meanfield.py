@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from ._field import exact_rates
 from ._results import RESULTS, from_diffrax, raise_or_flag, status_message
 from .delay import DDE_MAX_STEPS, delayed_stability, solve_delayed_meanfield, uses_dde
 from .inputs import StepInput, jump_times
@@ -169,17 +170,10 @@ def chen_campbell(
     r, v, w, s = y[:4]
     gs, gse = synaptic_drive(params, s)
     i_total = params.i_ext + _input(inp, t, params.i_ext.dtype)
-    dr = effective_half_width(params) / jnp.pi + 2 * r * v - r * (params.alpha + gs)
-    dv = v * v - params.alpha * v - (jnp.pi * r) ** 2 + gse - gs * v - w + params.eta_bar + i_total
-    if params.g_el is not None:
-        G, G_vbar = gap_junction_drive(params, v)
-        dr = dr - G * r
-        dv = dv + (G_vbar - G * v)
-    dw = params.a * (params.b * v - w) + params.w_jump * r
+    dr, dv, dw, ds = exact_rates(params, r, v, w, s, gs, gse, i_total)
     if params.tau_r is not None:
         ds, dx = _rise_rates(params, s, _rise_state(y), r)
         return MeanFieldRiseState(dr, dv, dw, ds, dx)
-    ds = -s / params.tau_s + params.s_jump * r
     return MeanFieldState(dr, dv, dw, ds)
 
 
@@ -655,7 +649,7 @@ def solve_meanfield(
             raise ParameterError(
                 "delay", "the delayed mean field is model='chen_campbell' with its own DDE solver"
             )
-        return solve_delayed_meanfield(
+        sol = solve_delayed_meanfield(
             params,
             jnp.linspace(t0, t1, n_default, dtype=dtype) if ts is None else ts,
             t0=t0,
@@ -668,7 +662,15 @@ def solve_meanfield(
             dt0=dt0,
             max_steps=DDE_MAX_STEPS if max_steps == 1_000_000 else max_steps,
             blowup=blowup,
-            throw=throw,
+        )
+        res = MeanFieldResult(*sol, model="chen_campbell")
+        if not throw:
+            return res
+        return raise_or_flag(
+            res,
+            "r",
+            "solve_meanfield (chen_campbell with delay)",
+            "try looser rtol/atol or a larger max_steps",
         )
     if history is not None:
         raise ParameterError("history", "a history function needs a nonzero delay")

@@ -281,7 +281,8 @@ def cooke_grossman_hopf_delays(a0, a1, tau_max):
 
 @pytest.mark.slow  # roots on a 101-point grid and the Hopf Newton compile ~10 CPU-s
 def test_hopf_delays_match_the_closed_form_of_the_crossing():
-    from jaxmf.delay import continue_delay, delayed_jacobians
+    from jaxmf.dde_bifurcation import continue_delay
+    from jaxmf.delay import delayed_jacobians
 
     p = presets.chen_campbell_2022(eta_bar=0.25)
     branch = continue_delay(p, bounds=(0.0, 10.0), points=101)
@@ -311,3 +312,93 @@ def test_code_without_the_delayed_model_refuses_a_delay_instead_of_ignoring_it()
         jaxmf.simulate_network(
             p.replace(delay=0.002), n=50, t1=1.0, connectivity=jaxmf.FixedInDegree(k=5)
         )
+
+
+def linear_hopf_curve(a, b_start, bounds_b, branch=0):
+    """The Hopf curve of x' = a x + b x(t - tau) in (tau, b) from the crossing on `branch`."""
+    from jaxmf.bifurcation import SpecialPoint
+
+    omega = np.sqrt(b_start**2 - a**2)
+    tau0 = (np.arccos(-a / b_start) + 2 * np.pi * branch) / omega
+    p = {"a": a, "b": b_start, "tau": tau0}
+    hopf = SpecialPoint(
+        kind="hopf", param=("tau",), value=tau0, state=np.zeros(1), params=p, frequency=omega
+    )
+    return jaxmf.continue_delay_hopf(
+        p,
+        hopf,
+        ("tau", "b"),
+        ((0.0, 30.0), bounds_b),
+        vector_field=lambda x, lag, q: q["a"] * x + q["b"] * lag[0],
+        delays=lambda q: q["tau"][None],
+    )
+
+
+@pytest.mark.slow  # two curves, the corrector and the characteristic roots compile ~8 CPU-s
+def test_hopf_curve_of_the_scalar_dde_is_the_closed_form():
+    # Hayes / Cooke-Grossman: at lambda = i omega, a + b cos(omega tau) = 0 and
+    # omega = -b sin(omega tau), so omega = sqrt(b^2 - a^2), tau = (arccos(-a/b) + 2 pi k)/omega.
+    a = -1.0
+    for branch in (0, 1):
+        curve = linear_hopf_curve(a, -2.0, (-4.0, -1.2), branch)
+        tau, b = np.asarray(curve.values).T
+        omega = np.sqrt(b**2 - a**2)
+        assert len(tau) > 10 and np.ptp(b) > 2.7  # from bound to bound
+        assert np.max(np.abs(tau - (np.arccos(-a / b) + 2 * np.pi * branch) / omega)) < 1e-8
+        assert np.max(np.abs(np.asarray(curve.data["omega"]) - omega)) < 1e-8
+        # The first crossing leaves every other root in the left half plane; on the second,
+        # the first pair is already unstable.
+        stable = np.asarray(curve.stable)
+        assert (np.all(stable), np.any(stable)) == ((True, True) if branch == 0 else (False, False))
+        assert curve.special_points == ()
+
+
+@pytest.fixture(scope="module")
+def delayed_hopf_curves():
+    p = presets.chen_campbell_2022(eta_bar=0.25)
+    hopf = jaxmf.continue_delay(p, bounds=(0.0, 10.0), points=101).special_points
+    curves = [
+        jaxmf.continue_delay_hopf(p, sp, ("delay", "eta_bar"), ((0.0, 10.0), (0.0, 0.5)))
+        for sp in hopf
+    ]
+    return p, hopf, curves
+
+
+@pytest.mark.slow  # three curves, roots along them and continue_delay at 4 eta_bar ~60 CPU-s
+def test_delayed_meanfield_hopf_curve_agrees_with_one_parameter_hopf_points(
+    delayed_hopf_curves,
+):
+    from jaxmf.dde import characteristic_roots
+    from jaxmf.delay import delayed_jacobians
+
+    p, hopf, curves = delayed_hopf_curves
+    first = curves[0]
+    values, omega = np.asarray(first.values), np.asarray(first.data["omega"])
+    # The curve passes through the point it started from.
+    start = np.array([float(hopf[0].value), 0.25])
+    assert np.min(np.linalg.norm(values - start, axis=1)) < 1e-12
+    for i in np.linspace(0, len(values) - 1, 4).astype(int):
+        tau, eta = values[i]
+        q = p.replace(eta_bar=eta, delay=tau)
+        eq = jaxmf.meanfield_equilibria(q.replace(delay=None))
+        x = np.concatenate([eq.r[0], eq.v[0], eq.w[0], eq.s[0]])
+        assert np.max(np.abs(x - np.asarray(first.states[i]))) < 1e-10
+        a0, a1 = delayed_jacobians(x, q)
+        roots = characteristic_roots(a0, a1, np.reshape(tau, (1,)), n_roots=6)
+        on_axis = roots[np.abs(roots.real) < 1e-8]
+        assert np.allclose(np.sort(on_axis.imag), [-omega[i], omega[i]], atol=1e-8)
+        # The one-parameter continuation at this eta_bar finds the same point.
+        branch = jaxmf.continue_delay(
+            p.replace(eta_bar=eta), bounds=(max(tau - 0.5, 0.0), tau + 0.5), points=21
+        )
+        taus = [float(sp.value) for sp in branch.special_points]
+        k = int(np.argmin(np.abs(np.array(taus) - tau)))
+        assert abs(taus[k] - tau) < 1e-8
+        assert abs(float(branch.special_points[k].frequency) - omega[i]) < 1e-8
+    # The curves from the second and third Hopf points cross at one double-Hopf point, found
+    # on each with the two frequencies swapped.
+    (hh2,), (hh3,) = curves[1].special_points, curves[2].special_points
+    assert hh2.kind == hh3.kind == "hh" and hh2.converged and hh3.converged
+    assert np.max(np.abs(np.asarray(hh2.value) - np.asarray(hh3.value))) < 1e-8
+    assert abs(float(hh2.frequency) - hh3.data["omega2"]) < 1e-8
+    assert abs(float(hh3.frequency) - hh2.data["omega2"]) < 1e-8

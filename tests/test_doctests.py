@@ -27,6 +27,8 @@ MODULES = [
     "jaxmf.dde",
     "jaxmf.dde_cycles",
     "jaxmf.delay",
+    "jaxmf.dde_bifurcation",
+    "jaxmf._field",
     "jaxmf.meanfield",
     "jaxmf.network",
     "jaxmf.connectivity",

@@ -1,0 +1,636 @@
+"""Bifurcations of delay-differential equations: Hopf points in a delay and Hopf curves in two
+parameters.
+
+- `continue_delay`: an equilibrium of the delayed mean field along a delay, its rightmost
+  characteristic roots and the Hopf points where a pair crosses the imaginary axis.
+- `continue_delay_hopf`: a Hopf point of a DDE continued in two parameters (e.g. (delay,
+  eta_bar), (delay, g)) by pseudo-arclength on the defining system
+
+      F(x, p) = 0,   Delta(i omega; x, p) v = 0,   c^H v = 1,
+
+  with Delta(lambda) = lambda I - A0 - sum_k A_k exp(-lambda tau_k) the characteristic matrix of
+  the DDE linearised at the equilibrium x (the DDE analogue of `jaxmf.continue_hopf`, which
+  continues A v = i omega v). Unknowns (x, p1, p2, Re v, Im v, omega): 3n + 3 of them for
+  3n + 2 equations; the pseudo-arclength condition closes the system. The phase reference c is
+  the last accepted v, so the normalisation never degenerates.
+
+Both return the core's `Branch` and `SpecialPoint`, so the curves plot like `continue_hopf`'s
+(`jaxmf.plot.plot_branch`).
+
+Module layering: this module builds on `bifurcation` (Branch), `meanfield` (equilibria) and
+`delay` (the delayed field); `delay` itself imports neither, so `meanfield` can dispatch to it
+without an import cycle.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._newton import (
+    dense_step,
+    newton,
+    outside_domain,
+    parameter_value,
+    regula_falsi,
+    with_parameters,
+)
+from ._results import RESULTS
+from .bifurcation import Branch, ContinuationError, SpecialPoint
+from .dde import characteristic_roots
+from .delay import delayed_jacobians, delayed_meanfield_field
+from .meanfield import meanfield_equilibria
+from .params import ParameterError, Params, check_whole, parse_parameter, set_parameter
+
+__all__ = ["continue_delay", "continue_delay_hopf"]
+
+
+def _delays_at(base: Params, address, value) -> jax.Array:
+    return jnp.reshape(set_parameter(base, address, value).delay, (-1,))
+
+
+def _hopf_residual(u, a0, a1, base: Params, address, c):
+    """Delta(i omega; tau) v = 0 and c^H v = 1 as 2n + 2 real equations in
+    u = (Re v, Im v, omega, tau)."""
+    n = a0.shape[0]
+    v = jax.lax.complex(u[:n], u[n : 2 * n])
+    omega, tau = u[2 * n], u[2 * n + 1]
+    delta = _delta(jax.lax.complex(jnp.zeros_like(omega), omega), a0, a1, base, address, tau)
+    res = jnp.concatenate([delta @ v, (jnp.conj(c) @ v - 1.0)[None]])
+    return jnp.concatenate([res.real, res.imag])
+
+
+def _delta(lam, a0, a1, base: Params, address, value):
+    """The characteristic matrix lambda I - A0 - sum_k A_k exp(-lambda tau_k) at one delay value."""
+    cdtype = lam.dtype
+    tau = _delays_at(base, address, value).astype(cdtype)
+    phase = jnp.exp(-lam * tau)
+    eye = jnp.eye(a0.shape[0], dtype=cdtype)
+    return lam * eye - a0.astype(cdtype) - jnp.einsum("k,kij->ij", phase, a1.astype(cdtype))
+
+
+@functools.partial(jax.jit, static_argnums=(4,))
+def _refine_hopf(a0, a1, base: Params, value, address, omega):
+    """Newton on `_hopf_residual` from (tau, omega) = (value, omega); returns (omega, tau,
+    max residual)."""
+    delta = _delta(jax.lax.complex(jnp.zeros_like(omega), omega), a0, a1, base, address, value)
+    _, _, vh = jnp.linalg.svd(delta)
+    c = jnp.conj(vh[-1])
+    n = a0.shape[0]
+    u = jnp.concatenate([c.real, c.imag, jnp.stack([omega, value])])
+
+    def step(_, u):
+        f = lambda x: _hopf_residual(x, a0, a1, base, address, c)
+        du = jnp.linalg.solve(jax.jacfwd(f)(u), -f(u))
+        return jnp.where(jnp.all(jnp.isfinite(du)), u + du, u)
+
+    u = jax.lax.fori_loop(0, 20, step, u)
+    res = jnp.max(jnp.abs(_hopf_residual(u, a0, a1, base, address, c)))
+    return u[2 * n], u[2 * n + 1], res
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _roots_along(a0, a1, base: Params, values, address, n_nodes: int):
+    return jax.vmap(
+        lambda t: characteristic_roots(
+            a0, a1, _delays_at(base, address, t), n_nodes=n_nodes, n_roots=a0.shape[0]
+        )
+    )(values)
+
+
+def continue_delay(
+    params: Params,
+    param: str = "delay",
+    bounds=(0.0, 10.0),
+    *,
+    start=None,
+    points: int = 201,
+    n_nodes: int = 20,
+):
+    """An equilibrium of the delayed mean field along a delay: its stability and Hopf points.
+
+    The equilibria do not depend on the delay (a constant past is the present), so the branch
+    is one state; along the delay its characteristic roots move (`delayed_eigenvalues` on a
+    grid of `points` delays). Where the number of roots with positive real part changes, a
+    pair crosses the imaginary axis: the Hopf point (tau*, omega*) is refined by Newton on
+    Delta(i omega; tau) v = 0, c^H v = 1 (the roots of a delay equation cross at lambda = i
+    omega with omega > 0; lambda = 0 does not depend on the delay). The first Lyapunov
+    coefficient of a delay equation's Hopf point is not computed (NaN).
+
+    Parameters
+    ----------
+    params : Params
+        The parameters (a delay is added, zero, when absent).
+    param : str, default 'delay'
+        'delay' (every entry) or one entry 'delay[m,k]'.
+    bounds : tuple of float, default (0.0, 10.0)
+        The delay interval (>= 0).
+    start : None, int or Array
+        The equilibrium: None (the first of `meanfield_equilibria`), an index into that list,
+        or a flat state (r, v, w, s blocks).
+    points : int, default 201
+        Grid points on `bounds`.
+    n_nodes : int, default 20
+        Chebyshev nodes of the discretisation (raise it for delays much longer than the
+        slowest oscillation).
+
+    Returns
+    -------
+    Branch
+        kind 'equilibrium', param (param,), values (points + Hopf points, 1), eigenvalues the
+        4P rightmost characteristic roots, `stable`, and `special_points` the Hopf points
+        (`frequency` omega*, `data['direction']` +1 where stability is lost with growing
+        delay, -1 where it is regained, `converged` when the Newton residual is below 1e-10,
+        1e-4 in float32).
+
+    Raises
+    ------
+    ParameterError
+        `param` is not a delay, bad bounds or grid.
+
+    Examples
+    --------
+    >>> from jaxmf import presets
+    >>> b = continue_delay(presets.chen_campbell_2022(eta_bar=0.25), bounds=(0.0, 3.0), points=31)
+    >>> [(sp.kind, round(float(sp.value), 2)) for sp in b.special_points]
+    [('hopf', 1.86)]
+    """
+    address = parse_parameter(param, params.n_populations)
+    if address.field != "delay":
+        raise ParameterError("param", f"must be 'delay' or 'delay[m,k]'; got {param!r}")
+    lo, hi = (float(x) for x in bounds)
+    if not (0 <= lo < hi and math.isfinite(hi)):
+        raise ParameterError("bounds", f"must satisfy 0 <= low < high; got {bounds!r}")
+    points = check_whole("points", points, minimum=2)
+    base = params if params.delay is not None else params.replace(delay=0.0)
+    if start is None or isinstance(start, (int, np.integer)):
+        eq = meanfield_equilibria(base.replace(delay=None))
+        i = 0 if start is None else int(start)
+        if not 0 <= i < eq.count:
+            raise ParameterError("start", f"there are {eq.count} equilibria; got index {i}")
+        x = jnp.concatenate([eq.r[i], eq.v[i], eq.w[i], eq.s[i]])
+    else:
+        x = jnp.asarray(start, base.eta_bar.dtype)
+    a0, a1 = delayed_jacobians(x, base)
+    values = jnp.linspace(lo, hi, points, dtype=x.dtype)
+    roots = np.asarray(_roots_along(a0, a1, base, values, address, n_nodes))
+    re = np.where(np.isnan(roots.real), -np.inf, roots.real)
+    unstable = np.sum(re > 0, axis=1)
+    specials = []
+    for j in np.nonzero(np.diff(unstable) != 0)[0]:
+        # The crossing pair: nearest the imaginary axis on both sides.
+        k_a, k_b = np.argmin(np.abs(re[j])), np.argmin(np.abs(re[j + 1]))
+        ra, rb = roots[j, k_a], roots[j + 1, k_b]
+        frac = ra.real / (ra.real - rb.real) if ra.real != rb.real else 0.5
+        guess = float(values[j] + frac * (values[j + 1] - values[j]))
+        omega, tau, res = _refine_hopf(
+            a0, a1, base, jnp.asarray(guess, x.dtype), address, jnp.asarray(abs(ra.imag), x.dtype)
+        )
+        tol = 1e-10 if x.dtype == jnp.float64 else 1e-4
+        ok = bool(res < tol) and float(values[j]) - 1e-9 <= float(tau) <= float(values[j + 1])
+        tau = tau if ok else jnp.asarray(guess, x.dtype)
+        specials.append(
+            SpecialPoint(
+                kind="hopf",
+                param=(param,),
+                value=tau,
+                state=x,
+                params=set_parameter(base, address, tau),
+                index=int(j + 1),
+                converged=ok,
+                frequency=jnp.abs(omega) if ok else jnp.asarray(abs(ra.imag)),
+                data={"direction": int(np.sign(unstable[j + 1] - unstable[j]))},
+            )
+        )
+    stable = np.all(re < 0, axis=1)
+    return Branch(
+        kind="equilibrium",
+        param=(param,),
+        values=values[:, None],
+        states=jnp.broadcast_to(x, (points, x.shape[0])),
+        eigenvalues=jnp.asarray(roots),
+        stable=jnp.asarray(stable),
+        base=base,
+        special_points=tuple(specials),
+        message=f"{len(specials)} Hopf point(s) on delay in [{lo:g}, {hi:g}]",
+    )
+
+
+def _meanfield_field(x, lagged, p):
+    return delayed_meanfield_field(0.0, x, lagged, (p, None))
+
+
+def _meanfield_delays(p):
+    return jnp.reshape(p.delay, (-1,))
+
+
+def _linearise(field: Callable, delays: Callable, x, p):
+    """(A0, A_k stacked, tau) of the DDE linearised at the constant state x."""
+    tau = jnp.asarray(delays(p))
+    lagged = jnp.broadcast_to(x, (tau.shape[0], x.shape[0]))
+    a0 = jax.jacfwd(field, argnums=0)(x, lagged, p)
+    a1 = jax.jacfwd(field, argnums=1)(x, lagged, p)  # (n, K, n)
+    return a0, jnp.transpose(a1, (1, 0, 2)), tau
+
+
+def _characteristic_matrix(lam, a0, a1, tau):
+    cdtype = lam.dtype
+    phase = jnp.exp(-lam * tau.astype(cdtype))
+    eye = jnp.eye(a0.shape[0], dtype=cdtype)
+    return lam * eye - a0.astype(cdtype) - jnp.einsum("k,kij->ij", phase, a1.astype(cdtype))
+
+
+class _HopfSystem:
+    """The defining system of a DDE Hopf curve in u = (x, p1, p2, Re v, Im v, omega)."""
+
+    def __init__(self, field: Callable, delays: Callable, names: tuple[str, str], n: int):
+        self.field, self.delays, self.names, self.n = field, delays, names, n
+
+    def __hash__(self):
+        return hash((self.field, self.delays, self.names, self.n))
+
+    def __eq__(self, other):
+        return isinstance(other, _HopfSystem) and (
+            (self.field, self.delays, self.names, self.n)
+            == (other.field, other.delays, other.names, other.n)
+        )
+
+    def split(self, u):
+        n = self.n
+        return u[:n], u[n : n + 2], jax.lax.complex(u[n + 2 : 2 * n + 2], u[2 * n + 2 : 3 * n + 2])
+
+    def residual(self, u, c, base):
+        x, lam, v = self.split(u)
+        omega = u[3 * self.n + 2]
+        p = with_parameters(base, self.names, lam)
+        a0, a1, tau = _linearise(self.field, self.delays, x, p)
+        f = self.field(x, jnp.broadcast_to(x, (tau.shape[0], self.n)), p)
+        delta = _characteristic_matrix(jax.lax.complex(jnp.zeros_like(omega), omega), a0, a1, tau)
+        dv = delta @ v
+        norm = jnp.vdot(c, v) - 1.0
+        return jnp.concatenate([f, dv.real, dv.imag, jnp.stack([norm.real, norm.imag])])
+
+
+@functools.partial(jax.jit, static_argnames=("system",))
+def _correct_hopf(u_pred, t_dir, c, base, system: _HopfSystem, tol):
+    """Newton from u_pred on the defining system plus t_dir . (u - u_pred) = 0; returns the
+    point, the tangent there (oriented along t_dir), the iterations and max |residual|."""
+
+    def bordered(u):
+        return jnp.concatenate([system.residual(u, c, base), (t_dir @ (u - u_pred))[None]])
+
+    u, k, _ = newton(dense_step(bordered), u_pred, tol=tol, max_iter=12)
+    jac = jax.jacfwd(lambda y: system.residual(y, c, base))(u)
+    rhs = jnp.zeros(u.shape, u.dtype).at[-1].set(1.0)
+    t = jnp.linalg.solve(jnp.concatenate([jac, t_dir[None]]), rhs)
+    return u, t / jnp.linalg.norm(t), k, jnp.max(jnp.abs(system.residual(u, c, base)))
+
+
+@functools.partial(jax.jit, static_argnames=("system", "n_nodes"))
+def _roots_on_curve(us, base, system: _HopfSystem, n_nodes: int):
+    n = system.n
+
+    def one(u):
+        x, lam, _ = system.split(u)
+        a0, a1, tau = _linearise(
+            system.field, system.delays, x, with_parameters(base, system.names, lam)
+        )
+        roots = characteristic_roots(a0, a1, tau, n_nodes=n_nodes, n_roots=n + 2)
+        return roots, _second_pair(roots, u[3 * n + 2])
+
+    return jax.vmap(one)(us)
+
+
+def _second_pair(roots, omega):
+    """The rightmost root off the critical pair +-i omega (the double-Hopf test: its real part
+    crosses zero where a second pair reaches the imaginary axis)."""
+    iw = jax.lax.complex(jnp.zeros_like(omega), omega)
+    k = jnp.arange(roots.shape[0])
+    off = (k != jnp.argmin(jnp.abs(roots - iw))) & (k != jnp.argmin(jnp.abs(roots + iw)))
+    re = jnp.where(off & ~jnp.isnan(roots.real), roots.real, -jnp.inf)
+    return roots[jnp.argmax(re)]
+
+
+def _unit_null_vector(m: np.ndarray) -> np.ndarray:
+    return np.linalg.svd(m)[2][-1].conj()
+
+
+class _Tracer:
+    """Host-side pseudo-arclength along the Hopf curve (predictor, corrector, step control,
+    bounds and domain)."""
+
+    def __init__(self, system: _HopfSystem, base, bounds, tol: float, physical: Callable):
+        self.system, self.base, self.bounds, self.tol = system, base, bounds, tol
+        self.physical = physical
+
+    def correct(self, u_pred, t_dir, c):
+        u, t, k, res = _correct_hopf(
+            jnp.asarray(u_pred),
+            jnp.asarray(t_dir),
+            jnp.asarray(c),
+            self.base,
+            self.system,
+            self.tol,
+        )
+        u, t, res = np.asarray(u), np.asarray(t), float(res)
+        return u, t, int(k), bool(np.isfinite(res) and res < 1e3 * self.tol)
+
+    def phase(self, u) -> np.ndarray:
+        """The reference c with c^H v = 1 at u."""
+        v = np.asarray(self.system.split(jnp.asarray(u))[2])
+        return v / np.vdot(v, v).real
+
+    def outside(self, u) -> str:
+        n = self.system.n
+        if u[3 * n + 2] <= 0:
+            return "the frequency reached zero"
+        if not self.physical(u[:n]):
+            return "the rate reached zero"
+        return outside_domain(self.base, self.system.names, u[n : n + 2])
+
+    def trace(self, u0, t0, *, ds, ds_min, ds_max, max_points):
+        n = self.system.n
+        us, ts = [np.asarray(u0)], [np.asarray(t0)]
+        c = self.phase(u0)
+        h = ds
+        while len(us) < max_points:
+            u, t = us[-1], ts[-1]
+            up = u + h * t
+            un, tn, iters, ok = self.correct(up, t, c)
+            # Reject jumps to another branch: the tangent may turn by less than ~25 degrees and
+            # the corrector must stay near the prediction.
+            ok = ok and float(t @ tn) > 0.9 and float(np.linalg.norm(un - up)) < max(0.5 * h, 1e-9)
+            if not ok:
+                if h <= ds_min * (1 + 1e-9):
+                    return us, ts, "not_converged", f"corrector failed at step size ds_min={ds_min}"
+                h = max(h / 2, ds_min)
+                continue
+            for k, (lo, hi) in enumerate(self.bounds):
+                i = n + k
+                if not lo <= un[i] <= hi:
+                    b = lo if un[i] < lo else hi
+                    guess = u + (b - u[i]) / (un[i] - u[i]) * (un - u)
+                    e = np.zeros_like(u)
+                    e[i] = 1.0
+                    ue, te, _, okb = self.correct(guess, e, c)
+                    if okb:
+                        us.append(ue)
+                        ts.append(te if te @ t > 0 else -te)
+                    name = self.system.names[k]
+                    return us, ts, "successful", f"reached the bound {b:g} of {name}"
+            why = self.outside(un)
+            if why:
+                return us, ts, "out_of_domain", f"stopped: {why}"
+            us.append(un)
+            ts.append(tn)
+            c = self.phase(un)
+            if len(us) > 8 and float(np.linalg.norm(un - us[0])) < 0.75 * h and t @ ts[0] > 0:
+                return us, ts, "successful", "closed curve"
+            if iters <= 3:
+                h = min(1.5 * h, ds_max)
+            elif iters >= 6:
+                h = max(h / 2, ds_min)
+        return us, ts, "max_steps_reached", f"max_points={max_points} reached"
+
+
+def _double_hopf(tracer: _Tracer, us, j: int, fa: float, fb: float, n_nodes: int):
+    """The double-Hopf point between points j and j + 1 of the curve: regula falsi on the real
+    part of the second pair, each trial corrected onto the curve on the hyperplane through the
+    chord point orthogonal to the chord."""
+    system, n = tracer.system, tracer.system.n
+    ua, d = us[j], us[j + 1] - us[j]
+    c = tracer.phase(ua)
+    direction = d / np.linalg.norm(d)
+
+    def evaluate(s):
+        u, _, _, ok = tracer.correct(ua + s * d, direction, c)
+        if not ok:
+            return np.nan, None
+        _, second = _roots_on_curve(jnp.asarray(u)[None], tracer.base, system, n_nodes)
+        second = complex(np.asarray(second)[0])
+        return second.real, (u, second)
+
+    found, g = regula_falsi(evaluate, fa, fb, x_tol=1e-14)
+    converged = found is not None and abs(g) < 1e-9
+    u, second = found if found is not None else (us[j], complex(np.nan))
+    lam = u[n : n + 2]
+    return SpecialPoint(
+        kind="hh",
+        param=system.names,
+        value=jnp.asarray(lam),
+        state=jnp.asarray(u[:n]),
+        params=with_parameters(tracer.base, system.names, jnp.asarray(lam)),
+        index=int(
+            j if converged and np.linalg.norm(u - us[j]) <= np.linalg.norm(u - us[j + 1]) else j + 1
+        ),
+        converged=bool(converged),
+        frequency=jnp.asarray(u[3 * n + 2]),
+        data={"omega2": abs(second.imag)},
+    )
+
+
+_SEVERITY = ("successful", "out_of_domain", "max_steps_reached", "not_converged")
+
+
+def continue_delay_hopf(
+    params,
+    point: SpecialPoint,
+    param,
+    bounds,
+    *,
+    vector_field: Callable | None = None,
+    delays: Callable | None = None,
+    ds: float = 0.02,
+    ds_min: float = 1e-6,
+    ds_max: float = 0.2,
+    max_points: int = 500,
+    direction: str = "both",
+    n_nodes: int = 20,
+    throw: bool = True,
+) -> Branch:
+    """Continue a Hopf point of a delay-differential equation in two parameters.
+
+    Pseudo-arclength on F(x, p) = 0, Delta(i omega; x, p) v = 0, c^H v = 1 (module docstring),
+    with Delta the characteristic matrix of the DDE linearised at the equilibrium x; Newton is
+    the core's (`jaxmf._newton`), the Jacobians exact (forward mode). Any two parameters: the
+    delay itself or one of its entries ('delay', 'delay[0,1]') and any other (e.g. 'eta_bar',
+    'g'). The delayed mean field is the default system; another DDE x' = f(x, x(t - tau_1),
+    ..., x(t - tau_K); p) is given by `vector_field` and `delays` with `params` a dict of
+    scalars. Along the curve the rightmost characteristic roots are reported; no
+    codimension-two points are detected, and the first Lyapunov coefficient is not computed.
+
+    Parameters
+    ----------
+    params : Params or dict
+        Supplies the other parameter values (a dict of scalars with `vector_field`).
+    point : SpecialPoint
+        A 'hopf' point: `state` the equilibrium, `frequency` omega, `params` the parameters
+        there (from `continue_delay`).
+    param : tuple of str
+        The two names (p1, p2).
+    bounds : tuple
+        ((lo1, hi1), (lo2, hi2)); the curve also ends at the edge of the valid domain of
+        `Params`, where the rate or omega reaches zero.
+    vector_field : callable, optional
+        f(x, lagged, params) -> x' with lagged of shape (K, n) (row k: x(t - tau_k)); default
+        the delayed mean field (`jaxmf.delay.delayed_meanfield_field`).
+    delays : callable, optional
+        params -> (K,) the delays (default: `params.delay` flattened, row-major).
+    ds, ds_min, ds_max : float
+        First, smallest and largest arclength step in (x, p1, p2, v, omega).
+    max_points : int, default 500
+        Points per direction.
+    direction : str, default 'both'
+        'both', 'forward' (from the point in the direction of growing p1) or 'backward'.
+    n_nodes : int, default 20
+        Chebyshev nodes for the characteristic roots along the curve.
+    throw : bool, default True
+        Raise `ContinuationError` when the corrector fails.
+
+    Returns
+    -------
+    Branch
+        kind 'hopf', values (m, 2), states (m, n) the equilibria, eigenvalues (m, n + 2) the
+        rightmost characteristic roots, `stable` where every root off the critical pair has a
+        negative real part, data['omega'] the frequency, `special_points` the double-Hopf
+        points ('hh', `frequency` omega, data['omega2'] the second pair's), `status` and
+        `message`.
+
+    Raises
+    ------
+    ParameterError
+        A point of another kind, bad names, bounds or steps, a missing `delays`.
+    ContinuationError
+        With `throw`, when the corrector fails.
+
+    Examples
+    --------
+    x' = a x + b x(t - tau) has a Hopf curve b cos(omega tau) = -a, omega = -b sin(omega tau):
+
+    >>> import jax, numpy as np
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> from jaxmf.bifurcation import SpecialPoint
+    >>> f = lambda x, lag, p: p["a"] * x + p["b"] * lag[0]
+    >>> p = {"a": -1.0, "b": -2.0, "tau": 2 * np.pi / 3 / np.sqrt(3)}  # omega = sqrt(3)
+    >>> hopf = SpecialPoint(kind="hopf", param=("tau",), value=p["tau"], state=np.zeros(1),
+    ...                     params=p, frequency=np.sqrt(3.0))
+    >>> curve = continue_delay_hopf(p, hopf, ("tau", "b"), ((0.0, 5.0), (-4.0, -1.2)),
+    ...                             vector_field=f, delays=lambda p: p["tau"][None])
+    >>> tau, b = np.asarray(curve.values).T
+    >>> omega = np.sqrt(b**2 - 1.0)
+    >>> bool(np.max(np.abs(tau - np.arccos(1.0 / b) / omega)) < 1e-10), curve.message
+    (True, 'backward: reached the bound -4 of b; forward: reached the bound -1.2 of b')
+    """
+    if not isinstance(point, SpecialPoint) or point.kind != "hopf":
+        raise ParameterError("point", "needs a 'hopf' SpecialPoint (e.g. from continue_delay)")
+    if direction not in ("both", "forward", "backward"):
+        raise ParameterError(
+            "direction", f"must be 'both', 'forward' or 'backward'; got {direction!r}"
+        )
+    if not 0 < ds_min <= ds <= ds_max:
+        raise ParameterError(
+            "ds", f"needs 0 < ds_min <= ds <= ds_max; got {ds_min}, {ds}, {ds_max}"
+        )
+    max_points = check_whole("max_points", max_points, minimum=2)
+    names = tuple(param)
+    if len(names) != 2 or names[0] == names[1]:
+        raise ParameterError("param", f"needs two different names; got {param!r}")
+    try:
+        bnds = [(float(lo), float(hi)) for lo, hi in bounds]
+    except (TypeError, ValueError):
+        raise ParameterError("bounds", f"needs ((lo1, hi1), (lo2, hi2)); got {bounds!r}") from None
+    if len(bnds) != 2 or not all(lo < hi for lo, hi in bnds):
+        raise ParameterError(
+            "bounds", f"needs ((lo1, hi1), (lo2, hi2)) with lo < hi; got {bounds!r}"
+        )
+    base: Any
+    if vector_field is None:
+        if not isinstance(params, Params):
+            raise ParameterError("params", "give Params, or vector_field and delays for a dict")
+        field, delay_fn = _meanfield_field, _meanfield_delays
+        base = point.params if isinstance(point.params, Params) else params
+        for name in names:
+            parse_parameter(name, base.n_populations)
+        n_pop = base.n_populations
+        physical: Callable = lambda x: bool(np.all(x[:n_pop] > 0))
+    else:
+        if delays is None:
+            raise ParameterError("delays", "a vector_field needs delays(params) -> (K,)")
+        field, delay_fn = vector_field, delays
+        base = {**params, **point.params} if isinstance(point.params, dict) else params
+        physical = lambda x: True
+    x = jnp.asarray(point.state, float)
+    dtype = x.dtype
+    lam = jnp.stack([jnp.asarray(parameter_value(base, k), dtype) for k in names])
+    for k, (lo, hi) in enumerate(bnds):
+        if not lo <= float(lam[k]) <= hi:
+            raise ParameterError("bounds", f"the point's {names[k]}={float(lam[k]):g} is outside")
+    n = int(x.shape[0])
+    system = _HopfSystem(field, delay_fn, names, n)
+    omega = float(np.asarray(point.frequency))
+    if not (math.isfinite(omega) and omega > 0):
+        raise ParameterError("point", f"needs its frequency omega > 0; got {omega}")
+    a0, a1, tau = _linearise(field, delay_fn, x, with_parameters(base, names, lam))
+    delta = np.asarray(_characteristic_matrix(jnp.asarray(1j * omega), a0, a1, tau))
+    v = _unit_null_vector(delta)
+    u0 = np.concatenate([np.asarray(x), np.asarray(lam), v.real, v.imag, [omega]])
+    tol = 1e-12 if dtype == jnp.float64 else 1e-4
+    tracer = _Tracer(system, base, bnds, tol, physical)
+    jac = np.asarray(jax.jacfwd(lambda y: system.residual(y, jnp.asarray(v), base))(u0))
+    t0 = _unit_null_vector(jac).real
+    # Forward is the direction in which p1 grows (p2 where the curve is vertical in p1).
+    lead = t0[n] if abs(t0[n]) > 1e-6 else t0[n + 1]
+    t0 = -t0 if lead < 0 else t0
+    u0, t0, _, ok = tracer.correct(u0, t0, v)
+    if not ok:
+        raise ParameterError("point", "is not a Hopf point of this system (Newton failed there)")
+    kwargs = dict(ds=ds, ds_min=ds_min, ds_max=ds_max, max_points=max_points)
+    us, messages, statuses = [u0], [], []
+    if direction in ("both", "backward"):
+        ub, _, sb, mb = tracer.trace(u0, -t0, **kwargs)
+        us = ub[::-1] if direction == "both" else ub
+        messages.append(f"backward: {mb}")
+        statuses.append(sb)
+    if direction in ("both", "forward"):
+        uf, _, sf, mf = tracer.trace(u0, t0, **kwargs)
+        us = us + uf[1:] if direction == "both" else uf
+        messages.append(f"forward: {mf}")
+        statuses.append(sf)
+    arr = jnp.asarray(np.stack(us))
+    roots, second = (np.asarray(a) for a in _roots_on_curve(arr, base, system, n_nodes))
+    # Off the critical pair, the rightmost root decides stability; where its real part changes
+    # sign a second pair crosses: a double-Hopf point.
+    stable = second.real < 0
+    specials = []
+    for j in np.nonzero(np.sign(second.real[:-1]) * np.sign(second.real[1:]) < 0)[0]:
+        specials.append(
+            _double_hopf(tracer, np.stack(us), int(j), second.real[j], second.real[j + 1], n_nodes)
+        )
+    status = max(statuses, key=_SEVERITY.index)
+    message = "; ".join(messages)
+    branch = Branch(
+        kind="hopf",
+        param=names,
+        values=arr[:, n : n + 2],
+        states=arr[:, :n],
+        eigenvalues=jnp.asarray(roots),
+        stable=jnp.asarray(stable),
+        base=base,
+        special_points=tuple(specials),
+        message=message,
+        data={"omega": arr[:, 3 * n + 2]},
+        status=getattr(RESULTS, status),
+    )
+    if throw and status == "not_converged":
+        raise ContinuationError(
+            f"DDE Hopf curve in {', '.join(names)}: {message}; the branch so far is in .result "
+            "(throw=False returns it)",
+            branch,
+        )
+    return branch
