@@ -56,6 +56,7 @@ from .params import (
     Params,
     check_whole,
     parse_parameter,
+    replace_deferred,
 )
 
 __all__ = [
@@ -1332,7 +1333,9 @@ class NetworkTrace(NamedTuple):
     status: RESULTS
 
 
-def simulate_on_grid(params: Params, ts, network: ThetaNetwork, record_every: int) -> NetworkTrace:
+def simulate_on_grid(
+    params: Params, ts, network: ThetaNetwork, record_every: int, *, throw: bool = True
+) -> NetworkTrace:
     """Simulate the differentiable network (`jaxmf.netfit.simulate_theta`) to ts[-1] and give it
     on the uniform grid `ts` (ts[0] = 0, spacing `record_every * network.dt`).
 
@@ -1346,6 +1349,9 @@ def simulate_on_grid(params: Params, ts, network: ThetaNetwork, record_every: in
         The network's settings.
     record_every : int
         Steps of `network.dt` per grid interval.
+    throw : bool
+        As for `jaxmf.netfit.simulate_theta`: raise when the state becomes non-finite; with
+        False the trace comes back with status diverged.
 
     Returns
     -------
@@ -1362,7 +1368,7 @@ def simulate_on_grid(params: Params, ts, network: ThetaNetwork, record_every: in
     ((11, 1), 0.0)
     """
     t1 = (ts.shape[0] - 1) * record_every * network.dt  # static, also when ts is traced
-    res = simulate_theta(params, t1, record_every, model=network, dtype=ts.dtype)
+    res = simulate_theta(params, t1, record_every, model=network, dtype=ts.dtype, throw=throw)
     pad = lambda x: jnp.concatenate([jnp.zeros((1, x.shape[1]), x.dtype), x])
     return NetworkTrace(
         t=ts, r=pad(res.r), v=pad(res.v_mean), w=pad(res.w_mean), s=pad(res.s), status=res.status
@@ -1372,7 +1378,11 @@ def simulate_on_grid(params: Params, ts, network: ThetaNetwork, record_every: in
 def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
     def value(u):
         x = {n: bijectors[n].forward(u[n].astype(ts.dtype)) for n in cfg.free}
-        p = params.replace(**x)
+        # Out-of-range values (bounds wider than a field's range, or an underflowing log
+        # transform) count as a failed evaluation, like a failed solve: the point is rejected
+        # (least squares) or the start stops as diverged. Checked here, not by equinox.error_if
+        # inside Params, whose host callback would keep the fit out of the compilation cache.
+        p, out_of_range = replace_deferred(params, **x)
         if cfg.network is None:
             sim = solve_meanfield(
                 p,
@@ -1387,8 +1397,8 @@ def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
                 i_ext=cfg.i_ext,
             )
         else:
-            sim = simulate_on_grid(p, ts, cfg.network, cfg.record_every)
-        return jnp.asarray(loss(sim, target), ts.dtype), _failed(sim.status)
+            sim = simulate_on_grid(p, ts, cfg.network, cfg.record_every, throw=False)
+        return jnp.asarray(loss(sim, target), ts.dtype), _failed(sim.status) | (out_of_range != 0)
 
     return value
 
@@ -1668,10 +1678,12 @@ def _finish_impl(
     status = jnp.where(c.status < 0, _MAX_STEPS, c.status)
     n_iter = jnp.sum(jnp.isfinite(c.history), axis=1)
     x = {n: bijectors[n].forward(c.best_u[n].astype(ts.dtype)) for n in cfg.free}
-    batched = jax.vmap(lambda xi: params.replace(**xi))(x)
+    # Every start's best point passed the range check when it was evaluated (the starting
+    # values were checked on the host).
+    batched = jax.vmap(lambda xi: replace_deferred(params, **xi)[0])(x)
     final = jnp.where(jnp.isfinite(c.best), c.best, jnp.nan)
     best_index = jnp.argmin(jnp.where(jnp.isfinite(final), final, jnp.inf))
-    best_params = params.replace(**{n: x[n][best_index] for n in cfg.free})
+    best_params = replace_deferred(params, **{n: x[n][best_index] for n in cfg.free})[0]
     return batched, best_params, c.history.T, final, status, n_iter, best_index
 
 
@@ -2073,7 +2085,8 @@ def fit(
     steps : int
         Iteration budget.
     bounds : dict, optional
-        Name -> (lo, hi): the field is kept inside by a sigmoid.
+        Name -> (lo, hi): the field is kept inside by a sigmoid. A point outside the field's
+        own range (bounds wider than it) counts as a failed evaluation, like a failed solve.
     spread : float
         Relative spread of the random starts.
     tol, patience : float, int

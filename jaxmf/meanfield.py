@@ -699,8 +699,9 @@ def solve_meanfield(
         _save_block(n_save, t0, t1),
         _lane_block(n_save, t0, t1),
     )
-    if adjoint is None and _fast_path_applies(solver, i_ext, inputs):
-        t, ys, status, n_steps, bad = _solve_fast(config, inputs)
+    if _fast_path_applies(solver, i_ext, inputs, adjoint):
+        solve = _solve_fast if _reverse_mode(inputs, adjoint) else _solve_forward
+        t, ys, status, n_steps, bad = solve(config, inputs)
     else:
         t, ys, status, n_steps = _solve_diffrax(config, inputs, adjoint or _default_adjoint(inputs))
         bad = status != RESULTS.successful
@@ -778,11 +779,11 @@ def _pytree_input(i_ext) -> bool:
     return isinstance(i_ext, eqx.Module) and all(eqx.is_array(x) for x in jax.tree.leaves(i_ext))
 
 
-def _fast_path_applies(solver, i_ext, inputs: _SolveInputs) -> bool:
+def _fast_path_applies(solver, i_ext, inputs: _SolveInputs, adjoint=None) -> bool:
     """The block-saving loop replays explicit Runge-Kutta steps; implicit solvers (whose root
     finders take their tolerances from the controller inside diffeqsolve), arbitrary input
-    callables (which may close over tracers), forward-mode tangents, and vmapped calls with
-    another solver than Tsit5 or with an input go to diffeqsolve."""
+    callables (which may close over tracers), adjoints other than forward mode, and vmapped
+    calls with another solver than Tsit5 or with an input go to diffeqsolve."""
     if not isinstance(solver, diffrax.AbstractERK) or not (i_ext is None or _pytree_input(i_ext)):
         return False
     try:
@@ -790,12 +791,24 @@ def _fast_path_applies(solver, i_ext, inputs: _SolveInputs) -> bool:
     except TypeError:
         return False
     leaves = jax.tree.leaves(inputs)
-    if any(isinstance(x, jax.interpreters.ad.JVPTracer) for x in leaves):
+    if not _reverse_mode(inputs, adjoint):
+        # Forward mode differentiates the loop itself (jvp of a `lax.while_loop`: the derivative
+        # of the same discrete steps that diffrax.ForwardMode differentiates), also batched.
+        return adjoint is None or isinstance(adjoint, diffrax.ForwardMode)
+    if adjoint is not None:
         return False
     # Vmapped, the loop runs `_integrate_lanes` (each point its own steps) for Tsit5 without an
     # input; otherwise diffeqsolve is the faster of the two under vmap (its loops are built for
     # batched predicates).
     return not any(_batched(x) for x in leaves) or (type(solver) is diffrax.Tsit5 and i_ext is None)
+
+
+def _reverse_mode(inputs: _SolveInputs, adjoint) -> bool:
+    """Whether a solve is differentiated (if at all) in reverse mode: no forward-mode tangent
+    among its inputs and no `diffrax.ForwardMode` asked for."""
+    if isinstance(adjoint, diffrax.ForwardMode):
+        return False
+    return not any(isinstance(x, jax.interpreters.ad.JVPTracer) for x in jax.tree.leaves(inputs))
 
 
 def _batched(x) -> bool:
@@ -1524,6 +1537,16 @@ def _solve_fast(config: _SolveConfig, inputs: _SolveInputs):
     """The block-saving solve, compiled once per (config, input shapes and dtypes), and its
     failure flag (checked on the host without further dispatches)."""
     t, ys, status, n_steps = _fast_core(config, inputs)
+    return t, ys, status, n_steps, status != RESULTS.successful
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _solve_forward(config: _SolveConfig, inputs: _SolveInputs):
+    """`_solve_fast` for forward-mode derivatives (jvp, jacfwd, diffrax.ForwardMode): the loop
+    without the custom VJP (which jvp refuses) and, under vmap, in lockstep. Unlike diffeqsolve
+    it has no run-time check of `ts` (an `equinox.error_if` host callback keeps a program out
+    of JAX's persistent compilation cache)."""
+    t, ys, status, n_steps = _single_core(config, jax.tree.map(jnp.asarray, inputs))
     return t, ys, status, n_steps, status != RESULTS.successful
 
 

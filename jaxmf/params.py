@@ -22,6 +22,7 @@ absent field reads as 0 through `get_parameter`.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import re
 from collections.abc import Sequence
@@ -59,6 +60,8 @@ __all__ = [
     "check_real",
     "check_positive",
     "check_whole",
+    "RANGE_CHECKS",
+    "replace_deferred",
     "promote_params",
     "array_summary",
     "module_repr",
@@ -284,7 +287,7 @@ def _checked_at_run_time(name: str, x, rule):
     """A traced value passed through `equinox.error_if` with its range rule: the check the
     concrete path makes at construction runs when the computation does (NaN passes, so that a
     diverging fit stays a flagged result)."""
-    if rule is None or not isinstance(x, jax.core.Tracer):
+    if rule is None or not isinstance(x, jax.core.Tracer) or _DEFERRED.get():
         return x
     ok, allowed = rule
     return eqx.error_if(x, jnp.any(~ok(x) & ~jnp.isnan(x)), f"{name}: must be {allowed}")
@@ -306,6 +309,64 @@ _PARAMS_RULES = {
     "tau_r": (lambda x: x > 0, "> 0 (synaptic rise time)"),
     "delay": (lambda x: x >= 0, ">= 0 (synaptic delay)"),
 }
+
+
+# Set while `replace_deferred` builds a Params: its caller checks the ranges itself.
+_DEFERRED = contextvars.ContextVar("jaxmf_params_deferred", default=False)
+
+# The range checks in the order of `replace_deferred`'s codes (code k + 1: check k failed).
+RANGE_CHECKS = (*_PARAMS_RULES, "v_reset")
+
+
+def replace_deferred(params: Params, **changes) -> tuple[Params, jax.Array]:
+    """`params.replace(**changes)` for a compiled program that reports out-of-range values
+    itself: the copy is built without run-time `equinox.error_if` checks (whose host callbacks
+    keep a program out of JAX's persistent compilation cache), and the check comes back as a
+    code the program can act on or return, to raise on the host.
+
+    Concrete values are checked at once, as by `Params.replace`.
+
+    Parameters
+    ----------
+    params : Params
+        The parameters to change.
+    **changes
+        Field values, as for `Params.replace` (traced values allowed).
+
+    Returns
+    -------
+    tuple of (Params, jax.Array)
+        The changed copy, and an int32 code (batched like the fields under `vmap`): 0 when
+        every field is in its range (NaN passes, as at construction), else k + 1 for the first
+        failed check ``RANGE_CHECKS[k]`` (``"v_reset"``: v_reset < v_peak).
+
+    Raises
+    ------
+    ParameterError
+        A concrete value out of range, or an unknown field.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jaxmf.params import Params, RANGE_CHECKS, replace_deferred
+    >>> params = Params()
+    >>> code = jax.jit(lambda w: replace_deferred(params, w_jump=w)[1])
+    >>> int(code(0.01)), RANGE_CHECKS[int(code(-0.01)) - 1]
+    (0, 'w_jump')
+    """
+    token = _DEFERRED.set(True)
+    try:
+        new = params.replace(**changes)
+    finally:
+        _DEFERRED.reset(token)
+    failed = []
+    for name, (ok, _) in _PARAMS_RULES.items():
+        x = getattr(new, name)
+        failed.append(jnp.zeros((), bool) if x is None else jnp.any(~ok(x) & ~jnp.isnan(x)))
+    failed.append(jnp.any(new.v_reset >= new.v_peak))
+    failed_ = jnp.stack(failed)
+    code = jnp.where(jnp.any(failed_), jnp.argmax(failed_) + 1, 0)
+    return new, code.astype(jnp.int32)
 
 
 def _check_fractions(fractions) -> None:
@@ -456,9 +517,10 @@ class Params(eqx.Module):
             name: None if x is None else _checked_at_run_time(name, x, _PARAMS_RULES.get(name))
             for name, x in values.items()
         }
-        if isinstance(values["v_reset"], jax.core.Tracer) or isinstance(
-            values["v_peak"], jax.core.Tracer
-        ):
+        if (
+            isinstance(values["v_reset"], jax.core.Tracer)
+            or isinstance(values["v_peak"], jax.core.Tracer)
+        ) and not _DEFERRED.get():
             values["v_reset"] = eqx.error_if(
                 values["v_reset"],
                 values["v_reset"] >= values["v_peak"],
