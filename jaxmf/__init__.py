@@ -96,6 +96,7 @@ from .network import NetworkResult as NetworkResult
 from .network import NetworkState as NetworkState
 from .network import SimulationError as SimulationError
 from .network import SimulationInterrupted as SimulationInterrupted
+from .network import init_from_meanfield as init_from_meanfield
 from .network import simulate_network as simulate_network
 from .network import stack_params as stack_params
 from .params import DimensionalParams as DimensionalParams

@@ -19,6 +19,7 @@ With `Params.gamma` or `Params.sigma` every neuron gets independent noise kicks 
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import NamedTuple
@@ -39,7 +40,7 @@ from .connectivity import (
     sparse_step,
 )
 from .delay import DelayLine, check_delay_line, init_delay_line, max_delay_steps, network_drive
-from .heterogeneity import Quantiles
+from .heterogeneity import Quantiles, lorentzian_quantiles
 from .inputs import evaluate as evaluate_input
 from .inputs import input_bound, target_mask
 from .monitors import (
@@ -83,6 +84,7 @@ __all__ = [
     "SimulationInterrupted",
     "make_network",
     "init",
+    "init_from_meanfield",
     "step",
     "run",
     "simulate_network",
@@ -1098,6 +1100,162 @@ def init(
     return NetworkState(v=v, w=w, s=s, step=jnp.zeros((), jnp.int32), key=key, syn=syn, past=past)
 
 
+def init_from_meanfield(
+    network: Network,
+    params: Params,
+    y,
+    key: jax.Array | None = None,
+    *,
+    history=None,
+    t0=None,
+    dt: float | None = None,
+    dtype=None,
+) -> NetworkState:
+    """A network state on a mean-field state: the Ott-Antonsen (Lorentzian) state of (r, v, w, s).
+
+    Each population's potentials v_i are the n quantiles of the Lorentzian of centre v and
+    half-width pi r, assigned to the neurons in a random order drawn from `key`: the marginal
+    density is the mean field's without sampling noise, and v_i is independent of eta_i, so
+    the state lies on the Ott-Antonsen manifold (the conditional density of v given eta is the
+    same Lorentzian for every eta, an analytic function of eta), where the mean field is exact.
+    Every w_i is w and the synaptic variables are s (the rise variables x too, when y has them).
+    A delayed network's delay line is filled with the past s: slot d steps back holds
+    s(t0 - d dt), so the network starts on the same history as the delay-differential mean field
+    (`jaxmf.solve_meanfield(..., history=...)`). Without a history the past is s held constant,
+    as `init` does.
+
+    Parameters
+    ----------
+    network : Network
+        The network's structure (`make_network`).
+    params : Params
+        The parameters (unbatched); their delay sizes the delay line.
+    y : MeanFieldState or MeanFieldResult
+        The mean-field state, fields r, v, w, s of shape (P,); or a solution, taken at t0
+        (default: its last saved time, linearly interpolated between saved times), which is
+        then also the default history.
+    key : jax.Array, optional
+        PRNG key for the order of the v_i (default ``jax.random.key(0)``); the state carries
+        ``fold_in(key, 1)`` for the noise of the run.
+    history : MeanFieldResult or callable, optional
+        The past for a delayed network: a solution whose saved times cover [t0 - max delay, t0]
+        (its s linearly interpolated), or a JAX function t -> (r, v, w, s) (the form
+        `solve_meanfield`'s `history` takes; only s is used), evaluated under vmap.
+    t0 : float, optional
+        The time of y on the history's clock (default: the last saved time of a solution given
+        as y or history, else 0).
+    dt : float, optional
+        The time step of the run (needed with a delay: the line holds s every dt).
+    dtype : dtype, optional
+        The state's dtype (default: the enabled precision).
+
+    Returns
+    -------
+    NetworkState
+        A state at step 0 for `run`, or for `simulate_network(..., initial=state)` (with the same
+        n and dt).
+
+    Raises
+    ------
+    ParameterError
+        When y's shapes do not match the populations, r is not positive, a delayed network has
+        no dt, or the history does not reach back over the longest delay.
+
+    Examples
+    --------
+    >>> import jax
+    >>> import jaxmf
+    >>> from jaxmf.network import init_from_meanfield, make_network
+    >>> p = jaxmf.presets.chen_campbell_2022(eta_bar=0.25)
+    >>> eq = jaxmf.meanfield_equilibria(p)
+    >>> y = jaxmf.MeanFieldState(eq.r[0], eq.v[0], eq.w[0], eq.s[0])
+    >>> state = init_from_meanfield(make_network(p, 1001), p, y, jax.random.key(1))
+    >>> v = state.v[0]
+    >>> bool(abs(float(jax.numpy.median(v)) - float(y.v[0])) < 1e-12)  # the Lorentzian's centre
+    True
+    """
+    dtype = dtype or jax.dtypes.canonicalize_dtype(float)
+    key = jax.random.key(0) if key is None else key
+    n_pop = len(network.sizes)
+    solution = y if hasattr(y, "t") else None
+    if history is None and solution is not None:
+        history = solution
+    if t0 is None:
+        saved = solution if solution is not None else history if hasattr(history, "t") else None
+        t0 = 0.0 if saved is None else float(np.asarray(saved.t)[-1])
+    if solution is not None:
+        y = tuple(
+            _interpolate(solution, name, np.asarray([t0]))[0] for name in ("r", "v", "w", "s")
+        )
+        x = None if getattr(solution, "x", None) is None else _interpolate(solution, "x", [t0])[0]
+    else:
+        x = getattr(y, "x", None)
+    r, v, w, s = (jnp.asarray(f, dtype) for f in tuple(y)[:4])
+    for name, f in zip("rvws", (r, v, w, s)):
+        if f.shape != (n_pop,):
+            raise ParameterError(
+                "y", f"{name} must have shape ({n_pop},) (one value per population); got {f.shape}"
+            )
+    if not _is_traced(r) and not bool(jnp.all(r > 0)):
+        raise ParameterError("y", f"the rate must be positive (the Lorentzian's width); got {r}")
+    vs, ws = _lorentzian_state(key, r, v, w, network.sizes)
+    base = init(network, dtype=dtype, key=jax.random.fold_in(key, 1), s0=s)
+    past = None
+    if params.delay is not None:
+        if dt is None:
+            raise ParameterError("dt", "a delayed network needs dt to lay out its delay line")
+        length = max_delay_steps(params, dt) + 1
+        times = t0 - np.arange(length) * dt  # line[d] = s(t0 - d dt)
+        if history is None:
+            line = jnp.broadcast_to(s, (length, n_pop))
+        elif hasattr(history, "t"):
+            line = jnp.asarray(_interpolate(history, "s", times), dtype)
+        else:
+            past_s = jax.vmap(history)(jnp.asarray(times, dtype))[3]
+            line = jnp.reshape(jnp.asarray(past_s, dtype), (length, n_pop))
+        # Slot (head - d) mod L holds the value d steps back, with head = 0; the present is y's s.
+        past = DelayLine(s=jnp.concatenate([s[None], line[:0:-1]]), head=jnp.zeros((), jnp.int32))
+    return NetworkState(
+        v=vs,
+        w=ws,
+        s=base.s,
+        step=base.step,
+        key=base.key,
+        syn=base.syn,
+        past=past,
+        x=None if x is None else jnp.asarray(x, dtype),
+    )
+
+
+@functools.partial(jax.jit, static_argnames="sizes")
+def _lorentzian_state(key, r, v, w, sizes):
+    """Per population: the Lorentzian quantiles of centre v and half-width pi r in a random
+    order, and w for every neuron (one compiled call for all populations)."""
+    keys = jax.random.split(key, len(sizes))
+    vs = tuple(
+        v[m]
+        + jnp.pi * r[m] * jax.random.permutation(keys[m], lorentzian_quantiles(n, dtype=v.dtype))
+        for m, n in enumerate(sizes)
+    )
+    return vs, tuple(jnp.full((n,), w[m]) for m, n in enumerate(sizes))
+
+
+def _interpolate(solution, name: str, ts) -> np.ndarray:
+    """A saved solution's field `name` at times `ts` (linear between saved times), shape
+    (len(ts), P); refuses times outside the saved ones."""
+    t = np.asarray(solution.t, float)
+    f = np.asarray(getattr(solution, name), float)
+    ts = np.asarray(ts, float)
+    span = 1e-9 * max(1.0, abs(t[-1]))
+    if ts.min() < t[0] - span or ts.max() > t[-1] + span:
+        raise ParameterError(
+            "history",
+            f"the solution covers t in [{t[0]:g}, {t[-1]:g}]; the network needs its "
+            f"{name} on [{ts.min():g}, {ts.max():g}] (solve the mean field from earlier)",
+        )
+    return np.stack([np.interp(ts, t, f[:, k]) for k in range(f.shape[1])], axis=-1)
+
+
 class _Carry(NamedTuple):
     """The state a step advances: per population v and w, the population synaptic variables s,
     and what the model's extensions add (None when absent): per-neuron synaptic variables of a
@@ -1932,6 +2090,24 @@ def _check_resume(resume: NetworkResult, params: Params, n, dt, record_every, dt
 STATE_WORDS_PER_NEURON = 12
 
 
+def _check_initial(initial: NetworkState, params: Params, n, dt, dtype):
+    """The (n, dtype) of a run started from `initial`, checked against the ones asked for."""
+    sizes = tuple(int(x.shape[-1]) for x in initial.v)
+    if n is not None and population_sizes(first_params(params), n) != sizes:
+        raise ParameterError(
+            "initial",
+            f"the initial state has populations of {sizes} neurons; n={n!r} asks for "
+            f"{population_sizes(first_params(params), n)}",
+        )
+    have = initial.s.dtype
+    if dtype is not None and jnp.dtype(dtype) != have:
+        raise ParameterError("initial", f"the initial state is {have}; dtype={dtype} was asked")
+    if jnp.ndim(initial.step) != 0:
+        raise ParameterError("initial", "give one unbatched state (batched params share it)")
+    check_delay_line(initial.past, params, dt)
+    return sizes, have
+
+
 def _check_size(params: Params, n, dtype, max_memory) -> None:
     """Refuse a network whose state would not fit in memory, before JAX allocates it (XLA
     aborts the whole process on an allocation it cannot make)."""
@@ -1973,6 +2149,7 @@ def simulate_network(
     i_ext=None,
     input_neurons=None,
     monitor: Monitor | None = None,
+    initial: NetworkState | None = None,
 ) -> NetworkResult:
     """Simulate the spiking network from t = 0 (or from `resume`'s end) to t1.
 
@@ -2057,6 +2234,10 @@ def simulate_network(
         Record v, w and spikes of chosen neurons (`jaxmf.monitors.Monitor`) into
         ``result.monitor``; its size is checked against the memory before the run. A resumed
         run continues the monitor of the run it resumes.
+    initial : NetworkState, optional
+        The state at t = 0 instead of `init`'s (all neurons at v0 = 0): e.g. a mean-field state
+        with its history from `init_from_meanfield`, built for the same n (default: its sizes)
+        and dt. Not with `resume`.
 
     Returns
     -------
@@ -2090,6 +2271,8 @@ def simulate_network(
     process_id=...)`` on each: ``simulate_network(p, n=10**8, devices="all")``.
     """
     params = check_params(params)
+    if resume is not None and initial is not None:
+        raise ParameterError("initial", "give either initial (a state at t = 0) or resume")
     if resume is not None:
         _check_resume(resume, params, n, dt, record_every, dtype)
         check_delay_line(resume.state.past, params, dt)
@@ -2107,6 +2290,8 @@ def simulate_network(
         dtype = state.s.dtype
         t0 = float(np.max(np.asarray(state.step))) * dt
     else:
+        if initial is not None:
+            n, dtype = _check_initial(initial, params, n, dt, dtype)
         dtype = jnp.dtype(dtype or jax.dtypes.canonicalize_dtype(float))
         _check_size(params, n, dtype, max_memory)
         if connectivity is not None:
@@ -2121,7 +2306,9 @@ def simulate_network(
             connectivity=connectivity,
         )
         delay = None if params.delay is None else max_delay_steps(params, dt)
-        state = init(network, dtype=dtype, key=key, delay_steps=delay)
+        state = (
+            init(network, dtype=dtype, key=key, delay_steps=delay) if initial is None else initial
+        )
         t0 = 0.0
     if resume is not None and monitor is None and resume.monitor is not None:
         monitor = resume.monitor.monitor
