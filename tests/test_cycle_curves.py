@@ -377,3 +377,34 @@ def test_meanfield_lpc_curves_reach_the_end_of_bursting(tmp_path):
     back = Branch.from_json(high.to_json(tmp_path / "lpc.json"))
     np.testing.assert_allclose(np.asarray(back.values), np.asarray(high.values), rtol=0)
     assert back.kind == "lpc" and back.param == ("eta_bar", "a")
+
+
+def test_bifurcation_figure_title_names_model_and_parameters():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from jaxmf import plot
+    from jaxmf.cli.bifurcation import figure_title
+
+    title = figure_title("rounded", {}, 1, "eta_bar", "a")
+    assert title == "Chen & Campbell 2022 mean field (rounded): (eta_bar, a)"
+    assert figure_title("rounded", {"a": 0.01}, 1, "eta_bar") == (
+        "Chen & Campbell 2022 mean field (rounded a=0.01): eta_bar"
+    )
+    assert figure_title("two_population", {}, 2, "eta_bar", "kappa").startswith(
+        "Chen & Campbell 2022 mean field, 2 populations (two_population): "
+    )
+    # The figure carries it (a three-point equilibrium branch: no continuation).
+    p = presets.chen_campbell_2022(rounded=True)
+    tiny = Branch(
+        kind="equilibrium",
+        param=("eta_bar",),
+        values=jnp.asarray([[0.0], [0.1], [0.2]]),
+        states=jnp.ones((3, 4)),
+        eigenvalues=-jnp.ones((3, 4), complex),
+        stable=jnp.ones(3, bool),
+        base=p,
+    )
+    fig = plot.plot_bifurcation({"equilibria": tiny}, title=title)
+    assert fig._suptitle.get_text().startswith(title)
+    plot.pyplot().close(fig)

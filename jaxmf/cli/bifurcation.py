@@ -42,7 +42,7 @@ from ._common import (
 )
 from ._common import timings as command_timing
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "figure_title", "run"]
 
 _DEFAULT_BOUNDS = {"eta_bar": (0.0, 0.3), "i_ext": (-0.1, 0.3), "kappa": (0.05, 1.0)}
 # The paper's bifurcation diagrams were computed with its 4-digit rounded values.
@@ -220,6 +220,41 @@ def _plane(region):
 
 def _kind(point) -> str:
     return "bound" if point is None else point.kind
+
+
+def figure_title(
+    preset: str, overrides: dict, n_populations: int, param: str, second: str | None = None
+) -> str:
+    """The figure's title: the model, the preset with its overrides, and what was continued.
+
+    Parameters
+    ----------
+    preset : str
+        The --preset name.
+    overrides : dict
+        The --set overrides.
+    n_populations : int
+        Populations of the mean field (named when more than one).
+    param, second : str
+        The continued parameter(s): one for a diagram in PARAM, two for the parameter plane.
+
+    Returns
+    -------
+    str
+        e.g. 'Chen & Campbell 2022 mean field (rounded): (eta_bar, a)'.
+
+    Examples
+    --------
+    >>> figure_title("rounded", {}, 1, "eta_bar", "a")
+    'Chen & Campbell 2022 mean field (rounded): (eta_bar, a)'
+    >>> figure_title("two_population", {"kappa": 0.8}, 2, "eta_bar")
+    'Chen & Campbell 2022 mean field, 2 populations (two_population kappa=0.8): eta_bar'
+    """
+    model = "Chen & Campbell 2022 mean field"
+    if n_populations > 1:
+        model += f", {n_populations} populations"
+    drawn = param if second is None else f"({param}, {second})"
+    return f"{model} ({preset_title(preset, overrides)}): {drawn}"
 
 
 def _region_summary(region, agreement) -> dict:
@@ -513,7 +548,9 @@ def run(args, command: str) -> int:
             plot.plot_bifurcation(
                 branches,
                 png,
-                title=preset_title(args.preset, overrides),
+                title=figure_title(
+                    args.preset, overrides, params.n_populations, args.param, args.second
+                ),
                 region=region,
                 regimes=regimes,
             )
