@@ -12,7 +12,9 @@ from scipy.optimize import brentq
 from jaxmf import presets
 from jaxmf._results import RESULTS
 from jaxmf.bifurcation import Branch, SpecialPoint, continue_equilibria, continue_hopf
+from jaxmf.collocation import representation_times
 from jaxmf.cycle_curves import (
+    _cycle_from_branch,
     continue_homoclinic,
     continue_lpc,
     continue_ns,
@@ -79,6 +81,81 @@ def test_bautin_lpc_curve_closed_form(bautin_curve, tmp_path):
     lines = curve.to_csv(tmp_path / "lpc.csv").read_text().splitlines()
     assert lines[0].startswith("b1,b2,") and len(lines) == len(curve) + 1
     assert sum(line.endswith(",gh") for line in lines) == 1
+
+
+def _circle_branch(ntst, m=4):
+    """A Bautin cycle branch at b2 = 1 with the exact profiles (r^2 = R, period 2 pi) on a
+    non-uniform mesh of `ntst` intervals: no continuation needed."""
+    params = {"b1": jnp.asarray(-0.25), "b2": jnp.asarray(1.0)}
+    t = np.linspace(0.0, 1.0, ntst + 1) ** 1.3
+    s = np.concatenate([representation_times(t, m).reshape(-1), [1.0]])
+    R = np.array([0.3, 0.5, 0.7])
+    profiles = np.sqrt(R)[:, None, None] * np.stack(
+        [np.cos(2 * np.pi * s), np.sin(2 * np.pi * s)], axis=-1
+    )
+    return Branch(
+        kind="cycle",
+        param=("b1",),
+        values=jnp.asarray((R * R - R)[:, None]),
+        states=jnp.asarray(profiles[:, 0]),
+        eigenvalues=jnp.ones((3, 2), complex),
+        stable=jnp.zeros(3, bool),
+        base=params,
+        period=jnp.full(3, 2 * np.pi),
+        profiles=jnp.asarray(profiles),
+        mesh=jnp.asarray(np.broadcast_to(s, (3, s.size))),
+    )
+
+
+def test_cycle_from_branch_remeshes_onto_another_ntst():
+    # The start of continue_lpc / pd / ns / homoclinic with ntst different from the branch's:
+    # the cycle is re-equidistributed onto the requested mesh and still the exact circle.
+    branch = _circle_branch(12)
+    for ntst in (12, 7, 20):
+        U, T, p, t = _cycle_from_branch(branch, 1, 4, 2, ntst)
+        assert U.shape == (ntst, 4, 2) and t.shape == (ntst + 1,) and t[0] == 0 and t[-1] == 1
+        assert T == 2 * np.pi and p == float(branch.values[1, 0])
+        s = representation_times(t, 4)
+        exact = np.sqrt(0.5) * np.stack([np.cos(2 * np.pi * s), np.sin(2 * np.pi * s)], -1)
+        # Degree-4 interpolation of the circle on 12 intervals: ~3e-6.
+        np.testing.assert_allclose(U, exact, atol=1e-5 if ntst != 12 else 1e-15)
+
+
+@pytest.mark.slow  # compiles the cycle corrector and the LPC corrector on two meshes (~20 CPU-s)
+def test_lpc_curve_on_another_mesh_than_the_branch(bautin_curve):
+    params = {"b1": jnp.asarray(-0.5), "b2": jnp.asarray(1.0)}
+    hopf = SpecialPoint(
+        kind="hopf",
+        param=("b1",),
+        value=jnp.asarray(0.0),
+        state=jnp.zeros(2),
+        params={"b1": jnp.asarray(0.0), "b2": jnp.asarray(1.0)},
+        frequency=jnp.asarray(1.0),
+    )
+    cyc = continue_cycles(params, hopf, bounds=(-0.5, 0.5), vector_field=bautin, ntst=8)
+    (lpc,) = [sp for sp in cyc.special_points if sp.kind == "lpc"]
+    plane = ((-1.0, 0.1), (-0.5, 1.5))
+    options = dict(branch=cyc, vector_field=bautin, ds=0.1, ds_max=0.2)
+    same = continue_lpc(params, lpc, ("b1", "b2"), plane, **options)
+    finer = continue_lpc(params, lpc, ("b1", "b2"), plane, ntst=14, **options)
+    for curve, ntst in ((same, 8), (finer, 14)):
+        assert curve.status == RESULTS.successful and "generalised Hopf" in curve.message
+        assert (np.asarray(curve.mesh).shape[1] - 1) // 4 == ntst
+        b1, b2 = np.asarray(curve.values).T
+        assert b2.max() > 1.45 and b2.min() < 0.05
+        np.testing.assert_allclose(b1, -(b2**2) / 4, atol=1e-9)  # the closed form
+    # The two meshes give the same curve (the fold's b1(b2) at common b2 values).
+    b1s, b2s = np.asarray(same.values).T
+    b1f, b2f = np.asarray(finer.values).T
+    grid = np.linspace(0.1, 1.4, 9)
+    order_s, order_f = np.argsort(b2s), np.argsort(b2f)
+    np.testing.assert_allclose(
+        np.interp(grid, b2s[order_s], b1s[order_s]),
+        np.interp(grid, b2f[order_f], b1f[order_f]),
+        atol=2e-3,  # linear interpolation between curve points (ds_max = 0.2)
+    )
+    gh_s, gh_f = (next(sp for sp in c.special_points if sp.kind == "gh") for c in (same, finer))
+    np.testing.assert_allclose(np.asarray(gh_s.value), np.asarray(gh_f.value), atol=1e-9)
 
 
 def test_curve_arguments_are_checked(bautin_curve):
