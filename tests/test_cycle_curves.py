@@ -277,8 +277,11 @@ def test_rossler_period_doubling_curve():
     # Every point has a multiplier -1 (to the corrector's tolerance).
     mult = np.asarray(curve.eigenvalues)
     assert np.max(np.min(np.abs(mult + 1), axis=1)) < 1e-8
-    # The first period doubling of the Rossler system at a = b = 0.2 is at c = 2.8324
-    # (e.g. Kuznetsov's MatCont/AUTO tutorials; the same value as test_cycles).
+    # c = 2.8324 at a = b = 0.2 (the one-parameter value of test_cycles) has no citable
+    # source: AUTO-07p (github auto-07p/auto-07p at 44cc1c4, all 2095 commits) has no Rossler
+    # demo and its manual no Rossler value. The published check is the period-1 orbit at
+    # c = 5.7 (test_rossler_cycle_against_published_periodic_orbit, ChaosBook); the curve's
+    # independent check is the shooting below.
     np.testing.assert_allclose(
         np.interp(0.2, a[np.argsort(a)], c[np.argsort(a)]), 2.8324, atol=2e-4
     )

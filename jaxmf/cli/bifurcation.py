@@ -173,15 +173,15 @@ def _timing(start: float, stats) -> dict[str, float]:
 
 def _homoclinic_starts(branches, point_type):
     """(name, branch, point) to start homoclinic curves from: each cycle family that ends at a
-    homoclinic orbit, and each LPC curve end where the corrector stopped while the period grew
-    (LPC curves accumulate on the homoclinic curve)."""
+    homoclinic orbit, and the longest cycle of each LPC curve whose period grew (LPC curves
+    accumulate on the homoclinic curve), wherever the curve stopped."""
     import numpy as np
 
     out = []
     for name, b in list(branches.items()):
         if b.kind == "cycle":
             out += [(name, b, sp) for sp in b.special_points if sp.kind == "homoclinic"]
-        elif b.kind == "lpc" and len(b) > 2 and "period rose" in b.message:
+        elif b.kind == "lpc" and len(b) > 2:
             period = np.asarray(b.period)
             i = int(np.argmax(period))
             if period[i] > 1.2 * min(period[0], period[-1]):
