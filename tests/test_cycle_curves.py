@@ -488,3 +488,59 @@ def test_bifurcation_figure_title_names_model_and_parameters():
     fig = plot.plot_bifurcation({"equilibria": tiny}, title=title)
     assert fig._suptitle.get_text().startswith(title)
     plot.pyplot().close(fig)
+
+
+def test_point_on_a_two_parameter_curve():
+    from jaxmf.cli.bifurcation import _on_curve
+
+    p = presets.chen_campbell_2022(rounded=True)
+    curve = Branch(
+        kind="fold",
+        param=("eta_bar", "a"),
+        values=jnp.asarray([[0.0, 0.0], [0.1, 0.01], [0.2, 0.01]]),
+        states=jnp.zeros((3, 4)),
+        eigenvalues=jnp.zeros((3, 4), complex),
+        stable=jnp.zeros(3, bool),
+        base=p,
+    )
+    box = ((0.0, 0.3), (0.0, 0.03))
+    assert _on_curve(curve, (0.05, 0.005), box)  # inside a segment
+    assert _on_curve(curve, (0.15, 0.01 + 1e-5), box)  # 3e-4 of the box's height off
+    assert not _on_curve(curve, (0.15, 0.0105), box)
+    assert not _on_curve(curve, (0.25, 0.01), box)  # beyond the last point
+
+
+@pytest.mark.slow  # continues equilibria at three values of a, two Hopf and a fold curve (~40 s)
+def test_cli_draws_the_fold_curve_born_inside_the_plane(tmp_path):
+    import json
+
+    from jaxmf.cli import main
+
+    # At the base a = 0.0077 the equilibria have no fold; the saddle-node curve is born at a
+    # cusp inside (eta_bar, a) and is started from the equilibria at a = 0.03.
+    code = main(
+        "bifurcation --param eta_bar --second a --bounds2 0.005,0.03 --no-cycles --no-plot "
+        f"--quiet --out {tmp_path} --name bif".split()
+    )
+    assert code == 0
+    meta = json.loads((tmp_path / "bif.json").read_text())
+    points = {(sp["branch"], sp["kind"]): sp["value"] for sp in meta["special_points"]}
+    assert ("fold_0", "cusp") in points
+    eta_c, a_c = points[("fold_0", "cusp")]
+    assert 0.005 < a_c < 0.03
+    # Independent: the fold curve crosses a = a_c + 0.003 twice; between the crossings the
+    # closed-form scan finds three equilibria, and one at a_c - 0.003 (below the cusp).
+    from jaxmf.meanfield import meanfield_equilibria
+
+    fold = np.asarray(Branch.from_json(tmp_path / "bif_fold_0.json").values)
+    d = fold[:, 1] - (a_c + 0.003)
+    k = np.flatnonzero(d[:-1] * d[1:] < 0)
+    assert len(k) == 2
+    eta = np.mean(fold[k, 0] + (fold[k + 1, 0] - fold[k, 0]) * d[k] / (d[k] - d[k + 1]))
+    p = presets.chen_campbell_2022(rounded=True)
+    for a, want in ((a_c + 0.003, 3), (a_c - 0.003, 1)):
+        found = meanfield_equilibria(p.replace(eta_bar=float(eta), a=float(a)))
+        assert int(np.sum(np.asarray(found.valid))) == want, (eta, a)
+    # The Bogdanov-Takens point is found on the Hopf curve and on the fold curve (two
+    # independent defining systems).
+    np.testing.assert_allclose(points[("fold_0", "bt")], points[("hopf_0", "bt")], atol=1e-8)

@@ -10,7 +10,9 @@ OUT/NAME_hopf_0.csv, OUT/NAME_lpc_0.csv, OUT/NAME_homoclinic_0.csv, ...) and OUT
 (r and <w> against the parameter: equilibria and the cycles' min/max envelope, solid where
 stable, dashed where unstable; with --second, the parameter plane with every curve).
 
-With --second, the curves in the two parameters are: Hopf and fold curves of equilibria, LPC,
+With --second, the curves in the two parameters are: Hopf and fold curves of equilibria (from
+the equilibrium branch at PARAM2's value and at both ends of --bounds2, so that a fold curve
+born at a cusp inside the plane is drawn too), LPC,
 PD and NS curves of cycles (from each cycle bifurcation found in PARAM), and homoclinic curves
 (cycles of period --homoclinic-period continued at that period), started from each cycle
 family that ends at a homoclinic orbit and from each end of an LPC curve where the period
@@ -198,6 +200,21 @@ def _homoclinic_starts(branches, point_type):
     return out
 
 
+def _on_curve(curve, point, box, tol: float = 1e-3) -> bool:
+    """Whether `point` lies on the polyline of a two-parameter curve, within `tol` of the
+    plane's size `box` ((lo1, hi1), (lo2, hi2))."""
+    import numpy as np
+
+    if len(curve.param) != 2 or len(curve) < 2:
+        return False
+    scale = np.array([hi - lo for lo, hi in box], float)
+    v = np.asarray(curve.values, float)[:, :2] / scale
+    p = np.asarray(point, float) / scale
+    a, d = v[:-1], np.diff(v, axis=0)
+    u = np.clip(np.sum((p - a) * d, 1) / np.maximum(np.sum(d * d, 1), 1e-300), 0.0, 1.0)
+    return bool(np.min(np.linalg.norm(p - (a + u[:, None] * d), axis=1)) <= tol)
+
+
 def _clocked(start: float, before) -> dict[str, float]:
     """Wall time since `start` and, run from `jaxmf.cli.main`, the compilation in it (the
     command's compile clock then against `before`)."""
@@ -304,6 +321,7 @@ def run(args, command: str) -> int:
         merge_repeated,
     )
     from ..cycles import continue_cycles
+    from ..params import set_parameter
     from ..presets import get as get_preset
 
     overrides = dict(args.overrides)
@@ -391,6 +409,51 @@ def run(args, command: str) -> int:
                 except (ArithmeticError, RuntimeError, ValueError) as e:
                     failures.append(f"{kind} curve from {args.param} = {float(sp.value):.10g}: {e}")
                 bar.update(done, f"{kind} curve {k},")
+        # A curve that does not cross the base row of PARAM2 (a fold curve born at a cusp
+        # inside the plane) is started from the equilibria at the ends of PARAM2's range.
+        for value2 in bounds2:
+            start = time.perf_counter()
+            at_edge = set_parameter(params, args.second, value2)
+            try:
+                edge = continue_equilibria(
+                    at_edge,
+                    args.param,
+                    bounds,
+                    max_points=args.max_points,
+                    progress=False,
+                )
+            except NumericalError as e:
+                notes.append(f"no equilibria at {args.second} = {value2:g}: {e}")
+                continue
+            for sp in edge.special_points:
+                if sp.kind not in ("hopf", "fold") or not sp.converged:
+                    continue
+                point = (float(sp.value), float(value2))
+                if any(
+                    b.kind == sp.kind and _on_curve(b, point, (bounds, bounds2))
+                    for b in branches.values()
+                ):
+                    continue
+                cont = continue_hopf if sp.kind == "hopf" else continue_fold
+                key = f"{sp.kind}_{sum(b.kind == sp.kind for b in branches.values())}"
+                try:
+                    branches[key] = cont(
+                        at_edge,
+                        sp,
+                        both,
+                        bounds=(bounds, bounds2),
+                        max_points=args.max_points,
+                        progress=not args.quiet,
+                        throw=False,
+                    )
+                except (ArithmeticError, RuntimeError, ValueError) as e:
+                    failures.append(
+                        f"{sp.kind} curve from ({args.param}, {args.second}) = {point}: {e}"
+                    )
+                    continue
+                timings[key] = {"wall_s": time.perf_counter() - start}
+                bar.print(f"{key} from {args.second} = {value2:g}: {len(branches[key])} points")
+                start = time.perf_counter()
         cycle_branches = [b for b in branches.values() if b.kind == "cycle"]
         curves = {"lpc": continue_lpc, "pd": continue_pd, "ns": continue_ns}
         started: dict[str, list[float]] = {kind: [] for kind in curves}
