@@ -12,7 +12,9 @@ from scipy.optimize import brentq
 from jaxmf import presets
 from jaxmf._results import RESULTS
 from jaxmf.bifurcation import Branch, SpecialPoint, continue_equilibria, continue_hopf
+from jaxmf.collocation import representation_times
 from jaxmf.cycle_curves import (
+    _cycle_from_branch,
     continue_homoclinic,
     continue_lpc,
     continue_ns,
@@ -79,6 +81,81 @@ def test_bautin_lpc_curve_closed_form(bautin_curve, tmp_path):
     lines = curve.to_csv(tmp_path / "lpc.csv").read_text().splitlines()
     assert lines[0].startswith("b1,b2,") and len(lines) == len(curve) + 1
     assert sum(line.endswith(",gh") for line in lines) == 1
+
+
+def _circle_branch(ntst, m=4):
+    """A Bautin cycle branch at b2 = 1 with the exact profiles (r^2 = R, period 2 pi) on a
+    non-uniform mesh of `ntst` intervals: no continuation needed."""
+    params = {"b1": jnp.asarray(-0.25), "b2": jnp.asarray(1.0)}
+    t = np.linspace(0.0, 1.0, ntst + 1) ** 1.3
+    s = np.concatenate([representation_times(t, m).reshape(-1), [1.0]])
+    R = np.array([0.3, 0.5, 0.7])
+    profiles = np.sqrt(R)[:, None, None] * np.stack(
+        [np.cos(2 * np.pi * s), np.sin(2 * np.pi * s)], axis=-1
+    )
+    return Branch(
+        kind="cycle",
+        param=("b1",),
+        values=jnp.asarray((R * R - R)[:, None]),
+        states=jnp.asarray(profiles[:, 0]),
+        eigenvalues=jnp.ones((3, 2), complex),
+        stable=jnp.zeros(3, bool),
+        base=params,
+        period=jnp.full(3, 2 * np.pi),
+        profiles=jnp.asarray(profiles),
+        mesh=jnp.asarray(np.broadcast_to(s, (3, s.size))),
+    )
+
+
+def test_cycle_from_branch_remeshes_onto_another_ntst():
+    # The start of continue_lpc / pd / ns / homoclinic with ntst different from the branch's:
+    # the cycle is re-equidistributed onto the requested mesh and still the exact circle.
+    branch = _circle_branch(12)
+    for ntst in (12, 7, 20):
+        U, T, p, t = _cycle_from_branch(branch, 1, 4, 2, ntst)
+        assert U.shape == (ntst, 4, 2) and t.shape == (ntst + 1,) and t[0] == 0 and t[-1] == 1
+        assert T == 2 * np.pi and p == float(branch.values[1, 0])
+        s = representation_times(t, 4)
+        exact = np.sqrt(0.5) * np.stack([np.cos(2 * np.pi * s), np.sin(2 * np.pi * s)], -1)
+        # Degree-4 interpolation of the circle on 12 intervals: ~3e-6.
+        np.testing.assert_allclose(U, exact, atol=1e-5 if ntst != 12 else 1e-15)
+
+
+@pytest.mark.slow  # compiles the cycle corrector and the LPC corrector on two meshes (~20 CPU-s)
+def test_lpc_curve_on_another_mesh_than_the_branch(bautin_curve):
+    params = {"b1": jnp.asarray(-0.5), "b2": jnp.asarray(1.0)}
+    hopf = SpecialPoint(
+        kind="hopf",
+        param=("b1",),
+        value=jnp.asarray(0.0),
+        state=jnp.zeros(2),
+        params={"b1": jnp.asarray(0.0), "b2": jnp.asarray(1.0)},
+        frequency=jnp.asarray(1.0),
+    )
+    cyc = continue_cycles(params, hopf, bounds=(-0.5, 0.5), vector_field=bautin, ntst=8)
+    (lpc,) = [sp for sp in cyc.special_points if sp.kind == "lpc"]
+    plane = ((-1.0, 0.1), (-0.5, 1.5))
+    options = dict(branch=cyc, vector_field=bautin, ds=0.1, ds_max=0.2)
+    same = continue_lpc(params, lpc, ("b1", "b2"), plane, **options)
+    finer = continue_lpc(params, lpc, ("b1", "b2"), plane, ntst=14, **options)
+    for curve, ntst in ((same, 8), (finer, 14)):
+        assert curve.status == RESULTS.successful and "generalised Hopf" in curve.message
+        assert (np.asarray(curve.mesh).shape[1] - 1) // 4 == ntst
+        b1, b2 = np.asarray(curve.values).T
+        assert b2.max() > 1.45 and b2.min() < 0.05
+        np.testing.assert_allclose(b1, -(b2**2) / 4, atol=1e-9)  # the closed form
+    # The two meshes give the same curve (the fold's b1(b2) at common b2 values).
+    b1s, b2s = np.asarray(same.values).T
+    b1f, b2f = np.asarray(finer.values).T
+    grid = np.linspace(0.1, 1.4, 9)
+    order_s, order_f = np.argsort(b2s), np.argsort(b2f)
+    np.testing.assert_allclose(
+        np.interp(grid, b2s[order_s], b1s[order_s]),
+        np.interp(grid, b2f[order_f], b1f[order_f]),
+        atol=2e-3,  # linear interpolation between curve points (ds_max = 0.2)
+    )
+    gh_s, gh_f = (next(sp for sp in c.special_points if sp.kind == "gh") for c in (same, finer))
+    np.testing.assert_allclose(np.asarray(gh_s.value), np.asarray(gh_f.value), atol=1e-9)
 
 
 def test_curve_arguments_are_checked(bautin_curve):
@@ -200,8 +277,11 @@ def test_rossler_period_doubling_curve():
     # Every point has a multiplier -1 (to the corrector's tolerance).
     mult = np.asarray(curve.eigenvalues)
     assert np.max(np.min(np.abs(mult + 1), axis=1)) < 1e-8
-    # The first period doubling of the Rossler system at a = b = 0.2 is at c = 2.8324
-    # (e.g. Kuznetsov's MatCont/AUTO tutorials; the same value as test_cycles).
+    # c = 2.8324 at a = b = 0.2 (the one-parameter value of test_cycles) has no citable
+    # source: AUTO-07p (github auto-07p/auto-07p at 44cc1c4, all 2095 commits) has no Rossler
+    # demo and its manual no Rossler value. The published check is the period-1 orbit at
+    # c = 5.7 (test_rossler_cycle_against_published_periodic_orbit, ChaosBook); the curve's
+    # independent check is the shooting below.
     np.testing.assert_allclose(
         np.interp(0.2, a[np.argsort(a)], c[np.argsort(a)]), 2.8324, atol=2e-4
     )
@@ -377,3 +457,90 @@ def test_meanfield_lpc_curves_reach_the_end_of_bursting(tmp_path):
     back = Branch.from_json(high.to_json(tmp_path / "lpc.json"))
     np.testing.assert_allclose(np.asarray(back.values), np.asarray(high.values), rtol=0)
     assert back.kind == "lpc" and back.param == ("eta_bar", "a")
+
+
+def test_bifurcation_figure_title_names_model_and_parameters():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from jaxmf import plot
+    from jaxmf.cli.bifurcation import figure_title
+
+    title = figure_title("rounded", {}, 1, "eta_bar", "a")
+    assert title == "Chen & Campbell 2022 mean field (rounded): (eta_bar, a)"
+    assert figure_title("rounded", {"a": 0.01}, 1, "eta_bar") == (
+        "Chen & Campbell 2022 mean field (rounded a=0.01): eta_bar"
+    )
+    assert figure_title("two_population", {}, 2, "eta_bar", "kappa").startswith(
+        "Chen & Campbell 2022 mean field, 2 populations (two_population): "
+    )
+    # The figure carries it (a three-point equilibrium branch: no continuation).
+    p = presets.chen_campbell_2022(rounded=True)
+    tiny = Branch(
+        kind="equilibrium",
+        param=("eta_bar",),
+        values=jnp.asarray([[0.0], [0.1], [0.2]]),
+        states=jnp.ones((3, 4)),
+        eigenvalues=-jnp.ones((3, 4), complex),
+        stable=jnp.ones(3, bool),
+        base=p,
+    )
+    fig = plot.plot_bifurcation({"equilibria": tiny}, title=title)
+    assert fig._suptitle.get_text().startswith(title)
+    plot.pyplot().close(fig)
+
+
+def test_point_on_a_two_parameter_curve():
+    from jaxmf.cli.bifurcation import _on_curve
+
+    p = presets.chen_campbell_2022(rounded=True)
+    curve = Branch(
+        kind="fold",
+        param=("eta_bar", "a"),
+        values=jnp.asarray([[0.0, 0.0], [0.1, 0.01], [0.2, 0.01]]),
+        states=jnp.zeros((3, 4)),
+        eigenvalues=jnp.zeros((3, 4), complex),
+        stable=jnp.zeros(3, bool),
+        base=p,
+    )
+    box = ((0.0, 0.3), (0.0, 0.03))
+    assert _on_curve(curve, (0.05, 0.005), box)  # inside a segment
+    assert _on_curve(curve, (0.15, 0.01 + 1e-5), box)  # 3e-4 of the box's height off
+    assert not _on_curve(curve, (0.15, 0.0105), box)
+    assert not _on_curve(curve, (0.25, 0.01), box)  # beyond the last point
+
+
+@pytest.mark.slow  # continues equilibria at three values of a, two Hopf and a fold curve (~40 s)
+def test_cli_draws_the_fold_curve_born_inside_the_plane(tmp_path):
+    import json
+
+    from jaxmf.cli import main
+
+    # At the base a = 0.0077 the equilibria have no fold; the saddle-node curve is born at a
+    # cusp inside (eta_bar, a) and is started from the equilibria at a = 0.03.
+    code = main(
+        "bifurcation --param eta_bar --second a --bounds2 0.005,0.03 --no-cycles --no-plot "
+        f"--quiet --out {tmp_path} --name bif".split()
+    )
+    assert code == 0
+    meta = json.loads((tmp_path / "bif.json").read_text())
+    points = {(sp["branch"], sp["kind"]): sp["value"] for sp in meta["special_points"]}
+    assert ("fold_0", "cusp") in points
+    eta_c, a_c = points[("fold_0", "cusp")]
+    assert 0.005 < a_c < 0.03
+    # Independent: the fold curve crosses a = a_c + 0.003 twice; between the crossings the
+    # closed-form scan finds three equilibria, and one at a_c - 0.003 (below the cusp).
+    from jaxmf.meanfield import meanfield_equilibria
+
+    fold = np.asarray(Branch.from_json(tmp_path / "bif_fold_0.json").values)
+    d = fold[:, 1] - (a_c + 0.003)
+    k = np.flatnonzero(d[:-1] * d[1:] < 0)
+    assert len(k) == 2
+    eta = np.mean(fold[k, 0] + (fold[k + 1, 0] - fold[k, 0]) * d[k] / (d[k] - d[k + 1]))
+    p = presets.chen_campbell_2022(rounded=True)
+    for a, want in ((a_c + 0.003, 3), (a_c - 0.003, 1)):
+        found = meanfield_equilibria(p.replace(eta_bar=float(eta), a=float(a)))
+        assert int(np.sum(np.asarray(found.valid))) == want, (eta, a)
+    # The Bogdanov-Takens point is found on the Hopf curve and on the fold curve (two
+    # independent defining systems).
+    np.testing.assert_allclose(points[("fold_0", "bt")], points[("hopf_0", "bt")], atol=1e-8)

@@ -10,7 +10,9 @@ OUT/NAME_hopf_0.csv, OUT/NAME_lpc_0.csv, OUT/NAME_homoclinic_0.csv, ...) and OUT
 (r and <w> against the parameter: equilibria and the cycles' min/max envelope, solid where
 stable, dashed where unstable; with --second, the parameter plane with every curve).
 
-With --second, the curves in the two parameters are: Hopf and fold curves of equilibria, LPC,
+With --second, the curves in the two parameters are: Hopf and fold curves of equilibria (from
+the equilibrium branch at PARAM2's value and at both ends of --bounds2, so that a fold curve
+born at a cusp inside the plane is drawn too), LPC,
 PD and NS curves of cycles (from each cycle bifurcation found in PARAM), and homoclinic curves
 (cycles of period --homoclinic-period continued at that period), started from each cycle
 family that ends at a homoclinic orbit and from each end of an LPC curve where the period
@@ -42,7 +44,7 @@ from ._common import (
 )
 from ._common import timings as command_timing
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "figure_title", "run"]
 
 _DEFAULT_BOUNDS = {"eta_bar": (0.0, 0.3), "i_ext": (-0.1, 0.3), "kappa": (0.05, 1.0)}
 # The paper's bifurcation diagrams were computed with its 4-digit rounded values.
@@ -173,15 +175,15 @@ def _timing(start: float, stats) -> dict[str, float]:
 
 def _homoclinic_starts(branches, point_type):
     """(name, branch, point) to start homoclinic curves from: each cycle family that ends at a
-    homoclinic orbit, and each LPC curve end where the corrector stopped while the period grew
-    (LPC curves accumulate on the homoclinic curve)."""
+    homoclinic orbit, and the longest cycle of each LPC curve whose period grew (LPC curves
+    accumulate on the homoclinic curve), wherever the curve stopped."""
     import numpy as np
 
     out = []
     for name, b in list(branches.items()):
         if b.kind == "cycle":
             out += [(name, b, sp) for sp in b.special_points if sp.kind == "homoclinic"]
-        elif b.kind == "lpc" and len(b) > 2 and "period rose" in b.message:
+        elif b.kind == "lpc" and len(b) > 2:
             period = np.asarray(b.period)
             i = int(np.argmax(period))
             if period[i] > 1.2 * min(period[0], period[-1]):
@@ -196,6 +198,21 @@ def _homoclinic_starts(branches, point_type):
                 )
                 out.append((name, b, point))
     return out
+
+
+def _on_curve(curve, point, box, tol: float = 1e-3) -> bool:
+    """Whether `point` lies on the polyline of a two-parameter curve, within `tol` of the
+    plane's size `box` ((lo1, hi1), (lo2, hi2))."""
+    import numpy as np
+
+    if len(curve.param) != 2 or len(curve) < 2:
+        return False
+    scale = np.array([hi - lo for lo, hi in box], float)
+    v = np.asarray(curve.values, float)[:, :2] / scale
+    p = np.asarray(point, float) / scale
+    a, d = v[:-1], np.diff(v, axis=0)
+    u = np.clip(np.sum((p - a) * d, 1) / np.maximum(np.sum(d * d, 1), 1e-300), 0.0, 1.0)
+    return bool(np.min(np.linalg.norm(p - (a + u[:, None] * d), axis=1)) <= tol)
 
 
 def _clocked(start: float, before) -> dict[str, float]:
@@ -220,6 +237,41 @@ def _plane(region):
 
 def _kind(point) -> str:
     return "bound" if point is None else point.kind
+
+
+def figure_title(
+    preset: str, overrides: dict, n_populations: int, param: str, second: str | None = None
+) -> str:
+    """The figure's title: the model, the preset with its overrides, and what was continued.
+
+    Parameters
+    ----------
+    preset : str
+        The --preset name.
+    overrides : dict
+        The --set overrides.
+    n_populations : int
+        Populations of the mean field (named when more than one).
+    param, second : str
+        The continued parameter(s): one for a diagram in PARAM, two for the parameter plane.
+
+    Returns
+    -------
+    str
+        e.g. 'Chen & Campbell 2022 mean field (rounded): (eta_bar, a)'.
+
+    Examples
+    --------
+    >>> figure_title("rounded", {}, 1, "eta_bar", "a")
+    'Chen & Campbell 2022 mean field (rounded): (eta_bar, a)'
+    >>> figure_title("two_population", {"kappa": 0.8}, 2, "eta_bar")
+    'Chen & Campbell 2022 mean field, 2 populations (two_population kappa=0.8): eta_bar'
+    """
+    model = "Chen & Campbell 2022 mean field"
+    if n_populations > 1:
+        model += f", {n_populations} populations"
+    drawn = param if second is None else f"({param}, {second})"
+    return f"{model} ({preset_title(preset, overrides)}): {drawn}"
 
 
 def _region_summary(region, agreement) -> dict:
@@ -269,6 +321,7 @@ def run(args, command: str) -> int:
         merge_repeated,
     )
     from ..cycles import continue_cycles
+    from ..params import set_parameter
     from ..presets import get as get_preset
 
     overrides = dict(args.overrides)
@@ -356,6 +409,51 @@ def run(args, command: str) -> int:
                 except (ArithmeticError, RuntimeError, ValueError) as e:
                     failures.append(f"{kind} curve from {args.param} = {float(sp.value):.10g}: {e}")
                 bar.update(done, f"{kind} curve {k},")
+        # A curve that does not cross the base row of PARAM2 (a fold curve born at a cusp
+        # inside the plane) is started from the equilibria at the ends of PARAM2's range.
+        for value2 in bounds2:
+            start = time.perf_counter()
+            at_edge = set_parameter(params, args.second, value2)
+            try:
+                edge = continue_equilibria(
+                    at_edge,
+                    args.param,
+                    bounds,
+                    max_points=args.max_points,
+                    progress=False,
+                )
+            except NumericalError as e:
+                notes.append(f"no equilibria at {args.second} = {value2:g}: {e}")
+                continue
+            for sp in edge.special_points:
+                if sp.kind not in ("hopf", "fold") or not sp.converged:
+                    continue
+                point = (float(sp.value), float(value2))
+                if any(
+                    b.kind == sp.kind and _on_curve(b, point, (bounds, bounds2))
+                    for b in branches.values()
+                ):
+                    continue
+                cont = continue_hopf if sp.kind == "hopf" else continue_fold
+                key = f"{sp.kind}_{sum(b.kind == sp.kind for b in branches.values())}"
+                try:
+                    branches[key] = cont(
+                        at_edge,
+                        sp,
+                        both,
+                        bounds=(bounds, bounds2),
+                        max_points=args.max_points,
+                        progress=not args.quiet,
+                        throw=False,
+                    )
+                except (ArithmeticError, RuntimeError, ValueError) as e:
+                    failures.append(
+                        f"{sp.kind} curve from ({args.param}, {args.second}) = {point}: {e}"
+                    )
+                    continue
+                timings[key] = {"wall_s": time.perf_counter() - start}
+                bar.print(f"{key} from {args.second} = {value2:g}: {len(branches[key])} points")
+                start = time.perf_counter()
         cycle_branches = [b for b in branches.values() if b.kind == "cycle"]
         curves = {"lpc": continue_lpc, "pd": continue_pd, "ns": continue_ns}
         started: dict[str, list[float]] = {kind: [] for kind in curves}
@@ -513,7 +611,9 @@ def run(args, command: str) -> int:
             plot.plot_bifurcation(
                 branches,
                 png,
-                title=preset_title(args.preset, overrides),
+                title=figure_title(
+                    args.preset, overrides, params.n_populations, args.param, args.second
+                ),
                 region=region,
                 regimes=regimes,
             )
