@@ -1334,7 +1334,7 @@ class NetworkTrace(NamedTuple):
 
 
 def simulate_on_grid(
-    params: Params, ts, network: ThetaNetwork, record_every: int, *, throw: bool = True
+    params: Params, ts, network: ThetaNetwork, record_every: int, *, throw: bool = True, i_ext=None
 ) -> NetworkTrace:
     """Simulate the differentiable network (`jaxmf.netfit.simulate_theta`) to ts[-1] and give it
     on the uniform grid `ts` (ts[0] = 0, spacing `record_every * network.dt`).
@@ -1352,6 +1352,8 @@ def simulate_on_grid(
     throw : bool
         As for `jaxmf.netfit.simulate_theta`: raise when the state becomes non-finite; with
         False the trace comes back with status diverged.
+    i_ext : jaxmf.inputs.Input or callable, optional
+        An input in time (`simulate_theta`'s `i_ext`).
 
     Returns
     -------
@@ -1368,7 +1370,9 @@ def simulate_on_grid(
     ((11, 1), 0.0)
     """
     t1 = (ts.shape[0] - 1) * record_every * network.dt  # static, also when ts is traced
-    res = simulate_theta(params, t1, record_every, model=network, dtype=ts.dtype, throw=throw)
+    res = simulate_theta(
+        params, t1, record_every, model=network, dtype=ts.dtype, throw=throw, i_ext=i_ext
+    )
     pad = lambda x: jnp.concatenate([jnp.zeros((1, x.shape[1]), x.dtype), x])
     return NetworkTrace(
         t=ts, r=pad(res.r), v=pad(res.v_mean), w=pad(res.w_mean), s=pad(res.s), status=res.status
@@ -1397,7 +1401,9 @@ def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
                 i_ext=cfg.i_ext,
             )
         else:
-            sim = simulate_on_grid(p, ts, cfg.network, cfg.record_every, throw=False)
+            sim = simulate_on_grid(
+                p, ts, cfg.network, cfg.record_every, throw=False, i_ext=cfg.i_ext
+            )
         return jnp.asarray(loss(sim, target), ts.dtype), _failed(sim.status) | (out_of_range != 0)
 
     return value
@@ -1957,7 +1963,7 @@ def _fit_by_space_mapping(params, target, free, network, shared, starts_kw, prog
     t1 = float(ts[-1])
 
     def network_loss(p):
-        sim = simulate_on_grid(p, ts, network, record_every)
+        sim = simulate_on_grid(p, ts, network, record_every, i_ext=shared["i_ext"])
         value = jnp.asarray(loss(sim, base))
         return sim, float(jnp.sum(value**2) if least_squares else value), _failed(sim.status)
 
@@ -1975,6 +1981,7 @@ def _fit_by_space_mapping(params, target, free, network, shared, starts_kw, prog
         mf = solve_meanfield(
             current, t1, ts=ts, model=shared["meanfield_model"], rtol=shared["rtol"],
             atol=shared["atol"], max_steps=shared["max_steps"], throw=False,
+            i_ext=shared["i_ext"],
         )  # fmt: skip
         offset = _sim_rate(sim, base) - _sim_rate(mf, base)
         step = fit(current, dataclasses.replace(base, offset=offset), free, n_starts=1, **mf_kw)
@@ -2132,8 +2139,8 @@ def fit(
         has one start: `initial` holds the mean-field fit, `loss_history` the network's loss at
         each iterate, `n_iterations` the number of network runs. Not under jit / vmap.
     i_ext : jaxmf.inputs.Input or callable, optional
-        An input in time the simulations get (`solve_meanfield`'s `i_ext`), to fit a
-        stimulus-driven response; the mean-field model only.
+        An input in time the simulations get (`solve_meanfield`'s and `simulate_theta`'s
+        `i_ext`), to fit a stimulus-driven response.
 
     Returns
     -------
@@ -2170,8 +2177,6 @@ def fit(
         raise ParameterError("init", f"must be None or 'meanfield'; got {init!r}")
     if isinstance(model, str) and model == "network":
         model = ThetaNetwork(gradient_horizon=5.0)
-    if i_ext is not None and isinstance(model, ThetaNetwork):
-        raise ParameterError("i_ext", "an input in time is fitted with the mean-field model")
     if isinstance(model, ThetaNetwork) and any(
         getattr(params, name, None) is not None for name in OPTIONAL_FIELDS
     ):
@@ -2197,6 +2202,7 @@ def fit(
                 optimizer=optimizer, loss=loss, t1=t1, transient=transient, bounds=bounds,
                 tol=tol, patience=patience, rtol=rtol, atol=atol, max_steps=max_steps,
                 meanfield_model=meanfield_model, steps=steps, dt_save=dt_save, throw=throw,
+                i_ext=i_ext,
             ),
             dict(n_starts=n_starts, key=key, spread=spread, starts=starts),
             progress,
