@@ -355,6 +355,7 @@ def test_compare_network_blow_up_exits_1(tmp_path, capsys, monkeypatch):
         (COMPARE, ["--transient", "2"], "--transient"),
         (COMPARE, ["--n", "0"], "n"),
         (COMPARE, ["--dt", "0.01"], "dt"),
+        (COMPARE, ["--sampler", "cauchy"], "--sampler"),
     ],
 )
 def test_meanfield_and_compare_bad_input_is_one_line_and_exit_2(

@@ -880,6 +880,14 @@ def test_example_config_parses():
     assert kwargs["model"] == "meanfield" and kwargs["plot"] is True
 
 
+def test_config_sampler_takes_the_cli_sampler_values():
+    from jaxmf.cli.sweep import _network_options
+    from jaxmf.heterogeneity import RandomDraws, Uniform
+
+    assert _network_options({"sampler": "uniform:match=iqr"})["sampler"] == Uniform(match="iqr")
+    assert isinstance(_network_options({"sampler": "random"})["sampler"], RandomDraws)
+
+
 @pytest.mark.parametrize(
     "text, words",
     [
@@ -888,6 +896,11 @@ def test_example_config_parses():
         (
             "model = 'network'\n[grid]\neta_bar = [0.1]\n[options]\nscheme = [1]\n",
             "options.scheme: must be one of",
+        ),
+        (
+            "model = 'network'\n[grid]\neta_bar = [0.1]\n"
+            "[options]\nsampler = 'gaussian:match=std'\n",
+            "options.sampler: gaussian takes the options",
         ),
     ],
 )

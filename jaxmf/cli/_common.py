@@ -202,7 +202,7 @@ SAMPLER_HELP = (
 SAMPLER_KINDS = ("quantiles", "random", "lorentzian", "gaussian", "uniform")
 
 
-def sampler_of(text: str):
+def sampler_of(text: str, option: str = "--sampler"):
     """The excitability sampler of a `--sampler` value (`SAMPLER_HELP`); `UsageError` else.
 
     Parameters
@@ -210,6 +210,8 @@ def sampler_of(text: str):
     text : str
         ``KIND[:OPTION,...]``: KIND one of `SAMPLER_KINDS`, OPTION ``match=hwhm|iqr`` or
         ``random``.
+    option : str
+        The flag or key to blame in the error (``'options.sampler'`` in a sweep config).
 
     Returns
     -------
@@ -234,7 +236,7 @@ def sampler_of(text: str):
     kind = kind.strip().lower()
     if kind not in SAMPLER_KINDS:
         raise UsageError(
-            "--sampler",
+            option,
             f"choose {', '.join(SAMPLER_KINDS)} (options :match=...,random); got {text!r}",
         )
     random, match = kind == "random", None
@@ -246,7 +248,7 @@ def sampler_of(text: str):
             match = value
         else:
             allowed = "match=hwhm|iqr, random" if kind in ("gaussian", "uniform") else "random"
-            raise UsageError("--sampler", f"{kind} takes the options {allowed}; got {item!r}")
+            raise UsageError(option, f"{kind} takes the options {allowed}; got {item!r}")
     if kind in ("gaussian", "uniform"):
         cls = het.Gaussian if kind == "gaussian" else het.Uniform
         return cls(match=match or "hwhm", random=random)

@@ -10,6 +10,7 @@ import argparse
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
+    SAMPLER_HELP,
     SCHEME_HELP,
     SCHEME_NAMES,
     UsageError,
@@ -23,6 +24,7 @@ from ._common import (
     positive,
     prepare_out,
     preset_title,
+    sampler_of,
     scheme_of,
     short,
     timings,
@@ -70,12 +72,7 @@ def add_parser(sub) -> None:
         default="euler",
         help=SCHEME_HELP,
     )
-    cmp.add_argument(
-        "--sampler",
-        choices=("quantiles", "random"),
-        default="quantiles",
-        help="Lorentzian excitabilities: deterministic quantiles (default) or random",
-    )
+    cmp.add_argument("--sampler", metavar="KIND[:OPTIONS]", default="quantiles", help=SAMPLER_HELP)
     cmp.add_argument("--seed", type=whole, default=0, help="PRNG seed (default 0)")
     cmp.add_argument(
         "--transient", type=nonnegative, help="metrics use t > TRANSIENT only (default t1/4)"
@@ -122,7 +119,6 @@ def run(args, command: str) -> int:
 
     from .. import io
     from .._compare import compare
-    from ..heterogeneity import Quantiles, RandomDraws
     from ..network import SimulationError
     from ..presets import get as get_preset
     from .simulate import input_of
@@ -130,7 +126,7 @@ def run(args, command: str) -> int:
     overrides = dict(args.overrides)
     drive = input_of(args)
     scheme = scheme_of(args.scheme)
-    sampler = {"quantiles": Quantiles(), "random": RandomDraws()}[args.sampler]
+    sampler = sampler_of(args.sampler)
     if args.transient is not None and args.transient >= args.t1:
         raise UsageError("--transient", f"must be < t1={args.t1:g}; got {args.transient:g}")
     params = get_preset(args.preset, units=args.units, **overrides)

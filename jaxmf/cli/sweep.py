@@ -27,11 +27,13 @@ from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    SAMPLER_HELP,
     SCHEME_NAMES,
     UsageError,
     add_quiet,
     fail,
     prepare_out,
+    sampler_of,
     scheme_of,
     short,
 )
@@ -292,19 +294,23 @@ def load_config(path: Path) -> dict[str, Any]:
 
 
 def _network_options(options: dict) -> dict:
-    from ..heterogeneity import Quantiles, RandomDraws
     from ..params import ParameterError
 
     schemes = {name: scheme_of(name) for name in SCHEME_NAMES}
-    samplers = {"quantiles": Quantiles(), "random": RandomDraws()}
-    for key, table in (("scheme", schemes), ("sampler", samplers)):
-        if key in options:
-            if not isinstance(options[key], str) or options[key] not in table:
-                raise ParameterError(
-                    f"options.{key}",
-                    f"must be one of {', '.join(table)}; got {short(options[key])}",
-                )
-            options[key] = table[options[key]]
+    if "scheme" in options:
+        if not isinstance(options["scheme"], str) or options["scheme"] not in schemes:
+            raise ParameterError(
+                "options.scheme",
+                f"must be one of {', '.join(schemes)}; got {short(options['scheme'])}",
+            )
+        options["scheme"] = schemes[options["scheme"]]
+    if "sampler" in options:
+        if not isinstance(options["sampler"], str):
+            raise ParameterError(
+                "options.sampler",
+                f"must be a string ({SAMPLER_HELP}); got {short(options['sampler'])}",
+            )
+        options["sampler"] = sampler_of(options["sampler"], "options.sampler")
     return options
 
 
