@@ -880,6 +880,25 @@ def test_example_config_parses():
     assert kwargs["model"] == "meanfield" and kwargs["plot"] is True
 
 
+def test_config_input_is_the_cli_input_and_its_attributes_are_axes(tmp_path):
+    from jaxmf.cli.sweep import load_config
+    from jaxmf.params import ParameterError
+
+    config = tmp_path / "forced.toml"
+    config.write_text(
+        "input = 'sinusoid:amplitude=0.05,period=200'\n"
+        "[grid]\neta_bar = [0.1, 0.2]\ninput_amplitude = [0.0, 0.05]\n"
+    )
+    kwargs = load_config(config)
+    drive = kwargs["i_ext"]
+    assert isinstance(drive, jaxmf.inputs.Sinusoid)
+    assert float(drive.amplitude) == 0.05 and float(drive.period) == 200.0
+    assert kwargs["grid"].shape == (2, 2)
+    config.write_text("input = 'sinusoid:amplitude=x'\n[grid]\neta_bar = [0.1]\n")
+    with pytest.raises(ParameterError, match="^input: "):
+        load_config(config)
+
+
 def test_config_sampler_takes_the_cli_sampler_values():
     from jaxmf.cli.sweep import _network_options
     from jaxmf.heterogeneity import RandomDraws, Uniform

@@ -54,6 +54,7 @@ _TOP_KEYS = {
     "plot": "true/false: write a PNG of a 2-D regime map",
     "grid": "a table: design and one entry per parameter",
     "options": "a table of model options",
+    "input": "an input in time for every point, as --input: 'sinusoid:amplitude=0.05,period=100'",
 }
 _DESIGNS = ("product", "points", "random", "latin_hypercube")
 # A sweep config is a few lines; anything bigger is not one (and is not echoed back).
@@ -266,6 +267,8 @@ def load_config(path: Path) -> dict[str, Any]:
     options = dict(options)
     if model == "network":
         options = _network_options(options)
+    if "input" in config:
+        options["i_ext"] = _input(config["input"])
     observables = config.get("observables")
     if observables is not None and not (
         isinstance(observables, list) and all(isinstance(o, str) for o in observables)
@@ -291,6 +294,21 @@ def load_config(path: Path) -> dict[str, Any]:
         if key in config:
             kwargs[key] = config[key]
     return kwargs
+
+
+def _input(spec: Any):
+    """The config's `input` as a `jaxmf.inputs` object (its grid axes: input.<attribute>)."""
+    from ..inputs import from_spec
+    from ..params import ParameterError
+
+    if not isinstance(spec, str):
+        raise ParameterError(
+            "input", f"must be a string such as {_TOP_KEYS['input'].split(': ')[1]}"
+        )
+    try:
+        return from_spec(spec)
+    except ParameterError as e:
+        raise ParameterError("input", str(e)) from None
 
 
 def _network_options(options: dict) -> dict:
