@@ -47,6 +47,7 @@ from ._loop import Progress, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_message
 from .analysis import TraceSummary, trace_summary
 from .analysis import smooth as moving_average
+from .delay import uses_dde
 from .meanfield import MeanFieldResult, solve_meanfield
 from .netfit import ThetaNetwork, simulate_theta
 from .params import (
@@ -1242,6 +1243,8 @@ class _Config(NamedTuple):
     record_every: int = 0
     progress: bool = False
     i_ext: Callable | None = None  # an input in time (its arrays are traced by filter_jit)
+    # A fixed, concretely zero delay: solve the undelayed model (traced, it would take the DDE).
+    undelayed: bool = False
 
 
 class _Reporter:
@@ -1356,6 +1359,8 @@ def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
     def value(u):
         x = {n: bijectors[n].forward(u[n].astype(ts.dtype)) for n in cfg.free}
         p = params.replace(**x)
+        if cfg.undelayed:
+            p = p.replace(delay=None)
         if cfg.network is None:
             sim = solve_meanfield(
                 p,
@@ -1365,7 +1370,8 @@ def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
                 rtol=cfg.rtol,
                 atol=cfg.atol,
                 max_steps=cfg.max_steps,
-                adjoint=adjoint,
+                # The delayed model has its own DDE solver and derivatives.
+                adjoint=None if p.delay is not None else adjoint,
                 throw=False,
                 i_ext=cfg.i_ext,
             )
@@ -2321,6 +2327,7 @@ def fit(
         record_every,
         bool(progress),
         i_ext,
+        params.delay is not None and "delay" not in free and not uses_dde(params),
     )
     if least_squares:
         out_shape = jax.eval_shape(
