@@ -47,6 +47,7 @@ from ._loop import Progress, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_message
 from .analysis import TraceSummary, trace_summary
 from .analysis import smooth as moving_average
+from .delay import uses_dde
 from .meanfield import MeanFieldResult, solve_meanfield
 from .netfit import ThetaNetwork, simulate_theta
 from .params import (
@@ -1260,6 +1261,8 @@ class _Config(NamedTuple):
     record_every: int = 0
     progress: bool = False
     i_ext: Callable | None = None  # an input in time (its arrays are traced by filter_jit)
+    # A fixed, concretely zero delay: solve the undelayed model (traced, it would take the DDE).
+    undelayed: bool = False
 
 
 class _Reporter:
@@ -1380,13 +1383,17 @@ def simulate_on_grid(
 
 
 def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
+    # A fixed zero delay is the undelayed model (the ODE solver); dropped here, outside the
+    # traced loss, so that no run-time check enters the compiled program.
+    base = params.replace(delay=None) if cfg.undelayed else params
+
     def value(u):
         x = {n: bijectors[n].forward(u[n].astype(ts.dtype)) for n in cfg.free}
         # Out-of-range values (bounds wider than a field's range, or an underflowing log
         # transform) count as a failed evaluation, like a failed solve: the point is rejected
         # (least squares) or the start stops as diverged. Checked here, not by equinox.error_if
         # inside Params, whose host callback would keep the fit out of the compilation cache.
-        p, out_of_range = replace_deferred(params, **x)
+        p, out_of_range = replace_deferred(base, **x)
         if cfg.network is None:
             sim = solve_meanfield(
                 p,
@@ -1396,7 +1403,8 @@ def _make_loss(params, target, ts, bijectors, loss, adjoint, cfg: _Config):
                 rtol=cfg.rtol,
                 atol=cfg.atol,
                 max_steps=cfg.max_steps,
-                adjoint=adjoint,
+                # The delayed model has its own DDE solver and derivatives.
+                adjoint=None if p.delay is not None else adjoint,
                 throw=False,
                 i_ext=cfg.i_ext,
             )
@@ -2357,6 +2365,7 @@ def fit(
         record_every,
         bool(progress),
         i_ext,
+        params.delay is not None and "delay" not in free and not uses_dde(params),
     )
     if least_squares:
         out_shape = jax.eval_shape(

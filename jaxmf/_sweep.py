@@ -67,6 +67,7 @@ from ._files import (
 from ._loop import Progress, check_memory, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_codes, status_names
 from .analysis import REGIME_NAMES, TraceSummary, trace_summary
+from .delay import init_delay_line, max_delay_steps, uses_dde
 from .heterogeneity import Quantiles
 from .inputs import input_bound
 from .io import params_to_dict
@@ -1029,14 +1030,15 @@ class NetworkModel(eqx.Module):
 
         Returns
         -------
-        Network
-            The network `trace` simulates.
+        Network or tuple
+            The network `trace` simulates; with a delay (in the parameters or the grid),
+            (network, DelayLine) whose length sizes the spike buffer for the longest delay.
 
         Raises
         ------
         ParameterError
-            The grid varies fractions or kappa (a network's population sizes are fixed), or the
-            step is unsuitable.
+            The grid varies fractions or kappa (a network's population sizes are fixed), the
+            step is unsuitable, or a delay is not a multiple of dt.
 
         Examples
         --------
@@ -1081,7 +1083,18 @@ class NetworkModel(eqx.Module):
             self.scheme,
             dtype,
         )
-        return network
+        if not (uses_dde(params) or any(a.field == "delay" for a in grid.addresses)):
+            return network
+        # The delays size the spike buffer: the longest over the grid, each checked to be a
+        # multiple of dt; the buffer's length rides along as the shape of a delay line.
+        base = params if params.delay is not None else params.replace(delay=0.0)
+        steps = max_delay_steps(base, float(self.dt))
+        for addr, col in zip(grid.addresses, grid.columns):
+            if addr.field == "delay":
+                for value in np.unique(np.asarray(col, float)):
+                    at = set_parameters(base, [addr], [float(value)])
+                    steps = max(steps, max_delay_steps(at, float(self.dt)))
+        return network, init_delay_line(jnp.zeros(params.n_populations, dtype), steps)
 
     def _input_bound(self, grid: Grid) -> float:
         """The largest |input| over the run at any grid point: every combination of the swept
@@ -1124,7 +1137,11 @@ class NetworkModel(eqx.Module):
         (10, 1)
         """
         dtype = jnp.dtype(self.dtype)
-        state = init(network, dtype=dtype)
+        steps = None
+        if isinstance(network, tuple):  # with a delay: (network, a delay line of its length)
+            network, line = network
+            steps = line.length - 1
+        state = init(network, dtype=dtype, delay_steps=steps)
         _, rec = run(
             params,
             network,
@@ -1750,7 +1767,10 @@ def sweep(
     chunks = grid.chunks(chunk_size)
     mine = [i for i in range(len(chunks)) if i % nproc == pid]
     fn, replicated, point_sharding = _chunk_runner(model, grid.addresses, table, devices)
-    base = jax.device_put(params, replicated)
+    # A concrete zero delay is the undelayed model (`jaxmf.delay.uses_dde`); traced in the
+    # compiled runner it would take the delayed code paths.
+    delayed = uses_dde(params) or any(a.field == "delay" for a in grid.addresses)
+    base = jax.device_put(params if delayed else params.replace(delay=None), replicated)
     aux = jax.device_put(aux, replicated) if aux is not None else None
     dtype = params.eta_bar.dtype
     per_call = points_per_device * len(devices)

@@ -56,6 +56,7 @@ from ._newton import (
     with_parameters,
 )
 from ._results import RESULTS, NumericalError, from_codes, status_codes, status_names
+from .delay import uses_dde
 from .meanfield import MeanFieldRiseState, MeanFieldState, chen_campbell, meanfield_equilibria
 from .params import (
     ParameterError,
@@ -1972,7 +1973,8 @@ def continue_hopf(
     Bogdanov-Takens points, beyond which (k < 0) the curve continues as a neutral-saddle curve.
     Codimension-two points (refined by regula falsi along the curve): 'bt' (k = 0), 'gh'
     (generalised Hopf, l1 = 0), 'zh' (zero-Hopf: a real eigenvalue crosses 0), 'hh' (double
-    Hopf: a second pair crosses the imaginary axis).
+    Hopf: a second pair crosses the imaginary axis). A Hopf point of the delayed mean field
+    (a nonzero delay) is continued by `jaxmf.continue_delay_hopf` (no progress bar).
 
     Parameters
     ----------
@@ -2027,6 +2029,14 @@ def continue_hopf(
         raise ParameterError("point", f"needs a 'hopf' point; got {point.kind!r}")
     _check_steps(ds, ds_min, ds_max, max_points)
     base = _point_params(params, point)
+    if uses_dde(base):
+        # Imported here: jaxmf.dde_bifurcation builds on this module's Branch.
+        from .dde_bifurcation import continue_delay_hopf
+
+        return continue_delay_hopf(
+            params, point, param, bounds, ds=ds, ds_min=ds_min, ds_max=ds_max,
+            max_points=max_points, direction=direction, throw=throw,
+        )  # fmt: skip
     names, bnds = _check_pair(base, param, bounds)
     x = jnp.asarray(point.state, float)
     n = int(x.shape[0])

@@ -46,7 +46,14 @@ from .bifurcation import Branch, ContinuationError, SpecialPoint
 from .dde import characteristic_roots
 from .delay import delayed_jacobians, delayed_meanfield_field
 from .meanfield import meanfield_equilibria
-from .params import ParameterError, Params, check_whole, parse_parameter, set_parameter
+from .params import (
+    ParameterError,
+    Params,
+    check_whole,
+    parse_parameter,
+    set_parameter,
+    set_parameters,
+)
 
 __all__ = ["continue_delay", "continue_delay_hopf"]
 
@@ -468,10 +475,11 @@ def continue_delay_hopf(
     Parameters
     ----------
     params : Params or dict
-        Supplies the other parameter values (a dict of scalars with `vector_field`).
+        Supplies the other parameter values (a dict of scalars with `vector_field`), the
+        point's own parameter set to its `value`.
     point : SpecialPoint
-        A 'hopf' point: `state` the equilibrium, `frequency` omega, `params` the parameters
-        there (from `continue_delay`).
+        A 'hopf' point: `state` the equilibrium, `frequency` omega, `param` and `value` where
+        it lies (from `continue_delay`; with a dict, `params` the parameters there).
     param : tuple of str
         The two names (p1, p2).
     bounds : tuple
@@ -554,7 +562,8 @@ def continue_delay_hopf(
         if not isinstance(params, Params):
             raise ParameterError("params", "give Params, or vector_field and delays for a dict")
         field, delay_fn = _meanfield_field, _meanfield_delays
-        base = point.params if isinstance(point.params, Params) else params
+        values = np.atleast_1d(np.asarray(point.value))
+        base = set_parameters(params, point.param[: len(values)], values)
         for name in names:
             parse_parameter(name, base.n_populations)
         n_pop = base.n_populations

@@ -3,6 +3,10 @@ zero delay against the undelayed model bit for bit, the DDE mean field against a
 reference and finite differences, and the stability of equilibria against Lambert W and the
 undelayed eigenvalues."""
 
+import json
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -402,3 +406,127 @@ def test_delayed_meanfield_hopf_curve_agrees_with_one_parameter_hopf_points(
     assert np.max(np.abs(np.asarray(hh2.value) - np.asarray(hh3.value))) < 1e-8
     assert abs(float(hh2.frequency) - hh3.data["omega2"]) < 1e-8
     assert abs(float(hh3.frequency) - hh2.data["omega2"]) < 1e-8
+
+
+def test_sweep_network_model_sizes_its_spike_buffer_from_the_grid():
+    # No compilation: prepare only builds the network and checks the step.
+    p = presets.chen_campbell_2022(eta_bar=0.25)
+    model = jaxmf.NetworkModel(t1=2.0, n=50, transient=1.0)
+    grid = jaxmf.Grid.points(delay=[0.0, 0.004, 0.002])
+    net, line = model.prepare(p, 0, grid)
+    assert line.length - 1 == 4  # the longest delay, 0.004 / dt steps
+    _, line = model.prepare(p.replace(delay=0.007), 0, jaxmf.Grid.points(eta_bar=[0.2]))
+    assert line.length - 1 == 7
+    # A zero delay that the grid does not vary is the undelayed network: no buffer.
+    plain = model.prepare(p.replace(delay=0.0), 0, jaxmf.Grid.points(eta_bar=[0.2]))
+    assert not isinstance(plain, tuple) and plain.n == net.n
+    with pytest.raises(jaxmf.ParameterError, match="multiple|whole number"):
+        model.prepare(p, 0, jaxmf.Grid.points(delay=[0.0015]))
+
+
+def _same_dataset(a, b):
+    return list(a.data_vars) == list(b.data_vars) and all(
+        np.array_equal(a[k].values, b[k].values, equal_nan=a[k].dtype.kind == "f")
+        for k in a.data_vars
+    )
+
+
+@pytest.mark.slow  # four sweeps and three networks compile ~25 CPU-s
+def test_sweep_over_delay_matches_single_runs_and_zero_delay_is_no_delay():
+    p = presets.chen_campbell_2022(eta_bar=0.25)
+    grid = jaxmf.Grid.product(eta_bar=[0.1, 0.25])
+    for model, options in (("meanfield", dict(t1=50.0)), ("network", dict(t1=4.0, n=100))):
+        plain = jaxmf.sweep(p, grid, model, progress=False, **options)
+        zero = jaxmf.sweep(p.replace(delay=0.0), grid, model, progress=False, **options)
+        assert _same_dataset(plain, zero)
+    delays = [0.0, 0.5, 2.0]
+    net = jaxmf.sweep(
+        p, jaxmf.Grid.product(delay=delays), "network", t1=10.0, n=100, transient=2.0,
+        progress=False,
+    )  # fmt: skip
+    mf = jaxmf.sweep(
+        p, jaxmf.Grid.product(delay=delays), "meanfield", t1=100.0, transient=50.0, progress=False
+    )
+    for i, d in enumerate(delays):
+        run = jaxmf.simulate_network(p.replace(delay=d), n=100, t1=10.0, progress=False)
+        r = np.asarray(run.r, np.float64)[20:]  # bins of 0.1 after the transient 2.0
+        assert abs(float(net["r_mean"].values[i]) - r.mean()) < 1e-6 * r.mean()
+        # The sweep solves the DDE (delay 0 too) at rtol 1e-6: equal to that accuracy.
+        grid_model = jaxmf.MeanFieldModel(t1=100.0, transient=50.0)
+        ts = jnp.linspace(grid_model.start, 100.0, grid_model.n_save)
+        sol = jaxmf.solve_meanfield(p.replace(delay=d), t1=100.0, ts=ts)
+        assert abs(float(mf["r_mean"].values[i]) - float(sol.r.mean())) < 1e-5 * float(sol.r.mean())
+    # The delay acts: the network's rate moves with it (the undelayed run ignored it before).
+    assert np.ptp(net["r_mean"].values) > 0.01 and np.ptp(mf["r_mean"].values) > 1e-3
+
+
+@pytest.mark.slow  # three networks and the DDE mean field compile ~25 CPU-s
+def test_compare_with_a_delay_runs_the_dde_and_zero_delay_is_no_delay():
+    p = presets.chen_campbell_2022(eta_bar=0.25)
+    kw = dict(n=200, t1=20.0, progress=False)
+    plain, zero = jaxmf.compare(p, **kw), jaxmf.compare(p.replace(delay=0.0), **kw)
+    pairs = [(plain.network.r, zero.network.r), (plain.network.s, zero.network.s)] + [
+        (getattr(plain.meanfield["chen_campbell"], k), getattr(zero.meanfield["chen_campbell"], k))
+        for k in ("r", "v", "w", "s")
+    ]
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in pairs)
+    assert plain.metrics.keys() == zero.metrics.keys()
+    same = lambda a, b: a == b or (a != a and b != b)  # NaN equals NaN here
+    assert all(same(plain.metrics[k], zero.metrics[k]) for k in plain.metrics)
+    q = p.replace(delay=1.0)
+    cmp = jaxmf.compare(q, n=1000, t1=60.0, progress=False)
+    mf = cmp.meanfield["chen_campbell"]
+    ref = jaxmf.solve_meanfield(q, t1=60.0, ts=mf.t)
+    assert np.max(np.abs(np.asarray(mf.r) - np.asarray(ref.r))) < 1e-10
+    # Below the first Hopf delay (1.865) the tonic state is stable: rates agree within a few %.
+    assert cmp.metrics["rel_err_r_mean"] < 0.05
+
+
+@pytest.mark.slow  # the fit loop through the DDE solve and its VJP compiles ~15 CPU-s
+def test_fit_recovers_a_delay_and_a_zero_delay_fits_as_no_delay():
+    import optax
+
+    p = presets.chen_campbell_2022(eta_bar=0.25, delay=2.5)
+    ts = jnp.arange(0.0, 40.5, 0.5)
+    truth = jaxmf.solve_meanfield(p, t1=40.0, ts=ts)
+    target = jaxmf.BurstTarget.from_trace(truth.t, truth.r, transient=0.0)
+    res = jaxmf.fit(
+        p.replace(delay=2.4), target, free=("delay",), n_starts=1, steps=40, max_steps=5000,
+        loss=jaxmf.trace_mse, optimizer=optax.adam(0.01),
+    )  # fmt: skip
+    assert abs(float(np.ravel(res.best_params.delay)[0]) - 2.5) < 0.01
+    assert float(res.final_loss[0]) < 1e-3 * float(np.ravel(res.loss_history)[0])
+    q = presets.chen_campbell_2022(eta_bar=0.25)
+    undelayed = jaxmf.solve_meanfield(q, t1=40.0, ts=ts)
+    target = jaxmf.BurstTarget.from_trace(undelayed.t, undelayed.r, transient=0.0)
+    kw = dict(free=("eta_bar",), n_starts=2, steps=3, loss=jaxmf.trace_mse, key=jax.random.key(1))
+    plain = jaxmf.fit(q.replace(eta_bar=0.3), target, **kw)
+    zero = jaxmf.fit(q.replace(eta_bar=0.3, delay=0.0), target, **kw)
+    assert np.array_equal(np.asarray(plain.loss_history), np.asarray(zero.loss_history))
+    assert np.array_equal(
+        np.asarray(plain.best_params.eta_bar), np.asarray(zero.best_params.eta_bar)
+    )
+    assert float(np.ravel(zero.best_params.delay)[0]) == 0.0  # the result keeps the given delay
+
+
+@pytest.mark.slow  # three CLI mean-field runs compile ~20 CPU-s
+def test_cli_set_delay(tmp_path):
+    from jaxmf.cli import main
+
+    args = ["meanfield", "--preset", "tonic", "--t1", "20", "--quiet", "--no-plot"]
+    out = {}
+    for name, extra in (
+        ("none", []),
+        ("zero", ["--set", "delay=0"]),
+        ("two", ["--set", "delay=2"]),
+    ):
+        assert main([*args, *extra, "--out", str(tmp_path / name)]) == 0
+        with np.load(tmp_path / name / "meanfield.npz") as f:
+            out[name] = {k: f[k] for k in ("t", "r", "v", "w", "s")}
+    assert all(np.array_equal(out["none"][k], out["zero"][k]) for k in out["none"])
+    meta = json.loads((tmp_path / "two" / "meanfield.json").read_text())
+    assert meta["params"]["delay"] == [[2.0]]
+    p = presets.tonic(delay=2.0)
+    ref = jaxmf.solve_meanfield(p, t1=20.0, ts=jnp.asarray(out["two"]["t"]))
+    np.testing.assert_allclose(out["two"]["r"], np.asarray(ref.r), rtol=0, atol=1e-12)
+    assert not np.allclose(out["two"]["r"], out["none"]["r"])  # the delay acts
