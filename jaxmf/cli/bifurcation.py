@@ -321,6 +321,7 @@ def run(args, command: str) -> int:
         merge_repeated,
     )
     from ..cycles import continue_cycles
+    from ..delay import uses_dde
     from ..params import set_parameter
     from ..presets import get as get_preset
 
@@ -517,7 +518,11 @@ def run(args, command: str) -> int:
 
     region = agreement = None
     regimes = None
-    if args.second is not None and not args.no_region and not args.no_cycles:
+    if args.second is not None and not args.no_region and not args.no_cycles and uses_dde(params):
+        # The region is traced with the ODE's cycle continuation and a regime map of ODE solves;
+        # the delayed model's cycles are jaxmf.dde_cycles, not drawn here.
+        bar.print("no region of stable bursting for a delayed model (its cycles: jaxmf.dde_cycles)")
+    elif args.second is not None and not args.no_region and not args.no_cycles:
         from .._bursting import bursting_region, compare_regime_map
 
         bar.print(f"region of stable bursting on {args.region_rows} rows of {args.second}")
