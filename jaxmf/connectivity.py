@@ -16,7 +16,7 @@ the all-to-all s_k. Multiple populations: the rule's k (or p) is one number for 
 
 Propagation is event-driven: the connectivity is stored as each presynaptic neuron's outgoing
 targets (a table padded to the largest out-degree); per step the spiking neurons are found
-(`jnp.nonzero`, `spike_batch` at a time) and their rows scatter-added into the receivers'
+(a two-level search, `spike_batch` at a time) and their rows scatter-added into the receivers'
 counts. Nothing of size N x N is formed; the table takes 4 bytes per synapse (int32) plus the
 padding to the largest out-degree (a few percent at K = 1000).
 """
@@ -587,13 +587,13 @@ def _received(mask, table, n_total, batch):
 
     The spiking neurons are found in two levels, as `jnp.nonzero` over all N neurons (a prefix
     sum and a scatter of N elements) costs several neuron updates. Block b holds the neurons
-    b, b + B, b + 2B, ... (B = ceil(N / _BLOCK) blocks, a strided layout): neurons are ordered by
-    excitability, so those that fire together are neighbours, and strided blocks spread them
-    over different blocks. One reduction flags the blocks that hold a spike; then each pass takes
-    up to `batch` blocks that still have one (`nonzero` over the B blocks) and propagates, per block,
+    b, b + B, b + 2B, ... (B = ceil(N / _BLOCK) blocks, a strided layout): neurons are ordered
+    by excitability, so those that fire together are neighbours, and strided blocks spread them
+    over different blocks. One reduction flags the blocks that hold a spike; then each pass
+    takes up to `batch` flagged blocks (`nonzero` over the B flags) and propagates, per block,
     its next spiking neuron (a search over that block's _BLOCK entries only). Passes repeat
-    until every spike is propagated: ceil(spikes / batch) of them, more only when a block holds
-    several spikes."""
+    until every spike is propagated: ceil(spikes / batch) of them, more only when a block
+    holds several spikes."""
     n_pre = mask.shape[0]
     n_blocks = -(-n_pre // _BLOCK)
     grid = jnp.pad(mask, (0, n_blocks * _BLOCK - n_pre)).reshape(_BLOCK, n_blocks)
@@ -705,13 +705,13 @@ def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme):
     n_total = sum(sizes)
     # The search counts the spikes: a separate sum would recompute the whole neuron update (XLA
     # duplicates elementwise producers into each consumer).
-    received, counts = zip(
+    per_pre, counts = zip(
         *(
             _received(mk, table, n_total, coupling.spike_batch)
             for mk, table in zip(masks, coupling.targets)
         )
     )
-    received = jnp.stack(received, axis=-1).astype(dtype)
+    received = jnp.stack(per_pre, axis=-1).astype(dtype)
     offsets = np.cumsum([0, *sizes])
     new_syn = []
     for m in range(len(sizes)):
