@@ -16,7 +16,7 @@ the all-to-all s_k. Multiple populations: the rule's k (or p) is one number for 
 
 Propagation is event-driven: the connectivity is stored as each presynaptic neuron's outgoing
 targets (a table padded to the largest out-degree); per step the spiking neurons are found
-(`jnp.nonzero`, `spike_batch` at a time) and their rows scatter-added into the receivers'
+(a two-level search, `spike_batch` at a time) and their rows scatter-added into the receivers'
 counts. Nothing of size N x N is formed; the table takes 4 bytes per synapse (int32) plus the
 padding to the largest out-degree (a few percent at K = 1000).
 """
@@ -128,8 +128,9 @@ class FixedInDegree(eqx.Module):
     autapses : bool
         Whether a neuron may be its own presynaptic neuron (default True, as all-to-all).
     spike_batch : int
-        Spiking neurons propagated per pass (static): per step ceil(spikes / spike_batch)
-        passes; set it near the largest spike count of a step for speed.
+        Spiking neurons propagated per pass (static, default 16): per step about
+        ceil(spikes / spike_batch) passes, and each pass scatters `spike_batch` target rows
+        (unused ones into a dummy); set it near a typical step's spike count for speed.
 
     Examples
     --------
@@ -145,7 +146,7 @@ class FixedInDegree(eqx.Module):
 
     k: int | tuple[tuple[int, ...], ...] = eqx.field(static=True, converter=_to_static)
     autapses: bool = eqx.field(default=True, static=True)
-    spike_batch: int = eqx.field(default=64, static=True)
+    spike_batch: int = eqx.field(default=16, static=True)
 
     def __check_init__(self):
         table = np.asarray(self.k, dtype=float)
@@ -243,7 +244,7 @@ class FixedProbability(eqx.Module):
 
     p: float | tuple[tuple[float, ...], ...] = eqx.field(static=True, converter=_to_static)
     autapses: bool = eqx.field(default=True, static=True)
-    spike_batch: int = eqx.field(default=64, static=True)
+    spike_batch: int = eqx.field(default=16, static=True)
 
     def __check_init__(self):
         table = np.asarray(self.p, dtype=float)
@@ -344,7 +345,7 @@ class Connections(eqx.Module):
 
     pre: np.ndarray = eqx.field(converter=lambda x: np.asarray(x, np.int32).ravel())
     post: np.ndarray = eqx.field(converter=lambda x: np.asarray(x, np.int32).ravel())
-    spike_batch: int = eqx.field(default=64, static=True)
+    spike_batch: int = eqx.field(default=16, static=True)
 
     def __check_init__(self):
         if self.pre.shape != self.post.shape:
@@ -574,41 +575,63 @@ def check_coupling_memory(rule, sizes: Sequence[int], max_memory=None) -> None:
 
 
 _BLOCK = 128  # neurons per block of the spike search
+# Whole rows of a target table, by row index (no negative-index wrap: the ids are in range).
+_ROWS = jax.lax.GatherDimensionNumbers(
+    offset_dims=(1,), collapsed_slice_dims=(0,), start_index_map=(0,)
+)
 
 
 def _received(mask, table, n_total, batch):
-    """Spikes each neuron receives from one population this step: the spiking neurons' rows of
-    `table` scatter-added.
+    """Spikes each neuron receives from one population this step (the spiking neurons' rows of
+    `table` scatter-added) and the population's spike count.
 
     The spiking neurons are found in two levels, as `jnp.nonzero` over all N neurons (a prefix
-    sum and a scatter of N elements) costs several neuron updates: per block of `_BLOCK`
-    neurons its first spiking neuron (one reduction pass), then up to `batch` blocks that have
-    one (`nonzero` over the N / _BLOCK blocks). Each pass clears the neurons it propagated and
-    passes repeat until every spike is propagated (usually one pass at small dt)."""
+    sum and a scatter of N elements) costs several neuron updates. Block b holds the neurons
+    b, b + B, b + 2B, ... (B = ceil(N / _BLOCK) blocks, a strided layout): neurons are ordered
+    by excitability, so those that fire together are neighbours, and strided blocks spread them
+    over different blocks. One reduction flags the blocks that hold a spike; then each pass
+    takes up to `batch` flagged blocks (`nonzero` over the B flags) and propagates, per block,
+    its next spiking neuron (a search over that block's _BLOCK entries only). Passes repeat
+    until every spike is propagated: ceil(spikes / batch) of them, more only when a block
+    holds several spikes."""
     n_pre = mask.shape[0]
     n_blocks = -(-n_pre // _BLOCK)
-    grid = jnp.pad(mask, (0, n_blocks * _BLOCK - n_pre)).reshape(n_blocks, _BLOCK)
-    n_spikes = jnp.sum(mask, dtype=jnp.int32)
+    grid = jnp.pad(mask, (0, n_blocks * _BLOCK - n_pre)).reshape(_BLOCK, n_blocks)
+    # Flags, not counts: XLA's CPU column sum is several times slower than a column `any`.
+    has = jnp.any(grid, axis=0)
+    rows = jnp.arange(_BLOCK, dtype=jnp.int32)[:, None]
 
     def cond(carry):
-        return carry[2] < n_spikes
+        return jnp.any(carry[1])
 
     def body(carry):
-        acc, grid, done = carry
-        # A min over positions: XLA's CPU argmax (a variadic reduction) is several times slower.
-        first = jnp.min(jnp.where(grid, jnp.arange(_BLOCK, dtype=jnp.int32), _BLOCK), axis=1)
-        has = first < _BLOCK
+        acc, has, last, done = carry
         blocks = jnp.nonzero(has, size=batch, fill_value=n_blocks)[0].astype(jnp.int32)
         valid = blocks < n_blocks
-        col = jnp.where(valid, first[jnp.minimum(blocks, n_blocks - 1)], 0)
-        ids = jnp.where(valid, blocks * _BLOCK + col, n_pre)
-        acc = acc.at[table[ids].ravel()].add(1)
-        grid = grid.at[blocks, col].set(False, mode="drop")
-        return acc, grid, done + jnp.sum(valid, dtype=jnp.int32)
+        b = jnp.minimum(blocks, n_blocks - 1)
+        # Each block's next spiking neuron: the first after the one its last pass took.
+        col = grid[:, b]
+        row = jnp.min(jnp.where(col & (rows > last[b]), rows, _BLOCK), axis=0)
+        ids = jnp.where(valid, row * n_blocks + b, n_pre)
+        targets = jax.lax.gather(
+            table,
+            ids[:, None],
+            _ROWS,
+            slice_sizes=(1, table.shape[1]),
+            mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS,
+        )
+        acc = acc.at[targets.ravel()].add(1, mode="promise_in_bounds")
+        more = jnp.any(col & (rows > row), axis=0)
+        has = has.at[blocks].set(more, mode="drop")
+        last = last.at[blocks].set(row, mode="drop")
+        return acc, has, last, done + jnp.sum(valid, dtype=jnp.int32)
 
     acc0 = jnp.zeros((n_total + 1,), jnp.int32)
-    acc, _, _ = jax.lax.while_loop(cond, body, (acc0, grid, jnp.zeros((), jnp.int32)))
-    return acc[:n_total]
+    last0 = jnp.full((n_blocks,), -1, jnp.int32)
+    acc, _, _, n_spikes = jax.lax.while_loop(
+        cond, body, (acc0, has, last0, jnp.zeros((), jnp.int32))
+    )
+    return acc[:n_total], n_spikes
 
 
 def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme):
@@ -657,7 +680,7 @@ def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme):
     """
     v, w, s, syn = vws
     dtype = s.dtype
-    new_v, new_w, masks, counts = [], [], [], []
+    new_v, new_w, masks = [], [], []
     for m in range(len(sizes)):
         fs = params.fractions * syn[m]
         drive = _Drive(
@@ -679,15 +702,16 @@ def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme):
         new_v.append(vm)
         new_w.append(wm)
         masks.append(spk)
-        counts.append(jnp.sum(spk, dtype=jnp.int32))
     n_total = sum(sizes)
-    received = jnp.stack(
-        [
+    # The search counts the spikes: a separate sum would recompute the whole neuron update (XLA
+    # duplicates elementwise producers into each consumer).
+    per_pre, counts = zip(
+        *(
             _received(mk, table, n_total, coupling.spike_batch)
             for mk, table in zip(masks, coupling.targets)
-        ],
-        axis=-1,
-    ).astype(dtype)
+        )
+    )
+    received = jnp.stack(per_pre, axis=-1).astype(dtype)
     offsets = np.cumsum([0, *sizes])
     new_syn = []
     for m in range(len(sizes)):

@@ -1613,13 +1613,14 @@ def run(
                 buffers = jax.lax.pcast(buffers, (axis_name,), to="varying")
             init_c = (*init_c, buffers)
         n0 = state.step + k * record_every
-        # Unrolling 3 steps lets XLA fuse consecutive steps' passes (measured best on CPU).
+        # Unrolling 3 steps lets XLA fuse consecutive steps' passes (measured best on CPU); not
+        # with a sparse connectivity, whose spike search makes each step recompute the last.
         out = jax.lax.fori_loop(
             0,
             record_every,
             lambda i, c: one_step(i, c, n0),
             init_c,
-            unroll=min(3, record_every),
+            unroll=1 if network.coupling is not None else min(3, record_every),
         )
         vws, count, first, nspk = out[:4]
         mon = None

@@ -204,6 +204,29 @@ def test_public_step_propagates_a_spike_to_its_targets():
     np.testing.assert_allclose(new.s, [expect.mean()], rtol=1e-15)
 
 
+def test_step_propagates_every_spike_whatever_the_batch():
+    # 150 of 300 neurons spike: 120 neighbours (40 in each of the search's strided blocks) and
+    # 30 more at random. Every pass size, one spike per pass included, must deliver each of them
+    # to its targets: syn = s_jump x (spiking presynaptic neurons) / K, counted by NumPy (capped
+    # at the scheme's s_max).
+    n, k = 300, 7
+    rng = np.random.default_rng(5)
+    spiking = np.zeros(n, bool)
+    spiking[40:160] = True
+    spiking[rng.choice(np.arange(160, n), 30, replace=False)] = True
+    pre, post = FixedInDegree(k).pairs((n,), jax.random.key(2))
+    hits = np.bincount(post[spiking[pre]], minlength=n)
+    expect = np.minimum(float(P_TONIC.s_jump[0]) * hits / k, EulerReset().s_max)
+    assert np.sum(hits > 0) > 250 and np.sum(expect < EulerReset().s_max) > 250
+    for batch in (1, 7, 64):
+        rule = Connections(pre, post, spike_batch=batch)
+        net = jaxmf.network.make_network(P_TONIC, n, connectivity=rule)
+        state = jaxmf.network.init(net, v0=jnp.where(jnp.asarray(spiking), 250.0, 0.0))
+        new, counts = step(P_TONIC, net, state, 1e-3, EulerReset())
+        assert counts.tolist() == [150]
+        np.testing.assert_allclose(new.syn[0][:, 0], expect, rtol=1e-15)
+
+
 @pytest.mark.slow  # two schemes, four compilations (~20 s)
 def test_every_scheme_gives_the_all_to_all_limit():
     for scheme, dt in ((MobiusPassage(), 1e-2), (ExactPassage(), 1e-2)):
