@@ -1090,7 +1090,7 @@ class NetworkModel(eqx.Module):
         base = params if params.delay is not None else params.replace(delay=0.0)
         steps = max_delay_steps(base, float(self.dt))
         for addr, col in zip(grid.addresses, grid.columns):
-            if addr.field == "delay":
+            if isinstance(addr, ParameterAddress) and addr.field == "delay":
                 for value in np.unique(np.asarray(col, float)):
                     at = set_parameters(base, [addr], [float(value)])
                     steps = max(steps, max_delay_steps(at, float(self.dt)))
