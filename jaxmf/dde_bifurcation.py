@@ -82,6 +82,10 @@ def _delta(lam, a0, a1, base: Params, address, value):
     return lam * eye - a0.astype(cdtype) - jnp.einsum("k,kij->ij", phase, a1.astype(cdtype))
 
 
+_SUBDIVIDE = 8  # sub-intervals of a grid interval whose crossing could not be refined
+_DEPTH = 2  # how many times such an interval is subdivided
+
+
 @functools.partial(jax.jit, static_argnums=(4,))
 def _refine_hopf(a0, a1, base: Params, value, address, omega):
     """Newton on `_hopf_residual` from (tau, omega) = (value, omega); returns (omega, tau,
@@ -142,7 +146,10 @@ def continue_delay(
         The equilibrium: None (the first of `meanfield_equilibria`), an index into that list,
         or a flat state (r, v, w, s blocks).
     points : int, default 201
-        Grid points on `bounds`.
+        Grid points on `bounds`. An interval whose crossing Newton cannot refine inside it is
+        scanned again on finer grids; crossings closer together than the grid spacing whose
+        count changes cancel (a pair out and a pair back in) are not seen: use a grid finer than
+        the closest pair of Hopf delays you expect.
     n_nodes : int, default 20
         Chebyshev nodes of the discretisation (raise it for delays much longer than the
         slowest oscillation).
@@ -154,7 +161,8 @@ def continue_delay(
         4P rightmost characteristic roots, `stable`, and `special_points` the Hopf points
         (`frequency` omega*, `data['direction']` +1 where stability is lost with growing
         delay, -1 where it is regained, `converged` when the Newton residual is below 1e-10,
-        1e-4 in float32).
+        1e-4 in float32, and the point lies in its grid interval; otherwise the interpolated
+        guess, flagged).
 
     Raises
     ------
@@ -189,32 +197,65 @@ def continue_delay(
     roots = np.asarray(_roots_along(a0, a1, base, values, address, n_nodes))
     re = np.where(np.isnan(roots.real), -np.inf, roots.real)
     unstable = np.sum(re > 0, axis=1)
+    tol = 1e-10 if x.dtype == jnp.float64 else 1e-4
+
+    def crossings(grid, roots, depth: int):
+        """(tau, omega, converged, direction) of each crossing on `grid`; an interval whose
+        crossing Newton cannot refine inside it is scanned again on a finer grid (a coarse grid
+        can pair the wrong roots), `depth` times."""
+        re = np.where(np.isnan(roots.real), -np.inf, roots.real)
+        count = np.sum(re > 0, axis=1)
+        found = []
+        for j in np.nonzero(np.diff(count) != 0)[0]:
+            # The crossing pair: nearest the imaginary axis on both sides.
+            k_a, k_b = np.argmin(np.abs(re[j])), np.argmin(np.abs(re[j + 1]))
+            ra, rb = roots[j, k_a], roots[j + 1, k_b]
+            frac = ra.real / (ra.real - rb.real) if ra.real != rb.real else 0.5
+            guess = float(grid[j] + frac * (grid[j + 1] - grid[j]))
+            omega, tau, res = _refine_hopf(
+                a0,
+                a1,
+                base,
+                jnp.asarray(guess, x.dtype),
+                address,
+                jnp.asarray(abs(ra.imag), x.dtype),
+            )
+            ok = bool(res < tol) and float(grid[j]) - 1e-9 <= float(tau) <= float(grid[j + 1])
+            if not ok and depth > 0:
+                finer = np.linspace(float(grid[j]), float(grid[j + 1]), _SUBDIVIDE + 1)
+                finer_roots = np.asarray(
+                    _roots_along(a0, a1, base, jnp.asarray(finer, x.dtype), address, n_nodes)
+                )
+                deeper = crossings(finer, finer_roots, depth - 1)
+                if deeper:
+                    found.extend(deeper)
+                    continue
+            direction = int(np.sign(count[j + 1] - count[j]))
+            if ok:
+                found.append((tau, jnp.abs(omega), True, direction))
+            else:
+                found.append(
+                    (jnp.asarray(guess, x.dtype), jnp.asarray(abs(ra.imag)), False, direction)
+                )
+        return found
+
     specials = []
     for j in np.nonzero(np.diff(unstable) != 0)[0]:
-        # The crossing pair: nearest the imaginary axis on both sides.
-        k_a, k_b = np.argmin(np.abs(re[j])), np.argmin(np.abs(re[j + 1]))
-        ra, rb = roots[j, k_a], roots[j + 1, k_b]
-        frac = ra.real / (ra.real - rb.real) if ra.real != rb.real else 0.5
-        guess = float(values[j] + frac * (values[j + 1] - values[j]))
-        omega, tau, res = _refine_hopf(
-            a0, a1, base, jnp.asarray(guess, x.dtype), address, jnp.asarray(abs(ra.imag), x.dtype)
-        )
-        tol = 1e-10 if x.dtype == jnp.float64 else 1e-4
-        ok = bool(res < tol) and float(values[j]) - 1e-9 <= float(tau) <= float(values[j + 1])
-        tau = tau if ok else jnp.asarray(guess, x.dtype)
-        specials.append(
-            SpecialPoint(
-                kind="hopf",
-                param=(param,),
-                value=tau,
-                state=x,
-                params=set_parameter(base, address, tau),
-                index=int(j + 1),
-                converged=ok,
-                frequency=jnp.abs(omega) if ok else jnp.asarray(abs(ra.imag)),
-                data={"direction": int(np.sign(unstable[j + 1] - unstable[j]))},
+        span = np.asarray(values[j : j + 2])
+        for tau, omega, ok, direction in crossings(span, roots[j : j + 2], _DEPTH):
+            specials.append(
+                SpecialPoint(
+                    kind="hopf",
+                    param=(param,),
+                    value=tau,
+                    state=x,
+                    params=set_parameter(base, address, tau),
+                    index=int(j + 1),
+                    converged=ok,
+                    frequency=omega,
+                    data={"direction": direction},
+                )
             )
-        )
     stable = np.all(re < 0, axis=1)
     return Branch(
         kind="equilibrium",

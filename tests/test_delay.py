@@ -289,7 +289,7 @@ def cooke_grossman_hopf_delays(a0, a1, tau_max):
     return sorted(out)
 
 
-@pytest.mark.slow  # roots on a 101-point grid and the Hopf Newton compile ~10 CPU-s
+@pytest.mark.slow  # roots on 101- and 26-point grids and the Hopf Newton compile ~12 CPU-s
 def test_hopf_delays_match_the_closed_form_of_the_crossing():
     from jaxmf.dde_bifurcation import continue_delay
     from jaxmf.delay import delayed_jacobians
@@ -308,6 +308,13 @@ def test_hopf_delays_match_the_closed_form_of_the_crossing():
     assert first.data["direction"] == 1  # the tonic state loses stability as the delay grows
     stable = np.asarray(branch.stable)
     assert stable[0] and not stable[np.searchsorted(np.asarray(branch.values[:, 0]), 2.0)]
+    # On a coarse grid (spacing 0.4, the crossings at 9.09 and 9.42 in neighbouring intervals)
+    # the intervals whose crossing Newton cannot refine are scanned again on finer grids.
+    coarse = continue_delay(p, bounds=(0.0, 10.0), points=26)
+    found = sorted((float(sp.value), float(sp.frequency)) for sp in coarse.special_points)
+    assert len(found) == len(expected) and all(sp.converged for sp in coarse.special_points)
+    for (tau, om), (tau_e, om_e) in zip(found, expected):
+        assert abs(tau - tau_e) < 1e-9 and abs(om - om_e) < 1e-9
 
 
 def test_code_without_the_delayed_model_refuses_a_delay_instead_of_ignoring_it():
