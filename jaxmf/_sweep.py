@@ -70,7 +70,6 @@ from .analysis import REGIME_NAMES, TraceSummary, trace_summary
 from .delay import init_delay_line, max_delay_steps, uses_dde
 from .heterogeneity import Quantiles
 from .inputs import input_bound
-from .io import params_to_dict
 from .meanfield import MODELS, solve_meanfield
 from .network import EulerReset, init, make_network, run, validate_run
 from .params import (
@@ -79,6 +78,7 @@ from .params import (
     Params,
     check_positive,
     check_whole,
+    params_to_dict,
     parse_parameter,
     set_parameters,
 )

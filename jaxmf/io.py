@@ -32,7 +32,7 @@ from .connectivity import coupling_from_arrays, coupling_to_arrays
 from .delay import DelayLine
 from .monitors import MonitorRecord, monitor_arrays, monitor_from_arrays
 from .network import Network, NetworkResult, NetworkState
-from .params import Params, first_params, stack_params
+from .params import Params, first_params, params_to_dict, stack_params
 
 __all__ = [
     "provenance",
@@ -132,41 +132,6 @@ def status_labels(status) -> Any:
 
     names = status_names(_status_from_codes(status_codes(status)))
     return np.asarray(names).tolist()
-
-
-def params_to_dict(params: Params) -> dict[str, Any]:
-    """The JSON-safe form of a parameter set.
-
-    Each field becomes a (nested) list of floats, plus the dtype; floats print with enough digits
-    to read back bit for bit with `params_from_dict`.
-
-    Parameters
-    ----------
-    params : Params
-        A parameter set (batched sets give nested lists).
-
-    Returns
-    -------
-    dict of str to Any
-        Field name to list of floats, and 'dtype' (float64 when the fields' dtypes differ).
-
-    Examples
-    --------
-    >>> import jaxmf
-    >>> from jaxmf import io
-    >>> d = io.params_to_dict(jaxmf.presets.tonic())
-    >>> d["eta_bar"], d["dtype"] in ("float32", "float64")
-    ([0.25], True)
-    """
-    fields = {
-        f.name: np.asarray(getattr(params, f.name))
-        for f in dataclasses.fields(params)
-        if getattr(params, f.name) is not None  # an absent model extension is left out
-    }
-    dtypes = {str(x.dtype) for x in fields.values()}
-    out: dict[str, Any] = {name: x.tolist() for name, x in fields.items()}
-    out["dtype"] = dtypes.pop() if len(dtypes) == 1 else "float64"
-    return out
 
 
 def params_from_dict(d: dict[str, Any]) -> Params:

@@ -37,6 +37,7 @@ from ._results import RESULTS, status_names
 
 __all__ = [
     "ParameterError",
+    "params_to_dict",
     "Params",
     "DimensionalParams",
     "DIMENSIONAL_UNITS",
@@ -1902,3 +1903,39 @@ def check_whole(name: str, x: Any, minimum: int = 1) -> int:
     ):
         raise ParameterError(name, f"must be a whole number >= {minimum}; got {x!r}")
     return int(x)
+
+
+def params_to_dict(params: Params) -> dict[str, Any]:
+    """The JSON-safe form of a parameter set (`jaxmf.io` writes it; `jaxmf.io.params_from_dict`
+    reads it back).
+
+    Each field becomes a (nested) list of floats, plus the dtype; floats print with enough digits
+    to read back bit for bit with `params_from_dict`.
+
+    Parameters
+    ----------
+    params : Params
+        A parameter set (batched sets give nested lists).
+
+    Returns
+    -------
+    dict of str to Any
+        Field name to list of floats, and 'dtype' (float64 when the fields' dtypes differ).
+
+    Examples
+    --------
+    >>> import jaxmf
+    >>> from jaxmf.params import params_to_dict
+    >>> d = params_to_dict(jaxmf.presets.tonic())
+    >>> d["eta_bar"], d["dtype"] in ("float32", "float64")
+    ([0.25], True)
+    """
+    fields = {
+        f.name: np.asarray(getattr(params, f.name))
+        for f in dataclasses.fields(params)
+        if getattr(params, f.name) is not None  # an absent model extension is left out
+    }
+    dtypes = {str(x.dtype) for x in fields.values()}
+    out: dict[str, Any] = {name: x.tolist() for name, x in fields.items()}
+    out["dtype"] = dtypes.pop() if len(dtypes) == 1 else "float64"
+    return out
