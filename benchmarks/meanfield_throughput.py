@@ -23,17 +23,30 @@ medians of `--repeats`; "x LSODA" is solves/s over scipy LSODA's in the same reg
 (b) Parameter sweeps: N points on an eta_bar x w_jump grid (eta_bar in [0, 0.3], w_jump in
 [0.005, 0.05]), each solved over [0, t1] and reduced to mean and max of r over [t1/2, t1] (saved
 every `--save-every` time units) so memory stays O(N): saving less per point matters (every 1 time
-unit cost ~1.7x at N = 10^4). jaxmf: `jax.vmap` of the solve over the whole batch, the
-batch in chunks (a Python loop over one compiled vmapped chunk, and `lax.map(batch_size=...)`), and
-a Python loop of single jitted solves; SciPy: an LSODA loop. The two loops run on a deterministic
-subsample of `--loop-sample` points and their per-point cost is extrapolated (marked "extrap.").
-A vmapped diffrax solve runs its while loop until the slowest point in the batch finishes (finished
-points keep paying for masked steps), so the batch costs ~ N x max(steps), a loop ~ sum(steps);
-chunking bounds the waste to each chunk's slowest point. On a grid in its natural order a chunk
-holds neighbouring parameters with similar step counts; ordering by a cost proxy (the leading
-eigenvalue of each point's equilibrium) was tried and lost: the proxy costs more than it saves.
-The "steps" column gives the mean and max accepted steps over the points (over the subsample for
-the loops; for LSODA, function evaluations).
+unit cost ~1.7x at N = 10^4). jaxmf: `jaxmf.sweep` with its defaults, `jax.vmap` of the solve
+over the whole batch, the batch in chunks (a Python loop over one compiled vmapped chunk, and
+`lax.map(batch_size=...)`), and a Python loop of single jitted solves; SciPy: an LSODA loop. The
+two loops run on a deterministic subsample of `--loop-sample` points and their per-point cost is
+extrapolated (marked "extrap."). "cpu s" is the process CPU time of the timed run (on a loaded
+machine wall times swing; CPU times much less), "x LSODA" compares points/s, "x cpu" CPU time per
+point, both against the LSODA loop of the same run.
+
+A vmapped diffrax solve in lockstep (the "previous" row) runs its while loop until the slowest
+point in the batch finishes, so a chunk costs ~ chunk x max(steps) (its note gives that sum over
+the chunks divided by sum(steps), the waste factor), a loop ~ sum(steps). jaxmf's vmapped
+solve_meanfield instead keeps 256 lanes stepping on CPU, each taking the next point when its own
+is done (`jaxmf.meanfield._integrate_lanes`), so a call costs ~ sum(steps) / 256 iterations plus
+one drain at its end: `jaxmf.sweep` takes up to 16384 mean-field points per call on CPU (one call
+for N = 10^4) and compiles its chunks with copy insertion by region analysis, XLA's
+memory-optimised schedule and, with AVX-512, 512-bit vectors (`jaxmf._sweep._compiler_options`;
+bit-identical results). The "vmap" row is compiled with XLA's defaults. Ordering points by a cost
+proxy (the leading eigenvalue of each point's equilibrium) was tried for lockstep chunks and lost:
+the proxy costs more than it saves. The "steps" column gives the mean and max accepted steps over
+the points (over the subsample for the loops; for LSODA, function evaluations).
+
+`--devices 2` adds a row for `jaxmf.sweep(..., devices=2)` on two fake CPU devices (a subprocess
+with XLA_FLAGS=--xla_force_host_platform_device_count=2): the second core, never the headline
+ratio, since the LSODA loop runs on one core.
 """
 
 from __future__ import annotations
@@ -45,6 +58,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -65,12 +79,19 @@ FIELDS = ("alpha", "delta_eta", "g", "e_r", "a", "b", "w_jump", "tau_s", "s_jump
 
 
 def _median_time(fn, repeats):
-    times, out = [], None
+    wall, _, out = _timed(fn, repeats)
+    return wall, out
+
+
+def _timed(fn, repeats):
+    """Median wall and process CPU seconds of `repeats` calls, and the last output."""
+    times, cpus, out = [], [], None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        cpus.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpus), out
 
 
 # The NumPy right-hand side (one population), parameter values read from jaxmf's Params
@@ -352,7 +373,7 @@ def make_summary(args, previous=False):
     return base, np.asarray(ts), summary
 
 
-def sweep_call(base, eta, wj, args):
+def sweep_call(base, eta, wj, args, devices=None):
     """`jaxmf.sweep` with its defaults, the same solves and summaries as `summary`."""
     model = jaxmf.MeanFieldModel(
         t1=args.t1,
@@ -369,7 +390,9 @@ def sweep_call(base, eta, wj, args):
     grid = jaxmf.Grid.points(eta_bar=eta, w_jump=wj)
 
     def run():
-        ds = jaxmf.sweep(base, grid, model, observables=observables, progress=False)
+        ds = jaxmf.sweep(
+            base, grid, model, observables=observables, progress=False, devices=devices
+        )
         return np.stack([ds["mean"].values, ds["max"].values], axis=1), ds
 
     return run
@@ -381,6 +404,51 @@ def _compile(fn, *xs):
     return compiled, time.perf_counter() - t0
 
 
+def _chunks_of(x, chunk):
+    n_pad = -(-x.size // chunk) * chunk
+    return jnp.pad(x, (0, n_pad - x.size), mode="edge").reshape(-1, chunk)
+
+
+def lockstep_waste(steps, chunk):
+    """Lane-steps a lockstep vmap spends on chunks of `chunk` points (each runs until its slowest
+    point is done) over the steps the points need."""
+    padded = np.asarray(_chunks_of(jnp.asarray(steps), chunk))
+    return float(np.sum(padded.max(axis=1)) * chunk / np.sum(steps))
+
+
+def bench_devices(n, args, devices):
+    """`jaxmf.sweep(..., devices=devices)` in a subprocess with that many fake CPU devices:
+    (points/s, cpu s per point, compile s) or None if it failed."""
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}"
+    ).strip()
+    code = (
+        "import json, sys, time; sys.path.insert(0, {here!r}); import meanfield_throughput as m; "
+        "import argparse; a = argparse.Namespace(**json.loads({args!r})); "
+        "base = m.jaxmf.presets.chen_campbell_2022(); eta, wj = m.sweep_points({n}); "
+        "run = m.sweep_call(base, eta, wj, a, devices={devices}); t0 = time.perf_counter(); run(); "
+        "first = time.perf_counter() - t0; wall, cpu, _ = m._timed(run, 1); "
+        "print(json.dumps(dict(wall=wall, cpu=cpu, first=first, n=eta.size)))"
+    ).format(
+        here=str(HERE),
+        args=json.dumps(
+            dict(t1=args.t1, save_every=args.save_every, rtol=args.rtol, atol=args.atol)
+        ),
+        n=n,
+        devices=devices,
+    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1200
+        )
+        row = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    except Exception as e:  # noqa: BLE001 - the extra row must not sink the benchmark
+        print(f"  (devices={devices} row failed: {e!r})", flush=True)
+        return None
+    return row["n"] / row["wall"], row["cpu"] / row["n"], max(row["first"] - row["wall"], 0.0)
+
+
 def bench_sweep(n, args, summary, previous, base, ts_np):
     eta, wj = sweep_points(n)
     n = eta.size
@@ -388,98 +456,111 @@ def bench_sweep(n, args, summary, previous, base, ts_np):
     rows = []
     reps = args.batch_repeats if n <= 2000 else 1
 
+    def row(impl, run_s, cpu_s, compile_s, steps, note, points=n):
+        return dict(
+            impl=impl,
+            n=n,
+            per_s=points / run_s,
+            cpu_pt=cpu_s / points,
+            compile_s=compile_s,
+            steps=steps,
+            note=note,
+        )
+
     t0 = time.perf_counter()
     run = sweep_call(base, eta, wj, args)
-    out, _ = run()
+    run()
     first = time.perf_counter() - t0
-    run_s, (stats_sweep, ds) = _median_time(run, reps)
-    rows.append(
-        dict(
-            impl="jaxmf.sweep (default)",
-            n=n,
-            per_s=n / run_s,
-            compile_s=max(first - run_s, 0.0),
-            steps="-",
-            note=f"{int(np.sum(ds['status'].values != 'ok'))} failed",
-        )
+    run_s, cpu_s, (stats_sweep, ds) = _timed(run, reps)
+    sweep_row = row(
+        "jaxmf.sweep (default)",
+        run_s,
+        cpu_s,
+        max(first - run_s, 0.0),
+        "-",
+        f"{int(np.sum(ds['status'].values != 'ok'))} failed",
     )
+    rows.append(sweep_row)
 
     vm, comp_s = _compile(jax.vmap(summary), e, w)
-    run_s, (stats_full, steps, status) = _median_time(lambda: jax.block_until_ready(vm(e, w)), reps)
+    run_s, cpu_s, (stats_full, steps, status) = _timed(
+        lambda: jax.block_until_ready(vm(e, w)), reps
+    )
     steps = np.asarray(steps)
     steps_note = f"{steps.mean():.0f}/{steps.max():d}"
     stats_full = np.asarray(stats_full)
+    sweep_row["steps"] = steps_note
+    sweep_row["note"] += (
+        f"; |diff| vs vmap {np.max(np.abs(stats_sweep - stats_full) / np.abs(stats_full)):.0e}"
+    )
     rows.append(
-        dict(
-            impl="jax.vmap(solve_meanfield) (whole batch)",
-            n=n,
-            per_s=n / run_s,
-            compile_s=comp_s,
-            steps=steps_note,
-            note=f"{int(np.sum(np.asarray(status)))} failed; sweep |diff| "
-            f"{np.max(np.abs(stats_sweep - stats_full) / np.abs(stats_full)):.0e}",
+        row(
+            "jax.vmap(solve_meanfield) (whole batch)",
+            run_s,
+            cpu_s,
+            comp_s,
+            steps_note,
+            f"{int(np.sum(np.asarray(status)))} failed",
         )
     )
 
-    # The previous path (vmapped diffeqsolve) in chunks of 512, as the README's earlier table.
+    # The previous path (vmapped diffeqsolve in lockstep) in chunks of 512, as the README's
+    # earlier table.
     chunk = min(512, n)
-    n_pad = -(-n // chunk) * chunk
-    ep = jnp.pad(e, (0, n_pad - n), mode="edge").reshape(-1, chunk)
-    wp = jnp.pad(w, (0, n_pad - n), mode="edge").reshape(-1, chunk)
+    ep, wp = _chunks_of(e, chunk), _chunks_of(w, chunk)
     vp, comp_s = _compile(jax.vmap(previous), ep[0], wp[0])
 
     def loop_previous():
         outs = [vp(ep[i], wp[i]) for i in range(ep.shape[0])]
         return jax.block_until_ready(jnp.concatenate([o[0] for o in outs])[:n])
 
-    run_s, out = _median_time(loop_previous, reps)
+    run_s, cpu_s, out = _timed(loop_previous, reps)
     rows.append(
-        dict(
-            impl=f"previous: vmap diffeqsolve, chunks {chunk}",
-            n=n,
-            per_s=n / run_s,
-            compile_s=comp_s,
-            steps=steps_note,
-            note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full) / np.abs(stats_full)):.0e}",
+        row(
+            f"previous: vmap diffeqsolve, chunks {chunk}",
+            run_s,
+            cpu_s,
+            comp_s,
+            steps_note,
+            f"|diff| {np.max(np.abs(np.asarray(out) - stats_full) / np.abs(stats_full)):.0e}; "
+            f"lockstep waste {lockstep_waste(steps, chunk):.2f}",
         )
     )
 
     for chunk in args.chunks:
         if chunk >= n:
             continue
-        n_pad = -(-n // chunk) * chunk
-        ep = jnp.pad(e, (0, n_pad - n), mode="edge").reshape(-1, chunk)
-        wp = jnp.pad(w, (0, n_pad - n), mode="edge").reshape(-1, chunk)
+        ep, wp = _chunks_of(e, chunk), _chunks_of(w, chunk)
         vc, comp_s = _compile(jax.vmap(summary), ep[0], wp[0])
 
         def loop():
             outs = [vc(ep[i], wp[i]) for i in range(ep.shape[0])]
             return jax.block_until_ready(jnp.concatenate([o[0] for o in outs])[:n])
 
-        run_s, out = _median_time(loop, reps)
+        run_s, cpu_s, out = _timed(loop, reps)
         rows.append(
-            dict(
-                impl=f"jaxmf vmap chunks of {chunk} (py loop)",
-                n=n,
-                per_s=n / run_s,
-                compile_s=comp_s,
-                steps=steps_note,
-                note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}",
+            row(
+                f"jaxmf vmap chunks of {chunk} (py loop)",
+                run_s,
+                cpu_s,
+                comp_s,
+                steps_note,
+                f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}",
             )
         )
 
         lm, comp_s = _compile(
             lambda e, w: jax.lax.map(lambda x: summary(*x), (e, w), batch_size=chunk)[0], e, w
         )
-        run_s, out = _median_time(lambda: jax.block_until_ready(lm(e, w)), reps)
+        run_s, cpu_s, out = _timed(lambda: jax.block_until_ready(lm(e, w)), reps)
         rows.append(
-            dict(
-                impl=f"jaxmf lax.map(batch_size={chunk})",
-                n=n,
-                per_s=n / run_s,
-                compile_s=comp_s,
-                steps=steps_note,
-                note=f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}",
+            row(
+                f"jaxmf lax.map(batch_size={chunk})",
+                run_s,
+                cpu_s,
+                comp_s,
+                steps_note,
+                f"|diff| {np.max(np.abs(np.asarray(out) - stats_full)):.0e}",
             )
         )
 
@@ -489,23 +570,24 @@ def bench_sweep(n, args, summary, previous, base, ts_np):
     single, comp_s = _compile(summary, eta[0], wj[0])
     jax.block_until_ready(single(eta[0], wj[0]))
     sub_steps = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in idx:
         sub_steps.append(int(jax.block_until_ready(single(eta[i], wj[i]))[1]))
     rows.append(
-        dict(
-            impl="jaxmf loop of single jit solves",
-            n=n,
-            per_s=idx.size / (time.perf_counter() - t0),
-            compile_s=comp_s,
-            steps=f"{np.mean(sub_steps):.0f}/{max(sub_steps)}",
-            note=f"extrap. from {idx.size} pts",
+        row(
+            "jaxmf loop of single jit solves",
+            time.perf_counter() - t0,
+            time.process_time() - c0,
+            comp_s,
+            f"{np.mean(sub_steps):.0f}/{max(sub_steps)}",
+            f"extrap. from {idx.size} pts",
+            points=idx.size,
         )
     )
 
     c0 = constants(base)
     diffs, nfev = [], []
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for i in idx:
         sol = scipy_solve(
             {**c0, "eta_bar": float(eta[i]), "w_jump": float(wj[i])},
@@ -520,19 +602,34 @@ def bench_sweep(n, args, summary, previous, base, ts_np):
         diffs.append(
             np.max(np.abs(np.array([r.mean(), r.max()]) - stats_full[i]) / np.abs(stats_full[i]))
         )
-    lsoda_s = (time.perf_counter() - t0) / idx.size
-    rows.append(
-        dict(
-            impl="scipy LSODA loop",
-            n=n,
-            per_s=1.0 / lsoda_s,
-            compile_s=None,
-            steps=f"{np.mean(nfev):.0f}/{max(nfev)} nfev",
-            note=f"extrap. from {idx.size} pts; rel diff {max(diffs):.0e}",
-        )
+    lsoda = row(
+        "scipy LSODA loop",
+        time.perf_counter() - t0,
+        time.process_time() - cpu0,
+        None,
+        f"{np.mean(nfev):.0f}/{max(nfev)} nfev",
+        f"extrap. from {idx.size} pts; rel diff {max(diffs):.0e}",
+        points=idx.size,
     )
+    rows.append(lsoda)
+    if args.devices > 1:
+        found = bench_devices(n, args, args.devices)
+        if found is not None:
+            per_s, cpu_pt, comp_s = found
+            rows.append(
+                dict(
+                    impl=f"jaxmf.sweep, devices={args.devices} (fake CPU)",
+                    n=n,
+                    per_s=per_s,
+                    cpu_pt=cpu_pt,
+                    compile_s=comp_s,
+                    steps="-",
+                    note=f"{args.devices} cores: not the headline",
+                )
+            )
     for r in rows:
-        r["ratio"] = r["per_s"] * lsoda_s
+        r["ratio"] = r["per_s"] / lsoda["per_s"]
+        r["cpu_ratio"] = lsoda["cpu_pt"] / r["cpu_pt"]
     return rows
 
 
@@ -546,14 +643,14 @@ def print_sweep(rows):
     n = rows[0]["n"]
     print(f"## (b) sweep, N = {n} (eta_bar x w_jump grid), mean & max r over [t1/2, t1]")
     print(
-        f"{'implementation':42s} {'points/s':>10s} {'compile s':>9s} {'x LSODA':>8s} "
-        f"{'steps mean/max':>19s}  note"
+        f"{'implementation':42s} {'points/s':>10s} {'cpu ms/pt':>9s} {'compile s':>9s} "
+        f"{'x LSODA':>8s} {'x cpu':>7s} {'steps mean/max':>19s}  note"
     )
     for r in rows:
         comp = _comp(r["compile_s"])
         print(
-            f"{r['impl']:42s} {r['per_s']:10.1f} {comp} {r['ratio']:8.2f} {r['steps']:>19s}  "
-            f"{r['note']}",
+            f"{r['impl']:42s} {r['per_s']:10.1f} {1e3 * r['cpu_pt']:9.3f} {comp} "
+            f"{r['ratio']:8.2f} {r['cpu_ratio']:7.2f} {r['steps']:>19s}  {r['note']}",
             flush=True,
         )
     print()
@@ -581,6 +678,12 @@ def main(argv=None):
         help="sweep summaries use r saved every this many time units over [t1/2, t1]",
     )
     ap.add_argument("--loop-sample", type=int, default=40, help="points timed in the two loops")
+    ap.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="also time jaxmf.sweep on this many fake CPU devices (a separate row)",
+    )
     ap.add_argument("--no-pyrates", dest="pyrates", action="store_false")
     ap.add_argument("--pyrates-methods", nargs="+", default=["LSODA", "RK45", "DOP853"])
     ap.add_argument("--json", type=Path, help="also write the rows here")
