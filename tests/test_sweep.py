@@ -188,6 +188,51 @@ def test_vmapped_solves_refill_lanes_and_do_not_depend_on_the_batch(monkeypatch)
         assert np.isinf(np.asarray(a[0][i, -1])) == (status == int(out_of_steps))
 
 
+def _loop_function(p):
+    """A while loop carrying an array, with transcendental functions and selects: what the
+    sweep's CPU compile options act on (copies of loop-carried values, the schedule, the
+    vector width)."""
+
+    def body(c):
+        i, x, acc = c
+        step = 0.01 * jnp.sin(x) * jnp.exp(-(x**2)) + 0.001 * jnp.abs(p.eta_bar) ** 1.5
+        x = jnp.where(x > 2.0, x - 1.0, x + step)
+        return i + 1, x, acc.at[i % 8].add(jnp.log1p(x[0] ** 2))
+
+    x0 = jnp.concatenate([p.eta_bar, p.eta_bar / 3])
+    _, x, acc = jax.lax.while_loop(
+        lambda c: c[0] < 200 + (p.eta_bar[0] * 100).astype(jnp.int32),
+        body,
+        (jnp.int32(0), x0, jnp.zeros(8, x0.dtype)),
+    )
+    return {"x": x[1], "acc": jnp.sum(acc)}
+
+
+def test_cpu_compile_options_change_no_number(monkeypatch):
+    # jaxmf.sweep compiles its chunks with XLA options of its own on CPU (copy insertion by
+    # region analysis, the memory-optimised schedule, 512-bit vectors with AVX-512): faster
+    # loops, the same bits as XLA's defaults (the mean field: a slow test below).
+    assert sweep_module._compiler_options(jax.local_devices())  # on CPU: not vacuous
+    grid = Grid.product(eta_bar=np.linspace(0.0, 1.0, 300))
+    fast = sweep(_base(), grid, _loop_function, progress=False)
+    monkeypatch.setattr(sweep_module, "_compiler_options", lambda devices: {})
+    monkeypatch.setattr(sweep_module, "_COMPILED", {})
+    plain = sweep(_base(), grid, _loop_function, progress=False)
+    assert_same_data(fast, plain)
+    assert np.all(np.isfinite(fast["acc"].values)) and np.ptp(fast["x"].values) > 0
+
+
+@pytest.mark.slow  # ~7 CPU-s: two compilations of a 300-point mean-field chunk (256 lanes)
+def test_cpu_compile_options_change_no_meanfield_number(monkeypatch):
+    axes = {"eta_bar": np.linspace(0.0, 0.3, 20), "w_jump": np.linspace(0.005, 0.05, 15)}
+    fast = regime_map(_base(), axes, t1=600.0, progress=False)
+    monkeypatch.setattr(sweep_module, "_compiler_options", lambda devices: {})
+    monkeypatch.setattr(sweep_module, "_COMPILED", {})
+    plain = regime_map(_base(), axes, t1=600.0, progress=False)
+    assert_same_data(fast, plain)
+    assert set(fast["regime"].values.ravel().astype(str)) >= {"tonic", "bursting"}
+
+
 def _equilibrium_rate(p):
     """r* of the one-population mean field from the scalar root problem of model.md section 3,
     solved with scipy in plain floats (independent of jaxmf's equilibrium code)."""
