@@ -2,10 +2,10 @@
 
 (a) Mean field: points per second of a regime-map sweep (eta_bar x w_jump, solved to t1 and
 classified over (t1/2, t1], observables regime, r_mean, burst_period) for several vmap widths
-(`points_per_device`) and device counts. On a CPU the devices are fake host devices
-(XLA_FLAGS=--xla_force_host_platform_device_count, set here before JAX starts); they share the
-machine's cores, so more devices help only while there are idle cores. Also the cost of writing
-chunks (`out=`: chunk files, then the netCDF dataset).
+(`points_per_device`; 0 is the sweep's default) and device counts. On a CPU the devices are
+fake host devices (XLA_FLAGS=--xla_force_host_platform_device_count, set here before JAX
+starts); they share the machine's cores, so more devices help only while there are idle
+cores. Also the cost of writing chunks (`out=`: chunk files, then the netCDF dataset).
 Baselines, on a deterministic subsample of the same points (per-point cost extrapolated): a plain
 loop of `solve_meanfield` + `classify_regime` + `detect_bursts` (what one writes without the sweep)
 and a loop of one jitted per-point function (the fair loop: compiled once).
@@ -40,8 +40,8 @@ def _parse():
         "--ppd",
         type=int,
         nargs="+",
-        default=[64, 256, 512],
-        help="points_per_device values (vmap width)",
+        default=[0, 64, 256, 512],
+        help="points_per_device values (vmap width; 0: the sweep's default)",
     )
     ap.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--repeats", type=int, default=3)
@@ -91,7 +91,8 @@ def bench_meanfield(base, grid):
             continue
         for ppd in ARGS.ppd:
             run, comp, ds = median_runs(
-                lambda: sweep(base, grid, points_per_device=ppd, devices=d, **opts), ARGS.repeats
+                lambda: sweep(base, grid, points_per_device=ppd or None, devices=d, **opts),
+                ARGS.repeats,
             )
             if reference is None:
                 reference = ds
@@ -101,7 +102,7 @@ def bench_meanfield(base, grid):
             )
             rows.append(
                 dict(
-                    impl=f"sweep, {d} device(s) x {ppd} points",
+                    impl=f"sweep, {d} device(s) x {ppd or 'default'} points",
                     per_s=n / run,
                     compile_s=comp,
                     note="" if same else "regimes differ from first row",
