@@ -260,6 +260,7 @@ def continue_delay(
                     converged=ok,
                     first_lyapunov=_meanfield_lyapunov(x, at, jnp.asarray(omega, x.dtype)),
                     frequency=omega,
+                    period=2 * jnp.pi / omega,
                     data={"direction": direction},
                 )
             )
@@ -413,18 +414,20 @@ def dde_first_lyapunov_coefficient(f, x, delays, omega=None, q=None, *, n_nodes:
 
     The cubic coefficient c1 of the normal form z' = i omega z + c1 z |z|^2 on the centre
     manifold, from the characteristic matrix Delta(lambda) = lambda I - A0 - sum_k A_k
-    exp(-lambda tau_k) (Janssens, "On the normal forms of ... delay differential equations",
-    2010; the formulas of DDE-BIFTOOL's nmfm_hopf): with phi(theta) = q exp(i omega theta),
+    exp(-lambda tau_k) (S. G. Janssens, "On a normalization technique for codimension two
+    bifurcations of equilibria of delay differential equations", MSc thesis, Utrecht, 2010; the
+    formulas of DDE-BIFTOOL's nmfm_hopf): with phi(theta) = q exp(i omega theta),
     Delta(i omega) q = 0, p^H Delta(i omega) = 0, p^H Delta'(i omega) q = 1 and B, C the second
     and third derivatives of f in its stacked arguments (read at theta = 0, -tau_k),
     h20 = Delta(2 i omega)^-1 B(phi, phi), h11 = Delta(0)^-1 B(phi, conj phi) and
     c1 = p^H [C(phi, phi, conj phi) + B(conj phi, h20 e^(2 i omega .)) + 2 B(phi, h11)] / 2;
     l1 = Re(c1) / omega. q is normalised to |q| = 1, as `jaxmf.first_lyapunov_coefficient`
     does, so a DDE whose delayed terms vanish has exactly the ODE's l1 (Kuznetsov eq. 3.20,
-    MatCont's convention; DDE-BIFTOOL scales q so that p0^T Delta' q0 = 1 instead, which
-    changes the value but not the sign). Negative: supercritical (a stable cycle of amplitude
-    ~ sqrt(-Re lambda'(mu*) (mu - mu*) / (omega l1)) in z, i.e. 2 |z| |q_j| in component j),
-    positive: subcritical. Differentiable in x and in f's closure when omega and q are given.
+    MatCont's convention; DDE-BIFTOOL scales unit p0, q0 both by (p0^T Delta' q0)^(-1/2), which
+    multiplies l1 by 1 / |p0^T Delta' q0| and keeps its sign). Negative l1: supercritical, the
+    cycle born at mu* has |z|^2 = -Re lambda'(mu*) (mu - mu*) / (omega l1) and component j
+    oscillates about x with amplitude 2 |z| |q_j|; positive: subcritical. Differentiable in x
+    and in f's closure when omega and q are given.
 
     Parameters
     ----------
