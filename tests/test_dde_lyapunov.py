@@ -26,9 +26,11 @@ def wright(alpha):
 def wright_reference():
     """(l1, Im c1) of Wright's equation at alpha = pi/2 from the Poincare-Lindstedt expansion.
 
-    With x = eps cos(omega t) + eps^2 (cos(2 omega t)/5 + sin(2 omega t)/10) + O(eps^3),
-    harmonic balance at order eps^3 gives alpha = pi/2 + (3 pi - 2)/40 eps^2 and omega =
-    pi/2 - eps^2/20 (the classical expansion, Chow & Mallet-Paret 1977). The normal form
+    With x(t) = y(omega t), omega y'(s) = -alpha y(s - omega) (1 + y(s)), y = eps cos s + eps^2
+    y2 + ..., order eps^2 gives y2 = cos(2 s)/5 + sin(2 s)/10 and the solvability of order eps^3
+    alpha = pi/2 + (3 pi - 2)/40 eps^2, omega = pi/2 - eps^2/20 (harmonic balance, done here
+    with sympy; the method of the classical analyses of Wright's equation, whose printed
+    constants I could not consult; the slow test below checks the amplitude). The normal form
     z' = lambda(alpha) z + c1 z|z|^2 with x = 2 Re(z q), |q| = 1, has the cycle |z| = eps/2 at
     Re lambda'(alpha*) (alpha - alpha*) + Re c1 eps^2/4 = 0 and frequency Im lambda' (alpha -
     alpha*) + Im c1 eps^2/4 = omega - pi/2. From lambda + alpha exp(-lambda) = 0,
@@ -92,6 +94,28 @@ def test_without_delayed_terms_it_is_the_ode_l1():
     )
     dde0 = dde_first_lyapunov_coefficient(split, jnp.zeros(2), [0.0], omega=1.1)
     assert abs(float(dde0) - ode) < 1e-12 * abs(ode)
+
+
+@pytest.mark.slow  # two DDE solves over ~10^3 time units: ~10 CPU-s
+def test_wright_cycle_amplitude_by_simulation():
+    """Wright's equation at alpha = pi/2 + d, started on the predicted cycle: the simulated
+    half peak-to-peak amplitude tends to eps = 2 |z|, |z|^2 = -Re lambda' d / (omega l1), with
+    l1 from `dde_first_lyapunov_coefficient` (ratio 1 + O(d))."""
+    from jaxmf.dde import solve_dde
+
+    l1 = float(dde_first_lyapunov_coefficient(wright(PI / 2), [0.0], [1.0], omega=PI / 2))
+    slope = 2 * PI / (4 + PI**2)  # Re lambda'(pi/2), see wright_reference
+    f = lambda t, y, lag, alpha: -alpha * lag[0] * (1 + y)
+    ratios = []
+    for d, t1 in ((0.01, 1000.0), (0.02, 500.0)):
+        eps = np.sqrt(-4 * slope * d / (PI / 2 * l1))
+        history = lambda t, alpha, eps=eps: jnp.atleast_1d(eps * jnp.cos(PI / 2 * t))
+        ts = jnp.linspace(t1 - 40.0, t1, 4001)
+        sol = solve_dde(f, history, t1, jnp.array([1.0]), args=PI / 2 + d, ts=ts, max_steps=10**5)
+        y = np.asarray(sol.ys[:, 0])
+        ratios.append((y.max() - y.min()) / 2 / eps)
+    assert abs(ratios[0] - 1) < 0.005 and abs(ratios[1] - 1) < 0.01
+    assert abs(2 * ratios[0] - ratios[1] - 1) < 5e-4
 
 
 @pytest.mark.slow  # characteristic_roots compiles for each system: ~3 CPU-s
