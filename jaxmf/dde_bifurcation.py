@@ -167,7 +167,8 @@ def continue_delay(
         (`frequency` omega*, `period` 2 pi / omega*, `first_lyapunov` l1 and so `criticality`,
         `data['direction']` +1 where stability is lost with growing delay, -1 where it is
         regained, `converged` when the Newton residual is below 1e-10, 1e-4 in float32, and
-        the point lies in its grid interval; otherwise the interpolated guess, flagged).
+        the point lies in its grid interval; otherwise the interpolated guess, flagged, with
+        l1 NaN).
 
     Raises
     ------
@@ -258,7 +259,11 @@ def continue_delay(
                     params=at,
                     index=int(j + 1),
                     converged=ok,
-                    first_lyapunov=_meanfield_lyapunov(x, at, jnp.asarray(omega, x.dtype)),
+                    first_lyapunov=(
+                        _meanfield_lyapunov(x, at, jnp.asarray(omega, x.dtype))
+                        if ok
+                        else jnp.asarray(jnp.nan, x.dtype)
+                    ),
                     frequency=omega,
                     period=2 * jnp.pi / omega,
                     data={"direction": direction},

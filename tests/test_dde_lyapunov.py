@@ -161,6 +161,20 @@ def test_meanfield_with_zero_delay_has_the_ode_hopf_l1():
     assert abs(float(l1) - ode) < 1e-10 * abs(ode)
 
 
+@pytest.mark.slow  # the two-population equilibrium branch and its Hopf points: ~10 CPU-s
+def test_two_populations_with_zero_delays_have_the_ode_hopf_l1():
+    """Four (post, pre) delays, all zero: each lagged s is read at theta = 0, so the ODE's l1."""
+    p = presets.two_population(eta_bar=0.1)
+    branch = bf.continue_equilibria(p, "eta_bar", (0.0, 0.4))
+    hopf = [sp for sp in branch.special_points if sp.kind == "hopf"]
+    assert len(hopf) >= 1
+    for h in hopf:
+        ph = h.params.replace(delay=jnp.zeros((2, 2)))
+        f = lambda y, lag, ph=ph: delayed_meanfield_field(0.0, y, lag, (ph, None))
+        l1 = dde_first_lyapunov_coefficient(f, h.state, jnp.zeros(4), omega=h.frequency)
+        assert abs(float(l1) - float(h.first_lyapunov)) < 1e-10 * abs(float(h.first_lyapunov))
+
+
 @pytest.mark.slow  # continue_delay and five long DDE solves (t1 up to 24000): ~40 CPU-s
 def test_meanfield_first_hopf_in_the_delay_predicts_the_cycle_amplitude():
     """At the first Hopf point in the delay (tau* = 1.8649, eta_bar = 0.25) l1 < 0, and the
