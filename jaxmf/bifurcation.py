@@ -944,7 +944,7 @@ def first_lyapunov_coefficient(f, x, omega=None, q=None) -> jax.Array:
         w0, q0 = _critical_pair(jax.jacfwd(f)(jax.lax.stop_gradient(x)))
         omega = w0 if omega is None else omega
         q = q0 if q is None else q
-    return _lyapunov(f, x, jnp.asarray(q, complex), omega)
+    return _lyapunov(f, x, jnp.asarray(q, complex), jnp.asarray(omega))
 
 
 def _fold_coefficient(f, x, v):
