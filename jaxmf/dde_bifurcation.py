@@ -28,7 +28,6 @@ without an import cycle.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._multilinear import complex_dtype, complex_forms
 from ._newton import (
     dense_step,
     newton,
@@ -312,39 +312,6 @@ def _characteristic_matrix(lam, a0, a1, tau):
     return lam * eye - a0.astype(cdtype) - jnp.einsum("k,kij->ij", phase, a1.astype(cdtype))
 
 
-def _complex_dtype(dtype):
-    return jnp.complex128 if jnp.dtype(dtype) == jnp.float64 else jnp.complex64
-
-
-def _derivative(F, u, directions):
-    """D^k F(u)[d_1, ..., d_k] for real directions, by nested forward mode."""
-    if not directions:
-        return F(u)
-    *inner, last = directions
-    return jax.jvp(lambda y: _derivative(F, y, inner), (u,), (last,))[1]
-
-
-def _complex_forms(F, u, *arguments):
-    """The multilinear forms D^k F(u)[z_1, ..., z_k] extended to complex z, one per tuple
-    (z_1, ..., z_k) in `arguments` (all of one order k): each z = re + i im gives 2^k real
-    derivatives, evaluated together under one `vmap` (one derivative graph to compile, not
-    one per term). Returns shape (len(arguments),) + F's output shape."""
-    cdtype = _complex_dtype(u.dtype)
-    order = len(arguments[0])
-    picks = list(itertools.product((0, 1), repeat=order))
-    real = [
-        jnp.stack(
-            [jnp.imag(z[i]) if pick[i] else jnp.real(z[i]) for z in arguments for pick in picks]
-        )
-        for i in range(order)
-    ]
-    terms = jax.vmap(lambda *d: _derivative(F, u, list(d)))(*real).astype(cdtype)
-    weights = jnp.asarray([1j ** sum(pick) for pick in picks], cdtype)
-    return jnp.einsum(
-        "p,mp...->m...", weights, terms.reshape((len(arguments), len(picks)) + terms.shape[1:])
-    )
-
-
 def _hopf_normal_form(f, x, tau, omega, q):
     """(c1, p, q): the cubic coefficient of the Hopf normal form z' = i omega z + c1 z|z|^2 of
     x' = f(x, lagged) at the equilibrium x (Janssens 2010; DDE-BIFTOOL's nmfm_hopf).
@@ -359,7 +326,7 @@ def _hopf_normal_form(f, x, tau, omega, q):
         c1 = p^H [C(phi, phi, conj phi) + B(conj phi, h20) + 2 B(phi, h11)] / 2.
     """
     n, k = x.shape[0], tau.shape[0]
-    cdtype = _complex_dtype(x.dtype)
+    cdtype = complex_dtype(x.dtype)
     lagged = jnp.broadcast_to(x, (k, n))
     a0 = jax.jacfwd(f, argnums=0)(x, lagged)
     a1 = jnp.transpose(jax.jacfwd(f, argnums=1)(x, lagged), (1, 0, 2))
@@ -384,13 +351,13 @@ def _hopf_normal_form(f, x, tau, omega, q):
     F = lambda y: f(y[0], y[1:])
     phi = jnp.exp(iw * theta)[:, None] * q[None, :]
     phib = jnp.conj(phi)
-    b20, b11 = _complex_forms(F, u, (phi, phi), (phi, phib))
+    b20, b11 = complex_forms(F, u, (phi, phi), (phi, phib))
     h20 = jnp.linalg.solve(_characteristic_matrix(2 * iw, a0, a1, tau), b20)
     h11 = jnp.linalg.solve(_characteristic_matrix(jnp.zeros((), cdtype), a0, a1, tau), b11)
     h20_t = jnp.exp(2 * iw * theta)[:, None] * h20[None, :]
     h11_t = jnp.broadcast_to(h11, (k + 1, n))
-    b_h20, b_h11 = _complex_forms(F, u, (phib, h20_t), (phi, h11_t))
-    (c_phi,) = _complex_forms(F, u, (phi, phi, phib))
+    b_h20, b_h11 = complex_forms(F, u, (phib, h20_t), (phi, h11_t))
+    (c_phi,) = complex_forms(F, u, (phi, phi, phib))
     value = c_phi + b_h20 + 2 * b_h11
     return 0.5 * jnp.vdot(p, value), p, q
 
