@@ -11,8 +11,9 @@ tolerances on the same save grid; compile s = first call - median.
 (a) One solve of the one-population exact mean field (Chen & Campbell 2022) from zeros over
 [0, t1] in the tonic (eta_bar = 0.25) and bursting (eta_bar = 0.12) regimes, rtol = 1e-8,
 atol = 1e-10, float64 throughout: `jaxmf.solve_meanfield` under `jax.jit` with diffrax Tsit5 (the
-default) and Dopri5 (like-for-like with RK45), against `scipy.integrate.solve_ivp` (LSODA, RK45,
-DOP853) on the identical right-hand side written in NumPy, and PyRates' own template for this model
+default), Dopri5 (like-for-like with RK45) and Dopri8 (an 8th-order pair: fewer, costlier steps),
+against `scipy.integrate.solve_ivp` (LSODA, RK45, DOP853) on the identical right-hand side written
+in NumPy, and PyRates' own template for this model
 (`ik_nodim`, default backend, solver='scipy'; own venv, benchmarks/peers/setup_pyrates_env.sh).
 Everything saves r on the same grid (every `--dts` over [0, t1)). "err" is the sup-norm error
 max_t |r - r_ref| / max_t |r_ref| against solve_ivp DOP853 at rtol = 1e-12, atol = 1e-14, so speed
@@ -123,7 +124,12 @@ def bench_single(eta_bar, args, grid):
     assert ref.status == 0, ref.message
     r_ref = ref.y[0]
     rows = []
-    for name, solver in (("Tsit5", diffrax.Tsit5()), ("Dopri5", diffrax.Dopri5())):
+    solvers = (
+        ("Tsit5", diffrax.Tsit5()),
+        ("Dopri5", diffrax.Dopri5()),
+        ("Dopri8", diffrax.Dopri8()),
+    )
+    for name, solver in solvers:
 
         def f(p, solver=solver):
             res = jaxmf.solve_meanfield(
