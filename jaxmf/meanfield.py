@@ -1075,7 +1075,8 @@ def _integrate(config: _SolveConfig, inputs: _SolveInputs):
     when the step reaches the first grid point no row has been kept for; the grid is evaluated
     from the table in one vectorised pass at the end. On CPU the loop is launch-bound (a few
     dozen tiny kernels per step), so interpolating inside it costs ~40% of a solve. Each kept
-    row moves the counter past one grid point, so the table needs at most len(ts) rows, and a
+    row moves the counter past one grid point, so the table needs at most min(len(ts),
+    max_steps) rows (for Tsit5 a row is 2 + 5 x 4P numbers, five saved points' worth), and a
     step containing grid points is always kept: the counter never passes a point before the
     step reaching it has been taken."""
     term, solver, controller, t0, t1, dt0, y0, args, ts = _prepare(config, inputs)
@@ -1101,10 +1102,12 @@ def _integrate(config: _SolveConfig, inputs: _SolveInputs):
     ts_pad = jnp.concatenate([ts, jnp.full((1,), jnp.inf, dtype)])
     _, _, dense0, _, _ = eqx.filter_eval_shape(stepper.step, t0, tnext, y0, solver_state, False)
     # One row per kept step: its start, its end and its interpolant, packed into one vector so
-    # that keeping a step is a single in-place write (row n_save takes the unkept writes).
+    # that keeping a step is a single in-place write. At most min(len(ts), max_steps) steps are
+    # kept; the last row takes the writes of steps not kept.
     row0 = (t0, t0, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), dense0))
     flat_row0, unpack = jax.flatten_util.ravel_pytree(row0)
-    table = jnp.zeros((n_save + 1, flat_row0.shape[0]), flat_row0.dtype)
+    n_rows = min(n_save, config.max_steps) + 1
+    table = jnp.zeros((n_rows, flat_row0.shape[0]), flat_row0.dtype)
     jumps = isinstance(controller, diffrax.ClipStepSizeController)
     bound = None if inputs.blowup is None else jnp.asarray(inputs.blowup, dtype)
     ok = diffrax.RESULTS.successful
@@ -1189,7 +1192,7 @@ def _integrate(config: _SolveConfig, inputs: _SolveInputs):
     )
     kept = final["index"]
     rows = jax.vmap(unpack)(final["table"])
-    ends = jnp.where(jnp.arange(n_save + 1, dtype=jnp.int32) < kept, rows[1], jnp.inf)
+    ends = jnp.where(jnp.arange(n_rows, dtype=jnp.int32) < kept, rows[1], jnp.inf)
     # The first kept step ending at or after each save time contains it.
     which = jnp.searchsorted(ends, ts, side="left").astype(jnp.int32)
     saved = which < kept
