@@ -419,7 +419,7 @@ def test_results_print_their_values():
 
 
 def _paths(p, **kwargs):
-    """The default solve (the block-saving loop) and `diffrax.diffeqsolve` on the same problem
+    """The default solve (the single compiled loop) and `diffrax.diffeqsolve` on the same problem
     (an explicit adjoint routes there)."""
     fast = solve_meanfield(p, throw=False, **kwargs)
     ref = solve_meanfield(p, throw=False, adjoint=diffrax.RecursiveCheckpointAdjoint(), **kwargs)
@@ -462,7 +462,7 @@ def test_steps_spanning_hundreds_of_save_times_equal_diffeqsolve():
 @pytest.mark.slow  # two reverse-mode diffrax compilations (~15 CPU-s); eager grad is default-tested
 def test_grad_of_jitted_default_solve_is_diffrax_adjoint():
     # Reverse mode through a jit that hides the differentiation from solve_meanfield: the
-    # block-saving loop's custom VJP, against diffrax's checkpointed adjoint and differences.
+    # single loop's custom VJP, against diffrax's checkpointed adjoint and differences.
     p = jaxmf.presets.bursting()
     ts = jnp.linspace(0, 30, 31)
 
@@ -510,7 +510,7 @@ def test_default_solve_equals_diffeqsolve_in_every_mode(case):
 @pytest.mark.slow  # one more diffeqsolve compilation (~3 CPU-s)
 def test_callable_input_goes_to_diffeqsolve_and_matches_step_input():
     # Any callable t -> input is solved by diffeqsolve (it may close over tracers); the same
-    # switch as a StepInput, whose jump the block-saving loop steps to exactly.
+    # switch as a StepInput, whose jump the single loop steps to exactly.
     p = jaxmf.presets.bursting()
     ramp = solve_meanfield(p, t1=40.0, i_ext=lambda t: jnp.where(t > 20.0, 0.1, 0.0))
     step = solve_meanfield(p, t1=40.0, i_ext=StepInput([20.0], [0.0, 0.1]))
