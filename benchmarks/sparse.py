@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmf
+import jaxmf.network as nw
 from jaxmf.connectivity import Connections, FixedInDegree, build_coupling
 from jaxmf.network import STATE_WORDS_PER_NEURON, Network, init, make_network, run
 
@@ -55,10 +56,12 @@ def run_jaxmf(pre, post, n, args):
     state = init(network, dtype=dtype)
     steps = int(round(args.t1 / args.dt))
     record_every = 1000 if steps % 1000 == 0 else steps
+    # Compiled as `simulate_network` compiles its runs (the same XLA options).
     f = jax.jit(
         lambda net, st: run(
             params, net, st, dt=args.dt, n_records=steps // record_every, record_every=record_every
-        )
+        ),
+        compiler_options=nw._compiler_options(),
     )
     t0 = time.perf_counter()
     compiled = f.lower(network, state).compile()
