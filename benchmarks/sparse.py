@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     ap.add_argument("--eta-bar", type=float, default=0.25)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--spike-batch", type=int, default=16)
+    ap.add_argument("--spike-batch", type=int, default=8)
     ap.add_argument("--no-brian2", action="store_true")
     args = ap.parse_args(argv)
     if args.dtype == "float64":
