@@ -623,7 +623,7 @@ def _received(mask, table, n_total, batch):
         row = jnp.min(jnp.where(col & (rows > last[b]), rows, size), axis=0)
         ids = jnp.where(valid, row * n_blocks + b, n_pre)
         # One dynamic slice per row, not one gather: XLA's CPU gather works out an index per
-        # element, a row slice is one contiguous copy (a fifth of the step at N = 10^5).
+        # element, a row slice is one contiguous copy (a quarter of the step at N = 10^5).
         targets = jnp.concatenate(
             [jax.lax.dynamic_slice_in_dim(table, ids[i], 1) for i in range(batch)]
         )
