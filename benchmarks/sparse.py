@@ -12,12 +12,18 @@ different order, so spike trains drift apart after a while). Throughput is neuro
 second and synaptic events (spikes x out-degree) per second of the main loop, the median of
 `--repeats` runs; compilation and the connectivity's construction are reported separately.
 
-Where a step goes (N = 10^5, K = 1000, ~19 spikes per step, `jax.profiler` trace of the jitted
-run on the 2-core machine, us per step): neuron update v and w ~60, per-neuron synapse update
-~28, gather of the spiking neurons' target rows ~40-50 (spike_batch rows of ~1100 per pass,
-~1.3 passes), scatter-add ~12, spike search ~15, loop-carry copies ~18. Before session 5 the
-3-step unroll made each step recompute the previous step's neuron update in four fusions
-(~80 us each) and the contiguous search blocks needed ~2.5 passes (~100 us each).
+Where a step goes (N = 10^5, K = 1000, ~20 spikes per step; `jax.profiler` median per op on one
+core, session 6, us per step): neuron update v ~18 and w ~7, per-neuron synapse update ~10, the
+loop's copies of v, w and s_ik ~15, spike flags ~5, zeroing the counts ~4, the spiking neurons'
+target rows (one dynamic slice each, spike_batch = 8 per pass, ~3 passes) ~12, scatter-add ~15,
+search and pass bookkeeping ~30 (about 25 small ops per pass). Session 6 took the rows by slices
+instead of one gather (XLA's CPU gather works out an index per element: ~42 -> ~12), search
+blocks of a divisor of N (no padded copy of the mask: ~10 -> ~5), `simulate_network`'s compiler
+options (512-bit vectors; copy insertion with region analysis) and spike_batch 8: CPU time per
+step of this run (one core, same process, interleaved) 134 -> 88 us, bit-identical states and
+spike counts. Before session 5 the 3-step unroll made each step recompute the previous step's
+neuron update in four fusions (~80 us each) and the contiguous search blocks needed ~2.5
+passes (~100 us each).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmf
+import jaxmf.network as nw
 from jaxmf.connectivity import Connections, FixedInDegree, build_coupling
 from jaxmf.network import STATE_WORDS_PER_NEURON, Network, init, make_network, run
 
@@ -55,10 +62,12 @@ def run_jaxmf(pre, post, n, args):
     state = init(network, dtype=dtype)
     steps = int(round(args.t1 / args.dt))
     record_every = 1000 if steps % 1000 == 0 else steps
+    # Compiled as `simulate_network` compiles its runs (the same XLA options).
     f = jax.jit(
         lambda net, st: run(
             params, net, st, dt=args.dt, n_records=steps // record_every, record_every=record_every
-        )
+        ),
+        compiler_options=nw._compiler_options(),
     )
     t0 = time.perf_counter()
     compiled = f.lower(network, state).compile()
@@ -117,7 +126,7 @@ def main(argv=None) -> int:
     ap.add_argument("--eta-bar", type=float, default=0.25)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--spike-batch", type=int, default=16)
+    ap.add_argument("--spike-batch", type=int, default=8)
     ap.add_argument("--no-brian2", action="store_true")
     args = ap.parse_args(argv)
     if args.dtype == "float64":

@@ -73,6 +73,7 @@ from .cycles import cycle_at as cycle_at
 from .cycles import cycle_from_trajectory as cycle_from_trajectory
 from .dde_bifurcation import continue_delay as continue_delay
 from .dde_bifurcation import continue_delay_hopf as continue_delay_hopf
+from .dde_bifurcation import dde_first_lyapunov_coefficient as dde_first_lyapunov_coefficient
 from .heterogeneity import FromSamples as FromSamples
 from .heterogeneity import Gaussian as Gaussian
 from .heterogeneity import Quantiles as Quantiles

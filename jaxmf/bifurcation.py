@@ -33,7 +33,6 @@ import csv
 import dataclasses
 import functools
 import io
-import itertools
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -46,6 +45,7 @@ import numpy as np
 
 from ._files import atomic_write_text, from_json_number, read_json, write_json
 from ._loop import Progress
+from ._multilinear import complex_forms, derivative
 from ._newton import (
     newton,
     newton_root,
@@ -816,37 +816,17 @@ def _at(family: _Family, lam):
 
 
 def _d2(f, x, u, v):
-    return jax.jvp(lambda y: jax.jvp(f, (y,), (u,))[1], (x,), (v,))[1]
-
-
-def _d3(f, x, u, v, w):
-    return jax.jvp(lambda y: _d2(f, y, u, v), (x,), (w,))[1]
-
-
-def _multilinear(real_form, *vectors):
-    """Complex multilinear form from its real version, expanding every argument in re + i im."""
-    out = 0.0
-    for picks in itertools.product((0, 1), repeat=len(vectors)):
-        args = [jnp.imag(z) if k else jnp.real(z) for z, k in zip(vectors, picks)]
-        term = real_form(*args)
-        out = out + jnp.asarray(1j ** sum(picks), _complex(term.dtype)) * term.astype(
-            _complex(term.dtype)
-        )
-    return out
-
-
-def _complex(dtype):
-    return jnp.complex128 if jnp.dtype(dtype) == jnp.float64 else jnp.complex64
+    return derivative(f, x, [u, v])
 
 
 def _bilinear(f, x, u, v):
     """B(u, v) = D^2 f(x)[u, v] for complex u, v."""
-    return _multilinear(lambda a, b: _d2(f, x, a, b), u, v)
+    return complex_forms(f, x, (u, v))[0]
 
 
 def _trilinear(f, x, u, v, w):
     """C(u, v, w) = D^3 f(x)[u, v, w] for complex u, v, w."""
-    return _multilinear(lambda a, b, c: _d3(f, x, a, b, c), u, v, w)
+    return complex_forms(f, x, (u, v, w))[0]
 
 
 def _adjoint_eigenvector(A, q, omega):
@@ -944,7 +924,7 @@ def first_lyapunov_coefficient(f, x, omega=None, q=None) -> jax.Array:
         w0, q0 = _critical_pair(jax.jacfwd(f)(jax.lax.stop_gradient(x)))
         omega = w0 if omega is None else omega
         q = q0 if q is None else q
-    return _lyapunov(f, x, jnp.asarray(q, complex), omega)
+    return _lyapunov(f, x, jnp.asarray(q, complex), jnp.asarray(omega))
 
 
 def _fold_coefficient(f, x, v):

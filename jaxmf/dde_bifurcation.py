@@ -13,6 +13,9 @@ parameters.
   continues A v = i omega v). Unknowns (x, p1, p2, Re v, Im v, omega): 3n + 3 of them for
   3n + 2 equations; the pseudo-arclength condition closes the system. The phase reference c is
   the last accepted v, so the normalisation never degenerates.
+- `dde_first_lyapunov_coefficient`: the first Lyapunov coefficient l1 of a DDE Hopf point
+  (super- or subcritical), from the characteristic matrix (Janssens 2010); both functions above
+  report it at their Hopf points.
 
 Both return the core's `Branch` and `SpecialPoint`, so the curves plot like `continue_hopf`'s
 (`jaxmf.plot.plot_branch`).
@@ -33,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._multilinear import complex_dtype, complex_forms
 from ._newton import (
     dense_step,
     newton,
@@ -55,7 +59,7 @@ from .params import (
     set_parameters,
 )
 
-__all__ = ["continue_delay", "continue_delay_hopf"]
+__all__ = ["continue_delay", "continue_delay_hopf", "dde_first_lyapunov_coefficient"]
 
 
 def _delays_at(base: Params, address, value) -> jax.Array:
@@ -131,8 +135,9 @@ def continue_delay(
     grid of `points` delays). Where the number of roots with positive real part changes, a
     pair crosses the imaginary axis: the Hopf point (tau*, omega*) is refined by Newton on
     Delta(i omega; tau) v = 0, c^H v = 1 (the roots of a delay equation cross at lambda = i
-    omega with omega > 0; lambda = 0 does not depend on the delay). The first Lyapunov
-    coefficient of a delay equation's Hopf point is not computed (NaN).
+    omega with omega > 0; lambda = 0 does not depend on the delay). Each Hopf point carries
+    its first Lyapunov coefficient (`dde_first_lyapunov_coefficient`, the normalisation of
+    `jaxmf.first_lyapunov_coefficient`): negative where the bifurcation is supercritical.
 
     Parameters
     ----------
@@ -159,10 +164,11 @@ def continue_delay(
     Branch
         kind 'equilibrium', param (param,), values (points + Hopf points, 1), eigenvalues the
         4P rightmost characteristic roots, `stable`, and `special_points` the Hopf points
-        (`frequency` omega*, `data['direction']` +1 where stability is lost with growing
-        delay, -1 where it is regained, `converged` when the Newton residual is below 1e-10,
-        1e-4 in float32, and the point lies in its grid interval; otherwise the interpolated
-        guess, flagged).
+        (`frequency` omega*, `period` 2 pi / omega*, `first_lyapunov` l1 and so `criticality`,
+        `data['direction']` +1 where stability is lost with growing delay, -1 where it is
+        regained, `converged` when the Newton residual is below 1e-10, 1e-4 in float32, and
+        the point lies in its grid interval; otherwise the interpolated guess, flagged, with
+        l1 NaN).
 
     Raises
     ------
@@ -173,8 +179,8 @@ def continue_delay(
     --------
     >>> from jaxmf import presets
     >>> b = continue_delay(presets.chen_campbell_2022(eta_bar=0.25), bounds=(0.0, 3.0), points=31)
-    >>> [(sp.kind, round(float(sp.value), 2)) for sp in b.special_points]
-    [('hopf', 1.86)]
+    >>> [(sp.kind, round(float(sp.value), 2), sp.criticality) for sp in b.special_points]
+    [('hopf', 1.86, 'supercritical')]
     """
     address = parse_parameter(param, params.n_populations)
     if address.field != "delay":
@@ -243,16 +249,23 @@ def continue_delay(
     for j in np.nonzero(np.diff(unstable) != 0)[0]:
         span = np.asarray(values[j : j + 2])
         for tau, omega, ok, direction in crossings(span, roots[j : j + 2], _DEPTH):
+            at = set_parameter(base, address, tau)
             specials.append(
                 SpecialPoint(
                     kind="hopf",
                     param=(param,),
                     value=tau,
                     state=x,
-                    params=set_parameter(base, address, tau),
+                    params=at,
                     index=int(j + 1),
                     converged=ok,
+                    first_lyapunov=(
+                        _meanfield_lyapunov(x, at, jnp.asarray(omega, x.dtype))
+                        if ok
+                        else jnp.asarray(jnp.nan, x.dtype)
+                    ),
                     frequency=omega,
+                    period=2 * jnp.pi / omega,
                     data={"direction": direction},
                 )
             )
@@ -278,6 +291,11 @@ def _meanfield_delays(p):
     return jnp.reshape(p.delay, (-1,))
 
 
+@jax.jit
+def _meanfield_lyapunov(x, p: Params, omega):
+    return _lyapunov_at(lambda y, lag: _meanfield_field(y, lag, p), x, _meanfield_delays(p), omega)
+
+
 def _linearise(field: Callable, delays: Callable, x, p):
     """(A0, A_k stacked, tau) of the DDE linearised at the constant state x."""
     tau = jnp.asarray(delays(p))
@@ -292,6 +310,162 @@ def _characteristic_matrix(lam, a0, a1, tau):
     phase = jnp.exp(-lam * tau.astype(cdtype))
     eye = jnp.eye(a0.shape[0], dtype=cdtype)
     return lam * eye - a0.astype(cdtype) - jnp.einsum("k,kij->ij", phase, a1.astype(cdtype))
+
+
+def _hopf_normal_form(f, x, tau, omega, q):
+    """(c1, p, q): the cubic coefficient of the Hopf normal form z' = i omega z + c1 z|z|^2 of
+    x' = f(x, lagged) at the equilibrium x (Janssens 2010; DDE-BIFTOOL's nmfm_hopf).
+
+    The centre eigenfunction is phi(theta) = q exp(i omega theta) with Delta(i omega) q = 0 and
+    |q| = 1 (as `jaxmf.first_lyapunov_coefficient`); p solves p^H Delta(i omega) = 0 with
+    p^H Delta'(i omega) q = 1. The multilinear forms B, C act on the stacked arguments
+    (x(t), x(t - tau_1), ..., x(t - tau_K)), a function of theta being read at theta = 0, -tau_k:
+
+        h20 = Delta(2 i omega)^-1 B(phi, phi)      (h20(theta) = h20 exp(2 i omega theta))
+        h11 = Delta(0)^-1 B(phi, conj phi)         (constant)
+        c1 = p^H [C(phi, phi, conj phi) + B(conj phi, h20) + 2 B(phi, h11)] / 2.
+    """
+    n, k = x.shape[0], tau.shape[0]
+    cdtype = complex_dtype(x.dtype)
+    lagged = jnp.broadcast_to(x, (k, n))
+    a0 = jax.jacfwd(f, argnums=0)(x, lagged)
+    a1 = jnp.transpose(jax.jacfwd(f, argnums=1)(x, lagged), (1, 0, 2))
+    iw = jax.lax.complex(jnp.zeros_like(omega), omega).astype(cdtype)
+    q = q.astype(cdtype)
+    q = q / jnp.linalg.norm(q).astype(cdtype)
+    tau_c = tau.astype(cdtype)
+    # Delta'(lambda) = I + sum_k tau_k A_k exp(-lambda tau_k).
+    slope = jnp.eye(n, dtype=cdtype) + jnp.einsum(
+        "k,kij->ij", tau_c * jnp.exp(-iw * tau_c), a1.astype(cdtype)
+    )
+    # Bordered by q and Delta'(i omega) q: regular exactly when i omega is a simple root.
+    border = jnp.block(
+        [
+            [jnp.conj(_characteristic_matrix(iw, a0, a1, tau)).T, q[:, None]],
+            [jnp.conj(slope @ q)[None, :], jnp.zeros((1, 1), cdtype)],
+        ]
+    )
+    p = jnp.linalg.solve(border, jnp.zeros(n + 1, cdtype).at[n].set(1.0))[:n]
+    theta = jnp.concatenate([jnp.zeros(1, tau.dtype), -tau]).astype(cdtype)
+    u = jnp.concatenate([x[None], lagged])
+    F = lambda y: f(y[0], y[1:])
+    phi = jnp.exp(iw * theta)[:, None] * q[None, :]
+    phib = jnp.conj(phi)
+    b20, b11 = complex_forms(F, u, (phi, phi), (phi, phib))
+    h20 = jnp.linalg.solve(_characteristic_matrix(2 * iw, a0, a1, tau), b20)
+    h11 = jnp.linalg.solve(_characteristic_matrix(jnp.zeros((), cdtype), a0, a1, tau), b11)
+    h20_t = jnp.exp(2 * iw * theta)[:, None] * h20[None, :]
+    h11_t = jnp.broadcast_to(h11, (k + 1, n))
+    b_h20, b_h11 = complex_forms(F, u, (phib, h20_t), (phi, h11_t))
+    (c_phi,) = complex_forms(F, u, (phi, phi, phib))
+    value = c_phi + b_h20 + 2 * b_h11
+    return 0.5 * jnp.vdot(p, value), p, q
+
+
+def _null_vector(delta):
+    """Unit v with delta v = 0 (the last right singular vector)."""
+    return jnp.conj(jnp.linalg.svd(delta)[2][-1])
+
+
+def _lyapunov_at(f, x, tau, omega, q=None):
+    """l1 = Re(c1) / omega; q by default the null vector of Delta(i omega)."""
+    if q is None:
+        n, k = x.shape[0], tau.shape[0]
+        lagged = jnp.broadcast_to(x, (k, n))
+        a0 = jax.jacfwd(f, argnums=0)(x, lagged)
+        a1 = jnp.transpose(jax.jacfwd(f, argnums=1)(x, lagged), (1, 0, 2))
+        iw = jax.lax.complex(jnp.zeros_like(omega), omega)
+        q = _null_vector(_characteristic_matrix(iw, a0, a1, tau))
+    c1, _, _ = _hopf_normal_form(f, x, tau, omega, q)
+    return jnp.real(c1) / omega
+
+
+def dde_first_lyapunov_coefficient(f, x, delays, omega=None, q=None, *, n_nodes: int = 20):
+    """First Lyapunov coefficient of a DDE x' = f(x(t), x(t - tau_1), ..., x(t - tau_K)) at a
+    Hopf equilibrium x.
+
+    The cubic coefficient c1 of the normal form z' = i omega z + c1 z |z|^2 on the centre
+    manifold, from the characteristic matrix Delta(lambda) = lambda I - A0 - sum_k A_k
+    exp(-lambda tau_k) (S. G. Janssens, "On a normalization technique for codimension two
+    bifurcations of equilibria of delay differential equations", MSc thesis, Utrecht, 2010; the
+    formulas of DDE-BIFTOOL's nmfm_hopf): with phi(theta) = q exp(i omega theta),
+    Delta(i omega) q = 0, p^H Delta(i omega) = 0, p^H Delta'(i omega) q = 1 and B, C the second
+    and third derivatives of f in its stacked arguments (read at theta = 0, -tau_k),
+    h20 = Delta(2 i omega)^-1 B(phi, phi), h11 = Delta(0)^-1 B(phi, conj phi) and
+    c1 = p^H [C(phi, phi, conj phi) + B(conj phi, h20 e^(2 i omega .)) + 2 B(phi, h11)] / 2;
+    l1 = Re(c1) / omega. q is normalised to |q| = 1, as `jaxmf.first_lyapunov_coefficient`
+    does, so a DDE whose delayed terms vanish has exactly the ODE's l1 (Kuznetsov eq. 3.20,
+    MatCont's convention; DDE-BIFTOOL scales unit p0, q0 both by (p0^T Delta' q0)^(-1/2), which
+    multiplies l1 by 1 / |p0^T Delta' q0| and keeps its sign). Negative l1: supercritical, the
+    cycle born at mu* has |z|^2 = -Re lambda'(mu*) (mu - mu*) / (omega l1) and component j
+    oscillates about x with amplitude 2 |z| |q_j|; positive: subcritical. Differentiable in x
+    and in f's closure when omega and q are given.
+
+    Parameters
+    ----------
+    f : callable
+        f(x, lagged) -> dx/dt with x of shape (n,) and lagged of shape (K, n), row k the state
+        at t - tau_k (parameters fixed).
+    x : array_like
+        The Hopf equilibrium, shape (n,).
+    delays : array_like
+        The K delays (>= 0).
+    omega : float, optional
+        The critical frequency; by default the root of the characteristic equation with
+        Im > 0 closest to the imaginary axis (`jaxmf.dde.characteristic_roots`).
+    q : array_like, optional
+        The critical vector, Delta(i omega) q = 0; by default the null vector of
+        Delta(i omega).
+    n_nodes : int, default 20
+        Chebyshev nodes for the roots when `omega` is not given.
+
+    Returns
+    -------
+    jax.Array
+        l1, a real scalar.
+
+    Examples
+    --------
+    Wright's equation x' = -alpha x(t - 1) (1 + x) has its Hopf point at alpha = pi/2 (omega
+    = pi/2); its cycles, x ~ eps cos(omega t) at alpha = pi/2 + (3 pi - 2) eps^2 / 40, are
+    stable, and l1 = -2 (3 pi - 2) / (5 (4 + pi^2)):
+
+    >>> import jax, numpy as np
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> f = lambda x, lag: -np.pi / 2 * lag[0] * (1 + x)
+    >>> l1 = dde_first_lyapunov_coefficient(f, np.zeros(1), [1.0], omega=np.pi / 2)
+    >>> round(float(l1), 10), round(-2 * (3 * np.pi - 2) / (5 * (4 + np.pi**2)), 10)
+    (-0.2141309224, -0.2141309224)
+    """
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(float)
+    tau = jnp.atleast_1d(jnp.asarray(delays, x.dtype))
+    if omega is None:
+        omega = _critical_frequency(
+            f, jax.lax.stop_gradient(x), jax.lax.stop_gradient(tau), n_nodes
+        )
+    omega = jnp.asarray(omega, x.dtype)
+    return _lyapunov_jit(f, x, tau, omega, None if q is None else jnp.asarray(q))
+
+
+# Compiled per f (a new closure compiles again: still cheaper than running the nested
+# derivatives op by op).
+_lyapunov_jit = jax.jit(_lyapunov_at, static_argnums=(0,))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _critical_frequency(f, x, tau, n_nodes: int):
+    """Im of the characteristic root with Im > 0 closest to the imaginary axis."""
+    n, k = x.shape[0], tau.shape[0]
+    lagged = jnp.broadcast_to(x, (k, n))
+    a0 = jax.jacfwd(f, argnums=0)(x, lagged)
+    a1 = jnp.transpose(jax.jacfwd(f, argnums=1)(x, lagged), (1, 0, 2))
+    roots = characteristic_roots(a0, a1, tau, n_nodes=n_nodes, n_roots=2 * n + 2)
+    score = jnp.where(
+        (jnp.imag(roots) > 0) & ~jnp.isnan(roots.real), jnp.abs(jnp.real(roots)), jnp.inf
+    )
+    return jnp.imag(roots[jnp.argmin(score)])
 
 
 class _HopfSystem:
@@ -351,6 +525,20 @@ def _roots_on_curve(us, base, system: _HopfSystem, n_nodes: int):
         )
         roots = characteristic_roots(a0, a1, tau, n_nodes=n_nodes, n_roots=n + 2)
         return roots, _second_pair(roots, u[3 * n + 2])
+
+    return jax.vmap(one)(us)
+
+
+@functools.partial(jax.jit, static_argnames=("system",))
+def _lyapunov_on_curve(us, base, system: _HopfSystem):
+    """l1 at each point of a Hopf curve, with the curve's own v as the critical vector."""
+    n = system.n
+
+    def one(u):
+        x, lam, v = system.split(u)
+        p = with_parameters(base, system.names, lam)
+        tau = jnp.asarray(system.delays(p)).astype(x.dtype)
+        return _lyapunov_at(lambda y, lag: system.field(y, lag, p), x, tau, u[3 * n + 2], v)
 
     return jax.vmap(one)(us)
 
@@ -447,11 +635,11 @@ class _Tracer:
         return us, ts, "max_steps_reached", f"max_points={max_points} reached"
 
 
-def _double_hopf(tracer: _Tracer, us, j: int, fa: float, fb: float, n_nodes: int):
-    """The double-Hopf point between points j and j + 1 of the curve: regula falsi on the real
-    part of the second pair, each trial corrected onto the curve on the hyperplane through the
-    chord point orthogonal to the chord."""
-    system, n = tracer.system, tracer.system.n
+def _zero_on_curve(tracer: _Tracer, us, j: int, fa: float, fb: float, observe: Callable):
+    """Where g changes sign between points j and j + 1 of the curve: regula falsi along the
+    chord, each trial corrected onto the curve on the hyperplane through the chord point
+    orthogonal to the chord. observe(u) -> (g, extra). Returns (u, g, extra) of the last
+    trial, or (us[j], nan, None) when none could be corrected."""
     ua, d = us[j], us[j + 1] - us[j]
     c = tracer.phase(ua)
     direction = d / np.linalg.norm(d)
@@ -460,16 +648,49 @@ def _double_hopf(tracer: _Tracer, us, j: int, fa: float, fb: float, n_nodes: int
         u, _, _, ok = tracer.correct(ua + s * d, direction, c)
         if not ok:
             return np.nan, None
-        _, second = _roots_on_curve(jnp.asarray(u)[None], tracer.base, system, n_nodes)
-        second = complex(np.asarray(second)[0])
-        return second.real, (u, second)
+        g, extra = observe(u)
+        return g, (u, extra)
 
     found, g = regula_falsi(evaluate, fa, fb, x_tol=1e-14)
-    converged = found is not None and abs(g) < 1e-9
-    u, second = found if found is not None else (us[j], complex(np.nan))
+    if found is None:
+        return us[j], float("nan"), None
+    return found[0], g, found[1]
+
+
+def _double_hopf(tracer: _Tracer, us, j: int, fa: float, fb: float, n_nodes: int):
+    """The double-Hopf point between points j and j + 1 of the curve: the real part of the
+    second pair crosses zero."""
+
+    def second_pair(u):
+        _, second = _roots_on_curve(jnp.asarray(u)[None], tracer.base, tracer.system, n_nodes)
+        second = complex(np.asarray(second)[0])
+        return second.real, second
+
+    u, g, second = _zero_on_curve(tracer, us, j, fa, fb, second_pair)
+    omega2 = abs(second.imag) if second is not None else np.nan
+    return _curve_point("hh", tracer, us, j, u, bool(abs(g) < 1e-9), {"omega2": omega2})
+
+
+def _generalised_hopf(tracer: _Tracer, us, j: int, fa: float, fb: float):
+    """The generalised Hopf (Bautin) point between points j and j + 1 of the curve: l1 crosses
+    zero (relative to its size at the two ends)."""
+
+    def lyapunov(u):
+        return float(_lyapunov_on_curve(jnp.asarray(u)[None], tracer.base, tracer.system)[0]), None
+
+    u, g, _ = _zero_on_curve(tracer, us, j, fa, fb, lyapunov)
+    return _curve_point("gh", tracer, us, j, u, bool(abs(g) < 1e-9 * max(abs(fa), abs(fb))), {})
+
+
+def _curve_point(kind: str, tracer: _Tracer, us, j: int, u, converged: bool, data):
+    """A codimension-two point u found between points j and j + 1 of a Hopf curve, with the
+    curve pair's l1, omega and period."""
+    system, n = tracer.system, tracer.system.n
     lam = u[n : n + 2]
+    omega = u[3 * n + 2]
+    l1 = _lyapunov_on_curve(jnp.asarray(u)[None], tracer.base, system)[0]
     return SpecialPoint(
-        kind="hh",
+        kind=kind,
         param=system.names,
         value=jnp.asarray(lam),
         state=jnp.asarray(u[:n]),
@@ -477,9 +698,11 @@ def _double_hopf(tracer: _Tracer, us, j: int, fa: float, fb: float, n_nodes: int
         index=int(
             j if converged and np.linalg.norm(u - us[j]) <= np.linalg.norm(u - us[j + 1]) else j + 1
         ),
-        converged=bool(converged),
-        frequency=jnp.asarray(u[3 * n + 2]),
-        data={"omega2": abs(second.imag)},
+        converged=converged,
+        first_lyapunov=l1,
+        frequency=jnp.asarray(omega),
+        period=jnp.asarray(2 * np.pi / omega),
+        data=data,
     )
 
 
@@ -510,8 +733,10 @@ def continue_delay_hopf(
     delay itself or one of its entries ('delay', 'delay[0,1]') and any other (e.g. 'eta_bar',
     'g'). The delayed mean field is the default system; another DDE x' = f(x, x(t - tau_1),
     ..., x(t - tau_K); p) is given by `vector_field` and `delays` with `params` a dict of
-    scalars. Along the curve the rightmost characteristic roots are reported; no
-    codimension-two points are detected, and the first Lyapunov coefficient is not computed.
+    scalars. Along the curve the rightmost characteristic roots and the first Lyapunov
+    coefficient l1 (`dde_first_lyapunov_coefficient`) are reported; double-Hopf points (a
+    second pair on the imaginary axis) and generalised Hopf points (l1 = 0, where the
+    bifurcation turns from super- to subcritical) are located on the curve.
 
     Parameters
     ----------
@@ -547,9 +772,10 @@ def continue_delay_hopf(
     Branch
         kind 'hopf', values (m, 2), states (m, n) the equilibria, eigenvalues (m, n + 2) the
         rightmost characteristic roots, `stable` where every root off the critical pair has a
-        negative real part, data['omega'] the frequency, `special_points` the double-Hopf
-        points ('hh', `frequency` omega, data['omega2'] the second pair's), `status` and
-        `message`.
+        negative real part, data['omega'] the frequency, data['l1'] the first Lyapunov
+        coefficient, `special_points` the double-Hopf points ('hh', data['omega2'] the second
+        pair's frequency) and generalised Hopf points ('gh', l1 = 0), each with the curve
+        pair's `frequency`, `period` and `first_lyapunov`, `status` and `message`.
 
     Raises
     ------
@@ -657,11 +883,15 @@ def continue_delay_hopf(
     # Off the critical pair, the rightmost root decides stability; where its real part changes
     # sign a second pair crosses: a double-Hopf point.
     stable = second.real < 0
+    l1 = np.asarray(_lyapunov_on_curve(arr, base, system))
     specials = []
     for j in np.nonzero(np.sign(second.real[:-1]) * np.sign(second.real[1:]) < 0)[0]:
         specials.append(
             _double_hopf(tracer, np.stack(us), int(j), second.real[j], second.real[j + 1], n_nodes)
         )
+    for j in np.nonzero(np.sign(l1[:-1]) * np.sign(l1[1:]) < 0)[0]:
+        specials.append(_generalised_hopf(tracer, np.stack(us), int(j), l1[j], l1[j + 1]))
+    specials.sort(key=lambda sp: sp.index)
     status = max(statuses, key=_SEVERITY.index)
     message = "; ".join(messages)
     branch = Branch(
@@ -674,7 +904,7 @@ def continue_delay_hopf(
         base=base,
         special_points=tuple(specials),
         message=message,
-        data={"omega": arr[:, 3 * n + 2]},
+        data={"omega": arr[:, 3 * n + 2], "l1": jnp.asarray(l1)},
         status=getattr(RESULTS, status),
     )
     if throw and status == "not_converged":

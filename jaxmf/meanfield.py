@@ -32,6 +32,7 @@ from typing import NamedTuple
 import diffrax
 import equinox as eqx
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
@@ -521,9 +522,10 @@ def solve_meanfield(
 
     Works under jit, vmap (over params), grad and jacfwd. With the defaults (an explicit
     Runge-Kutta solver, `adjoint=None`, no input or a `jaxmf.inputs` object) the forward solve runs
-    diffrax's solver and step-size controller in one compiled loop that saves the grid in
-    blocks (the steps and saved values of `diffrax.diffeqsolve`, without its per-point save loop
-    or step-budget buffers); reverse-mode derivatives of that loop come from diffrax's
+    diffrax's solver and step-size controller in one compiled loop that keeps the interpolant
+    of each step reaching a grid point and evaluates the grid after the loop (the steps and
+    saved values of `diffrax.diffeqsolve`, without its per-point save loop or step-budget
+    buffers); reverse-mode derivatives of that loop come from diffrax's
     `RecursiveCheckpointAdjoint`. When the inputs carry forward-mode tangents (`jax.jvp`,
     `jax.jacfwd`, optimistix' forward Jacobians) or an adjoint is given, the solve is
     `diffrax.diffeqsolve` itself (`diffrax.ForwardMode()` for forward mode). Under `jax.vmap`
@@ -674,7 +676,7 @@ def solve_meanfield(
         )
     if history is not None:
         raise ParameterError("history", "a history function needs a nonzero delay")
-    solver = solver or diffrax.Tsit5()
+    solver = solver or _TSIT5
     # Concrete scalars go in as Python floats (cast inside the compiled solve): no eager array
     # per argument, and 1000 and 1000.0 share one compilation.
     inputs = _SolveInputs(
@@ -696,7 +698,6 @@ def solve_meanfield(
         solver,
         int(max_steps),
         n_default,
-        _save_block(n_save, t0, t1),
         _lane_block(n_save, t0, t1),
     )
     if _fast_path_applies(solver, i_ext, inputs, adjoint):
@@ -728,6 +729,9 @@ def solve_meanfield(
     )
 
 
+_TSIT5 = diffrax.Tsit5()
+
+
 def _scalar(x):
     return x if isinstance(x, jax.core.Tracer) else float(x)
 
@@ -743,12 +747,12 @@ class _SolveConfig(NamedTuple):
     solver: diffrax.AbstractSolver
     max_steps: int
     n_default: int | None  # default save grid: this many points over [t0, t1]
-    save_block: int  # grid points saved per iteration of the block-saving loop
-    lane_block: int  # the same for each lane of `_integrate_lanes` (vmapped solves)
+    lane_block: int  # grid points saved per iteration by each lane of `_integrate_lanes`
 
 
-class _SolveInputs(eqx.Module):
-    """The array inputs of a solve (what its derivatives are taken with respect to)."""
+class _SolveInputs(NamedTuple):
+    """The array inputs of a solve (what its derivatives are taken with respect to); a
+    NamedTuple, which builds and flattens several times faster than a Module, once per call."""
 
     params: Params
     y0: MeanFieldState | None
@@ -780,7 +784,7 @@ def _pytree_input(i_ext) -> bool:
 
 
 def _fast_path_applies(solver, i_ext, inputs: _SolveInputs, adjoint=None) -> bool:
-    """The block-saving loop replays explicit Runge-Kutta steps; implicit solvers (whose root
+    """The single-loop solve replays explicit Runge-Kutta steps; implicit solvers (whose root
     finders take their tolerances from the controller inside diffeqsolve), arbitrary input
     callables (which may close over tracers), adjoints other than forward mode, and vmapped
     calls with another solver than Tsit5 or with an input go to diffeqsolve."""
@@ -901,18 +905,6 @@ def _solve_diffrax(config: _SolveConfig, inputs: _SolveInputs, adjoint):
     return sol.ts, ys, status, sol.stats["num_accepted_steps"]
 
 
-def _save_block(n_save: int, t0, t1) -> int:
-    """Save-grid points interpolated per iteration of the block-saving loop: about four times
-    the points per unit time (these solves step ~1 time unit; a longer step takes further
-    iterations), a power of two in [8, 64]. On CPU a block costs about the same from 16 to 64
-    points and half that at 8, so a dense grid takes big blocks and a sparse one small."""
-    t0_, t1_ = _concrete_float("t0", t0), _concrete_float("t1", t1)
-    if t0_ is None or t1_ is None:
-        return 16
-    density = n_save / max(t1_ - t0_, 1e-300)
-    return int(min(64, max(8, 2 ** math.ceil(math.log2(max(4 * density, 1.0))))))
-
-
 def _clip_to_end(tprev, tnext, t1, t1_clip_floor, keep_step):
     """diffrax's rounding of a step end within 100 ULP of t1 to t1 (or halfway after a reject)."""
     return jnp.where(
@@ -980,22 +972,20 @@ _TSIT5_POWERS = _tsit5_powers()
 class _Tsit5Stepper(_DiffraxStepper):
     """diffrax's Tsit5 step written out on the flattened state: its tableau, stage times,
     first-same-as-last reuse and interpolant. diffrax runs the seven stages in a loop, which on
-    CPU costs more than the arithmetic of this small system. The steps agree with diffrax's to
-    rounding; like any change of rounding (vmap, another compiler fusion, a 1e-15 change of a
-    parameter), that can move the adaptive step sequence, and the solution, within its
-    tolerance."""
+    CPU costs more than the arithmetic of this small system. Each stage is a short sum of
+    scalar-times-array terms, which XLA fuses with the vector field (a tableau dot is a kernel
+    of its own, and under vmap a batched dot costing ~8x the step's arithmetic). The steps
+    agree with diffrax's to rounding; like any change of rounding (vmap, another compiler
+    fusion, a 1e-15 change of a parameter), that can move the adaptive step sequence, and the
+    solution, within its tolerance."""
 
     def __init__(self, solver, term, args, dtype):
         super().__init__(solver, term, args)
         tableau = diffrax.Tsit5.tableau
-        n = tableau.num_stages
-        a = np.zeros((n, n))
-        for i, row in enumerate(tableau.a_lower):
-            a[i + 1, : len(row)] = row
-        self.a = [jnp.asarray(row, dtype) for row in a]
+        self.a_rows = [[float(x) for x in row] for row in tableau.a_lower]
+        self.b_err = [float(x) for x in tableau.b_error]
         self.c = [float(tableau.c1), *map(float, tableau.c)]
-        self.b_error = jnp.asarray(tableau.b_error, dtype)
-        self.n = n
+        self.n = tableau.num_stages
         self.state_type = MeanFieldState if args[0].tau_r is None else MeanFieldRiseState
 
     def flat(self, y):
@@ -1010,20 +1000,24 @@ class _Tsit5Stepper(_DiffraxStepper):
     def init(self, t0, t1, y0):
         return self.f(t0, y0)
 
+    @staticmethod
+    def _combine(weights, ks):
+        terms = [w * k for w, k in zip(weights, ks) if w != 0]
+        return functools.reduce(lambda x, y: x + y, terms)
+
     def step(self, t0, t1, y0, f0, made_jump):
         if made_jump is not False:
             f0 = jnp.where(made_jump, self.f(t0, y0), f0)
         dt = t1 - t0
-        ks = jnp.zeros((self.n, y0.shape[0]), y0.dtype).at[0].set(f0 * dt)
+        ks = [f0 * dt]
         f1, y1 = f0, y0
         for i in range(1, self.n):
             c = self.c[i]
-            ti = t1 if c == 1 else t0 + c * dt
-            y1 = y0 + jnp.tensordot(self.a[i], ks, axes=1, precision=jax.lax.Precision.HIGHEST)
-            f1 = self.f(ti, y1)
-            ks = ks.at[i].set(f1 * dt)
-        y_error = jnp.tensordot(self.b_error, ks, axes=1, precision=jax.lax.Precision.HIGHEST)
-        return y1, y_error, self.dense(y0, list(ks)), f1, diffrax.RESULTS.successful
+            y1 = y0 + self._combine(self.a_rows[i - 1], ks)
+            f1 = self.f(t1 if c == 1 else t0 + c * dt, y1)
+            ks.append(f1 * dt)
+        y_error = self._combine(self.b_err, ks)
+        return y1, y_error, self.dense(y0, ks), f1, diffrax.RESULTS.successful
 
     @staticmethod
     def dense(y0, ks):
@@ -1036,24 +1030,55 @@ class _Tsit5Stepper(_DiffraxStepper):
 
     def evaluate(self, t0, t1, dense, ts):
         # Horner in theta: 4 multiply-adds per saved value (diffrax's form, seven weight
-        # polynomials times seven stages, costs ~5x that, and a save block evaluates it at
-        # every grid point of the block each iteration).
+        # polynomials times seven stages, costs ~5x that at every grid point).
         same = t0 == t1
         t = (jnp.where(same, 0, ts - t0) / jnp.where(same, 1, t1 - t0))[:, None]
         c = dense["c"]
         return dense["y0"] + t * (c[0] + t * (c[1] + t * (c[2] + t * c[3])))
 
 
+def _packing(tree):
+    """(pack, unpack) between `tree` and one vector per leaf dtype: a loop whose state is a few
+    vectors updates each with one kernel, where a pytree of scalars takes a kernel per leaf."""
+    leaves, treedef = jax.tree.flatten(tree)
+    dtypes = sorted({jnp.result_type(x) for x in leaves}, key=str)
+    shapes = [jnp.shape(x) for x in leaves]
+    sizes = [math.prod(s) for s in shapes]
+
+    def pack(t):
+        xs = jax.tree.leaves(t)
+        return tuple(
+            jnp.concatenate([jnp.ravel(x) for x in xs if jnp.result_type(x) == d]) for d in dtypes
+        )
+
+    def unpack(vectors):
+        at = {d: 0 for d in dtypes}
+        out = []
+        for x, shape, size in zip(leaves, shapes, sizes):
+            d = jnp.result_type(x)
+            v = vectors[dtypes.index(d)]
+            out.append(v[at[d] : at[d] + size].reshape(shape))
+            at[d] += size
+        return jax.tree.unflatten(treedef, out)
+
+    return pack, unpack
+
+
 def _integrate(config: _SolveConfig, inputs: _SolveInputs):
     """diffrax's adaptive step loop with its solver and controller (the same steps, step-size
-    decisions and dense interpolation as `diffeqsolve`), saving `ts` a block at a time:
-    (t, ys, diffrax result, blowup hit or None, accepted steps). Not reverse-differentiable by
-    itself (a `lax.while_loop`); `_solve_fast` supplies the reverse mode.
+    decisions and dense interpolation as `diffeqsolve`), saving `ts` from the steps'
+    interpolants after the loop: (t, ys, diffrax result, blowup hit or None, accepted steps).
+    Not reverse-differentiable by itself (a `lax.while_loop`); `_solve_fast` supplies the
+    reverse mode.
 
-    Each iteration saves one block of the grid from the previous accepted step's interpolant and
-    takes the next step, with no control flow inside: on CPU a nested loop or a cond per step
-    costs as much as the step. A step covering more than a block of the grid holds the stepping
-    (the step computed meanwhile is discarded) until its points are saved."""
+    An iteration takes one step and keeps the accepted step's interpolant as a row of a table
+    when the step reaches the first grid point no row has been kept for; the grid is evaluated
+    from the table in one vectorised pass at the end. On CPU the loop is launch-bound (a few
+    dozen tiny kernels per step), so interpolating inside it costs ~40% of a solve. Each kept
+    row moves the counter past one grid point, so the table needs at most min(len(ts),
+    max_steps) rows (for Tsit5 a row is 2 + 5 x 4P numbers, five saved points' worth), and a
+    step containing grid points is always kept: the counter never passes a point before the
+    step reaching it has been taken."""
     term, solver, controller, t0, t1, dt0, y0, args, ts = _prepare(config, inputs)
     dtype = t0.dtype
     error_order = solver.error_order(term)
@@ -1074,42 +1099,25 @@ def _integrate(config: _SolveConfig, inputs: _SolveInputs):
     for _ in range(100):
         t1_clip_floor = jnp.nextafter(t1_clip_floor, jnp.asarray(-jnp.inf, dtype))
     n_save = ts.shape[0]
-    block = config.save_block
-    ts_pad = jnp.concatenate([ts, jnp.full((block,), jnp.inf, dtype)])
-    buffers = jax.tree.map(lambda x: jnp.zeros((n_save + block, *x.shape), x.dtype), y0)
+    ts_pad = jnp.concatenate([ts, jnp.full((1,), jnp.inf, dtype)])
+    _, _, dense0, _, _ = eqx.filter_eval_shape(stepper.step, t0, tnext, y0, solver_state, False)
+    # One row per kept step: its start, its end and its interpolant, packed into one vector so
+    # that keeping a step is a single in-place write. At most min(len(ts), max_steps) steps are
+    # kept; the last row takes the writes of steps not kept.
+    row0 = (t0, t0, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), dense0))
+    flat_row0, unpack = jax.flatten_util.ravel_pytree(row0)
+    n_rows = min(n_save, config.max_steps) + 1
+    table = jnp.zeros((n_rows, flat_row0.shape[0]), flat_row0.dtype)
     jumps = isinstance(controller, diffrax.ClipStepSizeController)
     bound = None if inputs.blowup is None else jnp.asarray(inputs.blowup, dtype)
     ok = diffrax.RESULTS.successful
     zero = jnp.zeros((), jnp.int32)
-    # The interpolant of the last accepted step (none yet: an empty interval before t0).
-    _, _, dense0, _, _ = eqx.filter_eval_shape(stepper.step, t0, tnext, y0, solver_state, False)
-    dense0 = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), dense0)
-    last0 = (t0, jnp.full((), -jnp.inf, dtype), dense0)
 
-    def stepping(c):
+    def cond(c):
         tprev, result, n_steps, event = c["tprev"], c["result"], c["n_steps"], c["event"]
         return (tprev < t1) & (result == ok) & (n_steps < config.max_steps) & ~event
 
-    def pending(c):
-        return ts_pad[c["index"]] <= c["last"][1]
-
-    def cond(c):
-        return stepping(c) | pending(c)
-
     def body(c):
-        last_t0, last_t1, last_dense = c["last"]
-        index = c["index"]
-        # Rows from `index` on are not saved yet: writing the whole block there is harmless.
-        t_block = jax.lax.dynamic_slice_in_dim(ts_pad, index, block)
-        y_block = stepper.evaluate(last_t0, last_t1, last_dense, t_block)
-        buffers = jax.tree.map(
-            lambda b, x: jax.lax.dynamic_update_slice_in_dim(b, x, index, 0),
-            c["buffers"],
-            y_block,
-        )
-        index = index + jnp.sum(t_block <= last_t1, dtype=jnp.int32)
-        go = stepping(c) & ~(ts_pad[index] <= last_t1)
-
         tprev, tnext, y = c["tprev"], c["tnext"], c["y"]
         solver_state, controller_state, made_jump = c["solver"], c["controller"], c["jump"]
         y1, y_error, dense_info, solver_state1, solver_result = stepper.step(
@@ -1127,27 +1135,27 @@ def _integrate(config: _SolveConfig, inputs: _SolveInputs):
         result = c["result"]
         result1 = diffrax.RESULTS.where(result == ok, solver_result, result)
         result1 = diffrax.RESULTS.where(result1 == ok, controller_result, result1)
-        accept = go & keep
-        take = lambda a, b: jnp.where(accept, a, b)
-        step = lambda a, b: jnp.where(go, a, b)
-        y1 = jax.tree.map(take, y1, y)
+        take = lambda a, b: jnp.where(keep, a, b)
+        index = c["index"]
+        kept = keep & (ts_pad[index] <= tnext)
+        row = jax.flatten_util.ravel_pytree((tprev, tnext, dense_info))[0]
         out = dict(
-            tprev=step(tprev1, tprev),
-            tnext=step(tnext1, tnext),
-            y=y1,
+            tprev=tprev1,
+            tnext=tnext1,
+            y=jax.tree.map(take, y1, y),
             solver=jax.tree.map(take, solver_state1, solver_state),
-            controller=jax.tree.map(step, controller_state1, controller_state),
+            controller=controller_state1,
             jump=take(made_jump1, made_jump) if jumps else made_jump,
-            result=diffrax.RESULTS.where(go, result1, result),
-            n_steps=c["n_steps"] + go.astype(jnp.int32),
-            n_accepted=c["n_accepted"] + accept.astype(jnp.int32),
-            index=index,
-            buffers=buffers,
-            last=jax.tree.map(take, (tprev, tnext, dense_info), c["last"]),
+            result=result1,
+            n_steps=c["n_steps"] + 1,
+            n_accepted=c["n_accepted"] + keep.astype(jnp.int32),
+            index=index + kept.astype(jnp.int32),
+            # Row `index` is free until a step is kept there: writing it every step is harmless.
+            table=jax.lax.dynamic_update_slice_in_dim(c["table"], row[None], index, 0),
             event=c["event"],
         )
         if bound is not None:
-            out["event"] = step(jnp.max(jnp.abs(jnp.stack(stepper.unflat(y1)))) > bound, c["event"])
+            out["event"] = jnp.max(jnp.abs(jnp.stack(stepper.unflat(out["y"])))) > bound
         return out
 
     init = dict(
@@ -1161,55 +1169,43 @@ def _integrate(config: _SolveConfig, inputs: _SolveInputs):
         n_steps=zero,
         n_accepted=zero,
         index=zero,
-        buffers=buffers,
-        last=last0,
         event=jnp.asarray(False),
     )
     if not jumps:
         del init["jump"]
-    final = jax.lax.while_loop(cond, _with_jump(body, jumps), init)
+    pack, unpack_state = _packing(init)
+    step_body = _with_jump(body, jumps)
+
+    def packed_body(c):
+        out = step_body(dict(unpack_state(c[0]), table=c[1]))
+        table = out.pop("table")
+        return pack(out), table
+
+    packed = jax.lax.while_loop(
+        lambda c: cond(unpack_state(c[0])), packed_body, (pack(init), table)
+    )
+    final = dict(unpack_state(packed[0]), table=packed[1])
     result = diffrax.RESULTS.where(
         (final["tprev"] < t1) & (final["result"] == ok) & ~final["event"],
         diffrax.RESULTS.max_steps_reached,
         final["result"],
     )
-    saved = jnp.arange(n_save, dtype=jnp.int32) < final["index"]
+    kept = final["index"]
+    rows = jax.vmap(unpack)(final["table"])
+    ends = jnp.where(jnp.arange(n_rows, dtype=jnp.int32) < kept, rows[1], jnp.inf)
+    # The first kept step ending at or after each save time contains it.
+    which = jnp.searchsorted(ends, ts, side="left").astype(jnp.int32)
+    saved = which < kept
+    row_t0, row_t1, dense = jax.tree.map(lambda x: x[which], rows)
+    ys = jax.vmap(
+        lambda a, b, d, s: jax.tree.map(lambda x: x[0], stepper.evaluate(a, b, d, s[None]))
+    )(row_t0, row_t1, dense, ts)
     t = jnp.where(saved, ts, jnp.inf)
     ys = jax.tree.map(
-        lambda b: jnp.where(saved.reshape(-1, *([1] * (b.ndim - 1))), b[:n_save], jnp.inf),
-        stepper.unflat(final["buffers"]),
+        lambda b: jnp.where(saved.reshape(-1, *([1] * (b.ndim - 1))), b, jnp.inf),
+        stepper.unflat(ys),
     )
     return t, ys, result, (final["event"] if bound is not None else None), final["n_accepted"]
-
-
-class _Tsit5LaneStepper(_Tsit5Stepper):
-    """`_Tsit5Stepper` for one lane of `_integrate_lanes` (vmapped over the lanes): each stage is
-    a short sum of scalar-times-array terms, which XLA fuses into the surrounding loop; the
-    tableau dot of the single-solve stepper becomes a batched dot under vmap and costs ~8x the
-    step's arithmetic on CPU."""
-
-    def __init__(self, solver, term, args, dtype):
-        super().__init__(solver, term, args, dtype)
-        tableau = diffrax.Tsit5.tableau
-        self.a_rows = [[float(x) for x in row] for row in tableau.a_lower]
-        self.b_err = [float(x) for x in tableau.b_error]
-
-    @staticmethod
-    def _combine(weights, ks):
-        terms = [w * k for w, k in zip(weights, ks) if w != 0]
-        return functools.reduce(lambda x, y: x + y, terms)
-
-    def step(self, t0, t1, y0, f0, made_jump):
-        dt = t1 - t0
-        ks = [f0 * dt]
-        f1, y1 = f0, y0
-        for i in range(1, self.n):
-            c = self.c[i]
-            y1 = y0 + self._combine(self.a_rows[i - 1], ks)
-            f1 = self.f(t1 if c == 1 else t0 + c * dt, y1)
-            ks.append(f1 * dt)
-        y_error = self._combine(self.b_err, ks)
-        return y1, y_error, self.dense(y0, ks), f1, diffrax.RESULTS.successful
 
 
 def _lanes(backend: str, n: int) -> int:
@@ -1284,7 +1280,7 @@ def _integrate_lanes(
     )
 
     def stepper(q):
-        return _Tsit5LaneStepper(solver, term, (q, None), dtype)
+        return _Tsit5Stepper(solver, term, (q, None), dtype)
 
     _, _, dense0, _, _ = eqx.filter_eval_shape(
         stepper(first).step, t0, tnext0, y0_b[0], y0_b[0], False
@@ -1534,7 +1530,7 @@ _fast_core.defvjp(_fast_core_fwd, _fast_core_bwd)
 
 @functools.partial(jax.jit, static_argnums=0)
 def _solve_fast(config: _SolveConfig, inputs: _SolveInputs):
-    """The block-saving solve, compiled once per (config, input shapes and dtypes), and its
+    """The single-loop solve, compiled once per (config, input shapes and dtypes), and its
     failure flag (checked on the host without further dispatches)."""
     t, ys, status, n_steps = _fast_core(config, inputs)
     return t, ys, status, n_steps, status != RESULTS.successful

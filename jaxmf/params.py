@@ -291,7 +291,13 @@ def _checked_at_run_time(name: str, x, rule):
     if rule is None or not isinstance(x, jax.core.Tracer) or _DEFERRED.get():
         return x
     ok, allowed = rule
-    return eqx.error_if(x, jnp.any(~ok(x) & ~jnp.isnan(x)), f"{name}: must be {allowed}")
+    return eqx.error_if(x, _out_of_range(ok, x), f"{name}: must be {allowed} and finite")
+
+
+def _out_of_range(ok, x) -> jax.Array:
+    """True where a traced value breaks its range rule or is infinite (as the concrete check
+    refuses it); NaN passes."""
+    return jnp.any((~ok(x) | jnp.isinf(x)) & ~jnp.isnan(x))
 
 
 # Range rules of the Params fields (the others only need to be finite).
@@ -338,8 +344,9 @@ def replace_deferred(params: Params, **changes) -> tuple[Params, jax.Array]:
     -------
     tuple of (Params, jax.Array)
         The changed copy, and an int32 code (batched like the fields under `vmap`): 0 when
-        every field is in its range (NaN passes, as at construction), else k + 1 for the first
-        failed check ``RANGE_CHECKS[k]`` (``"v_reset"``: v_reset < v_peak).
+        every field is in its range (NaN passes, as at construction; an infinite value fails),
+        else k + 1 for the first failed check ``RANGE_CHECKS[k]`` (``"v_reset"``: v_reset <
+        v_peak).
 
     Raises
     ------
@@ -363,7 +370,7 @@ def replace_deferred(params: Params, **changes) -> tuple[Params, jax.Array]:
     failed = []
     for name, (ok, _) in _PARAMS_RULES.items():
         x = getattr(new, name)
-        failed.append(jnp.zeros((), bool) if x is None else jnp.any(~ok(x) & ~jnp.isnan(x)))
+        failed.append(jnp.zeros((), bool) if x is None else _out_of_range(ok, x))
     failed.append(jnp.any(new.v_reset >= new.v_peak))
     failed_ = jnp.stack(failed)
     code = jnp.where(jnp.any(failed_), jnp.argmax(failed_) + 1, 0)

@@ -303,6 +303,9 @@ def test_l1_with_quadratic_terms():
     l1_planar = np.real(1j * g20 * g11 + g21) / 2
     l1 = jax.jit(lambda x: first_lyapunov_coefficient(f, x))(jnp.zeros(2))
     assert float(l1) == pytest.approx(l1_planar, rel=1e-5)
+    # The critical pair given as a Python float and an array: the same value.
+    given = first_lyapunov_coefficient(f, jnp.zeros(2), omega=1.0, q=q)
+    assert float(given) == pytest.approx(float(l1), rel=1e-12)
 
 
 def _fold_by_closed_form(p, r_lo, r_hi):

@@ -28,6 +28,7 @@ def test_replace_deferred_flags_what_the_constructor_refuses():
     # v_reset >= v_peak is refused through the pair, the others through their own rule.
     cases = [("w_jump", 0.01), ("w_jump", -0.01), ("tau_s", 0.0), ("delta_eta", 0.03)]
     cases += [("v_reset", 300.0), ("eta_bar", -5.0), ("w_jump", float("nan"))]
+    cases += [("tau_s", float("inf")), ("w_jump", float("inf"))]
     code = jax.jit(lambda name, x: replace_deferred(p, **{name: x})[1], static_argnums=0)
     for name, value in cases:
         try:

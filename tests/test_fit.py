@@ -438,6 +438,20 @@ def test_levenberg_marquardt_reports_divergence(lm_diverging):
     assert int(lm_diverging.best_index) == 0
 
 
+@pytest.mark.slow  # ~12 CPU-s: compiles an LM loop with a bounded bijector
+def test_start_outside_a_fields_range_is_reported_not_raised(truth, target):
+    # Bounds may be wider than a field's own range (w_jump >= 0): a start at w_jump < 0 is a
+    # failed evaluation (no error from inside the compiled loss, no number with status ok), and
+    # the start inside the range still converges to the truth.
+    starts = dict(eta_bar=[0.125, 0.125], w_jump=[0.02, -0.005])
+    res = F.fit(truth, target, starts=starts, bounds={"w_jump": (-0.01, 0.05)}, **LM_KW)
+    status = status_names(res.status)
+    assert status[1] == "diverged" and np.isnan(res.final_loss[1])
+    assert status[0] in ("ok", "max_steps") and int(res.best_index) == 0
+    assert abs(float(res.params.eta_bar[0, 0]) - ETA) < 1e-3 * ETA
+    assert abs(float(res.params.w_jump[0, 0]) - W_JUMP) < 1e-3 * W_JUMP
+
+
 @pytest.mark.slow  # compiles a one-start loop; test_vmap_over_starts_equals_loop is the fast one
 def test_levenberg_marquardt_batch_equals_loop(truth, target, lm_diverging):
     kw = {**LM_KW, "n_starts": 1}

@@ -117,6 +117,11 @@ def test_range_checks_run_at_run_time_on_tracers():
         jax.block_until_ready(widths(-0.02))
     # NaN passes the range check (a diverging fit stays a flagged result, not a crash).
     assert np.isnan(float(widths(float("nan"))[0]))
+    # An infinite value is refused as at construction (tau_s = inf is no synapse model here).
+    with pytest.raises(ParameterError, match="tau_s"):
+        p.replace(tau_s=float("inf"))
+    with pytest.raises(Exception, match="tau_s: must be > 0 .* and finite"):
+        jax.block_until_ready(jax.jit(lambda t: p.replace(tau_s=t).tau_s)(float("inf")))
     with pytest.raises(Exception, match="v_reset: must be < v_peak"):
         jax.block_until_ready(jax.jit(lambda v: p.replace(v_reset=v).v_reset)(300.0))
 

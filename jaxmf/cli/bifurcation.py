@@ -392,20 +392,26 @@ def run(args, command: str) -> int:
             bar.update(done, f"cycles from {args.param} = {value:.6g}: {len(cyc)} points,")
     if args.second is not None:
         both = (args.param, args.second)
-        for kind, points, cont in (("hopf", hopfs, continue_hopf), ("fold", folds, continue_fold)):
+
+        def point_curve(at, sp):
+            # throw=False: a curve whose corrector fails part-way is kept, flagged.
+            cont = continue_hopf if sp.kind == "hopf" else continue_fold
+            return cont(
+                at,
+                sp,
+                both,
+                bounds=(bounds, bounds2),
+                max_points=args.max_points,
+                progress=not args.quiet,
+                throw=False,
+            )
+
+        for kind, points in (("hopf", hopfs), ("fold", folds)):
             for k, sp in enumerate(points):
                 done += 1
                 start = time.perf_counter()
                 try:
-                    branches[f"{kind}_{k}"] = cont(
-                        params,
-                        sp,
-                        both,
-                        bounds=(bounds, bounds2),
-                        max_points=args.max_points,
-                        progress=not args.quiet,
-                        throw=False,
-                    )
+                    branches[f"{kind}_{k}"] = point_curve(params, sp)
                     timings[f"{kind}_{k}"] = {"wall_s": time.perf_counter() - start}
                 except (ArithmeticError, RuntimeError, ValueError) as e:
                     failures.append(f"{kind} curve from {args.param} = {float(sp.value):.10g}: {e}")
@@ -435,18 +441,9 @@ def run(args, command: str) -> int:
                     for b in branches.values()
                 ):
                     continue
-                cont = continue_hopf if sp.kind == "hopf" else continue_fold
                 key = f"{sp.kind}_{sum(b.kind == sp.kind for b in branches.values())}"
                 try:
-                    branches[key] = cont(
-                        at_edge,
-                        sp,
-                        both,
-                        bounds=(bounds, bounds2),
-                        max_points=args.max_points,
-                        progress=not args.quiet,
-                        throw=False,
-                    )
+                    branches[key] = point_curve(at_edge, sp)
                 except (ArithmeticError, RuntimeError, ValueError) as e:
                     failures.append(
                         f"{sp.kind} curve from ({args.param}, {args.second}) = {point}: {e}"
