@@ -1251,7 +1251,12 @@ def _integrate_lanes(
     params_b = inputs.params
     dtype = params_b.eta_bar.dtype
     cast = lambda x: jnp.asarray(x, dtype)
-    t0, t1, ts = cast(inputs.t0), cast(inputs.t1), cast(inputs.ts)
+    t0, t1 = cast(inputs.t0), cast(inputs.t1)
+    ts = (
+        jnp.linspace(t0, t1, config.n_default, dtype=dtype)
+        if inputs.ts is None
+        else cast(inputs.ts)
+    )
     p = params_b.eta_bar.shape[-1]
     term = diffrax.ODETerm(MODELS[config.model])
     solver = config.solver

@@ -191,8 +191,14 @@ def test_jit_vmap_and_grad():
     loss = lambda e: jnp.mean(solve_meanfield(p.replace(eta_bar=e), t1=40.0, ts=ts).r ** 2)
     eager = loss(0.12)
     np.testing.assert_allclose(jax.jit(loss)(0.12), eager, rtol=1e-12)
-    # vmap of solves: test_sweep.py's lane test (each point its own steps) checks it.
+    # vmap of solves: test_sweep.py's lane test (each point its own steps) checks it; here the
+    # call with its default save grid (ts=None) under vmap, against single solves.
     etas = jnp.array([0.1, 0.12, 0.2])
+    batch = jax.vmap(lambda e: solve_meanfield(p.replace(eta_bar=e), t1=10.0))(etas)
+    for k, e in enumerate(etas):
+        one = solve_meanfield(p.replace(eta_bar=e), t1=10.0)
+        np.testing.assert_allclose(batch.t[k], one.t, rtol=0, atol=0)
+        np.testing.assert_allclose(batch.r[k], one.r, rtol=1e-12, atol=1e-14)
     g = jax.grad(loss)(0.12)
     fd = (loss(0.12 + 1e-6) - loss(0.12 - 1e-6)) / 2e-6
     np.testing.assert_allclose(g, fd, rtol=1e-5)
