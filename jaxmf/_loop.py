@@ -16,7 +16,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-__all__ = ["Progress", "ChunkRun", "run_chunks", "available_memory", "check_memory", "format_bytes"]
+__all__ = [
+    "Progress",
+    "ChunkRun",
+    "run_chunks",
+    "available_memory",
+    "check_memory",
+    "compiler_options",
+    "format_bytes",
+]
 
 
 class Progress:
@@ -146,3 +154,44 @@ def check_memory(
             f"{what} need about {format_bytes(need)}; {where} is {format_bytes(limit)} "
             f"(raise the limit with {override}BYTES on a bigger machine)",
         )
+
+
+def compiler_options(platform: str, *, memory_schedule: bool = False) -> dict:
+    """XLA options for jaxmf's long compiled loops (the network's step loop, the sweep's
+    chunks); none changes a number, bit for bit. On CPU: copy insertion by region analysis
+    (fewer or cheaper copies of a while loop's carried arrays: 1.03-1.12x on the network step,
+    1.2x on a mean-field chunk), on CPUs with AVX-512 512-bit vectors (XLA's default is 256:
+    1.1-1.3x), and with `memory_schedule` the memory-optimised schedule (1.04x on a mean-field
+    chunk). Other platforms: none.
+
+    Parameters
+    ----------
+    platform : str
+        The devices' platform ("cpu", "gpu", ...).
+    memory_schedule : bool
+        Add XLA's memory-optimised CPU schedule.
+
+    Returns
+    -------
+    dict
+        ``compiler_options`` for `jax.jit`.
+
+    Examples
+    --------
+    >>> compiler_options("gpu")
+    {}
+    >>> compiler_options("cpu")["xla_cpu_copy_insertion_use_region_analysis"]
+    True
+    """
+    if platform != "cpu":
+        return {}
+    options: dict = {"xla_cpu_copy_insertion_use_region_analysis": True}
+    if memory_schedule:
+        options["xla_cpu_scheduler_type"] = "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"
+    try:
+        with open("/proc/cpuinfo") as f:
+            if "avx512f" in f.read():
+                options["xla_cpu_prefer_vector_width"] = "512"
+    except OSError:
+        pass
+    return options

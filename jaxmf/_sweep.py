@@ -64,7 +64,7 @@ from ._files import (
     read_json,
     write_json,
 )
-from ._loop import Progress, check_memory, run_chunks
+from ._loop import Progress, check_memory, compiler_options, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, from_codes, status_codes, status_names
 from .analysis import REGIME_NAMES, TraceSummary, trace_summary
 from .delay import init_delay_line, max_delay_steps, uses_dde
@@ -1372,24 +1372,11 @@ _COMPILED: dict = {}
 
 
 def _compiler_options(devices) -> dict:
-    """XLA options of a compiled chunk. On CPU: copy insertion by region analysis (without it
-    the while loops of a mean-field chunk copy carried arrays every iteration: 1.2x), the
-    memory-optimised schedule (1.04x) and, on CPUs with AVX-512, 512-bit vectors (XLA's default
-    is 256: 1.1x); they change no number, bit for bit (benchmarks/meanfield_throughput.py,
-    tests/test_sweep.py). Other backends: none."""
-    if devices[0].platform != "cpu":
-        return {}
-    options: dict = {
-        "xla_cpu_copy_insertion_use_region_analysis": True,
-        "xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
-    }
-    try:
-        with open("/proc/cpuinfo") as f:
-            if "avx512f" in f.read():
-                options["xla_cpu_prefer_vector_width"] = "512"
-    except OSError:
-        pass
-    return options
+    """XLA options of a compiled chunk (`jaxmf._loop.compiler_options` with the memory-optimised
+    schedule). On CPU without them the while loops of a mean-field chunk copy carried arrays
+    every iteration; they change no number, bit for bit (benchmarks/meanfield_throughput.py,
+    tests/test_sweep.py)."""
+    return compiler_options(devices[0].platform, memory_schedule=True)
 
 
 def _chunk_runner(model, addresses, table, devices):

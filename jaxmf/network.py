@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._loop import Progress, check_memory, run_chunks
+from ._loop import Progress, check_memory, compiler_options, run_chunks
 from ._results import RESULTS, Interrupted, NumericalError, status_message
 from ._results import where as status_where
 from .connectivity import (
@@ -2572,19 +2572,10 @@ def _run_maybe_batched(
 
 # One compilation per (shapes, scheme, chunk length, record_every): repeated runs reuse it.
 def _compiler_options() -> dict:
-    """512-bit vectors on CPUs with AVX-512 (XLA defaults to 256): 1.2-1.3x on the network step.
-    Copy insertion with region analysis: fewer or cheaper copies of the step loop's carried
-    arrays (same numbers; 1.03-1.12x on the step, all-to-all, vmapped and sparse)."""
-    if jax.default_backend() != "cpu":
-        return {}
-    options: dict = {"xla_cpu_copy_insertion_use_region_analysis": True}
-    try:
-        with open("/proc/cpuinfo") as f:
-            if "avx512f" in f.read():
-                options["xla_cpu_prefer_vector_width"] = "512"
-    except OSError:
-        pass
-    return options
+    """`jaxmf._loop.compiler_options` for the default backend: 512-bit vectors on CPUs with
+    AVX-512 (1.2-1.3x on the network step) and copy insertion by region analysis (1.03-1.12x,
+    all-to-all, vmapped and sparse); the same numbers."""
+    return compiler_options(jax.default_backend())
 
 
 _run_jit_cache: dict = {}
