@@ -21,7 +21,6 @@ MODULES = [
     "jaxmf.presets",
     "jaxmf.analysis",
     "jaxmf._results",
-    "jaxmf._loop",
     "jaxmf._compare",
     "jaxmf.io",
     "jaxmf.plot",
