@@ -486,8 +486,9 @@ def dde_cycle(
     multipliers : bool, default True
         Compute the Floquet multipliers.
     throw : bool, default True
-        Raise `NumericalError` when Newton's method does not converge; with False the cycle
-        comes back with status not_converged.
+        Raise `NumericalError` when Newton's method does not converge or its iterate collapses
+        onto a constant solution (an equilibrium, which is no periodic orbit); with False the
+        cycle comes back with status not_converged.
 
     Returns
     -------
@@ -499,7 +500,7 @@ def dde_cycle(
     ParameterError
         A bad mesh, period or delay.
     NumericalError
-        With `throw`, when Newton's method does not converge.
+        With `throw`, when Newton's method does not converge or collapses onto a constant.
 
     Examples
     --------
@@ -532,7 +533,21 @@ def dde_cycle(
     k = ntst * ncol * n
     cyc_nodes, cyc_period = z[:k].reshape(ntst * ncol, n), z[k]
     ok = ok and float(cyc_period) > 0
+    # A constant profile solves the collocation equations for any period: Newton started near
+    # an equilibrium can land there (or stall on the singular Jacobian next to it), which is no
+    # periodic orbit.
+    spread = float(jnp.max(jnp.ptp(cyc_nodes, axis=0)))
+    collapsed = spread <= 1e-8 * max(1.0, float(jnp.max(jnp.abs(cyc_nodes))))
+    ok = ok and not collapsed
     if not ok and throw:
+        if collapsed:
+            raise NumericalError(
+                f"dde_cycle: Newton's iterate collapsed onto a constant solution (profile "
+                f"spread {spread:.3g}, residual {res:.3g}): the guess is too close to an "
+                "equilibrium; start from a larger oscillation or continue the cycle from a Hopf "
+                "point (continue_dde_cycles)",
+                RESULTS.not_converged,
+            )
         raise NumericalError(
             f"dde_cycle: Newton's method did not converge (residual {res:.3g}, period "
             f"{float(cyc_period):.6g}); improve the guess or refine the mesh (ntst)",

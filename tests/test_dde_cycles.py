@@ -10,6 +10,7 @@ import pytest
 from scipy.optimize import brentq
 from scipy.special import lambertw
 
+from jaxmf._results import RESULTS, NumericalError
 from jaxmf.dde import solve_dde
 from jaxmf.dde_cycles import (
     continue_dde_cycles,
@@ -74,6 +75,17 @@ def test_rotation_cycle_has_period_two_pi_and_unit_radius(tau):
     np.testing.assert_allclose(
         np.asarray(y), np.stack([np.cos(t + phase0), np.sin(t + phase0)], -1), atol=1e-7
     )
+
+
+def test_a_guess_that_collapses_onto_the_equilibrium_is_no_cycle():
+    # A small ring around the unstable equilibrium 0: Newton lands on the constant solution,
+    # which solves the collocation equations for any period. Reported, not returned as a cycle.
+    args = (0.5, 0.0, 0.0)
+    kw = dict(args=args, ntst=24)
+    with pytest.raises(NumericalError, match="collapsed onto a constant"):
+        dde_cycle(circle, ring(1e-2, squash=0.8), 5.5, jnp.array([0.5]), **kw)
+    cyc = dde_cycle(circle, ring(1e-2, squash=0.8), 5.5, jnp.array([0.5]), throw=False, **kw)
+    assert cyc.status == RESULTS.not_converged
 
 
 @pytest.mark.slow  # a simulation and a second compilation (~6 CPU-s)
