@@ -139,6 +139,13 @@ def discontinuities(t0, delays, order: int) -> jax.Array:
 _BLOCK = 64
 
 
+def _count_le(sorted_values, x):
+    """How many of `sorted_values` are <= x (`searchsorted`, side right). A short array is
+    compared whole (no inner loop in the step loop: faster, and nothing for XLA to copy)."""
+    method = "compare_all" if sorted_values.shape[0] <= 2048 else "scan"
+    return jnp.searchsorted(sorted_values, x, side="right", method=method)
+
+
 class _Steps(eqx.Module):
     """The accepted steps' interpolants: step k covers [start[k], start[k] + h[k]] with
     y(start + theta h) = c0 + theta (c1 + (1 - theta) (c2 + theta (c3 + (1 - theta) c4))).
@@ -159,14 +166,22 @@ class _Steps(eqx.Module):
         )
 
     def record(self, slot, accept, t, h, coef) -> _Steps:
-        """Step `slot` set to (t, h, coef) where `accept`, else left as it was."""
+        """Step `slot` set to (t, h, coef) where `accept`, else left as it was.
+
+        One index per write, said unique: the forward-mode rule of a scatter that may repeat
+        an index works on the whole store (max_steps numbers per step), this one on the slot.
+        """
         block, offset = jnp.divmod(slot, _BLOCK)
         starts_block = accept & (offset == 0)
         coef = jnp.concatenate([coef, jnp.broadcast_to(h, coef[:1].shape)])
+
+        def put(store, i, value, keep):
+            return store.at[i].set(jnp.where(keep, value, store[i]), unique_indices=True)
+
         return _Steps(
-            start=self.start.at[slot].set(jnp.where(accept, t, self.start[slot])),
-            first=self.first.at[block].set(jnp.where(starts_block, t, self.first[block])),
-            coef=self.coef.at[slot].set(jnp.where(accept, coef, self.coef[slot])),
+            start=put(self.start, slot, t, accept),
+            first=put(self.first, block, t, starts_block),
+            coef=put(self.coef, slot, coef, accept),
         )
 
     def locate(self, s):
@@ -177,7 +192,7 @@ class _Steps(eqx.Module):
         from the (lanes x max_steps) store costs in proportion to max_steps on a CPU, and
         this reads the store once (a block) instead of once per bisection level.
         """
-        block = jnp.clip(jnp.searchsorted(self.first, s, side="right") - 1, 0, None)
+        block = jnp.clip(_count_le(self.first, s) - 1, 0, None)
         window = jax.lax.dynamic_slice(self.start, (block * _BLOCK,), (_BLOCK,))
         count = jnp.sum(window <= s, dtype=block.dtype)
         i = jnp.clip(block * _BLOCK + count - 1, 0, self.coef.shape[0] - 1)
@@ -401,7 +416,7 @@ def _integrate(
     def body(s: _State):
         go = running(s)  # False only in a finished lane of a batch: that lane stays as it was
         # Land on the next derivative jump (or t1), never step past the smallest delay.
-        nxt = jumps[jnp.searchsorted(jumps, s.t + tiny, side="right")]
+        nxt = jumps[_count_le(jumps, s.t + tiny)]
         h = jnp.minimum(jnp.minimum(s.h, tau_min), nxt - s.t)
         h = jnp.where(nxt - s.t - h < 1e-3 * h, nxt - s.t, h)  # no sliver step before a jump
         ks = [s.k1]
