@@ -11,7 +11,8 @@ diffrax has no DDE solver, so this module provides the two pieces a delayed mode
   on the points where the history's jump at t0 makes the solution's derivatives jump
   (t0 + k1 tau1 + k2 tau2 + ..., up to a total order of `discontinuity_order`).
   It runs under `jit` and `vmap`, and differentiates in forward mode (`jax.jvp`, `jax.jacfwd`):
-  the step loop is a `lax.while_loop`.
+  the step loop is a `lax.while_loop`. Under `vmap` each lane takes its own steps and the loop
+  runs until the last lane is done, without copying the stored interpolants at every step.
 - `characteristic_roots`: the rightmost roots of det(lambda I - A0 - sum_k A_k exp(-lambda tau_k))
   = 0 of a linear DDE x' = A0 x + sum_k A_k x(t - tau_k), by a pseudospectral (Chebyshev)
   discretisation of the infinitesimal generator (Breda, Maset & Vermiglio 2005, the method of
@@ -134,19 +135,74 @@ def discontinuities(t0, delays, order: int) -> jax.Array:
     return jnp.sort(points)
 
 
+# Steps per block of the two-level search in `_Steps.locate`.
+_BLOCK = 64
+
+
+def _count_le(sorted_values, x):
+    """How many of `sorted_values` are <= x (`searchsorted`, side right). A short array is
+    compared whole (no inner loop in the step loop: faster, and nothing for XLA to copy)."""
+    method = "compare_all" if sorted_values.shape[0] <= 2048 else "scan"
+    return jnp.searchsorted(sorted_values, x, side="right", method=method)
+
+
 class _Steps(eqx.Module):
     """The accepted steps' interpolants: step k covers [start[k], start[k] + h[k]] with
-    y(start + theta h) = c0 + theta (c1 + (1 - theta) (c2 + theta (c3 + (1 - theta) c4)))."""
+    y(start + theta h) = c0 + theta (c1 + (1 - theta) (c2 + theta (c3 + (1 - theta) c4))).
+    `first` holds every `_BLOCK`-th start, for the search; h rides along as a sixth row of the
+    coefficients (one read per evaluation)."""
 
-    start: jax.Array  # (M + 1,), +inf after the last accepted step
-    h: jax.Array  # (M,)
-    coef: jax.Array  # (M, 5, n)
+    start: jax.Array  # (B * (M // B + 1),) >= M + 1, +inf after the last accepted step
+    first: jax.Array  # (M // B + 1,): start[::B]
+    coef: jax.Array  # (M, 6, n): c0..c4, then h in every column
+
+    @classmethod
+    def empty(cls, max_steps: int, n: int, dtype) -> _Steps:
+        blocks = max_steps // _BLOCK + 1
+        return cls(
+            start=jnp.full((blocks * _BLOCK,), jnp.inf, dtype),
+            first=jnp.full((blocks,), jnp.inf, dtype),
+            coef=jnp.zeros((max_steps, 6, n), dtype),
+        )
+
+    def record(self, slot, accept, t, h, coef) -> _Steps:
+        """Step `slot` set to (t, h, coef) where `accept`, else left as it was.
+
+        One index per write, said unique: the forward-mode rule of a scatter that may repeat
+        an index works on the whole store (max_steps numbers per step), this one on the slot.
+        """
+        block, offset = jnp.divmod(slot, _BLOCK)
+        starts_block = accept & (offset == 0)
+        coef = jnp.concatenate([coef, jnp.broadcast_to(h, coef[:1].shape)])
+
+        def put(store, i, value, keep):
+            return store.at[i].set(jnp.where(keep, value, store[i]), unique_indices=True)
+
+        return _Steps(
+            start=put(self.start, slot, t, accept),
+            first=put(self.first, block, t, starts_block),
+            coef=put(self.coef, slot, coef, accept),
+        )
+
+    def locate(self, s):
+        """The step that holds s, the last one starting at or before s (0 before the first),
+        and its start.
+
+        A bisection of the block starts, then a count within one block: under `vmap` a gather
+        from the (lanes x max_steps) store costs in proportion to max_steps on a CPU, and
+        this reads the store once (a block) instead of once per bisection level.
+        """
+        block = jnp.clip(_count_le(self.first, s) - 1, 0, None)
+        window = jax.lax.dynamic_slice(self.start, (block * _BLOCK,), (_BLOCK,))
+        count = jnp.sum(window <= s, dtype=block.dtype)
+        i = jnp.clip(block * _BLOCK + count - 1, 0, self.coef.shape[0] - 1)
+        return i, window[jnp.clip(i - block * _BLOCK, 0, _BLOCK - 1)]
 
     def evaluate(self, s):
-        i = jnp.clip(jnp.searchsorted(self.start, s, side="right") - 1, 0, self.h.shape[0] - 1)
-        h = self.h[i]
-        theta = jnp.where(h > 0, (s - self.start[i]) / jnp.where(h > 0, h, 1.0), 0.0)
+        i, start = self.locate(s)
         c = self.coef[i]
+        h = c[5, 0]
+        theta = jnp.where(h > 0, (s - start) / jnp.where(h > 0, h, 1.0), 0.0)
         return c[0] + theta * (c[1] + (1 - theta) * (c[2] + theta * (c[3] + (1 - theta) * c[4])))
 
 
@@ -159,6 +215,27 @@ def _lagged(steps: _Steps, history, t0, delays, s, args):
         return jnp.where(u <= t0, past, steps.evaluate(u))
 
     return jax.vmap(one)(delays)
+
+
+@jax.custom_batching.custom_vmap
+def _any_lane(running):
+    """`running` itself; under `vmap`, whether any lane is running, unbatched.
+
+    A `lax.while_loop` whose predicate is batched runs until every lane is done and keeps the
+    finished lanes' carry by a select over the whole carry at every iteration: with the stored
+    interpolants in the carry, a copy of max_steps x 6 x n numbers per step. With this predicate
+    the loop stays unbatched and the body leaves a finished lane as it was itself (`go` in
+    `_integrate`): no copy, and each lane's numbers are those of the batched body as before
+    (lanes finish on their own steps). Only the predicate passes
+    through here (the while loop's forward-mode rule reads it on the primal values only), so
+    `jvp`, `jacfwd` and their `vmap`s see an ordinary loop.
+    """
+    return running
+
+
+@_any_lane.def_vmap
+def _any_lane_vmap(axis_size, in_batched, running):
+    return jnp.any(running), False
 
 
 class _State(eqx.Module):
@@ -214,7 +291,7 @@ def solve_dde(
     dt0 : float, optional
         The first step (default 1e-3 of the time span, capped by the smallest delay).
     max_steps : int, default 20000
-        The step budget; it also sizes the stored interpolants (max_steps x 5 x n numbers).
+        The step budget; it also sizes the stored interpolants (max_steps x 6 x n numbers).
     discontinuity_order : int, default 5
         How many generations of derivative jumps from t0 the steps land on (`discontinuities`).
     breakpoints : Array, optional
@@ -320,11 +397,7 @@ def _integrate(
     def f(t, y, steps):
         return jnp.asarray(vector_field(t, y, _lagged(steps, history, t0, delays, t, args), args))
 
-    steps0 = _Steps(
-        start=jnp.full((max_steps + 1,), jnp.inf, dtype),
-        h=jnp.zeros((max_steps,), dtype),
-        coef=jnp.zeros((max_steps, 5, n), dtype),
-    )
+    steps0 = _Steps.empty(max_steps, n, dtype)
     init = _State(
         t=t0,
         y=y0,
@@ -337,12 +410,13 @@ def _integrate(
     )
     tiny = 1e-14 * span
 
-    def cond(s: _State):
+    def running(s: _State):
         return (s.t < t1) & (s.n_acc < max_steps) & ~s.failed
 
     def body(s: _State):
+        go = running(s)  # False only in a finished lane of a batch: that lane stays as it was
         # Land on the next derivative jump (or t1), never step past the smallest delay.
-        nxt = jumps[jnp.searchsorted(jumps, s.t + tiny, side="right")]
+        nxt = jumps[_count_le(jumps, s.t + tiny)]
         h = jnp.minimum(jnp.minimum(s.h, tau_min), nxt - s.t)
         h = jnp.where(nxt - s.t - h < 1e-3 * h, nxt - s.t, h)  # no sliver step before a jump
         ks = [s.k1]
@@ -371,25 +445,21 @@ def _integrate(
             ]
         )
         slot = s.n_acc  # an accepted step fills this slot; a rejected one leaves it as it was
-        old = s.steps
-        steps = _Steps(
-            start=old.start.at[slot].set(jnp.where(accept, s.t, old.start[slot])),
-            h=old.h.at[slot].set(jnp.where(accept, h, old.h[slot])),
-            coef=old.coef.at[slot].set(jnp.where(accept, coef, old.coef[slot])),
-        )
+        accept = accept & go
+        steps = s.steps.record(slot, accept, s.t, h, coef)
         t_new = jnp.where(accept, jnp.where(h == nxt - s.t, nxt, s.t + h), s.t)
         return _State(
             t=t_new,
             y=jnp.where(accept, y_new, s.y),
             k1=jnp.where(accept, ks[6], s.k1),
-            h=h_next,
+            h=jnp.where(go, h_next, s.h),
             steps=steps,
             n_acc=s.n_acc + accept.astype(s.n_acc.dtype),
-            n_rej=s.n_rej + (~accept).astype(s.n_rej.dtype),
-            failed=h_next < tiny,
+            n_rej=s.n_rej + (go & ~accept).astype(s.n_rej.dtype),
+            failed=jnp.where(go, h_next < tiny, s.failed),
         )
 
-    final = jax.lax.while_loop(cond, body, init)
+    final = jax.lax.while_loop(lambda s: _any_lane(running(s)), body, init)
     done = final.t >= t1
     status = RESULTS.where(
         done,

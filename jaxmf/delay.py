@@ -457,7 +457,7 @@ class _History(eqx.Module):
 
 
 # The solve_meanfield default step budget (1e6) stands for this one on the DDE path, where the
-# budget also sizes the stored interpolants (max_steps x 5 x 4P numbers).
+# budget also sizes the stored interpolants (max_steps x 6 x 4P numbers).
 DDE_MAX_STEPS = 50_000
 
 

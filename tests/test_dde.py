@@ -10,6 +10,7 @@ import pytest
 from scipy.special import lambertw
 
 import jaxmf
+from jaxmf._results import status_names
 from jaxmf.dde import characteristic_roots, discontinuities, solve_dde
 
 
@@ -183,3 +184,63 @@ def test_characteristic_roots_under_jit_and_vmap_and_with_a_zero_delay():
     assert np.all(np.isnan(np.asarray(batch[0, 1:])))  # a zero delay leaves one root
     exact = lambert_roots(-0.5, -1.2, 1.7)
     assert np.min(np.abs(exact - eager[0])) < 1e-10
+
+
+def test_batched_lanes_step_on_their_own_and_stop_on_their_own():
+    """Under vmap one lane runs out of steps while the other finishes: the finished lane is the
+    hand solution and the stopped lane is flagged (its steps spent, NaN beyond), so each lane
+    keeps its own steps and status in the batch."""
+    ts = jnp.linspace(0.0, 4.0, 9)
+
+    def solve(a):
+        return solve_dde(
+            scalar, jnp.ones(1), 4.0, jnp.array([1.0]), args=(a, -1.0), ts=ts, max_steps=200,
+            throw=False,
+        )  # fmt: skip
+
+    # a = -400 is stiff: an explicit method needs steps below ~3.3/400.
+    sol = jax.jit(jax.vmap(solve))(jnp.array([0.0, -400.0]))
+    assert list(status_names(sol.status)) == ["ok", "max_steps"]
+    exact = np.array([by_hand(float(t)) for t in ts])
+    assert np.max(np.abs(np.asarray(sol.ys[0, :, 0]) - exact)) < 5e-8
+    assert int(sol.n_steps[0]) < 200 and int(sol.n_steps[1]) == 200
+    assert np.isnan(np.asarray(sol.ys[1, -1, 0]))
+
+
+def test_vmap_of_jvp_with_an_unbatched_tangent_matches_the_closed_form():
+    """y' = b y(t - tau), history 1: on [tau, 2 tau], y = 1 + b t + b^2 (t - tau)^2 / 2, so
+    dy/dtau = -b^2 (t - tau) and dy/db = t + b (t - tau)^2. Lanes differ in tau; the tangent
+    (one direction for all lanes) is not batched."""
+    t1, b = 1.5, -1.0
+    taus = jnp.array([1.0, 1.2])
+
+    def y_end(tau, bb):
+        sol = solve_dde(scalar, jnp.ones(1), t1, tau[None], args=(0.0, bb), ts=jnp.array([t1]))
+        return sol.ys[0, 0]
+
+    def both(tau):
+        return jax.jvp(y_end, (tau, jnp.asarray(b)), (jnp.asarray(1.0), jnp.asarray(2.0)))
+
+    value, slope = jax.jit(jax.vmap(both))(taus)
+    tau = np.asarray(taus)
+    exact = 1 + b * t1 + b**2 * (t1 - tau) ** 2 / 2
+    exact_slope = -(b**2) * (t1 - tau) + 2.0 * (t1 + b * (t1 - tau) ** 2)
+    np.testing.assert_allclose(np.asarray(value), exact, rtol=0, atol=5e-8)
+    np.testing.assert_allclose(np.asarray(slope), exact_slope, rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow  # two more compilations (jacfwd batched and single) ~6 CPU-s
+def test_jacfwd_under_vmap_equals_the_single_jacobians():
+    def y_end(theta):
+        tau, b = theta
+        sol = solve_dde(scalar, jnp.ones(1), 1.5, tau[None], args=(0.0, b), ts=jnp.array([1.5]))
+        return sol.ys[0, 0]
+
+    thetas = jnp.array([[1.0, -1.0], [1.2, -0.5], [0.9, -2.0]])
+    batch = jax.jit(jax.vmap(jax.jacfwd(y_end)))(thetas)
+    single = jax.jit(jax.jacfwd(y_end))
+    for i in range(3):
+        np.testing.assert_allclose(np.asarray(batch[i]), np.asarray(single(thetas[i])), atol=1e-12)
+        tau, b = np.asarray(thetas[i])
+        exact = [-(b**2) * (1.5 - tau), 1.5 + b * (1.5 - tau) ** 2]
+        np.testing.assert_allclose(np.asarray(batch[i]), exact, atol=1e-6)
