@@ -16,13 +16,13 @@ target by Levenberg-Marquardt (optimistix) on the residuals of the smoothed trac
 --transient (the mean field lands a few percent off: finite size and closure), then refines on
 the network by output space mapping: one forward network run per iteration (no tangents), its
 difference from the mean field added to the mean field, which is fitted again. Measured on the
-2-core CPU, float32, N = 10^4, t1 = 300, while the machine ran at load 7-9 (this process got 43% of
-one core; 48 CPU-s for the whole script, the target's simulation included):
+quiet 2-core CPU, float32, N = 10^4, t1 = 300 (wall time of the whole script, the target's
+simulation included; 36 CPU-s):
 
-    start (1.1, 0.9), init meanfield: 4 network runs, 78 s wall, loss 2.4e-5 -> 1.7e-7,
-        eta_bar -0.14%, w_jump +0.08%
-    start (0.8, 1.25), init meanfield: 4 network runs, 56 s wall (load 6-9), loss 2.4e-5 ->
-        1.7e-7, eta_bar -0.14%, w_jump +0.08% (the mean-field fit forgets the start)
+    start (1.1, 0.9), init meanfield: 4 network runs (18 s), 27.4 s wall, loss 2.4e-5 -> 1.7e-7,
+        eta_bar -0.14%, w_jump +0.07%
+    start (0.8, 1.25), init meanfield: 4 network runs (18 s), 27.4 s wall, loss 2.4e-5 ->
+        1.8e-7, eta_bar -0.14%, w_jump +0.08% (the mean-field fit forgets the start)
 
 With --init none the network itself is fitted by Levenberg-Marquardt: each iteration is one
 N-neuron simulation over t1 carrying two forward-mode tangents (~3x a plain run). The fit's state
