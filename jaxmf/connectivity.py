@@ -40,6 +40,7 @@ __all__ = [
     "Connections",
     "SparseCoupling",
     "build_coupling",
+    "split_coupling",
     "coupling_bytes",
     "sparse_step",
     "mean_synapse",
@@ -515,6 +516,78 @@ def build_coupling(rule, sizes: Sequence[int], key=None) -> SparseCoupling:
     )
 
 
+def split_coupling(coupling: SparseCoupling, sizes: Sequence[int], n_parts: int) -> SparseCoupling:
+    """The tables of a network whose every population is split evenly into `n_parts` parts
+    (devices): part d holds the neurons d N_m / n_parts ... (d + 1) N_m / n_parts - 1 of each
+    population m, and of every presynaptic neuron only its targets in that part.
+
+    Parameters
+    ----------
+    coupling : SparseCoupling
+        The tables of the whole network (`build_coupling`).
+    sizes : sequence of int
+        Neurons per population, each a multiple of `n_parts`.
+    n_parts : int
+        The number of parts.
+
+    Returns
+    -------
+    SparseCoupling
+        The same synapses, `targets[k]` of shape (n_parts, N_k + 1, D'_k): in part d, row j
+        holds neuron j's targets in part d as indices into that part's neurons (population 0's
+        share first), padded with the part's neuron count (its dummy receiver) to the largest
+        out-degree D'_k into one part. Each part takes about 1 / n_parts of the synapses.
+
+    Raises
+    ------
+    ParameterError
+        When a population is not a multiple of `n_parts`.
+
+    Examples
+    --------
+    >>> from jaxmf.connectivity import Connections, build_coupling, split_coupling
+    >>> c = build_coupling(Connections(pre=[0, 0, 1], post=[1, 2, 3]), (4,))
+    >>> split_coupling(c, (4,), 2).targets[0].tolist()  # part 0: neurons 0-1, part 1: 2-3
+    [[[1], [2], [2], [2], [2]], [[0], [1], [2], [2], [2]]]
+    """
+    sizes = tuple(int(x) for x in sizes)
+    if any(size % n_parts for size in sizes):
+        raise ParameterError(
+            "n", f"population sizes {sizes} are not multiples of the {n_parts} parts"
+        )
+    n = sum(sizes)
+    offsets = np.cumsum([0, *sizes])
+    local = np.asarray(sizes) // n_parts
+    n_local = int(local.sum())
+    local_offsets = np.cumsum([0, *local])
+    pop_of = np.repeat(np.arange(len(sizes)), sizes)
+    tables = []
+    for whole in coupling.targets:
+        table = np.asarray(whole)
+        real = table < n
+        glob = np.where(real, table, 0)
+        pop = pop_of[glob]
+        within = glob - offsets[pop]
+        part = np.where(real, within // local[pop], n_parts)
+        index = (local_offsets[pop] + within % local[pop]).astype(np.int32)
+        width = max(1, max(int((part == d).sum(axis=1).max()) for d in range(n_parts)))
+        out = np.full((n_parts, table.shape[0], width), n_local, np.int32)
+        for d in range(n_parts):
+            keep = part == d
+            # A row's targets in this part packed to its front (their order is a sum's).
+            order = np.argsort(~keep, axis=1, kind="stable")[:, :width]
+            packed = np.take_along_axis(np.where(keep, index, n_local), order, axis=1)
+            out[d, :, : packed.shape[1]] = packed
+        tables.append(jnp.asarray(out))
+    return SparseCoupling(
+        targets=tuple(tables),
+        in_degree=coupling.in_degree,
+        n_synapses=coupling.n_synapses,
+        spike_batch=coupling.spike_batch,
+        rule=coupling.rule,
+    )
+
+
 def coupling_bytes(rule, sizes: Sequence[int]) -> float:
     """Memory the connectivity needs: the int32 tables (4 bytes per synapse, about 1.1x with
     padding) and the build's temporaries (pre, post, sort order: about 4 words per synapse).
@@ -588,7 +661,7 @@ def _block_size(n: int) -> int:
     return _BLOCK
 
 
-def _received(mask, table, n_total, batch):
+def _received(mask, table, n_total, batch, axis_name=None):
     """Spikes each neuron receives from one population this step (the spiking neurons' rows of
     `table` scatter-added) and the population's spike count.
 
@@ -600,7 +673,8 @@ def _received(mask, table, n_total, batch):
     a spike; then each pass takes up to `batch` flagged blocks (`nonzero` over the B flags) and
     propagates, per block, its next spiking neuron (a search over that block's entries only).
     Passes repeat until every spike is propagated: ceil(spikes / batch) of them, more only when
-    a block holds several spikes."""
+    a block holds several spikes. `axis_name`: inside `jax.shard_map`, where the gathered
+    mask and this device's table vary along that axis."""
     n_pre = mask.shape[0]
     size = _block_size(n_pre)
     n_blocks = -(-n_pre // size)
@@ -635,13 +709,15 @@ def _received(mask, table, n_total, batch):
 
     acc0 = jnp.zeros((n_total + 1,), jnp.int32)
     last0 = jnp.full((n_blocks,), -1, jnp.int32)
-    acc, _, _, n_spikes = jax.lax.while_loop(
-        cond, body, (acc0, has, last0, jnp.zeros((), jnp.int32))
-    )
+    done0 = jnp.zeros((), jnp.int32)
+    if axis_name is not None:
+        # The carry varies along the axis, like the gathered mask it is computed from.
+        acc0, last0, done0 = jax.lax.pcast((acc0, last0, done0), (axis_name,), to="varying")
+    acc, _, _, n_spikes = jax.lax.while_loop(cond, body, (acc0, has, last0, done0))
     return acc[:n_total], n_spikes
 
 
-def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme):
+def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme, axis_name=None):
     """One step of the sparsely coupled network (the connectivity branch of the network's step).
 
     Parameters
@@ -661,6 +737,11 @@ def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme):
         The time step.
     scheme : EulerReset, ExactPassage or MobiusPassage
         How a spike is handled (its `population_step` and `synapse_step`).
+    axis_name : str, optional
+        Inside `jax.shard_map` with every population split evenly along this mesh axis (`vws`
+        this device's neurons, `coupling` its part of `split_coupling`): the spike masks are
+        gathered so that every device propagates every spike into its own neurons (integer
+        counts: the same as on one device), and the spike counts summed across the axis.
 
     Returns
     -------
@@ -709,17 +790,25 @@ def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme):
         new_v.append(vm)
         new_w.append(wm)
         masks.append(spk)
-    n_total = sum(sizes)
+    # The neurons this device holds (all of them on one device): the tables index into them.
+    held = tuple(int(x.shape[0]) for x in v)
+    n_total = sum(held)
+    gathered = masks
+    if axis_name is not None:
+        gathered = [jax.lax.all_gather(mk, axis_name, tiled=True) for mk in masks]
     # The search counts the spikes: a separate sum would recompute the whole neuron update (XLA
     # duplicates elementwise producers into each consumer).
     per_pre, counts = zip(
         *(
-            _received(mk, table, n_total, coupling.spike_batch)
-            for mk, table in zip(masks, coupling.targets)
+            _received(mk, table, n_total, coupling.spike_batch, axis_name)
+            for mk, table in zip(gathered, coupling.targets)
         )
     )
+    if axis_name is not None:
+        # The same integers, but summed across the axis: equal on every device by type too.
+        counts = tuple(jax.lax.psum(jnp.sum(mk, dtype=jnp.int32), axis_name) for mk in masks)
     received = jnp.stack(per_pre, axis=-1).astype(dtype)
-    offsets = np.cumsum([0, *sizes])
+    offsets = np.cumsum([0, *held])
     new_syn = []
     for m in range(len(sizes)):
         jump = (
@@ -731,13 +820,16 @@ def sparse_step(coupling: SparseCoupling, params, etas, sizes, vws, dt, scheme):
     return (tuple(new_v), tuple(new_w), s, tuple(new_syn)), jnp.stack(counts), masks
 
 
-def mean_synapse(syn: tuple[jax.Array, ...]) -> jax.Array:
+def mean_synapse(syn: tuple[jax.Array, ...], axis_name=None) -> jax.Array:
     """The population-level s_k recorded for a sparse network: s_ik averaged over every neuron i.
 
     Parameters
     ----------
     syn : tuple of jax.Array
         Per population, the per-neuron synaptic variables of shape (N_m, P).
+    axis_name : str, optional
+        Inside `jax.shard_map` with the neurons split evenly along this mesh axis: the sums of
+        the devices' neurons are summed across it (equal to the one-device mean to rounding).
 
     Returns
     -------
@@ -752,7 +844,10 @@ def mean_synapse(syn: tuple[jax.Array, ...]) -> jax.Array:
     [0.5]
     """
     total = sum(jnp.sum(x, axis=0) for x in syn)
-    return jnp.asarray(total / sum(x.shape[0] for x in syn))
+    if axis_name is None:
+        return jnp.asarray(total / sum(x.shape[0] for x in syn))
+    n = sum(x.shape[0] for x in syn) * jax.lax.axis_size(axis_name)
+    return jnp.asarray(jax.lax.psum(total, axis_name) / n)
 
 
 def coupling_to_arrays(coupling: SparseCoupling) -> dict[str, np.ndarray]:

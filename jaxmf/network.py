@@ -38,6 +38,7 @@ from .connectivity import (
     check_coupling_memory,
     mean_synapse,
     sparse_step,
+    split_coupling,
 )
 from .delay import DelayLine, check_delay_line, init_delay_line, max_delay_steps, network_drive
 from .heterogeneity import Quantiles, lorentzian_quantiles
@@ -1276,9 +1277,9 @@ def _carry(params: Params, state: NetworkState) -> _Carry:
     return _Carry(state.v, state.w, state.s, state.syn, state.past, x)
 
 
-def _population_s(carry: _Carry) -> jax.Array:
+def _population_s(carry: _Carry, axis_name=None) -> jax.Array:
     """s of each population: the carried one, or the mean over neurons with sparse coupling."""
-    return carry.s if carry.syn is None else mean_synapse(carry.syn)
+    return carry.s if carry.syn is None else mean_synapse(carry.syn, axis_name)
 
 
 def _drives(params: Params, s: jax.Array, i_t=None, past=None, dt=None) -> _Drive:
@@ -1313,7 +1314,14 @@ def _step(
         if i_t is not None:  # a common input (a subset with a connectivity is refused)
             params = eqx.tree_at(lambda q: q.i_ext, params, params.i_ext + i_t)
         vwss, counts, masks = sparse_step(
-            coupling, params, etas, sizes, (carry.v, carry.w, carry.s, carry.syn), dt, scheme
+            coupling,
+            params,
+            etas,
+            sizes,
+            (carry.v, carry.w, carry.s, carry.syn),
+            dt,
+            scheme,
+            axis_name,
         )
         return carry._replace(v=vwss[0], w=vwss[1], s=vwss[2], syn=vwss[3]), counts, masks
     v, w, s = carry.v, carry.w, carry.s
@@ -1428,11 +1436,11 @@ def step(
     return _state_after(carry, state, state.step + 1), counts
 
 
-def _state_after(carry: _Carry, state: NetworkState, step) -> NetworkState:
+def _state_after(carry: _Carry, state: NetworkState, step, axis_name=None) -> NetworkState:
     return NetworkState(
         v=carry.v,
         w=carry.w,
-        s=_population_s(carry),
+        s=_population_s(carry, axis_name),
         step=step,
         key=state.key,
         syn=carry.syn,
@@ -1632,7 +1640,7 @@ def run(
             r=count.astype(dtype) / (sizes_arr * bin_time),
             v_mean=v_mean,
             w_mean=w_mean,
-            s=_population_s(vws),
+            s=_population_s(vws, axis_name),
             n_nonfinite=bad,
             spike_first=first,
             spike_count=nspk,
@@ -1665,7 +1673,7 @@ def run(
 
     vws, records = jax.lax.scan(body, _carry(p, state), jnp.arange(n_records, dtype=jnp.int32))
     done = n_records if n_active is None else jnp.minimum(n_active, n_records)
-    return _state_after(vws, state, state.step + done * record_every), records
+    return _state_after(vws, state, state.step + done * record_every, axis_name), records
 
 
 class SimulationInterrupted(Interrupted):
@@ -2209,11 +2217,19 @@ def simulate_network(
         state's v and w are global arrays (each process holds its devices' neurons). Every
         process still builds the whole network and initial state (z, v, w: 12 B per neuron in
         float32) on its first device and copies it to the host before handing each device its
-        part, so that device and the host bound N. Not with batched params, `raster`, traced
-        parameters or `connectivity`. Noise, an input in time (also to a subset) and a monitor
+        part, so that device and the host bound N. Not with batched params, `raster` or traced
+        parameters. Noise, an input in time (also to a subset) and a monitor
         give the one-device run bit for bit: each device draws its own neurons' share of the
         one-device noise stream (`jaxmf.noise.split_draws`; needs JAX's default partitionable
-        threefry PRNG) and fills in the monitored neurons it holds.
+        threefry PRNG) and fills in the monitored neurons it holds. With `connectivity`, each
+        device holds its neurons' s_ik (P words each) and the synapses onto its neurons
+        (`jaxmf.connectivity.split_coupling`: about 1 / D of the int32 table, each row padded
+        to the largest out-degree into one device); each step the devices all-gather their
+        spike masks (N booleans, 1 B per neuron, to every device) and each propagates every
+        spike into its own neurons' integer counts, so the state and rates equal the
+        one-device run's bit for bit and s (the mean of the s_ik) to rounding. The whole
+        table is still built once on the host and the first device (it stays in
+        `result.network.coupling` for resume) before each device gets its part.
     connectivity : FixedInDegree, FixedProbability or Connections, optional
         Sparse coupling (see `jaxmf.connectivity`): each neuron's synaptic variables are its
         own, driven by its presynaptic neurons' spikes with weight g / K; drawn from `key`
@@ -2351,18 +2367,21 @@ def simulate_network(
     batched = jnp.ndim(params.eta_bar) == 2
     mesh = _neuron_mesh(devices, network.sizes)
     if mesh is not None and (
-        batched
-        or sum(len(ix) for ix in raster_index) > 0
-        or _is_traced(params)
-        or network.coupling is not None
+        batched or sum(len(ix) for ix in raster_index) > 0 or _is_traced(params)
     ):
         raise ParameterError(
             "devices",
-            "a network split across devices runs one concrete parameter set without a raster "
-            "or connectivity",
+            "a network split across devices runs one concrete parameter set without a raster",
         )
     if mesh is not None:
         check_split_noise(params)
+    split_network = network
+    if mesh is not None and network.coupling is not None:
+        # Each device holds the synapses onto its own neurons.
+        split = split_coupling(network.coupling, network.sizes, mesh.size)
+        # Put on the devices once, not at every chunk.
+        tables = _on_mesh(split.targets, mesh, jax.sharding.PartitionSpec("neurons"))
+        split_network = eqx.tree_at(lambda q: q.coupling.targets, network, tables)
     if batched and resume is None:
         n_batch = params.eta_bar.shape[0]
         state = jax.tree.map(lambda x: jnp.broadcast_to(x, (n_batch, *jnp.shape(x))), state)
@@ -2438,7 +2457,7 @@ def simulate_network(
         if mesh is not None:
             # dt traced, as in the one-device run: a constant step compiles to other rounding.
             sharded_params, sharded_network, sharded_state, n_active = _sharded_inputs(
-                params, network, last[0], jnp.asarray(n_now, jnp.int32), mesh
+                params, split_network, last[0], jnp.asarray(n_now, jnp.int32), mesh
             )
             new_state, rec = _run_sharded_jit(
                 sharded_params,
@@ -2677,12 +2696,14 @@ def _run_sharded(
     i_ext = eqx.combine(i_ext, i_ext_static) if i_ext_static is not None else i_ext
     i_dyn, i_static = eqx.partition(i_ext, eqx.is_array) if i_ext is not None else (None, None)
 
-    def local(params, z, v, w, s, step, dt, n_active, past, x, key, i_dyn, targets):
-        st = NetworkState(v=v, w=w, s=s, step=step, key=key, past=past, x=x)
+    def local(params, z, v, w, s, step, dt, n_active, past, x, key, i_dyn, targets, syn, cp):
+        st = NetworkState(v=v, w=w, s=s, step=step, key=key, syn=syn, past=past, x=x)
         i_local = eqx.combine(i_dyn, i_static) if i_static is not None else i_dyn
+        if cp is not None:  # this device's part of the tables: (1, N_k + 1, D'_k) each
+            cp = eqx.tree_at(lambda c: c.targets, cp, tuple(t[0] for t in cp.targets))
         new, rec = run(
             params,
-            Network(sizes=network.sizes, z=z),
+            Network(sizes=network.sizes, z=z, coupling=cp),
             st,
             dt=dt,
             n_records=n_records,
@@ -2694,16 +2715,26 @@ def _run_sharded(
             targets=targets,
             monitor=monitor,
         )
-        return new.v, new.w, new.s, new.step, rec, new.past, new.x
+        return new.v, new.w, new.s, new.step, rec, new.past, new.x, new.syn
 
-    v, w, s_new, step_new, rec, past, x = jax.shard_map(
+    cp = network.coupling
+    cp_spec = None
+    if cp is not None:  # the tables split (`split_coupling`), the rest replicated
+        cp_spec = eqx.tree_at(
+            lambda c: c.targets,
+            jax.tree.map(lambda _: P(), cp),
+            tuple(P("neurons") for _ in cp.targets),
+        )
+    v, w, s_new, step_new, rec, past, x, syn = jax.shard_map(
         local,
         mesh=mesh,
         in_specs=(
             *(P(), split, split, split, P(), P(), P(), P(), P(), P(), P(), P()),
             P() if targets is None else split,
+            P() if state.syn is None else split,
+            P() if cp is None else cp_spec,
         ),
-        out_specs=(split, split, P(), P(), P(), P(), P()),
+        out_specs=(split, split, P(), P(), P(), P(), P(), P() if state.syn is None else split),
     )(
         params,
         network.z,
@@ -2718,8 +2749,10 @@ def _run_sharded(
         state.key,
         i_dyn,
         targets,
+        state.syn,
+        cp,
     )
-    state = NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key, past=past, x=x)
+    state = NetworkState(v=v, w=w, s=s_new, step=step_new, key=state.key, syn=syn, past=past, x=x)
     return state, rec
 
 
@@ -2743,7 +2776,16 @@ def _sharded_inputs(params, network, state, n_active, mesh):
     from jax.sharding import PartitionSpec as P
 
     split = P("neurons")
-    network = Network(sizes=network.sizes, z=_on_mesh(network.z, mesh, split))
+    coupling = network.coupling
+    if coupling is not None:  # the tables split like the neurons, the rest replicated
+        coupling = SparseCoupling(
+            targets=_on_mesh(coupling.targets, mesh, split),
+            in_degree=_on_mesh(coupling.in_degree, mesh, P()),
+            n_synapses=coupling.n_synapses,
+            spike_batch=coupling.spike_batch,
+            rule=_on_mesh(coupling.rule, mesh, P()),
+        )
+    network = Network(sizes=network.sizes, z=_on_mesh(network.z, mesh, split), coupling=coupling)
     state = NetworkState(
         v=_on_mesh(state.v, mesh, split),
         w=_on_mesh(state.w, mesh, split),
@@ -2755,6 +2797,7 @@ def _sharded_inputs(params, network, state, n_active, mesh):
         ),
         past=None if state.past is None else _on_mesh(state.past, mesh, P()),
         x=None if state.x is None else _on_mesh(state.x, mesh, P()),
+        syn=None if state.syn is None else _on_mesh(state.syn, mesh, split),
     )
     return _on_mesh(params, mesh, P()), network, state, _on_mesh(n_active, mesh, P())
 

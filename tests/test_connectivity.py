@@ -2,6 +2,10 @@
 an independent NumPy loop, resume, batches, gradients and the K -> infinity approach to the mean
 field."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,6 +19,7 @@ from jaxmf.connectivity import (
     FixedProbability,
     build_coupling,
     coupling_bytes,
+    split_coupling,
 )
 from jaxmf.network import EulerReset, ExactPassage, MobiusPassage, simulate_network, step
 from jaxmf.params import ParameterError
@@ -90,6 +95,73 @@ def test_tables_hold_every_synapse_once():
         for k in range(2):
             expect = np.sum((pop[post] == m) & (pop[pre] == k)) / (40, 25)[m]
             assert float(c.in_degree[m, k]) == pytest.approx(expect)
+
+
+def test_split_tables_hold_every_synapse_once_on_the_part_of_its_target():
+    sizes, parts = (40, 24), 4
+    pre, post = FixedProbability(0.3).pairs(sizes, jax.random.key(5))
+    whole = build_coupling(Connections(pre, post), sizes)
+    split = split_coupling(whole, sizes, parts)
+    local = [n // parts for n in sizes]
+    got = []
+    for table, off in zip(split.targets, (0, 40)):
+        t = np.asarray(table)
+        assert t.shape[0] == parts and np.all(t[:, -1] == sum(local))  # the padding row
+        for d in range(parts):
+            for j, row in enumerate(t[d, :-1]):
+                for x in row[row < sum(local)]:
+                    # Local index -> (population, index within it) -> global index.
+                    m = int(x >= local[0])
+                    within = d * local[m] + int(x) - (0, local[0])[m]
+                    got.append((j + off, (0, 40)[m] + within))
+    assert sorted(got) == sorted(zip(pre.tolist(), post.tolist()))
+    # Each part keeps about a quarter of the synapses, not the whole table.
+    assert sum(t[0].size for t in split.targets) < 0.5 * sum(t.size for t in whole.targets)
+    with pytest.raises(ParameterError, match="multiples of the 3 parts"):
+        split_coupling(whole, sizes, 3)
+
+
+_SPLIT_SCRIPT = """
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp, numpy as np, jaxmf
+from jaxmf import network as nw
+from jaxmf.connectivity import FixedInDegree
+assert len(jax.devices()) == 4
+cases = [
+    (nw.EulerReset(), 1e-3, jaxmf.presets.tonic(), 400, jnp.float64),
+    (nw.MobiusPassage(), 2e-2, jaxmf.presets.two_population(), (320, 80), jnp.float32),
+]
+for scheme, dt, p, n, dtype in cases:
+    p = p.replace(eta_bar=3 * p.eta_bar)  # a hundred spikes or more in t1 = 4
+    kw = dict(dt=dt, record_every=int(round(0.4 / dt)), scheme=scheme, progress=False)
+    net = dict(n=n, dtype=dtype, connectivity=FixedInDegree(20), key=jax.random.key(3))
+    one = jaxmf.simulate_network(p, t1=4.0, **net, **kw)
+    half = jaxmf.simulate_network(p, t1=2.0, devices=4, **net, **kw)
+    four = jaxmf.simulate_network(p, t1=4.0, devices=4, resume=half, **kw)
+    assert four.state.syn[0].sharding.spec == jax.sharding.PartitionSpec("neurons")
+    st1, st4 = one.state, four.state
+    for a, b in [(one.r, four.r), *zip(st1.v, st4.v), *zip(st1.w, st4.w), *zip(st1.syn, st4.syn)]:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert float(np.sum(one.r * np.asarray(one.network.sizes))) * 0.4 > 100  # spikes propagated
+    # s: the mean of the s_ik, sums of per-device sums: equal to rounding.
+    np.testing.assert_allclose(four.s, one.s, rtol=4 * np.finfo(dtype).eps)
+print("ok")
+"""
+
+
+@pytest.mark.slow  # ~10 CPU-s: a fresh interpreter with 4 fake devices compiling six runs
+def test_sparse_network_split_across_four_devices_equals_one_device():
+    # Every device sees every spike (gathered masks) and adds integer counts into its own
+    # neurons' synapses, so the state and rates equal the one-device run's bit for bit; the
+    # second half resumes the split run.
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    out = subprocess.run(
+        [sys.executable, "-c", _SPLIT_SCRIPT], env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
 
 
 def test_refused_settings():

@@ -1,5 +1,5 @@
 """One network split across two processes under `jax.distributed` (loopback, CPU, two fake
-devices each): bit-identical to the one-device run."""
+devices each), all-to-all and sparse: bit-identical to the one-device run."""
 
 import os
 import socket
@@ -17,6 +17,7 @@ jax.distributed.initialize(coordinator_address="127.0.0.1:" + sys.argv[2], num_p
 import jax.numpy as jnp, numpy as np, jaxmf
 from jax.experimental import multihost_utils
 from jaxmf import network as nw
+from jaxmf.connectivity import FixedInDegree
 assert jax.device_count() == 4 and jax.local_device_count() == 2
 cases = [
     (nw.EulerReset(), 1e-3, jaxmf.presets.bursting(), 400, jnp.float64),
@@ -38,6 +39,19 @@ for scheme, dt, p, n, dtype in cases:
             assert np.array_equal(np.asarray(a), multihost_utils.process_allgather(b, tiled=True))
     assert float(np.sum(one.r)) > 0
     np.testing.assert_allclose(every.w_mean, one.w_mean, rtol=4 * np.finfo(dtype).eps)
+# A sparse network: the spike masks gathered across the processes.
+for scheme, dt, p, n, dtype in cases:
+    kw = dict(n=n, t1=4.0, dt=dt, record_every=int(round(0.4 / dt)), scheme=scheme,
+              dtype=dtype, progress=False, connectivity=FixedInDegree(20), key=jax.random.key(3))
+    p = p.replace(eta_bar=3 * p.eta_bar)  # a hundred spikes or more
+    one = jaxmf.simulate_network(p, **kw)
+    every = jaxmf.simulate_network(p, devices="all", **kw)
+    assert np.array_equal(np.asarray(one.r), np.asarray(every.r))
+    assert float(np.sum(one.r * np.asarray(one.network.sizes))) * 0.4 > 100
+    for m in range(len(one.network.sizes)):
+        for a, b in [(one.state.v[m], every.state.v[m]), (one.state.syn[m], every.state.syn[m])]:
+            assert np.array_equal(np.asarray(a), multihost_utils.process_allgather(b, tiled=True))
+    np.testing.assert_allclose(every.s, one.s, rtol=4 * np.finfo(dtype).eps)
 print("ok")
 """
 
@@ -48,7 +62,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow  # ~20 CPU-s: two fresh interpreters, each compiling four runs
+@pytest.mark.slow  # ~60 CPU-s: two fresh interpreters, each compiling eight runs
 def test_network_split_across_two_processes_equals_one_device():
     # The spike counts are psum'd integers (across processes through the CPU collectives), so
     # the state, rates and s are bit-identical to the one-device run.
