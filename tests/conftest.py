@@ -88,3 +88,17 @@ def _release_compiled_functions():
     yield
     jax.clear_caches()
     gc.collect()
+
+
+def run_on_fake_devices(script: str, devices: int = 4) -> None:
+    """Run `script` in a fresh interpreter with `devices` fake CPU devices (the flag must be set
+    before JAX starts) and check that it exited cleanly and printed "ok" last."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")

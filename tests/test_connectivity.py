@@ -2,10 +2,6 @@
 an independent NumPy loop, resume, batches, gradients and the K -> infinity approach to the mean
 field."""
 
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +19,7 @@ from jaxmf.connectivity import (
 )
 from jaxmf.network import EulerReset, ExactPassage, MobiusPassage, simulate_network, step
 from jaxmf.params import ParameterError
-from tests.conftest import assert_tree_allclose
+from tests.conftest import assert_tree_allclose, run_on_fake_devices
 
 
 def _blocks(pre, post, sizes):
@@ -168,13 +164,7 @@ def test_sparse_network_split_across_four_devices_equals_one_device():
     # Every device sees every spike (gathered masks) and adds integer counts into its own
     # neurons' synapses, so the state and rates equal the one-device run's bit for bit; the
     # second half resumes the split run. Noise, an input and a monitor work there too.
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    out = subprocess.run(
-        [sys.executable, "-c", _SPLIT_SCRIPT], env=env, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("ok")
+    run_on_fake_devices(_SPLIT_SCRIPT)
 
 
 def test_refused_settings():

@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +10,7 @@ from jaxmf import network as nw
 from jaxmf._results import RESULTS, Interrupted, NumericalError
 from jaxmf.params import ParameterError
 
-from .conftest import tree_allclose
+from .conftest import run_on_fake_devices, tree_allclose
 
 BASE = jaxmf.presets.chen_campbell_2022()
 
@@ -512,13 +508,7 @@ print("ok")
 def test_network_split_across_four_devices_equals_one_device():
     # Fake CPU devices need the flag before JAX starts: a fresh interpreter. The spike counts
     # are psum'd integers, so the state, rates and s are bit-identical to the one-device run.
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    out = subprocess.run(
-        [sys.executable, "-c", _SHARDED_SCRIPT], env=env, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("ok")
+    run_on_fake_devices(_SHARDED_SCRIPT)
 
 
 def test_devices_needs_divisible_populations_and_one_parameter_set():

@@ -2,9 +2,6 @@
 noise against the analytic rheobase rate, reproducibility, the cut-off rule, jit/vmap/grad."""
 
 import math
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +23,8 @@ from jaxmf.noise import (
     has_noise,
     split_draws,
 )
+
+from .conftest import run_on_fake_devices
 
 N_SMALL = 64
 RECORD = 100
@@ -250,13 +249,7 @@ def test_noise_input_and_monitor_on_four_devices_equal_one_device():
     # Each device draws its neurons' share of the one-device noise (split_draws), gets the
     # common input (its target mask split like the neurons) and fills in the monitored neurons
     # it holds: the split run is the one-device run bit for bit.
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    out = subprocess.run(
-        [sys.executable, "-c", _SPLIT_SCRIPT], env=env, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("ok")
+    run_on_fake_devices(_SPLIT_SCRIPT)
 
 
 @pytest.mark.slow  # two network compilations and 2e5 noisy neuron-steps: about 10 CPU-s
